@@ -1,0 +1,91 @@
+"""The three provider protocols.
+
+Lifetimes:
+- ``SpeechToText`` and ``TextToSpeech`` instances are made per call and their
+  ``run`` is call-scoped (started with ``nursery.start``); ``task_status.started()``
+  is called once they are ready to take work.
+- ``LanguageModel.run`` and ``TextToSpeech.speak`` are turn-scoped: cancelling the
+  turn's scope cancels them, and that is the normal way to stop them (barge-in),
+  not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import trio
+
+    from agent.events import AudioChunk, LlmEvent, Message, SttEvent, ToolSpec
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    """A call-scoped streaming recogniser.
+
+    ``run`` reads caller PCM (16-bit LE mono at ``sample_rate``) from ``audio`` and
+    sends ``Transcript`` / ``SpeechStarted`` / ``UtteranceEnd`` to ``out`` until
+    ``audio`` is closed (then it flushes and returns) or it is cancelled. A
+    session that loses its connection reconnects by itself and replays the audio
+    it buffered meanwhile; only a permanent failure raises ``ProviderError``.
+    """
+
+    sample_rate: int
+
+    async def run(
+        self,
+        audio: trio.MemoryReceiveChannel[bytes],
+        out: trio.MemorySendChannel[SttEvent],
+        *,
+        task_status: trio.TaskStatus[None] = ...,
+    ) -> None: ...
+
+    def finalize(self) -> None:
+        """Ask the recogniser to finish the current utterance now (sync, never blocks)."""
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """A streaming chat model. One ``run`` per turn.
+
+    Sends ``TextDelta`` as tokens arrive, each complete ``ToolCall``, then
+    ``Usage`` (when known) and ``Finish``. Errors are ``ProviderError`` with the
+    right ``retryable`` flag; clients never retry by themselves.
+    """
+
+    name: str
+
+    async def run(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        out: trio.MemorySendChannel[LlmEvent],
+    ) -> None: ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    """A call-scoped synthesiser session with turn-scoped ``speak``.
+
+    ``run`` holds whatever the session keeps across turns (a WebSocket); ``speak``
+    may be called only while ``run`` is running. ``speak`` reads text fragments
+    as they arrive (an LLM's tokens) and sends ``AudioChunk`` PCM at
+    ``sample_rate`` as it is made, returning once all audio for the text has been
+    sent. A provider with input streaming forwards fragments at once; one
+    without chunks them internally. Cancelling ``speak`` cancels only that
+    turn's generation.
+    """
+
+    sample_rate: int
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
+
+    async def speak(
+        self,
+        text: trio.MemoryReceiveChannel[str],
+        out: trio.MemorySendChannel[AudioChunk],
+    ) -> None: ...
+
+
+ProviderFactory = Any  # refined by the registry
