@@ -1,0 +1,162 @@
+/*
+ * Energy VAD: frame level in dBFS, an adaptive noise floor, four-state
+ * hysteresis and an echo guard. See voicecore.h for the contract.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "voicecore.h"
+
+/* 20 * log10(32768): a full-scale square wave is 0 dBFS. */
+#define FULL_SCALE_DB 90.30899869919435
+
+static inline double max2(double a, double b) { return a > b ? a : b; }
+
+double vad_level_dbfs(const char *pcm, size_t nbytes)
+{
+    size_t n = nbytes / 2;
+    int64_t sumsq = 0;
+    for (size_t i = 0; i < n; i++) {
+        int16_t s;
+        /* memcpy: bytes from Python carry no int16 alignment guarantee;
+           compilers turn this into a plain load. The wire is little-endian,
+           as is every host this runs on (x86-64, aarch64). */
+        memcpy(&s, pcm + 2 * i, sizeof s);
+        sumsq += (int32_t)s * (int32_t)s;
+    }
+    if (sumsq == 0) {
+        return VAD_FLOOR_DBFS;
+    }
+    double level = 10.0 * log10((double)sumsq / (double)n) - FULL_SCALE_DB;
+    return max2(level, VAD_FLOOR_DBFS);
+}
+
+void vad_init(vad_state *vad, const vad_params *params, int32_t sample_rate)
+{
+    memset(vad, 0, sizeof *vad);
+    double rate = (double)sample_rate;
+    vad->threshold_db = params->threshold_db;
+    vad->min_speech_dbfs = params->min_speech_dbfs;
+    vad->floor_rise_per_sample = params->floor_rise_db_per_s / rate;
+    vad->floor_fall_per_sample = params->floor_fall_db_per_s / rate;
+    vad->initial_floor_dbfs = params->initial_floor_dbfs;
+    vad->echo_margin_db = params->echo_margin_db;
+    vad->echo_decay_per_sample = params->echo_decay_db_per_s / rate;
+    vad->start_samples = (int64_t)(params->start_ms * rate / 1000.0 + 0.5);
+    vad->stop_samples = (int64_t)(params->stop_ms * rate / 1000.0 + 0.5);
+    vad->sample_rate = sample_rate;
+    vad->echo_slot_samples = sample_rate / 100 > 0 ? sample_rate / 100 : 1;
+    /* The slot being filled plus enough whole 10 ms slots to cover the hold. */
+    int nslots = (int)ceil(params->echo_hold_ms / 10.0) + 1;
+    vad->echo_nslots = nslots < 1 ? 1 : (nslots > VAD_ECHO_SLOTS ? VAD_ECHO_SLOTS : nslots);
+    vad_reset(vad);
+}
+
+void vad_reset(vad_state *vad)
+{
+    vad->state = VAD_QUIET;
+    vad->run_samples = 0;
+    vad->level_dbfs = VAD_FLOOR_DBFS;
+    vad->noise_floor_dbfs = vad->initial_floor_dbfs;
+    vad->threshold_dbfs =
+        max2(vad->min_speech_dbfs, vad->initial_floor_dbfs + vad->threshold_db);
+    vad->echo_ref_dbfs = VAD_FLOOR_DBFS;
+    vad->echo_head = 0;
+    vad->echo_fill = 0;
+    for (int i = 0; i < VAD_ECHO_SLOTS; i++) {
+        vad->echo_slots[i] = VAD_FLOOR_DBFS;
+    }
+}
+
+void vad_note_output(vad_state *vad, const char *pcm, size_t nbytes)
+{
+    double level = vad_level_dbfs(pcm, nbytes);
+    if (level > vad->echo_slots[vad->echo_head]) {
+        vad->echo_slots[vad->echo_head] = level;
+    }
+}
+
+/* Age the echo ring by n input samples and return the held-then-decaying
+   reference. The input audio is the clock: Asterisk delivers it in real time. */
+static double echo_reference(vad_state *vad, int64_t n)
+{
+    int64_t fill = vad->echo_fill + n;
+    int32_t nslots = vad->echo_nslots;
+    int64_t rotations = fill / vad->echo_slot_samples;
+    vad->echo_fill = (int32_t)(fill % vad->echo_slot_samples);
+    if (rotations >= nslots) {
+        for (int32_t i = 0; i < nslots; i++) {
+            vad->echo_slots[i] = VAD_FLOOR_DBFS;
+        }
+    } else {
+        for (int64_t r = 0; r < rotations; r++) {
+            vad->echo_head = vad->echo_head + 1 == nslots ? 0 : vad->echo_head + 1;
+            vad->echo_slots[vad->echo_head] = VAD_FLOOR_DBFS;
+        }
+    }
+    double held = VAD_FLOOR_DBFS;
+    for (int32_t i = 0; i < nslots; i++) {
+        held = max2(held, vad->echo_slots[i]);
+    }
+    double decayed = vad->echo_ref_dbfs - vad->echo_decay_per_sample * (double)n;
+    vad->echo_ref_dbfs = max2(held, max2(decayed, VAD_FLOOR_DBFS));
+    return vad->echo_ref_dbfs;
+}
+
+int vad_process(vad_state *vad, const char *pcm, size_t nbytes)
+{
+    int64_t n = (int64_t)(nbytes / 2);
+    if (n == 0) {
+        return VAD_NONE;
+    }
+    double level = vad_level_dbfs(pcm, nbytes);
+    double floor_db = vad->noise_floor_dbfs;
+    double base = max2(vad->min_speech_dbfs, floor_db + vad->threshold_db);
+    double echo = echo_reference(vad, n) - vad->echo_margin_db;
+    double threshold = max2(base, echo);
+    int speaking = vad->state >= VAD_SPEAKING;
+    vad->level_dbfs = level;
+    vad->threshold_dbfs = threshold;
+
+    /* Noise floor: down quickly to any quieter level (even mid-speech, in
+       the gaps); up slowly, and only when neither speech nor our own echo
+       can be what raised the level. */
+    if (level < floor_db) {
+        vad->noise_floor_dbfs = max2(level, floor_db - vad->floor_fall_per_sample * (double)n);
+    } else if (!speaking && echo <= base) {
+        double risen = floor_db + vad->floor_rise_per_sample * (double)n;
+        vad->noise_floor_dbfs = risen < level ? risen : level;
+    }
+
+    int result = VAD_NONE;
+    if (level > threshold) {
+        if (vad->state == VAD_QUIET) {
+            vad->state = VAD_STARTING;
+            vad->run_samples = 0;
+        }
+        if (vad->state == VAD_STARTING) {
+            vad->run_samples += n;
+            if (vad->run_samples >= vad->start_samples) {
+                vad->state = VAD_SPEAKING;
+                result = VAD_SPEECH_START;
+            }
+        } else {
+            vad->state = VAD_SPEAKING; /* a loud frame cancels STOPPING */
+        }
+    } else {
+        if (vad->state == VAD_SPEAKING) {
+            vad->state = VAD_STOPPING;
+            vad->run_samples = 0;
+        }
+        if (vad->state == VAD_STOPPING) {
+            vad->run_samples += n;
+            if (vad->run_samples >= vad->stop_samples) {
+                vad->state = VAD_QUIET;
+                result = VAD_SPEECH_END;
+            }
+        } else {
+            vad->state = VAD_QUIET; /* a quiet frame cancels STARTING */
+        }
+    }
+    return result;
+}
