@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh Debian machine with Python >= 3.11 and gcc:
+#   make demo   a whole offline call (no keys, no network)
+#   make test   the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DEV    := $(VENV)/.installed-dev
+CORE_SOURCES := pyproject.toml setup.py build.py $(wildcard csrc/*)
+
+.PHONY: test demo lint format bench clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
+	$(PYTHON) -m venv $(VENV) || { echo "venv failed: on Debian run 'apt-get install python3-venv'"; exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(DEV): $(PY) $(CORE_SOURCES)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+test: $(DEV)
+	$(PY) -m pytest -q
+
+demo: $(DEV)
+	$(VENV)/bin/voice-agent demo
+
+lint: $(DEV)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(DEV)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(DEV)
+	$(PY) bench/dsp.py
+
+clean:
+	rm -rf build *.egg-info dsp/_voicecore.c dsp/_voicecore*.so
