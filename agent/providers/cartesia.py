@@ -1,0 +1,472 @@
+"""Cartesia Sonic streaming TTS over one WebSocket per call.
+
+``run`` opens the socket at call start and holds it, with a reader task that
+hands each server message to the turn owning its ``context_id``. Each
+``speak`` is one context: text fragments go out with ``continue: true`` as they
+arrive, then an empty transcript with ``continue: false``; audio comes back
+until ``done``. Cancelling ``speak`` (barge-in) sends ``cancel`` for the
+context and the reader drops whatever audio of it still arrives, since a
+cancel does not stop a generation already running. A dropped socket fails the
+turn in flight (retryable) and is reopened by the next ``speak``.
+
+``run_websocket`` is the client WebSocket boundary shared with the ElevenLabs
+client: it owns the TCP stream (so a refused handshake leaks no socket) and
+translates every connect/handshake failure into the agent's error tree once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import math
+import ssl
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
+
+import attrs
+import trio
+import trio_websocket
+
+from agent.errors import (
+    ConfigError,
+    ProviderConnectError,
+    ProviderError,
+    ProviderStatusError,
+    ProviderTimeout,
+    RemoteProtocolError,
+)
+from agent.events import AudioChunk
+from agent.providers.cartesia_wire import (
+    OUTPUT_RATES,
+    PROVIDER,
+    CartesiaSettings,
+    Chunk,
+    Done,
+    ServerError,
+    ServerMessage,
+    Timestamps,
+    WordAligner,
+    cancel_request,
+    connect_headers,
+    encode,
+    generation_request,
+    handshake_error,
+    parse_message,
+    server_error,
+)
+
+__all__ = ["CartesiaSettings", "CartesiaStatistics", "CartesiaTts", "run_websocket"]
+
+RejectMapper = Callable[[int, Sequence[tuple[bytes, bytes]], bytes | None], ProviderStatusError]
+
+
+async def run_websocket(
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    session: Callable[[trio_websocket.WebSocketConnection], Awaitable[None]],
+    *,
+    provider: str,
+    on_reject: RejectMapper,
+    connect_timeout: float,
+    close_timeout: float = 1.0,
+    task_status: trio.TaskStatus[trio_websocket.WebSocketConnection] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Connect, report the connection through ``task_status``, run ``session`` on it.
+
+    Handshake failures are raised (before ``started``) as ``ProviderTimeout``,
+    ``ProviderConnectError`` or the ``ProviderStatusError`` ``on_reject`` makes.
+    The connection is closed (shielded, bounded) when ``session`` ends.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"{provider}: {url!r} is not a ws:// or wss:// URL")
+    secure = parts.scheme == "wss"
+    host, port = parts.hostname, parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    try:
+        with trio.fail_after(connect_timeout):
+            if secure:
+                stream = await trio.open_ssl_over_tcp_stream(
+                    host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+                )
+            else:
+                stream = await trio.open_tcp_stream(host, port)
+    except trio.TooSlowError as exc:
+        raise ProviderTimeout(provider, f"connecting to {host}:{port} timed out") from exc
+    except OSError as exc:
+        raise ProviderConnectError(
+            provider, f"cannot connect to {host}:{port}: {exc}", retryable=True
+        ) from exc
+    try:
+        async with trio.open_nursery() as nursery:
+            # trio-websocket's reader task lives in a shielded nursery, so that when
+            # we are cancelled it is still there to complete the closing handshake.
+            reader_nursery, reader_scope = await nursery.start(_shielded_nursery)
+            try:
+                with trio.fail_after(connect_timeout):
+                    ws = await trio_websocket.wrap_client_stream(
+                        reader_nursery, stream, host_header, resource, extra_headers=headers
+                    )
+                task_status.started(ws)
+                try:
+                    await session(ws)
+                finally:
+                    with trio.CancelScope(shield=True) as scope:
+                        scope.deadline = trio.current_time() + close_timeout
+                        await ws.aclose()
+            finally:
+                reader_scope.cancel()
+    except BaseExceptionGroup as group:
+        _raise_handshake_failure(group, provider, on_reject)
+        raise
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+async def _shielded_nursery(
+    *, task_status: trio.TaskStatus[tuple[trio.Nursery, trio.CancelScope]]
+) -> None:
+    with trio.CancelScope(shield=True) as scope:
+        async with trio.open_nursery() as nursery:
+            task_status.started((nursery, scope))
+            await trio.sleep_forever()
+
+
+def _raise_handshake_failure(
+    group: BaseExceptionGroup, provider: str, on_reject: RejectMapper
+) -> None:
+    """Translate a handshake failure inside ``group``; return if there is none."""
+    for exc in _leaves(group):
+        if isinstance(exc, trio_websocket.ConnectionRejected):
+            raise on_reject(exc.status_code, exc.headers, exc.body) from exc
+        if isinstance(exc, trio.TooSlowError):
+            raise ProviderTimeout(provider, "WebSocket handshake timed out") from exc
+        if isinstance(exc, (trio_websocket.HandshakeError, OSError)):
+            raise ProviderConnectError(
+                provider, f"WebSocket handshake failed: {exc!r}", retryable=True
+            ) from exc
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+@attrs.frozen
+class CartesiaStatistics:
+    connections_opened: int
+    contexts_started: int
+    cancels_sent: int
+    late_chunks_dropped: int
+
+
+@attrs.define(eq=False)
+class _Connection:
+    ws: trio_websocket.WebSocketConnection | None = None
+    # context_id -> the owning turn's inbox; removed when the turn ends.
+    contexts: dict[str, trio.MemorySendChannel[object]] = attrs.field(factory=dict)
+    cancelled: set[str] = attrs.field(factory=set)
+    closed: bool = False
+    error: ProviderError | None = None
+
+
+@attrs.define(eq=False)
+class _Turn:
+    context_id: str
+    aligner: WordAligner
+    response_timeout: float
+    deadline: float = math.inf
+    # The receive wait's scope, so a sender pushing the deadline moves it too.
+    waiting: trio.CancelScope | None = None
+    carry: bytes = b""  # an odd trailing byte, kept until its sample is whole
+
+    def expect_answer(self) -> None:
+        """We sent text or got audio: the server owes us a message within the timeout."""
+        self.deadline = trio.current_time() + self.response_timeout
+        if self.waiting is not None:
+            self.waiting.deadline = self.deadline
+
+
+_NO_TEXT = object()  # the turn's text ended before anything was worth sending
+_INBOX_SIZE = 64
+
+
+class CartesiaTts:
+    """``TextToSpeech`` over Cartesia's multiplexed WebSocket (see module doc)."""
+
+    name = PROVIDER
+
+    def __init__(self, settings: CartesiaSettings, sample_rate: int = 8000) -> None:
+        if sample_rate not in OUTPUT_RATES:
+            raise ConfigError(f"sample_rate={sample_rate}: Cartesia outputs {OUTPUT_RATES}")
+        self.settings = settings
+        self.sample_rate = sample_rate
+        self._nursery: trio.Nursery | None = None
+        self._connection: _Connection | None = None
+        self._connect_lock = trio.Lock()
+        # Context ids must never repeat on a socket (nor, to be safe, across sockets).
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._turn_numbers = itertools.count(1)
+        self._connections_opened = 0
+        self._contexts_started = 0
+        self._cancels_sent = 0
+        self._late_chunks_dropped = 0
+
+    def statistics(self) -> CartesiaStatistics:
+        return CartesiaStatistics(
+            connections_opened=self._connections_opened,
+            contexts_started=self._contexts_started,
+            cancels_sent=self._cancels_sent,
+            late_chunks_dropped=self._late_chunks_dropped,
+        )
+
+    # --- call scope -------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        error: ProviderError | None = None
+        async with trio.open_nursery() as nursery:  # holds the connection task
+            self._nursery = nursery
+            try:
+                await self._connect()
+                task_status.started()
+                await trio.sleep_forever()
+            except ProviderError as exc:
+                error = exc  # raised bare below, not wrapped in this nursery's group
+            finally:
+                self._nursery = None
+        if error is not None:
+            raise error
+
+    async def _connect(self) -> _Connection:
+        async with self._connect_lock:
+            connection = self._connection
+            if connection is not None and not connection.closed:
+                return connection
+            if self._nursery is None:
+                raise RuntimeError("CartesiaTts.speak() needs run() to be running")
+            connection = _Connection()
+            connection.ws = await self._nursery.start(
+                functools.partial(
+                    run_websocket,
+                    self.settings.url,
+                    connect_headers(self.settings),
+                    functools.partial(self._read, connection),
+                    provider=PROVIDER,
+                    on_reject=handshake_error,
+                    connect_timeout=self.settings.connect_timeout_s,
+                )
+            )
+            self._connection = connection
+            self._connections_opened += 1
+            return connection
+
+    async def _read(self, connection: _Connection, ws: trio_websocket.WebSocketConnection) -> None:
+        """Dispatch server messages to turns until the socket closes."""
+        error = ProviderError(PROVIDER, "connection closed", retryable=True)
+        try:
+            while True:
+                try:
+                    raw = await ws.get_message()
+                except trio_websocket.ConnectionClosed as exc:
+                    reason = exc.reason
+                    error = ProviderError(
+                        PROVIDER,
+                        f"connection closed mid-turn ({reason.code if reason else '?'}"
+                        f" {reason.reason if reason and reason.reason else ''})",
+                        retryable=True,
+                    )
+                    error.__cause__ = exc
+                    return
+                try:
+                    message = parse_message(raw)
+                except RemoteProtocolError as exc:
+                    # A garbled stream cannot be trusted any more: drop the socket.
+                    error = ProviderError(PROVIDER, str(exc), retryable=False)
+                    error.__cause__ = exc
+                    await ws.aclose(code=1002, reason="malformed message")
+                    return
+                await self._dispatch(connection, message)
+        finally:
+            # No await between marking closed and closing the inboxes: a turn that
+            # registers after this sees ``closed`` and never waits on a dead socket.
+            connection.closed = True
+            connection.error = error
+            for inbox in connection.contexts.values():
+                inbox.close()
+
+    async def _dispatch(self, connection: _Connection, message: ServerMessage) -> None:
+        if isinstance(message, ServerError) and message.context_id is None:
+            targets = list(connection.contexts.values())  # connection-level: every turn
+        elif message.context_id in connection.contexts:
+            targets = [connection.contexts[message.context_id]]
+        else:
+            if isinstance(message, Chunk) and message.context_id in connection.cancelled:
+                self._late_chunks_dropped += 1
+            return
+        for inbox in targets:
+            # A closed inbox means that turn has just ended.
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await inbox.send(message)
+
+    # --- turn scope -------------------------------------------------------
+
+    async def speak(
+        self,
+        text: trio.MemoryReceiveChannel[str],
+        out: trio.MemorySendChannel[AudioChunk],
+    ) -> None:
+        async with text, out:
+            connection = await self._connect()
+            if connection.closed:  # closed while we were connecting: fail like a drop
+                raise connection.error or ProviderError(PROVIDER, "connection lost", retryable=True)
+            turn = _Turn(
+                context_id=f"{self._id_prefix}-{next(self._turn_numbers)}",
+                aligner=WordAligner(self.sample_rate),
+                response_timeout=self.settings.response_timeout_s,
+            )
+            inbox, receive = trio.open_memory_channel[object](_INBOX_SIZE)
+            connection.contexts[turn.context_id] = inbox
+            self._contexts_started += 1
+            finished = False
+            try:
+                async with receive:
+                    finished = await self._run_turn(connection, turn, text, inbox, receive, out)
+            finally:
+                del connection.contexts[turn.context_id]
+                inbox.close()
+                if not finished and not connection.closed:
+                    connection.cancelled.add(turn.context_id)
+                    await self._send_cancel(connection, turn.context_id)
+
+    async def _run_turn(
+        self,
+        connection: _Connection,
+        turn: _Turn,
+        text: trio.MemoryReceiveChannel[str],
+        inbox: trio.MemorySendChannel[object],
+        receive: trio.MemoryReceiveChannel[object],
+        out: trio.MemorySendChannel[AudioChunk],
+    ) -> bool:
+        """True once the context is done on the server (nothing left to cancel)."""
+        error: ProviderError | None = None
+        finished = False
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._send_text, connection, turn, text, inbox)
+            try:
+                finished = await self._receive_audio(connection, turn, receive, out)
+            except ProviderError as exc:
+                error = exc
+            nursery.cancel_scope.cancel()  # the server ended the context; stop feeding it
+        if error is not None:
+            raise error
+        return finished
+
+    async def _send_text(
+        self,
+        connection: _Connection,
+        turn: _Turn,
+        text: trio.MemoryReceiveChannel[str],
+        inbox: trio.MemorySendChannel[object],
+    ) -> None:
+        assert connection.ws is not None
+        custom_buffering = self.settings.max_buffer_delay_ms == 0
+        held = ""
+        sent_any = False
+        try:
+            async for fragment in text:
+                if not sent_any and not fragment.strip() and not held:
+                    continue  # leading whitespace says nothing
+                if custom_buffering:
+                    # No server buffering: at least keep words whole (reference §7b).
+                    held += fragment
+                    cut = max(held.rfind(" "), held.rfind("\n")) + 1
+                    piece, held = held[:cut], held[cut:]
+                else:
+                    piece = fragment  # pieces are concatenated verbatim by the server
+                if piece:
+                    await self._send_piece(connection.ws, turn, piece, more=True)
+                    sent_any = True
+            if held:
+                await self._send_piece(connection.ws, turn, held, more=True)
+                sent_any = True
+            if not sent_any:
+                await inbox.send(_NO_TEXT)
+                return
+            await self._send_piece(connection.ws, turn, "", more=False)
+        except trio_websocket.ConnectionClosed:
+            pass  # the reader fails the turn with the reason
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the turn is already over
+
+    async def _send_piece(
+        self, ws: trio_websocket.WebSocketConnection, turn: _Turn, piece: str, *, more: bool
+    ) -> None:
+        request = generation_request(
+            self.settings,
+            context_id=turn.context_id,
+            transcript=piece,
+            more=more,
+            sample_rate=self.sample_rate,
+        )
+        turn.aligner.add_sent_text(piece)
+        await ws.send_message(encode(request))
+        turn.expect_answer()
+
+    async def _receive_audio(
+        self,
+        connection: _Connection,
+        turn: _Turn,
+        receive: trio.MemoryReceiveChannel[object],
+        out: trio.MemorySendChannel[AudioChunk],
+    ) -> bool:
+        while True:
+            with trio.move_on_at(turn.deadline) as turn.waiting:
+                try:
+                    message = await receive.receive()
+                except trio.EndOfChannel:
+                    raise connection.error or ProviderError(
+                        PROVIDER, "connection lost", retryable=True
+                    ) from None
+                if message is _NO_TEXT:
+                    return True
+                if isinstance(message, Done):
+                    rest = turn.aligner.finish()
+                    if rest:
+                        await out.send(AudioChunk(b"", rest))
+                    return True
+                if isinstance(message, ServerError):
+                    raise server_error(message)
+                if isinstance(message, Chunk):
+                    turn.expect_answer()
+                    pcm = turn.carry + message.pcm
+                    whole = len(pcm) - len(pcm) % 2
+                    pcm, turn.carry = pcm[:whole], pcm[whole:]
+                    covered = turn.aligner.text_for_chunk(len(pcm))
+                    if pcm or covered:
+                        await out.send(AudioChunk(pcm, covered))
+                elif isinstance(message, Timestamps):
+                    turn.aligner.add_timestamps(message.words, message.ends)
+                continue
+            turn.waiting = None
+            if trio.current_time() >= turn.deadline:
+                raise ProviderTimeout(
+                    PROVIDER,
+                    f"no audio for context {turn.context_id} within "
+                    f"{self.settings.response_timeout_s} s",
+                )
+
+    async def _send_cancel(self, connection: _Connection, context_id: str) -> None:
+        assert connection.ws is not None
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + self.settings.cancel_timeout_s
+            try:
+                await connection.ws.send_message(encode(cancel_request(context_id)))
+                self._cancels_sent += 1
+            except trio_websocket.ConnectionClosed:
+                pass

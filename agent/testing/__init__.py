@@ -1,0 +1,1 @@
+"""Wire-faithful fake providers and helpers shared by tests, benchmarks and load runs."""
