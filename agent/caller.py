@@ -101,6 +101,7 @@ class Caller:
         self.agent_hung_up = False
         self.closed_by_agent = False
         self.caller_hung_up = False
+        self.connection_closed = False
         self._stream: AudioSocketStream | None = None
         self._playing: bytes = b""
         self._play_off = 0
@@ -152,7 +153,7 @@ class Caller:
 
     async def _run_script(self) -> None:
         for step in self.script:
-            if self.closed_by_agent:
+            if self.connection_closed:
                 return
             if isinstance(step, Say):
                 if step.interrupt_after_ms is None:
@@ -225,7 +226,7 @@ class Caller:
         await self._agent_changed.wait()
 
     async def _wait_closed(self) -> None:
-        while not self.closed_by_agent:
+        while not self.connection_closed:
             await self._agent_event()
 
     # --- tasks ----------------------------------------------------------------
@@ -277,6 +278,7 @@ class Caller:
             if event is None or type(event) is Hangup:
                 self.agent_hung_up = type(event) is Hangup
                 self.closed_by_agent = not self.caller_hung_up
+                self.connection_closed = True
                 self._notify()
                 if self._play_done is not None:
                     self._play_done.set()

@@ -1,0 +1,349 @@
+"""One bot response: LLM -> TTS -> playout inside the turn's own cancel scope.
+
+A ``Turn`` owns a ``CancelScope``; cancelling it (barge-in) ends the LLM stream,
+the TTS context and the playout feeder at once, and that is the normal way a
+turn stops early, not an error. Three tasks are linked by small memory channels,
+so generation never runs far ahead of speech:
+
+    LLM tokens -> (RepeatGuard, EarStream) -> text channel -> tts.speak
+    tts.speak -> audio channel -> playout (one Utterance per turn)
+
+Tokens go to the TTS word by word as they arrive. Tool calls are authorized by
+the workflow and run by the tool runner while the same utterance keeps playing
+(a filler is said if the tool is slow); then the model continues in the same
+turn. A speculative turn generates, but nothing is played, written to history
+or run as a tool until it is confirmed. A canned turn (greeting, reprompt)
+speaks a fixed text. History is written as the caller hears it: on a barge-in
+``interrupt()`` cuts the last reply to the heard text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from agent.company import TransferTarget
+from agent.errors import ProviderError
+from agent.events import AudioChunk, LlmEvent, Message, TextDelta, ToolCall
+from agent.jsonstream import ReplyFormatError, ResponseExtractor
+from agent.playout import Utterance
+from agent.replies import render
+from agent.speakstream import EarStream, RepeatGuard
+from agent.tools import TOOL_NAMES, InvalidToolCall, ToolResult
+from agent.workflow import CallTool, EndCall, KeepPending, Transfer
+
+if TYPE_CHECKING:
+    from agent.conversation import ConversationBrain
+
+log = logging.getLogger("agent.turn")
+
+
+@attrs.frozen
+class Outcome:
+    """What the conversation decided when it ended: ``end`` or ``transfer`` (with target)."""
+
+    kind: str
+    reason: str = ""
+    target: TransferTarget | None = None
+
+
+class Turn:
+    def __init__(
+        self,
+        brain: ConversationBrain,
+        turn_id: int | None,
+        user_text: str | None = None,
+        *,
+        speculative: bool = False,
+        canned: str | None = None,
+        canned_outcome: Outcome | None = None,
+    ) -> None:
+        self.brain = brain
+        self.turn_id = turn_id
+        self.user_text = user_text
+        self.canned = canned
+        self.scope = trio.CancelScope()
+        self.confirmed = trio.Event()
+        if not speculative:
+            self.confirmed.set()
+        self.done = trio.Event()
+        self.utterance: Utterance | None = None
+        self.outcome: Outcome | None = canned_outcome
+        self.interrupted = False
+        self.discarded = False
+        self.failed = False
+        self.tool_results: list[ToolResult] = []
+        self.filler_said = False
+        self._sent = ""  # all text handed to the TTS in this turn
+        self._segment = EarStream(ear=canned is None and brain.params.ear)
+        self._segment_offset = 0  # where the current segment starts in _sent
+        self._segment_committed = False
+        self._committed_span: tuple[int, int] | None = None  # last reply in history
+
+    # --- controls (sync, from the brain) ------------------------------------------
+
+    def confirm(self) -> None:
+        self.confirmed.set()
+
+    def discard(self) -> None:
+        """Throw away a speculative turn: nothing of it was heard or recorded."""
+        self.discarded = True
+        self.scope.cancel()
+
+    def interrupt(self) -> None:
+        """The caller barged in: cut history to what was heard, cancel everything."""
+        if self.interrupted or self.discarded:
+            return
+        self.interrupted = True
+        self.scope.cancel()
+        if not self.confirmed.is_set():
+            return
+        history = self.brain.history
+        if not self._segment_committed and self._segment.spoken.strip():
+            if not history.pending_tool_calls():
+                self._commit(())
+        if self._committed_span is None:
+            if history.pending_tool_calls():
+                history.interrupt(heard_chars=0)  # closes the unanswered calls
+            return
+        start, end = self._committed_span
+        heard = self._heard_text()[start:end] if len(self._heard_text()) > start else ""
+        history.interrupt(heard_text=heard)
+
+    def _heard_text(self) -> str:
+        u = self.utterance
+        if u is None or u.sent_bytes == 0:
+            return ""
+        if u.full_text:
+            return u.heard_text
+        # No alignment from the TTS: estimate by the share of audio sent.
+        return self._sent[: len(self._sent) * u.sent_bytes // max(u.total_bytes, 1)]
+
+    # --- the task -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            with self.scope:
+                await self._run()
+        except* ProviderError as group:
+            self.failed = True
+            log.warning("turn %s: speech failed: %s", self.turn_id, group.exceptions[0])
+        finally:
+            self.done.set()
+            self.brain._turn_ended(self)
+
+    async def _run(self) -> None:
+        p = self.brain.params
+        text_send, text_recv = trio.open_memory_channel[str](p.text_buffer)
+        audio_send, audio_recv = trio.open_memory_channel[AudioChunk](p.audio_buffer)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._speak, text_recv, audio_send)
+            nursery.start_soon(self._play, audio_recv)
+            async with text_send:
+                if self.canned is not None:
+                    self._segment.feed(self.canned)
+                    await self._say(text_send, self._segment.flush())
+                    await self.confirmed.wait()
+                    self._commit(())
+                else:
+                    await self._converse(text_send)
+        if self.utterance is not None:
+            await self.utterance.finished.wait()
+
+    async def _speak(
+        self, text: trio.MemoryReceiveChannel[str], audio: trio.MemorySendChannel[AudioChunk]
+    ) -> None:
+        async with text, audio:
+            await self.brain.tts.speak(text, audio)
+
+    async def _play(self, audio: trio.MemoryReceiveChannel[AudioChunk]) -> None:
+        async with audio:
+            await self.confirmed.wait()
+            playout = self.brain.playout
+            u = self.utterance = playout.open_utterance()
+            self.brain._utterance_opened(self, u)
+            ahead = int(self.brain.params.max_ahead_s * playout.sample_rate) * 2
+            try:
+                async for chunk in audio:
+                    # Do not queue far ahead of the caller's ear (backpressure to the LLM).
+                    while u.total_bytes - u.sent_bytes > ahead and not u.closed:
+                        await trio.sleep(0.02)
+                    if u.closed:
+                        return
+                    playout.write(u, chunk)
+            finally:
+                playout.close_utterance(u)
+
+    async def _say(self, text_send: trio.MemorySendChannel[str], text: str) -> None:
+        if text:
+            self._sent += text
+            await text_send.send(text)
+
+    # --- the model ------------------------------------------------------------------
+
+    async def _converse(self, text_send: trio.MemorySendChannel[str]) -> None:
+        previous = ""
+        for round_no in range(self.brain.params.max_tool_rounds + 1):
+            guard = RepeatGuard(previous) if round_no else None
+            self._segment = EarStream(ear=self.brain.params.ear)
+            self._segment_offset = len(self._sent)
+            self._segment_committed = False
+            calls = await self._llm_round(text_send, guard)
+            if self.failed:
+                return
+            await self.confirmed.wait()
+            if self.brain.structured:
+                self._commit(())
+            else:
+                self._commit(calls)
+            if not calls:
+                return
+            previous = self._segment.raw
+            if await self._run_tools(calls, text_send):
+                return
+        log.warning("turn %s: the model kept calling tools; stopping", self.turn_id)
+
+    def _messages(self) -> list[Message]:
+        messages = self.brain.history.for_llm()
+        if not self.confirmed.is_set() and self.user_text:
+            messages.append(Message("user", self.user_text))
+        return messages
+
+    async def _llm_round(
+        self, text_send: trio.MemorySendChannel[str], guard: RepeatGuard | None
+    ) -> list[ToolCall]:
+        brain, segment = self.brain, self._segment
+        extractor = ResponseExtractor() if brain.structured else None
+        calls: list[ToolCall] = []
+        send, recv = trio.open_memory_channel[LlmEvent](brain.params.llm_buffer)
+
+        async def emit(text: str) -> None:
+            if guard is not None:
+                text = guard.feed(text)
+            await self._say(text_send, segment.feed(text))
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._run_llm, send)
+                async with recv:
+                    async for event in recv:
+                        if isinstance(event, TextDelta):
+                            text = extractor.feed(event.text) if extractor else event.text
+                            await emit(text)
+                        elif isinstance(event, ToolCall):
+                            calls.append(event)
+            if guard is not None:
+                await self._say(text_send, segment.feed(guard.flush()))
+            await self._say(text_send, segment.flush())
+            if extractor is not None:
+                reply = extractor.finish()
+                if reply.action in TOOL_NAMES:
+                    arguments = json.dumps(reply.variables)
+                    calls.append(ToolCall(f"action-{len(self._sent)}", reply.action, arguments))
+        except* (ProviderError, ReplyFormatError) as group:
+            await self._fail(text_send, group.exceptions[0])
+        return calls
+
+    async def _run_llm(self, send: trio.MemorySendChannel[LlmEvent]) -> None:
+        brain = self.brain
+        tools = () if brain.structured else brain.tool_specs
+        async with send:
+            await brain.llm.run(self._messages(), tools, send)
+
+    async def _fail(self, text_send: trio.MemorySendChannel[str], exc: BaseException) -> None:
+        self.failed = True
+        log.warning("turn %s: the model failed: %s", self.turn_id, exc)
+        if not self._sent:
+            await self.confirmed.wait()
+            self._segment = EarStream(ear=False)
+            self._segment_offset = 0
+            self._segment.feed(self.brain.params.apology)
+            await self._say(text_send, self._segment.flush())
+            self._segment_committed = False
+            self._commit(())
+
+    def _commit(self, calls: list[ToolCall] | tuple[()]) -> None:
+        """Write the current segment to history (as it will be heard)."""
+        if self._segment_committed:
+            return
+        self._segment_committed = True
+        text = self._segment.spoken.strip()
+        if not text and not calls:
+            return
+        self.brain.history.add_assistant(text or None, calls)
+        if text:
+            start = self._segment_offset
+            self._committed_span = (start, start + len(self._segment.spoken))
+
+    # --- tools ----------------------------------------------------------------------
+
+    async def _run_tools(
+        self, calls: list[ToolCall], text_send: trio.MemorySendChannel[str]
+    ) -> bool:
+        """Run the calls; True when the conversation ends (end_call / transfer)."""
+        brain = self.brain
+        for call in calls:
+            result = await self._run_tool(call, text_send)
+            self.tool_results.append(result)
+            if brain.structured:
+                brain.history.add_user(f"[{call.name} result: {result.for_model()}]")
+            else:
+                brain.history.add_tool_result(call.id, result.for_model())
+        if self.outcome is None:
+            return False
+        if not self._segment.spoken.strip():
+            if self.outcome.kind == "transfer" and self.outcome.target is not None:
+                farewell = render(brain.company, "transfer", target=self.outcome.target.name)
+            else:
+                farewell = render(brain.company, "goodbye")
+            self._segment = EarStream(ear=False)
+            self._segment_offset = len(self._sent)
+            self._segment.feed(farewell)
+            await self._say(text_send, self._segment.flush())
+            self._segment_committed = False
+            self._commit(())
+        return True
+
+    async def _run_tool(self, call: ToolCall, text_send: trio.MemorySendChannel[str]) -> ToolResult:
+        brain = self.brain
+        try:
+            actions = brain.workflow.authorize(call, brain.epoch())
+        except InvalidToolCall as exc:
+            return ToolResult(call.name, "refused", error=str(exc))
+        result = ToolResult(call.name, "ok")
+        for action in actions:
+            if isinstance(action, CallTool):
+                result = await self._execute(call, text_send)
+                for follow in brain.workflow.handle(result, brain.epoch()):
+                    if isinstance(follow, KeepPending):
+                        brain.pending.append(follow)
+            elif isinstance(action, Transfer):
+                self.outcome = Outcome("transfer", action.reason, action.target)
+            elif isinstance(action, EndCall):
+                self.outcome = Outcome("end", action.reason)
+        return result
+
+    async def _execute(self, call: ToolCall, text_send: trio.MemorySendChannel[str]) -> ToolResult:
+        brain = self.brain
+        box: list[ToolResult] = []
+        finished = trio.Event()
+
+        async def run() -> None:
+            try:
+                box.append(await brain.tools.run(call, brain.epoch()))
+            except ProviderError as exc:
+                box.append(ToolResult(call.name, "failed", error=str(exc)))
+            finished.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            with trio.move_on_after(brain.params.filler_after_s):
+                await finished.wait()
+            if not finished.is_set() and brain.params.filler:
+                self.filler_said = True
+                await self._say(text_send, brain.params.filler + " ")
+        return box[0]
