@@ -29,6 +29,7 @@ import trio
 from agent.company import TransferTarget
 from agent.errors import ProviderError
 from agent.events import AudioChunk, LlmEvent, Message, TextDelta, ToolCall
+from agent.history import cut_to_heard, mark_interrupted
 from agent.jsonstream import ReplyFormatError, ResponseExtractor
 from agent.playout import Utterance
 from agent.replies import render
@@ -103,16 +104,22 @@ class Turn:
         if not self.confirmed.is_set():
             return
         history = self.brain.history
-        if not self._segment_committed and self._segment.spoken.strip():
-            if not history.pending_tool_calls():
-                self._commit(())
+        spoken = self._segment.spoken
+        if not self._segment_committed and spoken.strip() and not history.pending_tool_calls():
+            # Still generating: whatever was heard, the reply was cut short.
+            self._segment_committed = True
+            start = self._segment_offset
+            heard = self._heard_text()[start : start + len(spoken)]
+            cut, _ = cut_to_heard(spoken, heard_text=heard)
+            if cut.strip():
+                history.add_assistant(mark_interrupted(cut.strip()))
+            return
         if self._committed_span is None:
             if history.pending_tool_calls():
                 history.interrupt(heard_chars=0)  # closes the unanswered calls
             return
         start, end = self._committed_span
-        heard = self._heard_text()[start:end] if len(self._heard_text()) > start else ""
-        history.interrupt(heard_text=heard)
+        history.interrupt(heard_text=self._heard_text()[start:end])
 
     def _heard_text(self) -> str:
         u = self.utterance
@@ -145,8 +152,7 @@ class Turn:
             nursery.start_soon(self._play, audio_recv)
             async with text_send:
                 if self.canned is not None:
-                    self._segment.feed(self.canned)
-                    await self._say(text_send, self._segment.flush())
+                    await self._say_whole(text_send, self.canned)
                     await self.confirmed.wait()
                     self._commit(())
                 else:
@@ -180,8 +186,17 @@ class Turn:
 
     async def _say(self, text_send: trio.MemorySendChannel[str], text: str) -> None:
         if text:
+            if self._sent and not self._sent[-1].isspace() and not text[0].isspace():
+                text = " " + text  # a new segment (after a tool call) starts a new sentence
             self._sent += text
             await text_send.send(text)
+
+    async def _say_whole(self, text_send: trio.MemorySendChannel[str], text: str) -> None:
+        """Speak a fixed text (already written for the ear) as a segment of its own."""
+        self._segment = EarStream(ear=False)
+        self._segment_offset = len(self._sent)
+        self._segment_committed = False
+        await self._say(text_send, self._segment.feed(text) + self._segment.flush())
 
     # --- the model ------------------------------------------------------------------
 
@@ -259,11 +274,7 @@ class Turn:
         log.warning("turn %s: the model failed: %s", self.turn_id, exc)
         if not self._sent:
             await self.confirmed.wait()
-            self._segment = EarStream(ear=False)
-            self._segment_offset = 0
-            self._segment.feed(self.brain.params.apology)
-            await self._say(text_send, self._segment.flush())
-            self._segment_committed = False
+            await self._say_whole(text_send, self.brain.params.apology)
             self._commit(())
 
     def _commit(self, calls: list[ToolCall] | tuple[()]) -> None:
@@ -300,11 +311,7 @@ class Turn:
                 farewell = render(brain.company, "transfer", target=self.outcome.target.name)
             else:
                 farewell = render(brain.company, "goodbye")
-            self._segment = EarStream(ear=False)
-            self._segment_offset = len(self._sent)
-            self._segment.feed(farewell)
-            await self._say(text_send, self._segment.flush())
-            self._segment_committed = False
+            await self._say_whole(text_send, farewell)
             self._commit(())
         return True
 
