@@ -396,15 +396,16 @@ def test_a_merged_continuation_feeds_only_the_new_words() -> None:
     policy = OfflinePolicy(PLUMBER, call_uuid="c", clock=lambda: TUESDAY_10)
     wf = policy.workflow
     wf.start(TUESDAY_10)
-    wf.state, wf.service_id = State.COLLECT, "leak_repair"
-    wf.name, wf.address = "Ann Lee", "1 High Street"
-    asked = [Message("system", "p"), Message("assistant", "And the postcode?")]
-    policy.respond([*asked, Message("user", "Uh, hang on")])
-    assert wf.postcode is None and wf.invalid_field == "postcode"
+    wf.state, wf.service_id = State.QUOTE, "leak_repair"
+    asked = [Message("system", "p"), Message("assistant", "Would you like me to book?")]
+    price = policy.respond([*asked, Message("user", "How much will it cost?")])
+    assert "85 pounds" in "".join(e.text for e in price if isinstance(e, TextDelta))
     # Our reply was never heard, so the brain merged the caller's next words.
-    events = policy.respond([*asked, Message("user", "Uh, hang on SW1A 1AA.")])
-    assert wf.postcode == "SW1A 1AA"
-    assert "number" in "".join(e.text for e in events if isinstance(e, TextDelta))
+    events = policy.respond([*asked, Message("user", "How much will it cost? Yes please.")])
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == (
+        "Can I take your name, please?"
+    )
+    assert wf.state is State.COLLECT
 
 
 def test_foreign_and_repeated_tool_results_are_ignored() -> None:

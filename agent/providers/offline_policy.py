@@ -32,7 +32,10 @@ waiting for ever. ``KeepPending`` actions have no tool: they are collected in
 ``OfflinePolicy.kept`` for the brain (whose own gate workflow makes the same
 ones in LLM mode).
 
-The respond step (``respond``) is pure and sync; ``run`` only streams it.
+A bare price question ("how much is it?") once the service is known is
+answered here (the price again, then the open question), since the workflow
+has no intent for it. The respond step (``respond``) is pure and sync; ``run``
+only streams it.
 """
 
 from __future__ import annotations
