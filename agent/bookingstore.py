@@ -55,10 +55,15 @@ CREATE INDEX IF NOT EXISTS bookings_by_time ON bookings (company_id, start);
 
 
 class Database:
-    """One SQLite connection used from worker threads, one call at a time."""
+    """One SQLite connection used from worker threads, one call at a time.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+    ``threaded=False`` runs each call inline on the Trio thread instead: only for
+    tests in virtual time, because a MockClock with autojump does not see worker
+    threads and jumps ahead while one runs.
+    """
+
+    def __init__(self, path: str | Path, *, threaded: bool = True) -> None:
+        self.path, self.threaded = str(path), threaded
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE where we write).
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -76,6 +81,9 @@ class Database:
         always finishes or rolls back as a whole). A database failure (locked, disk
         full) is a retryable ``ProviderError``: the same call may work later."""
         try:
+            if not self.threaded:
+                await trio.lowlevel.checkpoint()
+                return self.run_sync(fn)
             return await trio.to_thread.run_sync(self.run_sync, fn)
         except sqlite3.Error as exc:
             raise ProviderError("sqlite", f"{self.path}: {exc}", retryable=True) from exc
@@ -103,9 +111,9 @@ class Database:
             self._conn.close()
 
 
-def open_database(path: str | Path) -> Database:
+def open_database(path: str | Path, *, threaded: bool = True) -> Database:
     """Open (creating if needed) the agent's SQLite file with the bookings table."""
-    db = Database(path)
+    db = Database(path, threaded=threaded)
     db.executescript(_SCHEMA)
     return db
 

@@ -239,7 +239,7 @@ async def run_outbox(
     backend_for: BackendFor,
     notifier: Notifier | None,
     *,
-    backoff: Backoff = Backoff(),  # noqa: B008 - frozen value, safe to share
+    backoff: Backoff = Backoff(),
     on_final: Callable[[OutboxItem], None] | None = None,
     rng: random.Random | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -250,7 +250,11 @@ async def run_outbox(
     task_status.started()
     while True:
         now = trio.current_time()
-        for item in await outbox.items("pending"):
+        pending = await outbox.items("pending")
+        keys = {item.key for item in pending}
+        for key in [k for k in due if k not in keys]:  # finished elsewhere: forget it
+            del due[key]
+        for item in pending:
             when = due.setdefault(item.key, now)
             if when > now:
                 continue
@@ -262,8 +266,7 @@ async def run_outbox(
             due.pop(item.key, None)
             if on_final is not None:
                 on_final(final)
-        waiting = [t for t in due.values()]
-        with trio.move_on_at(min(waiting) if waiting else float("inf")):
+        with trio.move_on_at(min(due.values(), default=float("inf"))):
             await outbox.wait_changed()
 
 
