@@ -25,15 +25,7 @@ from agent.config import ServerSettings
 from agent.errors import ConfigError
 from agent.wav import read_wav, stereo, write_wav
 
-BRAINS = ("echo",)
-
-
-def _brain_factory(name: str):
-    if name == "echo":
-        from agent.echo import EchoBrain
-
-        return EchoBrain
-    raise ConfigError(f"unknown brain {name!r}; choose one of {', '.join(BRAINS)}")
+BRAINS = ("echo", "conversation")
 
 
 # --- serve ----------------------------------------------------------------------------
@@ -49,9 +41,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import attrs
 
     settings = attrs.evolve(settings, **overrides)
-    factory = _brain_factory(settings.brain)
+    if settings.brain not in BRAINS:
+        raise ConfigError(f"brain {settings.brain!r}: choose one of {', '.join(BRAINS)}")
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            if settings.brain == "echo":
+                from agent.echo import EchoBrain
+
+                factory = EchoBrain
+            else:
+                from agent.app import build_conversation
+
+                conversation = build_conversation()
+                logging.getLogger("agent").info(
+                    "conversation: stt=%s llm=%s tts=%s", *conversation.names
+                )
+                await nursery.start(conversation.run_services)
+                factory = conversation.factory
+            await serve_audiosocket(settings, factory)
+
     with contextlib.suppress(KeyboardInterrupt):
-        trio.run(serve_audiosocket, settings, factory)
+        trio.run(main)
     return 0
 
 

@@ -124,7 +124,7 @@ class ServerSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
         env = os.environ if env is None else env
         return cls(
-            host=env_str(env, "VOICE_AGENT_HOST", cls.host),
+            host=env_str(env, "VOICE_AGENT_HOST", "127.0.0.1"),
             port=env_int(env, "VOICE_AGENT_PORT", 9099, lo=0, hi=65535),
             sample_rate=env_int(env, "VOICE_AGENT_SAMPLE_RATE", 8000),
             uuid_timeout_s=env_float(env, "VOICE_AGENT_UUID_TIMEOUT_S", 2.0, lo=0.01),

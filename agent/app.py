@@ -1,0 +1,79 @@
+"""Wiring: settings and environment -> the conversation brain and its services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+import trio
+
+from agent.call import BrainFactory, Call
+from agent.company import CompanyDirectory, CompanyProfile, load_companies
+from agent.config import env_str
+from agent.errors import ConfigError
+
+DEFAULT_COMPANIES = Path(__file__).parent / "data" / "companies.json"
+
+
+@attrs.define
+class Conversation:
+    """The conversation brain factory plus the services that outlive calls."""
+
+    factory: BrainFactory
+    companies: CompanyDirectory
+    names: tuple[str, str, str]  # stt, llm, tts
+    outbox: object
+    backend_for: object
+
+    async def run_services(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """The outbox retries bookings the booking API could not take at once."""
+        from agent.outbox import run_outbox
+
+        await run_outbox(self.outbox, self.backend_for, None, task_status=task_status)
+
+
+def build_conversation(env: Mapping[str, str] | None = None) -> Conversation:
+    from agent.booking import BookingClient
+    from agent.bookingstore import BookingStore, open_database
+    from agent.conversation import conversation_brain_factory
+    from agent.outbox import Outbox
+    from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
+    from agent.toolrunner import ToolRunner
+
+    env = os.environ if env is None else env
+    companies = load_companies(env_str(env, "VOICE_AGENT_COMPANIES", str(DEFAULT_COMPANIES)))
+    default = companies.get(companies.default_id) if companies.default_id else None
+    if default is None:
+        raise ConfigError("VOICE_AGENT_COMPANIES: the companies file names no default company")
+    db_path = Path(env_str(env, "VOICE_AGENT_DB", "voice-agent.sqlite3"))
+    db = open_database(db_path)
+    outbox = Outbox(db)
+
+    def backend_for(company: CompanyProfile):
+        if company.booking_api is None:
+            return BookingStore(db, company)
+        return BookingClient(company.booking_api, env=env)
+
+    def backend_by_id(company_id: str):
+        company = companies.get(company_id)
+        return backend_for(company) if company is not None else None
+
+    def company_for(call: Call) -> CompanyProfile:
+        # The dialled number arrives with the FastAGI setup step; until a call
+        # has one, the directory's default company answers.
+        return default
+
+    def tools(call: Call, company: CompanyProfile) -> ToolRunner:
+        return ToolRunner(company, backend_for(company), outbox, None, str(call.uuid))
+
+    stt, llm, tts = chosen(env)
+    factory = conversation_brain_factory(
+        stt=stt_factory(stt, env),
+        llm=llm_factory(llm, env, company_for=company_for),
+        tts=tts_factory(tts, env),
+        tools=tools,
+        companies=companies,
+    )
+    return Conversation(factory, companies, (stt, llm, tts), outbox, backend_by_id)
