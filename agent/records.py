@@ -28,175 +28,40 @@ import json
 import logging
 import os
 import queue
-import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import trio
 
 from agent.config import env_float, env_str
-from agent.errors import AgentError, ConfigError
-
-log = logging.getLogger("agent.records")
-
-
-class RecordStoreError(AgentError):
-    """The records store failed (open, migrate, write or read)."""
-
-
-# --- value classes ----------------------------------------------------------
-
-
-@attrs.frozen
-class CallRecord:
-    uuid: str
-    did: str | None = None
-    caller_id: str | None = None
-    company: str | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    outcome: str | None = None  # booked, quoted, transferred, voicemail, abandoned...
-    transfer_target: str | None = None
-    end_reason: str | None = None  # hangup, agent, max-duration, error...
-    cost: float | None = None
-    cost_detail: Mapping[str, float] | None = None
-
-
-@attrs.frozen
-class TurnRecord:
-    call_uuid: str
-    index: int
-    caller_text: str = ""
-    agent_text: str = ""  # what the caller actually heard
-    interrupted: bool = False
-    # Seconds since the call started; None where the stage did not happen.
-    caller_speech_end_at: float | None = None  # VAD speech end
-    stt_final_at: float | None = None
-    llm_request_at: float | None = None
-    llm_first_token_at: float | None = None
-    tts_request_at: float | None = None  # first text handed to the TTS
-    tts_first_audio_at: float | None = None
-    first_agent_frame_at: float | None = None
-    barge_in_at: float | None = None  # VAD onset of the caller's interruption
-    last_agent_frame_at: float | None = None
-
-
-@attrs.frozen
-class ToolCallRecord:
-    call_uuid: str
-    name: str
-    arguments: Any = None  # JSON-serialisable
-    result: Any = None  # JSON-serialisable
-    latency_s: float | None = None
-    error: str | None = None
-    turn_index: int | None = None
-    at: float | None = None  # seconds since the call started
-
-
-_TURN_TIMES = tuple(f.name for f in attrs.fields(TurnRecord) if f.name.endswith("_at"))
-
-# --- schema -------------------------------------------------------------------
-
-# {id} and {real} are filled per dialect; everything else is common SQL.
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (
-        1,
-        "calls, turns, tool calls",
-        (
-            """CREATE TABLE calls (
-                uuid TEXT PRIMARY KEY,
-                did TEXT, caller_id TEXT, company TEXT,
-                started_at {real}, ended_at {real},
-                outcome TEXT, transfer_target TEXT, end_reason TEXT,
-                cost {real}, cost_detail TEXT)""",
-            "CREATE INDEX calls_started_at ON calls (started_at)",
-            """CREATE TABLE turns (
-                call_uuid TEXT NOT NULL REFERENCES calls (uuid) ON DELETE CASCADE,
-                turn_index INTEGER NOT NULL,
-                caller_text TEXT NOT NULL, agent_text TEXT NOT NULL,
-                interrupted INTEGER NOT NULL,
-                """
-            + ",\n".join(f"{name} {{real}}" for name in _TURN_TIMES)
-            + """,
-                PRIMARY KEY (call_uuid, turn_index))""",
-            """CREATE TABLE tool_calls (
-                id {id},
-                call_uuid TEXT NOT NULL REFERENCES calls (uuid) ON DELETE CASCADE,
-                turn_index INTEGER, name TEXT NOT NULL,
-                arguments TEXT, result TEXT, latency_s {real}, error TEXT, at {real})""",
-            "CREATE INDEX tool_calls_call ON tool_calls (call_uuid)",
-        ),
-    ),
+from agent.records_schema import (
+    MIGRATIONS,
+    TURN_TIMES,
+    CallRecord,
+    Dialect,
+    RecordStoreError,
+    ToolCallRecord,
+    TurnRecord,
+    migrate,
+    sqlite_dialect,
+    transaction,
 )
 
+__all__ = [
+    "MIGRATIONS",
+    "CallRecord",
+    "Dialect",
+    "RecordSettings",
+    "RecordStore",
+    "RecordStoreError",
+    "ToolCallRecord",
+    "TurnRecord",
+    "open_record_store",
+]
 
-@attrs.frozen
-class Dialect:
-    """What differs between SQLite and PostgreSQL, kept to the minimum."""
-
-    name: str
-    connect: Callable[[], Any]  # a fresh DB-API connection in autocommit mode
-    param: str  # "?" or "%s"
-    id_type: str
-    real_type: str
-
-    def sql(self, text: str) -> str:
-        text = text.replace("{id}", self.id_type).replace("{real}", self.real_type)
-        return text if self.param == "?" else text.replace("?", self.param)
-
-
-def sqlite_dialect(path: str | os.PathLike[str]) -> Dialect:
-    path = os.fspath(path)
-    if not path or path == ":memory:" or path.startswith("file::memory:"):
-        # The reader has its own connection; an in-memory DB would be private to one.
-        raise ConfigError(f"records path {path!r}: needs a file (an in-memory DB is not shared)")
-
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL survives a process crash (not a power cut) and spares an fsync.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        return conn
-
-    return Dialect("sqlite", connect, "?", "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL")
-
-
-@contextlib.contextmanager
-def _transaction(conn: Any) -> Iterator[Any]:
-    cur = conn.cursor()
-    cur.execute("BEGIN")
-    try:
-        yield cur
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
-    cur.execute("COMMIT")
-
-
-def migrate(conn: Any, dialect: Dialect) -> int:
-    """Apply the migrations this database lacks; returns the schema version."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    current = row[0] or 0
-    latest = MIGRATIONS[-1][0]
-    if current > latest:
-        raise RecordStoreError(
-            f"the records database is at schema version {current}, newer than this agent's"
-            f" {latest}; upgrade the agent"
-        )
-    for version, description, statements in MIGRATIONS:
-        if version <= current:
-            continue
-        with _transaction(conn) as cur:
-            for statement in statements:
-                cur.execute(dialect.sql(statement))
-            cur.execute(dialect.sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
-        log.info("records: applied migration %d (%s)", version, description)
-        current = version
-    return current
+log = logging.getLogger("agent.records")
 
 
 # --- the store ------------------------------------------------------------------
@@ -240,13 +105,29 @@ class RecordStore:
                 return
             work, done = item
             try:
-                with _transaction(self._write_conn) as cur:
+                with transaction(self._write_conn) as cur:
                     result = work(cur)
             except Exception as exc:
                 log.error("records: write failed: %s", exc)
                 done(None, RecordStoreError(f"records write failed: {exc}"))
+                self._write_conn = self._reconnect_if_broken(self._write_conn)
             else:
                 done(result, None)
+
+    def _reconnect_if_broken(self, conn: Any) -> Any:
+        # A PostgreSQL restart or a dropped socket closes the connection; the failed
+        # write is reported (it may or may not have committed), later ones get a new one.
+        if not getattr(conn, "closed", False) and not getattr(conn, "broken", False):
+            return conn
+        try:
+            fresh = self.dialect.connect()
+        except Exception as exc:
+            log.error("records: cannot reconnect to %s: %s", self.dialect.name, exc)
+            return conn
+        with contextlib.suppress(Exception):
+            conn.close()
+        log.info("records: reconnected to %s", self.dialect.name)
+        return fresh
 
     async def _submit(self, work: Callable[[Any], Any]) -> Any:
         if self._closed:
@@ -324,14 +205,14 @@ class RecordStore:
         if turn.index < 0:
             raise ValueError(f"turn index {turn.index}: must be 0 or more")
         columns = ("call_uuid", "turn_index", "caller_text", "agent_text", "interrupted")
-        columns += _TURN_TIMES
+        columns += TURN_TIMES
         values = (
             str(turn.call_uuid),
             turn.index,
             turn.caller_text,
             turn.agent_text,
             int(turn.interrupted),
-            *(getattr(turn, name) for name in _TURN_TIMES),
+            *(getattr(turn, name) for name in TURN_TIMES),
         )
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
         sql = self.dialect.sql(
@@ -421,7 +302,14 @@ class RecordStore:
             raise RecordStoreError("the records store is closed")
         try:
             with self._read_lock:
-                return list(self._read_conn.execute(self.dialect.sql(sql), tuple(args)))
+                try:
+                    return list(self._read_conn.execute(self.dialect.sql(sql), tuple(args)))
+                except Exception:
+                    fresh = self._reconnect_if_broken(self._read_conn)
+                    if fresh is self._read_conn:
+                        raise
+                    self._read_conn = fresh  # reads are idempotent: try once more
+                    return list(fresh.execute(self.dialect.sql(sql), tuple(args)))
         except Exception as exc:
             raise RecordStoreError(f"records read failed: {exc}") from exc
 
@@ -446,7 +334,7 @@ class RecordStore:
     def turns(self, uuid: str) -> list[TurnRecord]:
         columns = "call_uuid, turn_index, caller_text, agent_text, interrupted, "
         rows = self._read(
-            f"SELECT {columns}{', '.join(_TURN_TIMES)} FROM turns WHERE call_uuid = ?"
+            f"SELECT {columns}{', '.join(TURN_TIMES)} FROM turns WHERE call_uuid = ?"
             " ORDER BY turn_index",
             (str(uuid),),
         )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from agent.errors import ConfigError
-from agent.records import Dialect, RecordStore
+from agent.records import RecordStore
+from agent.records_schema import Dialect
 
 
 def pg_dialect(url: str) -> Dialect:

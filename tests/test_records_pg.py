@@ -22,7 +22,7 @@ from tests.test_records import exercise_errors_and_purge, exercise_round_trip
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (psycopg[binary])")
 
-from agent.records import MIGRATIONS, RecordStoreError  # noqa: E402
+from agent.records import MIGRATIONS, RecordStoreError, TurnRecord  # noqa: E402
 from agent.records_pg import open_pg_store  # noqa: E402
 
 
@@ -129,3 +129,18 @@ def test_migrations_applied_once_and_newer_schema_refused(pg_url):
 def test_unreachable_server_is_a_clear_error():
     with pytest.raises(RecordStoreError, match="postgresql"):
         open_pg_store(f"postgresql://postgres@127.0.0.1:{_free_port()}/none?connect_timeout=2")
+
+
+async def test_store_reconnects_after_the_server_drops_it(pg_url):
+    with open_pg_store(pg_url) as store:
+        await store.start_call("c", started_at=1.0)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        # The write that meets the dead connection fails and says so; the next one works.
+        with pytest.raises(RecordStoreError, match="write failed"):
+            await store.add_turn(TurnRecord("c", 0, caller_text="lost"))
+        await store.add_turn(TurnRecord("c", 1, caller_text="kept"))
+        assert [t.caller_text for t in store.turns("c")] == ["kept"]

@@ -1,0 +1,180 @@
+"""The records schema: value classes, the versioned migrations and the SQL dialects.
+
+Pure of I/O apart from ``migrate`` (which runs on a connection it is given).
+``agent.records`` holds the store; this module is what it and
+``agent.records_pg`` share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from agent.errors import AgentError, ConfigError
+
+log = logging.getLogger("agent.records")
+
+
+class RecordStoreError(AgentError):
+    """The records store failed (open, migrate, write or read)."""
+
+
+# --- value classes ----------------------------------------------------------
+
+
+@attrs.frozen
+class CallRecord:
+    uuid: str
+    did: str | None = None
+    caller_id: str | None = None
+    company: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    outcome: str | None = None  # booked, quoted, transferred, voicemail, abandoned...
+    transfer_target: str | None = None
+    end_reason: str | None = None  # hangup, agent, max-duration, error...
+    cost: float | None = None
+    cost_detail: Mapping[str, float] | None = None
+
+
+@attrs.frozen
+class TurnRecord:
+    call_uuid: str
+    index: int
+    caller_text: str = ""
+    agent_text: str = ""  # what the caller actually heard
+    interrupted: bool = False
+    # Seconds since the call started; None where the stage did not happen.
+    caller_speech_end_at: float | None = None  # VAD speech end
+    stt_final_at: float | None = None
+    llm_request_at: float | None = None
+    llm_first_token_at: float | None = None
+    tts_request_at: float | None = None  # first text handed to the TTS
+    tts_first_audio_at: float | None = None
+    first_agent_frame_at: float | None = None
+    barge_in_at: float | None = None  # VAD onset of the caller's interruption
+    last_agent_frame_at: float | None = None
+
+
+@attrs.frozen
+class ToolCallRecord:
+    call_uuid: str
+    name: str
+    arguments: Any = None  # JSON-serialisable
+    result: Any = None  # JSON-serialisable
+    latency_s: float | None = None
+    error: str | None = None
+    turn_index: int | None = None
+    at: float | None = None  # seconds since the call started
+
+
+TURN_TIMES = tuple(f.name for f in attrs.fields(TurnRecord) if f.name.endswith("_at"))
+
+# --- schema -------------------------------------------------------------------
+
+# {id} and {real} are filled per dialect; everything else is common SQL.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "calls, turns, tool calls",
+        (
+            """CREATE TABLE calls (
+                uuid TEXT PRIMARY KEY,
+                did TEXT, caller_id TEXT, company TEXT,
+                started_at {real}, ended_at {real},
+                outcome TEXT, transfer_target TEXT, end_reason TEXT,
+                cost {real}, cost_detail TEXT)""",
+            "CREATE INDEX calls_started_at ON calls (started_at)",
+            """CREATE TABLE turns (
+                call_uuid TEXT NOT NULL REFERENCES calls (uuid) ON DELETE CASCADE,
+                turn_index INTEGER NOT NULL,
+                caller_text TEXT NOT NULL, agent_text TEXT NOT NULL,
+                interrupted INTEGER NOT NULL,
+                """
+            + ",\n".join(f"{name} {{real}}" for name in TURN_TIMES)
+            + """,
+                PRIMARY KEY (call_uuid, turn_index))""",
+            """CREATE TABLE tool_calls (
+                id {id},
+                call_uuid TEXT NOT NULL REFERENCES calls (uuid) ON DELETE CASCADE,
+                turn_index INTEGER, name TEXT NOT NULL,
+                arguments TEXT, result TEXT, latency_s {real}, error TEXT, at {real})""",
+            "CREATE INDEX tool_calls_call ON tool_calls (call_uuid)",
+        ),
+    ),
+)
+
+
+@attrs.frozen
+class Dialect:
+    """What differs between SQLite and PostgreSQL, kept to the minimum."""
+
+    name: str
+    connect: Callable[[], Any]  # a fresh DB-API connection in autocommit mode
+    param: str  # "?" or "%s"
+    id_type: str
+    real_type: str
+
+    def sql(self, text: str) -> str:
+        text = text.replace("{id}", self.id_type).replace("{real}", self.real_type)
+        return text if self.param == "?" else text.replace("?", self.param)
+
+
+def sqlite_dialect(path: str | os.PathLike[str]) -> Dialect:
+    path = os.fspath(path)
+    if not path or path == ":memory:" or path.startswith("file::memory:"):
+        # The reader has its own connection; an in-memory DB would be private to one.
+        raise ConfigError(f"records path {path!r}: needs a file (an in-memory DB is not shared)")
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL survives a process crash (not a power cut) and spares an fsync.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    return Dialect("sqlite", connect, "?", "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL")
+
+
+@contextlib.contextmanager
+def transaction(conn: Any) -> Iterator[Any]:
+    cur = conn.cursor()
+    cur.execute("BEGIN")
+    try:
+        yield cur
+    except BaseException:
+        # On a broken connection ROLLBACK fails too; the original error is the news.
+        with contextlib.suppress(Exception):
+            cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+
+
+def migrate(conn: Any, dialect: Dialect) -> int:
+    """Apply the migrations this database lacks; returns the schema version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    latest = MIGRATIONS[-1][0]
+    if current > latest:
+        raise RecordStoreError(
+            f"the records database is at schema version {current}, newer than this agent's"
+            f" {latest}; upgrade the agent"
+        )
+    for version, description, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        with transaction(conn) as cur:
+            for statement in statements:
+                cur.execute(dialect.sql(statement))
+            cur.execute(dialect.sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
+        log.info("records: applied migration %d (%s)", version, description)
+        current = version
+    return current
