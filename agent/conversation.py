@@ -101,7 +101,6 @@ class ConversationParams:
     filler_after_s: float = 0.7
     filler: str = "One moment, please."
     apology: str = "Sorry, I'm having a bit of trouble. Could you say that again?"
-    monitor_s: float = 0.02  # how often playout is checked for audible speech
 
     def __attrs_post_init__(self) -> None:
         if self.output_mode not in ("tools", "structured"):
@@ -109,8 +108,8 @@ class ConversationParams:
         for name in ("text_buffer", "audio_buffer", "llm_buffer", "stt_buffer"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)}: must be at least 1")
-        if self.max_ahead_s <= 0 or self.monitor_s <= 0 or self.filler_after_s < 0:
-            raise ConfigError("max_ahead_s and monitor_s must be > 0, filler_after_s >= 0")
+        if self.max_ahead_s <= 0 or self.filler_after_s < 0:
+            raise ConfigError("max_ahead_s must be > 0, filler_after_s >= 0")
 
 
 class ConversationBrain:
@@ -160,6 +159,7 @@ class ConversationBrain:
         self._turn: Turn | None = None
         self._greeting: Turn | None = None
         self._utterance: Utterance | None = None
+        self._audible: int | None = None  # id of the utterance being heard
         self._timer_scope: trio.CancelScope | None = None
         self._done = trio.Event()
         self._digits = ""
@@ -167,11 +167,11 @@ class ConversationBrain:
     # --- the brain's task -----------------------------------------------------------
 
     async def run(self, call: Call) -> None:
+        call.playout.on_change = self._audibility_changed
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.tts.run)
             nursery.start_soon(self._timer)
-            nursery.start_soon(self._monitor)
             if not self.params.consent_gate:
                 await self._open_gate()
             greeting = " ".join(
@@ -214,27 +214,26 @@ class ConversationBrain:
             if deadline is not None and now >= deadline:
                 self._execute(self.taker.tick(now), now)
 
-    async def _monitor(self) -> None:
-        """Tell the turn-taker when agent speech starts being heard and when it stops."""
-        audible: int | None = None
-        while True:
-            await trio.sleep(self.params.monitor_s)
-            u = self._utterance
-            now_audible = (
-                u.id
-                if u is not None and u.first_frame_at is not None and not u.finished.is_set()
-                else None
-            )
-            if now_audible == audible:
-                continue
-            audible = now_audible
-            now = trio.current_time()
-            if now_audible is None:
-                actions = self.taker.agent_silent(now)
-            else:
-                greeting = self._greeting is not None and self._greeting.utterance is u
-                actions = self.taker.agent_speaking(now, greeting=greeting)
-            self._execute(actions, now)
+    def _audibility_changed(self, now: float) -> None:
+        """Tell the turn-taker when agent speech starts being heard and when it stops.
+
+        Called by the playout when an utterance's first frame leaves or one ends,
+        and when the brain switches utterances."""
+        u = self._utterance
+        now_audible = (
+            u.id
+            if u is not None and u.first_frame_at is not None and not u.finished.is_set()
+            else None
+        )
+        if now_audible == self._audible:
+            return
+        self._audible = now_audible
+        if now_audible is None:
+            actions = self.taker.agent_silent(now)
+        else:
+            greeting = self._greeting is not None and self._greeting.utterance is u
+            actions = self.taker.agent_speaking(now, greeting=greeting)
+        self._execute(actions, now)
 
     # --- hooks (sync, in the reader task) ----------------------------------------------
 

@@ -137,6 +137,11 @@ class Playout:
         # The cancel scope of the idle wait, so new speech can wake it early.
         self._idle_scope: trio.CancelScope | None = None
         self._woken = False
+        # Told (with ``now``, after the frame that made the change) when an
+        # utterance starts being heard or stops (finished or cleared), so
+        # listeners never need to poll.
+        self.on_change: Callable[[float], None] | None = None
+        self._changed = False
         self.last_send_at: float | None = None
         self.speech_frames = 0
         self.silence_frames = 0
@@ -178,6 +183,10 @@ class Playout:
     def clear(self) -> None:
         """Drop every queued utterance (barge-in confirmed)."""
         now = trio.current_time()
+        if self._queue:
+            # Reported after the next frame, not from here: clear() is called by
+            # the very listener that would be told (no re-entry).
+            self._changed = True
         while self._queue:
             self._queue.popleft()._finish(now, cut=True)
         self._paused = False
@@ -240,6 +249,11 @@ class Playout:
                 self._on_frame(frame)
             if finished is not None:
                 finished._finish(now, cut=False)
+                self._changed = True
+            if self._changed:
+                self._changed = False
+                if self.on_change is not None:
+                    self.on_change(now)
 
     def _speech_ready(self) -> bool:
         if self._paused or not self._queue:
@@ -274,6 +288,7 @@ class Playout:
             if available >= n or (head.closed and available > 0):
                 if head.first_frame_at is None:
                     head.first_frame_at = now
+                    self._changed = True
                 frame = head._take(n)
                 if len(frame) < n:  # the padded tail of a closed utterance
                     frame += bytes(n - len(frame))
@@ -284,6 +299,7 @@ class Playout:
             if head.closed:  # empty and closed: nothing to play
                 queue.popleft()
                 head._finish(now, cut=False)
+                self._changed = True
                 continue
             if head.first_frame_at is not None:
                 self.underruns += 1  # the TTS is behind real time

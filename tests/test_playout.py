@@ -167,3 +167,23 @@ async def test_frames_go_out_through_on_frame(autojump_clock, nursery):
     stats = playout.statistics()
     assert stats["speech_frames"] == 3
     assert stats["frames_sent"] == len(recorder.sent)
+
+
+async def test_on_change_reports_start_end_and_clear_without_polling(playout, autojump_clock):
+    seen: list[tuple[float, bool]] = []
+    playout.on_change = lambda now: seen.append((now, playout.speaking))
+    utterance = playout.open_utterance()
+    playout.write(utterance, numbered_frames(3))
+    playout.close_utterance(utterance)
+    started = trio.current_time()
+    await utterance.finished.wait()
+    # Once when its first frame left, once when its last frame left.
+    assert seen == [(pytest.approx(started), True), (pytest.approx(started + 0.04), False)]
+    second = playout.open_utterance()
+    playout.write(second, numbered_frames(50))
+    await trio.sleep(0.05)
+    seen.clear()
+    playout.clear()
+    assert seen == []  # never from inside clear() (its caller is the listener)
+    await trio.sleep(0.03)
+    assert len(seen) == 1 and seen[0][1] is False
