@@ -1,178 +1,26 @@
-"""The ``voice-agent`` command: serve, call, demo."""
+"""The ``voice-agent`` command. Each subcommand lives in its own ``agent.cli_*`` module
+with a ``register(subparsers)`` function; this module only dispatches."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
+import importlib
 import logging
 import sys
-from pathlib import Path
 
-import trio
-
-from agent.caller import (
-    Caller,
-    CallerParams,
-    HangUp,
-    PressKeys,
-    Say,
-    Silence,
-    Step,
-    WaitAgent,
-)
-from agent.config import ServerSettings
 from agent.errors import ConfigError
-from agent.wav import read_wav, stereo, write_wav
 
-BRAINS = ("echo", "conversation")
-
-
-# --- serve ----------------------------------------------------------------------------
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from agent.server import serve_audiosocket
-
-    settings = ServerSettings.from_env()
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if args.brain:
-        overrides["brain"] = args.brain
-    import attrs
-
-    settings = attrs.evolve(settings, **overrides)
-    if settings.brain not in BRAINS:
-        raise ConfigError(f"brain {settings.brain!r}: choose one of {', '.join(BRAINS)}")
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            if settings.brain == "echo":
-                from agent.echo import EchoBrain
-
-                factory = EchoBrain
-            else:
-                from agent.app import build_conversation
-
-                conversation = build_conversation()
-                logging.getLogger("agent").info(
-                    "conversation: stt=%s llm=%s tts=%s", *conversation.names
-                )
-                await nursery.start(conversation.run_services)
-                factory = conversation.factory
-            await serve_audiosocket(settings, factory)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        trio.run(main)
-    return 0
-
-
-# --- call -----------------------------------------------------------------------------
-
-
-def load_script(path: Path, sample_rate: int) -> list[Step]:
-    """A JSON list of steps: {"say": "a.wav"} (+ "interrupt_after_ms"), {"dtmf": "12#"},
-    {"silence": 2.0}, {"wait_agent": 10}, {"hangup": true}. WAV paths are relative to the
-    script."""
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the call script ({exc})") from exc
-    if not isinstance(raw, list):
-        raise ConfigError(f"{path}: a call script is a JSON list of steps")
-    steps: list[Step] = []
-    for i, item in enumerate(raw, 1):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{path}: step {i} is not an object")
-        if "say" in item:
-            wav = path.parent / item["say"]
-            steps.append(
-                Say(
-                    read_wav(wav, sample_rate),
-                    label=item.get("label", Path(item["say"]).stem),
-                    interrupt_after_ms=item.get("interrupt_after_ms"),
-                )
-            )
-        elif "dtmf" in item:
-            steps.append(PressKeys(str(item["dtmf"])))
-        elif "silence" in item:
-            steps.append(Silence(float(item["silence"])))
-        elif "wait_agent" in item:
-            steps.append(WaitAgent(float(item["wait_agent"])))
-        elif item.get("hangup"):
-            steps.append(HangUp())
-        else:
-            raise ConfigError(f"{path}: step {i} has none of say/dtmf/silence/wait_agent/hangup")
-    return steps
-
-
-def save_legs(caller: Caller, directory: Path, sample_rate: int) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    agent_pcm, caller_pcm = caller.agent_audio(), caller.caller_audio()
-    paths = [directory / "agent.wav", directory / "caller.wav", directory / "mix.wav"]
-    write_wav(paths[0], agent_pcm, sample_rate)
-    write_wav(paths[1], caller_pcm, sample_rate)
-    write_wav(paths[2], stereo(caller_pcm, agent_pcm), sample_rate, channels=2)
-    return paths
-
-
-def cmd_call(args: argparse.Namespace) -> int:
-    params = CallerParams(frame_ms=args.frame_ms, sample_rate=args.sample_rate)
-    if args.script:
-        steps = load_script(Path(args.script), args.sample_rate)
-    elif args.wav:
-        steps = [Say(read_wav(args.wav, args.sample_rate), label=Path(args.wav).stem)]
-    else:
-        raise ConfigError("give --wav FILE or --script FILE")
-
-    async def main() -> tuple[Caller, object]:
-        caller = Caller(steps, params=params)
-        stream = await trio.open_tcp_stream(args.host, args.port)
-        return caller, await caller.run(stream)
-
-    caller, report = trio.run(main)
-    print(report.format())
-    if args.record:
-        for path in save_legs(caller, Path(args.record), args.sample_rate):
-            print(f"wrote {path}")
-    return 0
-
-
-# --- demo ------------------------------------------------------------------------------
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from agent.demo import run_echo_demo
-
-    return run_echo_demo(Path(args.out))
-
-
-# --- main ------------------------------------------------------------------------------
+COMMANDS = ("agent.cli_serve", "agent.cli_call", "agent.cli_demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voice-agent", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="voice-agent", description="A real-time AI voice agent for Asterisk AudioSocket."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser("serve", help="run the AudioSocket server")
-    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default 9099)")
-    serve.add_argument("--brain", choices=BRAINS, help="what answers the calls")
-    serve.set_defaults(func=cmd_serve)
-
-    call = sub.add_parser("call", help="call an agent like Asterisk would, and measure it")
-    call.add_argument("--host", default="127.0.0.1")
-    call.add_argument("--port", type=int, default=9099)
-    call.add_argument("--wav", help="say this WAV once the agent has finished its greeting")
-    call.add_argument("--script", help="a JSON call script (see `load_script`)")
-    call.add_argument("--frame-ms", type=int, choices=(20, 30), default=20)
-    call.add_argument("--sample-rate", type=int, default=8000)
-    call.add_argument("--record", metavar="DIR", help="save agent.wav, caller.wav, mix.wav")
-    call.set_defaults(func=cmd_call)
-
-    demo = sub.add_parser("demo", help="a whole call on this machine, no keys, no network")
-    demo.add_argument("--out", default="demo-output", help="where the WAVs go")
-    demo.set_defaults(func=cmd_demo)
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
     return parser
 
 
