@@ -67,6 +67,7 @@ __all__ = [
     "ConversationParams",
     "Outcome",
     "ToolRunner",
+    "TranscriptLine",
     "conversation_brain_factory",
 ]
 
@@ -78,6 +79,17 @@ STRUCTURED_INSTRUCTIONS = (
     'check_availability, book_appointment, transfer_to_human, end_call, "variables": '
     "{the action's arguments}}. Results of actions come back as messages in square brackets."
 )
+
+
+@attrs.frozen
+class TranscriptLine:
+    """One line of the call as it happened: what the caller said (as the STT gave it,
+    or the keys pressed) or what the agent said as the caller heard it."""
+
+    role: Literal["caller", "agent"]
+    text: str
+    at: float  # trio.current_time() when the line was complete
+    interrupted: bool = False
 
 
 class ToolRunner(Protocol):
@@ -127,8 +139,10 @@ class ConversationBrain:
         workflow_config: WorkflowConfig | None = None,
         caller_id: str | None = None,
         epoch: Callable[[], float] = time.time,
+        on_transcript: Callable[[TranscriptLine], None] | None = None,
     ) -> None:
         self.call = call
+        self.on_transcript = on_transcript
         self.playout = call.playout
         self.stt, self.llm, self.tts, self.tools = stt, llm, tts, tools
         self.company = company
@@ -282,6 +296,7 @@ class ConversationBrain:
                 turn = self._turn
                 if turn is not None and turn.turn_id == action.turn_id:
                     self.history.add_user(action.text)
+                    self._transcribe("caller", action.text, now)
                     turn.confirm()
             elif isinstance(action, CancelSpeculative):
                 turn = self._turn
@@ -318,6 +333,7 @@ class ConversationBrain:
     def _start_response(self, action: StartResponse) -> None:
         if not action.speculative:
             self.history.add_user(action.text)
+            self._transcribe("caller", action.text, trio.current_time())
         self._start_turn(Turn(self, action.turn_id, action.text, speculative=action.speculative))
 
     def _say(self, text: str, outcome: Outcome | None = None) -> None:
@@ -335,6 +351,7 @@ class ConversationBrain:
         digits, self._digits = self._digits, ""
         if digits:
             self.history.add_user(f"[typed on the keypad: {digits}]")
+            self._transcribe("caller", f"[keypad] {digits}#", trio.current_time())
             self._start_turn(Turn(self, None, None))
 
     # --- called by turns -------------------------------------------------------------
@@ -342,7 +359,16 @@ class ConversationBrain:
     def _utterance_opened(self, turn: Turn, utterance: Utterance) -> None:
         self._utterance = utterance
 
+    def _transcribe(self, role: Literal["caller", "agent"], text: str, now: float) -> None:
+        if self.on_transcript is not None and text.strip():
+            self.on_transcript(TranscriptLine(role, text.strip(), now))
+
     def _turn_ended(self, turn: Turn) -> None:
+        if self.on_transcript is not None and not turn.discarded:
+            heard = turn.heard_text().strip()
+            if heard:
+                line = TranscriptLine("agent", heard, trio.current_time(), turn.interrupted)
+                self.on_transcript(line)
         if self._turn is turn:
             self._turn = None
         if turn.outcome is not None and not self._done.is_set():
@@ -378,6 +404,7 @@ def conversation_brain_factory(
     turn_taking: TurnTakingParams | None = None,
     workflow_config: WorkflowConfig | None = None,
     epoch: Callable[[], float] = time.time,
+    on_transcript: Callable[[Call, TranscriptLine], None] | None = None,
 ) -> BrainFactory:
     """A ``BrainFactory`` for ``Call``: per call, new provider sessions and the company
     of the dialled number (``did_for(call)``; the directory default when unknown)."""
@@ -404,6 +431,9 @@ def conversation_brain_factory(
             turn_taking=turn_taking,
             workflow_config=workflow_config,
             epoch=epoch,
+            on_transcript=(
+                None if on_transcript is None else lambda line: on_transcript(call, line)
+            ),
         )
 
     return make

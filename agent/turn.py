@@ -121,6 +121,10 @@ class Turn:
         start, end = self._committed_span
         history.interrupt(heard_text=self._heard_text()[start:end])
 
+    def heard_text(self) -> str:
+        """Everything of this turn the caller heard (the whole text once it has played)."""
+        return self._heard_text()
+
     def _heard_text(self) -> str:
         u = self.utterance
         if u is None or u.sent_bytes == 0:
