@@ -4,7 +4,7 @@ Conversations are driven the way the brain drives a cloud model: the real
 ``History`` holds the messages, ``run`` streams into a memory channel, a tiny
 tool executor answers each tool call with a ``ToolResult.for_model()`` tool
 message, and the next run continues. Caller lines are written as Whisper
-transcribes the fixtures of tests/fixtures/caller/manifest.tsv.
+transcribes the fixtures of agent/data/caller/manifest.tsv.
 (Silence handling is the turn-taking's job and is not tested here.)
 """
 
@@ -57,7 +57,7 @@ SLOTS = {"slots": [{"start": a, "end": b} for a, b in (SLOT_A, SLOT_B)]}
 
 
 def _manifest() -> dict[str, str]:
-    lines = (ROOT / "fixtures/caller/manifest.tsv").read_text().splitlines()
+    lines = (ROOT.parent / "agent/data/caller/manifest.tsv").read_text().splitlines()
     rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
     return {row[0]: row[2] for row in rows}
 

@@ -19,7 +19,7 @@ from agent.events import SpeechStarted, Transcript, UtteranceEnd
 from agent.providers import whisper
 from agent.providers.whisper import WhisperStt
 
-FIXTURES = Path(__file__).parent / "fixtures" / "caller"
+FIXTURES = Path(__file__).parent.parent / "agent" / "data" / "caller"
 RATE = 8000
 FRAME = 320  # 20 ms at 8 kHz
 
