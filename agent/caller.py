@@ -250,6 +250,8 @@ class Caller:
                     if log.start_at is None:
                         log.start_at = now
                     if is_voiced(frame):
+                        if log.voice_at is None:
+                            log.voice_at = now
                         log.end_at = now + frame_s  # end of its last voiced frame
                 if self._play_off >= len(self._playing):
                     self._play_done.set()

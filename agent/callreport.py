@@ -36,6 +36,7 @@ class UtteranceLog:
     label: str
     interrupt: bool = False
     start_at: float | None = None  # first frame sent
+    voice_at: float | None = None  # first voiced frame sent (the speech onset)
     end_at: float | None = None  # end of the last voiced frame sent
 
 
@@ -119,14 +120,15 @@ def build_report(
             if u.interrupt:
                 after = [t for t in after if _starts_burst(t, voiced_times, frame_ms)]
             response = (after[0] - u.end_at) * 1000 if after else None
-        if u.interrupt and u.start_at is not None:
-            talked_over = voiced_times[bisect.bisect_left(voiced_times, u.start_at) :]
-            last = u.start_at
+        onset = u.voice_at if u.voice_at is not None else u.start_at
+        if u.interrupt and onset is not None:
+            talked_over = voiced_times[bisect.bisect_left(voiced_times, onset) :]
+            last = onset
             for t in talked_over:
                 if t - last > 3 * frame_ms / 1000:
                     break
                 last = t
-            stop = (last - u.start_at) * 1000
+            stop = (last - onset) * 1000
         results.append(UtteranceResult(u.label, u.interrupt, response, stop))
     end = arrivals[-1] if arrivals else started_at
     return CallerReport(

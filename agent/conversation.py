@@ -73,6 +73,8 @@ __all__ = [
 
 log = logging.getLogger("agent.conversation")
 
+KEYPAD_PREFIX = "[typed on the keypad:"  # a key entry in the history, e.g. "... 0770]"
+
 STRUCTURED_INSTRUCTIONS = (
     "\n\nAnswer every time with one JSON object and nothing else: "
     '{"response": "what you say to the caller", "action": null or one of get_quote, '
@@ -112,6 +114,7 @@ class ConversationParams:
     max_tool_rounds: int = 4
     filler_after_s: float = 0.7
     filler: str = "One moment, please."
+    digit_timeout_s: float = 2.5  # a key entry without # ends after this pause
     apology: str = "Sorry, I'm having a bit of trouble. Could you say that again?"
 
     def __attrs_post_init__(self) -> None:
@@ -177,6 +180,7 @@ class ConversationBrain:
         self._timer_scope: trio.CancelScope | None = None
         self._done = trio.Event()
         self._digits = ""
+        self._digit_scope: trio.CancelScope | None = None
 
     # --- the brain's task -----------------------------------------------------------
 
@@ -340,19 +344,46 @@ class ConversationBrain:
         self._start_turn(Turn(self, None, canned=text, canned_outcome=outcome))
 
     def _on_digit(self, digit: str) -> None:
-        for action in self.workflow.handle(Dtmf(digit), self.epoch()):
-            if isinstance(action, Transfer):  # the "talk to a person" key
-                text = render(self.company, "transfer", target=action.target.name)
-                self._say(text, Outcome("transfer", action.reason, action.target))
-                return
+        """Keys make an entry ended by # or by a pause of ``digit_timeout_s``. An entry
+        that is just the human digit (0) asks for a person; any other entry goes to the
+        model as the caller's words (so 0 can start a phone number)."""
+        if self._digit_scope is not None:
+            self._digit_scope.cancel()
+            self._digit_scope = None
         if digit != "#":
             self._digits += digit
+            assert self._nursery is not None
+            self._nursery.start_soon(self._digit_pause)
             return
+        self._submit_digits()
+
+    async def _digit_pause(self) -> None:
+        with trio.CancelScope() as scope:
+            self._digit_scope = scope
+            await trio.sleep(self.params.digit_timeout_s)
+            self._digit_scope = None
+            self._submit_digits()
+
+    def _submit_digits(self) -> None:
         digits, self._digits = self._digits, ""
-        if digits:
-            self.history.add_user(f"[typed on the keypad: {digits}]")
-            self._transcribe("caller", f"[keypad] {digits}#", trio.current_time())
-            self._start_turn(Turn(self, None, None))
+        if not digits:
+            return
+        if len(digits) == 1 and not self.workflow.digits_open:
+            for action in self.workflow.handle(Dtmf(digits), self.epoch()):
+                if isinstance(action, Transfer):  # the "talk to a person" key
+                    text = render(self.company, "transfer", target=action.target.name)
+                    self._say(text, Outcome("transfer", action.reason, action.target))
+                    return
+        self.history.add_user(f"{KEYPAD_PREFIX} {digits}]")
+        self._transcribe("caller", f"[keypad] {digits}", trio.current_time())
+        self._start_turn(Turn(self, None, None))
+
+    def _keep(self, action: KeepPending) -> None:
+        """A booking, callback or correction the workflow wants kept for the business."""
+        self.pending.append(action)
+        keep = getattr(self.tools, "keep_pending", None)
+        if keep is not None and self._nursery is not None:
+            self._nursery.start_soon(keep, action, self.epoch())
 
     # --- called by turns -------------------------------------------------------------
 
@@ -390,6 +421,13 @@ class ConversationBrain:
             "false_interruptions": stats.false_interruptions,
         }
 
+    def end_politely(self, reason: str) -> None:
+        """End the call from outside (a service shutdown): say goodbye, then hang up."""
+        if self._nursery is None:  # not running yet: nothing to say goodbye with
+            self.call.hangup(reason)
+        elif not self._done.is_set():
+            self._say(render(self.company, "goodbye"), Outcome("end", reason))
+
 
 def conversation_brain_factory(
     *,
@@ -399,6 +437,7 @@ def conversation_brain_factory(
     tools: Callable[[Call, CompanyProfile], ToolRunner],
     companies: CompanyDirectory,
     did_for: Callable[[Call], str | None] | None = None,
+    caller_id_for: Callable[[Call], str | None] | None = None,
     structured_companies: Collection[str] = (),
     params: ConversationParams | None = None,
     turn_taking: TurnTakingParams | None = None,
@@ -430,6 +469,7 @@ def conversation_brain_factory(
             params=attrs.evolve(base, output_mode=mode),
             turn_taking=turn_taking,
             workflow_config=workflow_config,
+            caller_id=caller_id_for(call) if caller_id_for is not None else None,
             epoch=epoch,
             on_transcript=(
                 None if on_transcript is None else lambda line: on_transcript(call, line)

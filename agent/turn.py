@@ -331,7 +331,7 @@ class Turn:
                 result = await self._execute(call, text_send)
                 for follow in brain.workflow.handle(result, brain.epoch()):
                     if isinstance(follow, KeepPending):
-                        brain.pending.append(follow)
+                        brain._keep(follow)
             elif isinstance(action, Transfer):
                 self.outcome = Outcome("transfer", action.reason, action.target)
             elif isinstance(action, EndCall):

@@ -19,7 +19,8 @@ a history trimmed from the front is fine. Two special cases:
   caller's words when our reply was never heard: "my postcode is" then
   "my postcode is SW1A 1AA") feeds only the new words.
 
-DTMF: the brain appends the digits as a user message ``[DTMF] 07700900123#``
+DTMF: the brain appends the digits as a user message
+``[typed on the keypad: 07700900123]`` (``[DTMF] 07700900123#`` is read too)
 (one message per entry; ``#`` optional, a message is a whole entry). While
 the phone number is being asked for the digits go to the workflow's digit
 entry; otherwise one digit is a key press (``0`` asks for a person) and a
@@ -88,7 +89,10 @@ __all__ = [
 ]
 
 DTMF_PREFIX = "[DTMF]"
-_DTMF = re.compile(r"\[DTMF\]\s*([0-9*#A-D][0-9*#A-D\s]*)", re.IGNORECASE)
+# "[DTMF] 0770..." or the brain's "[typed on the keypad: 0770...]".
+_DTMF = re.compile(
+    r"\[(?:DTMF\]|typed on the keypad:)\s*([0-9*#A-D][0-9*#A-D\s]*)\]?", re.IGNORECASE
+)
 _STATUSES: tuple[str, ...] = get_args(ResultStatus)
 _WORD = re.compile(r"\S+\s*")
 _PRICE_QUESTION = re.compile(
