@@ -106,7 +106,8 @@ class Scenario:
     transfer_target: str | None = None  # for expect="transfer"
     # Local time of day at the company when the call starts (on a Tuesday).
     local_time: time = time(10, 0)
-    booking_api_down_s: float = 0.0  # the booking API is down this long from the start
+    # The booking API is down during the call and back after it (the outbox delivers).
+    booking_api_down: bool = False
 
     def start_epoch(self, timezone: tzinfo | str) -> float:
         """Seconds since the epoch for a Tuesday at ``local_time`` in ``timezone``.
@@ -196,7 +197,7 @@ SCENARIOS: dict[str, Scenario] = {
                 Line("goodbye"),
             ),
             "booked",
-            booking_api_down_s=60.0,
+            booking_api_down=True,
         ),
     )
 }

@@ -28,7 +28,7 @@ from agent.config import ServerSettings
 from agent.conversation import TranscriptLine, conversation_brain_factory
 from agent.outbox import Backoff, Outbox, run_outbox
 from agent.providers.offline_policy import OfflinePolicy
-from agent.scenarios import SCENARIOS, Scenario, caller_steps, transcripts
+from agent.scenarios import SCENARIOS, Keys, Line, Scenario, caller_steps, transcripts
 from agent.server import handle_connection
 from agent.testing.fake_booking import open_fake_booking
 from agent.testing.inmem import ScriptedStt, ToneTts
@@ -220,7 +220,8 @@ async def test_booking_api_down_keeps_the_booking_and_confirms_it_once(db, autoj
         )
         # Availability from the local store's opening hours; bookings through the API.
         backend = _SplitBackend(BookingStore(db, company), client)
-        api.down_for(s.booking_api_down_s)
+        assert s.booking_api_down
+        api.down()
         r = await run_scenario(s, db, backend=backend, company=company)
         assert_ended_by_agent(r)
         # The caller was told, and the call moved on to a normal goodbye.
@@ -230,6 +231,7 @@ async def test_booking_api_down_keeps_the_booking_and_confirms_it_once(db, autoj
         (item,) = [i for i in await r.outbox.items() if i.kind == "booking"]
         assert item.status == "pending" and item.call_uuid == str(r.call.uuid)
         assert api.bookings == {}
+        await api.up()
         backoff = Backoff(initial=1.0, cap=8.0)
         nursery.start_soon(
             lambda: run_outbox(r.outbox, lambda cid: client, Notifier(), backoff=backoff)
@@ -289,3 +291,12 @@ async def test_out_of_hours_emergency_goes_to_the_on_call_engineer(db, autojump_
     assert "If you can smell gas, open the windows" in advice
     assert advice.endswith("I'm putting you straight through to on-call engineer. Please hold.")
     assert await BookingStore(db, COMPANY).bookings() == []
+
+
+async def test_zero_alone_on_the_keypad_asks_for_a_person(db, autojump_clock):
+    s = Scenario("zero", "press 0", (Line("leak"), Keys("0")), "transfer")
+    r = await run_scenario(s, db)
+    assert_ended_by_agent(r)
+    assert r.brain.outcome.kind == "transfer" and r.brain.outcome.target.name == "office"
+    assert "put you through to office" in r.heard
+    assert "[keypad] 0" not in r.said("caller")  # a key press, not words for the model

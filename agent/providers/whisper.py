@@ -35,6 +35,7 @@ import trio
 
 from agent.errors import ProviderError
 from agent.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd
+from agent.providers.background import in_background
 
 PROVIDER = "whisper"
 WHISPER_RATE = 16_000
@@ -207,8 +208,14 @@ class WhisperStt:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         path = self.model_path or default_model_path()
+        # In a low-priority thread: the model's compute threads inherit it.
         model = await trio.to_thread.run_sync(
-            load_model, path, self.compute_type, self.cpu_threads, abandon_on_cancel=True
+            in_background,
+            load_model,
+            path,
+            self.compute_type,
+            self.cpu_threads,
+            abandon_on_cancel=True,
         )
         self._vad = self._vad_factory(self.sample_rate)
         pending_in, pending_out = trio.open_memory_channel[Utterance](math.inf)
@@ -291,7 +298,7 @@ class WhisperStt:
                     # Abandoned on cancel: CTranslate2 cannot be interrupted, and
                     # a hang-up must not wait for a decode nobody will read.
                     result = await trio.to_thread.run_sync(
-                        self.recognise, model, utterance.pcm, abandon_on_cancel=True
+                        in_background, self.recognise, model, utterance.pcm, abandon_on_cancel=True
                     )
                 self._count += 1
                 if result is None:
@@ -315,6 +322,21 @@ class WhisperStt:
                         duration=duration,
                     )
                 )
+
+    async def warm_up(self) -> float:
+        """Load the model and decode a second of quiet noise, before any call needs it.
+
+        The first load imports heavy modules (holding the GIL for tens of ms, which
+        would delay every call's frames) and the first decode is several times
+        slower than the next ones. Returns the seconds it took."""
+        started = time.perf_counter()
+        path = self.model_path or default_model_path()
+        model = await trio.to_thread.run_sync(
+            in_background, load_model, path, self.compute_type, self.cpu_threads
+        )
+        noise = np.random.default_rng(0).normal(0, 30, self.sample_rate).astype(np.int16)
+        await trio.to_thread.run_sync(in_background, self.recognise, model, noise.tobytes())
+        return time.perf_counter() - started
 
     def recognise(self, model: Any, pcm: bytes) -> Recognition:
         """Blocking: transcribe one utterance of int16 PCM at ``sample_rate``."""
