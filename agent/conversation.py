@@ -180,6 +180,7 @@ class ConversationBrain:
         self._timer_scope: trio.CancelScope | None = None
         self._done = trio.Event()
         self._digits = ""
+        self._vad_pausing = False
         self._digit_scope: trio.CancelScope | None = None
 
     # --- the brain's task -----------------------------------------------------------
@@ -217,8 +218,11 @@ class ConversationBrain:
             await self.stt.run(self._audio_recv, self._stt_send, task_status=task_status)
 
     async def _stt_pump(self) -> None:
+        observer = getattr(self.call, "observer", None)  # records and metrics (agent.observe)
         async for event in self._stt_recv:
             now = trio.current_time()
+            if observer is not None:
+                observer.stt_event(event, now)
             self._execute(self.taker.stt_event(event, now), now)
 
     async def _timer(self) -> None:
@@ -266,6 +270,14 @@ class ConversationBrain:
                 self.audio_to_stt += 1
             except (trio.WouldBlock, trio.BrokenResourceError):
                 self.audio_dropped += 1
+        vad = self.call.vad
+        pausing = vad.pausing
+        if pausing != self._vad_pausing:
+            self._vad_pausing = pausing
+            if pausing:
+                self._execute(self.taker.vad_pause(now), now)
+            elif vad.speaking:  # loud again within the hangover (not the end of speech)
+                self._execute(self.taker.vad_resume(now), now)
         deadline = self.taker.next_deadline()
         if deadline is not None and now >= deadline:
             # A barge-in pause is due: act in this frame, not at the timer's wake-up.

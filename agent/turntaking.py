@@ -10,7 +10,11 @@ events.
 Policy, in short:
 
 * End of the caller's turn = an STT end-of-turn signal (``speech_final`` or
-  ``UtteranceEnd``) *and* VAD silence, in either order. If the text ends
+  ``UtteranceEnd``) *and* VAD silence, in either order. VAD silence starts at the
+  first quiet frame (``vad_pause``), not at the end of the VAD's stop hangover:
+  once the STT has ended the turn, ``eot_min_quiet_s`` of quiet is enough, so
+  the hangover adds nothing to the answer time; if the caller speaks again
+  within the hangover (``vad_resume``) the turn goes on. If the text ends
   mid-phrase ("my postcode is...") we wait ``incomplete_hold_s`` longer. If the
   VAD keeps hearing sound (noise) but no new words come, the STT signal wins
   after ``vad_confirm_timeout_s``; if the STT never signals, VAD silence with
@@ -106,6 +110,8 @@ class TurnTakingParams:
     vad_confirm_timeout_s: float = attrs.field(default=1.0, validator=_non_negative)
     stt_eot_timeout_s: float = attrs.field(default=2.0, validator=_non_negative)
     incomplete_hold_s: float = attrs.field(default=1.0, validator=_non_negative)
+    # Quiet the VAD must hear (from its first quiet frame) to confirm an STT end of turn.
+    eot_min_quiet_s: float = attrs.field(default=0.06, validator=_non_negative)
     # Preemptive (speculative) generation.
     preemptive: bool = True
     max_speculative_per_turn: int = attrs.field(default=3, validator=_non_negative)
@@ -263,6 +269,7 @@ class TurnTaker:
         self._vad_speaking = False
         self._speech_from = 0.0
         self._vad_end: float | None = None
+        self._quiet_from: float | None = None  # first quiet frame while speaking
         # The caller's turn being collected.
         self._finals: list[Transcript] = []
         self._interim: Transcript | None = None
@@ -291,6 +298,7 @@ class TurnTaker:
 
     def vad_speech_start(self, now: float) -> list[Action]:
         out = self._advance(now)
+        self._quiet_from = None
         if not self._vad_speaking:  # a repeated start is ignored
             self._vad_speaking = True
             cooldown_end = (
@@ -301,8 +309,22 @@ class TurnTaker:
             self._speech_from = max(now, cooldown_end)
         return self._evaluate(now, out)
 
+    def vad_pause(self, now: float) -> list[Action]:
+        """The caller went quiet (the VAD's stop hangover began); speech may resume."""
+        out = self._advance(now)
+        if self._vad_speaking and self._quiet_from is None:
+            self._quiet_from = now
+        return self._evaluate(now, out)
+
+    def vad_resume(self, now: float) -> list[Action]:
+        """The caller spoke again within the VAD's stop hangover."""
+        out = self._advance(now)
+        self._quiet_from = None
+        return self._evaluate(now, out)
+
     def vad_speech_end(self, now: float) -> list[Action]:
         out = self._advance(now)
+        self._quiet_from = None
         if self._vad_speaking:
             self._vad_speaking = False
             self._vad_end = now
@@ -503,9 +525,13 @@ class TurnTaker:
         if not text or self._playing or self._committed():
             return None
         if self._eot_at is not None:
-            if self._vad_speaking:
+            if self._vad_speaking and self._quiet_from is None:
                 return self._eot_at + self.params.vad_confirm_timeout_s
-            both = max(self._eot_at, self._vad_end or self._eot_at)
+            if self._vad_speaking:
+                quiet = self._quiet_from + self.params.eot_min_quiet_s
+            else:
+                quiet = self._vad_end or self._eot_at
+            both = max(self._eot_at, quiet)
             hold = self.params.incomplete_hold_s if looks_incomplete(text) else 0.0
             return both + hold
         if self._vad_speaking or self._last_words_at is None:
@@ -529,7 +555,9 @@ class TurnTaker:
         p = self.params
         if not (p.preemptive and self._finals and self._interim is None):
             return
-        if self._vad_speaking or self._playing or self._turn_id is not None:
+        if self._vad_speaking and self._quiet_from is None:
+            return  # the caller is audibly talking: more words are coming
+        if self._playing or self._turn_id is not None:
             return
         if self._speculations >= p.max_speculative_per_turn:
             return

@@ -131,6 +131,12 @@ class EnergyVad:
         """True from speech start until speech end (speaking or stopping)."""
         return self._state.state >= lib.VAD_SPEAKING
 
+    @property
+    def pausing(self) -> bool:
+        """True while speech is in its stop hangover: the caller has gone quiet, but not
+        yet for ``stop_ms`` (a pause between words, or the end of the turn)."""
+        return self._state.state == lib.VAD_STOPPING
+
     def __repr__(self) -> str:
         return (
             f"<EnergyVad {self.sample_rate} Hz speaking={self.speaking}"

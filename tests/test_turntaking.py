@@ -42,6 +42,14 @@ def final(text, eot=False, conf=1.0):
     return lambda tt, t: tt.stt_event(event, t)
 
 
+def vad_pause(tt, t):
+    return tt.vad_pause(t)
+
+
+def vad_resume(tt, t):
+    return tt.vad_resume(t)
+
+
 def utterance_end(tt, t):
     return tt.stt_event(UtteranceEnd(), t)
 
@@ -131,6 +139,51 @@ def test_empty_speech_final_closes_a_turn_of_earlier_finals():
 
 def test_speech_started_from_the_stt_is_only_a_hint():
     script = [(0.5, lambda tt, t: tt.stt_event(SpeechStarted(0.5), t))]
+    assert run(script, until=3) == []
+
+
+# --- the VAD's stop hangover adds nothing once the STT has ended the turn ----------
+# The VAD says speech ended only after 240 ms of quiet; it says "paused" at the first
+# quiet frame. Speech stops at 1.0 here, the hangover would end at 1.24.
+
+
+def test_end_of_turn_commits_after_the_minimum_quiet_not_the_whole_hangover():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.18, final("I need a plumber.", eot=True))]
+    assert run(script, until=5) == [(1.18, StartResponse(1, "I need a plumber.", False))]
+
+
+def test_end_of_turn_right_at_the_pause_waits_for_the_minimum_quiet():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.02, final("I need a plumber.", eot=True))]
+    assert run(script, until=5) == [
+        (1.02, StartResponse(1, "I need a plumber.", True)),  # generate meanwhile
+        (1.06, ConfirmResponse(1, "I need a plumber.")),
+    ]
+
+
+def test_speech_resuming_in_the_hangover_holds_the_turn_open():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.02, final("I need a plumber", eot=True))]
+    script += [(1.04, vad_resume)]
+    speculate = (1.02, StartResponse(1, "I need a plumber", True))
+    # No commit at 1.06: the caller is talking again; the STT signal alone wins only
+    # after vad_confirm_timeout_s (1 s), unless new words come first.
+    assert run(script, until=1.9) == [speculate]
+    assert run([*script, (1.5, interim("tomorrow"))], until=5) == [
+        speculate,
+        (1.5, CancelSpeculative(1)),
+    ]
+
+
+def test_a_final_in_a_pause_starts_speculating_before_the_hangover_ends():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.18, final("I need a plumber."))]
+    script += [(1.24, vad_off), (1.5, utterance_end)]
+    assert run(script, until=5) == [
+        (1.18, StartResponse(1, "I need a plumber.", True)),
+        (1.5, ConfirmResponse(1, "I need a plumber.")),
+    ]
+
+
+def test_no_speculation_while_the_caller_is_audibly_talking():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.05, vad_resume), (1.18, final("I need"))]
     assert run(script, until=3) == []
 
 

@@ -151,6 +151,18 @@ def test_speaking_flag_follows_the_states():
     assert seen == [False, False, True] + [True] * 11 + [False]
 
 
+def test_pausing_marks_the_stop_hangover_and_clears_when_speech_resumes():
+    vad = EnergyVad(PARAMS)
+    loud, quiet = frames(tone(-20.0, 20))[0], bytes(320)
+    seen = []
+    for frame in [loud] * 3 + [quiet] * 2 + [loud] + [quiet] * 12:
+        vad.process(frame)
+        seen.append(vad.pausing)
+    # Pausing from the first quiet frame; loud again: not pausing; the 12th quiet
+    # frame ends speech (not pausing: quiet).
+    assert seen == [False] * 3 + [True, True] + [False] + [True] * 11 + [False]
+
+
 def test_speech_like_bursts_with_short_gaps_are_one_utterance():
     # 200 ms syllables separated by 100 ms gaps (< stop_ms): one start, one end.
     syllable = np.concatenate([tone(-25.0, 200, freq=300), silence(100)])
