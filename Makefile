@@ -40,7 +40,7 @@ format: $(DEV)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(DEV)
-	$(PY) bench/dsp.py
+	$(PY) bench/dsp_speed.py
 
 clean:
 	rm -rf build *.egg-info dsp/_voicecore.c dsp/_voicecore*.so

@@ -1,6 +1,6 @@
 """Cost of the DSP core per 20 ms frame at 8 kHz (160 int16 samples).
 
-    python bench/dsp.py [--json PATH] [--repeat N]
+    python bench/dsp_speed.py [--json PATH] [--repeat N]
 
 Compares the C VAD as users get it (``EnergyVad.process``: Python wrapper +
 cffi call + C) and the bare cffi call, with the same energy-and-threshold VAD
