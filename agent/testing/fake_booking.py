@@ -2,7 +2,8 @@
 
 Real HTTP/1.1 (h11 on a Trio listener) implementing the booking contract:
 ``GET /availability``, ``POST /bookings`` (idempotent by ``Idempotency-Key``:
-a repeated key answers 200 with the same booking) and ``POST /notify``.
+a repeated key answers 200 with the same booking), ``POST /notify`` and the
+company context API ``GET /companies/{did}`` (profiles given as ``companies``).
 
 Every request is checked: the ``Authorization: Bearer`` key, the
 ``Idempotency-Key`` of a booking, the shape of bodies and queries. A deviation
@@ -73,8 +74,11 @@ class FakeBookingApi:
         api_key: str | None = "test-key",
         slots: Sequence[dict[str, str]] = (),
         notify_key: str | None = None,
+        companies: dict[str, Any] | None = None,
     ) -> None:
         self.api_key, self.notify_key = api_key, notify_key
+        # The company context API: E.164 DID -> profile JSON (GET /companies/{did}).
+        self.companies: dict[str, Any] = dict(companies or {})
         self.slots = [dict(s) for s in slots]
         self.port = 0
         self.requests: list[RecordedRequest] = []
@@ -182,6 +186,8 @@ class FakeBookingApi:
             ("POST", "/bookings"): self._book,
             ("POST", "/notify"): self._notify,
         }.get((req.method, req.path))
+        if req.method == "GET" and req.path.startswith("/companies/"):
+            route = self._company
         if route is None:
             self.violations.append(f"unknown endpoint {req.method} {req.path}")
             return await _send(conn, stream, 404, {"error": "not_found"})
@@ -215,6 +221,11 @@ class FakeBookingApi:
         if fault is Fault.LOST_REPLY:
             return await _until_client_leaves(stream)
         await _send(conn, stream, status, body)
+
+    def _company(self, req: RecordedRequest) -> tuple[int, Any]:
+        did = req.path.removeprefix("/companies/")
+        profile = self.companies.get(did)
+        return (200, profile) if profile is not None else (404, {"error": "no such company"})
 
     def _availability(self, req: RecordedRequest) -> tuple[int, Any]:
         lo, hi = _epoch(req.query["from"]), _epoch(req.query["to"])
@@ -254,6 +265,10 @@ def _epoch(text: str) -> float:
 def _check(req: RecordedRequest) -> str | None:
     """What is wrong with a request, by the contract (``None``: nothing)."""
     try:
+        if req.path.startswith("/companies/"):
+            did = req.path.removeprefix("/companies/")
+            ok = did.startswith("+") and did[1:].isdigit() and 7 <= len(did) <= 16
+            return None if ok else f"the DID {did!r} is not E.164"
         if req.path == "/availability":
             missing = [k for k in ("service", "postcode", "from", "to") if not req.query.get(k)]
             if missing:
