@@ -1,6 +1,6 @@
 """A fixed workload for instruction-count profiling of the DSP core.
 
-Wall-clock figures (bench/dsp.py) move with the machine's load; instruction
+Wall-clock figures (bench/dsp_speed.py) move with the machine's load; instruction
 counts under valgrind's callgrind do not. See the README section
 "Profiling the DSP core" for the commands. Example:
 

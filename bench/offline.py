@@ -16,6 +16,7 @@ Exit status 0 only if every run ended as expected.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import logging
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in range(1, args.runs + 1):
         started = time.perf_counter()
         transcript = io.StringIO()
-        result = trio.run(run_demo, s, base / f"run-{run}", out=transcript)
+        result = trio.run(functools.partial(run_demo, s, base / f"run-{run}", out=transcript))
         ok += result.ok
         answers.extend(result.answers_ms)
         times = ", ".join(f"{ms:.0f}" for ms in result.answers_ms)
