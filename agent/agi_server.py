@@ -2,13 +2,20 @@
 
 ``AGI(agi://127.0.0.1:4573/setup)`` runs before ``AudioSocket()``: it issues the
 call's UUID, keeps the channel's metadata under it in the ``CallMetadataStore``
-and sets ``VOICE_AGENT_UUID`` and ``VOICE_AGENT_STATUS=ok``; at capacity it sets
-``VOICE_AGENT_STATUS=busy`` instead, so the dialplan routes to its fallback.
+and sets ``VOICE_AGENT_UUID`` and ``VOICE_AGENT_STATUS=ok``; at capacity, or
+while the service shuts down, it sets ``VOICE_AGENT_STATUS=busy`` instead, so
+the dialplan routes to its fallback.
 
 ``AGI(agi://127.0.0.1:4573/next,${VOICE_AGENT_UUID})`` (or ``next?uuid=...``)
 runs after the agent ended its side and sets ``VOICE_AGENT_ACTION``
 (transfer | voicemail | hangup) and ``VOICE_AGENT_TARGET`` from the decision the
-conversation stored.
+conversation stored. Asterisk runs it as soon as our 0x00 arrives, which can be
+a moment before the decision is stored (in another process, with workers), so it
+first waits up to ``next_wait_s`` while the call is still in progress.
+
+The store is duck-typed: ``CallMetadataStore`` in one process, the shared SQLite
+one (``agent.callmeta_shared``) with workers, whose ``clock`` is then
+``time.monotonic`` in every process.
 
 Every session sets ``VOICE_AGENT_STATUS`` (ok, busy, no-decision, unknown-uuid,
 error), so the dialplan can always tell what happened; an unreachable server
@@ -62,6 +69,9 @@ class AgiSettings:
     sweep_interval_s: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # What ``next`` tells the dialplan when the conversation decided nothing.
     fallback_action: str = attrs.field(default="hangup", validator=_action)
+    # Asterisk runs ``next`` as soon as our 0x00 arrives, which can be a moment
+    # before the call's decision is stored: ``next`` waits up to this long for it.
+    next_wait_s: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgiSettings:
@@ -130,6 +140,10 @@ class _Context:
     settings: AgiSettings
     store: CallMetadataStore
     active_calls: Callable[[], int]
+    # The store's clock (several worker processes need one clock they all share).
+    clock: Callable[[], float] = trio.current_time
+    # False while the service shuts down: setup answers busy, next still works.
+    accepting: Callable[[], bool] = lambda: True
 
 
 Script = Callable[[AgiSession, agi.Environment, _Context], Awaitable[str]]
@@ -149,8 +163,13 @@ def _did(env: agi.Environment) -> str:
 
 
 async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> str:
-    now = trio.current_time()
+    now = ctx.clock()
     ctx.store.expire(now)
+    if not ctx.accepting():
+        await _set(session, "VOICE_AGENT_STATUS", "busy")
+        await session.command(agi.verbose("voice-agent: shutting down, not taking calls", 2))
+        log.warning("setup %s: busy, the agent is shutting down", env.channel)
+        return "busy"
     limit = ctx.settings.max_calls
     in_use = ctx.active_calls() + ctx.store.pending_count(now)
     if limit and in_use >= limit:
@@ -191,8 +210,11 @@ async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> st
 async def _next(session: AgiSession, env: agi.Environment, ctx: _Context) -> str:
     raw = env.args[0] if env.args else env.query.get("uuid", "")
     action, target = ctx.settings.fallback_action, ""
+    with trio.move_on_after(ctx.settings.next_wait_s):
+        while ctx.store.in_call(raw, ctx.clock()):
+            await trio.sleep(0.01)
     try:
-        decision = ctx.store.take_decision(raw, trio.current_time())
+        decision = ctx.store.take_decision(raw, ctx.clock())
     except UnknownCallError:
         status = "unknown-uuid"
         log.warning("next %s: unknown or expired call uuid %r", env.channel, raw)
@@ -225,11 +247,13 @@ async def handle_agi_connection(
     store: CallMetadataStore,
     *,
     active_calls: Callable[[], int] = lambda: 0,
+    clock: Callable[[], float] = trio.current_time,
+    accepting: Callable[[], bool] = lambda: True,
 ) -> str:
     """Serve one FastAGI session and close it; returns its outcome. Never raises for
     session failures (they are logged): the outcome is the status set, or
     ``"failed"``."""
-    ctx = _Context(settings, store, active_calls)
+    ctx = _Context(settings, store, active_calls, clock, accepting)
     async with stream:
         session = AgiSession(stream, read_timeout_s=settings.read_timeout_s)
         try:
@@ -243,10 +267,12 @@ async def handle_agi_connection(
             return "failed"
 
 
-async def _sweep(store: CallMetadataStore, interval_s: float) -> None:
+async def _sweep(
+    store: CallMetadataStore, interval_s: float, clock: Callable[[], float] = trio.current_time
+) -> None:
     while True:
         await trio.sleep(interval_s)
-        gone = store.expire(trio.current_time())
+        gone = store.expire(clock())
         if gone:
             log.info("expired %d call metadata entries never claimed or finished", gone)
 
@@ -256,17 +282,28 @@ async def serve_fastagi(
     store: CallMetadataStore,
     *,
     active_calls: Callable[[], int] = lambda: 0,
+    clock: Callable[[], float] = trio.current_time,
+    accepting: Callable[[], bool] = lambda: True,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``settings.host:settings.port`` until cancelled.
 
     ``active_calls`` gives the number of AudioSocket calls in progress (for the
-    ``max_calls`` limit); ``task_status.started`` gets the listeners.
+    ``max_calls`` limit); ``clock`` is the store's clock; while ``accepting()`` is
+    False (shutting down) setup answers busy; ``task_status.started`` gets the
+    listeners.
     """
 
     async def handler(stream: trio.SocketStream) -> None:
         try:
-            await handle_agi_connection(stream, settings, store, active_calls=active_calls)
+            await handle_agi_connection(
+                stream,
+                settings,
+                store,
+                active_calls=active_calls,
+                clock=clock,
+                accepting=accepting,
+            )
         except Exception:  # one broken session must never take the server down
             log.exception("FastAGI session crashed")
 
@@ -275,6 +312,6 @@ async def serve_fastagi(
         host, port = listener.socket.getsockname()[:2]
         log.info("FastAGI server listening on %s:%s", host, port)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_sweep, store, settings.sweep_interval_s)
+        nursery.start_soon(_sweep, store, settings.sweep_interval_s, clock)
         task_status.started(listeners)
         await trio.serve_listeners(handler, listeners)

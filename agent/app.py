@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -26,6 +26,7 @@ class Conversation:
     names: tuple[str, str, str]  # stt, llm, tts
     outbox: object
     backend_for: object
+    company_for: Callable[[Call], CompanyProfile] | None = None  # by the call's DID
 
     async def run_services(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The outbox retries bookings the booking API could not take at once."""
@@ -34,7 +35,15 @@ class Conversation:
         await run_outbox(self.outbox, self.backend_for, None, task_status=task_status)
 
 
-def build_conversation(env: Mapping[str, str] | None = None) -> Conversation:
+def build_conversation(
+    env: Mapping[str, str] | None = None,
+    *,
+    did_for: Callable[[Call], str | None] | None = None,
+    caller_id_for: Callable[[Call], str | None] | None = None,
+) -> Conversation:
+    """The conversation brain factory for ``serve``. ``did_for`` / ``caller_id_for``
+    give a call's dialled number and caller id (from the AGI setup step, see
+    ``agent.callflow``); without them every call gets the default company."""
     from agent.booking import BookingClient
     from agent.bookingstore import BookingStore, open_database
     from agent.conversation import conversation_brain_factory
@@ -61,9 +70,10 @@ def build_conversation(env: Mapping[str, str] | None = None) -> Conversation:
         return backend_for(company) if company is not None else None
 
     def company_for(call: Call) -> CompanyProfile:
-        # The dialled number arrives with the FastAGI setup step; until a call
-        # has one, the directory's default company answers.
-        return default
+        # The same choice the brain factory makes: the company of the dialled
+        # number (from the AGI setup step), else the directory's default.
+        did = did_for(call) if did_for is not None else None
+        return (companies.lookup(did) if did else None) or default
 
     def tools(call: Call, company: CompanyProfile) -> ToolRunner:
         return ToolRunner(company, backend_for(company), outbox, None, str(call.uuid))
@@ -75,5 +85,7 @@ def build_conversation(env: Mapping[str, str] | None = None) -> Conversation:
         tts=tts_factory(tts, env),
         tools=tools,
         companies=companies,
+        did_for=did_for,
+        caller_id_for=caller_id_for,
     )
-    return Conversation(factory, companies, (stt, llm, tts), outbox, backend_by_id)
+    return Conversation(factory, companies, (stt, llm, tts), outbox, backend_by_id, company_for)

@@ -7,8 +7,11 @@ Pure (no trio): time comes in as ``now`` in seconds. The flow for one call:
 2. the AudioSocket connection carrying that UUID ``claim``-s it (once); pending
    metadata nobody claims within ``pending_ttl_s`` (60 s) expires, so a caller
    who hung up between the two steps leaves nothing behind;
-3. the conversation records what it decided with ``set_decision``;
+3. when the AudioSocket call is over, the agent records what the conversation
+   decided with ``set_decision`` (or ``mark_ended`` when nothing was decided);
 4. FastAGI ``next`` reads it with ``take_decision``, which forgets the call.
+   Asterisk may run ``next`` a moment before step 3 lands (it goes on as soon
+   as the 0x00 arrives), so ``next`` first waits while ``in_call`` is true.
    A claimed call whose ``next`` never comes is forgotten after ``claimed_ttl_s``.
 
 ``is_issued`` is the allowlist check: an AudioSocket server that wants to refuse
@@ -70,6 +73,7 @@ class _Entry:
     metadata: CallMetadata
     expires_at: float
     claimed: bool = False
+    ended: bool = False
     decision: Decision | None = None
 
 
@@ -113,7 +117,19 @@ class CallMetadataStore:
         if entry is None:
             raise UnknownCallError(f"call {call_uuid}: not issued by the AGI setup or expired")
         entry.decision = Decision(action, target)
+        entry.ended = True
         return entry.decision
+
+    def mark_ended(self, call_uuid: _uuid.UUID | str, now: float) -> None:
+        """The AudioSocket call is over and decided nothing."""
+        entry = self._live(call_uuid, now)
+        if entry is not None:
+            entry.ended = True
+
+    def in_call(self, call_uuid: _uuid.UUID | str, now: float) -> bool:
+        """Claimed by an AudioSocket call that has not ended yet."""
+        entry = self._live(call_uuid, now)
+        return entry is not None and entry.claimed and not entry.ended
 
     def take_decision(self, call_uuid: _uuid.UUID | str, now: float) -> Decision | None:
         """The decision for the ``next`` step, forgetting the call.
@@ -142,6 +158,12 @@ class CallMetadataStore:
     def pending_count(self, now: float) -> int:
         """Setups whose AudioSocket call has not arrived yet (they will take a slot)."""
         return sum(1 for e in self._entries.values() if not e.claimed and e.expires_at > now)
+
+    def awaiting_next(self, now: float) -> int:
+        """Calls with a decision the ``next`` step has not collected yet."""
+        return sum(
+            1 for e in self._entries.values() if e.decision is not None and e.expires_at > now
+        )
 
     def __len__(self) -> int:
         return len(self._entries)

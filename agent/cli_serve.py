@@ -1,31 +1,34 @@
-"""``voice-agent serve``: the AudioSocket server."""
+"""``voice-agent serve``: FastAGI + AudioSocket (+ metrics), in one process or N workers."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
+import os
 
 import attrs
 import trio
 
-from agent.config import ServerSettings
+from agent.config import ServerSettings, env_int
 from agent.errors import ConfigError
 
 BRAINS = ("echo", "conversation")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    serve = sub.add_parser("serve", help="run the AudioSocket server")
-    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default 9099)")
+    serve = sub.add_parser("serve", help="run the agent (FastAGI + AudioSocket servers)")
+    serve.add_argument("--host", help="AudioSocket listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="AudioSocket listen port (default 9099)")
     serve.add_argument("--brain", choices=BRAINS, help="what answers the calls")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes sharing the AudioSocket port (default VOICE_AGENT_WORKERS or 1)",
+    )
     serve.set_defaults(func=cmd_serve)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from agent.server import serve_audiosocket
-
+def server_settings(args: argparse.Namespace) -> ServerSettings:
     settings = ServerSettings.from_env()
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if args.brain:
@@ -33,24 +36,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = attrs.evolve(settings, **overrides)
     if settings.brain not in BRAINS:
         raise ConfigError(f"brain {settings.brain!r}: choose one of {', '.join(BRAINS)}")
+    return settings
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            if settings.brain == "echo":
-                from agent.echo import EchoBrain
 
-                factory = EchoBrain
-            else:
-                from agent.app import build_conversation
+def cmd_serve(args: argparse.Namespace) -> int:
+    from agent.agi_server import AgiSettings
+    from agent.service import ServiceSettings
 
-                conversation = build_conversation()
-                logging.getLogger("agent").info(
-                    "conversation: stt=%s llm=%s tts=%s", *conversation.names
-                )
-                await nursery.start(conversation.run_services)
-                factory = conversation.factory
-            await serve_audiosocket(settings, factory)
+    settings = server_settings(args)
+    service_settings = ServiceSettings.from_env()
+    agi = AgiSettings.from_env()
+    workers = args.workers
+    if workers is None:
+        workers = env_int(os.environ, "VOICE_AGENT_WORKERS", 1, lo=1, hi=256)
+    if not 1 <= workers <= 256:
+        raise ConfigError(f"--workers {workers}: expected 1..256")
+    if workers > 1:
+        from agent.workers import run_supervisor
 
+        return run_supervisor(settings, service_settings, agi, workers)
+
+    from agent.metrics import metrics_address
+    from agent.service import Service
+
+    service = Service(
+        settings, service_settings, agi=agi, metrics_address=metrics_address(), observe=True
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        trio.run(main)
+        trio.run(service.run)
     return 0
