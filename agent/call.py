@@ -10,6 +10,12 @@ The brain is the seam where the conversation plugs in: the reader hands it
 caller audio, VAD transitions and DTMF through sync hooks (called in the
 reader, so barge-in can pause playout within the current frame), and its
 ``run`` drives the playout.
+
+Observation (records, metrics, recording) hangs off two optional attributes
+that an observing brain factory (``agent.observe.Observability.wrap``) sets
+before the call starts: ``observer`` is told VAD transitions, provider errors
+that end the call and the call's end; ``recorder`` gets every frame of both
+legs. Every log line of the call carries its UUID (``agent.logs``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import trio
 
 from agent.audiosocket import Audio, Dtmf, Error, Hangup, Identify
 from agent.config import ServerSettings
-from agent.errors import RemoteProtocolError
+from agent.errors import ProviderError, RemoteProtocolError
+from agent.logs import call_log_context
 from agent.playout import Playout
 from agent.stream import AudioSocketStream
 from dsp import EnergyVad, PacerParams, VadParams, VadTransition
@@ -54,6 +61,24 @@ class Brain(Protocol):
 BrainFactory = Callable[["Call"], Brain]
 
 
+class CallObserver(Protocol):
+    """Watches a call for records and metrics (``agent.observe.CallObserver``)."""
+
+    def vad(self, transition: VadTransition, now: float) -> None: ...
+
+    def provider_error(self, exc: ProviderError, role: str) -> None: ...
+
+    def call_ended(self, call: Call) -> None: ...
+
+
+class FrameRecorder(Protocol):
+    """Takes both legs of the call (``agent.recording.CallRecorder``)."""
+
+    def caller(self, pcm: bytes, now: float) -> None: ...
+
+    def agent(self, pcm: bytes, now: float) -> None: ...
+
+
 class Call:
     """One AudioSocket call from identification to hang-up."""
 
@@ -65,8 +90,12 @@ class Call:
         *,
         vad_params: VadParams | None = None,
         pacer_params: PacerParams | None = None,
+        accept: Callable[[Call], bool] | None = None,
     ) -> None:
         self.stream = stream
+        # Asked once the UUID is in, before the brain is made: False closes the call
+        # (e.g. a UUID the AGI setup step never issued); the hook logs why.
+        self._accept = accept
         self.settings = settings
         self.sample_rate = settings.sample_rate
         self.uuid: uuidlib.UUID | None = None
@@ -78,8 +107,13 @@ class Call:
             self._send_frame,
             sample_rate=self.sample_rate,
             pacer_params=pacer_params,
-            on_frame=self.vad.note_output,
+            on_frame=self._frame_sent,
         )
+        self.observer: CallObserver | None = None
+        self.recorder: FrameRecorder | None = None
+        # When the last frame of agent speech (not silence) left, for barge-in timing.
+        self.last_agent_frame_at: float | None = None
+        self._speech_frames = 0
         self._brain_factory = brain_factory
         self.brain: Brain | None = None
         self._scope: trio.CancelScope | None = None
@@ -106,12 +140,19 @@ class Call:
 
     async def run(self) -> str:
         """Serve the call; returns why it ended. Never raises for call-level failures."""
-        try:
-            if await self._identify():
-                await self._serve()
-        finally:
-            self.ended_at = trio.current_time()
-            await self._cleanup()
+        with contextlib.ExitStack() as context:
+            try:
+                if await self._identify():
+                    context.enter_context(call_log_context(self.uuid))
+                    await self._serve()
+            finally:
+                self.ended_at = trio.current_time()
+                await self._cleanup()
+                if self.observer is not None:
+                    try:
+                        self.observer.call_ended(self)
+                    except Exception:  # records are not worth a crashed call
+                        log.exception("call %s: observer failed at the end", self.name)
         return self.end_reason or "ended"
 
     async def _identify(self) -> bool:
@@ -128,6 +169,9 @@ class Call:
                 return False
             assert isinstance(event, Identify)  # the codec enforces UUID-first
             self.uuid = event.uuid
+            if self._accept is not None and not self._accept(self):
+                self.end_reason = "refused"
+                return False
             return True
         self.end_reason = "uuid-timeout"
         log.warning("connection sent no UUID within %.1f s; closing", self.settings.uuid_timeout_s)
@@ -156,6 +200,7 @@ class Call:
         except* Exception as group:
             self.end_reason = "error"
             log.error("call %s: failed", self.name, exc_info=group)
+            self._report_provider_errors(group)
         log.info("call %s: ended (%s)", self.name, self.end_reason)
 
     async def _run_brain(self) -> None:
@@ -163,10 +208,23 @@ class Call:
         await self.brain.run(self)
         self.hangup("agent")
 
+    def _report_provider_errors(self, group: BaseException) -> None:
+        if self.observer is None:
+            return
+        pending = [group]
+        while pending:
+            exc = pending.pop()
+            if isinstance(exc, BaseExceptionGroup):
+                pending.extend(exc.exceptions)
+            elif isinstance(exc, ProviderError):
+                self.observer.provider_error(exc, "call")
+
     async def _reader(self) -> None:
         stream, vad, brain, rate = self.stream, self.vad, self.brain, self.sample_rate
         assert brain is not None
         process = vad.process
+        observer = self.observer
+        record = self.recorder.caller if self.recorder is not None else None
         while True:
             event = await stream.receive_event()
             now = trio.current_time()
@@ -177,8 +235,12 @@ class Call:
                         " (use c(slin) on the AudioSocket channel or set VOICE_AGENT_SAMPLE_RATE)"
                     )
                 transition = process(event.pcm)
+                if record is not None:
+                    record(event.pcm, now)
                 brain.on_audio(event.pcm, now)
                 if transition:
+                    if observer is not None:
+                        observer.vad(transition, now)
                     brain.on_vad(transition, vad.level_dbfs, now)
             elif event is None:
                 self._end("hangup")
@@ -207,6 +269,16 @@ class Call:
 
     async def _send_frame(self, frame: bytes) -> None:
         await self.stream.send_audio(frame, self.sample_rate)
+
+    def _frame_sent(self, frame: bytes) -> None:
+        """Playout's per-frame hook (after the send): echo guard, timing, recording."""
+        self.vad.note_output(frame)
+        playout = self.playout
+        if playout.speech_frames != self._speech_frames:
+            self._speech_frames = playout.speech_frames
+            self.last_agent_frame_at = playout.last_send_at
+        if self.recorder is not None:
+            self.recorder.agent(frame, playout.last_send_at or trio.current_time())
 
     async def _cleanup(self) -> None:
         with trio.move_on_after(self.settings.cleanup_timeout_s) as scope:

@@ -10,7 +10,14 @@ import sys
 
 from agent.errors import ConfigError
 
-COMMANDS = ("agent.cli_serve", "agent.cli_call", "agent.cli_demo")
+COMMANDS = (
+    "agent.cli_serve",
+    "agent.cli_call",
+    "agent.cli_demo",
+    "agent.cli_report",
+    "agent.cli_purge",
+    "agent.cli_check",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from agent.logs import configure_logging, log_format
+
+    # JSON lines for the service (journal, file, pipe), text on a terminal; a call's
+    # lines carry its UUID; names, numbers and postcodes heard are redacted.
+    configure_logging(log_format(), level=logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
     except ConfigError as exc:

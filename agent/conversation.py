@@ -450,6 +450,7 @@ def conversation_brain_factory(
     companies: CompanyDirectory,
     did_for: Callable[[Call], str | None] | None = None,
     caller_id_for: Callable[[Call], str | None] | None = None,
+    company_for: Callable[[Call], CompanyProfile | None] | None = None,
     structured_companies: Collection[str] = (),
     params: ConversationParams | None = None,
     turn_taking: TurnTakingParams | None = None,
@@ -458,14 +459,19 @@ def conversation_brain_factory(
     on_transcript: Callable[[Call, TranscriptLine], None] | None = None,
 ) -> BrainFactory:
     """A ``BrainFactory`` for ``Call``: per call, new provider sessions and the company
-    of the dialled number (``did_for(call)``; the directory default when unknown)."""
+    of the dialled number (``did_for(call)``; the directory default when unknown).
+    ``company_for(call)``, when given, picks the company instead (e.g. from the
+    context API's cache); ``None`` from it means the directory default."""
     base = params or ConversationParams()
     if companies.default_id is None and did_for is None:
         raise ConfigError("conversation: the companies file needs a default company")
 
     def make(call: Call) -> ConversationBrain:
         did = did_for(call) if did_for is not None else None
-        company = companies.lookup(did) if did else None
+        if company_for is not None:
+            company = company_for(call)
+        else:
+            company = companies.lookup(did) if did else None
         if company is None and companies.default_id is not None:
             company = companies.get(companies.default_id)
         if company is None:

@@ -243,11 +243,18 @@ def run(name: str, workdir: Path | None = None) -> int:
     from agent.scenarios import scenario
 
     s = scenario(name)
-    if logging.getLogger().level > logging.DEBUG:  # keep the transcript readable
-        for noisy in ("agent", "faster_whisper"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet = logging.getLogger().level > logging.DEBUG  # keep the transcript readable
+    noisy = [logging.getLogger(n) for n in ("agent", "faster_whisper")]
+    levels = [logger.level for logger in noisy]
+    if quiet:
+        for logger in noisy:
+            logger.setLevel(logging.WARNING)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="voice-agent-demo-"))
-    result = trio.run(run_demo, s, workdir)
+    try:
+        result = trio.run(run_demo, s, workdir)
+    finally:
+        for logger, level in zip(noisy, levels, strict=True):
+            logger.setLevel(level)
     print_summary(result, workdir)
     if result.caller is not None:
         for path in save_legs(result.caller, workdir, 8000):

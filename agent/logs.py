@@ -11,8 +11,10 @@ the call's nursery opens covers the reader, playout, brain and providers), and
 - phone numbers, UK and E.164, whole or spoken in groups ("07700 900 123",
   "0 7 7 0 0 9 0 0 1 2 3", "+44 (0) 20 7946 0958", "oh seven seven double oh...");
 - UK postcodes, whole or spelled ("SW1A 1AA", "S W 1 A 1 A A");
-- caller names: values the conversation registers with ``redact_values`` (whole,
-  each word, and spelled letter by letter) plus what follows "my name is";
+- caller names and addresses: values the call's observer registers with
+  ``redact_values`` (whole, each word, and spelled letter by letter) plus what
+  follows "my name is"; phone numbers and postcodes registered the same way are
+  hidden whole (with any spacing), and so are the digit groups they were said in;
 - secrets: values of key-like environment variables and ``register_secret``
   values, ``sk-...``/``sk_...``/``gsk_...`` keys, ``Bearer``/``Token`` credentials
   and ``api_key=...`` style assignments.
@@ -40,6 +42,11 @@ current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 PHONE, POSTCODE, NAME, SECRET = "[PHONE]", "[POSTCODE]", "[NAME]", "[SECRET]"
+ADDRESS = "[ADDRESS]"
+# Registered values are replaced in this order; only names and addresses are also
+# hidden word by word (a postcode's letters alone are not worth hiding everywhere).
+_MARKERS = (POSTCODE, PHONE, ADDRESS, NAME)
+_BY_WORD = (ADDRESS, NAME)
 
 # --- patterns -------------------------------------------------------------------
 
@@ -64,7 +71,7 @@ _DIGIT_WORDS = (
 )
 _PHONE_WORDS = re.compile(rf"(?i)\b{_DIGIT_WORDS}(?:[\s,\-]+{_DIGIT_WORDS}){{6,}}\b")
 
-_S = r"[\s\-]*"  # spelled postcodes have spaces between the characters
+_S = r"[\s,\-]*"  # spelled postcodes have spaces (or a comma) between the characters
 _POSTCODE = re.compile(
     rf"(?i)\b[A-Z]{_S}(?:[A-Z]{_S})?\d{_S}(?:[A-Z\d]{_S})?\d{_S}[A-Z]{_S}[A-Z]\b"
 )
@@ -85,25 +92,69 @@ _KEY_ENV = re.compile(r"(?:KEY|TOKEN|SECRET|PASSWORD)$")
 
 
 class _Registry:
-    """Per-call values to hide (names) and process-wide secrets, one compiled regex each."""
+    """Per-call values to hide (each with its marker) and process-wide secrets.
+
+    Each call's values compile into patterns of their own, rebuilt only when that
+    call adds a value it did not have, so a new value costs the size of one
+    call's list, not of every call in progress. A line logged inside a call is
+    checked against that call's patterns (no data crosses calls); a line logged
+    outside any call (the outbox, say) against the patterns of every call one of
+    whose values shares a word or digit group with the line (an index from
+    those tokens to the calls keeps that cheap with hundreds of calls live)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: dict[str, frozenset[str]] = {}
+        self._values: dict[str, dict[str, str]] = {}  # call -> value -> marker
+        self._patterns: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {}
+        # token -> calls with a value containing it; frozensets are replaced, never
+        # changed, so a reader in another thread can iterate one safely.
+        self._tokens: dict[str, frozenset[str]] = {}
         self._secrets: set[str] = set()
-        self.values_re: re.Pattern[str] | None = None
+        self.values_res: tuple[tuple[re.Pattern[str], str], ...] = ()
         self.secrets_re: re.Pattern[str] | None = None
 
-    def add_values(self, call: str, values: Iterable[str]) -> None:
+    def add_values(self, call: str, values: Iterable[str], marker: str) -> None:
+        if marker not in _MARKERS:
+            raise ValueError(f"redact_values: marker {marker!r} is not one of {_MARKERS}")
         with self._lock:
-            merged = set(self._values.get(call, ())) | {v.strip() for v in values if v.strip()}
-            self._values[call] = frozenset(merged)
-            self._rebuild_values()
+            known = self._values.get(call, {})
+            new = {v.strip() for v in values if v.strip() and v.strip() not in known}
+            if not new:
+                return
+            merged = {**known, **dict.fromkeys(new, marker)}
+            self._values[call] = merged
+            self._patterns[call] = _compile_values(merged)
+            for token in _tokens(" ".join(new)):
+                self._tokens[token] = self._tokens.get(token, frozenset()) | {call}
+            self._publish()
 
     def forget(self, call: str) -> None:
         with self._lock:
-            if self._values.pop(call, None) is not None:
-                self._rebuild_values()
+            values = self._values.pop(call, None)
+            if values is None:
+                return
+            self._patterns.pop(call, None)
+            for token in _tokens(" ".join(values)):
+                left = self._tokens.get(token, frozenset()) - {call}
+                if left:
+                    self._tokens[token] = left
+                else:
+                    self._tokens.pop(token, None)
+            self._publish()
+
+    def patterns_for(self, call: str | None, text: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+        if call is not None:
+            return self._patterns.get(call, ())
+        index = self._tokens
+        calls: set[str] = set()
+        for token in _tokens(text):
+            calls.update(index.get(token, ()))
+        patterns = self._patterns
+        return tuple(p for c in calls for p in patterns.get(c, ()))
+
+    def _publish(self) -> None:
+        # One tuple swapped in whole: readers (any thread) never see it half built.
+        self.values_res = tuple(p for patterns in self._patterns.values() for p in patterns)
 
     def add_secret(self, value: str) -> None:
         if len(value.strip()) < 6:  # a short value would blank out ordinary words
@@ -113,35 +164,45 @@ class _Registry:
             alternatives = sorted(self._secrets, key=len, reverse=True)
             self.secrets_re = re.compile("|".join(map(re.escape, alternatives)))
 
-    def _rebuild_values(self) -> None:
-        wholes: set[str] = set()
-        words: set[str] = set()
-        for values in self._values.values():
-            for value in values:
-                wholes.add(value)
-                words.update(re.findall(r"[^\W\d_]+(?:['\-][^\W\d_]+)*", value))
-        if not wholes:
-            self.values_re = None
-            return
-        # The whole value first (one [NAME] for "John Smith"), then each word alone or
-        # spelled out letter by letter ("S m i t h"); longest first.
+
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"[^\W_]+", text.lower()))
+
+
+def _compile_values(values: Mapping[str, str]) -> tuple[tuple[re.Pattern[str], str], ...]:
+    wholes: dict[str, set[str]] = {marker: set() for marker in _MARKERS}
+    words: dict[str, set[str]] = {marker: set() for marker in _MARKERS}
+    for value, marker in values.items():
+        wholes[marker].add(value)
+        if marker in _BY_WORD:
+            words[marker].update(re.findall(r"[^\W\d_]+(?:['\-][^\W\d_]+)*", value))
+    patterns = []
+    for marker in _MARKERS:
+        if not wholes[marker]:
+            continue
+        # The whole value first (one [NAME] for "John Smith"), then each word alone
+        # or spelled out letter by letter ("S m i t h"); longest first.
         alternatives = [
             r"[\s\-]+".join(map(re.escape, v.split()))
-            for v in sorted(wholes, key=len, reverse=True)
+            for v in sorted(wholes[marker], key=len, reverse=True)
         ] + [
             r"[\s.\-]*".join(map(re.escape, w))
-            for w in sorted(words, key=len, reverse=True)
+            for w in sorted(words[marker], key=len, reverse=True)
             if len(w) > 1
         ]
-        self.values_re = re.compile(rf"(?i)(?<!\w)(?:{'|'.join(alternatives)})(?!\w)")
+        # Not inside a marker an earlier pattern wrote ("[NAME]" holds the word "NAME").
+        pattern = re.compile(rf"(?i)(?<![\w\[])(?:{'|'.join(alternatives)})(?![\w\]])")
+        patterns.append((pattern, marker))
+    return tuple(patterns)
 
 
 _registry = _Registry()
 
 
-def redact_values(call_uuid: object, values: Iterable[str]) -> None:
-    """Hide these values (e.g. the caller's name) from every log line until the call ends."""
-    _registry.add_values(str(call_uuid), values)
+def redact_values(call_uuid: object, values: Iterable[str], *, marker: str = NAME) -> None:
+    """Hide these values (the caller's name, or with ``marker=PHONE`` / ``POSTCODE`` /
+    ``ADDRESS`` those) from every log line until the call ends."""
+    _registry.add_values(str(call_uuid), values, marker)
 
 
 def forget_values(call_uuid: object) -> None:
@@ -168,14 +229,15 @@ def redact(text: str) -> str:
         text = secrets_re.sub(SECRET, text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(_keep_label, text)
-    values_re = _registry.values_re
-    if values_re is not None:
-        text = values_re.sub(NAME, text)
-    text = _MY_NAME.sub(lambda m: f"{m['lead']} {NAME}", text)
+    # The shapes first (a whole number or postcode, however spaced), then what the
+    # call registered (names, and the pieces the shapes may have left).
     text = _PHONE_DIGITS.sub(PHONE, text)
     text = _PHONE_BARE.sub(PHONE, text)
     text = _PHONE_WORDS.sub(PHONE, text)
-    return _POSTCODE.sub(POSTCODE, text)
+    text = _POSTCODE.sub(POSTCODE, text)
+    for pattern, marker in _registry.patterns_for(current_call.get(), text):
+        text = pattern.sub(marker, text)
+    return _MY_NAME.sub(lambda m: f"{m['lead']} {NAME}", text)
 
 
 def _keep_label(match: re.Match[str]) -> str:
@@ -266,6 +328,20 @@ class TextFormatter(logging.Formatter):
 _installed: logging.Handler | None = None
 
 
+def log_format(env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> str:
+    """``VOICE_AGENT_LOG_FORMAT`` (json, text or auto): auto is text on a terminal
+    and JSON lines otherwise (systemd's journal, a file, a pipe)."""
+    env = os.environ if env is None else env
+    chosen = env.get("VOICE_AGENT_LOG_FORMAT", "auto").strip().lower() or "auto"
+    if chosen in ("json", "text"):
+        return chosen
+    if chosen != "auto":
+        raise ValueError(f"VOICE_AGENT_LOG_FORMAT={chosen!r}: expected json, text or auto")
+    stream = stream if stream is not None else sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
 def configure_logging(
     fmt: str = "text",
     *,
@@ -296,3 +372,11 @@ def configure_logging(
     root.setLevel(level)
     _installed = handler
     return handler
+
+
+def uninstall_logging() -> None:
+    """Remove the handler ``configure_logging`` installed (tests that run the CLI)."""
+    global _installed
+    if _installed is not None:
+        logging.getLogger().removeHandler(_installed)
+        _installed = None

@@ -19,11 +19,18 @@ import logging
 import os
 
 import trio
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent.config import env_int, env_str
-from agent.records import TurnRecord
+from agent.records_schema import TurnRecord, turn_latencies
 
 log = logging.getLogger("agent.metrics")
 
@@ -75,40 +82,30 @@ class Metrics:
         )
         self.late_frames = Counter("late_frames", "Agent frames sent late", registry=reg)
         self.cost = Counter("cost", "Money spent, by provider", ["provider"], registry=reg)
+        # Cost per call: call_cost_sum / call_cost_count; per minute of calls:
+        # rate(cost_total[1h]) / rate(call_seconds_total[1h]) * 60.
+        self.call_cost = Summary("call_cost", "Cost of each call ended", registry=reg)
+        self.call_seconds = Counter("call_seconds", "Length of the calls ended", registry=reg)
+        self.stage_histograms = {
+            "mouth_to_ear": self.mouth_to_ear,
+            "stt_final": self.stt_final_latency,
+            "llm_first_token": self.llm_first_token,
+            "tts_first_audio": self.tts_first_audio,
+            "agent_added": self.agent_added,
+            "barge_in_reaction": self.barge_in_reaction,
+        }
         self.active_calls = Gauge(
             "active_calls", "Calls in progress", registry=reg, multiprocess_mode="livesum"
         )
 
     def observe_turn(self, turn: TurnRecord) -> None:
         """Record the latencies a finished turn's timestamps give (missing stages skipped)."""
-        t = turn
-        stages = (
-            (self.stt_final_latency, t.caller_speech_end_at, t.stt_final_at),
-            (self.llm_first_token, t.llm_request_at, t.llm_first_token_at),
-            (self.tts_first_audio, t.tts_request_at, t.tts_first_audio_at),
-        )
-        provider_total = 0.0
-        for histogram, start, end in stages:
-            if start is not None and end is not None and end >= start:
-                histogram.observe(end - start)
-                provider_total += end - start
-        mouth_to_ear = _span(t.caller_speech_end_at, t.first_agent_frame_at)
-        if mouth_to_ear is not None:
-            self.mouth_to_ear.observe(mouth_to_ear)
-            self.agent_added.observe(max(0.0, mouth_to_ear - provider_total))
-        reaction = _span(t.barge_in_at, t.last_agent_frame_at)
-        if t.interrupted and reaction is not None:
-            self.barge_in_reaction.observe(reaction)
+        for stage, seconds in turn_latencies(turn).items():
+            self.stage_histograms[stage].observe(seconds)
 
     def render(self) -> bytes:
         """The text exposition, as a scrape would get it."""
         return generate_latest(_scrape_registry(self.registry))
-
-
-def _span(start: float | None, end: float | None) -> float | None:
-    if start is None or end is None or end < start:
-        return None
-    return end - start
 
 
 def _scrape_registry(registry: CollectorRegistry) -> CollectorRegistry:

@@ -4,7 +4,9 @@ One ``RecordStore`` per process. Every write goes to a single writer thread
 through a queue, so the Trio loop never waits on the disk: ``await
 store.add_turn(...)`` hands the row over and sleeps until the writer has
 committed it (cancelling the wait does not cancel the write). Each write is
-its own transaction, so a crash loses at most the write in flight.
+its own transaction, so a crash loses at most the write in flight. The
+``post_*`` variants (``post_turn``...) queue the row and return at once, for
+sync hooks on a call's hot path; ``await store.flush()`` waits for them.
 
 Reads (``get_call``, ``calls``, ``turns``, ``tool_calls``) are synchronous and
 use their own connection (WAL lets readers run beside the writer); they are
@@ -24,7 +26,6 @@ migration, never edit an applied one.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import queue
@@ -35,8 +36,10 @@ from typing import Any
 import attrs
 import trio
 
+from agent import records_work as work
 from agent.config import env_float, env_str
 from agent.records_schema import (
+    CALL_COLUMNS,
     MIGRATIONS,
     TURN_TIMES,
     CallRecord,
@@ -48,6 +51,7 @@ from agent.records_schema import (
     sqlite_dialect,
     transaction,
 )
+from agent.records_work import from_json
 
 __all__ = [
     "MIGRATIONS",
@@ -185,115 +189,58 @@ class RecordStore:
 
     # --- async write API ----------------------------------------------------------
 
-    async def start_call(
-        self,
-        uuid: str,
-        *,
-        started_at: float,
-        did: str | None = None,
-        caller_id: str | None = None,
-        company: str | None = None,
-    ) -> None:
-        sql = self.dialect.sql(
-            "INSERT INTO calls (uuid, did, caller_id, company, started_at) VALUES (?, ?, ?, ?, ?)"
-        )
-        args = (str(uuid), did, caller_id, company, started_at)
-        await self._submit(lambda cur: cur.execute(sql, args))
+    async def start_call(self, uuid: str, *, started_at: float, **fields: Any) -> None:
+        """Record a new call (``did``, ``caller_id``, ``company``, ``recording``)."""
+        await self._submit(work.start_call(self.dialect, uuid, started_at=started_at, **fields))
 
     async def add_turn(self, turn: TurnRecord) -> None:
         """Write a turn; writing the same (call, index) again replaces it."""
-        if turn.index < 0:
-            raise ValueError(f"turn index {turn.index}: must be 0 or more")
-        columns = ("call_uuid", "turn_index", "caller_text", "agent_text", "interrupted")
-        columns += TURN_TIMES
-        values = (
-            str(turn.call_uuid),
-            turn.index,
-            turn.caller_text,
-            turn.agent_text,
-            int(turn.interrupted),
-            *(getattr(turn, name) for name in TURN_TIMES),
-        )
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
-        sql = self.dialect.sql(
-            f"INSERT INTO turns ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            f" ON CONFLICT (call_uuid, turn_index) DO UPDATE SET {updates}"
-        )
-        await self._submit(lambda cur: cur.execute(sql, values))
+        await self._submit(work.add_turn(self.dialect, turn))
 
     async def add_tool_call(self, tool_call: ToolCallRecord) -> None:
-        sql = self.dialect.sql(
-            "INSERT INTO tool_calls (call_uuid, turn_index, name, arguments, result, latency_s,"
-            " error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        values = (
-            str(tool_call.call_uuid),
-            tool_call.turn_index,
-            tool_call.name,
-            _to_json(tool_call.arguments),
-            _to_json(tool_call.result),
-            tool_call.latency_s,
-            tool_call.error,
-            tool_call.at,
-        )
-        await self._submit(lambda cur: cur.execute(sql, values))
+        await self._submit(work.add_tool_call(self.dialect, tool_call))
 
-    async def end_call(
-        self,
-        uuid: str,
-        *,
-        ended_at: float,
-        end_reason: str | None = None,
-        outcome: str | None = None,
-        transfer_target: str | None = None,
-        cost: float | None = None,
-        cost_detail: Mapping[str, float] | None = None,
-    ) -> None:
-        sql = self.dialect.sql(
-            "UPDATE calls SET ended_at = ?, end_reason = ?, outcome = ?, transfer_target = ?,"
-            " cost = ?, cost_detail = ? WHERE uuid = ?"
-        )
-        args = (
-            ended_at,
-            end_reason,
-            outcome,
-            transfer_target,
-            cost,
-            _to_json(dict(cost_detail)) if cost_detail is not None else None,
-            str(uuid),
-        )
-
-        def work(cur: Any) -> None:
-            cur.execute(sql, args)
-            if cur.rowcount == 0:
-                raise RecordStoreError(f"end_call: no call {uuid} (start_call was not recorded)")
-
-        await self._submit(work)
+    async def end_call(self, uuid: str, *, ended_at: float, **fields: Any) -> None:
+        """Complete the call's row: ``end_reason``, ``outcome``, ``transfer_target``,
+        ``cost``, ``cost_detail``, ``cost_per_minute``, ``currency``, ``barge_ins``,
+        ``false_interruptions``."""
+        await self._submit(work.end_call(self.dialect, uuid, ended_at=ended_at, **fields))
 
     async def purge(self, older_than: float) -> int:
         """Delete calls started before the epoch time ``older_than`` (with their turns)."""
-        return await self._submit(self._purge_work(older_than))
+        return await self._submit(work.purge(self.dialect, older_than))
 
     def purge_sync(self, older_than: float) -> int:
         """``purge`` for a caller outside Trio (a cron job, the CLI)."""
-        return self._submit_sync(self._purge_work(older_than))
+        return self._submit_sync(work.purge(self.dialect, older_than))
 
-    def _purge_work(self, older_than: float) -> Callable[[Any], int]:
-        select = self.dialect.sql("SELECT uuid FROM calls WHERE started_at < ?")
-        # Children are deleted explicitly too: an old SQLite file may lack foreign_keys.
-        deletes = [
-            self.dialect.sql(f"DELETE FROM {table} WHERE call_uuid IN ({select})")
-            for table in ("turns", "tool_calls")
-        ]
-        delete_calls = self.dialect.sql("DELETE FROM calls WHERE started_at < ?")
+    # --- posted writes (return at once) ----------------------------------------------
+    #
+    # For sync hooks on the call's hot path: the row is queued for the writer thread
+    # and the caller goes on; a failure is logged by the writer. The queue is FIFO,
+    # so a call's rows are written in the order they were posted.
 
-        def work(cur: Any) -> int:
-            for statement in deletes:
-                cur.execute(statement, (older_than,))
-            cur.execute(delete_calls, (older_than,))
-            return cur.rowcount
+    def post_start_call(self, uuid: str, *, started_at: float, **fields: Any) -> None:
+        self._post(work.start_call(self.dialect, uuid, started_at=started_at, **fields))
 
-        return work
+    def post_turn(self, turn: TurnRecord) -> None:
+        self._post(work.add_turn(self.dialect, turn))
+
+    def post_tool_call(self, tool_call: ToolCallRecord) -> None:
+        self._post(work.add_tool_call(self.dialect, tool_call))
+
+    def post_end_call(self, uuid: str, *, ended_at: float, **fields: Any) -> None:
+        self._post(work.end_call(self.dialect, uuid, ended_at=ended_at, **fields))
+
+    def _post(self, unit: Callable[[Any], Any]) -> None:
+        if self._closed:
+            log.error("records: the store is closed; a write was dropped")
+            return
+        self._queue.put((unit, _ignore))
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far has been committed (or has failed)."""
+        await self._submit(lambda cur: None)
 
     # --- sync read API ------------------------------------------------------------
 
@@ -313,32 +260,43 @@ class RecordStore:
         except Exception as exc:
             raise RecordStoreError(f"records read failed: {exc}") from exc
 
-    _CALL_COLUMNS = (
-        "uuid, did, caller_id, company, started_at, ended_at, outcome, transfer_target,"
-        " end_reason, cost, cost_detail"
+    _CALL_COLUMNS = ", ".join(CALL_COLUMNS)
+    _TURN_COLUMNS = "call_uuid, turn_index, caller_text, agent_text, interrupted, " + ", ".join(
+        TURN_TIMES
     )
 
     def get_call(self, uuid: str) -> CallRecord | None:
         rows = self._read(f"SELECT {self._CALL_COLUMNS} FROM calls WHERE uuid = ?", (str(uuid),))
         return _call_from_row(rows[0]) if rows else None
 
-    def calls(self, *, since: float | None = None, limit: int = 100) -> list[CallRecord]:
-        """Most recent calls first; ``since`` is an epoch time."""
-        rows = self._read(
-            f"SELECT {self._CALL_COLUMNS} FROM calls WHERE started_at >= ?"
-            " ORDER BY started_at DESC LIMIT ?",
-            (since if since is not None else float("-inf"), limit),
-        )
-        return [_call_from_row(row) for row in rows]
+    def calls(
+        self, *, since: float | None = None, until: float | None = None, limit: int | None = 100
+    ) -> list[CallRecord]:
+        """Most recent calls first, started in [``since``, ``until``) (epoch times)."""
+        sql = f"SELECT {self._CALL_COLUMNS} FROM calls WHERE started_at >= ? AND started_at < ?"
+        sql += " ORDER BY started_at DESC"
+        args: list[Any] = [_or(since, -1e300), _or(until, 1e300)]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_call_from_row(row) for row in self._read(sql, args)]
 
     def turns(self, uuid: str) -> list[TurnRecord]:
-        columns = "call_uuid, turn_index, caller_text, agent_text, interrupted, "
         rows = self._read(
-            f"SELECT {columns}{', '.join(TURN_TIMES)} FROM turns WHERE call_uuid = ?"
-            " ORDER BY turn_index",
+            f"SELECT {self._TURN_COLUMNS} FROM turns WHERE call_uuid = ? ORDER BY turn_index",
             (str(uuid),),
         )
-        return [TurnRecord(row[0], row[1], row[2], row[3], bool(row[4]), *row[5:]) for row in rows]
+        return [_turn_from_row(row) for row in rows]
+
+    def turns_between(self, since: float | None, until: float | None) -> list[TurnRecord]:
+        """The turns of every call started in [``since``, ``until``), for reports."""
+        columns = ", ".join(f"t.{c.strip()}" for c in self._TURN_COLUMNS.split(","))
+        rows = self._read(
+            f"SELECT {columns} FROM turns t JOIN calls c ON c.uuid = t.call_uuid"
+            " WHERE c.started_at >= ? AND c.started_at < ? ORDER BY t.call_uuid, t.turn_index",
+            (_or(since, -1e300), _or(until, 1e300)),
+        )
+        return [_turn_from_row(row) for row in rows]
 
     def tool_calls(self, uuid: str) -> list[ToolCallRecord]:
         rows = self._read(
@@ -347,22 +305,27 @@ class RecordStore:
             (str(uuid),),
         )
         return [
-            ToolCallRecord(r[0], r[1], _from_json(r[2]), _from_json(r[3]), r[4], r[5], r[6], r[7])
+            ToolCallRecord(r[0], r[1], from_json(r[2]), from_json(r[3]), r[4], r[5], r[6], r[7])
             for r in rows
         ]
 
 
-def _to_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+def _ignore(result: Any, error: BaseException | None) -> None:
+    """A posted write's completion: the writer thread has already logged a failure."""
 
 
-def _from_json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _turn_from_row(row: Sequence[Any]) -> TurnRecord:
+    return TurnRecord(row[0], row[1], row[2], row[3], bool(row[4]), *row[5:])
 
 
 def _call_from_row(row: Sequence[Any]) -> CallRecord:
-    *head, cost_detail = row
-    return CallRecord(*head, cost_detail=_from_json(cost_detail))
+    values = dict(zip(CALL_COLUMNS, row, strict=True))
+    values["cost_detail"] = from_json(values["cost_detail"])
+    return CallRecord(**values)
 
 
 # --- settings -------------------------------------------------------------------
@@ -373,10 +336,12 @@ class RecordSettings:
     """Where records go and how long they are kept.
 
     ``url`` selects PostgreSQL (``postgresql://...``, see ``agent.records_pg``);
-    otherwise ``path`` is the SQLite file.
+    otherwise ``path`` is the SQLite file. By default that is the agent's own
+    database (``VOICE_AGENT_DB``), so the calls sit beside the bookings and the
+    outbox in one file (the table names do not overlap).
     """
 
-    path: str = "voice-agent-records.db"
+    path: str = "voice-agent.sqlite3"
     url: str = ""
     retention_days: float = 90.0
 
@@ -384,7 +349,11 @@ class RecordSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecordSettings:
         env = os.environ if env is None else env
         return cls(
-            path=env_str(env, "VOICE_AGENT_RECORDS_PATH", "voice-agent-records.db"),
+            path=env_str(
+                env,
+                "VOICE_AGENT_RECORDS_PATH",
+                env_str(env, "VOICE_AGENT_DB", "voice-agent.sqlite3"),
+            ),
             url=env_str(env, "VOICE_AGENT_RECORDS_URL", ""),
             retention_days=env_float(env, "VOICE_AGENT_RECORDS_RETENTION_DAYS", 90.0, lo=0.0),
         )

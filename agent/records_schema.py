@@ -41,6 +41,12 @@ class CallRecord:
     end_reason: str | None = None  # hangup, agent, max-duration, error...
     cost: float | None = None
     cost_detail: Mapping[str, float] | None = None
+    # Added by migration 2.
+    cost_per_minute: float | None = None
+    currency: str | None = None
+    recording: str | None = None  # the WAV file of the call, when recording is on
+    barge_ins: int | None = None
+    false_interruptions: int | None = None  # pauses for noise that resumed
 
 
 @attrs.frozen
@@ -76,6 +82,49 @@ class ToolCallRecord:
 
 TURN_TIMES = tuple(f.name for f in attrs.fields(TurnRecord) if f.name.endswith("_at"))
 
+# The per-stage latencies a turn's timestamps give, shared by metrics and reports.
+STAGES = (
+    "mouth_to_ear",  # caller speech end (VAD) -> first agent frame sent
+    "stt_final",  # caller speech end -> STT final transcript
+    "llm_first_token",  # LLM request -> first token
+    "tts_first_audio",  # first text to the TTS -> first audio back
+    "agent_added",  # mouth-to-ear minus the three provider stages
+    "barge_in_reaction",  # caller onset over the agent -> last agent frame sent
+)
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None or end < start:
+        return None
+    return end - start
+
+
+def turn_latencies(turn: TurnRecord) -> dict[str, float]:
+    """The stages of ``STAGES`` this turn has (a greeting has no mouth-to-ear, only an
+    interrupted turn has a barge-in reaction); a stage that ran backwards (an STT
+    final before the VAD heard the speech end) is left out, not counted as zero."""
+    t = turn
+    out: dict[str, float] = {}
+    provider_total = 0.0
+    for stage, start, end in (
+        ("stt_final", t.caller_speech_end_at, t.stt_final_at),
+        ("llm_first_token", t.llm_request_at, t.llm_first_token_at),
+        ("tts_first_audio", t.tts_request_at, t.tts_first_audio_at),
+    ):
+        span = _span(start, end)
+        if span is not None:
+            out[stage] = span
+            provider_total += span
+    mouth_to_ear = _span(t.caller_speech_end_at, t.first_agent_frame_at)
+    if mouth_to_ear is not None:
+        out["mouth_to_ear"] = mouth_to_ear
+        out["agent_added"] = max(0.0, mouth_to_ear - provider_total)
+    reaction = _span(t.barge_in_at, t.last_agent_frame_at)
+    if t.interrupted and reaction is not None:
+        out["barge_in_reaction"] = reaction
+    return out
+
+
 # --- schema -------------------------------------------------------------------
 
 # {id} and {real} are filled per dialect; everything else is common SQL.
@@ -108,7 +157,20 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX tool_calls_call ON tool_calls (call_uuid)",
         ),
     ),
+    (
+        2,
+        "cost per minute, currency, recording, barge-in counts of a call",
+        (
+            "ALTER TABLE calls ADD COLUMN cost_per_minute {real}",
+            "ALTER TABLE calls ADD COLUMN currency TEXT",
+            "ALTER TABLE calls ADD COLUMN recording TEXT",
+            "ALTER TABLE calls ADD COLUMN barge_ins INTEGER",
+            "ALTER TABLE calls ADD COLUMN false_interruptions INTEGER",
+        ),
+    ),
 )
+
+CALL_COLUMNS = tuple(f.name for f in attrs.fields(CallRecord))
 
 
 @attrs.frozen

@@ -15,6 +15,12 @@ turn. A speculative turn generates, but nothing is played, written to history
 or run as a tool until it is confirmed. A canned turn (greeting, reprompt)
 speaks a fixed text. History is written as the caller hears it: on a barge-in
 ``interrupt()`` cuts the last reply to the heard text.
+
+For records and metrics a turn keeps ``times`` (when each stage happened, on
+``trio.current_time()``), the LLM tokens it used and the text it sent to the
+TTS; it tells the call's observer (``call.observer``, an
+``agent.observe.CallObserver``, if any) of each tool call, each provider error
+and its end.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import trio
 
 from agent.company import TransferTarget
 from agent.errors import ProviderError
-from agent.events import AudioChunk, LlmEvent, Message, TextDelta, ToolCall
+from agent.events import AudioChunk, LlmEvent, Message, TextDelta, ToolCall, Usage
 from agent.history import cut_to_heard, mark_interrupted
 from agent.jsonstream import ReplyFormatError, ResponseExtractor
 from agent.playout import Utterance
@@ -52,6 +58,19 @@ class Outcome:
     target: TransferTarget | None = None
 
 
+@attrs.define
+class TurnTimes:
+    """When each stage of a turn first happened (``trio.current_time()``); None = not yet."""
+
+    created_at: float
+    confirmed_at: float | None = None  # may be heard from now on (creation unless speculative)
+    llm_request_at: float | None = None
+    llm_first_token_at: float | None = None
+    tts_request_at: float | None = None  # first text handed to the TTS
+    tts_first_audio_at: float | None = None  # first audio chunk back from the TTS
+    interrupted_at: float | None = None
+
+
 class Turn:
     def __init__(
         self,
@@ -69,8 +88,14 @@ class Turn:
         self.canned = canned
         self.scope = trio.CancelScope()
         self.confirmed = trio.Event()
+        now = trio.current_time()
+        self.times = TurnTimes(created_at=now)
         if not speculative:
             self.confirmed.set()
+            self.times.confirmed_at = now
+        self.llm_input_tokens = 0
+        self.llm_output_tokens = 0
+        self.observer = getattr(brain.call, "observer", None)
         self.done = trio.Event()
         self.utterance: Utterance | None = None
         self.outcome: Outcome | None = canned_outcome
@@ -88,6 +113,8 @@ class Turn:
     # --- controls (sync, from the brain) ------------------------------------------
 
     def confirm(self) -> None:
+        if not self.confirmed.is_set():
+            self.times.confirmed_at = trio.current_time()
         self.confirmed.set()
 
     def discard(self) -> None:
@@ -100,6 +127,7 @@ class Turn:
         if self.interrupted or self.discarded:
             return
         self.interrupted = True
+        self.times.interrupted_at = trio.current_time()
         self.scope.cancel()
         if not self.confirmed.is_set():
             return
@@ -120,6 +148,11 @@ class Turn:
             return
         start, end = self._committed_span
         history.interrupt(heard_text=self._heard_text()[start:end])
+
+    @property
+    def sent_text(self) -> str:
+        """All text handed to the TTS (what it billed for, heard or not)."""
+        return self._sent
 
     def heard_text(self) -> str:
         """Everything of this turn the caller heard (the whole text once it has played)."""
@@ -143,8 +176,11 @@ class Turn:
         except* ProviderError as group:
             self.failed = True
             log.warning("turn %s: speech failed: %s", self.turn_id, group.exceptions[0])
+            self._provider_error(group.exceptions[0], "tts")
         finally:
             self.done.set()
+            if self.observer is not None:
+                self.observer.turn_ended(self)
             self.brain._turn_ended(self)
 
     async def _run(self) -> None:
@@ -172,12 +208,21 @@ class Turn:
 
     async def _play(self, audio: trio.MemoryReceiveChannel[AudioChunk]) -> None:
         async with audio:
+            # The first chunk is taken before the turn is confirmed, so the TTS's
+            # time to first audio is measured even for a speculative turn.
+            try:
+                first: AudioChunk | None = await audio.receive()
+                self.times.tts_first_audio_at = trio.current_time()
+            except trio.EndOfChannel:
+                first = None
             await self.confirmed.wait()
             playout = self.brain.playout
             u = self.utterance = playout.open_utterance()
             self.brain._utterance_opened(self, u)
             ahead = int(self.brain.params.max_ahead_s * playout.sample_rate) * 2
             try:
+                if first is not None:
+                    playout.write(u, first)
                 async for chunk in audio:
                     # Do not queue far ahead of the caller's ear (backpressure to the LLM).
                     while u.total_bytes - u.sent_bytes > ahead and not u.closed:
@@ -190,6 +235,8 @@ class Turn:
 
     async def _say(self, text_send: trio.MemorySendChannel[str], text: str) -> None:
         if text:
+            if self.times.tts_request_at is None:
+                self.times.tts_request_at = trio.current_time()
             if self._sent and not self._sent[-1].isspace() and not text[0].isspace():
                 text = " " + text  # a new segment (after a tool call) starts a new sentence
             self._sent += text
@@ -250,11 +297,18 @@ class Turn:
                 nursery.start_soon(self._run_llm, send)
                 async with recv:
                     async for event in recv:
+                        if self.times.llm_first_token_at is None and isinstance(
+                            event, TextDelta | ToolCall
+                        ):
+                            self.times.llm_first_token_at = trio.current_time()
                         if isinstance(event, TextDelta):
                             text = extractor.feed(event.text) if extractor else event.text
                             await emit(text)
                         elif isinstance(event, ToolCall):
                             calls.append(event)
+                        elif isinstance(event, Usage):
+                            self.llm_input_tokens += event.prompt_tokens
+                            self.llm_output_tokens += event.completion_tokens
             if guard is not None:
                 await self._say(text_send, segment.feed(guard.flush()))
             await self._say(text_send, segment.flush())
@@ -270,12 +324,16 @@ class Turn:
     async def _run_llm(self, send: trio.MemorySendChannel[LlmEvent]) -> None:
         brain = self.brain
         tools = () if brain.structured else brain.tool_specs
+        if self.times.llm_request_at is None:
+            self.times.llm_request_at = trio.current_time()
         async with send:
             await brain.llm.run(self._messages(), tools, send)
 
     async def _fail(self, text_send: trio.MemorySendChannel[str], exc: BaseException) -> None:
         self.failed = True
         log.warning("turn %s: the model failed: %s", self.turn_id, exc)
+        if isinstance(exc, ProviderError):
+            self._provider_error(exc, "llm")
         if not self._sent:
             await self.confirmed.wait()
             await self._say_whole(text_send, self.brain.params.apology)
@@ -302,8 +360,11 @@ class Turn:
         """Run the calls; True when the conversation ends (end_call / transfer)."""
         brain = self.brain
         for call in calls:
+            started = trio.current_time()
             result = await self._run_tool(call, text_send)
             self.tool_results.append(result)
+            if self.observer is not None:
+                self.observer.tool_call(self, call, result, started, trio.current_time())
             if brain.structured:
                 brain.history.add_user(f"[{call.name} result: {result.for_model()}]")
             else:
@@ -347,6 +408,7 @@ class Turn:
             try:
                 box.append(await brain.tools.run(call, brain.epoch()))
             except ProviderError as exc:
+                self._provider_error(exc, "tools")
                 box.append(ToolResult(call.name, "failed", error=str(exc)))
             finished.set()
 
@@ -358,3 +420,7 @@ class Turn:
                 self.filler_said = True
                 await self._say(text_send, brain.params.filler + " ")
         return box[0]
+
+    def _provider_error(self, exc: BaseException, role: str) -> None:
+        if self.observer is not None and isinstance(exc, ProviderError):
+            self.observer.provider_error(exc, role)

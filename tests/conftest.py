@@ -52,3 +52,18 @@ def loopback_only(monkeypatch):
         found = ", ".join(_violations)
         _violations.clear()
         pytest.fail(f"test tried to connect to a non-loopback address: {found}")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Tests that run the CLI install the agent's log handler on the root logger;
+    take it away again, with the root level, so the next test starts clean."""
+    import logging
+
+    from agent.logs import uninstall_logging
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    uninstall_logging()
+    root.setLevel(level)

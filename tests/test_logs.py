@@ -31,10 +31,15 @@ def captured():
     stream = io.StringIO()
     root = logging.getLogger()
     before = (root.level, list(root.handlers))
+    # Another test in this process may have quietened "agent" (the demo does).
+    agent = logging.getLogger("agent")
+    agent_level = agent.level
+    agent.setLevel(logging.NOTSET)
     handler = configure_logging("json", stream=stream, env={"GROQ_API_KEY": "gsk_live_0123abcdef"})
     yield stream
     root.removeHandler(handler)
     root.setLevel(before[0])
+    agent.setLevel(agent_level)
 
 
 def lines(stream: io.StringIO) -> list[dict]:
@@ -165,6 +170,9 @@ def test_text_format_is_readable():
     stream = io.StringIO()
     root = logging.getLogger()
     level = root.level
+    agent = logging.getLogger("agent")  # the demo quietens it for the whole process
+    agent_level = agent.level
+    agent.setLevel(logging.NOTSET)
     handler = configure_logging("text", stream=stream, env={})
     try:
         with call_log_context("abc"):
@@ -173,6 +181,7 @@ def test_text_format_is_readable():
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+        agent.setLevel(agent_level)
     first, second = stream.getvalue().splitlines()
     assert first.endswith(f"INFO    agent.call [abc] caller gave {PHONE}")
     assert second.endswith("INFO    agent.call no call here")
