@@ -52,6 +52,7 @@ class ContextRecord:
     closed: bool = False  # ``continue: false`` received
     cancelled_at: float | None = None
     chunks_sent: int = 0
+    first_chunk_at: float | None = None
     chunks_after_cancel: int = 0
     done_sent: bool = False
     error_sent: bool = False
@@ -73,6 +74,7 @@ class ConnectionRecord:
     accepted: bool = False
     contexts: dict[str, ContextRecord] = attrs.field(factory=dict)
     chunks_sent: int = 0
+    closed_at: float | None = None  # when the socket ended, whoever closed it
 
 
 class FakeCartesia:
@@ -158,14 +160,18 @@ class FakeCartesia:
             return
         ws = await request.accept()
         record.accepted = True
-        async with trio.open_nursery() as nursery:
-            try:
-                while True:
-                    raw = await ws.get_message()
-                    self._on_message(ws, record, nursery, raw)
-            except trio_websocket.ConnectionClosed:
-                pass
-            nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    while True:
+                        raw = await ws.get_message()
+                        self._on_message(ws, record, nursery, raw)
+                except trio_websocket.ConnectionClosed:
+                    pass
+                nursery.cancel_scope.cancel()
+        finally:
+            record.closed_at = trio.current_time()
+            self._notify()
 
     def _check_handshake(self, path: str, headers: dict[str, str]) -> int | None:
         parts = urlsplit(path)
@@ -377,6 +383,8 @@ class FakeCartesia:
         await self._send(ws, chunk)
         if words and self.timestamps_after_audio:
             await self._send(ws, stamps)
+        if ctx.first_chunk_at is None:
+            ctx.first_chunk_at = trio.current_time()
         ctx.chunks_sent += 1
         record.chunks_sent += 1
         if ctx.cancelled_at is not None:

@@ -10,7 +10,8 @@ the audio actually received (never the clock): a 10 ms energy detector finds
 speech; interims come every ``interim_every_ms`` of speech, the final
 (``speech_final``) once ``endpointing`` ms of silence follow, ``UtteranceEnd``
 once ``utterance_end_ms`` of silence follow the last word. So a client that
-streams the same PCM always gets the same messages.
+streams the same PCM always gets the same messages. Once the script runs out,
+every utterance is heard as ``default_text`` (empty by default: no words).
 
 Anything a client does that the real service would refuse or that the docs
 forbid is recorded in ``violations`` (and the handshake is refused where the
@@ -77,9 +78,11 @@ class ConnectionRecord:
     audio: bytearray = attrs.field(factory=bytearray)
     controls: list[str] = attrs.field(factory=list)
     sent: list[dict[str, Any]] = attrs.field(factory=list)
+    sent_at: list[float] = attrs.field(factory=list)  # when each of ``sent`` left
     close_code: int | None = None  # as seen by the server
     closed_by: str = ""  # "server" or "client"
     idle_timeout: bool = False
+    closed_at: float | None = None  # when the connection ended, whoever closed it
     done: trio.Event = attrs.field(factory=trio.Event)
 
     def param(self, name: str) -> str | None:
@@ -93,6 +96,7 @@ class FakeDeepgram:
         self,
         *,
         script: Sequence[str] = (),
+        default_text: str = "",
         api_key: str = "fake-deepgram-key",
         sample_rate: int | None = None,
         faults: Sequence[Fault] = (),
@@ -108,7 +112,7 @@ class FakeDeepgram:
         self.idle_timeout_s = idle_timeout_s
         self.interim_every_ms = interim_every_ms
         self.speech_threshold = speech_threshold
-        self.script = Script(script)
+        self.script = Script(script, default_text)
         self.connections: list[ConnectionRecord] = []
         self.violations: list[str] = []
         self.port = 0
@@ -181,6 +185,7 @@ class FakeDeepgram:
             record.closed_by = record.closed_by or "client"
             record.close_code = exc.reason.code if exc.reason else None
         finally:
+            record.closed_at = trio.current_time()
             record.done.set()
 
     async def _converse(
@@ -286,6 +291,7 @@ class FakeDeepgram:
                     return
                 await ws.send_message(json.dumps(message))
                 record.sent.append(message)
+                record.sent_at.append(trio.current_time())
                 if fault.malformed_after_messages == len(record.sent):
                     await ws.send_message('{"type": "Results", "channel": ')
                 if fault.close_after_messages == len(record.sent):

@@ -38,14 +38,16 @@ _UNENDPOINTED_FINAL_MS = 300  # with endpointing=false, finals still come after 
 
 
 class Script:
-    """The texts to 'recognise', in order, shared by every connection."""
+    """The texts to 'recognise', in order, shared by every connection; once they
+    run out, every utterance is heard as ``default`` (empty: no words)."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str], default: str = "") -> None:
         self._texts = list(texts)
+        self.default = default
         self.index = 0
 
     def peek(self) -> str:
-        return self._texts[self.index] if self.index < len(self._texts) else ""
+        return self._texts[self.index] if self.index < len(self._texts) else self.default
 
     def take(self) -> str:
         text = self.peek()

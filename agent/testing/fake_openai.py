@@ -26,7 +26,7 @@ import json
 import re
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -75,6 +75,9 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     client_disconnected: bool = False  # went away before the reply ended
+    received_at: float | None = None  # the whole request was in
+    first_token_at: float | None = None  # the first content chunk left
+    disconnected_at: float | None = None
 
 
 def split_tokens(text: str) -> list[str]:
@@ -238,7 +241,11 @@ def refused_base_url(base_path: str = "/v1") -> str:
 
 
 class FakeOpenAIServer:
-    """Scripted OpenAI-compatible server. Replies are used in order, then ``default_reply``."""
+    """Scripted OpenAI-compatible server. Replies are used in order, then ``default_reply``.
+
+    ``reply_for``, when given, is asked first with each request's JSON body and may
+    pick the reply from what the request says (``None``: use the queue as usual).
+    """
 
     def __init__(
         self,
@@ -248,11 +255,13 @@ class FakeOpenAIServer:
         base_path: str = "/v1",
         model: str | None = None,
         default_reply: ScriptedReply | None = None,
+        reply_for: Callable[[Any], ScriptedReply | None] | None = None,
     ) -> None:
         self.api_key = api_key
         self.base_path = base_path
         self.model = model
         self.default_reply = default_reply or ScriptedReply()
+        self.reply_for = reply_for
         self.replies = deque(replies)
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
@@ -315,7 +324,11 @@ class FakeOpenAIServer:
                 assert head is not None
                 headers = {k.decode().lower(): v.decode() for k, v in head.headers}
                 return RecordedRequest(
-                    head.method.decode(), head.target.decode(), headers, bytes(body)
+                    head.method.decode(),
+                    head.target.decode(),
+                    headers,
+                    bytes(body),
+                    received_at=trio.current_time(),
                 )
             elif isinstance(event, h11.ConnectionClosed):
                 return None
@@ -339,7 +352,9 @@ class FakeOpenAIServer:
             return await _send_json(
                 conn, stream, status, "; ".join(problems), "invalid_request_error"
             )
-        reply = self.replies.popleft() if self.replies else self.default_reply
+        reply = self.reply_for(request.body) if self.reply_for is not None else None
+        if reply is None:
+            reply = self.replies.popleft() if self.replies else self.default_reply
         if reply.fault is Fault.AUTH:
             return await _send_json(
                 conn, stream, 401, "Invalid API Key", "invalid_request_error", "invalid_api_key"
@@ -364,13 +379,18 @@ class FakeOpenAIServer:
                 self._watch_for_disconnect, conn, stream, request, nursery.cancel_scope
             )
             try:
-                await self._stream(conn, stream, reply, chunks)
+                await self._stream(conn, stream, reply, chunks, request)
             except trio.BrokenResourceError:
                 self._mark_disconnected(request)
             nursery.cancel_scope.cancel()
 
     async def _stream(
-        self, conn, stream, reply: ScriptedReply, chunks: list[dict[str, Any]]
+        self,
+        conn,
+        stream,
+        reply: ScriptedReply,
+        chunks: list[dict[str, Any]],
+        request: RecordedRequest,
     ) -> None:
         async def send(data: bytes) -> None:
             await stream.send_all(conn.send(h11.Data(data=data)))
@@ -396,6 +416,8 @@ class FakeOpenAIServer:
             if sent:
                 await trio.sleep(reply.token_gap)
             await send(_sse(chunk))
+            if request.first_token_at is None:
+                request.first_token_at = trio.current_time()
         await send(b"data: [DONE]\n\n")
         await stream.send_all(conn.send(h11.EndOfMessage()))
 
@@ -431,6 +453,7 @@ class FakeOpenAIServer:
     def _mark_disconnected(self, request: RecordedRequest) -> None:
         if not request.client_disconnected:
             request.client_disconnected = True
+            request.disconnected_at = trio.current_time()
             self.disconnects += 1
             assert self._disconnected is not None
             self._disconnected.set()
