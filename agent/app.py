@@ -15,6 +15,8 @@ from agent.config import env_str
 from agent.errors import ConfigError
 
 DEFAULT_COMPANIES = Path(__file__).parent / "data" / "companies.json"
+# How long a call's start may wait for the context API (a cache miss only).
+CONTEXT_WAIT_S = 1.0
 
 
 @attrs.define
@@ -27,6 +29,17 @@ class Conversation:
     outbox: object
     backend_for: object
     company_for: Callable[[Call], CompanyProfile] | None = None  # by the call's DID
+    context: object | None = None  # agent.company_context.CompanyContext, when configured
+    did_for: Callable[[Call], str | None] | None = None
+
+    async def prepare(self, call: Call) -> None:
+        """Before the call's brain is made: refresh the dialled number's profile from
+        the context API if the cached copy is stale (bounded; never fails the call)."""
+        did = self.did_for(call) if self.did_for is not None else None
+        if self.context is None or not did:
+            return
+        with trio.move_on_after(CONTEXT_WAIT_S):
+            await self.context.prefetch(did, trio.current_time())
 
     async def run_services(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The outbox retries bookings the booking API could not take at once."""
@@ -46,6 +59,7 @@ def build_conversation(
     ``agent.callflow``); without them every call gets the default company."""
     from agent.booking import BookingClient
     from agent.bookingstore import BookingStore, open_database
+    from agent.company_context import CompanyContext, ContextSettings
     from agent.conversation import conversation_brain_factory
     from agent.outbox import Outbox
     from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
@@ -69,10 +83,16 @@ def build_conversation(
         company = companies.get(company_id)
         return backend_for(company) if company is not None else None
 
+    settings = ContextSettings.from_env(env)
+    context = CompanyContext(settings, companies) if settings is not None else None
+
     def company_for(call: Call) -> CompanyProfile:
-        # The same choice the brain factory makes: the company of the dialled
-        # number (from the AGI setup step), else the directory's default.
+        # The company of the dialled number (from the AGI setup step): the context
+        # API's cached profile when configured, else the companies file; else the
+        # default. The brain factory and the offline policy both ask this.
         did = did_for(call) if did_for is not None else None
+        if context is not None:
+            return context.company_for(did, trio.current_time()) or default
         return (companies.lookup(did) if did else None) or default
 
     def tools(call: Call, company: CompanyProfile) -> ToolRunner:
@@ -87,5 +107,15 @@ def build_conversation(
         companies=companies,
         did_for=did_for,
         caller_id_for=caller_id_for,
+        company_for=company_for,
     )
-    return Conversation(factory, companies, (stt, llm, tts), outbox, backend_by_id, company_for)
+    return Conversation(
+        factory,
+        companies,
+        (stt, llm, tts),
+        outbox,
+        backend_by_id,
+        company_for,
+        context,
+        did_for,
+    )

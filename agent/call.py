@@ -21,6 +21,7 @@ legs. Every log line of the call carries its UUID (``agent.logs``).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import uuid as uuidlib
 from collections.abc import Callable
@@ -179,7 +180,10 @@ class Call:
 
     async def _serve(self) -> None:
         self.started_at = trio.current_time()
-        self.brain = self._brain_factory(self)
+        brain = self._brain_factory(self)
+        if inspect.isawaitable(brain):  # a factory that looks something up first
+            brain = await brain
+        self.brain = brain
         log.info("call %s: started", self.name)
         try:
             with trio.move_on_after(self.settings.max_call_s) as deadline:

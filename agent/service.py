@@ -73,6 +73,9 @@ class Brain:
     services: Services | None = None  # runs beside the calls (e.g. the booking outbox)
     description: str = ""
     providers: dict[str, str] = attrs.field(factory=dict)  # role -> provider, for cost labels
+    # Awaited when a call has identified, before its brain is made (e.g. fetch the
+    # company profile of the dialled number).
+    prepare: Callable[[Call], Awaitable[None]] | None = None
 
 
 def make_brain(name: str, flow: CallFlow, env: Mapping[str, str] | None = None) -> Brain:
@@ -90,6 +93,7 @@ def make_brain(name: str, flow: CallFlow, env: Mapping[str, str] | None = None) 
         conversation.run_services,
         f"conversation stt={stt} llm={llm} tts={tts}",
         {"stt": stt, "llm": llm, "tts": tts},
+        prepare=conversation.prepare,
     )
 
 
@@ -304,6 +308,8 @@ class Service:
             self._factory = self.observability.wrap(
                 self.brain.factory, metadata_for=self.flow.metadata
             )
+        if self.brain.prepare is not None:
+            self._factory = _prepared(self.brain.prepare, self._factory)
         if self.brain.services is not None:
             await services.start(self.brain.services)
         fastagi: tuple[tuple[str, int], ...] = ()
@@ -340,6 +346,16 @@ class Service:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 self.shutdown(signal.Signals(signum).name)
+
+
+def _prepared(prepare: Callable[[Call], Awaitable[None]], factory: BrainFactory):
+    """An async brain factory: ``prepare(call)`` first (``Call`` awaits it)."""
+
+    async def make(call: Call):
+        await prepare(call)
+        return factory(call)
+
+    return make
 
 
 def _show(addresses: tuple[tuple[str, int], ...]) -> str:

@@ -102,3 +102,26 @@ async def test_cancelled_prefetch_leaves_nothing_running(autojump_clock):
         with trio.move_on_after(0.5):
             await ctx.prefetch(DID, 0.0)
         assert ctx.company_for(DID, 0.0).greeting == PLUMBER["greeting"]
+
+
+async def test_serve_wiring_takes_the_dialled_numbers_profile_from_the_api(tmp_path):
+    from agent.app import build_conversation
+
+    async with open_fake_booking(companies={DID: remote_plumber()}) as api:
+        env = {
+            "VOICE_AGENT_CONTEXT_URL": api.base_url,
+            "VOICE_AGENT_CONTEXT_KEY_ENV": "CTX_KEY",
+            "CTX_KEY": "test-key",
+            "VOICE_AGENT_DB": str(tmp_path / "agent.db"),
+        }
+        dialled = {"call-1": DID, "call-2": None}
+        conversation = build_conversation(env, did_for=lambda call: dialled[call])
+        # Before the call's brain is made, the profile is fetched (once per TTL) ...
+        assert conversation.company_for("call-1").greeting == PLUMBER["greeting"]
+        await conversation.prepare("call-1")
+        assert conversation.company_for("call-1").greeting.endswith("from the context API.")
+        await conversation.prepare("call-1")
+        await conversation.prepare("call-2")  # no dialled number: nothing to fetch
+        assert len(api.requests) == 1
+        assert conversation.company_for("call-2").id == DIRECTORY.default_id
+        api.assert_clean()
