@@ -30,7 +30,7 @@ def directives(text: str) -> dict[str, str]:
 
 def test_unit_has_the_required_hardening():
     unit = directives(UNIT.read_text())
-    assert unit["ExecStart"] == "/opt/voice-agent/.venv/bin/voice-agent serve"
+    assert unit["ExecStart"] == "/opt/voice-agent/.venv/bin/voice-agent serve --brain conversation"
     assert unit["EnvironmentFile"] == "/etc/voice-agent/env"
     assert unit["Restart"] == "on-failure"
     assert unit["DynamicUser"] == "yes" and unit["StateDirectory"] == "voice-agent"
@@ -46,11 +46,11 @@ def test_unit_has_the_required_hardening():
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed (apt: systemd)")
 def test_systemd_analyze_verify(tmp_path):
     text = UNIT.read_text()
-    assert "ExecStart=/opt/voice-agent/.venv/bin/voice-agent serve\n" in text
+    assert "ExecStart=/opt/voice-agent/.venv/bin/voice-agent serve --brain conversation\n" in text
     copy = tmp_path / "voice-agent.service"
     copy.write_text(
         text.replace(
-            "ExecStart=/opt/voice-agent/.venv/bin/voice-agent serve",
+            "ExecStart=/opt/voice-agent/.venv/bin/voice-agent serve --brain conversation",
             f"ExecStart={shutil.which('true') or '/bin/true'} serve",
         ).replace("EnvironmentFile=/etc/voice-agent/env", "EnvironmentFile=-/etc/voice-agent/env")
     )
