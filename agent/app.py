@@ -31,6 +31,7 @@ class Conversation:
     company_for: Callable[[Call], CompanyProfile] | None = None  # by the call's DID
     context: object | None = None  # agent.company_context.CompanyContext, when configured
     did_for: Callable[[Call], str | None] | None = None
+    http: object | None = None  # agent.providers.openai_compat.SharedClient
 
     async def prepare(self, call: Call) -> None:
         """Before the call's brain is made: refresh the dialled number's profile from
@@ -42,10 +43,14 @@ class Conversation:
             await self.context.prefetch(did, trio.current_time())
 
     async def run_services(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """The outbox retries bookings the booking API could not take at once."""
+        """The outbox retries bookings the booking API could not take at once; the
+        LLM's pooled HTTP client stays open for every call."""
         from agent.outbox import run_outbox
 
-        await run_outbox(self.outbox, self.backend_for, None, task_status=task_status)
+        async with trio.open_nursery() as nursery:
+            if self.http is not None:
+                await nursery.start(self.http.run)
+            await run_outbox(self.outbox, self.backend_for, None, task_status=task_status)
 
 
 def build_conversation(
@@ -98,10 +103,13 @@ def build_conversation(
     def tools(call: Call, company: CompanyProfile) -> ToolRunner:
         return ToolRunner(company, backend_for(company), outbox, None, str(call.uuid))
 
+    from agent.providers.openai_compat import SharedClient
+
     stt, llm, tts = chosen(env)
+    http = SharedClient()
     factory = conversation_brain_factory(
         stt=stt_factory(stt, env),
-        llm=llm_factory(llm, env, company_for=company_for),
+        llm=llm_factory(llm, env, company_for=company_for, shared=http),
         tts=tts_factory(tts, env),
         tools=tools,
         companies=companies,
@@ -118,4 +126,5 @@ def build_conversation(
         company_for,
         context,
         did_for,
+        http,
     )

@@ -253,7 +253,9 @@ class Playout:
             if self._changed:
                 self._changed = False
                 if self.on_change is not None:
-                    self.on_change(now)
+                    # Not `now`: the send awaited, and listeners (the turn-taker)
+                    # may have seen a later time meanwhile; time must not go back.
+                    self.on_change(trio.current_time())
 
     def _speech_ready(self) -> bool:
         if self._paused or not self._queue:

@@ -239,3 +239,20 @@ def test_language_model_from_env():
     env = {"GROQ_API_KEY": "k", "CEREBRAS_API_KEY": "c", "LLM_FALLBACKS": "cerebras"}
     chain = language_model_from_env(env)
     assert isinstance(chain, FallbackChain) and chain.name == "groq>cerebras"
+
+
+async def test_the_services_shared_client_serves_every_turn_on_one_connection():
+    from agent.providers.openai_compat import SharedClient
+
+    shared = SharedClient()
+    async with open_fake_openai() as server, trio.open_nursery() as nursery:
+        llm = OpenAICompatibleLLM(settings_for(server), shared=shared)
+        await run_collect(llm)  # the service's client is not running: a client per run
+        await nursery.start(shared.run)
+        for _ in range(3):
+            await run_collect(llm)
+        nursery.cancel_scope.cancel()
+        server.assert_clean()
+    assert len(server.requests) == 4
+    assert server.connections == 2  # one for the lone run, one kept alive for three
+    assert shared.client is None  # closed with the service

@@ -39,13 +39,40 @@ _MAX_ERROR_BODY = 64 * 1024
 _DRAIN_S = 0.5
 
 
+class SharedClient:
+    """One pooled HTTP client for every call of the process: kept-alive connections and
+    one TLS context, instead of a new client (an SSL context and a TLS handshake, tens
+    of ms) on every turn's critical path. ``run`` holds it open as a service task;
+    while it is not running each request makes its own client."""
+
+    def __init__(self) -> None:
+        self.client: httpx.AsyncClient | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        async with httpx.AsyncClient(limits=limits) as client:
+            self.client = client
+            try:
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self.client = None
+
+
 class OpenAICompatibleLLM:
     """A ``LanguageModel`` for one OpenAI-compatible endpoint."""
 
-    def __init__(self, settings: LlmSettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: LlmSettings,
+        client: httpx.AsyncClient | None = None,
+        *,
+        shared: SharedClient | None = None,
+    ) -> None:
         self.settings = settings
         self.name = settings.provider
         self._client = client
+        self._shared = shared
         self._timeout = httpx.Timeout(
             settings.timeout_s,
             connect=settings.connect_timeout_s,
@@ -60,8 +87,11 @@ class OpenAICompatibleLLM:
     ) -> None:
         async with out:
             body = build_request_body(self.settings, messages, tools)
-            if self._client is not None:
-                await self._stream(self._client, body, out)
+            client = self._client
+            if client is None and self._shared is not None:
+                client = self._shared.client
+            if client is not None:
+                await self._stream(client, body, out)
                 return
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 await self._stream(client, body, out)
@@ -145,12 +175,15 @@ class OpenAICompatibleLLM:
 
 
 def language_model_from_env(
-    env: Mapping[str, str] | None = None, *, client: httpx.AsyncClient | None = None
+    env: Mapping[str, str] | None = None,
+    *,
+    client: httpx.AsyncClient | None = None,
+    shared: SharedClient | None = None,
 ) -> LanguageModel:
     """The configured model, wrapped in a ``FallbackChain`` when LLM_FALLBACKS is set."""
     from agent.providers.fallback import FallbackChain
 
     primary = LlmSettings.from_env(env)
     chain = (primary, *primary.fallback_settings(env))
-    models = [OpenAICompatibleLLM(settings, client) for settings in chain]
+    models = [OpenAICompatibleLLM(settings, client, shared=shared) for settings in chain]
     return models[0] if len(models) == 1 else FallbackChain(models)

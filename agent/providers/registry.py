@@ -80,7 +80,10 @@ def llm_factory(
     env: Mapping[str, str],
     *,
     company_for: Callable[[Call], object],
+    shared: object | None = None,
 ) -> Callable[[Call], LanguageModel]:
+    """``shared``: an ``openai_compat.SharedClient`` the service keeps open (pooled
+    connections for every call)."""
     if name == "offline":
         from agent.providers.offline_policy import OfflinePolicy
 
@@ -89,6 +92,6 @@ def llm_factory(
         from agent.providers.openai_compat import language_model_from_env
 
         merged = {**env, "LLM_PROVIDER": name}
-        model = language_model_from_env(merged)  # one shared client: reused connections
+        model = language_model_from_env(merged, shared=shared)  # type: ignore[arg-type]
         return lambda call: model
     raise ConfigError(f"unknown LLM {name!r}; choose one of {', '.join(LLM_NAMES)}")
