@@ -1,0 +1,110 @@
+"""The three provider fakes in a process of their own (for load.py and soak.py).
+
+    python bench/fakes.py [--stt-final-ms 180 ...] [--chaos SECONDS] [--nice 5]
+
+Prints one JSON line ``{"env": {...}}`` (the variables that point the agent at
+the fakes) once they listen, then serves until stdin closes or SIGTERM. With
+``--chaos S`` a fault is injected about every S seconds (seeded): a Deepgram
+socket dropped mid-stream, an LLM 429/500/garbage/stall, a Cartesia socket
+dropped mid-context or a context error, so a soak run meets every recovery path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+
+import trio
+from rig import LONG_REPLY, LONG_WORD, Budget, budget_env, last_user_text, start_fakes
+
+from agent.testing.fake_deepgram import Fault as DeepgramFault
+from agent.testing.fake_openai import Fault as LlmFault
+from agent.testing.fake_openai import ScriptedReply
+
+
+async def chaos(fakes, every_s: float, seed: int, counts: dict[str, int]) -> None:
+    rng = random.Random(seed)
+    while True:
+        await trio.sleep(rng.expovariate(1 / every_s))
+        kind = rng.choice(["stt-drop", "llm", "tts-drop", "tts-error"])
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind == "stt-drop":
+            # The next connection to be counted gets dropped after a few seconds of audio.
+            index = len(fakes.deepgram.connections)
+            faults = list(fakes.deepgram.faults) + [DeepgramFault()] * max(
+                0, index + 1 - len(fakes.deepgram.faults)
+            )
+            faults[index] = DeepgramFault(close_after_audio_ms=rng.randint(1000, 20000))
+            fakes.deepgram.faults = tuple(faults)
+        elif kind == "llm":
+            fault = rng.choice(
+                [
+                    LlmFault.RATE_LIMIT,
+                    LlmFault.SERVER_ERROR,
+                    LlmFault.MALFORMED_JSON,
+                    LlmFault.STALL,
+                ]
+            )
+            fakes.openai.replies.append(ScriptedReply(fault=fault, retry_after=0.2))
+        elif kind == "tts-drop":
+            total = sum(c.chunks_sent for c in fakes.cartesia.connections)
+            fakes.cartesia.close_after_chunks = total + rng.randint(1, 20)
+        else:
+            fakes.cartesia.error_context = fakes.cartesia._context_count + 1
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    budget = Budget(
+        args.stt_final_ms, args.llm_first_token_ms, args.llm_token_ms, args.tts_first_audio_ms
+    )
+    counts: dict[str, int] = {}
+    async with trio.open_nursery() as nursery:
+        fakes = await start_fakes(nursery, budget)
+        if args.long_share > 0:
+            rng = random.Random(args.seed)
+            long = ScriptedReply(
+                text=LONG_REPLY,
+                first_token_delay=budget.llm_first_token_ms / 1000,
+                token_gap=budget.llm_token_ms / 1000,
+            )
+
+            def pick(body):
+                if LONG_WORD in last_user_text(body) or rng.random() < args.long_share:
+                    return long
+                return None
+
+            fakes.openai.reply_for = pick
+        print(json.dumps({"env": {**fakes.env(), **budget_env(budget)}}), flush=True)
+        if args.chaos > 0:
+            nursery.start_soon(chaos, fakes, args.chaos, args.seed, counts)
+        # Until our parent closes stdin (or kills us).
+        stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+        while await stdin.receive_some(1024):
+            pass
+        print(json.dumps({"faults_injected": counts}), flush=True)
+        nursery.cancel_scope.cancel()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stt-final-ms", type=float, default=180.0)
+    parser.add_argument("--llm-first-token-ms", type=float, default=40.0)
+    parser.add_argument("--llm-token-ms", type=float, default=8.0)
+    parser.add_argument("--tts-first-audio-ms", type=float, default=60.0)
+    parser.add_argument("--chaos", type=float, default=0.0, help="mean seconds between faults")
+    parser.add_argument("--long-share", type=float, default=0.0, help="share of long replies")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--nice", type=int, default=5)
+    args = parser.parse_args()
+    os.nice(args.nice)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    trio.run(main_async, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,284 @@
+"""Shared set-up for the call benchmarks (latency, load, soak).
+
+The agent runs exactly as ``voice-agent serve --brain conversation`` wires it
+(the real Deepgram, OpenAI-compatible and Cartesia clients, chosen and pointed
+by environment variables through ``agent.providers.registry``), against the
+wire-faithful fakes of ``agent.testing`` on loopback, each set to a latency
+budget:
+
+* STT: the fake Deepgram decides the end of speech after ``endpointing`` ms of
+  silent audio and holds each result ``result_latency`` more. The caller sends
+  each 20 ms frame at the start of its 20 ms, so the decision falls
+  ``endpointing - 20`` ms after the caller's end of speech; the two are set so
+  the final leaves the fake ``stt_final_ms`` after it.
+* LLM: the first token ``llm_first_token_ms`` after the request, then one token
+  every ``llm_token_ms``.
+* TTS: the first audio ``tts_first_audio_ms`` after a context's first text.
+
+The injected time on the path from the caller's end of speech to the first
+agent audio is ``stt_final_ms + llm_first_token_ms + tts_first_audio_ms``;
+everything else is the agent's (and loopback TCP's).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import numpy as np
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.call import BrainFactory, Call
+from agent.callreport import percentile
+from agent.company import load_companies
+from agent.conversation import conversation_brain_factory
+from agent.testing.fake_cartesia import FakeCartesia
+from agent.testing.fake_deepgram import FakeDeepgram
+from agent.testing.fake_openai import FakeOpenAIServer, ScriptedReply
+from agent.testing.signals import speechlike
+from agent.tools import ToolResult
+from agent.turntaking import TurnTakingParams
+
+FRAME_S = 0.02
+COMPANIES = Path(__file__).resolve().parent.parent / "agent" / "data" / "companies.json"
+HEARD = "I need a plumber please."  # what the fake STT hears in every utterance
+REPLY = "Sure, I can help with that."  # the fake LLM's answer
+LONG_WORD = "story"  # a caller utterance heard with this word gets LONG_REPLY
+LONG_REPLY = (
+    "Let me tell you everything about our services, our prices, our engineers, "
+    "our opening hours and the areas we cover, in some detail."
+)
+FAKE_KEY = "test-key"
+
+
+@attrs.frozen
+class Budget:
+    """The providers' own latencies (milliseconds)."""
+
+    stt_final_ms: float = 180.0
+    llm_first_token_ms: float = 40.0
+    llm_token_ms: float = 8.0
+    tts_first_audio_ms: float = 60.0
+
+    @property
+    def injected_ms(self) -> float:
+        return self.stt_final_ms + self.llm_first_token_ms + self.tts_first_audio_ms
+
+    @property
+    def endpointing_ms(self) -> int:
+        # Longer than the 30 ms dips inside the caller's speech, never past the budget.
+        return int(max(60, min(100, self.stt_final_ms // 20 * 20)))
+
+    @property
+    def stt_result_latency_s(self) -> float:
+        return max(0.0, self.stt_final_ms - (self.endpointing_ms - 1000 * FRAME_S)) / 1000
+
+    def describe(self) -> str:
+        return (
+            f"STT final {self.stt_final_ms:g} ms after speech end, LLM first token "
+            f"{self.llm_first_token_ms:g} ms then {self.llm_token_ms:g} ms/token, TTS first "
+            f"audio {self.tts_first_audio_ms:g} ms (injected on the path: {self.injected_ms:g} ms)"
+        )
+
+
+def last_user_text(body: Any) -> str:
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            return str(message.get("content") or "")
+    return ""
+
+
+@attrs.define
+class Fakes:
+    deepgram: FakeDeepgram
+    openai: FakeOpenAIServer
+    cartesia: FakeCartesia
+
+    def env(self) -> dict[str, str]:
+        return fake_env(self.deepgram.url, self.openai.base_url, self.cartesia.url)
+
+
+def fake_env(deepgram_url: str, openai_url: str, cartesia_url: str) -> dict[str, str]:
+    """The environment that points the agent's real clients at the fakes."""
+    return {
+        "VOICE_AGENT_STT": "deepgram",
+        "DEEPGRAM_API_KEY": "fake-deepgram-key",
+        "DEEPGRAM_URL": deepgram_url,
+        "VOICE_AGENT_LLM": "groq",
+        "GROQ_API_KEY": FAKE_KEY,
+        "LLM_BASE_URL": openai_url,
+        "VOICE_AGENT_TTS": "cartesia",
+        "CARTESIA_API_KEY": FAKE_KEY,
+        "CARTESIA_URL": cartesia_url,
+        "CARTESIA_VOICE_ID": "a0e99841-438c-4a64-b679-ae501e7d6091",
+    }
+
+
+def budget_env(budget: Budget) -> dict[str, str]:
+    return {"DEEPGRAM_ENDPOINTING_MS": str(budget.endpointing_ms)}
+
+
+async def start_fakes(
+    nursery: trio.Nursery,
+    budget: Budget,
+    *,
+    heard: str = HEARD,
+    reply: str = REPLY,
+) -> Fakes:
+    """Start the three fakes on loopback in ``nursery``, set to ``budget``."""
+
+    def scripted(text: str) -> ScriptedReply:
+        return ScriptedReply(
+            text=text,
+            first_token_delay=budget.llm_first_token_ms / 1000,
+            token_gap=budget.llm_token_ms / 1000,
+        )
+
+    short, long = scripted(reply), scripted(LONG_REPLY)
+    deepgram = FakeDeepgram(
+        default_text=heard,
+        result_latency_s=budget.stt_result_latency_s,
+        idle_timeout_s=3600.0,
+    )
+    openai = FakeOpenAIServer(
+        api_key=FAKE_KEY,
+        default_reply=short,
+        reply_for=lambda body: long if LONG_WORD in last_user_text(body) else None,
+    )
+    cartesia = FakeCartesia(api_key=FAKE_KEY, first_audio_delay=budget.tts_first_audio_ms / 1000)
+    await nursery.start(deepgram.serve)
+    await nursery.start(openai.serve)
+    await nursery.start(cartesia.serve)
+    return Fakes(deepgram, openai, cartesia)
+
+
+class NoTools:
+    """The benchmark's model never calls tools; if it did, the call would say so."""
+
+    async def run(self, call: Any, now: float) -> ToolResult:
+        return ToolResult(call.name, "refused", error="no tools in the benchmark")
+
+
+def conversation_factory(
+    env: Mapping[str, str],
+    *,
+    turn_taking: TurnTakingParams | None = None,
+    llm_client: httpx.AsyncClient | None = None,
+) -> BrainFactory:
+    """The conversation brain as ``agent.app`` wires it, with the registry's providers.
+
+    ``llm_client``: one pooled HTTP client for the LLM, as ``serve`` runs it (its
+    ``SharedClient`` service); without it each turn makes its own client."""
+    from agent.providers.openai_compat import language_model_from_env
+    from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
+
+    companies = load_companies(str(COMPANIES))
+    assert companies.default_id is not None
+    default = companies.get(companies.default_id)
+    stt, llm, tts = chosen(env)
+    if llm_client is None:
+        make_llm = llm_factory(llm, env, company_for=lambda call: default)
+    else:
+        shared = language_model_from_env({**env, "LLM_PROVIDER": llm}, client=llm_client)
+
+        def make_llm(call: Call) -> Any:
+            return shared
+
+    return conversation_brain_factory(
+        stt=stt_factory(stt, env),
+        llm=make_llm,
+        tts=tts_factory(tts, env),
+        tools=lambda call, company: NoTools(),
+        companies=companies,
+        turn_taking=turn_taking,
+    )
+
+
+# --- the caller's speech ----------------------------------------------------------
+
+
+def utterance_lengths(count: int, seed: int = 7) -> list[float]:
+    """Utterance lengths (s) in whole frames, each ending inside a syllable of
+    ``speechlike`` (so the last frame sent is voiced and the end is sharp)."""
+    rng = np.random.default_rng(seed)
+    lengths: list[float] = []
+    while len(lengths) < count:
+        frames = int(rng.integers(30, 61))  # 0.6 .. 1.2 s
+        seconds = frames * FRAME_S
+        if 0.02 <= seconds % 0.21 <= 0.17:
+            lengths.append(round(seconds, 2))
+    return lengths
+
+
+def speech(seconds: float) -> bytes:
+    return speechlike(seconds, dbfs=-14.0)
+
+
+# --- statistics and processes -----------------------------------------------------
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0, "p50": math.nan, "p95": math.nan, "p99": math.nan, "max": math.nan}
+    return {
+        "n": len(values),
+        "p50": round(percentile(values, 50), 3),
+        "p95": round(percentile(values, 95), 3),
+        "p99": round(percentile(values, 99), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def fmt(stats: Mapping[str, float], keys: Sequence[str] = ("p50", "p95", "p99", "max")) -> str:
+    return "  ".join(f"{k} {stats[k]:7.2f}" for k in keys if k in stats)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def proc_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def proc_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (for a server with worker processes)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").iterdir():
+            children = task / "children"
+            if children.exists():
+                todo += [int(c) for c in children.read_text().split()]
+    return found
+
+
+def tree_usage(pid: int) -> tuple[float, int]:
+    """(CPU seconds, RSS bytes) summed over ``pid`` and its descendants."""
+    cpu, rss = 0.0, 0
+    for member in process_tree(pid):
+        try:
+            cpu += proc_cpu_s(member)
+            rss += proc_rss_bytes(member)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return cpu, rss

@@ -1,0 +1,154 @@
+"""The agent's server with a window into it, for load.py and soak.py.
+
+    python bench/serve_probe.py [--shared-llm-client]   (environment as for serve)
+
+Serves AudioSocket exactly as ``voice-agent serve --brain conversation`` does
+(``serve_audiosocket`` and the registry's providers, chosen by the
+environment), on a free loopback port, and answers ``stats`` on a control
+port with what only the server knows: each ended call's playout statistics
+(frames sent, late frames, underruns) and end reason, live Trio tasks, open
+file descriptors and RSS. Prints ``{"port": P, "control": C}`` once listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import functools
+import json
+import logging
+import os
+import signal
+import sys
+
+import httpx
+import trio
+from rig import conversation_factory, proc_fds, proc_rss_bytes
+
+from agent.config import ServerSettings
+from agent.server import CallRegistry, serve_audiosocket
+
+
+def count_tasks() -> int:
+    """Live Trio tasks in this process (walks the task tree from the root)."""
+    count, todo = 0, [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        count += 1
+        for nursery in task.child_nurseries:
+            todo.extend(nursery.child_tasks)
+    return count
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.frames_sent = 0
+        self.late_frames = 0
+        self.underruns = 0
+        self.calls_ended = 0
+        self.late_by_call: list[int] = []
+
+    def wrap(self, factory):
+        def make(call):
+            brain = factory(call)
+            run = brain.run
+
+            async def run_and_count(c):
+                try:
+                    await run(c)
+                finally:
+                    stats = call.playout.statistics()
+                    self.frames_sent += stats["frames_sent"]
+                    self.late_frames += stats["late_frames"]
+                    self.underruns += stats["underruns"]
+                    self.late_by_call.append(stats["late_frames"])
+                    self.calls_ended += 1
+
+            brain.run = run_and_count
+            return brain
+
+        return make
+
+
+async def control(stream: trio.SocketStream, probe: Probe, registry: CallRegistry) -> None:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        async with stream:
+            buffer = b""
+            while True:
+                data = await stream.receive_some(1024)
+                if not data:
+                    return
+                buffer += data
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip() != b"stats":
+                        continue
+                    pid = os.getpid()
+                    reply = {
+                        "rss": proc_rss_bytes(pid),
+                        "fds": proc_fds(pid),
+                        "trio_tasks": count_tasks(),
+                        "frames_sent": probe.frames_sent,
+                        "late_frames": probe.late_frames,
+                        "underruns": probe.underruns,
+                        "calls_ended": probe.calls_ended,
+                        "late_by_call": probe.late_by_call,
+                        **registry.statistics(),
+                    }
+                    await stream.send_all(json.dumps(reply).encode() + b"\n")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        client = None
+        if args.shared_llm_client:
+            client = await stack.enter_async_context(httpx.AsyncClient())
+        probe = Probe()
+        registry = CallRegistry()
+        factory = probe.wrap(conversation_factory(os.environ, llm_client=client))
+        settings = ServerSettings(port=args.port, brain="conversation")
+        listeners = await nursery.start(
+            functools.partial(serve_audiosocket, settings, factory, registry=registry)
+        )
+        controls = await nursery.start(
+            functools.partial(
+                trio.serve_tcp,
+                lambda s: control(s, probe, registry),
+                0,
+                host="127.0.0.1",
+            )
+        )
+        port = listeners[0].socket.getsockname()[1]
+        print(
+            json.dumps({"port": port, "control": controls[0].socket.getsockname()[1]}),
+            flush=True,
+        )
+        await trio.sleep_forever()  # the shared client must outlive the calls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--shared-llm-client", action="store_true")
+    parser.add_argument("--profile", help="write cProfile stats here when stopped (SIGTERM)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    # SIGTERM becomes Trio's own clean KeyboardInterrupt, so the profile gets written.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        trio.run(main_async, args)
+    except* KeyboardInterrupt:
+        pass
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
