@@ -40,5 +40,5 @@ def test_every_core_and_build_dependency_is_pinned_with_hashes():
 
 def test_the_unit_runs_what_the_pinned_install_makes():
     unit = (ROOT / "asterisk" / "voice-agent.service").read_text()
-    assert "ExecStart=/opt/voice-agent/.venv/bin/voice-agent serve\n" in unit
+    assert "ExecStart=/opt/voice-agent/.venv/bin/voice-agent serve --brain conversation\n" in unit
     assert "--require-hashes -r /opt/voice-agent/requirements/service.txt" in unit
