@@ -37,6 +37,7 @@ from agent.errors import (
     ProviderStatusError,
     ProviderTimeout,
 )
+from agent.providers.tls import client_context
 
 CONNECT_TIMEOUT_S = 1.0
 REQUEST_TIMEOUT_S = 3.0
@@ -121,7 +122,9 @@ class _JsonHttp:
                         self._client, method, url, params, body, all_headers
                     )
                 else:
-                    async with httpx.AsyncClient(timeout=self._httpx_timeout) as client:
+                    async with httpx.AsyncClient(
+                        timeout=self._httpx_timeout, verify=client_context()
+                    ) as client:
                         response = await self._send(client, method, url, params, body, all_headers)
             except httpx.HTTPError as exc:
                 raise self._translate(exc, method, url) from exc

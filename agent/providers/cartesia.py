@@ -20,7 +20,6 @@ import contextlib
 import functools
 import itertools
 import math
-import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
@@ -56,6 +55,7 @@ from agent.providers.cartesia_wire import (
     parse_message,
     server_error,
 )
+from agent.providers.tls import client_context
 
 __all__ = ["CartesiaSettings", "CartesiaStatistics", "CartesiaTts", "run_websocket"]
 
@@ -90,7 +90,7 @@ async def run_websocket(
         with trio.fail_after(connect_timeout):
             if secure:
                 stream = await trio.open_ssl_over_tcp_stream(
-                    host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+                    host, port, ssl_context=client_context(), https_compatible=True
                 )
             else:
                 stream = await trio.open_tcp_stream(host, port)

@@ -53,6 +53,7 @@ from agent.providers.deepgram_wire import (
     rejection_error,
     split_url,
 )
+from agent.providers.tls import client_context
 
 __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
 
@@ -194,7 +195,7 @@ class DeepgramStt:
                     stream: trio.abc.Stream = await trio.open_ssl_over_tcp_stream(
                         endpoint.host,
                         endpoint.port,
-                        ssl_context=self._ssl_context or ssl.create_default_context(),
+                        ssl_context=self._ssl_context or client_context(),
                         https_compatible=True,
                     )
                 else:

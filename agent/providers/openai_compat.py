@@ -32,6 +32,7 @@ from agent.providers.openai_wire import (
     status_error,
 )
 from agent.providers.protocols import LanguageModel
+from agent.providers.tls import client_context
 
 __all__ = ["PRESETS", "LlmSettings", "OpenAICompatibleLLM", "language_model_from_env"]
 
@@ -50,7 +51,7 @@ class SharedClient:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        async with httpx.AsyncClient(limits=limits) as client:
+        async with httpx.AsyncClient(limits=limits, verify=client_context()) as client:
             self.client = client
             try:
                 task_status.started()
@@ -93,7 +94,7 @@ class OpenAICompatibleLLM:
             if client is not None:
                 await self._stream(client, body, out)
                 return
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
+            async with httpx.AsyncClient(timeout=self._timeout, verify=client_context()) as client:
                 await self._stream(client, body, out)
 
     async def _stream(
