@@ -289,17 +289,20 @@ class Caller:
             if type(event) is Audio:
                 voiced = is_voiced(event.pcm)
                 self.received.append(Received(now, event.pcm, voiced))
+                quiet = self.params.agent_quiet_ms / 1000
                 if voiced:
                     last = self._agent_last_voice
-                    if last is None or now - last > self.params.agent_quiet_ms / 1000:
-                        self._agent_voice_start = now
+                    if self._agent_voice_start is None or last is None or now - last > quiet:
+                        self._agent_voice_start = now  # the agent's turn starts
                     self._agent_last_voice = now
                     self._notify()
                 elif (
                     self._agent_voice_start is not None
                     and self._agent_last_voice is not None
-                    and now - self._agent_last_voice > 0.1
+                    and now - self._agent_last_voice > quiet
                 ):
+                    # The turn is over only after agent_quiet_ms: the pauses between
+                    # a real voice's words and clauses do not restart it.
                     self._agent_voice_start = None
                     self._notify()
 
