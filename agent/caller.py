@@ -111,6 +111,8 @@ class Caller:
         self._agent_last_voice: float | None = None
         self._agent_changed = trio.Event()
         self._started_at = 0.0
+        # End of our last input (speech or keys): the agent's answer comes after it.
+        self._last_input_at: float | None = None
 
     # --- public -------------------------------------------------------------------
 
@@ -169,6 +171,7 @@ class Caller:
                         await trio.sleep(step.gap_ms / 1000)
                     assert self._stream is not None
                     await self._stream.send(Dtmf(digit))
+                self._last_input_at = trio.current_time()  # the agent answers the keys
             elif isinstance(step, Silence):
                 await trio.sleep(step.seconds)
             elif isinstance(step, WaitAgent):
@@ -190,12 +193,12 @@ class Caller:
         self._play_done = trio.Event()
         await self._play_done.wait()
         self._current = None
+        self._last_input_at = log.end_at or trio.current_time()
 
     async def _wait_agent_done(self, timeout_s: float) -> None:
         """Wait for the agent to speak (after our last utterance) and go quiet."""
         quiet = self.params.agent_quiet_ms / 1000
-        since = self.utterances[-1].end_at if self.utterances else self._started_at
-        since = since or self._started_at
+        since = self._last_input_at or self._started_at
         with trio.move_on_after(timeout_s):
             while True:
                 last = self._agent_last_voice

@@ -271,6 +271,10 @@ async def test_phone_number_entered_by_dtmf(db, autojump_clock):
     r = await run_scenario(SCENARIOS["dtmf"], db)
     assert_ended_by_agent(r)
     assert "[keypad] 07700900123" in r.said("caller")
+    # The caller waited for the agent's answer to the keys before speaking again.
+    asked = next(x for x in r.lines if x.role == "agent" and "When would suit" in x.text)
+    spoke = next(u for u in r.caller.utterances if u.label.startswith("Tomorrow"))
+    assert spoke.start_at >= asked.at and not asked.interrupted
     body = await assert_one_booking(db, r)
     assert body["customer"]["phone"] == PHONE
     assert r.brain.outcome.kind == "end"  # the 0 that starts the number is not "a person"
