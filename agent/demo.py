@@ -60,12 +60,12 @@ class _Transcript:
             self._t0 = line.at
         at = line.at - self._t0
         note = ""
-        if line.role == "agent":
+        if line.role == "agent" and line.interrupted:
+            note = "[interrupted] "  # cut by the caller: not an answer to time
+        elif line.role == "agent":
             answered = self._answer_ms()
             if answered is not None:
                 note = f"(answered in {answered:.0f} ms) "
-            if line.interrupted:
-                note += "[interrupted] "
         print(f"{at:7.1f} s  {line.role:<6} {note}{line.text}", file=self.out, flush=True)
 
     def _answer_ms(self) -> float | None:
