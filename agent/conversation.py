@@ -181,6 +181,7 @@ class ConversationBrain:
         self._done = trio.Event()
         self._digits = ""
         self._vad_pausing = False
+        self._deadline: float | None = self.taker.next_deadline()
         self._digit_scope: trio.CancelScope | None = None
 
     # --- the brain's task -----------------------------------------------------------
@@ -278,7 +279,7 @@ class ConversationBrain:
                 self._execute(self.taker.vad_pause(now), now)
             elif vad.speaking:  # loud again within the hangover (not the end of speech)
                 self._execute(self.taker.vad_resume(now), now)
-        deadline = self.taker.next_deadline()
+        deadline = self._deadline
         if deadline is not None and now >= deadline:
             # A barge-in pause is due: act in this frame, not at the timer's wake-up.
             self._execute(self.taker.tick(now), now)
@@ -327,6 +328,9 @@ class ConversationBrain:
                 self._say(render(self.company, "silence_end"), Outcome("end", "silence"))
             elif isinstance(action, DtmfInput):
                 self._on_digit(action.digit)
+        # Every input of the turn-taker passes here, so this is its next deadline
+        # until the next input (read per frame by on_audio without recomputing it).
+        self._deadline = self.taker.next_deadline()
         if self._timer_scope is not None:
             self._timer_scope.cancel()  # re-arm at the new next deadline
 

@@ -25,6 +25,7 @@ class VadTransition(enum.IntEnum):
 
 # Indexed by the C return code: a tuple lookup is the cheapest int -> enum.
 _TRANSITIONS = (VadTransition.NONE, VadTransition.SPEECH_START, VadTransition.SPEECH_END)
+_STOPPING = lib.VAD_STOPPING  # looked up once: `pausing` is read every frame
 
 
 @attrs.frozen
@@ -135,7 +136,7 @@ class EnergyVad:
     def pausing(self) -> bool:
         """True while speech is in its stop hangover: the caller has gone quiet, but not
         yet for ``stop_ms`` (a pause between words, or the end of the turn)."""
-        return self._state.state == lib.VAD_STOPPING
+        return self._state.state == _STOPPING
 
     def __repr__(self) -> str:
         return (
