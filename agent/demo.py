@@ -122,7 +122,7 @@ async def run_demo(
             client = BookingClient(company.booking_api, env={"DEMO_KEY": "demo"})
             api.down()
         store = BookingStore(db, company)
-        backend = store if client is None else _LocalSlotsRemoteBookings(store, client)
+        backend = store if client is None else LocalSlotsRemoteBookings(store, client)
         t0 = trio.current_time()
 
         def epoch() -> float:
@@ -177,7 +177,7 @@ async def _serve_fake_api(open_fake, *, task_status=trio.TASK_STATUS_IGNORED) ->
 
 
 @attrs.define
-class _LocalSlotsRemoteBookings:
+class LocalSlotsRemoteBookings:
     """Slots from the local store's opening hours; bookings through the booking API."""
 
     store: BookingStore

@@ -26,6 +26,7 @@ from agent.caller import Caller, CallerParams
 from agent.company import parse_directory
 from agent.config import ServerSettings
 from agent.conversation import TranscriptLine, conversation_brain_factory
+from agent.demo import LocalSlotsRemoteBookings
 from agent.outbox import Backoff, Outbox, run_outbox
 from agent.providers.offline_policy import OfflinePolicy
 from agent.scenarios import SCENARIOS, Keys, Line, Scenario, caller_steps, transcripts
@@ -219,7 +220,7 @@ async def test_booking_api_down_keeps_the_booking_and_confirms_it_once(db, autoj
             env={"BOOKING_KEY": "test-key"},
         )
         # Availability from the local store's opening hours; bookings through the API.
-        backend = _SplitBackend(BookingStore(db, company), client)
+        backend = LocalSlotsRemoteBookings(BookingStore(db, company), client)
         assert s.booking_api_down
         api.down()
         r = await run_scenario(s, db, backend=backend, company=company)
@@ -250,18 +251,6 @@ def _api(api):
     from agent.company import BookingApi
 
     return BookingApi(api.base_url, "BOOKING_KEY")
-
-
-@attrs.define
-class _SplitBackend:
-    store: BookingStore
-    client: BookingClient
-
-    async def availability(self, query):
-        return await self.store.availability(query)
-
-    async def book(self, body, key):
-        return await self.client.book(body, key)
 
 
 # --- (7) phone number by DTMF -----------------------------------------------------------
