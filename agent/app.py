@@ -97,7 +97,7 @@ def build_conversation(
         # default. The brain factory and the offline policy both ask this.
         did = did_for(call) if did_for is not None else None
         if context is not None:
-            return context.company_for(did, trio.current_time()) or default
+            return context.company_for(did) or default
         return (companies.lookup(did) if did else None) or default
 
     def tools(call: Call, company: CompanyProfile) -> ToolRunner:

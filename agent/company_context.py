@@ -9,7 +9,7 @@ failure, with a warning naming the problem.
 
 Picking the company happens when a call starts, which must not wait for HTTP:
 ``prefetch(did)`` runs in the FastAGI setup step (before Asterisk opens the
-AudioSocket), and ``company_for(did, now)`` is sync: the cached profile if any,
+AudioSocket), and ``company_for(did)`` is sync: the cached profile if any,
 else the companies file. A stale entry is refreshed in the background by the
 next ``prefetch`` (or ``refresh``), never on the call's path.
 """
@@ -90,7 +90,7 @@ class CompanyContext:
         self._cache: dict[str, _Entry] = {}
         self.failures = 0
 
-    def company_for(self, did: str | None, now: float) -> CompanyProfile | None:
+    def company_for(self, did: str | None) -> CompanyProfile | None:
         """The profile for ``did``: cached from the API (even if stale), else the file."""
         e164 = to_e164(did) if did else None
         entry = self._cache.get(e164) if e164 else None
@@ -109,10 +109,10 @@ class CompanyContext:
         """Fetch ``did``'s profile unless a fresh copy is cached; never raises for API
         trouble (the last good copy, or the companies file, stays in use)."""
         if not did:
-            return self.company_for(None, now)
+            return self.company_for(None)
         if not self.is_fresh(did, now):
             await self.refresh(did, now)
-        return self.company_for(did, now)
+        return self.company_for(did)
 
     async def refresh(self, did: str, now: float) -> None:
         e164 = to_e164(did)

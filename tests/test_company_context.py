@@ -36,7 +36,7 @@ async def test_prefetch_caches_the_api_profile_for_the_ttl(autojump_clock):
         ctx = context(api, ttl_s=300)
         profile = await ctx.prefetch("020 7123 4567", 0.0)  # any spelling of the DID
         assert profile.greeting == "Thames Plumbing, from the context API."
-        assert ctx.company_for(DID, 10.0) is profile
+        assert ctx.company_for(DID) is profile
         await ctx.prefetch(DID, 299.0)  # still fresh: no request
         assert len(api.requests) == 1
         await ctx.prefetch(DID, 301.0)
@@ -81,7 +81,7 @@ async def test_404_means_no_company_for_the_number_so_the_file_decides(autojump_
 
 def test_company_for_without_a_did_is_the_default():
     ctx = CompanyContext(ContextSettings("http://127.0.0.1:9"), DIRECTORY)
-    assert ctx.company_for(None, 0.0).id == DIRECTORY.default_id
+    assert ctx.company_for(None).id == DIRECTORY.default_id
 
 
 def test_settings_from_env():
@@ -101,7 +101,7 @@ async def test_cancelled_prefetch_leaves_nothing_running(autojump_clock):
         ctx = context(api)
         with trio.move_on_after(0.5):
             await ctx.prefetch(DID, 0.0)
-        assert ctx.company_for(DID, 0.0).greeting == PLUMBER["greeting"]
+        assert ctx.company_for(DID).greeting == PLUMBER["greeting"]
 
 
 async def test_serve_wiring_takes_the_dialled_numbers_profile_from_the_api(tmp_path):
