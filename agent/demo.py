@@ -91,10 +91,11 @@ async def run_demo(
     s: Scenario,
     workdir: Path,
     *,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     companies_path: Path = DEFAULT_COMPANIES,
 ) -> DemoResult:
     """Serve, call, and judge one scenario with the offline stack."""
+    out = out if out is not None else sys.stdout  # looked up now, not at import
     from agent.providers.espeak import EspeakTts
     from agent.providers.offline_policy import OfflinePolicy
     from agent.providers.whisper import WhisperStt
@@ -222,7 +223,8 @@ async def _judge(s: Scenario, brain, store: BookingStore, outbox: Outbox) -> tup
     return ok, f"declined politely, ended: {outcome.reason or outcome.kind}"
 
 
-def print_summary(result: DemoResult, workdir: Path, out: TextIO = sys.stdout) -> None:
+def print_summary(result: DemoResult, workdir: Path, out: TextIO | None = None) -> None:
+    out = out if out is not None else sys.stdout  # looked up now, not at import
     from agent.callreport import percentile
 
     answers = result.answers_ms
