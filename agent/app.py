@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -11,9 +12,10 @@ import trio
 
 from agent.call import BrainFactory, Call
 from agent.company import CompanyDirectory, CompanyProfile, load_companies
-from agent.config import env_str
+from agent.config import ServerSettings, env_str
 from agent.errors import ConfigError
 
+log = logging.getLogger("agent.app")
 DEFAULT_COMPANIES = Path(__file__).parent / "data" / "companies.json"
 # How long a call's start may wait for the context API (a cache miss only).
 CONTEXT_WAIT_S = 1.0
@@ -32,6 +34,7 @@ class Conversation:
     context: object | None = None  # agent.company_context.CompanyContext, when configured
     did_for: Callable[[Call], str | None] | None = None
     http: object | None = None  # agent.providers.openai_compat.SharedClient
+    warm_up: Callable[[], Awaitable[float]] | None = None  # the offline STT's model
 
     async def prepare(self, call: Call) -> None:
         """Before the call's brain is made: refresh the dialled number's profile from
@@ -48,6 +51,11 @@ class Conversation:
         from agent.outbox import run_outbox
 
         async with trio.open_nursery() as nursery:
+            if self.warm_up is not None:
+                # Before any call: a first load/decode inside a call stalls every
+                # call's frames (heavy imports hold the GIL) and answers slowly.
+                seconds = await self.warm_up()
+                log.info("speech recognition ready in %.1f s", seconds)
             if self.http is not None:
                 await nursery.start(self.http.run)
             await run_outbox(self.outbox, self.backend_for, None, task_status=task_status)
@@ -127,4 +135,14 @@ def build_conversation(
         context,
         did_for,
         http,
+        _warm_up(stt, env),
     )
+
+
+def _warm_up(stt: str, env: Mapping[str, str]) -> Callable[[], Awaitable[float]] | None:
+    if stt != "whisper":
+        return None
+    from agent.providers.whisper import WhisperStt
+
+    rate = ServerSettings.from_env(env).sample_rate
+    return WhisperStt(rate).warm_up
