@@ -150,14 +150,16 @@ def configuration(env: Mapping[str, str], results: list[Result], plan: Plan) -> 
 def providers(env: Mapping[str, str], results: list[Result], plan: Plan) -> None:
     """Keys and settings of the chosen providers; queues the network probes."""
     from agent import check_probes
-    from agent.providers.registry import chosen
+    from agent.providers.registry import chosen, tts_fallbacks
 
     try:
         stt, llm, tts = chosen(env)
+        tts_backups = tts_fallbacks(env, tts)
     except ConfigError as exc:
         results.append(Result("config", "providers", False, str(exc)))
         return
-    results.append(Result("config", "providers", True, f"stt {stt}, llm {llm}, tts {tts}"))
+    then = "".join(f", then {name}" for name in tts_backups)
+    results.append(Result("config", "providers", True, f"stt {stt}, llm {llm}, tts {tts}{then}"))
 
     def queue(name: str, make: Callable[[], object]) -> str:
         plan.probes.append((name, make()))  # type: ignore[arg-type]
@@ -184,15 +186,16 @@ def providers(env: Mapping[str, str], results: list[Result], plan: Plan) -> None
             return f"settings and keys present for {', '.join(n for n, _ in found)}"
 
         _attempt(results, "keys", f"llm {llm}", llm_keys)
-    if tts in ("cartesia", "elevenlabs"):
-        _attempt(
-            results,
-            "keys",
-            f"tts {tts}",
-            lambda: queue(f"tts {tts}", lambda: check_probes.tts_probe(env, tts)),
-        )
-    else:
-        _attempt(results, "provider", "tts espeak", _offline("espeakng_loader"))
+    for voice in (tts, *tts_backups):  # a fallback voice must work too
+        if voice in ("cartesia", "elevenlabs"):
+            _attempt(
+                results,
+                "keys",
+                f"tts {voice}",
+                lambda v=voice: queue(f"tts {v}", lambda: check_probes.tts_probe(env, v)),
+            )
+        else:
+            _attempt(results, "provider", "tts espeak", _offline("espeakng_loader"))
 
 
 def _offline(*modules: str) -> Callable[[], str]:

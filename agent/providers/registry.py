@@ -2,11 +2,14 @@
 
 Adding a provider touches its module, this registry and the README's config
 table only. With no key for a cloud provider the embedded one is chosen, so a
-machine with no keys still answers calls.
+machine with no keys still answers calls; and a cloud voice gets the embedded
+one as its fallback when it is installed (``tts_fallbacks``), so a TTS outage
+is heard as a plainer voice rather than silence.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 STT_NAMES = ("deepgram", "whisper")
 TTS_NAMES = ("cartesia", "elevenlabs", "espeak")
 LLM_NAMES = ("offline", "groq", "cerebras", "openai", "ollama", "llamacpp", "vllm")
+CLOUD_TTS = ("cartesia", "elevenlabs")
+TTS_FALLBACK_VAR = "VOICE_AGENT_TTS_FALLBACK"
 
 
 def chosen(env: Mapping[str, str]) -> tuple[str, str, str]:
@@ -55,7 +60,55 @@ def stt_factory(name: str, env: Mapping[str, str]) -> Callable[[Call], SpeechToT
     raise ConfigError(f"unknown STT {name!r}; choose one of {', '.join(STT_NAMES)}")
 
 
+def espeak_available() -> bool:
+    """Whether the embedded espeak voice can be loaded here (the offline extra's
+    ``espeakng-loader`` is installed). Found, not imported: the library is loaded
+    only by a call that needs the voice."""
+    return importlib.util.find_spec("espeakng_loader") is not None
+
+
+def tts_fallbacks(env: Mapping[str, str], primary: str) -> tuple[str, ...]:
+    """The voices tried, in order, when ``primary`` fails: VOICE_AGENT_TTS_FALLBACK
+    (comma list; ``none`` or empty: no fallback). Unset: ``espeak`` behind a cloud
+    voice when espeak is installed, else none."""
+    raw = env.get(TTS_FALLBACK_VAR)
+    if raw is None:
+        return ("espeak",) if primary in CLOUD_TTS and espeak_available() else ()
+    if raw.strip().lower() in ("", "none"):
+        return ()
+    names = tuple(part.strip() for part in raw.split(","))
+    for index, name in enumerate(names):
+        if name not in TTS_NAMES:
+            problem = f"unknown TTS {name!r}; choose from {', '.join(TTS_NAMES)}, or none"
+        elif name == primary:
+            problem = f"{name!r} is the primary voice (VOICE_AGENT_TTS) already"
+        elif name in names[:index]:
+            problem = f"{name!r} is listed twice"
+        else:
+            continue
+        raise ConfigError(f"{TTS_FALLBACK_VAR}={raw!r}: {problem}")
+    return names
+
+
 def tts_factory(name: str, env: Mapping[str, str]) -> Callable[[Call], TextToSpeech]:
+    """The call's TTS: voice ``name`` alone, or a ``FallbackTts`` over it and its
+    fallbacks (``tts_fallbacks``). Every voice's settings are checked here, at
+    start-up; each call gets its own sessions, all at the call's rate."""
+    primary = voice_factory(name, env)
+    fallbacks = tts_fallbacks(env, name)
+    if not fallbacks:
+        return primary
+    try:
+        makers = [primary, *(voice_factory(fallback, env) for fallback in fallbacks)]
+    except ConfigError as exc:
+        raise ConfigError(f"{TTS_FALLBACK_VAR} ({', '.join(fallbacks)}): {exc}") from exc
+    from agent.providers.tts_fallback import FallbackTts
+
+    return lambda call: FallbackTts([make(call) for make in makers])
+
+
+def voice_factory(name: str, env: Mapping[str, str]) -> Callable[[Call], TextToSpeech]:
+    """One voice, no fallback."""
     if name == "cartesia":
         from agent.providers.cartesia import CartesiaTts
         from agent.providers.cartesia_wire import CartesiaSettings
