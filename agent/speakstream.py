@@ -4,10 +4,14 @@
 still writing, never waiting for a sentence) and rewrites it for the ear with
 ``saytext.for_the_ear``. That rewrite must see whole things: "£85.50",
 "SW1A 1AA", "07700 900123" and "14:30" can be split across tokens, and the
-postcode and phone patterns even span spaces. So the last word is always held
-(it may continue), and so is a run of trailing words that contain digits (they
-may be the start of a postcode or phone number), until a word without digits
-follows or the reply ends.
+postcode and phone patterns even span spaces. So a run of trailing words that
+contain digits is held (they may be the start of a postcode or phone number)
+until a word without digits follows or the reply ends, and so is the last word
+(it may continue), unless no rewrite could ever apply to it: a plain word in
+lower or mixed case ("Sure,", "Hello") goes at once. That matters for the first
+word of a reply, which would otherwise wait for the model's next token; the TTS
+providers join pieces verbatim, so a word that does continue ("Hel" + "lo") is
+still said whole.
 
 ``RepeatGuard`` stops a model from saying the same thing twice around a tool
 call ("Let me check that for you." ... tool ... "Let me check that for you. You're
@@ -24,6 +28,10 @@ from agent.saytext import for_the_ear
 __all__ = ["EarStream", "RepeatGuard"]
 
 _SPACE = re.compile(r"\s")
+# A word no rewrite in for_the_ear can touch, however it continues: letters (at
+# least one lower case, so never a postcode's "SW"), apostrophes, then clause
+# punctuation. No digits, currency, markdown or brackets.
+_PLAIN_WORD = re.compile(r"(?=[^a-z]*[a-z])[A-Za-z'’]+[,.!?;:]*")
 
 
 def _has_digit(word: str) -> bool:
@@ -48,8 +56,8 @@ class EarStream:
         self.raw += delta
         self._held += delta
         cut = self._safe_end(self._held)
-        if cut <= 0:
-            return ""
+        if not self._held[:cut].strip():
+            return ""  # only spaces so far: they go with the next word
         ready, self._held = self._held[:cut], self._held[cut:]
         return self._out(ready)
 
@@ -66,16 +74,18 @@ class EarStream:
     def _safe_end(text: str) -> int:
         """How much of ``text`` can go now: up to the whitespace before the held words."""
         spaces = [m.start() for m in _SPACE.finditer(text)]
-        if not spaces:
-            return 0
-        end = spaces[-1] + 1  # the last (maybe partial) word stays
-        while True:
+        end = spaces[-1] + 1 if spaces else 0  # the last (maybe partial) word stays
+        last = text[end:]
+        while end > 0:
             before = text[:end].rstrip()
             start = max(before.rfind(" "), before.rfind("\n")) + 1
             word = before[start:]
             if not word or not _could_continue(word):
-                return end
+                break
             end = start  # hold the digit word too: "SW1A" + " 1AA"
+        if text[end:] == last and _PLAIN_WORD.fullmatch(last):
+            return len(text)  # nothing held before it, and it cannot change: let it go
+        return end
 
 
 def _norm(text: str) -> str:

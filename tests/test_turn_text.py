@@ -12,10 +12,46 @@ def stream(pieces: list[str]) -> tuple[list[str], str]:
     return out, "".join(out)
 
 
-def test_words_go_out_before_the_sentence_ends():
+def test_plain_words_go_out_as_they_arrive():
+    # The first word must not wait for the model's next token.
     out, whole = stream(["Hello", " there", ", how", " are", " you?"])
-    assert out[:3] == ["", "Hello ", "there, "]
+    assert out[:3] == ["Hello", " there", ", how"]
     assert whole == "Hello there, how are you?"
+
+
+def test_a_word_that_could_become_something_else_waits_for_the_next():
+    # "I" could be the start of a postcode ("IP1 1AA"), "**" of markdown,
+    # "£" of a price: each waits until the next word starts.
+    cases = {
+        ("I", " can", " go."): "I can go.",
+        ("**", "Sure", "**", " thing."): "Sure thing.",
+        ("£", "85", " then."): "85 pounds then.",
+        ("OK", ",", " fine."): "OK, fine.",
+    }
+    for pieces, said in cases.items():
+        out, whole = stream(list(pieces))
+        assert out[0] == "", pieces
+        assert whole == said
+
+
+def test_leading_spaces_wait_for_a_word():
+    out, whole = stream(["  ", "Sure", " thing."])
+    assert out[:2] == ["", "  Sure"]
+    assert whole == "  Sure thing."
+
+
+def test_a_time_is_not_rewritten_before_am_or_pm_can_follow():
+    # "14:30" then " p": releasing "p" would let the clock rewrite run without
+    # seeing "pm"; a held digit word keeps the word after it held too.
+    out, whole = stream(["at", " 14:30", " p", "m", " today."])
+    assert out[2:4] == ["", ""]
+    assert whole == "at 14:30 pm today."
+
+
+def test_a_word_split_across_tokens_is_joined_verbatim():
+    out, whole = stream(["Hel", "lo", " there."])
+    assert out[:2] == ["Hel", "lo"]
+    assert whole == "Hello there."
 
 
 def test_a_postcode_split_across_tokens_is_said_whole():
