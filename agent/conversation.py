@@ -148,6 +148,9 @@ class ConversationBrain:
         self.on_transcript = on_transcript
         self.playout = call.playout
         self.stt, self.llm, self.tts, self.tools = stt, llm, tts, tools
+        # Optional STT hook: a recogniser that batches audio sends each frame
+        # at once around a pause, where its end-of-speech timing is decided.
+        self._stt_caller_pausing = getattr(stt, "caller_pausing", None)
         self.company = company
         self.params = params or ConversationParams()
         self.epoch = epoch  # wall-clock seconds for the workflow and the prompt
@@ -276,6 +279,8 @@ class ConversationBrain:
         if pausing != self._vad_pausing:
             self._vad_pausing = pausing
             if pausing:
+                if self._stt_caller_pausing is not None:
+                    self._stt_caller_pausing()
                 self._execute(self.taker.vad_pause(now), now)
             elif vad.speaking:  # loud again within the hangover (not the end of speech)
                 self._execute(self.taker.vad_resume(now), now)

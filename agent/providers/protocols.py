@@ -29,6 +29,11 @@ class SpeechToText(Protocol):
     ``audio`` is closed (then it flushes and returns) or it is cancelled. A
     session that loses its connection reconnects by itself and replays the audio
     it buffered meanwhile; only a permanent failure raises ``ProviderError``.
+
+    A recogniser may also offer ``caller_pausing() -> None`` (sync): the
+    conversation calls it when the VAD hears the caller stop, maybe at the end of
+    a turn. One that batches audio sends it frame by frame for a while then, so
+    its end-of-speech timing is not delayed by the batching.
     """
 
     sample_rate: int
