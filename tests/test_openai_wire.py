@@ -130,6 +130,25 @@ def test_a_fallback_without_its_key_names_the_variable():
         settings.fallback_settings({"GROQ_API_KEY": "k"})
 
 
+def test_a_fallback_can_point_at_its_own_server_and_model():
+    env = {
+        "GROQ_API_KEY": "k",
+        "LLM_FALLBACKS": "vllm, groq",
+        "LLM_FALLBACK_VLLM_BASE_URL": "http://10.0.0.5:8000/v1/",
+        "LLM_FALLBACK_VLLM_MODEL": "llama-3.1-8b",
+        "LLM_FALLBACK_GROQ_MODEL": "llama-3.1-8b-instant",
+    }
+    vllm, groq = LlmSettings.from_env(env).fallback_settings(env)
+    assert (vllm.base_url, vllm.model) == ("http://10.0.0.5:8000/v1", "llama-3.1-8b")
+    assert (groq.base_url, groq.model) == ("https://api.groq.com/openai/v1", "llama-3.1-8b-instant")
+
+
+def test_a_fallback_without_a_model_names_the_variable():
+    env = {"GROQ_API_KEY": "k", "LLM_FALLBACKS": "vllm"}
+    with pytest.raises(ConfigError, match="LLM_FALLBACK_VLLM_MODEL"):
+        LlmSettings.from_env(env).fallback_settings(env)
+
+
 def test_local_servers_need_no_key():
     settings = LlmSettings.from_env({"LLM_PROVIDER": "ollama"})
     assert (settings.base_url, settings.api_key) == ("http://localhost:11434/v1", None)

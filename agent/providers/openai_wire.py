@@ -169,12 +169,26 @@ class LlmSettings:
         )
 
     def fallback_settings(self, env: Mapping[str, str] | None = None) -> tuple[LlmSettings, ...]:
-        """Settings for each LLM_FALLBACKS provider: preset URL/model, its own key variable."""
+        """Settings for each LLM_FALLBACKS provider: its preset's URL and model unless
+        LLM_FALLBACK_<NAME>_BASE_URL / _MODEL say otherwise (a self-hosted vLLM, a
+        different Groq model), and its own key variable."""
         env = os.environ if env is None else env
-        return tuple(
-            self._with_shared(env, provider=name, api_key=_preset_key(env, PRESETS[name]))
-            for name in self.fallbacks
-        )
+        chain = []
+        for name in self.fallbacks:
+            preset = PRESETS[name]
+            prefix = f"LLM_FALLBACK_{name.upper()}_"
+            if not env_str(env, prefix + "MODEL", preset.model):
+                raise ConfigError(f"LLM_FALLBACKS: {name} has no default model; set {prefix}MODEL")
+            chain.append(
+                self._with_shared(
+                    env,
+                    provider=name,
+                    base_url=env_str(env, prefix + "BASE_URL", preset.base_url),
+                    model=env_str(env, prefix + "MODEL", preset.model),
+                    api_key=_preset_key(env, preset),
+                )
+            )
+        return tuple(chain)
 
     @classmethod
     def _with_shared(cls, env: Mapping[str, str], **fields: Any) -> LlmSettings:
