@@ -8,15 +8,19 @@ wall time). Each test is bounded by ``trio.fail_after``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
 import numpy as np
 import pytest
 import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request
 
 from agent.errors import ProviderStatusError
 from agent.events import SpeechStarted, Transcript, UtteranceEnd
+from agent.providers import deepgram
 from agent.providers.deepgram import DeepgramSettings, DeepgramStt
 from agent.providers.protocols import SpeechToText
 from agent.testing.fake_deepgram import Fault, open_fake_deepgram
@@ -52,7 +56,8 @@ class Session:
 
 async def transcribe(stt: DeepgramStt, plan: list[Any]) -> Session:
     """Run ``stt`` over ``plan``: bytes = a 20 ms frame (sent in real time),
-    a float = a pause in seconds, "finalize" = call finalize()."""
+    a float = a pause in seconds, "finalize" = call finalize(), "pausing" =
+    call caller_pausing() (the VAD heard the caller stop)."""
     session = Session(stt)
     audio_in, audio_out = trio.open_memory_channel[bytes](50)
     events_in, events_out = trio.open_memory_channel[Any](100)
@@ -65,6 +70,8 @@ async def transcribe(stt: DeepgramStt, plan: list[Any]) -> Session:
                     await trio.sleep(0.02)
                 elif step == "finalize":
                     stt.finalize()
+                elif step == "pausing":
+                    stt.caller_pausing()
                 else:
                     await trio.sleep(step)
 
@@ -85,10 +92,11 @@ SPEECH = tone(800) + silence(1500) + tone(600) + silence(1500)
 SCRIPT = ["I need a plumber.", "Tomorrow morning."]
 
 
-async def test_happy_path_maps_interims_finals_and_utterance_end(autojump_clock):
+@pytest.mark.parametrize("batch_ms", [20, 100, 250])
+async def test_happy_path_maps_interims_finals_and_utterance_end(batch_ms, autojump_clock):
     with trio.fail_after(LIMIT):
         async with open_fake_deepgram(script=SCRIPT, sample_rate=RATE) as fake:
-            stt = DeepgramStt(settings_for(fake), RATE)
+            stt = DeepgramStt(settings_for(fake, batch_ms=batch_ms), RATE)
             assert isinstance(stt, SpeechToText)
             session = await transcribe(stt, frames(SPEECH))
             fake.check()
@@ -167,8 +175,9 @@ async def test_cancel_mid_stream_closes_connection_and_output(autojump_clock):
             fake.check()
 
 
-async def test_finalize_reaches_the_server_and_returns_the_final(autojump_clock):
-    plan = [*frames(tone(700)), "finalize", *frames(silence(1500))]
+@pytest.mark.parametrize("speech_ms", [700, 740])  # 740: two frames wait in a batch
+async def test_finalize_reaches_the_server_and_returns_the_final(speech_ms, autojump_clock):
+    plan = [*frames(tone(speech_ms)), "finalize", *frames(silence(1500))]
     with trio.fail_after(LIMIT):
         async with open_fake_deepgram(script=SCRIPT, sample_rate=RATE) as fake:
             session = await transcribe(DeepgramStt(settings_for(fake), RATE), plan)
@@ -178,8 +187,9 @@ async def test_finalize_reaches_the_server_and_returns_the_final(autojump_clock)
     assert len(from_finalize) == 1
     (final,) = finals(session.events)
     assert final.text == "I need a plumber." and not final.end_of_turn
-    # Flushed at once instead of after 400 ms of endpointing silence.
-    assert final.duration == pytest.approx(0.7)
+    # Flushed at once instead of after 400 ms of endpointing silence: the audio
+    # taken before finalize() went first, nothing taken after it.
+    assert final.duration == pytest.approx(speech_ms / 1000)
 
 
 async def test_keepalive_sent_while_audio_pauses(autojump_clock):
@@ -279,6 +289,8 @@ async def test_drop_mid_call_reconnects_and_replays_buffered_audio(autojump_cloc
     # no later than where the first stopped (the unfinalized tail is sent again).
     assert SPEECH.startswith(first)
     assert SPEECH.endswith(second)
+    # The replayed backlog went in messages of at most 250 ms.
+    assert max(size for _, size in fake.connections[1].audio_messages) <= RATE * 2 // 4
     assert len(first) + len(second) >= len(SPEECH)
     # The replay starts where the first utterance's final ended (1.2 s).
     assert len(SPEECH) - len(second) == RATE * 2 * 1200 // 1000
@@ -384,3 +396,112 @@ async def test_injected_latency_delays_results(autojump_clock):
         fast = await final_time(0.0)
         slow = await final_time(0.18)
     assert slow - fast == pytest.approx(0.18, abs=0.021)
+
+
+# --- batching -----------------------------------------------------------------------
+
+
+def message_sizes(record: Any) -> list[int]:
+    return [size for _, size in record.audio_messages]
+
+
+async def test_talking_goes_in_batches_and_the_rest_is_flushed_at_the_end(autojump_clock):
+    pcm = tone(740)  # 37 frames: seven batches of five, and two
+    with trio.fail_after(LIMIT):
+        async with open_fake_deepgram(sample_rate=RATE) as fake:
+            stt = DeepgramStt(settings_for(fake), RATE)  # batch_ms=100
+            began = trio.current_time()
+            await transcribe(stt, frames(pcm))
+            fake.check()
+    (record,) = fake.connections
+    assert bytes(record.audio) == pcm
+    assert message_sizes(record) == [1600] * 7 + [640]
+    arrivals = [round(at - began, 3) for at, _ in record.audio_messages]
+    # A batch leaves with its fifth frame; the last two when the audio ends
+    # (0.74 s), not 100 ms after the first of them.
+    assert arrivals == [0.08, 0.18, 0.28, 0.38, 0.48, 0.58, 0.68, 0.74]
+    assert record.controls == ["CloseStream"]
+    assert stt.statistics().audio_messages_sent == 8
+
+
+async def test_audio_that_stops_mid_batch_waits_only_batch_ms(autojump_clock):
+    plan = [*frames(tone(40)), 2.0]  # two frames, then nothing for a while
+    with trio.fail_after(LIMIT):
+        async with open_fake_deepgram(sample_rate=RATE) as fake:
+            stt = DeepgramStt(settings_for(fake, batch_ms=100), RATE)
+            began = trio.current_time()
+            await transcribe(stt, plan)
+            fake.check()
+    ((at, size),) = fake.connections[0].audio_messages
+    assert size == 640 and at - began == pytest.approx(0.1)
+    assert fake.connections[0].controls == ["CloseStream"]  # no KeepAlive was due
+
+
+async def speech_final_at(batch_ms: int, *, pausing: bool) -> tuple[float, list[tuple[float, int]]]:
+    """When the first end-of-turn final reached us and the audio messages the
+    server got (times in s after the start). The speech ends at 0.74 s;
+    endpointing is 400 ms."""
+    plan = [*frames(tone(740)), *(["pausing"] if pausing else []), *frames(silence(1500))]
+    async with open_fake_deepgram(script=SCRIPT, sample_rate=RATE) as fake:
+        stt = DeepgramStt(settings_for(fake, batch_ms=batch_ms), RATE)
+        began = trio.current_time()
+        session = await transcribe(stt, plan)
+        fake.check()
+    final = next(e for e in session.events if isinstance(e, Transcript) and e.end_of_turn)
+    messages = [(at - began, size) for at, size in fake.connections[0].audio_messages]
+    return session.times[session.events.index(final)] - began, messages
+
+
+async def test_pausing_sends_frame_by_frame_so_the_end_of_turn_is_not_delayed(autojump_clock):
+    with trio.fail_after(LIMIT):
+        unbatched, _ = await speech_final_at(20, pausing=False)
+        paused, messages = await speech_final_at(100, pausing=True)
+        late, _ = await speech_final_at(100, pausing=False)
+    # The final follows the frame that completes 400 ms of silence (sent at 1.12 s).
+    assert unbatched == pytest.approx(1.12, abs=0.005)
+    assert paused == pytest.approx(unbatched, abs=0.005)
+    # Batched silence would have held that frame back until its batch was full.
+    assert late == pytest.approx(1.18, abs=0.005)
+    # Around the pause: what waited (two tone frames, maybe with the first quiet
+    # one, which comes at the same instant) at once, then frame by frame for
+    # endpointing + 300 ms (0.74 s to 1.44 s), then batches again.
+    window = [size for at, size in messages if 0.74 <= at < 1.44]
+    after = [size for at, size in messages if at >= 1.44]
+    assert window[0] in (640, 960) and set(window[1:]) == {320}
+    assert sum(window) == 640 + 35 * 320
+    assert after[:-1] == [1600] * (len(after) - 1)
+
+
+async def test_cancel_with_a_server_that_never_answers_the_close_is_bounded(
+    nursery, autojump_clock
+):
+    """A server that accepts the socket, then reads on but never answers our close
+    frame: the session still ends, after the goodbye timeout."""
+    closes_seen = []
+
+    async def deaf_server(stream: trio.SocketStream) -> None:
+        ws = WSConnection(ConnectionType.SERVER)
+        while data := await stream.receive_some():
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, Request):
+                    await stream.send_all(ws.send(AcceptConnection()))
+                elif isinstance(event, CloseConnection):
+                    closes_seen.append(event.code)  # and never answered
+
+    serve = functools.partial(trio.serve_tcp, deaf_server, 0, host="127.0.0.1")
+    (listener,) = await nursery.start(serve)
+    port = listener.socket.getsockname()[1]
+    stt = DeepgramStt(DeepgramSettings(api_key="k", url=f"ws://127.0.0.1:{port}/v1/listen"), RATE)
+    audio_in, audio_out = trio.open_memory_channel[bytes](10)
+    events_in, _events_out = trio.open_memory_channel[Any](10)
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as inner:
+            await inner.start(stt.run, audio_out, events_in)
+            await audio_in.send(bytes(FRAME))
+            await trio.sleep(0.5)
+            cancelled_at = trio.current_time()
+            inner.cancel_scope.cancel()
+    assert closes_seen == [1000]
+    assert trio.current_time() - cancelled_at == pytest.approx(deepgram._GOODBYE_S, abs=0.01)
+    audio_in.close()

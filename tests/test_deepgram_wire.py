@@ -1,4 +1,4 @@
-"""Deepgram wire format, settings and replay bookkeeping (pure, no I/O).
+"""Deepgram wire format and settings (pure, no I/O); the ledger is in test_deepgram_batch.
 
 Payloads are written in the shapes of Deepgram's documented messages.
 """
@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from agent.errors import ConfigError, ProviderStatusError, RemoteProtocolError
 from agent.events import SpeechStarted, Transcript, UtteranceEnd, Word
@@ -17,7 +15,6 @@ from agent.providers.deepgram_wire import (
     CLOSE_STREAM,
     FINALIZE,
     KEEPALIVE,
-    AudioLedger,
     DeepgramSettings,
     backoff_delay,
     close_error,
@@ -81,6 +78,7 @@ def test_settings_defaults_follow_the_issue():
     assert (s.url, s.model, s.language) == ("wss://api.deepgram.com/v1/listen", "nova-3", "en-GB")
     assert s.interim_results and s.vad_events and s.smart_format
     assert (s.endpointing_ms, s.utterance_end_ms) == (400, 1000)
+    assert s.batch_ms == 100
     assert KEY not in repr(s)
 
 
@@ -104,6 +102,7 @@ def test_settings_from_env_reads_every_variable():
         "DEEPGRAM_MAX_BUFFER_S": "5",
         "DEEPGRAM_CONNECT_TIMEOUT_S": "2",
         "DEEPGRAM_CLOSE_TIMEOUT_S": "1",
+        "DEEPGRAM_BATCH_MS": "20",
     }
     s = DeepgramSettings.from_env(env)
     assert s == DeepgramSettings(
@@ -125,6 +124,7 @@ def test_settings_from_env_reads_every_variable():
         max_buffer_s=5.0,
         connect_timeout_s=2.0,
         close_timeout_s=1.0,
+        batch_ms=20,
     )
     assert DeepgramSettings.from_env(
         {"DEEPGRAM_API_KEY": KEY, "DEEPGRAM_KEYTERMS": "a b, c"}
@@ -157,12 +157,21 @@ def test_settings_from_env_reads_every_variable():
             {"DEEPGRAM_RECONNECT_INITIAL_S": "3", "DEEPGRAM_RECONNECT_MAX_S": "1"},
             "reconnect_max_s=1.0 is below",
         ),
+        ({"DEEPGRAM_BATCH_MS": "10"}, "DEEPGRAM_BATCH_MS=10: must be at least 20"),
+        ({"DEEPGRAM_BATCH_MS": "300"}, "DEEPGRAM_BATCH_MS=300: must be at most 250"),
+        ({"DEEPGRAM_BATCH_MS": "0.1"}, "DEEPGRAM_BATCH_MS='0.1': expected a whole number"),
     ],
 )
 def test_bad_settings_are_config_errors(env, message):
     env = {"DEEPGRAM_API_KEY": KEY, **env} if env else env
     with pytest.raises(ConfigError, match=message.replace("?", r"\?")):
         DeepgramSettings.from_env(env)
+
+
+@pytest.mark.parametrize("batch_ms", [19, 251])
+def test_batch_outside_deepgrams_advice_is_refused_in_code_too(batch_ms):
+    with pytest.raises(ConfigError, match=f"batch_ms={batch_ms}: must be 20 to 250 ms"):
+        DeepgramSettings(api_key=KEY, batch_ms=batch_ms)
 
 
 # --- handshake ------------------------------------------------------------------
@@ -391,78 +400,3 @@ def test_close_codes():
 
 def test_backoff_doubles_up_to_the_cap():
     assert [backoff_delay(n, 0.25, 2.0) for n in range(6)] == [0.0, 0.25, 0.5, 1.0, 2.0, 2.0]
-
-
-# --- replay ledger --------------------------------------------------------------------
-
-
-def drain(ledger: AudioLedger) -> bytes:
-    sent = b""
-    while (frame := ledger.next_unsent()) is not None:
-        sent += frame
-        ledger.mark_sent()
-    return sent
-
-
-def test_ledger_replays_from_the_last_final():
-    ledger = AudioLedger(8000, 10.0)  # 16000 bytes a second
-    for i in range(10):
-        ledger.push(bytes([i]) * 1600)  # 100 ms each
-    assert ledger.rewind() == 0.0
-    assert len(drain(ledger)) == 16000
-    ledger.acknowledge(0.35)  # covers frames 0-2 whole, frame 3 only partly
-    ledger.push(b"\xff" * 1600)
-    assert ledger.rewind() == pytest.approx(0.3)
-    replay = drain(ledger)
-    assert replay[:1600] == bytes([3]) * 1600 and len(replay) == 8 * 1600
-    # The new connection's times are relative to 0.3 s: its 0.2 s is the call's 0.5 s.
-    ledger.acknowledge(0.2)
-    assert ledger.rewind() == pytest.approx(0.5)
-    assert ledger.dropped_bytes == 0 and ledger.sent_bytes == 16000 + 8 * 1600
-
-
-def test_ledger_position_tracks_the_next_frame():
-    ledger = AudioLedger(8000, 10.0)
-    ledger.push(b"\x01" * 320)
-    ledger.push(b"\x02" * 320)
-    assert ledger.position == 0
-    ledger.mark_sent()
-    assert ledger.position == 320
-    ledger.acknowledge(0.02)
-    assert ledger.position == 320
-    ledger.rewind()
-    assert ledger.position == 320
-
-
-def test_ledger_bound_drops_sent_audio_first_then_unsent():
-    ledger = AudioLedger(8000, 0.1)  # 1600 bytes
-    ledger.push(b"a" * 800)
-    drain(ledger)
-    ledger.push(b"b" * 800)
-    ledger.push(b"c" * 800)  # over: the sent "a" goes, nothing lost
-    assert ledger.dropped_bytes == 0
-    ledger.push(b"d" * 800)  # over again: unsent "b" goes, lost
-    assert ledger.dropped_bytes == 800
-    assert ledger.rewind() == pytest.approx(0.1)
-    assert drain(ledger) == b"c" * 800 + b"d" * 800
-    ledger.push(b"")
-    assert ledger.pushed_bytes == 3200
-
-
-@given(
-    sizes=st.lists(st.integers(1, 400).map(lambda n: n * 2), min_size=1, max_size=40),
-    acks=st.lists(st.floats(0, 1), max_size=5),
-)
-def test_ledger_never_loses_audio_within_its_bound(sizes, acks):
-    """Whatever was acknowledged plus the replay is exactly the audio, in order."""
-    audio = b"".join(bytes([i % 251]) * size for i, size in enumerate(sizes))
-    ledger = AudioLedger(8000, 60.0)
-    for i, size in enumerate(sizes):
-        ledger.push(bytes([i % 251]) * size)
-    drain(ledger)
-    for fraction in sorted(acks):
-        ledger.acknowledge(fraction * len(audio) / 16000)
-    start = ledger.rewind()
-    replay = drain(ledger)
-    cut = round(start * 16000)
-    assert audio[cut:] == replay

@@ -10,6 +10,7 @@ import pytest
 
 PURE_MODULES = [
     "dsp",
+    "agent.providers.deepgram_batch",
     "agent.audiosocket",
     "agent.callreport",
     "agent.chunking",

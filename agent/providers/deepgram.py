@@ -3,17 +3,21 @@
 ``DeepgramStt.run`` owns one WebSocket at a time. A pump task drains the
 caller's audio channel into an ``AudioLedger`` whatever the connection's state,
 so the caller never blocks on us. Per connection a sender forwards the ledger's
-frames (and KeepAlive / Finalize / CloseStream) while the receiver maps server
-messages to events on ``out``. When a connection drops, the session reconnects
-(at once after a working connection, with backoff after failed handshakes) and
-replays from the end of the last final result, so audio in flight on the dead
-socket is sent again rather than lost.
+audio (batched while the caller talks, frame by frame around a pause) and
+KeepAlive / Finalize / CloseStream, while the receiver maps server messages to
+events on ``out``. When a connection drops, the session reconnects (at once
+after a working connection, with backoff after failed handshakes) and replays
+from the end of the last final result, so audio in flight on the dead socket is
+sent again rather than lost.
 
 ``task_status.started()`` is called once the first connection is open: a bad
 key or an unreachable server fails ``nursery.start`` at the start of the call
 instead of surfacing later. Audio sent meanwhile is buffered.
 
-Wire format and bookkeeping are in ``deepgram_wire`` (pure).
+A cancelled session closes the socket at once (no CloseStream: nobody waits for
+the transcript); trio-websocket's reader task is shielded so it can still read
+the close reply. Wire format (``deepgram_wire``), bookkeeping and batching
+(``deepgram_batch``) are pure.
 """
 
 from __future__ import annotations
@@ -37,12 +41,12 @@ from agent.errors import (
     RemoteProtocolError,
 )
 from agent.events import SttEvent
+from agent.providers.deepgram_batch import AudioBatcher, AudioLedger
 from agent.providers.deepgram_wire import (
     CLOSE_STREAM,
     FINALIZE,
     KEEPALIVE,
     PROVIDER,
-    AudioLedger,
     DeepgramSettings,
     Endpoint,
     backoff_delay,
@@ -59,7 +63,7 @@ __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
 
 log = logging.getLogger(__name__)
 
-# The graceful close on the way out (cancellation included) gets this long.
+# The graceful close on the way out (cancellation included) gets at most this long.
 _GOODBYE_S = 1.0
 
 
@@ -70,6 +74,7 @@ class DeepgramStatistics:
     audio_bytes_in: int  # taken from the caller
     audio_bytes_sent: int  # written to sockets, replays included
     audio_bytes_dropped: int  # never sent: the buffer overflowed while disconnected
+    audio_messages_sent: int  # binary messages: batches, single frames around pauses
     keepalives_sent: int
     finalizes_sent: int
     malformed_messages: int
@@ -92,6 +97,9 @@ class DeepgramStt:
         self._headers = handshake_headers(settings)
         self._ssl_context = ssl_context
         self._ledger = AudioLedger(sample_rate, settings.max_buffer_s)
+        self._batcher = AudioBatcher.for_stream(
+            sample_rate, settings.batch_ms, settings.endpointing_ms
+        )
         self._wakeup = trio.Event()
         self._audio_done = False
         self._finalize_at: int | None = None
@@ -101,6 +109,7 @@ class DeepgramStt:
         self._keepalives = 0
         self._finalizes = 0
         self._malformed = 0
+        self._audio_messages = 0
         self._task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 
     # --- public -------------------------------------------------------------
@@ -114,6 +123,14 @@ class DeepgramStt:
         self._finalize_at = self._ledger.pushed_bytes
         self._wakeup.set()
 
+    def caller_pausing(self) -> None:
+        """The VAD heard the caller stop: maybe the end of a turn. Deepgram times
+        its endpointing on the audio it has, so batched silence would delay
+        ``speech_final``: what waits goes now, then every frame on its own for the
+        endpointing time and a margin (each call extends it)."""
+        self._batcher.pausing(trio.current_time())
+        self._wakeup.set()
+
     def statistics(self) -> DeepgramStatistics:
         return DeepgramStatistics(
             connections=self._connections,
@@ -121,6 +138,7 @@ class DeepgramStt:
             audio_bytes_in=self._ledger.pushed_bytes,
             audio_bytes_sent=self._ledger.sent_bytes,
             audio_bytes_dropped=self._ledger.dropped_bytes,
+            audio_messages_sent=self._audio_messages,
             keepalives_sent=self._keepalives,
             finalizes_sent=self._finalizes,
             malformed_messages=self._malformed,
@@ -149,10 +167,23 @@ class DeepgramStt:
     # --- tasks --------------------------------------------------------------
 
     async def _pump(self, audio: trio.MemoryReceiveChannel[bytes]) -> None:
+        # The sender is woken once a batch is due, not for every frame. When frames
+        # stop coming mid-batch, the alarm on the wait for the next one wakes it.
+        ledger, batcher = self._ledger, self._batcher
         async with audio:
-            async for frame in audio:
-                self._ledger.push(frame)
-                self._wakeup.set()
+            while True:
+                with trio.move_on_at(batcher.pump_alarm_at(ledger.unsent_bytes)) as alarm:
+                    try:
+                        frame = await audio.receive()
+                    except trio.EndOfChannel:
+                        break
+                if alarm.cancelled_caught:
+                    batcher.pump_alarm_rang()
+                    self._wakeup.set()
+                    continue
+                ledger.push(frame)
+                if batcher.added(ledger.unsent_bytes, trio.current_time()):
+                    self._wakeup.set()
         self._audio_done = True
         self._wakeup.set()
 
@@ -211,10 +242,15 @@ class DeepgramStt:
         try:
             try:
                 async with trio.open_nursery() as nursery:
-                    outcome = await self._handshake_and_stream(nursery, stream, out)
-                    nursery.cancel_scope.cancel()  # the library's reader task
+                    # Shielded: cancelled with the call, the library's reader task
+                    # could not read the close reply; the close would wait it out.
+                    reader, reader_scope = await nursery.start(_shielded_nursery)
+                    try:
+                        outcome = await self._handshake_and_stream(reader, stream, out)
+                    finally:
+                        reader_scope.cancel()
             except* ConnectionRejected as group:
-                rejected = group.exceptions[0]
+                rejected = _first_leaf(group)
                 assert isinstance(rejected, ConnectionRejected)
                 outcome = _caused(
                     rejection_error(rejected.status_code, rejected.headers, rejected.body),
@@ -242,6 +278,7 @@ class DeepgramStt:
             return _caused(ProviderTimeout(PROVIDER, "WebSocket handshake timed out"), exc)
         self._connections += 1
         offset = self._ledger.rewind()
+        self._batcher.rewound(self._ledger.unsent_bytes)
         self._close_sent = False
         if self._connections == 1:
             self._task_status.started()
@@ -261,23 +298,33 @@ class DeepgramStt:
                 await ws.aclose()
 
     async def _send_loop(self, ws: WebSocketConnection, receive_scope: trio.CancelScope) -> None:
-        ledger = self._ledger
+        ledger, batcher = self._ledger, self._batcher
         last_sent = trio.current_time()
         try:
             while True:
                 # A fresh event before looking at the state: a wake-up that comes
                 # while we send is not lost.
                 self._wakeup = trio.Event()
-                if self._finalize_at is not None and ledger.position >= self._finalize_at:
+                now = trio.current_time()
+                finalize_at = self._finalize_at
+                if finalize_at is not None and ledger.position >= finalize_at:
                     self._finalize_at = None
                     await ws.send_message(FINALIZE)
                     self._finalizes += 1
                     last_sent = trio.current_time()
                     continue
-                frame = ledger.next_unsent()
-                if frame is not None:
-                    await ws.send_message(frame)
+                # The audio before a Finalize, and at the end all of it, goes now.
+                flush = self._audio_done or finalize_at is not None
+                if batcher.due(ledger.unsent_bytes, now, flush=flush):
+                    limit = batcher.max_message_bytes
+                    if finalize_at is not None:
+                        limit = min(limit, finalize_at - ledger.position)
+                    message = ledger.next_unsent(limit)
+                    assert message is not None  # due: something is unsent
+                    await ws.send_message(message)
                     ledger.mark_sent()
+                    batcher.sent(ledger.unsent_bytes)
+                    self._audio_messages += 1
                     last_sent = trio.current_time()
                     continue
                 if self._audio_done:
@@ -285,12 +332,14 @@ class DeepgramStt:
                     await ws.send_message(CLOSE_STREAM)
                     receive_scope.deadline = trio.current_time() + self.settings.close_timeout_s
                     return
-                with trio.move_on_at(last_sent + self.settings.keepalive_s) as idle:
-                    await self._wakeup.wait()
-                if idle.cancelled_caught:
+                keepalive_at = last_sent + self.settings.keepalive_s
+                if now >= keepalive_at:
                     await ws.send_message(KEEPALIVE)
                     self._keepalives += 1
                     last_sent = trio.current_time()
+                    continue
+                with trio.move_on_at(batcher.sleep_until(ledger.unsent_bytes, keepalive_at)):
+                    await self._wakeup.wait()
         except ConnectionClosed:
             return  # the receiver sees the same close and reports it
 
@@ -331,6 +380,22 @@ class DeepgramStt:
                     await out.send(event)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     listening = False  # nobody reads transcripts any more; keep draining
+
+
+async def _shielded_nursery(
+    *, task_status: trio.TaskStatus[tuple[trio.Nursery, trio.CancelScope]]
+) -> None:
+    """A nursery that outside cancellation does not reach; cancel it by its scope."""
+    with trio.CancelScope(shield=True) as scope:
+        async with trio.open_nursery() as nursery:
+            task_status.started((nursery, scope))
+            await trio.sleep_forever()
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    """The first exception in a (nested) group: the reader's nursery adds a level."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _caused(error: ProviderError, cause: BaseException) -> ProviderError:

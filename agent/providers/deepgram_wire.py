@@ -8,8 +8,7 @@ We send raw PCM as binary frames and ``KeepAlive`` / ``Finalize`` /
 ``Metadata``. Timestamps restart at 0 on every connection, so parsing takes the
 connection's offset into the call's audio and returns call-relative times.
 
-``AudioLedger`` is the bookkeeping that lets a reconnect lose no audio: it keeps
-what was sent until a final result covers it and what could not be sent yet.
+What audio to send and when (replay and batching) is in ``deepgram_batch``.
 
 Pure: no trio, no sockets.
 """
@@ -19,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +38,10 @@ DEFAULT_URL = "wss://api.deepgram.com/v1/listen"
 KEEPALIVE = '{"type":"KeepAlive"}'
 FINALIZE = '{"type":"Finalize"}'
 CLOSE_STREAM = '{"type":"CloseStream"}'
+
+# Audio per message (ms): one telephony frame, up to Deepgram's advised maximum.
+BATCH_MS_MIN = 20
+BATCH_MS_MAX = 250
 
 # Close codes after which the same request may work on a new connection.
 # 1008 (DATA-0000: undecodable audio) would fail again: it is our bug.
@@ -77,6 +79,14 @@ def _positive(instance: object, attribute: attrs.Attribute, value: float) -> Non
 def _non_negative(instance: object, attribute: attrs.Attribute, value: int) -> None:
     if value < 0:
         raise ConfigError(f"{attribute.name}={value}: must be 0 (off) or more")
+
+
+def _batch_range(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if not BATCH_MS_MIN <= value <= BATCH_MS_MAX:
+        raise ConfigError(
+            f"{attribute.name}={value}: must be {BATCH_MS_MIN} to {BATCH_MS_MAX} ms "
+            "(Deepgram's advice for audio per message)"
+        )
 
 
 def _keyword(instance: object, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
@@ -120,6 +130,9 @@ class DeepgramSettings:
     connect_timeout_s: float = attrs.field(default=5.0, validator=_positive)
     # After CloseStream: how long to wait for the last results and the close.
     close_timeout_s: float = attrs.field(default=3.0, validator=_positive)
+    # Caller audio per message while the caller talks (20 = every 20 ms frame on
+    # its own). Deepgram advises 20-250 ms; around a pause frames go one by one.
+    batch_ms: int = attrs.field(default=100, validator=_batch_range)
 
     def __attrs_post_init__(self) -> None:
         if self.utterance_end_ms and not self.interim_results:
@@ -165,6 +178,7 @@ class DeepgramSettings:
             max_buffer_s=env_float(env, "DEEPGRAM_MAX_BUFFER_S", 10.0, lo=0.1, hi=600.0),
             connect_timeout_s=env_float(env, "DEEPGRAM_CONNECT_TIMEOUT_S", 5.0, lo=0.1),
             close_timeout_s=env_float(env, "DEEPGRAM_CLOSE_TIMEOUT_S", 3.0, lo=0.1),
+            batch_ms=env_int(env, "DEEPGRAM_BATCH_MS", 100, lo=BATCH_MS_MIN, hi=BATCH_MS_MAX),
         )
 
 
@@ -389,86 +403,3 @@ def parse_message(text: str, *, offset: float = 0.0) -> ServerMessage:
         detail = data.get("description") or data.get("message") or data.get("variant") or text
         return ServerMessage(kind, error=ProviderError(PROVIDER, str(detail), retryable=True))
     return ServerMessage(kind)
-
-
-# --- replay bookkeeping -------------------------------------------------------
-
-
-class AudioLedger:
-    """The call's audio not yet safe on the server, for replay after a drop.
-
-    Frames stay here after they are sent until a final result covers them, so a
-    new connection can start where the last final ended: nothing in flight on
-    a dead socket is lost, and no finalized speech is transcribed twice. The
-    total is bounded; when full, the oldest frames go (sent ones first in time).
-    """
-
-    def __init__(self, sample_rate: int, max_seconds: float) -> None:
-        if sample_rate <= 0 or max_seconds <= 0:
-            raise ValueError(f"sample_rate={sample_rate}, max_seconds={max_seconds}: positive")
-        self.bytes_per_second = sample_rate * 2
-        self.max_bytes = max(2, int(max_seconds * self.bytes_per_second))
-        self._frames: deque[bytes] = deque()
-        self._held = 0  # bytes in _frames
-        self._base = 0  # call position (bytes) of _frames[0]
-        self._sent = 0  # how many of _frames went out on the current connection
-        self._sent_held = 0  # their bytes
-        self._connection_start = 0  # call position (bytes) where this connection began
-        self.pushed_bytes = 0
-        self.sent_bytes = 0  # counting replays
-        self.dropped_bytes = 0  # never sent at all: audio the recogniser missed
-
-    def push(self, frame: bytes) -> None:
-        if not frame:
-            return  # an empty binary frame means end of stream to Deepgram
-        self._frames.append(frame)
-        self._held += len(frame)
-        self.pushed_bytes += len(frame)
-        while self._held > self.max_bytes and len(self._frames) > 1:
-            old = self._frames.popleft()
-            self._held -= len(old)
-            self._base += len(old)
-            if self._sent:
-                self._sent -= 1
-                self._sent_held -= len(old)
-            else:
-                self.dropped_bytes += len(old)
-
-    def next_unsent(self) -> bytes | None:
-        return self._frames[self._sent] if self._sent < len(self._frames) else None
-
-    def mark_sent(self) -> None:
-        size = len(self._frames[self._sent])
-        self.sent_bytes += size
-        self._sent_held += size
-        self._sent += 1
-
-    @property
-    def position(self) -> int:
-        """Call position (bytes) of the next frame to send."""
-        return self._base + self._sent_held
-
-    def acknowledge(self, connection_seconds: float) -> None:
-        """A final covers the connection's audio up to ``connection_seconds``."""
-        covered = self._connection_start + int(connection_seconds * self.bytes_per_second)
-        while self._sent and self._base + len(self._frames[0]) <= covered:
-            old = self._frames.popleft()
-            self._held -= len(old)
-            self._base += len(old)
-            self._sent -= 1
-            self._sent_held -= len(old)
-
-    def rewind(self) -> float:
-        """A new connection: resend from the oldest unacknowledged frame.
-
-        Returns that frame's position in the call (seconds), the offset to add to
-        the new connection's timestamps.
-        """
-        self._sent = 0
-        self._sent_held = 0
-        self._connection_start = self._base
-        return self._base / self.bytes_per_second
-
-    @property
-    def unsent_bytes(self) -> int:
-        return sum(len(frame) for frame in list(self._frames)[self._sent :])

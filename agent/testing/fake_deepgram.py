@@ -13,6 +13,11 @@ once ``utterance_end_ms`` of silence follow the last word. So a client that
 streams the same PCM always gets the same messages. Once the script runs out,
 every utterance is heard as ``default_text`` (empty by default: no words).
 
+A binary message may hold any amount of audio (one frame, a batch): the
+recogniser works through it block by block, and each result leaves
+``result_latency_s`` after the message that completed it arrived, as with the
+real service, which cannot decide on audio it has not received yet.
+
 Anything a client does that the real service would refuse or that the docs
 forbid is recorded in ``violations`` (and the handshake is refused where the
 service would refuse it); tests call ``check()``. Faults are injected per
@@ -76,6 +81,7 @@ class ConnectionRecord:
     accepted: bool = False
     rejected_status: int | None = None
     audio: bytearray = attrs.field(factory=bytearray)
+    audio_messages: list[tuple[float, int]] = attrs.field(factory=list)  # (arrival, bytes)
     controls: list[str] = attrs.field(factory=list)
     sent: list[dict[str, Any]] = attrs.field(factory=list)
     sent_at: list[float] = attrs.field(factory=list)  # when each of ``sent`` left
@@ -240,6 +246,7 @@ class FakeDeepgram:
                 if not message:
                     self.violations.append(f"connection {record.index}: empty binary frame")
                 record.audio += message
+                record.audio_messages.append((trio.current_time(), len(message)))
                 audio_ms = len(record.audio) * 1000 // (2 * rate)
                 if (
                     fault.close_after_audio_ms is not None
