@@ -149,6 +149,10 @@ def test_settings_from_env_and_validation():
         CartesiaSettings(api_key="k", voice_id="v", url="https://api.cartesia.ai")
     with pytest.raises(ConfigError, match="version"):
         CartesiaSettings(api_key="k", voice_id="v", version="latest")
+    assert settings.context_idle_close_s == 0.5
+    for idle in (0, 1.0):  # must close before Cartesia's ~1 s expiry
+        with pytest.raises(ConfigError, match="context_idle_close_s"):
+            CartesiaSettings(api_key="k", voice_id="v", context_idle_close_s=idle)
 
 
 def test_aligner_gives_words_to_the_chunk_where_they_end():
@@ -169,6 +173,14 @@ def test_aligner_late_timestamps_go_to_the_next_chunk_and_normalised_words():
     assert aligner.text_for_chunk(16 * 200) == "Pay"  # "$5" was spoken as other words
     assert aligner.text_for_chunk(16 * 100) == " $5 now"
     assert aligner.finish() == ""  # only whitespace left
+
+
+def test_aligner_can_keep_the_whitespace_a_context_ended_with():
+    aligner = WordAligner(8000)
+    aligner.add_sent_text("Let me check. ")
+    aligner.add_timestamps(["Let", "me", "check."], [0.1, 0.2, 0.3])
+    assert aligner.text_for_chunk(16 * 400) == "Let me check."
+    assert aligner.finish(keep_whitespace=True) == " "  # the next context's text follows
 
 
 def test_aligner_without_timestamps_returns_everything_at_the_end():

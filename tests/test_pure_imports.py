@@ -10,6 +10,8 @@ import pytest
 
 PURE_MODULES = [
     "dsp",
+    "agent.providers.cartesia_contexts",
+    "agent.testing.cartesia_checks",
     "agent.providers.deepgram_batch",
     "agent.audiosocket",
     "agent.callreport",

@@ -2,12 +2,15 @@
 
 ``run`` opens the socket at call start and holds it, with a reader task that
 hands each server message to the turn owning its ``context_id``. Each
-``speak`` is one context: text fragments go out with ``continue: true`` as they
-arrive, then an empty transcript with ``continue: false``; audio comes back
-until ``done``. Cancelling ``speak`` (barge-in) sends ``cancel`` for the
-context and the reader drops whatever audio of it still arrives, since a
-cancel does not stop a generation already running. A dropped socket fails the
-turn in flight (retryable) and is reopened by the next ``speak``.
+``speak`` is one agent turn (``cartesia_turn``): text fragments go out with
+``continue: true`` as they arrive, then an empty transcript with ``continue:
+false``; audio comes back until ``done``. A turn usually is one context; when
+its text pauses long enough for the context to expire (a tool call mid-turn),
+it goes on on a new one (``cartesia_contexts``). Cancelling ``speak``
+(barge-in) sends ``cancel`` for the turn's live contexts and the reader drops
+whatever audio of them still arrives, since a cancel does not stop a
+generation already running. A dropped socket fails the turn in flight
+(retryable) and is reopened by the next ``speak``.
 
 ``run_websocket`` is the client WebSocket boundary shared with the ElevenLabs
 client: it owns the TCP stream (so a refused handshake leaks no socket) and
@@ -19,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
@@ -37,23 +39,17 @@ from agent.errors import (
     RemoteProtocolError,
 )
 from agent.events import AudioChunk
+from agent.providers.cartesia_turn import CartesiaTurn, Connection, Counters
 from agent.providers.cartesia_wire import (
     OUTPUT_RATES,
     PROVIDER,
     CartesiaSettings,
     Chunk,
-    Done,
     ServerError,
     ServerMessage,
-    Timestamps,
-    WordAligner,
-    cancel_request,
     connect_headers,
-    encode,
-    generation_request,
     handshake_error,
     parse_message,
-    server_error,
 )
 from agent.providers.tls import client_context
 
@@ -162,39 +158,9 @@ def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
 class CartesiaStatistics:
     connections_opened: int
     contexts_started: int
+    idle_closes: int  # contexts closed early because the turn's text paused
     cancels_sent: int
     late_chunks_dropped: int
-
-
-@attrs.define(eq=False)
-class _Connection:
-    ws: trio_websocket.WebSocketConnection | None = None
-    # context_id -> the owning turn's inbox; removed when the turn ends.
-    contexts: dict[str, trio.MemorySendChannel[object]] = attrs.field(factory=dict)
-    cancelled: set[str] = attrs.field(factory=set)
-    closed: bool = False
-    error: ProviderError | None = None
-
-
-@attrs.define(eq=False)
-class _Turn:
-    context_id: str
-    aligner: WordAligner
-    response_timeout: float
-    deadline: float = math.inf
-    # The receive wait's scope, so a sender pushing the deadline moves it too.
-    waiting: trio.CancelScope | None = None
-    carry: bytes = b""  # an odd trailing byte, kept until its sample is whole
-
-    def expect_answer(self) -> None:
-        """We sent text or got audio: the server owes us a message within the timeout."""
-        self.deadline = trio.current_time() + self.response_timeout
-        if self.waiting is not None:
-            self.waiting.deadline = self.deadline
-
-
-_NO_TEXT = object()  # the turn's text ended before anything was worth sending
-_INBOX_SIZE = 64
 
 
 class CartesiaTts:
@@ -208,23 +174,15 @@ class CartesiaTts:
         self.settings = settings
         self.sample_rate = sample_rate
         self._nursery: trio.Nursery | None = None
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
         self._connect_lock = trio.Lock()
         # Context ids must never repeat on a socket (nor, to be safe, across sockets).
         self._id_prefix = uuid.uuid4().hex[:12]
         self._turn_numbers = itertools.count(1)
-        self._connections_opened = 0
-        self._contexts_started = 0
-        self._cancels_sent = 0
-        self._late_chunks_dropped = 0
+        self._counters = Counters()
 
     def statistics(self) -> CartesiaStatistics:
-        return CartesiaStatistics(
-            connections_opened=self._connections_opened,
-            contexts_started=self._contexts_started,
-            cancels_sent=self._cancels_sent,
-            late_chunks_dropped=self._late_chunks_dropped,
-        )
+        return CartesiaStatistics(**attrs.asdict(self._counters))
 
     # --- call scope -------------------------------------------------------
 
@@ -243,14 +201,14 @@ class CartesiaTts:
         if error is not None:
             raise error
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> Connection:
         async with self._connect_lock:
             connection = self._connection
             if connection is not None and not connection.closed:
                 return connection
             if self._nursery is None:
                 raise RuntimeError("CartesiaTts.speak() needs run() to be running")
-            connection = _Connection()
+            connection = Connection()
             connection.ws = await self._nursery.start(
                 functools.partial(
                     run_websocket,
@@ -263,10 +221,10 @@ class CartesiaTts:
                 )
             )
             self._connection = connection
-            self._connections_opened += 1
+            self._counters.connections_opened += 1
             return connection
 
-    async def _read(self, connection: _Connection, ws: trio_websocket.WebSocketConnection) -> None:
+    async def _read(self, connection: Connection, ws: trio_websocket.WebSocketConnection) -> None:
         """Dispatch server messages to turns until the socket closes."""
         error = ProviderError(PROVIDER, "connection closed", retryable=True)
         try:
@@ -300,14 +258,15 @@ class CartesiaTts:
             for inbox in connection.contexts.values():
                 inbox.close()
 
-    async def _dispatch(self, connection: _Connection, message: ServerMessage) -> None:
+    async def _dispatch(self, connection: Connection, message: ServerMessage) -> None:
         if isinstance(message, ServerError) and message.context_id is None:
-            targets = list(connection.contexts.values())  # connection-level: every turn
+            # Connection-level: every turn, once (a turn may own several contexts).
+            targets = list(dict.fromkeys(connection.contexts.values()))
         elif message.context_id in connection.contexts:
             targets = [connection.contexts[message.context_id]]
         else:
             if isinstance(message, Chunk) and message.context_id in connection.cancelled:
-                self._late_chunks_dropped += 1
+                self._counters.late_chunks_dropped += 1
             return
         for inbox in targets:
             # A closed inbox means that turn has just ended.
@@ -325,148 +284,11 @@ class CartesiaTts:
             connection = await self._connect()
             if connection.closed:  # closed while we were connecting: fail like a drop
                 raise connection.error or ProviderError(PROVIDER, "connection lost", retryable=True)
-            turn = _Turn(
-                context_id=f"{self._id_prefix}-{next(self._turn_numbers)}",
-                aligner=WordAligner(self.sample_rate),
-                response_timeout=self.settings.response_timeout_s,
+            turn = CartesiaTurn(
+                self.settings,
+                self.sample_rate,
+                connection,
+                self._counters,
+                turn_id=f"{self._id_prefix}-{next(self._turn_numbers)}",
             )
-            inbox, receive = trio.open_memory_channel[object](_INBOX_SIZE)
-            connection.contexts[turn.context_id] = inbox
-            self._contexts_started += 1
-            finished = False
-            try:
-                async with receive:
-                    finished = await self._run_turn(connection, turn, text, inbox, receive, out)
-            finally:
-                del connection.contexts[turn.context_id]
-                inbox.close()
-                if not finished and not connection.closed:
-                    connection.cancelled.add(turn.context_id)
-                    await self._send_cancel(connection, turn.context_id)
-
-    async def _run_turn(
-        self,
-        connection: _Connection,
-        turn: _Turn,
-        text: trio.MemoryReceiveChannel[str],
-        inbox: trio.MemorySendChannel[object],
-        receive: trio.MemoryReceiveChannel[object],
-        out: trio.MemorySendChannel[AudioChunk],
-    ) -> bool:
-        """True once the context is done on the server (nothing left to cancel)."""
-        error: ProviderError | None = None
-        finished = False
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._send_text, connection, turn, text, inbox)
-            try:
-                finished = await self._receive_audio(connection, turn, receive, out)
-            except ProviderError as exc:
-                error = exc
-            nursery.cancel_scope.cancel()  # the server ended the context; stop feeding it
-        if error is not None:
-            raise error
-        return finished
-
-    async def _send_text(
-        self,
-        connection: _Connection,
-        turn: _Turn,
-        text: trio.MemoryReceiveChannel[str],
-        inbox: trio.MemorySendChannel[object],
-    ) -> None:
-        assert connection.ws is not None
-        custom_buffering = self.settings.max_buffer_delay_ms == 0
-        held = ""
-        sent_any = False
-        try:
-            async for fragment in text:
-                if not sent_any and not fragment.strip() and not held:
-                    continue  # leading whitespace says nothing
-                if custom_buffering:
-                    # No server buffering: at least keep words whole (reference §7b).
-                    held += fragment
-                    cut = max(held.rfind(" "), held.rfind("\n")) + 1
-                    piece, held = held[:cut], held[cut:]
-                else:
-                    piece = fragment  # pieces are concatenated verbatim by the server
-                if piece:
-                    await self._send_piece(connection.ws, turn, piece, more=True)
-                    sent_any = True
-            if held:
-                await self._send_piece(connection.ws, turn, held, more=True)
-                sent_any = True
-            if not sent_any:
-                await inbox.send(_NO_TEXT)
-                return
-            await self._send_piece(connection.ws, turn, "", more=False)
-        except trio_websocket.ConnectionClosed:
-            pass  # the reader fails the turn with the reason
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the turn is already over
-
-    async def _send_piece(
-        self, ws: trio_websocket.WebSocketConnection, turn: _Turn, piece: str, *, more: bool
-    ) -> None:
-        request = generation_request(
-            self.settings,
-            context_id=turn.context_id,
-            transcript=piece,
-            more=more,
-            sample_rate=self.sample_rate,
-        )
-        turn.aligner.add_sent_text(piece)
-        await ws.send_message(encode(request))
-        turn.expect_answer()
-
-    async def _receive_audio(
-        self,
-        connection: _Connection,
-        turn: _Turn,
-        receive: trio.MemoryReceiveChannel[object],
-        out: trio.MemorySendChannel[AudioChunk],
-    ) -> bool:
-        while True:
-            with trio.move_on_at(turn.deadline) as turn.waiting:
-                try:
-                    message = await receive.receive()
-                except trio.EndOfChannel:
-                    raise connection.error or ProviderError(
-                        PROVIDER, "connection lost", retryable=True
-                    ) from None
-                if message is _NO_TEXT:
-                    return True
-                if isinstance(message, Done):
-                    rest = turn.aligner.finish()
-                    if rest:
-                        await out.send(AudioChunk(b"", rest))
-                    return True
-                if isinstance(message, ServerError):
-                    raise server_error(message)
-                if isinstance(message, Chunk):
-                    turn.expect_answer()
-                    pcm = turn.carry + message.pcm
-                    whole = len(pcm) - len(pcm) % 2
-                    pcm, turn.carry = pcm[:whole], pcm[whole:]
-                    covered = turn.aligner.text_for_chunk(len(pcm))
-                    if pcm or covered:
-                        await out.send(AudioChunk(pcm, covered))
-                elif isinstance(message, Timestamps):
-                    turn.aligner.add_timestamps(message.words, message.ends)
-                continue
-            turn.waiting = None
-            if trio.current_time() >= turn.deadline:
-                raise ProviderTimeout(
-                    PROVIDER,
-                    f"no audio for context {turn.context_id} within "
-                    f"{self.settings.response_timeout_s} s",
-                )
-
-    async def _send_cancel(self, connection: _Connection, context_id: str) -> None:
-        assert connection.ws is not None
-        with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + self.settings.cancel_timeout_s
-            try:
-                await connection.ws.send_message(encode(cancel_request(context_id)))
-                self._cancels_sent += 1
-            except trio_websocket.ConnectionClosed:
-                pass
+            await turn.speak(text, out)

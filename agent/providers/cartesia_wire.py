@@ -2,7 +2,8 @@
 
 One WebSocket (``wss://api.cartesia.ai/tts/websocket``) carries many
 "contexts"; each agent turn is one context fed with ``continue: true`` pieces
-and closed by an empty transcript with ``continue: false``. Auth is
+and closed by an empty transcript with ``continue: false`` (or several in a
+row when its text pauses past a context's ~1 s lifetime). Auth is
 ``Authorization: Bearer <key>`` plus a pinned ``Cartesia-Version`` header.
 Server messages are JSON with a ``type``: ``chunk`` (base64 PCM),
 ``timestamps`` (word timings, seconds from the context's start), ``flush_done``,
@@ -56,6 +57,11 @@ def _positive(instance: object, attribute: attrs.Attribute, value: float) -> Non
         raise ConfigError(f"{attribute.name}={value}: must be greater than 0")
 
 
+def _idle_close(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not 0 < value < 1.0:
+        raise ConfigError(f"{attribute.name}={value}: must be in (0, 1) s, before contexts expire")
+
+
 def _buffer_delay(instance: object, attribute: attrs.Attribute, value: int) -> None:
     if not 0 <= value <= 5000:
         raise ConfigError(f"{attribute.name}={value}: Cartesia accepts 0..5000 ms")
@@ -78,6 +84,10 @@ class CartesiaSettings:
     response_timeout_s: float = attrs.field(default=5.0, validator=_positive)
     # Budget for the shielded cancel message on barge-in.
     cancel_timeout_s: float = attrs.field(default=0.5, validator=_positive)
+    # A turn's context idle this long (its text paused, e.g. for a tool call) is
+    # closed and the turn goes on on a new one: Cartesia expires a context ~1 s
+    # after its last audio. Why 0.5: see agent/providers/cartesia_contexts.py.
+    context_idle_close_s: float = attrs.field(default=0.5, validator=_idle_close)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CartesiaSettings:
@@ -346,14 +356,17 @@ class WordAligner:
             pieces.append(self._cut(self._pending.popleft()[0]))
         return "".join(pieces)
 
-    def finish(self) -> str:
-        """Text not yet given to a chunk (late timestamps, or none at all)."""
+    def finish(self, *, keep_whitespace: bool = False) -> str:
+        """Text not yet given to a chunk (late timestamps, or none at all).
+
+        Whitespace alone is dropped unless ``keep_whitespace``: a turn that goes
+        on on another context keeps the space between its sentences."""
         pieces = [self._cut(word) for word, _ in self._pending]
         self._pending.clear()
         rest = self._sent[self._cursor :]
         self._cursor = len(self._sent)
         text = "".join(pieces) + rest
-        return text if text.strip() else ""
+        return text if keep_whitespace or text.strip() else ""
 
     def _cut(self, word: str) -> str:
         index = self._sent.find(word, self._cursor)

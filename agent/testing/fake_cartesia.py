@@ -1,13 +1,22 @@
 """A wire-faithful fake of Cartesia's TTS WebSocket, on 127.0.0.1.
 
 It checks the handshake (path, Bearer key, ``Cartesia-Version``) and every
-message against the documented shapes, recording each deviation in
-``violations`` (tests assert it stays empty). It speaks ``tone_text`` PCM for
-the text each context received, chunked and paced, with word ``timestamps``,
-and behaves like the service where it matters to a client: many contexts per
-socket, continuations, ``done`` only after ``continue: false`` and all audio,
-``cancel`` that stops a context (optionally after a few late chunks, as a
-generation already running does), and injectable faults.
+message against the documented shapes (``cartesia_checks``), recording each
+deviation in ``violations`` (tests assert it stays empty). It speaks
+``tone_text`` PCM for the text each context received, chunked and paced, with
+word ``timestamps``, and behaves like the service where it matters to a
+client: many contexts per socket, continuations, ``done`` only after
+``continue: false`` and all audio, ``cancel`` that stops a context
+(optionally after a few late chunks, as a generation already running does),
+context expiry, and injectable faults.
+
+Expiry: Cartesia drops a context about 1 s after its last audio was streamed
+out; more input on it is unsupported. Here a context that is still open
+(``continue: true``), has streamed audio, has streamed all it would speak of
+its text, and has had neither audio out nor input for ``context_expiry_s`` is
+expired: further input on it is recorded as a violation and answered with an
+``error`` for that context (and the fake says nothing more on it), so a client
+that keeps a context across a long pause (a tool call) fails loudly.
 
 Use: ``fake = await nursery.start(FakeCartesia().serve)``; ``fake.url``.
 Faults are plain attributes a test may change at any time; the one-shot ones
@@ -21,26 +30,13 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import attrs
 import trio
 import trio_websocket
 
+from agent.testing.cartesia_checks import check_handshake, check_request, fixed_fields
 from agent.testing.tone_text import DEFAULT_CHAR_MS, encode_tones
-
-KNOWN_VERSIONS = ("2024-06-10", "2024-11-13", "2025-04-16", "2026-03-01", "2026-08-14")
-KNOWN_MODELS = ("sonic-3", "sonic-3.5", "sonic-latest", "sonic-2", "sonic-turbo")
-ENCODINGS = ("pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
-RATES = (8000, 16000, 22050, 24000, 44100, 48000)
-_REQUEST_KEYS = {
-    "context_id", "model_id", "transcript", "voice", "output_format", "language", "continue",
-    "max_buffer_delay_ms", "add_timestamps", "add_phoneme_timestamps",
-    "use_normalized_timestamps", "generation_config", "pronunciation_dict_id", "flush",
-    "speed", "duration",
-}  # fmt: skip
-# Every field but these must stay the same across one context's messages.
-_MAY_CHANGE = {"transcript", "continue", "duration", "flush"}
 
 
 @attrs.define(eq=False)
@@ -53,6 +49,10 @@ class ContextRecord:
     cancelled_at: float | None = None
     chunks_sent: int = 0
     first_chunk_at: float | None = None
+    last_chunk_at: float | None = None
+    last_input_at: float = 0.0
+    spoken_chars: int = 0  # how much of ``text`` the chunks sent so far have said
+    expired_at: float | None = None  # set when input arrived after the context expired
     chunks_after_cancel: int = 0
     done_sent: bool = False
     error_sent: bool = False
@@ -65,6 +65,23 @@ class ContextRecord:
     @property
     def sample_rate(self) -> int:
         return (self.settings or {}).get("output_format", {}).get("sample_rate", 8000)
+
+    @property
+    def speakable(self) -> int:
+        """How much of ``text`` may be spoken now: like a real model, only whole
+        words until the input is closed."""
+        text = self.text
+        return len(text) if self.closed else max(text.rfind(" "), text.rfind("\n")) + 1
+
+    def expires_at(self, expiry_s: float) -> float | None:
+        """When this context expires if nothing more happens, or None if it cannot:
+        it is closed or cancelled, has streamed no audio yet, or still has audio to
+        stream for the text it has."""
+        if self.closed or self.cancelled_at is not None or self.last_chunk_at is None:
+            return None
+        if self.spoken_chars < self.speakable:
+            return None
+        return max(self.last_chunk_at, self.last_input_at) + expiry_s
 
 
 @attrs.define(eq=False)
@@ -88,6 +105,7 @@ class FakeCartesia:
         chunk_gap: float = 0.0,
         timestamps_after_audio: bool = False,
         late_chunks_after_cancel: int = 0,
+        context_expiry_s: float = 1.0,
     ) -> None:
         self.api_key = api_key
         self.char_ms = char_ms
@@ -96,6 +114,7 @@ class FakeCartesia:
         self.chunk_gap = chunk_gap
         self.timestamps_after_audio = timestamps_after_audio
         self.late_chunks_after_cancel = late_chunks_after_cancel
+        self.context_expiry_s = context_expiry_s
         # Faults.
         self.reject_status: int | None = None  # refuse every handshake with this status
         self.error_context: int | None = None  # the n-th context (1-based) gets an error
@@ -153,7 +172,9 @@ class FakeCartesia:
         record = ConnectionRecord(request.path, headers)
         self.connections.append(record)
         self._notify()
-        status = self.reject_status or self._check_handshake(request.path, headers)
+        status = self.reject_status or check_handshake(
+            request.path, headers, self.api_key, self._violation
+        )
         if status:
             body = json.dumps({"error": f"fake cartesia refused the handshake ({status})"})
             await request.reject(status, body=body.encode())
@@ -172,26 +193,6 @@ class FakeCartesia:
         finally:
             record.closed_at = trio.current_time()
             self._notify()
-
-    def _check_handshake(self, path: str, headers: dict[str, str]) -> int | None:
-        parts = urlsplit(path)
-        query = parse_qs(parts.query)
-        if parts.path != "/tts/websocket":
-            self._violation(f"handshake: path {parts.path!r} is not /tts/websocket")
-            return 404
-        version = (query.get("cartesia_version") or [headers.get("cartesia-version")])[0]
-        if version not in KNOWN_VERSIONS:
-            self._violation(f"handshake: Cartesia-Version {version!r} is not a known version")
-            return 400
-        if "api_key" in query:
-            self._violation("handshake: API key in the query (send the Authorization header)")
-        if headers.get("authorization") != f"Bearer {self.api_key}":
-            # X-API-Key was only documented up to 2025-04-16.
-            legacy_ok = version <= "2025-04-16" and headers.get("x-api-key") == self.api_key
-            if not legacy_ok:
-                self._violation("handshake: missing or wrong 'Authorization: Bearer <key>'")
-                return 401
-        return None
 
     # --- messages -----------------------------------------------------------
 
@@ -225,71 +226,71 @@ class FakeCartesia:
                 context.cancelled_at = now
                 self._notify(context)
             return
-        self._check_request(message)
+        check_request(message, self._violation)
         context = record.contexts.get(context_id)
         if context is None:
             if context_id in self.contexts:
                 self._violation(f"request: context id {context_id!r} reused across sockets")
             context = record.contexts[context_id] = ContextRecord(context_id)
             self._context_count += 1
-            fixed = {k: v for k, v in message.items() if k not in _MAY_CHANGE}
+            fixed = fixed_fields(message)
             context.settings = fixed
             if self._context_count == self.error_context:
-                nursery.start_soon(self._send_error, ws, context)
+                nursery.start_soon(
+                    self._send_error,
+                    ws,
+                    context,
+                    self.error_status,
+                    "Generation failed",
+                    "fake cartesia: injected error",
+                    self.error_code,
+                )
             else:
                 nursery.start_soon(self._generate, ws, record, context)
         else:
+            expires_at = context.expires_at(self.context_expiry_s)
+            if context.expired_at is not None or (expires_at is not None and now >= expires_at):
+                self._reject_expired(ws, nursery, context, expires_at, now)
+                return
             if context.closed:
                 self._violation(f"request: {context_id!r} got input after continue=false")
             if context.cancelled_at is not None:
                 self._violation(f"request: {context_id!r} got input after cancel")
-            fixed = {k: v for k, v in message.items() if k not in _MAY_CHANGE}
+            fixed = fixed_fields(message)
             if fixed != context.settings:
                 self._violation(f"request: {context_id!r} changed fixed fields mid-context")
         context.fragments.append((now, message.get("transcript", ""), message.get("continue")))
+        context.last_input_at = now
         if message.get("continue") is False:
             context.closed = True
         self._notify(context)
 
-    def _check_request(self, m: dict[str, Any]) -> None:
-        where = f"request {m.get('context_id')!r}"
-        extra = set(m) - _REQUEST_KEYS
-        if extra:
-            self._violation(f"{where}: unknown fields {sorted(extra)}")
-        if m.get("model_id") not in KNOWN_MODELS and not re.fullmatch(
-            r"sonic-[\w.]+-\d{4}-\d{2}-\d{2}", str(m.get("model_id"))
-        ):
-            self._violation(f"{where}: model_id {m.get('model_id')!r} is not a Sonic model")
-        if not isinstance(m.get("transcript"), str):
-            self._violation(f"{where}: transcript must be a string")
-        voice = m.get("voice")
-        if not (
-            isinstance(voice, dict)
-            and set(voice) == {"mode", "id"}
-            and voice["mode"] == "id"
-            and isinstance(voice["id"], str)
-            and voice["id"]
-        ):
-            self._violation(f"{where}: voice must be {{'mode': 'id', 'id': <uuid>}}: {voice!r}")
-        fmt = m.get("output_format")
-        if not (
-            isinstance(fmt, dict)
-            and set(fmt) == {"container", "encoding", "sample_rate"}
-            and fmt["container"] == "raw"
-            and fmt["encoding"] in ENCODINGS
-            and fmt["sample_rate"] in RATES
-        ):
-            self._violation(f"{where}: bad output_format {fmt!r}")
-        elif fmt["encoding"] != "pcm_s16le":
-            self._violation(f"{where}: the fake only speaks pcm_s16le, got {fmt['encoding']!r}")
-        if not isinstance(m.get("language"), str):
-            self._violation(f"{where}: language must be an ISO code string")
-        for key in ("continue", "add_timestamps"):
-            if not isinstance(m.get(key), bool):
-                self._violation(f"{where}: {key} must be a bool (sent explicitly)")
-        delay = m.get("max_buffer_delay_ms")
-        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 5000:
-            self._violation(f"{where}: max_buffer_delay_ms must be sent, an int in 0..5000")
+    def _reject_expired(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        nursery: trio.Nursery,
+        context: ContextRecord,
+        expires_at: float | None,
+        now: float,
+    ) -> None:
+        """Input on an expired context: the reference only says "unsupported"; a
+        plausible service answers with an error for that context and drops the input."""
+        if context.expired_at is None:
+            context.expired_at = expires_at if expires_at is not None else now
+        self._violation(
+            f"request: {context.context_id!r} got input {now - context.expired_at:.2f} s after"
+            f" it expired ({self.context_expiry_s} s after its last audio; use a new context_id)"
+        )
+        nursery.start_soon(
+            self._send_error,
+            ws,
+            context,
+            400,
+            "Context expired",
+            f"context {context.context_id} has expired; start a new context",
+            "context_expired",
+        )
+        self._notify(context)
 
     # --- synthesis ----------------------------------------------------------
 
@@ -297,16 +298,22 @@ class FakeCartesia:
         await ws.send_message(json.dumps(message))
 
     async def _send_error(
-        self, ws: trio_websocket.WebSocketConnection, context: ContextRecord
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        context: ContextRecord,
+        status: int,
+        title: str,
+        text: str,
+        code: str | None,
     ) -> None:
         message = {
             "type": "error",
             "context_id": context.context_id,
-            "status_code": self.error_status,
+            "status_code": status,
             "done": True,
-            "title": "Generation failed",
-            "message": "fake cartesia: injected error",
-            "error_code": self.error_code,
+            "title": title,
+            "message": text,
+            "error_code": code,
             "request_id": "fake-request",
         }
         try:
@@ -328,9 +335,9 @@ class FakeCartesia:
                 late = ctx.chunks_after_cancel >= self.late_chunks_after_cancel
                 if ctx.cancelled_at is not None and late:
                     return  # a cancelled context never gets ``done``
-                text = ctx.text
-                # Like a real model, speak only whole words until the input is closed.
-                ready = len(text) if ctx.closed else max(text.rfind(" "), text.rfind("\n")) + 1
+                if ctx.expired_at is not None:
+                    return  # the service has forgotten it
+                ready = ctx.speakable
                 if emitted < ready:
                     end = min(ready, emitted + self.chars_per_chunk)
                     await self._send_chunk(ws, record, ctx, emitted, end)
@@ -385,6 +392,8 @@ class FakeCartesia:
             await self._send(ws, stamps)
         if ctx.first_chunk_at is None:
             ctx.first_chunk_at = trio.current_time()
+        ctx.last_chunk_at = trio.current_time()
+        ctx.spoken_chars = end
         ctx.chunks_sent += 1
         record.chunks_sent += 1
         if ctx.cancelled_at is not None:
