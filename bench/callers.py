@@ -11,6 +11,12 @@ callers measured as JSON: per-frame pacing errors (|inter-arrival - 20 ms|,
 skipping the first frame of each speech burst, where playout re-phases on
 purpose), late frames (> 2 ms behind their slot), gaps (> 30 ms) and
 mouth-to-ear per answered turn.
+
+Pacing is measured twice: when this process read each frame (what a busy,
+niced caller sees, its own scheduling delays included) and when the frame
+reached its socket (the kernel's receive time, ``SO_TIMESTAMPNS``): what the
+agent produced, as a reader that is never starved (Asterisk's channel thread)
+would see it.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import random
+import socket
+import struct
 import time
 
 import trio
@@ -29,6 +38,66 @@ from agent.caller import Caller, CallerParams, Say
 
 LATE_MS = 2.0
 GAP_MS = 30.0
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not name it
+FRAME_WIRE_BYTES = 3 + 320  # the agent sends 20 ms frames at 8 kHz, header included
+
+
+class KernelStampedStream(trio.abc.HalfCloseableStream):
+    """A TCP stream that notes when each agent frame reached the socket.
+
+    Reads at most up to the end of the current frame, so the kernel's receive
+    time of the last segment read is that frame's arrival time."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._stream = stream
+        stream.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self._pending = 0  # bytes of the current frame read so far
+        self.frame_times: list[float] = []  # CLOCK_REALTIME seconds, one per whole frame
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        want = FRAME_WIRE_BYTES - self._pending
+        data, ancillary, _flags, _address = await self._stream.socket.recvmsg(
+            want, socket.CMSG_SPACE(16)
+        )
+        stamp = math.nan
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = struct.unpack("qq", payload[:16])
+                stamp = seconds + nanoseconds / 1e9
+        self._pending += len(data)
+        if self._pending == FRAME_WIRE_BYTES:
+            self._pending = 0
+            self.frame_times.append(stamp)
+        return data
+
+    async def send_all(self, data) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+def kernel_frame_errors(caller: Caller, stamps: list[float], since: float, until: float):
+    """As ``frame_errors``, from the kernel's arrival times (the agent sends only
+    audio frames until its hang-up, so the n-th frame read is the n-th stamp)."""
+    errors = []
+    received = caller.received
+    for i in range(1, min(len(received), len(stamps))):
+        prev, cur = received[i - 1], received[i]
+        if not (since <= prev.at and cur.at <= until):
+            continue
+        if cur.voiced and not prev.voiced:
+            continue
+        gap = stamps[i] - stamps[i - 1]
+        if not math.isnan(gap):
+            errors.append(round(abs(gap - FRAME_S) * 1000, 3))
+    return errors
 
 
 def frame_errors(caller: Caller, since: float, until: float) -> list[float]:
@@ -57,7 +126,7 @@ async def one_call(port: int, seconds: float, rng: random.Random, barge_in: floa
     caller = Caller(script, params=params)
     started = trio.current_time()
     try:
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        stream = KernelStampedStream(await trio.open_tcp_stream("127.0.0.1", port))
     except OSError as exc:
         out["connect_errors"].append(str(exc))
         return
@@ -72,6 +141,9 @@ async def one_call(port: int, seconds: float, rng: random.Random, barge_in: floa
     errors = frame_errors(caller, first, ended)
     out["pacing_errors_ms"] += errors
     out["late_frames"] += sum(1 for e in errors if e > LATE_MS)
+    at_socket = kernel_frame_errors(caller, stream.frame_times, first, ended)
+    out["socket_pacing_errors_ms"] += at_socket
+    out["socket_late_frames"] += sum(1 for e in at_socket if e > LATE_MS)
     out["gaps"] += report.gaps
     out["frames"] += len(errors)
     # The last utterance may have been cut off by the end of the call.
@@ -114,6 +186,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         "unanswered": 0,
         "agent_hung_up": 0,
         "pacing_errors_ms": [],
+        "socket_pacing_errors_ms": [],
+        "socket_late_frames": 0,
         "mouth_to_ear_ms": [],
         "barge_in_stop_ms": [],
         "connect_errors": [],
