@@ -22,9 +22,11 @@ everything else is the agent's (and loopback TCP's).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,25 @@ from agent.tools import ToolResult
 from agent.turntaking import TurnTakingParams
 
 FRAME_S = 0.02
-COMPANIES = Path(__file__).resolve().parent.parent / "agent" / "data" / "companies.json"
+SHIPPED_COMPANIES = Path(__file__).resolve().parent.parent / "agent" / "data" / "companies.json"
+
+
+def always_open_companies() -> Path:
+    """The shipped companies, open round the clock. The benchmarks measure the call
+    path, not the opening hours: run out of hours, the closed-hours greeting and
+    flow change what is measured (found when a load run after 13:00 on a Saturday
+    answered the first turn of 3 calls in 10 after ~7 s)."""
+    data = json.loads(SHIPPED_COMPANIES.read_text())
+    for company in data["companies"]:
+        company["hours"] = {
+            day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        }
+    path = Path(tempfile.gettempdir()) / f"voice-agent-bench-companies-{os.getpid()}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+COMPANIES = always_open_companies()
 HEARD = "I need a plumber please."  # what the fake STT hears in every utterance
 REPLY = "Sure, I can help with that."  # the fake LLM's answer
 LONG_WORD = "story"  # a caller utterance heard with this word gets LONG_REPLY
@@ -119,6 +139,7 @@ def fake_env(deepgram_url: str, openai_url: str, cartesia_url: str) -> dict[str,
         "CARTESIA_API_KEY": FAKE_KEY,
         "CARTESIA_URL": cartesia_url,
         "CARTESIA_VOICE_ID": "a0e99841-438c-4a64-b679-ae501e7d6091",
+        "VOICE_AGENT_COMPANIES": str(COMPANIES),
     }
 
 
