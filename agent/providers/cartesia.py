@@ -51,6 +51,7 @@ from agent.providers.cartesia_wire import (
     handshake_error,
     parse_message,
 )
+from agent.providers.shielded import shielded_nursery
 from agent.providers.tls import client_context
 
 __all__ = ["CartesiaSettings", "CartesiaStatistics", "CartesiaTts", "run_websocket"]
@@ -100,7 +101,7 @@ async def run_websocket(
         async with trio.open_nursery() as nursery:
             # trio-websocket's reader task lives in a shielded nursery, so that when
             # we are cancelled it is still there to complete the closing handshake.
-            reader_nursery, reader_scope = await nursery.start(_shielded_nursery)
+            reader_nursery, reader_scope = await nursery.start(shielded_nursery)
             try:
                 with trio.fail_after(connect_timeout):
                     ws = await trio_websocket.wrap_client_stream(
@@ -121,15 +122,6 @@ async def run_websocket(
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()
-
-
-async def _shielded_nursery(
-    *, task_status: trio.TaskStatus[tuple[trio.Nursery, trio.CancelScope]]
-) -> None:
-    with trio.CancelScope(shield=True) as scope:
-        async with trio.open_nursery() as nursery:
-            task_status.started((nursery, scope))
-            await trio.sleep_forever()
 
 
 def _raise_handshake_failure(

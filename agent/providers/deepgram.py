@@ -57,6 +57,7 @@ from agent.providers.deepgram_wire import (
     rejection_error,
     split_url,
 )
+from agent.providers.shielded import shielded_nursery
 from agent.providers.tls import client_context
 
 __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
@@ -244,7 +245,7 @@ class DeepgramStt:
                 async with trio.open_nursery() as nursery:
                     # Shielded: cancelled with the call, the library's reader task
                     # could not read the close reply; the close would wait it out.
-                    reader, reader_scope = await nursery.start(_shielded_nursery)
+                    reader, reader_scope = await nursery.start(shielded_nursery)
                     try:
                         outcome = await self._handshake_and_stream(reader, stream, out)
                     finally:
@@ -380,16 +381,6 @@ class DeepgramStt:
                     await out.send(event)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     listening = False  # nobody reads transcripts any more; keep draining
-
-
-async def _shielded_nursery(
-    *, task_status: trio.TaskStatus[tuple[trio.Nursery, trio.CancelScope]]
-) -> None:
-    """A nursery that outside cancellation does not reach; cancel it by its scope."""
-    with trio.CancelScope(shield=True) as scope:
-        async with trio.open_nursery() as nursery:
-            task_status.started((nursery, scope))
-            await trio.sleep_forever()
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:
