@@ -13,6 +13,7 @@ from agent.providers.cartesia import CartesiaSettings, CartesiaTts
 from agent.providers.protocols import TextToSpeech
 from agent.testing.fake_cartesia import FakeCartesia
 from agent.testing.tone_text import decode_tones
+from tests.tts_rig import speak
 
 LIMIT = 5  # seconds; every loopback test is bounded
 
@@ -47,38 +48,6 @@ async def start_tts(fake):
 @pytest.fixture
 async def tts(start_tts):
     return await start_tts()
-
-
-async def speak(tts, fragments, *, gap: float = 0.0) -> list[AudioChunk]:
-    """One turn: feed ``fragments``, collect the audio; speak()'s error is raised bare."""
-    text_send, text_receive = trio.open_memory_channel[str](100)
-    out_send, out_receive = trio.open_memory_channel[AudioChunk](1000)
-    chunks: list[AudioChunk] = []
-
-    async def feed() -> None:
-        async with text_send:
-            for fragment in fragments:
-                try:
-                    await text_send.send(fragment)
-                except trio.BrokenResourceError:
-                    return  # speak() gave up
-                await trio.sleep(gap)
-
-    async def collect() -> None:
-        async for chunk in out_receive:
-            chunks.append(chunk)
-
-    error: ProviderError | None = None
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(feed)
-        nursery.start_soon(collect)
-        try:
-            await tts.speak(text_receive, out_send)
-        except ProviderError as exc:
-            error = exc
-    if error is not None:
-        raise error
-    return chunks
 
 
 def pcm_of(chunks: list[AudioChunk]) -> bytes:

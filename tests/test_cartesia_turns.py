@@ -8,6 +8,7 @@ input on an expired context as a violation (every test asserts none).
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 import trio
@@ -18,6 +19,7 @@ from agent.providers.cartesia import CartesiaSettings, CartesiaTts
 from agent.providers.cartesia_wire import connect_headers, encode, generation_request
 from agent.testing.fake_cartesia import FakeCartesia
 from agent.testing.tone_text import decode_tones
+from tests.tts_rig import speak
 
 LIMIT = 60  # virtual seconds
 FIRST = "Let me check that for you. "
@@ -40,34 +42,6 @@ async def tts(fake):
         await nursery.start(tts.run)
         yield tts
         nursery.cancel_scope.cancel()
-
-
-async def speak(tts, script, done: list[float] | None = None) -> list[AudioChunk]:
-    """One turn: ``script`` items are text fragments (str) or pauses in seconds
-    (float); returns the audio. ``done`` gets the time speak() returned."""
-    text_send, text_receive = trio.open_memory_channel[str](100)
-    out_send, out_receive = trio.open_memory_channel[AudioChunk](1000)
-    chunks: list[AudioChunk] = []
-
-    async def feed() -> None:
-        async with text_send:
-            for step in script:
-                if isinstance(step, str):
-                    await text_send.send(step)
-                else:
-                    await trio.sleep(step)
-
-    async def collect() -> None:
-        async for chunk in out_receive:
-            chunks.append(chunk)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(feed)
-        nursery.start_soon(collect)
-        await tts.speak(text_receive, out_send)
-        if done is not None:
-            done.append(trio.current_time())
-    return chunks
 
 
 def heard(chunks: list[AudioChunk]) -> str:
@@ -121,7 +95,7 @@ async def test_a_short_pause_keeps_one_context(autojump_clock, fake, tts):
 async def test_the_first_contexts_done_does_not_end_the_turn(autojump_clock, fake, tts):
     done: list[float] = []
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(speak, tts, [FIRST, 2.0, SECOND], done)
+        nursery.start_soon(partial(speak, tts, [FIRST, 2.0, SECOND], done=done))
         await trio.sleep(1.9)  # mid tool call
         (first,) = fake.contexts.values()
         assert first.done_sent  # the server has finished the first context

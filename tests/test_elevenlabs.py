@@ -25,6 +25,7 @@ from agent.providers.elevenlabs_wire import (
 from agent.providers.protocols import TextToSpeech
 from agent.testing.fake_elevenlabs import FakeElevenLabs
 from agent.testing.tone_text import decode_tones
+from tests.tts_rig import speak
 
 LIMIT = 5
 SETTINGS = ElevenLabsSettings(api_key="xi-test", voice_id="voice 1")
@@ -89,37 +90,6 @@ async def tts(fake):
         await nursery.start(tts.run)
         yield tts
         nursery.cancel_scope.cancel()
-
-
-async def speak(tts, fragments, *, gap: float = 0.0) -> list[AudioChunk]:
-    text_send, text_receive = trio.open_memory_channel[str](100)
-    out_send, out_receive = trio.open_memory_channel[AudioChunk](1000)
-    chunks: list[AudioChunk] = []
-
-    async def feed() -> None:
-        async with text_send:
-            for fragment in fragments:
-                try:
-                    await text_send.send(fragment)
-                except trio.BrokenResourceError:
-                    return
-                await trio.sleep(gap)
-
-    async def collect() -> None:
-        async for chunk in out_receive:
-            chunks.append(chunk)
-
-    error: ProviderError | None = None
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(feed)
-        nursery.start_soon(collect)
-        try:
-            await tts.speak(text_receive, out_send)
-        except ProviderError as exc:
-            error = exc
-    if error is not None:
-        raise error
-    return chunks
 
 
 async def test_happy_path_streams_words_and_speaks_the_text(tts, fake):

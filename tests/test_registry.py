@@ -14,7 +14,6 @@ import trio
 from agent import check
 from agent.app import build_conversation
 from agent.errors import ConfigError
-from agent.events import AudioChunk
 from agent.providers import registry
 from agent.providers.cartesia import CartesiaTts
 from agent.providers.espeak import EspeakTts
@@ -23,6 +22,7 @@ from agent.providers.tts_fallback import FallbackTts
 from agent.testing.fake_cartesia import FakeCartesia
 from agent.testing.fake_elevenlabs import FakeElevenLabs
 from agent.testing.tone_text import decode_tones
+from tests.tts_rig import speak_all as speak
 
 LIMIT = 3  # seconds: the loopback tests run in real time
 CARTESIA = {"CARTESIA_API_KEY": "test-key", "CARTESIA_VOICE_ID": "voice-1"}
@@ -45,16 +45,6 @@ def espeak_installed(monkeypatch):
 @pytest.fixture
 def espeak_missing(monkeypatch):
     monkeypatch.setattr(registry, "espeak_available", lambda: False)
-
-
-async def speak(tts, fragments: list[str]) -> list[AudioChunk]:
-    text_send, text_recv = trio.open_memory_channel[str](100)
-    out_send, out_recv = trio.open_memory_channel[AudioChunk](1000)
-    for fragment in fragments:
-        text_send.send_nowait(fragment)
-    text_send.close()
-    await tts.speak(text_recv, out_send)
-    return [chunk async for chunk in out_recv]
 
 
 # --- VOICE_AGENT_TTS_FALLBACK -------------------------------------------------------

@@ -14,6 +14,7 @@ from agent.providers.tts_fallback import FallbackTts, replay_after
 from agent.testing.fake_cartesia import FakeCartesia
 from agent.testing.inmem import ToneTts
 from agent.testing.tone_text import decode_tones
+from tests.tts_rig import speak_all as speak
 
 LIMIT = 10
 
@@ -62,16 +63,6 @@ class Voice:
         except trio.Cancelled:
             self.cancelled += 1
             raise
-
-
-async def speak(tts, fragments: list[str]) -> list[AudioChunk]:
-    text_send, text_recv = trio.open_memory_channel[str](100)
-    out_send, out_recv = trio.open_memory_channel[AudioChunk](100)
-    for fragment in fragments:
-        text_send.send_nowait(fragment)
-    text_send.close()
-    await tts.speak(text_recv, out_send)
-    return [chunk async for chunk in out_recv]
 
 
 def said(chunks: list[AudioChunk]) -> str:
