@@ -63,8 +63,12 @@ def always_open_companies() -> Path:
         company["hours"] = {
             day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
         }
-    path = Path(tempfile.gettempdir()) / f"voice-agent-bench-companies-{os.getpid()}.json"
-    path.write_text(json.dumps(data))
+    # One file for every run (not one per process, left behind each time); written
+    # aside and renamed, so a bench starting meanwhile never reads half of it.
+    path = Path(tempfile.gettempdir()) / "voice-agent-bench-companies.json"
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(data))
+    partial.replace(path)
     return path
 
 
