@@ -2,7 +2,7 @@
 
     python bench/callers.py --port P --calls M --duration S [--stagger S] [--out PATH]
 
-Each call is the real softphone (``agent.caller``) over TCP: it waits for the
+Each call is the real softphone (``agent.demo.softphone``) over TCP: it waits for the
 greeting, then talks (utterances of 0.6-1.2 s, each after the agent's reply)
 until ``--duration`` is up, and hangs up. ``--barge-in P`` makes a share P of
 utterances talk over the agent; ``--call-seconds A,B`` ends each call after a
@@ -34,7 +34,7 @@ import time
 import trio
 from rig import FRAME_S, speech, utterance_lengths
 
-from agent.caller import Caller, CallerParams, Say
+from agent.demo.softphone import Caller, CallerParams, Say
 
 LATE_MS = 2.0
 GAP_MS = 30.0

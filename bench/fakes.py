@@ -21,9 +21,9 @@ import sys
 import trio
 from rig import LONG_REPLY, LONG_WORD, Budget, budget_env, last_user_text, start_fakes
 
-from agent.testing.fake_deepgram import Fault as DeepgramFault
-from agent.testing.fake_openai import Fault as LlmFault
-from agent.testing.fake_openai import ScriptedReply
+from tests.fakes.deepgram import Fault as DeepgramFault
+from tests.fakes.openai import Fault as LlmFault
+from tests.fakes.openai import ScriptedReply
 
 
 async def chaos(fakes, every_s: float, seed: int, counts: dict[str, int]) -> None:

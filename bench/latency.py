@@ -6,7 +6,7 @@
 One process, one call at a time: the real AudioSocket server with the
 conversation brain as ``serve`` wires it (real Deepgram / OpenAI-compatible /
 Cartesia clients) against the loopback fakes set to a latency budget (see
-``bench/rig.py``), and the real softphone (``agent.caller``) over TCP.
+``bench/rig.py``), and the real softphone (``agent.demo.softphone``) over TCP.
 
 * mouth-to-ear: the caller's end of speech -> the first agent audio frame at
   the caller (as ``voice-agent call`` reports it);
@@ -49,19 +49,19 @@ from rig import (
     utterance_lengths,
 )
 
-from agent.caller import Caller, CallerParams, HangUp, Say, WaitAgent
-from agent.config import ServerSettings
-from agent.events import Transcript
-from agent.server import serve_audiosocket
-from agent.testing.fake_deepgram_asr import Script
-from agent.turntaking import (
+from agent.base.config import ServerSettings
+from agent.base.events import Transcript
+from agent.demo.softphone import Caller, CallerParams, HangUp, Say, WaitAgent
+from agent.dialogue.turntaking import (
     BargeIn,
     ConfirmResponse,
     PausePlayout,
     StartResponse,
     TurnTakingParams,
 )
+from agent.media.server import serve_audiosocket
 from dsp import VadParams, VadTransition
+from tests.fakes.deepgram_asr import Script
 
 TURNS_PER_CALL = 10
 STAGES = (

@@ -29,10 +29,10 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.events import Transcript
-from agent.logs import PHONE, POSTCODE, forget_values, redact_values
-from agent.recording import CallRecorder, RecordingWriter
-from agent.turn import TurnTimes
+from agent.base.events import Transcript
+from agent.base.logs import PHONE, POSTCODE, forget_values, redact_values
+from agent.conversation.turn import TurnTimes
+from agent.media.recording import CallRecorder, RecordingWriter
 
 
 def median_ns(fn, number: int, repeat: int) -> float:
@@ -41,8 +41,8 @@ def median_ns(fn, number: int, repeat: int) -> float:
 
 
 def frame_hooks(repeat: int, tmp: Path) -> list[tuple[str, float]]:
-    from agent.call import Call
-    from agent.config import ServerSettings
+    from agent.base.config import ServerSettings
+    from agent.media.call import Call
 
     call = Call(SimpleNamespace(), ServerSettings(), lambda call: None)  # no I/O needed
     frame = bytes(range(160)) * 2
@@ -69,13 +69,13 @@ def frame_hooks(repeat: int, tmp: Path) -> list[tuple[str, float]]:
 
 
 def observer_hooks(repeat: int, tmp: Path) -> list[tuple[str, float]]:
-    from agent.observe_call import CallObserver
-    from agent.records import RecordStore
+    from agent.observe.call_observer import CallObserver
+    from agent.observe.records import RecordStore
 
     store = RecordStore.open_sqlite(tmp / "bench.db")
     obs = SimpleNamespace(
         store=store,
-        metrics=__import__("agent.metrics", fromlist=["Metrics"]).Metrics(),
+        metrics=__import__("agent.observe.metrics", fromlist=["Metrics"]).Metrics(),
         clock=lambda: 0.0,
         count_active_calls=False,
         prices=None,
@@ -137,7 +137,7 @@ def observer_hooks(repeat: int, tmp: Path) -> list[tuple[str, float]]:
 
 
 def log_lines(repeat: int) -> list[tuple[str, float]]:
-    from agent.logs import call_log_context, redact
+    from agent.base.logs import call_log_context, redact
 
     # (the 200 calls registered by observer_hooks are still live)
     line = "turn 3: caller 'my boiler is making a funny noise' -> agent 'Sorry to hear that.'"

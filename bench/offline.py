@@ -27,9 +27,9 @@ from pathlib import Path
 
 import trio
 
-from agent.callreport import percentile
-from agent.demo import run_demo
-from agent.scenarios import SCENARIOS, scenario
+from agent.demo.offline import run_demo
+from agent.demo.scenarios import SCENARIOS, scenario
+from agent.observe.callreport import percentile
 
 
 def main(argv: list[str] | None = None) -> int:

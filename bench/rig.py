@@ -36,21 +36,23 @@ import httpx
 import numpy as np
 import trio
 
+from agent.business.company import EXAMPLE_COMPANIES
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.call import BrainFactory, Call
-from agent.callreport import percentile
-from agent.company import load_companies
-from agent.conversation import conversation_brain_factory
-from agent.testing.fake_cartesia import FakeCartesia
-from agent.testing.fake_deepgram import FakeDeepgram
-from agent.testing.fake_openai import FakeOpenAIServer, ScriptedReply
-from agent.testing.signals import speechlike
-from agent.tools import ToolResult
-from agent.turntaking import TurnTakingParams
+from agent.business.company import load_companies
+from agent.conversation.brain import conversation_brain_factory
+from agent.demo.signals import speechlike
+from agent.dialogue.tools import ToolResult
+from agent.dialogue.turntaking import TurnTakingParams
+from agent.media.call import BrainFactory, Call
+from agent.observe.callreport import percentile
+from tests.fakes.cartesia import FakeCartesia
+from tests.fakes.deepgram import FakeDeepgram
+from tests.fakes.openai import FakeOpenAIServer, ScriptedReply
 
 FRAME_S = 0.02
-SHIPPED_COMPANIES = Path(__file__).resolve().parent.parent / "agent" / "data" / "companies.json"
+SHIPPED_COMPANIES = EXAMPLE_COMPANIES
 
 
 def always_open_companies() -> Path:
@@ -198,11 +200,11 @@ def conversation_factory(
     turn_taking: TurnTakingParams | None = None,
     llm_client: httpx.AsyncClient | None = None,
 ) -> BrainFactory:
-    """The conversation brain as ``agent.app`` wires it, with the registry's providers.
+    """The conversation brain as ``agent.service.wiring`` wires it, with the registry's providers.
 
     ``llm_client``: one pooled HTTP client for the LLM, as ``serve`` runs it (its
     ``SharedClient`` service); without it each turn makes its own client."""
-    from agent.providers.openai_compat import language_model_from_env
+    from agent.providers.llm.openai_compat import language_model_from_env
     from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
 
     companies = load_companies(str(COMPANIES))

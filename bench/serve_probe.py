@@ -26,8 +26,8 @@ import httpx
 import trio
 from rig import conversation_factory, proc_fds, proc_rss_bytes
 
-from agent.config import ServerSettings
-from agent.server import CallRegistry, serve_audiosocket
+from agent.base.config import ServerSettings
+from agent.media.server import CallRegistry, serve_audiosocket
 
 
 def count_tasks() -> int:

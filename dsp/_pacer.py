@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from agent.errors import ConfigError
+from agent.base.errors import ConfigError
 from dsp._validate import int_in
 from dsp._voicecore import ffi, lib
 

@@ -6,7 +6,7 @@ import enum
 
 import attrs
 
-from agent.errors import ConfigError
+from agent.base.errors import ConfigError
 from dsp._validate import number_in
 from dsp._voicecore import ffi, lib
 

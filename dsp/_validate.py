@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from agent.errors import ConfigError
+from agent.base.errors import ConfigError
 
 
 def number_in(lo: float, hi: float) -> Callable[[Any, Any, Any], None]:

@@ -60,7 +60,7 @@ def restore_logging():
     take it away again, with the root level, so the next test starts clean."""
     import logging
 
-    from agent.logs import uninstall_logging
+    from agent.base.logs import uninstall_logging
 
     root = logging.getLogger()
     level = root.level

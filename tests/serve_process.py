@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from agent.caller import Caller, CallerParams
+from agent.demo.softphone import Caller, CallerParams
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import trio
 
-    from agent.events import AudioChunk, LlmEvent, Message, SttEvent, ToolSpec
+    from agent.base.events import AudioChunk, LlmEvent, Message, SttEvent, ToolSpec
 
 
 @runtime_checkable

@@ -13,10 +13,10 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from agent.errors import ConfigError
+from agent.base.errors import ConfigError
 
 if TYPE_CHECKING:
-    from agent.call import Call
+    from agent.media.call import Call
     from agent.providers.protocols import LanguageModel, SpeechToText, TextToSpeech
 
 STT_NAMES = ("deepgram", "whisper")
@@ -48,13 +48,13 @@ def chosen(env: Mapping[str, str]) -> tuple[str, str, str]:
 
 def stt_factory(name: str, env: Mapping[str, str]) -> Callable[[Call], SpeechToText]:
     if name == "deepgram":
-        from agent.providers.deepgram import DeepgramStt
-        from agent.providers.deepgram_wire import DeepgramSettings
+        from agent.providers.stt.deepgram import DeepgramStt
+        from agent.providers.stt.deepgram_wire import DeepgramSettings
 
         settings = DeepgramSettings.from_env(env)
         return lambda call: DeepgramStt(settings, call.sample_rate)
     if name == "whisper":
-        from agent.providers.whisper import WhisperStt
+        from agent.providers.stt.whisper import WhisperStt
 
         return lambda call: WhisperStt(call.sample_rate)
     raise ConfigError(f"unknown STT {name!r}; choose one of {', '.join(STT_NAMES)}")
@@ -102,7 +102,7 @@ def tts_factory(name: str, env: Mapping[str, str]) -> Callable[[Call], TextToSpe
         makers = [primary, *(voice_factory(fallback, env) for fallback in fallbacks)]
     except ConfigError as exc:
         raise ConfigError(f"{TTS_FALLBACK_VAR} ({', '.join(fallbacks)}): {exc}") from exc
-    from agent.providers.tts_fallback import FallbackTts
+    from agent.providers.tts.fallback import FallbackTts
 
     return lambda call: FallbackTts([make(call) for make in makers])
 
@@ -110,19 +110,19 @@ def tts_factory(name: str, env: Mapping[str, str]) -> Callable[[Call], TextToSpe
 def voice_factory(name: str, env: Mapping[str, str]) -> Callable[[Call], TextToSpeech]:
     """One voice, no fallback."""
     if name == "cartesia":
-        from agent.providers.cartesia import CartesiaTts
-        from agent.providers.cartesia_wire import CartesiaSettings
+        from agent.providers.tts.cartesia import CartesiaTts
+        from agent.providers.tts.cartesia_wire import CartesiaSettings
 
         settings = CartesiaSettings.from_env(env)
         return lambda call: CartesiaTts(settings, call.sample_rate)
     if name == "elevenlabs":
-        from agent.providers.elevenlabs import ElevenLabsTts
-        from agent.providers.elevenlabs_wire import ElevenLabsSettings
+        from agent.providers.tts.elevenlabs import ElevenLabsTts
+        from agent.providers.tts.elevenlabs_wire import ElevenLabsSettings
 
         settings = ElevenLabsSettings.from_env(env)
         return lambda call: ElevenLabsTts(settings, call.sample_rate)
     if name == "espeak":
-        from agent.providers.espeak import EspeakTts
+        from agent.providers.tts.espeak import EspeakTts
 
         return lambda call: EspeakTts(call.sample_rate)
     raise ConfigError(f"unknown TTS {name!r}; choose one of {', '.join(TTS_NAMES)}")
@@ -138,11 +138,11 @@ def llm_factory(
     """``shared``: an ``openai_compat.SharedClient`` the service keeps open (pooled
     connections for every call)."""
     if name == "offline":
-        from agent.providers.offline_policy import OfflinePolicy
+        from agent.providers.llm.offline_policy import OfflinePolicy
 
         return lambda call: OfflinePolicy(company_for(call), call_uuid=str(call.uuid))
     if name in LLM_NAMES:
-        from agent.providers.openai_compat import language_model_from_env
+        from agent.providers.llm.openai_compat import language_model_from_env
 
         merged = {**env, "LLM_PROVIDER": name}
         model = language_model_from_env(merged, shared=shared)  # type: ignore[arg-type]

@@ -1,0 +1,424 @@
+"""Company profiles: who answers the phone for a dialled number, and how.
+
+A profile is parsed once from JSON (a local companies file or the company
+context API, same shape) into frozen value classes; garbage raises
+``ConfigError`` naming the company and the field. Every question about the
+company during a call (open now? serve this postcode? is this an emergency?)
+is a pure method here.
+
+Time: ``now`` is Unix epoch seconds (float); the profile's ``timezone``
+turns it into local wall-clock time. Opening periods are ``HH:MM-HH:MM`` per
+weekday within one day (``24:00`` allowed as the end; overnight periods are
+written as two periods on two days).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from agent.base.errors import ConfigError
+from agent.dialogue.slots import parse_postcode, to_e164
+
+#: The bundled example companies file (used when ``VOICE_AGENT_COMPANIES`` is unset).
+EXAMPLE_COMPANIES = Path(__file__).parent / "data" / "companies.json"
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EmergencyAction = Literal["transfer", "priority_booking"]
+
+
+@attrs.frozen
+class Price:
+    call_out: Decimal | None = None
+    hourly: Decimal | None = None
+    fixed: Decimal | None = None
+
+    @property
+    def quoted_amount(self) -> Decimal:
+        """What the booking records as the quote: the fixed price, else the call-out."""
+        for value in (self.fixed, self.call_out, self.hourly):
+            if value is not None:
+                return value
+        raise AssertionError("a Price always has at least one amount")  # checked when parsed
+
+
+@attrs.frozen
+class Service:
+    id: str
+    name: str
+    description: str
+    price: Price
+    currency: str = "GBP"
+    keywords: tuple[str, ...] = ()  # caller words that mean this service (offline policy)
+
+
+@attrs.frozen
+class TransferTarget:
+    name: str  # what the LLM and the logs call it
+    dial: str  # what the dialplan dials (PJSIP/1001, a queue, a number)
+
+
+@attrs.frozen
+class EmergencyPolicy:
+    keywords: tuple[str, ...] = ()
+    action: EmergencyAction = "priority_booking"
+    target: str | None = None  # a transfer target's name when action == "transfer"
+
+
+@attrs.frozen
+class BookingApi:
+    url: str
+    key_env: str | None = None
+
+
+@attrs.frozen
+class OpeningHours:
+    """Seven tuples (Monday first) of (open, close) minutes since local midnight."""
+
+    periods: tuple[tuple[tuple[int, int], ...], ...]
+
+    def is_open_at(self, local: datetime) -> bool:
+        minute = local.hour * 60 + local.minute
+        return any(lo <= minute < hi for lo, hi in self.periods[local.weekday()])
+
+
+@attrs.frozen
+class CompanyProfile:
+    id: str
+    name: str
+    greeting: str
+    timezone: ZoneInfo
+    hours: OpeningHours
+    services: tuple[Service, ...]
+    emergency: EmergencyPolicy = EmergencyPolicy()
+    service_area: tuple[str, ...] = ()  # empty: every postcode is served
+    booking_api: BookingApi | None = None
+    transfer_targets: tuple[TransferTarget, ...] = ()
+    voice: str | None = None
+    language: str = "en-GB"
+    notify_url: str | None = None
+    dids: tuple[str, ...] = ()
+    # Overrides of the workflow's reply templates, by template name.
+    phrases: dict[str, str] = attrs.field(factory=dict, hash=False)
+
+    # --- questions asked during a call ---
+
+    def local_time(self, now: float) -> datetime:
+        return datetime.fromtimestamp(now, self.timezone)
+
+    def is_open(self, now: float) -> bool:
+        return self.hours.is_open_at(self.local_time(now))
+
+    def next_opening(self, now: float) -> float | None:
+        """When the company next opens (``now`` itself if open); ``None`` if it never does."""
+        if self.is_open(now):
+            return now
+        today = self.local_time(now).date()
+        for ahead in range(8):
+            day = today + timedelta(days=ahead)
+            for lo, _hi in self.hours.periods[day.weekday()]:
+                start = datetime.combine(day, time(lo // 60, lo % 60), self.timezone).timestamp()
+                if start > now:
+                    return start
+        return None
+
+    def serves_postcode(self, postcode: str) -> bool:
+        """Whether a postcode (or bare outward code) is inside the service area.
+
+        A prefix matches whole postcode parts, never half a number: "SE" is the
+        whole SE area (SE1..SE28), "SW1" is district 1 and its sub-districts
+        (SW1A..SW1Y) but not SW10..SW19, "SW1A" only SW1A, "SW1A 1" one sector.
+        An area prefix "S" is Sheffield only, not SE or SW.
+        """
+        if not self.service_area:
+            return True
+        parts = _parse_prefix(postcode.strip().upper()) or _full_postcode_parts(postcode)
+        if parts is None:
+            return False
+        return any(_prefix_matches(_parse_prefix(p), parts) for p in self.service_area)
+
+    def find_emergency(self, text: str) -> str | None:
+        """The first emergency keyword in the caller's words (word start, simple
+        inflections: "flood" matches "flooding"/"flooded", not "floodlight")."""
+        low = text.lower()
+        for keyword in self.emergency.keywords:
+            words = r"\s+".join(re.escape(w) for w in keyword.lower().split())
+            if re.search(rf"\b{words}(?:s|es|ed|d|ing|ings)?\b", low):
+                return keyword
+        return None
+
+    def service(self, service_id: str) -> Service | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def transfer_target(self, name: str) -> TransferTarget | None:
+        """Allowlist lookup by name (case-insensitive) or by exact dial string."""
+        key = name.strip().lower()
+        return next(
+            (t for t in self.transfer_targets if t.name.lower() == key or t.dial == name.strip()),
+            None,
+        )
+
+    @property
+    def emergency_target(self) -> TransferTarget | None:
+        if self.emergency.action != "transfer" or self.emergency.target is None:
+            return None
+        return self.transfer_target(self.emergency.target)
+
+    @property
+    def default_transfer_target(self) -> TransferTarget | None:
+        return self.transfer_targets[0] if self.transfer_targets else None
+
+
+_PREFIX = re.compile(r"^([A-Z]{1,2})(?:(\d{1,2})([A-Z]?))?(?:\s*(\d))?$")
+
+
+def _parse_prefix(text: str) -> tuple[str, int | None, str | None, int | None] | None:
+    m = _PREFIX.match(text.strip().upper())
+    if m is None:
+        return None
+    area, district, sub, sector = m.groups()
+    if sector is not None and district is None:
+        return None
+    return (
+        area,
+        int(district) if district else None,
+        sub if district else None,
+        int(sector) if sector else None,
+    )
+
+
+def _full_postcode_parts(text: str) -> tuple[str, int, str, int] | None:
+    pc = parse_postcode(text)
+    return None if pc is None else (pc.area, pc.district, pc.sub_district, pc.sector)
+
+
+def _prefix_matches(prefix: tuple[Any, ...] | None, parts: tuple[Any, ...]) -> bool:
+    if prefix is None:
+        return False
+    area, district, sub, sector = prefix
+    if area != parts[0] or (district is not None and district != parts[1]):
+        return False
+    if sub and sub != parts[2]:
+        return False
+    return sector is None or sector == parts[3]
+
+
+# --- parsing -------------------------------------------------------------------
+
+
+class _Fields:
+    """Typed access to one JSON object, with errors naming company and field."""
+
+    def __init__(self, data: Any, company: str, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"company {company!r}: {path or 'profile'} must be a JSON object")
+        self.data, self.company, self.path = data, company, path
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        where = f"{self.path}.{key}" if self.path else key
+        return ConfigError(f"company {self.company!r}: field {where!r}: {problem}")
+
+    def str(self, key: str, default: str | None = None, *, required: bool = True) -> Any:
+        value = self.data.get(key, default)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+        return value.strip()
+
+    def list(self, key: str) -> list[Any]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list, got {value!r}")
+        return value
+
+    def obj(self, key: str, index: int | None = None) -> _Fields:
+        value = self.data.get(key) if index is None else self.data[key][index]
+        return _Fields(
+            value,
+            self.company,
+            f"{self.path}.{key}".strip(".") + ("" if index is None else f"[{index}]"),
+        )
+
+    def money(self, key: str) -> Decimal | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        try:
+            if isinstance(value, bool):
+                raise InvalidOperation
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise self.fail(key, f"expected an amount, got {value!r}") from None
+        if not amount.is_finite() or amount < 0:
+            raise self.fail(key, f"expected a non-negative amount, got {value!r}")
+        return amount
+
+
+def _parse_minutes(text: str) -> int:
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if m is None or int(m.group(2)) > 59:
+        raise ValueError(text)
+    minutes = int(m.group(1)) * 60 + int(m.group(2))
+    if minutes > 24 * 60:
+        raise ValueError(text)
+    return minutes
+
+
+def _parse_hours(f: _Fields) -> OpeningHours:
+    unknown = set(f.data) - set(WEEKDAYS)
+    if unknown:
+        raise f.fail(sorted(unknown)[0], f"unknown weekday; use {', '.join(WEEKDAYS)}")
+    days = []
+    for day in WEEKDAYS:
+        periods = []
+        for item in f.list(day):
+            try:
+                lo_text, hi_text = str(item).split("-")
+                lo, hi = _parse_minutes(lo_text), _parse_minutes(hi_text)
+            except ValueError:
+                raise f.fail(day, f"expected 'HH:MM-HH:MM', got {item!r}") from None
+            if lo >= hi:
+                raise f.fail(day, f"period {item!r} closes before it opens")
+            periods.append((lo, hi))
+        days.append(tuple(sorted(periods)))
+    return OpeningHours(tuple(days))
+
+
+def _parse_service(f: _Fields) -> Service:
+    price_fields = f.obj("price")
+    price = Price(
+        call_out=price_fields.money("call_out"),
+        hourly=price_fields.money("hourly"),
+        fixed=price_fields.money("fixed"),
+    )
+    if price.call_out is None and price.hourly is None and price.fixed is None:
+        raise f.fail("price", "needs at least one of call_out, hourly, fixed")
+    currency = f.str("currency", "GBP")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise f.fail("currency", f"expected an ISO 4217 code like 'GBP', got {currency!r}")
+    keywords = tuple(str(k).lower() for k in f.list("keywords"))
+    return Service(f.str("id"), f.str("name"), f.str("description", ""), price, currency, keywords)
+
+
+def parse_company(data: Any) -> CompanyProfile:
+    """Build a profile from its JSON object; raises ``ConfigError`` on garbage."""
+    cid = data.get("id", "?") if isinstance(data, Mapping) else "?"
+    f = _Fields(data, str(cid), "")
+    cid = f.str("id")
+    tz_name = f.str("timezone", "Europe/London")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise f.fail("timezone", f"unknown IANA timezone {tz_name!r}") from None
+    services = tuple(_parse_service(f.obj("services", i)) for i in range(len(f.list("services"))))
+    if not services:
+        raise f.fail("services", "at least one service is needed")
+    if len({s.id for s in services}) != len(services):
+        raise f.fail("services", "service ids must be unique")
+    targets = []
+    for i in range(len(f.list("transfer_targets"))):
+        t = f.obj("transfer_targets", i)
+        targets.append(TransferTarget(t.str("name"), t.str("dial")))
+    emergency = EmergencyPolicy()
+    if f.data.get("emergency") is not None:
+        e = f.obj("emergency")
+        action = e.str("action", "priority_booking")
+        if action not in ("transfer", "priority_booking"):
+            raise e.fail("action", f"expected 'transfer' or 'priority_booking', got {action!r}")
+        target = e.str("target", required=action == "transfer")
+        if target is not None and target.lower() not in {t.name.lower() for t in targets}:
+            raise e.fail("target", f"{target!r} is not in transfer_targets")
+        emergency = EmergencyPolicy(tuple(str(k) for k in e.list("keywords")), action, target)
+    area = tuple(str(p).strip().upper() for p in f.list("service_area"))
+    for prefix in area:
+        if _parse_prefix(prefix) is None:
+            raise f.fail("service_area", f"{prefix!r} is not a postcode prefix like 'SW1' or 'SE'")
+    booking_api = None
+    if f.data.get("booking_api") is not None:
+        b = f.obj("booking_api")
+        booking_api = BookingApi(b.str("url"), b.str("key_env", required=False))
+    notify_url = f.obj("notify").str("url") if f.data.get("notify") is not None else None
+    dids = []
+    for raw in f.list("dids"):
+        if (did := to_e164(str(raw))) is None:
+            raise f.fail("dids", f"{raw!r} is not a phone number")
+        dids.append(did)
+    phrases = f.data.get("phrases", {})
+    if not isinstance(phrases, Mapping) or not all(isinstance(v, str) for v in phrases.values()):
+        raise f.fail("phrases", "expected an object of template name -> text")
+    return CompanyProfile(
+        id=cid,
+        name=f.str("name"),
+        greeting=f.str("greeting", f"Thanks for calling {f.str('name')}."),
+        timezone=tz,
+        hours=_parse_hours(f.obj("hours")),
+        services=services,
+        emergency=emergency,
+        service_area=area,
+        booking_api=booking_api,
+        transfer_targets=tuple(targets),
+        voice=f.str("voice", required=False),
+        language=f.str("language", "en-GB"),
+        notify_url=notify_url,
+        dids=tuple(dids),
+        phrases=dict(phrases),
+    )
+
+
+@attrs.frozen
+class CompanyDirectory:
+    """Every company of a companies file, found by dialled number."""
+
+    companies: tuple[CompanyProfile, ...]
+    default_id: str | None = None
+
+    def get(self, company_id: str) -> CompanyProfile | None:
+        return next((c for c in self.companies if c.id == company_id), None)
+
+    def lookup(self, did: str) -> CompanyProfile | None:
+        """The company for a DID in any common spelling, else the default (or ``None``)."""
+        e164 = to_e164(did)
+        for company in self.companies:
+            if e164 is not None and e164 in company.dids:
+                return company
+        return self.get(self.default_id) if self.default_id else None
+
+
+def parse_directory(data: Any) -> CompanyDirectory:
+    if not isinstance(data, Mapping) or not isinstance(data.get("companies"), list):
+        raise ConfigError("companies file: expected an object with a 'companies' list")
+    companies = tuple(parse_company(item) for item in data["companies"])
+    seen: dict[str, str] = {}
+    ids: set[str] = set()
+    for company in companies:
+        if company.id in ids:
+            raise ConfigError(f"company {company.id!r}: duplicate company id")
+        ids.add(company.id)
+        for did in company.dids:
+            if did in seen:
+                raise ConfigError(f"company {company.id!r}: DID {did} is already {seen[did]!r}'s")
+            seen[did] = company.id
+    default = data.get("default")
+    if default is not None and default not in {c.id for c in companies}:
+        raise ConfigError(f"companies file: default {default!r} is not a company id")
+    return CompanyDirectory(companies, default)
+
+
+def load_companies(path: str | Path) -> CompanyDirectory:
+    """Read and validate a companies file (``{"default": id, "companies": [...]}``)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"companies file {str(path)!r}: cannot read: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"companies file {str(path)!r}: invalid JSON: {exc}") from exc
+    return parse_directory(data)

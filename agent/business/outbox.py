@@ -1,0 +1,321 @@
+"""The persistent outbox: bookings and webhook notifications that still need an answer.
+
+A booking the API did not confirm (5xx, timeout, unreachable) and every
+notification is written to the ``outbox`` table (same SQLite file as the
+local booking store) with its idempotency key, before anyone is told "it will
+be confirmed". ``run_outbox`` retries pending rows with capped exponential
+backoff until a final answer: a booking is ``confirmed`` (201/200) or
+``failed`` (409 slot taken, 422 invalid; the reason is recorded and the
+business is asked to call the customer back); a notification is ``confirmed``
+on a 2xx and ``failed`` on a final 4xx. Because the key never changes, a retry
+after a lost answer can never create a second booking.
+
+Rows survive restarts: ``run_outbox`` retries every pending row when it starts.
+A live call learns the end of its booking through ``Outbox.wait_final(key)`` or
+the ``on_final`` callback.
+
+Scheduling uses Trio's clock (so tests run in virtual time); stored times are
+wall-clock epoch seconds, for people reading the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import attrs
+import trio
+
+from agent.base.errors import ProviderError
+from agent.business.booking import BookingBackend, Notifier, notification
+from agent.business.bookingstore import Database
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["booking", "notify"]
+Status = Literal["pending", "confirmed", "failed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    company_id TEXT NOT NULL,
+    call_uuid TEXT NOT NULL DEFAULT '',
+    target TEXT,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status);
+"""
+
+
+@attrs.frozen
+class Backoff:
+    """Retry delays: ``initial * factor**(attempt-1)``, capped, spread by ``jitter``
+    (a fraction) so many rows do not hit a recovering API at the same instant."""
+
+    initial: float = 1.0
+    factor: float = 2.0
+    cap: float = 60.0
+    jitter: float = 0.1
+
+    def __attrs_post_init__(self) -> None:
+        if not (self.initial > 0 and self.factor >= 1 and self.cap >= self.initial):
+            raise ValueError(f"bad backoff {self!r}: need initial > 0, factor >= 1, cap >= initial")
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"backoff jitter must be in [0, 1), got {self.jitter}")
+
+    def delay(self, attempts: int, rand: float = 0.5) -> float:
+        """Seconds to wait after ``attempts`` failed tries; ``rand`` in [0, 1)."""
+        base = min(self.cap, self.initial * self.factor ** max(0, attempts - 1))
+        return base * (1 + self.jitter * (2 * rand - 1))
+
+
+@attrs.frozen
+class OutboxItem:
+    key: str  # the idempotency key: "<call uuid>:<n>" for a booking
+    kind: Kind
+    company_id: str
+    payload: dict[str, Any] = attrs.field(hash=False)
+    target: str | None = None  # the URL of a notification; a booking's notify URL
+    call_uuid: str = ""
+    status: Status = "pending"
+    attempts: int = 0
+    last_error: str = ""
+    result: dict[str, Any] = attrs.field(factory=dict, hash=False)
+
+    @property
+    def final(self) -> bool:
+        return self.status != "pending"
+
+
+def _item(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(
+        key=row["key"],
+        kind=row["kind"],
+        company_id=row["company_id"],
+        payload=json.loads(row["payload"]),
+        target=row["target"],
+        call_uuid=row["call_uuid"],
+        status=row["status"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        result=json.loads(row["result"]),
+    )
+
+
+class Outbox:
+    """The ``outbox`` table plus in-process signals (new work, final answers)."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self.db, self.clock = db, clock
+        db.executescript(_SCHEMA)
+        self._changed = trio.Event()
+        self._finals: dict[str, trio.Event] = {}
+
+    async def put_booking(
+        self,
+        key: str,
+        company_id: str,
+        body: Mapping[str, Any],
+        *,
+        notify_url: str | None = None,
+        call_uuid: str = "",
+    ) -> OutboxItem:
+        """Keep a booking for retry; a key already kept returns its row unchanged."""
+        return await self._put(key, "booking", company_id, body, notify_url, call_uuid)
+
+    async def put_notification(
+        self,
+        key: str,
+        company_id: str,
+        url: str,
+        payload: Mapping[str, Any],
+        *,
+        call_uuid: str = "",
+    ) -> OutboxItem:
+        return await self._put(key, "notify", company_id, payload, url, call_uuid)
+
+    async def _put(self, key, kind, company_id, payload, target, call_uuid) -> OutboxItem:
+        if not key:
+            raise ValueError("an outbox item needs an idempotency key")
+        now = self.clock()
+
+        def insert(conn: sqlite3.Connection) -> OutboxItem:
+            conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, kind, company_id, call_uuid, target, payload,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, kind, company_id, call_uuid, target, json.dumps(dict(payload)), now, now),
+            )
+            return _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
+
+        item = await self.db.run(self.db.transaction(insert))
+        self._changed.set()
+        return item
+
+    async def get(self, key: str) -> OutboxItem | None:
+        row = await self.db.run(
+            lambda conn: conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone()
+        )
+        return None if row is None else _item(row)
+
+    async def items(self, status: Status | None = None) -> list[OutboxItem]:
+        """Rows in the order they were kept (all, or one status)."""
+        where, args = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = await self.db.run(
+            lambda conn: conn.execute(
+                f"SELECT * FROM outbox {where} ORDER BY created_at, rowid", args
+            ).fetchall()
+        )
+        return [_item(r) for r in rows]
+
+    async def record_failure(self, key: str, error: str) -> int:
+        """Count a failed attempt; returns the attempts so far."""
+        now = self.clock()
+
+        def update(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ?"
+                " WHERE key = ?",
+                (error, now, key),
+            )
+            return conn.execute("SELECT attempts FROM outbox WHERE key = ?", (key,)).fetchone()[0]
+
+        return await self.db.run(self.db.transaction(update))
+
+    async def finish(
+        self, key: str, status: Status, result: Mapping[str, Any], *, error: str = ""
+    ) -> OutboxItem:
+        """Record the final answer and wake whoever waits for it."""
+        if status == "pending":
+            raise ValueError("finish() needs a final status")
+        now = self.clock()
+
+        def update(conn: sqlite3.Connection) -> OutboxItem:
+            conn.execute(
+                "UPDATE outbox SET status = ?, result = ?, attempts = attempts + 1,"
+                " last_error = ?, updated_at = ? WHERE key = ?",
+                (status, json.dumps(dict(result)), error, now, key),
+            )
+            return _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
+
+        item = await self.db.run(self.db.transaction(update))
+        self._finals.pop(key, trio.Event()).set()
+        return item
+
+    async def wait_final(self, key: str) -> OutboxItem:
+        """Wait until the row with ``key`` has a final answer (now, if it has one)."""
+        while True:
+            event = self._finals.setdefault(key, trio.Event())
+            item = await self.get(key)
+            if item is None:
+                raise KeyError(f"no outbox item {key!r}")
+            if item.final:
+                return item
+            await event.wait()
+
+    async def wait_changed(self) -> None:
+        """Return once something was put in since the last call."""
+        await self._changed.wait()
+        self._changed = trio.Event()
+
+
+BackendFor = Callable[[str], BookingBackend | None]  # company id -> its booking backend
+
+
+async def run_outbox(
+    outbox: Outbox,
+    backend_for: BackendFor,
+    notifier: Notifier | None,
+    *,
+    backoff: Backoff = Backoff(),
+    on_final: Callable[[OutboxItem], None] | None = None,
+    rng: random.Random | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Deliver pending rows until cancelled; every pending row is due at start."""
+    rng = rng or random.Random()
+    due: dict[str, float] = {}  # key -> Trio time of the next try
+    task_status.started()
+    while True:
+        now = trio.current_time()
+        pending = await outbox.items("pending")
+        keys = {item.key for item in pending}
+        for key in [k for k in due if k not in keys]:  # finished elsewhere: forget it
+            del due[key]
+        for item in pending:
+            when = due.setdefault(item.key, now)
+            if when > now:
+                continue
+            final = await _deliver(outbox, item, backend_for, notifier)
+            if final is None:
+                attempts = (await outbox.get(item.key) or item).attempts
+                due[item.key] = trio.current_time() + backoff.delay(attempts, rng.random())
+                continue
+            due.pop(item.key, None)
+            if on_final is not None:
+                on_final(final)
+        with trio.move_on_at(min(due.values(), default=float("inf"))):
+            await outbox.wait_changed()
+
+
+async def _deliver(
+    outbox: Outbox, item: OutboxItem, backend_for: BackendFor, notifier: Notifier | None
+) -> OutboxItem | None:
+    """One try; the row's final state, or ``None`` to try again later."""
+    try:
+        if item.kind == "booking":
+            return await _deliver_booking(outbox, item, backend_for)
+        if notifier is None:
+            raise ProviderError("notify", "no notifier configured", retryable=True)
+        await notifier.send(item.target or "", item.payload, item.key)
+        return await outbox.finish(item.key, "confirmed", {"delivered": True})
+    except ProviderError as exc:
+        if item.kind == "notify" and not exc.retryable:
+            log.warning("outbox: notification %s refused for good: %s", item.key, exc)
+            return await outbox.finish(item.key, "failed", {}, error=str(exc))
+        attempts = await outbox.record_failure(item.key, str(exc))
+        log.info("outbox: %s %s failed (try %d): %s", item.kind, item.key, attempts, exc)
+        return None
+
+
+async def _deliver_booking(outbox: Outbox, item: OutboxItem, backend_for: BackendFor) -> OutboxItem:
+    backend = backend_for(item.company_id)
+    if backend is None:
+        raise ProviderError("outbox", f"no booking backend for company {item.company_id!r}")
+    outcome = await backend.book(item.payload, item.key)
+    if outcome.confirmed:
+        final = await outbox.finish(item.key, "confirmed", {"booking_id": outcome.booking_id})
+        event, data = "booking", {**item.payload, "booking_id": outcome.booking_id}
+    else:
+        reason = outcome.error or outcome.status
+        if outcome.field:
+            reason += f" (field {outcome.field})"
+        final = await outbox.finish(
+            item.key, "failed", {"status": outcome.status, "field": outcome.field}, error=reason
+        )
+        # The caller was told it would be confirmed: a person has to call them back.
+        event, data = "callback_requested", {"reason": f"booking failed: {reason}", **item.payload}
+    if item.target:
+        payload = notification(
+            event,
+            call_uuid=item.call_uuid,
+            company_id=item.company_id,
+            at=datetime.fromtimestamp(outbox.clock(), UTC).isoformat(timespec="seconds"),
+            data=data,
+        )
+        await outbox.put_notification(
+            f"{item.key}:notify", item.company_id, item.target, payload, call_uuid=item.call_uuid
+        )
+    return final

@@ -1,0 +1,1 @@
+"""The ``voice-agent`` command, one module per subcommand."""

@@ -1,0 +1,50 @@
+"""The ``voice-agent`` command. Each subcommand lives in its own ``agent.cli_*`` module
+with a ``register(subparsers)`` function; this module only dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from agent.base.errors import ConfigError
+
+COMMANDS = (
+    "agent.cli.serve",
+    "agent.cli.call",
+    "agent.cli.demo",
+    "agent.cli.report",
+    "agent.cli.purge",
+    "agent.cli.check",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voice-agent", description="A real-time AI voice agent for Asterisk AudioSocket."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from agent.base.logs import configure_logging, log_format
+
+    # JSON lines for the service (journal, file, pipe), text on a terminal; a call's
+    # lines carry its UUID; names, numbers and postcodes heard are redacted.
+    configure_logging(log_format(), level=logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"voice-agent: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""``voice-agent serve``: FastAGI + AudioSocket (+ metrics), in one process or N workers."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+
+import attrs
+import trio
+
+from agent.base.config import ServerSettings, env_int
+from agent.base.errors import ConfigError
+
+BRAINS = ("echo", "conversation")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the agent (FastAGI + AudioSocket servers)")
+    serve.add_argument("--host", help="AudioSocket listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="AudioSocket listen port (default 9099)")
+    serve.add_argument("--brain", choices=BRAINS, help="what answers the calls")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes sharing the AudioSocket port (default VOICE_AGENT_WORKERS or 1)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+
+def server_settings(args: argparse.Namespace) -> ServerSettings:
+    settings = ServerSettings.from_env()
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.brain:
+        overrides["brain"] = args.brain
+    settings = attrs.evolve(settings, **overrides)
+    if settings.brain not in BRAINS:
+        raise ConfigError(f"brain {settings.brain!r}: choose one of {', '.join(BRAINS)}")
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from agent.pbx.fastagi import AgiSettings
+    from agent.service.serve import ServiceSettings
+
+    settings = server_settings(args)
+    service_settings = ServiceSettings.from_env()
+    agi = AgiSettings.from_env()
+    workers = args.workers
+    if workers is None:
+        workers = env_int(os.environ, "VOICE_AGENT_WORKERS", 1, lo=1, hi=256)
+    if not 1 <= workers <= 256:
+        raise ConfigError(f"--workers {workers}: expected 1..256")
+    if workers > 1:
+        from agent.service.workers import run_supervisor
+
+        return run_supervisor(settings, service_settings, agi, workers)
+
+    from agent.observe.metrics import metrics_address
+    from agent.service.serve import Service
+
+    service = Service(
+        settings, service_settings, agi=agi, metrics_address=metrics_address(), observe=True
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        trio.run(service.run)
+    return 0

@@ -1,0 +1,515 @@
+"""The conversation brain: STT -> turn-taking -> LLM/tools -> TTS -> playout.
+
+``ConversationBrain`` implements ``agent.media.call.Brain``. Its sync hooks run in the
+call's reader task: they forward caller audio to the STT (``send_nowait``;
+a full channel drops the frame and counts it), feed VAD transitions and DTMF
+to the pure ``TurnTaker`` and carry out its actions at once, so a barge-in
+pauses playout within the frame that decided it. ``run`` owns the brain's
+nursery: the call-scoped TTS session, the greeting, then (consent gate) the
+STT session, a pump of STT events into the turn-taker, the turn-taker's timer
+and a playout monitor that reports when the agent is audible.
+
+Consent gate: the greeting (with the recording disclosure) is played before any
+caller audio goes to an STT; the STT session is started only once the greeting
+utterance has finished (or was cut by a barge-in). Audio before that is
+dropped, not buffered.
+
+Each reply is an ``agent.conversation.turn.Turn`` with its own cancel scope. When the
+conversation decides to end (the model's ``end_call`` or ``transfer_to_human``,
+or the caller stayed silent), the goodbye is played, ``outcome`` is recorded
+and ``run`` returns, so the call hangs up with a 0x00 and the dialplan goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import attrs
+import trio
+
+from agent.base.errors import ConfigError
+from agent.base.events import SttEvent, ToolCall
+from agent.business.company import CompanyDirectory, CompanyProfile
+from agent.conversation.turn import Outcome, Turn
+from agent.dialogue.history import History
+from agent.dialogue.prompt import system_prompt
+from agent.dialogue.replies import render
+from agent.dialogue.tools import ToolResult, tool_specs
+from agent.dialogue.turntaking import (
+    Action,
+    AskRepeat,
+    BargeIn,
+    CancelSpeculative,
+    ConfirmResponse,
+    DtmfInput,
+    PausePlayout,
+    Reprompt,
+    ResumePlayout,
+    SilenceTimeout,
+    StartResponse,
+    TurnTaker,
+    TurnTakingParams,
+)
+from agent.dialogue.workflow import (
+    BookingWorkflow,
+    Dtmf,
+    KeepPending,
+    Say,
+    Transfer,
+    WorkflowConfig,
+)
+from agent.media.playout import Utterance
+from dsp import VadTransition
+
+if TYPE_CHECKING:
+    from agent.media.call import BrainFactory, Call
+    from agent.providers.protocols import LanguageModel, SpeechToText, TextToSpeech
+
+__all__ = [
+    "ConversationBrain",
+    "ConversationParams",
+    "Outcome",
+    "ToolRunner",
+    "TranscriptLine",
+    "conversation_brain_factory",
+]
+
+log = logging.getLogger(__name__)
+
+KEYPAD_PREFIX = "[typed on the keypad:"  # a key entry in the history, e.g. "... 0770]"
+
+STRUCTURED_INSTRUCTIONS = (
+    "\n\nAnswer every time with one JSON object and nothing else: "
+    '{"response": "what you say to the caller", "action": null or one of get_quote, '
+    'check_availability, book_appointment, transfer_to_human, end_call, "variables": '
+    "{the action's arguments}}. Results of actions come back as messages in square brackets."
+)
+
+
+@attrs.frozen
+class TranscriptLine:
+    """One line of the call as it happened: what the caller said (as the STT gave it,
+    or the keys pressed) or what the agent said as the caller heard it."""
+
+    role: Literal["caller", "agent"]
+    text: str
+    at: float  # trio.current_time() when the line was complete
+    interrupted: bool = False
+
+
+class ToolRunner(Protocol):
+    """Executes an authorized tool call (the booking API client, the local quote)."""
+
+    async def run(self, call: ToolCall, now: float) -> ToolResult: ...
+
+
+@attrs.frozen
+class ConversationParams:
+    consent_gate: bool = True  # no caller audio to any STT before the greeting played
+    output_mode: Literal["tools", "structured"] = "tools"
+    ear: bool = True  # rewrite model text for the ear (prices, postcodes, phone numbers)
+    tts_reads_brackets: bool = True
+    text_buffer: int = 4  # text fragments queued for the TTS
+    audio_buffer: int = 4  # audio chunks queued for playout
+    llm_buffer: int = 8
+    stt_buffer: int = 50  # caller frames queued for the STT (1 s) before dropping
+    max_ahead_s: float = 1.0  # audio queued in playout beyond what was sent
+    max_tool_rounds: int = 4
+    filler_after_s: float = 0.7
+    filler: str = "One moment, please."
+    digit_timeout_s: float = 2.5  # a key entry without # ends after this pause
+    apology: str = "Sorry, I'm having a bit of trouble. Could you say that again?"
+
+    def __attrs_post_init__(self) -> None:
+        if self.output_mode not in ("tools", "structured"):
+            raise ConfigError(f"output_mode={self.output_mode!r}: use 'tools' or 'structured'")
+        for name in ("text_buffer", "audio_buffer", "llm_buffer", "stt_buffer"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be at least 1")
+        if self.max_ahead_s <= 0 or self.filler_after_s < 0:
+            raise ConfigError("max_ahead_s must be > 0, filler_after_s >= 0")
+
+
+class ConversationBrain:
+    def __init__(
+        self,
+        call: Call,
+        *,
+        stt: SpeechToText,
+        llm: LanguageModel,
+        tts: TextToSpeech,
+        tools: ToolRunner,
+        company: CompanyProfile,
+        params: ConversationParams | None = None,
+        turn_taking: TurnTakingParams | None = None,
+        workflow_config: WorkflowConfig | None = None,
+        caller_id: str | None = None,
+        epoch: Callable[[], float] = time.time,
+        on_transcript: Callable[[TranscriptLine], None] | None = None,
+    ) -> None:
+        self.call = call
+        self.on_transcript = on_transcript
+        self.playout = call.playout
+        self.stt, self.llm, self.tts, self.tools = stt, llm, tts, tools
+        # Optional STT hook: a recogniser that batches audio sends each frame
+        # at once around a pause, where its end-of-speech timing is decided.
+        self._stt_caller_pausing = getattr(stt, "caller_pausing", None)
+        self.company = company
+        self.params = params or ConversationParams()
+        self.epoch = epoch  # wall-clock seconds for the workflow and the prompt
+        self.structured = self.params.output_mode == "structured"
+        call_id = str(call.uuid) if call.uuid else f"call-{id(call):x}"
+        self.workflow = BookingWorkflow(
+            company, call_id, epoch(), config=workflow_config, caller_id=caller_id
+        )
+        prompt = system_prompt(
+            company, tts_reads_brackets=self.params.tts_reads_brackets, now=epoch()
+        )
+        self.history = History(prompt + (STRUCTURED_INSTRUCTIONS if self.structured else ""))
+        self.tool_specs = tool_specs(company)
+        self.taker = TurnTaker(turn_taking)
+        self.outcome: Outcome | None = None
+        self.pending: list[KeepPending] = []  # for the outbox
+        self.turns: list[Turn] = []
+        self.audio_to_stt = 0
+        self.audio_dropped = 0
+        self.audio_before_gate = 0
+        self.gate_opened_at: float | None = None
+        self._audio_send, self._audio_recv = trio.open_memory_channel[bytes](self.params.stt_buffer)
+        self._stt_send, self._stt_recv = trio.open_memory_channel[SttEvent](64)
+        self._gate_open = False
+        self._nursery: trio.Nursery | None = None
+        self._turn: Turn | None = None
+        self._greeting: Turn | None = None
+        self._utterance: Utterance | None = None
+        self._audible: int | None = None  # id of the utterance being heard
+        self._timer_scope: trio.CancelScope | None = None
+        self._done = trio.Event()
+        self._digits = ""
+        self._vad_pausing = False
+        self._deadline: float | None = self.taker.next_deadline()
+        self._digit_scope: trio.CancelScope | None = None
+
+    # --- the brain's task -----------------------------------------------------------
+
+    async def run(self, call: Call) -> None:
+        call.playout.on_change = self._audibility_changed
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self.tts.run)
+            nursery.start_soon(self._timer)
+            if not self.params.consent_gate:
+                await self._open_gate()
+            greeting = " ".join(
+                a.text for a in self.workflow.start(self.epoch()) if isinstance(a, Say)
+            )
+            self._greeting = self._start_turn(Turn(self, None, canned=greeting))
+            if self.params.consent_gate:
+                await self._greeting.done.wait()
+                await self._open_gate()
+            await self._done.wait()
+            nursery.cancel_scope.cancel()
+        log.info("call %s: conversation ended: %s", call.name, self.outcome)
+
+    async def _open_gate(self) -> None:
+        assert self._nursery is not None
+        await self._nursery.start(self._run_stt)
+        self._nursery.start_soon(self._stt_pump)
+        self._gate_open = True
+        self.gate_opened_at = trio.current_time()
+
+    async def _run_stt(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        async with self._stt_send:
+            await self.stt.run(self._audio_recv, self._stt_send, task_status=task_status)
+
+    async def _stt_pump(self) -> None:
+        observer = getattr(
+            self.call, "observer", None
+        )  # records and metrics (agent.observe.process)
+        async for event in self._stt_recv:
+            now = trio.current_time()
+            if observer is not None:
+                observer.stt_event(event, now)
+            self._execute(self.taker.stt_event(event, now), now)
+
+    async def _timer(self) -> None:
+        while True:
+            deadline = self.taker.next_deadline()
+            with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            now = trio.current_time()
+            if deadline is not None and now >= deadline:
+                self._execute(self.taker.tick(now), now)
+
+    def _audibility_changed(self, now: float) -> None:
+        """Tell the turn-taker when agent speech starts being heard and when it stops.
+
+        Called by the playout when an utterance's first frame leaves or one ends,
+        and when the brain switches utterances."""
+        u = self._utterance
+        now_audible = (
+            u.id
+            if u is not None and u.first_frame_at is not None and not u.finished.is_set()
+            else None
+        )
+        if now_audible == self._audible:
+            return
+        self._audible = now_audible
+        if now_audible is None:
+            actions = self.taker.agent_silent(now)
+        else:
+            greeting = self._greeting is not None and self._greeting.utterance is u
+            actions = self.taker.agent_speaking(now, greeting=greeting)
+        self._execute(actions, now)
+
+    # --- hooks (sync, in the reader task) ----------------------------------------------
+
+    def on_audio(self, pcm: bytes, now: float) -> None:
+        if self._nursery is None:
+            return
+        if not self._gate_open:
+            self.audio_before_gate += 1
+        else:
+            try:
+                self._audio_send.send_nowait(pcm)
+                self.audio_to_stt += 1
+            except (trio.WouldBlock, trio.BrokenResourceError):
+                self.audio_dropped += 1
+        vad = self.call.vad
+        pausing = vad.pausing
+        if pausing != self._vad_pausing:
+            self._vad_pausing = pausing
+            if pausing:
+                if self._stt_caller_pausing is not None:
+                    self._stt_caller_pausing()
+                self._execute(self.taker.vad_pause(now), now)
+            elif vad.speaking:  # loud again within the hangover (not the end of speech)
+                self._execute(self.taker.vad_resume(now), now)
+        deadline = self._deadline
+        if deadline is not None and now >= deadline:
+            # A barge-in pause is due: act in this frame, not at the timer's wake-up.
+            self._execute(self.taker.tick(now), now)
+
+    def on_vad(self, transition: VadTransition, level_dbfs: float, now: float) -> None:
+        if self._nursery is None:
+            return
+        if transition == VadTransition.SPEECH_START:
+            self._execute(self.taker.vad_speech_start(now), now)
+        elif transition == VadTransition.SPEECH_END:
+            self._execute(self.taker.vad_speech_end(now), now)
+
+    def on_dtmf(self, digit: str, now: float) -> None:
+        if self._nursery is None:
+            return
+        self._execute(self.taker.dtmf(digit, now), now)
+
+    # --- actions -----------------------------------------------------------------------
+
+    def _execute(self, actions: list[Action], now: float) -> None:
+        for action in actions:
+            if isinstance(action, PausePlayout):
+                self.playout.pause()
+            elif isinstance(action, ResumePlayout):
+                self.playout.resume()
+            elif isinstance(action, BargeIn):
+                self._barge_in()
+            elif isinstance(action, StartResponse):
+                self._start_response(action)
+            elif isinstance(action, ConfirmResponse):
+                turn = self._turn
+                if turn is not None and turn.turn_id == action.turn_id:
+                    self.history.add_user(action.text)
+                    self._transcribe("caller", action.text, now)
+                    turn.confirm()
+            elif isinstance(action, CancelSpeculative):
+                turn = self._turn
+                if turn is not None and turn.turn_id == action.turn_id:
+                    turn.discard()
+                    self._turn = None
+            elif isinstance(action, Reprompt):
+                self._say(render(self.company, "reprompt", question=self.workflow.question()))
+            elif isinstance(action, AskRepeat):
+                self._say(render(self.company, "ask_repeat"))
+            elif isinstance(action, SilenceTimeout):
+                self._say(render(self.company, "silence_end"), Outcome("end", "silence"))
+            elif isinstance(action, DtmfInput):
+                self._on_digit(action.digit)
+        # Every input of the turn-taker passes here, so this is its next deadline
+        # until the next input (read per frame by on_audio without recomputing it).
+        self._deadline = self.taker.next_deadline()
+        if self._timer_scope is not None:
+            self._timer_scope.cancel()  # re-arm at the new next deadline
+
+    def _barge_in(self) -> None:
+        self.playout.clear()
+        if self._turn is not None:
+            self._turn.interrupt()
+            self._turn = None
+
+    def _start_turn(self, turn: Turn) -> Turn:
+        assert self._nursery is not None
+        if self._turn is not None:
+            # One reply at a time: a newer one replaces whatever was still going.
+            self._barge_in()
+        self._turn = turn
+        self.turns.append(turn)
+        self._nursery.start_soon(turn.run)
+        return turn
+
+    def _start_response(self, action: StartResponse) -> None:
+        if not action.speculative:
+            self.history.add_user(action.text)
+            self._transcribe("caller", action.text, trio.current_time())
+        self._start_turn(Turn(self, action.turn_id, action.text, speculative=action.speculative))
+
+    def _say(self, text: str, outcome: Outcome | None = None) -> None:
+        self._start_turn(Turn(self, None, canned=text, canned_outcome=outcome))
+
+    def _on_digit(self, digit: str) -> None:
+        """Keys make an entry ended by # or by a pause of ``digit_timeout_s``. An entry
+        that is just the human digit (0) asks for a person; any other entry goes to the
+        model as the caller's words (so 0 can start a phone number)."""
+        if self._digit_scope is not None:
+            self._digit_scope.cancel()
+            self._digit_scope = None
+        if digit != "#":
+            self._digits += digit
+            assert self._nursery is not None
+            self._nursery.start_soon(self._digit_pause)
+            return
+        self._submit_digits()
+
+    async def _digit_pause(self) -> None:
+        with trio.CancelScope() as scope:
+            self._digit_scope = scope
+            await trio.sleep(self.params.digit_timeout_s)
+            self._digit_scope = None
+            self._submit_digits()
+
+    def _submit_digits(self) -> None:
+        digits, self._digits = self._digits, ""
+        if not digits:
+            return
+        if len(digits) == 1 and not self.workflow.digits_open:
+            for action in self.workflow.handle(Dtmf(digits), self.epoch()):
+                if isinstance(action, Transfer):  # the "talk to a person" key
+                    text = render(self.company, "transfer", target=action.target.name)
+                    self._say(text, Outcome("transfer", action.reason, action.target))
+                    return
+        self.history.add_user(f"{KEYPAD_PREFIX} {digits}]")
+        self._transcribe("caller", f"[keypad] {digits}", trio.current_time())
+        self._start_turn(Turn(self, None, None))
+
+    def _keep(self, action: KeepPending) -> None:
+        """A booking, callback or correction the workflow wants kept for the business."""
+        self.pending.append(action)
+        keep = getattr(self.tools, "keep_pending", None)
+        if keep is not None and self._nursery is not None:
+            self._nursery.start_soon(keep, action, self.epoch())
+
+    # --- called by turns -------------------------------------------------------------
+
+    def _utterance_opened(self, turn: Turn, utterance: Utterance) -> None:
+        self._utterance = utterance
+
+    def _transcribe(self, role: Literal["caller", "agent"], text: str, now: float) -> None:
+        if self.on_transcript is not None and text.strip():
+            self.on_transcript(TranscriptLine(role, text.strip(), now))
+
+    def _turn_ended(self, turn: Turn) -> None:
+        if self.on_transcript is not None and not turn.discarded:
+            heard = turn.heard_text().strip()
+            if heard:
+                line = TranscriptLine("agent", heard, trio.current_time(), turn.interrupted)
+                self.on_transcript(line)
+        if self._turn is turn:
+            self._turn = None
+        if turn.outcome is not None and not self._done.is_set():
+            self.outcome = turn.outcome
+            self._done.set()
+            return
+        if turn.turn_id is not None and self._nursery is not None:
+            now = trio.current_time()
+            self._execute(self.taker.response_done(turn.turn_id, now), now)
+
+    def statistics(self) -> dict[str, int]:
+        stats = self.taker.statistics()
+        return {
+            "audio_to_stt": self.audio_to_stt,
+            "audio_dropped": self.audio_dropped,
+            "audio_before_gate": self.audio_before_gate,
+            "turns": len(self.turns),
+            "barge_ins": stats.barge_ins,
+            "false_interruptions": stats.false_interruptions,
+        }
+
+    def end_politely(self, reason: str) -> None:
+        """End the call from outside (a service shutdown): say goodbye, then hang up."""
+        if self._nursery is None:  # not running yet: nothing to say goodbye with
+            self.call.hangup(reason)
+        elif not self._done.is_set():
+            self._say(render(self.company, "goodbye"), Outcome("end", reason))
+
+
+def conversation_brain_factory(
+    *,
+    stt: Callable[[Call], SpeechToText],
+    llm: Callable[[Call], LanguageModel],
+    tts: Callable[[Call], TextToSpeech],
+    tools: Callable[[Call, CompanyProfile], ToolRunner],
+    companies: CompanyDirectory,
+    did_for: Callable[[Call], str | None] | None = None,
+    caller_id_for: Callable[[Call], str | None] | None = None,
+    company_for: Callable[[Call], CompanyProfile | None] | None = None,
+    structured_companies: Collection[str] = (),
+    params: ConversationParams | None = None,
+    turn_taking: TurnTakingParams | None = None,
+    workflow_config: WorkflowConfig | None = None,
+    epoch: Callable[[], float] = time.time,
+    on_transcript: Callable[[Call, TranscriptLine], None] | None = None,
+) -> BrainFactory:
+    """A ``BrainFactory`` for ``Call``: per call, new provider sessions and the company
+    of the dialled number (``did_for(call)``; the directory default when unknown).
+    ``company_for(call)``, when given, picks the company instead (e.g. from the
+    context API's cache); ``None`` from it means the directory default."""
+    base = params or ConversationParams()
+    if companies.default_id is None and did_for is None:
+        raise ConfigError("conversation: the companies file needs a default company")
+
+    def make(call: Call) -> ConversationBrain:
+        did = did_for(call) if did_for is not None else None
+        if company_for is not None:
+            company = company_for(call)
+        else:
+            company = companies.lookup(did) if did else None
+        if company is None and companies.default_id is not None:
+            company = companies.get(companies.default_id)
+        if company is None:
+            raise ConfigError(f"conversation: no company for DID {did!r} and no default")
+        mode = "structured" if company.id in structured_companies else base.output_mode
+        return ConversationBrain(
+            call,
+            stt=stt(call),
+            llm=llm(call),
+            tts=tts(call),
+            tools=tools(call, company),
+            company=company,
+            params=attrs.evolve(base, output_mode=mode),
+            turn_taking=turn_taking,
+            workflow_config=workflow_config,
+            caller_id=caller_id_for(call) if caller_id_for is not None else None,
+            epoch=epoch,
+            on_transcript=(
+                None if on_transcript is None else lambda line: on_transcript(call, line)
+            ),
+        )
+
+    return make

@@ -1,0 +1,1 @@
+"""The softphone, the scripted demo callers and the offline demo call."""

@@ -1,0 +1,103 @@
+"""The LLM's system prompt, built from a company profile and the TTS in use.
+
+Kept apart from agent/company.py (which parses and answers questions about a
+profile) because it is text for a model, not data. ``now`` is Unix epoch
+seconds; dates and times are written in the company's timezone.
+"""
+
+from __future__ import annotations
+
+from agent.business.company import CompanyProfile, Service
+from agent.dialogue.saytext import say_price, say_when
+
+
+def _price_line(service: Service) -> str:
+    price, cur = service.price, service.currency
+    parts = []
+    if price.fixed is not None:
+        parts.append(f"fixed price {say_price(price.fixed, cur)}")
+    if price.call_out is not None:
+        parts.append(f"call-out {say_price(price.call_out, cur)}")
+    if price.hourly is not None:
+        parts.append(f"{say_price(price.hourly, cur)} an hour")
+    text = f"- {service.name} (id {service.id}): {', '.join(parts)}"
+    return text + (f". {service.description}" if service.description else "")
+
+
+def _hours_lines(profile: CompanyProfile) -> list[str]:
+    names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    lines = []
+    for name, periods in zip(names, profile.hours.periods, strict=True):
+        spans = [
+            f"{lo // 60:02d}:{lo % 60:02d} to {hi // 60:02d}:{hi % 60:02d}" for lo, hi in periods
+        ]
+        lines.append(f"- {name}: {', '.join(spans) if spans else 'closed'}")
+    return lines
+
+
+def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: float) -> str:
+    """The persona and rules for a phone receptionist of ``profile``.
+
+    ``tts_reads_brackets``: the TTS would read "[laughs]" or "(pause)" aloud, so
+    the model is told never to write stage directions.
+    """
+    tz = profile.timezone
+    open_now = profile.is_open(now)
+    opening = profile.next_opening(now)
+    status = "open now" if open_now else "closed now"
+    if not open_now and opening is not None:
+        status += f"; opens again {say_when(opening, tz, now=now)}"
+    area = ", ".join(profile.service_area) if profile.service_area else "anywhere"
+    targets = ", ".join(t.name for t in profile.transfer_targets) or "none (offer a callback)"
+    emergency = ", ".join(profile.emergency.keywords) or "none listed"
+    if profile.emergency.action == "transfer":
+        urgent = f"transfer at once to {profile.emergency.target} with transfer_to_human"
+    else:
+        urgent = "book the earliest slot as a priority job"
+    lines = [
+        f"You are the phone receptionist of {profile.name}. You are on a live phone call.",
+        f"It is {say_when(now, tz)} ({tz.key} time). The company is {status}.",
+        "",
+        "How you speak:",
+        "- Short, warm, plain sentences, one or two at a time. Ask one question at a time.",
+        "- Spoken English only: no markdown, no lists, no emoji, no abbreviations like 'approx'.",
+        "- Say prices as words a person would say, like '85 pounds'; say times like "
+        "'half past two in the afternoon'; read postcodes and phone numbers character by "
+        "character.",
+        "- If you did not understand, say so briefly and ask again.",
+    ]
+    if tts_reads_brackets:
+        lines.append(
+            "- Never write stage directions or anything in brackets or asterisks; "
+            "everything you write is read aloud."
+        )
+    lines += [
+        "",
+        "The call goes like this:",
+        "1. Greet, then find out what the problem is and which service it needs.",
+        "2. Quote from the price list below (use get_quote). Never invent or estimate a "
+        "price that is not listed; if unsure, say the engineer confirms on arrival.",
+        "3. If the caller wants a visit, collect name, address, postcode, phone number and "
+        "preferred time, one at a time. Repeat the postcode and phone number back.",
+        "4. Check availability (check_availability) and offer one slot at a time.",
+        "5. When the caller agrees to a slot, book it (book_appointment). Never say a slot is "
+        "booked before book_appointment succeeded. Only one booking per call.",
+        "6. Read the booking back, ask if anything else is needed, say goodbye, end_call.",
+        "",
+        f"Urgent problems ({emergency}): {urgent}. If someone smells gas, tell them to open "
+        "windows, avoid switches and flames and call the gas emergency line 0800 111 999.",
+        "Out of hours: say when the office opens and offer the next free slot; urgent "
+        "problems follow the rule above.",
+        f"Transfers: only to {targets}, with transfer_to_human, when the caller asks for a "
+        "person or you cannot help.",
+        "If a tool fails, tell the caller plainly, say the office will follow up, and carry on.",
+        "",
+        "Price list:",
+        *(_price_line(s) for s in profile.services),
+        "",
+        f"Postcode areas covered: {area}. Politely decline jobs outside them.",
+        "",
+        "Opening hours:",
+        *_hours_lines(profile),
+    ]
+    return "\n".join(lines)

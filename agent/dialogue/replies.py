@@ -1,0 +1,111 @@
+"""What the workflow says: reply templates, overridable per company.
+
+Each template is a ``str.format`` text; a company's ``phrases`` entry with the
+same name replaces it. Fields arrive already written for the ear (postcodes,
+phone numbers, prices and times through ``agent.dialogue.saytext``), so the rendered
+text goes to the TTS as it is. Templates never use brackets or markdown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.business.company import CompanyProfile
+
+# The question for each detail the booking needs, in the order they are asked.
+DETAIL_ORDER = ("name", "address", "postcode", "phone", "when")
+
+TEMPLATES: dict[str, str] = {
+    "greet": "{greeting} How can I help you today?",
+    "greet_closed": (
+        "{greeting} We're closed at the moment and open again {next_opening}. "
+        "I can book you the first available visit, and if it's an emergency just tell me. "
+        "How can I help?"
+    ),
+    "ask_service": "Sorry, is that a job for us? We do {services}. Which of those do you need?",
+    "quote": "For {service}, {price_text}. Would you like me to book an engineer?",
+    "quote_unavailable": (
+        "I can't get the price list up right now, so the engineer will confirm the price "
+        "before starting. Would you like me to book a visit?"
+    ),
+    "ask_name": "Can I take your name, please?",
+    "ask_address": "Thanks. What's the address of the job?",
+    "ask_postcode": "And the postcode?",
+    "ask_phone": (
+        "What's the best number to reach you on? You can also type it on your keypad "
+        "and press hash."
+    ),
+    "ask_when": "When would suit you for the visit?",
+    "invalid_postcode": "Sorry, I didn't get a valid postcode. Could you say it letter by letter?",
+    "invalid_phone": "Sorry, that number doesn't look right. Could you give it to me again?",
+    "invalid_field": "Sorry, I need to check your {field} again. {question}",
+    "out_of_area": (
+        "I'm sorry, {postcode} is outside the area we cover, so we can't send anyone. "
+        "Is there anything else I can help with?"
+    ),
+    "offer_slot": "I can do {slot}. Shall I book that for you?",
+    "no_slots": "I'm sorry, nothing is free then. Is there another day or time that suits you?",
+    "availability_failed": (
+        "I'm sorry, I can't check the diary right now. I've taken your details and the "
+        "office will call you back on {phone} to arrange a time. Is there anything else?"
+    ),
+    "booked": (
+        "You're booked. That's {name} at {address}, {postcode}, {slot}, and we'll "
+        "call {phone} if anything changes. Have I got all that right?"
+    ),
+    "booking_pending": (
+        "I'm sorry, the booking system isn't answering right now. I've kept your booking "
+        "for {slot} and the office will confirm it by phone shortly. Is there anything else?"
+    ),
+    "slot_taken": "Sorry, that slot has just been taken.",
+    "already_booked": "You're already booked in on this call, so I won't book twice.",
+    "anything_else": "Great. Is there anything else I can help with?",
+    "what_else": "Go ahead, what else can I do for you?",
+    "correction_noted": (
+        "Thanks, I've made a note and the office will call you to put that right. "
+        "Is there anything else?"
+    ),
+    "goodbye": "Thanks for calling {company}. Goodbye.",
+    "transfer": "Of course, I'll put you through to {target} now. Please hold.",
+    "no_human": (
+        "I'm sorry, there's no one free to take the call right now. I'll ask someone "
+        "to call you back as soon as possible. Is there anything else?"
+    ),
+    "one_booking": "I can only book one job per call, so let me put you through to {target}.",
+    "emergency_transfer": (
+        "That sounds urgent. I'm putting you straight through to {target}. Please hold."
+    ),
+    "emergency_priority": (
+        "That sounds urgent, so I'll book you in as a priority for the first engineer free."
+    ),
+    "emergency_safety_gas": (
+        "If you can smell gas, open the windows, don't use switches or flames, and call "
+        "the National Gas Emergency line on 0 8 0 0, 1 1 1, 9 9 9."
+    ),
+    "ask_repeat": "Sorry, I didn't quite catch that. Could you say it again?",
+    "unclear": "Sorry, I didn't follow. {question}",
+    "reprompt": "Are you still there? {question}",
+    "silence_end": (
+        "I can't hear anything, so I'll end the call now. Please call back any time. Goodbye."
+    ),
+}
+
+QUESTIONS = {
+    "greet": "How can I help you today?",
+    "service": "What can we help you with?",
+    "book?": "Would you like me to book an engineer?",
+    "slot?": "Shall I book that slot?",
+    "confirm?": "Have I got your details right?",
+    "else?": "Is there anything else I can help with?",
+}
+
+
+def render(profile: CompanyProfile, key: str, **fields: Any) -> str:
+    """The company's text for template ``key`` with ``fields`` filled in."""
+    template = profile.phrases.get(key, TEMPLATES[key])
+    values = {"company": profile.name, "greeting": profile.greeting, **fields}
+    try:
+        return " ".join(template.format(**values).split())
+    except (KeyError, IndexError, ValueError):
+        # A company phrase naming an unknown field: fall back to ours, never crash a call.
+        return " ".join(TEMPLATES[key].format(**values).split())

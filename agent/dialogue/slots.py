@@ -1,0 +1,427 @@
+"""Slot extraction from what the caller said: pure regexes, no model.
+
+Used by the offline dialogue policy (and by the workflow's own ``hear``) to
+turn an utterance into an intent and slot values; the LLM mode fills the same
+slots from tool arguments instead. Every function takes plain text (as an STT
+writes it: "SW1A 1AA", "s w one a one a a", "oh seven seven double oh...")
+and returns ``None`` when it found nothing, never a guess.
+
+Times: ``now`` is Unix epoch seconds; windows are resolved in the company's
+timezone and returned as epoch seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import attrs
+
+if TYPE_CHECKING:
+    from agent.business.company import Service
+
+# --- postcodes --------------------------------------------------------------
+
+# Outward code: area (1-2 letters), district (1-2 digits), optional letter;
+# inward code: sector digit and two unit letters.
+_POSTCODE = re.compile(r"^([A-Z]{1,2})(\d{1,2})([A-Z]?)(\d)([A-Z]{2})$")
+_POSTCODE_IN_TEXT = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*(\d[A-Z]{2})\b")
+_SMALL_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_SMALL_NUMBERS += ("ten", "eleven", "twelve")
+_DIGIT_WORDS = {
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+
+
+@attrs.frozen
+class Postcode:
+    """A UK postcode split the way the Royal Mail defines it."""
+
+    area: str  # "SW"
+    district: int  # 1
+    sub_district: str  # "A" (or "")
+    sector: int  # 1
+    unit: str  # "AA"
+
+    @property
+    def outward(self) -> str:
+        return f"{self.area}{self.district}{self.sub_district}"
+
+    @property
+    def inward(self) -> str:
+        return f"{self.sector}{self.unit}"
+
+    def __str__(self) -> str:
+        return f"{self.outward} {self.inward}"
+
+
+def parse_postcode(text: str) -> Postcode | None:
+    """Parse a whole postcode written with any spacing/case; ``None`` if it is not one."""
+    compact = re.sub(r"[\s\-]", "", text).upper()
+    m = _POSTCODE.match(compact)
+    if m is None:
+        return None
+    area, district, sub, sector, unit = m.groups()
+    if sub and len(district) == 2:  # "SW10A" does not exist: a sub-district letter needs 1 digit
+        return None
+    return Postcode(area, int(district), sub, int(sector), unit)
+
+
+def find_postcode(text: str) -> Postcode | None:
+    """Find a postcode anywhere in an utterance, typed ("SW1A 1AA") or spelled out."""
+    m = _POSTCODE_IN_TEXT.search(text.upper())
+    if m is not None and (pc := parse_postcode(m.group(1) + m.group(2))) is not None:
+        return pc
+    # Spelled out: runs of single characters / short alphanumeric pieces.
+    run: list[str] = []
+    for raw in [*re.findall(r"[A-Za-z0-9]+", text), ""]:
+        token = _DIGIT_WORDS.get(raw.lower(), raw) if raw.lower() not in ("o", "oh") else raw
+        piece = len(token) == 1 or (0 < len(token) <= 4 and any(c.isdigit() for c in token))
+        if piece:
+            run.append(token)
+            continue
+        joined = "".join(run).upper()
+        for start in range(len(joined)):
+            for end in (start + 7, start + 6, start + 5):
+                if end <= len(joined) and (pc := parse_postcode(joined[start:end])):
+                    return pc
+        run = []
+    return None
+
+
+# --- phone numbers ----------------------------------------------------------
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def to_e164(number: str, *, country_code: str = "44") -> str | None:
+    """Normalise a phone number to E.164 (``+447700900123``); ``None`` if it is not one.
+
+    National numbers (leading 0) get ``country_code``; ``00`` is the
+    international prefix; punctuation and spaces are ignored.
+    """
+    s = re.sub(r"[\s\-().]", "", number)
+    if s.startswith("00"):
+        s = "+" + s[2:]
+    elif s.startswith("0"):
+        s = "+" + country_code + s[1:]
+    elif s.isdigit() and s.startswith(country_code) and len(s) > 10:
+        s = "+" + s
+    if country_code == "44" and s.startswith("+440"):  # "+44 (0)20..." written out
+        s = "+44" + s[4:]
+    if not _E164.match(s):
+        return None
+    # UK numbers: 10 digits after +44 (a few, like 0800 111 999, have 9).
+    if s.startswith("+44") and len(s) not in (12, 13):
+        return None
+    return s
+
+
+def spoken_digits(text: str) -> str:
+    """Turn "oh seven seven double oh nine" into "07700 9" style digit text."""
+    out: list[str] = []
+    repeat = 1
+    for token in re.findall(r"[A-Za-z]+|\d+|\+", text):
+        low = token.lower()
+        if low in ("double", "triple"):
+            repeat = 2 if low == "double" else 3
+            continue
+        if low in _DIGIT_WORDS:
+            out.append(_DIGIT_WORDS[low] * repeat)
+        elif token.isdigit():
+            out.append(token[0] * repeat + token[1:])
+        elif token == "+" or low == "plus":
+            out.append(" +")
+        else:
+            out.append(" ")
+        repeat = 1
+    return "".join(out)
+
+
+def find_phone(text: str, *, country_code: str = "44") -> str | None:
+    """Find a phone number in an utterance (digits or spoken words); E.164 or ``None``."""
+    for candidate in (text, spoken_digits(text)):
+        for m in re.finditer(r"\+?\d[\d\s\-().]{5,20}\d", candidate):
+            if (e164 := to_e164(m.group(0), country_code=country_code)) is not None:
+                return e164
+    return None
+
+
+# --- names, yes/no, intents -------------------------------------------------
+
+_NAME_EXPLICIT = re.compile(
+    r"\b(?:my name is|my name's|name is|name's|call me)\s+([A-Za-z][A-Za-z'\-]*"
+    r"(?:\s+[A-Za-z][A-Za-z'\-]*){0,2})",
+    re.IGNORECASE,
+)
+_NAME_SOFT = re.compile(
+    r"\b(?:this is|i am|i'm|it's|its)\s+([A-Za-z][A-Za-z'\-]*(?:\s+[A-Za-z][A-Za-z'\-]*){0,2})",
+    re.IGNORECASE,
+)
+_NOT_NAME = frozenset(
+    "and please thanks thank you here calling speaking about with a the my i "  # noqa: SIM905
+    "yes no yeah ok okay sure hello hi sorry".split()
+)
+_YES = re.compile(
+    r"^\s*(?:yes|yeah|yep|yup|sure|ok(?:ay)?|please do|go ahead|that's (?:fine|great|right|"
+    r"correct|perfect)|correct|right|perfect|absolutely|definitely|that works|sounds good|"
+    r"fine|lovely|great)\b",
+    re.IGNORECASE,
+)
+_NO = re.compile(
+    r"^\s*(?:(?:thanks|thank you)(?: very much| so much)?[\s.!]*$|"
+    r"no|nope|nah|not really|no thanks|that's (?:all|it|wrong)|that is all|"
+    r"nothing else|i don't think so|wrong)\b",
+    re.IGNORECASE,
+)
+_HUMAN = re.compile(
+    r"\b(?:speak|talk)\s+to\s+(?:a\s+|an\s+|the\s+|someone|somebody|a real)?\s*"
+    r"(?:person|human|someone|somebody|engineer|manager|operator|real person|team)\b"
+    r"|\b(?:real person|human being|put me through|transfer me|an operator)\b",
+    re.IGNORECASE,
+)
+_GOODBYE = re.compile(r"\b(?:bye|goodbye|good bye|that's all|hang up|cheers then)\b", re.I)
+
+
+def _tidy_name(words: str) -> str | None:
+    kept: list[str] = []
+    for word in words.split():
+        if word.lower() in _NOT_NAME:
+            break
+        kept.append(word[:1].upper() + word[1:])
+    return " ".join(kept) or None
+
+
+def find_name(text: str, *, expecting: bool = False) -> str | None:
+    """A caller's name: "my name is ..." always; "I'm/this is ..." when a name
+    was asked for or the words are capitalised; a bare 1-3 word answer when asked."""
+    if (m := _NAME_EXPLICIT.search(text)) is not None:
+        return _tidy_name(m.group(1))
+    if (m := _NAME_SOFT.search(text)) is not None:
+        captured = m.group(1)
+        if expecting or captured[:1].isupper():
+            return _tidy_name(captured)
+    if expecting:
+        words = re.findall(r"[A-Za-z][A-Za-z'\-]*", text)
+        if 1 <= len(words) <= 3 and not (_YES.match(text) or _NO.match(text)):
+            return _tidy_name(" ".join(words))
+    return None
+
+
+def yes_no(text: str) -> bool | None:
+    """``True`` for a yes, ``False`` for a no, ``None`` for neither (no before yes)."""
+    if _NO.match(text):
+        return False
+    if _YES.match(text):
+        return True
+    return None
+
+
+# --- services ---------------------------------------------------------------
+
+
+def match_service(text: str, services: Sequence[Service]) -> Service | None:
+    """The service whose id, name or keywords occur in the text (most hits wins)."""
+    low = text.lower()
+    best: tuple[int, Service] | None = None
+    for service in services:
+        terms = {service.id.replace("_", " "), service.name.lower(), *service.keywords}
+        hits = sum(1 for term in terms if term and re.search(rf"\b{re.escape(term)}", low))
+        if hits and (best is None or hits > best[0]):
+            best = (hits, service)
+    return best[1] if best else None
+
+
+# --- preferred times --------------------------------------------------------
+
+
+@attrs.frozen
+class TimeWindow:
+    """When the caller would like the visit: epoch seconds [start, end) and their words."""
+
+    start: float
+    end: float
+    label: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.end > self.start:
+            raise ValueError(f"time window ends before it starts: {self.start}..{self.end}")
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_PARTS = {"morning": (8, 12), "afternoon": (12, 17), "evening": (17, 20)}
+_ASAP = re.compile(
+    r"\b(?:asap|as soon as (?:possible|you can)|soonest|earliest|any ?time|whenever|urgent(?:ly)?|"
+    r"right away|straight away|first available)\b",
+    re.IGNORECASE,
+)
+_CLOCK = re.compile(
+    r"\b(?:(half|quarter) past (\w+)|(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?"
+    r"|(noon|midday))\b",
+    re.IGNORECASE,
+)
+_HOUR_WORDS = {w: i for i, w in enumerate(_SMALL_NUMBERS)}
+
+
+def _clock_time(text: str) -> time | None:
+    for m in _CLOCK.finditer(text):
+        half, past_hour, hour, minute, ampm, noon = m.groups()
+        if noon:
+            return time(12, 0)
+        if half:
+            h = _HOUR_WORDS.get(past_hour.lower()) or (int(past_hour) if past_hour.isdigit() else 0)
+            mins = 30 if half.lower() == "half" else 15
+        else:
+            # A bare number is a time only with "at" before it or am/pm/":mm" with it.
+            before = text[: m.start()].rstrip().lower()
+            if not (ampm or minute or before.endswith(("at", "around", "about", "after"))):
+                continue
+            h, mins = int(hour), int(minute or 0)
+        if not 0 < h <= 23 or mins > 59:
+            continue
+        suffix = (ampm or "").lower().replace(".", "")
+        if suffix == "pm" and h < 12:
+            h += 12
+        elif suffix == "am" and h == 12:
+            h = 0
+        elif not suffix and 1 <= h <= 6:  # nobody books a plumber for 3 in the night
+            h += 12
+        return time(h, mins)
+    return None
+
+
+def find_time_window(text: str, *, now: float, tz: ZoneInfo) -> TimeWindow | None:
+    """Resolve "tomorrow morning", "Tuesday at 3", "as soon as possible"... in ``tz``."""
+    low = text.lower()
+    local_now = datetime.fromtimestamp(now, tz)
+    today = local_now.date()
+    day = None
+    if "today" in low or "this morning" in low or "this afternoon" in low or "tonight" in low:
+        day = today
+    elif "tomorrow" in low:
+        day = today + timedelta(days=1)
+    elif "next week" in low:
+        day = today + timedelta(days=7 - today.weekday())
+        start = datetime.combine(day, time(0), tz)
+        return TimeWindow(start.timestamp(), (start + timedelta(days=5)).timestamp(), text.strip())
+    else:
+        for index, name in enumerate(_WEEKDAYS):
+            if re.search(rf"\b{name}s?\b", low):
+                ahead = (index - today.weekday()) % 7 or 7
+                day = today + timedelta(days=ahead)
+                break
+    clock = _clock_time(text)
+    part = next((p for p in _PARTS if p in low), "evening" if "tonight" in low else None)
+    if day is None and _ASAP.search(text) and clock is None and part is None:
+        return TimeWindow(now, now + 7 * 86400, text.strip())
+    if day is None and clock is None and part is None:
+        return None
+    if clock is not None:
+        first = datetime.combine(day or today, clock, tz)
+        if day is None and first.timestamp() <= now:
+            first += timedelta(days=1)
+        return TimeWindow(first.timestamp(), (first + timedelta(hours=2)).timestamp(), text.strip())
+    if part is not None:
+        lo, hi = _PARTS[part]
+        first = datetime.combine(day or today, time(lo), tz)
+        last = datetime.combine(day or today, time(hi), tz)
+        if day is None and last.timestamp() <= now:
+            first, last = first + timedelta(days=1), last + timedelta(days=1)
+        return TimeWindow(max(first.timestamp(), now), last.timestamp(), text.strip())
+    first = datetime.combine(day, time(0), tz)
+    last = first + timedelta(days=1)
+    return TimeWindow(max(first.timestamp(), now), last.timestamp(), text.strip())
+
+
+# --- one utterance, all of it ------------------------------------------------
+
+
+class Intent(enum.Enum):
+    YES = "yes"
+    NO = "no"
+    HUMAN = "human"
+    GOODBYE = "goodbye"
+
+
+@attrs.frozen
+class Slots:
+    """Slot values found in one utterance (or given by a tool call); ``None`` = not said."""
+
+    service_id: str | None = None
+    name: str | None = None
+    address: str | None = None
+    postcode: str | None = None  # normalised "SW1A 1AA"; may be syntactically invalid text
+    phone: str | None = None  # E.164, or the raw text when it did not parse
+    when: TimeWindow | None = None
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in attrs.astuple(self, recurse=False))
+
+
+def _address(text: str, postcode: Postcode | None) -> str | None:
+    s = re.sub(
+        r"^\s*(?:it's|it is|my address is|the address is|address is|i live at)\s+",
+        "",
+        text,
+        flags=re.IGNORECASE,
+    )
+    if postcode is not None:
+        pattern = rf"\b{postcode.outward}\s*{postcode.inward}\b"
+        s = re.sub(pattern, "", s, flags=re.IGNORECASE)
+    s = s.strip(" ,.")
+    return s if len(s) >= 3 and re.search(r"[A-Za-z]", s) else None
+
+
+def extract(
+    text: str,
+    *,
+    services: Sequence[Service] = (),
+    tz: ZoneInfo | None = None,
+    now: float = 0.0,
+    expecting: str | None = None,
+) -> tuple[Intent | None, Slots]:
+    """Intent and slots of one utterance; ``expecting`` names the slot just asked for
+    ("name", "address", "postcode", "phone", "when") so bare answers count."""
+    intent = None
+    if _HUMAN.search(text):
+        intent = Intent.HUMAN
+    elif (answer := yes_no(text)) is not None:
+        intent = Intent.YES if answer else Intent.NO
+    elif _GOODBYE.search(text):
+        intent = Intent.GOODBYE
+    postcode = find_postcode(text)
+    phone = find_phone(text)
+    service = match_service(text, services)
+    when = find_time_window(text, now=now, tz=tz) if tz is not None else None
+    name = find_name(text, expecting=expecting == "name" and intent is None)
+    address = None
+    if expecting == "address" and intent is None:
+        address = _address(text, postcode)
+    if expecting == "phone" and phone is None and re.search(r"\d", spoken_digits(text)):
+        phone = spoken_digits(text).strip()  # keep the raw digits so validation can say why
+    if expecting == "postcode" and postcode is None and intent is None:
+        raw = text.strip(" .")
+        return intent, Slots(postcode=raw if raw else None)
+    return intent, Slots(
+        service_id=service.id if service else None,
+        name=name if expecting in ("name", None) or name else None,
+        address=address,
+        postcode=str(postcode) if postcode else None,
+        phone=phone,
+        when=when,
+    )

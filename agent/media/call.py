@@ -1,0 +1,296 @@
+"""The per-call supervisor.
+
+One nursery per call holds the reader (AudioSocket in -> VAD -> brain hooks),
+the paced playout, the brain and a send watchdog. Whatever ends the call
+(caller hang-up = TCP close, a 0x00, the brain hanging up, a protocol error,
+the max-call deadline) cancels that nursery; cleanup then runs shielded with a
+short deadline. Nothing that happens in one call reaches another.
+
+The brain is the seam where the conversation plugs in: the reader hands it
+caller audio, VAD transitions and DTMF through sync hooks (called in the
+reader, so barge-in can pause playout within the current frame), and its
+``run`` drives the playout.
+
+Observation (records, metrics, recording) hangs off two optional attributes
+that an observing brain factory (``agent.observe.process.Observability.wrap``) sets
+before the call starts: ``observer`` is told VAD transitions, provider errors
+that end the call and the call's end; ``recorder`` gets every frame of both
+legs. Every log line of the call carries its UUID (``agent.base.logs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import uuid as uuidlib
+from collections.abc import Callable
+from typing import Protocol
+
+import trio
+
+from agent.base.config import ServerSettings
+from agent.base.errors import ProviderError, RemoteProtocolError
+from agent.base.logs import call_log_context
+from agent.media.playout import Playout
+from agent.media.stream import AudioSocketStream
+from agent.wire.audiosocket import Audio, Dtmf, Error, Hangup, Identify
+from dsp import EnergyVad, PacerParams, VadParams, VadTransition
+
+log = logging.getLogger(__name__)
+
+# How long a frame send may block before we decide the peer stopped reading.
+SEND_STALL_S = 1.0
+
+
+class Brain(Protocol):
+    """What drives a call. Hooks are sync and must not block (they run in the reader)."""
+
+    async def run(self, call: Call) -> None:
+        """The brain's main task; returning ends the call from the agent's side."""
+
+    def on_audio(self, pcm: bytes, now: float) -> None:
+        """Every caller frame, after the VAD has seen it."""
+
+    def on_vad(self, transition: VadTransition, level_dbfs: float, now: float) -> None:
+        """The caller started or stopped speaking."""
+
+    def on_dtmf(self, digit: str, now: float) -> None:
+        """The caller pressed a key."""
+
+
+BrainFactory = Callable[["Call"], Brain]
+
+
+class CallObserver(Protocol):
+    """Watches a call for records and metrics (``agent.observe.process.CallObserver``)."""
+
+    def vad(self, transition: VadTransition, now: float) -> None: ...
+
+    def provider_error(self, exc: ProviderError, role: str) -> None: ...
+
+    def call_ended(self, call: Call) -> None: ...
+
+
+class FrameRecorder(Protocol):
+    """Takes both legs of the call (``agent.media.recording.CallRecorder``)."""
+
+    def caller(self, pcm: bytes, now: float) -> None: ...
+
+    def agent(self, pcm: bytes, now: float) -> None: ...
+
+
+class Call:
+    """One AudioSocket call from identification to hang-up."""
+
+    def __init__(
+        self,
+        stream: AudioSocketStream,
+        settings: ServerSettings,
+        brain_factory: BrainFactory,
+        *,
+        vad_params: VadParams | None = None,
+        pacer_params: PacerParams | None = None,
+        accept: Callable[[Call], bool] | None = None,
+    ) -> None:
+        self.stream = stream
+        # Asked once the UUID is in, before the brain is made: False closes the call
+        # (e.g. a UUID the AGI setup step never issued); the hook logs why.
+        self._accept = accept
+        self.settings = settings
+        self.sample_rate = settings.sample_rate
+        self.uuid: uuidlib.UUID | None = None
+        self.end_reason: str | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.vad = EnergyVad(vad_params or VadParams(), sample_rate=self.sample_rate)
+        self.playout = Playout(
+            self._send_frame,
+            sample_rate=self.sample_rate,
+            pacer_params=pacer_params,
+            on_frame=self._frame_sent,
+        )
+        self.observer: CallObserver | None = None
+        self.recorder: FrameRecorder | None = None
+        # When the last frame of agent speech (not silence) left, for barge-in timing.
+        self.last_agent_frame_at: float | None = None
+        self._speech_frames = 0
+        self._brain_factory = brain_factory
+        self.brain: Brain | None = None
+        self._scope: trio.CancelScope | None = None
+        self._agent_hangup = False
+
+    @property
+    def name(self) -> str:
+        return str(self.uuid) if self.uuid else "unidentified"
+
+    # --- ending ---------------------------------------------------------------
+
+    def hangup(self, reason: str = "agent") -> None:
+        """End the call from our side: a 0x00, then close (the dialplan goes on)."""
+        self._agent_hangup = True
+        self._end(reason)
+
+    def _end(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+    # --- the call ------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Serve the call; returns why it ended. Never raises for call-level failures."""
+        with contextlib.ExitStack() as context:
+            try:
+                if await self._identify():
+                    context.enter_context(call_log_context(self.uuid))
+                    await self._serve()
+            finally:
+                self.ended_at = trio.current_time()
+                await self._cleanup()
+                if self.observer is not None:
+                    try:
+                        self.observer.call_ended(self)
+                    except Exception:  # records are not worth a crashed call
+                        log.exception("call %s: observer failed at the end", self.name)
+        return self.end_reason or "ended"
+
+    async def _identify(self) -> bool:
+        with trio.move_on_after(self.settings.uuid_timeout_s):
+            try:
+                event = await self.stream.receive_event()
+            except RemoteProtocolError as exc:
+                self.end_reason = "protocol-error"
+                log.warning("call %s: protocol error: %s", self.name, exc)
+                return False
+            if event is None:
+                self.end_reason = "closed-before-uuid"
+                log.info("connection closed before sending its UUID")
+                return False
+            assert isinstance(event, Identify)  # the codec enforces UUID-first
+            self.uuid = event.uuid
+            if self._accept is not None and not self._accept(self):
+                self.end_reason = "refused"
+                return False
+            return True
+        self.end_reason = "uuid-timeout"
+        log.warning("connection sent no UUID within %.1f s; closing", self.settings.uuid_timeout_s)
+        return False
+
+    async def _serve(self) -> None:
+        self.started_at = trio.current_time()
+        brain = self._brain_factory(self)
+        if inspect.isawaitable(brain):  # a factory that looks something up first
+            brain = await brain
+        self.brain = brain
+        log.info("call %s: started", self.name)
+        try:
+            with trio.move_on_after(self.settings.max_call_s) as deadline:
+                async with trio.open_nursery() as nursery:
+                    self._scope = nursery.cancel_scope
+                    await nursery.start(self.playout.run)
+                    nursery.start_soon(self._reader)
+                    nursery.start_soon(self._run_brain)
+                    nursery.start_soon(self._watchdog)
+            if deadline.cancelled_caught:
+                self._agent_hangup = True
+                self._end("max-duration")
+        except* RemoteProtocolError as group:
+            self.end_reason = "protocol-error"
+            log.warning("call %s: protocol error: %s", self.name, group.exceptions[0])
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._end("hangup")  # the peer vanished while we were sending
+        except* Exception as group:
+            self.end_reason = "error"
+            log.error("call %s: failed", self.name, exc_info=group)
+            self._report_provider_errors(group)
+        log.info("call %s: ended (%s)", self.name, self.end_reason)
+
+    async def _run_brain(self) -> None:
+        assert self.brain is not None
+        await self.brain.run(self)
+        self.hangup("agent")
+
+    def _report_provider_errors(self, group: BaseException) -> None:
+        if self.observer is None:
+            return
+        pending = [group]
+        while pending:
+            exc = pending.pop()
+            if isinstance(exc, BaseExceptionGroup):
+                pending.extend(exc.exceptions)
+            elif isinstance(exc, ProviderError):
+                self.observer.provider_error(exc, "call")
+
+    async def _reader(self) -> None:
+        stream, vad, brain, rate = self.stream, self.vad, self.brain, self.sample_rate
+        assert brain is not None
+        process = vad.process
+        observer = self.observer
+        record = self.recorder.caller if self.recorder is not None else None
+        while True:
+            event = await stream.receive_event()
+            now = trio.current_time()
+            if type(event) is Audio:
+                if event.sample_rate != rate:
+                    raise RemoteProtocolError(
+                        f"caller audio is {event.sample_rate} Hz but the agent runs at {rate} Hz"
+                        " (use c(slin) on the AudioSocket channel or set VOICE_AGENT_SAMPLE_RATE)"
+                    )
+                transition = process(event.pcm)
+                if record is not None:
+                    record(event.pcm, now)
+                brain.on_audio(event.pcm, now)
+                if transition:
+                    if observer is not None:
+                        observer.vad(transition, now)
+                    brain.on_vad(transition, vad.level_dbfs, now)
+            elif event is None:
+                self._end("hangup")
+                return
+            elif type(event) is Dtmf:
+                brain.on_dtmf(event.digit, now)
+            elif type(event) is Hangup:
+                self._end("hangup-message")
+                return
+            elif type(event) is Error:
+                log.warning("call %s: peer sent an error message %r", self.name, event.payload)
+                self._end("peer-error")
+                return
+
+    async def _watchdog(self) -> None:
+        # A peer that stops reading fills our send buffer and blocks playout;
+        # Asterisk treats a short write as fatal anyway, so end the call.
+        playout = self.playout
+        while True:
+            await trio.sleep(SEND_STALL_S / 2)
+            last = playout.last_send_at
+            if last is not None and trio.current_time() - last > SEND_STALL_S:
+                log.warning("call %s: the peer stopped reading audio; ending the call", self.name)
+                self._end("send-stalled")
+                return
+
+    async def _send_frame(self, frame: bytes) -> None:
+        await self.stream.send_audio(frame, self.sample_rate)
+
+    def _frame_sent(self, frame: bytes) -> None:
+        """Playout's per-frame hook (after the send): echo guard, timing, recording."""
+        self.vad.note_output(frame)
+        playout = self.playout
+        if playout.speech_frames != self._speech_frames:
+            self._speech_frames = playout.speech_frames
+            self.last_agent_frame_at = playout.last_send_at
+        if self.recorder is not None:
+            self.recorder.agent(frame, playout.last_send_at or trio.current_time())
+
+    async def _cleanup(self) -> None:
+        with trio.move_on_after(self.settings.cleanup_timeout_s) as scope:
+            scope.shield = True
+            if self._agent_hangup and self.end_reason != "send-stalled":
+                # The peer may already be gone; closing is what matters.
+                with contextlib.suppress(Exception):
+                    await self.stream.send_hangup()
+            await self.stream.aclose()
+        if scope.cancelled_caught:
+            await trio.aclose_forcefully(self.stream.stream)

@@ -1,0 +1,309 @@
+"""Paced playout: the call-lifetime task that sends the agent's audio.
+
+Asterisk never paces or smooths what we send: a burst is played too fast or
+dropped, a gap is heard as a gap. So one 20 ms frame leaves every 20 ms on
+absolute deadlines (the C token-bucket pacer says when), silence when there is
+nothing to say. When speech becomes ready after silence the grid re-phases:
+the first speech frame goes at once instead of waiting up to 20 ms for the next
+silence slot, so idle silence never adds to the reply's latency.
+
+Controls are synchronous so the reader task can stop agent speech within the
+current frame on barge-in: ``pause()`` (keep the buffer, send silence),
+``resume()`` and ``clear()`` (drop everything queued).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from agent.base.events import AudioChunk, PlayoutProgress
+from dsp import FRAME_MS, Pacer, PacerParams, frame_bytes
+
+# Compact an utterance's buffer once this much has been sent from its front.
+_COMPACT_AT = 32768
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+class Utterance:
+    """One agent reply on its way out: what was queued and what actually left.
+
+    ``finished`` is set when its last frame has been sent or it was cleared
+    (``cut`` says which). ``heard_text`` is the text of the audio that left,
+    from the alignment the TTS gave with each chunk.
+    """
+
+    def __init__(self, utterance_id: int) -> None:
+        self.id = utterance_id
+        self.total_bytes = 0
+        self.sent_bytes = 0
+        self.closed = False
+        self.cut = False
+        self.first_frame_at: float | None = None
+        self.last_frame_at: float | None = None
+        self.finished = trio.Event()
+        self._buf = bytearray()
+        self._off = 0
+        # (start byte, end byte, text) of each chunk, for heard_text.
+        self._spans: list[tuple[int, int, str]] = []
+
+    @property
+    def heard_text(self) -> str:
+        sent = self.sent_bytes
+        parts = []
+        for start, end, text in self._spans:
+            if end <= sent:
+                parts.append(text)
+            elif start < sent:
+                parts.append(text[: len(text) * (sent - start) // (end - start)])
+                break
+            else:
+                break
+        return "".join(parts)
+
+    @property
+    def full_text(self) -> str:
+        return "".join(text for _, _, text in self._spans)
+
+    def progress(self) -> PlayoutProgress:
+        return PlayoutProgress(
+            utterance_id=self.id,
+            sent_bytes=self.sent_bytes,
+            total_bytes=self.total_bytes,
+            heard_text=self.heard_text,
+            finished=self.finished.is_set() and not self.cut,
+        )
+
+    def _append(self, pcm: bytes, text: str) -> None:
+        start = self.total_bytes
+        self._buf += pcm
+        self.total_bytes += len(pcm)
+        if text:
+            self._spans.append((start, self.total_bytes, text))
+
+    def _available(self) -> int:
+        return len(self._buf) - self._off
+
+    def _take(self, n: int) -> bytes:
+        off = self._off
+        frame = bytes(self._buf[off : off + n])
+        self._off = off + len(frame)
+        self.sent_bytes += len(frame)
+        if self._off >= _COMPACT_AT:
+            del self._buf[: self._off]
+            self._off = 0
+        return frame
+
+    def _finish(self, now: float, *, cut: bool) -> None:
+        self.cut = cut
+        self.closed = True
+        if not cut:
+            self.last_frame_at = now
+        self._buf = bytearray()
+        self._off = 0
+        self.finished.set()
+
+
+class Playout:
+    """Re-frames queued PCM into 20 ms frames and sends each on time.
+
+    ``send_frame`` writes one frame (the AudioSocket stream's ``send_audio``);
+    ``on_frame`` sees every frame sent (the VAD's echo guard).
+    """
+
+    def __init__(
+        self,
+        send_frame: Callable[[bytes], Awaitable[None]],
+        *,
+        sample_rate: int = 8000,
+        pacer_params: PacerParams | None = None,
+        on_frame: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self._send_frame = send_frame
+        self._on_frame = on_frame
+        self.sample_rate = sample_rate
+        self.frame_bytes = frame_bytes(sample_rate, FRAME_MS)
+        self._silence = bytes(self.frame_bytes)
+        self._pacer = Pacer(pacer_params or PacerParams())
+        self._queue: collections.deque[Utterance] = collections.deque()
+        self._paused = False
+        self._next_id = 0
+        self._last_was_speech = False
+        # The cancel scope of the idle wait, so new speech can wake it early.
+        self._idle_scope: trio.CancelScope | None = None
+        self._woken = False
+        # Told (with ``now``, after the frame that made the change) when an
+        # utterance starts being heard or stops (finished or cleared), so
+        # listeners never need to poll.
+        self.on_change: Callable[[float], None] | None = None
+        self._changed = False
+        self.last_send_at: float | None = None
+        self.speech_frames = 0
+        self.silence_frames = 0
+        self.underruns = 0
+
+    # --- producer side ----------------------------------------------------------
+
+    def open_utterance(self) -> Utterance:
+        self._next_id += 1
+        utterance = Utterance(self._next_id)
+        self._queue.append(utterance)
+        return utterance
+
+    def write(self, utterance: Utterance, chunk: AudioChunk | bytes) -> None:
+        if utterance.closed:
+            raise RuntimeError(f"utterance {utterance.id} is closed")
+        if isinstance(chunk, AudioChunk):
+            utterance._append(chunk.pcm, chunk.text)
+        else:
+            utterance._append(chunk, "")
+        self._wake()
+
+    def close_utterance(self, utterance: Utterance) -> None:
+        """No more audio will come for it; its last partial frame is padded."""
+        if not utterance.closed:
+            utterance.closed = True
+            self._wake()
+
+    # --- controls (sync, take effect at the next frame) ------------------------
+
+    def pause(self) -> None:
+        """Stop agent speech at once; keep the buffer; silence is sent."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def clear(self) -> None:
+        """Drop every queued utterance (barge-in confirmed)."""
+        now = trio.current_time()
+        if self._queue:
+            # Reported after the next frame, not from here: clear() is called by
+            # the very listener that would be told (no re-entry).
+            self._changed = True
+        while self._queue:
+            self._queue.popleft()._finish(now, cut=True)
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def has_speech(self) -> bool:
+        """Agent audio is queued or going out (paused or not)."""
+        return bool(self._queue)
+
+    @property
+    def speaking(self) -> bool:
+        """Agent speech is leaving right now (queued and not paused)."""
+        return bool(self._queue) and not self._paused
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "frames_sent": self._pacer.frames_sent,
+            "late_frames": self._pacer.late_frames,
+            "speech_frames": self.speech_frames,
+            "silence_frames": self.silence_frames,
+            "underruns": self.underruns,
+            "queued_utterances": len(self._queue),
+        }
+
+    # --- the task ---------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        pacer = self._pacer
+        pacer.reset(_us(trio.current_time()))
+        task_status.started()
+        while True:
+            now = trio.current_time()
+            ready = self._speech_ready()
+            if ready and not self._last_was_speech:
+                pacer.reset(_us(now))  # re-phase: this speech frame goes at once
+            due = pacer.due_us(_us(now)) / 1_000_000
+            if due > now:
+                if ready:
+                    await trio.sleep_until(due)
+                elif await self._idle_until(due):
+                    continue  # speech arrived during the idle wait
+            now = trio.current_time()
+            frame, finished = self._take_frame(now)
+            speech = frame is not None
+            if frame is None:
+                frame = self._silence
+            pacer.sent(_us(now))
+            await self._send_frame(frame)
+            self.last_send_at = now
+            self._last_was_speech = speech
+            if speech:
+                self.speech_frames += 1
+            else:
+                self.silence_frames += 1
+            if self._on_frame is not None:
+                self._on_frame(frame)
+            if finished is not None:
+                finished._finish(now, cut=False)
+                self._changed = True
+            if self._changed:
+                self._changed = False
+                if self.on_change is not None:
+                    # Not `now`: the send awaited, and listeners (the turn-taker)
+                    # may have seen a later time meanwhile; time must not go back.
+                    self.on_change(trio.current_time())
+
+    def _speech_ready(self) -> bool:
+        if self._paused or not self._queue:
+            return False
+        head = self._queue[0]
+        return head._available() >= self.frame_bytes or head.closed
+
+    async def _idle_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline``; return True if woken early by new speech."""
+        self._woken = False
+        with trio.CancelScope(deadline=deadline) as scope:
+            self._idle_scope = scope
+            await trio.sleep_forever()
+        self._idle_scope = None
+        return self._woken
+
+    def _wake(self) -> None:
+        scope = self._idle_scope
+        if scope is not None and self._speech_ready():
+            self._woken = True
+            scope.cancel()
+
+    def _take_frame(self, now: float) -> tuple[bytes | None, Utterance | None]:
+        """Next speech frame, and the utterance it completes (if it is the last)."""
+        if self._paused:
+            return None, None
+        n = self.frame_bytes
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            available = head._available()
+            if available >= n or (head.closed and available > 0):
+                if head.first_frame_at is None:
+                    head.first_frame_at = now
+                    self._changed = True
+                frame = head._take(n)
+                if len(frame) < n:  # the padded tail of a closed utterance
+                    frame += bytes(n - len(frame))
+                if head.closed and head._available() == 0:
+                    queue.popleft()
+                    return frame, head
+                return frame, None
+            if head.closed:  # empty and closed: nothing to play
+                queue.popleft()
+                head._finish(now, cut=False)
+                self._changed = True
+                continue
+            if head.first_frame_at is not None:
+                self.underruns += 1  # the TTS is behind real time
+            return None, None
+        return None, None

@@ -1,0 +1,157 @@
+"""The AudioSocket server: one task and one call nursery per connection.
+
+``serve_audiosocket`` accepts connections until cancelled. With a
+``handler_nursery`` the calls run there rather than under the accept loop, so
+cancelling the accept loop (closing the listeners, as a graceful shutdown does)
+leaves the calls in progress running; ``CallRegistry.wait_idle`` then tells
+when the last one has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import trio
+
+from agent.base.config import ServerSettings
+from agent.media.call import BrainFactory, Call
+from agent.media.stream import AudioSocketStream
+from agent.wire.audiosocket import Role
+from dsp import PacerParams, VadParams
+
+log = logging.getLogger(__name__)
+
+# Asked once a connection has sent its UUID; False refuses the call (see Call).
+AcceptCall = Callable[[Call], bool]
+CallEnded = Callable[[Call], None]
+
+
+class CallRegistry:
+    """The calls in progress, for capacity checks, drain and statistics()."""
+
+    def __init__(self, on_change: Callable[[int], None] | None = None) -> None:
+        self.active: set[Call] = set()
+        self.total = 0
+        self.ended_by_reason: dict[str, int] = {}
+        # Told the number of calls in progress whenever it changes (worker load).
+        self.on_change = on_change
+        self._idle: trio.Event | None = None
+
+    def add(self, call: Call) -> None:
+        self.active.add(call)
+        self.total += 1
+        self._changed()
+
+    def discard(self, call: Call) -> None:
+        self.active.discard(call)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(len(self.active))
+        if not self.active and self._idle is not None:
+            self._idle.set()
+            self._idle = None
+
+    async def wait_idle(self) -> None:
+        """Return once no call is in progress (at once if none is)."""
+        if not self.active:
+            return
+        if self._idle is None:
+            self._idle = trio.Event()
+        await self._idle.wait()
+
+    def statistics(self) -> dict[str, object]:
+        return {
+            "active_calls": len(self.active),
+            "total_calls": self.total,
+            "ended_by_reason": dict(self.ended_by_reason),
+        }
+
+
+async def handle_connection(
+    stream: trio.abc.Stream,
+    settings: ServerSettings,
+    brain_factory: BrainFactory,
+    *,
+    registry: CallRegistry | None = None,
+    vad_params: VadParams | None = None,
+    pacer_params: PacerParams | None = None,
+    accept: AcceptCall | None = None,
+    on_ended: CallEnded | None = None,
+) -> Call:
+    """Serve one AudioSocket connection to its end. Never raises for call failures.
+
+    ``accept`` is asked once the call has identified itself (False closes it);
+    ``on_ended`` is told when the call is over (its outcome, for the ``next`` step).
+    """
+    call = Call(
+        AudioSocketStream(stream, Role.SERVER),
+        settings,
+        brain_factory,
+        vad_params=vad_params,
+        pacer_params=pacer_params,
+        accept=accept,
+    )
+    registry = registry if registry is not None else CallRegistry()
+    registry.add(call)
+    try:
+        reason = await call.run()
+    except Exception:  # a bug in one call must never take the server down
+        reason = "crashed"
+        log.exception("call %s: crashed", call.name)
+    finally:
+        registry.discard(call)
+    registry.ended_by_reason[reason] = registry.ended_by_reason.get(reason, 0) + 1
+    if on_ended is not None:
+        try:
+            on_ended(call)
+        except Exception:
+            log.exception("call %s: end hook failed", call.name)
+    return call
+
+
+async def serve_audiosocket(
+    settings: ServerSettings,
+    brain_factory: BrainFactory,
+    *,
+    registry: CallRegistry | None = None,
+    vad_params: VadParams | None = None,
+    pacer_params: PacerParams | None = None,
+    accept: AcceptCall | None = None,
+    on_ended: CallEnded | None = None,
+    listeners: Sequence[trio.abc.Listener[trio.abc.Stream]] | None = None,
+    handler_nursery: trio.Nursery | None = None,
+    task_status: trio.TaskStatus[list[trio.abc.Listener]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on ``settings.host:settings.port`` and serve calls until cancelled.
+
+    ``task_status.started`` gets the listeners (port 0 picks a free port).
+    ``listeners`` replaces the TCP listeners (e.g. SO_REUSEPORT sockets made by a
+    worker); they are closed when this returns. Calls run in ``handler_nursery``
+    when given, so they outlive a cancelled accept loop.
+    """
+    registry = registry if registry is not None else CallRegistry()
+
+    async def handler(stream: trio.abc.Stream) -> None:
+        await handle_connection(
+            stream,
+            settings,
+            brain_factory,
+            registry=registry,
+            vad_params=vad_params,
+            pacer_params=pacer_params,
+            accept=accept,
+            on_ended=on_ended,
+        )
+
+    if listeners is None:
+        listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
+    for listener in listeners:
+        if isinstance(listener, trio.SocketListener):
+            sockname = listener.socket.getsockname()
+            log.info("AudioSocket server listening on %s:%s", sockname[0], sockname[1])
+    await trio.serve_listeners(
+        handler, list(listeners), handler_nursery=handler_nursery, task_status=task_status
+    )

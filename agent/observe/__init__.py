@@ -1,0 +1,1 @@
+"""Observability: the per-call timeline, metrics, cost, records, report."""

@@ -1,0 +1,38 @@
+"""The records store on PostgreSQL (psycopg 3), same schema and API as SQLite.
+
+Several worker processes (or machines) can share one PostgreSQL database,
+which is how the FastAGI steps of a call can be answered by any process.
+psycopg is optional: install ``psycopg[binary]`` to use this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.base.errors import ConfigError
+from agent.observe.records import RecordStore
+from agent.observe.records_schema import Dialect
+
+
+def pg_dialect(url: str) -> Dialect:
+    """A dialect connecting to ``url`` (``postgresql://user@host:port/db`` or a DSN)."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise ConfigError(
+            "VOICE_AGENT_RECORDS_URL names PostgreSQL but psycopg is not installed"
+            " (pip install 'psycopg[binary]')"
+        ) from exc
+    if not url.strip():
+        raise ConfigError("records URL is empty: expected postgresql://user@host:port/db")
+
+    def connect() -> Any:
+        # Autocommit: the store issues BEGIN/COMMIT itself, as with SQLite.
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+    return Dialect("postgresql", connect, "%s", "BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION")
+
+
+def open_pg_store(url: str) -> RecordStore:
+    """Open (and migrate) the PostgreSQL records store at ``url``; blocking."""
+    return RecordStore(pg_dialect(url))

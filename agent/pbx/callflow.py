@@ -1,0 +1,144 @@
+"""The dialplan's view of a call: AGI ``setup`` -> AudioSocket call -> AGI ``next``.
+
+When an AudioSocket call identifies itself, ``CallFlow.accept`` claims the
+metadata the setup step stored under its UUID (DID, caller id, channel), so the
+brain factory can pick the company by the dialled number (``did_for``) and give
+the caller id to the conversation (``caller_id_for``). With ``require_setup``
+a UUID the setup step never issued (or that expired, or that another connection
+already claimed) is refused: one warning line and the connection is closed.
+
+When the call is over, ``CallFlow.ended`` turns the conversation's outcome into
+the ``Decision`` the ``next`` step hands to the dialplan (``decide``).
+
+The store is the in-memory ``CallMetadataStore`` in one process, or the shared
+SQLite one (``agent.pbx.callmeta_shared``) with several workers; ``clock`` must be
+the clock the FastAGI side uses for the same store.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as _uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from agent.pbx.callmeta import CallMetadata, Decision, UnknownCallError
+
+if TYPE_CHECKING:
+    from agent.media.call import Call
+
+log = logging.getLogger(__name__)
+
+# A call cut short by a shutdown still deserves to be heard: offer a message.
+SHUTDOWN_REASON = "shutdown"
+# What Asterisk sends when it does not know the caller's number.
+_NO_CALLER_ID = {"", "unknown", "anonymous", "restricted", "<unknown>"}
+
+
+class MetadataStore(Protocol):
+    def claim(self, call_uuid: _uuid.UUID | str, now: float) -> CallMetadata: ...
+
+    def set_decision(
+        self, call_uuid: _uuid.UUID | str, action: Any, target: str = "", *, now: float
+    ) -> Decision: ...
+
+    def mark_ended(self, call_uuid: _uuid.UUID | str, now: float) -> None: ...
+
+
+def decide(outcome: Any, end_reason: str | None) -> Decision | None:
+    """What ``next`` should do after a call that ended with ``outcome`` (an
+    ``agent.conversation.turn.Outcome`` or None) for ``end_reason``. None: nothing was decided,
+    and ``next`` applies ``VOICE_AGENT_FALLBACK_ACTION``."""
+    if outcome is not None and outcome.kind == "transfer":
+        target = getattr(outcome.target, "dial", "")
+        try:
+            return Decision("transfer", target)
+        except ValueError as exc:
+            # Company profiles are checked when loaded; still, never dial garbage.
+            log.warning("transfer refused (%s); offering voicemail instead", exc)
+            return Decision("voicemail")
+    if outcome is not None and outcome.kind == "end":
+        return Decision("voicemail" if outcome.reason == SHUTDOWN_REASON else "hangup")
+    if end_reason == SHUTDOWN_REASON:
+        return Decision("voicemail")
+    return None
+
+
+class CallFlow:
+    def __init__(
+        self,
+        store: MetadataStore,
+        *,
+        require_setup: bool = False,
+        clock: Callable[[], float] = trio.current_time,
+        label: str = "",
+    ) -> None:
+        self.store = store
+        self.require_setup = require_setup
+        self.clock = clock
+        self.label = label  # e.g. "worker 2 (pid 4242)", for the per-call log line
+        self.refused = 0
+        self._claimed: dict[_uuid.UUID, CallMetadata] = {}
+
+    # --- at identification -------------------------------------------------------------
+
+    def accept(self, call: Call) -> bool:
+        """``Call``'s accept hook: claim the setup metadata; refuse if required and none."""
+        assert call.uuid is not None
+        where = f" on {self.label}" if self.label else ""
+        try:
+            metadata = self.store.claim(call.uuid, self.clock())
+        except UnknownCallError as exc:
+            if self.require_setup:
+                self.refused += 1
+                log.warning(
+                    "call %s: refused%s: %s (VOICE_AGENT_REQUIRE_SETUP is on)",
+                    call.uuid,
+                    where,
+                    exc,
+                )
+                return False
+            log.info("call %s: accepted%s without setup metadata", call.uuid, where)
+            return True
+        self._claimed[call.uuid] = metadata
+        log.info("call %s: accepted%s, did=%s", call.uuid, where, metadata.did or "-")
+        return True
+
+    def metadata(self, call: Call) -> CallMetadata | None:
+        return self._claimed.get(call.uuid) if call.uuid is not None else None
+
+    def did_for(self, call: Call) -> str | None:
+        metadata = self.metadata(call)
+        return metadata.did or None if metadata is not None else None
+
+    def caller_id_for(self, call: Call) -> str | None:
+        metadata = self.metadata(call)
+        if metadata is None or metadata.caller_id.strip().lower() in _NO_CALLER_ID:
+            return None
+        return metadata.caller_id.strip()
+
+    # --- at the end --------------------------------------------------------------------
+
+    def ended(self, call: Call) -> Decision | None:
+        """Store the decision for the ``next`` step (only for calls the setup issued)."""
+        metadata = self._claimed.pop(call.uuid, None) if call.uuid is not None else None
+        outcome = getattr(call.brain, "outcome", None)
+        decision = decide(outcome, call.end_reason)
+        if metadata is None:
+            return decision
+        if decision is None:
+            self.store.mark_ended(metadata.uuid, self.clock())
+            return None
+        try:
+            self.store.set_decision(
+                metadata.uuid, decision.action, decision.target, now=self.clock()
+            )
+        except UnknownCallError:
+            log.warning(
+                "call %s: its setup metadata expired; next will use the fallback", call.uuid
+            )
+            return decision
+        log.info("call %s: decision for next: %s %s", call.uuid, decision.action, decision.target)
+        return decision

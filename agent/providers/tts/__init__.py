@@ -1,0 +1,1 @@
+"""Text to speech: Cartesia, ElevenLabs, espeak-ng (offline) and the fallback chain."""

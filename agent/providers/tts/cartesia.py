@@ -1,0 +1,286 @@
+"""Cartesia Sonic streaming TTS over one WebSocket per call.
+
+``run`` opens the socket at call start and holds it, with a reader task that
+hands each server message to the turn owning its ``context_id``. Each
+``speak`` is one agent turn (``cartesia_turn``): text fragments go out with
+``continue: true`` as they arrive, then an empty transcript with ``continue:
+false``; audio comes back until ``done``. A turn usually is one context; when
+its text pauses long enough for the context to expire (a tool call mid-turn),
+it goes on on a new one (``cartesia_contexts``). Cancelling ``speak``
+(barge-in) sends ``cancel`` for the turn's live contexts and the reader drops
+whatever audio of them still arrives, since a cancel does not stop a
+generation already running. A dropped socket fails the turn in flight
+(retryable) and is reopened by the next ``speak``.
+
+``run_websocket`` is the client WebSocket boundary shared with the ElevenLabs
+client: it owns the TCP stream (so a refused handshake leaks no socket) and
+translates every connect/handshake failure into the agent's error tree once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
+
+import attrs
+import trio
+import trio_websocket
+
+from agent.base.errors import (
+    ConfigError,
+    ProviderConnectError,
+    ProviderError,
+    ProviderStatusError,
+    ProviderTimeout,
+    RemoteProtocolError,
+)
+from agent.base.events import AudioChunk
+from agent.base.tls import client_context
+from agent.providers.shielded import shielded_nursery
+from agent.providers.tts.cartesia_turn import CartesiaTurn, Connection, Counters
+from agent.providers.tts.cartesia_wire import (
+    OUTPUT_RATES,
+    PROVIDER,
+    CartesiaSettings,
+    Chunk,
+    ServerError,
+    ServerMessage,
+    connect_headers,
+    handshake_error,
+    parse_message,
+)
+
+__all__ = ["CartesiaSettings", "CartesiaStatistics", "CartesiaTts", "run_websocket"]
+
+RejectMapper = Callable[[int, Sequence[tuple[bytes, bytes]], bytes | None], ProviderStatusError]
+
+
+async def run_websocket(
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    session: Callable[[trio_websocket.WebSocketConnection], Awaitable[None]],
+    *,
+    provider: str,
+    on_reject: RejectMapper,
+    connect_timeout: float,
+    close_timeout: float = 1.0,
+    task_status: trio.TaskStatus[trio_websocket.WebSocketConnection] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Connect, report the connection through ``task_status``, run ``session`` on it.
+
+    Handshake failures are raised (before ``started``) as ``ProviderTimeout``,
+    ``ProviderConnectError`` or the ``ProviderStatusError`` ``on_reject`` makes.
+    The connection is closed (shielded, bounded) when ``session`` ends.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"{provider}: {url!r} is not a ws:// or wss:// URL")
+    secure = parts.scheme == "wss"
+    host, port = parts.hostname, parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = host if port in (80, 443) else f"{host}:{port}"
+    try:
+        with trio.fail_after(connect_timeout):
+            if secure:
+                stream = await trio.open_ssl_over_tcp_stream(
+                    host, port, ssl_context=client_context(), https_compatible=True
+                )
+            else:
+                stream = await trio.open_tcp_stream(host, port)
+    except trio.TooSlowError as exc:
+        raise ProviderTimeout(provider, f"connecting to {host}:{port} timed out") from exc
+    except OSError as exc:
+        raise ProviderConnectError(
+            provider, f"cannot connect to {host}:{port}: {exc}", retryable=True
+        ) from exc
+    try:
+        async with trio.open_nursery() as nursery:
+            # trio-websocket's reader task lives in a shielded nursery, so that when
+            # we are cancelled it is still there to complete the closing handshake.
+            reader_nursery, reader_scope = await nursery.start(shielded_nursery)
+            try:
+                with trio.fail_after(connect_timeout):
+                    ws = await trio_websocket.wrap_client_stream(
+                        reader_nursery, stream, host_header, resource, extra_headers=headers
+                    )
+                task_status.started(ws)
+                try:
+                    await session(ws)
+                finally:
+                    with trio.CancelScope(shield=True) as scope:
+                        scope.deadline = trio.current_time() + close_timeout
+                        await ws.aclose()
+            finally:
+                reader_scope.cancel()
+    except BaseExceptionGroup as group:
+        _raise_handshake_failure(group, provider, on_reject)
+        raise
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+def _raise_handshake_failure(
+    group: BaseExceptionGroup, provider: str, on_reject: RejectMapper
+) -> None:
+    """Translate a handshake failure inside ``group``; return if there is none."""
+    for exc in _leaves(group):
+        if isinstance(exc, trio_websocket.ConnectionRejected):
+            raise on_reject(exc.status_code, exc.headers, exc.body) from exc
+        if isinstance(exc, trio.TooSlowError):
+            raise ProviderTimeout(provider, "WebSocket handshake timed out") from exc
+        if isinstance(exc, (trio_websocket.HandshakeError, OSError)):
+            raise ProviderConnectError(
+                provider, f"WebSocket handshake failed: {exc!r}", retryable=True
+            ) from exc
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+@attrs.frozen
+class CartesiaStatistics:
+    connections_opened: int
+    contexts_started: int
+    idle_closes: int  # contexts closed early because the turn's text paused
+    cancels_sent: int
+    late_chunks_dropped: int
+
+
+class CartesiaTts:
+    """``TextToSpeech`` over Cartesia's multiplexed WebSocket (see module doc)."""
+
+    name = PROVIDER
+
+    def __init__(self, settings: CartesiaSettings, sample_rate: int = 8000) -> None:
+        if sample_rate not in OUTPUT_RATES:
+            raise ConfigError(f"sample_rate={sample_rate}: Cartesia outputs {OUTPUT_RATES}")
+        self.settings = settings
+        self.sample_rate = sample_rate
+        self._nursery: trio.Nursery | None = None
+        self._connection: Connection | None = None
+        self._connect_lock = trio.Lock()
+        # Context ids must never repeat on a socket (nor, to be safe, across sockets).
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._turn_numbers = itertools.count(1)
+        self._counters = Counters()
+
+    def statistics(self) -> CartesiaStatistics:
+        return CartesiaStatistics(**attrs.asdict(self._counters))
+
+    # --- call scope -------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        error: ProviderError | None = None
+        async with trio.open_nursery() as nursery:  # holds the connection task
+            self._nursery = nursery
+            try:
+                await self._connect()
+                task_status.started()
+                await trio.sleep_forever()
+            except ProviderError as exc:
+                error = exc  # raised bare below, not wrapped in this nursery's group
+            finally:
+                self._nursery = None
+        if error is not None:
+            raise error
+
+    async def _connect(self) -> Connection:
+        async with self._connect_lock:
+            connection = self._connection
+            if connection is not None and not connection.closed:
+                return connection
+            if self._nursery is None:
+                raise RuntimeError("CartesiaTts.speak() needs run() to be running")
+            connection = Connection()
+            connection.ws = await self._nursery.start(
+                functools.partial(
+                    run_websocket,
+                    self.settings.url,
+                    connect_headers(self.settings),
+                    functools.partial(self._read, connection),
+                    provider=PROVIDER,
+                    on_reject=handshake_error,
+                    connect_timeout=self.settings.connect_timeout_s,
+                )
+            )
+            self._connection = connection
+            self._counters.connections_opened += 1
+            return connection
+
+    async def _read(self, connection: Connection, ws: trio_websocket.WebSocketConnection) -> None:
+        """Dispatch server messages to turns until the socket closes."""
+        error = ProviderError(PROVIDER, "connection closed", retryable=True)
+        try:
+            while True:
+                try:
+                    raw = await ws.get_message()
+                except trio_websocket.ConnectionClosed as exc:
+                    reason = exc.reason
+                    error = ProviderError(
+                        PROVIDER,
+                        f"connection closed mid-turn ({reason.code if reason else '?'}"
+                        f" {reason.reason if reason and reason.reason else ''})",
+                        retryable=True,
+                    )
+                    error.__cause__ = exc
+                    return
+                try:
+                    message = parse_message(raw)
+                except RemoteProtocolError as exc:
+                    # A garbled stream cannot be trusted any more: drop the socket.
+                    error = ProviderError(PROVIDER, str(exc), retryable=False)
+                    error.__cause__ = exc
+                    await ws.aclose(code=1002, reason="malformed message")
+                    return
+                await self._dispatch(connection, message)
+        finally:
+            # No await between marking closed and closing the inboxes: a turn that
+            # registers after this sees ``closed`` and never waits on a dead socket.
+            connection.closed = True
+            connection.error = error
+            for inbox in connection.contexts.values():
+                inbox.close()
+
+    async def _dispatch(self, connection: Connection, message: ServerMessage) -> None:
+        if isinstance(message, ServerError) and message.context_id is None:
+            # Connection-level: every turn, once (a turn may own several contexts).
+            targets = list(dict.fromkeys(connection.contexts.values()))
+        elif message.context_id in connection.contexts:
+            targets = [connection.contexts[message.context_id]]
+        else:
+            if isinstance(message, Chunk) and message.context_id in connection.cancelled:
+                self._counters.late_chunks_dropped += 1
+            return
+        for inbox in targets:
+            # A closed inbox means that turn has just ended.
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await inbox.send(message)
+
+    # --- turn scope -------------------------------------------------------
+
+    async def speak(
+        self,
+        text: trio.MemoryReceiveChannel[str],
+        out: trio.MemorySendChannel[AudioChunk],
+    ) -> None:
+        async with text, out:
+            connection = await self._connect()
+            if connection.closed:  # closed while we were connecting: fail like a drop
+                raise connection.error or ProviderError(PROVIDER, "connection lost", retryable=True)
+            turn = CartesiaTurn(
+                self.settings,
+                self.sample_rate,
+                connection,
+                self._counters,
+                turn_id=f"{self._id_prefix}-{next(self._turn_numbers)}",
+            )
+            await turn.speak(text, out)

@@ -1,0 +1,235 @@
+"""A ``TextToSpeech`` that moves to the next voice when one fails.
+
+``FallbackTts([cartesia, elevenlabs, espeak])`` is one call-scoped session.
+``run`` starts the first voice that comes up (a refused handshake at call start
+moves on at once); the others are started only when needed. ``speak`` reads
+the turn's text itself and forwards it, remembering what it took and which
+text the audio already sent covers, so when the voice fails mid-turn with a
+``ProviderError`` the turn goes on with the next voice:
+
+* nothing was heard yet: the next voice says all the text taken so far, then
+  the rest as it comes (the caller only hears the fallback voice);
+* some audio went out: the next voice starts after the last text the sent audio
+  covered (the TTS's alignment); without alignment we cannot tell where the
+  caller is, so the error is raised and the turn fails as it would without us.
+
+The call then stays on the voice that worked: switching voices back and forth
+within a call is worse than a steady second-best voice. When every voice has
+failed, the last error is raised with the others as notes. Cancelling ``speak``
+(barge-in) cancels the voice's turn only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from agent.base.errors import ConfigError, ProviderError
+from agent.base.events import AudioChunk
+from agent.providers.protocols import TextToSpeech
+
+__all__ = ["FallbackTts", "replay_after"]
+
+log = logging.getLogger(__name__)
+
+
+def replay_after(taken: str, covered: str) -> str | None:
+    """The part of ``taken`` the caller has not heard, given the text ``covered`` by
+    the audio already sent, or ``None`` if ``covered`` is not a prefix of ``taken``
+    (whitespace aside: a TTS may drop or add spaces in its alignment)."""
+    want = "".join(covered.split())
+    seen = 0
+    for index, char in enumerate(taken):
+        if seen == len(want):
+            return taken[index:]
+        if char.isspace():
+            continue
+        if char != want[seen]:
+            return None
+        seen += 1
+    return "" if seen == len(want) else None
+
+
+@attrs.define
+class _Progress:
+    taken: str = ""  # every fragment read from the turn's text, in order
+    covered: str = ""  # the text of the audio forwarded to ``out``
+    audio_bytes: int = 0
+
+
+class _Status:
+    """Passes ``started`` on and remembers that it was called."""
+
+    def __init__(self, inner: trio.TaskStatus[Any]) -> None:
+        self.inner = inner
+        self.called = False
+
+    def started(self, value: Any = None) -> None:
+        self.called = True
+        self.inner.started(value)
+
+
+class FallbackTts:
+    """Voices in order of preference; see the module docstring for the policy."""
+
+    def __init__(self, voices: Sequence[TextToSpeech]) -> None:
+        if not voices:
+            raise ConfigError("FallbackTts needs at least one voice")
+        rates = {voice.sample_rate for voice in voices}
+        if len(rates) != 1:
+            raise ConfigError(f"FallbackTts: every voice must speak one sample rate, got {rates}")
+        self.voices = tuple(voices)
+        self.sample_rate = voices[0].sample_rate
+        self.name = ">".join(getattr(v, "name", type(v).__name__) for v in self.voices)
+        self.current = 0  # the voice turns use now
+        self.switches = 0
+        self.failures: list[ProviderError] = []
+        self._running: set[int] = set()
+        self._nursery: trio.Nursery | None = None
+        self._lock = trio.Lock()
+
+    # --- call scope ---------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # Raised after the nursery, so callers get a bare ProviderError, not a group.
+        error: ProviderError | None = None
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                await self._ensure_running()
+                task_status.started()
+                await trio.sleep_forever()
+            except ProviderError as exc:
+                error = exc
+            finally:
+                self._nursery = None
+        if error is not None:
+            raise error
+
+    async def _ensure_running(self) -> int:
+        """Start the current voice if needed (moving on past those that fail to start)."""
+        async with self._lock:
+            while self.current not in self._running:
+                if self._nursery is None:
+                    raise RuntimeError("FallbackTts.speak() needs run() to be running")
+                try:
+                    await self._nursery.start(self._run_voice, self.current)
+                except ProviderError as exc:
+                    self._give_up_on(self.current, exc)
+                else:
+                    self._running.add(self.current)
+            return self.current
+
+    async def _run_voice(self, index: int, *, task_status: trio.TaskStatus[None]) -> None:
+        status = _Status(task_status)
+        try:
+            await self.voices[index].run(task_status=status)  # type: ignore[arg-type]
+        except ProviderError as exc:
+            if not status.called:
+                raise  # nursery.start hands it to _ensure_running
+            self._running.discard(index)
+            self._give_up_on(index, exc)
+        else:
+            self._running.discard(index)
+        if status.called:
+            return
+        raise ProviderError(self._name(index), "session ended before it was ready")
+
+    def _give_up_on(self, index: int, exc: ProviderError) -> None:
+        """Record the failure; the next voice becomes current (or raise: none left)."""
+        self.failures.append(exc)
+        if index != self.current:
+            return
+        if index + 1 >= len(self.voices):
+            for earlier in self.failures[:-1]:
+                exc.add_note(f"earlier failure in {self.name}: {earlier}")
+            raise exc
+        self.current = index + 1
+        self.switches += 1
+        log.warning(
+            "tts: %s failed (%s); using %s", self._name(index), exc, self._name(self.current)
+        )
+
+    def _name(self, index: int) -> str:
+        voice = self.voices[index]
+        return getattr(voice, "name", type(voice).__name__)
+
+    # --- turn scope ---------------------------------------------------------------
+
+    async def speak(
+        self,
+        text: trio.MemoryReceiveChannel[str],
+        out: trio.MemorySendChannel[AudioChunk],
+    ) -> None:
+        async with text, out:
+            progress = _Progress()
+            replay = ""
+            while True:
+                index = await self._ensure_running()
+                error = await self._attempt(self.voices[index], replay, text, out, progress)
+                if error is None:
+                    return
+                if progress.audio_bytes == 0:
+                    rest: str | None = progress.taken
+                elif progress.covered.strip():
+                    rest = replay_after(progress.taken, progress.covered)
+                else:
+                    rest = None  # audio went out, but no text says how much of it
+                if rest is None:
+                    error.add_note("tts fallback: audio without alignment was sent; not resumed")
+                    raise error
+                if index == self.current:
+                    self._give_up_on(index, error)  # raises when no voice is left
+                replay = rest
+                # The next attempt gets the unheard text again, then the live rest.
+                progress.taken = progress.taken[: len(progress.taken) - len(rest)]
+
+    async def _attempt(
+        self,
+        voice: TextToSpeech,
+        replay: str,
+        text: trio.MemoryReceiveChannel[str],
+        out: trio.MemorySendChannel[AudioChunk],
+        progress: _Progress,
+    ) -> ProviderError | None:
+        """One voice speaks ``replay`` then the rest of ``text``; its error, if any."""
+        text_send, text_recv = trio.open_memory_channel[str](math.inf)
+        audio_send, audio_recv = trio.open_memory_channel[AudioChunk](0)
+        failure: ProviderError | None = None
+
+        async def feed() -> None:
+            async with text_send:
+                if replay:
+                    progress.taken += replay
+                    text_send.send_nowait(replay)
+                async for fragment in text:
+                    progress.taken += fragment  # before sending: a failure replays it
+                    try:
+                        text_send.send_nowait(fragment)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return  # the voice is gone; the fragment is replayed
+
+        async def synthesise(cancel: trio.CancelScope) -> None:
+            nonlocal failure
+            # Closed here too: not every voice closes its channels when done.
+            async with text_recv, audio_send:
+                try:
+                    await voice.speak(text_recv, audio_send)
+                except ProviderError as exc:
+                    failure = exc
+                    cancel.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(feed)
+            nursery.start_soon(synthesise, nursery.cancel_scope)
+            async with audio_recv:
+                async for chunk in audio_recv:
+                    await out.send(chunk)
+                    progress.audio_bytes += len(chunk.pcm)
+                    progress.covered += chunk.text
+        return failure

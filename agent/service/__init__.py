@@ -1,0 +1,1 @@
+"""The ``voice-agent serve`` process: wiring, the service, workers and ``check``."""

@@ -1,0 +1,425 @@
+"""Whole conversations in virtual time: the real Call over an in-memory stream, a
+scripted phone, and the in-memory provider fakes (tests.fakes.inmem)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from contextlib import asynccontextmanager
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import attrs
+import trio
+import trio.testing
+
+from agent.base.config import ServerSettings
+from agent.base.errors import ProviderStatusError
+from agent.base.events import ToolCall
+from agent.business.company import EXAMPLE_COMPANIES, parse_directory
+from agent.conversation.brain import (
+    ConversationBrain,
+    ConversationParams,
+    conversation_brain_factory,
+)
+from agent.demo.signals import speechlike
+from agent.dialogue.tools import ToolResult
+from agent.media.server import handle_connection
+from agent.media.stream import AudioSocketStream
+from agent.wire.audiosocket import Audio, Hangup, Identify, Role
+from tests.fakes.inmem import LlmReply, ScriptedLlm, ScriptedStt, ToneTts
+from tests.fakes.tone_text import decode_tones
+
+DATA = json.loads(EXAMPLE_COMPANIES.read_text())
+DIRECTORY = parse_directory(DATA)
+TUESDAY_10 = datetime(2025, 5, 13, 10, 0, tzinfo=ZoneInfo("Europe/London")).timestamp()
+FRAME = 320
+
+
+class Phone:
+    """Sends 20 ms frames (silence unless told to speak); records what the agent sends."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = AudioSocketStream(stream, Role.CLIENT)
+        self.heard: list[tuple[float, bytes]] = []
+        self.agent_hung_up = False
+        self.closed = trio.Event()
+        self._pcm = b""
+        self._played = trio.Event()
+        self._played.set()
+
+    async def run(self) -> None:
+        await self.stream.send(Identify(uuid.uuid4()))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._receive, nursery.cancel_scope)
+            next_at = trio.current_time()
+            while True:
+                frame, self._pcm = self._pcm[:FRAME], self._pcm[FRAME:]
+                if not self._pcm:
+                    self._played.set()
+                try:
+                    await self.stream.send(Audio(frame.ljust(FRAME, b"\0")))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+                next_at += 0.02
+                await trio.sleep_until(next_at)
+
+    async def _receive(self, scope: trio.CancelScope) -> None:
+        while True:
+            try:
+                event = await self.stream.receive_event()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                event = None
+            if isinstance(event, Audio):
+                self.heard.append((trio.current_time(), event.pcm))
+            elif isinstance(event, Hangup):
+                self.agent_hung_up = True
+            elif event is None:
+                self.closed.set()
+                scope.cancel()
+                return
+
+    async def say(self, pcm: bytes) -> None:
+        self._pcm, self._played = pcm, trio.Event()
+        await self._played.wait()
+
+    def voiced_times(self, since: float = 0.0) -> list[float]:
+        return [t for t, pcm in self.heard if t >= since and any(pcm)]
+
+    def heard_text(self, since: float = 0.0, until: float = float("inf")) -> str:
+        return decode_tones(b"".join(pcm for t, pcm in self.heard if since <= t < until))
+
+    async def hang_up(self) -> None:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(self.stream.stream)
+
+
+class FakeTools:
+    def __init__(self, results: dict[str, ToolResult], delay_s: float = 0.0) -> None:
+        self.results, self.delay_s = results, delay_s
+        self.calls: list[ToolCall] = []
+        self.cancelled: list[ToolCall] = []
+
+    async def run(self, call: ToolCall, now: float) -> ToolResult:
+        self.calls.append(call)
+        try:
+            await trio.sleep(self.delay_s)
+        except trio.Cancelled:
+            self.cancelled.append(call)
+            raise
+        return self.results[call.name]
+
+
+@attrs.define
+class Rig:
+    phone: Phone
+    stt: ScriptedStt
+    llm: ScriptedLlm
+    tts: ToneTts
+    tools: FakeTools
+    calls: list
+
+    @property
+    def brain(self) -> ConversationBrain:
+        return self.calls[0].brain
+
+    async def until(self, predicate, timeout: float = 60.0) -> None:
+        with trio.fail_after(timeout):
+            while not predicate():
+                await trio.sleep(0.01)
+
+    async def greeted(self) -> float:
+        """Wait until the greeting has played; returns when it finished."""
+        await self.until(lambda: self.calls and self.calls[0].brain is not None)
+        await self.until(lambda: self.brain.gate_opened_at is not None)
+        return self.brain.gate_opened_at
+
+
+QUOTE = ToolResult("get_quote", "ok", {"service": "Leak repair", "currency": "GBP", "fixed": 85.0})
+
+
+@asynccontextmanager
+async def open_call(stt_script, replies, *, tools=None, params=None, stt_kwargs=None):
+    client, server = trio.testing.memory_stream_pair()
+    stt = ScriptedStt(stt_script, **(stt_kwargs or {}))
+    llm = ScriptedLlm(replies)
+    tts = ToneTts()
+    tools = tools or FakeTools({"get_quote": QUOTE})
+    factory = conversation_brain_factory(
+        stt=lambda call: stt,
+        llm=lambda call: llm,
+        tts=lambda call: tts,
+        tools=lambda call, company: tools,
+        companies=DIRECTORY,
+        params=params,
+        epoch=lambda: TUESDAY_10,
+    )
+    calls: list = []
+    phone = Phone(client)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_serve_into, server, factory, calls)
+        nursery.start_soon(phone.run)
+        yield Rig(phone, stt, llm, tts, tools, calls)
+        with trio.move_on_after(30):
+            await phone.closed.wait()
+        await phone.hang_up()
+
+
+async def _serve_into(server, factory, calls):
+    def make(call):
+        calls.append(call)
+        return factory(call)
+
+    await handle_connection(server, ServerSettings(brain="conversation"), make)
+
+
+def user_texts(run) -> list[str]:
+    return [m.content for m in run.messages if m.role == "user"]
+
+
+# --- consent gate ------------------------------------------------------------------
+
+
+async def test_no_caller_audio_reaches_the_stt_before_the_greeting_played(autojump_clock):
+    async with open_call(["hello"], [LlmReply.say("Hi.")]) as rig:
+        await rig.until(lambda: rig.calls and rig.brain._greeting is not None)
+        greeting = rig.brain._greeting
+        # The caller talks over the start of the greeting (short: not a barge-in).
+        await rig.until(lambda: rig.phone.voiced_times())
+        await rig.phone.say(speechlike(0.3))
+        assert rig.stt.started_at is None and rig.stt.received_bytes == 0
+        gate = await rig.greeted()
+        assert greeting.utterance is not None and greeting.utterance.finished.is_set()
+        assert not greeting.utterance.cut
+        assert rig.stt.started_at >= greeting.utterance.last_frame_at
+        assert rig.brain.audio_before_gate > 0
+        await rig.until(lambda: rig.stt.first_audio_at is not None)
+        assert rig.stt.first_audio_at >= gate
+        # The whole greeting was heard (paused and resumed, not cut).
+        assert "How can I help you today?" in rig.phone.heard_text()
+        await rig.phone.hang_up()
+
+
+# --- happy path ------------------------------------------------------------------------
+
+
+async def test_multi_turn_with_a_tool_call_and_end_call(autojump_clock):
+    quote_call = ToolCall("c1", "get_quote", '{"service_id": "leak_repair"}')
+    end_call = ToolCall("c2", "end_call", '{"reason": "done"}')
+    replies = [
+        LlmReply(("Sorry", " to hear", " that.", quote_call)),
+        LlmReply.say("A leak repair is £85. Shall I book it?"),
+        LlmReply(("Thanks", " for", " calling.", " Goodbye.", end_call)),
+    ]
+    async with open_call(["my tap is leaking", "no thanks bye"], replies) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(1.0))
+        await rig.until(lambda: len(rig.llm.runs) == 2 and rig.brain._turn is None)
+        await rig.phone.say(speechlike(0.8))
+        with trio.fail_after(30):
+            await rig.phone.closed.wait()
+        brain = rig.brain
+        assert brain.outcome is not None and brain.outcome.kind == "end"
+        assert rig.calls[0].end_reason == "agent"
+        assert rig.phone.agent_hung_up
+        heard = rig.phone.heard_text()
+        assert "Sorry to hear that. A leak repair is 85 pounds. Shall I book it?" in heard
+        assert heard.rstrip().endswith("Thanks for calling. Goodbye.")
+        assert rig.tools.calls == [quote_call]  # end_call is the brain's, not the runner's
+        second = rig.llm.runs[1]
+        assert second.messages[-1].role == "tool" and '"fixed":85.0' in second.messages[-1].content
+        assert user_texts(rig.llm.runs[2])[-1] == "no thanks bye"
+        assert not any(run.cancelled for run in rig.llm.runs)
+
+
+# --- barge-in -------------------------------------------------------------------------
+
+
+async def barge_in_and_check(rig, *, interrupt_after_s: float, next_reply_text: str):
+    """Talk over the agent; check it stopped within a frame, the turn ended, history
+    holds only what was heard, and the next turn is heard."""
+    brain = rig.brain
+    turn = brain._turn
+    assert turn is not None
+    started = rig.phone.voiced_times(turn_start := trio.current_time())
+    await rig.until(lambda: rig.phone.voiced_times(turn_start))
+    start = rig.phone.voiced_times(turn_start)[0] if not started else started[0]
+    await rig.until(lambda: trio.current_time() >= start + interrupt_after_s)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(rig.phone.say, speechlike(1.2))
+        await rig.until(lambda: turn.interrupted)
+        barged_at = trio.current_time()
+        assert brain.playout.has_speech is False
+        await trio.sleep(0)
+        await rig.until(lambda: turn.done.is_set(), timeout=0.05)
+    late = [t for t in rig.phone.voiced_times(barged_at + 0.021) if t < barged_at + 0.5]
+    assert late == []
+    heard = rig.phone.heard_text(turn_start, barged_at + 0.021)
+    await rig.until(lambda: brain._turn is not None and brain._turn is not turn)
+    await rig.until(lambda: brain._turn is None)
+    assert next_reply_text in rig.phone.heard_text(barged_at + 0.5)
+    return turn, heard
+
+
+async def test_barge_in_while_waiting_for_the_first_token(autojump_clock):
+    replies = [LlmReply.say("This never gets said.", first_token_s=5.0), LlmReply.say("Got it.")]
+    async with open_call(["my tap", "is leaking"], replies) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: rig.llm.runs)
+        await trio.sleep(0.3)
+        first = rig.brain._turn
+        await rig.phone.say(speechlike(1.0))  # the caller goes on before any reply
+        await rig.until(lambda: first.done.is_set())
+        assert first.interrupted and rig.llm.runs[0].cancelled
+        assert rig.tts.speaks[1].cancelled  # [0] is the greeting
+        await rig.until(lambda: len(rig.llm.runs) == 2 and rig.brain._turn is None)
+        assert "Got it." in rig.phone.heard_text()
+        assert "never" not in rig.phone.heard_text()
+        # Nothing of the cancelled reply is in history; the caller's words are one turn.
+        assert user_texts(rig.llm.runs[1])[-1] == "my tap is leaking"
+        assert all("never" not in (m.content or "") for m in rig.llm.runs[1].messages)
+
+
+async def test_barge_in_mid_token_stream(autojump_clock):
+    long = "one two three four five six seven eight nine ten eleven twelve thirteen."
+    replies = [LlmReply.say(long, gap_s=0.4), LlmReply.say("Sure, go on.")]
+    async with open_call(["hello there", "wait a moment"], replies) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: rig.brain._turn is not None and rig.brain._turn.turn_id)
+        _turn, heard = await barge_in_and_check(
+            rig, interrupt_after_s=0.8, next_reply_text="Sure, go on."
+        )
+        assert rig.llm.runs[0].cancelled and not rig.llm.runs[0].finished
+        assert rig.tts.speaks[1].cancelled
+        assert_history_cut(rig.llm.runs[1], heard, unheard="thirteen")
+
+
+def assert_history_cut(run, heard: str, *, unheard: str) -> None:
+    replies = [m.content for m in run.messages if m.role == "assistant" and m.content]
+    last = replies[-1]
+    assert last.endswith("[interrupted by the caller]")
+    said = last.removesuffix(" [interrupted by the caller]").removesuffix("...")
+    assert said and heard.startswith(said.rstrip(".")), (said, heard)
+    assert unheard not in last
+
+
+async def test_barge_in_mid_tts_audio(autojump_clock):
+    long = "Alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima."
+    replies = [LlmReply.say(long, gap_s=0.0), LlmReply.say("Okay then.")]
+    async with open_call(["hello there", "stop please"], replies) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: rig.brain._turn is not None and rig.brain._turn.turn_id)
+        _turn, heard = await barge_in_and_check(
+            rig, interrupt_after_s=1.0, next_reply_text="Okay then."
+        )
+        assert rig.llm.runs[0].finished  # generation was done; only audio was left
+        assert_history_cut(rig.llm.runs[1], heard, unheard="lima")
+
+
+async def test_barge_in_during_a_tool_call(autojump_clock):
+    quote_call = ToolCall("c1", "get_quote", '{"service_id": "leak_repair"}')
+    replies = [LlmReply(("Let", " me", " check.", quote_call)), LlmReply.say("Fine.")]
+    tools = FakeTools({"get_quote": QUOTE}, delay_s=5.0)
+    params = ConversationParams(filler_after_s=4.0)
+    async with open_call(
+        ["price please", "never mind"], replies, tools=tools, params=params
+    ) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: tools.calls)
+        turn, _heard = await barge_in_and_check(rig, interrupt_after_s=0.1, next_reply_text="Fine.")
+        assert tools.cancelled == [quote_call]
+        assert not turn.filler_said
+        messages = rig.llm.runs[1].messages
+        tool_msg = next(m for m in messages if m.role == "tool")
+        assert tool_msg.tool_call_id == "c1" and "not run" in tool_msg.content
+
+
+async def test_barge_in_during_the_filler(autojump_clock):
+    quote_call = ToolCall("c1", "get_quote", '{"service_id": "leak_repair"}')
+    replies = [LlmReply(("Right.", quote_call)), LlmReply.say("Fine.")]
+    tools = FakeTools({"get_quote": QUOTE}, delay_s=5.0)
+    async with open_call(["price please", "never mind"], replies, tools=tools) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: rig.brain._turn is not None and rig.brain._turn.filler_said)
+        _turn, heard = await barge_in_and_check(rig, interrupt_after_s=0.5, next_reply_text="Fine.")
+        assert "One mo" in heard
+        assert tools.cancelled == [quote_call]
+        messages = rig.llm.runs[1].messages
+        assert any(m.role == "assistant" and m.content == "Right." for m in messages)
+
+
+async def test_false_interruption_pauses_then_resumes(autojump_clock):
+    text = "Alpha bravo charlie delta echo foxtrot golf hotel."
+    async with open_call(
+        ["hello there"], [LlmReply.say(text)], stt_kwargs={"min_speech_s": 0.6}
+    ) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: rig.brain._turn is not None and rig.brain._turn.turn_id)
+        turn = rig.brain._turn
+        await rig.until(lambda: turn.utterance is not None and turn.utterance.first_frame_at)
+        await trio.sleep(0.5)
+        await rig.phone.say(speechlike(0.4))  # a cough: pause, no words, resume
+        await rig.until(lambda: turn.done.is_set())
+        assert not turn.interrupted
+        stats = rig.brain.statistics()
+        assert stats["false_interruptions"] == 1 and stats["barge_ins"] == 0
+        assert text in rig.phone.heard_text()
+        assert len(rig.llm.runs) == 1
+
+
+async def test_llm_error_before_audio_gives_a_spoken_apology(autojump_clock):
+    error = ProviderStatusError("scripted", "boom", status=500)
+    replies = [LlmReply(error=error), LlmReply.say("Hello again.")]
+    async with open_call(["hello", "hello?"], replies) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: len(rig.llm.runs) == 1 and rig.brain._turn is None)
+        assert "having a bit of trouble" in rig.phone.heard_text()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: len(rig.llm.runs) == 2 and rig.brain._turn is None)
+        assert "Hello again." in rig.phone.heard_text()
+
+
+async def test_text_said_before_a_tool_call_is_not_said_again(autojump_clock):
+    quote_call = ToolCall("c1", "get_quote", '{"service_id": "leak_repair"}')
+    replies = [
+        LlmReply(("Let", " me", " check.", quote_call)),
+        LlmReply.say("Let me check. It's £85 for a leak repair."),
+    ]
+    async with open_call(["how much for a leak"], replies) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: len(rig.llm.runs) == 2 and rig.brain._turn is None)
+        heard = rig.phone.heard_text()
+        assert heard.count("Let me check.") == 1
+        assert "Let me check. It's 85 pounds for a leak repair." in heard
+        await rig.phone.hang_up()
+
+
+async def test_the_company_is_picked_by_the_dialled_number():
+    sparks = DIRECTORY.companies[1]
+    factory = conversation_brain_factory(
+        stt=lambda call: ScriptedStt([]),
+        llm=lambda call: ScriptedLlm([]),
+        tts=lambda call: ToneTts(),
+        tools=lambda call, company: FakeTools({}),
+        companies=DIRECTORY,
+        did_for=lambda call: call.did,
+        epoch=lambda: TUESDAY_10,
+    )
+
+    class FakeCall:
+        uuid = uuid.uuid4()
+        playout = None
+        did = sparks.dids[0]
+
+    assert factory(FakeCall()).company is sparks
+    FakeCall.did = None
+    assert factory(FakeCall()).company.id == DIRECTORY.default_id

@@ -1,0 +1,615 @@
+"""Turn-taking policy: timed input scripts -> the actions expected, and when."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.base.errors import ConfigError
+from agent.base.events import SpeechStarted, Transcript, UtteranceEnd
+from agent.dialogue.turntaking import (
+    AskRepeat,
+    BargeIn,
+    CancelSpeculative,
+    ConfirmResponse,
+    DtmfInput,
+    PausePlayout,
+    Reprompt,
+    ResumePlayout,
+    SilenceTimeout,
+    StartResponse,
+    TurnTaker,
+    TurnTakingParams,
+    looks_incomplete,
+)
+
+# --- a tiny script language: (time, input) pairs ---------------------------------
+
+
+def vad_on(tt, t):
+    return tt.vad_speech_start(t)
+
+
+def vad_off(tt, t):
+    return tt.vad_speech_end(t)
+
+
+def interim(text, conf=1.0):
+    return lambda tt, t: tt.stt_event(Transcript(text, is_final=False, confidence=conf), t)
+
+
+def final(text, eot=False, conf=1.0):
+    event = Transcript(text, is_final=True, end_of_turn=eot, confidence=conf, duration=1.0)
+    return lambda tt, t: tt.stt_event(event, t)
+
+
+def vad_pause(tt, t):
+    return tt.vad_pause(t)
+
+
+def vad_resume(tt, t):
+    return tt.vad_resume(t)
+
+
+def utterance_end(tt, t):
+    return tt.stt_event(UtteranceEnd(), t)
+
+
+def speaking(tt, t):
+    return tt.agent_speaking(t)
+
+
+def greeting(tt, t):
+    return tt.agent_speaking(t, greeting=True)
+
+
+def silent(tt, t):
+    return tt.agent_silent(t)
+
+
+def done(turn_id):
+    return lambda tt, t: tt.response_done(turn_id, t)
+
+
+def dtmf(digit):
+    return lambda tt, t: tt.dtmf(digit, t)
+
+
+def run(script, until, params=None, tt=None):
+    """Feed the script; tick at every deadline (as the Trio side would) up to ``until``.
+    Returns [(time, action), ...] with times rounded to the millisecond."""
+    tt = tt or TurnTaker(params)
+    got = []
+
+    def tick_until(limit):
+        while (deadline := tt.next_deadline()) is not None and deadline <= limit:
+            got.extend((round(deadline, 3), a) for a in tt.tick(deadline))
+
+    for t, step in script:
+        tick_until(t)
+        got.extend((round(t, 3), a) for a in step(tt, t))
+    tick_until(until)
+    return got
+
+
+# The caller's first turn, committed at 1.3 as response 1; the agent then talks.
+FIRST_TURN = [(0.0, vad_on), (1.0, vad_off), (1.3, final("I need a plumber.", eot=True))]
+AGENT_TALKS = [*FIRST_TURN, (1.6, speaking)]
+START_1 = (1.3, StartResponse(1, "I need a plumber.", False))
+
+
+# --- end of turn: STT signal + VAD silence, in either order ------------------------
+
+
+def test_speech_final_after_vad_silence_commits_at_once():
+    assert run(FIRST_TURN, until=5) == [START_1]
+
+
+def test_speech_final_while_vad_still_hears_waits_for_silence():
+    script = [(0.0, vad_on), (1.0, final("I need a plumber.", eot=True)), (1.2, vad_off)]
+    assert run(script, until=5) == [(1.2, StartResponse(1, "I need a plumber.", False))]
+
+
+def test_stt_signal_wins_when_noise_keeps_the_vad_on():
+    script = [(0.0, vad_on), (1.0, final("I need a plumber.", eot=True))]
+    assert run(script, until=5) == [(2.0, StartResponse(1, "I need a plumber.", False))]
+
+
+def test_vad_silence_without_any_stt_signal_commits_after_the_fallback():
+    script = [(0.0, vad_on), (0.8, interim("hello there")), (1.0, vad_off)]
+    assert run(script, until=5) == [(3.0, StartResponse(1, "hello there", False))]
+
+
+def test_utterance_end_closes_the_turn_with_the_interim_as_text():
+    script = [(0.0, vad_on), (1.0, interim("book it")), (1.1, vad_off), (2.0, utterance_end)]
+    assert run(script, until=5) == [(2.0, StartResponse(1, "book it", False))]
+
+
+def test_utterance_end_after_speech_final_is_ignored():
+    assert run([*FIRST_TURN, (2.3, utterance_end)], until=5) == [START_1]
+
+
+def test_empty_speech_final_closes_a_turn_of_earlier_finals():
+    script = [(0.0, vad_on), (0.9, final("I need a plumber")), (1.0, vad_off)]
+    script += [(1.3, final("", eot=True))]
+    assert run(script, until=5) == [
+        (1.0, StartResponse(1, "I need a plumber", True)),
+        (1.3, ConfirmResponse(1, "I need a plumber")),
+    ]
+
+
+def test_speech_started_from_the_stt_is_only_a_hint():
+    script = [(0.5, lambda tt, t: tt.stt_event(SpeechStarted(0.5), t))]
+    assert run(script, until=3) == []
+
+
+# --- the VAD's stop hangover adds nothing once the STT has ended the turn ----------
+# The VAD says speech ended only after 240 ms of quiet; it says "paused" at the first
+# quiet frame. Speech stops at 1.0 here, the hangover would end at 1.24.
+
+
+def test_end_of_turn_commits_after_the_minimum_quiet_not_the_whole_hangover():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.18, final("I need a plumber.", eot=True))]
+    assert run(script, until=5) == [(1.18, StartResponse(1, "I need a plumber.", False))]
+
+
+def test_end_of_turn_right_at_the_pause_waits_for_the_minimum_quiet():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.02, final("I need a plumber.", eot=True))]
+    assert run(script, until=5) == [
+        (1.02, StartResponse(1, "I need a plumber.", True)),  # generate meanwhile
+        (1.06, ConfirmResponse(1, "I need a plumber.")),
+    ]
+
+
+def test_speech_resuming_in_the_hangover_holds_the_turn_open():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.02, final("I need a plumber", eot=True))]
+    script += [(1.04, vad_resume)]
+    speculate = (1.02, StartResponse(1, "I need a plumber", True))
+    # No commit at 1.06: the caller is talking again; the STT signal alone wins only
+    # after vad_confirm_timeout_s (1 s), unless new words come first.
+    assert run(script, until=1.9) == [speculate]
+    assert run([*script, (1.5, interim("tomorrow"))], until=5) == [
+        speculate,
+        (1.5, CancelSpeculative(1)),
+    ]
+
+
+def test_a_final_in_a_pause_starts_speculating_before_the_hangover_ends():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.18, final("I need a plumber."))]
+    script += [(1.24, vad_off), (1.5, utterance_end)]
+    assert run(script, until=5) == [
+        (1.18, StartResponse(1, "I need a plumber.", True)),
+        (1.5, ConfirmResponse(1, "I need a plumber.")),
+    ]
+
+
+def test_no_speculation_while_the_caller_is_audibly_talking():
+    script = [(0.0, vad_on), (1.0, vad_pause), (1.05, vad_resume), (1.18, final("I need"))]
+    assert run(script, until=3) == []
+
+
+# --- preemptive generation --------------------------------------------------------
+
+
+def test_stable_final_starts_speculative_response_confirmed_at_end_of_turn():
+    script = [(0.0, vad_on), (0.9, final("I need a plumber.")), (1.0, vad_off)]
+    script += [(1.2, utterance_end)]
+    assert run(script, until=5) == [
+        (1.0, StartResponse(1, "I need a plumber.", True)),
+        (1.2, ConfirmResponse(1, "I need a plumber.")),
+    ]
+
+
+def test_speculative_response_is_thrown_away_when_the_caller_goes_on():
+    script = [(0.0, vad_on), (0.9, final("I need a plumber")), (1.0, vad_off)]
+    script += [(1.2, vad_on), (1.5, interim("tomorrow")), (1.9, final("tomorrow.", eot=True))]
+    script += [(2.0, vad_off), (2.1, done(1))]  # the cancelled response ends late: ignored
+    assert run(script, until=9) == [
+        (1.0, StartResponse(1, "I need a plumber", True)),
+        (1.5, CancelSpeculative(1)),
+        (2.0, StartResponse(2, "I need a plumber tomorrow.", False)),
+    ]
+
+
+def test_a_final_heard_during_speech_does_not_speculate_until_silence():
+    script = [(0.0, vad_on), (3.0, final("so the boiler is making a noise"))]
+    assert run(script, until=10) == []
+    assert run([*script, (3.5, vad_off)], until=3.6) == [
+        (3.5, StartResponse(1, "so the boiler is making a noise", True))
+    ]
+
+
+def test_speculation_stops_after_the_per_turn_limit():
+    params = TurnTakingParams(max_speculative_per_turn=1)
+    script = [(0.0, vad_on), (0.9, final("I need")), (1.0, vad_off), (1.2, vad_on)]
+    script += [(1.4, final("a plumber")), (1.5, vad_off), (1.7, utterance_end)]
+    assert run(script, until=5, params=params) == [
+        (1.0, StartResponse(1, "I need", True)),
+        (1.4, CancelSpeculative(1)),
+        (1.7, StartResponse(2, "I need a plumber", False)),
+    ]
+
+
+def test_preemptive_off_never_speculates():
+    params = TurnTakingParams(preemptive=False)
+    script = [(0.0, vad_on), (0.9, final("I need a plumber.")), (1.0, vad_off)]
+    script += [(1.2, utterance_end)]
+    assert run(script, until=5, params=params) == [
+        (1.2, StartResponse(1, "I need a plumber.", False)),
+    ]
+
+
+# --- the caller pauses mid-sentence ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "incomplete"),
+    [
+        ("My postcode is", True),
+        ("It's at the", True),
+        ("um", True),
+        ("I live at 12,", True),
+        ("Let me think...", True),
+        ("My postcode is SW1A 1AA", False),
+        ("Is that right?", False),
+        ("Yes", False),
+        ("", False),
+    ],
+)
+def test_looks_incomplete(text, incomplete):
+    assert looks_incomplete(text) is incomplete
+
+
+def test_my_postcode_is_pause_then_the_postcode():
+    script = [(0.0, vad_on), (1.0, vad_off), (1.3, final("My postcode is", eot=True))]
+    script += [(1.8, vad_on), (2.2, interim("SW1A")), (2.9, final("SW1A 1AA.", eot=True))]
+    script += [(3.0, vad_off)]
+    assert run(script, until=9) == [
+        (1.3, StartResponse(1, "My postcode is", True)),
+        (2.2, CancelSpeculative(1)),
+        (3.0, StartResponse(2, "My postcode is SW1A 1AA.", False)),
+    ]
+
+
+def test_a_cough_after_the_sentence_does_not_spoil_the_speculative_reply():
+    script = [(0.0, vad_on), (0.9, final("I need a plumber.")), (1.0, vad_off)]
+    script += [(1.1, vad_on), (1.2, final("", eot=True)), (1.35, vad_off)]
+    assert run(script, until=5) == [
+        (1.0, StartResponse(1, "I need a plumber.", True)),
+        (1.35, ConfirmResponse(1, "I need a plumber.")),
+    ]
+
+
+def test_an_incomplete_turn_is_still_taken_after_the_hold():
+    script = [(0.0, vad_on), (1.0, vad_off), (1.3, final("My postcode is", eot=True))]
+    assert run(script, until=9) == [
+        (1.3, StartResponse(1, "My postcode is", True)),
+        (2.3, ConfirmResponse(1, "My postcode is")),
+    ]
+
+
+def test_caller_goes_on_after_commit_before_any_audio():
+    script = [*FIRST_TURN, (1.5, vad_on), (1.7, interim("for tomorrow"))]
+    script += [(2.0, vad_off), (2.2, final("for tomorrow.", eot=True)), (2.3, done(1))]
+    assert run(script, until=5) == [
+        START_1,
+        (1.7, BargeIn(1, "caller-continued")),
+        (2.2, StartResponse(2, "for tomorrow.", False)),
+    ]
+
+
+def test_backchannel_while_the_agent_thinks_is_not_a_turn():
+    script = [*FIRST_TURN, (1.4, vad_on), (1.6, vad_off), (1.8, final("Yeah.", eot=True))]
+    assert run(script, until=5) == [START_1]
+
+
+# --- barge-in ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("speech_s", "expected"),
+    [
+        (0.199, []),
+        (0.2, [(3.2, PausePlayout()), (3.8, ResumePlayout())]),
+    ],
+    ids=["199ms-nothing", "200ms-pause-then-resume"],
+)
+def test_barge_in_minimum_speech(speech_s, expected):
+    script = [*AGENT_TALKS, (3.0, vad_on), (3.0 + speech_s, vad_off)]
+    assert run(script, until=20)[1:] == expected
+
+
+def test_barge_in_pauses_at_onset_and_cancels_on_words():
+    script = [*AGENT_TALKS, (3.0, vad_on), (3.5, interim("wait")), (4.0, vad_off)]
+    script += [(4.2, final("Wait, actually Thursday.", eot=True))]
+    assert run(script, until=9)[1:] == [
+        (3.2, PausePlayout()),
+        (3.5, BargeIn(1, "words")),
+        (4.2, StartResponse(2, "Wait, actually Thursday.", False)),
+    ]
+
+
+def test_long_speech_without_words_confirms_the_barge_in():
+    script = [*AGENT_TALKS, (3.0, vad_on)]
+    assert run(script, until=3.9)[1:] == [(3.2, PausePlayout()), (3.8, BargeIn(1, "speech"))]
+
+
+def test_false_interruption_cough_resumes_after_the_window():
+    tt = TurnTaker()
+    script = [*AGENT_TALKS, (3.0, vad_on), (3.3, vad_off)]
+    assert run(script, until=9, tt=tt)[1:] == [(3.2, PausePlayout()), (3.8, ResumePlayout())]
+    assert tt.statistics().false_interruptions == 1
+    assert tt.statistics().barge_ins == 0
+
+
+def test_words_arriving_after_the_resume_still_barge_in():
+    script = [*AGENT_TALKS, (3.0, vad_on), (3.3, vad_off), (4.0, interim("no"))]
+    assert run(script, until=4.5)[1:] == [
+        (3.2, PausePlayout()),
+        (3.8, ResumePlayout()),
+        (4.0, BargeIn(1, "words")),
+    ]
+
+
+def test_short_no_over_the_agent_is_a_turn():
+    script = [*AGENT_TALKS, (3.0, vad_on), (3.25, vad_off), (3.6, final("No.", eot=True))]
+    assert run(script, until=9)[1:] == [
+        (3.2, PausePlayout()),
+        (3.6, BargeIn(1, "words")),
+        (3.6, StartResponse(2, "No.", False)),
+    ]
+
+
+@pytest.mark.parametrize("words", ["mm-hmm", "Yeah.", "okay right"])
+def test_backchannel_over_the_agent_does_not_interrupt(words):
+    script = [*AGENT_TALKS, (3.0, vad_on), (3.35, vad_off), (3.5, final(words))]
+    assert run(script, until=9)[1:] == [(3.2, PausePlayout()), (3.8, ResumePlayout())]
+
+
+def test_more_than_a_backchannel_interrupts():
+    script = [*AGENT_TALKS, (3.0, vad_on), (3.5, interim("yeah hang on"))]
+    assert run(script, until=3.6)[1:] == [(3.2, PausePlayout()), (3.5, BargeIn(1, "words"))]
+
+
+def test_words_without_a_vad_onset_still_barge_in():
+    # The echo guard can hide a quiet caller from our VAD; the STT still hears them.
+    # With no VAD end to wait for, the turn is taken by the no-signal fallback.
+    script = [*AGENT_TALKS, (3.0, interim("excuse me"))]
+    assert run(script, until=9)[1:] == [
+        (3.0, BargeIn(1, "words")),
+        (5.0, StartResponse(2, "excuse me", False)),
+    ]
+
+
+# --- greeting settle window and echo cooldown --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("is_greeting", "speech_end", "expected"),
+    [
+        # "Hello?" over the first frames of the greeting: counted from 0.15 s only.
+        (True, 0.3, []),
+        (True, 0.4, [(0.35, PausePlayout()), (0.95, ResumePlayout())]),
+        # Without the greeting flag the same speech counts from its onset.
+        (False, 0.3, [(0.25, PausePlayout()), (0.85, ResumePlayout())]),
+    ],
+)
+def test_greeting_settle_window(is_greeting, speech_end, expected):
+    script = [(0.0, greeting if is_greeting else speaking), (0.05, vad_on), (speech_end, vad_off)]
+    assert run(script, until=5) == expected
+
+
+def test_caller_talking_over_the_greeting_takes_the_floor():
+    script = [(0.0, greeting), (0.05, vad_on), (0.6, interim("hello")), (0.9, vad_off)]
+    script += [(1.1, final("Hello, is that the plumber?", eot=True))]
+    assert run(script, until=5) == [
+        (0.35, PausePlayout()),
+        (0.6, BargeIn(None, "words")),
+        (1.1, StartResponse(1, "Hello, is that the plumber?", False)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("agent_quiet_at", "expected"),
+    [
+        (1.0, []),  # onset 0.1 s after the agent went quiet: echo tail, counted from 1.3
+        (0.5, [(1.4, PausePlayout()), (2.0, ResumePlayout())]),
+    ],
+)
+def test_post_playback_echo_cooldown(agent_quiet_at, expected):
+    script = [(0.0, speaking), (agent_quiet_at, silent), (1.1, vad_on), (1.2, speaking)]
+    script += [(1.45, vad_off)]
+    assert run(script, until=5) == expected
+
+
+# --- blips, short answers, silence ----------------------------------------------------
+
+
+def test_blip_without_words_is_not_a_turn_and_does_not_reset_the_silence_timer():
+    script = [(0.0, speaking), (0.5, silent), (2.0, vad_on), (2.3, vad_off)]
+    assert run(script, until=7) == [(6.5, Reprompt(1))]
+
+
+def test_longer_wordless_speech_resets_the_silence_timer():
+    script = [(0.0, speaking), (0.5, silent), (2.0, vad_on), (2.5, vad_off)]
+    assert run(script, until=9) == [(8.5, Reprompt(1))]
+
+
+def test_short_yes_is_a_turn():
+    script = [(0.0, speaking), (0.5, silent), (2.0, vad_on), (2.25, vad_off)]
+    script += [(2.5, final("Yes.", eot=True))]
+    assert run(script, until=5) == [(2.5, StartResponse(1, "Yes.", False))]
+
+
+def test_reprompts_then_silence_timeout_once():
+    assert run([(0.0, speaking), (1.0, silent)], until=60) == [
+        (7.0, Reprompt(1)),
+        (13.0, Reprompt(2)),
+        (19.0, Reprompt(3)),
+        (25.0, SilenceTimeout(3)),
+    ]
+
+
+def test_reprompt_timer_counts_from_the_end_of_the_reprompt_itself():
+    script = [(0.0, speaking), (1.0, silent), (7.1, speaking), (9.0, silent)]
+    assert run(script, until=15.5) == [(7.0, Reprompt(1)), (15.0, Reprompt(2))]
+
+
+def test_an_answer_resets_the_reprompt_count():
+    script = [(0.0, speaking), (1.0, silent), (8.0, vad_on), (8.5, vad_off)]
+    script += [(8.7, final("Sorry, yes.", eot=True)), (9.0, speaking), (10.0, silent)]
+    script += [(10.1, done(1))]
+    assert run(script, until=16.2) == [
+        (7.0, Reprompt(1)),
+        (8.7, StartResponse(1, "Sorry, yes.", False)),
+        (16.1, Reprompt(1)),
+    ]
+
+
+def test_no_reprompt_while_a_response_is_still_running():
+    script = [*FIRST_TURN, (1.6, speaking), (2.0, silent)]
+    assert run(script, until=30) == [START_1]  # response 1 never reported done
+    script += [(3.0, done(1))]
+    assert run(script, until=9.5) == [START_1, (9.0, Reprompt(1))]
+
+
+def test_stale_response_done_is_ignored():
+    script = [*FIRST_TURN, (1.5, done(99)), (1.6, speaking), (2.0, silent)]
+    assert run(script, until=30) == [START_1]
+
+
+def test_reprompt_can_be_disabled_to_a_direct_timeout():
+    params = TurnTakingParams(max_reprompts=0, reprompt_after_s=10)
+    assert run([(0.0, speaking), (1.0, silent)], until=60, params=params) == [
+        (11.0, SilenceTimeout(0)),
+    ]
+
+
+# --- recognition confidence ---------------------------------------------------------------
+
+
+def test_low_confidence_asks_to_repeat_then_takes_the_best_guess():
+    def turn(start, text):
+        return [(start, vad_on), (start + 1, vad_off), (start + 1.2, final(text, True, 0.3))]
+
+    script = [*turn(0, "blue bar"), *turn(5, "blue car"), *turn(10, "boo car")]
+    assert run(script, until=12) == [
+        (1.2, AskRepeat("blue bar", 0.3, 1)),
+        (6.2, AskRepeat("blue car", 0.3, 2)),
+        (11.2, StartResponse(1, "boo car", False, 0.3)),
+    ]
+
+
+def test_low_confidence_final_does_not_speculate():
+    script = [(0.0, vad_on), (0.9, final("mumble", conf=0.2)), (1.0, vad_off)]
+    script += [(1.3, utterance_end)]
+    assert run(script, until=5) == [(1.3, AskRepeat("mumble", 0.2, 1))]
+
+
+def test_confidence_is_weighted_by_segment_duration():
+    tt = TurnTaker()
+    long = Transcript("I need someone to look at my boiler", True, confidence=0.9, duration=3)
+    short = Transcript("uh", True, end_of_turn=True, confidence=0.1, duration=0.2)
+    tt.stt_event(long, 1.0)
+    actions = tt.stt_event(short, 1.5)
+    assert [type(a) for a in actions] == [CancelSpeculative, StartResponse]
+    assert actions[1].confidence == pytest.approx((0.9 * 3 + 0.1 * 0.2) / 3.2)
+
+
+# --- DTMF --------------------------------------------------------------------------------
+
+
+def test_dtmf_passes_through_and_interrupts_the_agent():
+    script = [(0.0, speaking), (1.0, dtmf("5")), (1.2, dtmf("#"))]
+    assert run(script, until=2) == [
+        (1.0, BargeIn(None, "dtmf")),
+        (1.0, DtmfInput("5")),
+        (1.2, DtmfInput("#")),
+    ]
+
+
+def test_dtmf_counts_as_an_answer_for_the_silence_timer():
+    script = [(0.0, speaking), (1.0, silent), (5.0, dtmf("1"))]
+    assert run(script, until=11.5) == [(5.0, DtmfInput("1")), (11.0, Reprompt(1))]
+
+
+def test_bad_dtmf_digit_is_refused():
+    with pytest.raises(ValueError, match="not a DTMF digit"):
+        TurnTaker().dtmf("x", 0.0)
+
+
+# --- the API around it ------------------------------------------------------------------
+
+
+def test_next_deadline_tracks_the_pending_timer():
+    tt = TurnTaker()
+    assert tt.next_deadline() is None
+    tt.agent_speaking(1.0)
+    tt.vad_speech_start(2.0)
+    assert tt.next_deadline() == pytest.approx(2.2)
+    assert tt.tick(2.1) == []
+    assert tt.tick(2.2) == [PausePlayout()]
+    assert tt.agent_paused
+    assert tt.next_deadline() == pytest.approx(2.8)  # confirm by long speech
+    tt.vad_speech_end(2.3)
+    assert tt.next_deadline() == pytest.approx(2.8)  # resume after the window
+
+
+def test_a_late_tick_fires_timers_before_the_next_input():
+    tt = TurnTaker()
+    tt.agent_speaking(0.0)
+    tt.vad_speech_start(1.0)
+    # No tick at 1.2: the next input fires the pause first.
+    assert tt.stt_event(Transcript("stop", is_final=False), 1.5) == [
+        PausePlayout(),
+        BargeIn(None, "words"),
+    ]
+
+
+def test_repeated_vad_start_is_harmless():
+    script = [*AGENT_TALKS, (3.0, vad_on), (3.1, vad_on), (3.15, vad_off)]
+    assert run(script, until=9)[1:] == []
+
+
+def test_time_must_not_go_backwards():
+    tt = TurnTaker()
+    tt.tick(5.0)
+    with pytest.raises(ValueError, match="time went backwards"):
+        tt.vad_speech_start(4.0)
+
+
+def test_not_an_stt_event_is_refused():
+    with pytest.raises(TypeError, match="not an STT event"):
+        TurnTaker().stt_event("hello", 0.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reprompt_after_s": -1}, "reprompt_after_s=-1: must be 0 or more"),
+        ({"min_confidence": 1.5}, "min_confidence=1.5: must be between 0 and 1"),
+        ({"false_interruption_s": float("nan")}, "false_interruption_s=nan"),
+        (
+            {"barge_in_min_speech_s": 0.5, "barge_in_confirm_speech_s": 0.3},
+            "barge_in_confirm_speech_s=0.3 must be at least",
+        ),
+    ],
+)
+def test_params_are_validated(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        TurnTakingParams(**kwargs)
+
+
+def test_backchannels_accept_a_word_string():
+    params = TurnTakingParams(backchannels="Uh-huh  right")
+    assert params.backchannels == frozenset({"uh-huh", "right"})
+
+
+def test_statistics_count_what_happened():
+    tt = TurnTaker()
+    script = [(0.0, vad_on), (0.9, final("I need")), (1.0, vad_off), (1.2, vad_on)]
+    script += [(1.4, final("a plumber", eot=True)), (1.5, vad_off), (1.8, speaking)]
+    script += [(3.0, interim("stop"))]
+    run(script, until=4, tt=tt)
+    stats = tt.statistics()
+    assert (stats.turns, stats.speculative_starts, stats.speculative_cancels) == (1, 1, 1)
+    assert stats.barge_ins == 1

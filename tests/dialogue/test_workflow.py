@@ -1,0 +1,589 @@
+"""The booking workflow: every table row, then whole conversations and edge cases."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.base.events import ToolCall
+from agent.business.company import EXAMPLE_COMPANIES, CompanyProfile, parse_company
+from agent.dialogue.slots import Intent, Slots, TimeWindow
+from agent.dialogue.tools import InvalidToolCall, ToolResult
+from agent.dialogue.workflow import (
+    ANY,
+    FINAL_STATES,
+    TABLE,
+    BookingWorkflow,
+    CallTool,
+    Dtmf,
+    EndCall,
+    KeepPending,
+    Kind,
+    Say,
+    Silence,
+    Start,
+    State,
+    Transfer,
+    Utterance,
+    WorkflowConfig,
+)
+
+TZ = ZoneInfo("Europe/London")
+DATA = json.loads(EXAMPLE_COMPANIES.read_text())
+PLUMBER = parse_company(DATA["companies"][0])  # emergency -> transfer to on-call
+SPARKS = parse_company(DATA["companies"][1])  # emergency -> priority booking
+_lonely = copy.deepcopy(DATA["companies"][1])
+_lonely["transfer_targets"] = []
+LONELY = parse_company(_lonely)  # nobody to transfer to
+
+TUESDAY_10 = datetime(2025, 5, 13, 10, 0, tzinfo=TZ).timestamp()  # open (BST)
+SUNDAY_10 = datetime(2025, 5, 18, 10, 0, tzinfo=TZ).timestamp()  # closed
+SLOT_A = ("2025-05-14T09:00:00+01:00", "2025-05-14T11:00:00+01:00")
+SLOT_B = ("2025-05-14T11:00:00+01:00", "2025-05-14T13:00:00+01:00")
+SLOTS = {"slots": [{"start": a, "end": b} for a, b in (SLOT_A, SLOT_B)]}
+WINDOW = TimeWindow(TUESDAY_10 + 86400, TUESDAY_10 + 2 * 86400, "tomorrow")
+NOW = TUESDAY_10
+
+
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def make(profile: CompanyProfile = PLUMBER, now: float = NOW, **config: Any) -> BookingWorkflow:
+    return BookingWorkflow(profile, "call-1", now, config=WorkflowConfig(**config))
+
+
+def fill(wf: BookingWorkflow, *, skip: tuple[str, ...] = ()) -> None:
+    values = {
+        "service_id": "leak_repair",
+        "problem": "leaking tap",
+        "name": "Sarah Jones",
+        "address": "12 Baker Street",
+        "postcode": "SW1A 1AA",
+        "phone": "+447700900123",
+        "when": WINDOW,
+    }
+    for key, value in values.items():
+        if key not in skip:
+            setattr(wf, key, value)
+
+
+def with_offer(wf: BookingWorkflow) -> None:
+    fill(wf)
+    wf.offers = [(epoch(SLOT_A[0]), epoch(SLOT_A[1])), (epoch(SLOT_B[0]), epoch(SLOT_B[1]))]
+    wf.offer_index, wf.offer_open = 0, True
+
+
+def said(actions: tuple[Any, ...]) -> list[str]:
+    return [a.key for a in actions if isinstance(a, Say)]
+
+
+def text(actions: tuple[Any, ...]) -> str:
+    return " ".join(a.text for a in actions if isinstance(a, Say))
+
+
+# --- every row of the table ---------------------------------------------------
+
+YES = Utterance("yes please", intent=Intent.YES)
+NO = Utterance("no", intent=Intent.NO)
+
+
+def _pending(tool: str, status: str = "ok", data: dict[str, Any] | None = None, **kw: Any):
+    def prepare(wf: BookingWorkflow) -> ToolResult:
+        fill(wf)
+        if tool == "book_appointment":
+            with_offer(wf)
+            wf.chosen = wf.offers[0]
+            wf._booking_request()
+        wf.pending_tool = tool
+        return ToolResult(tool, status, data or {}, **kw)  # type: ignore[arg-type]
+
+    return prepare
+
+
+def _model(name: str, args: dict[str, Any]):
+    def prepare(wf: BookingWorkflow) -> ToolCall:
+        with_offer(wf)
+        return ToolCall("t1", name, json.dumps(args))
+
+    return prepare
+
+
+def _utter(utterance: Utterance, prep=None):
+    def prepare(wf: BookingWorkflow) -> Utterance:
+        if prep is not None:
+            prep(wf)
+        return utterance
+
+    return prepare
+
+
+def _prep_collect_missing(*skip: str):
+    return lambda wf: fill(wf, skip=skip)
+
+
+def _prep_close_booked(wf: BookingWorkflow) -> None:
+    fill(wf)
+    wf.booking_id = "B1"
+
+
+def _prep_silence_limit(wf: BookingWorkflow) -> None:
+    wf.silences = 3
+
+
+def _prep_ready_to_book(wf: BookingWorkflow) -> None:
+    with_offer(wf)
+    wf.offer_open, wf.chosen, wf.postcode = False, wf.offers[0], None
+
+
+def _prep_phone_entry(wf: BookingWorkflow) -> None:
+    fill(wf, skip=("phone", "when"))
+
+
+def _prep_unknown_service(wf: BookingWorkflow) -> None:
+    wf.service_id = None
+
+
+def _prep_new_service(wf: BookingWorkflow) -> None:
+    fill(wf)
+
+
+BOOK_ARGS = {
+    "service_id": "leak_repair",
+    "slot_start": SLOT_A[0],
+    "slot_end": SLOT_A[1],
+    "name": "Sarah Jones",
+    "phone": "07700 900123",
+    "address": "12 Baker Street",
+    "postcode": "SW1A 1AA",
+}
+
+# kind -> (profile, how to make the input); the input's kind must come out as ``kind``.
+INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
+    Kind.START: (PLUMBER, lambda wf: Start()),
+    Kind.PROBLEM: (
+        PLUMBER,
+        _utter(
+            Utterance("my boiler died", slots=Slots(service_id="boiler_repair")), _prep_new_service
+        ),
+    ),
+    Kind.NEED_SERVICE: (PLUMBER, _utter(Utterance("something odd"), _prep_unknown_service)),
+    Kind.EMERGENCY_TRANSFER: (PLUMBER, _utter(Utterance("my kitchen is flooding"))),
+    Kind.EMERGENCY_BOOKING: (SPARKS, _utter(Utterance("the socket is sparking"))),
+    Kind.DETAILS: (
+        PLUMBER,
+        _utter(
+            Utterance("Sarah", slots=Slots(name="Sarah")), _prep_collect_missing("name", "phone")
+        ),
+    ),
+    Kind.DETAILS_READY: (
+        PLUMBER,
+        _utter(Utterance("tomorrow", slots=Slots(when=WINDOW)), _prep_collect_missing("when")),
+    ),
+    Kind.READY_TO_BOOK: (
+        PLUMBER,
+        _utter(Utterance("SW1A 1AA", slots=Slots(postcode="SW1A 1AA")), _prep_ready_to_book),
+    ),
+    Kind.INVALID_DETAIL: (
+        PLUMBER,
+        _utter(Utterance("XYZ", slots=Slots(postcode="XYZ")), _prep_collect_missing("postcode")),
+    ),
+    Kind.OUT_OF_AREA: (
+        PLUMBER,
+        _utter(
+            Utterance("N1 9GU", slots=Slots(postcode="N1 9GU")), _prep_collect_missing("postcode")
+        ),
+    ),
+    Kind.YES: (PLUMBER, _utter(YES)),
+    Kind.NO: (PLUMBER, _utter(NO)),
+    Kind.ACCEPT_SLOT: (PLUMBER, _utter(YES, with_offer)),
+    Kind.REJECT_SLOT: (PLUMBER, _utter(NO, with_offer)),
+    Kind.HUMAN: (PLUMBER, _utter(Utterance("a person", intent=Intent.HUMAN))),
+    Kind.HUMAN_UNAVAILABLE: (LONELY, _utter(Utterance("a person", intent=Intent.HUMAN))),
+    Kind.ANOTHER_JOB: (
+        PLUMBER,
+        _utter(
+            Utterance("and my boiler", slots=Slots(service_id="boiler_repair")), _prep_close_booked
+        ),
+    ),
+    Kind.GOODBYE: (PLUMBER, _utter(Utterance("bye", intent=Intent.GOODBYE))),
+    Kind.UNCLEAR: (PLUMBER, _utter(Utterance(""), _prep_new_service)),  # e.g. only noise
+    Kind.LOW_CONFIDENCE: (PLUMBER, _utter(Utterance("mumble", confidence=0.2))),
+    Kind.SILENCE: (PLUMBER, lambda wf: Silence()),
+    Kind.SILENCE_LIMIT: (PLUMBER, lambda wf: (_prep_silence_limit(wf), Silence())[1]),
+    Kind.DIGIT: (PLUMBER, lambda wf: (_prep_phone_entry(wf), Dtmf("0"))[1]),
+    Kind.QUOTED: (PLUMBER, _pending("get_quote")),
+    Kind.QUOTE_FAILED: (PLUMBER, _pending("get_quote", "failed")),
+    Kind.SLOTS_FOUND: (PLUMBER, _pending("check_availability", data=SLOTS)),
+    Kind.NO_SLOTS: (PLUMBER, _pending("check_availability", data={"slots": []})),
+    Kind.AVAILABILITY_FAILED: (PLUMBER, _pending("check_availability", "failed")),
+    Kind.BOOKED: (PLUMBER, _pending("book_appointment", data={"booking_id": "B1"})),
+    Kind.BOOKING_FAILED: (PLUMBER, _pending("book_appointment", "failed")),
+    Kind.SLOT_TAKEN: (PLUMBER, _pending("book_appointment", "slot_taken")),
+    Kind.BOOKING_INVALID: (PLUMBER, _pending("book_appointment", "invalid", field="phone")),
+    Kind.MODEL_QUOTE: (PLUMBER, _model("get_quote", {"service_id": "leak_repair"})),
+    Kind.MODEL_AVAILABILITY: (
+        PLUMBER,
+        _model(
+            "check_availability",
+            {
+                "service_id": "leak_repair",
+                "postcode": "SW1A 1AA",
+                "earliest": SLOT_A[0],
+                "latest": SLOT_B[1],
+            },
+        ),
+    ),
+    Kind.MODEL_BOOK: (PLUMBER, _model("book_appointment", BOOK_ARGS)),
+    Kind.MODEL_TRANSFER: (PLUMBER, _model("transfer_to_human", {"target": "office"})),
+    Kind.MODEL_END: (PLUMBER, _model("end_call", {"reason": "done"})),
+}
+# Rows that exist for every state but cannot happen in some, by design.
+UNREACHABLE = {
+    (State.BOOK, Kind.EMERGENCY_TRANSFER),  # the booking is in flight: finish it first
+    (State.BOOK, Kind.EMERGENCY_BOOKING),
+    (State.CONFIRM, Kind.EMERGENCY_TRANSFER),
+    (State.CONFIRM, Kind.EMERGENCY_BOOKING),
+} | {(s, Kind.DIGIT) for s in State if s is not State.COLLECT}  # digit entry is for details
+
+
+def _rows() -> list[tuple[State, Kind, State]]:
+    rows = []
+    for (state, kind), (next_state, _names) in TABLE.items():
+        states = (
+            [state]
+            if state is not ANY
+            else [s for s in State if s not in FINAL_STATES and (s, kind) not in TABLE]
+        )
+        for s in states:
+            if (s, kind) not in UNREACHABLE and kind is not Kind.START_CLOSED:
+                rows.append((s, kind, next_state or s))
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("state", "kind", "expected"), _rows(), ids=lambda v: getattr(v, "value", v)
+)
+def test_every_table_row(state: State, kind: Kind, expected: State) -> None:
+    profile, make_input = INPUTS[kind]
+    wf = make(profile)
+    wf.service_id, wf.problem = "leak_repair" if profile is PLUMBER else "fault_finding", "x"
+    wf.state = state
+    event = make_input(wf)
+    actions = wf.authorize(event, NOW) if isinstance(event, ToolCall) else wf.handle(event, NOW)
+    assert wf.last_kind is kind
+    assert wf.state is expected
+    assert actions or kind is Kind.DIGIT  # every row does something, except typing a digit
+
+
+def test_start_out_of_hours_row() -> None:
+    wf = make(now=SUNDAY_10)
+    actions = wf.handle(Start(), SUNDAY_10)
+    assert wf.last_kind is Kind.START_CLOSED and wf.state is State.UNDERSTAND
+    assert "open again tomorrow at eight in the morning" in text(actions)
+
+
+def test_every_kind_has_a_row_and_input() -> None:
+    kinds_in_table = {kind for (_state, kind) in TABLE}
+    assert kinds_in_table == set(Kind)
+    assert set(INPUTS) | {Kind.START_CLOSED} == set(Kind)
+
+
+@pytest.mark.parametrize("final", sorted(FINAL_STATES, key=lambda s: s.value))
+def test_final_states_ignore_everything(final: State) -> None:
+    wf = make()
+    wf.state = final
+    for event in (Start(), YES, Silence(), Dtmf("0"), ToolResult("get_quote", "ok")):
+        assert wf.handle(event, NOW) == ()
+    with pytest.raises(InvalidToolCall, match="already ending"):
+        wf.authorize(ToolCall("t", "end_call", "{}"), NOW)
+    assert wf.state is final
+
+
+# --- whole conversations ---------------------------------------------------------
+
+
+def test_happy_path_books_once_and_reads_back() -> None:
+    wf = make()
+    assert said(wf.start(NOW)) == ["greet"]
+    (quote_call,) = wf.hear("my kitchen tap is leaking", NOW)
+    assert isinstance(quote_call, CallTool) and quote_call.name == "get_quote"
+    assert quote_call.request.service_id == "leak_repair"
+    quoted = wf.handle(ToolResult("get_quote", "ok", {"call_out": 85.0}), NOW)
+    assert "85 pounds" in text(quoted) and "65 pounds an hour" in text(quoted)
+    steps = [
+        ("yes please", "ask_name"),
+        ("Sarah Jones", "ask_address"),
+        ("12 Baker Street", "ask_postcode"),
+        ("s w one a one a a", "ask_phone"),
+        ("oh seven seven double oh nine double oh one two three", "ask_when"),
+    ]
+    for words, asked in steps:
+        assert said(wf.hear(words, NOW)) == [asked], words
+    (avail,) = wf.hear("tomorrow morning", NOW)
+    assert isinstance(avail, CallTool) and avail.name == "check_availability"
+    assert avail.request.query(PLUMBER)["from"] == "2025-05-14T08:00:00+01:00"
+    offer = wf.handle(ToolResult("check_availability", "ok", SLOTS), NOW)
+    assert "tomorrow at nine in the morning" in text(offer)
+    assert "eleven in the morning" in text(wf.hear("no, later please", NOW))
+    (book,) = wf.hear("yes that's fine", NOW)
+    assert isinstance(book, CallTool) and book.idempotency_key == "call-1:1"
+    body = book.request.body(PLUMBER, "call-1")
+    assert body["customer"] == {
+        "name": "Sarah Jones",
+        "phone": "+447700900123",
+        "address": "12 Baker Street",
+        "postcode": "SW1A 1AA",
+    }
+    assert body["slot"] == {"start": SLOT_B[0], "end": SLOT_B[1]}
+    assert body["quote"] == {"amount": 85.0, "currency": "GBP"}
+    readback = text(wf.handle(ToolResult("book_appointment", "ok", {"booking_id": "B7"}), NOW))
+    assert "S W 1 A, 1 A A" in readback and "0 7 7 0 0, 9 0 0, 1 2 3" in readback
+    assert said(wf.hear("yes", NOW)) == ["anything_else"]
+    end = wf.hear("no thanks", NOW)
+    assert said(end) == ["goodbye"] and isinstance(end[-1], EndCall)
+    assert wf.state is State.END and wf.booking_id == "B7"
+
+
+def test_no_double_booking() -> None:
+    wf = make()
+    with_offer(wf)
+    wf.state = State.COLLECT
+    (book,) = wf.handle(YES, NOW)
+    assert book.idempotency_key == "call-1:1"
+    # a second model call while the first is in flight, and after it succeeded
+    call = ToolCall("t2", "book_appointment", json.dumps(BOOK_ARGS))
+    with pytest.raises(InvalidToolCall, match="wait for the book_appointment"):
+        wf.authorize(call, NOW)
+    wf.handle(ToolResult("book_appointment", "ok", {"booking_id": "B1"}), NOW)
+    with pytest.raises(InvalidToolCall, match="one booking per call"):
+        wf.authorize(call, NOW)
+    assert wf._act_call_book()[0].key == "already_booked"  # the offline path refuses too
+    # the same result delivered twice (a retry) changes nothing
+    assert wf.handle(ToolResult("book_appointment", "ok", {"booking_id": "B1"}), NOW) == ()
+
+
+def test_slot_taken_offers_next_with_a_new_key() -> None:
+    wf = make()
+    with_offer(wf)
+    wf.state = State.COLLECT
+    wf.handle(YES, NOW)
+    taken = wf.handle(ToolResult("book_appointment", "slot_taken"), NOW)
+    assert said(taken) == ["slot_taken", "offer_slot"] and "eleven" in text(taken)
+    (book,) = wf.handle(YES, NOW)
+    assert book.idempotency_key == "call-1:2"
+    assert book.request.slot_start == epoch(SLOT_B[0])
+
+
+def test_booking_failure_keeps_it_pending_with_the_same_key() -> None:
+    wf = make()
+    with_offer(wf)
+    wf.state = State.COLLECT
+    (book,) = wf.handle(YES, NOW)
+    actions = wf.handle(ToolResult("book_appointment", "failed", error="timeout"), NOW)
+    keep = actions[0]
+    assert isinstance(keep, KeepPending) and keep.kind == "booking"
+    assert keep.idempotency_key == book.idempotency_key
+    assert keep.data["customer"]["phone"] == "+447700900123"
+    assert said(actions) == ["booking_pending"] and wf.state is State.CLOSE
+    with pytest.raises(InvalidToolCall, match="one booking"):
+        wf.authorize(ToolCall("t", "book_appointment", json.dumps(BOOK_ARGS)), NOW)
+
+
+def test_booking_invalid_asks_again_then_books_with_next_key() -> None:
+    wf = make()
+    with_offer(wf)
+    wf.state = State.COLLECT
+    wf.handle(YES, NOW)
+    again = wf.handle(ToolResult("book_appointment", "invalid", field="phone"), NOW)
+    assert said(again) == ["invalid_phone"] and wf.phone is None
+    (book,) = wf.hear("07700 900456", NOW)
+    assert isinstance(book, CallTool) and book.idempotency_key == "call-1:2"
+    assert book.request.phone == "+447700900456"
+
+
+def test_quote_and_availability_failures_move_on() -> None:
+    wf = make()
+    wf.start(NOW)
+    wf.hear("my drain is blocked", NOW)
+    failed = wf.handle(ToolResult("get_quote", "failed"), NOW)
+    assert said(failed) == ["quote_unavailable"]
+    assert said(wf.hear("yes", NOW)) == ["ask_name"]
+    fill(wf, skip=("when",))
+    wf.hear("tomorrow afternoon", NOW)
+    actions = wf.handle(ToolResult("check_availability", "failed"), NOW)
+    assert isinstance(actions[0], KeepPending) and actions[0].kind == "callback"
+    assert "0 7 7 0 0" in text(actions) and wf.state is State.CLOSE
+
+
+def test_stale_tool_result_is_ignored() -> None:
+    wf = make()
+    wf.start(NOW)
+    assert wf.handle(ToolResult("book_appointment", "ok", {"booking_id": "X"}), NOW) == ()
+    assert wf.booking_id is None and wf.state is State.UNDERSTAND
+
+
+def test_silence_reprompts_three_times_then_ends() -> None:
+    wf = make()
+    wf.start(NOW)
+    for _ in range(3):
+        assert said(wf.handle(Silence(), NOW)) == ["reprompt"]
+    wf.hear("hello?", NOW)  # speech resets the count
+    for _ in range(3):
+        assert said(wf.handle(Silence(), NOW)) == ["reprompt"]
+    end = wf.handle(Silence(), NOW)
+    assert said(end) == ["silence_end"] and isinstance(end[-1], EndCall)
+    assert wf.state is State.END
+
+
+def test_low_confidence_asks_to_repeat_then_offers_a_person() -> None:
+    wf = make(max_repeats=2)
+    wf.start(NOW)
+    assert said(wf.hear("mumble", NOW, confidence=0.3)) == ["ask_repeat"]
+    assert said(wf.hear("mumble", NOW, confidence=0.49)) == ["ask_repeat"]
+    actions = wf.hear("mumble", NOW, confidence=0.1)
+    assert isinstance(actions[-1], Transfer) and actions[-1].target.name == "office"
+    assert make().hear("my tap leaks", NOW, confidence=0.5)  # 0.5 itself is fine
+
+
+def test_dtmf_phone_entry() -> None:
+    wf = make()
+    fill(wf, skip=("phone", "when"))
+    wf.state = State.COLLECT
+    assert wf.digits_open
+    for digit in "0799":
+        assert wf.handle(Dtmf(digit), NOW) == ()
+    wf.handle(Dtmf("*"), NOW)  # start again
+    for digit in "07700900123":
+        wf.handle(Dtmf(digit), NOW)
+    assert said(wf.handle(Dtmf("#"), NOW)) == ["ask_when"]
+    assert wf.phone == "+447700900123" and not wf.digits_open
+
+
+def test_dtmf_bad_number_is_asked_again() -> None:
+    wf = make()
+    fill(wf, skip=("phone",))
+    wf.state = State.COLLECT
+    for digit in "123#":
+        actions = wf.handle(Dtmf(digit), NOW)
+    assert said(actions) == ["invalid_phone"] and wf.phone is None
+
+
+def test_dtmf_zero_asks_for_a_person_only_outside_entry() -> None:
+    wf = make()
+    wf.start(NOW)
+    actions = wf.handle(Dtmf("0"), NOW)
+    assert isinstance(actions[-1], Transfer) and wf.state is State.TRANSFER
+    off = make(human_digit=None)
+    off.start(NOW)
+    assert off.handle(Dtmf("0"), NOW) == () and off.state is State.UNDERSTAND
+    assert make().handle(Dtmf("5"), NOW) == ()
+
+
+def test_out_of_hours_emergency_goes_to_on_call() -> None:
+    wf = make(now=SUNDAY_10)
+    wf.start(SUNDAY_10)
+    actions = wf.hear("there's a burst pipe and water everywhere", SUNDAY_10)
+    transfer = actions[-1]
+    assert isinstance(transfer, Transfer) and transfer.target.dial == "PJSIP/1099"
+    assert said(actions) == ["emergency_transfer"] and wf.state is State.TRANSFER
+
+
+def test_gas_smell_gets_safety_advice() -> None:
+    wf = make()
+    wf.start(NOW)
+    actions = wf.hear("I can smell gas in the hall", NOW)
+    assert said(actions) == ["emergency_safety_gas", "emergency_transfer"]
+
+
+def test_emergency_priority_booking() -> None:
+    wf = make(SPARKS)
+    wf.start(NOW)
+    assert said(wf.hear("a socket is sparking", NOW)) == ["emergency_priority", "ask_name"]
+    assert wf.priority and wf.when is not None and wf.when.end == NOW + 24 * 3600
+    for words in ("Sam Patel", "4 Oxford Road", "M1 5QA"):
+        wf.hear(words, NOW)
+    (avail,) = wf.hear("07700 900123", NOW)  # no preferred time asked: the earliest
+    assert isinstance(avail, CallTool) and avail.request.earliest == NOW
+    wf.handle(ToolResult("check_availability", "ok", SLOTS), NOW)
+    (book,) = wf.hear("yes", NOW)
+    assert book.request.body(SPARKS, "call-1")["problem"].startswith("[PRIORITY]")
+
+
+def test_out_of_area_postcode_is_declined() -> None:
+    wf = make()
+    fill(wf, skip=("postcode", "phone", "when"))
+    wf.state = State.COLLECT
+    actions = wf.hear("N1 9GU", NOW)
+    assert said(actions) == ["out_of_area"] and "N 1, 9 G U" in text(actions)
+
+
+def test_model_mode_gates_tools() -> None:
+    wf = make()
+    wf.start(NOW)
+    with pytest.raises(InvalidToolCall, match="not an allowed target"):
+        wf.authorize(ToolCall("t", "transfer_to_human", '{"target": "PJSIP/9999"}'), NOW)
+    with pytest.raises(InvalidToolCall, match="not offered"):
+        wf.authorize(ToolCall("t", "book_appointment", json.dumps(BOOK_ARGS)), NOW)
+    (call,) = wf.authorize(ToolCall("t", "get_quote", '{"service_id": "leak_repair"}'), NOW)
+    assert isinstance(call, CallTool) and wf.state is State.QUOTE
+    wf.handle(ToolResult("get_quote", "ok"), NOW)
+    args = {
+        "service_id": "leak_repair",
+        "postcode": "sw1a1aa",
+        "earliest": SLOT_A[0],
+        "latest": SLOT_B[1],
+    }
+    wf.authorize(ToolCall("t", "check_availability", json.dumps(args)), NOW)
+    wf.handle(ToolResult("check_availability", "ok", SLOTS), NOW)
+    (book,) = wf.authorize(ToolCall("t", "book_appointment", json.dumps(BOOK_ARGS)), NOW)
+    assert book.idempotency_key == "call-1:1" and wf.state is State.BOOK
+    assert book.request.phone == "+447700900123"
+
+
+def test_same_inputs_same_actions() -> None:
+    script = [
+        "my toilet is blocked",
+        "yes",
+        "Ann Lee",
+        "3 High Street",
+        "SE1 7PB",
+        "020 7946 0000",
+        "friday afternoon",
+    ]
+
+    def run() -> list[Any]:
+        wf = make()
+        out = list(wf.start(NOW))
+        for line in script:
+            out += wf.hear(line, NOW)
+        return out
+
+    first = run()
+    assert first == run()
+    assert isinstance(first[-1], CallTool) and first[-1].name == "check_availability"
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="min_confidence"):
+        WorkflowConfig(min_confidence=2.0)
+    with pytest.raises(ValueError, match="human_digit"):
+        WorkflowConfig(human_digit="99")
+    with pytest.raises(ValueError, match="DTMF"):
+        Dtmf("x")
+    with pytest.raises(ValueError, match="call_uuid"):
+        BookingWorkflow(PLUMBER, "", NOW)
+
+
+def test_company_phrases_override_templates() -> None:
+    data = copy.deepcopy(DATA["companies"][0])
+    data["phrases"] = {"greet": "{greeting} What's up?", "goodbye": "Bye from {nonsense}"}
+    profile = parse_company(data)
+    wf = make(profile)
+    assert text(wf.start(NOW)).endswith("What's up?")
+    assert said(wf.hear("bye", NOW)) == ["goodbye"]  # broken phrase falls back to ours

@@ -1,0 +1,1 @@
+"""Wire-faithful fake vendor servers and in-memory fakes, for tests and benchmarks."""

@@ -1,0 +1,329 @@
+"""A wire-faithful fake of Deepgram's live ``/v1/listen`` WebSocket.
+
+A real WebSocket server on 127.0.0.1 that checks the handshake the way the
+documented API needs it (path, query parameters, ``Authorization: Token``),
+reads binary PCM and JSON control frames, and answers with ``Results``,
+``SpeechStarted``, ``UtteranceEnd`` and ``Metadata`` in Deepgram's shapes.
+
+Transcripts come from a script, one text per detected utterance, timed against
+the audio actually received (never the clock): a 10 ms energy detector finds
+speech; interims come every ``interim_every_ms`` of speech, the final
+(``speech_final``) once ``endpointing`` ms of silence follow, ``UtteranceEnd``
+once ``utterance_end_ms`` of silence follow the last word. So a client that
+streams the same PCM always gets the same messages. Once the script runs out,
+every utterance is heard as ``default_text`` (empty by default: no words).
+
+A binary message may hold any amount of audio (one frame, a batch): the
+recogniser works through it block by block, and each result leaves
+``result_latency_s`` after the message that completed it arrived, as with the
+real service, which cannot decide on audio it has not received yet.
+
+Anything a client does that the real service would refuse or that the docs
+forbid is recorded in ``violations`` (and the handshake is refused where the
+service would refuse it); tests call ``check()``. Faults are injected per
+connection with ``Fault`` (the n-th connection gets ``faults[n]``).
+
+Usage::
+
+    async with open_fake_deepgram(script=["I need a plumber."]) as fake:
+        settings = DeepgramSettings(api_key=fake.api_key, url=fake.url)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import attrs
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+
+from tests.fakes.deepgram_asr import PATH, Recognizer, Script, check_handshake
+
+__all__ = [
+    "ConnectionRecord",
+    "FakeDeepgram",
+    "Fault",
+    "check_handshake",
+    "open_fake_deepgram",
+]
+
+_CONTROLS = frozenset({"KeepAlive", "Finalize", "CloseStream"})
+
+
+@attrs.frozen
+class Fault:
+    """What goes wrong on one connection (all off by default)."""
+
+    reject_status: int | None = None  # refuse the upgrade with this HTTP status
+    retry_after: float | None = None  # Retry-After header on the refusal
+    close_after_audio_ms: int | None = None  # close once this much audio came in
+    close_after_messages: int | None = None  # close after sending this many messages
+    close_code: int = 1011
+    close_reason: str = "NET-0000"
+    malformed_after_messages: int | None = None  # then one frame that is not JSON
+    stall_after_audio_ms: int | None = None  # then read on but never answer or close
+
+
+@attrs.define(eq=False)
+class ConnectionRecord:
+    """What one connection attempt looked like from the server's side."""
+
+    index: int
+    target: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    accepted: bool = False
+    rejected_status: int | None = None
+    audio: bytearray = attrs.field(factory=bytearray)
+    audio_messages: list[tuple[float, int]] = attrs.field(factory=list)  # (arrival, bytes)
+    controls: list[str] = attrs.field(factory=list)
+    sent: list[dict[str, Any]] = attrs.field(factory=list)
+    sent_at: list[float] = attrs.field(factory=list)  # when each of ``sent`` left
+    close_code: int | None = None  # as seen by the server
+    closed_by: str = ""  # "server" or "client"
+    idle_timeout: bool = False
+    closed_at: float | None = None  # when the connection ended, whoever closed it
+    done: trio.Event = attrs.field(factory=trio.Event)
+
+    def param(self, name: str) -> str | None:
+        return next((value for key, value in self.query if key == name), None)
+
+
+class FakeDeepgram:
+    """The fake server; run ``serve`` in a nursery (or use ``open_fake_deepgram``)."""
+
+    def __init__(
+        self,
+        *,
+        script: Sequence[str] = (),
+        default_text: str = "",
+        api_key: str = "fake-deepgram-key",
+        sample_rate: int | None = None,
+        faults: Sequence[Fault] = (),
+        result_latency_s: float = 0.0,
+        idle_timeout_s: float = 10.0,
+        interim_every_ms: int = 300,
+        speech_threshold: float = 500.0,
+    ) -> None:
+        self.api_key = api_key
+        self.sample_rate = sample_rate
+        self.faults = tuple(faults)
+        self.result_latency_s = result_latency_s
+        self.idle_timeout_s = idle_timeout_s
+        self.interim_every_ms = interim_every_ms
+        self.speech_threshold = speech_threshold
+        self.script = Script(script, default_text)
+        self.connections: list[ConnectionRecord] = []
+        self.violations: list[str] = []
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{PATH}"
+
+    @property
+    def audio_bytes_received(self) -> int:
+        return sum(len(record.audio) for record in self.connections)
+
+    def controls(self, kind: str) -> int:
+        return sum(record.controls.count(kind) for record in self.connections)
+
+    def check(self) -> None:
+        """Fail (AssertionError) if a client broke the documented protocol."""
+        if self.violations:
+            raise AssertionError("Deepgram protocol violations:\n" + "\n".join(self.violations))
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[FakeDeepgram] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                partial(
+                    serve_websocket,
+                    self._handle,
+                    "127.0.0.1",
+                    0,
+                    None,
+                    connect_timeout=5,
+                    disconnect_timeout=5,
+                )
+            )
+            self.port = server.port
+            task_status.started(self)
+
+    async def _handle(self, request: WebSocketRequest) -> None:
+        index = len(self.connections)
+        fault = self.faults[index] if index < len(self.faults) else Fault()
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
+        target = request.path
+        record = ConnectionRecord(
+            index,
+            target,
+            urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query, keep_blank_values=True),
+            headers,
+        )
+        self.connections.append(record)
+        try:
+            status, detail, problems = check_handshake(
+                target, headers, self.api_key, self.sample_rate
+            )
+            self.violations += [f"connection {index}: {problem}" for problem in problems]
+            status = status or fault.reject_status
+            if status is not None:
+                record.rejected_status = status
+                extra = [(b"dg-error", (detail or f"fake refusal {status}").encode())]
+                if fault.retry_after is not None:
+                    extra.append((b"Retry-After", str(fault.retry_after).encode()))
+                body = json.dumps({"err_code": f"HTTP_{status}", "err_msg": detail}).encode()
+                await request.reject(status, extra_headers=extra, body=body)
+                return
+            request_id = f"fake-{index}"
+            ws = await request.accept(extra_headers=[(b"dg-request-id", request_id.encode())])
+            record.accepted = True
+            await self._converse(ws, record, fault, request_id)
+        except ConnectionClosed as exc:
+            record.closed_by = record.closed_by or "client"
+            record.close_code = exc.reason.code if exc.reason else None
+        finally:
+            record.closed_at = trio.current_time()
+            record.done.set()
+
+    async def _converse(
+        self, ws: WebSocketConnection, record: ConnectionRecord, fault: Fault, request_id: str
+    ) -> None:
+        endpointing = record.param("endpointing") or "10"
+        utterance_end = record.param("utterance_end_ms")
+        rate = int(record.param("sample_rate") or 0)
+        recognizer = Recognizer(
+            self.script,
+            sample_rate=rate,
+            interim_results=record.param("interim_results") == "true",
+            endpointing_ms=None if endpointing == "false" else int(endpointing),
+            utterance_end_ms=int(utterance_end) if utterance_end else None,
+            vad_events=record.param("vad_events") == "true",
+            interim_every_ms=self.interim_every_ms,
+            threshold=self.speech_threshold,
+            request_id=request_id,
+        )
+        outbox_in, outbox = trio.open_memory_channel[tuple[float, dict[str, Any] | None]](math.inf)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._send_results, ws, record, fault, outbox)
+            await self._read_client(ws, record, fault, recognizer, outbox_in)
+            nursery.cancel_scope.cancel()
+
+    async def _read_client(
+        self,
+        ws: WebSocketConnection,
+        record: ConnectionRecord,
+        fault: Fault,
+        recognizer: Recognizer,
+        outbox: trio.MemorySendChannel[tuple[float, dict[str, Any] | None]],
+    ) -> None:
+        rate = recognizer.sample_rate
+        closing = stalled = False
+        while True:
+            with trio.move_on_after(self.idle_timeout_s) as idle:
+                try:
+                    message = await ws.get_message()
+                except ConnectionClosed as exc:
+                    record.closed_by = record.closed_by or "client"
+                    record.close_code = exc.reason.code if exc.reason else None
+                    return
+            if idle.cancelled_caught:
+                record.idle_timeout = True
+                await self._close(ws, record, 1011, "NET-0001")
+                return
+            due = trio.current_time() + self.result_latency_s
+            if closing:
+                self.violations.append(f"connection {record.index}: data after CloseStream")
+            if isinstance(message, bytes):
+                if not message:
+                    self.violations.append(f"connection {record.index}: empty binary frame")
+                record.audio += message
+                record.audio_messages.append((trio.current_time(), len(message)))
+                audio_ms = len(record.audio) * 1000 // (2 * rate)
+                if (
+                    fault.close_after_audio_ms is not None
+                    and audio_ms >= fault.close_after_audio_ms
+                ):
+                    await self._close(ws, record, fault.close_code, fault.close_reason)
+                    return
+                if (
+                    fault.stall_after_audio_ms is not None
+                    and audio_ms >= fault.stall_after_audio_ms
+                ):
+                    stalled = True
+                if not stalled:
+                    for result in recognizer.feed(message):
+                        outbox.send_nowait((due, result))
+                continue
+            try:
+                control = json.loads(message)
+                kind = control["type"]
+            except (ValueError, TypeError, KeyError):
+                self.violations.append(f"connection {record.index}: text frame {message[:60]!r}")
+                continue
+            record.controls.append(kind)
+            if kind not in _CONTROLS:
+                self.violations.append(f"connection {record.index}: unknown control {kind!r}")
+            elif stalled:
+                continue
+            elif kind == "Finalize":
+                for result in recognizer.finalize():
+                    outbox.send_nowait((due, result))
+            elif kind == "CloseStream":
+                closing = True
+                for result in recognizer.close():
+                    outbox.send_nowait((due, result))
+                outbox.send_nowait((due, None))  # then close
+
+    async def _send_results(
+        self,
+        ws: WebSocketConnection,
+        record: ConnectionRecord,
+        fault: Fault,
+        outbox: trio.MemoryReceiveChannel[tuple[float, dict[str, Any] | None]],
+    ) -> None:
+        try:
+            async for due, message in outbox:
+                await trio.sleep_until(due)
+                if message is None:
+                    await self._close(ws, record, 1000, None)
+                    return
+                await ws.send_message(json.dumps(message))
+                record.sent.append(message)
+                record.sent_at.append(trio.current_time())
+                if fault.malformed_after_messages == len(record.sent):
+                    await ws.send_message('{"type": "Results", "channel": ')
+                if fault.close_after_messages == len(record.sent):
+                    await self._close(ws, record, fault.close_code, fault.close_reason)
+                    return
+        except ConnectionClosed:
+            return
+
+    @staticmethod
+    async def _close(
+        ws: WebSocketConnection, record: ConnectionRecord, code: int, reason: str | None
+    ) -> None:
+        if not record.closed_by:
+            record.closed_by = "server"
+            record.close_code = code
+        await ws.aclose(code, reason)
+
+
+@asynccontextmanager
+async def open_fake_deepgram(**options: Any) -> AsyncIterator[FakeDeepgram]:
+    """Run a ``FakeDeepgram(**options)`` for the duration of the block."""
+    async with trio.open_nursery() as nursery:
+        fake = FakeDeepgram(**options)
+        await nursery.start(fake.serve)
+        try:
+            yield fake
+        finally:
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,402 @@
+"""Deepgram wire format and settings (pure, no I/O); the ledger is in test_deepgram_batch.
+
+Payloads are written in the shapes of Deepgram's documented messages.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.base.errors import ConfigError, ProviderStatusError, RemoteProtocolError
+from agent.base.events import SpeechStarted, Transcript, UtteranceEnd, Word
+from agent.providers.stt.deepgram_wire import (
+    CLOSE_STREAM,
+    FINALIZE,
+    KEEPALIVE,
+    DeepgramSettings,
+    backoff_delay,
+    close_error,
+    handshake_headers,
+    listen_query,
+    listen_url,
+    parse_message,
+    rejection_error,
+    split_url,
+)
+from tests.fakes.deepgram import check_handshake
+
+KEY = "dg-secret"
+
+
+def results(text="i need a plumber", *, is_final=True, speech_final=True, **extra):
+    message = {
+        "type": "Results",
+        "channel_index": [0, 1],
+        "duration": 1.02,
+        "start": 3.26,
+        "is_final": is_final,
+        "speech_final": speech_final,
+        "from_finalize": False,
+        "channel": {
+            "alternatives": [
+                {
+                    "transcript": text,
+                    "confidence": 0.97,
+                    "words": [
+                        {
+                            "word": "i",
+                            "start": 3.30,
+                            "end": 3.42,
+                            "confidence": 0.99,
+                            "punctuated_word": "I",
+                        },
+                        {"word": "need", "start": 3.42, "end": 3.6, "confidence": 0.9},
+                    ]
+                    if text
+                    else [],
+                    "languages": ["en"],
+                }
+            ]
+        },
+        "metadata": {
+            "request_id": "5d4f",
+            "model_uuid": "1234",
+            "model_info": {"name": "general-nova-3", "version": "x", "arch": "nova-3"},
+        },
+    }
+    message.update(extra)
+    return json.dumps(message)
+
+
+# --- settings -------------------------------------------------------------------
+
+
+def test_settings_defaults_follow_the_issue():
+    s = DeepgramSettings(api_key=KEY)
+    assert (s.url, s.model, s.language) == ("wss://api.deepgram.com/v1/listen", "nova-3", "en-GB")
+    assert s.interim_results and s.vad_events and s.smart_format
+    assert (s.endpointing_ms, s.utterance_end_ms) == (400, 1000)
+    assert s.batch_ms == 100
+    assert KEY not in repr(s)
+
+
+def test_settings_from_env_reads_every_variable():
+    env = {
+        "DEEPGRAM_API_KEY": KEY,
+        "DEEPGRAM_URL": "ws://127.0.0.1:9/v1/listen",
+        "DEEPGRAM_MODEL": "nova-2-phonecall",
+        "DEEPGRAM_LANGUAGE": "en-US",
+        "DEEPGRAM_INTERIM_RESULTS": "yes",
+        "DEEPGRAM_ENDPOINTING_MS": "300",
+        "DEEPGRAM_UTTERANCE_END_MS": "1500",
+        "DEEPGRAM_VAD_EVENTS": "off",
+        "DEEPGRAM_SMART_FORMAT": "0",
+        "DEEPGRAM_PUNCTUATE": "false",
+        "DEEPGRAM_KEYWORDS": "Acme:2, boiler",
+        "DEEPGRAM_KEEPALIVE_S": "3",
+        "DEEPGRAM_RECONNECT_INITIAL_S": "0.1",
+        "DEEPGRAM_RECONNECT_MAX_S": "2",
+        "DEEPGRAM_RECONNECT_ATTEMPTS": "3",
+        "DEEPGRAM_MAX_BUFFER_S": "5",
+        "DEEPGRAM_CONNECT_TIMEOUT_S": "2",
+        "DEEPGRAM_CLOSE_TIMEOUT_S": "1",
+        "DEEPGRAM_BATCH_MS": "20",
+    }
+    s = DeepgramSettings.from_env(env)
+    assert s == DeepgramSettings(
+        api_key=KEY,
+        url="ws://127.0.0.1:9/v1/listen",
+        model="nova-2-phonecall",
+        language="en-US",
+        interim_results=True,
+        endpointing_ms=300,
+        utterance_end_ms=1500,
+        vad_events=False,
+        smart_format=False,
+        punctuate=False,
+        keywords=("Acme:2", "boiler"),
+        keepalive_s=3.0,
+        reconnect_initial_s=0.1,
+        reconnect_max_s=2.0,
+        reconnect_attempts=3,
+        max_buffer_s=5.0,
+        connect_timeout_s=2.0,
+        close_timeout_s=1.0,
+        batch_ms=20,
+    )
+    assert DeepgramSettings.from_env(
+        {"DEEPGRAM_API_KEY": KEY, "DEEPGRAM_KEYTERMS": "a b, c"}
+    ).keyterms == (
+        "a b",
+        "c",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "DEEPGRAM_API_KEY is not set"),
+        ({"DEEPGRAM_INTERIM_RESULTS": "maybe"}, "DEEPGRAM_INTERIM_RESULTS='maybe'"),
+        ({"DEEPGRAM_ENDPOINTING_MS": "-5"}, "DEEPGRAM_ENDPOINTING_MS=-5"),
+        ({"DEEPGRAM_KEEPALIVE_S": "12"}, "DEEPGRAM_KEEPALIVE_S=12.0: must be at most 9.0"),
+        ({"DEEPGRAM_URL": "https://api.deepgram.com/v1/listen"}, "ws:// or wss://"),
+        ({"DEEPGRAM_URL": "wss://x/v1/listen?model=a"}, "no query string"),
+        ({"DEEPGRAM_KEYWORDS": "Acme:2"}, "keywords are not supported by nova-3"),
+        (
+            {"DEEPGRAM_MODEL": "nova-2", "DEEPGRAM_KEYTERMS": "boiler"},
+            "keyterms are a nova-3 feature",
+        ),
+        (
+            {"DEEPGRAM_MODEL": "nova-2", "DEEPGRAM_KEYWORDS": "Acme:loud"},
+            "expected WORD or WORD:BOOST",
+        ),
+        ({"DEEPGRAM_INTERIM_RESULTS": "false"}, "utterance_end_ms needs interim_results"),
+        (
+            {"DEEPGRAM_RECONNECT_INITIAL_S": "3", "DEEPGRAM_RECONNECT_MAX_S": "1"},
+            "reconnect_max_s=1.0 is below",
+        ),
+        ({"DEEPGRAM_BATCH_MS": "10"}, "DEEPGRAM_BATCH_MS=10: must be at least 20"),
+        ({"DEEPGRAM_BATCH_MS": "300"}, "DEEPGRAM_BATCH_MS=300: must be at most 250"),
+        ({"DEEPGRAM_BATCH_MS": "0.1"}, "DEEPGRAM_BATCH_MS='0.1': expected a whole number"),
+    ],
+)
+def test_bad_settings_are_config_errors(env, message):
+    env = {"DEEPGRAM_API_KEY": KEY, **env} if env else env
+    with pytest.raises(ConfigError, match=message.replace("?", r"\?")):
+        DeepgramSettings.from_env(env)
+
+
+@pytest.mark.parametrize("batch_ms", [19, 251])
+def test_batch_outside_deepgrams_advice_is_refused_in_code_too(batch_ms):
+    with pytest.raises(ConfigError, match=f"batch_ms={batch_ms}: must be 20 to 250 ms"):
+        DeepgramSettings(api_key=KEY, batch_ms=batch_ms)
+
+
+# --- handshake ------------------------------------------------------------------
+
+
+def test_query_for_nova3_has_repeated_keyterms_and_no_keywords():
+    s = DeepgramSettings(api_key=KEY, keyterms=("plumbing", "Acme Heating"))
+    assert listen_query(s, 8000) == [
+        ("model", "nova-3"),
+        ("language", "en-GB"),
+        ("encoding", "linear16"),
+        ("sample_rate", "8000"),
+        ("channels", "1"),
+        ("interim_results", "true"),
+        ("endpointing", "400"),
+        ("utterance_end_ms", "1000"),
+        ("vad_events", "true"),
+        ("smart_format", "true"),
+        ("punctuate", "true"),
+        ("keyterm", "plumbing"),
+        ("keyterm", "Acme Heating"),
+    ]
+    url = listen_url(s, 8000)
+    assert url.startswith("wss://api.deepgram.com/v1/listen?model=nova-3&")
+    assert url.endswith("&keyterm=plumbing&keyterm=Acme%20Heating")
+
+
+def test_query_for_nova2_has_keywords_and_switches():
+    s = DeepgramSettings(
+        api_key=KEY,
+        model="nova-2-phonecall",
+        keywords=("Acme:2",),
+        endpointing_ms=0,
+        utterance_end_ms=0,
+        interim_results=False,
+    )
+    query = listen_query(s, 16000)
+    assert ("keywords", "Acme:2") in query and not any(k == "keyterm" for k, _ in query)
+    assert ("endpointing", "false") in query and ("sample_rate", "16000") in query
+    assert not any(k == "utterance_end_ms" for k, _ in query)
+    assert ("interim_results", "false") in query
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        DeepgramSettings(api_key=KEY, keyterms=("Acme Heating", "boiler")),
+        DeepgramSettings(api_key=KEY, model="nova-2", keywords=("Acme:2.5", "boiler")),
+        DeepgramSettings(api_key=KEY, endpointing_ms=0, utterance_end_ms=0),
+    ],
+)
+def test_handshake_passes_the_fake_servers_reference_checks(settings):
+    endpoint = split_url(listen_url(settings, 8000))
+    headers = {k.decode().lower(): v.decode() for k, v in handshake_headers(settings)}
+    assert check_handshake(endpoint.resource, headers, KEY, 8000) == (None, "", [])
+
+
+@pytest.mark.parametrize(
+    ("target", "auth", "status", "problem"),
+    [
+        ("/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000", "Token k", None, None),
+        ("/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000", "Token bad", 401, None),
+        ("/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000", None, 401, "Authorization"),
+        ("/v1/listen?model=nova-3&sample_rate=8000", "Token k", 400, "encoding"),
+        ("/v1/listen?model=nova-3&encoding=linear16", "Token k", 400, "sample_rate"),
+        ("/v2/listen?model=nova-3&encoding=linear16&sample_rate=8000", "Token k", 400, "path"),
+        (
+            "/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000&keywords=a:2",
+            "Token k",
+            400,
+            "keywords are not supported",
+        ),
+        (
+            "/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000&keyterm=%5B%27a%27%5D",
+            "Token k",
+            400,
+            "keyterm",
+        ),
+        (
+            "/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000&utterance_end_ms=1000",
+            "Token k",
+            400,
+            "needs interim_results",
+        ),
+    ],
+)
+def test_fake_judges_handshakes_like_the_reference(target, auth, status, problem):
+    headers = {"authorization": auth} if auth else {}
+    got_status, _detail, problems = check_handshake(target, headers, "k", 8000)
+    assert got_status == status
+    if problem is None:
+        assert problems == []
+    else:
+        assert any(problem in p for p in problems), problems
+
+
+def test_headers_and_control_messages():
+    assert handshake_headers(DeepgramSettings(api_key=KEY)) == [
+        (b"Authorization", b"Token " + KEY.encode())
+    ]
+    assert json.loads(KEEPALIVE) == {"type": "KeepAlive"}
+    assert json.loads(FINALIZE) == {"type": "Finalize"}
+    assert json.loads(CLOSE_STREAM) == {"type": "CloseStream"}
+
+
+def test_split_url():
+    e = split_url("wss://api.deepgram.com/v1/listen?model=nova-3")
+    assert (e.host, e.port, e.resource, e.tls, e.host_header) == (
+        "api.deepgram.com",
+        443,
+        "/v1/listen?model=nova-3",
+        True,
+        "api.deepgram.com",
+    )
+    e = split_url("ws://127.0.0.1:8123/v1/listen")
+    assert (e.port, e.tls, e.host_header) == (8123, False, "127.0.0.1:8123")
+    with pytest.raises(ValueError, match="ws:// or wss://"):
+        split_url("http://x/")
+
+
+# --- server messages ----------------------------------------------------------------
+
+
+def test_final_results_become_a_transcript_with_call_relative_times():
+    parsed = parse_message(results(), offset=10.0)
+    (t,) = parsed.events
+    assert t == Transcript(
+        text="i need a plumber",
+        is_final=True,
+        end_of_turn=True,
+        confidence=0.97,
+        start=13.26,
+        duration=1.02,
+        words=(Word("I", 13.3, 13.42, 0.99), Word("need", 13.42, 13.6, 0.9)),
+    )
+    assert parsed.final_end == pytest.approx(3.26 + 1.02)  # connection-relative
+
+
+def test_interim_results():
+    (t,) = parse_message(results("i need", is_final=False, speech_final=False)).events
+    assert not t.is_final and not t.end_of_turn and t.text == "i need"
+    assert parse_message(results(is_final=False, speech_final=False)).final_end is None
+
+
+def test_empty_transcripts():
+    # Empty interim and plain empty final: nothing to report, the final still acks audio.
+    assert parse_message(results("", is_final=False, speech_final=False)).events == ()
+    empty_final = parse_message(results("", speech_final=False))
+    assert empty_final.events == () and empty_final.final_end == pytest.approx(4.28)
+    # Empty speech_final still ends the turn; an empty Finalize answer still answers.
+    (end,) = parse_message(results("")).events
+    assert end.text == "" and end.end_of_turn
+    (flushed,) = parse_message(results("", speech_final=False, from_finalize=True)).events
+    assert flushed.is_final and not flushed.end_of_turn
+
+
+def test_speech_started_utterance_end_metadata_and_unknown():
+    parsed = parse_message('{"type":"SpeechStarted","channel":[0,1],"timestamp":9.54}', offset=1)
+    assert parsed.events == (SpeechStarted(10.54),)
+    parsed = parse_message('{"type":"UtteranceEnd","channel":[0,1],"last_word_end":2.395}')
+    assert parsed.events == (UtteranceEnd(2.395),)
+    metadata = {
+        "type": "Metadata",
+        "transaction_key": "deprecated",
+        "request_id": "abc",
+        "sha256": "00",
+        "created": "2026-01-01T00:00:00Z",
+        "duration": 3.5,
+        "channels": 1,
+    }
+    parsed = parse_message(json.dumps(metadata))
+    assert (parsed.kind, parsed.events, parsed.request_id) == ("Metadata", (), "abc")
+    parsed = parse_message('{"type":"ConfigureSuccess"}')
+    assert (parsed.kind, parsed.events, parsed.error) == ("ConfigureSuccess", (), None)
+
+
+def test_in_band_error_is_reported():
+    parsed = parse_message('{"type":"Error","description":"quota exceeded","variant":"x"}')
+    assert parsed.error is not None and "quota exceeded" in str(parsed.error)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[1, 2]",
+        '{"no": "type"}',
+        '{"type": "Results"}',
+        '{"type": "Results", "channel": {"alternatives": [{"transcript": 5}]}}',
+        '{"type": "SpeechStarted", "timestamp": "soon"}',
+        results().replace('"start": 3.3,', '"start": null,'),
+    ],
+)
+def test_malformed_messages_are_remote_protocol_errors(text):
+    with pytest.raises(RemoteProtocolError, match="deepgram"):
+        parse_message(text)
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [(400, False), (401, False), (402, False), (403, False), (429, True), (500, True), (503, True)],
+)
+def test_rejections(status, retryable):
+    error = rejection_error(status, ((b"dg-error", b"Invalid credentials."),), b"{}")
+    assert isinstance(error, ProviderStatusError)
+    assert (error.status, error.retryable, error.provider) == (status, retryable, "deepgram")
+    assert "Invalid credentials." in str(error)
+
+
+def test_rejection_retry_after_and_body():
+    error = rejection_error(429, ((b"Retry-After", b"7"),), b'{"err_msg":"slow down"}')
+    assert error.retry_after == 7.0 and "slow down" in str(error)
+    date = rejection_error(429, ((b"retry-after", b"Wed, 21 Oct 2026 07:28:00 GMT"),), None)
+    assert date.retry_after is None
+
+
+def test_close_codes():
+    assert close_error(1011, "NET-0001").retryable
+    assert close_error(1000, None).retryable  # an unasked-for close: reconnect
+    data = close_error(1008, "DATA-0000")
+    assert not data.retryable and data.status == 1008 and "DATA-0000" in str(data)
+
+
+def test_backoff_doubles_up_to_the_cap():
+    assert [backoff_delay(n, 0.25, 2.0) for n in range(6)] == [0.0, 0.25, 0.5, 1.0, 2.0, 2.0]

@@ -1,0 +1,151 @@
+"""``voice-agent check`` against the loopback fakes: every provider probed with a
+real authenticated request, and each kind of problem named on its own FAIL line."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+from agent.cli.main import main
+from agent.service.check import ASTERISK_COMMANDS, report, run_checks
+from tests.fakes.cartesia import FakeCartesia
+from tests.fakes.deepgram import open_fake_deepgram
+from tests.fakes.elevenlabs import FakeElevenLabs
+from tests.fakes.openai import open_fake_openai, refused_base_url
+from tests.serve_process import free_port
+
+
+def base_env(tmp_path) -> dict[str, str]:
+    return {
+        "VOICE_AGENT_PORT": str(free_port()),
+        "VOICE_AGENT_AGI_PORT": str(free_port()),
+        "VOICE_AGENT_METRICS_PORT": str(free_port()),
+        "VOICE_AGENT_DB": str(tmp_path / "agent.sqlite3"),
+        "VOICE_AGENT_RECORDS_PATH": str(tmp_path / "records.sqlite3"),
+        "BRIGHTSPARK_BOOKING_KEY": "booking-key",
+    }
+
+
+@asynccontextmanager
+async def fakes(tmp_path):
+    """Deepgram, an OpenAI-compatible LLM, Cartesia and ElevenLabs on loopback."""
+    async with (
+        open_fake_deepgram() as deepgram,
+        open_fake_openai(model="gpt-test") as llm,
+        trio.open_nursery() as nursery,
+    ):
+        cartesia = await nursery.start(FakeCartesia().serve)
+        eleven = await nursery.start(FakeElevenLabs().serve)
+        env = {
+            **base_env(tmp_path),
+            "DEEPGRAM_API_KEY": deepgram.api_key,
+            "DEEPGRAM_URL": deepgram.url,
+            "LLM_PROVIDER": "openai",
+            "OPENAI_API_KEY": llm.api_key,
+            "LLM_BASE_URL": llm.base_url,
+            "LLM_MODEL": "gpt-test",
+            "CARTESIA_API_KEY": cartesia.api_key,
+            "CARTESIA_VOICE_ID": "voice-1",
+            "CARTESIA_URL": cartesia.url,
+            "ELEVENLABS_API_KEY": eleven.api_key,
+            "ELEVENLABS_VOICE_ID": "voice-2",
+            "ELEVENLABS_URL": eleven.url,
+        }
+        yield env, deepgram, llm, cartesia, eleven
+        nursery.cancel_scope.cancel()
+
+
+def by_name(results):
+    return {f"{r.section} {r.name}": r for r in results}
+
+
+async def test_everything_passes_against_the_fakes(tmp_path):
+    async with fakes(tmp_path) as (env, deepgram, llm, cartesia, eleven):
+        results = await run_checks(env, timeout_s=10)
+        results_11 = await run_checks({**env, "VOICE_AGENT_TTS": "elevenlabs"}, timeout_s=10)
+    assert all(r.ok for r in results), report(results)
+    assert all(r.ok for r in results_11), report(results_11)
+    found = by_name(results)
+    assert {"provider stt deepgram", "provider llm openai", "provider tts cartesia"} <= set(found)
+    assert "provider tts elevenlabs" in by_name(results_11)
+    # Each provider really got one authenticated request, by the book.
+    assert len(deepgram.connections) == 2 and not deepgram.violations
+    assert len(llm.requests) == 2 and not llm.violations
+    body = llm.requests[0].body
+    assert body.get("max_completion_tokens", body.get("max_tokens")) == 16
+    assert len(cartesia.connections) == 1 and not cartesia.violations
+    assert len(eleven.streams) == 1 and not eleven.violations
+    assert {r.section for r in results} == {"config", "keys", "provider", "port", "path"}
+
+
+async def test_each_problem_gets_its_own_fail_line(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        async with fakes(tmp_path) as (env, *_):
+            env.update(
+                {
+                    "VOICE_AGENT_PORT": str(taken.getsockname()[1]),
+                    "VOICE_AGENT_DB": str(tmp_path / "missing" / "agent.sqlite3"),
+                    "VOICE_AGENT_DRAIN_S": "soon",
+                    "DEEPGRAM_API_KEY": "wrong-key",
+                    "LLM_BASE_URL": refused_base_url(),
+                    "CARTESIA_VOICE_ID": "",
+                }
+            )
+            del env["BRIGHTSPARK_BOOKING_KEY"]
+            results = await run_checks(env, timeout_s=10)
+    finally:
+        taken.close()
+    failed = {name: r.detail for name, r in by_name(results).items() if not r.ok}
+    assert set(failed) == {
+        "config service",
+        "keys booking API brightspark",
+        "provider stt deepgram",
+        "provider llm openai",
+        "keys tts cartesia",
+        "port AudioSocket",
+        "path bookings database",
+    }, report(results)
+    assert "VOICE_AGENT_DRAIN_S" in failed["config service"]
+    assert "BRIGHTSPARK_BOOKING_KEY" in failed["keys booking API brightspark"]
+    assert "401" in failed["provider stt deepgram"]
+    assert "cannot connect" in failed["provider llm openai"]
+    assert "CARTESIA_VOICE_ID" in failed["keys tts cartesia"]
+    assert "in use" in failed["port AudioSocket"]
+    assert "does not exist" in failed["path bookings database"]
+    assert by_name(results)["port FastAGI"].ok and by_name(results)["path records"].ok
+    text = report(results)
+    assert "wrong-key" not in text  # keys are never printed
+
+
+def test_the_command_prints_the_asterisk_checks_and_fails_on_any_fail(
+    tmp_path, monkeypatch, capsys
+):
+    for name, value in base_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    for name in ("DEEPGRAM_API_KEY", "LLM_API_KEY", "GROQ_API_KEY", "CARTESIA_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VOICE_AGENT_STT", "whisper")
+    monkeypatch.setenv("VOICE_AGENT_LLM", "offline")
+    monkeypatch.setenv("VOICE_AGENT_TTS", "espeak")
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "0 failed" in out
+    for command, _ in ASTERISK_COMMANDS:
+        assert f'asterisk -rx "{command}"' in out
+    monkeypatch.setenv("VOICE_AGENT_RECORDS_PATH", str(tmp_path / "nowhere" / "r.db"))
+    assert main(["check"]) == 1
+    assert "FAIL path" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["VOICE_AGENT_STT=nope", "VOICE_AGENT_PORT=99999"])
+async def test_bad_configuration_is_named(tmp_path, bad):
+    name, _, value = bad.partition("=")
+    results = await run_checks({**base_env(tmp_path), name: value}, timeout_s=1)
+    failures = [r for r in results if not r.ok]
+    assert len(failures) == 1 and name in failures[0].detail, report(results)

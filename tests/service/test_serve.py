@@ -1,0 +1,371 @@
+"""The serving process in virtual time: setup -> call -> next through one store,
+the company by DID, the UUID allowlist, outcomes as decisions, and the drain."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import trio
+import trio.testing
+
+from agent.base.config import ServerSettings
+from agent.base.events import ToolCall
+from agent.business.company import EXAMPLE_COMPANIES, TransferTarget, parse_directory
+from agent.conversation.brain import conversation_brain_factory
+from agent.conversation.echo import EchoBrain
+from agent.conversation.turn import Outcome
+from agent.demo.signals import speechlike
+from agent.demo.softphone import Caller, CallerParams, HangUp, Say, Silence, WaitAgent
+from agent.dialogue.tools import ToolResult
+from agent.pbx.callflow import CallFlow, decide
+from agent.pbx.callmeta import CallMetadata, CallMetadataStore, Decision
+from agent.service.serve import Brain, Service, ServiceSettings
+from tests.fakes.inmem import LlmReply, ScriptedLlm, ScriptedStt, ToneTts
+from tests.fakes.tone_text import decode_tones
+from tests.pbx.test_fastagi import FakeAsterisk, env_block
+
+DATA = json.loads(EXAMPLE_COMPANIES.read_text())
+DIRECTORY = parse_directory(DATA)
+THAMES, SPARKS = DIRECTORY.companies
+TUESDAY_10 = datetime(2025, 5, 13, 10, 0, tzinfo=ZoneInfo("Europe/London")).timestamp()
+SPARKS_DID = "01614960000"  # as an Asterisk extension would spell it
+
+
+class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
+    """A listener whose connections are in-memory stream pairs (for virtual time)."""
+
+    def __init__(self) -> None:
+        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](16)
+        self.closed = False
+
+    async def connect(self) -> trio.abc.Stream:
+        client, server = trio.testing.memory_stream_pair()
+        await self._send.send(server)  # BrokenResourceError once closed: "refused"
+        return client
+
+    async def accept(self) -> trio.abc.Stream:
+        return await self._receive.receive()
+
+    async def aclose(self) -> None:
+        self.closed = True
+        self._receive.close()
+        await trio.lowlevel.checkpoint()
+
+
+class NoTools:
+    async def run(self, call: ToolCall, now: float) -> ToolResult:
+        return ToolResult(call.name, "ok")
+
+
+def conversation(flow: CallFlow, replies=(), stt_script=()) -> tuple[Brain, ScriptedLlm]:
+    llm = ScriptedLlm(list(replies))
+    factory = conversation_brain_factory(
+        stt=lambda call: ScriptedStt(list(stt_script)),
+        llm=lambda call: llm,
+        tts=lambda call: ToneTts(),
+        tools=lambda call, company: NoTools(),
+        companies=DIRECTORY,
+        did_for=flow.did_for,
+        caller_id_for=flow.caller_id_for,
+        epoch=lambda: TUESDAY_10,
+    )
+    return Brain(factory, None, "test conversation"), llm
+
+
+def make_service(brain, **settings) -> tuple[Service, MemoryListener]:
+    listener = MemoryListener()
+    service = Service(
+        ServerSettings(brain="conversation"),
+        ServiceSettings(**settings),
+        brain=brain,
+        listeners=[listener],
+        handle_signals=False,
+    )
+    return service, listener
+
+
+async def agi_step(service, script, *args, callerid="07700900123", **env):
+    """One FastAGI session against the store; returns the variables it set."""
+    ours, theirs = trio.testing.memory_stream_pair()
+    peer = FakeAsterisk(theirs)
+    block = env_block(script, *args, **env)
+    block = block.replace(b"agi_callerid: 15557654321", f"agi_callerid: {callerid}".encode())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(service.agi_session, ours)
+        await theirs.send_all(block)
+        await peer.answer_all()
+    return peer.variables()
+
+
+async def place_call(listener, call_uuid, script, params=None) -> Caller:
+    caller = Caller(script, params=params or CallerParams(linger_s=60), call_uuid=call_uuid)
+    await caller.run(await listener.connect())
+    return caller
+
+
+def heard(caller: Caller) -> str:
+    return decode_tones(caller.agent_audio())
+
+
+# --- pure: outcome -> decision --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "end_reason", "expected"),
+    [
+        (Outcome("transfer", "asked", TransferTarget("office", "PJSIP/2001")), "agent",
+         Decision("transfer", "PJSIP/2001")),
+        (Outcome("transfer", "asked", TransferTarget("x", "PJSIP/1,tT")), "agent",
+         Decision("voicemail")),
+        (Outcome("transfer", "asked", None), "agent", Decision("voicemail")),
+        (Outcome("end", "done"), "agent", Decision("hangup")),
+        (Outcome("end", "silence"), "agent", Decision("hangup")),
+        (Outcome("end", "shutdown"), "agent", Decision("voicemail")),
+        (None, "shutdown", Decision("voicemail")),
+        (None, "hangup", None),
+        (None, "error", None),
+    ],
+)  # fmt: skip
+def test_outcome_becomes_the_decision_for_next(outcome, end_reason, expected):
+    assert decide(outcome, end_reason) == expected
+
+
+# --- the call flow ---------------------------------------------------------------------
+
+
+class FakeCall:
+    def __init__(self, call_uuid, brain=None, end_reason=None):
+        self.uuid, self.brain, self.end_reason = call_uuid, brain, end_reason
+
+
+def test_require_setup_refuses_unknown_expired_and_reused_uuids(caplog):
+    store = CallMetadataStore(pending_ttl_s=60)
+    issued = uuid.uuid4()
+    store.add(CallMetadata(issued, did="+441614960000", caller_id="07700900123"), now=0.0)
+    clock = [10.0]
+    flow = CallFlow(store, require_setup=True, clock=lambda: clock[0])
+    caplog.set_level(logging.INFO, logger="agent.pbx.callflow")
+    assert flow.accept(FakeCall(issued))
+    assert flow.did_for(FakeCall(issued)) == "+441614960000"
+    assert flow.caller_id_for(FakeCall(issued)) == "07700900123"
+    stranger = uuid.uuid4()
+    assert not flow.accept(FakeCall(stranger))  # never issued
+    assert not flow.accept(FakeCall(issued))  # a second connection with the same UUID
+    late = uuid.uuid4()
+    store.add(CallMetadata(late), now=0.0)
+    clock[0] = 61.0
+    assert not flow.accept(FakeCall(late))  # expired before it connected
+    refusals = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(refusals) == 3 and flow.refused == 3
+    assert str(stranger) in refusals[0].getMessage()
+    assert "already claimed" in refusals[1].getMessage()
+    # Without the allowlist the same strangers are let in, with no metadata.
+    open_flow = CallFlow(store, clock=lambda: clock[0])
+    assert open_flow.accept(FakeCall(stranger))
+    assert open_flow.did_for(FakeCall(stranger)) is None
+
+
+def test_unknown_caller_id_is_none():
+    store = CallMetadataStore()
+    call_uuid = uuid.uuid4()
+    store.add(CallMetadata(call_uuid, caller_id="unknown"), now=0.0)
+    flow = CallFlow(store, clock=lambda: 1.0)
+    assert flow.accept(FakeCall(call_uuid))
+    assert flow.caller_id_for(FakeCall(call_uuid)) is None
+
+
+# --- setup -> call -> next, the company picked by the DID ------------------------------
+
+
+async def test_setup_call_and_next_share_the_store(autojump_clock):
+    transfer = ToolCall("t1", "transfer_to_human", '{"target": "office", "reason": "asked"}')
+    brains = []
+
+    def brain(flow):
+        made, _ = conversation(flow, [LlmReply(("Putting you through.", transfer))], ["a person"])
+
+        def spy(call):
+            brains.append(made.factory(call))
+            return brains[-1]
+
+        return Brain(spy)
+
+    service, listener = make_service(brain, require_setup=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        setup = await agi_step(service, "setup", extension=SPARKS_DID)
+        assert setup["VOICE_AGENT_STATUS"] == "ok"
+        call_uuid = uuid.UUID(setup["VOICE_AGENT_UUID"])
+        script = [Say(speechlike(1.0), label="a person please"), WaitAgent(timeout_s=20)]
+        caller = await place_call(listener, call_uuid, script)
+        assert caller.agent_hung_up
+        assert brains[0].company is SPARKS  # chosen by the dialled number
+        assert brains[0].workflow.caller_id == "+447700900123"  # from the setup step
+        assert heard(caller).startswith(SPARKS.greeting)
+        nxt = await agi_step(service, "next", str(call_uuid))
+        assert nxt == {
+            "VOICE_AGENT_ACTION": "transfer",
+            "VOICE_AGENT_TARGET": "PJSIP/2001",
+            "VOICE_AGENT_STATUS": "ok",
+        }
+        service.shutdown()
+
+
+async def test_a_manipulated_model_cannot_dial_an_arbitrary_number(autojump_clock):
+    """The model asks for numbers and dial strings outside the company's allowlist
+    (including another company's); every one is refused, nothing reaches next."""
+    attempts = [
+        '{"target": "+447700900123"}',
+        '{"target": "PJSIP/1001"}',  # the other company's office
+        '{"target": "Local/999@from-internal"}',
+        '{"target": "office,,tT"}',
+    ]
+    replies = [
+        LlmReply(("Sure.", ToolCall(f"t{i}", "transfer_to_human", a)))
+        for i, a in enumerate(attempts)
+    ]
+    holder = {}
+
+    def brain(flow):
+        made, holder["llm"] = conversation(flow, replies, ["transfer me"])
+        return made
+
+    service, listener = make_service(brain)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        setup = await agi_step(service, "setup", extension=SPARKS_DID)
+        call_uuid = uuid.UUID(setup["VOICE_AGENT_UUID"])
+        script = [Say(speechlike(1.0)), WaitAgent(timeout_s=20), Silence(2.0)]
+        caller = await place_call(listener, call_uuid, script, CallerParams(linger_s=0))
+        assert not caller.agent_hung_up  # the model never got to end the call
+        runs = holder["llm"].runs
+        results = [m.content for run in runs for m in run.messages if m.role == "tool"]
+        assert len(results) >= len(attempts)
+        assert all("not an allowed target" in r for r in results[: len(attempts)])
+        nxt = await agi_step(service, "next", str(call_uuid))
+        assert nxt["VOICE_AGENT_ACTION"] == "hangup" and nxt["VOICE_AGENT_TARGET"] == ""
+        assert nxt["VOICE_AGENT_STATUS"] == "no-decision"
+        service.shutdown()
+
+
+# --- graceful shutdown --------------------------------------------------------------------
+
+
+async def test_drain_lets_calls_finish_then_says_goodbye_and_hangs_up(autojump_clock):
+    service, listener = make_service(lambda flow: conversation(flow)[0], drain_s=5.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        setup = await agi_step(service, "setup", extension=SPARKS_DID)
+        call_uuid = uuid.UUID(setup["VOICE_AGENT_UUID"])
+        result = {}
+
+        async def call():
+            result["caller"] = await place_call(listener, call_uuid, [Silence(120)])
+
+        nursery.start_soon(call)
+        await trio.sleep(3.0)  # greeted, now quiet
+        assert len(service.registry.active) == 1
+        stopped_at = trio.current_time()
+        service.shutdown()
+        await trio.sleep(0.01)
+        assert listener.closed  # no new calls
+        with pytest.raises(trio.BrokenResourceError):
+            await listener.connect()
+        busy = await agi_step(service, "setup", extension=SPARKS_DID)
+        assert busy == {"VOICE_AGENT_STATUS": "busy"}  # the dialplan takes the fallback
+        while "caller" not in result:
+            await trio.sleep(0.1)
+    caller = result["caller"]
+    ended_at = caller.received[-1].at
+    assert stopped_at + 5.0 <= ended_at < stopped_at + 5.0 + 10.0
+    assert caller.agent_hung_up  # the 0x00 after the goodbye
+    after_drain = decode_tones(b"".join(r.pcm for r in caller.received if r.at >= stopped_at + 5))
+    assert after_drain.strip() == f"Thanks for calling {SPARKS.name}. Goodbye."
+    assert service.drain_result == "polite"
+
+
+async def test_drain_ends_early_when_the_last_call_ends(autojump_clock):
+    service, listener = make_service(lambda flow: Brain(EchoBrain), drain_s=300.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        nursery.start_soon(place_call, listener, uuid.uuid4(), [Silence(4.0), HangUp()])
+        await trio.sleep(1.0)
+        service.shutdown()
+        start = trio.current_time()
+    # The caller hung up 3 s after the shutdown began: the service stopped then.
+    assert trio.current_time() - start == pytest.approx(3.0, abs=0.1)
+    assert service.drain_result == "idle"
+
+
+async def test_echo_calls_are_hung_up_after_the_drain_and_a_second_signal_hurries(
+    autojump_clock,
+):
+    service, listener = make_service(lambda flow: Brain(EchoBrain), drain_s=300.0)
+    callers = []
+
+    async def call():
+        callers.append(await place_call(listener, uuid.uuid4(), [Silence(600)]))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        nursery.start_soon(call)
+        nursery.start_soon(call)
+        await trio.sleep(1.0)
+        service.shutdown("SIGTERM")
+        await trio.sleep(30.0)
+        assert len(service.registry.active) == 2  # still draining
+        service.shutdown("SIGTERM")  # the impatient admin
+        start = trio.current_time()
+    assert trio.current_time() - start < 1.0
+    assert [c.agent_hung_up for c in callers] == [True, True]
+    assert service.drain_result == "polite"
+    assert service.registry.ended_by_reason == {"shutdown": 2}
+
+
+# --- next may come a moment before the decision is stored ---------------------------------
+
+
+async def test_next_waits_for_a_call_still_ending(autojump_clock):
+    service, _ = make_service(lambda flow: Brain(EchoBrain))
+    store = service.store
+    late, stuck = uuid.uuid4(), uuid.uuid4()
+    for call_uuid in (late, stuck):
+        store.add(CallMetadata(call_uuid), now=trio.current_time())
+        store.claim(call_uuid, trio.current_time())
+
+    async def decide_later():
+        await trio.sleep(0.05)
+        store.set_decision(late, "transfer", "PJSIP/2001", now=trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(decide_later)
+        start = trio.current_time()
+        nxt = await agi_step(service, "next", str(late))
+    assert nxt["VOICE_AGENT_ACTION"] == "transfer" and nxt["VOICE_AGENT_STATUS"] == "ok"
+    assert trio.current_time() - start == pytest.approx(0.05, abs=0.02)
+    # A call whose worker died never ends: next gives up after next_wait_s (2 s).
+    start = trio.current_time()
+    nxt = await agi_step(service, "next", str(stuck))
+    assert nxt["VOICE_AGENT_STATUS"] == "no-decision"
+    assert trio.current_time() - start == pytest.approx(2.0, abs=0.02)
+
+
+def test_the_served_conversation_picks_the_company_by_did(tmp_path):
+    """app.build_conversation as serve builds it: the call flow's DID picks the
+    company for the brain and for the offline policy alike."""
+    from agent.service.wiring import build_conversation
+
+    dids = {}
+    env = {"VOICE_AGENT_DB": str(tmp_path / "agent.sqlite3"), "VOICE_AGENT_LLM": "offline"}
+    conversation = build_conversation(env, did_for=lambda call: dids.get(call.uuid))
+    call = FakeCall(uuid.uuid4())
+    assert conversation.company_for(call).id == DIRECTORY.default_id
+    dids[call.uuid] = SPARKS_DID
+    assert conversation.company_for(call).id == SPARKS.id
+    dids[call.uuid] = "+44 20 7946 0000"  # nobody's number
+    assert conversation.company_for(call).id == DIRECTORY.default_id

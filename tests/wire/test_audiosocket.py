@@ -1,0 +1,376 @@
+"""AudioSocket codec: decoding, each case whole, byte by byte and with trailing bytes.
+
+The byte shapes come from Asterisk's res_audiosocket.c as described in the
+project's wire notes: kind byte, big-endian uint16 length, payload.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+
+import pytest
+
+from agent.base.errors import LocalProtocolError, RemoteProtocolError
+from agent.wire.audiosocket import (
+    AUDIO_KINDS,
+    CLOSED,
+    NEED_DATA,
+    Audio,
+    Connection,
+    Dtmf,
+    Error,
+    Hangup,
+    Identify,
+    Role,
+    State,
+    encode,
+    kind_for_rate,
+    rate_for_kind,
+)
+
+CALL_ID = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+UUID_MSG = b"\x01\x00\x10" + CALL_ID.bytes
+# The next message's first bytes, to check a decoder stops exactly at a boundary.
+TRAILING = b"\x10\x01"
+
+
+def msg(kind: int, payload: bytes = b"", length: int | None = None) -> bytes:
+    return struct.pack(">BH", kind, len(payload) if length is None else length) + payload
+
+
+def pcm(n_bytes: int) -> bytes:
+    return bytes((i * 7) & 0xFF for i in range(n_bytes))
+
+
+def drain(conn: Connection) -> list:
+    events = []
+    while True:
+        event = conn.next_event()
+        if event is NEED_DATA or event is CLOSED:
+            return events
+        events.append(event)
+
+
+def feed(conn: Connection, data: bytes, mode: str) -> list:
+    """Feed ``data`` whole, one byte at a time, or followed by a partial next message."""
+    if mode == "whole":
+        conn.receive_data(data)
+        return drain(conn)
+    if mode == "bytewise":
+        events = []
+        for i in range(len(data)):
+            conn.receive_data(data[i : i + 1])
+            events += drain(conn)
+        return events
+    assert mode == "trailing"
+    conn.receive_data(data + TRAILING)
+    return drain(conn)
+
+
+MODES = ["whole", "bytewise", "trailing"]
+
+
+def identified_server() -> Connection:
+    conn = Connection(Role.SERVER)
+    conn.receive_data(UUID_MSG)
+    assert conn.next_event() == Identify(CALL_ID)
+    return conn
+
+
+def identified_client() -> Connection:
+    conn = Connection(Role.CLIENT)
+    conn.send(Identify(CALL_ID))
+    return conn
+
+
+# --- kinds and rates ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "rate"),
+    [
+        (0x10, 8000),
+        (0x11, 12000),
+        (0x12, 16000),
+        (0x13, 24000),
+        (0x14, 32000),
+        (0x15, 44100),
+        (0x16, 48000),
+        (0x17, 96000),
+        (0x18, 192000),
+    ],
+)
+def test_audio_kind_rates(kind, rate):
+    assert rate_for_kind(kind) == rate
+    assert kind_for_rate(rate) == kind
+    assert Audio(b"\x00\x00", rate).kind == kind
+    conn = identified_server()
+    conn.receive_data(msg(kind, pcm(640)))
+    assert conn.next_event() == Audio(pcm(640), rate)
+
+
+def test_audio_kinds_set():
+    assert sorted(AUDIO_KINDS) == list(range(0x10, 0x19))
+
+
+@pytest.mark.parametrize("bad", [0x00, 0x01, 0x03, 0x19, 0xFF])
+def test_rate_for_non_audio_kind(bad):
+    with pytest.raises(ValueError, match=f"0x{bad:02x} is not an audio kind"):
+        rate_for_kind(bad)
+
+
+@pytest.mark.parametrize("bad", [11025, 0, 8000.5, "8000"])
+def test_kind_for_unsupported_rate(bad):
+    with pytest.raises(ValueError, match="cannot carry a sample rate"):
+        kind_for_rate(bad)
+    with pytest.raises(ValueError, match="cannot carry a sample rate"):
+        Audio(b"\x00\x00", bad)
+
+
+# --- the byte shapes from the reference ------------------------------------------
+
+
+def test_reference_byte_shapes():
+    assert encode(Hangup()) == b"\x00\x00\x00"
+    assert encode(Identify(CALL_ID)) == UUID_MSG
+    assert encode(Dtmf("5")) == b"\x03\x00\x01\x35"
+    assert encode(Audio(pcm(320))) == b"\x10\x01\x40" + pcm(320)
+    assert encode(Audio(pcm(640), 16000)) == b"\x12\x02\x80" + pcm(640)
+    assert encode(Error(b"\x01")) == b"\xff\x00\x01\x01"
+
+
+def test_audio_is_little_endian_pcm_with_big_endian_length():
+    samples = struct.pack("<4h", 1, -1, 256, -32768)
+    data = encode(Audio(samples))
+    assert data[:3] == b"\x10\x00\x08"
+    conn = identified_server()
+    conn.receive_data(data)
+    event = conn.next_event()
+    assert struct.unpack("<4h", event.pcm) == (1, -1, 256, -32768)
+    assert event.duration == pytest.approx(4 / 8000)
+
+
+# --- decoding as the SERVER (Asterisk talks to us) ---------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_server_decodes_uuid(mode):
+    conn = Connection(Role.SERVER)
+    assert (conn.our_state, conn.their_state) == (State.AWAITING_UUID, State.AWAITING_UUID)
+    assert feed(conn, UUID_MSG, mode) == [Identify(CALL_ID)]
+    assert conn.uuid == CALL_ID
+    assert (conn.our_state, conn.their_state) == (State.STREAMING, State.STREAMING)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("size", [320, 480, 640, 280])
+def test_server_decodes_audio_frames(mode, size):
+    conn = identified_server()
+    frame = pcm(size)
+    events = feed(conn, msg(0x10, frame) + msg(0x10, frame[::-1]), mode)
+    assert events == [Audio(frame), Audio(frame[::-1])]
+    assert type(events[0].pcm) is bytes
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("digit", list("0123456789*#ABCD"))
+def test_server_decodes_dtmf(mode, digit):
+    conn = identified_server()
+    assert feed(conn, msg(0x03, digit.encode()), mode) == [Dtmf(digit)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_server_decodes_error(mode):
+    conn = identified_server()
+    events = feed(conn, msg(0xFF, b"\x02") + msg(0xFF), mode)
+    assert events == [Error(b"\x02"), Error()]
+    assert events[0].code == 2
+    assert events[1].code is None
+    assert conn.their_state is State.STREAMING
+
+
+@pytest.mark.parametrize("mode", ["whole", "bytewise"])
+@pytest.mark.parametrize("payload", [b"", b"\x07\x07"])
+def test_hangup_closes_both_sides_and_consumes_its_payload(mode, payload):
+    conn = identified_server()
+    assert feed(conn, msg(0x00, payload), mode) == [Hangup()]
+    assert (conn.our_state, conn.their_state) == (State.CLOSED, State.CLOSED)
+    assert conn.next_event() is CLOSED
+    conn.receive_data(b"")
+    assert conn.next_event() is CLOSED
+
+
+def test_data_after_hangup_is_an_error():
+    conn = identified_server()
+    conn.receive_data(msg(0x00) + TRAILING)
+    assert conn.next_event() == Hangup()
+    with pytest.raises(RemoteProtocolError, match="2 bytes of data after the peer's HANGUP"):
+        conn.next_event()
+
+
+def test_clean_eof_returns_closed_forever():
+    conn = identified_server()
+    conn.receive_data(msg(0x10, pcm(320)))
+    conn.receive_data(b"")
+    assert conn.next_event() == Audio(pcm(320))
+    assert conn.next_event() is CLOSED
+    assert conn.next_event() is CLOSED
+    assert (conn.our_state, conn.their_state) == (State.CLOSED, State.CLOSED)
+    with pytest.raises(LocalProtocolError, match="closed"):
+        conn.send(Audio(pcm(320)))
+
+
+def test_eof_before_uuid_is_a_clean_close():
+    # Asterisk connects, finds the channel not answered and closes without a UUID.
+    conn = Connection(Role.SERVER)
+    conn.receive_data(b"")
+    assert conn.next_event() is CLOSED
+    assert conn.uuid is None
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\x10", "got 1 of 3 header bytes"),
+        (b"\x10\x01", "got 2 of 3 header bytes"),
+        (b"\x10\x01\x40" + bytes(100), "got 103 of 323 bytes, AUDIO message"),
+        (b"\x10\x01\x40", "got 3 of 323 bytes"),
+    ],
+)
+def test_eof_mid_message(data, expected):
+    conn = identified_server()
+    conn.receive_data(data)
+    assert conn.next_event() is NEED_DATA
+    conn.receive_data(b"")
+    with pytest.raises(RemoteProtocolError, match=f"connection closed mid-message \\({expected}"):
+        conn.next_event()
+
+
+def test_data_after_eof_is_refused():
+    conn = identified_server()
+    conn.receive_data(b"")
+    conn.receive_data(b"")  # a repeated EOF is harmless
+    with pytest.raises(LocalProtocolError, match="after EOF"):
+        conn.receive_data(b"\x00\x00\x00")
+
+
+# --- the peer breaking the protocol -------------------------------------------------
+
+
+def _identified(role):
+    return identified_server() if role is Role.SERVER else identified_client()
+
+
+SERVER_ERRORS = [
+    (Role.SERVER, False, msg(0x10, pcm(320)), "expected UUID first, got AUDIO"),
+    (Role.SERVER, False, msg(0x03, b"1"), "expected UUID first, got DTMF"),
+    (Role.SERVER, False, msg(0x00), "expected UUID first, got HANGUP"),
+    (Role.SERVER, False, msg(0x01, bytes(15)), "UUID message with a 15-byte payload"),
+    (Role.SERVER, False, msg(0x42), "unknown message kind 0x42"),
+    (Role.SERVER, True, UUID_MSG, "second UUID message"),
+    (Role.SERVER, True, msg(0x42, b"x"), "unknown message kind 0x42"),
+    (Role.SERVER, True, msg(0x02), "unknown message kind 0x02"),
+    (Role.SERVER, True, msg(0x19, pcm(2)), "unknown message kind 0x19"),
+    (Role.SERVER, True, msg(0x10), "audio message \\(AUDIO, kind 0x10\\) with zero-length payload"),
+    (
+        Role.SERVER,
+        True,
+        msg(0x12),
+        "audio message \\(AUDIO_SLIN16, kind 0x12\\) with zero-length payload",
+    ),
+    (Role.SERVER, True, msg(0x10, pcm(321)), "odd payload length 321"),
+    (Role.SERVER, True, msg(0x03, b"x"), "invalid digit byte 0x78"),
+    (Role.SERVER, True, msg(0x03, b"a"), "invalid digit byte 0x61"),
+    (Role.SERVER, True, msg(0x03, b"12"), "DTMF message with a 2-byte payload"),
+    (Role.SERVER, True, msg(0x03), "DTMF message with a 0-byte payload"),
+    (Role.SERVER, True, msg(0x10, length=60000), "payload length 60000 exceeds the limit of 16384"),
+    (Role.SERVER, True, msg(0xFF, length=16385), "payload length 16385 exceeds the limit"),
+]
+CLIENT_ERRORS = [
+    (Role.CLIENT, False, msg(0x10, pcm(320)), "AUDIO message from the server before we sent"),
+    (Role.CLIENT, True, UUID_MSG, "UUID message \\(kind 0x01\\) from the server"),
+    (Role.CLIENT, True, msg(0x03, b"1"), "DTMF message \\(kind 0x03\\) from the server"),
+    (Role.CLIENT, True, msg(0xFF), "ERROR message \\(kind 0xff\\) from the server"),
+    (Role.CLIENT, True, msg(0x7E), "unknown message kind 0x7e"),
+    (Role.CLIENT, True, msg(0x10), "zero-length payload"),
+    (
+        Role.CLIENT,
+        True,
+        msg(0x16, pcm(3)),
+        "audio message \\(AUDIO_SLIN48, kind 0x16\\) with odd payload length 3",
+    ),
+    (Role.CLIENT, True, msg(0x10, length=0xFFFF), "payload length 65535 exceeds the limit"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("role", "identified", "data", "problem"), SERVER_ERRORS + CLIENT_ERRORS)
+def test_remote_protocol_errors(role, identified, data, problem, mode):
+    conn = _identified(role) if identified else Connection(role)
+    with pytest.raises(RemoteProtocolError, match=problem):
+        feed(conn, data, mode)
+    assert conn.their_state is State.ERROR
+    # The connection stays broken: every later call names the original problem.
+    with pytest.raises(RemoteProtocolError, match=problem):
+        conn.next_event()
+
+
+def test_length_guard_fires_on_the_header_alone():
+    conn = identified_server()
+    conn.receive_data(b"\x10\xea")
+    assert conn.next_event() is NEED_DATA
+    conn.receive_data(b"\x60")  # 0xea60 = 60000, no body yet
+    with pytest.raises(
+        RemoteProtocolError, match="payload length 60000 exceeds the limit of 16384"
+    ):
+        conn.next_event()
+
+
+def test_max_payload_is_configurable():
+    conn = Connection(Role.SERVER, max_payload=0xFFFF)
+    conn.receive_data(UUID_MSG + msg(0x10, pcm(60000)))
+    assert drain(conn) == [Identify(CALL_ID), Audio(pcm(60000))]
+    small = Connection(Role.SERVER, max_payload=320)
+    small.receive_data(UUID_MSG + msg(0x10, pcm(320)) + msg(0x10, pcm(322)))
+    with pytest.raises(RemoteProtocolError, match="payload length 322 exceeds the limit of 320"):
+        drain(small)
+
+
+@pytest.mark.parametrize("bad", [15, 0x10000, -1])
+def test_max_payload_bounds(bad):
+    with pytest.raises(ValueError, match="max_payload must be between 16 and 65535"):
+        Connection(Role.SERVER, max_payload=bad)
+
+
+def test_role_must_be_a_role():
+    with pytest.raises(TypeError, match="our_role must be a Role"):
+        Connection("server")
+
+
+# --- buffering ------------------------------------------------------------------------
+
+
+def test_many_messages_in_one_read_and_split_across_reads():
+    conn = identified_server()
+    frames = [pcm(320 + 2 * i) for i in range(200)]
+    stream = b"".join(msg(0x10, f) for f in frames) + msg(0x03, b"#")
+    # Odd-sized reads put message boundaries everywhere, including inside headers.
+    events = []
+    for start in range(0, len(stream), 997):
+        conn.receive_data(stream[start : start + 997])
+        events += drain(conn)
+    assert events == [Audio(f) for f in frames] + [Dtmf("#")]
+    assert conn.next_event() is NEED_DATA
+
+
+def test_buffer_drops_consumed_bytes_while_a_partial_message_waits():
+    # White-box: a peer whose reads always end mid-message must not grow the buffer.
+    conn = identified_server()
+    frame = msg(0x10, pcm(320))
+    conn.receive_data(frame[:5])
+    for _ in range(2000):
+        conn.receive_data(frame[5:] + frame[:5])
+        assert drain(conn) == [Audio(pcm(320))]
+        assert len(conn._buf) <= 70_000
+    assert "buffered=5" in repr(conn)
