@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dsp._pacer import Pacer, PacerParams
 from dsp._vad import SILENCE_DBFS, EnergyVad, VadParams, VadTransition, frame_level_dbfs
+from dsp._validate import ParamError
 
 __all__ = [
     "FRAME_MS",
@@ -14,6 +15,7 @@ __all__ = [
     "EnergyVad",
     "Pacer",
     "PacerParams",
+    "ParamError",
     "VadParams",
     "VadTransition",
     "frame_bytes",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from agent.base.errors import ConfigError
-from dsp._validate import int_in
+from dsp._validate import ParamError, int_in
 from dsp._voicecore import ffi, lib
 
 _US_PER_HOUR = 3_600_000_000
@@ -35,7 +34,7 @@ class Pacer:
 
     def __init__(self, params: PacerParams = PacerParams(), now_us: int = 0) -> None:
         if not isinstance(params, PacerParams):
-            raise ConfigError(f"Pacer params must be PacerParams, got {type(params).__name__}")
+            raise ParamError(f"Pacer params must be PacerParams, got {type(params).__name__}")
         self.params = params
         self._state = ffi.new("pacer_state *")
         c_params = ffi.new("pacer_params *", attrs.asdict(params))

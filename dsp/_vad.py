@@ -6,8 +6,7 @@ import enum
 
 import attrs
 
-from agent.base.errors import ConfigError
-from dsp._validate import number_in
+from dsp._validate import ParamError, number_in
 from dsp._voicecore import ffi, lib
 
 #: Level reported for digital silence (instead of -inf).
@@ -69,12 +68,12 @@ class EnergyVad:
             or not 1_000 <= sample_rate <= MAX_SAMPLE_RATE
             or sample_rate % 100
         ):
-            raise ConfigError(
+            raise ParamError(
                 f"EnergyVad sample_rate must be a multiple of 100 Hz between 1000 and"
                 f" {MAX_SAMPLE_RATE}, got {sample_rate!r}"
             )
         if not isinstance(params, VadParams):
-            raise ConfigError(f"EnergyVad params must be VadParams, got {type(params).__name__}")
+            raise ParamError(f"EnergyVad params must be VadParams, got {type(params).__name__}")
         self.params = params
         self.sample_rate = sample_rate
         c_params = ffi.new("vad_params *", attrs.asdict(params))

@@ -1,4 +1,4 @@
-"""attrs validators that raise the agent's ConfigError naming the setting."""
+"""attrs validators that raise ``ParamError`` naming the parameter."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from agent.base.errors import ConfigError
+
+class ParamError(ValueError):
+    """A DSP parameter or frame is invalid; the message names it and the value.
+
+    The C core's face imports nothing from the application above it, so it has its
+    own error; it is a ``ValueError`` like the agent's ``ConfigError``.
+    """
 
 
 def number_in(lo: float, hi: float) -> Callable[[Any, Any, Any], None]:
@@ -15,9 +21,9 @@ def number_in(lo: float, hi: float) -> Callable[[Any, Any, Any], None]:
     def check(instance: Any, attribute: Any, value: Any) -> None:
         name = f"{type(instance).__name__}.{attribute.name}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, got {value!r}")
+            raise ParamError(f"{name} must be a number, got {value!r}")
         if not math.isfinite(value) or not lo <= value <= hi:
-            raise ConfigError(f"{name} must be between {lo} and {hi}, got {value!r}")
+            raise ParamError(f"{name} must be between {lo} and {hi}, got {value!r}")
 
     return check
 
@@ -28,8 +34,8 @@ def int_in(lo: int, hi: int) -> Callable[[Any, Any, Any], None]:
     def check(instance: Any, attribute: Any, value: Any) -> None:
         name = f"{type(instance).__name__}.{attribute.name}"
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be an integer, got {value!r}")
+            raise ParamError(f"{name} must be an integer, got {value!r}")
         if not lo <= value <= hi:
-            raise ConfigError(f"{name} must be between {lo} and {hi}, got {value!r}")
+            raise ParamError(f"{name} must be between {lo} and {hi}, got {value!r}")
 
     return check

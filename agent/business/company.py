@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from agent.base.errors import ConfigError
-from agent.dialogue.slots import parse_postcode, to_e164
+from agent.business.ukformats import parse_postcode, to_e164
 
 #: The bundled example companies file (used when ``VOICE_AGENT_COMPANIES`` is unset).
 EXAMPLE_COMPANIES = Path(__file__).parent / "data" / "companies.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 import trio
 
 from agent.base.errors import ConfigError
-from agent.base.wav import read_wav, stereo, write_wav
+from agent.base.wav import read_wav
 from agent.demo.softphone import (
     Caller,
     CallerParams,
@@ -19,6 +19,7 @@ from agent.demo.softphone import (
     Silence,
     Step,
     WaitAgent,
+    save_legs,
 )
 
 
@@ -68,16 +69,6 @@ def load_script(path: Path, sample_rate: int) -> list[Step]:
         else:
             raise ConfigError(f"{path}: step {i} has none of say/dtmf/silence/wait_agent/hangup")
     return steps
-
-
-def save_legs(caller: Caller, directory: Path, sample_rate: int) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    agent_pcm, caller_pcm = caller.agent_audio(), caller.caller_audio()
-    paths = [directory / "agent.wav", directory / "caller.wav", directory / "mix.wav"]
-    write_wav(paths[0], agent_pcm, sample_rate)
-    write_wav(paths[1], caller_pcm, sample_rate)
-    write_wav(paths[2], stereo(caller_pcm, agent_pcm), sample_rate, channels=2)
-    return paths
 
 
 def cmd_call(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ async def _echo_demo() -> Caller:
 
 
 def run_echo_demo(out: Path) -> int:
-    from agent.cli.call import save_legs
+    from agent.demo.softphone import save_legs
 
     caller = trio.run(_echo_demo)
     for path in save_legs(caller, out, 8000):

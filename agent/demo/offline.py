@@ -241,8 +241,8 @@ def print_summary(result: DemoResult, workdir: Path, out: TextIO | None = None) 
 
 
 def run(name: str, workdir: Path | None = None) -> int:
-    from agent.cli.call import save_legs
     from agent.demo.scenarios import scenario
+    from agent.demo.softphone import save_legs
 
     s = scenario(name)
     quiet = logging.getLogger().level > logging.DEBUG  # keep the transcript readable

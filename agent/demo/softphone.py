@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 import trio
 
+from agent.base.wav import stereo, write_wav
 from agent.media.stream import AudioSocketStream
 from agent.observe.callreport import CallerReport, Received, UtteranceLog, build_report, is_voiced
 from agent.wire.audiosocket import Audio, Dtmf, Hangup, Identify, Role
@@ -322,3 +324,14 @@ async def call_tcp(
     stream = await trio.open_tcp_stream(host, port)
     report = await caller.run(stream)
     return caller, report
+
+
+def save_legs(caller: Caller, directory: Path, sample_rate: int) -> list[Path]:
+    """Write what the caller heard, what it said, and both as one stereo WAV."""
+    directory.mkdir(parents=True, exist_ok=True)
+    agent_pcm, caller_pcm = caller.agent_audio(), caller.caller_audio()
+    paths = [directory / "agent.wav", directory / "caller.wav", directory / "mix.wav"]
+    write_wav(paths[0], agent_pcm, sample_rate)
+    write_wav(paths[1], caller_pcm, sample_rate)
+    write_wav(paths[2], stereo(caller_pcm, agent_pcm), sample_rate, channels=2)
+    return paths

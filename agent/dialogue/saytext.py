@@ -16,7 +16,7 @@ from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from agent.dialogue.slots import parse_postcode, to_e164
+from agent.business.ukformats import parse_postcode, to_e164
 
 _SMALL = (  # noqa: SIM905
     "zero one two three four five six seven eight nine ten eleven twelve thirteen "

@@ -22,7 +22,7 @@ import attrs
 from agent.base.errors import AgentError
 from agent.base.events import ToolCall, ToolSpec
 from agent.business.company import CompanyProfile, TransferTarget
-from agent.dialogue.slots import parse_postcode, to_e164
+from agent.business.ukformats import parse_postcode, to_e164
 
 GET_QUOTE = "get_quote"
 CHECK_AVAILABILITY = "check_availability"

@@ -12,9 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.business.company import CompanyProfile
+from agent.business.ukformats import parse_postcode, to_e164
 from agent.dialogue.replies import DETAIL_ORDER, QUESTIONS, render
 from agent.dialogue.saytext import say_phone, say_postcode, say_price, say_when
-from agent.dialogue.slots import Slots, TimeWindow, parse_postcode, to_e164
+from agent.dialogue.slots import Slots, TimeWindow
 from agent.dialogue.tools import (
     BOOK_APPOINTMENT,
     CHECK_AVAILABILITY,

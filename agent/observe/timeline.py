@@ -13,7 +13,8 @@ from typing import Any
 
 from agent.base.errors import ProviderConnectError, ProviderStatusError, ProviderTimeout
 from agent.base.logs import ADDRESS, NAME, PHONE, POSTCODE
-from agent.dialogue.slots import extract, parse_postcode, to_e164
+from agent.business.ukformats import parse_postcode, to_e164
+from agent.dialogue.slots import extract
 
 # A barge-in onset further back than this before the interruption belongs to
 # something else (an earlier cough); the interruption's own time is used then.

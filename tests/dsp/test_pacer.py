@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.base.errors import ConfigError
-from dsp import Pacer, PacerParams
+from dsp import Pacer, PacerParams, ParamError
 
 FRAME = 20_000
 
@@ -141,7 +140,7 @@ def test_never_more_than_burst_frames_ahead_and_always_on_the_grid(burst, start,
     ],
 )
 def test_bad_params_raise_config_error(field, value):
-    with pytest.raises(ConfigError, match=field):
+    with pytest.raises(ParamError, match=field):
         PacerParams(**{field: value})
 
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.base.errors import ConfigError
 from dsp import (
     FRAME_MS,
     SILENCE_DBFS,
     EnergyVad,
+    ParamError,
     VadParams,
     VadTransition,
     frame_bytes,
@@ -364,13 +364,13 @@ def test_bad_frames_are_refused_clearly(method):
     ],
 )
 def test_bad_params_raise_config_error(field, value):
-    with pytest.raises(ConfigError, match=field):
+    with pytest.raises(ParamError, match=field):
         VadParams(**{field: value})
 
 
 def test_bad_sample_rate_raises_config_error():
     for rate in (0, 8001, 8000.0, 1_000_000):
-        with pytest.raises(ConfigError, match="sample_rate"):
+        with pytest.raises(ParamError, match="sample_rate"):
             EnergyVad(sample_rate=rate)
 
 

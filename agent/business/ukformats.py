@@ -1,0 +1,146 @@
+"""UK formats: postcodes and phone numbers, as written and as spoken (pure).
+
+The company profile validates its service area and transfer numbers with these,
+and the dialogue's slot extraction finds them in what a caller said.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+# --- postcodes --------------------------------------------------------------
+
+# Outward code: area (1-2 letters), district (1-2 digits), optional letter;
+# inward code: sector digit and two unit letters.
+_POSTCODE = re.compile(r"^([A-Z]{1,2})(\d{1,2})([A-Z]?)(\d)([A-Z]{2})$")
+_POSTCODE_IN_TEXT = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*(\d[A-Z]{2})\b")
+_DIGIT_WORDS = {
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+
+
+@attrs.frozen
+class Postcode:
+    """A UK postcode split the way the Royal Mail defines it."""
+
+    area: str  # "SW"
+    district: int  # 1
+    sub_district: str  # "A" (or "")
+    sector: int  # 1
+    unit: str  # "AA"
+
+    @property
+    def outward(self) -> str:
+        return f"{self.area}{self.district}{self.sub_district}"
+
+    @property
+    def inward(self) -> str:
+        return f"{self.sector}{self.unit}"
+
+    def __str__(self) -> str:
+        return f"{self.outward} {self.inward}"
+
+
+def parse_postcode(text: str) -> Postcode | None:
+    """Parse a whole postcode written with any spacing/case; ``None`` if it is not one."""
+    compact = re.sub(r"[\s\-]", "", text).upper()
+    m = _POSTCODE.match(compact)
+    if m is None:
+        return None
+    area, district, sub, sector, unit = m.groups()
+    if sub and len(district) == 2:  # "SW10A" does not exist: a sub-district letter needs 1 digit
+        return None
+    return Postcode(area, int(district), sub, int(sector), unit)
+
+
+def find_postcode(text: str) -> Postcode | None:
+    """Find a postcode anywhere in an utterance, typed ("SW1A 1AA") or spelled out."""
+    m = _POSTCODE_IN_TEXT.search(text.upper())
+    if m is not None and (pc := parse_postcode(m.group(1) + m.group(2))) is not None:
+        return pc
+    # Spelled out: runs of single characters / short alphanumeric pieces.
+    run: list[str] = []
+    for raw in [*re.findall(r"[A-Za-z0-9]+", text), ""]:
+        token = _DIGIT_WORDS.get(raw.lower(), raw) if raw.lower() not in ("o", "oh") else raw
+        piece = len(token) == 1 or (0 < len(token) <= 4 and any(c.isdigit() for c in token))
+        if piece:
+            run.append(token)
+            continue
+        joined = "".join(run).upper()
+        for start in range(len(joined)):
+            for end in (start + 7, start + 6, start + 5):
+                if end <= len(joined) and (pc := parse_postcode(joined[start:end])):
+                    return pc
+        run = []
+    return None
+
+
+# --- phone numbers ----------------------------------------------------------
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def to_e164(number: str, *, country_code: str = "44") -> str | None:
+    """Normalise a phone number to E.164 (``+447700900123``); ``None`` if it is not one.
+
+    National numbers (leading 0) get ``country_code``; ``00`` is the
+    international prefix; punctuation and spaces are ignored.
+    """
+    s = re.sub(r"[\s\-().]", "", number)
+    if s.startswith("00"):
+        s = "+" + s[2:]
+    elif s.startswith("0"):
+        s = "+" + country_code + s[1:]
+    elif s.isdigit() and s.startswith(country_code) and len(s) > 10:
+        s = "+" + s
+    if country_code == "44" and s.startswith("+440"):  # "+44 (0)20..." written out
+        s = "+44" + s[4:]
+    if not _E164.match(s):
+        return None
+    # UK numbers: 10 digits after +44 (a few, like 0800 111 999, have 9).
+    if s.startswith("+44") and len(s) not in (12, 13):
+        return None
+    return s
+
+
+def spoken_digits(text: str) -> str:
+    """Turn "oh seven seven double oh nine" into "07700 9" style digit text."""
+    out: list[str] = []
+    repeat = 1
+    for token in re.findall(r"[A-Za-z]+|\d+|\+", text):
+        low = token.lower()
+        if low in ("double", "triple"):
+            repeat = 2 if low == "double" else 3
+            continue
+        if low in _DIGIT_WORDS:
+            out.append(_DIGIT_WORDS[low] * repeat)
+        elif token.isdigit():
+            out.append(token[0] * repeat + token[1:])
+        elif token == "+" or low == "plus":
+            out.append(" +")
+        else:
+            out.append(" ")
+        repeat = 1
+    return "".join(out)
+
+
+def find_phone(text: str, *, country_code: str = "44") -> str | None:
+    """Find a phone number in an utterance (digits or spoken words); E.164 or ``None``."""
+    for candidate in (text, spoken_digits(text)):
+        for m in re.finditer(r"\+?\d[\d\s\-().]{5,20}\d", candidate):
+            if (e164 := to_e164(m.group(0), country_code=country_code)) is not None:
+                return e164
+    return None
