@@ -8,17 +8,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.business.company import Price, Service
+from agent.business.ukformats import (
+    find_phone,
+    find_postcode,
+    parse_postcode,
+    spoken_digits,
+    to_e164,
+)
 from agent.dialogue.slots import (
     Intent,
     extract,
     find_name,
-    find_phone,
-    find_postcode,
     find_time_window,
     match_service,
-    parse_postcode,
-    spoken_digits,
-    to_e164,
     yes_no,
 )
 
