@@ -25,7 +25,9 @@ $(OFFLINE): $(DEV) requirements/offline-model.txt
 	$(PY) -m pip install --quiet -e '.[dev,offline]'
 	@touch $@
 
+# lint-imports: the folder tree is the architecture (layers, pure rooms, no cycles).
 test: $(OFFLINE)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 demo: $(OFFLINE)

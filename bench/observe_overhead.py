@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.base.events import Transcript
 from agent.base.logs import PHONE, POSTCODE, forget_values, redact_values
-from agent.conversation.turn import TurnTimes
+from agent.conversation.protocols import TurnTimes
 from agent.media.recording import CallRecorder, RecordingWriter
 
 

@@ -41,7 +41,7 @@ from agent.business.company import EXAMPLE_COMPANIES
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.business.company import load_companies
-from agent.conversation.brain import conversation_brain_factory
+from agent.conversation import conversation_brain_factory
 from agent.demo.signals import speechlike
 from agent.dialogue.tools import ToolResult
 from agent.dialogue.turntaking import TurnTakingParams

@@ -25,20 +25,26 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
-import attrs
 import trio
 
-from agent.base.errors import ConfigError
-from agent.base.events import SttEvent, ToolCall
-from agent.business.company import CompanyDirectory, CompanyProfile
-from agent.conversation.turn import Outcome, Turn
+from agent.base.events import SttEvent
+from agent.business.company import CompanyProfile
+from agent.conversation.params import KEYPAD_PREFIX, STRUCTURED_INSTRUCTIONS, ConversationParams
+from agent.conversation.protocols import (
+    ConversationObserver,
+    Outcome,
+    ToolRunner,
+    TranscriptLine,
+    TranscriptListener,
+)
+from agent.conversation.turn import Turn
 from agent.dialogue.history import History
 from agent.dialogue.prompt import system_prompt
 from agent.dialogue.replies import render
-from agent.dialogue.tools import ToolResult, tool_specs
+from agent.dialogue.tools import tool_specs
 from agent.dialogue.turntaking import (
     Action,
     AskRepeat,
@@ -66,72 +72,10 @@ from agent.media.playout import Utterance
 from dsp import VadTransition
 
 if TYPE_CHECKING:
-    from agent.media.call import BrainFactory, Call
+    from agent.media.call import Call
     from agent.providers.protocols import LanguageModel, SpeechToText, TextToSpeech
 
-__all__ = [
-    "ConversationBrain",
-    "ConversationParams",
-    "Outcome",
-    "ToolRunner",
-    "TranscriptLine",
-    "conversation_brain_factory",
-]
-
 log = logging.getLogger(__name__)
-
-KEYPAD_PREFIX = "[typed on the keypad:"  # a key entry in the history, e.g. "... 0770]"
-
-STRUCTURED_INSTRUCTIONS = (
-    "\n\nAnswer every time with one JSON object and nothing else: "
-    '{"response": "what you say to the caller", "action": null or one of get_quote, '
-    'check_availability, book_appointment, transfer_to_human, end_call, "variables": '
-    "{the action's arguments}}. Results of actions come back as messages in square brackets."
-)
-
-
-@attrs.frozen
-class TranscriptLine:
-    """One line of the call as it happened: what the caller said (as the STT gave it,
-    or the keys pressed) or what the agent said as the caller heard it."""
-
-    role: Literal["caller", "agent"]
-    text: str
-    at: float  # trio.current_time() when the line was complete
-    interrupted: bool = False
-
-
-class ToolRunner(Protocol):
-    """Executes an authorized tool call (the booking API client, the local quote)."""
-
-    async def run(self, call: ToolCall, now: float) -> ToolResult: ...
-
-
-@attrs.frozen
-class ConversationParams:
-    consent_gate: bool = True  # no caller audio to any STT before the greeting played
-    output_mode: Literal["tools", "structured"] = "tools"
-    ear: bool = True  # rewrite model text for the ear (prices, postcodes, phone numbers)
-    tts_reads_brackets: bool = True
-    text_buffer: int = 4  # text fragments queued for the TTS
-    audio_buffer: int = 4  # audio chunks queued for playout
-    llm_buffer: int = 8
-    stt_buffer: int = 50  # caller frames queued for the STT (1 s) before dropping
-    max_ahead_s: float = 1.0  # audio queued in playout beyond what was sent
-    max_tool_rounds: int = 4
-    filler_after_s: float = 0.7
-    filler: str = "One moment, please."
-    digit_timeout_s: float = 2.5  # a key entry without # ends after this pause
-    apology: str = "Sorry, I'm having a bit of trouble. Could you say that again?"
-
-    def __attrs_post_init__(self) -> None:
-        if self.output_mode not in ("tools", "structured"):
-            raise ConfigError(f"output_mode={self.output_mode!r}: use 'tools' or 'structured'")
-        for name in ("text_buffer", "audio_buffer", "llm_buffer", "stt_buffer"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)}: must be at least 1")
-        if self.max_ahead_s <= 0 or self.filler_after_s < 0:
-            raise ConfigError("max_ahead_s must be > 0, filler_after_s >= 0")
 
 
 class ConversationBrain:
@@ -149,15 +93,17 @@ class ConversationBrain:
         workflow_config: WorkflowConfig | None = None,
         caller_id: str | None = None,
         epoch: Callable[[], float] = time.time,
-        on_transcript: Callable[[TranscriptLine], None] | None = None,
+        on_transcript: TranscriptListener | None = None,
     ) -> None:
         self.call = call
-        self.on_transcript = on_transcript
+        # Who hears the call's lines as they happen (the demo's live transcript,
+        # the call observer's redaction); records and metrics through ``observer``.
+        self.transcript_listeners: list[TranscriptListener] = []
+        if on_transcript is not None:
+            self.transcript_listeners.append(on_transcript)
+        self.observer: ConversationObserver | None = None
         self.playout = call.playout
         self.stt, self.llm, self.tts, self.tools = stt, llm, tts, tools
-        # Optional STT hook: a recogniser that batches audio sends each frame
-        # at once around a pause, where its end-of-speech timing is decided.
-        self._stt_caller_pausing = getattr(stt, "caller_pausing", None)
         self.company = company
         self.params = params or ConversationParams()
         self.epoch = epoch  # wall-clock seconds for the workflow and the prompt
@@ -229,9 +175,7 @@ class ConversationBrain:
             await self.stt.run(self._audio_recv, self._stt_send, task_status=task_status)
 
     async def _stt_pump(self) -> None:
-        observer = getattr(
-            self.call, "observer", None
-        )  # records and metrics (agent.observe.process)
+        observer = self.observer
         async for event in self._stt_recv:
             now = trio.current_time()
             if observer is not None:
@@ -288,8 +232,9 @@ class ConversationBrain:
         if pausing != self._vad_pausing:
             self._vad_pausing = pausing
             if pausing:
-                if self._stt_caller_pausing is not None:
-                    self._stt_caller_pausing()
+                # A recogniser that batches audio sends frame by frame around a
+                # pause, where its end-of-speech timing is decided.
+                self.stt.caller_pausing()
                 self._execute(self.taker.vad_pause(now), now)
             elif vad.speaking:  # loud again within the hangover (not the end of speech)
                 self._execute(self.taker.vad_resume(now), now)
@@ -408,28 +353,30 @@ class ConversationBrain:
         self._transcribe("caller", f"[keypad] {digits}", trio.current_time())
         self._start_turn(Turn(self, None, None))
 
-    def _keep(self, action: KeepPending) -> None:
+    # --- the TurnHost side: called by turns -------------------------------------------
+
+    def keep(self, action: KeepPending) -> None:
         """A booking, callback or correction the workflow wants kept for the business."""
         self.pending.append(action)
-        keep = getattr(self.tools, "keep_pending", None)
-        if keep is not None and self._nursery is not None:
-            self._nursery.start_soon(keep, action, self.epoch())
+        if self._nursery is not None:
+            self._nursery.start_soon(self.tools.keep_pending, action, self.epoch())
 
-    # --- called by turns -------------------------------------------------------------
-
-    def _utterance_opened(self, turn: Turn, utterance: Utterance) -> None:
+    def utterance_opened(self, turn: Turn, utterance: Utterance) -> None:
         self._utterance = utterance
 
     def _transcribe(self, role: Literal["caller", "agent"], text: str, now: float) -> None:
-        if self.on_transcript is not None and text.strip():
-            self.on_transcript(TranscriptLine(role, text.strip(), now))
+        if text.strip():
+            self._tell(TranscriptLine(role, text.strip(), now))
 
-    def _turn_ended(self, turn: Turn) -> None:
-        if self.on_transcript is not None and not turn.discarded:
+    def _tell(self, line: TranscriptLine) -> None:
+        for listener in self.transcript_listeners:
+            listener(line)
+
+    def turn_ended(self, turn: Turn) -> None:
+        if not turn.discarded:
             heard = turn.heard_text().strip()
             if heard:
-                line = TranscriptLine("agent", heard, trio.current_time(), turn.interrupted)
-                self.on_transcript(line)
+                self._tell(TranscriptLine("agent", heard, trio.current_time(), turn.interrupted))
         if self._turn is turn:
             self._turn = None
         if turn.outcome is not None and not self._done.is_set():
@@ -457,59 +404,3 @@ class ConversationBrain:
             self.call.hangup(reason)
         elif not self._done.is_set():
             self._say(render(self.company, "goodbye"), Outcome("end", reason))
-
-
-def conversation_brain_factory(
-    *,
-    stt: Callable[[Call], SpeechToText],
-    llm: Callable[[Call], LanguageModel],
-    tts: Callable[[Call], TextToSpeech],
-    tools: Callable[[Call, CompanyProfile], ToolRunner],
-    companies: CompanyDirectory,
-    did_for: Callable[[Call], str | None] | None = None,
-    caller_id_for: Callable[[Call], str | None] | None = None,
-    company_for: Callable[[Call], CompanyProfile | None] | None = None,
-    structured_companies: Collection[str] = (),
-    params: ConversationParams | None = None,
-    turn_taking: TurnTakingParams | None = None,
-    workflow_config: WorkflowConfig | None = None,
-    epoch: Callable[[], float] = time.time,
-    on_transcript: Callable[[Call, TranscriptLine], None] | None = None,
-) -> BrainFactory:
-    """A ``BrainFactory`` for ``Call``: per call, new provider sessions and the company
-    of the dialled number (``did_for(call)``; the directory default when unknown).
-    ``company_for(call)``, when given, picks the company instead (e.g. from the
-    context API's cache); ``None`` from it means the directory default."""
-    base = params or ConversationParams()
-    if companies.default_id is None and did_for is None:
-        raise ConfigError("conversation: the companies file needs a default company")
-
-    def make(call: Call) -> ConversationBrain:
-        did = did_for(call) if did_for is not None else None
-        if company_for is not None:
-            company = company_for(call)
-        else:
-            company = companies.lookup(did) if did else None
-        if company is None and companies.default_id is not None:
-            company = companies.get(companies.default_id)
-        if company is None:
-            raise ConfigError(f"conversation: no company for DID {did!r} and no default")
-        mode = "structured" if company.id in structured_companies else base.output_mode
-        return ConversationBrain(
-            call,
-            stt=stt(call),
-            llm=llm(call),
-            tts=tts(call),
-            tools=tools(call, company),
-            company=company,
-            params=attrs.evolve(base, output_mode=mode),
-            turn_taking=turn_taking,
-            workflow_config=workflow_config,
-            caller_id=caller_id_for(call) if caller_id_for is not None else None,
-            epoch=epoch,
-            on_transcript=(
-                None if on_transcript is None else lambda line: on_transcript(call, line)
-            ),
-        )
-
-    return make

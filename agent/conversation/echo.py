@@ -59,6 +59,9 @@ class EchoBrain:
         self.echoed = 0
         self.barge_ins = 0
 
+    def end_politely(self, reason: str) -> None:
+        self.call.hangup(reason)  # nothing to say: the echo brain has no words
+
     async def run(self, call: Call) -> None:
         greeting = self.playout.open_utterance()
         self.playout.write(greeting, chime(self._rate))

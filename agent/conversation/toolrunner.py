@@ -1,6 +1,6 @@
 """Executes the five tools for one call and reports a ``ToolResult`` the model can be told.
 
-``ToolRunner.run`` takes a model's ``ToolCall`` (checked here with
+``BookingToolRunner.run`` takes a model's ``ToolCall`` (checked here with
 ``parse_tool_call``) or a workflow's ``CallTool`` (already checked, with its
 idempotency key). It never raises for provider failures:
 
@@ -57,7 +57,7 @@ PENDING_NOTE = (
 )
 
 
-class ToolRunner:
+class BookingToolRunner:
     """The tools of one call against one company's booking backend."""
 
     def __init__(

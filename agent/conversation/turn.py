@@ -16,25 +16,23 @@ or run as a tool until it is confirmed. A canned turn (greeting, reprompt)
 speaks a fixed text. History is written as the caller hears it: on a barge-in
 ``interrupt()`` cuts the last reply to the heard text.
 
-For records and metrics a turn keeps ``times`` (when each stage happened, on
+A turn knows its conversation only as a ``TurnHost`` (``agent.conversation.protocols``).
+For records and metrics it keeps ``times`` (when each stage happened, on
 ``trio.current_time()``), the LLM tokens it used and the text it sent to the
-TTS; it tells the call's observer (``call.observer``, an
-``agent.observe.process.CallObserver``, if any) of each tool call, each provider error
-and its end.
+TTS; it tells the host's observer (a ``TurnObserver``, if any) of each tool
+call, each provider error and its end.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
 
-import attrs
 import trio
 
 from agent.base.errors import ProviderError
 from agent.base.events import AudioChunk, LlmEvent, Message, TextDelta, ToolCall, Usage
-from agent.business.company import TransferTarget
+from agent.conversation.protocols import Outcome, TurnHost, TurnTimes
 from agent.dialogue.history import cut_to_heard, mark_interrupted
 from agent.dialogue.replies import render
 from agent.dialogue.speakstream import EarStream, RepeatGuard
@@ -43,38 +41,13 @@ from agent.dialogue.workflow import CallTool, EndCall, KeepPending, Transfer
 from agent.media.playout import Utterance
 from agent.wire.jsonstream import ReplyFormatError, ResponseExtractor
 
-if TYPE_CHECKING:
-    from agent.conversation.brain import ConversationBrain
-
 log = logging.getLogger(__name__)
-
-
-@attrs.frozen
-class Outcome:
-    """What the conversation decided when it ended: ``end`` or ``transfer`` (with target)."""
-
-    kind: str
-    reason: str = ""
-    target: TransferTarget | None = None
-
-
-@attrs.define
-class TurnTimes:
-    """When each stage of a turn first happened (``trio.current_time()``); None = not yet."""
-
-    created_at: float
-    confirmed_at: float | None = None  # may be heard from now on (creation unless speculative)
-    llm_request_at: float | None = None
-    llm_first_token_at: float | None = None
-    tts_request_at: float | None = None  # first text handed to the TTS
-    tts_first_audio_at: float | None = None  # first audio chunk back from the TTS
-    interrupted_at: float | None = None
 
 
 class Turn:
     def __init__(
         self,
-        brain: ConversationBrain,
+        brain: TurnHost,
         turn_id: int | None,
         user_text: str | None = None,
         *,
@@ -95,7 +68,7 @@ class Turn:
             self.times.confirmed_at = now
         self.llm_input_tokens = 0
         self.llm_output_tokens = 0
-        self.observer = getattr(brain.call, "observer", None)
+        self.observer = brain.observer
         self.done = trio.Event()
         self.utterance: Utterance | None = None
         self.outcome: Outcome | None = canned_outcome
@@ -181,7 +154,7 @@ class Turn:
             self.done.set()
             if self.observer is not None:
                 self.observer.turn_ended(self)
-            self.brain._turn_ended(self)
+            self.brain.turn_ended(self)
 
     async def _run(self) -> None:
         p = self.brain.params
@@ -218,7 +191,7 @@ class Turn:
             await self.confirmed.wait()
             playout = self.brain.playout
             u = self.utterance = playout.open_utterance()
-            self.brain._utterance_opened(self, u)
+            self.brain.utterance_opened(self, u)
             ahead = int(self.brain.params.max_ahead_s * playout.sample_rate) * 2
             try:
                 if first is not None:
@@ -392,7 +365,7 @@ class Turn:
                 result = await self._execute(call, text_send)
                 for follow in brain.workflow.handle(result, brain.epoch()):
                     if isinstance(follow, KeepPending):
-                        brain._keep(follow)
+                        brain.keep(follow)
             elif isinstance(action, Transfer):
                 self.outcome = Outcome("transfer", action.reason, action.target)
             elif isinstance(action, EndCall):

@@ -28,7 +28,7 @@ from agent.business.booking import BookingClient
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import EXAMPLE_COMPANIES, BookingApi, load_companies
 from agent.business.outbox import Backoff, Outbox, run_outbox
-from agent.conversation.brain import TranscriptLine, conversation_brain_factory
+from agent.conversation import TranscriptLine, conversation_brain_factory
 from agent.demo.scenarios import Scenario, caller_steps
 from agent.demo.softphone import Caller, CallerParams
 from agent.media.server import serve_audiosocket
@@ -96,7 +96,7 @@ async def run_demo(
 ) -> DemoResult:
     """Serve, call, and judge one scenario with the offline stack."""
     out = out if out is not None else sys.stdout  # looked up now, not at import
-    from agent.conversation.toolrunner import ToolRunner
+    from agent.conversation.toolrunner import BookingToolRunner
     from agent.demo.booking_api import open_fake_booking
     from agent.providers.llm.offline_policy import OfflinePolicy
     from agent.providers.stt.whisper import WhisperStt
@@ -134,7 +134,9 @@ async def run_demo(
             stt=lambda call: WhisperStt(call.sample_rate),
             llm=lambda call: OfflinePolicy(company, call_uuid=str(call.uuid), clock=epoch),
             tts=lambda call: EspeakTts(call.sample_rate),
-            tools=lambda call, co: ToolRunner(company, backend, outbox, None, str(call.uuid)),
+            tools=lambda call, co: BookingToolRunner(
+                company, backend, outbox, None, str(call.uuid)
+            ),
             companies=attrs.evolve(companies, companies=(company,), default_id=company.id),
             epoch=epoch,
             on_transcript=transcript.line,

@@ -58,6 +58,10 @@ class Brain(Protocol):
     def on_dtmf(self, digit: str, now: float) -> None:
         """The caller pressed a key."""
 
+    def end_politely(self, reason: str) -> None:
+        """End the call from outside (a service shutdown): a goodbye if the brain has
+        one to say, then a hang-up (``call.hangup(reason)``)."""
+
 
 BrainFactory = Callable[["Call"], Brain]
 

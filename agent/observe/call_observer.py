@@ -30,14 +30,16 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import trio
 
 from agent.base.events import Transcript
 from agent.base.logs import PHONE, redact_values
-from agent.observe.cost import UsageMeter, call_cost
-from agent.observe.records import ToolCallRecord, TurnRecord
+from agent.conversation import ConversationBrain
+from agent.observe.cost import Prices, UsageMeter, call_cost
+from agent.observe.metrics import Metrics
+from agent.observe.records import RecordStore, ToolCallRecord, TurnRecord
 from agent.observe.timeline import (
     barge_in_onset,
     classify_outcome,
@@ -53,16 +55,32 @@ from dsp import VadTransition
 if TYPE_CHECKING:
     from agent.base.errors import ProviderError
     from agent.base.events import SttEvent, ToolCall
-    from agent.conversation.turn import Turn
+    from agent.conversation.protocols import TranscriptLine, TurnView
     from agent.dialogue.tools import ToolResult
-    from agent.media.call import Call
-    from agent.observe.process import Observability
+    from agent.media.call import Brain, Call
 
 log = logging.getLogger(__name__)
 
 _HISTORY = 256  # VAD and STT times kept for look-ups (minutes of talk)
 
 F = TypeVar("F", bound=Callable[..., None])
+
+
+class Sinks(Protocol):
+    """Where a call's observations go (the process's ``Observability``)."""
+
+    store: RecordStore
+    metrics: Metrics
+    prices: Prices
+    count_active_calls: bool  # False when the service's call registry keeps active_calls
+
+    def clock(self) -> float:
+        """Wall-clock seconds for the records."""
+        ...
+
+    def provider_name(self, role: str) -> str:
+        """The ``provider`` label of the cost of ``role`` (stt, llm, tts)."""
+        ...
 
 
 def _guarded(method: F) -> F:
@@ -80,7 +98,7 @@ def _guarded(method: F) -> F:
 
 class CallObserver:
     def __init__(
-        self, observability: Observability, call: Call, *, did: str | None, caller_id: str | None
+        self, observability: Sinks, call: Call, *, did: str | None, caller_id: str | None
     ) -> None:
         self.obs = observability
         self.call = call
@@ -88,7 +106,8 @@ class CallObserver:
         self.did, self.caller_id = did, caller_id
         self.start = call.started_at if call.started_at is not None else trio.current_time()
         self.started_epoch = observability.clock()
-        self.brain: Any = None
+        self.brain: Brain | None = None
+        self.conversation: ConversationBrain | None = None  # when the brain is one
         self.recording: str | None = None
         self.usage = UsageMeter()
         self.turns_recorded = 0
@@ -108,21 +127,16 @@ class CallObserver:
 
     # --- start ----------------------------------------------------------------------
 
-    def attach(self, brain: Any) -> None:
-        """The call's brain is made: listen to its transcript (conversation brains)."""
+    def attach(self, brain: Brain) -> None:
+        """The call's brain is made: a conversation tells us its turns and transcript."""
         self.brain = brain
-        if hasattr(brain, "on_transcript"):
-            previous = brain.on_transcript
-
-            def on_transcript(line: Any) -> None:
-                self.transcript(line)
-                if previous is not None:
-                    previous(line)
-
-            brain.on_transcript = on_transcript
+        if isinstance(brain, ConversationBrain):
+            self.conversation = brain
+            brain.observer = self
+            brain.transcript_listeners.insert(0, self.transcript)  # redact before others print
 
     def started(self) -> None:
-        company = getattr(getattr(self.brain, "company", None), "id", None)
+        company = self.conversation.company.id if self.conversation is not None else None
         self.obs.store.post_start_call(
             self.uuid,
             started_at=self.started_epoch,
@@ -159,7 +173,7 @@ class CallObserver:
             self._finals.append(now)
 
     @_guarded
-    def transcript(self, line: Any) -> None:
+    def transcript(self, line: TranscriptLine) -> None:
         if line.role == "agent":
             self._last_agent_text = line.text
         else:
@@ -171,10 +185,10 @@ class CallObserver:
         if text == self._last_searched:
             return  # the final transcript again, as the caller's line of the turn
         self._last_searched = text
-        workflow = getattr(self.brain, "workflow", None)
-        expecting = getattr(workflow, "expecting", None) or expecting_from_question(
-            self._last_agent_text
-        )
+        conversation = self.conversation
+        expecting = (
+            conversation.workflow.expecting if conversation is not None else None
+        ) or expecting_from_question(self._last_agent_text)
         self._hide(personal_values(text, expecting=expecting))
 
     def _hide(self, found: dict[str, list[str]]) -> None:
@@ -183,7 +197,7 @@ class CallObserver:
 
     @_guarded
     def tool_call(
-        self, turn: Turn, call: ToolCall, result: ToolResult, started: float, ended: float
+        self, turn: TurnView, call: ToolCall, result: ToolResult, started: float, ended: float
     ) -> None:
         try:
             arguments: Any = json.loads(call.arguments or "{}")
@@ -223,7 +237,7 @@ class CallObserver:
         self.obs.metrics.provider_errors.labels(provider=exc.provider, kind=kind).inc()
 
     @_guarded
-    def turn_ended(self, turn: Turn) -> None:
+    def turn_ended(self, turn: TurnView) -> None:
         self.usage.add_tts(turn.sent_text)
         self.usage.add_llm(turn.llm_input_tokens, turn.llm_output_tokens)
         if turn.discarded:
@@ -240,14 +254,14 @@ class CallObserver:
             " (interrupted)" if record.interrupted else "",
         )
 
-    def _index(self, turn: Turn) -> int:
+    def _index(self, turn: TurnView) -> int:
         key = id(turn)
         if key not in self._indexes:
             self._indexes[key] = self.turns_recorded
             self.turns_recorded += 1
         return self._indexes[key]
 
-    def _turn_record(self, turn: Turn) -> TurnRecord:
+    def _turn_record(self, turn: TurnView) -> TurnRecord:
         times = turn.times
         u = turn.utterance
         first_frame = u.first_frame_at if u is not None else None
@@ -290,10 +304,9 @@ class CallObserver:
         )
 
     def _taker_counts(self) -> tuple[int, int]:
-        taker = getattr(self.brain, "taker", None)
-        if taker is None:
+        if self.conversation is None:
             return self._taker_seen
-        stats = taker.statistics()
+        stats = self.conversation.taker.statistics()
         return stats.barge_ins, stats.false_interruptions
 
     def _count_taker(self) -> None:
@@ -323,13 +336,14 @@ class CallObserver:
     def _call_ended(self, call: Call) -> None:
         ended = call.ended_at if call.ended_at is not None else trio.current_time()
         duration = max(0.0, ended - self.start)
-        gate = getattr(self.brain, "gate_opened_at", None)
+        conversation = self.conversation
+        gate = conversation.gate_opened_at if conversation is not None else None
         if gate is not None:
             self.usage.add_stt_audio(max(0.0, ended - gate))
         cost = call_cost(self.usage, self.obs.prices)
-        outcome = getattr(self.brain, "outcome", None)
-        kind = getattr(outcome, "kind", None)
-        why = getattr(outcome, "reason", "") or ""
+        outcome = conversation.outcome if conversation is not None else None
+        kind = outcome.kind if outcome is not None else None
+        why = outcome.reason if outcome is not None else ""
         end_reason = call.end_reason
         if end_reason is None and self.brain is None:
             end_reason = "crashed"  # the brain factory failed; the server logged why
@@ -338,9 +352,9 @@ class CallObserver:
             kind,
             why,
             self.tool_results,
-            conversation=hasattr(self.brain, "workflow"),
+            conversation=conversation is not None,
         )
-        target = getattr(getattr(outcome, "target", None), "name", None)
+        target = outcome.target.name if outcome is not None and outcome.target else None
         if end_reason == "agent" and why:
             end_reason = f"agent:{why}"
         self._count_taker()

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import trio
@@ -43,6 +43,13 @@ if TYPE_CHECKING:
 __all__ = ["Observability", "ObservabilitySettings", "PurgeResult", "run_observability"]
 
 log = logging.getLogger(__name__)
+
+
+class CallParties(Protocol):
+    """Who called which number (the AGI setup step's metadata of the call)."""
+
+    did: str
+    caller_id: str
 
 
 @attrs.frozen
@@ -119,7 +126,10 @@ class Observability:
         return observer
 
     def wrap(
-        self, factory: BrainFactory, *, metadata_for: Callable[[Call], Any] | None = None
+        self,
+        factory: BrainFactory,
+        *,
+        metadata_for: Callable[[Call], CallParties | None] | None = None,
     ) -> BrainFactory:
         """A brain factory that observes every call ``factory`` makes a brain for.
 
@@ -127,11 +137,11 @@ class Observability:
         or None, e.g. ``CallFlow.metadata``."""
 
         def make(call: Call) -> Any:
-            metadata = metadata_for(call) if metadata_for is not None else None
+            parties = metadata_for(call) if metadata_for is not None else None
             observer = self.observe(
                 call,
-                did=getattr(metadata, "did", None) or None,
-                caller_id=getattr(metadata, "caller_id", None) or None,
+                did=parties.did or None if parties is not None else None,
+                caller_id=parties.caller_id or None if parties is not None else None,
             )
             try:
                 brain = factory(call)

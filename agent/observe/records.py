@@ -38,6 +38,7 @@ import trio
 
 from agent.base.config import env_float, env_str
 from agent.observe import records_work as work
+from agent.observe.records_pg import pg_dialect
 from agent.observe.records_schema import (
     CALL_COLUMNS,
     MIGRATIONS,
@@ -366,7 +367,5 @@ class RecordSettings:
 def open_record_store(settings: RecordSettings) -> RecordStore:
     """Open the store the settings name (blocking: call at start-up or in a thread)."""
     if settings.url:
-        from agent.observe.records_pg import open_pg_store
-
-        return open_pg_store(settings.url)
+        return RecordStore(pg_dialect(settings.url))
     return RecordStore.open_sqlite(settings.path)

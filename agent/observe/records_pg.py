@@ -1,4 +1,4 @@
-"""The records store on PostgreSQL (psycopg 3), same schema and API as SQLite.
+"""The records store's PostgreSQL dialect (psycopg 3): same schema and API as SQLite.
 
 Several worker processes (or machines) can share one PostgreSQL database,
 which is how the FastAGI steps of a call can be answered by any process.
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from agent.base.errors import ConfigError
-from agent.observe.records import RecordStore
 from agent.observe.records_schema import Dialect
 
 
@@ -31,8 +30,3 @@ def pg_dialect(url: str) -> Dialect:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
 
     return Dialect("postgresql", connect, "%s", "BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION")
-
-
-def open_pg_store(url: str) -> RecordStore:
-    """Open (and migrate) the PostgreSQL records store at ``url``; blocking."""
-    return RecordStore(pg_dialect(url))

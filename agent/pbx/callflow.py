@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
+from agent.conversation import ConversationBrain
+from agent.conversation.protocols import Outcome
 from agent.pbx.callmeta import CallMetadata, Decision, UnknownCallError
 
 if TYPE_CHECKING:
@@ -47,12 +49,12 @@ class MetadataStore(Protocol):
     def mark_ended(self, call_uuid: _uuid.UUID | str, now: float) -> None: ...
 
 
-def decide(outcome: Any, end_reason: str | None) -> Decision | None:
-    """What ``next`` should do after a call that ended with ``outcome`` (an
-    ``agent.conversation.turn.Outcome`` or None) for ``end_reason``. None: nothing was decided,
-    and ``next`` applies ``VOICE_AGENT_FALLBACK_ACTION``."""
+def decide(outcome: Outcome | None, end_reason: str | None) -> Decision | None:
+    """What ``next`` should do after a call that ended with ``outcome`` (the
+    conversation's, or None) for ``end_reason``. None: nothing was decided, and
+    ``next`` applies ``VOICE_AGENT_FALLBACK_ACTION``."""
     if outcome is not None and outcome.kind == "transfer":
-        target = getattr(outcome.target, "dial", "")
+        target = outcome.target.dial if outcome.target is not None else ""
         try:
             return Decision("transfer", target)
         except ValueError as exc:
@@ -124,7 +126,8 @@ class CallFlow:
     def ended(self, call: Call) -> Decision | None:
         """Store the decision for the ``next`` step (only for calls the setup issued)."""
         metadata = self._claimed.pop(call.uuid, None) if call.uuid is not None else None
-        outcome = getattr(call.brain, "outcome", None)
+        brain = call.brain
+        outcome = brain.outcome if isinstance(brain, ConversationBrain) else None
         decision = decide(outcome, call.end_reason)
         if metadata is None:
             return decision

@@ -30,10 +30,10 @@ class SpeechToText(Protocol):
     session that loses its connection reconnects by itself and replays the audio
     it buffered meanwhile; only a permanent failure raises ``ProviderError``.
 
-    A recogniser may also offer ``caller_pausing() -> None`` (sync): the
-    conversation calls it when the VAD hears the caller stop, maybe at the end of
-    a turn. One that batches audio sends it frame by frame for a while then, so
-    its end-of-speech timing is not delayed by the batching.
+    ``caller_pausing()`` (sync) is called when the VAD hears the caller stop,
+    maybe at the end of a turn: a recogniser that batches audio sends it frame by
+    frame for a while then, so its end-of-speech timing is not delayed by the
+    batching; one that does not batch does nothing.
     """
 
     sample_rate: int
@@ -48,6 +48,9 @@ class SpeechToText(Protocol):
 
     def finalize(self) -> None:
         """Ask the recogniser to finish the current utterance now (sync, never blocks)."""
+
+    def caller_pausing(self) -> None:
+        """The caller may have stopped talking (sync, never blocks)."""
 
 
 @runtime_checkable

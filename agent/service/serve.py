@@ -68,7 +68,9 @@ class ServiceSettings:
 
 
 @attrs.frozen
-class Brain:
+class BrainSetup:
+    """The brain ``serve`` runs: its factory and what runs beside the calls."""
+
     factory: BrainFactory
     services: Services | None = None  # runs beside the calls (e.g. the booking outbox)
     description: str = ""
@@ -78,17 +80,17 @@ class Brain:
     prepare: Callable[[Call], Awaitable[None]] | None = None
 
 
-def make_brain(name: str, flow: CallFlow, env: Mapping[str, str] | None = None) -> Brain:
+def make_brain(name: str, flow: CallFlow, env: Mapping[str, str] | None = None) -> BrainSetup:
     """The brain ``serve --brain`` names, wired to the call flow (DID, caller id)."""
     if name == "echo":
         from agent.conversation.echo import EchoBrain
 
-        return Brain(EchoBrain, None, "echo")
+        return BrainSetup(EchoBrain, None, "echo")
     from agent.service.wiring import build_conversation
 
     conversation = build_conversation(env, did_for=flow.did_for, caller_id_for=flow.caller_id_for)
     stt, llm, tts = conversation.names
-    return Brain(
+    return BrainSetup(
         conversation.factory,
         conversation.run_services,
         f"conversation stt={stt} llm={llm} tts={tts}",
@@ -117,10 +119,9 @@ def _addresses(listeners: Sequence[object]) -> tuple[tuple[str, int], ...]:
 
 
 def end_politely(call: Call, reason: str = SHUTDOWN_REASON) -> None:
-    """A goodbye from the conversation, then a 0x00; a plain hang-up for other brains."""
-    polite = getattr(call.brain, "end_politely", None)
-    if polite is not None:
-        polite(reason)
+    """A goodbye from the conversation, then a 0x00; a plain hang-up before the brain."""
+    if call.brain is not None:
+        call.brain.end_politely(reason)
     else:
         call.hangup(reason)
 
@@ -176,7 +177,7 @@ class Service:
         settings: ServiceSettings,
         *,
         agi: AgiSettings | None = None,
-        brain: Callable[[CallFlow], Brain] | None = None,
+        brain: Callable[[CallFlow], BrainSetup] | None = None,
         store: Any = None,
         clock: Callable[[], float] = trio.current_time,
         metrics_address: tuple[str, int] | None = None,

@@ -79,8 +79,8 @@ def build_conversation(
     from agent.business.bookingstore import BookingStore, open_database
     from agent.business.company_context import CompanyContext, ContextSettings
     from agent.business.outbox import Outbox
-    from agent.conversation.brain import conversation_brain_factory
-    from agent.conversation.toolrunner import ToolRunner
+    from agent.conversation import conversation_brain_factory
+    from agent.conversation.toolrunner import BookingToolRunner
     from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
 
     env = os.environ if env is None else env
@@ -113,8 +113,8 @@ def build_conversation(
             return context.company_for(did) or default
         return (companies.lookup(did) if did else None) or default
 
-    def tools(call: Call, company: CompanyProfile) -> ToolRunner:
-        return ToolRunner(company, backend_for(company), outbox, None, str(call.uuid))
+    def tools(call: Call, company: CompanyProfile) -> BookingToolRunner:
+        return BookingToolRunner(company, backend_for(company), outbox, None, str(call.uuid))
 
     from agent.providers.llm.openai_compat import SharedClient
 

@@ -17,7 +17,7 @@ from agent.base.config import ServerSettings
 from agent.base.errors import ProviderStatusError
 from agent.base.events import ToolCall
 from agent.business.company import EXAMPLE_COMPANIES, parse_directory
-from agent.conversation.brain import (
+from agent.conversation import (
     ConversationBrain,
     ConversationParams,
     conversation_brain_factory,

@@ -47,7 +47,7 @@ import trio.testing
 
 from agent.base.config import ServerSettings
 from agent.business.company import EXAMPLE_COMPANIES, parse_directory
-from agent.conversation.brain import conversation_brain_factory
+from agent.conversation import conversation_brain_factory
 from agent.conversation.echo import EchoBrain
 from agent.demo.signals import speechlike
 from agent.demo.softphone import Caller, CallerParams, HangUp, Say, Silence, WaitAgent

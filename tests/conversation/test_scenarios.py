@@ -24,8 +24,8 @@ from agent.business.booking import BookingClient, Notifier
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import EXAMPLE_COMPANIES, parse_directory
 from agent.business.outbox import Backoff, Outbox, run_outbox
-from agent.conversation.brain import TranscriptLine, conversation_brain_factory
-from agent.conversation.toolrunner import ToolRunner
+from agent.conversation import TranscriptLine, conversation_brain_factory
+from agent.conversation.toolrunner import BookingToolRunner
 from agent.demo.booking_api import open_fake_booking
 from agent.demo.offline import LocalSlotsRemoteBookings
 from agent.demo.scenarios import SCENARIOS, Keys, Line, Scenario, caller_steps, transcripts
@@ -86,7 +86,9 @@ async def run_scenario(s: Scenario, db, *, backend=None, company=COMPANY) -> Res
         stt=stt,
         llm=lambda call: OfflinePolicy(company, call_uuid=str(call.uuid), clock=epoch),
         tts=lambda call: ToneTts(),
-        tools=lambda call, co: ToolRunner(co, backend or store, outbox, Notifier(), str(call.uuid)),
+        tools=lambda call, co: BookingToolRunner(
+            co, backend or store, outbox, Notifier(), str(call.uuid)
+        ),
         companies=DIRECTORY,
         epoch=epoch,
         on_transcript=lambda call, line: lines.append(line),

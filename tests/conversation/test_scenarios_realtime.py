@@ -20,8 +20,8 @@ from agent.base.events import Message, TextDelta, ToolCall
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import EXAMPLE_COMPANIES, parse_directory
 from agent.business.outbox import Outbox
-from agent.conversation.brain import conversation_brain_factory
-from agent.conversation.toolrunner import ToolRunner
+from agent.conversation import conversation_brain_factory
+from agent.conversation.toolrunner import BookingToolRunner
 from agent.demo.scenarios import SCENARIOS, caller_steps, transcripts
 from agent.demo.softphone import Caller, CallerParams
 from agent.media.server import serve_audiosocket
@@ -98,7 +98,7 @@ async def run_realtime(name: str, tmp_path) -> tuple[Caller, object, list, FakeO
             stt=lambda call: DeepgramStt(stt_settings, call.sample_rate),
             llm=lambda call: llm,
             tts=lambda call: CartesiaTts(tts_settings, call.sample_rate),
-            tools=lambda call, co: ToolRunner(co, store, outbox, None, str(call.uuid)),
+            tools=lambda call, co: BookingToolRunner(co, store, outbox, None, str(call.uuid)),
             companies=DIRECTORY,
             epoch=epoch,
         )

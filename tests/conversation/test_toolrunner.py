@@ -1,4 +1,4 @@
-"""The five tools end to end: workflow -> ToolRunner -> booking API/store -> outbox."""
+"""The five tools end to end: workflow -> BookingToolRunner -> booking API/store -> outbox."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from agent.business.booking import BookingClient, Notifier
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import TransferTarget
 from agent.business.outbox import Backoff, Outbox, run_outbox
-from agent.conversation.toolrunner import ToolRunner
+from agent.conversation.toolrunner import BookingToolRunner
 from agent.demo.booking_api import FakeBookingApi, Fault, fake_company, open_fake_booking
 from agent.dialogue.tools import TransferRequest
 from agent.dialogue.workflow import BookingWorkflow, CallTool, KeepPending
@@ -63,7 +63,7 @@ async def test_api_down_booking_kept_caller_told_then_confirmed_once(db, autojum
     async with open_fake_booking(slots=SLOTS) as api, trio.open_nursery() as nursery:
         profile, client = remote(api)
         outbox = Outbox(db)
-        runner = ToolRunner(profile, client, outbox, Notifier(), "uuid-6")
+        runner = BookingToolRunner(profile, client, outbox, Notifier(), "uuid-6")
         flow = BookingWorkflow(profile, "uuid-6", NOW)
         flow.start(NOW)
 
@@ -116,7 +116,7 @@ async def test_confirmed_booking_notifies_and_allows_only_one(db, autojump_clock
     async with open_fake_booking(slots=SLOTS) as api:
         profile, client = remote(api)
         outbox = Outbox(db)
-        runner = ToolRunner(profile, client, outbox, Notifier(), "uuid-1")
+        runner = BookingToolRunner(profile, client, outbox, Notifier(), "uuid-1")
         with trio.fail_after(10):
             result = await runner.run(call("book_appointment", BOOK_ARGS), NOW)
             again = await runner.run(call("book_appointment", BOOK_ARGS, 2), NOW)
@@ -134,7 +134,7 @@ async def test_confirmed_booking_notifies_and_allows_only_one(db, autojump_clock
 async def test_slot_taken_moves_to_the_next_key(db, autojump_clock):
     async with open_fake_booking(slots=SLOTS) as api:
         profile, client = remote(api)
-        runner = ToolRunner(profile, client, Outbox(db), None, "uuid-2")
+        runner = BookingToolRunner(profile, client, Outbox(db), None, "uuid-2")
         api.fail(Fault.SLOT_TAKEN)
         with trio.fail_after(10):
             taken = await runner.run(call("book_appointment", BOOK_ARGS), NOW)
@@ -148,7 +148,7 @@ async def test_invalid_from_the_api_names_the_field(db, autojump_clock):
     async with open_fake_booking() as api:
         profile, client = remote(api)
         api.fail(Fault.INVALID)
-        runner = ToolRunner(profile, client, Outbox(db), None, "uuid-3")
+        runner = BookingToolRunner(profile, client, Outbox(db), None, "uuid-3")
         with trio.fail_after(10):
             result = await runner.run(call("book_appointment", BOOK_ARGS), NOW)
         assert (result.status, result.field) == ("invalid", "postcode")
@@ -158,7 +158,7 @@ async def test_failures_without_an_outbox_are_results(autojump_clock):
     async with open_fake_booking() as api:
         profile, client = remote(api)
         api.down()
-        runner = ToolRunner(profile, client, None, None, "uuid-4")
+        runner = BookingToolRunner(profile, client, None, None, "uuid-4")
         with trio.fail_after(10):
             slots = await runner.run(call("check_availability", AVAILABILITY_ARGS), NOW)
             book = await runner.run(call("book_appointment", BOOK_ARGS), NOW)
@@ -167,7 +167,9 @@ async def test_failures_without_an_outbox_are_results(autojump_clock):
 
 
 async def test_quote_is_local_and_bad_calls_are_refused(db):
-    runner = ToolRunner(fake_company(), BookingStore(db, fake_company()), None, None, "uuid-5")
+    runner = BookingToolRunner(
+        fake_company(), BookingStore(db, fake_company()), None, None, "uuid-5"
+    )
     quote = await runner.run(call("get_quote", {"service_id": "drain_unblock"}), NOW)
     assert quote.status == "ok" and quote.data["fixed"] == 120.0
     unknown = await runner.run(call("get_quote", {"service_id": "roofing"}), NOW)
@@ -185,7 +187,7 @@ async def test_local_store_availability_and_booking(tmp_path):
     try:
         profile = fake_company()
         store = BookingStore(db, profile, clock=lambda: NOW)
-        runner = ToolRunner(profile, store, Outbox(db), None, "uuid-7")
+        runner = BookingToolRunner(profile, store, Outbox(db), None, "uuid-7")
         with trio.fail_after(5):
             found = await runner.run(call("check_availability", AVAILABILITY_ARGS), NOW)
             booked = await runner.run(call("book_appointment", BOOK_ARGS), NOW)
@@ -206,7 +208,7 @@ async def test_local_store_availability_and_booking(tmp_path):
 async def test_transfer_only_to_the_allowlist_and_the_business_is_told(db):
     profile = fake_company(notify={"url": "http://127.0.0.1:9/notify"})
     outbox = Outbox(db)
-    runner = ToolRunner(profile, BookingStore(db, profile), outbox, None, "uuid-8")
+    runner = BookingToolRunner(profile, BookingStore(db, profile), outbox, None, "uuid-8")
     refused = await runner.run(call("transfer_to_human", {"target": "PJSIP/6666"}), NOW)
     assert (refused.status, refused.field) == ("refused", "target")
     forged = CallTool("transfer_to_human", TransferRequest(TransferTarget("boss", "PJSIP/6666")))
@@ -222,7 +224,7 @@ async def test_transfer_only_to_the_allowlist_and_the_business_is_told(db):
 async def test_callback_request_goes_to_the_outbox(db):
     profile = fake_company(notify={"url": "http://127.0.0.1:9/notify"})
     outbox = Outbox(db)
-    runner = ToolRunner(profile, BookingStore(db, profile), outbox, None, "uuid-9")
+    runner = BookingToolRunner(profile, BookingStore(db, profile), outbox, None, "uuid-9")
     await runner.keep_pending(KeepPending("callback", {"phone": "+447700900123"}), NOW)
     (note,) = await outbox.items()
     assert note.payload["event"] == "callback_requested"
@@ -231,4 +233,4 @@ async def test_callback_request_goes_to_the_outbox(db):
 
 def test_runner_needs_a_call_uuid():
     with pytest.raises(ValueError, match="call_uuid"):
-        ToolRunner(attrs.evolve(fake_company()), None, None, None, "")  # type: ignore[arg-type]
+        BookingToolRunner(attrs.evolve(fake_company()), None, None, None, "")  # type: ignore[arg-type]

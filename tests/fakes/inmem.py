@@ -83,10 +83,14 @@ class ScriptedStt:
         self.received_bytes = 0
         self.sent: list[tuple[float, SttEvent]] = []
         self.finalize_calls = 0
+        self.pausing_calls = 0
         self._next = 0
 
     def finalize(self) -> None:
         self.finalize_calls += 1
+
+    def caller_pausing(self) -> None:
+        self.pausing_calls += 1
 
     async def run(
         self,

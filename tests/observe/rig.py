@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from agent.base.config import ServerSettings
-from agent.conversation.brain import conversation_brain_factory
+from agent.conversation import conversation_brain_factory
 from agent.media.recording import RecordingSettings, RecordingWriter
 from agent.media.server import handle_connection
 from agent.observe.cost import Prices

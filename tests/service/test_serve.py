@@ -16,15 +16,14 @@ import trio.testing
 from agent.base.config import ServerSettings
 from agent.base.events import ToolCall
 from agent.business.company import EXAMPLE_COMPANIES, TransferTarget, parse_directory
-from agent.conversation.brain import conversation_brain_factory
+from agent.conversation import Outcome, conversation_brain_factory
 from agent.conversation.echo import EchoBrain
-from agent.conversation.turn import Outcome
 from agent.demo.signals import speechlike
 from agent.demo.softphone import Caller, CallerParams, HangUp, Say, Silence, WaitAgent
 from agent.dialogue.tools import ToolResult
 from agent.pbx.callflow import CallFlow, decide
 from agent.pbx.callmeta import CallMetadata, CallMetadataStore, Decision
-from agent.service.serve import Brain, Service, ServiceSettings
+from agent.service.serve import BrainSetup, Service, ServiceSettings
 from tests.fakes.inmem import LlmReply, ScriptedLlm, ScriptedStt, ToneTts
 from tests.fakes.tone_text import decode_tones
 from tests.pbx.test_fastagi import FakeAsterisk, env_block
@@ -62,7 +61,7 @@ class NoTools:
         return ToolResult(call.name, "ok")
 
 
-def conversation(flow: CallFlow, replies=(), stt_script=()) -> tuple[Brain, ScriptedLlm]:
+def conversation(flow: CallFlow, replies=(), stt_script=()) -> tuple[BrainSetup, ScriptedLlm]:
     llm = ScriptedLlm(list(replies))
     factory = conversation_brain_factory(
         stt=lambda call: ScriptedStt(list(stt_script)),
@@ -74,7 +73,7 @@ def conversation(flow: CallFlow, replies=(), stt_script=()) -> tuple[Brain, Scri
         caller_id_for=flow.caller_id_for,
         epoch=lambda: TUESDAY_10,
     )
-    return Brain(factory, None, "test conversation"), llm
+    return BrainSetup(factory, None, "test conversation"), llm
 
 
 def make_service(brain, **settings) -> tuple[Service, MemoryListener]:
@@ -193,7 +192,7 @@ async def test_setup_call_and_next_share_the_store(autojump_clock):
             brains.append(made.factory(call))
             return brains[-1]
 
-        return Brain(spy)
+        return BrainSetup(spy)
 
     service, listener = make_service(brain, require_setup=True)
     async with trio.open_nursery() as nursery:
@@ -290,7 +289,7 @@ async def test_drain_lets_calls_finish_then_says_goodbye_and_hangs_up(autojump_c
 
 
 async def test_drain_ends_early_when_the_last_call_ends(autojump_clock):
-    service, listener = make_service(lambda flow: Brain(EchoBrain), drain_s=300.0)
+    service, listener = make_service(lambda flow: BrainSetup(EchoBrain), drain_s=300.0)
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
         nursery.start_soon(place_call, listener, uuid.uuid4(), [Silence(4.0), HangUp()])
@@ -305,7 +304,7 @@ async def test_drain_ends_early_when_the_last_call_ends(autojump_clock):
 async def test_echo_calls_are_hung_up_after_the_drain_and_a_second_signal_hurries(
     autojump_clock,
 ):
-    service, listener = make_service(lambda flow: Brain(EchoBrain), drain_s=300.0)
+    service, listener = make_service(lambda flow: BrainSetup(EchoBrain), drain_s=300.0)
     callers = []
 
     async def call():
@@ -331,7 +330,7 @@ async def test_echo_calls_are_hung_up_after_the_drain_and_a_second_signal_hurrie
 
 
 async def test_next_waits_for_a_call_still_ending(autojump_clock):
-    service, _ = make_service(lambda flow: Brain(EchoBrain))
+    service, _ = make_service(lambda flow: BrainSetup(EchoBrain))
     store = service.store
     late, stuck = uuid.uuid4(), uuid.uuid4()
     for call_uuid in (late, stuck):

@@ -234,6 +234,9 @@ class WhisperStt:
                 self._utterances = None
                 pending_in.close()
 
+    def caller_pausing(self) -> None:
+        """Nothing to do: audio is never batched here, each frame is seen as it comes."""
+
     def finalize(self) -> None:
         """End the current utterance now; audio until the VAD's end is ignored."""
         if self._mode is _Mode.SPEECH and self._utterances is not None:
