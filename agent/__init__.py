@@ -41,7 +41,26 @@ _PUBLIC = {
     "ServiceSettings": "agent.service.serve",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = [  # noqa: RUF022 (grouped as in _PUBLIC)
+    "__version__",
+    "AgentError",
+    "ConfigError",
+    "ProtocolError",
+    "ProviderError",
+    "ServerSettings",
+    "Brain",
+    "BrainFactory",
+    "Call",
+    "serve_audiosocket",
+    "SpeechToText",
+    "LanguageModel",
+    "TextToSpeech",
+    "ConversationBrain",
+    "ConversationParams",
+    "conversation_brain_factory",
+    "Service",
+    "ServiceSettings",
+]
 
 if TYPE_CHECKING:
     from agent.base.config import ServerSettings

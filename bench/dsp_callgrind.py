@@ -1,7 +1,7 @@
 """A fixed workload for instruction-count profiling of the DSP core.
 
 Wall-clock figures (bench/dsp_speed.py) move with the machine's load; instruction
-counts under valgrind's callgrind do not. See the README section
+counts under valgrind's callgrind do not. See docs/performance.md,
 "Profiling the DSP core" for the commands. Example:
 
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=vad_process \

@@ -3,7 +3,7 @@
 The agent runs exactly as ``voice-agent serve --brain conversation`` wires it
 (the real Deepgram, OpenAI-compatible and Cartesia clients, chosen and pointed
 by environment variables through ``agent.providers.registry``), against the
-wire-faithful fakes of ``agent.testing`` on loopback, each set to a latency
+wire-faithful fakes of ``tests.fakes`` on loopback, each set to a latency
 budget:
 
 * STT: the fake Deepgram decides the end of speech after ``endpointing`` ms of

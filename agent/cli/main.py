@@ -1,4 +1,4 @@
-"""The ``voice-agent`` command. Each subcommand lives in its own ``agent.cli_*`` module
+"""The ``voice-agent`` command. Each subcommand lives in its own ``agent.cli.<name>`` module
 with a ``register(subparsers)`` function; this module only dispatches."""
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ BrainFactory = Callable[["Call"], Brain]
 
 
 class CallObserver(Protocol):
-    """Watches a call for records and metrics (``agent.observe.process.CallObserver``)."""
+    """Watches a call for records and metrics (``agent.observe.call_observer.CallObserver``)."""
 
     def vad(self, transition: VadTransition, now: float) -> None: ...
 

@@ -1,7 +1,7 @@
 """Provider names -> per-call factories.
 
-Adding a provider touches its module, this registry and the README's config
-table only. With no key for a cloud provider the embedded one is chosen, so a
+Adding a provider touches its module, this registry and the settings schema
+only. With no key for a cloud provider the embedded one is chosen, so a
 machine with no keys still answers calls; and a cloud voice gets the embedded
 one as its fallback when it is installed (``tts_fallbacks``), so a TTS outage
 is heard as a plainer voice rather than silence.
