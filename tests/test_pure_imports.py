@@ -14,6 +14,7 @@ PURE_MODULES = [
     "tests.fakes.cartesia_checks",
     "agent.providers.stt.deepgram_batch",
     "agent.wire.audiosocket",
+    "agent.wire.audiosocket_messages",
     "agent.observe.callreport",
     "agent.dialogue.chunking",
     "agent.business.company",
