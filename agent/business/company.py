@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from agent.base.errors import ConfigError
-from agent.business.ukformats import parse_postcode, to_e164
+from agent.business.ukformats import is_postcode_prefix, postcode_in_area, to_e164
 
 #: The bundled example companies file (used when ``VOICE_AGENT_COMPANIES`` is unset).
 EXAMPLE_COMPANIES = Path(__file__).parent / "data" / "companies.json"
@@ -133,17 +133,12 @@ class CompanyProfile:
     def serves_postcode(self, postcode: str) -> bool:
         """Whether a postcode (or bare outward code) is inside the service area.
 
-        A prefix matches whole postcode parts, never half a number: "SE" is the
-        whole SE area (SE1..SE28), "SW1" is district 1 and its sub-districts
-        (SW1A..SW1Y) but not SW10..SW19, "SW1A" only SW1A, "SW1A 1" one sector.
-        An area prefix "S" is Sheffield only, not SE or SW.
+        An empty service area serves everywhere; prefixes match whole postcode
+        parts (see ``ukformats.postcode_in_area``: "SW1" is not SW10).
         """
         if not self.service_area:
             return True
-        parts = _parse_prefix(postcode.strip().upper()) or _full_postcode_parts(postcode)
-        if parts is None:
-            return False
-        return any(_prefix_matches(_parse_prefix(p), parts) for p in self.service_area)
+        return postcode_in_area(postcode, self.service_area)
 
     def find_emergency(self, text: str) -> str | None:
         """The first emergency keyword in the caller's words (word start, simple
@@ -175,40 +170,6 @@ class CompanyProfile:
     @property
     def default_transfer_target(self) -> TransferTarget | None:
         return self.transfer_targets[0] if self.transfer_targets else None
-
-
-_PREFIX = re.compile(r"^([A-Z]{1,2})(?:(\d{1,2})([A-Z]?))?(?:\s*(\d))?$")
-
-
-def _parse_prefix(text: str) -> tuple[str, int | None, str | None, int | None] | None:
-    m = _PREFIX.match(text.strip().upper())
-    if m is None:
-        return None
-    area, district, sub, sector = m.groups()
-    if sector is not None and district is None:
-        return None
-    return (
-        area,
-        int(district) if district else None,
-        sub if district else None,
-        int(sector) if sector else None,
-    )
-
-
-def _full_postcode_parts(text: str) -> tuple[str, int, str, int] | None:
-    pc = parse_postcode(text)
-    return None if pc is None else (pc.area, pc.district, pc.sub_district, pc.sector)
-
-
-def _prefix_matches(prefix: tuple[Any, ...] | None, parts: tuple[Any, ...]) -> bool:
-    if prefix is None:
-        return False
-    area, district, sub, sector = prefix
-    if area != parts[0] or (district is not None and district != parts[1]):
-        return False
-    if sub and sub != parts[2]:
-        return False
-    return sector is None or sector == parts[3]
 
 
 # --- parsing -------------------------------------------------------------------
@@ -340,7 +301,7 @@ def parse_company(data: Any) -> CompanyProfile:
         emergency = EmergencyPolicy(tuple(str(k) for k in e.list("keywords")), action, target)
     area = tuple(str(p).strip().upper() for p in f.list("service_area"))
     for prefix in area:
-        if _parse_prefix(prefix) is None:
+        if not is_postcode_prefix(prefix):
             raise f.fail("service_area", f"{prefix!r} is not a postcode prefix like 'SW1' or 'SE'")
     booking_api = None
     if f.data.get("booking_api") is not None:

@@ -7,6 +7,8 @@ and the dialogue's slot extraction finds them in what a caller said.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -86,6 +88,62 @@ def find_postcode(text: str) -> Postcode | None:
                     return pc
         run = []
     return None
+
+
+# --- postcode prefixes (a company's service area) -------------------------------
+
+# "SE", "SW1", "SW1A", "SW1A 1": area, district, sub-district letter, sector.
+_PREFIX = re.compile(r"^([A-Z]{1,2})(?:(\d{1,2})([A-Z]?))?(?:\s*(\d))?$")
+
+
+def _parse_prefix(text: str) -> tuple[str, int | None, str | None, int | None] | None:
+    m = _PREFIX.match(text.strip().upper())
+    if m is None:
+        return None
+    area, district, sub, sector = m.groups()
+    if sector is not None and district is None:
+        return None
+    return (
+        area,
+        int(district) if district else None,
+        sub if district else None,
+        int(sector) if sector else None,
+    )
+
+
+def _full_postcode_parts(text: str) -> tuple[str, int, str, int] | None:
+    pc = parse_postcode(text)
+    return None if pc is None else (pc.area, pc.district, pc.sub_district, pc.sector)
+
+
+def _prefix_matches(prefix: tuple[Any, ...] | None, parts: tuple[Any, ...]) -> bool:
+    if prefix is None:
+        return False
+    area, district, sub, sector = prefix
+    if area != parts[0] or (district is not None and district != parts[1]):
+        return False
+    if sub and sub != parts[2]:
+        return False
+    return sector is None or sector == parts[3]
+
+
+def is_postcode_prefix(text: str) -> bool:
+    """Whether ``text`` is a postcode prefix: an area, district or sector ("SW1A 1")."""
+    return _parse_prefix(text) is not None
+
+
+def postcode_in_area(postcode: str, prefixes: Iterable[str]) -> bool:
+    """Whether a postcode (or bare outward code) falls under one of ``prefixes``.
+
+    A prefix matches whole postcode parts, never half a number: "SE" is the
+    whole SE area (SE1..SE28), "SW1" is district 1 and its sub-districts
+    (SW1A..SW1Y) but not SW10..SW19, "SW1A" only SW1A, "SW1A 1" one sector.
+    An area prefix "S" is Sheffield only, not SE or SW.
+    """
+    parts = _parse_prefix(postcode.strip().upper()) or _full_postcode_parts(postcode)
+    if parts is None:
+        return False
+    return any(_prefix_matches(_parse_prefix(p), parts) for p in prefixes)
 
 
 # --- phone numbers ----------------------------------------------------------

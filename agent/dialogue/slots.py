@@ -16,20 +16,17 @@ import enum
 import re
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from agent.business.company import Service
 from agent.business.ukformats import (
     Postcode,
     find_phone,
     find_postcode,
     spoken_digits,
 )
-
-if TYPE_CHECKING:
-    from agent.business.company import Service
 
 _SMALL_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _SMALL_NUMBERS += ("ten", "eleven", "twelve")

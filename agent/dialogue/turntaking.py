@@ -9,26 +9,16 @@ events.
 
 Policy, in short:
 
-* End of the caller's turn = an STT end-of-turn signal (``speech_final`` or
-  ``UtteranceEnd``) *and* VAD silence, in either order. VAD silence starts at the
-  first quiet frame (``vad_pause``), not at the end of the VAD's stop hangover:
-  once the STT has ended the turn, ``eot_min_quiet_s`` of quiet is enough, so
-  the hangover adds nothing to the answer time; if the caller speaks again
-  within the hangover (``vad_resume``) the turn goes on. If the text ends
-  mid-phrase ("my postcode is...") we wait ``incomplete_hold_s`` longer. If the
-  VAD keeps hearing sound (noise) but no new words come, the STT signal wins
-  after ``vad_confirm_timeout_s``; if the STT never signals, VAD silence with
-  text pending wins after ``stt_eot_timeout_s``.
+* End of the caller's turn = an STT end-of-turn signal *and* VAD silence, in
+  either order, with fallbacks for noise and for an STT that never signals; a
+  turn that stops mid-phrase waits longer (``turntaking_endofturn``).
 * Preemptive generation: a final segment heard while the VAD is silent starts a
   *speculative* response; new words cancel it; the end of turn confirms it (tools
   may run, audio may be heard only from then on).
-* Barge-in in two steps: caller speech lasting ``barge_in_min_speech_s`` while
-  the agent is audible pauses playout; words from the STT (or speech lasting
-  ``barge_in_confirm_speech_s``) confirm it (``BargeIn``); no words within
-  ``false_interruption_s`` of the pause resumes playout. Speech starting within
-  ``echo_cooldown_s`` after the agent went quiet, or within ``greeting_settle_s``
-  of the greeting start, is counted only from the end of that window. Words made
-  only of backchannels ("mm-hmm", "yeah") do not interrupt the agent.
+* Barge-in in two steps: caller speech over the agent pauses playout; words or
+  longer speech confirm it (``BargeIn``), silence resumes playout. Speech right
+  after the agent went quiet or the greeting began counts only from the end of
+  that echo window; backchannels ("mm-hmm") never interrupt (``turntaking_bargein``).
 * Speech shorter than ``blip_max_s`` with no words is not a turn (a cough); a
   short "yes" with words is.
 * Silence: ``Reprompt(n)`` after ``reprompt_after_s`` of nobody talking, then
@@ -39,17 +29,44 @@ Policy, in short:
 
 The caller's VAD (the C core) already applies its echo guard, so its speech-start
 transitions are taken at face value here.
+
+``TurnTaker`` owns the state and decides; its timings are ``TurnTakingParams``
+(``turntaking_params``), its outputs the actions of ``turntaking_actions``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
-
 import attrs
 
-from agent.base.errors import ConfigError
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd
+from agent.dialogue.turntaking_actions import (
+    Action,
+    AskRepeat,
+    BargeIn,
+    CancelSpeculative,
+    ConfirmResponse,
+    DtmfInput,
+    PausePlayout,
+    Reprompt,
+    ResumePlayout,
+    SilenceTimeout,
+    StartResponse,
+    TurnTakingStatistics,
+)
+from agent.dialogue.turntaking_bargein import (
+    AgentAudio,
+    confirm_due,
+    is_backchannel,
+    pause_due,
+    resume_due,
+)
+from agent.dialogue.turntaking_endofturn import (
+    CallerSpeech,
+    HeardTurn,
+    end_of_turn_due,
+    looks_incomplete,
+)
+from agent.dialogue.turntaking_params import TurnTakingParams
 
 __all__ = [
     "Action",
@@ -66,197 +83,11 @@ __all__ = [
     "TurnTaker",
     "TurnTakingParams",
     "TurnTakingStatistics",
+    "looks_incomplete",
 ]
 
 _EPSILON = 1e-9  # float slack so a deadline computed as start + 0.2 fires at start + 0.2
 _DTMF_DIGITS = frozenset("0123456789*#ABCD")
-
-
-def _word_set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-# A turn ending in one of these is probably not finished ("my postcode is...").
-_CONTINUATION_WORDS = _word_set(
-    "a an the my our your his her their its is are was were and or but so because "
-    "to of for in on at with from by um uh er erm like that which if then"
-)
-_DEFAULT_BACKCHANNELS = _word_set(
-    "mm mhm mm-hmm uh-huh uh-hum hmm aha yeah yep yes ok okay right sure"
-)
-_WORD = re.compile(r"[a-z']+(?:-[a-z']+)*")
-
-
-def _to_word_set(value: str | Iterable[str]) -> frozenset[str]:
-    words = value.split() if isinstance(value, str) else value
-    return frozenset(word.strip().lower() for word in words)
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if not value >= 0:
-        raise ConfigError(f"{attribute.name}={value!r}: must be 0 or more")
-
-
-def _fraction(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{attribute.name}={value!r}: must be between 0 and 1")
-
-
-@attrs.frozen
-class TurnTakingParams:
-    """Every timing of the policy, in seconds (``_s``) or counts."""
-
-    # End of turn.
-    vad_confirm_timeout_s: float = attrs.field(default=1.0, validator=_non_negative)
-    stt_eot_timeout_s: float = attrs.field(default=2.0, validator=_non_negative)
-    incomplete_hold_s: float = attrs.field(default=1.0, validator=_non_negative)
-    # Quiet the VAD must hear (from its first quiet frame) to confirm an STT end of turn.
-    eot_min_quiet_s: float = attrs.field(default=0.06, validator=_non_negative)
-    # Preemptive (speculative) generation.
-    preemptive: bool = True
-    max_speculative_per_turn: int = attrs.field(default=3, validator=_non_negative)
-    # Barge-in.
-    barge_in_min_speech_s: float = attrs.field(default=0.2, validator=_non_negative)
-    barge_in_confirm_speech_s: float = attrs.field(default=0.8, validator=_non_negative)
-    false_interruption_s: float = attrs.field(default=0.6, validator=_non_negative)
-    greeting_settle_s: float = attrs.field(default=0.15, validator=_non_negative)
-    echo_cooldown_s: float = attrs.field(default=0.3, validator=_non_negative)
-    blip_max_s: float = attrs.field(default=0.4, validator=_non_negative)
-    backchannels: frozenset[str] = attrs.field(
-        default=_DEFAULT_BACKCHANNELS, converter=_to_word_set
-    )
-    dtmf_barge_in: bool = True
-    # Silence and recognition quality.
-    reprompt_after_s: float = attrs.field(default=6.0, validator=_non_negative)
-    max_reprompts: int = attrs.field(default=3, validator=_non_negative)
-    min_confidence: float = attrs.field(default=0.5, validator=_fraction)
-    max_ask_repeat: int = attrs.field(default=2, validator=_non_negative)
-
-    def __attrs_post_init__(self) -> None:
-        if self.barge_in_confirm_speech_s < self.barge_in_min_speech_s:
-            raise ConfigError(
-                f"barge_in_confirm_speech_s={self.barge_in_confirm_speech_s} must be at least "
-                f"barge_in_min_speech_s={self.barge_in_min_speech_s}"
-            )
-
-
-# --- actions ------------------------------------------------------------------
-
-
-@attrs.frozen
-class StartResponse:
-    """Generate the agent's reply to ``text``. Speculative: no tool may run and no
-    audio may be heard until ``ConfirmResponse`` with the same ``turn_id``."""
-
-    turn_id: int
-    text: str
-    speculative: bool
-    confidence: float = 1.0
-
-
-@attrs.frozen
-class ConfirmResponse:
-    """The speculative response ``turn_id`` is now the real reply."""
-
-    turn_id: int
-    text: str
-
-
-@attrs.frozen
-class CancelSpeculative:
-    """Throw the speculative response away (nothing of it was heard; no history)."""
-
-    turn_id: int
-
-
-@attrs.frozen
-class PausePlayout:
-    """Stop sending agent speech at once (send silence), keep the buffer."""
-
-
-@attrs.frozen
-class ResumePlayout:
-    """It was a false interruption: go on where playout paused."""
-
-
-@attrs.frozen
-class BargeIn:
-    """Cancel what the agent is saying: clear playout, cancel response ``turn_id``
-    (``None`` when no response of ours was running, e.g. a greeting), cut history to
-    what was heard. ``reason``: ``words``, ``speech``, ``dtmf`` or ``caller-continued``."""
-
-    turn_id: int | None
-    reason: str
-
-
-@attrs.frozen
-class Reprompt:
-    """The caller has been silent: prompt them again (``count`` = 1, 2, ...)."""
-
-    count: int
-
-
-@attrs.frozen
-class SilenceTimeout:
-    """Still silent after ``reprompts`` reprompts: end the call politely."""
-
-    reprompts: int
-
-
-@attrs.frozen
-class AskRepeat:
-    """The turn was heard with low confidence: ask the caller to say it again."""
-
-    text: str
-    confidence: float
-    count: int
-
-
-@attrs.frozen
-class DtmfInput:
-    digit: str
-
-
-Action = (
-    StartResponse
-    | ConfirmResponse
-    | CancelSpeculative
-    | PausePlayout
-    | ResumePlayout
-    | BargeIn
-    | Reprompt
-    | SilenceTimeout
-    | AskRepeat
-    | DtmfInput
-)
-
-
-@attrs.frozen
-class TurnTakingStatistics:
-    turns: int
-    speculative_starts: int
-    speculative_cancels: int
-    barge_ins: int
-    false_interruptions: int
-    reprompts: int
-    ask_repeats: int
-
-
-def looks_incomplete(text: str) -> bool:
-    """True when ``text`` stops mid-phrase: a trailing comma, dash, ellipsis or a word
-    that needs a continuation ("my postcode is", "at the")."""
-    stripped = text.rstrip()
-    if not stripped:
-        return False
-    if stripped.endswith((",", "...", "…", "-", "—")):
-        return True
-    if stripped[-1] in ".?!":
-        return False
-    words = _WORD.findall(stripped.lower())
-    return bool(words) and words[-1] in _CONTINUATION_WORDS
-
-
-# --- the state machine ----------------------------------------------------------
 
 
 class TurnTaker:
@@ -265,28 +96,15 @@ class TurnTaker:
     def __init__(self, params: TurnTakingParams | None = None) -> None:
         self.params = params or TurnTakingParams()
         self._now = float("-inf")
-        # Caller speech (our VAD). _speech_from is when it counts (after guard windows).
-        self._vad_speaking = False
-        self._speech_from = 0.0
-        self._vad_end: float | None = None
-        self._quiet_from: float | None = None  # first quiet frame while speaking
-        # The caller's turn being collected.
-        self._finals: list[Transcript] = []
-        self._interim: Transcript | None = None
-        self._last_words_at: float | None = None
-        self._eot_at: float | None = None
+        self._speech = CallerSpeech()  # the caller's voice (our VAD)
+        self._heard = HeardTurn()  # the caller's turn being collected (the STT)
+        self._agent = AgentAudio()  # the agent's voice (playout)
         # Our response: at most one of ours runs at a time.
         self._next_turn_id = 1
         self._turn_id: int | None = None
         self._speculative_text: str | None = None  # set while the response is speculative
         self._speculations = 0
         self._response_heard = False
-        # Agent audio.
-        self._playing = False
-        self._play_start = 0.0
-        self._settle_until = float("-inf")
-        self._silent_at: float | None = None
-        self._paused_at: float | None = None
         # Silence and quality.
         self._last_activity: float | None = None
         self._reprompts = 0
@@ -298,37 +116,34 @@ class TurnTaker:
 
     def vad_speech_start(self, now: float) -> list[Action]:
         out = self._advance(now)
-        self._quiet_from = None
-        if not self._vad_speaking:  # a repeated start is ignored
-            self._vad_speaking = True
-            cooldown_end = (
-                self._silent_at + self.params.echo_cooldown_s
-                if self._silent_at is not None
-                else now
-            )
-            self._speech_from = max(now, cooldown_end)
+        speech = self._speech
+        speech.quiet_from = None
+        if not speech.speaking:  # a repeated start is ignored
+            speech.speaking = True
+            speech.counts_from = self._agent.echo_free_from(now, self.params.echo_cooldown_s)
         return self._evaluate(now, out)
 
     def vad_pause(self, now: float) -> list[Action]:
         """The caller went quiet (the VAD's stop hangover began); speech may resume."""
         out = self._advance(now)
-        if self._vad_speaking and self._quiet_from is None:
-            self._quiet_from = now
+        if self._speech.speaking and self._speech.quiet_from is None:
+            self._speech.quiet_from = now
         return self._evaluate(now, out)
 
     def vad_resume(self, now: float) -> list[Action]:
         """The caller spoke again within the VAD's stop hangover."""
         out = self._advance(now)
-        self._quiet_from = None
+        self._speech.quiet_from = None
         return self._evaluate(now, out)
 
     def vad_speech_end(self, now: float) -> list[Action]:
         out = self._advance(now)
-        self._quiet_from = None
-        if self._vad_speaking:
-            self._vad_speaking = False
-            self._vad_end = now
-            if now - self._speech_from >= self.params.blip_max_s - _EPSILON:
+        speech = self._speech
+        speech.quiet_from = None
+        if speech.speaking:
+            speech.speaking = False
+            speech.ended_at = now
+            if now - speech.counts_from >= self.params.blip_max_s - _EPSILON:
                 self._last_activity = now  # someone is there, even without words
         return self._evaluate(now, out)
 
@@ -337,8 +152,8 @@ class TurnTaker:
         if isinstance(event, Transcript):
             self._on_transcript(event, now, out)
         elif isinstance(event, UtteranceEnd):
-            if self._turn_text() and self._eot_at is None:
-                self._eot_at = now
+            if self._heard.text() and self._heard.eot_at is None:
+                self._heard.eot_at = now
         elif not isinstance(event, SpeechStarted):
             # SpeechStarted fires on noise and echo; our VAD is the onset source.
             raise TypeError(f"stt_event: not an STT event: {event!r}")
@@ -348,7 +163,7 @@ class TurnTaker:
         if digit not in _DTMF_DIGITS:
             raise ValueError(f"dtmf: {digit!r} is not a DTMF digit (0-9, *, #, A-D)")
         out = self._advance(now)
-        if self._playing and self.params.dtmf_barge_in:
+        if self._agent.playing and self.params.dtmf_barge_in:
             self._barge_in(now, "dtmf", out)
         out.append(DtmfInput(digit))
         self._reprompts = 0
@@ -360,19 +175,21 @@ class TurnTaker:
         out = self._advance(now)
         if self._committed():
             self._response_heard = True
-        if not self._playing:
-            self._playing = True
-            self._play_start = now
-            self._settle_until = now + self.params.greeting_settle_s if greeting else now
+        agent = self._agent
+        if not agent.playing:
+            agent.playing = True
+            agent.started_at = now
+            agent.settle_until = now + self.params.greeting_settle_s if greeting else now
         return self._evaluate(now, out)
 
     def agent_silent(self, now: float) -> list[Action]:
         """Playout has no more agent speech to send (drained or cleared)."""
         out = self._advance(now)
-        if self._playing:
-            self._playing = False
-            self._paused_at = None
-            self._silent_at = now
+        agent = self._agent
+        if agent.playing:
+            agent.playing = False
+            agent.paused_at = None
+            agent.silent_at = now
             self._last_activity = now
         return self._evaluate(now, out)
 
@@ -383,7 +200,7 @@ class TurnTaker:
         if turn_id == self._turn_id:
             self._turn_id = None
             self._speculative_text = None
-            if not self._playing:
+            if not self._agent.playing:
                 self._last_activity = now
         return self._evaluate(now, out)
 
@@ -392,7 +209,7 @@ class TurnTaker:
 
     def next_deadline(self) -> float | None:
         """When ``tick`` has something to do, or ``None`` if nothing is pending."""
-        due = [t for _, rule in self._timed_rules() if (t := rule()) is not None]
+        due = [t for _, t in self._deadlines() if t is not None]
         return min(due) if due else None
 
     def statistics(self) -> TurnTakingStatistics:
@@ -400,35 +217,30 @@ class TurnTaker:
 
     @property
     def agent_paused(self) -> bool:
-        return self._paused_at is not None
+        return self._agent.paused_at is not None
 
     # --- transcripts --------------------------------------------------------------
 
     def _on_transcript(self, event: Transcript, now: float, out: list[Action]) -> None:
+        heard = self._heard
         text = event.text.strip()
         if not text:
             if event.is_final:
-                self._interim = None  # an interim guess turned out to be noise
-            if event.end_of_turn and self._turn_text():
-                self._eot_at = now
+                heard.interim = None  # an interim guess turned out to be noise
+            if event.end_of_turn and heard.text():
+                heard.eot_at = now
             return
-        if self._agent_has_floor() and self._is_backchannel(text):
+        if self._agent_has_floor() and is_backchannel(text, self.params.backchannels):
             return  # "mm-hmm" while the agent talks or thinks: listening, not a turn
-        if self._playing:
+        if self._agent.playing:
             self._barge_in(now, "words", out)
         elif self._committed():
             # The caller went on after we committed to a reply ("my postcode is...
             # SW1A 1AA"), or answered while the reply's tail was still running.
             self._barge_in(now, "caller-continued", out)
-        self._last_words_at = now
+        heard.hear(event, now)
         self._last_activity = now
-        if event.is_final:
-            self._finals.append(event)
-            self._interim = None
-        else:
-            self._interim = event
-        self._eot_at = now if event.end_of_turn else None
-        if self._speculative_text is not None and self._speculative_text != self._turn_text():
+        if self._speculative_text is not None and self._speculative_text != heard.text():
             self._cancel_speculative(out)
 
     def _committed(self) -> bool:
@@ -436,26 +248,7 @@ class TurnTaker:
 
     def _agent_has_floor(self) -> bool:
         """The agent is audible, or about to be (committed, nothing heard yet)."""
-        return self._playing or (self._committed() and not self._response_heard)
-
-    def _is_backchannel(self, text: str) -> bool:
-        words = _WORD.findall(text.lower())
-        return bool(words) and all(word in self.params.backchannels for word in words)
-
-    def _turn_text(self) -> str:
-        parts = [t.text.strip() for t in self._finals]
-        if self._interim is not None:
-            parts.append(self._interim.text.strip())
-        return " ".join(part for part in parts if part)
-
-    def _turn_confidence(self) -> float:
-        pieces = self._finals or ([self._interim] if self._interim else [])
-        if not pieces:
-            return 1.0
-        weights = [max(p.duration, 0.0) for p in pieces]
-        if sum(weights) <= 0:
-            return min(p.confidence for p in pieces)
-        return sum(p.confidence * w for p, w in zip(pieces, weights, strict=True)) / sum(weights)
+        return self._agent.playing or (self._committed() and not self._response_heard)
 
     # --- timers -----------------------------------------------------------------
 
@@ -465,20 +258,25 @@ class TurnTaker:
         self._now = now
         return self._evaluate(now, [])
 
-    def _timed_rules(self) -> tuple[tuple[str, Callable[[], float | None]], ...]:
+    def _deadlines(self) -> tuple[tuple[str, float | None], ...]:
+        """Each timed rule and when it is due (``None``: not pending)."""
+        speech, agent, params = self._speech, self._agent, self.params
+        commit = None  # a turn is committed only while the agent is quiet and free
+        if not (agent.playing or self._committed()):
+            commit = end_of_turn_due(self._heard, speech, params)
         return (
-            ("pause", self._pause_due),
-            ("confirm-barge-in", self._confirm_barge_in_due),
-            ("resume", self._resume_due),
-            ("commit", self._commit_due),
-            ("reprompt", self._reprompt_due),
+            ("pause", pause_due(speech, agent, params)),
+            ("confirm-barge-in", confirm_due(speech, agent, params)),
+            ("resume", resume_due(speech, agent, params)),
+            ("commit", commit),
+            ("reprompt", self._reprompt_due()),
         )
 
     def _evaluate(self, now: float, out: list[Action]) -> list[Action]:
         # Fire every due rule, earliest first, until nothing is due; each firing
         # changes the state so that its own rule is no longer due.
         while True:
-            due = [(t, name) for name, rule in self._timed_rules() if (t := rule()) is not None]
+            due = [(t, name) for name, t in self._deadlines() if t is not None]
             due = [(t, name) for t, name in due if t <= now + _EPSILON]
             if not due:
                 break
@@ -488,64 +286,28 @@ class TurnTaker:
 
     def _fire(self, rule: str, now: float, out: list[Action]) -> None:
         if rule == "pause":
-            self._paused_at = now
+            self._agent.paused_at = now
             out.append(PausePlayout())
         elif rule == "confirm-barge-in":
             self._barge_in(now, "speech", out)
         elif rule == "resume":
-            self._paused_at = None
+            self._agent.paused_at = None
             self._stats["false_interruptions"] += 1
-            self._interim = None  # backchannel words or nothing at all
+            self._heard.interim = None  # backchannel words or nothing at all
             out.append(ResumePlayout())
         elif rule == "commit":
             self._commit(now, out)
         else:
             self._reprompt(now, out)
 
-    def _barge_onset(self) -> float:
-        return max(self._speech_from, self._play_start, self._settle_until)
-
-    def _pause_due(self) -> float | None:
-        if self._playing and self._paused_at is None and self._vad_speaking:
-            return self._barge_onset() + self.params.barge_in_min_speech_s
-        return None
-
-    def _confirm_barge_in_due(self) -> float | None:
-        if self._paused_at is not None and self._vad_speaking:
-            return self._barge_onset() + self.params.barge_in_confirm_speech_s
-        return None
-
-    def _resume_due(self) -> float | None:
-        if self._paused_at is not None and not self._vad_speaking:
-            return self._paused_at + self.params.false_interruption_s
-        return None
-
-    def _commit_due(self) -> float | None:
-        text = self._turn_text()
-        if not text or self._playing or self._committed():
-            return None
-        if self._eot_at is not None:
-            if self._vad_speaking and self._quiet_from is None:
-                return self._eot_at + self.params.vad_confirm_timeout_s
-            if self._vad_speaking:
-                quiet = self._quiet_from + self.params.eot_min_quiet_s
-            else:
-                quiet = self._vad_end or self._eot_at
-            both = max(self._eot_at, quiet)
-            hold = self.params.incomplete_hold_s if looks_incomplete(text) else 0.0
-            return both + hold
-        if self._vad_speaking or self._last_words_at is None:
-            return None
-        return max(self._vad_end or 0.0, self._last_words_at) + self.params.stt_eot_timeout_s
-
     def _reprompt_due(self) -> float | None:
         idle = not (
             self._silence_ended
             or self._last_activity is None
-            or self._vad_speaking
-            or self._playing
+            or self._speech.speaking
+            or self._agent.playing
             or self._turn_id is not None
-            or self._turn_text()
+            or self._heard.text()
         )
         return self._last_activity + self.params.reprompt_after_s if idle else None
 
@@ -553,26 +315,27 @@ class TurnTaker:
 
     def _maybe_speculate(self, out: list[Action]) -> None:
         p = self.params
-        if not (p.preemptive and self._finals and self._interim is None):
+        heard = self._heard
+        if not (p.preemptive and heard.finals and heard.interim is None):
             return
-        if self._vad_speaking and self._quiet_from is None:
+        if self._speech.audible:
             return  # the caller is audibly talking: more words are coming
-        if self._playing or self._turn_id is not None:
+        if self._agent.playing or self._turn_id is not None:
             return
         if self._speculations >= p.max_speculative_per_turn:
             return
-        if self._turn_confidence() < p.min_confidence:
+        if heard.confidence() < p.min_confidence:
             return
-        text = self._turn_text()
+        text = heard.text()
         self._turn_id = self._new_turn_id()
         self._speculative_text = text
         self._speculations += 1
         self._stats["speculative_starts"] += 1
-        out.append(StartResponse(self._turn_id, text, True, self._turn_confidence()))
+        out.append(StartResponse(self._turn_id, text, True, heard.confidence()))
 
     def _commit(self, now: float, out: list[Action]) -> None:
-        text, confidence = self._turn_text(), self._turn_confidence()
-        self._finals, self._interim, self._eot_at = [], None, None
+        text, confidence = self._heard.text(), self._heard.confidence()
+        self._heard.clear()
         self._speculations = 0
         self._last_activity = now
         if confidence < self.params.min_confidence and self._ask_repeats < (
@@ -610,8 +373,8 @@ class TurnTaker:
         self._stats["barge_ins"] += 1
         self._turn_id = None
         self._speculative_text = None
-        self._playing = False
-        self._paused_at = None
+        self._agent.playing = False
+        self._agent.paused_at = None
         self._last_activity = now
 
     def _reprompt(self, now: float, out: list[Action]) -> None:

@@ -1,13 +1,14 @@
-"""The booking conversation as one transition table (pure, deterministic).
+"""The booking conversation (pure, deterministic): one call's ``BookingWorkflow``.
 
-greet -> understand -> quote -> collect details -> book -> confirm -> close,
-with transfer and a polite end reachable from every state. An input (the
-caller's words with intent/slots, a tool result, silence, DTMF, the start of
-the call) is first classified into a ``Kind`` from the workflow's data (is it
-an emergency? are all details in? is an offer pending?), then ``TABLE`` says
-the next state and which actions to build. Unknown pairs fall back to
-"didn't follow, ask again" for caller input and to nothing for stale tool
-results, so the call is never stuck.
+Each input (the caller's words with intent/slots, a tool result, silence, DTMF,
+the start of the call) is first classified into a ``Kind`` from the workflow's
+data (is it an emergency? are all details in? is an offer pending?), then the
+transition table (``workflow_table``) says the next state and which actions to
+build. The workflow is composed of its parts, each in its own module: the
+call's ``BookingData`` (``workflow_data``), the ``ActionBuilder`` behind the
+table's action names (``workflow_build``), what tool results and the model's
+tool calls mean (``workflow_results``) and its inputs and actions
+(``workflow_actions``). Every public name stays importable from here.
 
 Two drivers share it. The offline policy feeds ``hear(text)`` (or
 ``handle(Utterance(...))`` with its own intent/slots) and plays the ``Say``
@@ -22,12 +23,9 @@ it sends ``Silence()`` after ``config.silence_timeout`` without speech.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable
-
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.dialogue.slots import Intent, extract
+from agent.dialogue.slots import Intent, TimeWindow, extract
 from agent.dialogue.tools import InvalidToolCall, ToolResult, parse_tool_call
 from agent.dialogue.workflow_actions import (
     Action,
@@ -42,11 +40,17 @@ from agent.dialogue.workflow_actions import (
     Utterance,
     WorkflowConfig,
 )
-from agent.dialogue.workflow_build import Builder
+from agent.dialogue.workflow_build import ActionBuilder, Step
+from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_results import admit_model_request, classify_result
+from agent.dialogue.workflow_table import ANY, FINAL_STATES, TABLE, Kind, State, lookup
 
 __all__ = [
+    "ANY",
+    "FINAL_STATES",
     "TABLE",
     "Action",
+    "BookingData",
     "BookingWorkflow",
     "CallTool",
     "Dtmf",
@@ -62,142 +66,15 @@ __all__ = [
     "WorkflowConfig",
 ]
 
-
-class State(enum.Enum):
-    GREET = "greet"
-    UNDERSTAND = "understand"
-    QUOTE = "quote"
-    COLLECT = "collect"
-    BOOK = "book"
-    CONFIRM = "confirm"
-    CLOSE = "close"
-    TRANSFER = "transfer"
-    END = "end"
-
-
-class Kind(enum.Enum):
-    START = "start"
-    START_CLOSED = "start_closed"  # out of hours
-    PROBLEM = "problem"  # a problem we have a service for
-    NEED_SERVICE = "need_service"
-    EMERGENCY_TRANSFER = "emergency_transfer"
-    EMERGENCY_BOOKING = "emergency_booking"
-    DETAILS = "details"  # some details given, some still missing
-    DETAILS_READY = "details_ready"  # every detail in: look for slots
-    READY_TO_BOOK = "ready_to_book"  # a corrected detail and an accepted slot
-    INVALID_DETAIL = "invalid_detail"
-    OUT_OF_AREA = "out_of_area"
-    YES = "yes"
-    NO = "no"
-    ACCEPT_SLOT = "accept_slot"
-    REJECT_SLOT = "reject_slot"
-    HUMAN = "human"
-    HUMAN_UNAVAILABLE = "human_unavailable"
-    ANOTHER_JOB = "another_job"
-    GOODBYE = "goodbye"
-    UNCLEAR = "unclear"
-    LOW_CONFIDENCE = "low_confidence"
-    SILENCE = "silence"
-    SILENCE_LIMIT = "silence_limit"
-    DIGIT = "digit"
-    QUOTED = "quoted"
-    QUOTE_FAILED = "quote_failed"
-    SLOTS_FOUND = "slots_found"
-    NO_SLOTS = "no_slots"
-    AVAILABILITY_FAILED = "availability_failed"
-    BOOKED = "booked"
-    BOOKING_FAILED = "booking_failed"
-    SLOT_TAKEN = "slot_taken"
-    BOOKING_INVALID = "booking_invalid"
-    MODEL_QUOTE = "model_quote"  # authorized tool calls of the LLM mode
-    MODEL_AVAILABILITY = "model_availability"
-    MODEL_BOOK = "model_book"
-    MODEL_TRANSFER = "model_transfer"
-    MODEL_END = "model_end"
-
-
 S, K = State, Kind
-ANY = None  # a row for every non-final state (specific rows win)
-Row = tuple[State | None, tuple[str, ...]]  # next state (None: stay), action names
-
-TABLE: dict[tuple[State | None, Kind], Row] = {
-    (S.GREET, K.START): (S.UNDERSTAND, ("greet",)),
-    (S.GREET, K.START_CLOSED): (S.UNDERSTAND, ("greet_closed",)),
-    (S.UNDERSTAND, K.PROBLEM): (S.QUOTE, ("call_quote",)),
-    (S.UNDERSTAND, K.NEED_SERVICE): (None, ("ask_service",)),
-    (S.QUOTE, K.QUOTED): (None, ("say_quote",)),
-    (S.QUOTE, K.QUOTE_FAILED): (None, ("say_quote_unavailable",)),
-    (S.QUOTE, K.PROBLEM): (None, ("call_quote",)),
-    (S.QUOTE, K.YES): (S.COLLECT, ("ask_detail",)),
-    (S.QUOTE, K.DETAILS): (S.COLLECT, ("ask_detail",)),
-    (S.QUOTE, K.NO): (S.CLOSE, ("say_anything_else",)),
-    (S.COLLECT, K.DETAILS): (None, ("ask_detail",)),
-    (S.COLLECT, K.INVALID_DETAIL): (None, ("say_invalid_detail",)),
-    (S.COLLECT, K.OUT_OF_AREA): (S.CLOSE, ("say_out_of_area",)),
-    (S.COLLECT, K.DETAILS_READY): (None, ("call_availability",)),
-    (S.COLLECT, K.SLOTS_FOUND): (None, ("offer_slot",)),
-    (S.COLLECT, K.NO_SLOTS): (None, ("say_no_slots",)),
-    (S.COLLECT, K.AVAILABILITY_FAILED): (S.CLOSE, ("keep_callback", "say_availability_failed")),
-    (S.COLLECT, K.ACCEPT_SLOT): (S.BOOK, ("call_book",)),
-    (S.COLLECT, K.REJECT_SLOT): (None, ("offer_slot",)),
-    (S.COLLECT, K.READY_TO_BOOK): (S.BOOK, ("call_book",)),
-    (S.BOOK, K.BOOKED): (S.CONFIRM, ("say_booked",)),
-    (S.BOOK, K.BOOKING_FAILED): (S.CLOSE, ("keep_booking", "say_booking_pending")),
-    (S.BOOK, K.SLOT_TAKEN): (S.COLLECT, ("say_slot_taken", "offer_slot")),
-    (S.BOOK, K.BOOKING_INVALID): (S.COLLECT, ("say_invalid_detail",)),
-    (S.CONFIRM, K.YES): (S.CLOSE, ("say_anything_else",)),
-    (S.CONFIRM, K.NO): (S.CLOSE, ("keep_correction", "say_correction_noted")),
-    (S.CONFIRM, K.DETAILS): (S.CLOSE, ("keep_correction", "say_correction_noted")),
-    (S.CLOSE, K.NO): (S.END, ("say_goodbye", "end_call")),
-    (S.CLOSE, K.YES): (None, ("say_what_else",)),
-    (S.CLOSE, K.PROBLEM): (S.QUOTE, ("call_quote",)),
-    (S.CLOSE, K.ANOTHER_JOB): (S.TRANSFER, ("say_one_booking", "transfer_default")),
-    (ANY, K.HUMAN): (S.TRANSFER, ("say_transfer", "transfer_default")),
-    (ANY, K.HUMAN_UNAVAILABLE): (S.CLOSE, ("keep_callback", "say_no_human")),
-    (ANY, K.GOODBYE): (S.END, ("say_goodbye", "end_call")),
-    (ANY, K.EMERGENCY_TRANSFER): (S.TRANSFER, ("say_emergency_transfer", "transfer_emergency")),
-    (ANY, K.EMERGENCY_BOOKING): (S.COLLECT, ("say_emergency_priority", "ask_detail")),
-    (ANY, K.LOW_CONFIDENCE): (None, ("ask_repeat",)),
-    (ANY, K.UNCLEAR): (None, ("say_unclear",)),
-    (ANY, K.SILENCE): (None, ("reprompt",)),
-    (ANY, K.SILENCE_LIMIT): (S.END, ("say_silence_end", "end_call")),
-    (ANY, K.DIGIT): (None, ()),
-    (ANY, K.MODEL_QUOTE): (S.QUOTE, ("call_authorized",)),
-    (ANY, K.MODEL_AVAILABILITY): (S.COLLECT, ("call_authorized",)),
-    (ANY, K.MODEL_BOOK): (S.BOOK, ("call_authorized",)),
-    (ANY, K.MODEL_TRANSFER): (S.TRANSFER, ("transfer_authorized",)),
-    (ANY, K.MODEL_END): (S.END, ("end_call",)),
-}
-
-FINAL_STATES = frozenset({S.TRANSFER, S.END})
-_TOOL_KINDS = frozenset(
-    {K.QUOTED, K.QUOTE_FAILED, K.SLOTS_FOUND, K.NO_SLOTS, K.AVAILABILITY_FAILED, K.BOOKED}
-    | {K.BOOKING_FAILED, K.SLOT_TAKEN, K.BOOKING_INVALID}
-)
 
 
-def lookup(state: State, kind: Kind) -> tuple[Kind, Row] | None:
-    """The kind that applies and its table row, or ``None`` when nothing should happen.
-
-    Caller input with no row of its own is treated as unclear (ask again);
-    a tool result with no row is stale and ignored.
-    """
-    if state in FINAL_STATES:
-        return None
-    row = TABLE.get((state, kind)) or TABLE.get((ANY, kind))
-    if row is not None:
-        return kind, row
-    if kind in _TOOL_KINDS or kind is K.START:
-        return None
-    return K.UNCLEAR, TABLE[(ANY, K.UNCLEAR)]
-
-
-class BookingWorkflow(Builder):
-    """One call's booking conversation: slots, state and the transition table.
+class BookingWorkflow:
+    """One call's booking conversation: its state in the transition table, its data
+    (``data``) and the builder of its actions (``builder``).
 
     Every method returns the actions to carry out, in order; the same inputs
-    always give the same actions. Data and action builders live in
-    ``workflow_build.Builder``; this class classifies inputs and applies rows.
+    always give the same actions.
     """
 
     def __init__(
@@ -209,9 +86,30 @@ class BookingWorkflow(Builder):
         config: WorkflowConfig | None = None,
         caller_id: str | None = None,
     ) -> None:
-        super().__init__(profile, call_uuid, now, config or WorkflowConfig(), caller_id)
+        self.profile, self.now = profile, now
+        self.config = config or WorkflowConfig()
+        self.data = BookingData(profile, call_uuid, caller_id)
+        self.builder = ActionBuilder(profile, self.config, self.data)
         self.state = State.GREET
         self.last_kind: Kind | None = None
+        self.silences = 0  # silent turns in a row
+        self.repeats = 0  # "say again"s in a row
+
+    @property
+    def expecting(self) -> str | None:
+        """The detail just asked for, so a bare answer ("Sarah", "SW1A 1AA") counts."""
+        if self.state is not State.COLLECT or self.data.offer_open:
+            return None
+        return self.data.missing_detail()
+
+    @property
+    def digits_open(self) -> bool:
+        """DTMF goes into the phone number being asked for."""
+        return self.expecting == "phone"
+
+    def question(self) -> str:
+        """The open question now, to repeat after a reprompt or a detour."""
+        return self.builder.question(self.state)
 
     # --- entry points -------------------------------------------------------
 
@@ -245,10 +143,10 @@ class BookingWorkflow(Builder):
         self.now = now
         if self.state in FINAL_STATES:
             raise InvalidToolCall(call.name, "the call is already ending")
-        if self.pending_tool is not None:
-            raise InvalidToolCall(call.name, f"wait for the {self.pending_tool} result first")
-        self.authorized = parse_tool_call(call, self.profile)
-        return self._apply(self.admit_model_request(self.authorized))
+        if self.data.pending_tool is not None:
+            raise InvalidToolCall(call.name, f"wait for the {self.data.pending_tool} result first")
+        self.data.authorized = parse_tool_call(call, self.profile)
+        return self._apply(admit_model_request(self.data, self.data.authorized))
 
     # --- classification -----------------------------------------------------
 
@@ -259,11 +157,7 @@ class BookingWorkflow(Builder):
         self.last_kind, (next_state, names) = found
         if next_state is not None:
             self.state = next_state
-        actions: list[Action] = []
-        for name in names:
-            build: Callable[[], list[Action]] = getattr(self, f"_act_{name}")
-            actions.extend(build())
-        return tuple(actions)
+        return self.builder.build(names, Step(self.state, self.last_kind, self.now))
 
     def _classify(self, event: object) -> Kind | None:
         if isinstance(event, Start):
@@ -271,7 +165,7 @@ class BookingWorkflow(Builder):
                 return None
             return K.START if self.profile.is_open(self.now) else K.START_CLOSED
         if isinstance(event, ToolResult):
-            return self.classify_result(event)
+            return classify_result(self.data, event, self.now)
         if isinstance(event, Silence):
             self.silences += 1
             return K.SILENCE if self.silences <= self.config.max_reprompts else K.SILENCE_LIMIT
@@ -283,7 +177,7 @@ class BookingWorkflow(Builder):
     def _classify_digit(self, digit: str) -> Kind | None:
         self.silences = 0
         if self.digits_open:
-            entry = self.enter_digit(digit)
+            entry = self.data.enter_digit(digit)
             if entry is None:
                 return K.DIGIT
             return self._classify_collect(Utterance(""), *entry)
@@ -301,15 +195,16 @@ class BookingWorkflow(Builder):
             return K.LOW_CONFIDENCE if self.repeats <= self.config.max_repeats else self._human()
         self.repeats = 0
         keyword = self.profile.find_emergency(u.text)
-        if keyword and not self.priority and self.state not in (S.BOOK, S.CONFIRM):
-            self.note_emergency(keyword, u)
+        if keyword and not self.data.priority and self.state not in (S.BOOK, S.CONFIRM):
+            window = TimeWindow(self.now, self.now + self.config.priority_window, "priority")
+            self.data.note_emergency(keyword, u, window)
             has_target = self.profile.emergency_target is not None
             return K.EMERGENCY_TRANSFER if has_target else K.EMERGENCY_BOOKING
         if u.intent is Intent.HUMAN:
             return self._human()
         if u.intent is Intent.GOODBYE:
             return K.GOODBYE
-        filled, invalid = self.merge_slots(u.slots)
+        filled, invalid = self.data.merge_slots(u.slots)
         if self.state in (S.GREET, S.UNDERSTAND) or (self.state is S.CLOSE and u.intent is None):
             return self._classify_problem(u, filled)
         if self.state is S.QUOTE:
@@ -329,20 +224,20 @@ class BookingWorkflow(Builder):
         if self.state is S.CLOSE:
             if "service_id" not in filled:
                 return K.UNCLEAR
-            if self.booking_id is not None or self.booking_pending:
+            if self.data.booked:
                 has_target = self.profile.default_transfer_target is not None
                 return K.ANOTHER_JOB if has_target else K.HUMAN_UNAVAILABLE
-            self.problem = text
+            self.data.problem = text
             return K.PROBLEM
         if not text and not filled:
             return K.UNCLEAR
-        self.problem = self.problem or text
-        if self.service_id is None and len(self.profile.services) == 1:
-            self.service_id = self.profile.services[0].id
-        return K.PROBLEM if self.service_id is not None else K.NEED_SERVICE
+        self.data.problem = self.data.problem or text
+        if self.data.service_id is None and len(self.profile.services) == 1:
+            self.data.service_id = self.profile.services[0].id
+        return K.PROBLEM if self.data.service_id is not None else K.NEED_SERVICE
 
     def _classify_collect(self, u: Utterance, filled: set[str], invalid: str | None) -> Kind:
-        if self.offer_open:
+        if self.data.offer_open:
             if "when" in filled:
                 return K.DETAILS_READY
             if u.intent is Intent.YES:
@@ -351,10 +246,10 @@ class BookingWorkflow(Builder):
                 return K.REJECT_SLOT
         if invalid is not None:
             return K.INVALID_DETAIL
-        if self.postcode is not None and not self.profile.serves_postcode(self.postcode):
+        if self.data.postcode is not None and not self.profile.serves_postcode(self.data.postcode):
             return K.OUT_OF_AREA
         if not filled:
             return K.UNCLEAR
-        if self.missing_detail() is None:
-            return K.READY_TO_BOOK if self.chosen is not None else K.DETAILS_READY
+        if self.data.missing_detail() is None:
+            return K.READY_TO_BOOK if self.data.chosen is not None else K.DETAILS_READY
         return K.DETAILS

@@ -32,6 +32,7 @@ from agent.dialogue.workflow import (
     Utterance,
     WorkflowConfig,
 )
+from agent.dialogue.workflow_build import ACTION_NAMES, Step
 
 TZ = ZoneInfo("Europe/London")
 DATA = json.loads(EXAMPLE_COMPANIES.read_text())
@@ -70,13 +71,13 @@ def fill(wf: BookingWorkflow, *, skip: tuple[str, ...] = ()) -> None:
     }
     for key, value in values.items():
         if key not in skip:
-            setattr(wf, key, value)
+            setattr(wf.data, key, value)
 
 
 def with_offer(wf: BookingWorkflow) -> None:
     fill(wf)
-    wf.offers = [(epoch(SLOT_A[0]), epoch(SLOT_A[1])), (epoch(SLOT_B[0]), epoch(SLOT_B[1]))]
-    wf.offer_index, wf.offer_open = 0, True
+    wf.data.offers = [(epoch(SLOT_A[0]), epoch(SLOT_A[1])), (epoch(SLOT_B[0]), epoch(SLOT_B[1]))]
+    wf.data.offer_index, wf.data.offer_open = 0, True
 
 
 def said(actions: tuple[Any, ...]) -> list[str]:
@@ -98,9 +99,9 @@ def _pending(tool: str, status: str = "ok", data: dict[str, Any] | None = None, 
         fill(wf)
         if tool == "book_appointment":
             with_offer(wf)
-            wf.chosen = wf.offers[0]
-            wf._booking_request()
-        wf.pending_tool = tool
+            wf.data.chosen = wf.data.offers[0]
+            wf.data.booking_request()
+        wf.data.pending_tool = tool
         return ToolResult(tool, status, data or {}, **kw)  # type: ignore[arg-type]
 
     return prepare
@@ -129,7 +130,7 @@ def _prep_collect_missing(*skip: str):
 
 def _prep_close_booked(wf: BookingWorkflow) -> None:
     fill(wf)
-    wf.booking_id = "B1"
+    wf.data.booking_id = "B1"
 
 
 def _prep_silence_limit(wf: BookingWorkflow) -> None:
@@ -138,7 +139,7 @@ def _prep_silence_limit(wf: BookingWorkflow) -> None:
 
 def _prep_ready_to_book(wf: BookingWorkflow) -> None:
     with_offer(wf)
-    wf.offer_open, wf.chosen, wf.postcode = False, wf.offers[0], None
+    wf.data.offer_open, wf.data.chosen, wf.data.postcode = False, wf.data.offers[0], None
 
 
 def _prep_phone_entry(wf: BookingWorkflow) -> None:
@@ -146,7 +147,7 @@ def _prep_phone_entry(wf: BookingWorkflow) -> None:
 
 
 def _prep_unknown_service(wf: BookingWorkflow) -> None:
-    wf.service_id = None
+    wf.data.service_id = None
 
 
 def _prep_new_service(wf: BookingWorkflow) -> None:
@@ -272,7 +273,10 @@ def _rows() -> list[tuple[State, Kind, State]]:
 def test_every_table_row(state: State, kind: Kind, expected: State) -> None:
     profile, make_input = INPUTS[kind]
     wf = make(profile)
-    wf.service_id, wf.problem = "leak_repair" if profile is PLUMBER else "fault_finding", "x"
+    wf.data.service_id, wf.data.problem = (
+        "leak_repair" if profile is PLUMBER else "fault_finding",
+        "x",
+    )
     wf.state = state
     event = make_input(wf)
     actions = wf.authorize(event, NOW) if isinstance(event, ToolCall) else wf.handle(event, NOW)
@@ -292,6 +296,11 @@ def test_every_kind_has_a_row_and_input() -> None:
     kinds_in_table = {kind for (_state, kind) in TABLE}
     assert kinds_in_table == set(Kind)
     assert set(INPUTS) | {Kind.START_CLOSED} == set(Kind)
+
+
+def test_every_action_name_has_a_builder_and_every_builder_a_row() -> None:
+    names_in_table = {name for _next, names in TABLE.values() for name in names}
+    assert names_in_table == ACTION_NAMES
 
 
 @pytest.mark.parametrize("final", sorted(FINAL_STATES, key=lambda s: s.value))
@@ -347,7 +356,7 @@ def test_happy_path_books_once_and_reads_back() -> None:
     assert said(wf.hear("yes", NOW)) == ["anything_else"]
     end = wf.hear("no thanks", NOW)
     assert said(end) == ["goodbye"] and isinstance(end[-1], EndCall)
-    assert wf.state is State.END and wf.booking_id == "B7"
+    assert wf.state is State.END and wf.data.booking_id == "B7"
 
 
 def test_no_double_booking() -> None:
@@ -363,7 +372,9 @@ def test_no_double_booking() -> None:
     wf.handle(ToolResult("book_appointment", "ok", {"booking_id": "B1"}), NOW)
     with pytest.raises(InvalidToolCall, match="one booking per call"):
         wf.authorize(call, NOW)
-    assert wf._act_call_book()[0].key == "already_booked"  # the offline path refuses too
+    # the offline path refuses too
+    step = Step(wf.state, Kind.ACCEPT_SLOT, NOW)
+    assert wf.builder.build(["call_book"], step)[0].key == "already_booked"
     # the same result delivered twice (a retry) changes nothing
     assert wf.handle(ToolResult("book_appointment", "ok", {"booking_id": "B1"}), NOW) == ()
 
@@ -401,7 +412,7 @@ def test_booking_invalid_asks_again_then_books_with_next_key() -> None:
     wf.state = State.COLLECT
     wf.handle(YES, NOW)
     again = wf.handle(ToolResult("book_appointment", "invalid", field="phone"), NOW)
-    assert said(again) == ["invalid_phone"] and wf.phone is None
+    assert said(again) == ["invalid_phone"] and wf.data.phone is None
     (book,) = wf.hear("07700 900456", NOW)
     assert isinstance(book, CallTool) and book.idempotency_key == "call-1:2"
     assert book.request.phone == "+447700900456"
@@ -425,7 +436,7 @@ def test_stale_tool_result_is_ignored() -> None:
     wf = make()
     wf.start(NOW)
     assert wf.handle(ToolResult("book_appointment", "ok", {"booking_id": "X"}), NOW) == ()
-    assert wf.booking_id is None and wf.state is State.UNDERSTAND
+    assert wf.data.booking_id is None and wf.state is State.UNDERSTAND
 
 
 def test_silence_reprompts_three_times_then_ends() -> None:
@@ -462,7 +473,7 @@ def test_dtmf_phone_entry() -> None:
     for digit in "07700900123":
         wf.handle(Dtmf(digit), NOW)
     assert said(wf.handle(Dtmf("#"), NOW)) == ["ask_when"]
-    assert wf.phone == "+447700900123" and not wf.digits_open
+    assert wf.data.phone == "+447700900123" and not wf.digits_open
 
 
 def test_dtmf_bad_number_is_asked_again() -> None:
@@ -471,7 +482,7 @@ def test_dtmf_bad_number_is_asked_again() -> None:
     wf.state = State.COLLECT
     for digit in "123#":
         actions = wf.handle(Dtmf(digit), NOW)
-    assert said(actions) == ["invalid_phone"] and wf.phone is None
+    assert said(actions) == ["invalid_phone"] and wf.data.phone is None
 
 
 def test_dtmf_zero_asks_for_a_person_only_outside_entry() -> None:
@@ -505,7 +516,7 @@ def test_emergency_priority_booking() -> None:
     wf = make(SPARKS)
     wf.start(NOW)
     assert said(wf.hear("a socket is sparking", NOW)) == ["emergency_priority", "ask_name"]
-    assert wf.priority and wf.when is not None and wf.when.end == NOW + 24 * 3600
+    assert wf.data.priority and wf.data.when is not None and wf.data.when.end == NOW + 24 * 3600
     for words in ("Sam Patel", "4 Oxford Road", "M1 5QA"):
         wf.hear(words, NOW)
     (avail,) = wf.hear("07700 900123", NOW)  # no preferred time asked: the earliest

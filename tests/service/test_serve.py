@@ -204,7 +204,7 @@ async def test_setup_call_and_next_share_the_store(autojump_clock):
         caller = await place_call(listener, call_uuid, script)
         assert caller.agent_hung_up
         assert brains[0].company is SPARKS  # chosen by the dialled number
-        assert brains[0].workflow.caller_id == "+447700900123"  # from the setup step
+        assert brains[0].workflow.data.caller_id == "+447700900123"  # from the setup step
         assert heard(caller).startswith(SPARKS.greeting)
         nxt = await agi_step(service, "next", str(call_uuid))
         assert nxt == {

@@ -256,7 +256,7 @@ class OfflinePolicy:
         if tool == TRANSFER_TO_HUMAN and result.status != "ok":
             # The transfer did not happen: the call must go on rather than sit in TRANSFER.
             self.workflow.state = State.CLOSE
-            self.kept.append(KeepPending("callback", self.workflow.details()))
+            self.kept.append(KeepPending("callback", self.workflow.data.details()))
             return (Say(render(self.company, "no_human"), "no_human"),)
         return self.workflow.handle(result, now)
 
@@ -283,10 +283,10 @@ class OfflinePolicy:
         Only a bare question qualifies: anything with a yes/no, a detail or an
         emergency in it goes to the workflow."""
         wf = self.workflow
-        service = self.company.service(wf.service_id or "")
+        service = self.company.service(wf.data.service_id or "")
         if service is None or wf.state not in _PRICE_STATES or not _PRICE_QUESTION.search(text):
             return ()
-        if wf.pending_tool is not None or self.company.find_emergency(text):
+        if wf.data.pending_tool is not None or self.company.find_emergency(text):
             return ()
         intent, slots = extract(
             text, services=self.company.services, tz=self.company.timezone, now=now
@@ -302,7 +302,7 @@ class OfflinePolicy:
         actions: list[Action] = []
         for digit in digits:
             actions.extend(wf.handle(Dtmf(digit), now))
-        if wf.digits_open and wf.digits:
+        if wf.digits_open and wf.data.digits:
             actions.extend(wf.handle(Dtmf("#"), now))  # one message is one whole entry
         return tuple(actions)
 

@@ -197,7 +197,7 @@ async def test_happy_path_books_with_the_right_slots() -> None:
     assert "anything else" in await call.turn(LINE["thats_right"])
     assert "Goodbye" in await call.turn(LINE["goodbye"])
     assert call.ended is not None and call.ended.name == "end_call"
-    assert call.policy.workflow.booking_id == "B7"
+    assert call.policy.workflow.data.booking_id == "B7"
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,7 @@ async def test_postcode_transcript_variations(said: str) -> None:
     for line in ("leak", "sounds_fine", "name", "address"):
         await call.turn(LINE[line])
     assert "number" in await call.turn(said)
-    assert call.policy.workflow.postcode == "SW1A 1AA"
+    assert call.policy.workflow.data.postcode == "SW1A 1AA"
 
 
 async def test_misheard_postcode_is_asked_again_then_taken() -> None:
@@ -222,7 +222,7 @@ async def test_misheard_postcode_is_asked_again_then_taken() -> None:
     assert "letter by letter" in await call.turn("Bay Crest Street")
     assert "letter by letter" in await call.turn("My postcode is SW1A 1A.")
     assert "number" in await call.turn("S W 1 A, 1 A A.")
-    assert call.policy.workflow.address == "22 Bay Crest Street"
+    assert call.policy.workflow.data.address == "22 Bay Crest Street"
 
 
 async def test_out_of_area_postcode_is_declined_politely() -> None:
@@ -296,7 +296,7 @@ async def test_keypad_entry_without_hash_and_a_bad_entry() -> None:
     await to_phone_question(call)
     assert "doesn't look right" in await call.turn(dtmf_message("123"))
     assert "When" in await call.turn("[DTMF] 0770 0900 123")
-    assert call.policy.workflow.phone == "+447700900123"
+    assert call.policy.workflow.data.phone == "+447700900123"
 
 
 async def test_keypad_zero_outside_entry_asks_for_a_person() -> None:
@@ -397,7 +397,7 @@ def test_a_merged_continuation_feeds_only_the_new_words() -> None:
     policy = OfflinePolicy(PLUMBER, call_uuid="c", clock=lambda: TUESDAY_10)
     wf = policy.workflow
     wf.start(TUESDAY_10)
-    wf.state, wf.service_id = State.QUOTE, "leak_repair"
+    wf.state, wf.data.service_id = State.QUOTE, "leak_repair"
     asked = [Message("system", "p"), Message("assistant", "Would you like me to book?")]
     price = policy.respond([*asked, Message("user", "How much will it cost?")])
     assert "85 pounds" in "".join(e.text for e in price if isinstance(e, TextDelta))

@@ -1,0 +1,146 @@
+"""The caller's side of turn-taking: what the VAD and the STT heard, and when the
+caller's turn is over (the whole policy is in ``turntaking``).
+
+End of the caller's turn = an STT end-of-turn signal (``speech_final`` or
+``UtteranceEnd``) *and* VAD silence, in either order. VAD silence starts at the
+first quiet frame (``vad_pause``), not at the end of the VAD's stop hangover:
+once the STT has ended the turn, ``eot_min_quiet_s`` of quiet is enough, so
+the hangover adds nothing to the answer time; if the caller speaks again
+within the hangover (``vad_resume``) the turn goes on. If the text ends
+mid-phrase ("my postcode is...") we wait ``incomplete_hold_s`` longer. If the
+VAD keeps hearing sound (noise) but no new words come, the STT signal wins
+after ``vad_confirm_timeout_s``; if the STT never signals, VAD silence with
+text pending wins after ``stt_eot_timeout_s``.
+
+``CallerSpeech`` and ``HeardTurn`` are ``TurnTaker``'s records of the caller's
+voice and words (it alone changes them); ``end_of_turn_due`` says when the
+turn they describe should be committed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from agent.base.events import Transcript
+from agent.dialogue.turntaking_params import TurnTakingParams
+
+__all__ = ["CallerSpeech", "HeardTurn", "end_of_turn_due", "looks_incomplete", "spoken_words"]
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# A turn ending in one of these is probably not finished ("my postcode is...").
+_CONTINUATION_WORDS = _word_set(
+    "a an the my our your his her their its is are was were and or but so because "
+    "to of for in on at with from by um uh er erm like that which if then"
+)
+_WORD = re.compile(r"[a-z']+(?:-[a-z']+)*")
+
+
+def spoken_words(text: str) -> list[str]:
+    """The lower-case words of ``text`` ("Mm-hmm, yeah." -> ["mm-hmm", "yeah"])."""
+    return _WORD.findall(text.lower())
+
+
+def looks_incomplete(text: str) -> bool:
+    """True when ``text`` stops mid-phrase: a trailing comma, dash, ellipsis or a word
+    that needs a continuation ("my postcode is", "at the")."""
+    stripped = text.rstrip()
+    if not stripped:
+        return False
+    if stripped.endswith((",", "...", "…", "-", "—")):
+        return True
+    if stripped[-1] in ".?!":
+        return False
+    words = spoken_words(stripped)
+    return bool(words) and words[-1] in _CONTINUATION_WORDS
+
+
+@attrs.define
+class CallerSpeech:
+    """The caller's voice as our VAD hears it."""
+
+    speaking: bool = False
+    # When the speech counts: its start, or later after the agent's echo window.
+    counts_from: float = 0.0
+    ended_at: float | None = None
+    # The first quiet frame while speaking (the VAD's stop hangover began).
+    quiet_from: float | None = None
+
+    @property
+    def audible(self) -> bool:
+        """Speaking now, not merely within the VAD's stop hangover."""
+        return self.speaking and self.quiet_from is None
+
+
+@attrs.define
+class HeardTurn:
+    """The caller's turn being collected: the STT's final segments and latest guess."""
+
+    finals: list[Transcript] = attrs.Factory(list)
+    interim: Transcript | None = None
+    last_words_at: float | None = None
+    # When the STT said the turn ended (``speech_final`` or ``UtteranceEnd``).
+    eot_at: float | None = None
+
+    def hear(self, event: Transcript, now: float) -> None:
+        """Take in a transcript with words in it."""
+        self.last_words_at = now
+        if event.is_final:
+            self.finals.append(event)
+            self.interim = None
+        else:
+            self.interim = event
+        self.eot_at = now if event.end_of_turn else None
+
+    def clear(self) -> None:
+        """The turn was committed: start collecting the next one."""
+        self.finals, self.interim, self.eot_at = [], None, None
+
+    def text(self) -> str:
+        parts = [t.text.strip() for t in self.finals]
+        if self.interim is not None:
+            parts.append(self.interim.text.strip())
+        return " ".join(part for part in parts if part)
+
+    def confidence(self) -> float:
+        """The segments' confidence, weighted by their duration."""
+        pieces = self.finals or ([self.interim] if self.interim else [])
+        if not pieces:
+            return 1.0
+        weights = [max(p.duration, 0.0) for p in pieces]
+        if sum(weights) <= 0:
+            return min(p.confidence for p in pieces)
+        return sum(p.confidence * w for p, w in zip(pieces, weights, strict=True)) / sum(weights)
+
+
+def end_of_turn_due(
+    heard: HeardTurn, speech: CallerSpeech, params: TurnTakingParams
+) -> float | None:
+    """When the caller's turn is over, or ``None`` while that is not in sight.
+
+    An STT end-of-turn signal and VAD silence, in either order (plus a hold when
+    the words stop mid-phrase); the STT signal alone after ``vad_confirm_timeout_s``
+    of noise; VAD silence alone after ``stt_eot_timeout_s`` with no STT signal.
+    """
+    text = heard.text()
+    if not text:
+        return None
+    if heard.eot_at is not None:
+        if speech.audible:
+            return heard.eot_at + params.vad_confirm_timeout_s
+        if speech.speaking:
+            assert speech.quiet_from is not None
+            quiet = speech.quiet_from + params.eot_min_quiet_s
+        else:
+            quiet = speech.ended_at or heard.eot_at
+        both = max(heard.eot_at, quiet)
+        hold = params.incomplete_hold_s if looks_incomplete(text) else 0.0
+        return both + hold
+    if speech.speaking or heard.last_words_at is None:
+        return None
+    return max(speech.ended_at or 0.0, heard.last_words_at) + params.stt_eot_timeout_s

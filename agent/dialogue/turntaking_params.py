@@ -1,0 +1,72 @@
+"""Every timing and threshold of the turn-taking policy (see ``turntaking``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from agent.base.errors import ConfigError
+
+__all__ = ["TurnTakingParams"]
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Words that mean "I'm listening", not "my turn": they never interrupt the agent.
+DEFAULT_BACKCHANNELS = _word_set(
+    "mm mhm mm-hmm uh-huh uh-hum hmm aha yeah yep yes ok okay right sure"
+)
+
+
+def _to_word_set(value: str | Iterable[str]) -> frozenset[str]:
+    words = value.split() if isinstance(value, str) else value
+    return frozenset(word.strip().lower() for word in words)
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not value >= 0:
+        raise ConfigError(f"{attribute.name}={value!r}: must be 0 or more")
+
+
+def _fraction(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{attribute.name}={value!r}: must be between 0 and 1")
+
+
+@attrs.frozen
+class TurnTakingParams:
+    """Every timing of the policy, in seconds (``_s``) or counts."""
+
+    # End of turn.
+    vad_confirm_timeout_s: float = attrs.field(default=1.0, validator=_non_negative)
+    stt_eot_timeout_s: float = attrs.field(default=2.0, validator=_non_negative)
+    incomplete_hold_s: float = attrs.field(default=1.0, validator=_non_negative)
+    # Quiet the VAD must hear (from its first quiet frame) to confirm an STT end of turn.
+    eot_min_quiet_s: float = attrs.field(default=0.06, validator=_non_negative)
+    # Preemptive (speculative) generation.
+    preemptive: bool = True
+    max_speculative_per_turn: int = attrs.field(default=3, validator=_non_negative)
+    # Barge-in.
+    barge_in_min_speech_s: float = attrs.field(default=0.2, validator=_non_negative)
+    barge_in_confirm_speech_s: float = attrs.field(default=0.8, validator=_non_negative)
+    false_interruption_s: float = attrs.field(default=0.6, validator=_non_negative)
+    greeting_settle_s: float = attrs.field(default=0.15, validator=_non_negative)
+    echo_cooldown_s: float = attrs.field(default=0.3, validator=_non_negative)
+    blip_max_s: float = attrs.field(default=0.4, validator=_non_negative)
+    backchannels: frozenset[str] = attrs.field(default=DEFAULT_BACKCHANNELS, converter=_to_word_set)
+    dtmf_barge_in: bool = True
+    # Silence and recognition quality.
+    reprompt_after_s: float = attrs.field(default=6.0, validator=_non_negative)
+    max_reprompts: int = attrs.field(default=3, validator=_non_negative)
+    min_confidence: float = attrs.field(default=0.5, validator=_fraction)
+    max_ask_repeat: int = attrs.field(default=2, validator=_non_negative)
+
+    def __attrs_post_init__(self) -> None:
+        if self.barge_in_confirm_speech_s < self.barge_in_min_speech_s:
+            raise ConfigError(
+                f"barge_in_confirm_speech_s={self.barge_in_confirm_speech_s} must be at least "
+                f"barge_in_min_speech_s={self.barge_in_min_speech_s}"
+            )

@@ -1,0 +1,144 @@
+"""The booking conversation's transition table: states, input kinds and rows.
+
+greet -> understand -> quote -> collect details -> book -> confirm -> close,
+with transfer and a polite end reachable from every state. ``BookingWorkflow``
+classifies each input into a ``Kind``; ``lookup`` gives the row for the current
+state: the next state and the names of the actions to build (``workflow_build``).
+Unknown pairs fall back to "didn't follow, ask again" for caller input and to
+nothing for stale tool results, so the call is never stuck.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["ANY", "FINAL_STATES", "TABLE", "Kind", "Row", "State", "lookup"]
+
+
+class State(enum.Enum):
+    GREET = "greet"
+    UNDERSTAND = "understand"
+    QUOTE = "quote"
+    COLLECT = "collect"
+    BOOK = "book"
+    CONFIRM = "confirm"
+    CLOSE = "close"
+    TRANSFER = "transfer"
+    END = "end"
+
+
+class Kind(enum.Enum):
+    START = "start"
+    START_CLOSED = "start_closed"  # out of hours
+    PROBLEM = "problem"  # a problem we have a service for
+    NEED_SERVICE = "need_service"
+    EMERGENCY_TRANSFER = "emergency_transfer"
+    EMERGENCY_BOOKING = "emergency_booking"
+    DETAILS = "details"  # some details given, some still missing
+    DETAILS_READY = "details_ready"  # every detail in: look for slots
+    READY_TO_BOOK = "ready_to_book"  # a corrected detail and an accepted slot
+    INVALID_DETAIL = "invalid_detail"
+    OUT_OF_AREA = "out_of_area"
+    YES = "yes"
+    NO = "no"
+    ACCEPT_SLOT = "accept_slot"
+    REJECT_SLOT = "reject_slot"
+    HUMAN = "human"
+    HUMAN_UNAVAILABLE = "human_unavailable"
+    ANOTHER_JOB = "another_job"
+    GOODBYE = "goodbye"
+    UNCLEAR = "unclear"
+    LOW_CONFIDENCE = "low_confidence"
+    SILENCE = "silence"
+    SILENCE_LIMIT = "silence_limit"
+    DIGIT = "digit"
+    QUOTED = "quoted"
+    QUOTE_FAILED = "quote_failed"
+    SLOTS_FOUND = "slots_found"
+    NO_SLOTS = "no_slots"
+    AVAILABILITY_FAILED = "availability_failed"
+    BOOKED = "booked"
+    BOOKING_FAILED = "booking_failed"
+    SLOT_TAKEN = "slot_taken"
+    BOOKING_INVALID = "booking_invalid"
+    MODEL_QUOTE = "model_quote"  # authorized tool calls of the LLM mode
+    MODEL_AVAILABILITY = "model_availability"
+    MODEL_BOOK = "model_book"
+    MODEL_TRANSFER = "model_transfer"
+    MODEL_END = "model_end"
+
+
+S, K = State, Kind
+ANY = None  # a row for every non-final state (specific rows win)
+Row = tuple[State | None, tuple[str, ...]]  # next state (None: stay), action names
+
+TABLE: dict[tuple[State | None, Kind], Row] = {
+    (S.GREET, K.START): (S.UNDERSTAND, ("greet",)),
+    (S.GREET, K.START_CLOSED): (S.UNDERSTAND, ("greet_closed",)),
+    (S.UNDERSTAND, K.PROBLEM): (S.QUOTE, ("call_quote",)),
+    (S.UNDERSTAND, K.NEED_SERVICE): (None, ("ask_service",)),
+    (S.QUOTE, K.QUOTED): (None, ("say_quote",)),
+    (S.QUOTE, K.QUOTE_FAILED): (None, ("say_quote_unavailable",)),
+    (S.QUOTE, K.PROBLEM): (None, ("call_quote",)),
+    (S.QUOTE, K.YES): (S.COLLECT, ("ask_detail",)),
+    (S.QUOTE, K.DETAILS): (S.COLLECT, ("ask_detail",)),
+    (S.QUOTE, K.NO): (S.CLOSE, ("say_anything_else",)),
+    (S.COLLECT, K.DETAILS): (None, ("ask_detail",)),
+    (S.COLLECT, K.INVALID_DETAIL): (None, ("say_invalid_detail",)),
+    (S.COLLECT, K.OUT_OF_AREA): (S.CLOSE, ("say_out_of_area",)),
+    (S.COLLECT, K.DETAILS_READY): (None, ("call_availability",)),
+    (S.COLLECT, K.SLOTS_FOUND): (None, ("offer_slot",)),
+    (S.COLLECT, K.NO_SLOTS): (None, ("say_no_slots",)),
+    (S.COLLECT, K.AVAILABILITY_FAILED): (S.CLOSE, ("keep_callback", "say_availability_failed")),
+    (S.COLLECT, K.ACCEPT_SLOT): (S.BOOK, ("call_book",)),
+    (S.COLLECT, K.REJECT_SLOT): (None, ("offer_slot",)),
+    (S.COLLECT, K.READY_TO_BOOK): (S.BOOK, ("call_book",)),
+    (S.BOOK, K.BOOKED): (S.CONFIRM, ("say_booked",)),
+    (S.BOOK, K.BOOKING_FAILED): (S.CLOSE, ("keep_booking", "say_booking_pending")),
+    (S.BOOK, K.SLOT_TAKEN): (S.COLLECT, ("say_slot_taken", "offer_slot")),
+    (S.BOOK, K.BOOKING_INVALID): (S.COLLECT, ("say_invalid_detail",)),
+    (S.CONFIRM, K.YES): (S.CLOSE, ("say_anything_else",)),
+    (S.CONFIRM, K.NO): (S.CLOSE, ("keep_correction", "say_correction_noted")),
+    (S.CONFIRM, K.DETAILS): (S.CLOSE, ("keep_correction", "say_correction_noted")),
+    (S.CLOSE, K.NO): (S.END, ("say_goodbye", "end_call")),
+    (S.CLOSE, K.YES): (None, ("say_what_else",)),
+    (S.CLOSE, K.PROBLEM): (S.QUOTE, ("call_quote",)),
+    (S.CLOSE, K.ANOTHER_JOB): (S.TRANSFER, ("say_one_booking", "transfer_default")),
+    (ANY, K.HUMAN): (S.TRANSFER, ("say_transfer", "transfer_default")),
+    (ANY, K.HUMAN_UNAVAILABLE): (S.CLOSE, ("keep_callback", "say_no_human")),
+    (ANY, K.GOODBYE): (S.END, ("say_goodbye", "end_call")),
+    (ANY, K.EMERGENCY_TRANSFER): (S.TRANSFER, ("say_emergency_transfer", "transfer_emergency")),
+    (ANY, K.EMERGENCY_BOOKING): (S.COLLECT, ("say_emergency_priority", "ask_detail")),
+    (ANY, K.LOW_CONFIDENCE): (None, ("ask_repeat",)),
+    (ANY, K.UNCLEAR): (None, ("say_unclear",)),
+    (ANY, K.SILENCE): (None, ("reprompt",)),
+    (ANY, K.SILENCE_LIMIT): (S.END, ("say_silence_end", "end_call")),
+    (ANY, K.DIGIT): (None, ()),
+    (ANY, K.MODEL_QUOTE): (S.QUOTE, ("call_authorized",)),
+    (ANY, K.MODEL_AVAILABILITY): (S.COLLECT, ("call_authorized",)),
+    (ANY, K.MODEL_BOOK): (S.BOOK, ("call_authorized",)),
+    (ANY, K.MODEL_TRANSFER): (S.TRANSFER, ("transfer_authorized",)),
+    (ANY, K.MODEL_END): (S.END, ("end_call",)),
+}
+
+FINAL_STATES = frozenset({S.TRANSFER, S.END})
+_TOOL_KINDS = frozenset(
+    {K.QUOTED, K.QUOTE_FAILED, K.SLOTS_FOUND, K.NO_SLOTS, K.AVAILABILITY_FAILED, K.BOOKED}
+    | {K.BOOKING_FAILED, K.SLOT_TAKEN, K.BOOKING_INVALID}
+)
+
+
+def lookup(state: State, kind: Kind) -> tuple[Kind, Row] | None:
+    """The kind that applies and its table row, or ``None`` when nothing should happen.
+
+    Caller input with no row of its own is treated as unclear (ask again);
+    a tool result with no row is stale and ignored.
+    """
+    if state in FINAL_STATES:
+        return None
+    row = TABLE.get((state, kind)) or TABLE.get((ANY, kind))
+    if row is not None:
+        return kind, row
+    if kind in _TOOL_KINDS or kind is K.START:
+        return None
+    return K.UNCLEAR, TABLE[(ANY, K.UNCLEAR)]
