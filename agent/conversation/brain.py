@@ -32,6 +32,7 @@ import trio
 
 from agent.base.events import SttEvent
 from agent.business.company import CompanyProfile
+from agent.conversation.keypad import KeypadEntry
 from agent.conversation.params import KEYPAD_PREFIX, STRUCTURED_INSTRUCTIONS, ConversationParams
 from agent.conversation.protocols import (
     ConversationObserver,
@@ -135,10 +136,9 @@ class ConversationBrain:
         self._audible: int | None = None  # id of the utterance being heard
         self._timer_scope: trio.CancelScope | None = None
         self._done = trio.Event()
-        self._digits = ""
+        self._keypad = KeypadEntry(self.params.digit_timeout_s, self._submit_digits)
         self._vad_pausing = False
         self._deadline: float | None = self.taker.next_deadline()
-        self._digit_scope: trio.CancelScope | None = None
 
     # --- the brain's task -----------------------------------------------------------
 
@@ -286,7 +286,8 @@ class ConversationBrain:
             elif isinstance(action, SilenceTimeout):
                 self._say(render(self.company, "silence_end"), Outcome("end", "silence"))
             elif isinstance(action, DtmfInput):
-                self._on_digit(action.digit)
+                assert self._nursery is not None  # hooks act only once the brain runs
+                self._keypad.press(action.digit, self._nursery)
         # Every input of the turn-taker passes here, so this is its next deadline
         # until the next input (read per frame by on_audio without recomputing it).
         self._deadline = self.taker.next_deadline()
@@ -318,31 +319,9 @@ class ConversationBrain:
     def _say(self, text: str, outcome: Outcome | None = None) -> None:
         self._start_turn(Turn(self, None, canned=text, canned_outcome=outcome))
 
-    def _on_digit(self, digit: str) -> None:
-        """Keys make an entry ended by # or by a pause of ``digit_timeout_s``. An entry
-        that is just the human digit (0) asks for a person; any other entry goes to the
-        model as the caller's words (so 0 can start a phone number)."""
-        if self._digit_scope is not None:
-            self._digit_scope.cancel()
-            self._digit_scope = None
-        if digit != "#":
-            self._digits += digit
-            assert self._nursery is not None
-            self._nursery.start_soon(self._digit_pause)
-            return
-        self._submit_digits()
-
-    async def _digit_pause(self) -> None:
-        with trio.CancelScope() as scope:
-            self._digit_scope = scope
-            await trio.sleep(self.params.digit_timeout_s)
-            self._digit_scope = None
-            self._submit_digits()
-
-    def _submit_digits(self) -> None:
-        digits, self._digits = self._digits, ""
-        if not digits:
-            return
+    def _submit_digits(self, digits: str) -> None:
+        """A finished key entry: a lone 0 (the human digit) asks for a person; any
+        other entry goes to the model as the caller's words (0 can start a number)."""
         if len(digits) == 1 and not self.workflow.digits_open:
             for action in self.workflow.handle(Dtmf(digits), self.epoch()):
                 if isinstance(action, Transfer):  # the "talk to a person" key
