@@ -18,6 +18,7 @@ PURE_MODULES = [
     "agent.dialogue.chunking",
     "agent.business.company",
     "agent.base.config",
+    "agent.base.settings",
     "agent.base.errors",
     "agent.base.events",
     "agent.dialogue.history",
@@ -34,8 +35,10 @@ PURE_MODULES = [
     "agent.dialogue.workflow_build",
     "agent.providers.tts.cartesia_wire",
     "agent.providers.stt.deepgram_wire",
+    "agent.providers.stt.deepgram_settings",
     "agent.providers.tts.elevenlabs_wire",
     "agent.providers.llm.openai_wire",
+    "agent.providers.llm.openai_settings",
     "tests.fakes.tone_text",
 ]
 IO_LIBRARIES = ["trio", "httpx", "trio_websocket", "h11", "anyio"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from agent.base.config import env_float
+from agent.base.settings import Env
 from agent.media.recording import (
     CallRecorder,
     RecordingSettings,
@@ -56,15 +56,15 @@ class ObservabilitySettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ObservabilitySettings:
-        env = os.environ if env is None else env
-        host, port = metrics_address(dict(env))
+        reader = Env.of(env)
+        host, port = metrics_address(reader)
         return cls(
             records=RecordSettings.from_env(env),
             recording=RecordingSettings.from_env(env),
             prices=Prices.from_env(env),
             metrics_host=host,
             metrics_port=port,
-            purge_interval_s=env_float(env, "VOICE_AGENT_PURGE_INTERVAL_S", 3600.0, lo=1.0),
+            purge_interval_s=reader.get("VOICE_AGENT_PURGE_INTERVAL_S"),
         )
 
 
@@ -228,7 +228,7 @@ async def run_observability(
 
 def _mark_process_dead() -> None:
     # Multiprocess metrics: this worker's live gauges (active_calls) stop counting.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if Env().is_set("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(os.getpid())

@@ -120,7 +120,12 @@ def test_a_fallback_voice_without_its_keys_stops_start_up(tmp_path):
     env = {**CARTESIA, "VOICE_AGENT_TTS_FALLBACK": "elevenlabs"}
     with pytest.raises(ConfigError, match=r"VOICE_AGENT_TTS_FALLBACK.*ELEVENLABS_API_KEY"):
         tts_factory("cartesia", env)
-    serve_env = {**env, "VOICE_AGENT_TTS": "cartesia", "VOICE_AGENT_DB": str(tmp_path / "a.db")}
+    serve_env = {
+        **env,
+        "VOICE_AGENT_OFFLINE": "1",  # whisper and the rule policy: the TTS chain is the point
+        "VOICE_AGENT_TTS": "cartesia",
+        "VOICE_AGENT_DB": str(tmp_path / "a.db"),
+    }
     with pytest.raises(ConfigError, match="VOICE_AGENT_TTS_FALLBACK"):
         build_conversation(serve_env)
 

@@ -13,10 +13,9 @@ from agent.base.errors import (
     ProviderStatusError,
 )
 from agent.base.events import Finish, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent.providers.llm.openai_settings import PRESETS, LlmSettings
 from agent.providers.llm.openai_wire import (
-    PRESETS,
     ChatStreamParser,
-    LlmSettings,
     build_request_body,
     chat_url,
     parse_duration,
@@ -114,7 +113,7 @@ def test_from_env_reads_every_variable():
         ({"LLM_PROVIDER": "bard"}, "LLM_PROVIDER='bard'"),
         ({**KEYS, "LLM_TEMPERATURE": "3"}, "LLM_TEMPERATURE"),
         ({**KEYS, "LLM_MAX_TOKENS": "many"}, "LLM_MAX_TOKENS"),
-        ({**KEYS, "LLM_BASE_URL": "api.groq.com"}, "base_url"),
+        ({**KEYS, "LLM_BASE_URL": "api.groq.com"}, "LLM_BASE_URL='api.groq.com'"),
         ({"LLM_PROVIDER": "vllm"}, "LLM_MODEL"),
         ({**KEYS, "LLM_FALLBACKS": "cerebras,nope"}, "nope"),
     ],
