@@ -69,7 +69,7 @@ SETTINGS = (
     Setting("LLM_MODEL", NAME, None, "model", LLM,
             default_doc="the preset's (groq: openai/gpt-oss-20b)"),
     Setting("LLM_REASONING_EFFORT", Text(r"[a-z_]+", "auto, omit or a level such as low"),
-            "auto", "auto: the fastest for the model; omit: send none; else sent as given", LLM),
+            "auto", "reasoning effort (auto: the fastest for the model; omit: send none)", LLM),
     Setting("LLM_FALLBACKS", Words(LLM_PRESET_NAMES, noun="LLM provider"), (),
             "presets tried in order when the model fails (each with its own key)", LLM),
     Setting("LLM_TEMPERATURE", Float(0, 2), 0.3, "sampling temperature", LLM),

@@ -348,6 +348,7 @@ class Words:
         return "comma list" + (f" of {self.item.hint}" if self.item.hint else "")
 
     def parse(self, text: str) -> tuple[str, ...]:
+        _plain_text(text)
         parts = [part.strip() for part in text.split(",")]
         if not self.choices:
             value = tuple(part for part in parts if part)
@@ -363,13 +364,13 @@ class Words:
         for item in value:
             if self.choices and item not in self.choices:
                 raise ValueError(
-                    f"unknown {self.noun} {item!r}; choose from {', '.join(self.choices)}"
+                    f"unknown {self.noun} {item[:40]!r}; choose from {', '.join(self.choices)}"
                 )
             if not self.choices:
                 try:
                     self.item.check(item)
                 except ValueError as exc:
-                    raise ValueError(f"{self.noun} {item!r}: {exc}") from None
+                    raise ValueError(f"{self.noun} {item[:40]!r}: {exc}") from None
 
     def show(self, value: Any) -> str:
         return ",".join(value)
