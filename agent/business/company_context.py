@@ -24,7 +24,7 @@ import attrs
 import httpx
 
 from agent.base.errors import ConfigError, ProviderError
-from agent.base.settings import Env
+from agent.base.settings import Env, setting
 from agent.business.booking import _JsonHttp
 from agent.business.company import CompanyDirectory, CompanyProfile, parse_company, to_e164
 
@@ -37,15 +37,13 @@ __all__ = ["CompanyContext", "ContextSettings"]
 class ContextSettings:
     url: str
     key: str | None = attrs.field(default=None, repr=False)
-    ttl_s: float = 300.0
+    ttl_s: float = setting("VOICE_AGENT_CONTEXT_TTL_S")
     connect_timeout_s: float = 1.0
     timeout_s: float = 3.0
 
     def __attrs_post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"VOICE_AGENT_CONTEXT_URL={self.url!r}: want an http(s) URL")
-        if self.ttl_s < 0:
-            raise ConfigError(f"VOICE_AGENT_CONTEXT_TTL_S={self.ttl_s}: must be >= 0")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None) -> ContextSettings | None:

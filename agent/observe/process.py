@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from agent.base.settings import Env
+from agent.base.settings import Env, setting
 from agent.media.recording import (
     CallRecorder,
     RecordingSettings,
@@ -50,9 +50,9 @@ class ObservabilitySettings:
     records: RecordSettings = attrs.field(factory=RecordSettings)
     recording: RecordingSettings = attrs.field(factory=RecordingSettings)
     prices: Prices = attrs.field(factory=Prices)
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9102  # 0: no exporter
-    purge_interval_s: float = 3600.0
+    metrics_host: str = setting("VOICE_AGENT_METRICS_HOST")
+    metrics_port: int = setting("VOICE_AGENT_METRICS_PORT")  # 0: no exporter
+    purge_interval_s: float = setting("VOICE_AGENT_PURGE_INTERVAL_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ObservabilitySettings:

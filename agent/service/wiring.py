@@ -91,6 +91,7 @@ def build_conversation(
     default = companies.get(companies.default_id) if companies.default_id else None
     if default is None:
         raise ConfigError("VOICE_AGENT_COMPANIES: the companies file names no default company")
+    check_booking_keys(reader, companies)
     db_path = Path(reader.get("VOICE_AGENT_DB"))
     check_database("VOICE_AGENT_DB", db_path)
     try:
@@ -164,6 +165,25 @@ def companies_path(env: Mapping[str, str] | Env | None) -> str:
         )
         return str(DEFAULT_COMPANIES)
     return path
+
+
+def check_booking_keys(env: Mapping[str, str] | Env | None, companies: CompanyDirectory) -> None:
+    """Each company's booking API key is set: a ConfigError naming the variable, or
+    for the bundled example only a WARNING (a first try has no key for it)."""
+    reader = Env.of(env)
+    for company in companies.companies:
+        api = company.booking_api
+        if api is None or not api.key_env or reader.named("booking API key", api.key_env):
+            continue
+        if not reader.is_set("VOICE_AGENT_COMPANIES"):
+            log.warning(
+                "%s is not set: the example company %s cannot book", api.key_env, company.id
+            )
+            continue
+        raise ConfigError(
+            f"{api.key_env} is not set: the booking API key of company {company.id!r}"
+            f" (booking_api.key_env in {reader.get('VOICE_AGENT_COMPANIES')})"
+        )
 
 
 def warn_offline(env: Mapping[str, str] | Env | None, names: tuple[str, str, str]) -> None:
