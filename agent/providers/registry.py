@@ -64,7 +64,7 @@ def espeak_available() -> bool:
 
 def tts_fallbacks(env: Mapping[str, str] | None, primary: str) -> tuple[str, ...]:
     """The voices tried, in order, when ``primary`` fails: VOICE_AGENT_TTS_FALLBACK
-    (comma list; ``none`` or empty: no fallback). Unset: ``espeak`` behind a cloud
+    (comma list; ``none``: no fallback). Unset or empty: ``espeak`` behind a cloud
     voice when espeak is installed, else none."""
     reader = Env.of(env)
     names = reader.get(TTS_FALLBACK_VAR)

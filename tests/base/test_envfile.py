@@ -4,6 +4,8 @@ src/basic/env-file.c), and the shipped ``.env.example`` valid under those rules.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -134,3 +136,18 @@ def test_every_default_shown_in_the_example_parses_and_is_the_schemas():
             assert Env({setting.name: text}).get(setting.name) == setting.default
         else:  # empty: the default, whatever it is
             assert setting.default in (None, ()) or setting.default_doc or setting.required_for
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash here")
+def test_a_shell_reads_the_example_as_systemd_does():
+    """`set -a; . ./.env; set +a` (the README's way in a shell) gives the same values,
+    the commented defaults made active included."""
+    text = re.sub(r"(?m)^#([A-Z][A-Z0-9_]*=)", r"\1", EXAMPLE.read_text())
+    script = 'set -a; eval "$EXAMPLE"; set +a; env -0'
+    result = subprocess.run(
+        ["bash", "-c", script], env={"EXAMPLE": text}, capture_output=True, check=True
+    )
+    shell = dict(item.split("=", 1) for item in result.stdout.decode().split("\0") if item)
+    systemd = parse_env_text(text).values
+    assert len(systemd) > 80
+    assert {name: shell.get(name) for name in systemd} == systemd

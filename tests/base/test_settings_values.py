@@ -206,7 +206,7 @@ def test_empty_means_the_default_and_values_are_stripped():
     assert env.get("VOICE_AGENT_PORT") == 9099 and not env.is_set("VOICE_AGENT_PORT")
     assert env.given("VOICE_AGENT_PORT")
     assert env.get("VOICE_AGENT_HOST") == "0.0.0.0" and env.get("LLM_PROVIDER") == "groq"
-    assert Env({"VOICE_AGENT_TTS_FALLBACK": ""}).get("VOICE_AGENT_TTS_FALLBACK") == ()
+    assert Env({"VOICE_AGENT_TTS_FALLBACK": " "}).get("VOICE_AGENT_TTS_FALLBACK") is None
 
 
 def test_unknown_variables_are_listed_with_a_hint():

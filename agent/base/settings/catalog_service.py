@@ -90,8 +90,8 @@ SETTINGS = (
             "text-to-speech provider", CONVERSATION,
             default_doc="cartesia (espeak with VOICE_AGENT_OFFLINE=1)"),
     Setting("VOICE_AGENT_TTS_FALLBACK", Words((*TTS_NAMES, "none"), noun="TTS"), None,
-            "voices tried in order when the TTS fails; none or empty: no fallback",
-            CONVERSATION, blank=(),
+            "voices tried in order when the TTS fails; none: no fallback",
+            CONVERSATION,
             default_doc="espeak behind cartesia or elevenlabs when the offline extra is"
             " installed"),
     Setting("VOICE_AGENT_COMPANIES", FilePath(), None,

@@ -25,7 +25,7 @@ import attrs
 from agent.base.errors import ConfigError
 from agent.base.settings.catalog import SCHEMA
 from agent.base.settings.kinds import EnvName, Secret, SettingKind
-from agent.base.settings.schema import DEFAULT, Setting
+from agent.base.settings.schema import Setting
 
 log = logging.getLogger("agent.base.settings")
 
@@ -87,8 +87,8 @@ class Env:
         """The typed value of ``name`` (its default when unset or empty)."""
         setting = SCHEMA[name]
         found = self._text(setting)
-        if found is None or not found[1]:
-            return setting.default if found is None or setting.blank == DEFAULT else setting.blank
+        if found is None or not found[1]:  # unset or empty: the default, for every setting
+            return setting.default
         return parse(setting.kind, found[0], found[1])
 
     def text(self, name: str) -> str | None:

@@ -15,15 +15,12 @@ import attrs
 
 from agent.base.settings.kinds import Float, Int, SettingKind
 
-# ``Setting.blank``: an empty value means the default (the rule for every setting
-# unless it says otherwise, so ``NAME=`` in an env file is the same as no line).
-DEFAULT = "default"
-
 
 @attrs.frozen
 class Setting:
     """One environment variable. ``default`` is the typed value used when it is
-    unset or empty (None: computed, ``default_doc`` says how)."""
+    unset or empty, so ``NAME=`` in an env file is the same as no line (None:
+    computed, ``default_doc`` says how)."""
 
     name: str
     kind: SettingKind
@@ -33,7 +30,6 @@ class Setting:
     unit: str = ""  # s, ms, Hz, days, ...
     default_doc: str = ""
     old_names: tuple[str, ...] = ()  # deprecated spellings still read (with a warning)
-    blank: Any = DEFAULT  # what an empty value means, when not the default
     required_for: str = ""  # e.g. "Deepgram": an active (uncommented) line in .env.example
     written: bool = False  # set by the agent itself (for a library), not by users
 
