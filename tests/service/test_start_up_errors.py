@@ -68,7 +68,12 @@ def refused(result: subprocess.CompletedProcess) -> str:
     ids=lambda v: next(iter(v)) if isinstance(v, dict) else None,
 )  # fmt: skip
 def test_a_bad_value_is_one_line_naming_the_variable(tmp_path, env, expected):
-    assert refused(run_serve(tmp_path, env)).startswith(expected)
+    result = run_serve(tmp_path, env)
+    assert refused(result).startswith(expected)
+    # Nothing else on stderr, but the deprecation warning of an old name.
+    others = [line for line in result.stderr.splitlines() if "voice-agent: " not in line]
+    assert others == ([] if "LLM_TIMEOUT" not in env else [others[0]]), result.stderr
+    assert all("is deprecated: rename it LLM_TIMEOUT_S" in line for line in others)
 
 
 def test_the_database_names_the_variable_and_the_path(tmp_path):
