@@ -8,7 +8,7 @@ DEV    := $(VENV)/.installed-dev
 OFFLINE := $(VENV)/.installed-offline
 CORE_SOURCES := pyproject.toml setup.py build.py $(wildcard csrc/*)
 
-.PHONY: test demo lint format bench clean
+.PHONY: test demo lint format bench clean config-docs
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
@@ -40,6 +40,12 @@ lint: $(DEV)
 format: $(DEV)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# .env.example and docs/configuration.md are generated from the settings schema
+# (agent/base/settings); a test fails when the committed copies differ.
+config-docs: $(DEV)
+	$(PY) -m agent.base.settings --env-example > .env.example.tmp && mv .env.example.tmp .env.example
+	$(PY) -m agent.base.settings --markdown > docs/configuration.md.tmp && mv docs/configuration.md.tmp docs/configuration.md
 
 bench: $(DEV)
 	$(PY) bench/dsp_speed.py

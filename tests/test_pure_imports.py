@@ -34,6 +34,7 @@ PURE_MODULES = sorted(
         "agent.business.company",
         "agent.business.ukformats",
         "agent.observe.callreport",
+        "tests.fakes.cartesia_checks",
         "tests.fakes.tone_text",
     }
 )

@@ -30,12 +30,13 @@ import contextvars
 import datetime
 import json
 import logging
-import os
 import re
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TextIO
+
+from agent.base.settings import Env
 
 current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "voice_agent_call", default=None
@@ -87,8 +88,6 @@ _MY_NAME = re.compile(
     r"|i'?m\s+called|i\s+am\s+called|spelt|spelled)[\s,:]+"
     rf"(?P<name>{_SPELLED}|{_WORD}(?:\s+{_WORD})?)"
 )
-
-_KEY_ENV = re.compile(r"(?:KEY|TOKEN|SECRET|PASSWORD)$")
 
 
 class _Registry:
@@ -215,11 +214,10 @@ def register_secret(value: str) -> None:
 
 
 def register_env_secrets(env: Mapping[str, str] | None = None) -> None:
-    """Hide the values of environment variables named like keys (``*_API_KEY``, ``*_TOKEN``...)."""
-    env = os.environ if env is None else env
-    for name, value in env.items():
-        if _KEY_ENV.search(name.upper()) and value:
-            _registry.add_secret(value)
+    """Hide the values of the declared secrets and of every variable named like a key
+    (``*_KEY``, ``*_TOKEN``...: a company's booking key has the name its file gives)."""
+    for value in Env.of(env).secret_values():
+        _registry.add_secret(value)
 
 
 def redact(text: str) -> str:
@@ -331,12 +329,9 @@ _installed: logging.Handler | None = None
 def log_format(env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> str:
     """``VOICE_AGENT_LOG_FORMAT`` (json, text or auto): auto is text on a terminal
     and JSON lines otherwise (systemd's journal, a file, a pipe)."""
-    env = os.environ if env is None else env
-    chosen = env.get("VOICE_AGENT_LOG_FORMAT", "auto").strip().lower() or "auto"
+    chosen = Env.of(env).get("VOICE_AGENT_LOG_FORMAT")  # a bad word: ConfigError naming it
     if chosen in ("json", "text"):
         return chosen
-    if chosen != "auto":
-        raise ValueError(f"VOICE_AGENT_LOG_FORMAT={chosen!r}: expected json, text or auto")
     stream = stream if stream is not None else sys.stderr
     isatty = getattr(stream, "isatty", None)
     return "text" if isatty is not None and isatty() else "json"

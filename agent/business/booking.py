@@ -21,7 +21,6 @@ book takes the contract's JSON body and the idempotency key.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
@@ -36,6 +35,7 @@ from agent.base.errors import (
     ProviderStatusError,
     ProviderTimeout,
 )
+from agent.base.settings import Env
 from agent.base.tls import client_context
 from agent.business.company import BookingApi
 
@@ -168,8 +168,7 @@ def api_key_from_env(api: BookingApi, env: Mapping[str, str] | None = None) -> s
     """The Bearer key named by ``booking_api.key_env``; a missing variable is a ConfigError."""
     if not api.key_env:
         return None
-    env = os.environ if env is None else env
-    key = env.get(api.key_env, "").strip()
+    key = Env.of(env).named("booking API key", api.key_env)
     if not key:
         raise ConfigError(f"booking_api.key_env: environment variable {api.key_env} is not set")
     return key

@@ -376,10 +376,16 @@ def parse_directory(data: Any) -> CompanyDirectory:
 
 def load_companies(path: str | Path) -> CompanyDirectory:
     """Read and validate a companies file (``{"default": id, "companies": [...]}``)."""
+    where = f"companies file {str(path)!r}"
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"companies file {str(path)!r}: cannot read: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"companies file {str(path)!r}: invalid JSON: {exc}") from exc
-    return parse_directory(data)
+        raise ConfigError(f"{where}: cannot read: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: invalid JSON: {exc}") from exc
+    except RecursionError:  # json recurses per level: a hostile file must not crash us
+        raise ConfigError(f"{where}: invalid JSON: nested too deeply") from None
+    try:
+        return parse_directory(data)
+    except ConfigError as exc:  # name the file
+        raise ConfigError(f"{where}: {str(exc).removeprefix('companies file: ')}") from None

@@ -23,8 +23,8 @@ from urllib.parse import quote
 import attrs
 import httpx
 
-from agent.base.config import env_float, env_str
 from agent.base.errors import ConfigError, ProviderError
+from agent.base.settings import Env, setting
 from agent.business.booking import _JsonHttp
 from agent.business.company import CompanyDirectory, CompanyProfile, parse_company, to_e164
 
@@ -37,31 +37,26 @@ __all__ = ["CompanyContext", "ContextSettings"]
 class ContextSettings:
     url: str
     key: str | None = attrs.field(default=None, repr=False)
-    ttl_s: float = 300.0
+    ttl_s: float = setting("VOICE_AGENT_CONTEXT_TTL_S")
     connect_timeout_s: float = 1.0
     timeout_s: float = 3.0
 
     def __attrs_post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"VOICE_AGENT_CONTEXT_URL={self.url!r}: want an http(s) URL")
-        if self.ttl_s < 0:
-            raise ConfigError(f"VOICE_AGENT_CONTEXT_TTL_S={self.ttl_s}: must be >= 0")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ContextSettings | None:
+    def from_env(cls, env: Mapping[str, str] | None) -> ContextSettings | None:
         """None when ``VOICE_AGENT_CONTEXT_URL`` is unset (the companies file only)."""
-        url = env_str(env, "VOICE_AGENT_CONTEXT_URL", "")
+        reader = Env.of(env)
+        url = reader.get("VOICE_AGENT_CONTEXT_URL")
         if not url:
             return None
-        key_env = env_str(env, "VOICE_AGENT_CONTEXT_KEY_ENV", "")
-        key = env.get(key_env, "").strip() if key_env else None
+        key_env = reader.get("VOICE_AGENT_CONTEXT_KEY_ENV")
+        key = reader.named("context API key", key_env) if key_env else None
         if key_env and not key:
             raise ConfigError(f"VOICE_AGENT_CONTEXT_KEY_ENV: {key_env} is not set")
-        return cls(
-            url.rstrip("/"),
-            key or None,
-            ttl_s=env_float(env, "VOICE_AGENT_CONTEXT_TTL_S", 300.0, lo=0.0),
-        )
+        return cls(url.rstrip("/"), key, ttl_s=reader.get("VOICE_AGENT_CONTEXT_TTL_S"))
 
 
 @attrs.define

@@ -15,12 +15,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--timeout", type=float, default=15.0, help="seconds each provider gets to answer"
     )
+    check.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="take the settings from this file, read the way systemd's EnvironmentFile= reads"
+        " it (no shell), instead of from the environment",
+    )
     check.set_defaults(func=cmd_check)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from agent.base.settings import read_env_file
     from agent.service.check import report, run_checks
 
-    results = trio.run(lambda: run_checks(timeout_s=args.timeout))
+    env, env_file = None, None
+    if args.env_file:
+        parsed = read_env_file(args.env_file)
+        env, env_file = parsed.values, (args.env_file, parsed.ignored)
+    results = trio.run(lambda: run_checks(env, timeout_s=args.timeout, env_file=env_file))
     print(report(results))
     return 0 if all(r.ok for r in results) else 1

@@ -36,14 +36,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from agent.base.logs import configure_logging, log_format
 
-    # JSON lines for the service (journal, file, pipe), text on a terminal; a call's
-    # lines carry its UUID; names, numbers and postcodes heard are redacted.
-    configure_logging(log_format(), level=logging.DEBUG if args.verbose else logging.INFO)
     try:
+        # JSON lines for the service (journal, file, pipe), text on a terminal; a call's
+        # lines carry its UUID; names, numbers and postcodes heard are redacted.
+        configure_logging(log_format(), level=logging.DEBUG if args.verbose else logging.INFO)
         return args.func(args)
     except ConfigError as exc:
-        print(f"voice-agent: {exc}", file=sys.stderr)
-        return 2
+        return refuse(exc)
+    except BaseExceptionGroup as group:  # from inside trio.run (a port in use...)
+        matched, _ = group.split(ConfigError)
+        if matched is None:
+            raise
+        first: BaseException = matched
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        return refuse(first)
+
+
+def refuse(exc: BaseException) -> int:
+    """A configuration error: one line on stderr, exit code 2 (never a traceback)."""
+    print(f"voice-agent: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

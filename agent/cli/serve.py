@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 
 import attrs
 import trio
 
-from agent.base.config import ServerSettings, env_int
+from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
-
-BRAINS = ("echo", "conversation")
+from agent.base.settings import BRAINS, Env
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,19 +39,23 @@ def server_settings(args: argparse.Namespace) -> ServerSettings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from agent.pbx.fastagi import AgiSettings
+    from agent.service.preflight import preflight
     from agent.service.serve import ServiceSettings
 
+    env = Env()
     settings = server_settings(args)
+    preflight(env, settings.brain)
     service_settings = ServiceSettings.from_env()
     agi = AgiSettings.from_env()
-    workers = args.workers
-    if workers is None:
-        workers = env_int(os.environ, "VOICE_AGENT_WORKERS", 1, lo=1, hi=256)
+    workers = args.workers if args.workers is not None else env.get("VOICE_AGENT_WORKERS")
     if not 1 <= workers <= 256:
         raise ConfigError(f"--workers {workers}: expected 1..256")
     if workers > 1:
+        from agent.service.wiring import check_providers
         from agent.service.workers import run_supervisor
 
+        if settings.brain == "conversation":
+            check_providers(env)  # the workers build them: a bad key stops the parent here
         return run_supervisor(settings, service_settings, agi, workers)
 
     from agent.observe.metrics import metrics_address

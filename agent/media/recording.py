@@ -31,7 +31,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from agent.base.config import env_bool, env_str
+from agent.base.settings import read_settings, setting
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,12 @@ _SLACK = 8  # samples (1 ms at 8 kHz): rounding, not a re-phase
 
 @attrs.frozen
 class RecordingSettings:
-    enabled: bool = False
-    directory: str = "recordings"
+    enabled: bool = setting("VOICE_AGENT_RECORDING")
+    directory: str = setting("VOICE_AGENT_RECORDINGS_DIR")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecordingSettings:
-        env = os.environ if env is None else env
-        return cls(
-            enabled=env_bool(env, "VOICE_AGENT_RECORDING", False),
-            directory=env_str(env, "VOICE_AGENT_RECORDINGS_DIR", "recordings"),
-        )
+        return read_settings(cls, env)
 
 
 _STOP = object()

@@ -12,13 +12,12 @@ they pay rather than the agent guessing. Units follow how vendors quote:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import attrs
 
-from agent.base.config import env_float, env_str
 from agent.base.errors import ConfigError
+from agent.base.settings import Env
 
 
 def _not_negative(instance: object, attribute: attrs.Attribute, value: float) -> None:
@@ -36,17 +35,15 @@ class Prices:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Prices:
-        env = os.environ if env is None else env
-
-        def price(name: str) -> float:
-            return env_float(env, name, 0.0, lo=0.0)
+        reader = Env.of(env)
+        price = reader.get
 
         return cls(
             stt_per_minute=price("VOICE_AGENT_PRICE_STT_PER_MIN"),
             llm_input_per_token=price("VOICE_AGENT_PRICE_LLM_INPUT_PER_MTOK") / 1e6,
             llm_output_per_token=price("VOICE_AGENT_PRICE_LLM_OUTPUT_PER_MTOK") / 1e6,
             tts_per_character=price("VOICE_AGENT_PRICE_TTS_PER_1K_CHARS") / 1e3,
-            currency=env_str(env, "VOICE_AGENT_CURRENCY", "USD"),
+            currency=reader.get("VOICE_AGENT_CURRENCY"),
         )
 
 

@@ -16,7 +16,7 @@ over live processes), and any one worker can serve it.
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Mapping
 
 import trio
 from prometheus_client import (
@@ -29,13 +29,13 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.base.config import env_int, env_str
+from agent.base.settings import Env, default_of
 from agent.observe.records_schema import TurnRecord, turn_latencies
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9102
+DEFAULT_HOST = default_of("VOICE_AGENT_METRICS_HOST")
+DEFAULT_PORT = default_of("VOICE_AGENT_METRICS_PORT")
 
 # Voice latencies live between ~20 ms and a few seconds.
 LATENCY_BUCKETS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -109,7 +109,7 @@ class Metrics:
 
 
 def _scrape_registry(registry: CollectorRegistry) -> CollectorRegistry:
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not Env().is_set("PROMETHEUS_MULTIPROC_DIR"):
         return registry
     from prometheus_client import multiprocess
 
@@ -118,11 +118,10 @@ def _scrape_registry(registry: CollectorRegistry) -> CollectorRegistry:
     return merged
 
 
-def metrics_address(env: dict[str, str] | None = None) -> tuple[str, int]:
+def metrics_address(env: Mapping[str, str] | Env | None = None) -> tuple[str, int]:
     """``VOICE_AGENT_METRICS_HOST`` / ``VOICE_AGENT_METRICS_PORT`` (0 disables the exporter)."""
-    env = os.environ if env is None else env
-    host = env_str(env, "VOICE_AGENT_METRICS_HOST", DEFAULT_HOST)
-    return host, env_int(env, "VOICE_AGENT_METRICS_PORT", DEFAULT_PORT, lo=0, hi=65535)
+    reader = Env.of(env)
+    return reader.get("VOICE_AGENT_METRICS_HOST"), reader.get("VOICE_AGENT_METRICS_PORT")
 
 
 def _response(status: str, content_type: str, body: bytes) -> bytes:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import trio
 
-from agent.base.config import env_float
+from agent.base.settings import Env, default_of, setting
 from agent.media.recording import (
     CallRecorder,
     RecordingSettings,
@@ -57,21 +57,22 @@ class ObservabilitySettings:
     records: RecordSettings = attrs.field(factory=RecordSettings)
     recording: RecordingSettings = attrs.field(factory=RecordingSettings)
     prices: Prices = attrs.field(factory=Prices)
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9102  # 0: no exporter
-    purge_interval_s: float = 3600.0
+    metrics_host: str = setting("VOICE_AGENT_METRICS_HOST")
+    metrics_port: int = setting("VOICE_AGENT_METRICS_PORT")  # 0: no exporter
+    # The schema's default; tests purge faster than VOICE_AGENT_PURGE_INTERVAL_S allows.
+    purge_interval_s: float = default_of("VOICE_AGENT_PURGE_INTERVAL_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ObservabilitySettings:
-        env = os.environ if env is None else env
-        host, port = metrics_address(dict(env))
+        reader = Env.of(env)
+        host, port = metrics_address(reader)
         return cls(
             records=RecordSettings.from_env(env),
             recording=RecordingSettings.from_env(env),
             prices=Prices.from_env(env),
             metrics_host=host,
             metrics_port=port,
-            purge_interval_s=env_float(env, "VOICE_AGENT_PURGE_INTERVAL_S", 3600.0, lo=1.0),
+            purge_interval_s=reader.get("VOICE_AGENT_PURGE_INTERVAL_S"),
         )
 
 
@@ -238,7 +239,7 @@ async def run_observability(
 
 def _mark_process_dead() -> None:
     # Multiprocess metrics: this worker's live gauges (active_calls) stop counting.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if Env().is_set("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(os.getpid())

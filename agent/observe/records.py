@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 import trio
 
-from agent.base.config import env_float, env_str
+from agent.base.settings import Env, default_of, setting
 from agent.observe import records_work as work
 from agent.observe.records_pg import pg_dialect
 from agent.observe.records_schema import (
@@ -342,21 +342,17 @@ class RecordSettings:
     outbox in one file (the table names do not overlap).
     """
 
-    path: str = "voice-agent.sqlite3"
+    path: str = default_of("VOICE_AGENT_DB")
     url: str = ""
-    retention_days: float = 90.0
+    retention_days: float = setting("VOICE_AGENT_RECORDS_RETENTION_DAYS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecordSettings:
-        env = os.environ if env is None else env
+        reader = Env.of(env)
         return cls(
-            path=env_str(
-                env,
-                "VOICE_AGENT_RECORDS_PATH",
-                env_str(env, "VOICE_AGENT_DB", "voice-agent.sqlite3"),
-            ),
-            url=env_str(env, "VOICE_AGENT_RECORDS_URL", ""),
-            retention_days=env_float(env, "VOICE_AGENT_RECORDS_RETENTION_DAYS", 90.0, lo=0.0),
+            path=reader.get("VOICE_AGENT_RECORDS_PATH") or reader.get("VOICE_AGENT_DB"),
+            url=reader.get("VOICE_AGENT_RECORDS_URL") or "",
+            retention_days=reader.get("VOICE_AGENT_RECORDS_RETENTION_DAYS"),
         )
 
     def purge_cutoff(self, now: float) -> float:

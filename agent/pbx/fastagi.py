@@ -25,7 +25,6 @@ leaves it unset and makes ``AGISTATUS=FAILURE``.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,9 +32,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import attrs
 import trio
 
-from agent.base.config import env_float, env_int, env_str
-from agent.base.errors import AgentError, ConfigError, ProtocolError
-from agent.pbx.callmeta import ACTIONS, CallMetadata, CallMetadataStore, UnknownCallError
+from agent.base.errors import AgentError, ProtocolError
+from agent.base.settings import read_settings, setting
+from agent.pbx.callmeta import CallMetadata, CallMetadataStore, UnknownCallError
 from agent.wire import agi
 
 log = logging.getLogger(__name__)
@@ -47,42 +46,25 @@ class AgiSessionError(AgentError):
     """The AGI session ended early: Asterisk closed, went quiet or the socket broke."""
 
 
-def _port(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise ConfigError(f"{attribute.name}={value}: a TCP port is 0..65535")
-
-
-def _action(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if value not in ACTIONS:
-        raise ConfigError(f"{attribute.name}={value!r}: expected one of {ACTIONS}")
-
-
 @attrs.frozen
 class AgiSettings:
-    host: str = "127.0.0.1"
-    port: int = attrs.field(default=4573, validator=_port)
+    host: str = setting("VOICE_AGENT_AGI_HOST")
+    port: int = setting("VOICE_AGENT_AGI_PORT")
     # Calls in progress plus setups not yet connected; 0 means no limit.
-    max_calls: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    max_calls: int = setting("VOICE_AGENT_MAX_CALLS")
     # How long we wait for each line from Asterisk before giving up on the session.
-    read_timeout_s: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    read_timeout_s: float = setting("VOICE_AGENT_AGI_TIMEOUT_S")
     # How often unclaimed metadata is swept (it expires after the store's pending TTL).
     sweep_interval_s: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # What ``next`` tells the dialplan when the conversation decided nothing.
-    fallback_action: str = attrs.field(default="hangup", validator=_action)
+    fallback_action: str = setting("VOICE_AGENT_FALLBACK_ACTION")
     # Asterisk runs ``next`` as soon as our 0x00 arrives, which can be a moment
     # before the call's decision is stored: ``next`` waits up to this long for it.
     next_wait_s: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgiSettings:
-        env = os.environ if env is None else env
-        return cls(
-            host=env_str(env, "VOICE_AGENT_AGI_HOST", "127.0.0.1"),
-            port=env_int(env, "VOICE_AGENT_AGI_PORT", 4573, lo=0, hi=65535),
-            max_calls=env_int(env, "VOICE_AGENT_MAX_CALLS", 0, lo=0),
-            read_timeout_s=env_float(env, "VOICE_AGENT_AGI_TIMEOUT_S", 5.0, lo=0.01),
-            fallback_action=env_str(env, "VOICE_AGENT_FALLBACK_ACTION", "hangup"),
-        )
+        return read_settings(cls, env)
 
 
 class AgiSession:

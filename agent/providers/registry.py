@@ -1,10 +1,12 @@
 """Provider names -> per-call factories.
 
 Adding a provider touches its module, this registry and the settings schema
-only. With no key for a cloud provider the embedded one is chosen, so a
-machine with no keys still answers calls; and a cloud voice gets the embedded
-one as its fallback when it is installed (``tts_fallbacks``), so a TTS outage
-is heard as a plainer voice rather than silence.
+(``agent.base.settings``) only. The providers are the cloud ones unless the
+configuration names others (``VOICE_AGENT_STT/LLM/TTS``) or asks for the whole
+offline stack (``VOICE_AGENT_OFFLINE=1``): a missing key is an error where the
+provider is built, never a quiet switch to a weaker provider. A cloud voice
+gets the embedded one as its fallback when it is installed (``tts_fallbacks``),
+so a TTS outage is heard as a plainer voice rather than silence.
 """
 
 from __future__ import annotations
@@ -14,42 +16,35 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from agent.base.errors import ConfigError
+from agent.base.settings import LLM_NAMES, STT_NAMES, TTS_NAMES, Env
 
 if TYPE_CHECKING:
     from agent.media.call import Call
     from agent.providers.protocols import LanguageModel, SpeechToText, TextToSpeech
 
-STT_NAMES = ("deepgram", "whisper")
-TTS_NAMES = ("cartesia", "elevenlabs", "espeak")
-LLM_NAMES = ("offline", "groq", "cerebras", "openai", "ollama", "llamacpp", "vllm")
+__all__ = ["LLM_NAMES", "OFFLINE_NAMES", "STT_NAMES", "TTS_NAMES", "chosen", "tts_fallbacks"]
+
+OFFLINE_NAMES = frozenset({"whisper", "offline", "espeak"})  # the embedded providers
 CLOUD_TTS = ("cartesia", "elevenlabs")
 TTS_FALLBACK_VAR = "VOICE_AGENT_TTS_FALLBACK"
 
 
-def chosen(env: Mapping[str, str]) -> tuple[str, str, str]:
-    """(stt, llm, tts) from VOICE_AGENT_STT/LLM/TTS, else by which keys are set."""
-    stt = env.get("VOICE_AGENT_STT") or ("deepgram" if env.get("DEEPGRAM_API_KEY") else "whisper")
-    has_llm_key = any(
-        env.get(k) for k in ("LLM_API_KEY", "GROQ_API_KEY", "CEREBRAS_API_KEY", "OPENAI_API_KEY")
-    )
-    llm = env.get("VOICE_AGENT_LLM") or (
-        env.get("LLM_PROVIDER", "groq") if has_llm_key else "offline"
-    )
-    tts = env.get("VOICE_AGENT_TTS") or ("cartesia" if env.get("CARTESIA_API_KEY") else "espeak")
-    for kind, name, names in (
-        ("STT", stt, STT_NAMES),
-        ("LLM", llm, LLM_NAMES),
-        ("TTS", tts, TTS_NAMES),
-    ):
-        if name not in names:
-            raise ConfigError(f"VOICE_AGENT_{kind}={name!r}: choose one of {', '.join(names)}")
+def chosen(env: Mapping[str, str] | None) -> tuple[str, str, str]:
+    """(stt, llm, tts): VOICE_AGENT_STT/LLM/TTS, else Deepgram, LLM_PROVIDER and
+    Cartesia, or with VOICE_AGENT_OFFLINE=1 Whisper, the rule policy and espeak.
+    Never by which keys happen to be set."""
+    reader = Env.of(env)
+    offline = reader.get("VOICE_AGENT_OFFLINE")
+    stt = reader.get("VOICE_AGENT_STT") or ("whisper" if offline else "deepgram")
+    llm = reader.get("VOICE_AGENT_LLM") or ("offline" if offline else reader.get("LLM_PROVIDER"))
+    tts = reader.get("VOICE_AGENT_TTS") or ("espeak" if offline else "cartesia")
     return stt, llm, tts
 
 
 def stt_factory(name: str, env: Mapping[str, str]) -> Callable[[Call], SpeechToText]:
     if name == "deepgram":
         from agent.providers.stt.deepgram import DeepgramStt
-        from agent.providers.stt.deepgram_wire import DeepgramSettings
+        from agent.providers.stt.deepgram_settings import DeepgramSettings
 
         settings = DeepgramSettings.from_env(env)
         return lambda call: DeepgramStt(settings, call.sample_rate)
@@ -67,26 +62,26 @@ def espeak_available() -> bool:
     return importlib.util.find_spec("espeakng_loader") is not None
 
 
-def tts_fallbacks(env: Mapping[str, str], primary: str) -> tuple[str, ...]:
+def tts_fallbacks(env: Mapping[str, str] | None, primary: str) -> tuple[str, ...]:
     """The voices tried, in order, when ``primary`` fails: VOICE_AGENT_TTS_FALLBACK
-    (comma list; ``none`` or empty: no fallback). Unset: ``espeak`` behind a cloud
+    (comma list; ``none``: no fallback). Unset or empty: ``espeak`` behind a cloud
     voice when espeak is installed, else none."""
-    raw = env.get(TTS_FALLBACK_VAR)
-    if raw is None:
+    reader = Env.of(env)
+    names = reader.get(TTS_FALLBACK_VAR)
+    if names is None:
         return ("espeak",) if primary in CLOUD_TTS and espeak_available() else ()
-    if raw.strip().lower() in ("", "none"):
-        return ()
-    names = tuple(part.strip() for part in raw.split(","))
     for index, name in enumerate(names):
-        if name not in TTS_NAMES:
-            problem = f"unknown TTS {name!r}; choose from {', '.join(TTS_NAMES)}, or none"
+        if name == "none":
+            if len(names) == 1:
+                return ()
+            problem = "'none' cannot be combined with voices"
         elif name == primary:
             problem = f"{name!r} is the primary voice (VOICE_AGENT_TTS) already"
         elif name in names[:index]:
             problem = f"{name!r} is listed twice"
         else:
             continue
-        raise ConfigError(f"{TTS_FALLBACK_VAR}={raw!r}: {problem}")
+        raise ConfigError(f"{TTS_FALLBACK_VAR}={reader.text(TTS_FALLBACK_VAR)!r}: {problem}")
     return names
 
 
@@ -144,7 +139,6 @@ def llm_factory(
     if name in LLM_NAMES:
         from agent.providers.llm.openai_compat import language_model_from_env
 
-        merged = {**env, "LLM_PROVIDER": name}
-        model = language_model_from_env(merged, shared=shared)  # type: ignore[arg-type]
+        model = language_model_from_env(env, shared=shared, provider=name)  # type: ignore[arg-type]
         return lambda call: model
     raise ConfigError(f"unknown LLM {name!r}; choose one of {', '.join(LLM_NAMES)}")

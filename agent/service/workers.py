@@ -46,8 +46,10 @@ import attrs
 import trio
 
 from agent.base.config import ServerSettings
+from agent.base.settings import Env, export
 from agent.pbx.callmeta_shared import SharedCallMetadataStore
 from agent.pbx.fastagi import AgiSettings, serve_fastagi
+from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 from agent.service.serve import Addresses, Service, ServiceSettings, _addresses, wait_for_next_steps
 
 log = logging.getLogger("agent.service.workers")
@@ -147,22 +149,24 @@ class Supervisor:
         async with trio.open_nursery() as nursery:
             if self.handle_signals:
                 nursery.start_soon(self._watch_signals)
-            agi_listeners = await nursery.start(
-                functools.partial(
-                    serve_fastagi,
-                    self.agi,
-                    self.store,
-                    active_calls=self.store.total_load,
-                    clock=time.monotonic,
-                    accepting=lambda: not self._stopping.is_set(),
+            with naming_the_port(FASTAGI, self.agi.host, self.agi.port):
+                agi_listeners = await nursery.start(
+                    functools.partial(
+                        serve_fastagi,
+                        self.agi,
+                        self.store,
+                        active_calls=self.store.total_load,
+                        clock=time.monotonic,
+                        accepting=lambda: not self._stopping.is_set(),
+                    )
                 )
-            )
             metrics: tuple[tuple[str, int], ...] = ()
             if self.metrics_address is not None and self.metrics_address[1]:
                 from agent.observe.metrics import Metrics, serve_metrics
 
                 host, port = self.metrics_address
-                found = await nursery.start(serve_metrics, Metrics(), host, port)
+                with naming_the_port(METRICS, host, port):
+                    found = await nursery.start(serve_metrics, Metrics(), host, port)
                 metrics = _addresses(found)
             async with trio.open_nursery() as workers:
                 for worker in self.workers:
@@ -255,7 +259,7 @@ def _exit_text(code: int | None) -> str:
 
 def _mark_dead(pid: int) -> None:
     """Drop a dead worker's live gauges (active calls) from the aggregate."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if Env().is_set("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
@@ -267,12 +271,13 @@ def run_supervisor(
     """``serve --workers N`` (blocking)."""
     from agent.observe.metrics import metrics_address
 
+    with naming_the_port(AUDIOSOCKET, server.host, server.port):
+        reserved = reuseport_socket(server.host, server.port, listen=False)
     shared = Path(tempfile.mkdtemp(prefix="voice-agent-"))
     # Set before prometheus_client is imported anywhere: the workers inherit it, and
     # the parent's exporter then aggregates their files.
     (shared / "prometheus").mkdir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared / "prometheus")
-    reserved = reuseport_socket(server.host, server.port, listen=False)
+    export("PROMETHEUS_MULTIPROC_DIR", str(shared / "prometheus"))
     server = attrs.evolve(server, port=reserved.getsockname()[1])
     store = SharedCallMetadataStore(shared / "calls.db")
     supervisor = Supervisor(

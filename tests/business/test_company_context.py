@@ -88,7 +88,7 @@ def test_settings_from_env():
     env = {"VOICE_AGENT_CONTEXT_URL": "https://ctx.example/", "VOICE_AGENT_CONTEXT_TTL_S": "60"}
     settings = ContextSettings.from_env(env)
     assert settings.url == "https://ctx.example" and settings.ttl_s == 60 and settings.key is None
-    with pytest.raises(ConfigError, match="want an http"):
+    with pytest.raises(ConfigError, match=r"CONTEXT_URL='ftp://x': expected a URL \(http://"):
         ContextSettings.from_env({"VOICE_AGENT_CONTEXT_URL": "ftp://x"})
     with pytest.raises(ConfigError, match="CTX_KEY is not set"):
         ContextSettings.from_env({**env, "VOICE_AGENT_CONTEXT_KEY_ENV": "CTX_KEY"})
@@ -112,6 +112,7 @@ async def test_serve_wiring_takes_the_dialled_numbers_profile_from_the_api(tmp_p
             "VOICE_AGENT_CONTEXT_KEY_ENV": "CTX_KEY",
             "CTX_KEY": "test-key",
             "VOICE_AGENT_DB": str(tmp_path / "agent.db"),
+            "VOICE_AGENT_OFFLINE": "1",
         }
         dialled = {"call-1": DID, "call-2": None}
         conversation = build_conversation(env, did_for=lambda call: dialled[call])

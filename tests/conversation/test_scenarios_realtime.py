@@ -27,9 +27,9 @@ from agent.demo.softphone import Caller, CallerParams
 from agent.media.server import serve_audiosocket
 from agent.providers.llm.offline_policy import OfflinePolicy
 from agent.providers.llm.openai_compat import OpenAICompatibleLLM
-from agent.providers.llm.openai_wire import LlmSettings
+from agent.providers.llm.openai_settings import LlmSettings
 from agent.providers.stt.deepgram import DeepgramStt
-from agent.providers.stt.deepgram_wire import DeepgramSettings
+from agent.providers.stt.deepgram_settings import DeepgramSettings
 from agent.providers.tts.cartesia import CartesiaTts
 from agent.providers.tts.cartesia_wire import CartesiaSettings
 from tests.fakes.cartesia import FakeCartesia

@@ -364,5 +364,5 @@ def test_settings_from_env():
     assert (settings.port, settings.max_calls, settings.fallback_action) == (4600, 8, "voicemail")
     with pytest.raises(ConfigError, match="VOICE_AGENT_AGI_PORT"):
         AgiSettings.from_env({"VOICE_AGENT_AGI_PORT": "70000"})
-    with pytest.raises(ConfigError, match="fallback_action"):
+    with pytest.raises(ConfigError, match="VOICE_AGENT_FALLBACK_ACTION='dance'"):
         AgiSettings.from_env({"VOICE_AGENT_FALLBACK_ACTION": "dance"})

@@ -69,9 +69,15 @@ def test_espeak_available_finds_the_wheel_without_importing_it(monkeypatch):
     assert found == (importlib.util.find_spec("espeakng_loader") is not None)
 
 
-@pytest.mark.parametrize("value", ["none", "None", "", "  "])
-def test_none_or_empty_disables_the_fallback(value, espeak_installed):
+@pytest.mark.parametrize("value", ["none", "None", " NONE "])
+def test_none_disables_the_fallback(value, espeak_installed):
     assert tts_fallbacks({"VOICE_AGENT_TTS_FALLBACK": value}, "cartesia") == ()
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_is_the_default_as_for_every_setting(value, espeak_installed):
+    """`VOICE_AGENT_TTS_FALLBACK=` in an env file is the same as no line."""
+    assert tts_fallbacks({"VOICE_AGENT_TTS_FALLBACK": value}, "cartesia") == ("espeak",)
 
 
 def test_a_list_is_tried_in_its_order(espeak_missing):
@@ -120,7 +126,12 @@ def test_a_fallback_voice_without_its_keys_stops_start_up(tmp_path):
     env = {**CARTESIA, "VOICE_AGENT_TTS_FALLBACK": "elevenlabs"}
     with pytest.raises(ConfigError, match=r"VOICE_AGENT_TTS_FALLBACK.*ELEVENLABS_API_KEY"):
         tts_factory("cartesia", env)
-    serve_env = {**env, "VOICE_AGENT_TTS": "cartesia", "VOICE_AGENT_DB": str(tmp_path / "a.db")}
+    serve_env = {
+        **env,
+        "VOICE_AGENT_OFFLINE": "1",  # whisper and the rule policy: the TTS chain is the point
+        "VOICE_AGENT_TTS": "cartesia",
+        "VOICE_AGENT_DB": str(tmp_path / "a.db"),
+    }
     with pytest.raises(ConfigError, match="VOICE_AGENT_TTS_FALLBACK"):
         build_conversation(serve_env)
 

@@ -360,7 +360,7 @@ def test_the_served_conversation_picks_the_company_by_did(tmp_path):
     from agent.service.wiring import build_conversation
 
     dids = {}
-    env = {"VOICE_AGENT_DB": str(tmp_path / "agent.sqlite3"), "VOICE_AGENT_LLM": "offline"}
+    env = {"VOICE_AGENT_DB": str(tmp_path / "agent.sqlite3"), "VOICE_AGENT_OFFLINE": "1"}
     conversation = build_conversation(env, did_for=lambda call: dids.get(call.uuid))
     call = FakeCall(uuid.uuid4())
     assert conversation.company_for(call).id == DIRECTORY.default_id

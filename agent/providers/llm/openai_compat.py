@@ -23,10 +23,9 @@ import trio
 from agent.base.errors import ProviderConnectError, ProviderError, ProviderTimeout
 from agent.base.events import LlmEvent, Message, ToolSpec
 from agent.base.tls import client_context
+from agent.providers.llm.openai_settings import PRESETS, LlmSettings
 from agent.providers.llm.openai_wire import (
-    PRESETS,
     ChatStreamParser,
-    LlmSettings,
     build_request_body,
     chat_url,
     request_headers,
@@ -180,11 +179,13 @@ def language_model_from_env(
     *,
     client: httpx.AsyncClient | None = None,
     shared: SharedClient | None = None,
+    provider: str | None = None,
 ) -> LanguageModel:
-    """The configured model, wrapped in a ``FallbackChain`` when LLM_FALLBACKS is set."""
+    """The configured model (``provider``, else LLM_PROVIDER), wrapped in a
+    ``FallbackChain`` when LLM_FALLBACKS is set."""
     from agent.providers.llm.fallback import FallbackChain
 
-    primary = LlmSettings.from_env(env)
+    primary = LlmSettings.from_env(env, provider=provider)
     chain = (primary, *primary.fallback_settings(env))
     models = [OpenAICompatibleLLM(settings, client, shared=shared) for settings in chain]
     return models[0] if len(models) == 1 else FallbackChain(models)

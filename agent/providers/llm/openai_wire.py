@@ -1,19 +1,18 @@
-"""OpenAI-compatible chat completions: presets, settings and the wire format (pure).
+"""OpenAI-compatible chat completions: the wire format (pure).
 
 Everything here is sans-IO: build the request, turn the streamed body into
 ``LlmEvent`` values (``ChatStreamParser``), and turn an HTTP error reply into the
 right ``ProviderError``. ``openai_compat`` does the HTTP under Trio.
 
-Presets carry each back-end's quirks (from the providers' SDKs and docs):
-which output-cap field it takes, whether it honours ``stream_options``,
-``tool_choice`` and ``parallel_tool_calls``, and how to keep reasoning models
-fast and their hidden thinking out of the spoken reply.
+The presets (``openai_settings``) carry each back-end's quirks: which
+output-cap field it takes, whether it honours ``stream_options``,
+``tool_choice`` and ``parallel_tool_calls``; here they shape the request, and
+keep reasoning models fast and their hidden thinking out of the spoken reply.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
@@ -21,190 +20,17 @@ from typing import Any
 
 import attrs
 
-from agent.base.config import env_float, env_int, env_list, env_str
 from agent.base.errors import (
-    ConfigError,
     LocalProtocolError,
     ProviderError,
     ProviderStatusError,
     RemoteProtocolError,
 )
 from agent.base.events import Finish, LlmEvent, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent.providers.llm.openai_settings import LlmSettings
 from agent.wire.sse import SseDecoder
 
 DONE = "[DONE]"
-
-
-@attrs.frozen
-class Preset:
-    name: str
-    base_url: str
-    model: str  # "" means the user must name the model (LLM_MODEL)
-    api_key_env: str | None
-    requires_api_key: bool
-    token_limit_field: str  # "max_completion_tokens" or "max_tokens"
-    stream_usage: bool  # send stream_options.include_usage
-    tool_choice: bool  # accepts tool_choice
-    parallel_tool_calls: bool  # accepts parallel_tool_calls
-    reasoning: bool  # accepts reasoning_effort
-
-
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        # gpt-oss-20b: current on Groq (the Llama 70B ids are retired) and its fastest
-        # tool-calling model; a reasoning model, kept at low effort with hidden thinking.
-        # Groq reports usage in x_groq.usage; its stream_options support is unconfirmed.
-        Preset("groq", "https://api.groq.com/openai/v1", "openai/gpt-oss-20b", "GROQ_API_KEY",
-               True, "max_completion_tokens", False, True, True, True),
-        Preset("cerebras", "https://api.cerebras.ai/v1", "gpt-oss-120b", "CEREBRAS_API_KEY",
-               True, "max_completion_tokens", True, True, True, True),
-        Preset("openai", "https://api.openai.com/v1", "gpt-4.1-mini", "OPENAI_API_KEY",
-               True, "max_completion_tokens", True, True, True, True),
-        # Ollama documents only max_tokens and rejects tool_choice.
-        Preset("ollama", "http://localhost:11434/v1", "llama3.2", None,
-               False, "max_tokens", True, False, False, True),
-        Preset("llamacpp", "http://127.0.0.1:8080/v1", "local", None,
-               False, "max_tokens", False, True, False, False),
-        # vLLM serves whatever model it was started with; tool_choice "auto" needs
-        # --enable-auto-tool-choice on the server.
-        Preset("vllm", "http://localhost:8000/v1", "", None,
-               False, "max_tokens", True, True, False, True),
-    )
-}  # fmt: skip
-DEFAULT_PROVIDER = "groq"
-
-
-def _known_provider(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if value not in PRESETS:
-        raise ConfigError(f"{attribute.name}={value!r}: expected one of {', '.join(PRESETS)}")
-
-
-def _http_url(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{attribute.name}={value!r}: expected an http:// or https:// URL")
-
-
-def _non_empty(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not value:
-        raise ConfigError(f"{attribute.name} is empty: name the model (LLM_MODEL)")
-
-
-def _range(lo: float, hi: float | None = None):
-    def check(instance: object, attribute: attrs.Attribute, value: float) -> None:
-        if value < lo or (hi is not None and value > hi):
-            raise ConfigError(f"{attribute.name}={value}: expected {lo}..{hi or 'any'}")
-
-    return check
-
-
-def _preset_default(field: str):
-    def default(self: LlmSettings) -> str:
-        preset = PRESETS.get(self.provider)
-        return getattr(preset, field) if preset else ""
-
-    return attrs.Factory(default, takes_self=True)
-
-
-@attrs.frozen
-class LlmSettings:
-    """One OpenAI-compatible endpoint. Unset fields come from the provider's preset.
-
-    ``timeout_s`` bounds each wait for bytes (so also the time to first token);
-    ``reasoning_effort`` "auto" picks the fastest setting for the model family,
-    "omit" sends nothing, anything else is sent as given.
-    """
-
-    provider: str = attrs.field(default=DEFAULT_PROVIDER, validator=_known_provider)
-    base_url: str = attrs.field(
-        default=_preset_default("base_url"),
-        converter=lambda url: url.rstrip("/"),
-        validator=_http_url,
-    )
-    model: str = attrs.field(default=_preset_default("model"), validator=_non_empty)
-    api_key: str | None = attrs.field(default=None, repr=False)
-    temperature: float = attrs.field(default=0.3, validator=_range(0.0, 2.0))
-    max_tokens: int = attrs.field(default=512, validator=_range(1))
-    timeout_s: float = attrs.field(default=10.0, validator=_range(0.001))
-    connect_timeout_s: float = attrs.field(default=3.0, validator=_range(0.001))
-    reasoning_effort: str = "auto"
-    fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-
-    def __attrs_post_init__(self) -> None:
-        preset = PRESETS[self.provider]
-        if preset.requires_api_key and not self.api_key:
-            raise ConfigError(
-                f"LLM provider {self.provider!r} needs an API key: set {preset.api_key_env}"
-            )
-        for name in self.fallbacks:
-            if name not in PRESETS:
-                raise ConfigError(f"LLM_FALLBACKS: unknown provider {name!r}")
-
-    @property
-    def preset(self) -> Preset:
-        return PRESETS[self.provider]
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LlmSettings:
-        """The primary endpoint: LLM_PROVIDER, LLM_BASE_URL, LLM_MODEL, LLM_API_KEY..."""
-        env = os.environ if env is None else env
-        provider = env_str(env, "LLM_PROVIDER", DEFAULT_PROVIDER).lower()
-        if provider not in PRESETS:
-            raise ConfigError(f"LLM_PROVIDER={provider!r}: expected one of {', '.join(PRESETS)}")
-        preset = PRESETS[provider]
-        api_key = env.get("LLM_API_KEY", "").strip() or _preset_key(env, preset)
-        if preset.requires_api_key and not api_key:
-            raise ConfigError(
-                f"LLM_PROVIDER={provider!r} needs an API key: set {preset.api_key_env}"
-                " (or LLM_API_KEY)"
-            )
-        return cls._with_shared(
-            env,
-            provider=provider,
-            base_url=env_str(env, "LLM_BASE_URL", preset.base_url),
-            model=env_str(env, "LLM_MODEL", preset.model),
-            api_key=api_key,
-            reasoning_effort=env_str(env, "LLM_REASONING_EFFORT", "auto"),
-            fallbacks=tuple(name.lower() for name in env_list(env, "LLM_FALLBACKS")),
-        )
-
-    def fallback_settings(self, env: Mapping[str, str] | None = None) -> tuple[LlmSettings, ...]:
-        """Settings for each LLM_FALLBACKS provider: its preset's URL and model unless
-        LLM_FALLBACK_<NAME>_BASE_URL / _MODEL say otherwise (a self-hosted vLLM, a
-        different Groq model), and its own key variable."""
-        env = os.environ if env is None else env
-        chain = []
-        for name in self.fallbacks:
-            preset = PRESETS[name]
-            prefix = f"LLM_FALLBACK_{name.upper()}_"
-            if not env_str(env, prefix + "MODEL", preset.model):
-                raise ConfigError(f"LLM_FALLBACKS: {name} has no default model; set {prefix}MODEL")
-            chain.append(
-                self._with_shared(
-                    env,
-                    provider=name,
-                    base_url=env_str(env, prefix + "BASE_URL", preset.base_url),
-                    model=env_str(env, prefix + "MODEL", preset.model),
-                    api_key=_preset_key(env, preset),
-                )
-            )
-        return tuple(chain)
-
-    @classmethod
-    def _with_shared(cls, env: Mapping[str, str], **fields: Any) -> LlmSettings:
-        return cls(
-            temperature=env_float(env, "LLM_TEMPERATURE", 0.3, lo=0.0, hi=2.0),
-            max_tokens=env_int(env, "LLM_MAX_TOKENS", 512, lo=1),
-            timeout_s=env_float(env, "LLM_TIMEOUT", 10.0, lo=0.001),
-            connect_timeout_s=env_float(env, "LLM_CONNECT_TIMEOUT", 3.0, lo=0.001),
-            **fields,
-        )
-
-
-def _preset_key(env: Mapping[str, str], preset: Preset) -> str | None:
-    if preset.api_key_env is None:
-        return None
-    return env.get(preset.api_key_env, "").strip() or None
 
 
 # --- request ------------------------------------------------------------------

@@ -44,12 +44,12 @@ from agent.base.events import SttEvent
 from agent.base.tls import client_context
 from agent.providers.shielded import shielded_nursery
 from agent.providers.stt.deepgram_batch import AudioBatcher, AudioLedger
+from agent.providers.stt.deepgram_settings import DeepgramSettings
 from agent.providers.stt.deepgram_wire import (
     CLOSE_STREAM,
     FINALIZE,
     KEEPALIVE,
     PROVIDER,
-    DeepgramSettings,
     Endpoint,
     backoff_delay,
     close_error,

@@ -1,4 +1,4 @@
-"""Deepgram live speech-to-text: settings and the wire format, without I/O.
+"""Deepgram live speech-to-text: the wire format, without I/O.
 
 One WebSocket per call to ``wss://api.deepgram.com/v1/listen``, configured only
 by the query string and authenticated with ``Authorization: Token <key>``.
@@ -8,7 +8,8 @@ We send raw PCM as binary frames and ``KeepAlive`` / ``Finalize`` /
 ``Metadata``. Timestamps restart at 0 on every connection, so parsing takes the
 connection's offset into the call's audio and returns call-relative times.
 
-What audio to send and when (replay and batching) is in ``deepgram_batch``.
+What audio to send and when (replay and batching) is in ``deepgram_batch``; the
+settings (``DEEPGRAM_*``) are in ``deepgram_settings``.
 
 Pure: no trio, no sockets.
 """
@@ -16,170 +17,31 @@ Pure: no trio, no sockets.
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from agent.base.config import env_bool, env_float, env_int, env_list, env_str
 from agent.base.errors import (
-    ConfigError,
     ProviderError,
     ProviderStatusError,
     RemoteProtocolError,
 )
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd, Word
+from agent.providers.stt.deepgram_settings import DeepgramSettings, uses_keyterm
 
 PROVIDER = "deepgram"
-DEFAULT_URL = "wss://api.deepgram.com/v1/listen"
 
 KEEPALIVE = '{"type":"KeepAlive"}'
 FINALIZE = '{"type":"Finalize"}'
 CLOSE_STREAM = '{"type":"CloseStream"}'
-
-# Audio per message (ms): one telephony frame, up to Deepgram's advised maximum.
-BATCH_MS_MIN = 20
-BATCH_MS_MAX = 250
 
 # Close codes after which the same request may work on a new connection.
 # 1008 (DATA-0000: undecodable audio) would fail again: it is our bug.
 _PERMANENT_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
 # Handshake statuses worth retrying: rate limits and server trouble.
 _RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-def uses_keyterm(model: str) -> bool:
-    """Nova-3 takes ``keyterm``; it rejects ``keywords`` with HTTP 400 (and vice versa)."""
-    return model == "nova-3" or model.startswith("nova-3-")
-
-
-# --- settings ---------------------------------------------------------------
-
-
-def _ws_url(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(f"{attribute.name}={value!r}: expected a ws:// or wss:// URL")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{attribute.name}={value!r}: no query string (settings make it)")
-
-
-def _not_empty(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not value.strip():
-        raise ConfigError(f"{attribute.name}: must not be empty")
-
-
-def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{attribute.name}={value}: must be greater than 0")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if value < 0:
-        raise ConfigError(f"{attribute.name}={value}: must be 0 (off) or more")
-
-
-def _batch_range(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if not BATCH_MS_MIN <= value <= BATCH_MS_MAX:
-        raise ConfigError(
-            f"{attribute.name}={value}: must be {BATCH_MS_MIN} to {BATCH_MS_MAX} ms "
-            "(Deepgram's advice for audio per message)"
-        )
-
-
-def _keyword(instance: object, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
-    for item in value:
-        word, sep, boost = item.rpartition(":") if ":" in item else (item, "", "")
-        if not word.strip():
-            raise ConfigError(f"{attribute.name}: {item!r} has no word")
-        if sep:
-            try:
-                float(boost)
-            except ValueError:
-                raise ConfigError(
-                    f"{attribute.name}: {item!r}: expected WORD or WORD:BOOST (a number)"
-                ) from None
-
-
-@attrs.frozen
-class DeepgramSettings:
-    api_key: str = attrs.field(validator=_not_empty, repr=False)
-    url: str = attrs.field(default=DEFAULT_URL, validator=_ws_url)
-    model: str = attrs.field(default="nova-3", validator=_not_empty)
-    language: str = attrs.field(default="en-GB", validator=_not_empty)
-    interim_results: bool = True
-    # Silence (ms) after which Deepgram marks speech_final; 0 sends endpointing=false.
-    endpointing_ms: int = attrs.field(default=400, validator=_non_negative)
-    # Word gap (ms) for UtteranceEnd; 0 leaves it out. Needs interim_results.
-    utterance_end_ms: int = attrs.field(default=1000, validator=_non_negative)
-    vad_events: bool = True
-    smart_format: bool = True
-    punctuate: bool = True
-    keyterms: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    keywords: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_keyword)
-    # Deepgram closes a connection after ~10 s without data; 3-5 s is advised.
-    keepalive_s: float = attrs.field(default=4.0, validator=_positive)
-    reconnect_initial_s: float = attrs.field(default=0.25, validator=_positive)
-    reconnect_max_s: float = attrs.field(default=4.0, validator=_positive)
-    # Consecutive failed connection attempts before the session gives up.
-    reconnect_attempts: int = attrs.field(default=5, validator=_non_negative)
-    # Audio kept for replay (unsent, or sent but not yet covered by a final).
-    max_buffer_s: float = attrs.field(default=10.0, validator=_positive)
-    connect_timeout_s: float = attrs.field(default=5.0, validator=_positive)
-    # After CloseStream: how long to wait for the last results and the close.
-    close_timeout_s: float = attrs.field(default=3.0, validator=_positive)
-    # Caller audio per message while the caller talks (20 = every 20 ms frame on
-    # its own). Deepgram advises 20-250 ms; around a pause frames go one by one.
-    batch_ms: int = attrs.field(default=100, validator=_batch_range)
-
-    def __attrs_post_init__(self) -> None:
-        if self.utterance_end_ms and not self.interim_results:
-            raise ConfigError("utterance_end_ms needs interim_results=true (Deepgram ignores it)")
-        if self.keywords and uses_keyterm(self.model):
-            raise ConfigError(
-                f"keywords are not supported by {self.model} (Deepgram answers HTTP 400); "
-                "use keyterms (DEEPGRAM_KEYTERMS)"
-            )
-        if self.keyterms and not uses_keyterm(self.model):
-            raise ConfigError(
-                f"keyterms are a nova-3 feature, not {self.model}; use keywords (DEEPGRAM_KEYWORDS)"
-            )
-        if self.reconnect_max_s < self.reconnect_initial_s:
-            raise ConfigError(
-                f"reconnect_max_s={self.reconnect_max_s} is below "
-                f"reconnect_initial_s={self.reconnect_initial_s}"
-            )
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DeepgramSettings:
-        env = os.environ if env is None else env
-        api_key = env_str(env, "DEEPGRAM_API_KEY", "")
-        if not api_key:
-            raise ConfigError("DEEPGRAM_API_KEY is not set")
-        return cls(
-            api_key=api_key,
-            url=env_str(env, "DEEPGRAM_URL", DEFAULT_URL),
-            model=env_str(env, "DEEPGRAM_MODEL", "nova-3"),
-            language=env_str(env, "DEEPGRAM_LANGUAGE", "en-GB"),
-            interim_results=env_bool(env, "DEEPGRAM_INTERIM_RESULTS", True),
-            endpointing_ms=env_int(env, "DEEPGRAM_ENDPOINTING_MS", 400, lo=0, hi=60000),
-            utterance_end_ms=env_int(env, "DEEPGRAM_UTTERANCE_END_MS", 1000, lo=0, hi=60000),
-            vad_events=env_bool(env, "DEEPGRAM_VAD_EVENTS", True),
-            smart_format=env_bool(env, "DEEPGRAM_SMART_FORMAT", True),
-            punctuate=env_bool(env, "DEEPGRAM_PUNCTUATE", True),
-            keyterms=env_list(env, "DEEPGRAM_KEYTERMS"),
-            keywords=env_list(env, "DEEPGRAM_KEYWORDS"),
-            keepalive_s=env_float(env, "DEEPGRAM_KEEPALIVE_S", 4.0, lo=0.1, hi=9.0),
-            reconnect_initial_s=env_float(env, "DEEPGRAM_RECONNECT_INITIAL_S", 0.25, lo=0.01),
-            reconnect_max_s=env_float(env, "DEEPGRAM_RECONNECT_MAX_S", 4.0, lo=0.01),
-            reconnect_attempts=env_int(env, "DEEPGRAM_RECONNECT_ATTEMPTS", 5, lo=0, hi=100),
-            max_buffer_s=env_float(env, "DEEPGRAM_MAX_BUFFER_S", 10.0, lo=0.1, hi=600.0),
-            connect_timeout_s=env_float(env, "DEEPGRAM_CONNECT_TIMEOUT_S", 5.0, lo=0.1),
-            close_timeout_s=env_float(env, "DEEPGRAM_CLOSE_TIMEOUT_S", 3.0, lo=0.1),
-            batch_ms=env_int(env, "DEEPGRAM_BATCH_MS", 100, lo=BATCH_MS_MIN, hi=BATCH_MS_MAX),
-        )
 
 
 # --- handshake ----------------------------------------------------------------

@@ -21,7 +21,6 @@ import collections
 import enum
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ import trio
 
 from agent.base.errors import ProviderError
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd
+from agent.base.settings import export
 from agent.providers.background import in_background
 
 PROVIDER = "whisper"
@@ -79,7 +79,7 @@ def load_model(path: Path | str, compute_type: str = "int8", cpu_threads: int = 
         if model is not None:
             return model
         # Local directory only: never ask the Hugging Face hub for anything.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        export("HF_HUB_OFFLINE", True, only_if_unset=True)
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:

@@ -18,38 +18,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from agent.base.config import env_bool, env_float, env_int, env_str
 from agent.base.errors import ConfigError, ProviderError, ProviderStatusError, RemoteProtocolError
+from agent.base.settings import Env, default_of, read_settings, setting
 
 PROVIDER = "cartesia"
-DEFAULT_URL = "wss://api.cartesia.ai/tts/websocket"
+DEFAULT_URL = default_of("CARTESIA_URL")
 # Pinned: field defaults (max_buffer_delay_ms above all) change between versions.
 # This is the date the official SDK 4.0.1 sends together with Bearer auth.
-DEFAULT_VERSION = "2026-08-14"
+DEFAULT_VERSION = default_of("CARTESIA_VERSION")
 OUTPUT_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
-
-
-def _ws_url(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not re.match(r"^wss?://[^/?#]+", value):
-        raise ConfigError(f"{attribute.name}={value!r}: expected a ws:// or wss:// URL")
-
-
-def _version(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ConfigError(f"{attribute.name}={value!r}: expected a date like 2026-08-14")
-
-
-def _not_empty(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not value.strip():
-        raise ConfigError(f"{attribute.name}: must not be empty")
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
@@ -62,26 +45,21 @@ def _idle_close(instance: object, attribute: attrs.Attribute, value: float) -> N
         raise ConfigError(f"{attribute.name}={value}: must be in (0, 1) s, before contexts expire")
 
 
-def _buffer_delay(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if not 0 <= value <= 5000:
-        raise ConfigError(f"{attribute.name}={value}: Cartesia accepts 0..5000 ms")
-
-
 @attrs.frozen
 class CartesiaSettings:
-    api_key: str = attrs.field(validator=_not_empty, repr=False)
-    voice_id: str = attrs.field(validator=_not_empty)
-    url: str = attrs.field(default=DEFAULT_URL, validator=_ws_url)
-    version: str = attrs.field(default=DEFAULT_VERSION, validator=_version)
-    model_id: str = attrs.field(default="sonic-3", validator=_not_empty)
-    language: str = attrs.field(default="en", validator=_not_empty)
+    api_key: str = setting("CARTESIA_API_KEY", default=attrs.NOTHING, repr=False)
+    voice_id: str = setting("CARTESIA_VOICE_ID", default=attrs.NOTHING)
+    url: str = setting("CARTESIA_URL")
+    version: str = setting("CARTESIA_VERSION")
+    model_id: str = setting("CARTESIA_MODEL")
+    language: str = setting("CARTESIA_LANGUAGE")
     # Always sent: the server default is 0 or 3000 depending on the version.
     # A few hundred ms lets the server gather a phrase from streamed tokens.
-    max_buffer_delay_ms: int = attrs.field(default=300, validator=_buffer_delay)
-    add_timestamps: bool = True
-    connect_timeout_s: float = attrs.field(default=5.0, validator=_positive)
+    max_buffer_delay_ms: int = setting("CARTESIA_MAX_BUFFER_DELAY_MS")
+    add_timestamps: bool = setting("CARTESIA_TIMESTAMPS")
+    connect_timeout_s: float = setting("CARTESIA_CONNECT_TIMEOUT_S")
     # No message for a context this long after we sent it text: the turn fails.
-    response_timeout_s: float = attrs.field(default=5.0, validator=_positive)
+    response_timeout_s: float = setting("CARTESIA_RESPONSE_TIMEOUT_S")
     # Budget for the shielded cancel message on barge-in.
     cancel_timeout_s: float = attrs.field(default=0.5, validator=_positive)
     # A turn's context idle this long (its text paused, e.g. for a tool call) is
@@ -91,22 +69,14 @@ class CartesiaSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CartesiaSettings:
-        env = os.environ if env is None else env
+        reader = Env.of(env)
         for name in ("CARTESIA_API_KEY", "CARTESIA_VOICE_ID"):
-            if not env.get(name, "").strip():
-                raise ConfigError(f"{name} is not set (needed for the Cartesia TTS)")
-        return cls(
-            api_key=env["CARTESIA_API_KEY"].strip(),
-            voice_id=env["CARTESIA_VOICE_ID"].strip(),
-            url=env_str(env, "CARTESIA_URL", DEFAULT_URL),
-            version=env_str(env, "CARTESIA_VERSION", DEFAULT_VERSION),
-            model_id=env_str(env, "CARTESIA_MODEL", "sonic-3"),
-            language=env_str(env, "CARTESIA_LANGUAGE", "en"),
-            max_buffer_delay_ms=env_int(env, "CARTESIA_MAX_BUFFER_DELAY_MS", 300, lo=0, hi=5000),
-            add_timestamps=env_bool(env, "CARTESIA_TIMESTAMPS", True),
-            connect_timeout_s=env_float(env, "CARTESIA_CONNECT_TIMEOUT_S", 5.0, lo=0.01),
-            response_timeout_s=env_float(env, "CARTESIA_RESPONSE_TIMEOUT_S", 5.0, lo=0.01),
-        )
+            if not reader.is_set(name):
+                raise ConfigError(
+                    f"{name} is not set: needed for the Cartesia TTS"
+                    " (or choose the offline stack explicitly: VOICE_AGENT_OFFLINE=1)"
+                )
+        return read_settings(cls, reader)
 
 
 # --- client -> server ---------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -24,29 +23,14 @@ from urllib.parse import quote, urlencode
 
 import attrs
 
-from agent.base.config import env_float, env_int, env_str
 from agent.base.errors import ConfigError, ProviderError, ProviderStatusError, RemoteProtocolError
+from agent.base.settings import Env, default_of, read_settings, setting
 
 PROVIDER = "elevenlabs"
-DEFAULT_URL = "wss://api.elevenlabs.io"
+DEFAULT_URL = default_of("ELEVENLABS_URL")
 PCM_RATES = (8000, 16000, 22050, 24000, 44100)
 # Error codes after which a new socket with the same input may well succeed.
 _RETRYABLE_ERRORS = {"input_timeout_exceeded", "max_active_conversations"}
-
-
-def _ws_base(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not re.fullmatch(r"wss?://[^/?#]+", value):
-        raise ConfigError(f"{attribute.name}={value!r}: expected ws(s)://host[:port], no path")
-
-
-def _not_empty(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not value.strip():
-        raise ConfigError(f"{attribute.name}: must not be empty")
-
-
-def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{attribute.name}={value}: must be greater than 0")
 
 
 def _schedule(instance: object, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
@@ -56,37 +40,31 @@ def _schedule(instance: object, attribute: attrs.Attribute, value: tuple[int, ..
 
 @attrs.frozen
 class ElevenLabsSettings:
-    api_key: str = attrs.field(validator=_not_empty, repr=False)
-    voice_id: str = attrs.field(validator=_not_empty)
-    model_id: str = attrs.field(default="eleven_flash_v2_5", validator=_not_empty)
-    url: str = attrs.field(default=DEFAULT_URL, validator=_ws_base)
+    api_key: str = setting("ELEVENLABS_API_KEY", default=attrs.NOTHING, repr=False)
+    voice_id: str = setting("ELEVENLABS_VOICE_ID", default=attrs.NOTHING)
+    model_id: str = setting("ELEVENLABS_MODEL")
+    url: str = setting("ELEVENLABS_URL")
     stability: float = 0.5
     similarity_boost: float = 0.75
-    speed: float = 1.0
+    speed: float = setting("ELEVENLABS_SPEED")
     # Smaller than the default [120, 160, 250, 290]: first audio sooner.
     chunk_length_schedule: tuple[int, ...] = attrs.field(
         default=(50, 120, 160, 250), validator=_schedule
     )
-    inactivity_timeout_s: int = 20
-    connect_timeout_s: float = attrs.field(default=5.0, validator=_positive)
-    response_timeout_s: float = attrs.field(default=5.0, validator=_positive)
+    inactivity_timeout_s: int = setting("ELEVENLABS_INACTIVITY_TIMEOUT_S")
+    connect_timeout_s: float = setting("ELEVENLABS_CONNECT_TIMEOUT_S")
+    response_timeout_s: float = setting("ELEVENLABS_RESPONSE_TIMEOUT_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ElevenLabsSettings:
-        env = os.environ if env is None else env
+        reader = Env.of(env)
         for name in ("ELEVENLABS_API_KEY", "ELEVENLABS_VOICE_ID"):
-            if not env.get(name, "").strip():
-                raise ConfigError(f"{name} is not set (needed for the ElevenLabs TTS)")
-        return cls(
-            api_key=env["ELEVENLABS_API_KEY"].strip(),
-            voice_id=env["ELEVENLABS_VOICE_ID"].strip(),
-            model_id=env_str(env, "ELEVENLABS_MODEL", "eleven_flash_v2_5"),
-            url=env_str(env, "ELEVENLABS_URL", DEFAULT_URL),
-            speed=env_float(env, "ELEVENLABS_SPEED", 1.0, lo=0.7, hi=1.2),
-            inactivity_timeout_s=env_int(env, "ELEVENLABS_INACTIVITY_TIMEOUT_S", 20, lo=1, hi=180),
-            connect_timeout_s=env_float(env, "ELEVENLABS_CONNECT_TIMEOUT_S", 5.0, lo=0.01),
-            response_timeout_s=env_float(env, "ELEVENLABS_RESPONSE_TIMEOUT_S", 5.0, lo=0.01),
-        )
+            if not reader.is_set(name):
+                raise ConfigError(
+                    f"{name} is not set: needed for the ElevenLabs TTS"
+                    " (or choose the offline stack explicitly: VOICE_AGENT_OFFLINE=1)"
+                )
+        return read_settings(cls, reader)
 
 
 def output_format(sample_rate: int) -> str:

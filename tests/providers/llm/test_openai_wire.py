@@ -13,10 +13,9 @@ from agent.base.errors import (
     ProviderStatusError,
 )
 from agent.base.events import Finish, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent.providers.llm.openai_settings import PRESETS, LlmSettings
 from agent.providers.llm.openai_wire import (
-    PRESETS,
     ChatStreamParser,
-    LlmSettings,
     build_request_body,
     chat_url,
     parse_duration,
@@ -84,8 +83,8 @@ def test_from_env_reads_every_variable():
         "OPENAI_API_KEY": "sk-ignored",
         "LLM_TEMPERATURE": "0.7",
         "LLM_MAX_TOKENS": "99",
-        "LLM_TIMEOUT": "4.5",
-        "LLM_CONNECT_TIMEOUT": "1.5",
+        "LLM_TIMEOUT_S": "4.5",
+        "LLM_CONNECT_TIMEOUT_S": "1.5",
         "LLM_REASONING_EFFORT": "medium",
         "LLM_FALLBACKS": "groq, cerebras",
         **KEYS,
@@ -114,7 +113,7 @@ def test_from_env_reads_every_variable():
         ({"LLM_PROVIDER": "bard"}, "LLM_PROVIDER='bard'"),
         ({**KEYS, "LLM_TEMPERATURE": "3"}, "LLM_TEMPERATURE"),
         ({**KEYS, "LLM_MAX_TOKENS": "many"}, "LLM_MAX_TOKENS"),
-        ({**KEYS, "LLM_BASE_URL": "api.groq.com"}, "base_url"),
+        ({**KEYS, "LLM_BASE_URL": "api.groq.com"}, "LLM_BASE_URL='api.groq.com'"),
         ({"LLM_PROVIDER": "vllm"}, "LLM_MODEL"),
         ({**KEYS, "LLM_FALLBACKS": "cerebras,nope"}, "nope"),
     ],

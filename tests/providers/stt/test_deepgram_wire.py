@@ -139,26 +139,29 @@ def test_settings_from_env_reads_every_variable():
     [
         ({}, "DEEPGRAM_API_KEY is not set"),
         ({"DEEPGRAM_INTERIM_RESULTS": "maybe"}, "DEEPGRAM_INTERIM_RESULTS='maybe'"),
-        ({"DEEPGRAM_ENDPOINTING_MS": "-5"}, "DEEPGRAM_ENDPOINTING_MS=-5"),
-        ({"DEEPGRAM_KEEPALIVE_S": "12"}, "DEEPGRAM_KEEPALIVE_S=12.0: must be at most 9.0"),
+        ({"DEEPGRAM_ENDPOINTING_MS": "-5"}, "DEEPGRAM_ENDPOINTING_MS='-5': must be 0 to 60000"),
+        ({"DEEPGRAM_KEEPALIVE_S": "12"}, "DEEPGRAM_KEEPALIVE_S='12': must be 0.1 to 9"),
         ({"DEEPGRAM_URL": "https://api.deepgram.com/v1/listen"}, "ws:// or wss://"),
         ({"DEEPGRAM_URL": "wss://x/v1/listen?model=a"}, "no query string"),
-        ({"DEEPGRAM_KEYWORDS": "Acme:2"}, "keywords are not supported by nova-3"),
+        ({"DEEPGRAM_KEYWORDS": "Acme:2"}, "DEEPGRAM_KEYWORDS are not supported by nova-3"),
         (
             {"DEEPGRAM_MODEL": "nova-2", "DEEPGRAM_KEYTERMS": "boiler"},
-            "keyterms are a nova-3 feature",
+            "DEEPGRAM_KEYTERMS are a nova-3 feature",
         ),
         (
             {"DEEPGRAM_MODEL": "nova-2", "DEEPGRAM_KEYWORDS": "Acme:loud"},
             "expected WORD or WORD:BOOST",
         ),
-        ({"DEEPGRAM_INTERIM_RESULTS": "false"}, "utterance_end_ms needs interim_results"),
+        (
+            {"DEEPGRAM_INTERIM_RESULTS": "false"},
+            "DEEPGRAM_UTTERANCE_END_MS needs DEEPGRAM_INTERIM_RESULTS=true",
+        ),
         (
             {"DEEPGRAM_RECONNECT_INITIAL_S": "3", "DEEPGRAM_RECONNECT_MAX_S": "1"},
-            "reconnect_max_s=1.0 is below",
+            "DEEPGRAM_RECONNECT_MAX_S=1 is below DEEPGRAM_RECONNECT_INITIAL_S=3",
         ),
-        ({"DEEPGRAM_BATCH_MS": "10"}, "DEEPGRAM_BATCH_MS=10: must be at least 20"),
-        ({"DEEPGRAM_BATCH_MS": "300"}, "DEEPGRAM_BATCH_MS=300: must be at most 250"),
+        ({"DEEPGRAM_BATCH_MS": "10"}, "DEEPGRAM_BATCH_MS='10': must be 20 to 250"),
+        ({"DEEPGRAM_BATCH_MS": "300"}, "DEEPGRAM_BATCH_MS='300': must be 20 to 250"),
         ({"DEEPGRAM_BATCH_MS": "0.1"}, "DEEPGRAM_BATCH_MS='0.1': expected a whole number"),
     ],
 )
@@ -170,7 +173,7 @@ def test_bad_settings_are_config_errors(env, message):
 
 @pytest.mark.parametrize("batch_ms", [19, 251])
 def test_batch_outside_deepgrams_advice_is_refused_in_code_too(batch_ms):
-    with pytest.raises(ConfigError, match=f"batch_ms={batch_ms}: must be 20 to 250 ms"):
+    with pytest.raises(ConfigError, match=f"DEEPGRAM_BATCH_MS={batch_ms}: must be 20 to 250"):
         DeepgramSettings(api_key=KEY, batch_ms=batch_ms)
 
 
