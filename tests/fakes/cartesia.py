@@ -10,6 +10,11 @@ client: many contexts per socket, continuations, ``done`` only after
 (optionally after a few late chunks, as a generation already running does),
 context expiry, and injectable faults.
 
+Optional fields: with ``sparse=True`` the fake sends only what the SDK's types
+make required (cartesia-python 4.x WebSocket responses): chunks without
+``status_code``/``step_time``, and every other ``timestamps`` message without
+``word_timestamps`` (a client must not depend on fields the vendor may omit).
+
 Expiry: Cartesia drops a context about 1 s after its last audio was streamed
 out; more input on it is unsupported. Here a context that is still open
 (``continue: true``), has streamed audio, has streamed all it would speak of
@@ -35,7 +40,13 @@ import attrs
 import trio
 import trio_websocket
 
-from tests.fakes.cartesia_checks import check_handshake, check_request, fixed_fields
+from tests.fakes.cartesia_checks import (
+    check_handshake,
+    check_request,
+    fixed_fields,
+    handshake_version,
+    voice_problem,
+)
 from tests.fakes.tone_text import DEFAULT_CHAR_MS, encode_tones
 
 
@@ -88,6 +99,7 @@ class ContextRecord:
 class ConnectionRecord:
     path: str
     headers: dict[str, str]
+    version: str = ""  # the Cartesia-Version the handshake named
     accepted: bool = False
     contexts: dict[str, ContextRecord] = attrs.field(factory=dict)
     chunks_sent: int = 0
@@ -106,6 +118,7 @@ class FakeCartesia:
         timestamps_after_audio: bool = False,
         late_chunks_after_cancel: int = 0,
         context_expiry_s: float = 1.0,
+        sparse: bool = False,
     ) -> None:
         self.api_key = api_key
         self.char_ms = char_ms
@@ -115,6 +128,8 @@ class FakeCartesia:
         self.timestamps_after_audio = timestamps_after_audio
         self.late_chunks_after_cancel = late_chunks_after_cancel
         self.context_expiry_s = context_expiry_s
+        self.sparse = sparse
+        self.timestamps_without_words = 0  # sent, with ``sparse``
         # Faults.
         self.reject_status: int | None = None  # refuse every handshake with this status
         self.error_context: int | None = None  # the n-th context (1-based) gets an error
@@ -181,6 +196,7 @@ class FakeCartesia:
             return
         ws = await request.accept()
         record.accepted = True
+        record.version = handshake_version(request.path, headers) or ""
         try:
             async with trio.open_nursery() as nursery:
                 try:
@@ -226,9 +242,17 @@ class FakeCartesia:
                 context.cancelled_at = now
                 self._notify(context)
             return
-        check_request(message, self._violation)
+        check_request(message, self._violation, record.version)
         context = record.contexts.get(context_id)
-        if context is None:
+        refused = voice_problem(message.get("voice"), record.version)
+        if context is None and refused is not None:
+            # Not a voice of this version: no audio, an error for the context.
+            context = record.contexts[context_id] = ContextRecord(context_id)
+            context.settings = fixed_fields(message)
+            nursery.start_soon(
+                self._send_error, ws, context, 400, "Invalid voice", refused, "invalid_request"
+            )
+        elif context is None:
             if context_id in self.contexts:
                 self._violation(f"request: context id {context_id!r} reused across sockets")
             context = record.contexts[context_id] = ContextRecord(context_id)
@@ -385,6 +409,11 @@ class FakeCartesia:
             "step_time": 12.5,
             "data": base64.b64encode(pcm).decode(),
         }
+        if self.sparse:
+            del chunk["status_code"], chunk["step_time"]
+            if ctx.chunks_sent % 2:
+                del stamps["word_timestamps"]
+                self.timestamps_without_words += 1
         if words and not self.timestamps_after_audio:
             await self._send(ws, stamps)
         await self._send(ws, chunk)

@@ -1,7 +1,13 @@
 """What the fake Cartesia checks on the handshake and each generation request.
 
-The documented shapes (reference: cartesia-tts-websocket.md §1-2); each
-deviation is reported through ``violation``. Pure: no trio.
+The documented shapes (reference: cartesia-tts-websocket.md §1-2) of the API
+version the handshake named; each deviation is reported through ``violation``.
+The voice: versions up to 2026-03-01 take ``{"mode": "id", "id": <uuid>}``;
+2026-08-14 (cartesia-python 4.0.0, read 2026-12-02) dropped ``mode``: the voice
+is the id string (or ``{"id": <uuid>}``). Whether the real service refuses the
+old shape under the new version is not documented; this fake refuses it, so a
+client that sends it finds out here rather than on a live call.
+``language`` and ``locale`` are never both accepted. Pure: no trio.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ REQUEST_KEYS = {
     "context_id", "model_id", "transcript", "voice", "output_format", "language", "continue",
     "max_buffer_delay_ms", "add_timestamps", "add_phoneme_timestamps",
     "use_normalized_timestamps", "generation_config", "pronunciation_dict_id", "flush",
-    "speed", "duration",
+    "speed", "duration", "locale",
 }  # fmt: skip
+VOICE_ID_ONLY_SINCE = "2026-08-14"
 # Every field but these must stay the same across one context's messages.
 MAY_CHANGE = {"transcript", "continue", "duration", "flush"}
 
@@ -53,7 +60,34 @@ def check_handshake(
     return None
 
 
-def check_request(m: dict[str, Any], violation: Callable[[str], None]) -> None:
+def handshake_version(path: str, headers: dict[str, str]) -> str | None:
+    """The API version a connection asked for (the query parameter wins)."""
+    query = parse_qs(urlsplit(path).query)
+    return (query.get("cartesia_version") or [headers.get("cartesia-version")])[0]
+
+
+def voice_problem(voice: Any, version: str) -> str | None:
+    """Why ``voice`` is not a voice of API ``version``, or None."""
+    if version >= VOICE_ID_ONLY_SINCE:
+        if isinstance(voice, str) and voice:
+            return None
+        if isinstance(voice, dict) and set(voice) == {"id"} and isinstance(voice["id"], str):
+            return None
+        return f"voice must be the voice id (or {{'id': <uuid>}}) under {version}: {voice!r}"
+    if (
+        isinstance(voice, dict)
+        and set(voice) == {"mode", "id"}
+        and voice["mode"] == "id"
+        and isinstance(voice["id"], str)
+        and voice["id"]
+    ):
+        return None
+    return f"voice must be {{'mode': 'id', 'id': <uuid>}} under {version}: {voice!r}"
+
+
+def check_request(
+    m: dict[str, Any], violation: Callable[[str], None], version: str = VOICE_ID_ONLY_SINCE
+) -> None:
     """Report every way a generation request differs from the documented shape."""
     where = f"request {m.get('context_id')!r}"
     extra = set(m) - REQUEST_KEYS
@@ -65,15 +99,8 @@ def check_request(m: dict[str, Any], violation: Callable[[str], None]) -> None:
         violation(f"{where}: model_id {m.get('model_id')!r} is not a Sonic model")
     if not isinstance(m.get("transcript"), str):
         violation(f"{where}: transcript must be a string")
-    voice = m.get("voice")
-    if not (
-        isinstance(voice, dict)
-        and set(voice) == {"mode", "id"}
-        and voice["mode"] == "id"
-        and isinstance(voice["id"], str)
-        and voice["id"]
-    ):
-        violation(f"{where}: voice must be {{'mode': 'id', 'id': <uuid>}}: {voice!r}")
+    if problem := voice_problem(m.get("voice"), version):
+        violation(f"{where}: {problem}")
     fmt = m.get("output_format")
     if not (
         isinstance(fmt, dict)
@@ -85,7 +112,9 @@ def check_request(m: dict[str, Any], violation: Callable[[str], None]) -> None:
         violation(f"{where}: bad output_format {fmt!r}")
     elif fmt["encoding"] != "pcm_s16le":
         violation(f"{where}: the fake only speaks pcm_s16le, got {fmt['encoding']!r}")
-    if not isinstance(m.get("language"), str):
+    if "language" in m and "locale" in m:
+        violation(f"{where}: language and locale together (send one)")
+    elif not isinstance(m.get("language", m.get("locale")), str):
         violation(f"{where}: language must be an ISO code string")
     for key in ("continue", "add_timestamps"):
         if not isinstance(m.get(key), bool):

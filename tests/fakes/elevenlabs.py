@@ -72,6 +72,7 @@ class FakeElevenLabs:
         self.reject_status: int | None = None
         self.error_code: str | None = None  # sent after the first text, then close 1008
         self.close_after_chunks: int | None = None  # one-shot
+        self.malformed_after_chunks: int | None = None  # one-shot: a frame that is not JSON
         self.stall = False
         self.streams: list[StreamRecord] = []
         self.violations: list[str] = []
@@ -238,6 +239,9 @@ class FakeElevenLabs:
                     await ws.send_message(json.dumps(self._audio(piece, rate)))
                     record.chunks_sent += 1
                     self._notify()
+                    if record.chunks_sent == self.malformed_after_chunks:
+                        self.malformed_after_chunks = None
+                        await ws.send_message('{"audio": ')
                     close_after = self.close_after_chunks
                     if close_after is not None and record.chunks_sent >= close_after:
                         self.close_after_chunks = None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
@@ -53,8 +54,11 @@ from agent.providers.tts.cartesia_wire import (
     handshake_error,
     parse_message,
 )
+from agent.providers.unusable import UnusableMessages
 
 __all__ = ["CartesiaSettings", "CartesiaStatistics", "CartesiaTts", "run_websocket"]
+
+log = logging.getLogger(__name__)
 
 RejectMapper = Callable[[int, Sequence[tuple[bytes, bytes]], bytes | None], ProviderStatusError]
 
@@ -153,6 +157,7 @@ class CartesiaStatistics:
     idle_closes: int  # contexts closed early because the turn's text paused
     cancels_sent: int
     late_chunks_dropped: int
+    unusable_messages: int  # not JSON or not the documented shape: logged once, skipped
 
 
 class CartesiaTts:
@@ -172,9 +177,12 @@ class CartesiaTts:
         self._id_prefix = uuid.uuid4().hex[:12]
         self._turn_numbers = itertools.count(1)
         self._counters = Counters()
+        self._unusable = UnusableMessages(PROVIDER, log)
 
     def statistics(self) -> CartesiaStatistics:
-        return CartesiaStatistics(**attrs.asdict(self._counters))
+        return CartesiaStatistics(
+            **attrs.asdict(self._counters), unusable_messages=self._unusable.count
+        )
 
     # --- call scope -------------------------------------------------------
 
@@ -219,6 +227,7 @@ class CartesiaTts:
     async def _read(self, connection: Connection, ws: trio_websocket.WebSocketConnection) -> None:
         """Dispatch server messages to turns until the socket closes."""
         error = ProviderError(PROVIDER, "connection closed", retryable=True)
+        self._unusable.new_connection()
         try:
             while True:
                 try:
@@ -236,11 +245,10 @@ class CartesiaTts:
                 try:
                     message = parse_message(raw)
                 except RemoteProtocolError as exc:
-                    # A garbled stream cannot be trusted any more: drop the socket.
-                    error = ProviderError(PROVIDER, str(exc), retryable=False)
-                    error.__cause__ = exc
-                    await ws.aclose(code=1002, reason="malformed message")
-                    return
+                    # The socket is shared by every turn of the call: one message we
+                    # cannot read (a new type's shape, a garbled frame) is skipped.
+                    self._unusable.skip(str(exc))
+                    continue
                 await self._dispatch(connection, message)
         finally:
             # No await between marking closed and closing the inboxes: a turn that

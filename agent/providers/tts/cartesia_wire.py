@@ -33,6 +33,18 @@ DEFAULT_URL = default_of("CARTESIA_URL")
 # This is the date the official SDK 4.0.1 sends together with Bearer auth.
 DEFAULT_VERSION = default_of("CARTESIA_VERSION")
 OUTPUT_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+# The first API version whose voice is the bare id: cartesia-python 4.0.0 ("generate SDKs
+# for Cartesia-Version 2026-08-14") dropped ``mode`` from the voice specifier, and the
+# 4.x README passes ``voice="<uuid>"``. Earlier versions take {"mode": "id", "id": ...}
+# (docs.cartesia.ai, versions 2024-06-10 .. 2026-03-01).
+VOICE_ID_ONLY_SINCE = "2026-08-14"
+
+
+def voice_field(version: str, voice_id: str) -> str | dict[str, str]:
+    """The ``voice`` of a generation request as API version ``version`` defines it."""
+    if version >= VOICE_ID_ONLY_SINCE:  # ISO dates compare as strings
+        return voice_id
+    return {"mode": "id", "id": voice_id}
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
@@ -104,7 +116,7 @@ def generation_request(
         "context_id": context_id,
         "model_id": settings.model_id,
         "transcript": transcript,
-        "voice": {"mode": "id", "id": settings.voice_id},
+        "voice": voice_field(settings.version, settings.voice_id),
         "output_format": {"container": "raw", "encoding": "pcm_s16le", "sample_rate": sample_rate},
         "language": settings.language,
         "continue": more,
@@ -213,6 +225,10 @@ def _int_or_none(value: object) -> int | None:
 
 def _timestamps(message: dict[str, Any], context_id: str) -> Timestamps:
     table = message.get("word_timestamps")
+    if table is None:
+        # Optional in the SDK's types (cartesia-python 4.x WebSocket responses): a
+        # timestamps message may carry none, e.g. only phoneme timings.
+        return Timestamps(context_id, (), (), ())
     if not isinstance(table, dict):
         raise RemoteProtocolError(f"{PROVIDER}: timestamps without word_timestamps")
     words, starts, ends = table.get("words"), table.get("start"), table.get("end")

@@ -10,6 +10,7 @@ closes the socket, which stops the generation.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 
 import attrs
@@ -37,8 +38,11 @@ from agent.providers.tts.elevenlabs_wire import (
     stream_url,
     text_message,
 )
+from agent.providers.unusable import UnusableMessages
 
 __all__ = ["ElevenLabsSettings", "ElevenLabsTts"]
+
+log = logging.getLogger(__name__)
 
 
 @attrs.define(eq=False)
@@ -73,6 +77,7 @@ class ElevenLabsTts:
         self.settings = settings
         self.sample_rate = sample_rate
         self._url = stream_url(settings, sample_rate)
+        self._unusable = UnusableMessages(PROVIDER, log)  # logged once, skipped
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()  # nothing is kept across turns
@@ -146,7 +151,12 @@ class ElevenLabsTts:
         try:
             while not turn.final:
                 with trio.move_on_at(turn.deadline) as turn.waiting:
-                    message = parse_message(await ws.get_message())
+                    raw = await ws.get_message()
+                    try:
+                        message = parse_message(raw)
+                    except RemoteProtocolError as exc:
+                        self._unusable.skip(str(exc))  # a message we cannot use
+                        continue
                     if isinstance(message, Final):
                         turn.final = True
                     elif isinstance(message, ServerError):
@@ -171,10 +181,6 @@ class ElevenLabsTts:
                 f"connection closed before the end of the audio ({reason.code if reason else '?'})",
                 retryable=True,
             )
-            error.__cause__ = exc
-            turn.fail(error)
-        except RemoteProtocolError as exc:
-            error = ProviderError(PROVIDER, str(exc), retryable=False)
             error.__cause__ = exc
             turn.fail(error)
 

@@ -234,16 +234,35 @@ async def test_dropped_socket_fails_the_turn_and_is_reopened(tts, fake):
     assert tts.statistics().connections_opened == 2
 
 
-async def test_malformed_message_fails_the_turn_and_reconnects(tts, fake):
+async def test_unusable_message_is_logged_once_and_skipped_keeping_the_socket(tts, fake, caplog):
+    # Issue 20: one garbled frame used to close the shared socket (1002) and fail
+    # every live turn of the call.
     fake.malformed_after_chunks = 1
-    with trio.fail_after(LIMIT), pytest.raises(ProviderError) as caught:
-        await speak(tts, ["Garbled reply here."])
-    assert "not JSON" in str(caught.value)
-    assert caught.value.retryable is False
     with trio.fail_after(LIMIT):
-        chunks = await speak(tts, ["Fine now."])
-    assert decode_tones(pcm_of(chunks)) == "Fine now."
-    assert len(fake.connections) == 2
+        chunks = await speak(tts, ["Garbled reply here."])
+        fake.malformed_after_chunks = 1
+        again = await speak(tts, ["Fine now."])
+    assert decode_tones(pcm_of(chunks)) == "Garbled reply here."
+    assert decode_tones(pcm_of(again)) == "Fine now."
+    assert len(fake.connections) == 1 and fake.connections[0].closed_at is None
+    assert tts.statistics().unusable_messages == 2
+    warnings = [r for r in caplog.records if "cannot use" in r.getMessage()]
+    assert len(warnings) == 1 and "not JSON" in warnings[0].getMessage()
+
+
+async def test_optional_fields_may_be_missing(fake, start_tts):
+    # word_timestamps is optional in the SDK's types: a timestamps message without
+    # it used to raise and close the socket with 1002.
+    fake.sparse = True
+    tts = await start_tts()
+    text = "Sparse replies still speak every word."
+    with trio.fail_after(LIMIT):
+        chunks = await speak(tts, [text])
+    assert fake.timestamps_without_words > 0
+    assert decode_tones(pcm_of(chunks)) == text
+    assert "".join(chunk.text for chunk in chunks) == text
+    assert tts.statistics().unusable_messages == 0
+    assert fake.connections[0].closed_at is None
 
 
 async def test_stalled_server_times_out(fake, start_tts):
@@ -255,6 +274,22 @@ async def test_stalled_server_times_out(fake, start_tts):
     context = next(iter(fake.contexts.values()))
     with trio.fail_after(LIMIT):
         await fake.wait_until(lambda: context.cancelled_at is not None)
+
+
+@pytest.mark.parametrize(
+    ("version", "voice"),
+    [("2026-08-14", "voice-1"), ("2026-03-01", {"mode": "id", "id": "voice-1"})],
+)
+async def test_voice_shape_follows_the_pinned_version(fake, start_tts, version, voice):
+    # Issue 20: the client pinned 2026-08-14 but sent the older {"mode": "id"} voice,
+    # which the fake (like, possibly, the service) refuses under that version.
+    tts = await start_tts(version=version)
+    with trio.fail_after(LIMIT):
+        chunks = await speak(tts, ["Versioned voice."])
+    assert decode_tones(pcm_of(chunks)) == "Versioned voice."
+    (context,) = fake.contexts.values()
+    assert context.settings is not None and context.settings["voice"] == voice
+    assert fake.connections[0].version == version
 
 
 async def test_empty_reply_opens_no_context(tts, fake):

@@ -42,7 +42,7 @@ def test_generation_request_has_the_documented_shape():
         "context_id": "call-7",
         "model_id": "sonic-3",
         "transcript": "Thanks for calling, ",
-        "voice": {"mode": "id", "id": "a0e99841-438c-4a64-b679"},
+        "voice": "a0e99841-438c-4a64-b679",
         "output_format": {"container": "raw", "encoding": "pcm_s16le", "sample_rate": 8000},
         "language": "en",
         "continue": True,
@@ -56,6 +56,25 @@ def test_generation_request_has_the_documented_shape():
     changed = {key for key in request if request[key] != final[key]}
     assert changed == {"transcript", "continue"}
     assert json.loads(encode(final))["continue"] is False
+
+
+@pytest.mark.parametrize(
+    ("version", "voice"),
+    [
+        # 2026-08-14 (cartesia-python 4.0.0) dropped the voice's "mode".
+        ("2026-08-14", "v-1"),
+        ("2026-03-01", {"mode": "id", "id": "v-1"}),
+        ("2025-04-16", {"mode": "id", "id": "v-1"}),
+    ],
+)
+def test_voice_has_the_shape_of_the_pinned_version(version, voice):
+    settings = CartesiaSettings(api_key="k", voice_id="v-1", version=version)
+    request = generation_request(
+        settings, context_id="c", transcript="Hi. ", more=True, sample_rate=8000
+    )
+    assert request["voice"] == voice
+    assert connect_headers(settings)[1] == (b"Cartesia-Version", version.encode())
+    assert "locale" not in request  # language or locale, never both: we send language
 
 
 def test_cancel_and_headers():
@@ -88,6 +107,10 @@ def test_parse_chunk_timestamps_flush_done_and_unknown():
     assert parse_message('{"type":"done","context_id":"c","status_code":206,"done":true}') == Done(
         "c"
     )
+    # word_timestamps is optional in the SDK's types (cartesia-python 4.x): no words.
+    bare = '{"type":"timestamps","context_id":"c","done":false}'
+    assert parse_message(bare) == Timestamps("c", (), (), ())
+    assert parse_message('{"type":"chunk","context_id":"c","data":""}') == Chunk("c", b"")
     assert parse_message('{"type":"phoneme_timestamps","context_id":"c"}') == Other(
         "phoneme_timestamps", "c"
     )
@@ -103,6 +126,7 @@ def test_parse_chunk_timestamps_flush_done_and_unknown():
         '{"type": "chunk", "data": "AAAA"}',
         '{"type": "done", "context_id": 7}',
         '{"type": "timestamps", "context_id": "c", "word_timestamps": {"words": ["a"]}}',
+        '{"type": "timestamps", "context_id": "c", "word_timestamps": 7}',
         '{"context_id": "c"}',
     ],
 )

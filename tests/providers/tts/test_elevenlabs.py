@@ -155,3 +155,13 @@ async def test_refused_handshake_and_dropped_socket(tts, fake):
         await speak(tts, ["Hello there, cut off."])
     assert dropped.value.retryable
     gc.collect()
+
+
+async def test_unusable_message_is_logged_once_and_skipped(tts, fake, caplog):
+    # Issue 20: a message we cannot use is skipped, never the end of the turn.
+    fake.malformed_after_chunks = 1
+    with trio.fail_after(LIMIT):
+        chunks = await speak(tts, ["Still all here. "])
+    assert decode_tones(b"".join(c.pcm for c in chunks)) == "Still all here. "
+    warnings = [r for r in caplog.records if "cannot use" in r.getMessage()]
+    assert len(warnings) == 1 and "not JSON" in warnings[0].getMessage()
