@@ -67,6 +67,8 @@ class Fault:
     close_code: int = 1011
     close_reason: str = "NET-0000"
     malformed_after_messages: int | None = None  # then one frame that is not JSON
+    # then an Error message (the stream goes on, as Deepgram's does)
+    error_after_messages: int | None = None
     stall_after_audio_ms: int | None = None  # then read on but never answer or close
 
 
@@ -89,6 +91,7 @@ class ConnectionRecord:
     closed_by: str = ""  # "server" or "client"
     idle_timeout: bool = False
     closed_at: float | None = None  # when the connection ended, whoever closed it
+    recognizer: Recognizer | None = None  # once accepted
     done: trio.Event = attrs.field(factory=trio.Event)
 
     def param(self, name: str) -> str | None:
@@ -210,7 +213,10 @@ class FakeDeepgram:
             interim_every_ms=self.interim_every_ms,
             threshold=self.speech_threshold,
             request_id=request_id,
+            smart_format=record.param("smart_format") == "true",
+            no_delay=record.param("no_delay") == "true",
         )
+        record.recognizer = recognizer
         outbox_in, outbox = trio.open_memory_channel[tuple[float, dict[str, Any] | None]](math.inf)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_results, ws, record, fault, outbox)
@@ -301,6 +307,15 @@ class FakeDeepgram:
                 record.sent_at.append(trio.current_time())
                 if fault.malformed_after_messages == len(record.sent):
                     await ws.send_message('{"type": "Results", "channel": ')
+                if fault.error_after_messages == len(record.sent):
+                    # ListenV1Error (deepgram-python-sdk 7.x): variant, description.
+                    error = {
+                        "type": "Error",
+                        "variant": "SchemaError",
+                        "description": "fake: the server could not parse a client message",
+                        "message": "{}",
+                    }
+                    await ws.send_message(json.dumps(error))
                 if fault.close_after_messages == len(record.sent):
                     await self._close(ws, record, fault.close_code, fault.close_reason)
                     return

@@ -1,9 +1,18 @@
 """The pure half of the fake Deepgram: handshake judge and scripted recogniser.
 
-``check_handshake`` applies the documented rules for a ``/v1/listen`` upgrade;
+``check_handshake`` applies the documented rules for a ``/v1/listen`` upgrade,
+``language`` against the model's documented languages included;
 ``Recognizer`` turns received PCM into Deepgram's messages, timed only by the
 audio (a 10 ms energy detector), so the same PCM always gives the same
 messages. No trio, no sockets: ``fake_deepgram`` does the I/O.
+
+Smart format's entity hold-back (Deepgram changelog 2025-04-02, "Smart
+Formatting Improvements"): with ``smart_format=true`` a final whose entity may
+go on ("... 07700 900123": the script text ends in digits) is withheld until
+the client sends ``Finalize`` or 3 s of silence pass (then ``speech_final``);
+``UtteranceEnd``, timed from finalized words, waits with it. ``no_delay=true``
+finalizes at once but "skips formatting altogether in many cases": digits come
+back one by one.
 """
 
 from __future__ import annotations
@@ -35,6 +44,44 @@ _BOOLEAN = frozenset(_BOOLEAN_TEXT.split())
 _REPEATABLE = frozenset({"keyterm", "keywords", "search", "replace", "tag", "extra", "redact"})
 _BLOCK_MS = 10
 _UNENDPOINTED_FINAL_MS = 300  # with endpointing=false, finals still come after a pause
+ENTITY_HOLD_MS = 3000  # smart_format: an entity that may go on is finalized after this
+
+# The documented languages per model (developers.deepgram.com, read 2026-12-02):
+# nova-3 from the Models & Languages overview and the Nova-3 changelog entries
+# 2025-08-15 .. 2026-08-05; nova-2 its 36 languages (changelog 2024-05-14) and
+# multi (2024-07-16). Any other model (custom ids) is not checked.
+_NOVA3 = """
+en en-US en-AU en-GB en-IN en-NZ multi de nl sv sv-SE da da-DK es es-419 fr fr-CA pt pt-BR
+pt-PT it tr no id bg cs fi hi hu ja ko ko-KR pl ru uk vi ca et nl-BE de-CH el lv lt ms ro sk
+be bn bs hr kn mk mr sr sl ta tl te zh-HK th th-TH zh zh-CN zh-Hans zh-TW zh-Hant pa pa-IN ne
+"""
+_NOVA2 = """
+en en-US en-AU en-GB en-IN en-NZ multi bg ca zh zh-CN zh-TW zh-HK cs da nl nl-BE et fi fr fr-CA
+de de-CH el hi hu id it ja ko lv lt ms no pl pt pt-BR ro ru sk es es-419 sv th tr uk vi
+"""
+LANGUAGES = {"nova-3": frozenset(_NOVA3.split()), "nova-2": frozenset(_NOVA2.split())}
+
+
+def documented_languages(model: str) -> frozenset[str] | None:
+    """The languages the docs list for ``model`` (``nova-3-general`` is nova-3), or None."""
+    for family, languages in LANGUAGES.items():
+        if model == family or model == f"{family}-general":
+            return languages
+    return None
+
+
+def _ends_with_entity(text: str) -> bool:
+    """A phone number, a date, an amount: the last word has a digit in it."""
+    words = text.split()
+    return bool(words) and any(ch.isdigit() for ch in words[-1])
+
+
+def _unformatted(text: str) -> str:
+    """What no_delay gives: numbers digit by digit, as spoken."""
+    return " ".join(
+        " ".join(ch for ch in word if ch.isdigit()) if any(ch.isdigit() for ch in word) else word
+        for word in text.split()
+    )
 
 
 class Script:
@@ -70,8 +117,13 @@ class Recognizer:
         interim_every_ms: int,
         threshold: float,
         request_id: str,
+        smart_format: bool = False,
+        no_delay: bool = False,
     ) -> None:
         self.script = script
+        self.hold_entities = smart_format and not no_delay
+        self.unformatted = smart_format and no_delay
+        self.held = 0  # finals withheld for an entity (released by Finalize or the timeout)
         self.block_bytes = max(2, sample_rate * _BLOCK_MS // 1000 * 2)
         self.sample_rate = sample_rate
         self.interim_results = interim_results
@@ -130,7 +182,12 @@ class Recognizer:
                 out.append(self._results(" ".join(words[: self._interims]), final=False))
             return
         self._silence += _BLOCK_MS
-        if self._in_speech:
+        if self._in_speech and self.hold_entities and _ends_with_entity(self.script.peek()):
+            if self._silence == (self.endpointing_ms or _UNENDPOINTED_FINAL_MS):
+                self.held += 1
+            if self._silence >= ENTITY_HOLD_MS:
+                out.append(self._final(speech_final=True))
+        elif self._in_speech:
             if self.endpointing_ms is not None and self._silence >= self.endpointing_ms:
                 out.append(self._final(speech_final=True))
             elif self.endpointing_ms is None and self._silence >= _UNENDPOINTED_FINAL_MS:
@@ -163,6 +220,8 @@ class Recognizer:
     def _results(
         self, text: str, *, final: bool, speech_final: bool = False, from_finalize: bool = False
     ) -> dict[str, Any]:
+        if self.unformatted:
+            text = _unformatted(text)
         words = text.split()
         span = max(self._voiced_end - self._speech_start, _BLOCK_MS) / max(len(words), 1)
         word_objects = [
@@ -253,6 +312,14 @@ def check_handshake(
         if params.get("interim_results") != "true":
             problems.append("utterance_end_ms needs interim_results=true")
     model = params.get("model", "")
+    languages = documented_languages(model)
+    language = params.get("language", "en")
+    if languages is not None and language not in languages:
+        # Deepgram's answer to an unsupported combination (a 400 at the handshake).
+        problems.append(
+            f"language={language!r} is not documented for {model}: No such"
+            " model/language/tier combination found."
+        )
     nova3 = model == "nova-3" or model.startswith("nova-3-")
     for key, value in query:
         if key == "keyterm" and (not nova3 or value.startswith("[")):

@@ -59,6 +59,7 @@ from agent.providers.stt.deepgram_wire import (
     rejection_error,
     split_url,
 )
+from agent.providers.unusable import UnusableMessages
 
 __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
 
@@ -78,7 +79,8 @@ class DeepgramStatistics:
     audio_messages_sent: int  # binary messages: batches, single frames around pauses
     keepalives_sent: int
     finalizes_sent: int
-    malformed_messages: int
+    malformed_messages: int  # not the documented shape: logged once, skipped
+    errors_reported: int  # Error messages: logged; the stream goes on
 
 
 class DeepgramStt:
@@ -109,7 +111,8 @@ class DeepgramStt:
         self._failed_attempts = 0
         self._keepalives = 0
         self._finalizes = 0
-        self._malformed = 0
+        self._unusable = UnusableMessages(PROVIDER, log)
+        self._errors = 0
         self._audio_messages = 0
         self._task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 
@@ -142,7 +145,8 @@ class DeepgramStt:
             audio_messages_sent=self._audio_messages,
             keepalives_sent=self._keepalives,
             finalizes_sent=self._finalizes,
-            malformed_messages=self._malformed,
+            malformed_messages=self._unusable.count,
+            errors_reported=self._errors,
         )
 
     async def run(
@@ -348,6 +352,7 @@ class DeepgramStt:
         self, ws: WebSocketConnection, out: trio.MemorySendChannel[SttEvent], offset: float
     ) -> ProviderError | None:
         listening = True
+        self._unusable.new_connection()
         while True:
             try:
                 message = await ws.get_message()
@@ -360,18 +365,20 @@ class DeepgramStt:
                     return None
                 return _caused(close_error(code, reason), exc)
             if isinstance(message, bytes):
-                self._malformed += 1
-                log.warning("deepgram: unexpected binary message (%d bytes)", len(message))
+                self._unusable.skip(f"a binary message ({len(message)} bytes)")
                 continue
             try:
                 parsed = parse_message(message, offset=offset)
             except RemoteProtocolError as exc:
                 # One garbled frame should not end the call's transcription.
-                self._malformed += 1
-                log.warning("%s", exc)
+                self._unusable.skip(str(exc))
                 continue
             if parsed.error is not None:
-                return parsed.error
+                # Deepgram goes on after an Error message; so do we (no reconnect,
+                # which would cost the audio in flight and the connection's context).
+                self._errors += 1
+                log.warning("deepgram: the server reported an error: %s", parsed.error)
+                continue
             if parsed.final_end is not None:
                 self._ledger.acknowledge(parsed.final_end)
             if parsed.kind == "Metadata":

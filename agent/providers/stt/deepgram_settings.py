@@ -33,6 +33,9 @@ class DeepgramSettings:
     utterance_end_ms: int = setting("DEEPGRAM_UTTERANCE_END_MS")
     vad_events: bool = setting("DEEPGRAM_VAD_EVENTS")
     smart_format: bool = setting("DEEPGRAM_SMART_FORMAT")
+    # smart_format holds a final up to 3 s while an entity (a phone number) may go on;
+    # no_delay skips that and, often, the formatting (Deepgram changelog 2025-04-02).
+    no_delay: bool = setting("DEEPGRAM_NO_DELAY")
     punctuate: bool = setting("DEEPGRAM_PUNCTUATE")
     keyterms: tuple[str, ...] = setting("DEEPGRAM_KEYTERMS", converter=tuple)
     keywords: tuple[str, ...] = setting("DEEPGRAM_KEYWORDS", converter=tuple)

@@ -23,11 +23,7 @@ from typing import Any
 
 import attrs
 
-from agent.base.errors import (
-    ProviderError,
-    ProviderStatusError,
-    RemoteProtocolError,
-)
+from agent.base.errors import ProviderStatusError, RemoteProtocolError
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd, Word
 from agent.providers.stt.deepgram_settings import DeepgramSettings, uses_keyterm
 
@@ -70,8 +66,14 @@ def listen_query(settings: DeepgramSettings, sample_rate: int) -> list[tuple[str
     pairs += [
         ("vad_events", _flag(settings.vad_events)),
         ("smart_format", _flag(settings.smart_format)),
-        ("punctuate", _flag(settings.punctuate)),
     ]
+    if settings.smart_format:
+        # Smart format includes punctuation: "no need to also set punctuate=true"
+        # (developers.deepgram.com/docs/smart-format).
+        if settings.no_delay:
+            pairs.append(("no_delay", "true"))
+    else:
+        pairs.append(("punctuate", _flag(settings.punctuate)))
     if uses_keyterm(settings.model):
         pairs += [("keyterm", term) for term in settings.keyterms]
     else:
@@ -167,13 +169,16 @@ class ServerMessage:
 
     ``final_end``: for a final ``Results``, where (seconds, connection-relative)
     the audio it covers ends; everything before it will never be re-sent.
-    ``error``: an in-band error report; the connection should be dropped.
+    ``error``: an ``Error`` message in Deepgram's words. The stream goes on after
+    one (the SDK's ``ListenV1Error``: ``SchemaError`` for a client message it could
+    not parse, ``InvalidConfigureMessage``), so it is reported, not a reason to
+    drop the connection.
     """
 
     kind: str
     events: tuple[SttEvent, ...] = ()
     final_end: float | None = None
-    error: ProviderError | None = None
+    error: str | None = None
     request_id: str = ""
 
 
@@ -230,7 +235,9 @@ def _results(data: Mapping[str, Any], offset: float) -> ServerMessage:
     transcript = Transcript(
         text=text.strip(),
         is_final=is_final,
-        end_of_turn=speech_final,
+        # The answer to our Finalize ends the turn too: we sent it because the turn
+        # logic decided the caller was done (Deepgram's end-of-turn guidance).
+        end_of_turn=speech_final or (is_final and from_finalize),
         confidence=_number(best, "confidence", 1.0),
         start=offset + start,
         duration=duration,
@@ -262,6 +269,7 @@ def parse_message(text: str, *, offset: float = 0.0) -> ServerMessage:
         request_id = data.get("request_id")
         return ServerMessage(kind, request_id=request_id if isinstance(request_id, str) else "")
     if kind == "Error":
-        detail = data.get("description") or data.get("message") or data.get("variant") or text
-        return ServerMessage(kind, error=ProviderError(PROVIDER, str(detail), retryable=True))
+        parts = [data.get(key) for key in ("variant", "code", "description")]
+        detail = ": ".join(str(part) for part in parts if part) or text[:200]
+        return ServerMessage(kind, error=detail)
     return ServerMessage(kind)

@@ -186,7 +186,8 @@ async def test_finalize_reaches_the_server_and_returns_the_final(speech_ms, auto
     from_finalize = [m for m in fake.connections[0].sent if m.get("from_finalize")]
     assert len(from_finalize) == 1
     (final,) = finals(session.events)
-    assert final.text == "I need a plumber." and not final.end_of_turn
+    # We asked for it because the turn logic decided the caller was done: it ends the turn.
+    assert final.text == "I need a plumber." and final.end_of_turn
     # Flushed at once instead of after 400 ms of endpointing silence: the audio
     # taken before finalize() went first, nothing taken after it.
     assert final.duration == pytest.approx(speech_ms / 1000)

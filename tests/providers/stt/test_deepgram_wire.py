@@ -193,7 +193,6 @@ def test_query_for_nova3_has_repeated_keyterms_and_no_keywords():
         ("utterance_end_ms", "1000"),
         ("vad_events", "true"),
         ("smart_format", "true"),
-        ("punctuate", "true"),
         ("keyterm", "plumbing"),
         ("keyterm", "Acme Heating"),
     ]
@@ -216,6 +215,27 @@ def test_query_for_nova2_has_keywords_and_switches():
     assert ("endpointing", "false") in query and ("sample_rate", "16000") in query
     assert not any(k == "utterance_end_ms" for k, _ in query)
     assert ("interim_results", "false") in query
+
+
+@pytest.mark.parametrize(
+    ("smart_format", "no_delay", "punctuate", "expected"),
+    [
+        # Smart format includes punctuation (Deepgram: "no need to also set
+        # punctuate=true"); no_delay means something only with smart format.
+        (True, False, True, [("smart_format", "true")]),
+        (True, True, True, [("smart_format", "true"), ("no_delay", "true")]),
+        (False, True, True, [("smart_format", "false"), ("punctuate", "true")]),
+        (False, False, False, [("smart_format", "false"), ("punctuate", "false")]),
+    ],
+)
+def test_punctuate_only_without_smart_format(smart_format, no_delay, punctuate, expected):
+    s = DeepgramSettings(
+        api_key=KEY, smart_format=smart_format, no_delay=no_delay, punctuate=punctuate
+    )
+    query = [
+        (k, v) for k, v in listen_query(s, 8000) if k in ("smart_format", "no_delay", "punctuate")
+    ]
+    assert query == expected
 
 
 @pytest.mark.parametrize(
@@ -328,7 +348,14 @@ def test_empty_transcripts():
     (end,) = parse_message(results("")).events
     assert end.text == "" and end.end_of_turn
     (flushed,) = parse_message(results("", speech_final=False, from_finalize=True)).events
-    assert flushed.is_final and not flushed.end_of_turn
+    assert flushed.is_final and flushed.end_of_turn  # we asked: the turn is over
+
+
+def test_the_answer_to_finalize_ends_the_turn():
+    (final,) = parse_message(
+        results("07700 900123.", speech_final=False, from_finalize=True)
+    ).events
+    assert final.is_final and final.end_of_turn and final.text == "07700 900123."
 
 
 def test_speech_started_utterance_end_metadata_and_unknown():
@@ -351,9 +378,13 @@ def test_speech_started_utterance_end_metadata_and_unknown():
     assert (parsed.kind, parsed.events, parsed.error) == ("ConfigureSuccess", (), None)
 
 
-def test_in_band_error_is_reported():
-    parsed = parse_message('{"type":"Error","description":"quota exceeded","variant":"x"}')
-    assert parsed.error is not None and "quota exceeded" in str(parsed.error)
+def test_in_band_error_is_reported_in_deepgrams_words():
+    # ListenV1Error (deepgram-python-sdk 7.x): variant, description, optional code.
+    parsed = parse_message(
+        '{"type":"Error","variant":"SchemaError","description":"could not parse","message":"x"}'
+    )
+    assert parsed.kind == "Error" and parsed.events == ()
+    assert parsed.error == "SchemaError: could not parse"
 
 
 @pytest.mark.parametrize(
