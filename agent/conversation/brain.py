@@ -53,6 +53,7 @@ from agent.dialogue.turntaking import (
     CancelSpeculative,
     ConfirmResponse,
     DtmfInput,
+    FinalizeTranscript,
     PausePlayout,
     Reprompt,
     ResumePlayout,
@@ -285,6 +286,8 @@ class ConversationBrain:
                 self._say(render(self.company, "ask_repeat"))
             elif isinstance(action, SilenceTimeout):
                 self._say(render(self.company, "silence_end"), Outcome("end", "silence"))
+            elif isinstance(action, FinalizeTranscript):
+                self.stt.finalize()  # the caller is done: no entity hold-back (Deepgram)
             elif isinstance(action, DtmfInput):
                 assert self._nursery is not None  # hooks act only once the brain runs
                 self._keypad.press(action.digit, self._nursery)

@@ -46,6 +46,7 @@ from agent.dialogue.turntaking_actions import (
     CancelSpeculative,
     ConfirmResponse,
     DtmfInput,
+    FinalizeTranscript,
     PausePlayout,
     Reprompt,
     ResumePlayout,
@@ -64,6 +65,7 @@ from agent.dialogue.turntaking_endofturn import (
     CallerSpeech,
     HeardTurn,
     end_of_turn_due,
+    finalize_due,
     looks_incomplete,
 )
 from agent.dialogue.turntaking_params import TurnTakingParams
@@ -75,6 +77,7 @@ __all__ = [
     "CancelSpeculative",
     "ConfirmResponse",
     "DtmfInput",
+    "FinalizeTranscript",
     "PausePlayout",
     "Reprompt",
     "ResumePlayout",
@@ -269,6 +272,7 @@ class TurnTaker:
             ("confirm-barge-in", confirm_due(speech, agent, params)),
             ("resume", resume_due(speech, agent, params)),
             ("commit", commit),
+            ("finalize", finalize_due(self._heard, speech, params)),
             ("reprompt", self._reprompt_due()),
         )
 
@@ -297,6 +301,9 @@ class TurnTaker:
             out.append(ResumePlayout())
         elif rule == "commit":
             self._commit(now, out)
+        elif rule == "finalize":
+            self._heard.finalized_pause = self._speech.ended_at
+            out.append(FinalizeTranscript())
         else:
             self._reprompt(now, out)
 

@@ -11,6 +11,7 @@ __all__ = [
     "CancelSpeculative",
     "ConfirmResponse",
     "DtmfInput",
+    "FinalizeTranscript",
     "PausePlayout",
     "Reprompt",
     "ResumePlayout",
@@ -94,6 +95,12 @@ class DtmfInput:
     digit: str
 
 
+@attrs.frozen
+class FinalizeTranscript:
+    """The caller has stopped but the STT has not ended the turn: ask it for its final
+    now (``SpeechToText.finalize()``; Deepgram's ``Finalize``)."""
+
+
 Action = (
     StartResponse
     | ConfirmResponse
@@ -105,6 +112,7 @@ Action = (
     | SilenceTimeout
     | AskRepeat
     | DtmfInput
+    | FinalizeTranscript
 )
 
 

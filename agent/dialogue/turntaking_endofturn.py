@@ -26,7 +26,14 @@ import attrs
 from agent.base.events import Transcript
 from agent.dialogue.turntaking_params import TurnTakingParams
 
-__all__ = ["CallerSpeech", "HeardTurn", "end_of_turn_due", "looks_incomplete", "spoken_words"]
+__all__ = [
+    "CallerSpeech",
+    "HeardTurn",
+    "end_of_turn_due",
+    "finalize_due",
+    "looks_incomplete",
+    "spoken_words",
+]
 
 
 def _word_set(words: str) -> frozenset[str]:
@@ -86,6 +93,8 @@ class HeardTurn:
     last_words_at: float | None = None
     # When the STT said the turn ended (``speech_final`` or ``UtteranceEnd``).
     eot_at: float | None = None
+    # The speech end (``CallerSpeech.ended_at``) we last asked the STT to finalize at.
+    finalized_pause: float | None = None
 
     def hear(self, event: Transcript, now: float) -> None:
         """Take in a transcript with words in it."""
@@ -144,3 +153,24 @@ def end_of_turn_due(
     if speech.speaking or heard.last_words_at is None:
         return None
     return max(speech.ended_at or 0.0, heard.last_words_at) + params.stt_eot_timeout_s
+
+
+def finalize_due(heard: HeardTurn, speech: CallerSpeech, params: TurnTakingParams) -> float | None:
+    """When to ask the STT for its final (``FinalizeTranscript``), or ``None``.
+
+    The VAD ended the caller's speech ``stt_finalize_after_s`` ago, words were heard
+    and the STT has not ended the turn. Deepgram, with smart format, holds a final
+    for up to 3 s while an entity may go on (a phone number, a date: what booking
+    callers end with); its answer to ``Finalize`` ends the turn at once. Asked once
+    per pause, a little after the STT's own endpointing would have spoken (Deepgram's
+    ``speech_final`` after its 400 ms, from the end of speech; our VAD ends speech
+    after 240 ms of quiet).
+    """
+    ended, last_words = speech.ended_at, heard.last_words_at
+    if speech.speaking or ended is None or last_words is None or heard.eot_at is not None:
+        return None
+    due = ended + params.stt_finalize_after_s
+    # Words that came later than that are from speech the VAD did not hear end.
+    if heard.finalized_pause == ended or last_words > due or not heard.text():
+        return None
+    return due

@@ -46,6 +46,9 @@ class TurnTakingParams:
     incomplete_hold_s: float = attrs.field(default=1.0, validator=_non_negative)
     # Quiet the VAD must hear (from its first quiet frame) to confirm an STT end of turn.
     eot_min_quiet_s: float = attrs.field(default=0.06, validator=_non_negative)
+    # VAD speech end this long ago, words heard, no STT end of turn: ask for the final
+    # (an STT may hold it while an entity such as a phone number could go on).
+    stt_finalize_after_s: float = attrs.field(default=0.4, validator=_non_negative)
     # Preemptive (speculative) generation.
     preemptive: bool = True
     max_speculative_per_turn: int = attrs.field(default=3, validator=_non_negative)
