@@ -10,7 +10,9 @@ first with id and name, then argument pieces), a ``finish_reason`` chunk, usage
 
 Every request is checked (method, path, ``Authorization``, JSON body shape);
 deviations are recorded in ``violations`` and answered with 400 (401 for a
-wrong key), so a test fails loudly. Replies are scripted per request, with
+wrong key), so a test fails loudly. Given a ``provider``, the fake also applies
+that back-end's own parameter rules (``openai_rules``: what Groq, OpenAI,
+Cerebras, Ollama refuse), answering in the vendor's words. Replies are scripted per request, with
 latency (``trio.sleep``, so a MockClock drives it too) and injectable faults.
 A watcher notices when the client goes away mid-reply (``disconnects``).
 
@@ -35,6 +37,7 @@ import h11
 import trio
 
 from agent.base.events import ToolCall, Usage
+from tests.fakes.openai_rules import refusal
 
 _DEFAULT_USAGE = Usage(prompt_tokens=12, completion_tokens=5)
 
@@ -49,6 +52,8 @@ class Fault(enum.Enum):
     MALFORMED_SSE = "malformed_sse"  # bytes that are not UTF-8
     ERROR_EVENT = "error_event"  # an {"error": ...} chunk inside the 200 stream
     STALL = "stall"  # stop sending, keep the connection open
+    # Groq's 400 when the sampled tool call is malformed (a retry usually succeeds)
+    TOOL_USE_FAILED = "tool_use_failed"
 
 
 @attrs.frozen
@@ -256,7 +261,9 @@ class FakeOpenAIServer:
         model: str | None = None,
         default_reply: ScriptedReply | None = None,
         reply_for: Callable[[Any], ScriptedReply | None] | None = None,
+        provider: str | None = None,
     ) -> None:
+        self.provider = provider
         self.api_key = api_key
         self.base_path = base_path
         self.model = model
@@ -352,6 +359,13 @@ class FakeOpenAIServer:
             return await _send_json(
                 conn, stream, status, "; ".join(problems), "invalid_request_error"
             )
+        refused = refusal(self.provider, request.body)
+        if refused is not None:
+            self.violations.append(f"{self.provider} refuses: {refused.message}")
+            kind = "invalid_request_error"
+            return await _send_json(
+                conn, stream, refused.status, refused.message, kind, refused.code
+            )
         reply = self.reply_for(request.body) if self.reply_for is not None else None
         if reply is None:
             reply = self.replies.popleft() if self.replies else self.default_reply
@@ -365,6 +379,21 @@ class FakeOpenAIServer:
             message += f"{reply.retry_after or 1:g}s."
             return await _send_json(
                 conn, stream, 429, message, "tokens", "rate_limit_exceeded", extra
+            )
+        if reply.fault is Fault.TOOL_USE_FAILED:
+            message = (
+                "Failed to call a function. Please adjust your prompt."
+                " See 'failed_generation' for more details."
+            )
+            extra_fields = {"failed_generation": '{"name": "check_slots", "arguments": {'}
+            return await _send_json(
+                conn,
+                stream,
+                400,
+                message,
+                "invalid_request_error",
+                "tool_use_failed",
+                fields=extra_fields,
             )
         if reply.fault is Fault.SERVER_ERROR:
             return await _send_json(
@@ -471,10 +500,10 @@ async def _send_json(
     kind: str,
     code: str | None = None,
     extra_headers: Sequence[tuple[str, str]] = (),
+    fields: Mapping[str, Any] | None = None,
 ) -> None:
-    body = json.dumps(
-        {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    ).encode()
+    error = {"message": message, "type": kind, "param": None, "code": code, **(fields or {})}
+    body = json.dumps({"error": error}).encode()
     headers = [
         ("content-type", "application/json"),
         ("content-length", str(len(body))),

@@ -7,6 +7,11 @@ short wait (the server's ``retry_after``, capped), and a non-retryable error
 moves to the next provider at once. After the first content event an error
 propagates, so the conversation can apologise instead of repeating itself.
 
+A retry of the same provider happens only inside the turn's first-token budget
+(``first_token_budget_s``, LLM_TIMEOUT_S in the service), and must bring its
+first content within it: a sampling failure that one retry usually fixes (Groq's
+``tool_use_failed``) is worth a second try, a caller waiting in silence is not.
+
 Each attempt writes into its own memory channel and the chain forwards; the
 non-content events an attempt sends before its first content (``Usage``,
 ``Finish`` of an empty reply) are held back until the attempt either produces
@@ -15,12 +20,13 @@ content or finishes, so nothing from a failed attempt reaches ``out``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import attrs
 import trio
 
-from agent.base.errors import ProviderError
+from agent.base.errors import ProviderError, ProviderTimeout
 from agent.base.events import LlmEvent, Message, TextDelta, ToolCall, ToolSpec
 from agent.providers.protocols import LanguageModel
 
@@ -42,12 +48,14 @@ class FallbackChain:
         *,
         retry_wait_max: float = 1.0,
         retry_wait_default: float = 0.25,
+        first_token_budget_s: float = math.inf,
     ) -> None:
         if not models:
             raise ValueError("FallbackChain needs at least one model")
-        if retry_wait_max < 0 or retry_wait_default < 0:
-            raise ValueError("FallbackChain retry waits must not be negative")
+        if retry_wait_max < 0 or retry_wait_default < 0 or not first_token_budget_s > 0:
+            raise ValueError("FallbackChain retry waits must not be negative, the budget > 0")
         self.models = tuple(models)
+        self.first_token_budget_s = first_token_budget_s
         self.retry_wait_max = retry_wait_max
         self.retry_wait_default = retry_wait_default
         self.name = ">".join(model.name for model in self.models)
@@ -60,9 +68,11 @@ class FallbackChain:
     ) -> None:
         async with out:
             failures: list[ProviderError] = []
+            budget_ends = trio.current_time() + self.first_token_budget_s
             for model in self.models:
                 for retry in (False, True):
-                    attempt = await self._attempt(model, messages, tools, out)
+                    deadline = budget_ends if retry else math.inf
+                    attempt = await self._attempt(model, messages, tools, out, deadline)
                     if attempt.error is None:
                         return
                     if attempt.forwarded_content:
@@ -70,7 +80,10 @@ class FallbackChain:
                     failures.append(attempt.error)
                     if retry or not attempt.error.retryable:
                         break
-                    await trio.sleep(self.retry_wait(attempt.error))
+                    wait = self.retry_wait(attempt.error)
+                    if trio.current_time() + wait >= budget_ends:
+                        break  # no time left for a second try here
+                    await trio.sleep(wait)
             last = failures[-1]
             for earlier in failures[:-1]:
                 last.add_note(f"earlier failure in {self.name}: {earlier}")
@@ -86,24 +99,32 @@ class FallbackChain:
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         out: trio.MemorySendChannel[LlmEvent],
+        first_content_by: float = math.inf,
     ) -> _Attempt:
         attempt = _Attempt()
         send, receive = trio.open_memory_channel[LlmEvent](_ATTEMPT_BUFFER)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._run_model, model, messages, tools, send, attempt)
-            held: list[LlmEvent] = []
-            async with receive:
-                async for event in receive:
-                    if attempt.forwarded_content:
-                        await out.send(event)
-                    elif isinstance(event, (TextDelta, ToolCall)):
-                        for earlier in held:
-                            await out.send(earlier)
-                        held.clear()
-                        attempt.forwarded_content = True
-                        await out.send(event)
-                    else:
-                        held.append(event)
+        held: list[LlmEvent] = []
+        with trio.CancelScope(deadline=first_content_by) as budget:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._run_model, model, messages, tools, send, attempt)
+                async with receive:
+                    async for event in receive:
+                        if attempt.forwarded_content:
+                            await out.send(event)
+                        elif isinstance(event, (TextDelta, ToolCall)):
+                            budget.deadline = math.inf  # content came in time
+                            for earlier in held:
+                                await out.send(earlier)
+                            held.clear()
+                            attempt.forwarded_content = True
+                            await out.send(event)
+                        else:
+                            held.append(event)
+        if budget.cancelled_caught:
+            attempt.error = ProviderTimeout(
+                model.name,
+                f"no reply within the first-token budget ({self.first_token_budget_s:g} s)",
+            )
         if attempt.error is None:
             for event in held:
                 await out.send(event)

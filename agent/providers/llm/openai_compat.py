@@ -181,11 +181,12 @@ def language_model_from_env(
     shared: SharedClient | None = None,
     provider: str | None = None,
 ) -> LanguageModel:
-    """The configured model (``provider``, else LLM_PROVIDER), wrapped in a
-    ``FallbackChain`` when LLM_FALLBACKS is set."""
+    """The configured model (``provider``, else LLM_PROVIDER) and the LLM_FALLBACKS
+    after it, in a ``FallbackChain``: even alone, a provider gets its one retry where
+    the vendor says a retry helps, inside the first-token budget (LLM_TIMEOUT_S)."""
     from agent.providers.llm.fallback import FallbackChain
 
     primary = LlmSettings.from_env(env, provider=provider)
     chain = (primary, *primary.fallback_settings(env))
     models = [OpenAICompatibleLLM(settings, client, shared=shared) for settings in chain]
-    return models[0] if len(models) == 1 else FallbackChain(models)
+    return FallbackChain(models, first_token_budget_s=primary.timeout_s)

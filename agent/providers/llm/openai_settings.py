@@ -1,10 +1,9 @@
-"""OpenAI-compatible language models: the presets and the settings (pure).
+"""OpenAI-compatible language models: the settings (pure).
 
-Presets carry each back-end's quirks (from the providers' SDKs and docs): its
-URL, default model and key variable, which output-cap field it takes, whether
-it honours ``stream_options``, ``tool_choice``, ``parallel_tool_calls`` and
-``reasoning_effort``. The settings (``LLM_*``, ``LLM_FALLBACK_<NAME>_*``) are
-read through the schema (``agent.base.settings``).
+The settings (``LLM_*``, ``LLM_FALLBACK_<NAME>_*``) are read through the schema
+(``agent.base.settings``); unset fields come from the provider's preset
+(``openai_presets``: URL, default model, key variable, request quirks and the
+capability table of the models it knows).
 """
 
 from __future__ import annotations
@@ -16,45 +15,11 @@ import attrs
 
 from agent.base.errors import ConfigError
 from agent.base.settings import Env, default_of, setting
+from agent.providers.llm.openai_presets import PRESETS, ModelCaps, Preset
+
+__all__ = ["PRESETS", "LlmSettings", "ModelCaps", "Preset"]
 
 
-@attrs.frozen
-class Preset:
-    name: str
-    base_url: str
-    model: str  # "" means the user must name the model (LLM_MODEL)
-    api_key_env: str | None
-    requires_api_key: bool
-    token_limit_field: str  # "max_completion_tokens" or "max_tokens"
-    stream_usage: bool  # send stream_options.include_usage
-    tool_choice: bool  # accepts tool_choice
-    parallel_tool_calls: bool  # accepts parallel_tool_calls
-    reasoning: bool  # accepts reasoning_effort
-
-
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        # gpt-oss-20b: current on Groq (the Llama 70B ids are retired) and its fastest
-        # tool-calling model; a reasoning model, kept at low effort with hidden thinking.
-        # Groq reports usage in x_groq.usage; its stream_options support is unconfirmed.
-        Preset("groq", "https://api.groq.com/openai/v1", "openai/gpt-oss-20b", "GROQ_API_KEY",
-               True, "max_completion_tokens", False, True, True, True),
-        Preset("cerebras", "https://api.cerebras.ai/v1", "gpt-oss-120b", "CEREBRAS_API_KEY",
-               True, "max_completion_tokens", True, True, True, True),
-        Preset("openai", "https://api.openai.com/v1", "gpt-4.1-mini", "OPENAI_API_KEY",
-               True, "max_completion_tokens", True, True, True, True),
-        # Ollama documents only max_tokens and rejects tool_choice.
-        Preset("ollama", "http://localhost:11434/v1", "llama3.2", None,
-               False, "max_tokens", True, False, False, True),
-        Preset("llamacpp", "http://127.0.0.1:8080/v1", "local", None,
-               False, "max_tokens", False, True, False, False),
-        # vLLM serves whatever model it was started with; tool_choice "auto" needs
-        # --enable-auto-tool-choice on the server.
-        Preset("vllm", "http://localhost:8000/v1", "", None,
-               False, "max_tokens", True, True, False, True),
-    )
-}  # fmt: skip
 DEFAULT_PROVIDER = default_of("LLM_PROVIDER")
 OFFLINE_HINT = "or choose the offline stack explicitly: VOICE_AGENT_OFFLINE=1"
 
@@ -100,6 +65,11 @@ class LlmSettings:
     @property
     def preset(self) -> Preset:
         return PRESETS[self.provider]
+
+    @property
+    def caps(self) -> ModelCaps:
+        """What this model accepts, from the preset's capability table."""
+        return self.preset.caps(self.model)
 
     @classmethod
     def from_env(

@@ -4,9 +4,10 @@ Everything here is sans-IO: build the request, turn the streamed body into
 ``LlmEvent`` values (``ChatStreamParser``), and turn an HTTP error reply into the
 right ``ProviderError``. ``openai_compat`` does the HTTP under Trio.
 
-The presets (``openai_settings``) carry each back-end's quirks: which
-output-cap field it takes, whether it honours ``stream_options``,
-``tool_choice`` and ``parallel_tool_calls``; here they shape the request, and
+The presets (``openai_presets``) carry each back-end's quirks (which output-cap
+field it takes, whether it honours ``stream_options`` and ``tool_choice``) and a
+capability table per model (reasoning or not, ``temperature``,
+``parallel_tool_calls``, the reasoning options); here they shape the request, and
 keep reasoning models fast and their hidden thinking out of the spoken reply.
 """
 
@@ -47,29 +48,15 @@ def request_headers(settings: LlmSettings) -> dict[str, str]:
     return headers
 
 
-def _is_openai_reasoning_model(model: str) -> bool:
-    return model.startswith(("o1", "o3", "o4", "gpt-5"))
-
-
 def reasoning_options(settings: LlmSettings) -> dict[str, Any]:
-    """Fields that keep a reasoning model quick and its thinking out of ``content``."""
-    preset, model = settings.preset, settings.model.lower()
+    """Fields that keep a reasoning model quick and its thinking out of ``content``:
+    the capability table's options ("auto"), nothing ("omit"), or the level given."""
     effort = settings.reasoning_effort
-    if not preset.reasoning or effort == "omit":
+    if not settings.preset.reasoning_effort or effort == "omit":
         return {}
     if effort != "auto":
         return {"reasoning_effort": effort}
-    if "gpt-oss" in model:
-        options: dict[str, Any] = {"reasoning_effort": "low"}
-        if preset.name == "groq":
-            options["include_reasoning"] = False  # thinking stays server-side
-        return options
-    if "qwen3" in model and preset.name == "groq":
-        # qwen3 thinks in raw <think> tags inside content by default: switch it off.
-        return {"reasoning_effort": "none", "reasoning_format": "hidden"}
-    if preset.name == "openai" and _is_openai_reasoning_model(model):
-        return {"reasoning_effort": "low"}
-    return {}
+    return dict(settings.caps.reasoning_options)
 
 
 def build_request_body(
@@ -77,7 +64,7 @@ def build_request_body(
 ) -> dict[str, Any]:
     if not messages:
         raise LocalProtocolError("a chat request needs at least one message")
-    preset = settings.preset
+    preset, caps = settings.preset, settings.caps
     body: dict[str, Any] = {
         "model": settings.model,
         "messages": [message.to_openai() for message in messages],
@@ -87,12 +74,12 @@ def build_request_body(
         body["tools"] = [tool.to_openai() for tool in tools]
         if preset.tool_choice:
             body["tool_choice"] = "auto"
-        if preset.parallel_tool_calls:
+        if caps.parallel_tool_calls:
             body["parallel_tool_calls"] = False  # one action at a time on a phone call
     if preset.stream_usage:
         body["stream_options"] = {"include_usage": True}
-    if not (preset.name == "openai" and _is_openai_reasoning_model(settings.model)):
-        body["temperature"] = settings.temperature  # OpenAI reasoning models reject it
+    if caps.temperature:
+        body["temperature"] = settings.temperature
     body[preset.token_limit_field] = settings.max_tokens
     body.update(reasoning_options(settings))
     return body
@@ -101,6 +88,10 @@ def build_request_body(
 # --- errors -------------------------------------------------------------------
 
 _RETRYABLE_STATUS = frozenset({408, 409, 422, 424, 425, 429, 498})
+# Groq's 400 when the model's tool call came out malformed ("Failed to call a
+# function. Please adjust your prompt."): a sampling failure, not a bad request,
+# which one more try usually fixes (groq/groq-typescript#28, pipecat-ai/pipecat#1168).
+SAMPLING_FAILED = "tool_use_failed"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:ms|us|µs|ns|h|m|s))+)", re.I)
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -172,6 +163,8 @@ def status_error(
     retry_after = parse_retry_after(headers, now=now)
     if retry_after is None and (hint := _TRY_AGAIN.search(message)):
         retry_after = parse_duration(hint.group(1))
+    if code == SAMPLING_FAILED:
+        retryable, retry_after = True, 0.0  # a bad sample: the same request again, at once
     return ProviderStatusError(
         provider,
         f"HTTP {status}: {message[:300] or 'no details'}",
@@ -183,9 +176,11 @@ def status_error(
 
 def stream_error(provider: str, payload: Any) -> ProviderError:
     """An error reported inside a 200 stream (``{"error": ...}``, Cerebras ``status_code``)."""
-    message, kind, _ = _error_fields(payload)
+    message, kind, code = _error_fields(payload)
     status = payload.get("status_code") if isinstance(payload, dict) else None
     text = f"error in stream: {message[:300] or 'no details'}"
+    if code == SAMPLING_FAILED:
+        return ProviderError(provider, text, retryable=True, retry_after=0.0)
     if isinstance(status, int) and not isinstance(status, bool):
         retryable = status in _RETRYABLE_STATUS or status >= 500
         return ProviderStatusError(provider, text, status=status, retryable=retryable)

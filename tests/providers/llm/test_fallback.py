@@ -217,3 +217,40 @@ async def test_loopback_chain_moves_to_the_second_server_after_429s():
     assert (len(first.requests), len(second.requests)) == (2, 1)
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Backup here."
     assert events[-1] == Finish("stop")
+
+
+# --- the first-token budget (issue 20) ------------------------------------------------
+
+
+def sampling_failed() -> ProviderStatusError:
+    """Groq's tool_use_failed as the wire layer maps it: retry at once."""
+    return ProviderStatusError("a", "HTTP 400", status=400, retryable=True, retry_after=0.0)
+
+
+async def test_a_retry_happens_inside_the_first_token_budget(autojump_clock):
+    a = FakeModel("a", [Step(error=sampling_failed()), Step(REPLY)])
+    assert await run_chain(FallbackChain([a], first_token_budget_s=2.0)) == REPLY
+    assert a.started_at[1] == pytest.approx(a.started_at[0])  # at once
+
+
+async def test_no_retry_when_the_budget_is_spent(autojump_clock):
+    # The failure came only after the whole budget: the next provider, not a retry.
+    slow = Step([Usage(1, 0)], sampling_failed(), gap=2.5)
+    a, b = FakeModel("a", [slow, Step(REPLY)]), FakeModel("b", [Step(REPLY)])
+    assert await run_chain(FallbackChain([a, b], first_token_budget_s=2.0)) == REPLY
+    assert len(a.started_at) == 1 and len(b.started_at) == 1
+
+
+async def test_a_retry_must_bring_its_first_token_within_the_budget(autojump_clock):
+    late = Step(REPLY, gap=1.5)  # its first token would come 1.5 s after it started
+    a = FakeModel("a", [Step(error=rate_limited(0.3)), late])
+    b = FakeModel("b", [Step(REPLY)])
+    start = trio.current_time()
+    assert await run_chain(FallbackChain([a, b], first_token_budget_s=1.0)) == REPLY
+    assert a.cancelled  # cut at the end of the budget
+    assert b.started_at == [pytest.approx(start + 1.0)]
+
+
+def test_the_budget_must_be_positive():
+    with pytest.raises(ValueError, match="budget"):
+        FallbackChain([FakeModel("a", [])], first_token_budget_s=0)

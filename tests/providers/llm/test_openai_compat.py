@@ -239,8 +239,11 @@ async def test_json_instead_of_an_event_stream_is_an_error():
 
 
 def test_language_model_from_env():
-    single = language_model_from_env({"GROQ_API_KEY": "k"})
-    assert isinstance(single, OpenAICompatibleLLM) and single.name == "groq"
+    # Even alone a provider sits in a chain: it gets its one retry where the vendor
+    # says a retry helps (issue 20), inside the first-token budget (LLM_TIMEOUT_S).
+    single = language_model_from_env({"GROQ_API_KEY": "k", "LLM_TIMEOUT_S": "4"})
+    assert isinstance(single, FallbackChain) and single.name == "groq"
+    assert single.first_token_budget_s == 4.0
     env = {"GROQ_API_KEY": "k", "CEREBRAS_API_KEY": "c", "LLM_FALLBACKS": "cerebras"}
     chain = language_model_from_env(env)
     assert isinstance(chain, FallbackChain) and chain.name == "groq>cerebras"

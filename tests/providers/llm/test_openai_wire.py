@@ -195,20 +195,21 @@ def test_no_tools_means_no_tool_fields():
     assert body["reasoning_effort"] == "low" and "include_reasoning" not in body
 
 
-def test_reasoning_options_per_model_family():
+def test_reasoning_options_come_from_the_capability_table():
     qwen = LlmSettings(model="qwen/qwen3-32b", api_key="k")
     assert build_request_body(qwen, MESSAGES, [])["reasoning_format"] == "hidden"
-    o4 = LlmSettings(provider="openai", model="o4-mini", api_key="k")
-    body = build_request_body(o4, MESSAGES, [])
-    assert body["reasoning_effort"] == "low" and "temperature" not in body
-    plain = LlmSettings(provider="openai", api_key="k")
-    assert "reasoning_effort" not in build_request_body(plain, MESSAGES, [])
+    luna = LlmSettings(provider="openai", api_key="k")  # the default: gpt-6-luna
+    body = build_request_body(luna, MESSAGES, [TOOL])
+    assert body["reasoning_effort"] == "none" and "temperature" not in body
+    assert "parallel_tool_calls" not in body
     omitted = LlmSettings(api_key="k", reasoning_effort="omit")
     assert "reasoning_effort" not in build_request_body(omitted, MESSAGES, [])
     chosen = LlmSettings(api_key="k", reasoning_effort="high")
     assert build_request_body(chosen, MESSAGES, [])["reasoning_effort"] == "high"
     llamacpp = LlmSettings(provider="llamacpp", model="gpt-oss-20b")
     assert "reasoning_effort" not in build_request_body(llamacpp, MESSAGES, [])
+    ollama = LlmSettings(provider="ollama", model="gpt-oss:20b")  # an Ollama tag
+    assert build_request_body(ollama, MESSAGES, [])["reasoning_effort"] == "low"
 
 
 def test_empty_conversation_is_refused():
@@ -456,3 +457,24 @@ def test_parse_duration(text, seconds):
 @pytest.mark.parametrize("text", ["", "soon", "5", "5s later", "s"])
 def test_parse_duration_rejects_other_text(text):
     assert parse_duration(text) is None
+
+
+def test_groq_tool_use_failed_is_a_sampling_failure_worth_one_retry():
+    body = json.dumps(
+        {
+            "error": {
+                "message": "Failed to call a function. Please adjust your prompt."
+                " See 'failed_generation' for more details.",
+                "type": "invalid_request_error",
+                "code": "tool_use_failed",
+                "failed_generation": "{",
+            }
+        }
+    ).encode()
+    error = status_error("groq", 400, {}, body, now=0.0)
+    assert error.retryable and error.retry_after == 0.0 and error.status == 400
+    assert "Failed to call a function" in str(error)
+    other = status_error("groq", 400, {}, b'{"error":{"message":"bad","code":"x"}}', now=0.0)
+    assert not other.retryable
+    in_stream = stream_error("groq", json.loads(body))
+    assert in_stream.retryable and in_stream.retry_after == 0.0
