@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # How long a frame send may block before we decide the peer stopped reading.
 SEND_STALL_S = 1.0
+# The reader's pause after dropping a frame of a peer that sends too fast.
+FLOOD_PAUSE_S = 0.02
 
 
 class Brain(Protocol):
@@ -300,6 +302,10 @@ class Call:
                             self.name,
                             self.audio_budget.burst_s,
                         )
+                    # Read no faster than real time from now on: what the peer sends
+                    # meanwhile waits in the kernel's socket buffer, then TCP stops it,
+                    # so a flood costs neither memory nor the other calls' CPU.
+                    await trio.sleep(FLOOD_PAUSE_S)
                     continue
                 transition = process(event.pcm)
                 if record is not None:

@@ -7,11 +7,14 @@ measured. ``rss_mb`` reads the server's resident memory from /proc.
 
 from __future__ import annotations
 
+import itertools
 import socket
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
@@ -53,7 +56,7 @@ class GoodCall:
     @property
     def max_gap_ms(self) -> float:
         times = [t for t in self.arrivals if t >= self.arrivals[0] + self.settle_s]
-        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0) * 1000
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0) * 1000
 
     async def run(self, seconds: float) -> None:
         stream = AudioSocketStream(await trio.open_tcp_stream("127.0.0.1", self.port), Role.CLIENT)
@@ -113,7 +116,32 @@ def closed_by_server(sock: socket.socket, timeout: float) -> bool:
     return True
 
 
+def closed_now(sock: socket.socket) -> bool:
+    """Whether the server has already closed ``sock`` (without waiting)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(65536) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 def in_thread(fn: Callable[..., object], *args: object) -> threading.Thread:
     thread = threading.Thread(target=fn, args=args, daemon=True)
     thread.start()
     return thread
+
+
+async def flood_process(port: int, seconds: float) -> trio.Process:
+    """``flood`` in a process of its own: a thread of the test would take the GIL
+    from the good call whose gaps are measured."""
+    return await trio.lowlevel.open_process(
+        [sys.executable, "-m", "tests.hostile.peers", "flood", str(port), str(seconds)],
+        cwd=str(Path(__file__).parents[2]),
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "flood":
+        flood(int(sys.argv[2]), float(sys.argv[3]))

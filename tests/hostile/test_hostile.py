@@ -20,10 +20,10 @@ from tests.hostile.peers import (
     GoodCall,
     audio,
     closed_by_server,
+    closed_now,
     connect,
-    flood,
+    flood_process,
     identify,
-    in_thread,
     rss_mb,
 )
 from tests.serve_process import free_port, serve_process
@@ -64,14 +64,17 @@ async def test_a_flood_is_dropped_and_memory_stays_flat():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(good.run, 11.0)
             await trio.sleep(0.3)
-            attacker = in_thread(flood, port, 10.0)
-            while attacker.is_alive():
+            attacker = await flood_process(port, 10.0)
+            while attacker.poll() is None:
                 peak = max(peak, rss_mb(pid))
                 await trio.sleep(0.1)
         await served.wait_for(r"dropped \d+ frames .* faster than real time")
         await trio.sleep(1.0)
         after = rss_mb(pid)
-        print(f"flood RSS: baseline {baseline:.1f} MB, peak {peak:.1f} MB, after {after:.1f} MB")
+        print(
+            f"flood RSS: baseline {baseline:.1f} MB, peak {peak:.1f} MB, after {after:.1f} MB,"
+            f" good call max gap {good.max_gap_ms:.0f} ms"
+        )
         assert (
             len([line for line in served.lines if "faster than real time; dropping" in line]) == 1
         )
@@ -95,6 +98,11 @@ async def test_300_connections_beyond_the_limit_are_refused():
             for sock in socks:
                 sock.close()
         refused = [line for line in served.lines if "connections open" in line]
+        started = [line for line in served.lines if "call started" in line]
+        print(
+            f"300 connections: {len(started)} served, {len(refused)} refused,"
+            f" good call max gap {good.max_gap_ms:.0f} ms"
+        )
         assert len(refused) == 266
         assert not good.closed_by_agent and good.max_gap_ms <= MAX_GAP_MS
 
@@ -111,8 +119,11 @@ async def test_300_caller_hang_ups_at_once_are_hang_ups_not_errors():
         await served.wait_for(r"call ended: outcome=", count=300, timeout=30)
         await trio.sleep(0.5)  # the records writer
         errors = [line for line in served.lines if "ERROR" in line or "outcome=error" in line]
-        assert errors == []
         outcomes = [outcome for _, outcome in records(served.workdir)]
+        print(
+            f"300 hang-ups: {outcomes.count('error')} recorded as errors, {len(errors)} error lines"
+        )
+        assert errors == []
         assert len(outcomes) == 300 and "error" not in outcomes
 
 
@@ -132,6 +143,10 @@ async def test_identified_peers_that_send_nothing_are_hung_up():
             took = trio.current_time() - started
             for sock in socks:
                 sock.close()
+        print(
+            f"idle peers: {sum(gone)} of 20 hung up after {took:.1f} s,"
+            f" good call max gap {good.max_gap_ms:.0f} ms"
+        )
         assert all(gone) and 0.9 <= took < 3.0
         assert len([line for line in served.lines if "nothing from the peer" in line]) == 20
         assert not good.closed_by_agent and good.max_gap_ms <= MAX_GAP_MS
@@ -176,12 +191,16 @@ async def test_fastagi_abuse_is_cut_short():
                 # More sessions than allowed at once.
                 many = [connect(agi_port, b"agi_network: yes\n") for _ in range(60)]
                 time.sleep(0.3)
-                refused = sum(closed_by_server(sock, 0.05) for sock in many)
+                refused = sum(map(closed_now, many))
                 for sock in many:
                     sock.close()
                 return cut, slow_cut, refused
 
             cut, slow_cut, refused = await trio.to_thread.run_sync(abuse)
+        print(
+            f"AGI: endless environment cut {cut}, 1 byte/s session cut {slow_cut},"
+            f" {refused} of 60 sessions refused, good call max gap {good.max_gap_ms:.0f} ms"
+        )
         assert cut and slow_cut and refused == 10
         assert any("environment longer than 300 lines" in line for line in served.lines)
         assert any("not over after 2.0 s" in line for line in served.lines)
@@ -204,6 +223,8 @@ async def test_a_duplicate_uuid_is_refused_while_the_first_call_lives():
         await served.wait_for(r"call ended: outcome=")
         await trio.sleep(0.3)
         refused = [line for line in served.lines if "already in progress" in line]
+        errors = [line for line in served.lines if "ERROR" in line]
+        print(f"duplicate UUID: {len(refused)} refusal lines, {len(errors)} error lines")
         assert len(refused) == 1 and str(good.uuid) in refused[0]
         assert [row[0] for row in records(served.workdir)] == [str(good.uuid)]
         assert not good.closed_by_agent and good.max_gap_ms <= MAX_GAP_MS
@@ -229,6 +250,7 @@ async def test_a_call_killed_with_the_process_is_closed_as_interrupted_at_the_ne
             served.workdir,
         ) as again:
             await again.wait_for(r"serving \(echo\)")
+            print(f"SIGKILL: after the restart {records(served.workdir)[0][1]!r}")
             assert [outcome for _, outcome in records(served.workdir)] == ["interrupted"]
             await again.wait_for(r"1 calls left unfinished by the last run closed as interrupted")
 
