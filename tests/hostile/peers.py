@@ -105,15 +105,17 @@ def flood(port: int, seconds: float) -> int:
 
 def closed_by_server(sock: socket.socket, timeout: float) -> bool:
     """Whether the server closes ``sock`` within ``timeout`` (what it sent is read)."""
-    sock.settimeout(timeout)
+    end = time.monotonic() + timeout
     try:
-        while sock.recv(65536):
-            pass
+        while (left := end - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                return True
     except TimeoutError:
         return False
     except OSError:
         return True
-    return True
+    return False
 
 
 def closed_now(sock: socket.socket) -> bool:
