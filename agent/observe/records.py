@@ -37,6 +37,7 @@ import attrs
 import trio
 
 from agent.base.settings import Env, default_of, setting
+from agent.business.database import is_postgres
 from agent.observe import records_work as work
 from agent.observe.records_pg import pg_dialect
 from agent.observe.records_schema import (
@@ -349,9 +350,12 @@ class RecordSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecordSettings:
         reader = Env.of(env)
+        db = reader.get("VOICE_AGENT_DB")
+        # A PostgreSQL VOICE_AGENT_DB holds the records of every host, beside the rest.
+        shared = db if is_postgres(db) and not reader.get("VOICE_AGENT_RECORDS_PATH") else ""
         return cls(
-            path=reader.get("VOICE_AGENT_RECORDS_PATH") or reader.get("VOICE_AGENT_DB"),
-            url=reader.get("VOICE_AGENT_RECORDS_URL") or "",
+            path=reader.get("VOICE_AGENT_RECORDS_PATH") or db,
+            url=reader.get("VOICE_AGENT_RECORDS_URL") or shared,
             retention_days=reader.get("VOICE_AGENT_RECORDS_RETENTION_DAYS"),
         )
 

@@ -16,6 +16,7 @@ import attrs
 
 from agent.base.errors import ConfigError
 from agent.base.settings import SCHEMA, Env
+from agent.business.database import is_postgres
 
 OK, WARN, FAIL = "OK  ", "WARN", "FAIL"
 
@@ -141,9 +142,10 @@ def configuration(
 
     def records() -> str:
         s = RecordSettings.from_env(reader)
-        plan.paths.append(("bookings database", Path(reader.get("VOICE_AGENT_DB"))))
+        if not is_postgres(reader.get("VOICE_AGENT_DB")):
+            plan.paths.append(("bookings database", Path(reader.get("VOICE_AGENT_DB"))))
         if s.url:
-            return "PostgreSQL (VOICE_AGENT_RECORDS_URL; reachability not checked here)"
+            return "PostgreSQL (VOICE_AGENT_DB or _RECORDS_URL; reachability not checked here)"
         plan.paths.append(("records", Path(s.path)))
         return f"SQLite {s.path}, kept {s.retention_days:g} days"
 
