@@ -9,8 +9,9 @@ when the last one has ended.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
@@ -23,8 +24,8 @@ from dsp import PacerParams, VadParams
 log = logging.getLogger(__name__)
 
 # Asked once a connection has sent its UUID; False refuses the call (see Call).
-AcceptCall = Callable[[Call], bool]
-CallEnded = Callable[[Call], None]
+AcceptCall = Callable[[Call], bool | Awaitable[bool]]  # awaited when awaitable
+CallEnded = Callable[[Call], object]  # awaited when awaitable
 
 
 class CallRegistry:
@@ -106,7 +107,9 @@ async def handle_connection(
     registry.ended_by_reason[reason] = registry.ended_by_reason.get(reason, 0) + 1
     if on_ended is not None:
         try:
-            on_ended(call)
+            stored = on_ended(call)
+            if inspect.isawaitable(stored):  # a store on the network, from a thread
+                await stored
         except Exception:
             log.exception("call %s: end hook failed", call.name)
     return call
