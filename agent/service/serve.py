@@ -270,7 +270,8 @@ class Service:
             if self.handle_signals:
                 services.start_soon(self._watch_signals)
             fastagi, metrics = await self._start_services(services)
-            gc.freeze()  # start-up's objects live on: collections scan only the calls'
+            if self.handle_signals:  # the process's own service (not one in a test)
+                gc.freeze()  # start-up's objects live on: collections scan only calls'
             async with trio.open_nursery() as calls:
                 accepting = trio.CancelScope()
                 with naming_the_port(AUDIOSOCKET, self.server.host, self.server.port):
