@@ -11,6 +11,7 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import BRAINS, Env
+from agent.business.database import is_postgres
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +51,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else env.get("VOICE_AGENT_WORKERS")
     if not 1 <= workers <= 256:
         raise ConfigError(f"--workers {workers}: expected 1..256")
+    if is_postgres(env.get("VOICE_AGENT_DB")):
+        if workers > 1:
+            raise ConfigError(
+                f"--workers {workers} with a PostgreSQL VOICE_AGENT_DB: run one serve per"
+                " host (several hosts share the store), each with one worker"
+            )
+        from agent.service.hosts import run_host_service
+
+        return run_host_service(settings, service_settings, agi, env)
     if workers > 1:
         from agent.service.wiring import check_providers
         from agent.service.workers import run_supervisor

@@ -38,6 +38,7 @@ from agent.media.server import CallRegistry, serve_audiosocket
 from agent.pbx.callflow import SHUTDOWN_REASON, CallFlow
 from agent.pbx.callmeta import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, handle_agi_connection, serve_fastagi
+from agent.pbx.hosts import Router
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,8 @@ class Service:
         label: str = "",
         on_load: Callable[[int], None] | None = None,
         observe: bool = False,
+        router: Router | None = None,
+        host: str = "",
     ) -> None:
         self.server = server
         self.settings = settings
@@ -188,8 +191,9 @@ class Service:
         self.store = store if store is not None else CallMetadataStore()
         self.clock = clock
         self.flow = CallFlow(
-            self.store, require_setup=settings.require_setup, clock=clock, label=label
+            self.store, require_setup=settings.require_setup, clock=clock, label=label, host=host
         )
+        self.router = router  # several hosts: where setup sends each call (agent.service.hosts)
         self.brain = (brain or (lambda flow: make_brain(server.brain, flow)))(self.flow)
         self.metrics_address = metrics_address
         self.metrics: Any = None
@@ -227,6 +231,7 @@ class Service:
             "active_calls": lambda: len(self.registry.active),
             "clock": self.clock,
             "accepting": lambda: not self.stopping,
+            "router": self.router,
         }
 
     async def agi_session(self, stream: trio.abc.Stream) -> str:
