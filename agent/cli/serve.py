@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 
 import attrs
 import trio
@@ -59,7 +60,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
         from agent.service.hosts import run_host_service
 
+        close_interrupted()  # this host's own calls (by name) left open by its last run
         return run_host_service(settings, service_settings, agi, env)
+    close_interrupted()
     if workers > 1:
         from agent.service.wiring import check_providers
         from agent.service.workers import run_supervisor
@@ -77,3 +80,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(service.run)
     return 0
+
+
+def close_interrupted() -> None:
+    """Before any call: this host's calls left without an outcome by a killed run
+    are closed as ``interrupted`` (``report`` would show them unfinished forever)."""
+    from agent.observe.records import RecordSettings, RecordStoreError
+    from agent.observe.records_start import close_interrupted_calls
+
+    try:
+        close_interrupted_calls(RecordSettings.from_env(), time.time())
+    except RecordStoreError as exc:
+        raise ConfigError(f"call records: {exc}") from None

@@ -39,6 +39,7 @@ import attrs
 import trio
 
 from agent.base.errors import AgentError, ProtocolError
+from agent.base.logs import Public
 from agent.base.settings import read_settings, setting
 from agent.pbx.callmeta import CallMetadata, CallMetadataStore, UnknownCallError
 from agent.pbx.hosts import Route, Router
@@ -61,6 +62,11 @@ class AgiSettings:
     max_calls: int = setting("VOICE_AGENT_MAX_CALLS")
     # How long we wait for each line from Asterisk before giving up on the session.
     read_timeout_s: float = setting("VOICE_AGENT_AGI_TIMEOUT_S")
+    # The whole session, however Asterisk trickles its bytes (setup and next each
+    # take a few milliseconds; next waits up to next_wait_s for the decision).
+    session_s: float = setting("VOICE_AGENT_AGI_SESSION_S")
+    # Sessions at once; a connection above it is closed with one log line.
+    max_sessions: int = setting("VOICE_AGENT_AGI_MAX_SESSIONS")
     # How often unclaimed metadata is swept (it expires after the store's pending TTL).
     sweep_interval_s: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # What ``next`` tells the dialplan when the conversation decided nothing.
@@ -224,7 +230,7 @@ async def _issue(
         "setup %s: call %s did=%s caller=%s%s",
         env.channel,
         metadata.uuid,
-        metadata.did,
+        Public(metadata.did),
         metadata.caller_id,
         f" -> {route.name} {route.address}" if route is not None else "",
     )
@@ -281,15 +287,21 @@ async def handle_agi_connection(
     ctx = _Context(settings, store, active_calls, clock, accepting, router)
     async with stream:
         session = AgiSession(stream, read_timeout_s=settings.read_timeout_s)
-        try:
-            env = await session.read_environment()
-            script = SCRIPTS.get(env.script)
-            if script is None:
-                return await _unknown(session, env)
-            return await script(session, env, ctx)
-        except (AgiSessionError, ProtocolError) as exc:
-            log.warning("FastAGI session failed: %s", exc)
-            return "failed"
+        with trio.move_on_after(settings.session_s):
+            try:
+                env = await session.read_environment()
+                script = SCRIPTS.get(env.script)
+                if script is None:
+                    return await _unknown(session, env)
+                return await script(session, env, ctx)
+            except (AgiSessionError, ProtocolError) as exc:
+                log.warning("FastAGI session failed: %s", exc)
+                return "failed"
+        log.warning(
+            "FastAGI session failed: not over after %.1f s (VOICE_AGENT_AGI_SESSION_S)",
+            settings.session_s,
+        )
+        return "failed"
 
 
 async def _sweep(
@@ -321,7 +333,18 @@ async def serve_fastagi(
     listeners.
     """
 
+    sessions = 0
+
     async def handler(stream: trio.SocketStream) -> None:
+        nonlocal sessions
+        if sessions >= settings.max_sessions:
+            log.warning(
+                "FastAGI connection refused: %d sessions open (VOICE_AGENT_AGI_MAX_SESSIONS)",
+                sessions,
+            )
+            await trio.aclose_forcefully(stream)
+            return
+        sessions += 1
         try:
             await handle_agi_connection(
                 stream,
@@ -334,6 +357,8 @@ async def serve_fastagi(
             )
         except Exception:  # one broken session must never take the server down
             log.exception("FastAGI session crashed")
+        finally:
+            sessions -= 1
 
     listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
     for listener in listeners:

@@ -160,7 +160,9 @@ class HostMember:
             released = await trio.to_thread.run_sync(self.calls.end_calls_of, name)
             closed = 0
             if records is not None:
-                closed = await records.interrupt_unfinished(name, ended_at=now)
+                closed = await records.close_unfinished(
+                    now, host=name, reason="host-lost", ended_at=now
+                )
             self.reaped.append(name)
             log.warning(
                 "host %s is silent for %.0f s: it gets no calls; %d of its calls closed"
