@@ -273,7 +273,7 @@ class Service:
         if self.metrics_address is not None:
             from agent.observe.metrics import Metrics, serve_metrics
 
-            self.metrics = Metrics()
+            self.metrics = Metrics(host=self.flow.host)
             host, port = self.metrics_address
             if port:
                 with naming_the_port(METRICS, host, port):

@@ -10,8 +10,11 @@ the shared records, and every new call goes to a. Skipped without PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 
@@ -160,4 +163,15 @@ async def test_calls_spread_over_two_hosts_and_survive_one_killed(pg_url):
     )
     assert all(calls.callers[u].caller_hung_up for u in calls.routed if u not in on_b)
     assert failover_s < 1.0 + 1.0  # dead_after plus a heartbeat or so
+    # `report` reads the shared store: every host's calls.
+    report = subprocess.run(
+        [sys.executable, "-m", "agent", "report", "--since", "1970-01-02"],
+        env={**os.environ, "VOICE_AGENT_DB": pg_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert report.returncode == 0, report.stderr
+    assert "40 calls" in report.stdout and "hosts: host-a 35, host-b 5" in report.stdout
+    assert "interrupted 5" in report.stdout
     print(f"\nfailover: host-b silent -> its calls closed in {failover_s:.2f} s; {per_host}")
