@@ -12,7 +12,7 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import BRAINS, Env
-from agent.business.database import is_postgres
+from agent.business.database import is_postgres, shown
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,10 +58,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"--workers {workers} with a PostgreSQL VOICE_AGENT_DB: run one serve per"
                 " host (several hosts share the store), each with one worker"
             )
-        from agent.service.hosts import run_host_service
+        from agent.service.hosts import HostSettings, run_host_service
 
+        host = HostSettings.from_env(env, settings, agi.max_calls)  # its mistakes first
         close_interrupted()  # this host's own calls (by name) left open by its last run
-        return run_host_service(settings, service_settings, agi, env)
+        return run_host_service(settings, service_settings, agi, env, host)
     close_interrupted()
     if workers > 1:
         from agent.service.wiring import check_providers
@@ -88,7 +89,9 @@ def close_interrupted() -> None:
     from agent.observe.records import RecordSettings, RecordStoreError
     from agent.observe.records_start import close_interrupted_calls
 
+    settings = RecordSettings.from_env()
     try:
-        close_interrupted_calls(RecordSettings.from_env(), time.time())
+        close_interrupted_calls(settings, time.time())
     except RecordStoreError as exc:
-        raise ConfigError(f"call records: {exc}") from None
+        where = f" in {shown(settings.url)}" if settings.url else ""
+        raise ConfigError(f"call records{where}: {exc}".replace("\n", " ")) from None

@@ -175,14 +175,18 @@ class HostMember:
 
 
 def run_host_service(
-    server: ServerSettings, settings: Any, agi: Any, env: Mapping[str, str] | Env | None
+    server: ServerSettings,
+    settings: Any,
+    agi: Any,
+    env: Mapping[str, str] | Env | None,
+    host: HostSettings | None = None,
 ) -> int:
     """``serve`` on a PostgreSQL store: the service plus its place in the registry."""
     from agent.observe.metrics import metrics_address
     from agent.service.serve import Service
     from agent.service.wiring import open_store
 
-    host = HostSettings.from_env(env, server, agi.max_calls)
+    host = host or HostSettings.from_env(env, server, agi.max_calls)
     db = open_store(env)
     member = HostMember(db, host)
     service = Service(
