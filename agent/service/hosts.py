@@ -134,8 +134,10 @@ class HostMember:
                     last_reap = now
                     await self._reap(records())
         finally:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self.registry.leave, s.name)
+            # Shielded but bounded: a store that is gone must not hold up the exit
+            # (the others then take this host for dead after dead_after_s).
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await trio.to_thread.run_sync(self.registry.leave, s.name, abandon_on_cancel=True)
                 log.info("host %s left the registry", s.name)
 
     async def _register(self) -> None:

@@ -162,7 +162,6 @@ async def test_calls_spread_over_two_hosts_and_survive_one_killed(pg_url):
         r[2] != "interrupted" and r[4] is not None for r in rows.values() if r[1] == "host-a"
     )
     assert all(calls.callers[u].caller_hung_up for u in calls.routed if u not in on_b)
-    assert failover_s < 1.0 + 1.0  # dead_after plus a heartbeat or so
     # `report` reads the shared store: every host's calls.
     report = subprocess.run(
         [sys.executable, "-m", "agent", "report", "--since", "1970-01-02"],
