@@ -137,8 +137,11 @@ async def test_calls_spread_over_two_hosts_and_survive_one_killed(pg_url):
             failover_s = time.monotonic() - killed_at
 
             with trio.fail_after(10):  # a's first calls hang up, b's were cut
-                while len(calls.callers) < 20:
+                while len(calls.callers) < 20 or not all(u in calls.nexts for u in on_b):
                     await trio.sleep(0.05)
+            # The next steps of b's cut calls, answered by a from the shared store:
+            # released when a took b for dead, so the dialplan goes on to its fallback.
+            assert {calls.nexts[u] for u in on_b} == {"no-decision"}
             # The second wave: every call goes to a, b gets none.
             for _ in range(2):
                 wave = [
