@@ -16,7 +16,8 @@ over live processes), and any one worker can serve it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import trio
 from prometheus_client import (
@@ -28,6 +29,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 from agent.base.settings import Env, default_of
 from agent.observe.records_schema import TurnRecord, turn_latencies
@@ -47,8 +49,11 @@ _REQUEST_TIMEOUT_S = 5.0
 class Metrics:
     """Every metric of the agent, on one registry."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, host: str = "") -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        # Several agent hosts (a shared PostgreSQL store): every sample carries host=NAME,
+        # so one dashboard sums or splits them whatever the scrape's own labels are.
+        self.host = host
         reg = self.registry
 
         def histogram(name: str, doc: str) -> Histogram:
@@ -105,7 +110,23 @@ class Metrics:
 
     def render(self) -> bytes:
         """The text exposition, as a scrape would get it."""
-        return generate_latest(_scrape_registry(self.registry))
+        registry = _scrape_registry(self.registry)
+        return generate_latest(_HostLabel(registry, self.host) if self.host else registry)
+
+
+class _HostLabel:
+    """A registry's samples with ``host`` added (a collector view, nothing copied)."""
+
+    def __init__(self, registry: Any, host: str) -> None:
+        self.registry, self.host = registry, host
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            out = Metric(family.name, family.documentation, family.type, family.unit)
+            for s in family.samples:
+                labels = {**s.labels, "host": self.host}
+                out.add_sample(s.name, labels, s.value, s.timestamp, s.exemplar)
+            yield out
 
 
 def _scrape_registry(registry: CollectorRegistry) -> CollectorRegistry:

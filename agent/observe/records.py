@@ -199,13 +199,6 @@ class RecordStore:
         fields.setdefault("host", self.host or None)
         await self._submit(work.start_call(self.dialect, uuid, started_at=started_at, **fields))
 
-    async def interrupt_unfinished(
-        self, host: str, *, ended_at: float, reason: str = "host-lost"
-    ) -> int:
-        """Close every call of ``host`` that has no end (the host died with them) as
-        ``interrupted``; returns how many."""
-        return await self._submit(work.interrupt_unfinished(self.dialect, host, ended_at, reason))
-
     async def add_turn(self, turn: TurnRecord) -> None:
         """Write a turn; writing the same (call, index) again replaces it."""
         await self._submit(work.add_turn(self.dialect, turn))
@@ -223,9 +216,14 @@ class RecordStore:
         """Delete calls started before the epoch time ``older_than`` (with their turns)."""
         return await self._submit(work.purge(self.dialect, older_than))
 
-    def close_unfinished_sync(self, started_before: float, host: str | None = None) -> int:
-        """Close the calls (of ``host``) left without an outcome as ``interrupted``."""
-        unit = work.close_unfinished(self.dialect, started_before=started_before, host=host)
+    async def close_unfinished(self, started_before: float, **only: Any) -> int:
+        """Close the calls left without an outcome as ``interrupted``; how many
+        (``host``, ``reason``, ``ended_at``: see ``records_work.close_unfinished``)."""
+        unit = work.close_unfinished(self.dialect, started_before=started_before, **only)
+        return await self._submit(unit)
+
+    def close_unfinished_sync(self, started_before: float, **only: Any) -> int:
+        unit = work.close_unfinished(self.dialect, started_before=started_before, **only)
         return self._submit_sync(unit)
 
     def purge_sync(self, older_than: float) -> int:

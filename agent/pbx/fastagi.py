@@ -315,6 +315,14 @@ async def _sweep(
             log.info("expired %d call metadata entries never claimed or finished", gone)
 
 
+@attrs.define
+class SessionCount:
+    """FastAGI sessions open now: a shutdown lets the last ``next`` step read
+    Asterisk's replies and close cleanly instead of resetting its connection."""
+
+    open: int = 0
+
+
 async def serve_fastagi(
     settings: AgiSettings,
     store: CallMetadataStore,
@@ -323,6 +331,7 @@ async def serve_fastagi(
     clock: Callable[[], float] = trio.current_time,
     accepting: Callable[[], bool] = lambda: True,
     router: Router | None = None,
+    sessions: SessionCount | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``settings.host:settings.port`` until cancelled.
@@ -330,21 +339,19 @@ async def serve_fastagi(
     ``active_calls`` gives the number of AudioSocket calls in progress (for the
     ``max_calls`` limit); ``clock`` is the store's clock; while ``accepting()`` is
     False (shutting down) setup answers busy; ``task_status.started`` gets the
-    listeners.
+    listeners; ``sessions`` counts the sessions open (a shutdown waits for them).
     """
-
-    sessions = 0
+    count = sessions if sessions is not None else SessionCount()
 
     async def handler(stream: trio.SocketStream) -> None:
-        nonlocal sessions
-        if sessions >= settings.max_sessions:
+        if count.open >= settings.max_sessions:
             log.warning(
                 "FastAGI connection refused: %d sessions open (VOICE_AGENT_AGI_MAX_SESSIONS)",
-                sessions,
+                count.open,
             )
             await trio.aclose_forcefully(stream)
             return
-        sessions += 1
+        count.open += 1
         try:
             await handle_agi_connection(
                 stream,
@@ -358,7 +365,7 @@ async def serve_fastagi(
         except Exception:  # one broken session must never take the server down
             log.exception("FastAGI session crashed")
         finally:
-            sessions -= 1
+            count.open -= 1
 
     listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
     for listener in listeners:

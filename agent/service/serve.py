@@ -39,10 +39,12 @@ from agent.base.config import ServerSettings
 from agent.base.settings import read_settings, setting
 from agent.media.call import BrainFactory, Call
 from agent.media.server import CallRegistry, serve_audiosocket
-from agent.pbx.callflow import SHUTDOWN_REASON, CallFlow
+from agent.pbx.callflow import CallFlow
 from agent.pbx.callmeta import CallMetadataStore
-from agent.pbx.fastagi import AgiSettings, handle_agi_connection, serve_fastagi
+from agent.pbx.fastagi import AgiSettings, SessionCount, handle_agi_connection, serve_fastagi
+from agent.pbx.hosts import Router
 from agent.service.deadline import MARGIN_S, HardDeadline
+from agent.service.drain import drain_calls, wait_for_next_steps
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 
 log = logging.getLogger(__name__)
@@ -118,56 +120,6 @@ def _addresses(listeners: Sequence[object]) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-def end_politely(call: Call, reason: str = SHUTDOWN_REASON) -> None:
-    """A goodbye from the conversation, then a 0x00; a plain hang-up before the brain."""
-    if call.brain is not None:
-        call.brain.end_politely(reason)
-    else:
-        call.hangup(reason)
-
-
-async def drain_calls(
-    registry: CallRegistry,
-    scope: trio.CancelScope,
-    *,
-    goodbye_s: float,
-    hangup_s: float,
-    calls_nursery: trio.Nursery | None = None,
-) -> str:
-    """Let the calls end by themselves while ``scope`` runs (its deadline is the drain
-    time; cancelling it hurries), then end the rest politely, then by force.
-
-    Returns how it went: ``idle``, ``polite``, ``hung-up`` or ``cancelled``."""
-    with scope:
-        await registry.wait_idle()
-    if not registry.active:
-        return "idle"
-    log.warning("drain over: ending %d calls politely", len(registry.active))
-    for call in list(registry.active):
-        end_politely(call)
-    with trio.move_on_after(goodbye_s):
-        await registry.wait_idle()
-    if not registry.active:
-        return "polite"
-    log.warning("%d calls still up after the goodbye; hanging up", len(registry.active))
-    for call in list(registry.active):
-        call.hangup(SHUTDOWN_REASON)
-    with trio.move_on_after(hangup_s):
-        await registry.wait_idle()
-    if not registry.active:
-        return "hung-up"
-    if calls_nursery is not None:
-        calls_nursery.cancel_scope.cancel()
-    return "cancelled"
-
-
-async def wait_for_next_steps(store: Any, clock: Callable[[], float], grace_s: float) -> None:
-    """Keep FastAGI up until every decided call has had its ``next`` step (or grace_s)."""
-    with trio.move_on_after(grace_s):
-        while store.awaiting_next(clock()):
-            await trio.sleep(0.05)
-
-
 class Service:
     """One serving process. ``agi=None`` leaves FastAGI out (a worker: the parent runs it)."""
 
@@ -186,6 +138,8 @@ class Service:
         label: str = "",
         on_load: Callable[[int], None] | None = None,
         observe: bool = False,
+        router: Router | None = None,
+        host: str = "",
     ) -> None:
         self.server = server
         self.settings = settings
@@ -193,8 +147,9 @@ class Service:
         self.store = store if store is not None else CallMetadataStore()
         self.clock = clock
         self.flow = CallFlow(
-            self.store, require_setup=settings.require_setup, clock=clock, label=label
+            self.store, require_setup=settings.require_setup, clock=clock, label=label, host=host
         )
+        self.router = router  # several hosts: where setup sends each call (agent.service.hosts)
         self.brain = (brain or (lambda flow: make_brain(server.brain, flow)))(self.flow)
         self.metrics_address = metrics_address
         self.metrics: Any = None
@@ -212,6 +167,7 @@ class Service:
         self._drain_scope: trio.CancelScope | None = None
         self._hurry = False
         self.deadline: HardDeadline | None = None
+        self.agi_sessions = SessionCount()
 
     @property
     def stopping(self) -> bool:
@@ -235,6 +191,7 @@ class Service:
             "active_calls": lambda: len(self.registry.active),
             "clock": self.clock,
             "accepting": lambda: not self.stopping,
+            "router": self.router,
         }
 
     async def agi_session(self, stream: trio.abc.Stream) -> str:
@@ -303,7 +260,12 @@ class Service:
                     calls_nursery=calls,
                 )
             if self.agi is not None:
-                await wait_for_next_steps(self.store, self.clock, self.settings.next_grace_s)
+                await wait_for_next_steps(
+                    self.store,
+                    self.clock,
+                    self.settings.next_grace_s,
+                    sessions_open=lambda: self.agi_sessions.open,
+                )
             log.info("shutdown complete (%s)", self.drain_result)
             services.cancel_scope.cancel()
 
@@ -312,7 +274,7 @@ class Service:
         if self.metrics_address is not None:
             from agent.observe.metrics import Metrics, serve_metrics
 
-            self.metrics = Metrics()
+            self.metrics = Metrics(host=self.flow.host)
             host, port = self.metrics_address
             if port:
                 with naming_the_port(METRICS, host, port):
@@ -341,7 +303,13 @@ class Service:
         if self.agi is not None:
             with naming_the_port(FASTAGI, self.agi.host, self.agi.port):
                 agi_listeners = await services.start(
-                    functools.partial(serve_fastagi, self.agi, self.store, **self._agi_options())
+                    functools.partial(
+                        serve_fastagi,
+                        self.agi,
+                        self.store,
+                        sessions=self.agi_sessions,
+                        **self._agi_options(),
+                    )
                 )
             fastagi = _addresses(agi_listeners)
         return fastagi, metrics

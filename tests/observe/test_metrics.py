@@ -119,3 +119,15 @@ async def test_exporter_serves_over_loopback():
             status, headers, body = await http(port, b"HEAD /metrics HTTP/1.1\r\n\r\n")
             assert status.endswith("200 OK") and body == b"" and int(headers["content-length"]) > 0
             nursery.cancel_scope.cancel()  # the exporter stops cleanly on cancellation
+
+
+def test_metrics_of_one_of_several_hosts_carry_its_name():
+    from agent.observe.metrics import Metrics
+
+    metrics = Metrics(host="host-a")
+    metrics.active_calls.set(3)
+    metrics.calls.labels(outcome="booked").inc()
+    text = metrics.render().decode()
+    assert 'active_calls{host="host-a"} 3.0' in text
+    assert 'calls_total{host="host-a",outcome="booked"} 1.0' in text
+    assert 'host="' not in Metrics().render().decode()  # one host: as before

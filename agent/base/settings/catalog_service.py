@@ -139,6 +139,9 @@ SETTINGS = (
             BOOKING),
     Setting("VOICE_AGENT_DB_POOL_SIZE", Int(1, 200), 4,
             "connections per process to a PostgreSQL VOICE_AGENT_DB", BOOKING),
+    Setting("VOICE_AGENT_OUTBOX_LEASE_S", Float(0.5, 3600), 20.0,
+            "an outbox row a dead worker held is retried by another after this (keep it"
+            " above the booking API's timeouts)", BOOKING, unit="s"),
     # --- observe: records, metrics, recordings, cost -------------------------------------
     Setting("VOICE_AGENT_RECORDS_PATH", FilePath(), None,
             "SQLite file of the call records", OBSERVE, default_doc="VOICE_AGENT_DB"),
