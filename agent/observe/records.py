@@ -261,6 +261,16 @@ class RecordStore:
         except Exception as exc:
             raise RecordStoreError(f"records read failed: {exc}") from exc
 
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only SELECT (``?`` placeholders, common SQL) for views such as
+        the console; works the same on SQLite and PostgreSQL."""
+        return self._read(sql, args)
+
+    @staticmethod
+    def call_from_row(row: Sequence[Any]) -> CallRecord:
+        """A ``CallRecord`` from a row of ``CALL_COLUMNS`` (as ``query`` returns it)."""
+        return _call_from_row(row)
+
     _CALL_COLUMNS = ", ".join(CALL_COLUMNS)
     _TURN_COLUMNS = "call_uuid, turn_index, caller_text, agent_text, interrupted, " + ", ".join(
         TURN_TIMES
