@@ -32,7 +32,7 @@ import attrs
 import trio
 
 from agent.base.config import ServerSettings
-from agent.base.settings import read_settings, setting
+from agent.base.settings import Env, read_settings, setting
 from agent.media.call import BrainFactory, Call
 from agent.media.server import CallRegistry, serve_audiosocket
 from agent.pbx.callflow import SHUTDOWN_REASON, CallFlow
@@ -292,6 +292,8 @@ class Service:
             from agent.observe.metrics import Metrics, serve_metrics
 
             self.metrics = Metrics()
+            if self.agi is not None:  # the parent of workers watches it for them
+                self.metrics.watch_outbox(Env().get("VOICE_AGENT_DB"))
             host, port = self.metrics_address
             if port:
                 with naming_the_port(METRICS, host, port):

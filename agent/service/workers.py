@@ -169,7 +169,9 @@ class Supervisor:
 
                 host, port = self.metrics_address
                 with naming_the_port(METRICS, host, port):
-                    found = await nursery.start(serve_metrics, Metrics(), host, port)
+                    metrics_of_all = Metrics()
+                    metrics_of_all.watch_outbox(Env().get("VOICE_AGENT_DB"))
+                    found = await nursery.start(serve_metrics, metrics_of_all, host, port)
                 metrics = _addresses(found)
             console: tuple[str, ...] = ()
             if self.console is not None:

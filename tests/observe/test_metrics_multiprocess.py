@@ -80,13 +80,13 @@ async def test_the_exporter_serves_the_sum_of_the_workers(tmp_path, monkeypatch)
             nursery.cancel_scope.cancel()
     assert status.endswith("200 OK")
     found = samples(body.decode())
-    assert value(found, "calls_total", outcome="booked") == 2
-    assert value(found, "mouth_to_ear_seconds_count") == 2
-    assert value(found, "mouth_to_ear_seconds_sum") == pytest.approx(0.8)
-    assert value(found, "mouth_to_ear_seconds_bucket", le="0.5") == 2
-    assert value(found, "cost_total", provider="groq") == pytest.approx(0.5)
-    assert value(found, "active_calls") == 1  # only the worker not marked dead counts
+    assert value(found, "voice_agent_calls_total", outcome="booked") == 2
+    assert value(found, "voice_agent_mouth_to_ear_seconds_count") == 2
+    assert value(found, "voice_agent_mouth_to_ear_seconds_sum") == pytest.approx(0.8)
+    assert value(found, "voice_agent_mouth_to_ear_seconds_bucket", le="0.5") == 2
+    assert value(found, "voice_agent_cost_total", provider="groq") == pytest.approx(0.5)
+    assert value(found, "voice_agent_active_calls") == 1  # only the worker not marked dead counts
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     alone = samples(here.render().decode())
-    assert value(alone, "calls_total", outcome="booked") == 100
+    assert value(alone, "voice_agent_calls_total", outcome="booked") == 100
