@@ -226,3 +226,60 @@ def test_caller_masking():
     assert mask_caller("07700900123", False) == "••••••••123"
     assert mask_caller("07700900123", True) == "07700900123"
     assert mask_caller(None, False) == ""
+
+
+def test_stage_spans_follow_the_per_turn_rules():
+    """The column-wise spans equal ``turn_latencies`` of each turn, absent stages too."""
+    import random
+
+    import numpy as np
+
+    from agent.observe.console.latency import COLUMNS, spans
+    from agent.observe.records_schema import turn_latencies
+    from tests.observe.console_data import turns_of
+
+    rng = random.Random(7)
+    turns = [t for n in range(30) for t in turns_of(f"c{n}", 6, rng)]
+    turns.append(TurnRecord("odd", 1, stt_final_at=1.0, caller_speech_end_at=2.0))  # backwards
+    rows = [(0.0, *(getattr(t, c) for c in COLUMNS)) for t in turns]
+    _, stages = spans(rows)
+    for i, turn in enumerate(turns):
+        expected = turn_latencies(turn)
+        for stage, values in stages.items():
+            if stage in expected:
+                assert values[i] == pytest.approx(expected[stage] * 1000), (stage, turn)
+            else:
+                assert np.isnan(values[i]), (stage, turn)
+
+
+def test_closed_hours_are_read_once():
+    from agent.observe.console.latency import COLUMNS, LatencyCache
+
+    asked: list[tuple[float, float]] = []
+    row = (0.0, 1.0, 1.2, 1.2, 1.4, 1.4, 1.5, 1.6, None, None, 0)  # at, then COLUMNS
+    assert len(row) == len(COLUMNS) + 1
+
+    def fetch(since, until):
+        asked.append((since, until))
+        hour = since
+        rows = []
+        while hour < until:  # one turn half-way through each hour
+            rows.append((hour + 1800.0, *row[1:]))
+            hour += 3600.0
+        return rows
+
+    cache = LatencyCache(fetch)
+    now = 100 * 3600.0 + 60.0  # a minute into hour 100: hour 99's last turns may come
+    day = cache.series(since=76 * 3600.0, until=now, bucket_s=3600.0, now=now)
+    assert len(day["t"]) == 25 and day["summary"]["mouth_to_ear"]["n"] == 25
+    assert day["series"]["mouth_to_ear"]["p50"][0] == pytest.approx(600.0)
+    assert asked == [(76 * 3600.0, 99 * 3600.0), (99 * 3600.0, 101 * 3600.0)]
+    asked.clear()
+    cache.series(since=76 * 3600.0, until=now + 30, bucket_s=3600.0, now=now + 30)
+    assert asked == [(99 * 3600.0, 101 * 3600.0)]  # only what may still change
+    asked.clear()
+    cache.series(since=76 * 3600.0, until=now + 300, bucket_s=3600.0, now=now + 300)
+    assert asked == [(99 * 3600.0, 100 * 3600.0), (100 * 3600.0, 101 * 3600.0)]  # 99 settled
+    asked.clear()
+    cache.series(since=76 * 3600.0, until=now + 600, bucket_s=3600.0, now=now + 600)
+    assert asked == [(100 * 3600.0, 101 * 3600.0)]

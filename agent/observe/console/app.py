@@ -25,7 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from agent.observe.console import auth
 from agent.observe.console.bookings import BookingsView
-from agent.observe.console.pages import Pages, when
+from agent.observe.console.pages import Pages, latency_cache, latency_series, when
 from agent.observe.console.settings import ConsoleSettings
 from agent.observe.records import RecordStore
 
@@ -67,11 +67,20 @@ class Console:
         self.bookings = BookingsView(settings.db_path)
         self.health = health
         self.clock = clock  # wall clock: the records hold epoch times
+        self.latency = latency_cache(self)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         env = self.templates.env
         env.globals["when"] = when
         env.globals["token_required"] = bool(settings.token)
         env.filters["ms"] = lambda seconds: "" if seconds is None else f"{seconds * 1000:.0f}"
+
+    async def warm_up(self) -> None:
+        """Read the week's closed hours for the latency charts once, at start, so the
+        first visit to the page does not wait for them."""
+        try:
+            await trio.to_thread.run_sync(latency_series, self, "week")
+        except Exception as exc:  # the page reads them itself then
+            log.warning("console: latency warm-up failed: %s", exc)
 
     def login_page(self, error: str = "") -> bytes:
         template = self.templates.get_template("login.html")
@@ -149,4 +158,6 @@ async def serve_console(
     for sock in sockets.insecure_sockets:
         sock.listen(config.backlog)
     app = wrap_app(console.app(), config.wsgi_max_body_size, None)
-    await worker_serve(app, config, sockets=sockets, task_status=task_status)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(console.warm_up)
+        await worker_serve(app, config, sockets=sockets, task_status=task_status)

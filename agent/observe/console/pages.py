@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from agent.observe.console import queries
-from agent.observe.console.latency import latency_series
+from agent.observe.console.latency import LatencyCache
 from agent.observe.console.waveform import peaks
 from agent.observe.records_schema import turn_latencies
 
@@ -193,21 +193,28 @@ class Pages:
 
     async def latency_json(self, request: Request) -> Response:
         name = request.query_params.get("range", "day")
-        span, bucket = RANGES.get(name, RANGES["day"])
-        until = self.c.clock()
-        since = until - span
-        # Buckets on whole hours, so a chart does not shift with each refresh.
-        since -= since % 3600.0
-
-        def read():
-            turns = queries.latency_turns(self.c.store, since, until)
-            return latency_series(turns, since=since, until=until, bucket_s=bucket)
-
-        return JSONResponse(await self._read(read))
+        return JSONResponse(await self._read(latency_series, self.c, name))
 
     async def health(self, request: Request) -> Response:
         report = await self.c.health() if self.c.health is not None else None
         return self._render(request, "health.html", report=report)
+
+
+def latency_series(console: Any, name: str) -> dict:
+    """The chart data of the range ``name`` (day or week) ending now; blocking."""
+    span, bucket = RANGES.get(name, RANGES["day"])
+    until = console.clock()
+    since = until - span
+    since -= since % 3600.0  # buckets on whole hours: a chart does not shift each refresh
+    return console.latency.series(since=since, until=until, bucket_s=bucket, now=until)
+
+
+def latency_cache(console: Any) -> LatencyCache:
+    return LatencyCache(
+        lambda since, until: queries.latency_rows(
+            console.store, since, until, max_call_s=console.settings.max_call_s
+        )
+    )
 
 
 def when(epoch: float | None) -> str:

@@ -12,11 +12,14 @@ from typing import Any
 
 import attrs
 
+from agent.observe.console.latency import COLUMNS
 from agent.observe.records import CallRecord, RecordStore, TurnRecord
 from agent.observe.records_schema import CALL_COLUMNS
 
 _COLUMNS = ", ".join(f"c.{name}" for name in CALL_COLUMNS)
-_TURN_TEXT = "LOWER(t.caller_text) LIKE ? ESCAPE '\\' OR LOWER(t.agent_text) LIKE ? ESCAPE '\\'"
+# SQLite's LIKE ignores the case of ASCII letters already (and LOWER() would cost a
+# scan its time); PostgreSQL's needs ILIKE for that.
+_TURN_TEXT = "t.caller_text {like} ? ESCAPE '\\' OR t.agent_text {like} ? ESCAPE '\\'"
 
 
 @attrs.frozen
@@ -29,7 +32,7 @@ class CallFilter:
     outcome: str = ""
     text: str = ""  # found in what the caller or the agent said
 
-    def where(self) -> tuple[str, list[Any]]:
+    def where(self, dialect: str = "sqlite") -> tuple[str, list[Any]]:
         clauses, args = ["1 = 1"], []
         if self.since is not None:
             clauses.append("c.started_at >= ?")
@@ -46,8 +49,9 @@ class CallFilter:
             clauses.append("c.outcome = ?")
             args.append(self.outcome)
         if self.text:
-            like = "%" + _escape_like(self.text.lower()) + "%"
-            clauses.append(f"c.uuid IN (SELECT t.call_uuid FROM turns t WHERE {_TURN_TEXT})")
+            like = "%" + _escape_like(self.text) + "%"
+            text = _TURN_TEXT.format(like="ILIKE" if dialect == "postgresql" else "LIKE")
+            clauses.append(f"c.uuid IN (SELECT t.call_uuid FROM turns t WHERE {text})")
             args += [like, like]
         return " AND ".join(clauses), args
 
@@ -66,7 +70,7 @@ def calls_page(
     store: RecordStore, selection: CallFilter, *, offset: int = 0, limit: int = 50
 ) -> tuple[list[CallRow], int]:
     """One page of calls, most recent first, and how many match in all."""
-    where, args = selection.where()
+    where, args = selection.where(store.dialect.name)
     total = store.query(f"SELECT COUNT(*) FROM calls c WHERE {where}", args)[0][0]
     rows = store.query(
         f"SELECT {_COLUMNS}, (SELECT COUNT(*) FROM turns t WHERE t.call_uuid = c.uuid)"
@@ -107,18 +111,18 @@ def live_calls(store: RecordStore, *, now: float, max_call_s: float) -> list[Liv
     return out
 
 
-def latency_turns(store: RecordStore, since: float, until: float) -> list[tuple[float, TurnRecord]]:
-    """(call start, turn) for every turn of the calls started in [since, until)."""
-    calls = store.query(
-        "SELECT uuid, started_at FROM calls WHERE started_at >= ? AND started_at < ?",
-        [since, until],
+def latency_rows(
+    store: RecordStore, since: float, until: float, *, max_call_s: float
+) -> list[tuple[Any, ...]]:
+    """(turn time, *latency.COLUMNS) of the turns whose time (their call's start plus
+    the caller's end of speech; the call's start for a greeting) is in [since, until)."""
+    at = "c.started_at + COALESCE(t.caller_speech_end_at, 0)"
+    columns = ", ".join(f"t.{name}" for name in COLUMNS)
+    return store.query(
+        f"SELECT {at}, {columns} FROM turns t JOIN calls c ON c.uuid = t.call_uuid"
+        f" WHERE c.started_at >= ? AND c.started_at < ? AND {at} >= ? AND {at} < ?",
+        [since - max_call_s, until, since, until],
     )
-    started = {uuid: at for uuid, at in calls}
-    return [
-        (started[turn.call_uuid], turn)
-        for turn in store.turns_between(since, until)
-        if turn.call_uuid in started
-    ]
 
 
 def mask_caller(number: str | None, show: bool) -> str:
