@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-<<<<<<< HEAD
 import functools
-=======
 import time
->>>>>>> main
 
 import attrs
 import trio
