@@ -16,7 +16,6 @@ over live processes), and any one worker can serve it.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,6 +33,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent.base.settings import Env, default_of
+from agent.observe.business_view import BookingsView
 from agent.observe.records_schema import TurnRecord, turn_latencies
 
 log = logging.getLogger(__name__)
@@ -149,11 +149,11 @@ def _scrape_registry(
 
 class OutboxBacklog:
     """``voice_agent_outbox_pending{kind}`` and the age of the oldest pending item, read
-    from the outbox table at scrape time: every worker writes the same file, so any
-    process can tell, and nothing has to keep a gauge in step."""
+    from the outbox table at scrape time: every worker (and host) writes the same store,
+    so any process can tell, and nothing has to keep a gauge in step."""
 
-    def __init__(self, path: str | Path, clock=time.time) -> None:
-        self.path, self.clock = Path(path), clock
+    def __init__(self, target: str | Path, clock=time.time) -> None:
+        self.view, self.clock = BookingsView(target), clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         pending = GaugeMetricFamily(
@@ -174,20 +174,9 @@ class OutboxBacklog:
         yield oldest
 
     def _read(self) -> list[tuple[str, int, float | None]]:
-        if not self.path.is_file():
-            return []
         try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=1)
-            try:
-                return list(
-                    conn.execute(
-                        "SELECT kind, COUNT(*), MIN(created_at) FROM outbox"
-                        " WHERE status = 'pending' GROUP BY kind"
-                    )
-                )
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:  # no outbox table yet, or a locked file: none known
+            return self.view.backlog()
+        except Exception as exc:  # a locked file, a server away: nothing known this scrape
             log.debug("outbox backlog: %s", exc)
             return []
 

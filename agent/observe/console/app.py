@@ -23,8 +23,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from agent.observe.business_view import BookingsView
 from agent.observe.console import auth
-from agent.observe.console.bookings import BookingsView
 from agent.observe.console.pages import Pages, latency_cache, latency_series, when
 from agent.observe.console.settings import ConsoleSettings
 from agent.observe.records import RecordStore
