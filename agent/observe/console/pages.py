@@ -162,6 +162,7 @@ class Pages:
             [
                 {
                     "uuid": live.call.uuid,
+                    "host": live.call.host or "",
                     "company": live.call.company or "",
                     "caller": self._mask(live.call.caller_id),
                     "seconds": round(now - (live.call.started_at or now)),

@@ -27,7 +27,7 @@ function startLive(table) {
         const row = document.createElement("tr");
         row.className = "none";
         const cell = text("td", "No call in progress.", "empty");
-        cell.colSpan = 6;
+        cell.colSpan = 7;
         row.append(cell);
         body.append(row);
       }
@@ -39,7 +39,7 @@ function startLive(table) {
         link.textContent = c.uuid.slice(0, 8);
         const first = document.createElement("td");
         first.append(link);
-        row.append(first, text("td", c.company), text("td", c.caller),
+        row.append(first, text("td", c.host), text("td", c.company), text("td", c.caller),
           text("td", c.seconds + " s", "n"), text("td", String(c.turns), "n"),
           text("td", c.agent_said || c.caller_said || "greeting"));
         body.append(row);
