@@ -3,7 +3,7 @@ after whole calls through the real ``voice-agent serve`` (offline stack) and the
 softphone (``voice-agent call``): the calls page lists them, a call page shows the
 transcript, stage timings and a recording that plays, the live page shows a call in
 progress and then not, the latency page draws its charts. Screenshots are saved under
-``test-artifacts/console/`` (or ``$VOICE_AGENT_TEST_ARTIFACTS``).
+``test-artifacts/console/`` (or ``$TEST_ARTIFACTS``).
 
 Run with ``make test-browser``; skipped, with the reason, where no browser is installed.
 """
@@ -24,7 +24,7 @@ from agent.demo.scenarios import CALLER_LINES
 from tests.paths import REPO
 from tests.serve_process import free_port
 
-CHROMIUM = Path(os.environ.get("VOICE_AGENT_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 if not CHROMIUM.exists():
     pytest.skip(
         f"no browser at {CHROMIUM}: install Debian's chromium (apt-get install chromium)",
@@ -37,7 +37,7 @@ pytest.importorskip("espeakng_loader", reason="the offline extra is not installe
 pytestmark = [pytest.mark.browser, pytest.mark.realtime, pytest.mark.offline]
 
 TOKEN = "browser-test-token"
-ARTIFACTS = Path(os.environ.get("VOICE_AGENT_TEST_ARTIFACTS", REPO / "test-artifacts")) / "console"
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", REPO / "test-artifacts")) / "console"
 LAUNCH_ARGS = [
     "--headless=new",
     "--no-sandbox",
