@@ -79,7 +79,10 @@ class Metrics:
             "Caller speech onset over the agent to its last frame",
         )
         self.calls = Counter(
-            "voice_agent_calls", "Calls ended, by outcome", ["outcome"], registry=reg
+            "voice_agent_calls",
+            "Calls ended, by outcome and company",
+            ["outcome", "company"],
+            registry=reg,
         )
         self.barge_ins = Counter("voice_agent_barge_ins", "Confirmed barge-ins", registry=reg)
         self.false_interruptions = Counter(

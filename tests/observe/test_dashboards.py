@@ -30,7 +30,7 @@ def exported(tmp_path) -> set[str]:
                    tts_first_audio_at=1.4, first_agent_frame_at=1.5, barge_in_at=2.0,
                    last_agent_frame_at=2.1)
     )  # fmt: skip
-    metrics.calls.labels(outcome="booked").inc()
+    metrics.calls.labels(outcome="booked", company="acme").inc()
     metrics.provider_errors.labels(provider="groq", kind="timeout").inc()
     metrics.cost.labels(provider="groq").inc(0.1)
     names = set()

@@ -86,8 +86,8 @@ async def test_exporter_serves_over_loopback():
     metrics = Metrics()
     for seconds in (0.3, 0.45, 0.9):
         metrics.mouth_to_ear.observe(seconds)
-    metrics.calls.labels(outcome="booked").inc()
-    metrics.calls.labels(outcome="transferred").inc(2)
+    metrics.calls.labels(outcome="booked", company="acme").inc()
+    metrics.calls.labels(outcome="transferred", company="acme").inc(2)
     metrics.provider_errors.labels(provider="deepgram", kind="timeout").inc()
     metrics.cost.labels(provider="groq").inc(0.0042)
     metrics.late_frames.inc(3)
@@ -106,7 +106,9 @@ async def test_exporter_serves_over_loopback():
             assert "voice_agent_mouth_to_ear_seconds_count 3.0" in text
             found = samples(text)
             assert value(found, "voice_agent_mouth_to_ear_seconds_sum") == pytest.approx(1.65)
-            assert value(found, "voice_agent_calls_total", outcome="transferred") == 2
+            assert (
+                value(found, "voice_agent_calls_total", outcome="transferred", company="acme") == 2
+            )
             assert (
                 value(
                     found, "voice_agent_provider_errors_total", provider="deepgram", kind="timeout"

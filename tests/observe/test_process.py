@@ -152,7 +152,7 @@ async def test_a_call_leaves_its_rows_and_timings(tmp_path, autojump_clock):
     assert value(found, "voice_agent_barge_in_reaction_seconds_sum") == pytest.approx(
         reply.last_agent_frame_at - reply.barge_in_at
     )
-    assert value(found, "voice_agent_calls_total", outcome="quoted") == 1
+    assert value(found, "voice_agent_calls_total", outcome="quoted", company="thames-plumbing") == 1
     assert value(found, "voice_agent_barge_ins_total") == 1
     assert value(found, "voice_agent_active_calls") == 0
     assert value(found, "voice_agent_call_duration_seconds_total") == pytest.approx(duration)
@@ -364,7 +364,7 @@ async def test_any_brain_with_the_dialplans_metadata(tmp_path, autojump_clock):
     assert record.cost == 0.0 and obs.store.turns(str(call_uuid)) == []
     assert report.utterances[0].response_ms is not None  # the echo came back
     found = samples(obs.metrics.render().decode())
-    assert value(found, "voice_agent_calls_total", outcome="ended") == 1
+    assert value(found, "voice_agent_calls_total", outcome="ended", company="") == 1
     assert value(found, "voice_agent_active_calls") == 0
     assert record.recording is not None and tmp_path.joinpath("recordings").is_dir()
     obs.store.close()
