@@ -27,7 +27,11 @@ def store(tmp_path):
 
 def console_for(store, tmp_path, *, token="", health=None, clock=lambda: NOW) -> Console:
     settings = ConsoleSettings(
-        port=1, token=token, db_path=str(tmp_path / "agent.db"), max_call_s=3600.0
+        port=1,
+        token=token,
+        db_path=str(tmp_path / "agent.db"),
+        max_call_s=3600.0,
+        recordings_dir=str(tmp_path / "recordings"),
     )
     return Console(settings, store, health=health, clock=clock)
 
@@ -152,7 +156,8 @@ async def test_latency_series_per_hour_and_stage(store, tmp_path):
 
 
 async def test_recording_and_waveform(store, tmp_path):
-    path = tmp_path / "call.wav"
+    (tmp_path / "recordings").mkdir()
+    path = tmp_path / "recordings" / "call.wav"
     with wave.open(str(path), "wb") as out:
         out.setnchannels(2)
         out.setsampwidth(2)
@@ -160,6 +165,10 @@ async def test_recording_and_waveform(store, tmp_path):
         out.writeframes((b"\x00\x40" + b"\x00\x00") * 8000)  # caller loud, agent silent
     await store.start_call("rec", started_at=NOW - 10, recording=str(path))
     await store.start_call("norec", started_at=NOW - 10)
+    (tmp_path / "elsewhere.wav").write_bytes(path.read_bytes())
+    await store.start_call(
+        "outside", started_at=NOW - 10, recording=str(tmp_path / "elsewhere.wav")
+    )
     async with client(console_for(store, tmp_path)) as http:
         page = await http.get("/calls/rec")
         assert "<audio" in page.text and "/calls/rec/recording.wav" in page.text
@@ -170,6 +179,9 @@ async def test_recording_and_waveform(store, tmp_path):
         assert peaks["channels"][0][0] == [0.5, 0.5] and peaks["channels"][1][0] == [0.0, 0.0]
         assert "<audio" not in (await http.get("/calls/norec")).text
         assert (await http.get("/calls/norec/recording.wav")).status_code == 404
+        # A file outside the recordings folder is never served, whatever the record says.
+        assert (await http.get("/calls/outside/recording.wav")).status_code == 404
+        assert "<audio" not in (await http.get("/calls/outside")).text
 
 
 async def test_health_page_lists_items_and_providers(store, tmp_path):

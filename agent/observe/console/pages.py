@@ -110,7 +110,7 @@ class Pages:
         tools_by_turn: dict[int | None, list] = {}
         for tool in tools:
             tools_by_turn.setdefault(tool.turn_index, []).append(tool)
-        recording = bool(call.recording) and Path(call.recording).is_file()
+        recording = await self._recording_path(uuid) is not None
         return self._render(
             request,
             "call.html",
@@ -141,7 +141,10 @@ class Pages:
         call = await self._read(self.c.store.get_call, uuid)
         if call is None or not call.recording:
             return None
-        path = Path(call.recording)
+        path = Path(call.recording).resolve()
+        # Only files in the recordings folder are served, whatever a record says.
+        if not path.is_relative_to(Path(self.c.settings.recordings_dir).resolve()):
+            return None
         return path if path.is_file() else None
 
     # --- live, bookings ---------------------------------------------------------------
