@@ -78,3 +78,23 @@ def test_health_lists_check_items_and_the_provider_chain(tmp_path):
     assert dict(report.providers)["stt"] == "whisper"
     chain = dict(provider_chain({"LLM_PROVIDER": "groq", "LLM_FALLBACKS": "cerebras"}))
     assert chain["llm"] == "groq -> cerebras"
+
+
+async def test_workers_parent_serves_one_console(tmp_path):
+    from tests.serve_process import free_port, serve_process
+
+    port = free_port()
+    env = {
+        "VOICE_AGENT_CONSOLE_PORT": str(port),
+        "VOICE_AGENT_CONSOLE_TOKEN": TOKEN,
+        "VOICE_AGENT_AGI_PORT": "0",
+        "VOICE_AGENT_PORT": "0",
+    }
+    async with serve_process(["serve", "--brain", "echo", "--workers", "2"], env) as served:
+        await served.wait_for(r"Running on http://127\.0\.0\.1:\d+", timeout=30)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/live.json")).status_code == 401
+            live = await http.get("/live.json", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert live.status_code == 200 and live.json() == []
+        served.signal()
+        assert await served.wait(timeout=30) == 0
