@@ -297,3 +297,14 @@ def test_closed_hours_are_read_once():
     asked.clear()
     cache.series(since=76 * 3600.0, until=now + 600, bucket_s=3600.0, now=now + 600)
     assert asked == [(100 * 3600.0, 101 * 3600.0)]
+
+
+async def test_a_store_that_fails_is_one_line_and_503(store, tmp_path):
+    console = console_for(store, tmp_path)
+    store.close()  # as if the database went away
+    async with client(console) as http:
+        for path in ("/calls", "/calls/x", "/live.json", "/latency.json"):
+            reply = await http.get(path)
+            assert reply.status_code == 503, path
+            assert reply.text.startswith("503: the records cannot be read now")
+            assert reply.text.count("\n") == 1

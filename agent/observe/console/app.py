@@ -18,7 +18,7 @@ import attrs
 import trio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -27,7 +27,7 @@ from agent.observe.business_view import BookingsView
 from agent.observe.console import auth
 from agent.observe.console.pages import Pages, latency_cache, latency_series, when
 from agent.observe.console.settings import ConsoleSettings
-from agent.observe.records import RecordStore
+from agent.observe.records import RecordStore, RecordStoreError
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,11 @@ class Console:
         page = self.login_page("That is not the console's token.")
         return Response(page, status_code=401, media_type="text/html")
 
+    async def store_failed(self, request: Request, exc: Exception) -> Response:
+        """The records store is away (a PostgreSQL restart...): one line, not a trace."""
+        log.warning("console: %s: %s", request.url.path, exc)
+        return PlainTextResponse(f"503: the records cannot be read now ({exc})\n", 503)
+
     async def logout(self, request: Request) -> Response:
         reply = RedirectResponse("/login", status_code=303)
         reply.delete_cookie(auth.COOKIE)
@@ -129,7 +134,7 @@ class Console:
             Route("/health", pages.health),
             Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         ]
-        app = Starlette(routes=routes)
+        app = Starlette(routes=routes, exception_handlers={RecordStoreError: self.store_failed})
         return auth.RequireToken(app, self.settings.token, self.login_page)
 
 
