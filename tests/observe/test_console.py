@@ -125,15 +125,20 @@ async def test_live_shows_calls_started_and_not_ended(store, tmp_path):
         "live-1", started_at=NOW - 5, company="acme", caller_id="0123456789", host="agent-b"
     )
     await store.add_turn(TurnRecord("live-1", 0, "", "Hello there", first_agent_frame_at=0.2))
+    await store.add_turn(TurnRecord("live-1", 1, "a leak", "Where are you?"))
+    await store.start_call("live-2", started_at=NOW - 1, company="acme")  # greeting not over
     await store.start_call("crashed", started_at=NOW - 7200, company="acme")  # too old
     async with client(console_for(store, tmp_path, clock=lambda: now[0])) as http:
         live = (await http.get("/live.json")).json()
-        assert [c["uuid"] for c in live] == ["live-1"]
-        assert live[0]["agent_said"] == "Hello there" and live[0]["seconds"] == 5
+        assert [c["uuid"] for c in live] == ["live-1", "live-2"]
+        assert live[0]["agent_said"] == "Where are you?" and live[0]["caller_said"] == "a leak"
+        assert live[0]["seconds"] == 5 and live[0]["turns"] == 2
+        assert live[1]["turns"] == 0 and live[1]["agent_said"] == ""
         assert live[0]["caller"] == "•••••••789" and live[0]["host"] == "agent-b"
         page = await http.get("/live")
         assert 'data-uuid="live-1"' in page.text
         await store.end_call("live-1", ended_at=NOW + 1)
+        await store.end_call("live-2", ended_at=NOW + 1)
         now[0] += 2
         assert (await http.get("/live.json")).json() == []
 

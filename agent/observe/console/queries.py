@@ -97,17 +97,27 @@ class LiveCall:
 
 def live_calls(store: RecordStore, *, now: float, max_call_s: float) -> list[LiveCall]:
     """Calls started and not ended, across every process writing to this store. A call
-    older than the longest a call may last was cut off by a crash: it is not live."""
+    older than the longest a call may last was cut off by a crash: it is not live.
+    Two queries whatever the number of calls (the page polls every second)."""
+    live = "SELECT uuid FROM calls WHERE ended_at IS NULL AND started_at >= ?"
+    since = now - max_call_s
     rows = store.query(
-        f"SELECT {_COLUMNS} FROM calls c WHERE c.ended_at IS NULL AND c.started_at >= ?"
-        " ORDER BY c.started_at",
-        [now - max_call_s],
+        f"SELECT {_COLUMNS} FROM calls c WHERE c.uuid IN ({live}) ORDER BY c.started_at",
+        [since],
     )
+    last = store.query(
+        "SELECT t.call_uuid, t.turn_index, t.caller_text, t.agent_text, x.n FROM turns t"
+        " JOIN (SELECT call_uuid, MAX(turn_index) AS last, COUNT(*) AS n FROM turns"
+        f" WHERE call_uuid IN ({live}) GROUP BY call_uuid) x"
+        " ON x.call_uuid = t.call_uuid AND x.last = t.turn_index",
+        [since],
+    )
+    turns = {r[0]: (TurnRecord(r[0], r[1], r[2], r[3]), int(r[4])) for r in last}
     out = []
     for row in rows:
         call = store.call_from_row(row)
-        turns = store.turns(call.uuid)
-        out.append(LiveCall(call, len(turns), turns[-1] if turns else None))
+        turn, count = turns.get(call.uuid, (None, 0))
+        out.append(LiveCall(call, count, turn))
     return out
 
 
