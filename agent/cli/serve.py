@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import logging
 import time
 
 import attrs
@@ -13,6 +14,8 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import BRAINS, Env
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,10 +90,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def close_interrupted() -> None:
     """Before any call: this host's calls left without an outcome by a killed run
-    are closed as ``interrupted`` (``report`` would show them unfinished forever)."""
-    from agent.observe.records import RecordSettings, RecordStoreError, close_interrupted_calls
+    (SIGKILL, a power cut) are closed as ``interrupted``, or ``report`` would show
+    them unfinished forever. A SQLite file is this host's own; in a shared
+    PostgreSQL store only the calls written under this host's name are closed."""
+    from agent.observe.records import RecordSettings, RecordStoreError, open_record_store
 
+    settings = RecordSettings.from_env()
     try:
-        close_interrupted_calls(RecordSettings.from_env(), time.time())
+        with open_record_store(settings) as store:
+            closed = store.close_unfinished_sync(
+                time.time(), settings.host if settings.url else None
+            )
     except RecordStoreError as exc:
         raise ConfigError(f"call records: {exc}") from None
+    if closed:
+        log.warning(
+            "records: %d calls left unfinished by the last run closed as interrupted", closed
+        )

@@ -99,18 +99,19 @@ def add_tool_call(dialect: Dialect, tool_call: ToolCallRecord) -> Work:
     return lambda cur: cur.execute(sql, values)
 
 
-def close_unfinished(dialect: Dialect, *, started_before: float) -> Work:
-    """Close every call with no outcome that started before ``started_before``
-    as ``interrupted`` (the process that served it was killed); returns how many."""
+def close_unfinished(dialect: Dialect, *, started_before: float, host: str | None = None) -> Work:
+    """Close every call (of ``host``, if given) with no outcome that started before
+    ``started_before`` as ``interrupted`` (the process serving it was killed)."""
     sql = dialect.sql(
         "UPDATE calls SET outcome = 'interrupted',"
         " end_reason = COALESCE(end_reason, 'interrupted'),"
         " ended_at = COALESCE(ended_at, started_at)"
-        " WHERE outcome IS NULL AND started_at < ?"
+        " WHERE outcome IS NULL AND started_at < ?" + (" AND host = ?" if host else "")
     )
+    args = (started_before, host) if host else (started_before,)
 
     def unit(cur: Any) -> int:
-        cur.execute(sql, (started_before,))
+        cur.execute(sql, args)
         return cur.rowcount
 
     return unit

@@ -251,20 +251,16 @@ class Service:
     @property
     def shutdown_budget_s(self) -> float:
         """The longest a shutdown may take before the hard deadline ends the process."""
-        settings = self.settings
-        hangup_s = self.server.cleanup_timeout_s + 1.0
-        return settings.drain_s + settings.goodbye_s + hangup_s + settings.next_grace_s + MARGIN_S
+        s, hangup_s = self.settings, self.server.cleanup_timeout_s + 1.0
+        return s.drain_s + s.goodbye_s + hangup_s + s.next_grace_s + MARGIN_S
 
     def _load_changed(self, active: int) -> None:
         if self.metrics is not None:
             self.metrics.active_calls.set(active)
         if self._on_load is not None:
             self._on_load(active)
-        if active == 0:
-            # No call to keep in time now: collect what finished calls left in
-            # reference cycles (an idle process allocates nothing, so the
-            # collector would otherwise not run and their memory stay taken).
-            gc.collect()
+        if active == 0:  # no call to keep in time: collect what ended calls left in
+            gc.collect()  # cycles (an idle process allocates nothing, so gc never runs)
 
     async def run(self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED):
         if self.handle_signals:
@@ -280,9 +276,8 @@ class Service:
             if self.handle_signals:
                 services.start_soon(self._watch_signals)
             fastagi, metrics = await self._start_services(services)
-            # What start-up made lives as long as the process: keep it out of every
-            # garbage collection from now on (they then scan only the calls' objects).
-            gc.freeze()
+            if self.handle_signals:  # the process's own service (not one in a test)
+                gc.freeze()  # start-up's objects live on: collections scan only calls'
             async with trio.open_nursery() as calls:
                 accepting = trio.CancelScope()
                 with naming_the_port(AUDIOSOCKET, self.server.host, self.server.port):
@@ -397,15 +392,13 @@ class Service:
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(self.shutdown, signal.Signals(signum).name)
 
-        previous = {signum: signal.signal(signum, on_signal) for signum in _SIGNALS}
+        signals = (signal.SIGTERM, signal.SIGINT)
+        previous = {signum: signal.signal(signum, on_signal) for signum in signals}
         try:
             await trio.sleep_forever()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-
-
-_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _prepared(prepare: Callable[[Call], Awaitable[None]], factory: BrainFactory):
