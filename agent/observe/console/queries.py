@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from agent.observe.console.latency import COLUMNS
-from agent.observe.records import CallRecord, RecordStore, TurnRecord
+from agent.observe.records import CallRecord, RecordStore, TurnRecord, call_from_row
 from agent.observe.records_schema import CALL_COLUMNS
 
 _COLUMNS = ", ".join(f"c.{name}" for name in CALL_COLUMNS)
@@ -78,7 +78,7 @@ def calls_page(
         [*args, limit, offset],
     )
     width = len(CALL_COLUMNS)
-    return [CallRow(store.call_from_row(r[:width]), int(r[width])) for r in rows], int(total)
+    return [CallRow(call_from_row(r[:width]), int(r[width])) for r in rows], int(total)
 
 
 def choices(store: RecordStore) -> tuple[list[str], list[str]]:
@@ -115,7 +115,7 @@ def live_calls(store: RecordStore, *, now: float, max_call_s: float) -> list[Liv
     turns = {r[0]: (TurnRecord(r[0], r[1], r[2], r[3]), int(r[4])) for r in last}
     out = []
     for row in rows:
-        call = store.call_from_row(row)
+        call = call_from_row(row)
         turn, count = turns.get(call.uuid, (None, 0))
         out.append(LiveCall(call, count, turn))
     return out
