@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import time
 
@@ -43,6 +44,7 @@ def server_settings(args: argparse.Namespace) -> ServerSettings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from agent.observe.console import ConsoleSettings
     from agent.pbx.fastagi import AgiSettings
     from agent.service.preflight import preflight
     from agent.service.serve import ServiceSettings
@@ -52,6 +54,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     preflight(env, settings.brain)
     service_settings = ServiceSettings.from_env()
     agi = AgiSettings.from_env()
+    console_settings = ConsoleSettings.from_env(env)
+    console_settings.check()  # a console beyond loopback without a token: one line, no start
+    console = None
+    if console_settings.enabled:
+        from agent.service.console_wiring import run_console
+
+        console = functools.partial(run_console, console_settings)
     workers = args.workers if args.workers is not None else env.get("VOICE_AGENT_WORKERS")
     if not 1 <= workers <= 256:
         raise ConfigError(f"--workers {workers}: expected 1..256")
@@ -73,13 +82,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         if settings.brain == "conversation":
             check_providers(env)  # the workers build them: a bad key stops the parent here
-        return run_supervisor(settings, service_settings, agi, workers)
+        return run_supervisor(settings, service_settings, agi, workers, console)
 
     from agent.observe.metrics import metrics_address
     from agent.service.serve import Service
 
     service = Service(
-        settings, service_settings, agi=agi, metrics_address=metrics_address(), observe=True
+        settings,
+        service_settings,
+        agi=agi,
+        metrics_address=metrics_address(),
+        observe=True,
+        console=console,
     )
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(service.run)

@@ -65,6 +65,7 @@ __all__ = [
     "RecordStoreError",
     "ToolCallRecord",
     "TurnRecord",
+    "call_from_row",
     "open_record_store",
 ]
 
@@ -277,6 +278,10 @@ class RecordStore:
         except Exception as exc:
             raise RecordStoreError(f"records read failed: {exc}") from exc
 
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read-only SELECT (``?`` placeholders) for views such as the console."""
+        return self._read(sql, args)
+
     _CALL_COLUMNS = ", ".join(CALL_COLUMNS)
     _TURN_COLUMNS = "call_uuid, turn_index, caller_text, agent_text, interrupted, " + ", ".join(
         TURN_TIMES
@@ -284,7 +289,7 @@ class RecordStore:
 
     def get_call(self, uuid: str) -> CallRecord | None:
         rows = self._read(f"SELECT {self._CALL_COLUMNS} FROM calls WHERE uuid = ?", (str(uuid),))
-        return _call_from_row(rows[0]) if rows else None
+        return call_from_row(rows[0]) if rows else None
 
     def calls(
         self, *, since: float | None = None, until: float | None = None, limit: int | None = 100
@@ -296,7 +301,7 @@ class RecordStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_call_from_row(row) for row in self._read(sql, args)]
+        return [call_from_row(row) for row in self._read(sql, args)]
 
     def turns(self, uuid: str) -> list[TurnRecord]:
         rows = self._read(
@@ -339,7 +344,7 @@ def _turn_from_row(row: Sequence[Any]) -> TurnRecord:
     return TurnRecord(row[0], row[1], row[2], row[3], bool(row[4]), *row[5:])
 
 
-def _call_from_row(row: Sequence[Any]) -> CallRecord:
+def call_from_row(row: Sequence[Any]) -> CallRecord:
     values = dict(zip(CALL_COLUMNS, row, strict=True))
     values["cost_detail"] = from_json(values["cost_detail"])
     return CallRecord(**values)

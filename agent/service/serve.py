@@ -36,7 +36,7 @@ import attrs
 import trio
 
 from agent.base.config import ServerSettings
-from agent.base.settings import read_settings, setting
+from agent.base.settings import Env, read_settings, setting
 from agent.media.call import BrainFactory, Call
 from agent.media.server import CallRegistry, serve_audiosocket
 from agent.pbx.callflow import CallFlow
@@ -108,6 +108,7 @@ class Addresses:
     audiosocket: tuple[tuple[str, int], ...]
     fastagi: tuple[tuple[str, int], ...] = ()
     metrics: tuple[tuple[str, int], ...] = ()
+    console: tuple[str, ...] = ()  # the console's URLs (http://127.0.0.1:8088)
 
 
 def _addresses(listeners: Sequence[object]) -> tuple[tuple[str, int], ...]:
@@ -140,6 +141,9 @@ class Service:
         observe: bool = False,
         router: Router | None = None,
         host: str = "",
+        # The operator's console, when on: ``console_wiring.run_console`` with its
+        # settings (handed in: the console's health items import this module).
+        console: Callable[..., Awaitable[None]] | None = None,
     ) -> None:
         self.server = server
         self.settings = settings
@@ -156,6 +160,8 @@ class Service:
         # Records, cost, recordings and per-call metrics (agent.observe.process), when on.
         self.observe = observe
         self.observability: Any = None
+        self.console = console
+        self.console_urls: tuple[str, ...] = ()
         self._factory: BrainFactory = self.brain.factory
         self.listeners = listeners
         self.handle_signals = handle_signals
@@ -233,7 +239,7 @@ class Service:
                 accepting = trio.CancelScope()
                 with naming_the_port(AUDIOSOCKET, self.server.host, self.server.port):
                     listeners = await calls.start(self._accept_calls, accepting, calls)
-                addresses = Addresses(_addresses(listeners), fastagi, metrics)
+                addresses = Addresses(_addresses(listeners), fastagi, metrics, self.console_urls)
                 log.info(
                     "serving (%s)%s: AudioSocket %s, FastAGI %s",
                     self.brain.description,
@@ -275,6 +281,8 @@ class Service:
             from agent.observe.metrics import Metrics, serve_metrics
 
             self.metrics = Metrics(host=self.flow.host)
+            if self.agi is not None:  # the parent of workers watches it for them
+                self.metrics.watch_outbox(Env().get("VOICE_AGENT_DB"))
             host, port = self.metrics_address
             if port:
                 with naming_the_port(METRICS, host, port):
@@ -295,6 +303,10 @@ class Service:
             self._factory = self.observability.wrap(
                 self.brain.factory, metadata_for=self.flow.metadata
             )
+        if self.console is not None:
+            store = self.observability.store if self.observability is not None else None
+            urls = await services.start(functools.partial(self.console, store=store))
+            self.console_urls = tuple(urls)
         if self.brain.prepare is not None:
             self._factory = _prepared(self.brain.prepare, self._factory)
         if self.brain.services is not None:
