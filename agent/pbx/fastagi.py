@@ -48,6 +48,7 @@ from agent.wire import agi
 log = logging.getLogger(__name__)
 
 _DIALLED = re.compile(r"\+?[0-9*#]+")
+_ROUTE_TRIES = 3  # a host filled between the choice and the store: choose again
 
 
 class AgiSessionError(AgentError):
@@ -190,13 +191,19 @@ async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> st
 async def _routed_setup(
     session: AgiSession, env: agi.Environment, ctx: _Context, now: float
 ) -> str:
-    route = await ctx.router(now) if ctx.router is not None else None
-    if route is None:
-        await _set(session, "VOICE_AGENT_STATUS", "busy")
-        await session.command(agi.verbose("voice-agent: no agent host with room", 2))
-        log.warning("setup %s: busy, no live agent host has room", env.channel)
-        return "busy"
-    return await _issue(session, env, ctx, now, route)
+    # The host's room is checked again as the call is stored (in one transaction):
+    # a setup on another host may have taken the last place since the choice.
+    for _ in range(_ROUTE_TRIES):
+        route = await ctx.router(now) if ctx.router is not None else None
+        if route is None:
+            break
+        issued = await _issue(session, env, ctx, now, route)
+        if issued != "full":
+            return issued
+    await _set(session, "VOICE_AGENT_STATUS", "busy")
+    await session.command(agi.verbose("voice-agent: no agent host with room", 2))
+    log.warning("setup %s: busy, no live agent host has room", env.channel)
+    return "busy"
 
 
 async def _issue(
@@ -212,7 +219,10 @@ async def _issue(
         context=env.get("context"),
         host=route.name if route is not None else "",
     )
-    await _store(ctx, "add", metadata, now)
+    if route is None:
+        await _store(ctx, "add", metadata, now)
+    elif not await _store(ctx, "add_if_room", metadata, now, route.capacity):
+        return "full"
     try:
         await _set(session, "VOICE_AGENT_UUID", str(metadata.uuid))
         if route is not None:

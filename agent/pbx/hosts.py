@@ -28,6 +28,7 @@ class Route:
 
     name: str
     address: str
+    capacity: int = 0  # 0: no limit
 
 
 Router = Callable[[float], Awaitable[Route | None]]  # now -> the call's host, or None
@@ -57,7 +58,7 @@ class HostState:
         return not self.draining and (self.capacity == 0 or self.load < self.capacity)
 
     def route(self) -> Route:
-        return Route(self.name, self.address)
+        return Route(self.name, self.address, self.capacity)
 
 
 def pick_host(

@@ -67,3 +67,25 @@ def test_register_heartbeat_reap_and_calls_in_flight(db):
     assert pick_host(registry.hosts(NOW + 12), "a", NOW + 12, 10.0) is None  # a drains
     registry.leave("a")
     assert registry.hosts(NOW + 12) == []
+
+
+def test_racing_setups_never_fill_a_host_beyond_its_capacity(db, tmp_path):
+    """Setups answered at once on several hosts (threads, each its own connection)
+    all chose host b; only its capacity's worth are stored, the rest choose again."""
+    import concurrent.futures
+
+    target = db.target
+    stores = [StoreCallMetadata(open_database(target)) for _ in range(4)]
+    try:
+
+        def add(n: int) -> bool:
+            store = stores[n % len(stores)]
+            return store.add_if_room(CallMetadata(uuid.uuid4(), host="b"), NOW, 3)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            added = list(pool.map(add, range(12)))
+        assert added.count(True) == 3
+        assert StoreCallMetadata(db).pending_for("b", NOW) == 3
+    finally:
+        for store in stores:
+            store.db.close()

@@ -36,20 +36,20 @@ async def test_route_drain_and_a_dead_host_closed(db, tmp_path):
         async with trio.open_nursery() as nursery:
             await nursery.start(functools.partial(a.run, lambda: draining[0], lambda: records))
             HostRegistry(db).register("b", "b:9099", 2, time.time())  # then never beats
-            assert await a.route(time.time()) == Route("a", "a:9099")  # itself first
+            assert await a.route(time.time()) == Route("a", "a:9099", 2)  # itself first
             a.load_changed(2)  # full: the next tick tells the registry
             await trio.sleep(0.3)
-            assert await a.route(time.time()) == Route("b", "b:9099")
+            assert await a.route(time.time()) == Route("b", "b:9099", 2)
             a.load_changed(0)
             draining[0] = True  # at once, even before the registry hears of it
-            assert await a.route(time.time()) == Route("b", "b:9099")
+            assert await a.route(time.time()) == Route("b", "b:9099", 2)
             with trio.fail_after(3):  # b is silent for dead_after: a closes it
                 while "b" not in a.reaped:
                     await trio.sleep(0.05)
             assert await a.route(time.time()) is None  # b dead, a draining: busy
             draining[0] = False  # (a real drain ends in exit; here the next tick tells)
             await trio.sleep(0.3)
-            assert await a.route(time.time()) == Route("a", "a:9099")
+            assert await a.route(time.time()) == Route("a", "a:9099", 2)
             nursery.cancel_scope.cancel()
         assert [h.name for h in HostRegistry(db).hosts(time.time())] == []  # a left
         closed = records.get_call("on-b")
