@@ -23,15 +23,13 @@ Policy, in short:
   short "yes" with words is.
 * Silence: ``Reprompt(n)`` after ``reprompt_after_s`` of nobody talking, then
   ``SilenceTimeout`` after ``max_reprompts`` reprompts went unanswered.
-* A turn heard with confidence below ``min_confidence`` gives ``AskRepeat``
-  (at most ``max_ask_repeat`` times in a row, then the best guess is used).
+* A turn heard with confidence below ``min_confidence`` goes on marked as unsure
+  (``doubt.UNSURE_PREFIX``) for the policy to confirm; with ``confirm_unsure`` off
+  it gives ``AskRepeat`` (at most ``max_ask_repeat`` times, then the best guess).
 * DTMF digits pass through as ``DtmfInput`` (and interrupt the agent).
 
-The caller's VAD (the C core) already applies its echo guard, so its speech-start
-transitions are taken at face value here.
-
-``TurnTaker`` owns the state and decides; its timings are ``TurnTakingParams``
-(``turntaking_params``), its outputs the actions of ``turntaking_actions``.
+The caller's VAD (the C core) applies the echo guard: its speech starts are taken
+at face value. Timings: ``TurnTakingParams``; outputs: ``turntaking_actions``.
 """
 
 from __future__ import annotations
@@ -39,6 +37,7 @@ from __future__ import annotations
 import attrs
 
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd
+from agent.dialogue.doubt import mark_unsure
 from agent.dialogue.turntaking_actions import (
     Action,
     AskRepeat,
@@ -253,8 +252,6 @@ class TurnTaker:
         """The agent is audible, or about to be (committed, nothing heard yet)."""
         return self._agent.playing or (self._committed() and not self._response_heard)
 
-    # --- timers -----------------------------------------------------------------
-
     def _advance(self, now: float) -> list[Action]:
         if now < self._now:
             raise ValueError(f"time went backwards: now={now} after {self._now}")
@@ -345,7 +342,9 @@ class TurnTaker:
         self._heard.clear()
         self._speculations = 0
         self._last_activity = now
-        if confidence < self.params.min_confidence and self._ask_repeats < (
+        if confidence < self.params.min_confidence and self.params.confirm_unsure:
+            text = mark_unsure(text)  # kept, in doubt: the policy confirms it (``doubt``)
+        elif confidence < self.params.min_confidence and self._ask_repeats < (
             self.params.max_ask_repeat
         ):
             if self._speculative_text is not None:

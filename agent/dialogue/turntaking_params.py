@@ -66,6 +66,9 @@ class TurnTakingParams:
     max_reprompts: int = attrs.field(default=3, validator=_non_negative)
     min_confidence: float = attrs.field(default=0.5, validator=_fraction)
     max_ask_repeat: int = attrs.field(default=2, validator=_non_negative)
+    # Low confidence: pass the words on marked unsure (the policy confirms them) rather
+    # than ask the caller to repeat with nothing of what they said kept.
+    confirm_unsure: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.barge_in_confirm_speech_s < self.barge_in_min_speech_s:
