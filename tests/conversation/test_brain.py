@@ -193,7 +193,7 @@ async def test_no_caller_audio_reaches_the_stt_before_the_greeting_played(autoju
         assert greeting.utterance is not None and greeting.utterance.finished.is_set()
         assert not greeting.utterance.cut
         assert rig.stt.started_at >= greeting.utterance.last_frame_at
-        assert rig.brain.audio_before_gate > 0
+        assert rig.brain.feed.before_gate > 0
         await rig.until(lambda: rig.stt.first_audio_at is not None)
         assert rig.stt.first_audio_at >= gate
         # The whole greeting was heard (paused and resumed, not cut).
