@@ -257,6 +257,8 @@ class ConversationBrain:
                 self.playout.resume()
             elif isinstance(action, BargeIn):
                 self._barge_in()
+                if action.take_back:  # the caller had not finished: one utterance
+                    self.history.take_back()
             elif isinstance(action, StartResponse):
                 self._start_response(action)
             elif isinstance(action, ConfirmResponse):

@@ -301,7 +301,7 @@ def test_caller_goes_on_after_commit_before_any_audio():
     script += [(2.0, vad_off), (2.2, final("for tomorrow.", eot=True)), (2.3, done(1))]
     assert run(script, until=5) == [
         START_1,
-        (1.7, BargeIn(1, "caller-continued")),
+        (1.7, BargeIn(1, "caller-continued", take_back=True)),  # the turn was not over
         (2.2, StartResponse(2, "for tomorrow.", False)),
     ]
 
