@@ -64,7 +64,7 @@ class TurnTakingParams:
     # False end of turn (``turntaking_continue``): the caller goes on this soon after the
     # reply was first heard (or before), with this much speech: the reply is taken back.
     continue_window_s: float = attrs.field(default=1.0, validator=_non_negative)
-    continue_min_speech_s: float = attrs.field(default=0.35, validator=_non_negative)
+    continue_min_speech_s: float = attrs.field(default=0.5, validator=_non_negative)
     # Silence and recognition quality.
     reprompt_after_s: float = attrs.field(default=6.0, validator=_non_negative)
     max_reprompts: int = attrs.field(default=3, validator=_non_negative)

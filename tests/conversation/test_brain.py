@@ -290,7 +290,7 @@ async def test_barge_in_mid_token_stream(autojump_clock):
         await rig.phone.say(speechlike(0.8))
         await rig.until(lambda: rig.brain._turn is not None and rig.brain._turn.turn_id)
         _turn, heard = await barge_in_and_check(
-            rig, interrupt_after_s=0.8, next_reply_text="Sure, go on."
+            rig, interrupt_after_s=1.2, next_reply_text="Sure, go on."
         )
         assert rig.llm.runs[0].cancelled and not rig.llm.runs[0].finished
         assert rig.tts.speaks[1].cancelled

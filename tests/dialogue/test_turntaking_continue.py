@@ -35,11 +35,11 @@ REST = "There is water everywhere."
     ("onset", "expected"),
     [
         # Before the reply is heard (the caller paused 0.6 s, the reply was on its way).
-        (1.45, [(1.8, BargeIn(1, "caller-continued", take_back=True))]),
+        (1.45, [(1.8, PausePlayout()), (1.95, BargeIn(1, "caller-continued", take_back=True))]),
         # 0.3 s into the reply: paused at once, then taken back.
-        (1.9, [(2.1, PausePlayout()), (2.25, BargeIn(1, "caller-continued", take_back=True))]),
+        (1.9, [(2.1, PausePlayout()), (2.4, BargeIn(1, "caller-continued", take_back=True))]),
         # 1.0 s into the reply: still the same turn.
-        (2.6, [(2.8, PausePlayout()), (2.95, BargeIn(1, "caller-continued", take_back=True))]),
+        (2.6, [(2.8, PausePlayout()), (3.1, BargeIn(1, "caller-continued", take_back=True))]),
         # 1.2 s into the reply: an ordinary barge-in; the reply stays, cut to what was heard.
         (2.8, [(3.0, PausePlayout()), (3.6, BargeIn(1, "speech"))]),
     ],
@@ -70,7 +70,7 @@ def test_then_both_parts_are_one_utterance_in_the_history():
     assert [(m.role, m.content) for m in history.messages[1:]] == [
         ("user", f"I need a plumber. {REST}")
     ]
-    script = [*AGENT_TALKS, (1.9, vad_on), (2.25, silent), (3.0, vad_off)]
+    script = [*AGENT_TALKS, (1.9, vad_on), (2.4, silent), (3.0, vad_off)]
     script += [(3.1, final(REST, eot=True)), (3.2, done(1))]
     assert run(script, until=5)[-1] == (3.1, StartResponse(2, REST, False))
 
@@ -81,10 +81,11 @@ def test_a_cough_in_the_window_is_not_the_rest_of_the_turn():
 
 
 def test_a_pause_inside_the_caller_speech_restarts_the_count():
+    # 0.2 s, a pause, more: the speech rule confirms first, and it is still taken back.
     script = [*AGENT_TALKS, (1.9, vad_on), (2.1, vad_pause), (2.3, vad_resume)]
     assert run(script, until=4)[1:3] == [
         (2.1, PausePlayout()),
-        (2.65, BargeIn(1, "caller-continued", take_back=True)),
+        (2.7, BargeIn(1, "speech", take_back=True)),
     ]
 
 
