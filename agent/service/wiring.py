@@ -22,6 +22,7 @@ from agent.business.company import (
 from agent.business.company_context import CompanyContext, ContextSettings
 from agent.business.outbox import Outbox, run_outbox
 from agent.conversation import conversation_brain_factory
+from agent.conversation.params import ConversationParams
 from agent.conversation.toolrunner import BookingToolRunner
 from agent.media.call import BrainFactory, Call
 from agent.providers.llm.openai_compat import SharedClient
@@ -138,6 +139,7 @@ def build_conversation(
         did_for=did_for,
         caller_id_for=caller_id_for,
         company_for=company_for,
+        params=ConversationParams(consent=reader.get("VOICE_AGENT_CONSENT")),
     )
     return Conversation(
         factory,

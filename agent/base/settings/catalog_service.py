@@ -29,6 +29,7 @@ LLM_NAMES = ("offline", *LLM_PRESET_NAMES)
 TTS_NAMES = ("cartesia", "elevenlabs", "espeak")
 FALLBACK_ACTIONS = ("transfer", "voicemail", "hangup")
 LOG_FORMATS = ("auto", "json", "text")
+CONSENT_MODES = ("talk-over", "strict")
 DAY_S = 86400.0
 
 SERVER, PBX, CONVERSATION, BOOKING = "server", "pbx", "conversation", "booking"
@@ -121,6 +122,9 @@ SETTINGS = (
             CONVERSATION,
             default_doc="espeak behind cartesia or elevenlabs when the offline extra is"
             " installed"),
+    Setting("VOICE_AGENT_CONSENT", Choice(CONSENT_MODES), "talk-over",
+            "talk-over: a sentence begun over the disclosure reaches the STT whole;"
+            " strict: none of it", CONVERSATION),
     Setting("VOICE_AGENT_COMPANIES", FilePath(), None,
             "companies file (JSON): greeting, hours, prices, area, transfers per DID",
             CONVERSATION, default_doc="the bundled example company (a warning)"),
