@@ -38,7 +38,7 @@ from agent.business.bookingstore import Database
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["booking", "notify"]
+Kind = Literal["booking", "notify", "amend"]
 Status = Literal["pending", "confirmed", "failed"]
 
 _SCHEMA = """
@@ -135,6 +135,24 @@ class Outbox:
     ) -> OutboxItem:
         """Keep a booking for retry; a key already kept returns its row unchanged."""
         return await self._put(key, "booking", company_id, body, notify_url, call_uuid)
+
+    async def put_amendment(
+        self,
+        key: str,
+        company_id: str,
+        changes: Mapping[str, Any],
+        *,
+        booking_id: str | None = None,
+        booking_key: str | None = None,
+        call_uuid: str = "",
+    ) -> OutboxItem:
+        """Keep an amendment (``PATCH`` body ``changes``) for the booking ``booking_id``,
+        or, while that booking itself waits here, for the booking kept as ``booking_key``:
+        it is delivered after that booking is confirmed."""
+        if booking_id is None and booking_key is None:
+            raise ValueError("an amendment needs the booking id or the kept booking's key")
+        payload = {"booking_id": booking_id, "booking_key": booking_key, "changes": dict(changes)}
+        return await self._put(key, "amend", company_id, payload, None, call_uuid)
 
     async def put_notification(
         self,
@@ -277,6 +295,8 @@ async def _deliver(
     try:
         if item.kind == "booking":
             return await _deliver_booking(outbox, item, backend_for)
+        if item.kind == "amend":
+            return await _deliver_amendment(outbox, item, backend_for)
         if notifier is None:
             raise ProviderError("notify", "no notifier configured", retryable=True)
         await notifier.send(item.target or "", item.payload, item.key)
@@ -319,3 +339,26 @@ async def _deliver_booking(outbox: Outbox, item: OutboxItem, backend_for: Backen
             f"{item.key}:notify", item.company_id, item.target, payload, call_uuid=item.call_uuid
         )
     return final
+
+
+async def _deliver_amendment(outbox: Outbox, item: OutboxItem, backend_for: BackendFor):
+    """An amendment goes after its booking: while that booking waits in the outbox the
+    amendment waits too; a booking that failed for good fails its amendment with it."""
+    booking_id = item.payload.get("booking_id")
+    if not booking_id:
+        booking = await outbox.get(str(item.payload.get("booking_key")))
+        if booking is None or booking.status == "failed":
+            return await outbox.finish(item.key, "failed", {}, error="the booking was not made")
+        if booking.status == "pending":
+            raise ProviderError(
+                "outbox", "the booking it amends is not confirmed yet", retryable=True
+            )
+        booking_id = booking.result.get("booking_id")
+    backend = backend_for(item.company_id)
+    if backend is None:
+        raise ProviderError("outbox", f"no booking backend for company {item.company_id!r}")
+    outcome = await backend.amend(str(booking_id), item.payload["changes"], item.key)
+    if outcome.confirmed:
+        return await outbox.finish(item.key, "confirmed", {"booking_id": booking_id})
+    reason = outcome.error or outcome.status
+    return await outbox.finish(item.key, "failed", {"status": outcome.status}, error=reason)

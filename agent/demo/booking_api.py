@@ -2,7 +2,8 @@
 
 Real HTTP/1.1 (h11 on a Trio listener) implementing the booking contract:
 ``GET /availability``, ``POST /bookings`` (idempotent by ``Idempotency-Key``:
-a repeated key answers 200 with the same booking), ``POST /notify`` and the
+a repeated key answers 200 with the same booking), ``PATCH /bookings/{id}`` (an
+amendment: only the fields that change; 404 for an unknown booking), ``POST /notify`` and the
 company context API ``GET /companies/{did}`` (profiles given as ``companies``).
 
 Every request is checked: the ``Authorization: Bearer`` key, the
@@ -41,6 +42,7 @@ import trio
 from agent.business.company import CompanyProfile, parse_company
 
 NOTIFY_EVENTS = ("booking", "transfer", "callback_requested")
+CUSTOMER = ("name", "phone", "address", "postcode")
 
 
 class Fault(enum.Enum):
@@ -87,6 +89,7 @@ class FakeBookingApi:
         self.booking_posts: dict[str, int] = {}  # idempotency key -> POSTs (faulted ones too)
         self.notifications: list[tuple[str, dict[str, Any]]] = []  # (key, body), deduplicated
         self.notify_posts = 0
+        self.amendments: list[tuple[str, dict[str, Any]]] = []  # (key, PATCH body)
         self.refusing = False
         self._strikes: list[_Strike] = []
         self._nursery: trio.Nursery | None = None
@@ -188,6 +191,8 @@ class FakeBookingApi:
         }.get((req.method, req.path))
         if req.method == "GET" and req.path.startswith("/companies/"):
             route = self._company
+        if req.method == "PATCH" and req.path.startswith("/bookings/"):
+            route = self._amend
         if route is None:
             self.violations.append(f"unknown endpoint {req.method} {req.path}")
             return await _send(conn, stream, 404, {"error": "not_found"})
@@ -201,12 +206,13 @@ class FakeBookingApi:
         if problem:
             self.violations.append(f"{req.method} {req.path}: {problem}")
             return await _send(conn, stream, 400, {"error": problem})
+        fault_path = "/bookings" if req.path.startswith("/bookings/") else req.path
         if req.path == "/bookings":  # every well-formed POST, faulted or not
             key = req.headers["idempotency-key"]
             self.booking_posts[key] = self.booking_posts.get(key, 0) + 1
         elif req.path == "/notify":
             self.notify_posts += 1
-        fault = self._strike(req.path)
+        fault = self._strike(fault_path)  # an amendment fails with its bookings
         if fault is Fault.STALL:
             return await _until_client_leaves(stream)
         if fault is Fault.SERVER_ERROR:
@@ -244,6 +250,16 @@ class FakeBookingApi:
         booking_id = "FK-" + uuid.uuid4().hex[:8].upper()
         self.bookings[key] = {"booking_id": booking_id, "body": req.body}
         return 201, {"booking_id": booking_id, "status": "confirmed"}
+
+    def _amend(self, req: RecordedRequest) -> tuple[int, Any]:
+        booking_id = req.path.removeprefix("/bookings/")
+        booking = next((b for b in self.bookings.values() if b["booking_id"] == booking_id), None)
+        if booking is None:
+            return 404, {"error": "unknown booking"}
+        body = booking["body"]
+        body["customer"] = {**body["customer"], **req.body.get("customer", {})}
+        self.amendments.append((req.headers["idempotency-key"], req.body))
+        return 200, {"booking_id": booking_id, "status": "confirmed", **body}
 
     def _notify(self, req: RecordedRequest) -> tuple[int, Any]:
         key = req.headers.get("idempotency-key", "")
@@ -286,6 +302,13 @@ def _check(req: RecordedRequest) -> str | None:
             return f"notify body lacks {', '.join(missing)}" if missing else None
         if not req.headers.get("idempotency-key"):
             return "booking without an Idempotency-Key header"
+        if req.method == "PATCH":
+            unknown = set(body) - {"customer", "slot", "problem"}
+            customer = body.get("customer", {})
+            if unknown or not body or not isinstance(customer, dict):
+                return f"amendment body has unknown or no fields: {sorted(body)}"
+            bad = [k for k, v in customer.items() if k not in CUSTOMER or not v]
+            return f"amendment sets bad customer fields {bad}" if bad else None
         for key in ("company_id", "service_id", "call_uuid"):
             if not isinstance(body.get(key), str) or not body[key]:
                 return f"booking body lacks {key}"

@@ -192,6 +192,9 @@ class LocalSlotsRemoteBookings:
     async def book(self, body, key):
         return await self.client.book(body, key)
 
+    async def amend(self, booking_id, changes, key):
+        return await self.client.amend(booking_id, changes, key)
+
 
 async def _judge(s: Scenario, brain, store: BookingStore, outbox: Outbox) -> tuple[bool, str]:
     if brain is None:

@@ -165,6 +165,7 @@ SCENARIOS: dict[str, Scenario] = {
                 Line("name"),
                 Line("address"),
                 Line("postcode_out_of_area"),
+                Line("thats_right"),  # "is the postcode E C 1 A, 1 B B?" before declining
                 Line("goodbye"),
             ),
             "declined",
