@@ -27,6 +27,7 @@ from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import parse_postcode, to_e164
 from agent.dialogue.meaning import enrich
+from agent.dialogue.offscript import answer, looks_like_question, topic
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
 from agent.dialogue.tools import InvalidToolCall, ToolResult, parse_tool_call
 from agent.dialogue.workflow_actions import (
@@ -127,7 +128,27 @@ class BookingWorkflow:
             now=now,
             expecting=self.expecting,
         )
+        if confidence >= self.config.min_confidence and (detour := self._off_script(text, now)):
+            return detour
         return self.handle(Utterance(text, confidence, intent, slots), now)
+
+    def _off_script(self, text: str, now: float) -> tuple[Action, ...] | None:
+        """A question off the booking script: the profile's answer, then the open question."""
+        name = topic(text)
+        if self.state in FINAL_STATES or self.state is S.GREET or self.data.pending_tool:
+            return None
+        if name is None and not (looks_like_question(text) and self.state in _ASKING):
+            return None
+        # Only a bare question: one that also gives a detail or a yes goes to the booking
+        # (and a question is never taken as the detail just asked for).
+        intent, slots = extract(
+            text, services=self.profile.services, tz=self.profile.timezone, now=now
+        )
+        if intent is not None or not slots.is_empty():
+            return None
+        self.now = now
+        reply = f"{answer(self.profile, name, now)} {self.question()}"
+        return (Say(reply, f"offscript_{name or 'unknown'}"),)
 
     def handle(
         self, event: Start | Utterance | Silence | Dtmf | ToolResult, now: float
@@ -317,6 +338,7 @@ class BookingWorkflow:
         return K.DETAILS
 
 
+_ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown question" answered
 _AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED})
 _CUSTOMER = frozenset({"name", "address", "postcode", "phone"})
 
