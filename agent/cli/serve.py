@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 
 import attrs
 import trio
@@ -50,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else env.get("VOICE_AGENT_WORKERS")
     if not 1 <= workers <= 256:
         raise ConfigError(f"--workers {workers}: expected 1..256")
+    close_interrupted()
     if workers > 1:
         from agent.service.wiring import check_providers
         from agent.service.workers import run_supervisor
@@ -67,3 +69,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(service.run)
     return 0
+
+
+def close_interrupted() -> None:
+    """Before any call: this host's calls left without an outcome by a killed run
+    are closed as ``interrupted`` (``report`` would show them unfinished forever)."""
+    from agent.observe.records import RecordSettings, RecordStoreError, close_interrupted_calls
+
+    try:
+        close_interrupted_calls(RecordSettings.from_env(), time.time())
+    except RecordStoreError as exc:
+        raise ConfigError(f"call records: {exc}") from None

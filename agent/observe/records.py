@@ -211,6 +211,10 @@ class RecordStore:
         """Delete calls started before the epoch time ``older_than`` (with their turns)."""
         return await self._submit(work.purge(self.dialect, older_than))
 
+    def close_unfinished_sync(self, started_before: float) -> int:
+        """Close the calls left without an outcome as ``interrupted``; how many."""
+        return self._submit_sync(work.close_unfinished(self.dialect, started_before=started_before))
+
     def purge_sync(self, older_than: float) -> int:
         """``purge`` for a caller outside Trio (a cron job, the CLI)."""
         return self._submit_sync(work.purge(self.dialect, older_than))
@@ -358,6 +362,22 @@ class RecordSettings:
     def purge_cutoff(self, now: float) -> float:
         """The epoch time before which calls are purged, given the epoch ``now``."""
         return now - self.retention_days * 86400.0
+
+
+def close_interrupted_calls(settings: RecordSettings, now: float) -> int:
+    """At a service's start (before any call): its calls still without an outcome
+    were cut off when the last run was killed (SIGKILL, a power cut), so they are
+    closed as ``interrupted``. Only for the SQLite file, which is this host's own;
+    a PostgreSQL store is shared, and another host's live calls look the same."""
+    if settings.url:
+        return 0
+    with open_record_store(settings) as store:
+        closed = store.close_unfinished_sync(now)
+    if closed:
+        log.warning(
+            "records: %d calls left unfinished by the last run closed as interrupted", closed
+        )
+    return closed
 
 
 def open_record_store(settings: RecordSettings) -> RecordStore:

@@ -89,6 +89,23 @@ def add_tool_call(dialect: Dialect, tool_call: ToolCallRecord) -> Work:
     return lambda cur: cur.execute(sql, values)
 
 
+def close_unfinished(dialect: Dialect, *, started_before: float) -> Work:
+    """Close every call with no outcome that started before ``started_before``
+    as ``interrupted`` (the process that served it was killed); returns how many."""
+    sql = dialect.sql(
+        "UPDATE calls SET outcome = 'interrupted',"
+        " end_reason = COALESCE(end_reason, 'interrupted'),"
+        " ended_at = COALESCE(ended_at, started_at)"
+        " WHERE outcome IS NULL AND started_at < ?"
+    )
+
+    def unit(cur: Any) -> int:
+        cur.execute(sql, (started_before,))
+        return cur.rowcount
+
+    return unit
+
+
 def end_call(
     dialect: Dialect,
     uuid: str,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
+from agent.base.logs import Public
 from agent.conversation import ConversationBrain
 from agent.conversation.protocols import Outcome
 from agent.pbx.callmeta import CallMetadata, Decision, UnknownCallError
@@ -105,7 +106,7 @@ class CallFlow:
             log.info("call %s: accepted%s without setup metadata", call.uuid, where)
             return True
         self._claimed[call.uuid] = metadata
-        log.info("call %s: accepted%s, did=%s", call.uuid, where, metadata.did or "-")
+        log.info("call %s: accepted%s, did=%s", call.uuid, where, Public(metadata.did or "-"))
         return True
 
     def metadata(self, call: Call) -> CallMetadata | None:

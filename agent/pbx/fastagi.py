@@ -33,6 +33,7 @@ import attrs
 import trio
 
 from agent.base.errors import AgentError, ProtocolError
+from agent.base.logs import Public
 from agent.base.settings import read_settings, setting
 from agent.pbx.callmeta import CallMetadata, CallMetadataStore, UnknownCallError
 from agent.wire import agi
@@ -54,6 +55,11 @@ class AgiSettings:
     max_calls: int = setting("VOICE_AGENT_MAX_CALLS")
     # How long we wait for each line from Asterisk before giving up on the session.
     read_timeout_s: float = setting("VOICE_AGENT_AGI_TIMEOUT_S")
+    # The whole session, however Asterisk trickles its bytes (setup and next each
+    # take a few milliseconds; next waits up to next_wait_s for the decision).
+    session_s: float = setting("VOICE_AGENT_AGI_SESSION_S")
+    # Sessions at once; a connection above it is closed with one log line.
+    max_sessions: int = setting("VOICE_AGENT_AGI_MAX_SESSIONS")
     # How often unclaimed metadata is swept (it expires after the store's pending TTL).
     sweep_interval_s: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # What ``next`` tells the dialplan when the conversation decided nothing.
@@ -183,7 +189,7 @@ async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> st
         "setup %s: call %s did=%s caller=%s",
         env.channel,
         metadata.uuid,
-        metadata.did,
+        Public(metadata.did),
         metadata.caller_id,
     )
     return "ok"
@@ -238,15 +244,21 @@ async def handle_agi_connection(
     ctx = _Context(settings, store, active_calls, clock, accepting)
     async with stream:
         session = AgiSession(stream, read_timeout_s=settings.read_timeout_s)
-        try:
-            env = await session.read_environment()
-            script = SCRIPTS.get(env.script)
-            if script is None:
-                return await _unknown(session, env)
-            return await script(session, env, ctx)
-        except (AgiSessionError, ProtocolError) as exc:
-            log.warning("FastAGI session failed: %s", exc)
-            return "failed"
+        with trio.move_on_after(settings.session_s):
+            try:
+                env = await session.read_environment()
+                script = SCRIPTS.get(env.script)
+                if script is None:
+                    return await _unknown(session, env)
+                return await script(session, env, ctx)
+            except (AgiSessionError, ProtocolError) as exc:
+                log.warning("FastAGI session failed: %s", exc)
+                return "failed"
+        log.warning(
+            "FastAGI session failed: not over after %.1f s (VOICE_AGENT_AGI_SESSION_S)",
+            settings.session_s,
+        )
+        return "failed"
 
 
 async def _sweep(
@@ -276,7 +288,18 @@ async def serve_fastagi(
     listeners.
     """
 
+    sessions = 0
+
     async def handler(stream: trio.SocketStream) -> None:
+        nonlocal sessions
+        if sessions >= settings.max_sessions:
+            log.warning(
+                "FastAGI connection refused: %d sessions open (VOICE_AGENT_AGI_MAX_SESSIONS)",
+                sessions,
+            )
+            await trio.aclose_forcefully(stream)
+            return
+        sessions += 1
         try:
             await handle_agi_connection(
                 stream,
@@ -288,6 +311,8 @@ async def serve_fastagi(
             )
         except Exception:  # one broken session must never take the server down
             log.exception("FastAGI session crashed")
+        finally:
+            sessions -= 1
 
     listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
     for listener in listeners:

@@ -14,8 +14,15 @@ from pathlib import Path
 
 import attrs
 
+from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import SCHEMA, Env
+from agent.business.company import load_companies
+from agent.observe.metrics import metrics_address
+from agent.observe.records import RecordSettings
+from agent.pbx.fastagi import AgiSettings
+from agent.service.serve import ServiceSettings
+from agent.service.wiring import DEFAULT_COMPANIES
 
 OK, WARN, FAIL = "OK  ", "WARN", "FAIL"
 
@@ -98,13 +105,6 @@ def configuration(
     plan: Plan,
     env_file: tuple[str, Sequence[str]] | None = None,
 ) -> None:
-    from agent.base.config import ServerSettings
-    from agent.business.company import load_companies
-    from agent.observe.metrics import metrics_address
-    from agent.observe.records import RecordSettings
-    from agent.pbx.fastagi import AgiSettings
-    from agent.service.serve import ServiceSettings
-    from agent.service.wiring import DEFAULT_COMPANIES
 
     reader = Env(env)
     settings(reader, results, plan, env_file)

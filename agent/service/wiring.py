@@ -13,13 +13,21 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import Env
+from agent.business.booking import BookingClient
+from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import (
     EXAMPLE_COMPANIES,
     CompanyDirectory,
     CompanyProfile,
     load_companies,
 )
+from agent.business.company_context import CompanyContext, ContextSettings
+from agent.business.outbox import Outbox, run_outbox
+from agent.conversation import conversation_brain_factory
+from agent.conversation.toolrunner import BookingToolRunner
 from agent.media.call import BrainFactory, Call
+from agent.providers.llm.openai_compat import SharedClient
+from agent.providers.registry import OFFLINE_NAMES, chosen, llm_factory, stt_factory, tts_factory
 from agent.service.preflight import check_database
 
 log = logging.getLogger(__name__)
@@ -56,7 +64,6 @@ class Conversation:
     async def run_services(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The outbox retries bookings the booking API could not take at once; the
         LLM's pooled HTTP client stays open for every call."""
-        from agent.business.outbox import run_outbox
 
         async with trio.open_nursery() as nursery:
             if self.warm_up is not None:
@@ -78,13 +85,6 @@ def build_conversation(
     """The conversation brain factory for ``serve``. ``did_for`` / ``caller_id_for``
     give a call's dialled number and caller id (from the AGI setup step, see
     ``agent.pbx.callflow``); without them every call gets the default company."""
-    from agent.business.booking import BookingClient
-    from agent.business.bookingstore import BookingStore, open_database
-    from agent.business.company_context import CompanyContext, ContextSettings
-    from agent.business.outbox import Outbox
-    from agent.conversation import conversation_brain_factory
-    from agent.conversation.toolrunner import BookingToolRunner
-    from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
 
     reader = Env.of(env)
     companies = load_companies(companies_path(reader))
@@ -123,8 +123,6 @@ def build_conversation(
 
     def tools(call: Call, company: CompanyProfile) -> BookingToolRunner:
         return BookingToolRunner(company, backend_for(company), outbox, None, str(call.uuid))
-
-    from agent.providers.llm.openai_compat import SharedClient
 
     stt, llm, tts = chosen(reader)
     warn_offline(reader, (stt, llm, tts))
@@ -189,7 +187,6 @@ def check_booking_keys(env: Mapping[str, str] | Env | None, companies: CompanyDi
 def warn_offline(env: Mapping[str, str] | Env | None, names: tuple[str, str, str]) -> None:
     """One WARNING naming the offline providers in use (chosen explicitly: see
     ``agent.providers.registry.chosen``), so a production log shows them."""
-    from agent.providers.registry import OFFLINE_NAMES
 
     pairs = zip(ROLES, names, strict=True)
     offline = [f"{role} {name}" for role, name in pairs if name in OFFLINE_NAMES]
@@ -200,7 +197,6 @@ def warn_offline(env: Mapping[str, str] | Env | None, names: tuple[str, str, str
 def check_providers(env: Mapping[str, str] | Env | None) -> tuple[str, str, str]:
     """Build the chosen providers' settings (keys included) without starting them:
     a missing key is a ConfigError here, at start-up."""
-    from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
 
     reader = Env.of(env)
     names = chosen(reader)
