@@ -74,11 +74,18 @@ _PIECE_WORDS = {**_DIGIT_WORDS, "for": "4", "to": "2", "too": "2", "ate": "8", "
 _PIECE_WORDS |= {w: str(11 + i) for i, w in enumerate(["eleven", "twelve", "thirteen", "fourteen"])}
 _PIECE_WORDS |= {w: str(15 + i) for i, w in enumerate(["fifteen", "sixteen", "seventeen"])}
 _PIECE_WORDS |= {"eighteen": "18", "nineteen": "19", "twenty": "20"}
+# Areas a recogniser writes out ("South East 11 5PH"), and two-letter words that are
+# never a postcode's letters (so "is", "at" do not join the pieces around them).
+_AREA_WORDS = re.compile(r"\b(south|north|east|west)[\s-]+(east|west|central)\b", re.IGNORECASE)
+_NOT_PIECES = frozenset(
+    re.findall(r"\w+", "is it at my me on in of to so no we he be do go up an as or by if us am oh")
+)
 
 
 def _postcode_pieces(text: str) -> list[str]:
     """The utterance as tokens a postcode can be made of ("" where one cannot go)."""
     text = _SPELLED_LETTER.sub(r"\1", text)
+    text = _AREA_WORDS.sub(lambda m: m.group(1)[0].upper() + m.group(2)[0].upper(), text)
     pieces: list[str] = []
     double = False
     for raw in re.findall(r"[A-Za-z0-9]+", text):
@@ -90,10 +97,14 @@ def _postcode_pieces(text: str) -> list[str]:
         if double and len(token) == 1:
             token *= 2
         double = False
-        short = len(token) <= 2 and (token.isupper() or token.isdigit() or low in _PIECE_WORDS)
-        fits = len(token) == 1 or short or (len(token) <= 4 and any(c.isdigit() for c in token))
+        short = len(token) <= 2 and (token.isalnum() and low not in _NOT_PIECES)
+        fits = len(token) == 1 or short or (len(token) <= 7 and any(c.isdigit() for c in token))
         pieces.append(token.upper() if fits else "")
     return pieces
+
+
+def _unit_letters(candidate: str) -> str:
+    return candidate[:-2] + candidate[-2:].replace("8", "A")
 
 
 def find_postcode(text: str) -> Postcode | None:
@@ -117,6 +128,9 @@ def find_postcode(text: str) -> Postcode | None:
             candidates.append(joined)
         for candidate in reversed(candidates):
             if (pc := parse_postcode(candidate)) is not None:
+                return pc
+            # "eight" for "A" at the end ("SW1A 1A8"): a unit is two letters, never a digit
+            if candidate[-2:].count("8") and (pc := parse_postcode(_unit_letters(candidate))):
                 return pc
     return None
 

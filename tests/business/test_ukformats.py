@@ -56,6 +56,9 @@ def test_postcode_in_area(postcode, prefixes, inside):
         ("S as in sugar E as in echo eleven five P H", "SE11 5PH"),
         ("S W one, for B B", "SW1 4BB"),
         ("S W double one, two A B", "SW11 2AB"),
+        ("South East 11 5 pH", "SE11 5PH"),  # as Whisper writes a spoken SE11
+        ("my post code in SW1A1A8", "SW1A 1AA"),  # "eight" heard for the unit's "A"
+        ("it is at 22 Baker Street", None),
         ("it's 22 Baker Street", None),
     ],
 )

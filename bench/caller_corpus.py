@@ -1,0 +1,324 @@
+"""The caller corpus: scripted callers in synthetic voices through the real server.
+
+Every caller of ``bench/caller_scripts.py`` (44: details out of order,
+corrections, keypad, off-script questions, a person mid-booking, interruptions,
+silence, out-of-area, emergencies) is spoken in each voice, dialled over TCP
+with the real softphone into the real AudioSocket server running the offline
+stack (Whisper tiny.en, the booking policy, espeak-ng for the agent), and
+judged by what the call ended in and what the booking record holds.
+
+    nice python bench/caller_corpus.py                         # both default voices
+    nice python bench/caller_corpus.py --voices festival:kal_diphone --only plain,gas
+    nice python bench/caller_corpus.py --parallel 3 --json corpus.json
+
+Voices (none is the fixtures' CMU SLT): ``festival:<voice>`` (Festival's
+``text2wave``, e.g. ``kal_diphone``, ``ked_diphone``) and ``espeak:<voice>``
+(the ``espeak-ng`` program, e.g. ``en-gb-scotland+m3``, ``en-us+f2``). Prints,
+per voice: outcome accuracy (calls that ended as expected), slot accuracy
+(expected name, address, postcode and phone found in the booking record) and
+the recogniser's word error rate over the caller's lines; then every miss.
+
+Slow (each call runs in real time; several at once with ``--parallel``): run
+it niced, in the background, never in the default test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import attrs
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from caller_scripts import CALLERS, Keys, Line, Pause, Spec
+
+from agent.base.config import ServerSettings
+from agent.base.wav import read_wav
+from agent.business.bookingstore import BookingStore, open_database
+from agent.business.company import EXAMPLE_COMPANIES, load_companies
+from agent.business.outbox import Outbox
+from agent.business.ukformats import parse_postcode, spoken_digits, to_e164
+from agent.demo.softphone import Caller, CallerParams, PressKeys, Say, Silence, WaitAgent
+
+DEFAULT_VOICES = ("festival:kal_diphone", "espeak:en-gb-scotland+m3")
+CACHE = Path(tempfile.gettempdir()) / "voice-agent-caller-corpus"
+SLOT_FIELDS = ("name", "address", "postcode", "phone")
+
+
+# --- voices ---------------------------------------------------------------------------
+
+
+def synthesise(voice: str, text: str) -> Path:
+    """A WAV of ``text`` in ``voice`` (cached by voice and text)."""
+    kind, _, name = voice.partition(":")
+    digest = hashlib.sha1(f"{voice}\n{text}".encode()).hexdigest()[:16]
+    path = CACHE / f"{digest}.wav"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if kind == "festival":
+        source = CACHE / f"{digest}.txt"
+        source.write_text(text)
+        command = ["text2wave", "-eval", f"(voice_{name})", "-o", str(path), str(source)]
+    elif kind == "espeak":
+        command = ["espeak-ng", "-v", name, "-s", "150", "-w", str(path), text]
+    else:
+        raise SystemExit(f"unknown voice {voice!r}: use festival:<voice> or espeak:<voice>")
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"voice {voice!r}: {command[0]} failed: {exc}") from None
+    return path
+
+
+def steps_for(spec: Spec, voice: str) -> list:
+    steps: list = []
+    for step in spec.steps:
+        if isinstance(step, Line):
+            pcm = read_wav(synthesise(voice, step.text), 8000)
+            steps.append(Say(pcm, label=step.text, interrupt_after_ms=step.interrupt_ms))
+        elif isinstance(step, Keys):
+            steps.append(PressKeys(step.digits, gap_ms=150))
+        else:
+            assert isinstance(step, Pause)
+            steps.append(Silence(step.seconds))
+    steps.append(WaitAgent(timeout_s=15.0))
+    return steps
+
+
+# --- judging ----------------------------------------------------------------------------
+
+
+@attrs.define
+class Result:
+    spec: Spec
+    voice: str
+    outcome: str
+    slots_right: int = 0
+    slots_wrong: list[str] = attrs.field(factory=list)
+    ref_words: int = 0
+    word_errors: int = 0
+    heard: list[str] = attrs.field(factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == self.spec.expect
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+def _words(text: str) -> list[str]:
+    """Words for the error rate: lower case, no punctuation, numbers as single digits
+    ("07700" and "oh seven seven oh oh" both count as five words)."""
+    text = spoken_digits(text.lower()) if re.search(r"\d|\b(?:oh|double)\b", text, re.I) else text
+    text = re.sub(r"[^\w\s']", " ", text.lower())
+    out: list[str] = []
+    for word in text.split():
+        out.extend(list(word) if word.isdigit() else [word])
+    return out
+
+
+def word_errors(reference: list[str], heard: list[str]) -> int:
+    """Levenshtein distance over words."""
+    previous = list(range(len(heard) + 1))
+    for i, ref in enumerate(reference, 1):
+        current = [i]
+        for j, hyp in enumerate(heard, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
+        previous = current
+    return previous[-1]
+
+
+def _same(field: str, expected: str, got: str) -> bool:
+    if field == "postcode":
+        a, b = parse_postcode(expected), parse_postcode(got)
+        return a is not None and a == b
+    if field == "phone":
+        return to_e164(got) == expected
+    norm = lambda s: " ".join(re.sub(r"[^\w\s]", " ", s.lower()).split())  # noqa: E731
+    return norm(expected) == norm(got)
+
+
+def judge(spec: Spec, voice: str, brain, bookings: list[dict], heard: list[str]) -> Result:
+    outcome = "none"
+    if bookings:
+        outcome = "booked"
+    elif brain is not None and brain.outcome is not None:
+        ended = brain.outcome
+        if ended.kind == "transfer":
+            outcome = f"transfer:{ended.target.name if ended.target else '?'}"
+        elif ended.kind == "end" and ended.reason == "silence":
+            outcome = "silence"
+        else:
+            outcome = "declined"
+    result = Result(spec, voice, outcome, heard=heard)
+    customer = json.loads(bookings[-1]["body"])["customer"] if bookings else {}
+    for field, expected in spec.slots.items():
+        got = str(customer.get(field, ""))
+        if _same(field, expected, got):
+            result.slots_right += 1
+        else:
+            result.slots_wrong.append(f"{field}: want {expected!r}, got {got!r}")
+    reference = [w for s in spec.steps if isinstance(s, Line) for w in _words(s.text)]
+    hypothesis = [w for h in heard if not h.startswith("[") for w in _words(h)]
+    result.ref_words, result.word_errors = len(reference), word_errors(reference, hypothesis)
+    return result
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+async def run_corpus(specs: list[Spec], voices: list[str], parallel: int, workdir: Path):
+    from agent.conversation import conversation_brain_factory
+    from agent.conversation.toolrunner import BookingToolRunner
+    from agent.media.server import serve_audiosocket
+    from agent.providers.llm.offline_policy import OfflinePolicy
+    from agent.providers.stt.whisper import WhisperStt
+    from agent.providers.tts.espeak import EspeakTts
+
+    companies = load_companies(EXAMPLE_COMPANIES)
+    company = companies.get(companies.default_id or "")
+    assert company is not None
+    tz = ZoneInfo(company.timezone.key)
+    day = datetime(2030, 7, 2, tzinfo=tz) + timedelta(hours=10)  # a Tuesday at ten
+    calls: dict[str, dict] = {}  # call uuid -> its brain, store, transcript
+
+    def make(call):
+        entry = calls.setdefault(str(call.uuid), {"heard": []})
+        t0 = trio.current_time()
+
+        def epoch() -> float:
+            return day.timestamp() + trio.current_time() - t0
+
+        db = open_database(workdir / f"{call.uuid}.sqlite3")
+        store = BookingStore(db, company)
+        entry.update(store=store, db=db)
+        factory = conversation_brain_factory(
+            stt=lambda c: WhisperStt(c.sample_rate),
+            llm=lambda c: OfflinePolicy(company, call_uuid=str(c.uuid), clock=epoch),
+            tts=lambda c: EspeakTts(c.sample_rate),
+            tools=lambda c, co: BookingToolRunner(company, store, Outbox(db), None, str(c.uuid)),
+            companies=companies,
+            epoch=epoch,
+            on_transcript=lambda c, line: (
+                entry["heard"].append(line.text) if line.role == "caller" else None
+            ),
+        )
+        entry["brain"] = brain = factory(call)
+        return brain
+
+    await WhisperStt(8000).warm_up()
+    results: list[Result] = []
+    limit = trio.CapacityLimiter(parallel)
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            serve_audiosocket, ServerSettings(port=0, brain="conversation"), make
+        )
+        port = listeners[0].socket.getsockname()[1]
+
+        async def one(spec: Spec, voice: str) -> None:
+            async with limit:
+                started = time.perf_counter()
+                caller = Caller(steps_for(spec, voice), params=CallerParams(linger_s=20.0))
+                calls[str(caller.uuid)] = {"heard": []}
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+                await caller.run(stream)
+                await trio.sleep(1.0)  # the outcome is recorded as the call closes
+                entry = calls[str(caller.uuid)]
+                store = entry.get("store")
+                bookings = await store.bookings() if store is not None else []
+                result = judge(spec, voice, entry.get("brain"), bookings, entry["heard"])
+                result.seconds = time.perf_counter() - started
+                if "db" in entry:
+                    entry["db"].close()
+                results.append(result)
+                mark = "ok  " if result.ok else "MISS"
+                print(
+                    f"{mark} {voice:<28} {spec.name:<26} {result.outcome:<26}"
+                    f" slots {result.slots_right}/{len(spec.slots)}"
+                    f" wer {result.word_errors}/{result.ref_words} ({result.seconds:.0f} s)",
+                    flush=True,
+                )
+
+        async with trio.open_nursery() as callers:
+            for voice in voices:
+                for spec in specs:
+                    callers.start_soon(one, spec, voice)
+        nursery.cancel_scope.cancel()
+    return results
+
+
+def report(results: list[Result], voices: list[str]) -> dict:
+    figures = {}
+    print(f"\n{'voice':<28} {'calls':>5} {'outcomes':>9} {'slots':>9} {'WER':>7}")
+    for voice in voices:
+        mine = [r for r in results if r.voice == voice]
+        if not mine:
+            continue
+        slots = sum(len(r.spec.slots) for r in mine)
+        right = sum(r.slots_right for r in mine)
+        ref = sum(r.ref_words for r in mine)
+        figures[voice] = {
+            "calls": len(mine),
+            "outcome_accuracy": sum(r.ok for r in mine) / len(mine),
+            "slot_accuracy": right / slots if slots else 1.0,
+            "wer": sum(r.word_errors for r in mine) / ref if ref else 0.0,
+        }
+        f = figures[voice]
+        print(
+            f"{voice:<28} {len(mine):>5} {f['outcome_accuracy']:>8.1%} "
+            f"{f['slot_accuracy']:>8.1%} {f['wer']:>6.1%}"
+        )
+    misses = [r for r in results if not r.ok or r.slots_wrong]
+    if misses:
+        print("\nmisses:")
+    for r in misses:
+        print(f"- {r.voice} {r.spec.name}: expected {r.spec.expect}, got {r.outcome}")
+        for wrong in r.slots_wrong:
+            print(f"    {wrong}")
+        print(f"    heard: {' | '.join(r.heard)}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voices", default=",".join(DEFAULT_VOICES))
+    parser.add_argument("--only", help="comma-separated caller names")
+    parser.add_argument("--parallel", type=int, default=3, help="calls at once")
+    parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    specs = list(CALLERS)
+    if args.only:
+        wanted = set(args.only.split(","))
+        specs = [s for s in specs if s.name in wanted]
+        if missing := wanted - {s.name for s in specs}:
+            raise SystemExit(f"no such callers: {', '.join(sorted(missing))}")
+    voices = [v.strip() for v in args.voices.split(",") if v.strip()]
+    for voice in voices:  # fail early, before the calls, on a voice that cannot speak
+        synthesise(voice, "Hello.")
+    workdir = Path(tempfile.mkdtemp(prefix="caller-corpus-"))
+    results = trio.run(run_corpus, specs, voices, max(1, args.parallel), workdir)
+    figures = report(results, voices)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
