@@ -182,7 +182,9 @@ def judge(spec: Spec, voice: str, brain, bookings: list[dict], heard: list[str])
 # --- running ------------------------------------------------------------------------------
 
 
-async def run_corpus(specs: list[Spec], voices: list[str], parallel: int, workdir: Path):
+async def run_corpus(
+    specs: list[Spec], voices: list[str], parallel: int, workdir: Path, scripts: dict
+):
     from agent.conversation import conversation_brain_factory
     from agent.conversation.toolrunner import BookingToolRunner
     from agent.media.server import serve_audiosocket
@@ -233,7 +235,7 @@ async def run_corpus(specs: list[Spec], voices: list[str], parallel: int, workdi
         async def one(spec: Spec, voice: str) -> None:
             async with limit:
                 started = time.perf_counter()
-                caller = Caller(steps_for(spec, voice), params=CallerParams(linger_s=20.0))
+                caller = Caller(scripts[spec.name, voice], params=CallerParams(linger_s=20.0))
                 calls[str(caller.uuid)] = {"heard": []}
                 stream = await trio.open_tcp_stream("127.0.0.1", port)
                 await caller.run(stream)
@@ -312,8 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     voices = [v.strip() for v in args.voices.split(",") if v.strip()]
     for voice in voices:  # fail early, before the calls, on a voice that cannot speak
         synthesise(voice, "Hello.")
+    # Every line is synthesised before the first call: a TTS program run inside the
+    # loop would stall the server's playout (and its send watchdog ends such calls).
+    scripts = {(spec.name, voice): steps_for(spec, voice) for voice in voices for spec in specs}
     workdir = Path(tempfile.mkdtemp(prefix="caller-corpus-"))
-    results = trio.run(run_corpus, specs, voices, max(1, args.parallel), workdir)
+    results = trio.run(run_corpus, specs, voices, max(1, args.parallel), workdir, scripts)
     figures = report(results, voices)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

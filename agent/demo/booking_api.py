@@ -31,7 +31,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,9 +39,7 @@ import h11
 import trio
 
 from agent.business.company import CompanyProfile, parse_company
-
-NOTIFY_EVENTS = ("booking", "transfer", "callback_requested")
-CUSTOMER = ("name", "phone", "address", "postcode")
+from agent.demo.booking_checks import check_request, epoch
 
 
 class Fault(enum.Enum):
@@ -202,7 +199,7 @@ class FakeBookingApi:
                 f"{req.method} {req.path}: bad Authorization {req.headers.get('authorization')!r}"
             )
             return await _send(conn, stream, 401, {"error": "unauthorized"})
-        problem = _check(req)
+        problem = check_request(req)
         if problem:
             self.violations.append(f"{req.method} {req.path}: {problem}")
             return await _send(conn, stream, 400, {"error": problem})
@@ -234,18 +231,18 @@ class FakeBookingApi:
         return (200, profile) if profile is not None else (404, {"error": "no such company"})
 
     def _availability(self, req: RecordedRequest) -> tuple[int, Any]:
-        lo, hi = _epoch(req.query["from"]), _epoch(req.query["to"])
+        lo, hi = epoch(req.query["from"]), epoch(req.query["to"])
         taken = {b["body"]["slot"]["start"] for b in self.bookings.values()}
-        free = [s for s in self.slots if lo <= _epoch(s["start"]) <= hi and s["start"] not in taken]
-        free.sort(key=lambda s: _epoch(s["start"]))
+        free = [s for s in self.slots if lo <= epoch(s["start"]) <= hi and s["start"] not in taken]
+        free.sort(key=lambda s: epoch(s["start"]))
         return 200, {"slots": free[:20]}
 
     def _book(self, req: RecordedRequest) -> tuple[int, Any]:
         key = req.headers["idempotency-key"]
         if key in self.bookings:
             return 200, {"booking_id": self.bookings[key]["booking_id"], "status": "confirmed"}
-        start = _epoch(req.body["slot"]["start"])
-        if any(_epoch(b["body"]["slot"]["start"]) == start for b in self.bookings.values()):
+        start = epoch(req.body["slot"]["start"])
+        if any(epoch(b["body"]["slot"]["start"]) == start for b in self.bookings.values()):
             return 409, {"error": "slot_taken"}
         booking_id = "FK-" + uuid.uuid4().hex[:8].upper()
         self.bookings[key] = {"booking_id": booking_id, "body": req.body}
@@ -269,61 +266,6 @@ class FakeBookingApi:
 
 
 # --- checks and wire helpers -----------------------------------------------------------
-
-
-def _epoch(text: str) -> float:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError(f"{text!r} has no UTC offset")
-    return value.timestamp()
-
-
-def _check(req: RecordedRequest) -> str | None:
-    """What is wrong with a request, by the contract (``None``: nothing)."""
-    try:
-        if req.path.startswith("/companies/"):
-            did = req.path.removeprefix("/companies/")
-            ok = did.startswith("+") and did[1:].isdigit() and 7 <= len(did) <= 16
-            return None if ok else f"the DID {did!r} is not E.164"
-        if req.path == "/availability":
-            missing = [k for k in ("service", "postcode", "from", "to") if not req.query.get(k)]
-            if missing:
-                return f"query lacks {', '.join(missing)}"
-            _epoch(req.query["from"]), _epoch(req.query["to"])
-            return None
-        body = req.body
-        if not isinstance(body, dict):
-            return "body is not a JSON object"
-        if req.path == "/notify":
-            if body.get("event") not in NOTIFY_EVENTS:
-                return f"unknown event {body.get('event')!r}"
-            missing = [k for k in ("call_uuid", "company_id", "at", "data") if k not in body]
-            _epoch(body["at"])
-            return f"notify body lacks {', '.join(missing)}" if missing else None
-        if not req.headers.get("idempotency-key"):
-            return "booking without an Idempotency-Key header"
-        if req.method == "PATCH":
-            unknown = set(body) - {"customer", "slot", "problem"}
-            customer = body.get("customer", {})
-            if unknown or not body or not isinstance(customer, dict):
-                return f"amendment body has unknown or no fields: {sorted(body)}"
-            bad = [k for k, v in customer.items() if k not in CUSTOMER or not v]
-            return f"amendment sets bad customer fields {bad}" if bad else None
-        for key in ("company_id", "service_id", "call_uuid"):
-            if not isinstance(body.get(key), str) or not body[key]:
-                return f"booking body lacks {key}"
-        for key in ("name", "phone", "address", "postcode"):
-            if not isinstance(body["customer"].get(key), str) or not body["customer"][key]:
-                return f"booking body lacks customer.{key}"
-        if _epoch(body["slot"]["end"]) <= _epoch(body["slot"]["start"]):
-            return "slot ends before it starts"
-        if not isinstance(body["quote"]["amount"], (int, float)) or not body["quote"]["currency"]:
-            return "booking quote is not {amount, currency}"
-        if not isinstance(body.get("problem", ""), str):
-            return "problem is not a string"
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"malformed request: {exc!r}"
-    return None
 
 
 async def _read_request(conn: h11.Connection, stream: trio.SocketStream):
