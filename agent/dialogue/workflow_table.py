@@ -121,8 +121,7 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.CLOSE, K.AMEND_PENDING): (None, ("say_amend_pending",)),
     (S.CONFIRM, K.AMEND_FAILED): (S.CLOSE, ("keep_correction", "say_amend_failed")),
     (S.CLOSE, K.AMEND_FAILED): (None, ("keep_correction", "say_amend_failed")),
-    (S.CONFIRM, K.MODEL_AMEND): (None, ("call_authorized",)),
-    (S.CLOSE, K.MODEL_AMEND): (None, ("call_authorized",)),
+    (ANY, K.MODEL_AMEND): (None, ("call_authorized",)),  # admitted only after a booking
     (S.CLOSE, K.NO): (S.END, ("say_goodbye", "end_call")),
     (S.CLOSE, K.YES): (None, ("say_what_else",)),
     (S.CLOSE, K.PROBLEM): (S.QUOTE, ("call_quote",)),
