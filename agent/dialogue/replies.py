@@ -63,6 +63,7 @@ TEMPLATES: dict[str, str] = {
         "Sorry, I didn't get a day. Could you say a day, like tomorrow morning or Thursday? "
         "Or say person and I'll put you through."
     ),
+    "offer_person": "Or say person and I'll put you through to someone who can help.",
     "check_value": "Sorry, the line isn't very clear. Was that {value}?",
     "check_area": (
         "Just to check, is the postcode {postcode}? That's outside the area we usually cover."

@@ -309,7 +309,11 @@ class BookingWorkflow:
         self.data.problem = self.data.problem or text
         if self.data.service_id is None and len(self.profile.services) == 1:
             self.data.service_id = self.profile.services[0].id
-        return K.PROBLEM if self.data.service_id is not None else K.NEED_SERVICE
+        if self.data.service_id is not None:
+            return K.PROBLEM
+        if self.data.miss("service") > self.config.max_misses:
+            return self._hand_over()  # never "is that a job for us?" for ever
+        return K.NEED_SERVICE
 
     def _classify_collect(self, u: Utterance, filled: set[str], invalid: str | None) -> Kind:
         if self.data.offer_open:

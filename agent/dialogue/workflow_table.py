@@ -113,6 +113,7 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.COLLECT, K.CHECK_AREA): (None, ("ask_check_area",)),
     (ANY, K.READ_BACK): (None, ("say_read_back",)),
     (S.COLLECT, K.HAND_OVER): (S.TRANSFER, ("say_hand_over", "transfer_default")),
+    (S.UNDERSTAND, K.HAND_OVER): (S.TRANSFER, ("say_hand_over", "transfer_default")),
     (S.CONFIRM, K.AMEND): (None, ("call_amend",)),
     (S.CLOSE, K.AMEND): (None, ("call_amend",)),
     (S.CONFIRM, K.AMENDED): (S.CLOSE, ("say_amended",)),

@@ -254,3 +254,13 @@ def test_a_bare_no_to_the_read_back_asks_what_to_change() -> None:
     call = booked()
     assert "What should I change?" in call.say("no")
     assert "41 Baker Street on your booking" in call.say("the house number is 41")
+
+
+def test_a_job_we_cannot_place_is_asked_twice_then_a_person_is_offered_then_takes_over() -> None:
+    call = Call()
+    replies = [call.say("it's making a funny noise") for _ in range(3)]
+    assert replies[0].startswith("Sorry, is that a job for us?") and "person" not in replies[0]
+    assert "person" not in replies[1]
+    assert "say person" in replies[2]  # the third time: another way out
+    actions = [a for _ in range(2) for a in call.wf.hear("it's making a funny noise", NOW)]
+    assert any(isinstance(a, Transfer) for a in actions)  # the fifth miss: a person takes over

@@ -159,10 +159,13 @@ def _prep_area_confirmed(wf: BookingWorkflow) -> None:
     wf.data.postcode, wf.data.area_pending = "N1 9GU", True
 
 
-def _prep_missed(detail: str):
+def _prep_missed(detail: str, *more: str):
     def prepare(wf: BookingWorkflow) -> None:
         fill(wf, skip=(detail, "phone", "when"))
-        wf.data.misses[detail] = wf.config.max_misses
+        if wf.state is State.UNDERSTAND:
+            wf.data.service_id = None
+        for missed in (detail, *more):
+            wf.data.misses[missed] = wf.config.max_misses
 
     return prepare
 
@@ -287,7 +290,7 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
             _prep_collect_missing("postcode"),
         ),
     ),
-    Kind.HAND_OVER: (PLUMBER, _utter(Utterance("mumble", 0.2), _prep_missed("postcode"))),
+    Kind.HAND_OVER: (PLUMBER, _utter(Utterance("mumble"), _prep_missed("postcode", "service"))),
     Kind.AMEND: (
         PLUMBER,
         _utter(
