@@ -49,7 +49,7 @@ from agent.base.wav import read_wav
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import EXAMPLE_COMPANIES, load_companies
 from agent.business.outbox import Outbox
-from agent.business.ukformats import parse_postcode, spoken_digits, to_e164
+from agent.business.ukformats import parse_postcode, to_e164
 from agent.demo.softphone import Caller, CallerParams, PressKeys, Say, Silence, WaitAgent
 
 DEFAULT_VOICES = ("festival:kal_diphone", "espeak:en-gb-scotland+m3")
@@ -118,17 +118,26 @@ class Result:
         return self.outcome == self.spec.expect
 
 
-_NUMBER = re.compile(r"\d+")
+_DIGIT_WORDS = "zero one two three four five six seven eight nine"
+_DIGITS = {w: str(i) for i, w in enumerate(re.findall(r"\w+", _DIGIT_WORDS))}
+_DIGITS["oh"] = "0"
 
 
 def _words(text: str) -> list[str]:
-    """Words for the error rate: lower case, no punctuation, numbers as single digits
-    ("07700" and "oh seven seven oh oh" both count as five words)."""
-    text = spoken_digits(text.lower()) if re.search(r"\d|\b(?:oh|double)\b", text, re.I) else text
-    text = re.sub(r"[^\w\s']", " ", text.lower())
+    """Words for the error rate: lower case, no punctuation, digits one by one and digit
+    words as digits ("07700" and "oh seven seven double oh" are the same five words)."""
     out: list[str] = []
-    for word in text.split():
-        out.extend(list(word) if word.isdigit() else [word])
+    repeat = 1
+    for word in re.sub(r"[^\w\s']", " ", text.lower()).split():
+        if word in ("double", "triple"):
+            repeat = 2 if word == "double" else 3
+            continue
+        digits = _DIGITS.get(word, word)
+        if digits.isdigit():
+            out.extend(list(digits[0] * repeat + digits[1:]))
+        else:
+            out.extend([word] * repeat)
+        repeat = 1
     return out
 
 
@@ -321,7 +330,20 @@ def main(argv: list[str] | None = None) -> int:
     results = trio.run(run_corpus, specs, voices, max(1, args.parallel), workdir, scripts)
     figures = report(results, voices)
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        calls = [
+            {
+                "caller": r.spec.name,
+                "voice": r.voice,
+                "expected": r.spec.expect,
+                "outcome": r.outcome,
+                "slots_wrong": r.slots_wrong,
+                "heard": r.heard,
+                "word_errors": r.word_errors,
+                "ref_words": r.ref_words,
+            }
+            for r in results
+        ]
+        Path(args.json).write_text(json.dumps({"voices": figures, "calls": calls}, indent=2))
     return 0
 
 

@@ -112,11 +112,10 @@ class ActionBuilder:
     def _act_ask_service(self, step: Step) -> list[Action]:
         names = [s.name for s in self.profile.services]
         joined = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-        actions = self.say("ask_service", services=joined)
+        text = render(self.profile, "ask_service", services=joined)
         if self.data.misses.get("service", 0) >= 3:  # the third time: another way out
-            offer = render(self.profile, "offer_person")
-            actions = [Say(f"{actions[0].text} {offer}", "ask_service")]  # type: ignore[union-attr]
-        return actions
+            text = f"{text} {render(self.profile, 'offer_person')}"
+        return [Say(text, "ask_service")]
 
     def _act_call_quote(self, step: Step) -> list[Action]:
         assert self.data.service_id is not None
