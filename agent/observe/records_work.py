@@ -40,13 +40,23 @@ def start_call(
     caller_id: str | None = None,
     company: str | None = None,
     recording: str | None = None,
+    host: str | None = None,
 ) -> Work:
     sql = dialect.sql(
-        "INSERT INTO calls (uuid, did, caller_id, company, started_at, recording)"
-        " VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO calls (uuid, did, caller_id, company, started_at, recording, host)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
-    args = (str(uuid), did, caller_id, company, started_at, recording)
+    args = (str(uuid), did, caller_id, company, started_at, recording, host)
     return lambda cur: cur.execute(sql, args)
+
+
+def interrupt_unfinished(dialect: Dialect, host: str, ended_at: float, reason: str) -> Work:
+    """Close the calls ``host`` left without an end (it died): ``interrupted``."""
+    sql = dialect.sql(
+        "UPDATE calls SET ended_at = ?, outcome = 'interrupted', end_reason = ?"
+        " WHERE host = ? AND ended_at IS NULL"
+    )
+    return lambda cur: cur.execute(sql, (ended_at, reason, host)).rowcount
 
 
 def add_turn(dialect: Dialect, turn: TurnRecord) -> Work:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 
 import attrs
 import trio
@@ -14,7 +12,7 @@ from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import Env
 from agent.business.booking import BookingClient
-from agent.business.bookingstore import BookingStore, open_database
+from agent.business.bookingstore import BookingStore
 from agent.business.company import (
     EXAMPLE_COMPANIES,
     CompanyDirectory,
@@ -92,12 +90,7 @@ def build_conversation(
     if default is None:
         raise ConfigError("VOICE_AGENT_COMPANIES: the companies file names no default company")
     check_booking_keys(reader, companies)
-    db_path = Path(reader.get("VOICE_AGENT_DB"))
-    check_database("VOICE_AGENT_DB", db_path)
-    try:
-        db = open_database(db_path)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"VOICE_AGENT_DB={str(db_path)!r}: {exc}") from None
+    db = open_store(reader)
     outbox = Outbox(db)
 
     def backend_for(company: CompanyProfile):
@@ -149,6 +142,22 @@ def build_conversation(
         http,
         _warm_up(stt, reader),
     )
+
+
+def open_store(env: Mapping[str, str] | Env | None):
+    """The store ``VOICE_AGENT_DB`` names (a SQLite file or PostgreSQL), migrated;
+    a problem is one ConfigError naming the variable."""
+    from agent.business.database import open_database, shown
+
+    reader = Env.of(env)
+    target = reader.get("VOICE_AGENT_DB")
+    check_database("VOICE_AGENT_DB", target)
+    try:
+        return open_database(target, pool_size=reader.get("VOICE_AGENT_DB_POOL_SIZE"))
+    except ConfigError:
+        raise
+    except Exception as exc:  # sqlite3.Error or psycopg.Error: the engine's own words
+        raise ConfigError(f"VOICE_AGENT_DB={shown(target)!r}: {exc}") from None
 
 
 def companies_path(env: Mapping[str, str] | Env | None) -> str:
