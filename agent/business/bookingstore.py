@@ -122,7 +122,7 @@ class BookingStore:
         if "postcode" in customer and not self.profile.serves_postcode(customer["postcode"]):
             return BookingOutcome("invalid", error="outside the service area", field="postcode")
 
-        def update(conn: sqlite3.Connection) -> BookingOutcome:
+        def update(conn: Any) -> BookingOutcome:
             row = conn.execute(
                 "SELECT body FROM bookings WHERE booking_id = ? AND company_id = ?",
                 (booking_id, self.profile.id),

@@ -43,6 +43,7 @@ import attrs
 import trio
 
 from agent.base.errors import ProviderError
+from agent.business.amendments import deliver_amendment
 from agent.business.booking import BookingBackend, Notifier, notification
 from agent.business.database import Database
 
@@ -339,7 +340,7 @@ async def _deliver(
         if item.kind == "booking":
             return await _deliver_booking(outbox, item, backend_for)
         if item.kind == "amend":
-            return await _deliver_amendment(outbox, item, backend_for)
+            return await deliver_amendment(outbox, item, backend_for(item.company_id))
         if notifier is None:
             raise ProviderError("notify", "no notifier configured", retryable=True)
         await notifier.send(item.target or "", item.payload, item.key)
@@ -384,26 +385,3 @@ async def _deliver_booking(outbox: Outbox, item: OutboxItem, backend_for: Backen
             f"{item.key}:notify", item.company_id, item.target, payload, call_uuid=item.call_uuid
         )
     return final
-
-
-async def _deliver_amendment(outbox: Outbox, item: OutboxItem, backend_for: BackendFor):
-    """An amendment goes after its booking: while that booking waits in the outbox the
-    amendment waits too; a booking that failed for good fails its amendment with it."""
-    booking_id = item.payload.get("booking_id")
-    if not booking_id:
-        booking = await outbox.get(str(item.payload.get("booking_key")))
-        if booking is None or booking.status == "failed":
-            return await outbox.finish(item.key, "failed", {}, error="the booking was not made")
-        if booking.status == "pending":
-            raise ProviderError(
-                "outbox", "the booking it amends is not confirmed yet", retryable=True
-            )
-        booking_id = booking.result.get("booking_id")
-    backend = backend_for(item.company_id)
-    if backend is None:
-        raise ProviderError("outbox", f"no booking backend for company {item.company_id!r}")
-    outcome = await backend.amend(str(booking_id), item.payload["changes"], item.key)
-    if outcome.confirmed:
-        return await outbox.finish(item.key, "confirmed", {"booking_id": booking_id})
-    reason = outcome.error or outcome.status
-    return await outbox.finish(item.key, "failed", {"status": outcome.status}, error=reason)
