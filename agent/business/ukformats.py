@@ -250,6 +250,11 @@ def find_phone(text: str, *, country_code: str = "44") -> str | None:
     """Find a phone number in an utterance (digits or spoken words); E.164 or ``None``."""
     for candidate in (text, spoken_digits(text)):
         for m in re.finditer(r"\+?\d[\d\s\-().]{5,20}\d", candidate):
+            digits = re.sub(r"\D", "", m.group(0))
+            # "0 0 7 7 0 0 ...": a recogniser doubles the leading zero of a national
+            # number far more often than a caller gives an international one that short.
+            if re.fullmatch(r"00[1237]\d{9}", digits) and not m.group(0).startswith("+"):
+                return to_e164(digits[1:], country_code=country_code)
             if (e164 := to_e164(m.group(0), country_code=country_code)) is not None:
                 return e164
     return None

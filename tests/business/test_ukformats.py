@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agent.business.ukformats import find_postcode, is_postcode_prefix, postcode_in_area, to_e164
+from agent.business.ukformats import (
+    find_phone,
+    find_postcode,
+    is_postcode_prefix,
+    postcode_in_area,
+    to_e164,
+)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +89,8 @@ def test_spoken_postcodes(said: str, postcode: str | None) -> None:
 )
 def test_complete_uk_numbers_only(number: str, e164: str | None) -> None:
     assert to_e164(number) == e164
+
+
+def test_a_doubled_leading_zero_reads_as_the_national_number() -> None:
+    assert find_phone("007700900123") == "+447700900123"  # as Whisper wrote 0 7 7 0 0 ...
+    assert find_phone("00 33 1 23 45 67 89") == "+33123456789"  # a real international one
