@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -192,7 +193,12 @@ def judge(spec: Spec, voice: str, brain, bookings: list[dict], heard: list[str])
 
 
 async def run_corpus(
-    specs: list[Spec], voices: list[str], parallel: int, workdir: Path, scripts: dict
+    specs: list[Spec],
+    voices: list[str],
+    parallel: int,
+    workdir: Path,
+    scripts: dict,
+    on_result=None,
 ):
     from agent.conversation import conversation_brain_factory
     from agent.conversation.toolrunner import BookingToolRunner
@@ -264,18 +270,24 @@ async def run_corpus(
                     f" wer {result.word_errors}/{result.ref_words} ({result.seconds:.0f} s)",
                     flush=True,
                 )
+                if not result.ok or result.slots_wrong:
+                    print(f"     heard: {' | '.join(result.heard)}", flush=True)
+                if on_result is not None:
+                    on_result(results)
 
         async with trio.open_nursery() as callers:
-            for voice in voices:
-                for spec in specs:
+            for spec in specs:  # caller by caller, every voice: partial runs stay comparable
+                for voice in voices:
                     callers.start_soon(one, spec, voice)
+                    await trio.sleep(0)  # started (and queued for the limiter) in this order
         nursery.cancel_scope.cancel()
     return results
 
 
-def report(results: list[Result], voices: list[str]) -> dict:
+def report(results: list[Result], voices: list[str], *, quiet: bool = False) -> dict:
     figures = {}
-    print(f"\n{'voice':<28} {'calls':>5} {'outcomes':>9} {'slots':>9} {'WER':>7}")
+    out = open(os.devnull, "w") if quiet else sys.stdout  # noqa: SIM115
+    print(f"\n{'voice':<28} {'calls':>5} {'outcomes':>9} {'slots':>9} {'WER':>7}", file=out)
     for voice in voices:
         mine = [r for r in results if r.voice == voice]
         if not mine:
@@ -292,9 +304,13 @@ def report(results: list[Result], voices: list[str]) -> dict:
         f = figures[voice]
         print(
             f"{voice:<28} {len(mine):>5} {f['outcome_accuracy']:>8.1%} "
-            f"{f['slot_accuracy']:>8.1%} {f['wer']:>6.1%}"
+            f"{f['slot_accuracy']:>8.1%} {f['wer']:>6.1%}",
+            file=out,
         )
     misses = [r for r in results if not r.ok or r.slots_wrong]
+    if quiet:
+        out.close()
+        return figures
     if misses:
         print("\nmisses:")
     for r in misses:
@@ -327,9 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     # loop would stall the server's playout (and its send watchdog ends such calls).
     scripts = {(spec.name, voice): steps_for(spec, voice) for voice in voices for spec in specs}
     workdir = Path(tempfile.mkdtemp(prefix="caller-corpus-"))
-    results = trio.run(run_corpus, specs, voices, max(1, args.parallel), workdir, scripts)
-    figures = report(results, voices)
-    if args.json:
+
+    def save(results: list[Result]) -> None:  # after every call: a stopped run keeps its part
+        if not args.json:
+            return
         calls = [
             {
                 "caller": r.spec.name,
@@ -343,7 +360,12 @@ def main(argv: list[str] | None = None) -> int:
             }
             for r in results
         ]
+        figures = report(results, voices, quiet=True)
         Path(args.json).write_text(json.dumps({"voices": figures, "calls": calls}, indent=2))
+
+    results = trio.run(run_corpus, specs, voices, max(1, args.parallel), workdir, scripts, save)
+    report(results, voices)
+    save(results)
     return 0
 
 
