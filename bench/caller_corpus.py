@@ -73,10 +73,12 @@ def synthesise(voice: str, text: str) -> Path:
         source = CACHE / f"{digest}.txt"
         source.write_text(text)
         command = ["text2wave", "-eval", f"(voice_{name})", "-o", str(path), str(source)]
+    elif kind == "flite":
+        command = ["flite", "-voice", name, "-t", text, "-o", str(path)]
     elif kind == "espeak":
         command = ["espeak-ng", "-v", name, "-s", "150", "-w", str(path), text]
     else:
-        raise SystemExit(f"unknown voice {voice!r}: use festival:<voice> or espeak:<voice>")
+        raise SystemExit(f"unknown voice {voice!r}: use festival:, flite: or espeak:<voice>")
     try:
         subprocess.run(command, check=True, capture_output=True, timeout=60)
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -97,6 +99,72 @@ def steps_for(spec: Spec, voice: str) -> list:
             steps.append(Silence(step.seconds))
     steps.append(WaitAgent(timeout_s=15.0))
     return steps
+
+
+# --- a caller who reacts ---
+
+
+REPLIES = {"yes": "Yes, that's right.", "no": "No."}
+_CHECK = re.compile(r"\b(?:was that|is the postcode)\b(.*?)(?:\?|$)", re.IGNORECASE)
+_AGAIN = re.compile(
+    r"say it again|didn't follow|doesn't look right|didn't get a valid|still not getting|"
+    r"still missing|not getting your|didn't get a day|isn't coming through",
+    re.IGNORECASE,
+)
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+@attrs.define
+class Person:
+    """What a person does between the scripted lines: says yes when the agent reads a
+    value back right ("Was that ...?"), no and the line again when it is wrong, and
+    says the last line again (or types the number, when asked to) when the agent did
+    not get it; at most twice for one line."""
+
+    spec: Spec
+    caller: Caller
+    entry: dict
+    replies: dict
+    seen: int = 0
+    repeats: int = 0
+    said: dict = attrs.field(factory=dict)
+    known: set = attrs.field(factory=set)
+
+    def __attrs_post_init__(self) -> None:
+        self.said = {s.label: s for s in self.caller.script if isinstance(s, Say)}
+        values = [*self.spec.slots.values(), *self.spec.confirms]
+        self.known = {_alnum("0" + v[3:] if v.startswith("+44") else v) for v in values}
+
+    def __call__(self) -> list:
+        lines = self.entry["agent"]
+        if len(lines) <= self.seen:
+            return []
+        self.seen = len(lines)
+        text = lines[-1]
+        said = self._last_line()
+        if (m := _CHECK.search(text)) is not None:
+            heard = _alnum(m.group(1))
+            if heard and any(v and (v in heard or heard in v) for v in self.known):
+                self.repeats = 0
+                return [self.replies["yes"]]
+            self.repeats += 1
+            return [self.replies["no"]] + ([said] if said and self.repeats <= 2 else [])
+        if _AGAIN.search(text) and said is not None and self.repeats < 2:
+            self.repeats += 1
+            phone = self.spec.slots.get("phone")
+            if "keypad" in text and "isn't coming through" in text and phone:
+                return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
+            return [said]
+        self.repeats = 0
+        return []
+
+    def _last_line(self) -> Say | None:
+        if not self.caller.utterances:
+            return None
+        return self.said.get(self.caller.utterances[-1].label)
 
 
 # --- judging ----------------------------------------------------------------------------
@@ -198,6 +266,7 @@ async def run_corpus(
     parallel: int,
     workdir: Path,
     scripts: dict,
+    replies: dict,
     on_result=None,
 ):
     from agent.conversation import conversation_brain_factory
@@ -231,9 +300,9 @@ async def run_corpus(
             tools=lambda c, co: BookingToolRunner(company, store, Outbox(db), None, str(c.uuid)),
             companies=companies,
             epoch=epoch,
-            on_transcript=lambda c, line: (
-                entry["heard"].append(line.text) if line.role == "caller" else None
-            ),
+            on_transcript=lambda c, line: entry[
+                "heard" if line.role == "caller" else "agent"
+            ].append(line.text),
         )
         entry["brain"] = brain = factory(call)
         return brain
@@ -250,8 +319,11 @@ async def run_corpus(
         async def one(spec: Spec, voice: str) -> None:
             async with limit:
                 started = time.perf_counter()
-                caller = Caller(scripts[spec.name, voice], params=CallerParams(linger_s=20.0))
-                calls[str(caller.uuid)] = {"heard": []}
+                steps = scripts[spec.name, voice]
+                caller = Caller(steps, params=CallerParams(linger_s=20.0))
+                calls[str(caller.uuid)] = {"heard": [], "agent": []}
+                if spec.react:
+                    caller.answer = Person(spec, caller, calls[str(caller.uuid)], replies[voice])
                 stream = await trio.open_tcp_stream("127.0.0.1", port)
                 await caller.run(stream)
                 await trio.sleep(1.0)  # the outcome is recorded as the call closes
@@ -272,6 +344,7 @@ async def run_corpus(
                 )
                 if not result.ok or result.slots_wrong:
                     print(f"     heard: {' | '.join(result.heard)}", flush=True)
+                    print(f"     agent: {' | '.join(entry.get('agent', []))}", flush=True)
                 if on_result is not None:
                     on_result(results)
 
@@ -342,6 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     # Every line is synthesised before the first call: a TTS program run inside the
     # loop would stall the server's playout (and its send watchdog ends such calls).
     scripts = {(spec.name, voice): steps_for(spec, voice) for voice in voices for spec in specs}
+    replies = {
+        voice: {
+            word: Say(read_wav(synthesise(voice, text), 8000), label=text)
+            for word, text in REPLIES.items()
+        }
+        for voice in voices
+    }
     workdir = Path(tempfile.mkdtemp(prefix="caller-corpus-"))
 
     def save(results: list[Result]) -> None:  # after every call: a stopped run keeps its part
@@ -363,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         figures = report(results, voices, quiet=True)
         Path(args.json).write_text(json.dumps({"voices": figures, "calls": calls}, indent=2))
 
-    results = trio.run(run_corpus, specs, voices, max(1, args.parallel), workdir, scripts, save)
+    results = trio.run(
+        run_corpus, specs, voices, max(1, args.parallel), workdir, scripts, replies, save
+    )
     report(results, voices)
     save(results)
     return 0
