@@ -52,8 +52,14 @@ from agent.business.company import EXAMPLE_COMPANIES, load_companies
 from agent.business.outbox import Outbox
 from agent.business.ukformats import parse_postcode, to_e164
 from agent.demo.softphone import Caller, CallerParams, PressKeys, Say, Silence, WaitAgent
+from agent.dialogue.turntaking_params import TurnTakingParams
 
-DEFAULT_VOICES = ("festival:kal_diphone", "espeak:en-gb-scotland+m3")
+DEFAULT_VOICES = ("flite:rms", "festival:ked_diphone")
+# The corpus judges what the agent understood, not how fast: on a shared, loaded box
+# a niced recogniser can take many seconds per line, so it gets a minute, the caller
+# waits as long for an answer, and silence is "are you still there?" only after 15 s.
+PATIENT_S = 60.0
+PATIENT_TURNS = TurnTakingParams(reprompt_after_s=15.0, stt_eot_timeout_s=PATIENT_S)
 CACHE = Path(tempfile.gettempdir()) / "voice-agent-caller-corpus"
 SLOT_FIELDS = ("name", "address", "postcode", "phone")
 
@@ -294,12 +300,13 @@ async def run_corpus(
         store = BookingStore(db, company)
         entry.update(store=store, db=db)
         factory = conversation_brain_factory(
-            stt=lambda c: WhisperStt(c.sample_rate),
+            stt=lambda c: WhisperStt(c.sample_rate, transcribe_timeout_s=PATIENT_S),
             llm=lambda c: OfflinePolicy(company, call_uuid=str(c.uuid), clock=epoch),
             tts=lambda c: EspeakTts(c.sample_rate),
             tools=lambda c, co: BookingToolRunner(company, store, Outbox(db), None, str(c.uuid)),
             companies=companies,
             epoch=epoch,
+            turn_taking=PATIENT_TURNS,
             on_transcript=lambda c, line: entry[
                 "heard" if line.role == "caller" else "agent"
             ].append(line.text),
@@ -320,7 +327,9 @@ async def run_corpus(
             async with limit:
                 started = time.perf_counter()
                 steps = scripts[spec.name, voice]
-                caller = Caller(steps, params=CallerParams(linger_s=20.0))
+                caller = Caller(
+                    steps, params=CallerParams(linger_s=20.0, agent_timeout_s=PATIENT_S)
+                )
                 calls[str(caller.uuid)] = {"heard": [], "agent": []}
                 if spec.react:
                     caller.answer = Person(spec, caller, calls[str(caller.uuid)], replies[voice])

@@ -499,7 +499,7 @@ CALLERS: tuple[Spec, ...] = (
         react=False,  # the script itself says no to the postcode it gave by mistake
     ),
     # --- silence, goodbye
-    Spec("silent", (Pause(40.0),), "silence"),
+    Spec("silent", (Pause(70.0),), "silence"),  # three reprompts 15 s apart, then goodbye
     Spec(
         "just-asking",
         (L("My tap is leaking."), L("No thanks, that's too much. Goodbye.")),
