@@ -43,12 +43,13 @@ import attrs
 import trio
 
 from agent.base.errors import ProviderError
+from agent.business.amendments import deliver_amendment
 from agent.business.booking import BookingBackend, Notifier, notification
 from agent.business.database import Database
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["booking", "notify"]
+Kind = Literal["booking", "notify", "amend"]
 Status = Literal["pending", "confirmed", "failed"]
 
 
@@ -126,6 +127,24 @@ class Outbox:
     ) -> OutboxItem:
         """Keep a booking for retry; a key already kept returns its row unchanged."""
         return await self._put(key, "booking", company_id, body, notify_url, call_uuid)
+
+    async def put_amendment(
+        self,
+        key: str,
+        company_id: str,
+        changes: Mapping[str, Any],
+        *,
+        booking_id: str | None = None,
+        booking_key: str | None = None,
+        call_uuid: str = "",
+    ) -> OutboxItem:
+        """Keep an amendment (``PATCH`` body ``changes``) for the booking ``booking_id``,
+        or, while that booking itself waits here, for the booking kept as ``booking_key``:
+        it is delivered after that booking is confirmed."""
+        if booking_id is None and booking_key is None:
+            raise ValueError("an amendment needs the booking id or the kept booking's key")
+        payload = {"booking_id": booking_id, "booking_key": booking_key, "changes": dict(changes)}
+        return await self._put(key, "amend", company_id, payload, None, call_uuid)
 
     async def put_notification(
         self,
@@ -341,6 +360,8 @@ async def _deliver(
     try:
         if item.kind == "booking":
             return await _deliver_booking(outbox, item, backend_for)
+        if item.kind == "amend":
+            return await deliver_amendment(outbox, item, backend_for(item.company_id))
         if notifier is None:
             raise ProviderError("notify", "no notifier configured", retryable=True)
         await notifier.send(item.target or "", item.payload, item.key)
