@@ -17,9 +17,8 @@ Graceful shutdown (SIGTERM or SIGINT, or ``Service.shutdown()``):
 4. FastAGI waits (up to ``next_grace_s``) for the ``next`` steps of the calls
    that just ended, then the process exits.
 
-A second signal skips what is left of the drain and goes straight to step 3.
-Whatever happens in the event loop, the process ends (exit code 1) once drain +
-goodbye + hang-up + next grace + a margin have passed (``agent.service.deadline``).
+A second signal skips what is left of the drain and goes straight to step 3. The
+process ends (exit 1) past the sum plus a margin whatever (``agent.service.deadline``).
 """
 
 from __future__ import annotations
@@ -219,7 +218,7 @@ class Service:
 
     def shutdown(self, why: str = "requested") -> None:
         """Begin the graceful shutdown; a second call skips the rest of the drain."""
-        if self.deadline is not None:
+        if self.deadline is not None:  # ends the process if the shutdown overruns
             self.deadline.arm()
         if not self._stopping.is_set():
             log.info("shutdown (%s): closing the listeners", why)
@@ -257,8 +256,7 @@ class Service:
             gc.collect()  # cycles (an idle process allocates nothing, so gc never runs)
 
     async def run(self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED):
-        if self.handle_signals:
-            self.deadline = HardDeadline(self.shutdown_budget_s)
+        self.deadline = HardDeadline(self.shutdown_budget_s) if self.handle_signals else None
         try:
             await self._run(task_status)
         finally:
