@@ -82,12 +82,13 @@ def ahead_of_the_box():
 
 
 @asynccontextmanager
-async def serving(port: int, **env: str):
+async def serving(port: int, *, ahead: bool = True, **env: str):
     agi = env.pop("agi_port", None) or str(free_port())
     args = ["serve", "--brain", "echo", "--port", str(port)]
     async with serve_process(args, {"VOICE_AGENT_AGI_PORT": agi, **env}) as served:
         with contextlib.suppress(PermissionError):
-            os.setpriority(os.PRIO_PROCESS, served.process.pid, PRIORITY)
+            if ahead:
+                os.setpriority(os.PRIO_PROCESS, served.process.pid, PRIORITY)
         yield served
 
 
@@ -148,22 +149,27 @@ async def test_300_connections_beyond_the_limit_are_refused():
 
 async def test_300_caller_hang_ups_at_once_are_hang_ups_not_errors():
     port = free_port()
-    async with serving(port, VOICE_AGENT_MAX_CALLS="0") as served:
+    # Not ahead of the box: a loop that is preempted mid-batch is where a frame goes
+    # out after the caller's EOF (before the fix 0-186 of 300 calls were errors, in
+    # 3 runs of 5); two rounds, so the race is all but certain to be met.
+    async with serving(port, ahead=False, VOICE_AGENT_MAX_CALLS="0") as served:
         await served.wait_for(r"serving \(echo\)")
-        socks = [connect(port, identify(uuid.uuid4()) + audio(bytes(320))) for _ in range(300)]
-        await served.wait_for(r"call started", count=300, timeout=30)
-        await trio.sleep(0.5)
-        for sock in socks:
-            sock.close()
-        await served.wait_for(r"call ended: outcome=", count=300, timeout=30)
+        for rounds in (1, 2):
+            hello = [identify(uuid.uuid4()) + FRAME for _ in range(300)]
+            socks = await trio.to_thread.run_sync(lambda h=hello: [connect(port, x) for x in h])
+            await served.wait_for(r"call started", count=300 * rounds, timeout=30)
+            await trio.sleep(0.5)
+            for sock in socks:
+                sock.close()
+            await served.wait_for(r"call ended: outcome=", count=300 * rounds, timeout=30)
         await trio.sleep(0.5)  # the records writer
         errors = [line for line in served.lines if "ERROR" in line or "outcome=error" in line]
         outcomes = [outcome for _, outcome in records(served.workdir)]
         print(
-            f"300 hang-ups: {outcomes.count('error')} recorded as errors, {len(errors)} error lines"
+            f"600 hang-ups: {outcomes.count('error')} recorded as errors, {len(errors)} error lines"
         )
         assert errors == []
-        assert len(outcomes) == 300 and "error" not in outcomes
+        assert len(outcomes) == 600 and "error" not in outcomes
 
 
 async def test_identified_peers_that_send_nothing_are_hung_up():
