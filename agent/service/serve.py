@@ -38,15 +38,17 @@ from agent.base.config import ServerSettings
 from agent.base.settings import read_settings, setting
 from agent.media.call import BrainFactory, Call
 from agent.media.server import CallRegistry, serve_audiosocket
-from agent.pbx.callflow import SHUTDOWN_REASON, CallFlow
+from agent.pbx.callflow import CallFlow
 from agent.pbx.callmeta import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, handle_agi_connection, serve_fastagi
 from agent.service.deadline import MARGIN_S, HardDeadline
+from agent.service.drain import drain_calls, wait_for_next_steps
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 
 log = logging.getLogger(__name__)
 
 Services = Callable[..., Awaitable[None]]  # async def run(*, task_status)
+IDLE_COLLECT_AFTER_S = 0.1
 
 
 @attrs.frozen
@@ -117,56 +119,6 @@ def _addresses(listeners: Sequence[object]) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-def end_politely(call: Call, reason: str = SHUTDOWN_REASON) -> None:
-    """A goodbye from the conversation, then a 0x00; a plain hang-up before the brain."""
-    if call.brain is not None:
-        call.brain.end_politely(reason)
-    else:
-        call.hangup(reason)
-
-
-async def drain_calls(
-    registry: CallRegistry,
-    scope: trio.CancelScope,
-    *,
-    goodbye_s: float,
-    hangup_s: float,
-    calls_nursery: trio.Nursery | None = None,
-) -> str:
-    """Let the calls end by themselves while ``scope`` runs (its deadline is the drain
-    time; cancelling it hurries), then end the rest politely, then by force.
-
-    Returns how it went: ``idle``, ``polite``, ``hung-up`` or ``cancelled``."""
-    with scope:
-        await registry.wait_idle()
-    if not registry.active:
-        return "idle"
-    log.warning("drain over: ending %d calls politely", len(registry.active))
-    for call in list(registry.active):
-        end_politely(call)
-    with trio.move_on_after(goodbye_s):
-        await registry.wait_idle()
-    if not registry.active:
-        return "polite"
-    log.warning("%d calls still up after the goodbye; hanging up", len(registry.active))
-    for call in list(registry.active):
-        call.hangup(SHUTDOWN_REASON)
-    with trio.move_on_after(hangup_s):
-        await registry.wait_idle()
-    if not registry.active:
-        return "hung-up"
-    if calls_nursery is not None:
-        calls_nursery.cancel_scope.cancel()
-    return "cancelled"
-
-
-async def wait_for_next_steps(store: Any, clock: Callable[[], float], grace_s: float) -> None:
-    """Keep FastAGI up until every decided call has had its ``next`` step (or grace_s)."""
-    with trio.move_on_after(grace_s):
-        while store.awaiting_next(clock()):
-            await trio.sleep(0.05)
-
-
 class Service:
     """One serving process. ``agi=None`` leaves FastAGI out (a worker: the parent runs it)."""
 
@@ -211,6 +163,7 @@ class Service:
         self._drain_scope: trio.CancelScope | None = None
         self._hurry = False
         self.deadline: HardDeadline | None = None
+        self._idle = trio.Event()
 
     @property
     def stopping(self) -> bool:
@@ -252,8 +205,8 @@ class Service:
             self.metrics.active_calls.set(active)
         if self._on_load is not None:
             self._on_load(active)
-        if active == 0:  # no call to keep in time: collect what ended calls left in
-            gc.collect()  # cycles (an idle process allocates nothing, so gc never runs)
+        if active == 0:
+            self._idle.set()
 
     async def run(self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED):
         self.deadline = HardDeadline(self.shutdown_budget_s) if self.handle_signals else None
@@ -267,6 +220,7 @@ class Service:
         async with trio.open_nursery() as services:
             if self.handle_signals:
                 services.start_soon(self._watch_signals)
+            services.start_soon(self._collect_when_idle)
             fastagi, metrics = await self._start_services(services)
             if self.handle_signals:  # the process's own service (not one in a test)
                 gc.freeze()  # start-up's objects live on: collections scan only calls'
@@ -365,6 +319,17 @@ class Service:
                 )
         finally:
             self._accept_closed.set()
+
+    async def _collect_when_idle(self) -> None:
+        # No call to keep in time: collect what ended calls left in reference cycles
+        # (an idle process allocates nothing, so the collector would never run). A
+        # moment later, once the last call's task has let go of it.
+        while True:
+            await self._idle.wait()
+            self._idle = trio.Event()
+            await trio.sleep(IDLE_COLLECT_AFTER_S)
+            if not self.registry.active:
+                gc.collect()
 
     async def _watch_signals(self) -> None:
         # A plain handler rather than trio's signal receiver: it arms the hard
