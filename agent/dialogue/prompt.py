@@ -8,6 +8,7 @@ seconds; dates and times are written in the company's timezone.
 from __future__ import annotations
 
 from agent.business.company import CompanyProfile, Service
+from agent.dialogue.doubt import UNSURE_PREFIX
 from agent.dialogue.saytext import say_price, say_when
 
 
@@ -65,6 +66,9 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         "'half past two in the afternoon'; read postcodes and phone numbers character by "
         "character.",
         "- If you did not understand, say so briefly and ask again.",
+        f"- A caller line starting with {UNSURE_PREFIX.strip()} was heard with low "
+        "confidence: read back the likely value and ask the caller to confirm it "
+        "before you act on it.",
     ]
     if tts_reads_brackets:
         lines.append(

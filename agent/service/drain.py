@@ -1,6 +1,4 @@
-"""The drain of a graceful shutdown (``agent.service.serve``): the calls in progress
-may end by themselves, then get a polite goodbye, then a hang-up, then are
-cancelled; FastAGI then waits for the ``next`` steps of the calls that ended."""
+"""The end of a serving process: drain the calls, then wait for their ``next`` steps."""
 
 from __future__ import annotations
 
@@ -60,8 +58,21 @@ async def drain_calls(
     return "cancelled"
 
 
-async def wait_for_next_steps(store: Any, clock: Callable[[], float], grace_s: float) -> None:
-    """Keep FastAGI up until every decided call has had its ``next`` step (or grace_s)."""
+async def wait_for_next_steps(
+    store: Any,
+    clock: Callable[[], float],
+    grace_s: float,
+    sessions_open: Callable[[], int] = lambda: 0,
+) -> None:
+    """Keep FastAGI up until every decided call has had its ``next`` step and every
+    session has ended (or grace_s): a session cancelled mid-reply resets Asterisk's
+    connection."""
     with trio.move_on_after(grace_s):
-        while store.awaiting_next(clock()):
+        while await _awaiting_next(store, clock()) or sessions_open():
             await trio.sleep(0.05)
+
+
+async def _awaiting_next(store: Any, now: float) -> int:
+    if getattr(store, "blocking", False):  # the shared store of several hosts
+        return await trio.to_thread.run_sync(store.awaiting_next, now)
+    return store.awaiting_next(now)

@@ -35,12 +35,13 @@ import attrs
 import trio
 
 from agent.base.config import ServerSettings
-from agent.base.settings import read_settings, setting
+from agent.base.settings import Env, read_settings, setting
 from agent.media.call import BrainFactory, Call
 from agent.media.server import CallRegistry, serve_audiosocket
 from agent.pbx.callflow import CallFlow
 from agent.pbx.callmeta import CallMetadataStore
-from agent.pbx.fastagi import AgiSettings, handle_agi_connection, serve_fastagi
+from agent.pbx.fastagi import AgiSettings, SessionCount, handle_agi_connection, serve_fastagi
+from agent.pbx.hosts import Router
 from agent.service.deadline import MARGIN_S, HardDeadline
 from agent.service.drain import drain_calls, wait_for_next_steps
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
@@ -107,6 +108,7 @@ class Addresses:
     audiosocket: tuple[tuple[str, int], ...]
     fastagi: tuple[tuple[str, int], ...] = ()
     metrics: tuple[tuple[str, int], ...] = ()
+    console: tuple[str, ...] = ()  # the console's URLs (http://127.0.0.1:8088)
 
 
 def _addresses(listeners: Sequence[object]) -> tuple[tuple[str, int], ...]:
@@ -137,6 +139,11 @@ class Service:
         label: str = "",
         on_load: Callable[[int], None] | None = None,
         observe: bool = False,
+        router: Router | None = None,
+        host: str = "",
+        # The operator's console, when on: ``console_wiring.run_console`` with its
+        # settings (handed in: the console's health items import this module).
+        console: Callable[..., Awaitable[None]] | None = None,
     ) -> None:
         self.server = server
         self.settings = settings
@@ -144,14 +151,17 @@ class Service:
         self.store = store if store is not None else CallMetadataStore()
         self.clock = clock
         self.flow = CallFlow(
-            self.store, require_setup=settings.require_setup, clock=clock, label=label
+            self.store, require_setup=settings.require_setup, clock=clock, label=label, host=host
         )
+        self.router = router  # several hosts: where setup sends each call (agent.service.hosts)
         self.brain = (brain or (lambda flow: make_brain(server.brain, flow)))(self.flow)
         self.metrics_address = metrics_address
         self.metrics: Any = None
         # Records, cost, recordings and per-call metrics (agent.observe.process), when on.
         self.observe = observe
         self.observability: Any = None
+        self.console = console
+        self.console_urls: tuple[str, ...] = ()
         self._factory: BrainFactory = self.brain.factory
         self.listeners = listeners
         self.handle_signals = handle_signals
@@ -164,6 +174,7 @@ class Service:
         self._hurry = False
         self.deadline: HardDeadline | None = None
         self._idle = trio.Event()
+        self.agi_sessions = SessionCount()
 
     @property
     def stopping(self) -> bool:
@@ -187,6 +198,7 @@ class Service:
             "active_calls": lambda: len(self.registry.active),
             "clock": self.clock,
             "accepting": lambda: not self.stopping,
+            "router": self.router,
         }
 
     async def agi_session(self, stream: trio.abc.Stream) -> str:
@@ -228,7 +240,7 @@ class Service:
                 accepting = trio.CancelScope()
                 with naming_the_port(AUDIOSOCKET, self.server.host, self.server.port):
                     listeners = await calls.start(self._accept_calls, accepting, calls)
-                addresses = Addresses(_addresses(listeners), fastagi, metrics)
+                addresses = Addresses(_addresses(listeners), fastagi, metrics, self.console_urls)
                 log.info(
                     "serving (%s)%s: AudioSocket %s, FastAGI %s",
                     self.brain.description,
@@ -255,7 +267,12 @@ class Service:
                     calls_nursery=calls,
                 )
             if self.agi is not None:
-                await wait_for_next_steps(self.store, self.clock, self.settings.next_grace_s)
+                await wait_for_next_steps(
+                    self.store,
+                    self.clock,
+                    self.settings.next_grace_s,
+                    sessions_open=lambda: self.agi_sessions.open,
+                )
             log.info("shutdown complete (%s)", self.drain_result)
             services.cancel_scope.cancel()
 
@@ -264,7 +281,9 @@ class Service:
         if self.metrics_address is not None:
             from agent.observe.metrics import Metrics, serve_metrics
 
-            self.metrics = Metrics()
+            self.metrics = Metrics(host=self.flow.host)
+            if self.agi is not None:  # the parent of workers watches it for them
+                self.metrics.watch_outbox(Env().get("VOICE_AGENT_DB"))
             host, port = self.metrics_address
             if port:
                 with naming_the_port(METRICS, host, port):
@@ -285,6 +304,10 @@ class Service:
             self._factory = self.observability.wrap(
                 self.brain.factory, metadata_for=self.flow.metadata
             )
+        if self.console is not None:
+            store = self.observability.store if self.observability is not None else None
+            urls = await services.start(functools.partial(self.console, store=store))
+            self.console_urls = tuple(urls)
         if self.brain.prepare is not None:
             self._factory = _prepared(self.brain.prepare, self._factory)
         if self.brain.services is not None:
@@ -293,7 +316,13 @@ class Service:
         if self.agi is not None:
             with naming_the_port(FASTAGI, self.agi.host, self.agi.port):
                 agi_listeners = await services.start(
-                    functools.partial(serve_fastagi, self.agi, self.store, **self._agi_options())
+                    functools.partial(
+                        serve_fastagi,
+                        self.agi,
+                        self.store,
+                        sessions=self.agi_sessions,
+                        **self._agi_options(),
+                    )
                 )
             fastagi = _addresses(agi_listeners)
         return fastagi, metrics

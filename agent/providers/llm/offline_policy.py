@@ -51,6 +51,7 @@ import trio
 
 from agent.base.events import Finish, LlmEvent, Message, TextDelta, ToolCall, ToolSpec
 from agent.business.company import CompanyProfile, Service
+from agent.dialogue.doubt import split_unsure
 from agent.dialogue.replies import render
 from agent.dialogue.saytext import say_price
 from agent.dialogue.slots import extract
@@ -271,9 +272,11 @@ class OfflinePolicy:
         return tuple(actions)
 
     def _hear(self, text: str, now: float) -> tuple[Action, ...]:
-        text = text.strip()
+        text, unsure = split_unsure(text)
         if not text:
             return ()
+        if unsure:  # heard with low confidence (``doubt``): the workflow decides what to ask
+            return self.workflow.hear(text, now, confidence=0.0)
         return self._price_answer(text, now) or self.workflow.hear(text, now)
 
     def _price_answer(self, text: str, now: float) -> tuple[Action, ...]:
