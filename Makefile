@@ -8,7 +8,7 @@ DEV    := $(VENV)/.installed-dev
 OFFLINE := $(VENV)/.installed-offline
 CORE_SOURCES := pyproject.toml setup.py build.py $(wildcard csrc/*)
 
-.PHONY: test demo lint format bench clean config-docs
+.PHONY: test test-pbx demo lint format bench clean config-docs
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
@@ -28,7 +28,14 @@ $(OFFLINE): $(DEV) requirements/offline-model.txt
 # lint-imports: the folder tree is the architecture (layers, pure rooms, no cycles).
 test: $(OFFLINE)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not pbx"
+
+# Real calls through a private Asterisk with the shipped dialplan (tests/pbx/asterisk).
+# VOICE_AGENT_TEST_ASTERISK: an install prefix or the binary (else asterisk on PATH,
+# else the tier skips with the reason), e.g. make test-pbx VOICE_AGENT_TEST_ASTERISK=/usr
+export VOICE_AGENT_TEST_ASTERISK
+test-pbx: $(OFFLINE)
+	$(PY) -m pytest -q -m pbx tests/pbx/asterisk
 
 demo: $(OFFLINE)
 	$(VENV)/bin/voice-agent demo
