@@ -99,6 +99,18 @@ class Tier:
                 print(f"--- agent {slot} log\n" + "\n".join(a.lines))  # shown on failure
                 raise
 
+    def place(self, slot: str, context: str, did: str = THAMES_DID, **kw) -> str:
+        """A call whose phone is not needed (it may never ring): returns its number."""
+        return self.switchboard.place(self.slot(slot), context, did, **kw)
+
+    async def finished(self, number: str, timeout: float = 30) -> None:
+        """Until the PBX side of the call has run its dialplan to the end (pbx_spool
+        runs it in the thread that logs "Call completed" afterwards)."""
+        line = f"Call completed to Local/{number}@tier-phone"
+        with trio.fail_after(timeout):
+            while line not in self.asterisk.log_since(0):
+                await trio.sleep(0.1)
+
     def reached(self) -> list[Path]:
         """The transfer target's marks: one file per call that reached it."""
         return sorted(self.asterisk.marks.glob("reached-*"))

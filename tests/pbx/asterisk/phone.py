@@ -123,6 +123,7 @@ class Phone:
             self.gone = True
             with contextlib.suppress(AgiSessionError):
                 await self.session.command(agi.hangup())
+        self.released.set()  # the channel goes (and the call with it) once AGI ends
 
     async def recording(self, timeout: float = 15) -> Recording:
         """The two legs, once MixMonitor has closed the files."""
@@ -159,22 +160,12 @@ class Switchboard:
         await done.wait()  # the session lives as long as the test uses it
         await stream.aclose()
 
-    async def call(
-        self,
-        nursery: trio.Nursery,
-        slot: Slot,
-        context: str,
-        did: str,
-        *,
-        caller_id: str = CALLER_ID,
-    ) -> Phone:
-        """Dial ``did`` in the slot's copy of ``context`` from a new phone."""
-        number = str(next(_numbers))
-        folder = self.asterisk.root / "calls" / number
-        folder.mkdir(parents=True)
-        send, receive = trio.open_memory_channel(1)
-        session = done = None
-        self._waiting[number] = send
+    def place(
+        self, slot: Slot, context: str, did: str, caller_id: str = CALLER_ID, number: str = ""
+    ) -> str:
+        """A call file: a new phone dials ``did`` in the slot's copy of ``context``.
+        Returns the phone's number (its extension in [tier-phone])."""
+        number = number or str(next(_numbers))
         spec = (
             f"Channel: Local/{number}@tier-phone\n"
             f'CallerID: "Tier Caller" <{caller_id}>\n'
@@ -183,6 +174,19 @@ class Switchboard:
         staged = self.asterisk.root / "calls" / f"{number}.call"
         staged.write_text(spec)
         os.replace(staged, self.asterisk.outgoing / f"{number}.call")  # atomic: dialled at once
+        return number
+
+    async def call(
+        self, nursery: trio.Nursery, slot: Slot, context: str, did: str, **kw: str
+    ) -> Phone:
+        """Place a call and take its phone once it rings; it records from then on."""
+        send, receive = trio.open_memory_channel(1)
+        session = done = None
+        number = str(next(_numbers))
+        self._waiting[number] = send
+        self.place(slot, context, did, number=number, **kw)
+        folder = self.asterisk.root / "calls" / number
+        folder.mkdir(parents=True)
         with trio.move_on_after(15):
             session, done = await receive.receive()
         if session is None:

@@ -8,8 +8,10 @@ import re
 import sqlite3
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
+import trio
 
 from tests.pbx.asterisk.conftest import FIGURES, THAMES_DID
 from tests.pbx.asterisk.phone import Phone
@@ -33,7 +35,10 @@ async def book(tier, agent, phone: Phone, lines=BOOKING) -> int:
     for i, line in enumerate(lines):
         for _ in range(3):
             turns = len(answers(agent, uuid))
-            await phone.say(tier.lines, line)
+            if line.startswith("keys:"):
+                await phone.keys(line.removeprefix("keys:"))
+            else:
+                await phone.say(tier.lines, line)
             if i == len(lines) - 1:
                 break
             await phone.wait_agent_turn()
@@ -83,16 +88,55 @@ def report(name: str, times: list[float], again: int) -> None:
     )
 
 
-async def test_booking_through_the_inbound_context(tier):
-    async with tier.agent("main") as agent:
-        phone = await tier.call("main", "voice-agent-inbound", THAMES_DID)
-        again = await book(tier, agent, phone)
-        times = await mouth_to_ear(phone)
-        await agent.wait_for(r"next .*-> hangup", timeout=10)
-        (row,) = bookings(agent.workdir)
-    report("booking via [voice-agent-inbound]", times, again)
-    assert row["company"] == "thames-plumbing" and row["service"] == "leak_repair"
-    assert len(times) >= len(BOOKING)
-    details = json.dumps(row).lower()
-    for expected in ("john smith", "sw1a 1aa", "7700900123"):
-        assert expected in details, (expected, row)
+# Keys instead of the spoken phone number: the 16 kHz call also shows DTMF reaching the agent.
+KEYED = tuple("keys:07700900123#" if line == "phone" else line for line in BOOKING)
+
+
+@attrs.frozen
+class Booking:
+    name: str
+    slot: str
+    context: str
+    lines: tuple[str, ...] = BOOKING
+
+
+BOOKINGS = (
+    Booking("booking via [voice-agent-inbound]", "main", "voice-agent-inbound"),
+    Booking("booking via [voice-agent-inbound-dial] c(slin)", "main", "voice-agent-inbound-dial"),
+    Booking(
+        "16 kHz booking via c(slin16), number keyed", "wide", "voice-agent-inbound-dial", KEYED
+    ),
+)
+
+
+async def test_bookings_through_both_dialplan_forms_and_at_16_khz(tier):
+    """Three calls at once: AudioSocket(), Dial(AudioSocket/...c(slin)), and a
+    16 kHz agent behind c(slin16). Each ends in a booking with the caller's details."""
+    results = {}
+    async with (
+        tier.agent("main") as main,
+        tier.agent("wide", VOICE_AGENT_SAMPLE_RATE="16000") as wide,
+    ):
+        agents = {"main": main, "wide": wide}
+
+        async def one(booking: Booking) -> None:
+            agent = agents[booking.slot]
+            phone = await tier.call(booking.slot, booking.context, THAMES_DID)
+            uuid = await call_uuid(agent, phone)
+            again = await book(tier, agent, phone, booking.lines)
+            await agent.wait_for(rf"next .*call {uuid} -> hangup", timeout=10)
+            results[booking.name] = (uuid, again, await mouth_to_ear(phone))
+
+        async with trio.open_nursery() as nursery:
+            for booking in BOOKINGS:
+                nursery.start_soon(one, booking)
+        rows = {"main": bookings(main.workdir), "wide": bookings(wide.workdir)}
+    for booking in BOOKINGS:
+        _, again, times = results[booking.name]
+        report(booking.name, times, again)
+    assert len(rows["main"]) == 2 and len(rows["wide"]) == 1, rows
+    for row in rows["main"] + rows["wide"]:
+        assert row["company"] == "thames-plumbing" and row["service"] == "leak_repair"
+        details = json.dumps(row).lower()
+        for expected in ("john smith", "sw1a 1aa", "7700900123"):
+            assert expected in details, (expected, row)
