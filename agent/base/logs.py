@@ -271,15 +271,26 @@ class CallContextFilter(logging.Filter):
         return True
 
 
+class Public(str):
+    """A log argument shown as it is: a company's own number (the DID), which looks
+    like a phone number but is no caller's, and is what a routing problem needs."""
+
+
 class RedactFilter(logging.Filter):
     """Redacts the formatted message and exception text (args are folded in first)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        shown: list[str] = []
+        if isinstance(record.args, tuple) and any(type(a) is Public for a in record.args):
+            record.args = tuple(_hold(a, shown) if type(a) is Public else a for a in record.args)
         try:
             message = record.getMessage()
         except Exception:  # a broken format string is logging's problem, not ours
             message = str(record.msg)
-        record.msg, record.args = redact(message), None
+        message = redact(message)
+        for i, value in enumerate(shown):
+            message = message.replace(f"\x00{i}\x00", value)
+        record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -287,6 +298,11 @@ class RedactFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+def _hold(value: str, shown: list[str]) -> str:
+    shown.append(str.__str__(value))
+    return f"\x00{len(shown) - 1}\x00"  # a placeholder no redaction pattern touches
 
 
 # --- formats --------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
+import time
 
 import attrs
 import trio
@@ -11,6 +13,8 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import BRAINS, Env
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else env.get("VOICE_AGENT_WORKERS")
     if not 1 <= workers <= 256:
         raise ConfigError(f"--workers {workers}: expected 1..256")
+    close_interrupted()
     if workers > 1:
         from agent.service.wiring import check_providers
         from agent.service.workers import run_supervisor
@@ -67,3 +72,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(service.run)
     return 0
+
+
+def close_interrupted() -> None:
+    """Before any call: this host's calls left without an outcome by a killed run
+    (SIGKILL, a power cut) are closed as ``interrupted``, or ``report`` would show
+    them unfinished forever. A SQLite file is this host's own; in a shared
+    PostgreSQL store only the calls written under this host's name are closed."""
+    from agent.observe.records import RecordSettings, RecordStoreError, open_record_store
+
+    settings = RecordSettings.from_env()
+    try:
+        with open_record_store(settings) as store:
+            closed = store.close_unfinished_sync(
+                time.time(), settings.host if settings.url else None
+            )
+    except RecordStoreError as exc:
+        raise ConfigError(f"call records: {exc}") from None
+    if closed:
+        log.warning(
+            "records: %d calls left unfinished by the last run closed as interrupted", closed
+        )

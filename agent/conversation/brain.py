@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
@@ -97,7 +98,8 @@ class ConversationBrain:
         epoch: Callable[[], float] = time.time,
         on_transcript: TranscriptListener | None = None,
     ) -> None:
-        self.call = call
+        # Weakly: the call holds its brain, and a cycle would outlive the call.
+        self.call = weakref.proxy(call)
         # Who hears the call's lines as they happen (the demo's live transcript,
         # the call observer's redaction); records and metrics through ``observer``.
         self.transcript_listeners: list[TranscriptListener] = []

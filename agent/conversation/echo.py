@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from array import array
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
+from agent.media.limits import BoundedFrames
 from dsp import VadTransition
 
 if TYPE_CHECKING:
@@ -42,16 +44,20 @@ class EchoParams:
     min_utterance_s: float = 0.25
     # Frames kept from before the VAD's onset decision, so words are not clipped.
     preroll_frames: int = 5
+    # The longest utterance echoed: a caller who never pauses (or a peer sending
+    # noise) has only the latest stretch kept.
+    max_utterance_s: float = 30.0
 
 
 class EchoBrain:
     def __init__(self, call: Call, params: EchoParams | None = None) -> None:
-        self.call = call
+        # Weakly: the call holds its brain, and a cycle would outlive the call.
+        self.call = weakref.proxy(call)
         self.params = params or EchoParams()
         self.playout = call.playout
         self._rate = call.sample_rate
         self._recent: list[bytes] = []
-        self._recording: list[bytes] | None = None
+        self._recording: BoundedFrames | None = None
         self._onset: float | None = None
         self._barge_onset: float | None = None
         self._barge_voiced = 0.0
@@ -96,19 +102,21 @@ class EchoBrain:
                 self.playout.pause()  # step one of barge-in: silence at once
                 self._barge_onset = now
                 self._barge_voiced = 0.0
-            self._recording = list(self._recent)
+            self._recording = BoundedFrames(int(self.params.max_utterance_s * 2 * self._rate))
+            for frame in self._recent:
+                self._recording.append(frame)
             self._recent = []
             self._onset = now
         elif transition == VadTransition.SPEECH_END:
             if self._barge_onset is not None:  # too short to be a barge-in
                 self._barge_onset = None
                 self.playout.resume()
-            recording, self._recording = self._recording or [], None
+            recording, self._recording = self._recording, None
             onset, self._onset = self._onset, None
             if onset is not None and now - onset >= self.params.min_utterance_s:
                 # If the caller talks faster than we echo, drop this one.
                 with contextlib.suppress(trio.WouldBlock):
-                    self._send.send_nowait(b"".join(recording))
+                    self._send.send_nowait(recording.join() if recording is not None else b"")
 
     def on_dtmf(self, digit: str, now: float) -> None:
         pass

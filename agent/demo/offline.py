@@ -29,9 +29,13 @@ from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import EXAMPLE_COMPANIES, BookingApi, load_companies
 from agent.business.outbox import Backoff, Outbox, run_outbox
 from agent.conversation import TranscriptLine, conversation_brain_factory
-from agent.demo.scenarios import Scenario, caller_steps
-from agent.demo.softphone import Caller, CallerParams
+from agent.conversation.toolrunner import BookingToolRunner
+from agent.demo.booking_api import open_fake_booking
+from agent.demo.scenarios import Scenario, caller_steps, scenario
+from agent.demo.softphone import Caller, CallerParams, save_legs
 from agent.media.server import serve_audiosocket
+from agent.observe.callreport import percentile
+from agent.providers.llm.offline_policy import OfflinePolicy
 
 DEFAULT_COMPANIES = EXAMPLE_COMPANIES
 
@@ -96,9 +100,6 @@ async def run_demo(
 ) -> DemoResult:
     """Serve, call, and judge one scenario with the offline stack."""
     out = out if out is not None else sys.stdout  # looked up now, not at import
-    from agent.conversation.toolrunner import BookingToolRunner
-    from agent.demo.booking_api import open_fake_booking
-    from agent.providers.llm.offline_policy import OfflinePolicy
     from agent.providers.stt.whisper import WhisperStt
     from agent.providers.tts.espeak import EspeakTts
 
@@ -227,7 +228,6 @@ async def _judge(s: Scenario, brain, store: BookingStore, outbox: Outbox) -> tup
 
 def print_summary(result: DemoResult, workdir: Path, out: TextIO | None = None) -> None:
     out = out if out is not None else sys.stdout  # looked up now, not at import
-    from agent.observe.callreport import percentile
 
     answers = result.answers_ms
     print("", file=out)
@@ -243,8 +243,6 @@ def print_summary(result: DemoResult, workdir: Path, out: TextIO | None = None) 
 
 
 def run(name: str, workdir: Path | None = None) -> int:
-    from agent.demo.scenarios import scenario
-    from agent.demo.softphone import save_legs
 
     s = scenario(name)
     quiet = logging.getLogger().level > logging.DEBUG  # keep the transcript readable

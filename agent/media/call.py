@@ -21,26 +21,31 @@ legs. Every log line of the call carries its UUID (``agent.base.logs``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import uuid as uuidlib
+import weakref
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
 from agent.base.config import ServerSettings
 from agent.base.errors import ProviderError, RemoteProtocolError
 from agent.base.logs import call_log_context
+from agent.media.limits import AudioBudget
 from agent.media.playout import Playout
 from agent.media.stream import AudioSocketStream
-from agent.wire.audiosocket import Audio, Dtmf, Error, Hangup, Identify
+from agent.wire.audiosocket import Audio, Dtmf, Error, Hangup, Identify, State
 from dsp import EnergyVad, PacerParams, VadParams, VadTransition
 
 log = logging.getLogger(__name__)
 
 # How long a frame send may block before we decide the peer stopped reading.
 SEND_STALL_S = 1.0
+# The reader's pause after dropping a frame of a peer that sends too fast.
+FLOOD_PAUSE_S = 0.02
 
 
 class Brain(Protocol):
@@ -95,7 +100,7 @@ class Call:
         *,
         vad_params: VadParams | None = None,
         pacer_params: PacerParams | None = None,
-        accept: Callable[[Call], bool] | None = None,
+        accept: Callable[[Call], Any] | None = None,  # bool, or an awaitable of one
     ) -> None:
         self.stream = stream
         # Asked once the UUID is in, before the brain is made: False closes the call
@@ -108,12 +113,25 @@ class Call:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.vad = EnergyVad(vad_params or VadParams(), sample_rate=self.sample_rate)
+        # The playout's hooks hold the call weakly: a call that has ended must not
+        # be kept alive by a reference cycle until the garbage collector runs.
+        me = weakref.ref(self)
+
+        def frame_sent(frame: bytes) -> None:
+            call = me()
+            if call is not None:
+                call._frame_sent(frame)
+
         self.playout = Playout(
-            self._send_frame,
+            functools.partial(_send_frame, stream, self.sample_rate),
             sample_rate=self.sample_rate,
             pacer_params=pacer_params,
-            on_frame=self._frame_sent,
+            on_frame=frame_sent,
         )
+        # Caller audio beyond real time plus a burst is dropped (agent.media.limits).
+        self.audio_budget: AudioBudget | None = None
+        # When the last message from the peer arrived (the idle watchdog).
+        self.last_receive_at: float | None = None
         self.observer: CallObserver | None = None
         self.recorder: FrameRecorder | None = None
         # When the last frame of agent speech (not silence) left, for barge-in timing.
@@ -158,7 +176,26 @@ class Call:
                         self.observer.call_ended(self)
                     except Exception:  # records are not worth a crashed call
                         log.exception("call %s: observer failed at the end", self.name)
+                self._report_dropped_audio()
         return self.end_reason or "ended"
+
+    def release(self) -> None:
+        """Let go of what only a live call needs, once everyone has read its end (the
+        server calls this after its end hook): queued agent audio and the hooks."""
+        self._brain_factory = _released_factory
+        self._accept = None
+        self._scope = None
+        self.playout.clear()
+
+    def _report_dropped_audio(self) -> None:
+        budget = self.audio_budget
+        if budget is not None and budget.dropped_frames:
+            log.info(
+                "call %s: dropped %d frames (%.1f s) of caller audio sent faster than real time",
+                self.name,
+                budget.dropped_frames,
+                budget.dropped_s,
+            )
 
     async def _identify(self) -> bool:
         with trio.move_on_after(self.settings.uuid_timeout_s):
@@ -174,7 +211,10 @@ class Call:
                 return False
             assert isinstance(event, Identify)  # the codec enforces UUID-first
             self.uuid = event.uuid
-            if self._accept is not None and not self._accept(self):
+            accepted = True if self._accept is None else self._accept(self)
+            if inspect.isawaitable(accepted):  # a check that asks a store on the network
+                accepted = await accepted
+            if not accepted:
                 self.end_reason = "refused"
                 return False
             return True
@@ -183,7 +223,10 @@ class Call:
         return False
 
     async def _serve(self) -> None:
-        self.started_at = trio.current_time()
+        self.started_at = self.last_receive_at = trio.current_time()
+        self.audio_budget = AudioBudget(
+            self.settings.audio_burst_s, bytes_per_s=2 * self.sample_rate, now=self.started_at
+        )
         brain = self._brain_factory(self)
         if inspect.isawaitable(brain):  # a factory that looks something up first
             brain = await brain
@@ -206,10 +249,18 @@ class Call:
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             self._end("hangup")  # the peer vanished while we were sending
         except* Exception as group:
-            self.end_reason = "error"
-            log.error("call %s: failed", self.name, exc_info=group)
-            self._report_provider_errors(group)
+            self._failed(group)
         log.info("call %s: ended (%s)", self.name, self.end_reason)
+
+    def _failed(self, group: BaseExceptionGroup) -> None:
+        if self._peer_closed() and self.end_reason in HANGUP_REASONS:
+            # Something failed on a connection the caller had already closed (e.g. a
+            # send after EOF): the caller hung up, nothing went wrong with the call.
+            log.info("call %s: after the caller hung up: %r", self.name, group.exceptions[0])
+            return
+        self.end_reason = "error"
+        log.error("call %s: failed", self.name, exc_info=group)
+        self._report_provider_errors(group)
 
     async def _run_brain(self) -> None:
         assert self.brain is not None
@@ -227,21 +278,38 @@ class Call:
             elif isinstance(exc, ProviderError):
                 self.observer.provider_error(exc, "call")
 
+    def _peer_closed(self) -> bool:
+        return self.stream.connection.their_state is State.CLOSED
+
     async def _reader(self) -> None:
         stream, vad, brain, rate = self.stream, self.vad, self.brain, self.sample_rate
-        assert brain is not None
+        assert brain is not None and self.audio_budget is not None
         process = vad.process
+        take = self.audio_budget.take
         observer = self.observer
         record = self.recorder.caller if self.recorder is not None else None
         while True:
             event = await stream.receive_event()
-            now = trio.current_time()
+            now = self.last_receive_at = trio.current_time()
             if type(event) is Audio:
                 if event.sample_rate != rate:
                     raise RemoteProtocolError(
                         f"caller audio is {event.sample_rate} Hz but the agent runs at {rate} Hz"
                         " (use c(slin) on the AudioSocket channel or set VOICE_AGENT_SAMPLE_RATE)"
                     )
+                if not take(len(event.pcm), now):
+                    if self.audio_budget.dropped_frames == 1:
+                        log.warning(
+                            "call %s: the peer sends audio faster than real time; dropping"
+                            " what exceeds a %.1f s burst (VOICE_AGENT_AUDIO_BURST_S)",
+                            self.name,
+                            self.audio_budget.burst_s,
+                        )
+                    # Read no faster than real time from now on: what the peer sends
+                    # meanwhile waits in the kernel's socket buffer, then TCP stops it,
+                    # so a flood costs neither memory nor the other calls' CPU.
+                    await trio.sleep(FLOOD_PAUSE_S)
+                    continue
                 transition = process(event.pcm)
                 if record is not None:
                     record(event.pcm, now)
@@ -265,18 +333,29 @@ class Call:
 
     async def _watchdog(self) -> None:
         # A peer that stops reading fills our send buffer and blocks playout;
-        # Asterisk treats a short write as fatal anyway, so end the call.
+        # Asterisk treats a short write as fatal anyway, so end the call. A peer
+        # that stops sending is gone too: Asterisk sends a frame every 20 ms.
         playout = self.playout
+        idle_s = self.settings.idle_timeout_s
         while True:
-            await trio.sleep(SEND_STALL_S / 2)
+            await trio.sleep(min(SEND_STALL_S, idle_s) / 2)
+            now = trio.current_time()
             last = playout.last_send_at
-            if last is not None and trio.current_time() - last > SEND_STALL_S:
+            if last is not None and now - last > SEND_STALL_S:
                 log.warning("call %s: the peer stopped reading audio; ending the call", self.name)
                 self._end("send-stalled")
                 return
-
-    async def _send_frame(self, frame: bytes) -> None:
-        await self.stream.send_audio(frame, self.sample_rate)
+            heard = self.last_receive_at
+            if heard is not None and now - heard > idle_s:
+                log.warning(
+                    "call %s: nothing from the peer for %.1f s (VOICE_AGENT_IDLE_TIMEOUT_S);"
+                    " hanging up",
+                    self.name,
+                    now - heard,
+                )
+                self._agent_hangup = True
+                self._end("peer-idle")
+                return
 
     def _frame_sent(self, frame: bytes) -> None:
         """Playout's per-frame hook (after the send): echo guard, timing, recording."""
@@ -289,6 +368,8 @@ class Call:
             self.recorder.agent(frame, playout.last_send_at or trio.current_time())
 
     async def _cleanup(self) -> None:
+        if self._peer_closed():
+            self._agent_hangup = False  # nobody is left to hear a 0x00
         with trio.move_on_after(self.settings.cleanup_timeout_s) as scope:
             scope.shield = True
             if self._agent_hangup and self.end_reason != "send-stalled":
@@ -298,3 +379,19 @@ class Call:
             await self.stream.aclose()
         if scope.cancelled_caught:
             await trio.aclose_forcefully(self.stream.stream)
+
+
+# Why a call ended when the caller's side closed first.
+HANGUP_REASONS = frozenset({"hangup", "hangup-message"})
+
+
+async def _send_frame(stream: AudioSocketStream, sample_rate: int, frame: bytes) -> None:
+    # After the caller's EOF there is nobody to send to; the reader has already
+    # ended the call, and a send now would be refused by the codec.
+    if stream.connection.their_state is State.CLOSED:
+        return
+    await stream.send_audio(frame, sample_rate)
+
+
+def _released_factory(call: Call) -> Brain:
+    raise RuntimeError("this call has ended")

@@ -9,8 +9,10 @@ when the last one has ended.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+import uuid as uuidlib
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
@@ -23,8 +25,8 @@ from dsp import PacerParams, VadParams
 log = logging.getLogger(__name__)
 
 # Asked once a connection has sent its UUID; False refuses the call (see Call).
-AcceptCall = Callable[[Call], bool]
-CallEnded = Callable[[Call], None]
+AcceptCall = Callable[[Call], bool | Awaitable[bool]]  # awaited when awaitable
+CallEnded = Callable[[Call], object]  # awaited when awaitable
 
 
 class CallRegistry:
@@ -34,6 +36,13 @@ class CallRegistry:
         self.active: set[Call] = set()
         self.total = 0
         self.ended_by_reason: dict[str, int] = {}
+        # The UUIDs of the identified calls in progress: a second connection with
+        # one of them is refused (its records and decision would collide).
+        self.live: dict[uuidlib.UUID, Call] = {}
+        # Open AudioSocket connections, identified or not, and those refused.
+        self.connections = 0
+        self.refused_connections = 0
+        self.duplicates = 0
         # Told the number of calls in progress whenever it changes (worker load).
         self.on_change = on_change
         self._idle: trio.Event | None = None
@@ -45,7 +54,19 @@ class CallRegistry:
 
     def discard(self, call: Call) -> None:
         self.active.discard(call)
+        if call.uuid is not None and self.live.get(call.uuid) is call:
+            del self.live[call.uuid]
         self._changed()
+
+    def identified(self, call: Call) -> bool:
+        """Note ``call``'s UUID; False (one log line) if a live call already has it."""
+        assert call.uuid is not None
+        if call.uuid in self.live:
+            self.duplicates += 1
+            log.warning("call %s: refused: a call with this UUID is already in progress", call.uuid)
+            return False
+        self.live[call.uuid] = call
+        return True
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -67,6 +88,9 @@ class CallRegistry:
             "active_calls": len(self.active),
             "total_calls": self.total,
             "ended_by_reason": dict(self.ended_by_reason),
+            "connections": self.connections,
+            "refused_connections": self.refused_connections,
+            "duplicate_uuids": self.duplicates,
         }
 
 
@@ -86,15 +110,21 @@ async def handle_connection(
     ``accept`` is asked once the call has identified itself (False closes it);
     ``on_ended`` is told when the call is over (its outcome, for the ``next`` step).
     """
+    registry = registry if registry is not None else CallRegistry()
+
+    def admit(call: Call) -> bool:
+        if not registry.identified(call):
+            return False
+        return accept is None or accept(call)
+
     call = Call(
         AudioSocketStream(stream, Role.SERVER),
         settings,
         brain_factory,
         vad_params=vad_params,
         pacer_params=pacer_params,
-        accept=accept,
+        accept=admit,
     )
-    registry = registry if registry is not None else CallRegistry()
     registry.add(call)
     try:
         reason = await call.run()
@@ -104,11 +134,14 @@ async def handle_connection(
     finally:
         registry.discard(call)
     registry.ended_by_reason[reason] = registry.ended_by_reason.get(reason, 0) + 1
-    if on_ended is not None:
+    if on_ended is not None and reason != "refused":
         try:
-            on_ended(call)
+            stored = on_ended(call)
+            if inspect.isawaitable(stored):  # a store on the network, from a thread
+                await stored
         except Exception:
             log.exception("call %s: end hook failed", call.name)
+    call.release()
     return call
 
 
@@ -133,18 +166,34 @@ async def serve_audiosocket(
     when given, so they outlive a cancelled accept loop.
     """
     registry = registry if registry is not None else CallRegistry()
+    limit = settings.connection_limit
 
     async def handler(stream: trio.abc.Stream) -> None:
-        await handle_connection(
-            stream,
-            settings,
-            brain_factory,
-            registry=registry,
-            vad_params=vad_params,
-            pacer_params=pacer_params,
-            accept=accept,
-            on_ended=on_ended,
-        )
+        if limit and registry.connections >= limit:
+            registry.refused_connections += 1
+            log.warning(
+                "AudioSocket connection from %s refused: %d connections open"
+                " (VOICE_AGENT_MAX_CONNECTIONS=%d)",
+                _peer(stream),
+                registry.connections,
+                limit,
+            )
+            await trio.aclose_forcefully(stream)
+            return
+        registry.connections += 1
+        try:
+            await handle_connection(
+                stream,
+                settings,
+                brain_factory,
+                registry=registry,
+                vad_params=vad_params,
+                pacer_params=pacer_params,
+                accept=accept,
+                on_ended=on_ended,
+            )
+        finally:
+            registry.connections -= 1
 
     if listeners is None:
         listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
@@ -155,3 +204,12 @@ async def serve_audiosocket(
     await trio.serve_listeners(
         handler, list(listeners), handler_nursery=handler_nursery, task_status=task_status
     )
+
+
+def _peer(stream: trio.abc.Stream) -> str:
+    sock = getattr(stream, "socket", None)
+    try:
+        host, port = sock.getpeername()[:2]  # type: ignore[union-attr]
+    except (AttributeError, OSError):
+        return "?"
+    return f"{host}:{port}"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import trio
 
 from agent.base.events import Transcript
-from agent.base.logs import PHONE, redact_values
+from agent.base.logs import PHONE, Public, redact_values
 from agent.conversation import ConversationBrain
 from agent.observe.cost import Prices, UsageMeter, call_cost
 from agent.observe.metrics import Metrics
@@ -101,7 +102,8 @@ class CallObserver:
         self, observability: Sinks, call: Call, *, did: str | None, caller_id: str | None
     ) -> None:
         self.obs = observability
-        self.call = call
+        # Weakly: the call holds its observer, and a cycle would outlive the call.
+        self.call = weakref.proxy(call)
         self.uuid = str(call.uuid)
         self.did, self.caller_id = did, caller_id
         self.start = call.started_at if call.started_at is not None else trio.current_time()
@@ -149,7 +151,7 @@ class CallObserver:
             self.obs.metrics.active_calls.inc()
         log.info(
             "call started: did=%s caller=%s company=%s%s",
-            self.did or "-",
+            Public(self.did or "-"),
             self.caller_id or "-",
             company or "-",
             ", recording" if self.recording else "",

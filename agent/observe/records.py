@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import queue
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,6 +38,7 @@ import attrs
 import trio
 
 from agent.base.settings import Env, default_of, setting
+from agent.business.database import is_postgres
 from agent.observe import records_work as work
 from agent.observe.records_pg import pg_dialect
 from agent.observe.records_schema import (
@@ -91,6 +93,7 @@ class RecordStore:
                 raise
             raise RecordStoreError(f"cannot open the {dialect.name} records store: {exc}") from exc
         self._write_conn, self._read_conn = opened
+        self.host = ""  # the agent host whose calls this store records (RecordSettings.host)
         self._read_lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
@@ -191,8 +194,17 @@ class RecordStore:
     # --- async write API ----------------------------------------------------------
 
     async def start_call(self, uuid: str, *, started_at: float, **fields: Any) -> None:
-        """Record a new call (``did``, ``caller_id``, ``company``, ``recording``)."""
+        """Record a new call (``did``, ``caller_id``, ``company``, ``recording``; ``host``
+        is this store's unless given)."""
+        fields.setdefault("host", self.host or None)
         await self._submit(work.start_call(self.dialect, uuid, started_at=started_at, **fields))
+
+    async def interrupt_unfinished(
+        self, host: str, *, ended_at: float, reason: str = "host-lost"
+    ) -> int:
+        """Close every call of ``host`` that has no end (the host died with them) as
+        ``interrupted``; returns how many."""
+        return await self._submit(work.interrupt_unfinished(self.dialect, host, ended_at, reason))
 
     async def add_turn(self, turn: TurnRecord) -> None:
         """Write a turn; writing the same (call, index) again replaces it."""
@@ -211,6 +223,11 @@ class RecordStore:
         """Delete calls started before the epoch time ``older_than`` (with their turns)."""
         return await self._submit(work.purge(self.dialect, older_than))
 
+    def close_unfinished_sync(self, started_before: float, host: str | None = None) -> int:
+        """Close the calls (of ``host``) left without an outcome as ``interrupted``."""
+        unit = work.close_unfinished(self.dialect, started_before=started_before, host=host)
+        return self._submit_sync(unit)
+
     def purge_sync(self, older_than: float) -> int:
         """``purge`` for a caller outside Trio (a cron job, the CLI)."""
         return self._submit_sync(work.purge(self.dialect, older_than))
@@ -222,6 +239,7 @@ class RecordStore:
     # so a call's rows are written in the order they were posted.
 
     def post_start_call(self, uuid: str, *, started_at: float, **fields: Any) -> None:
+        fields.setdefault("host", self.host or None)
         self._post(work.start_call(self.dialect, uuid, started_at=started_at, **fields))
 
     def post_turn(self, turn: TurnRecord) -> None:
@@ -345,14 +363,19 @@ class RecordSettings:
     path: str = default_of("VOICE_AGENT_DB")
     url: str = ""
     retention_days: float = setting("VOICE_AGENT_RECORDS_RETENTION_DAYS")
+    host: str = ""  # this agent host's name, written on each call (see host_name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecordSettings:
         reader = Env.of(env)
+        db = reader.get("VOICE_AGENT_DB")
+        # A PostgreSQL VOICE_AGENT_DB holds the records of every host, beside the rest.
+        shared = db if is_postgres(db) and not reader.get("VOICE_AGENT_RECORDS_PATH") else ""
         return cls(
-            path=reader.get("VOICE_AGENT_RECORDS_PATH") or reader.get("VOICE_AGENT_DB"),
-            url=reader.get("VOICE_AGENT_RECORDS_URL") or "",
+            path=reader.get("VOICE_AGENT_RECORDS_PATH") or db,
+            url=reader.get("VOICE_AGENT_RECORDS_URL") or shared,
             retention_days=reader.get("VOICE_AGENT_RECORDS_RETENTION_DAYS"),
+            host=host_name(reader),
         )
 
     def purge_cutoff(self, now: float) -> float:
@@ -360,8 +383,14 @@ class RecordSettings:
         return now - self.retention_days * 86400.0
 
 
+def host_name(env: Mapping[str, str] | Env | None = None) -> str:
+    """This agent host's name: VOICE_AGENT_HOST_NAME, else the machine's host name."""
+    return Env.of(env).get("VOICE_AGENT_HOST_NAME") or socket.gethostname()
+
+
 def open_record_store(settings: RecordSettings) -> RecordStore:
     """Open the store the settings name (blocking: call at start-up or in a thread)."""
-    if settings.url:
-        return RecordStore(pg_dialect(settings.url))
-    return RecordStore.open_sqlite(settings.path)
+    store = RecordStore(pg_dialect(settings.url)) if settings.url else None
+    store = store or RecordStore.open_sqlite(settings.path)
+    store.host = settings.host
+    return store

@@ -40,13 +40,23 @@ def start_call(
     caller_id: str | None = None,
     company: str | None = None,
     recording: str | None = None,
+    host: str | None = None,
 ) -> Work:
     sql = dialect.sql(
-        "INSERT INTO calls (uuid, did, caller_id, company, started_at, recording)"
-        " VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO calls (uuid, did, caller_id, company, started_at, recording, host)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
-    args = (str(uuid), did, caller_id, company, started_at, recording)
+    args = (str(uuid), did, caller_id, company, started_at, recording, host)
     return lambda cur: cur.execute(sql, args)
+
+
+def interrupt_unfinished(dialect: Dialect, host: str, ended_at: float, reason: str) -> Work:
+    """Close the calls ``host`` left without an end (it died): ``interrupted``."""
+    sql = dialect.sql(
+        "UPDATE calls SET ended_at = ?, outcome = 'interrupted', end_reason = ?"
+        " WHERE host = ? AND ended_at IS NULL"
+    )
+    return lambda cur: cur.execute(sql, (ended_at, reason, host)).rowcount
 
 
 def add_turn(dialect: Dialect, turn: TurnRecord) -> Work:
@@ -87,6 +97,24 @@ def add_tool_call(dialect: Dialect, tool_call: ToolCallRecord) -> Work:
         tool_call.at,
     )
     return lambda cur: cur.execute(sql, values)
+
+
+def close_unfinished(dialect: Dialect, *, started_before: float, host: str | None = None) -> Work:
+    """Close every call (of ``host``, if given) with no outcome that started before
+    ``started_before`` as ``interrupted`` (the process serving it was killed)."""
+    sql = dialect.sql(
+        "UPDATE calls SET outcome = 'interrupted',"
+        " end_reason = COALESCE(end_reason, 'interrupted'),"
+        " ended_at = COALESCE(ended_at, started_at)"
+        " WHERE outcome IS NULL AND started_at < ?" + (" AND host = ?" if host else "")
+    )
+    args = (started_before, host) if host else (started_before,)
+
+    def unit(cur: Any) -> int:
+        cur.execute(sql, args)
+        return cur.rowcount
+
+    return unit
 
 
 def end_call(

@@ -15,7 +15,11 @@ first waits up to ``next_wait_s`` while the call is still in progress.
 
 The store is duck-typed: ``CallMetadataStore`` in one process, the shared SQLite
 one (``agent.pbx.callmeta_shared``) with workers, whose ``clock`` is then
-``time.monotonic`` in every process.
+``time.monotonic`` in every process, or the agent's PostgreSQL store with several
+hosts (``agent.pbx.callmeta_store``; its calls run in a worker thread, clock
+``time.time``). With several hosts a ``router`` picks the host of each call
+(``agent.pbx.hosts``): setup sets ``VOICE_AGENT_ADDR`` to its AudioSocket address,
+and answers busy when no live host has room.
 
 Every session sets ``VOICE_AGENT_STATUS`` (ok, busy, no-decision, unknown-uuid,
 error), so the dialplan can always tell what happened; an unreachable server
@@ -24,17 +28,21 @@ leaves it unset and makes ``AGISTATUS=FAILURE``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import attrs
 import trio
 
 from agent.base.errors import AgentError, ProtocolError
+from agent.base.logs import Public
 from agent.base.settings import read_settings, setting
 from agent.pbx.callmeta import CallMetadata, CallMetadataStore, UnknownCallError
+from agent.pbx.hosts import Route, Router
 from agent.wire import agi
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,11 @@ class AgiSettings:
     max_calls: int = setting("VOICE_AGENT_MAX_CALLS")
     # How long we wait for each line from Asterisk before giving up on the session.
     read_timeout_s: float = setting("VOICE_AGENT_AGI_TIMEOUT_S")
+    # The whole session, however Asterisk trickles its bytes (setup and next each
+    # take a few milliseconds; next waits up to next_wait_s for the decision).
+    session_s: float = setting("VOICE_AGENT_AGI_SESSION_S")
+    # Sessions at once; a connection above it is closed with one log line.
+    max_sessions: int = setting("VOICE_AGENT_AGI_MAX_SESSIONS")
     # How often unclaimed metadata is swept (it expires after the store's pending TTL).
     sweep_interval_s: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     # What ``next`` tells the dialplan when the conversation decided nothing.
@@ -126,6 +139,16 @@ class _Context:
     clock: Callable[[], float] = trio.current_time
     # False while the service shuts down: setup answers busy, next still works.
     accepting: Callable[[], bool] = lambda: True
+    # Several hosts: the live host with room for a new call (None: all full or dead).
+    router: Router | None = None
+
+
+async def _store(ctx: _Context, name: str, *args: object) -> Any:
+    """Call the store's method ``name``; a store on the network runs it in a thread."""
+    method = getattr(ctx.store, name)
+    if getattr(ctx.store, "blocking", False):
+        return await trio.to_thread.run_sync(functools.partial(method, *args))
+    return method(*args)
 
 
 Script = Callable[[AgiSession, agi.Environment, _Context], Awaitable[str]]
@@ -146,19 +169,39 @@ def _did(env: agi.Environment) -> str:
 
 async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> str:
     now = ctx.clock()
-    ctx.store.expire(now)
+    await _store(ctx, "expire", now)
+    if ctx.router is not None:
+        return await _routed_setup(session, env, ctx, now)
     if not ctx.accepting():
         await _set(session, "VOICE_AGENT_STATUS", "busy")
         await session.command(agi.verbose("voice-agent: shutting down, not taking calls", 2))
         log.warning("setup %s: busy, the agent is shutting down", env.channel)
         return "busy"
     limit = ctx.settings.max_calls
-    in_use = ctx.active_calls() + ctx.store.pending_count(now)
+    in_use = ctx.active_calls() + await _store(ctx, "pending_count", now)
     if limit and in_use >= limit:
         await _set(session, "VOICE_AGENT_STATUS", "busy")
         await session.command(agi.verbose(f"voice-agent: at capacity ({in_use}/{limit})", 2))
         log.warning("setup %s: busy, %d of %d calls in use", env.channel, in_use, limit)
         return "busy"
+    return await _issue(session, env, ctx, now, None)
+
+
+async def _routed_setup(
+    session: AgiSession, env: agi.Environment, ctx: _Context, now: float
+) -> str:
+    route = await ctx.router(now) if ctx.router is not None else None
+    if route is None:
+        await _set(session, "VOICE_AGENT_STATUS", "busy")
+        await session.command(agi.verbose("voice-agent: no agent host with room", 2))
+        log.warning("setup %s: busy, no live agent host has room", env.channel)
+        return "busy"
+    return await _issue(session, env, ctx, now, route)
+
+
+async def _issue(
+    session: AgiSession, env: agi.Environment, ctx: _Context, now: float, route: Route | None
+) -> str:
     metadata = CallMetadata(
         uuid=_uuid.uuid4(),
         did=_did(env),
@@ -167,24 +210,29 @@ async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> st
         channel=env.channel,
         uniqueid=env.uniqueid,
         context=env.get("context"),
+        host=route.name if route is not None else "",
     )
-    ctx.store.add(metadata, now)
+    await _store(ctx, "add", metadata, now)
     try:
         await _set(session, "VOICE_AGENT_UUID", str(metadata.uuid))
+        if route is not None:
+            await _set(session, "VOICE_AGENT_ADDR", route.address)
         await _set(session, "VOICE_AGENT_STATUS", "ok")
     except BaseException:
-        ctx.store.discard(metadata.uuid)
+        with trio.CancelScope(shield=True):
+            await _store(ctx, "discard", metadata.uuid)
         raise
     if session.hung_up:  # no AudioSocket call will come for this one
-        ctx.store.discard(metadata.uuid)
+        await _store(ctx, "discard", metadata.uuid)
         log.info("setup %s: caller hung up during setup", env.channel)
         return "hangup"
     log.info(
-        "setup %s: call %s did=%s caller=%s",
+        "setup %s: call %s did=%s caller=%s%s",
         env.channel,
         metadata.uuid,
-        metadata.did,
+        Public(metadata.did),
         metadata.caller_id,
+        f" -> {route.name} {route.address}" if route is not None else "",
     )
     return "ok"
 
@@ -193,10 +241,10 @@ async def _next(session: AgiSession, env: agi.Environment, ctx: _Context) -> str
     raw = env.args[0] if env.args else env.query.get("uuid", "")
     action, target = ctx.settings.fallback_action, ""
     with trio.move_on_after(ctx.settings.next_wait_s):
-        while ctx.store.in_call(raw, ctx.clock()):
+        while await _store(ctx, "in_call", raw, ctx.clock()):
             await trio.sleep(0.01)
     try:
-        decision = ctx.store.take_decision(raw, ctx.clock())
+        decision = await _store(ctx, "take_decision", raw, ctx.clock())
     except UnknownCallError:
         status = "unknown-uuid"
         log.warning("next %s: unknown or expired call uuid %r", env.channel, raw)
@@ -231,30 +279,38 @@ async def handle_agi_connection(
     active_calls: Callable[[], int] = lambda: 0,
     clock: Callable[[], float] = trio.current_time,
     accepting: Callable[[], bool] = lambda: True,
+    router: Router | None = None,
 ) -> str:
     """Serve one FastAGI session and close it; returns its outcome. Never raises for
     session failures (they are logged): the outcome is the status set, or
     ``"failed"``."""
-    ctx = _Context(settings, store, active_calls, clock, accepting)
+    ctx = _Context(settings, store, active_calls, clock, accepting, router)
     async with stream:
         session = AgiSession(stream, read_timeout_s=settings.read_timeout_s)
-        try:
-            env = await session.read_environment()
-            script = SCRIPTS.get(env.script)
-            if script is None:
-                return await _unknown(session, env)
-            return await script(session, env, ctx)
-        except (AgiSessionError, ProtocolError) as exc:
-            log.warning("FastAGI session failed: %s", exc)
-            return "failed"
+        with trio.move_on_after(settings.session_s):
+            try:
+                env = await session.read_environment()
+                script = SCRIPTS.get(env.script)
+                if script is None:
+                    return await _unknown(session, env)
+                return await script(session, env, ctx)
+            except (AgiSessionError, ProtocolError) as exc:
+                log.warning("FastAGI session failed: %s", exc)
+                return "failed"
+        log.warning(
+            "FastAGI session failed: not over after %.1f s (VOICE_AGENT_AGI_SESSION_S)",
+            settings.session_s,
+        )
+        return "failed"
 
 
 async def _sweep(
     store: CallMetadataStore, interval_s: float, clock: Callable[[], float] = trio.current_time
 ) -> None:
+    ctx = _Context(AgiSettings(), store, lambda: 0, clock)
     while True:
         await trio.sleep(interval_s)
-        gone = store.expire(clock())
+        gone = await _store(ctx, "expire", clock())
         if gone:
             log.info("expired %d call metadata entries never claimed or finished", gone)
 
@@ -266,6 +322,7 @@ async def serve_fastagi(
     active_calls: Callable[[], int] = lambda: 0,
     clock: Callable[[], float] = trio.current_time,
     accepting: Callable[[], bool] = lambda: True,
+    router: Router | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``settings.host:settings.port`` until cancelled.
@@ -276,7 +333,18 @@ async def serve_fastagi(
     listeners.
     """
 
+    sessions = 0
+
     async def handler(stream: trio.SocketStream) -> None:
+        nonlocal sessions
+        if sessions >= settings.max_sessions:
+            log.warning(
+                "FastAGI connection refused: %d sessions open (VOICE_AGENT_AGI_MAX_SESSIONS)",
+                sessions,
+            )
+            await trio.aclose_forcefully(stream)
+            return
+        sessions += 1
         try:
             await handle_agi_connection(
                 stream,
@@ -285,9 +353,12 @@ async def serve_fastagi(
                 active_calls=active_calls,
                 clock=clock,
                 accepting=accepting,
+                router=router,
             )
         except Exception:  # one broken session must never take the server down
             log.exception("FastAGI session crashed")
+        finally:
+            sessions -= 1
 
     listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
     for listener in listeners:

@@ -14,8 +14,16 @@ from pathlib import Path
 
 import attrs
 
+from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import SCHEMA, Env
+from agent.business.company import load_companies
+from agent.business.database import is_postgres
+from agent.observe.metrics import metrics_address
+from agent.observe.records import RecordSettings
+from agent.pbx.fastagi import AgiSettings
+from agent.service.serve import ServiceSettings
+from agent.service.wiring import DEFAULT_COMPANIES
 
 OK, WARN, FAIL = "OK  ", "WARN", "FAIL"
 
@@ -98,13 +106,6 @@ def configuration(
     plan: Plan,
     env_file: tuple[str, Sequence[str]] | None = None,
 ) -> None:
-    from agent.base.config import ServerSettings
-    from agent.business.company import load_companies
-    from agent.observe.metrics import metrics_address
-    from agent.observe.records import RecordSettings
-    from agent.pbx.fastagi import AgiSettings
-    from agent.service.serve import ServiceSettings
-    from agent.service.wiring import DEFAULT_COMPANIES
 
     reader = Env(env)
     settings(reader, results, plan, env_file)
@@ -141,9 +142,10 @@ def configuration(
 
     def records() -> str:
         s = RecordSettings.from_env(reader)
-        plan.paths.append(("bookings database", Path(reader.get("VOICE_AGENT_DB"))))
+        if not is_postgres(reader.get("VOICE_AGENT_DB")):
+            plan.paths.append(("bookings database", Path(reader.get("VOICE_AGENT_DB"))))
         if s.url:
-            return "PostgreSQL (VOICE_AGENT_RECORDS_URL; reachability not checked here)"
+            return "PostgreSQL (VOICE_AGENT_DB or _RECORDS_URL; reachability not checked here)"
         plan.paths.append(("records", Path(s.path)))
         return f"SQLite {s.path}, kept {s.retention_days:g} days"
 

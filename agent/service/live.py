@@ -45,6 +45,15 @@ from agent.base.events import (
 )
 from agent.base.settings import Env
 from agent.base.wav import read_wav
+from agent.business.company import load_companies
+from agent.dialogue.prompt import system_prompt
+from agent.dialogue.tools import tool_specs
+from agent.providers.llm.fallback import FallbackChain
+from agent.providers.llm.offline_policy import OfflinePolicy
+from agent.providers.llm.openai_compat import OpenAICompatibleLLM
+from agent.providers.llm.openai_settings import LlmSettings
+from agent.providers.registry import chosen, stt_factory, voice_factory
+from agent.service.wiring import DEFAULT_COMPANIES
 
 if TYPE_CHECKING:
     from agent.media.call import Call
@@ -83,7 +92,6 @@ async def run_live(
     timeout_s: float = 20.0,
     wav: Path = CALLER_WAV,
 ) -> list[Stage]:
-    from agent.providers.registry import chosen
 
     env = Env(env).snapshot()
     reader = Env(env)
@@ -120,7 +128,6 @@ def _reason(exc: BaseException) -> str:
 
 
 async def _stt_stage(env: Mapping[str, str], name: str, call: Call, wav: Path) -> tuple[float, str]:
-    from agent.providers.registry import stt_factory
 
     stt = stt_factory(name, env)(call)
     rate = call.sample_rate
@@ -174,8 +181,6 @@ async def _stt_stage(env: Mapping[str, str], name: str, call: Call, wav: Path) -
 
 
 def _company(env: Mapping[str, str]):
-    from agent.business.company import load_companies
-    from agent.service.wiring import DEFAULT_COMPANIES
 
     reader = Env(env)
     path = reader.get("VOICE_AGENT_COMPANIES") if reader.is_set("VOICE_AGENT_COMPANIES") else None
@@ -187,8 +192,6 @@ def _company(env: Mapping[str, str]):
 
 
 async def _llm_stage(env: Mapping[str, str], name: str, call: Call) -> tuple[float, str]:
-    from agent.dialogue.prompt import system_prompt
-    from agent.dialogue.tools import tool_specs
 
     company = _company(env)
     model = _language_model(env, name, company, call)
@@ -221,12 +224,7 @@ def _language_model(env: Mapping[str, str], name: str, company, call: Call):
     """The configured model alone (no fallback provider stands in for it), with the
     one retry a vendor says helps, as in a call."""
     if name == "offline":
-        from agent.providers.llm.offline_policy import OfflinePolicy
-
         return OfflinePolicy(company, call_uuid=str(call.uuid))
-    from agent.providers.llm.fallback import FallbackChain
-    from agent.providers.llm.openai_compat import OpenAICompatibleLLM
-    from agent.providers.llm.openai_settings import LlmSettings
 
     settings = LlmSettings.from_env(env, provider=name)
     return FallbackChain([OpenAICompatibleLLM(settings)], first_token_budget_s=settings.timeout_s)
@@ -236,7 +234,6 @@ def _language_model(env: Mapping[str, str], name: str, company, call: Call):
 
 
 async def _tts_stage(env: Mapping[str, str], name: str, call: Call) -> tuple[float, str]:
-    from agent.providers.registry import voice_factory
 
     tts = voice_factory(name, env)(call)  # the voice alone, no fallback
     text_send, text_receive = trio.open_memory_channel[str](1)

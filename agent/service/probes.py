@@ -16,13 +16,19 @@ import attrs
 import trio
 
 from agent.base.events import AudioChunk, Finish, LlmEvent, Message, SttEvent
+from agent.providers.llm.openai_compat import OpenAICompatibleLLM
+from agent.providers.llm.openai_settings import LlmSettings
+from agent.providers.stt.deepgram import DeepgramStt
+from agent.providers.stt.deepgram_settings import DeepgramSettings
+from agent.providers.tts.cartesia import CartesiaTts
+from agent.providers.tts.cartesia_wire import CartesiaSettings
+from agent.providers.tts.elevenlabs import ElevenLabsTts
+from agent.providers.tts.elevenlabs_wire import ElevenLabsSettings
 
 Probe = Callable[[], Awaitable[str]]  # returns what it saw; raises on failure
 
 
 def deepgram_probe(env: Mapping[str, str]) -> Probe:
-    from agent.providers.stt.deepgram import DeepgramStt
-    from agent.providers.stt.deepgram_settings import DeepgramSettings
 
     settings = attrs.evolve(DeepgramSettings.from_env(env), reconnect_attempts=0)
 
@@ -53,8 +59,6 @@ def deepgram_probe(env: Mapping[str, str]) -> Probe:
 
 def llm_probes(env: Mapping[str, str], name: str) -> list[tuple[str, Probe]]:
     """One probe per endpoint: the primary ``name`` and each LLM_FALLBACKS entry."""
-    from agent.providers.llm.openai_compat import OpenAICompatibleLLM
-    from agent.providers.llm.openai_settings import LlmSettings
 
     primary = LlmSettings.from_env(env, provider=name)
     chain = (primary, *primary.fallback_settings(env))
@@ -85,13 +89,8 @@ def _llm_probe(model) -> Probe:
 
 def tts_probe(env: Mapping[str, str], name: str) -> Probe:
     if name == "cartesia":
-        from agent.providers.tts.cartesia import CartesiaTts
-        from agent.providers.tts.cartesia_wire import CartesiaSettings
-
         cartesia = CartesiaSettings.from_env(env)
         return _tts_probe(lambda: CartesiaTts(cartesia, 8000), cartesia.url)
-    from agent.providers.tts.elevenlabs import ElevenLabsTts
-    from agent.providers.tts.elevenlabs_wire import ElevenLabsSettings
 
     eleven = ElevenLabsSettings.from_env(env)
     return _tts_probe(lambda: ElevenLabsTts(eleven, 8000), eleven.url)

@@ -18,11 +18,15 @@ Graceful shutdown (SIGTERM or SIGINT, or ``Service.shutdown()``):
    that just ended, then the process exits.
 
 A second signal skips what is left of the drain and goes straight to step 3.
+Whatever happens in the event loop, the process ends (exit code 1) once drain +
+goodbye + hang-up + next grace + a margin have passed (``agent.service.deadline``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -38,6 +42,7 @@ from agent.media.server import CallRegistry, serve_audiosocket
 from agent.pbx.callflow import SHUTDOWN_REASON, CallFlow
 from agent.pbx.callmeta import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, handle_agi_connection, serve_fastagi
+from agent.service.deadline import MARGIN_S, HardDeadline
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 
 log = logging.getLogger(__name__)
@@ -206,6 +211,7 @@ class Service:
         self._accept_closed = trio.Event()
         self._drain_scope: trio.CancelScope | None = None
         self._hurry = False
+        self.deadline: HardDeadline | None = None
 
     @property
     def stopping(self) -> bool:
@@ -213,6 +219,8 @@ class Service:
 
     def shutdown(self, why: str = "requested") -> None:
         """Begin the graceful shutdown; a second call skips the rest of the drain."""
+        if self.deadline is not None:
+            self.deadline.arm()
         if not self._stopping.is_set():
             log.info("shutdown (%s): closing the listeners", why)
             self._stopping.set()
@@ -234,17 +242,36 @@ class Service:
         settings = self.agi if self.agi is not None else AgiSettings()
         return await handle_agi_connection(stream, settings, self.store, **self._agi_options())
 
+    @property
+    def shutdown_budget_s(self) -> float:
+        """The longest a shutdown may take before the hard deadline ends the process."""
+        s, hangup_s = self.settings, self.server.cleanup_timeout_s + 1.0
+        return s.drain_s + s.goodbye_s + hangup_s + s.next_grace_s + MARGIN_S
+
     def _load_changed(self, active: int) -> None:
         if self.metrics is not None:
             self.metrics.active_calls.set(active)
         if self._on_load is not None:
             self._on_load(active)
+        if active == 0:  # no call to keep in time: collect what ended calls left in
+            gc.collect()  # cycles (an idle process allocates nothing, so gc never runs)
 
     async def run(self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED):
+        if self.handle_signals:
+            self.deadline = HardDeadline(self.shutdown_budget_s)
+        try:
+            await self._run(task_status)
+        finally:
+            if self.deadline is not None:
+                self.deadline.cancel()
+
+    async def _run(self, task_status: trio.TaskStatus[Addresses]) -> None:
         async with trio.open_nursery() as services:
             if self.handle_signals:
                 services.start_soon(self._watch_signals)
             fastagi, metrics = await self._start_services(services)
+            if self.handle_signals:  # the process's own service (not one in a test)
+                gc.freeze()  # start-up's objects live on: collections scan only calls'
             async with trio.open_nursery() as calls:
                 accepting = trio.CancelScope()
                 with naming_the_port(AUDIOSOCKET, self.server.host, self.server.port):
@@ -342,9 +369,24 @@ class Service:
             self._accept_closed.set()
 
     async def _watch_signals(self) -> None:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                self.shutdown(signal.Signals(signum).name)
+        # A plain handler rather than trio's signal receiver: it arms the hard
+        # deadline at once, even if the event loop never gets to the shutdown.
+        token = trio.lowlevel.current_trio_token()
+        deadline = self.deadline
+
+        def on_signal(signum: int, frame: object) -> None:
+            if deadline is not None:
+                deadline.arm()
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(self.shutdown, signal.Signals(signum).name)
+
+        signals = (signal.SIGTERM, signal.SIGINT)
+        previous = {signum: signal.signal(signum, on_signal) for signum in signals}
+        try:
+            await trio.sleep_forever()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def _prepared(prepare: Callable[[Call], Awaitable[None]], factory: BrainFactory):

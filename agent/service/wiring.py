@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 
 import attrs
 import trio
@@ -13,13 +11,21 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import Env
+from agent.business.booking import BookingClient
+from agent.business.bookingstore import BookingStore
 from agent.business.company import (
     EXAMPLE_COMPANIES,
     CompanyDirectory,
     CompanyProfile,
     load_companies,
 )
+from agent.business.company_context import CompanyContext, ContextSettings
+from agent.business.outbox import Outbox, run_outbox
+from agent.conversation import conversation_brain_factory
+from agent.conversation.toolrunner import BookingToolRunner
 from agent.media.call import BrainFactory, Call
+from agent.providers.llm.openai_compat import SharedClient
+from agent.providers.registry import OFFLINE_NAMES, chosen, llm_factory, stt_factory, tts_factory
 from agent.service.preflight import check_database
 
 log = logging.getLogger(__name__)
@@ -56,7 +62,6 @@ class Conversation:
     async def run_services(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The outbox retries bookings the booking API could not take at once; the
         LLM's pooled HTTP client stays open for every call."""
-        from agent.business.outbox import run_outbox
 
         async with trio.open_nursery() as nursery:
             if self.warm_up is not None:
@@ -78,13 +83,6 @@ def build_conversation(
     """The conversation brain factory for ``serve``. ``did_for`` / ``caller_id_for``
     give a call's dialled number and caller id (from the AGI setup step, see
     ``agent.pbx.callflow``); without them every call gets the default company."""
-    from agent.business.booking import BookingClient
-    from agent.business.bookingstore import BookingStore, open_database
-    from agent.business.company_context import CompanyContext, ContextSettings
-    from agent.business.outbox import Outbox
-    from agent.conversation import conversation_brain_factory
-    from agent.conversation.toolrunner import BookingToolRunner
-    from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
 
     reader = Env.of(env)
     companies = load_companies(companies_path(reader))
@@ -92,12 +90,7 @@ def build_conversation(
     if default is None:
         raise ConfigError("VOICE_AGENT_COMPANIES: the companies file names no default company")
     check_booking_keys(reader, companies)
-    db_path = Path(reader.get("VOICE_AGENT_DB"))
-    check_database("VOICE_AGENT_DB", db_path)
-    try:
-        db = open_database(db_path)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"VOICE_AGENT_DB={str(db_path)!r}: {exc}") from None
+    db = open_store(reader)
     outbox = Outbox(db)
 
     def backend_for(company: CompanyProfile):
@@ -124,8 +117,6 @@ def build_conversation(
     def tools(call: Call, company: CompanyProfile) -> BookingToolRunner:
         return BookingToolRunner(company, backend_for(company), outbox, None, str(call.uuid))
 
-    from agent.providers.llm.openai_compat import SharedClient
-
     stt, llm, tts = chosen(reader)
     warn_offline(reader, (stt, llm, tts))
     http = SharedClient()
@@ -151,6 +142,22 @@ def build_conversation(
         http,
         _warm_up(stt, reader),
     )
+
+
+def open_store(env: Mapping[str, str] | Env | None):
+    """The store ``VOICE_AGENT_DB`` names (a SQLite file or PostgreSQL), migrated;
+    a problem is one ConfigError naming the variable."""
+    from agent.business.database import open_database, shown
+
+    reader = Env.of(env)
+    target = reader.get("VOICE_AGENT_DB")
+    check_database("VOICE_AGENT_DB", target)
+    try:
+        return open_database(target, pool_size=reader.get("VOICE_AGENT_DB_POOL_SIZE"))
+    except ConfigError:
+        raise
+    except Exception as exc:  # sqlite3.Error or psycopg.Error: the engine's own words
+        raise ConfigError(f"VOICE_AGENT_DB={shown(target)!r}: {exc}") from None
 
 
 def companies_path(env: Mapping[str, str] | Env | None) -> str:
@@ -189,7 +196,6 @@ def check_booking_keys(env: Mapping[str, str] | Env | None, companies: CompanyDi
 def warn_offline(env: Mapping[str, str] | Env | None, names: tuple[str, str, str]) -> None:
     """One WARNING naming the offline providers in use (chosen explicitly: see
     ``agent.providers.registry.chosen``), so a production log shows them."""
-    from agent.providers.registry import OFFLINE_NAMES
 
     pairs = zip(ROLES, names, strict=True)
     offline = [f"{role} {name}" for role, name in pairs if name in OFFLINE_NAMES]
@@ -200,7 +206,6 @@ def warn_offline(env: Mapping[str, str] | Env | None, names: tuple[str, str, str
 def check_providers(env: Mapping[str, str] | Env | None) -> tuple[str, str, str]:
     """Build the chosen providers' settings (keys included) without starting them:
     a missing key is a ConfigError here, at start-up."""
-    from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
 
     reader = Env.of(env)
     names = chosen(reader)

@@ -153,7 +153,8 @@ class Supervisor:
                 agi_listeners = await nursery.start(
                     functools.partial(
                         serve_fastagi,
-                        self.agi,
+                        # VOICE_AGENT_MAX_CALLS is what one worker keeps in time.
+                        attrs.evolve(self.agi, max_calls=self.agi.max_calls * len(self.workers)),
                         self.store,
                         active_calls=self.store.total_load,
                         clock=time.monotonic,

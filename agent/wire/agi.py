@@ -33,6 +33,13 @@ from agent.base.errors import LocalProtocolError, RemoteProtocolError
 # Asterisk reads commands with fgets into an 8192-byte buffer; its own lines
 # (environment values, replies with variable data) are bounded the same way.
 MAX_LINE = 8192
+# Asterisk's environment is about 25 lines of a few dozen bytes each (plus the
+# script's arguments); a peer that sends more is not Asterisk, and everything it
+# sends before the blank line would otherwise be kept.
+MAX_ENV_LINES = 300
+MAX_ENV_BYTES = 256 * 1024
+# A 520 usage reply is a screenful of text.
+MAX_USAGE_LINES = 200
 
 _ENV_KEY = re.compile(r"agi_[a-z0-9_]+")
 _REPLY = re.compile(r"(\d{3})([ -])(.*)")
@@ -167,8 +174,18 @@ def parse_reply_line(line: str) -> Reply:
 class AgiConnection:
     """The script side of one AGI session (FastAGI socket or stdin/stdout)."""
 
-    def __init__(self, *, max_line: int = MAX_LINE) -> None:
+    def __init__(
+        self,
+        *,
+        max_line: int = MAX_LINE,
+        max_env_lines: int = MAX_ENV_LINES,
+        max_env_bytes: int = MAX_ENV_BYTES,
+    ) -> None:
         self._max_line = max_line
+        self._max_env_lines = max_env_lines
+        self._max_env_bytes = max_env_bytes
+        self._env_lines = 0
+        self._env_bytes = 0
         self._buffer = bytearray()
         self._eof = False
         self._error: RemoteProtocolError | None = None
@@ -235,6 +252,10 @@ class AgiConnection:
             if line.startswith("520 "):
                 usage, self._usage = tuple(self._usage), None
                 return self._reply(Reply(code=520, text=line[4:], usage=usage))
+            if len(self._usage) >= MAX_USAGE_LINES:
+                raise RemoteProtocolError(
+                    f"AGI: 520 usage reply longer than {MAX_USAGE_LINES} lines"
+                )
             self._usage.append(line)
             return None
         if line.strip() == "HANGUP":
@@ -255,6 +276,13 @@ class AgiConnection:
             self.environment = Environment(self._env)
             self._env = None
             return self.environment
+        self._env_lines += 1
+        self._env_bytes += len(line) + 1
+        if self._env_lines > self._max_env_lines or self._env_bytes > self._max_env_bytes:
+            raise RemoteProtocolError(
+                f"AGI: environment longer than {self._max_env_lines} lines or"
+                f" {self._max_env_bytes} bytes"
+            )
         key, colon, value = line.partition(":")
         if not colon or _ENV_KEY.fullmatch(key) is None:
             raise RemoteProtocolError(f"AGI: not an agi_* environment line: {line[:80]!r}")

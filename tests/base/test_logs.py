@@ -187,3 +187,14 @@ def test_text_format_is_readable():
     assert second.endswith("INFO    agent.media.call no call here")
     with pytest.raises(ValueError, match="log format"):
         configure_logging("xml")
+
+
+def test_the_did_is_shown_and_the_callers_number_redacted(captured):
+    from agent.base.logs import Public
+
+    logging.getLogger("agent.test").info(
+        "setup: did=%s caller=%s", Public("+442079460958"), "+447700900123"
+    )
+    (entry,) = lines(captured)
+    # The DID is the company's own number: routing problems need it.
+    assert entry["msg"] == f"setup: did=+442079460958 caller={PHONE}"

@@ -253,3 +253,30 @@ def test_settings_and_paths(tmp_path):
     assert (tmp_path / "r.db").exists()
     with pytest.raises(ConfigError, match="RETENTION_DAYS"):
         RecordSettings.from_env({"VOICE_AGENT_RECORDS_RETENTION_DAYS": "-1"})
+
+
+def test_calls_left_unfinished_are_closed_as_interrupted_at_start(tmp_path):
+    settings = RecordSettings(path=str(tmp_path / "records.db"))
+    with RecordStore.open_sqlite(settings.path) as store:
+        for uuid, started in (("killed", 100.0), ("done", 100.0), ("later", 300.0)):
+            trio.run(lambda u=uuid, s=started: store.start_call(u, started_at=s))
+        trio.run(lambda: store.end_call("done", ended_at=150.0, outcome="booked"))
+    with RecordStore.open_sqlite(settings.path) as store:
+        assert store.close_unfinished_sync(200.0) == 1
+    with RecordStore.open_sqlite(settings.path) as store:
+        killed, done, later = (store.get_call(u) for u in ("killed", "done", "later"))
+    assert (killed.outcome, killed.end_reason, killed.ended_at) == (
+        "interrupted",
+        "interrupted",
+        100.0,
+    )
+    assert done.outcome == "booked" and later.outcome is None
+
+
+def test_in_a_shared_store_only_this_hosts_unfinished_calls_are_closed(tmp_path):
+    with RecordStore.open_sqlite(tmp_path / "records.db") as store:
+        for uuid, host in (("mine", "agent-1"), ("theirs", "agent-2")):
+            trio.run(lambda u=uuid, h=host: store.start_call(u, started_at=100.0, host=h))
+        assert store.close_unfinished_sync(200.0, host="agent-1") == 1
+        assert store.get_call("mine").outcome == "interrupted"
+        assert store.get_call("theirs").outcome is None

@@ -200,7 +200,7 @@ async def test_next_with_garbage_uuid_is_unknown():
 
     outcome, peer, _ = await run_session(script)
     assert outcome == "unknown-uuid"
-    assert peer.variables()["VOICE_AGENT_ACTION"] == "hangup"
+    assert peer.variables()["VOICE_AGENT_ACTION"] == "voicemail"  # the fallback, as the dialplan's
 
 
 async def test_hangup_notice_mid_setup_discards_the_metadata():

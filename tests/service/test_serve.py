@@ -247,7 +247,7 @@ async def test_a_manipulated_model_cannot_dial_an_arbitrary_number(autojump_cloc
         assert len(results) >= len(attempts)
         assert all("not an allowed target" in r for r in results[: len(attempts)])
         nxt = await agi_step(service, "next", str(call_uuid))
-        assert nxt["VOICE_AGENT_ACTION"] == "hangup" and nxt["VOICE_AGENT_TARGET"] == ""
+        assert nxt["VOICE_AGENT_ACTION"] == "voicemail" and nxt["VOICE_AGENT_TARGET"] == ""
         assert nxt["VOICE_AGENT_STATUS"] == "no-decision"
         service.shutdown()
 

@@ -255,3 +255,18 @@ def test_send_command_refuses_line_breaks_and_overlong_lines():
     with pytest.raises(LocalProtocolError, match="longer"):
         conn.send_command("VERBOSE " + "x" * agi.MAX_LINE)
     assert not conn.awaiting_reply
+
+
+def test_an_endless_environment_is_refused_before_it_piles_up():
+    conn = agi.AgiConnection()
+    line = b"agi_x%d: " + b"a" * 1000 + b"\n"
+    with pytest.raises(RemoteProtocolError, match="environment longer than 300 lines"):
+        for n in range(301):
+            conn.receive_data(line % n)
+            assert conn.next_event() is agi.NEED_DATA
+    big = agi.AgiConnection()
+    with pytest.raises(RemoteProtocolError, match=r"or 262144 bytes"):
+        for n in range(40):
+            big.receive_data(b"agi_y%d: " % n + b"b" * 8000 + b"\n")
+            assert big.next_event() is agi.NEED_DATA
+    assert n < 40

@@ -16,8 +16,7 @@ instead of surfacing later. Audio sent meanwhile is buffered.
 
 A cancelled session closes the socket at once (no CloseStream: nobody waits for
 the transcript); trio-websocket's reader task is shielded so it can still read
-the close reply. Wire format (``deepgram_wire``), bookkeeping and batching
-(``deepgram_batch``) are pure.
+the close reply. Wire format, bookkeeping and batching (``deepgram_*``) are pure.
 """
 
 from __future__ import annotations
