@@ -23,7 +23,7 @@ from tests.pbx.asterisk.tier import Asterisk, Slot, find_asterisk
 from tests.serve_process import free_port, serve_process
 
 # Agent slots: each has its own ports and its own copy of the shipped contexts.
-SLOTS = ("main", "wide", "busy", "term", "down")
+SLOTS = ("main", "dial", "wide", "busy", "term", "down")
 DIAL_CODECS = {"wide": "slin16"}
 THAMES_DID, SPARKS_DID = "02071234567", "01614960000"
 

@@ -7,6 +7,7 @@ import re
 import signal
 
 import pytest
+import trio
 
 from tests.pbx.asterisk.conftest import THAMES_DID
 from tests.pbx.asterisk.test_fastagi import uuid_of
@@ -23,7 +24,7 @@ def fallback_taken(log: str, number: str, status: str) -> bool:
     return re.search(pattern, log) is not None
 
 
-async def test_agent_down_and_agent_busy_take_the_fallback(tier):
+async def down_and_busy(tier):
     # Nothing listens on the "down" slot's ports: Asterisk's FastAGI connect fails.
     tier.allowed.append(r"res_agi\.c: .*(Connection refused|Couldn't connect|failed)")
     async with tier.agent("busy", VOICE_AGENT_MAX_CALLS="1") as agent:
@@ -44,7 +45,7 @@ async def test_agent_down_and_agent_busy_take_the_fallback(tier):
     assert not fallback_taken(log, holder.number, "")
 
 
-async def test_sigterm_says_goodbye_and_the_dialplan_goes_on_to_next(tier):
+async def sigterm(tier):
     env = {"VOICE_AGENT_DRAIN_S": "1", "VOICE_AGENT_GOODBYE_S": "6"}
     async with tier.agent("term", **env) as agent:
         phone = await tier.call("term", "voice-agent-inbound", THAMES_DID)
@@ -66,3 +67,11 @@ async def test_sigterm_says_goodbye_and_the_dialplan_goes_on_to_next(tier):
         log,
     )
     assert any("next " in line and uuid in line for line in agent.lines)
+
+
+async def test_down_busy_and_sigterm_never_leave_the_caller_in_silence(tier):
+    """Two agents at once: one at its call limit (and a slot nobody serves), one
+    stopped with SIGTERM in the middle of a call."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(down_and_busy, tier)
+        nursery.start_soon(sigterm, tier)
