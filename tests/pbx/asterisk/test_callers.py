@@ -1,44 +1,17 @@
-"""What callers do to a real call through Asterisk: hang up while the agent is
-answering, talk over the agent (barge-in), talk over the greeting."""
+"""What callers do to a real call through Asterisk: talk over the agent
+(barge-in), talk over the greeting. (A hang-up mid-answer: test_fastagi.py.)"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-import trio
 
 from agent.observe.records import RecordStore
 from tests.pbx.asterisk.conftest import FIGURES, THAMES_DID
 from tests.pbx.asterisk.test_fastagi import uuid_of
 
 pytestmark = [pytest.mark.pbx, pytest.mark.realtime, pytest.mark.offline]
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-async def test_a_hang_up_mid_answer_ends_as_a_hang_up_and_leaves_nothing_open(tier):
-    async with tier.agent("main") as agent:
-        baseline = open_fds(agent.process.pid)
-        phone = await tier.call("main", "voice-agent-inbound", THAMES_DID)
-        uuid = await uuid_of(agent, phone)
-        await phone.wait_agent_turn()
-        await phone.say(tier.lines, "leak")
-        await phone.wait_agent_speaking()
-        await phone.wait(0.5)  # the agent is answering
-        await phone.hang_up()
-        await tier.finished(phone.number)
-        await agent.wait_for(rf"\[{uuid}\] call ended:", timeout=10)
-        await trio.sleep(1.0)  # the records writer and sockets settle
-        with RecordStore.open_sqlite(Path(agent.workdir) / "voice-agent.sqlite3") as records:
-            record = records.get_call(uuid)
-        left_open = open_fds(agent.process.pid) - baseline
-    assert record.end_reason == "hangup" and record.ended_at is not None, record
-    assert record.outcome != "error"
-    assert left_open <= 0, f"{left_open} more file descriptors open than before the call"
 
 
 async def barge_in(tier):

@@ -1,10 +1,12 @@
 """FastAGI through real Asterisk: ``setup`` issues the UUID the AudioSocket leg
 uses (the agent refuses any other, VOICE_AGENT_REQUIRE_SETUP=1), the DID picks
 the company, the caller id is kept, ``next`` sends the call to a transfer target
-that records it was reached, and a lone keypad 0 asks for a person."""
+that records it was reached, and a lone keypad 0 asks for a person. A third call
+at the same time hangs up while the agent is answering."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -23,9 +25,14 @@ async def uuid_of(agent, phone) -> str:
     return match.group(1)
 
 
-async def test_setup_did_caller_id_next_transfer_and_a_lone_zero(tier):
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def test_setup_did_caller_id_next_transfer_a_lone_zero_and_a_hang_up(tier):
     results = {}
     async with tier.agent("main") as agent:
+        baseline = open_fds(agent.process.pid)
 
         async def person_at_sparks():
             phone = await tier.call("main", "voice-agent-inbound", SPARKS_DID)
@@ -45,14 +52,31 @@ async def test_setup_did_caller_id_next_transfer_and_a_lone_zero(tier):
             await phone.wait_gone(40)
             await tier.finished(phone.number)
 
+        async def hang_up_mid_answer():
+            phone = await tier.call("main", "voice-agent-inbound", THAMES_DID)
+            uuid = await uuid_of(agent, phone)
+            await phone.wait_agent_turn()
+            await phone.say(tier.lines, "leak")
+            await phone.wait_agent_speaking()
+            await phone.wait(0.5)  # the agent is answering
+            await phone.hang_up()
+            await tier.finished(phone.number)
+            await agent.wait_for(rf"\[{uuid}\] call ended:", timeout=10)
+            results["hangup"] = uuid
+
         async with trio.open_nursery() as nursery:
             nursery.start_soon(person_at_sparks)
             nursery.start_soon(zero_at_thames)
+            nursery.start_soon(hang_up_mid_answer)
+        hangup_uuid = results.pop("hangup")
+        await trio.sleep(1.0)  # the records writer and sockets settle
+        left_open = open_fds(agent.process.pid) - baseline
         for _, uuid in results.values():
             await agent.wait_for(rf"next .*call {uuid} -> transfer", timeout=10)
         with RecordStore.open_sqlite(Path(agent.workdir) / "voice-agent.sqlite3") as records:
             sparks = records.get_call(results["sparks"][1])
             zero = records.get_call(results["zero"][1])
+            hung_up = records.get_call(hangup_uuid)
         lines = list(agent.lines)
     log = tier.asterisk.log_since(0)
     for phone, uuid in results.values():
@@ -72,3 +96,8 @@ async def test_setup_did_caller_id_next_transfer_and_a_lone_zero(tier):
     reached = {p.name.split("-")[1]: p.read_text().strip() for p in tier.reached()}
     assert reached.get("brightoffice") == CALLER_ID, tier.asterisk.tail(60)
     assert reached.get("thamesoffice") == "07700900555"
+    # The hang-up mid-answer: a hang-up, not an error; its record is closed; and
+    # after the three calls the agent holds no more file descriptors than before.
+    assert hung_up.end_reason == "hangup" and hung_up.ended_at is not None, hung_up
+    assert hung_up.outcome != "error"
+    assert left_open <= 0, f"{left_open} more file descriptors open than before the calls"
