@@ -34,6 +34,7 @@ from agent.business.database import Database, open_database
 __all__ = ["BookingStore", "Database", "open_database"]
 
 MAX_SLOTS = 20
+_CUSTOMER_FIELDS = ("name", "phone", "address", "postcode")
 MAX_DAYS_AHEAD = 62  # a longer window is cut: nobody books months ahead on the phone
 
 
@@ -101,6 +102,42 @@ class BookingStore:
             "created_at": self.clock(),
         }
         return await self.db.run(self.db.transaction(lambda conn: self._insert(conn, row)))
+
+    async def amend(
+        self, booking_id: str, changes: Mapping[str, Any], idempotency_key: str
+    ) -> BookingOutcome:
+        """Change a booking's customer details (the contract's ``PATCH``); applying the
+        same change twice leaves the same booking, so the key needs no bookkeeping."""
+        customer = changes.get("customer")
+        if set(changes) - {"customer"} or not isinstance(customer, Mapping) or not customer:
+            return BookingOutcome("invalid", error="only customer details can change here")
+        bad = next((k for k in customer if k not in _CUSTOMER_FIELDS), None)
+        if bad is not None:
+            return BookingOutcome("invalid", error=f"unknown field {bad!r}", field=bad)
+        try:
+            for key in customer:
+                self._text(customer, key)
+        except _Invalid as exc:
+            return BookingOutcome("invalid", error=exc.problem, field=exc.field)
+        if "postcode" in customer and not self.profile.serves_postcode(customer["postcode"]):
+            return BookingOutcome("invalid", error="outside the service area", field="postcode")
+
+        def update(conn: Any) -> BookingOutcome:
+            row = conn.execute(
+                "SELECT body FROM bookings WHERE booking_id = ? AND company_id = ?",
+                (booking_id, self.profile.id),
+            ).fetchone()
+            if row is None:
+                return BookingOutcome("invalid", error="unknown booking", field="booking_id")
+            body = json.loads(row["body"])
+            body["customer"] = {**body.get("customer", {}), **customer}
+            conn.execute(
+                "UPDATE bookings SET body = ? WHERE booking_id = ?",
+                (json.dumps(body, separators=(",", ":")), booking_id),
+            )
+            return BookingOutcome("confirmed", booking_id)
+
+        return await self.db.run(self.db.transaction(update))
 
     async def bookings(self) -> list[dict[str, Any]]:
         """Every booking of this company, earliest slot first (for tests and tools)."""

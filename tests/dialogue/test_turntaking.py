@@ -6,6 +6,7 @@ import pytest
 
 from agent.base.errors import ConfigError
 from agent.base.events import SpeechStarted, Transcript, UtteranceEnd
+from agent.dialogue.doubt import UNSURE_PREFIX
 from agent.dialogue.turntaking import (
     AskRepeat,
     BargeIn,
@@ -300,7 +301,7 @@ def test_caller_goes_on_after_commit_before_any_audio():
     script += [(2.0, vad_off), (2.2, final("for tomorrow.", eot=True)), (2.3, done(1))]
     assert run(script, until=5) == [
         START_1,
-        (1.7, BargeIn(1, "caller-continued")),
+        (1.7, BargeIn(1, "caller-continued", take_back=True)),  # the turn was not over
         (2.2, StartResponse(2, "for tomorrow.", False)),
     ]
 
@@ -495,12 +496,25 @@ def test_reprompt_can_be_disabled_to_a_direct_timeout():
 # --- recognition confidence ---------------------------------------------------------------
 
 
-def test_low_confidence_asks_to_repeat_then_takes_the_best_guess():
+def test_low_confidence_goes_on_marked_unsure_never_dropped():
     def turn(start, text):
         return [(start, vad_on), (start + 1, vad_off), (start + 1.2, final(text, True, 0.3))]
 
-    script = [*turn(0, "blue bar"), *turn(5, "blue car"), *turn(10, "boo car")]
+    script = [*turn(0, "oh seven seven"), *turn(5, "it's 0770"), (5.0, done(1))]
+    script.sort(key=lambda step: step[0])
     assert run(script, until=12) == [
+        (1.2, StartResponse(1, f"{UNSURE_PREFIX}077", False, 0.3)),  # normalised too
+        (6.2, StartResponse(2, f"{UNSURE_PREFIX}it's 0770", False, 0.3)),
+    ]
+
+
+def test_low_confidence_asks_to_repeat_then_takes_the_best_guess_when_not_confirming():
+    def turn(start, text):
+        return [(start, vad_on), (start + 1, vad_off), (start + 1.2, final(text, True, 0.3))]
+
+    params = TurnTakingParams(confirm_unsure=False)
+    script = [*turn(0, "blue bar"), *turn(5, "blue car"), *turn(10, "boo car")]
+    assert run(script, until=12, params=params) == [
         (1.2, AskRepeat("blue bar", 0.3, 1)),
         (6.2, AskRepeat("blue car", 0.3, 2)),
         (11.2, StartResponse(1, "boo car", False, 0.3)),
@@ -510,7 +524,7 @@ def test_low_confidence_asks_to_repeat_then_takes_the_best_guess():
 def test_low_confidence_final_does_not_speculate():
     script = [(0.0, vad_on), (0.9, final("mumble", conf=0.2)), (1.0, vad_off)]
     script += [(1.3, utterance_end)]
-    assert run(script, until=5) == [(1.3, AskRepeat("mumble", 0.2, 1))]
+    assert run(script, until=5) == [(1.3, StartResponse(1, "[unsure] mumble", False, 0.2))]
 
 
 def test_confidence_is_weighted_by_segment_duration():

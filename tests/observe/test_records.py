@@ -256,6 +256,8 @@ def test_settings_and_paths(tmp_path):
 
 
 def test_calls_left_unfinished_are_closed_as_interrupted_at_start(tmp_path):
+    from agent.observe.records_start import close_interrupted_calls
+
     settings = RecordSettings(path=str(tmp_path / "records.db"))
     with RecordStore.open_sqlite(settings.path) as store:
         for uuid, started in (("killed", 100.0), ("done", 100.0), ("later", 300.0)):
@@ -271,6 +273,8 @@ def test_calls_left_unfinished_are_closed_as_interrupted_at_start(tmp_path):
         100.0,
     )
     assert done.outcome == "booked" and later.outcome is None
+    # A shared PostgreSQL store without a host name: another host's calls look the same.
+    assert close_interrupted_calls(RecordSettings(url="postgresql://h/db"), now=200.0) == 0
 
 
 def test_in_a_shared_store_only_this_hosts_unfinished_calls_are_closed(tmp_path):

@@ -51,12 +51,14 @@ import trio
 
 from agent.base.events import Finish, LlmEvent, Message, TextDelta, ToolCall, ToolSpec
 from agent.business.company import CompanyProfile, Service
+from agent.dialogue.doubt import split_unsure
 from agent.dialogue.replies import render
 from agent.dialogue.saytext import say_price
 from agent.dialogue.slots import extract
 from agent.dialogue.tools import (
     END_CALL,
     TRANSFER_TO_HUMAN,
+    AmendRequest,
     AvailabilityRequest,
     BookingRequest,
     QuoteRequest,
@@ -132,6 +134,8 @@ def tool_arguments(request: ToolRequest, profile: CompanyProfile) -> dict[str, A
             "postcode": request.postcode,
             "problem": request.problem,
         }
+    if isinstance(request, AmendRequest):
+        return dict(request.changes)
     raise TypeError(f"no tool arguments for {type(request).__name__}")
 
 
@@ -271,9 +275,11 @@ class OfflinePolicy:
         return tuple(actions)
 
     def _hear(self, text: str, now: float) -> tuple[Action, ...]:
-        text = text.strip()
+        text, unsure = split_unsure(text)
         if not text:
             return ()
+        if unsure:  # heard with low confidence (``doubt``): the workflow decides what to ask
+            return self.workflow.hear(text, now, confidence=0.0)
         return self._price_answer(text, now) or self.workflow.hear(text, now)
 
     def _price_answer(self, text: str, now: float) -> tuple[Action, ...]:

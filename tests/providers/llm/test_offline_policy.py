@@ -23,6 +23,7 @@ import trio
 from agent.base.events import Finish, LlmEvent, Message, TextDelta, ToolCall
 from agent.business.company import EXAMPLE_COMPANIES, parse_company
 from agent.demo.scenarios import CALLER_LINES
+from agent.dialogue.doubt import UNSURE_PREFIX
 from agent.dialogue.history import History
 from agent.dialogue.tools import (
     AvailabilityRequest,
@@ -490,3 +491,16 @@ async def test_words_stream_one_by_one_with_the_gap(autojump_clock: trio.abc.Clo
     assert all(len(d.split()) == 1 for d in deltas)
     assert stamps[-1][0] - stamps[0][0] == pytest.approx(0.05 * (len(deltas) - 1))
     assert stamps[-1][1] == Finish("stop")
+
+
+async def test_a_line_marked_unsure_is_not_acted_on_as_heard() -> None:
+    # The turn-taker marks a low-confidence turn (agent.dialogue.doubt); the policy
+    # must not book on the strength of it, and a clear line after it is taken.
+    call = make()
+    await call.turn()
+    for line in ("leak", "sounds_fine", "name", "address"):
+        await call.turn(LINE[line])
+    assert await call.turn(f"{UNSURE_PREFIX}My postcode is SW1A 1AA.")
+    assert call.policy.workflow.data.postcode is None
+    assert "number" in await call.turn("My postcode is SW1A 1AA.")
+    assert call.policy.workflow.data.postcode == "SW1A 1AA"
