@@ -67,3 +67,19 @@ def restore_logging():
     yield
     uninstall_logging()
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the whole session (see tests/pg.py), or a skip."""
+    from tests.pg import start_server
+
+    yield from start_server()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh, empty PostgreSQL database for one test."""
+    from tests.pg import fresh_database
+
+    return fresh_database(pg_server)

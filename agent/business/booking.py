@@ -78,6 +78,10 @@ class BookingBackend(Protocol):
 
     async def book(self, body: Mapping[str, Any], idempotency_key: str) -> BookingOutcome: ...
 
+    async def amend(
+        self, booking_id: str, changes: Mapping[str, Any], idempotency_key: str
+    ) -> BookingOutcome: ...
+
 
 def _timeouts(connect: float, total: float) -> httpx.Timeout:
     return httpx.Timeout(total, connect=connect, pool=connect)
@@ -244,6 +248,27 @@ class BookingClient:
             error, field = _error_fields(data)
             return BookingOutcome("invalid", error=error, field=field)
         raise self._http.status_error(status, data, "booking")
+
+    async def amend(
+        self, booking_id: str, changes: Mapping[str, Any], idempotency_key: str
+    ) -> BookingOutcome:
+        """``PATCH /bookings/{id}`` with only the fields that change."""
+        if not booking_id or not idempotency_key:
+            raise ValueError("an amendment needs the booking id and an idempotency key")
+        url = f"{self.base_url}/bookings/{booking_id}"
+        status, data = await self._http.request(
+            "PATCH", url, body=dict(changes), headers={"idempotency-key": idempotency_key}
+        )
+        if status == 200:
+            return BookingOutcome("confirmed", booking_id)
+        if status == 404:
+            return BookingOutcome("invalid", error="unknown booking", field="booking_id")
+        if status == 409:
+            return BookingOutcome("slot_taken", error=_error_fields(data)[0])
+        if status == 422:
+            error, field = _error_fields(data)
+            return BookingOutcome("invalid", error=error, field=field)
+        raise self._http.status_error(status, data, "amendment")
 
 
 class Notifier:

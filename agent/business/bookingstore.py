@@ -1,8 +1,9 @@
-"""The embedded booking store: the booking contract on a local SQLite file.
+"""The embedded booking store: the booking contract on the agent's own store.
 
-Used when a company has no ``booking_api``. ``open_database(path)`` opens the
-file (WAL, so readers never wait for the writer) and the outbox keeps its table
-in the same file. ``BookingStore(db, profile)`` is a ``BookingBackend``:
+Used when a company has no ``booking_api``. ``open_database(target)``
+(``agent.business.database``) opens the SQLite file or the PostgreSQL database
+that ``VOICE_AGENT_DB`` names; the outbox keeps its table in the same store.
+``BookingStore(db, profile)`` is a ``BookingBackend``:
 
 - availability: slots derived from the company's opening hours in its own
   timezone, ``slot_minutes`` long (a shorter tail of at least an hour fills
@@ -12,110 +13,29 @@ in the same file. ``BookingStore(db, profile)`` is a ``BookingBackend``:
   never adds a row; the key is a UNIQUE column), ``slot_taken`` when a booking
   overlaps, ``invalid`` with the field when the body is wrong.
 
-SQLite calls block, so every one runs in a worker thread
-(``trio.to_thread.run_sync``) under the database's lock: one connection, one
-statement sequence at a time, and the Trio loop never waits on the disk.
+Database calls block, so every one runs in a worker thread
+(``trio.to_thread.run_sync``); a booking is one transaction, so two hosts booking
+the same slot at once get one ``confirmed`` and one ``slot_taken``.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import trio
-
-from agent.base.errors import ProviderError
 from agent.business.booking import Availability, BookingOutcome
 from agent.business.company import CompanyProfile
+from agent.business.database import Database, open_database
+
+__all__ = ["BookingStore", "Database", "open_database"]
 
 MAX_SLOTS = 20
+_CUSTOMER_FIELDS = ("name", "phone", "address", "postcode")
 MAX_DAYS_AHEAD = 62  # a longer window is cut: nobody books months ahead on the phone
-T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS bookings (
-    booking_id TEXT PRIMARY KEY,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    company_id TEXT NOT NULL,
-    service_id TEXT NOT NULL,
-    start REAL NOT NULL,
-    "end" REAL NOT NULL,
-    body TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS bookings_by_time ON bookings (company_id, start);
-"""
-
-
-class Database:
-    """One SQLite connection used from worker threads, one call at a time.
-
-    ``threaded=False`` runs each call inline on the Trio thread instead: only for
-    tests in virtual time, because a MockClock with autojump does not see worker
-    threads and jumps ahead while one runs.
-    """
-
-    def __init__(self, path: str | Path, *, threaded: bool = True) -> None:
-        self.path, self.threaded = str(path), threaded
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE where we write).
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=2000")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-
-    def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            return fn(self._conn)
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` in a worker thread (not abandoned on cancel: a write
-        always finishes or rolls back as a whole). A database failure (locked, disk
-        full) is a retryable ``ProviderError``: the same call may work later."""
-        try:
-            if not self.threaded:
-                await trio.lowlevel.checkpoint()
-                return self.run_sync(fn)
-            return await trio.to_thread.run_sync(self.run_sync, fn)
-        except sqlite3.Error as exc:
-            raise ProviderError("sqlite", f"{self.path}: {exc}", retryable=True) from exc
-
-    def transaction(
-        self, fn: Callable[[sqlite3.Connection], T]
-    ) -> Callable[[sqlite3.Connection], T]:
-        def wrapped(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return wrapped
-
-    def executescript(self, script: str) -> None:
-        self.run_sync(lambda conn: conn.executescript(script))
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-def open_database(path: str | Path, *, threaded: bool = True) -> Database:
-    """Open (creating if needed) the agent's SQLite file with the bookings table."""
-    db = Database(path, threaded=threaded)
-    db.executescript(_SCHEMA)
-    return db
 
 
 class _Invalid(Exception):
@@ -183,6 +103,42 @@ class BookingStore:
         }
         return await self.db.run(self.db.transaction(lambda conn: self._insert(conn, row)))
 
+    async def amend(
+        self, booking_id: str, changes: Mapping[str, Any], idempotency_key: str
+    ) -> BookingOutcome:
+        """Change a booking's customer details (the contract's ``PATCH``); applying the
+        same change twice leaves the same booking, so the key needs no bookkeeping."""
+        customer = changes.get("customer")
+        if set(changes) - {"customer"} or not isinstance(customer, Mapping) or not customer:
+            return BookingOutcome("invalid", error="only customer details can change here")
+        bad = next((k for k in customer if k not in _CUSTOMER_FIELDS), None)
+        if bad is not None:
+            return BookingOutcome("invalid", error=f"unknown field {bad!r}", field=bad)
+        try:
+            for key in customer:
+                self._text(customer, key)
+        except _Invalid as exc:
+            return BookingOutcome("invalid", error=exc.problem, field=exc.field)
+        if "postcode" in customer and not self.profile.serves_postcode(customer["postcode"]):
+            return BookingOutcome("invalid", error="outside the service area", field="postcode")
+
+        def update(conn: Any) -> BookingOutcome:
+            row = conn.execute(
+                "SELECT body FROM bookings WHERE booking_id = ? AND company_id = ?",
+                (booking_id, self.profile.id),
+            ).fetchone()
+            if row is None:
+                return BookingOutcome("invalid", error="unknown booking", field="booking_id")
+            body = json.loads(row["body"])
+            body["customer"] = {**body.get("customer", {}), **customer}
+            conn.execute(
+                "UPDATE bookings SET body = ? WHERE booking_id = ?",
+                (json.dumps(body, separators=(",", ":")), booking_id),
+            )
+            return BookingOutcome("confirmed", booking_id)
+
+        return await self.db.run(self.db.transaction(update))
+
     async def bookings(self) -> list[dict[str, Any]]:
         """Every booking of this company, earliest slot first (for tests and tools)."""
         rows = await self.db.run(
@@ -237,14 +193,18 @@ class BookingStore:
 
     # --- storage ----------------------------------------------------------------
 
-    def _busy(self, conn: sqlite3.Connection, earliest: float, latest: float) -> list[tuple]:
+    def _busy(self, conn: Any, earliest: float, latest: float) -> list[tuple]:
         rows = conn.execute(
             'SELECT start, "end" FROM bookings WHERE company_id = ? AND "end" > ? AND start < ?',
             (self.profile.id, earliest, latest + 24 * 3600),
         ).fetchall()
         return [(r["start"], r["end"]) for r in rows]
 
-    def _insert(self, conn: sqlite3.Connection, row: dict[str, Any]) -> BookingOutcome:
+    def _insert(self, conn: Any, row: dict[str, Any]) -> BookingOutcome:
+        if self.db.engine == "postgresql":
+            # READ COMMITTED lets two hosts both see a free slot; one lock per company
+            # makes their bookings take turns (SQLite's BEGIN IMMEDIATE already does).
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (row["company_id"],))
         seen = conn.execute(
             "SELECT booking_id FROM bookings WHERE idempotency_key = ?", (row["idempotency_key"],)
         ).fetchone()
@@ -258,9 +218,8 @@ class BookingStore:
             return BookingOutcome("slot_taken", error="slot_taken")
         conn.execute(
             "INSERT INTO bookings (booking_id, idempotency_key, company_id, service_id, start,"
-            ' "end", body, created_at) VALUES (:booking_id, :idempotency_key, :company_id,'
-            " :service_id, :start, :end, :body, :created_at)",
-            row,
+            ' "end", body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            tuple(row.values()),
         )
         return BookingOutcome("confirmed", row["booking_id"])
 

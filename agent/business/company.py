@@ -108,6 +108,8 @@ class CompanyProfile:
     dids: tuple[str, ...] = ()
     # Overrides of the workflow's reply templates, by template name.
     phrases: dict[str, str] = attrs.field(factory=dict, hash=False)
+    # Answers to callers' questions by topic (vat, payment, response_time, area, ...).
+    info: dict[str, str] = attrs.field(factory=dict, hash=False)
 
     # --- questions asked during a call ---
 
@@ -316,6 +318,9 @@ def parse_company(data: Any) -> CompanyProfile:
     phrases = f.data.get("phrases", {})
     if not isinstance(phrases, Mapping) or not all(isinstance(v, str) for v in phrases.values()):
         raise f.fail("phrases", "expected an object of template name -> text")
+    info = f.data.get("info", {})
+    if not isinstance(info, Mapping) or not all(isinstance(v, str) for v in info.values()):
+        raise f.fail("info", "expected an object of topic -> answer text")
     return CompanyProfile(
         id=cid,
         name=f.str("name"),
@@ -332,6 +337,7 @@ def parse_company(data: Any) -> CompanyProfile:
         notify_url=notify_url,
         dids=tuple(dids),
         phrases=dict(phrases),
+        info=dict(info),
     )
 
 

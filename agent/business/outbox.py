@@ -1,18 +1,27 @@
 """The persistent outbox: bookings and webhook notifications that still need an answer.
 
 A booking the API did not confirm (5xx, timeout, unreachable) and every
-notification is written to the ``outbox`` table (same SQLite file as the
-local booking store) with its idempotency key, before anyone is told "it will
-be confirmed". ``run_outbox`` retries pending rows with capped exponential
-backoff until a final answer: a booking is ``confirmed`` (201/200) or
-``failed`` (409 slot taken, 422 invalid; the reason is recorded and the
-business is asked to call the customer back); a notification is ``confirmed``
-on a 2xx and ``failed`` on a final 4xx. Because the key never changes, a retry
-after a lost answer can never create a second booking.
+notification is written to the ``outbox`` table (in the agent's store,
+``agent.business.database``: SQLite or the PostgreSQL that several hosts share)
+with its idempotency key, before anyone is told "it will be confirmed".
+``run_outbox`` retries pending rows with capped exponential backoff until a
+final answer: a booking is ``confirmed`` (201/200) or ``failed`` (409 slot
+taken, 422 invalid; the reason is recorded and the business is asked to call
+the customer back); a notification is ``confirmed`` on a 2xx and ``failed`` on
+a final 4xx. Because the key never changes, a retry after a lost answer can
+never create a second booking.
 
 Rows survive restarts: ``run_outbox`` retries every pending row when it starts.
 A live call learns the end of its booking through ``Outbox.wait_final(key)`` or
 the ``on_final`` callback.
+
+Many workers on many hosts may run ``run_outbox`` on one store: a worker
+*claims* a row before each try (``Outbox.claim``: ``SELECT ... FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, a conditional ``UPDATE`` under ``BEGIN IMMEDIATE`` on
+SQLite) with a lease, so exactly one worker tries a row at a time. A failed try
+keeps the lease until the row's next retry (the backoff holds on every host);
+a worker that dies mid-try loses its lease after ``lease_s`` and another takes
+the row over. The Idempotency-Key makes that second try of a booking harmless.
 
 Scheduling uses Trio's clock (so tests run in virtual time); stored times are
 wall-clock epoch seconds, for people reading the table.
@@ -22,8 +31,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
-import sqlite3
+import socket
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -33,31 +43,14 @@ import attrs
 import trio
 
 from agent.base.errors import ProviderError
+from agent.business.amendments import deliver_amendment
 from agent.business.booking import BookingBackend, Notifier, notification
-from agent.business.bookingstore import Database
+from agent.business.database import Database
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["booking", "notify"]
+Kind = Literal["booking", "notify", "amend"]
 Status = Literal["pending", "confirmed", "failed"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    key TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    company_id TEXT NOT NULL,
-    call_uuid TEXT NOT NULL DEFAULT '',
-    target TEXT,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT NOT NULL DEFAULT '',
-    result TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status);
-"""
 
 
 @attrs.frozen
@@ -100,7 +93,7 @@ class OutboxItem:
         return self.status != "pending"
 
 
-def _item(row: sqlite3.Row) -> OutboxItem:
+def _item(row: Any) -> OutboxItem:
     return OutboxItem(
         key=row["key"],
         kind=row["kind"],
@@ -120,7 +113,6 @@ class Outbox:
 
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self.db, self.clock = db, clock
-        db.executescript(_SCHEMA)
         self._changed = trio.Event()
         self._finals: dict[str, trio.Event] = {}
 
@@ -135,6 +127,24 @@ class Outbox:
     ) -> OutboxItem:
         """Keep a booking for retry; a key already kept returns its row unchanged."""
         return await self._put(key, "booking", company_id, body, notify_url, call_uuid)
+
+    async def put_amendment(
+        self,
+        key: str,
+        company_id: str,
+        changes: Mapping[str, Any],
+        *,
+        booking_id: str | None = None,
+        booking_key: str | None = None,
+        call_uuid: str = "",
+    ) -> OutboxItem:
+        """Keep an amendment (``PATCH`` body ``changes``) for the booking ``booking_id``,
+        or, while that booking itself waits here, for the booking kept as ``booking_key``:
+        it is delivered after that booking is confirmed."""
+        if booking_id is None and booking_key is None:
+            raise ValueError("an amendment needs the booking id or the kept booking's key")
+        payload = {"booking_id": booking_id, "booking_key": booking_key, "changes": dict(changes)}
+        return await self._put(key, "amend", company_id, payload, None, call_uuid)
 
     async def put_notification(
         self,
@@ -152,12 +162,8 @@ class Outbox:
             raise ValueError("an outbox item needs an idempotency key")
         now = self.clock()
 
-        def insert(conn: sqlite3.Connection) -> OutboxItem:
-            conn.execute(
-                "INSERT OR IGNORE INTO outbox (key, kind, company_id, call_uuid, target, payload,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, kind, company_id, call_uuid, target, json.dumps(dict(payload)), now, now),
-            )
+        def insert(conn: Any) -> OutboxItem:
+            _insert(conn, key, kind, company_id, payload, target, call_uuid, now)
             return _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
 
         item = await self.db.run(self.db.transaction(insert))
@@ -175,47 +181,89 @@ class Outbox:
         where, args = ("WHERE status = ?", (status,)) if status else ("", ())
         rows = await self.db.run(
             lambda conn: conn.execute(
-                f"SELECT * FROM outbox {where} ORDER BY created_at, rowid", args
+                f"SELECT * FROM outbox {where} ORDER BY created_at, key", args
             ).fetchall()
         )
         return [_item(r) for r in rows]
 
-    async def record_failure(self, key: str, error: str) -> int:
-        """Count a failed attempt; returns the attempts so far."""
+    async def claim(self, owner: str, keys: list[str], lease_s: float) -> list[OutboxItem]:
+        """Take the lease of those ``keys`` still pending that no other worker holds
+        (an expired lease is free); returns the rows this ``owner`` now holds."""
+        if not keys:
+            return []
+        now = self.clock()
+        marks = ", ".join("?" * len(keys))
+        # SKIP LOCKED: a row another host is claiming right now is passed over, not
+        # waited for; SQLite's BEGIN IMMEDIATE serialises the claims instead.
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.engine == "postgresql" else ""
+        sql = (
+            "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE key IN ("
+            f"SELECT key FROM outbox WHERE key IN ({marks}) AND status = 'pending'"
+            f" AND (lease_until <= ? OR lease_owner = ?){lock}) RETURNING *"
+        )
+        args = (owner, now + lease_s, *keys, now, owner)
+        rows = await self.db.run(self.db.transaction(lambda c: c.execute(sql, args).fetchall()))
+        return sorted((_item(r) for r in rows), key=lambda item: keys.index(item.key))
+
+    async def record_failure(
+        self, key: str, error: str, *, owner: str = "", retry_in: float = 0.0
+    ) -> int:
+        """Count a failed attempt; returns the attempts so far. ``owner`` keeps its
+        lease for ``retry_in`` seconds: no other host tries the row before then."""
         now = self.clock()
 
-        def update(conn: sqlite3.Connection) -> int:
+        def update(conn: Any) -> int:
             conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ?"
-                " WHERE key = ?",
-                (error, now, key),
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ?,"
+                " lease_owner = ?, lease_until = ? WHERE key = ?",
+                (error, now, owner, now + retry_in if owner else 0.0, key),
             )
             return conn.execute("SELECT attempts FROM outbox WHERE key = ?", (key,)).fetchone()[0]
 
         return await self.db.run(self.db.transaction(update))
 
     async def finish(
-        self, key: str, status: Status, result: Mapping[str, Any], *, error: str = ""
+        self,
+        key: str,
+        status: Status,
+        result: Mapping[str, Any],
+        *,
+        error: str = "",
+        then_notify: tuple[str, Mapping[str, Any]] | None = None,
     ) -> OutboxItem:
-        """Record the final answer and wake whoever waits for it."""
+        """Record the final answer and wake whoever waits for it. ``then_notify``
+        (url, payload) keeps the notification of that answer in the same
+        transaction: a worker that dies between the two never loses it."""
         if status == "pending":
             raise ValueError("finish() needs a final status")
         now = self.clock()
 
-        def update(conn: sqlite3.Connection) -> OutboxItem:
+        def update(conn: Any) -> OutboxItem:
             conn.execute(
                 "UPDATE outbox SET status = ?, result = ?, attempts = attempts + 1,"
-                " last_error = ?, updated_at = ? WHERE key = ?",
+                " last_error = ?, updated_at = ?, lease_owner = '', lease_until = 0"
+                " WHERE key = ?",
                 (status, json.dumps(dict(result)), error, now, key),
             )
-            return _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
+            item = _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
+            if then_notify is not None:
+                url, payload = then_notify
+                notify_key = f"{key}:notify"
+                _insert(
+                    conn, notify_key, "notify", item.company_id, payload, url, item.call_uuid, now
+                )
+            return item
 
         item = await self.db.run(self.db.transaction(update))
+        if then_notify is not None:
+            self._changed.set()
         self._finals.pop(key, trio.Event()).set()
         return item
 
-    async def wait_final(self, key: str) -> OutboxItem:
-        """Wait until the row with ``key`` has a final answer (now, if it has one)."""
+    async def wait_final(self, key: str, *, poll_s: float = 1.0) -> OutboxItem:
+        """Wait until the row with ``key`` has a final answer (now, if it has one).
+        A worker of this process wakes the waiter at once; one on another host is
+        seen at the next look, every ``poll_s``."""
         while True:
             event = self._finals.setdefault(key, trio.Event())
             item = await self.get(key)
@@ -223,7 +271,8 @@ class Outbox:
                 raise KeyError(f"no outbox item {key!r}")
             if item.final:
                 return item
-            await event.wait()
+            with trio.move_on_after(poll_s):
+                await event.wait()
 
     async def wait_changed(self) -> None:
         """Return once something was put in since the last call."""
@@ -231,7 +280,21 @@ class Outbox:
         self._changed = trio.Event()
 
 
+def _insert(conn: Any, key, kind, company_id, payload, target, call_uuid, now: float) -> None:
+    conn.execute(
+        "INSERT INTO outbox (key, kind, company_id, call_uuid, target, payload,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (key) DO NOTHING",
+        (key, kind, company_id, call_uuid, target, json.dumps(dict(payload)), now, now),
+    )
+
+
 BackendFor = Callable[[str], BookingBackend | None]  # company id -> its booking backend
+
+
+def worker_name() -> str:
+    """This process's name as an outbox lease owner: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 async def run_outbox(
@@ -242,11 +305,21 @@ async def run_outbox(
     backoff: Backoff = Backoff(),
     on_final: Callable[[OutboxItem], None] | None = None,
     rng: random.Random | None = None,
+    owner: str = "",
+    lease_s: float = 20.0,
+    batch: int = 5,
+    poll_s: float = 2.0,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Deliver pending rows until cancelled; every pending row is due at start."""
+    """Deliver pending rows until cancelled; every pending row is due at start.
+
+    ``owner`` names this worker in the leases (default: host and pid; give each
+    worker of one process its own). Rows put by other hosts are seen every
+    ``poll_s``. A try must end within ``lease_s`` (the HTTP clients' timeouts are
+    far shorter), or another worker may try the same row again."""
     rng = rng or random.Random()
-    due: dict[str, float] = {}  # key -> Trio time of the next try
+    owner = owner or worker_name()
+    due: dict[str, float] = {}  # key -> Trio time of this worker's next try
     task_status.started()
     while True:
         now = trio.current_time()
@@ -254,29 +327,41 @@ async def run_outbox(
         keys = {item.key for item in pending}
         for key in [k for k in due if k not in keys]:  # finished elsewhere: forget it
             del due[key]
-        for item in pending:
-            when = due.setdefault(item.key, now)
-            if when > now:
-                continue
-            final = await _deliver(outbox, item, backend_for, notifier)
-            if final is None:
-                attempts = (await outbox.get(item.key) or item).attempts
-                due[item.key] = trio.current_time() + backoff.delay(attempts, rng.random())
-                continue
-            due.pop(item.key, None)
-            if on_final is not None:
-                on_final(final)
-        with trio.move_on_at(min(due.values(), default=float("inf"))):
+        ready = [item.key for item in pending if due.setdefault(item.key, now) <= now]
+        for start in range(0, len(ready), batch):
+            wanted = ready[start : start + batch]
+            claimed = await outbox.claim(owner, wanted, lease_s)
+            for key in set(wanted) - {item.key for item in claimed}:
+                due[key] = now + poll_s  # another worker holds it: look again later
+            for item in claimed:
+                final = await _deliver(outbox, item, backend_for, notifier, owner, backoff, rng)
+                if final is None:
+                    attempts = (await outbox.get(item.key) or item).attempts
+                    due[item.key] = trio.current_time() + backoff.delay(attempts, rng.random())
+                    continue
+                due.pop(item.key, None)
+                if on_final is not None:
+                    on_final(final)
+        wake = min(min(due.values(), default=float("inf")), trio.current_time() + poll_s)
+        with trio.move_on_at(wake):
             await outbox.wait_changed()
 
 
 async def _deliver(
-    outbox: Outbox, item: OutboxItem, backend_for: BackendFor, notifier: Notifier | None
+    outbox: Outbox,
+    item: OutboxItem,
+    backend_for: BackendFor,
+    notifier: Notifier | None,
+    owner: str,
+    backoff: Backoff,
+    rng: random.Random,
 ) -> OutboxItem | None:
     """One try; the row's final state, or ``None`` to try again later."""
     try:
         if item.kind == "booking":
             return await _deliver_booking(outbox, item, backend_for)
+        if item.kind == "amend":
+            return await deliver_amendment(outbox, item, backend_for(item.company_id))
         if notifier is None:
             raise ProviderError("notify", "no notifier configured", retryable=True)
         await notifier.send(item.target or "", item.payload, item.key)
@@ -285,7 +370,9 @@ async def _deliver(
         if item.kind == "notify" and not exc.retryable:
             log.warning("outbox: notification %s refused for good: %s", item.key, exc)
             return await outbox.finish(item.key, "failed", {}, error=str(exc))
-        attempts = await outbox.record_failure(item.key, str(exc))
+        # The lease is held until the next try, so no other host retries sooner.
+        retry_in = backoff.delay(item.attempts + 1, rng.random())
+        attempts = await outbox.record_failure(item.key, str(exc), owner=owner, retry_in=retry_in)
         log.info("outbox: %s %s failed (try %d): %s", item.kind, item.key, attempts, exc)
         return None
 
@@ -296,17 +383,18 @@ async def _deliver_booking(outbox: Outbox, item: OutboxItem, backend_for: Backen
         raise ProviderError("outbox", f"no booking backend for company {item.company_id!r}")
     outcome = await backend.book(item.payload, item.key)
     if outcome.confirmed:
-        final = await outbox.finish(item.key, "confirmed", {"booking_id": outcome.booking_id})
+        status: Status = "confirmed"
+        result: dict[str, Any] = {"booking_id": outcome.booking_id}
+        reason = ""
         event, data = "booking", {**item.payload, "booking_id": outcome.booking_id}
     else:
+        status, result = "failed", {"status": outcome.status, "field": outcome.field}
         reason = outcome.error or outcome.status
         if outcome.field:
             reason += f" (field {outcome.field})"
-        final = await outbox.finish(
-            item.key, "failed", {"status": outcome.status, "field": outcome.field}, error=reason
-        )
         # The caller was told it would be confirmed: a person has to call them back.
         event, data = "callback_requested", {"reason": f"booking failed: {reason}", **item.payload}
+    then_notify = None
     if item.target:
         payload = notification(
             event,
@@ -315,7 +403,5 @@ async def _deliver_booking(outbox: Outbox, item: OutboxItem, backend_for: Backen
             at=datetime.fromtimestamp(outbox.clock(), UTC).isoformat(timespec="seconds"),
             data=data,
         )
-        await outbox.put_notification(
-            f"{item.key}:notify", item.company_id, item.target, payload, call_uuid=item.call_uuid
-        )
-    return final
+        then_notify = (item.target, payload)
+    return await outbox.finish(item.key, status, result, error=reason, then_notify=then_notify)

@@ -68,25 +68,70 @@ def parse_postcode(text: str) -> Postcode | None:
     return Postcode(area, int(district), sub, int(sector), unit)
 
 
+# "S for Sierra", "E as in echo": the letter, without the word that spells it.
+_SPELLED_LETTER = re.compile(r"\b([A-Za-z])\s+(?:for|as in|like)\s+[A-Za-z]{3,}\b", re.I)
+_PIECE_WORDS = {**_DIGIT_WORDS, "for": "4", "to": "2", "too": "2", "ate": "8", "ten": "10"}
+_PIECE_WORDS |= {w: str(11 + i) for i, w in enumerate(["eleven", "twelve", "thirteen", "fourteen"])}
+_PIECE_WORDS |= {w: str(15 + i) for i, w in enumerate(["fifteen", "sixteen", "seventeen"])}
+_PIECE_WORDS |= {"eighteen": "18", "nineteen": "19", "twenty": "20"}
+# Areas a recogniser writes out ("South East 11 5PH"), and two-letter words that are
+# never a postcode's letters (so "is", "at" do not join the pieces around them).
+_AREA_WORDS = re.compile(r"\b(south|north|east|west)[\s-]+(east|west|central)\b", re.IGNORECASE)
+_NOT_PIECES = frozenset(
+    re.findall(r"\w+", "is it at my me on in of to so no we he be do go up an as or by if us am oh")
+)
+
+
+def _postcode_pieces(text: str) -> list[str]:
+    """The utterance as tokens a postcode can be made of ("" where one cannot go)."""
+    text = _SPELLED_LETTER.sub(r"\1", text)
+    text = _AREA_WORDS.sub(lambda m: m.group(1)[0].upper() + m.group(2)[0].upper(), text)
+    pieces: list[str] = []
+    double = False
+    for raw in re.findall(r"[A-Za-z0-9]+", text):
+        low = raw.lower()
+        if low in ("double", "triple"):
+            double = True
+            continue
+        token = _PIECE_WORDS.get(low, raw)
+        if double and len(token) == 1:
+            token *= 2
+        double = False
+        short = len(token) <= 2 and (token.isalnum() and low not in _NOT_PIECES)
+        fits = len(token) == 1 or short or (len(token) <= 7 and any(c.isdigit() for c in token))
+        pieces.append(token.upper() if fits else "")
+    return pieces
+
+
+def _unit_letters(candidate: str) -> str:
+    return candidate[:-2] + candidate[-2:].replace("8", "A")
+
+
 def find_postcode(text: str) -> Postcode | None:
-    """Find a postcode anywhere in an utterance, typed ("SW1A 1AA") or spelled out."""
+    """Find a postcode anywhere in an utterance, typed ("SW1A 1AA"), with odd spacing
+    or hyphens as a recogniser writes it ("SE-11 5PH", "SE1 7 LG") or spelled out
+    ("S E one, seven L G", "S for Sierra", "four"/"for")."""
     m = _POSTCODE_IN_TEXT.search(text.upper())
     if m is not None and (pc := parse_postcode(m.group(1) + m.group(2))) is not None:
         return pc
-    # Spelled out: runs of single characters / short alphanumeric pieces.
-    run: list[str] = []
-    for raw in [*re.findall(r"[A-Za-z0-9]+", text), ""]:
-        token = _DIGIT_WORDS.get(raw.lower(), raw) if raw.lower() not in ("o", "oh") else raw
-        piece = len(token) == 1 or (0 < len(token) <= 4 and any(c.isdigit() for c in token))
-        if piece:
-            run.append(token)
-            continue
-        joined = "".join(run).upper()
-        for start in range(len(joined)):
-            for end in (start + 7, start + 6, start + 5):
-                if end <= len(joined) and (pc := parse_postcode(joined[start:end])):
-                    return pc
-        run = []
+    pieces = _postcode_pieces(text)
+    # The longest run of consecutive pieces that is one whole postcode, leftmost first.
+    for start in range(len(pieces)):
+        joined = ""
+        candidates = []
+        for piece in pieces[start:]:
+            if not piece:
+                break
+            joined += piece
+            if len(joined) > 7:
+                break
+            candidates.append(joined)
+        for candidate in reversed(candidates):
+            if (pc := parse_postcode(candidate)) is not None:
+                return pc
+            # "eight" for "A" at the end ("SW1A 1A8"): a unit is two letters, never a digit
+            if candidate[-2:].count("8") and (pc := parse_postcode(_unit_letters(candidate))):
+                return pc
     return None
 
 
@@ -168,9 +213,15 @@ def to_e164(number: str, *, country_code: str = "44") -> str | None:
         s = "+44" + s[4:]
     if not _E164.match(s):
         return None
-    # UK numbers: 10 digits after +44 (a few, like 0800 111 999, have 9).
-    if s.startswith("+44") and len(s) not in (12, 13):
-        return None
+    # UK numbers: 10 digits after +44 (11 with the 0); geographic (01, 02), non-geographic
+    # (03) and mobile (07) numbers always have all 11, so a number heard a digit or two
+    # short is refused rather than booked. A few freephone ones (0800 111 999) have 9.
+    if s.startswith("+44"):
+        national = s[3:]
+        if national[:1] in "1237" and len(national) != 10:
+            return None
+        if len(national) not in (9, 10):
+            return None
     return s
 
 
@@ -199,6 +250,11 @@ def find_phone(text: str, *, country_code: str = "44") -> str | None:
     """Find a phone number in an utterance (digits or spoken words); E.164 or ``None``."""
     for candidate in (text, spoken_digits(text)):
         for m in re.finditer(r"\+?\d[\d\s\-().]{5,20}\d", candidate):
+            digits = re.sub(r"\D", "", m.group(0))
+            # "0 0 7 7 0 0 ...": a recogniser doubles the leading zero of a national
+            # number far more often than a caller gives an international one that short.
+            if re.fullmatch(r"00[1237]\d{9}", digits) and not m.group(0).startswith("+"):
+                return to_e164(digits[1:], country_code=country_code)
             if (e164 := to_e164(m.group(0), country_code=country_code)) is not None:
                 return e164
     return None

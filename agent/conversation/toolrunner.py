@@ -30,11 +30,13 @@ from agent.business.booking import BookingBackend, Notifier, notification
 from agent.business.company import CompanyProfile
 from agent.business.outbox import Outbox
 from agent.dialogue.tools import (
+    AMEND_BOOKING,
     BOOK_APPOINTMENT,
     CHECK_AVAILABILITY,
     END_CALL,
     GET_QUOTE,
     TRANSFER_TO_HUMAN,
+    AmendRequest,
     AvailabilityRequest,
     BookingRequest,
     EndCallRequest,
@@ -75,6 +77,7 @@ class BookingToolRunner:
         self.booking_n = 1
         self.booking_id: str | None = None
         self.pending_key: str | None = None  # a booking waiting in the outbox
+        self.amend_n = 0
 
     @property
     def next_key(self) -> str:
@@ -101,6 +104,8 @@ class BookingToolRunner:
             return await self._availability(request)
         if name == BOOK_APPOINTMENT and isinstance(request, BookingRequest):
             return await self._book(request, key, now)
+        if name == AMEND_BOOKING and isinstance(request, AmendRequest):
+            return await self._amend(request, key)
         if name == TRANSFER_TO_HUMAN and isinstance(request, TransferRequest):
             return await self._transfer(request, now)
         if name == END_CALL and isinstance(request, EndCallRequest):
@@ -155,6 +160,43 @@ class BookingToolRunner:
             "failed",
             {"pending": True, "note": PENDING_NOTE},
             error="booking not confirmed yet",
+        )
+
+    async def _amend(self, request: AmendRequest, key: str | None) -> ToolResult:
+        """A correction after the booking: ``PATCH`` the booking now, or keep the
+        amendment in the outbox (after its booking, when that one waits there too)."""
+        if self.booking_id is None and self.pending_key is None:
+            raise InvalidToolCall(AMEND_BOOKING, "this call has no booking to amend")
+        self.amend_n += 1
+        key = key or f"{self.call_uuid}:amend:{self.amend_n}"
+        body = request.body()
+        if self.booking_id is None:
+            return await self._keep_amendment(key, body, booking_key=self.pending_key)
+        try:
+            outcome = await self.backend.amend(self.booking_id, body, key)
+        except ProviderError as exc:
+            log.warning("call %s: amendment %s not confirmed: %s", self.call_uuid, key, exc)
+            return await self._keep_amendment(key, body, booking_id=self.booking_id)
+        if outcome.confirmed:
+            return ToolResult(AMEND_BOOKING, "ok", {"booking_id": self.booking_id, **body})
+        status = "slot_taken" if outcome.status == "slot_taken" else "invalid"
+        return ToolResult(AMEND_BOOKING, status, error=outcome.error, field=outcome.field)
+
+    async def _keep_amendment(self, key: str, body: dict[str, Any], **booking: Any) -> ToolResult:
+        if self.outbox is None:
+            return ToolResult(AMEND_BOOKING, "failed", error="booking system unavailable")
+        try:
+            await self.outbox.put_amendment(
+                key, self.company.id, body, call_uuid=self.call_uuid, **booking
+            )
+        except ProviderError as exc:
+            log.error("call %s: cannot keep amendment %s: %s", self.call_uuid, key, exc)
+            return ToolResult(AMEND_BOOKING, "failed", error="booking system unavailable")
+        return ToolResult(
+            AMEND_BOOKING,
+            "failed",
+            {"pending": True, "note": "The change is saved and will be applied automatically."},
+            error="amendment not confirmed yet",
         )
 
     async def _transfer(self, request: TransferRequest, now: float) -> ToolResult:

@@ -2,7 +2,8 @@
 
 Real HTTP/1.1 (h11 on a Trio listener) implementing the booking contract:
 ``GET /availability``, ``POST /bookings`` (idempotent by ``Idempotency-Key``:
-a repeated key answers 200 with the same booking), ``POST /notify`` and the
+a repeated key answers 200 with the same booking), ``PATCH /bookings/{id}`` (an
+amendment: only the fields that change; 404 for an unknown booking), ``POST /notify`` and the
 company context API ``GET /companies/{did}`` (profiles given as ``companies``).
 
 Every request is checked: the ``Authorization: Bearer`` key, the
@@ -30,7 +31,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,8 +39,7 @@ import h11
 import trio
 
 from agent.business.company import CompanyProfile, parse_company
-
-NOTIFY_EVENTS = ("booking", "transfer", "callback_requested")
+from agent.demo.booking_checks import check_request, epoch
 
 
 class Fault(enum.Enum):
@@ -87,6 +86,7 @@ class FakeBookingApi:
         self.booking_posts: dict[str, int] = {}  # idempotency key -> POSTs (faulted ones too)
         self.notifications: list[tuple[str, dict[str, Any]]] = []  # (key, body), deduplicated
         self.notify_posts = 0
+        self.amendments: list[tuple[str, dict[str, Any]]] = []  # (key, PATCH body)
         self.refusing = False
         self._strikes: list[_Strike] = []
         self._nursery: trio.Nursery | None = None
@@ -188,6 +188,8 @@ class FakeBookingApi:
         }.get((req.method, req.path))
         if req.method == "GET" and req.path.startswith("/companies/"):
             route = self._company
+        if req.method == "PATCH" and req.path.startswith("/bookings/"):
+            route = self._amend
         if route is None:
             self.violations.append(f"unknown endpoint {req.method} {req.path}")
             return await _send(conn, stream, 404, {"error": "not_found"})
@@ -197,16 +199,17 @@ class FakeBookingApi:
                 f"{req.method} {req.path}: bad Authorization {req.headers.get('authorization')!r}"
             )
             return await _send(conn, stream, 401, {"error": "unauthorized"})
-        problem = _check(req)
+        problem = check_request(req)
         if problem:
             self.violations.append(f"{req.method} {req.path}: {problem}")
             return await _send(conn, stream, 400, {"error": problem})
+        fault_path = "/bookings" if req.path.startswith("/bookings/") else req.path
         if req.path == "/bookings":  # every well-formed POST, faulted or not
             key = req.headers["idempotency-key"]
             self.booking_posts[key] = self.booking_posts.get(key, 0) + 1
         elif req.path == "/notify":
             self.notify_posts += 1
-        fault = self._strike(req.path)
+        fault = self._strike(fault_path)  # an amendment fails with its bookings
         if fault is Fault.STALL:
             return await _until_client_leaves(stream)
         if fault is Fault.SERVER_ERROR:
@@ -228,22 +231,32 @@ class FakeBookingApi:
         return (200, profile) if profile is not None else (404, {"error": "no such company"})
 
     def _availability(self, req: RecordedRequest) -> tuple[int, Any]:
-        lo, hi = _epoch(req.query["from"]), _epoch(req.query["to"])
+        lo, hi = epoch(req.query["from"]), epoch(req.query["to"])
         taken = {b["body"]["slot"]["start"] for b in self.bookings.values()}
-        free = [s for s in self.slots if lo <= _epoch(s["start"]) <= hi and s["start"] not in taken]
-        free.sort(key=lambda s: _epoch(s["start"]))
+        free = [s for s in self.slots if lo <= epoch(s["start"]) <= hi and s["start"] not in taken]
+        free.sort(key=lambda s: epoch(s["start"]))
         return 200, {"slots": free[:20]}
 
     def _book(self, req: RecordedRequest) -> tuple[int, Any]:
         key = req.headers["idempotency-key"]
         if key in self.bookings:
             return 200, {"booking_id": self.bookings[key]["booking_id"], "status": "confirmed"}
-        start = _epoch(req.body["slot"]["start"])
-        if any(_epoch(b["body"]["slot"]["start"]) == start for b in self.bookings.values()):
+        start = epoch(req.body["slot"]["start"])
+        if any(epoch(b["body"]["slot"]["start"]) == start for b in self.bookings.values()):
             return 409, {"error": "slot_taken"}
         booking_id = "FK-" + uuid.uuid4().hex[:8].upper()
         self.bookings[key] = {"booking_id": booking_id, "body": req.body}
         return 201, {"booking_id": booking_id, "status": "confirmed"}
+
+    def _amend(self, req: RecordedRequest) -> tuple[int, Any]:
+        booking_id = req.path.removeprefix("/bookings/")
+        booking = next((b for b in self.bookings.values() if b["booking_id"] == booking_id), None)
+        if booking is None:
+            return 404, {"error": "unknown booking"}
+        body = booking["body"]
+        body["customer"] = {**body["customer"], **req.body.get("customer", {})}
+        self.amendments.append((req.headers["idempotency-key"], req.body))
+        return 200, {"booking_id": booking_id, "status": "confirmed", **body}
 
     def _notify(self, req: RecordedRequest) -> tuple[int, Any]:
         key = req.headers.get("idempotency-key", "")
@@ -253,54 +266,6 @@ class FakeBookingApi:
 
 
 # --- checks and wire helpers -----------------------------------------------------------
-
-
-def _epoch(text: str) -> float:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError(f"{text!r} has no UTC offset")
-    return value.timestamp()
-
-
-def _check(req: RecordedRequest) -> str | None:
-    """What is wrong with a request, by the contract (``None``: nothing)."""
-    try:
-        if req.path.startswith("/companies/"):
-            did = req.path.removeprefix("/companies/")
-            ok = did.startswith("+") and did[1:].isdigit() and 7 <= len(did) <= 16
-            return None if ok else f"the DID {did!r} is not E.164"
-        if req.path == "/availability":
-            missing = [k for k in ("service", "postcode", "from", "to") if not req.query.get(k)]
-            if missing:
-                return f"query lacks {', '.join(missing)}"
-            _epoch(req.query["from"]), _epoch(req.query["to"])
-            return None
-        body = req.body
-        if not isinstance(body, dict):
-            return "body is not a JSON object"
-        if req.path == "/notify":
-            if body.get("event") not in NOTIFY_EVENTS:
-                return f"unknown event {body.get('event')!r}"
-            missing = [k for k in ("call_uuid", "company_id", "at", "data") if k not in body]
-            _epoch(body["at"])
-            return f"notify body lacks {', '.join(missing)}" if missing else None
-        if not req.headers.get("idempotency-key"):
-            return "booking without an Idempotency-Key header"
-        for key in ("company_id", "service_id", "call_uuid"):
-            if not isinstance(body.get(key), str) or not body[key]:
-                return f"booking body lacks {key}"
-        for key in ("name", "phone", "address", "postcode"):
-            if not isinstance(body["customer"].get(key), str) or not body["customer"][key]:
-                return f"booking body lacks customer.{key}"
-        if _epoch(body["slot"]["end"]) <= _epoch(body["slot"]["start"]):
-            return "slot ends before it starts"
-        if not isinstance(body["quote"]["amount"], (int, float)) or not body["quote"]["currency"]:
-            return "booking quote is not {amount, currency}"
-        if not isinstance(body.get("problem", ""), str):
-            return "problem is not a string"
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"malformed request: {exc!r}"
-    return None
 
 
 async def _read_request(conn: h11.Connection, stream: trio.SocketStream):

@@ -14,6 +14,7 @@ the booking store).
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import sys
 import tempfile
@@ -193,6 +194,9 @@ class LocalSlotsRemoteBookings:
     async def book(self, body, key):
         return await self.client.book(body, key)
 
+    async def amend(self, booking_id, changes, key):
+        return await self.client.amend(booking_id, changes, key)
+
 
 async def _judge(s: Scenario, brain, store: BookingStore, outbox: Outbox) -> tuple[bool, str]:
     if brain is None:
@@ -210,7 +214,10 @@ async def _judge(s: Scenario, brain, store: BookingStore, outbox: Outbox) -> tup
             return False, f"expected one booking delivered by the outbox, got {kept}"
         if len(bookings) == 1:
             row = bookings[0]
-            return True, f"booked: {row['booking_id']} ({row['service_id']})"
+            address = json.loads(row["body"])["customer"]["address"]
+            if s.address is not None and address != s.address:
+                return False, f"booked, but at {address!r}, not {s.address!r}"
+            return True, f"booked: {row['booking_id']} ({row['service_id']}) at {address}"
         return False, f"expected one booking, found {len(bookings)}"
     if bookings or kept:
         return False, f"expected no booking, found {len(bookings) + len(kept)}"

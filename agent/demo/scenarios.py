@@ -108,6 +108,8 @@ class Scenario:
     local_time: time = time(10, 0)
     # The booking API is down during the call and back after it (the outbox delivers).
     booking_api_down: bool = False
+    # For expect="booked": the address the booking must hold at the end of the call.
+    address: str | None = None
 
     def start_epoch(self, timezone: tzinfo | str) -> float:
         """Seconds since the epoch for a Tuesday at ``local_time`` in ``timezone``.
@@ -165,6 +167,7 @@ SCENARIOS: dict[str, Scenario] = {
                 Line("name"),
                 Line("address"),
                 Line("postcode_out_of_area"),
+                Line("thats_right"),  # "is the postcode E C 1 A, 1 B B?" before declining
                 Line("goodbye"),
             ),
             "declined",
@@ -198,6 +201,22 @@ SCENARIOS: dict[str, Scenario] = {
             ),
             "booked",
             booking_api_down=True,
+        ),
+        Scenario(
+            "correction",
+            "booked, then 'no, the house number is 41': the booking itself is amended",
+            (
+                Line("leak"),
+                Line("sounds_fine"),
+                *_DETAILS,
+                Line("phone"),
+                Line("tomorrow"),
+                Line("thats_right"),
+                Line("house_number"),
+                Line("goodbye"),
+            ),
+            "booked",
+            address="41 Baker Street",
         ),
     )
 }

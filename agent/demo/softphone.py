@@ -14,7 +14,7 @@ MockClock for tests in virtual time). Scripts are lists of steps; see
 from __future__ import annotations
 
 import uuid as uuidlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
@@ -81,6 +81,8 @@ class CallerParams:
     agent_timeout_s: float = 20.0
     # After the script, wait this long for the agent to end the call.
     linger_s: float = 10.0
+    # At most this many answers (``Caller(answer=...)``) before each scripted step.
+    max_answers: int = 4
 
 
 class Caller:
@@ -92,8 +94,13 @@ class Caller:
         *,
         params: CallerParams | None = None,
         call_uuid: uuidlib.UUID | None = None,
+        answer: Callable[[], Sequence[Say | PressKeys]] | None = None,
     ) -> None:
         self.script = list(script)
+        # A caller who reacts: called whenever the agent has finished a turn before a
+        # scripted step; what it returns (a "yes" to "Was that ...?", the last line
+        # again after "could you say it again?") is said first. Empty: go on.
+        self.answer = answer
         self.params = params or CallerParams()
         self.uuid = call_uuid or uuidlib.uuid4()
         self.frame_bytes = self.params.sample_rate * self.params.frame_ms // 1000 * 2
@@ -162,18 +169,15 @@ class Caller:
             if isinstance(step, Say):
                 if step.interrupt_after_ms is None:
                     await self._wait_agent_done(self.params.agent_timeout_s)
+                    await self._answer_agent()
                 else:
                     await self._wait_agent_speaking(step.interrupt_after_ms / 1000)
                 await self._say(step)
             elif isinstance(step, PressKeys):
                 if step.wait_for_agent:
                     await self._wait_agent_done(self.params.agent_timeout_s)
-                for i, digit in enumerate(step.digits):
-                    if i:
-                        await trio.sleep(step.gap_ms / 1000)
-                    assert self._stream is not None
-                    await self._stream.send(Dtmf(digit))
-                self._last_input_at = trio.current_time()  # the agent answers the keys
+                    await self._answer_agent()
+                await self._press(step)
             elif isinstance(step, Silence):
                 await trio.sleep(step.seconds)
             elif isinstance(step, WaitAgent):
@@ -183,6 +187,25 @@ class Caller:
                 self.caller_hung_up = True
                 await self._stream.aclose()
                 return
+
+    async def _press(self, step: PressKeys) -> None:
+        for i, digit in enumerate(step.digits):
+            if i:
+                await trio.sleep(step.gap_ms / 1000)
+            assert self._stream is not None
+            await self._stream.send(Dtmf(digit))
+        self._last_input_at = trio.current_time()  # the agent answers the keys
+
+    async def _answer_agent(self) -> None:
+        if self.answer is None:
+            return
+        for _ in range(self.params.max_answers):
+            steps = self.answer()
+            if not steps or self.connection_closed:
+                return
+            for step in steps:
+                await (self._say(step) if isinstance(step, Say) else self._press(step))
+                await self._wait_agent_done(self.params.agent_timeout_s)
 
     async def _say(self, step: Say) -> None:
         log = UtteranceLog(

@@ -87,6 +87,11 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         "5. When the caller agrees to a slot, book it (book_appointment). Never say a slot is "
         "booked before book_appointment succeeded. Only one booking per call.",
         "6. Read the booking back, ask if anything else is needed, say goodbye, end_call.",
+        "A correction after the booking (the house number, the name's spelling) goes onto the "
+        "booking with amend_booking; tell the caller what its result says, never more.",
+        "Questions off the script (VAT, payment, how soon, hours, area, whether you are a "
+        "robot): answer briefly and honestly from the facts below (you are an automated "
+        "assistant), then go back to the question you were on.",
         "",
         f"Urgent problems ({emergency}): {urgent}. If someone smells gas, tell them to open "
         "windows, avoid switches and flames and call the gas emergency line 0800 111 999.",
@@ -99,7 +104,9 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         "Price list:",
         *(_price_line(s) for s in profile.services),
         "",
-        f"Postcode areas covered: {area}. Politely decline jobs outside them.",
+        f"Postcode areas covered: {area}. Read an outside postcode back to the caller and "
+        "decline politely only once they confirm it.",
+        *(f"- {topic.replace('_', ' ')}: {text}" for topic, text in sorted(profile.info.items())),
         "",
         "Opening hours:",
         *_hours_lines(profile),

@@ -38,6 +38,54 @@ TEMPLATES: dict[str, str] = {
     "ask_when": "When would suit you for the visit?",
     "invalid_postcode": "Sorry, I didn't get a valid postcode. Could you say it letter by letter?",
     "invalid_phone": "Sorry, that number doesn't look right. Could you give it to me again?",
+    "heard_phone": (
+        "Sorry, I heard {heard}, and that doesn't look right for a whole phone number. "
+        "Could you give me the whole number again?"
+    ),
+    # after two misses on one detail: another way to give it, and a person on offer
+    "retry_name": (
+        "Sorry, I'm not getting your name. Could you spell it for me? "
+        "Or say person and I'll put you through to the office."
+    ),
+    "retry_address": (
+        "Sorry, I'm still missing the address. Just the house number and the street, please. "
+        "Or say person and I'll put you through to the office."
+    ),
+    "retry_postcode": (
+        "Sorry, I'm still not getting the postcode. Could you spell it letter by letter, "
+        "like S for sugar, W for William? Or say person and I'll put you through."
+    ),
+    "retry_phone": (
+        "Sorry, the number isn't coming through clearly. Please type it on your keypad and "
+        "press hash, or say person and I'll put you through."
+    ),
+    "retry_when": (
+        "Sorry, I didn't get a day. Could you say a day, like tomorrow morning or Thursday? "
+        "Or say person and I'll put you through."
+    ),
+    "offer_person": "Or say person and I'll put you through to someone who can help.",
+    "check_value": "Sorry, the line isn't very clear. Was that {value}?",
+    "check_area": (
+        "Just to check, is the postcode {postcode}? That's outside the area we usually cover."
+    ),
+    "read_back": "Sorry about that. So far I have {summary}. {question}",
+    "read_back_empty": "Sorry about that, I haven't got any of your details yet. {question}",
+    "changed": "Thanks, I've changed {what} to {value}.",
+    "hand_over": (
+        "I'm sorry, I'm struggling to get that down. Let me put you through to {target}, "
+        "who can take it from here. Please hold."
+    ),
+    "ask_change": "Sorry about that. What should I change?",
+    "amend_failed": (
+        "I'm sorry, I couldn't change the booking from here. The change is recorded on this "
+        "call for the office to put right. Is there anything else?"
+    ),
+    "amended": "Done, I've changed {what} to {value} on your booking. Is there anything else?",
+    "amend_pending": (
+        "The booking system isn't answering right now, so I've kept the change to {what} "
+        "and it will go onto your booking as soon as the system is back; the office will "
+        "confirm it. Is there anything else?"
+    ),
     "invalid_field": "Sorry, I need to check your {field} again. {question}",
     "out_of_area": (
         "I'm sorry, {postcode} is outside the area we cover, so we can't send anyone. "

@@ -22,11 +22,21 @@ import attrs
 
 from agent.business.company import Service
 from agent.business.ukformats import (
-    Postcode,
     find_phone,
     find_postcode,
     spoken_digits,
 )
+from agent.dialogue.details import (
+    STREET_WORDS,
+    address_answer,
+    already_told,
+    drop_negated,
+    find_address,
+    house_number,
+    is_correction,
+    respell,
+)
+from agent.dialogue.meaning import enrich
 
 _SMALL_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _SMALL_NUMBERS += ("ten", "eleven", "twelve")
@@ -48,15 +58,19 @@ _NOT_NAME = frozenset(
     "yes no yeah ok okay sure hello hi sorry".split()
 )
 _YES = re.compile(
-    r"^\s*(?:yes|yeah|yep|yup|sure|ok(?:ay)?|please do|go ahead|that's (?:fine|great|right|"
-    r"correct|perfect)|correct|right|perfect|absolutely|definitely|that works|sounds good|"
-    r"fine|lovely|great)\b",
+    r"^\s*(?:(?:oh|well|um|er|erm|uh)[\s,]+)?(?:yes|yeah|yea|yep|yup|ya|aye|sure|ok(?:ay)?|"
+    r"alright|all right|please do|go ahead|go on|that's (?:fine|great|right|correct|perfect|"
+    r"the one|it exactly|lovely|good)|that is (?:right|correct)|correct|right|perfect|"
+    r"absolutely|definitely|certainly|of course|indeed|that works|sounds good|"
+    r"fine|lovely|great|spot on|bang on|exactly|you (?:have|'ve got) it|uh[- ]huh|mm[- ]?hmm|"
+    r"book it|do it|why not|please|yes please)\b",
     re.IGNORECASE,
 )
 _NO = re.compile(
-    r"^\s*(?:(?:thanks|thank you)(?: very much| so much)?[\s.!]*$|"
-    r"no|nope|nah|not really|no thanks|that's (?:all|it|wrong)|that is all|"
-    r"nothing else|i don't think so|wrong)\b",
+    r"^\s*(?:(?:oh|well|um|er|erm|uh)[\s,]+)?(?:(?:thanks|thank you)(?: very much| so much)?"
+    r"[\s.!]*$|no|nope|nah|naw|not really|not quite|not at all|no thanks|no thank you|"
+    r"that's (?:all|it|wrong|not right|incorrect)|that is (?:all|wrong|not right)|"
+    r"nothing else|i don't think so|wrong|incorrect|negative|don't bother|leave it)\b",
     re.IGNORECASE,
 )
 _HUMAN = re.compile(
@@ -68,10 +82,22 @@ _HUMAN = re.compile(
 _GOODBYE = re.compile(r"\b(?:bye|goodbye|good bye|that's all|hang up|cheers then)\b", re.I)
 
 
+# Words a name never is: days, times, trade words, street words ("It's Tuesday",
+# "this is urgent", bare "Baker Street" given for the address).
+_NEVER_NAME = re.compile(
+    rf"^(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|today|tomorrow|morning|afternoon|"
+    rf"evening|urgent|leaking|flooding|about|calling|ringing|just|not|number|postcode|"
+    rf"{STREET_WORDS})$",
+    re.IGNORECASE,
+)
+
+
 def _tidy_name(words: str) -> str | None:
     kept: list[str] = []
     for word in words.split():
-        if word.lower() in _NOT_NAME:
+        if word.lower() in _NOT_NAME or _NEVER_NAME.match(word):
+            break
+        if word.isupper() and len(word) <= 3:  # "It's SW1A 1AA": a postcode's letters
             break
         kept.append(word[:1].upper() + word[1:])
     return " ".join(kept) or None
@@ -86,8 +112,9 @@ def find_name(text: str, *, expecting: bool = False) -> str | None:
         captured = m.group(1)
         if expecting or captured[:1].isupper():
             return _tidy_name(captured)
-    if expecting:
-        words = re.findall(r"[A-Za-z][A-Za-z'\-]*", text)
+    first = re.split(r"[,.;?!]", text)[0]  # "Raj Patel, can you come tomorrow?"
+    if expecting and not re.search(r"\d", first):
+        words = re.findall(r"[A-Za-z][A-Za-z'\-]*", first)
         if 1 <= len(words) <= 3 and not (_YES.match(text) or _NO.match(text)):
             return _tidy_name(" ".join(words))
     return None
@@ -107,7 +134,7 @@ def yes_no(text: str) -> bool | None:
 
 def match_service(text: str, services: Sequence[Service]) -> Service | None:
     """The service whose id, name or keywords occur in the text (most hits wins)."""
-    low = text.lower()
+    low = enrich(text).lower()  # "water everywhere" means a leak, "won't flush" a blockage
     best: tuple[int, Service] | None = None
     for service in services:
         terms = {service.id.replace("_", " "), service.name.lower(), *service.keywords}
@@ -158,8 +185,8 @@ def _clock_time(text: str) -> time | None:
             mins = 30 if half.lower() == "half" else 15
         else:
             # A bare number is a time only with "at" before it or am/pm/":mm" with it.
-            before = text[: m.start()].rstrip().lower()
-            if not (ampm or minute or before.endswith(("at", "around", "about", "after"))):
+            before = text[: m.start()].lower().split()[-1:] or [""]
+            if not (ampm or minute or before[0] in ("at", "around", "about", "after")):
                 continue
             h, mins = int(hour), int(minute or 0)
         if not 0 < h <= 23 or mins > 59:
@@ -226,6 +253,7 @@ class Intent(enum.Enum):
     NO = "no"
     HUMAN = "human"
     GOODBYE = "goodbye"
+    TOLD = "told"  # "I already told you": read back what was understood
 
 
 @attrs.frozen
@@ -238,23 +266,13 @@ class Slots:
     postcode: str | None = None  # normalised "SW1A 1AA"; may be syntactically invalid text
     phone: str | None = None  # E.164, or the raw text when it did not parse
     when: TimeWindow | None = None
+    house_number: str | None = None  # a corrected house number alone ("it's number 41")
+    correction: bool = False  # the caller is correcting something said before
 
     def is_empty(self) -> bool:
-        return all(v is None for v in attrs.astuple(self, recurse=False))
-
-
-def _address(text: str, postcode: Postcode | None) -> str | None:
-    s = re.sub(
-        r"^\s*(?:it's|it is|my address is|the address is|address is|i live at)\s+",
-        "",
-        text,
-        flags=re.IGNORECASE,
-    )
-    if postcode is not None:
-        pattern = rf"\b{postcode.outward}\s*{postcode.inward}\b"
-        s = re.sub(pattern, "", s, flags=re.IGNORECASE)
-    s = s.strip(" ,.")
-    return s if len(s) >= 3 and re.search(r"[A-Za-z]", s) else None
+        return all(
+            v is None for k, v in attrs.asdict(self, recurse=False).items() if k != "correction"
+        )
 
 
 def extract(
@@ -266,32 +284,59 @@ def extract(
     expecting: str | None = None,
 ) -> tuple[Intent | None, Slots]:
     """Intent and slots of one utterance; ``expecting`` names the slot just asked for
-    ("name", "address", "postcode", "phone", "when") so bare answers count."""
+    ("name", "address", "postcode", "phone", "when") so bare answers count.
+
+    Every detail found is returned whatever was asked, and a detail is never taken
+    as the one asked for (a postcode given for the address is a postcode, not an
+    address line); what the caller took back ("not Friday, Thursday") is dropped."""
     intent = None
+    correction = is_correction(text)
     if _HUMAN.search(text):
         intent = Intent.HUMAN
+    elif already_told(text):
+        intent = Intent.TOLD
     elif (answer := yes_no(text)) is not None:
         intent = Intent.YES if answer else Intent.NO
+        if not answer and _GOODBYE.search(text):
+            intent = Intent.GOODBYE  # "no, that's everything, goodbye" ends the call
     elif _GOODBYE.search(text):
         intent = Intent.GOODBYE
-    postcode = find_postcode(text)
-    phone = find_phone(text)
+    kept = drop_negated(text) if correction else text
+    postcode = find_postcode(kept)
+    phone = find_phone(kept)
     service = match_service(text, services)
-    when = find_time_window(text, now=now, tz=tz) if tz is not None else None
-    name = find_name(text, expecting=expecting == "name" and intent is None)
-    address = None
-    if expecting == "address" and intent is None:
-        address = _address(text, postcode)
-    if expecting == "phone" and phone is None and re.search(r"\d", spoken_digits(text)):
-        phone = spoken_digits(text).strip()  # keep the raw digits so validation can say why
-    if expecting == "postcode" and postcode is None and intent is None:
-        raw = text.strip(" .")
-        return intent, Slots(postcode=raw if raw else None)
+    when = find_time_window(kept, now=now, tz=tz) if tz is not None else None
+    asked_name = expecting == "name" and intent in (None, Intent.NO)
+    name = find_name(kept, expecting=asked_name and postcode is None and phone is None)
+    explicit = _NAME_EXPLICIT.search(kept) is not None
+    if name is not None and expecting not in ("name", None) and not (correction or explicit):
+        name = None  # "It's Sarah" when asked for the postcode is not a name change
+    address = find_address(kept)
+    if address is None and expecting == "address" and intent in (None, Intent.NO):
+        others = (str(postcode) if postcode else "", phone or "", name or "")
+        raw_phone = spoken_digits(kept) if phone else ""
+        address = address_answer(kept, (*others, raw_phone.strip()))
+        if address is not None and (postcode or phone) and not re.search(r"\d", address):
+            address = None  # "my postcode is ...": the rest is no address
+    if name is not None:
+        name = respell(name, kept)
+    number = house_number(kept) if address is None else None
+    found_other = any(v is not None for v in (postcode, name, address, when, number))
+    if expecting == "phone" and phone is None and not found_other:
+        digits = spoken_digits(kept).strip()
+        if re.search(r"\d", digits):
+            phone = digits  # keep the raw digits so validation can say why
+    said_other = found_other or phone is not None
+    if expecting == "postcode" and postcode is None and intent is None and not said_other:
+        raw = kept.strip(" .")  # something said for the postcode that is no postcode: say so
+        return intent, Slots(postcode=raw if raw else None, correction=correction)
     return intent, Slots(
         service_id=service.id if service else None,
-        name=name if expecting in ("name", None) or name else None,
+        name=name,
         address=address,
         postcode=str(postcode) if postcode else None,
         phone=phone,
         when=when,
+        house_number=number,
+        correction=correction,
     )

@@ -1,4 +1,4 @@
-"""The five tools the model may call: JSON-schema specs and pure argument checks.
+"""The tools the model may call: JSON-schema specs and pure argument checks.
 
 ``tool_specs(profile)`` gives the ``ToolSpec`` list for the LLM request (with
 the company's service ids and transfer names as enums). ``parse_tool_call``
@@ -29,7 +29,10 @@ CHECK_AVAILABILITY = "check_availability"
 BOOK_APPOINTMENT = "book_appointment"
 TRANSFER_TO_HUMAN = "transfer_to_human"
 END_CALL = "end_call"
+AMEND_BOOKING = "amend_booking"
 TOOL_NAMES = (GET_QUOTE, CHECK_AVAILABILITY, BOOK_APPOINTMENT, TRANSFER_TO_HUMAN, END_CALL)
+TOOL_NAMES += (AMEND_BOOKING,)
+CUSTOMER_FIELDS = ("name", "phone", "address", "postcode")
 
 
 class InvalidToolCall(AgentError, ValueError):
@@ -98,6 +101,17 @@ class BookingRequest:
 
 
 @attrs.frozen
+class AmendRequest:
+    """Change customer details of this call's booking (``PATCH /bookings/{id}``)."""
+
+    changes: tuple[tuple[str, str], ...]  # (field of CUSTOMER_FIELDS, new value)
+
+    def body(self) -> dict[str, Any]:
+        """The ``PATCH`` body: only the fields that change, in the booking's shape."""
+        return {"customer": dict(self.changes)}
+
+
+@attrs.frozen
 class TransferRequest:
     target: TransferTarget
     reason: str = ""
@@ -108,7 +122,9 @@ class EndCallRequest:
     reason: str = ""
 
 
-ToolRequest = QuoteRequest | AvailabilityRequest | BookingRequest | TransferRequest | EndCallRequest
+ToolRequest = (
+    QuoteRequest | AvailabilityRequest | BookingRequest | TransferRequest | EndCallRequest
+) | AmendRequest
 ResultStatus = Literal["ok", "failed", "slot_taken", "invalid", "refused"]
 
 
@@ -155,7 +171,7 @@ def _string(description: str, **extra: Any) -> dict[str, Any]:
 
 
 def tool_specs(profile: CompanyProfile | None = None) -> tuple[ToolSpec, ...]:
-    """The five tools; with a profile, service ids and transfer names are enums."""
+    """The tools; with a profile, service ids and transfer names are enums."""
     service = _string("Service id from the company's price list.")
     target = _string("Name of a transfer target from the allowlist.")
     if profile is not None:
@@ -220,6 +236,12 @@ def tool_specs(profile: CompanyProfile | None = None) -> tuple[ToolSpec, ...]:
             END_CALL,
             "End the call politely after saying goodbye.",
             obj({"reason": _string("Why the call ends.")}, []),
+        ),
+        ToolSpec(
+            AMEND_BOOKING,
+            "Correct the caller's details on the booking made in this call (after "
+            "book_appointment). Give only the fields that change.",
+            obj({f: _string(f"The corrected {f}.") for f in CUSTOMER_FIELDS}, []),
         ),
     )
 
@@ -328,4 +350,16 @@ def parse_tool_call(call: ToolCall, profile: CompanyProfile) -> ToolRequest:
                 tool, f"{name!r} is not an allowed target; allowed: {allowed}", field="target"
             )
         return TransferRequest(target, _text(tool, args, "reason", required=False))
+    if tool == AMEND_BOOKING:
+        changes = []
+        for field in CUSTOMER_FIELDS:
+            if (value := _text(tool, args, field, required=False)) != "":
+                if field == "phone":
+                    value = valid_phone(tool, value)
+                elif field == "postcode":
+                    value = valid_postcode(tool, value, profile)
+                changes.append((field, value))
+        if not changes:
+            raise InvalidToolCall(tool, "give at least one field to change")
+        return AmendRequest(tuple(changes))
     return EndCallRequest(_text(tool, args, "reason", required=False))

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.dialogue.slots import Intent, TimeWindow, extract
+from agent.business.ukformats import parse_postcode, to_e164
+from agent.dialogue.meaning import enrich
+from agent.dialogue.offscript import answer, looks_like_question, topic
+from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
 from agent.dialogue.tools import InvalidToolCall, ToolResult, parse_tool_call
 from agent.dialogue.workflow_actions import (
     Action,
@@ -125,7 +128,27 @@ class BookingWorkflow:
             now=now,
             expecting=self.expecting,
         )
+        if confidence >= self.config.min_confidence and (detour := self._off_script(text, now)):
+            return detour
         return self.handle(Utterance(text, confidence, intent, slots), now)
+
+    def _off_script(self, text: str, now: float) -> tuple[Action, ...] | None:
+        """A question off the booking script: the profile's answer, then the open question."""
+        name = topic(text)
+        if self.state in FINAL_STATES or self.state is S.GREET or self.data.pending_tool:
+            return None
+        if name is None and not (looks_like_question(text) and self.state in _ASKING):
+            return None
+        # Only a bare question: one that also gives a detail or a yes goes to the booking
+        # (and a question is never taken as the detail just asked for).
+        intent, slots = extract(
+            text, services=self.profile.services, tz=self.profile.timezone, now=now
+        )
+        if intent is not None or not slots.is_empty():
+            return None
+        self.now = now
+        reply = f"{answer(self.profile, name, now)} {self.question()}"
+        return (Say(reply, f"offscript_{name or 'unknown'}"),)
 
     def handle(
         self, event: Start | Utterance | Silence | Dtmf | ToolResult, now: float
@@ -157,7 +180,11 @@ class BookingWorkflow:
         self.last_kind, (next_state, names) = found
         if next_state is not None:
             self.state = next_state
-        return self.builder.build(names, Step(self.state, self.last_kind, self.now))
+        actions = self.builder.build(names, Step(self.state, self.last_kind, self.now))
+        if self.data.changed and self.last_kind not in _AMEND_KINDS:
+            actions = (*self.builder.changed(), *actions)  # the read-back says the new value
+        self.data.changed = []
+        return actions
 
     def _classify(self, event: object) -> Kind | None:
         if isinstance(event, Start):
@@ -188,13 +215,54 @@ class BookingWorkflow:
     def _human(self) -> Kind:
         return K.HUMAN if self.profile.default_transfer_target else K.HUMAN_UNAVAILABLE
 
+    def _classify_unsure(self, u: Utterance) -> Kind:
+        """Heard with low confidence: confirm the likely value instead of re-asking blindly."""
+        self.repeats += 1
+        if self.repeats > self.config.max_repeats:
+            return self._human()
+        if self.state is S.COLLECT and not self.data.offer_open:
+            wanted = self.data.missing_detail()
+            value = getattr(u.slots, wanted, None) if wanted else None
+            likely = _likely(wanted, value)
+            if likely is not None:
+                self.data.doubt = (wanted, likely)  # type: ignore[assignment]
+                return K.CHECK_VALUE
+            if self.data.miss(wanted) > self.config.max_misses:
+                return self._hand_over()
+        return K.LOW_CONFIDENCE
+
+    def _hand_over(self) -> Kind:
+        return K.HAND_OVER if self.profile.default_transfer_target else K.HUMAN_UNAVAILABLE
+
+    def _classify_pending_check(self, u: Utterance) -> Kind | None:
+        """The answer to "Was that ...?" or "is the postcode ...?", when it is a bare yes/no."""
+        data = self.data
+        bare = u.slots.is_empty() or (u.slots.correction and not _has_detail(u.slots))
+        if data.doubt is not None:
+            field, value = data.doubt
+            data.doubt = None
+            if u.intent is Intent.YES and bare:
+                filled, invalid = data.merge_slots(Slots(**{field: value}))
+                return self._classify_collect(u, filled, invalid)
+            if u.intent is Intent.NO and bare:
+                return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
+        if data.area_pending:
+            data.area_pending = False
+            if u.intent is Intent.YES and bare:
+                data.area_checked = data.postcode
+                return K.OUT_OF_AREA
+            if u.intent is Intent.NO and bare:
+                data.postcode = None
+                data.miss("postcode")
+                return K.DETAILS
+        return None
+
     def _classify_utterance(self, u: Utterance) -> Kind:
         self.silences = 0
         if u.confidence < self.config.min_confidence:
-            self.repeats += 1
-            return K.LOW_CONFIDENCE if self.repeats <= self.config.max_repeats else self._human()
+            return self._classify_unsure(u)
         self.repeats = 0
-        keyword = self.profile.find_emergency(u.text)
+        keyword = self.profile.find_emergency(enrich(u.text))
         if keyword and not self.data.priority and self.state not in (S.BOOK, S.CONFIRM):
             window = TimeWindow(self.now, self.now + self.config.priority_window, "priority")
             self.data.note_emergency(keyword, u, window)
@@ -204,7 +272,14 @@ class BookingWorkflow:
             return self._human()
         if u.intent is Intent.GOODBYE:
             return K.GOODBYE
+        if u.intent is Intent.TOLD:
+            return K.READ_BACK
+        if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
+            return checked
         filled, invalid = self.data.merge_slots(u.slots)
+        corrected = any(f in _CUSTOMER for f, _ in self.data.changed)
+        if corrected and self.data.booked and self.state in (S.CONFIRM, S.CLOSE):
+            return K.AMEND  # a correction after the booking changes the booking
         if self.state in (S.GREET, S.UNDERSTAND) or (self.state is S.CLOSE and u.intent is None):
             return self._classify_problem(u, filled)
         if self.state is S.QUOTE:
@@ -234,7 +309,11 @@ class BookingWorkflow:
         self.data.problem = self.data.problem or text
         if self.data.service_id is None and len(self.profile.services) == 1:
             self.data.service_id = self.profile.services[0].id
-        return K.PROBLEM if self.data.service_id is not None else K.NEED_SERVICE
+        if self.data.service_id is not None:
+            return K.PROBLEM
+        if self.data.miss("service") > self.config.max_misses:
+            return self._hand_over()  # never "is that a job for us?" for ever
+        return K.NEED_SERVICE
 
     def _classify_collect(self, u: Utterance, filled: set[str], invalid: str | None) -> Kind:
         if self.data.offer_open:
@@ -245,11 +324,43 @@ class BookingWorkflow:
             if u.intent is Intent.NO:
                 return K.REJECT_SLOT
         if invalid is not None:
+            if self.data.miss(invalid) > self.config.max_misses:
+                return self._hand_over()
             return K.INVALID_DETAIL
-        if self.data.postcode is not None and not self.profile.serves_postcode(self.data.postcode):
-            return K.OUT_OF_AREA
+        postcode = self.data.postcode
+        if postcode is not None and not self.profile.serves_postcode(postcode):
+            if self.data.area_checked == postcode:
+                return K.OUT_OF_AREA
+            self.data.area_pending = True  # a mishearing must not turn a customer away
+            return K.CHECK_AREA
         if not filled:
+            if self.data.miss(self.expecting) > self.config.max_misses:
+                return self._hand_over()
             return K.UNCLEAR
         if self.data.missing_detail() is None:
             return K.READY_TO_BOOK if self.data.chosen is not None else K.DETAILS_READY
         return K.DETAILS
+
+
+_ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown question" answered
+_AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED})
+_CUSTOMER = frozenset({"name", "address", "postcode", "phone"})
+
+
+def _has_detail(slots: Slots) -> bool:
+    return any(
+        v is not None for v in (slots.name, slots.address, slots.postcode, slots.phone, slots.when)
+    )
+
+
+def _likely(field: str | None, value: object) -> str | None:
+    """A value heard in doubt worth confirming: a whole phone number or postcode, a
+    name, an address; ``None`` for nothing usable."""
+    if field is None or not isinstance(value, str) or not value:
+        return None
+    if field == "phone":
+        return to_e164(value)
+    if field == "postcode":
+        pc = parse_postcode(value)
+        return str(pc) if pc else None
+    return value if field in ("name", "address") else None

@@ -18,9 +18,11 @@ from agent.business.company import CompanyProfile
 from agent.dialogue.replies import QUESTIONS, render
 from agent.dialogue.saytext import say_phone, say_postcode, say_price, say_when
 from agent.dialogue.tools import (
+    AMEND_BOOKING,
     BOOK_APPOINTMENT,
     CHECK_AVAILABILITY,
     GET_QUOTE,
+    AmendRequest,
     AvailabilityRequest,
     QuoteRequest,
     TransferRequest,
@@ -61,6 +63,7 @@ class ActionBuilder:
 
     def __init__(self, profile: CompanyProfile, config: WorkflowConfig, data: BookingData) -> None:
         self.profile, self.config, self.data = profile, config, data
+        self.streak: tuple[str | None, int] = (None, 0)  # the detail asked, times in a row
 
     def build(self, names: Iterable[str], step: Step) -> tuple[Action, ...]:
         """The actions of ``names`` (one table row), in order."""
@@ -69,13 +72,25 @@ class ActionBuilder:
             actions.extend(getattr(self, f"_act_{name}")(step))
         return tuple(actions)
 
-    def question(self, state: State) -> str:
-        """The open question of ``state``, to repeat after a reprompt or a detour."""
+    def question(self, state: State, *, asking: bool = False) -> str:
+        """The open question of ``state``, to repeat after a reprompt or a detour.
+
+        ``asking``: it is being asked now; the same detail is asked at most twice
+        in a row, then in another way (keypad, spelling) with a person on offer."""
         if state is State.COLLECT:
             if self.data.offer_open:
                 return QUESTIONS["slot?"]
             detail = self.data.missing_detail()
-            return render(self.profile, f"ask_{detail}") if detail else QUESTIONS["slot?"]
+            if detail is None:
+                return QUESTIONS["slot?"]
+            if not asking:
+                return render(self.profile, f"ask_{detail}")
+            last, times = self.streak
+            times = times + 1 if last == detail else 1
+            self.streak = (detail, times)
+            retry = times > 2 or self.data.misses.get(detail, 0) >= 2
+            return render(self.profile, f"{'retry' if retry else 'ask'}_{detail}")
+        self.streak = (None, 0)
         return _QUESTION_BY_STATE.get(state, QUESTIONS["else?"])
 
     def say(self, key: str, **fields: Any) -> list[Action]:
@@ -97,7 +112,10 @@ class ActionBuilder:
     def _act_ask_service(self, step: Step) -> list[Action]:
         names = [s.name for s in self.profile.services]
         joined = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-        return self.say("ask_service", services=joined)
+        text = render(self.profile, "ask_service", services=joined)
+        if self.data.misses.get("service", 0) >= 3:  # the third time: another way out
+            text = f"{text} {render(self.profile, 'offer_person')}"
+        return [Say(text, "ask_service")]
 
     def _act_call_quote(self, step: Step) -> list[Action]:
         assert self.data.service_id is not None
@@ -126,13 +144,77 @@ class ActionBuilder:
         detail = self.data.missing_detail()
         if detail is None:
             return self._act_call_availability(step)
-        return self.say(f"ask_{detail}")
+        return [Say(self.question(step.state, asking=True), f"ask_{detail}")]
 
     def _act_say_invalid_detail(self, step: Step) -> list[Action]:
         field = self.data.invalid_field or "postcode"
+        if self.data.misses.get(field, 0) >= 2 and field == self.data.missing_detail():
+            return [Say(self.question(step.state, asking=True), f"retry_{field}")]
+        if field == "phone" and self.data.heard_phone:
+            return self.say("heard_phone", heard=say_phone(self.data.heard_phone))
         if field in ("postcode", "phone"):
             return self.say(f"invalid_{field}")
         return self.say("invalid_field", field=field, question=self.question(step.state))
+
+    def _act_ask_check_value(self, step: Step) -> list[Action]:
+        assert self.data.doubt is not None
+        field, value = self.data.doubt
+        spoken = {"phone": say_phone, "postcode": say_postcode}.get(field, str)(value)
+        return self.say("check_value", value=spoken)
+
+    def _act_ask_check_area(self, step: Step) -> list[Action]:
+        return self.say("check_area", postcode=say_postcode(self.data.postcode or ""))
+
+    def _act_say_read_back(self, step: Step) -> list[Action]:
+        question = self.question(step.state)
+        parts = [f"the {self._what(f)} {self._spoken(f, v)}" for f, v in self.data.understood()]
+        if not parts:
+            return self.say("read_back_empty", question=question)
+        summary = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+        return self.say("read_back", summary=summary, question=question)
+
+    def changed(self) -> list[Action]:
+        """ "Thanks, I've changed the address to 41 Baker Street." for each changed detail."""
+        return [
+            Say(render(self.profile, "changed", what=f"the {self._what(f)}", value=v), "changed")
+            for f, v in ((f, self._spoken(f, v)) for f, v in self.data.changed)
+        ]
+
+    @staticmethod
+    def _what(field: str) -> str:
+        return {"when": "time", "phone": "phone number"}.get(field, field)
+
+    @staticmethod
+    def _spoken(field: str, value: str) -> str:
+        return {"phone": say_phone, "postcode": say_postcode}.get(field, str)(value)
+
+    def _act_say_hand_over(self, step: Step) -> list[Action]:
+        target = self.profile.default_transfer_target
+        return self.say("hand_over", target=target.name if target else "the team")
+
+    def _act_ask_change(self, step: Step) -> list[Action]:
+        return self.say("ask_change")
+
+    def _act_call_amend(self, step: Step) -> list[Action]:
+        changes = tuple((f, v) for f, v in self.data.changed if f != "when")
+        self.data.amending = changes
+        self.data.pending_tool = AMEND_BOOKING
+        return [CallTool(AMEND_BOOKING, AmendRequest(changes), self.data.next_amend_key())]
+
+    def _amended_fields(self) -> dict[str, str]:
+        changes = self.data.amending or ()
+        what = " and ".join(f"the {self._what(f)}" for f, _ in changes) or "your details"
+        value = " and ".join(self._spoken(f, v) for f, v in changes)
+        return {"what": what, "value": value}
+
+    def _act_say_amended(self, step: Step) -> list[Action]:
+        return self.say("amended", **self._amended_fields())
+
+    def _act_say_amend_pending(self, step: Step) -> list[Action]:
+        return self.say("amend_pending", **self._amended_fields())
+
+    def _act_say_amend_failed(self, step: Step) -> list[Action]:
+        return self.say("amend_failed")
 
     def _act_say_out_of_area(self, step: Step) -> list[Action]:
         return self.say("out_of_area", postcode=say_postcode(self.data.postcode or ""))
@@ -208,9 +290,11 @@ class ActionBuilder:
 
     def _act_call_authorized(self, step: Step) -> list[Action]:
         assert self.data.authorized is not None
-        name = {QuoteRequest: GET_QUOTE, AvailabilityRequest: CHECK_AVAILABILITY}.get(
-            type(self.data.authorized), BOOK_APPOINTMENT
-        )
+        name = {
+            QuoteRequest: GET_QUOTE,
+            AvailabilityRequest: CHECK_AVAILABILITY,
+            AmendRequest: AMEND_BOOKING,
+        }.get(type(self.data.authorized), BOOK_APPOINTMENT)
         key = self.data.idempotency_key if name == BOOK_APPOINTMENT else None
         return [CallTool(name, self.data.authorized, key)]
 
@@ -268,10 +352,14 @@ class ActionBuilder:
         return [EndCall(step.kind.value)]
 
     def _act_ask_repeat(self, step: Step) -> list[Action]:
+        detail = self.data.missing_detail() if step.state is State.COLLECT else None
+        if detail is not None and self.data.misses.get(detail, 0) >= 2:
+            return [Say(self.question(step.state, asking=True), f"retry_{detail}")]
         return self.say("ask_repeat")
 
     def _act_say_unclear(self, step: Step) -> list[Action]:
-        return self.say("unclear", question=self.question(step.state))
+        asking = step.state is State.COLLECT
+        return self.say("unclear", question=self.question(step.state, asking=asking))
 
     def _act_reprompt(self, step: Step) -> list[Action]:
         return self.say("reprompt", question=self.question(step.state))

@@ -7,6 +7,8 @@ result classification read and update the same object.
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 from agent.business.company import CompanyProfile
@@ -55,10 +57,26 @@ class BookingData:
         self.last_booking: BookingRequest | None = None
         # DTMF typed into the phone slot so far
         self.digits = ""
+        # doubt: details changed by the last input (field, new value), a likely value
+        # heard with low confidence waiting for a yes, misses per detail, an
+        # out-of-area postcode the caller has confirmed
+        self.changed: list[tuple[str, str]] = []
+        self.doubt: tuple[str, str] | None = None
+        self.misses: dict[str, int] = {}
+        self.area_checked: str | None = None
+        self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
+        self.heard_phone: str | None = None  # digits heard that made no whole number
+        self.amending: tuple[tuple[str, str], ...] | None = None
+        self.amend_n = 0
 
     @property
     def idempotency_key(self) -> str:
         return f"{self.call_uuid}:{self.booking_n}"
+
+    def next_amend_key(self) -> str:
+        """The idempotency key of the next amendment (the contract's ``<uuid>:amend:<n>``)."""
+        self.amend_n += 1
+        return f"{self.call_uuid}:amend:{self.amend_n}"
 
     @property
     def booked(self) -> bool:
@@ -80,37 +98,71 @@ class BookingData:
         }
 
     def merge_slots(self, slots: Slots) -> tuple[set[str], str | None]:
-        """Store what was said; return the names filled and the first invalid one."""
+        """Store what was said; return the names filled and the first invalid one.
+
+        A value that replaces a different one is noted in ``changed`` (the
+        read-back says the new value); a lone corrected house number or surname
+        changes only that part of the address or name."""
         filled: set[str] = set()
         invalid = None
+        self.changed = []
         if slots.service_id and self.profile.service(slots.service_id):
             if slots.service_id != self.service_id:
                 filled.add("service_id")
             self.service_id = slots.service_id
-        for field in ("name", "address"):
-            if (value := getattr(slots, field)) is not None:
-                setattr(self, field, value)
-                filled.add(field)
+        name = slots.name
+        if name is not None and slots.correction and self.name and " " not in name:
+            name = _replace_word(self.name, name)  # "it's Patel with one T": the surname only
+        address = slots.address
+        if address is None and slots.house_number and self.address:
+            address = _new_number(self.address, slots.house_number)
+        for field, value in (("name", name), ("address", address)):
+            if value is not None:
+                self._set(field, value, filled)
         if slots.postcode is not None:
             pc = parse_postcode(slots.postcode)
             if pc is None:
                 invalid = "postcode"
             else:
-                self.postcode = str(pc)
-                filled.add("postcode")
+                self._set("postcode", str(pc), filled)
         if slots.phone is not None:
             e164 = to_e164(slots.phone)
+            self.heard_phone = None if e164 else re.sub(r"\D", "", slots.phone) or None
             if e164 is None:
                 invalid = invalid or "phone"
             else:
-                self.phone = e164
-                filled.add("phone")
+                self._set("phone", e164, filled)
         if slots.when is not None:
+            if self.when is not None and self.when != slots.when:
+                self.changed.append(("when", slots.when.label))
             self.when = slots.when
             self.offers, self.offer_index, self.offer_open, self.chosen = [], -1, False, None
             filled.add("when")
         self.invalid_field = invalid
+        for field in filled:
+            self.misses.pop(field, None)
         return filled, invalid
+
+    def _set(self, field: str, value: str, filled: set[str]) -> None:
+        old = getattr(self, field)
+        if old is not None and old != value:
+            self.changed.append((field, value))
+        setattr(self, field, value)
+        filled.add(field)
+
+    def miss(self, detail: str | None) -> int:
+        """One more failed try at ``detail``; the number of misses so far."""
+        if detail is None:
+            return 0
+        self.misses[detail] = self.misses.get(detail, 0) + 1
+        return self.misses[detail]
+
+    def understood(self) -> list[tuple[str, str]]:
+        """The details taken so far, for a read-back."""
+        out = [(f, getattr(self, f)) for f in ("name", "address", "postcode", "phone")]
+        if self.when is not None:
+            out.append(("when", self.when.label))
+        return [(f, v) for f, v in out if v]
 
     def enter_digit(self, digit: str) -> tuple[set[str], str | None] | None:
         """DTMF into the phone slot: ``None`` while typing, else like ``merge_slots``."""
@@ -151,3 +203,21 @@ class BookingData:
         )
         self.last_booking = request
         return request
+
+
+def _replace_word(name: str, new: str) -> str:
+    """``name`` with the word most like ``new`` replaced by it (a surname respelled)."""
+    words = name.split()
+    best = max(
+        range(len(words)),
+        key=lambda i: (difflib.SequenceMatcher(None, words[i].lower(), new.lower()).ratio(), i),
+    )
+    words[best] = new
+    return " ".join(words)
+
+
+def _new_number(address: str, number: str) -> str:
+    """``address`` with its house number replaced ("22 Baker Street" -> "41 Baker Street")."""
+    if re.search(r"\b\d+[A-Za-z]?\b", address):
+        return re.sub(r"\b\d+[A-Za-z]?\b", number, address, count=1)
+    return f"{number} {address}"

@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 from agent.dialogue.replies import DETAIL_ORDER
 from agent.dialogue.slots import TimeWindow
 from agent.dialogue.tools import (
+    AMEND_BOOKING,
     BOOK_APPOINTMENT,
     CHECK_AVAILABILITY,
     GET_QUOTE,
+    AmendRequest,
     AvailabilityRequest,
     BookingRequest,
     EndCallRequest,
@@ -40,6 +42,10 @@ def classify_result(data: BookingData, result: ToolResult, now: float) -> Kind |
     if result.tool == GET_QUOTE:
         data.quote_data = dict(result.data) if ok else {}
         return K.QUOTED if ok else K.QUOTE_FAILED
+    if result.tool == AMEND_BOOKING:
+        if ok:
+            return K.AMENDED
+        return K.AMEND_PENDING if result.data.get("pending") else K.AMEND_FAILED
     if result.status == "invalid":
         field = result.field if result.field in DETAIL_ORDER else "postcode"
         setattr(data, field, None)
@@ -104,6 +110,14 @@ def admit_model_request(data: BookingData, request: ToolRequest) -> Kind:
         data.authorized = data.booking_request()
         data.pending_tool = BOOK_APPOINTMENT
         return K.MODEL_BOOK
+    if isinstance(request, AmendRequest):
+        if not data.booked:
+            raise InvalidToolCall(AMEND_BOOKING, "there is no booking in this call to amend")
+        for field, value in request.changes:
+            setattr(data, field, value)
+        data.amending = request.changes
+        data.pending_tool = AMEND_BOOKING
+        return K.MODEL_AMEND
     if isinstance(request, TransferRequest):
         return K.MODEL_TRANSFER
     assert isinstance(request, EndCallRequest)

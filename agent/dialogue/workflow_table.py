@@ -61,6 +61,15 @@ class Kind(enum.Enum):
     BOOKING_FAILED = "booking_failed"
     SLOT_TAKEN = "slot_taken"
     BOOKING_INVALID = "booking_invalid"
+    READ_BACK = "read_back"  # "I already told you": what was understood, then the question
+    CHECK_VALUE = "check_value"  # heard with low confidence: "Was that ...?"
+    CHECK_AREA = "check_area"  # a postcode outside the area: confirm before declining
+    HAND_OVER = "hand_over"  # a detail missed too often: a person takes over
+    AMEND = "amend"  # a correction after the booking: change the booking
+    AMENDED = "amended"
+    AMEND_PENDING = "amend_pending"  # the booking API is down: kept in the outbox
+    AMEND_FAILED = "amend_failed"
+    MODEL_AMEND = "model_amend"
     MODEL_QUOTE = "model_quote"  # authorized tool calls of the LLM mode
     MODEL_AVAILABILITY = "model_availability"
     MODEL_BOOK = "model_book"
@@ -98,8 +107,22 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.BOOK, K.SLOT_TAKEN): (S.COLLECT, ("say_slot_taken", "offer_slot")),
     (S.BOOK, K.BOOKING_INVALID): (S.COLLECT, ("say_invalid_detail",)),
     (S.CONFIRM, K.YES): (S.CLOSE, ("say_anything_else",)),
-    (S.CONFIRM, K.NO): (S.CLOSE, ("keep_correction", "say_correction_noted")),
+    (S.CONFIRM, K.NO): (None, ("ask_change",)),
     (S.CONFIRM, K.DETAILS): (S.CLOSE, ("keep_correction", "say_correction_noted")),
+    (S.COLLECT, K.CHECK_VALUE): (None, ("ask_check_value",)),
+    (S.COLLECT, K.CHECK_AREA): (None, ("ask_check_area",)),
+    (ANY, K.READ_BACK): (None, ("say_read_back",)),
+    (S.COLLECT, K.HAND_OVER): (S.TRANSFER, ("say_hand_over", "transfer_default")),
+    (S.UNDERSTAND, K.HAND_OVER): (S.TRANSFER, ("say_hand_over", "transfer_default")),
+    (S.CONFIRM, K.AMEND): (None, ("call_amend",)),
+    (S.CLOSE, K.AMEND): (None, ("call_amend",)),
+    (S.CONFIRM, K.AMENDED): (S.CLOSE, ("say_amended",)),
+    (S.CLOSE, K.AMENDED): (None, ("say_amended",)),
+    (S.CONFIRM, K.AMEND_PENDING): (S.CLOSE, ("say_amend_pending",)),
+    (S.CLOSE, K.AMEND_PENDING): (None, ("say_amend_pending",)),
+    (S.CONFIRM, K.AMEND_FAILED): (S.CLOSE, ("keep_correction", "say_amend_failed")),
+    (S.CLOSE, K.AMEND_FAILED): (None, ("keep_correction", "say_amend_failed")),
+    (ANY, K.MODEL_AMEND): (None, ("call_authorized",)),  # admitted only after a booking
     (S.CLOSE, K.NO): (S.END, ("say_goodbye", "end_call")),
     (S.CLOSE, K.YES): (None, ("say_what_else",)),
     (S.CLOSE, K.PROBLEM): (S.QUOTE, ("call_quote",)),
@@ -124,7 +147,8 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
 FINAL_STATES = frozenset({S.TRANSFER, S.END})
 _TOOL_KINDS = frozenset(
     {K.QUOTED, K.QUOTE_FAILED, K.SLOTS_FOUND, K.NO_SLOTS, K.AVAILABILITY_FAILED, K.BOOKED}
-    | {K.BOOKING_FAILED, K.SLOT_TAKEN, K.BOOKING_INVALID}
+    | {K.BOOKING_FAILED, K.SLOT_TAKEN, K.BOOKING_INVALID, K.AMENDED, K.AMEND_PENDING}
+    | {K.AMEND_FAILED}
 )
 
 

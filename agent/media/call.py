@@ -27,7 +27,7 @@ import logging
 import uuid as uuidlib
 import weakref
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
@@ -100,7 +100,7 @@ class Call:
         *,
         vad_params: VadParams | None = None,
         pacer_params: PacerParams | None = None,
-        accept: Callable[[Call], bool] | None = None,
+        accept: Callable[[Call], Any] | None = None,  # bool, or an awaitable of one
     ) -> None:
         self.stream = stream
         # Asked once the UUID is in, before the brain is made: False closes the call
@@ -211,7 +211,10 @@ class Call:
                 return False
             assert isinstance(event, Identify)  # the codec enforces UUID-first
             self.uuid = event.uuid
-            if self._accept is not None and not self._accept(self):
+            accepted = True if self._accept is None else self._accept(self)
+            if inspect.isawaitable(accepted):  # a check that asks a store on the network
+                accepted = await accepted
+            if not accepted:
                 self.end_reason = "refused"
                 return False
             return True

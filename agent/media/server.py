@@ -9,9 +9,10 @@ when the last one has ended.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid as uuidlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
@@ -24,8 +25,8 @@ from dsp import PacerParams, VadParams
 log = logging.getLogger(__name__)
 
 # Asked once a connection has sent its UUID; False refuses the call (see Call).
-AcceptCall = Callable[[Call], bool]
-CallEnded = Callable[[Call], None]
+AcceptCall = Callable[[Call], bool | Awaitable[bool]]  # awaited when awaitable
+CallEnded = Callable[[Call], object]  # awaited when awaitable
 
 
 class CallRegistry:
@@ -135,7 +136,9 @@ async def handle_connection(
     registry.ended_by_reason[reason] = registry.ended_by_reason.get(reason, 0) + 1
     if on_ended is not None and reason != "refused":
         try:
-            on_ended(call)
+            stored = on_ended(call)
+            if inspect.isawaitable(stored):  # a store on the network, from a thread
+                await stored
         except Exception:
             log.exception("call %s: end hook failed", call.name)
     call.release()

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import queue
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,6 +38,7 @@ import attrs
 import trio
 
 from agent.base.settings import Env, default_of, setting
+from agent.business.database import is_postgres
 from agent.observe import records_work as work
 from agent.observe.records_pg import pg_dialect
 from agent.observe.records_schema import (
@@ -63,6 +65,7 @@ __all__ = [
     "RecordStoreError",
     "ToolCallRecord",
     "TurnRecord",
+    "call_from_row",
     "open_record_store",
 ]
 
@@ -91,6 +94,7 @@ class RecordStore:
                 raise
             raise RecordStoreError(f"cannot open the {dialect.name} records store: {exc}") from exc
         self._write_conn, self._read_conn = opened
+        self.host = ""  # the agent host whose calls this store records (RecordSettings.host)
         self._read_lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
@@ -191,7 +195,9 @@ class RecordStore:
     # --- async write API ----------------------------------------------------------
 
     async def start_call(self, uuid: str, *, started_at: float, **fields: Any) -> None:
-        """Record a new call (``did``, ``caller_id``, ``company``, ``recording``)."""
+        """Record a new call (``did``, ``caller_id``, ``company``, ``recording``; ``host``
+        is this store's unless given)."""
+        fields.setdefault("host", self.host or None)
         await self._submit(work.start_call(self.dialect, uuid, started_at=started_at, **fields))
 
     async def add_turn(self, turn: TurnRecord) -> None:
@@ -211,9 +217,15 @@ class RecordStore:
         """Delete calls started before the epoch time ``older_than`` (with their turns)."""
         return await self._submit(work.purge(self.dialect, older_than))
 
-    def close_unfinished_sync(self, started_before: float) -> int:
-        """Close the calls left without an outcome as ``interrupted``; how many."""
-        return self._submit_sync(work.close_unfinished(self.dialect, started_before=started_before))
+    async def close_unfinished(self, started_before: float, **only: Any) -> int:
+        """Close the calls left without an outcome as ``interrupted``; how many
+        (``host``, ``reason``, ``ended_at``: see ``records_work.close_unfinished``)."""
+        unit = work.close_unfinished(self.dialect, started_before=started_before, **only)
+        return await self._submit(unit)
+
+    def close_unfinished_sync(self, started_before: float, **only: Any) -> int:
+        unit = work.close_unfinished(self.dialect, started_before=started_before, **only)
+        return self._submit_sync(unit)
 
     def purge_sync(self, older_than: float) -> int:
         """``purge`` for a caller outside Trio (a cron job, the CLI)."""
@@ -226,6 +238,7 @@ class RecordStore:
     # so a call's rows are written in the order they were posted.
 
     def post_start_call(self, uuid: str, *, started_at: float, **fields: Any) -> None:
+        fields.setdefault("host", self.host or None)
         self._post(work.start_call(self.dialect, uuid, started_at=started_at, **fields))
 
     def post_turn(self, turn: TurnRecord) -> None:
@@ -265,6 +278,10 @@ class RecordStore:
         except Exception as exc:
             raise RecordStoreError(f"records read failed: {exc}") from exc
 
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read-only SELECT (``?`` placeholders) for views such as the console."""
+        return self._read(sql, args)
+
     _CALL_COLUMNS = ", ".join(CALL_COLUMNS)
     _TURN_COLUMNS = "call_uuid, turn_index, caller_text, agent_text, interrupted, " + ", ".join(
         TURN_TIMES
@@ -272,7 +289,7 @@ class RecordStore:
 
     def get_call(self, uuid: str) -> CallRecord | None:
         rows = self._read(f"SELECT {self._CALL_COLUMNS} FROM calls WHERE uuid = ?", (str(uuid),))
-        return _call_from_row(rows[0]) if rows else None
+        return call_from_row(rows[0]) if rows else None
 
     def calls(
         self, *, since: float | None = None, until: float | None = None, limit: int | None = 100
@@ -284,7 +301,7 @@ class RecordStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_call_from_row(row) for row in self._read(sql, args)]
+        return [call_from_row(row) for row in self._read(sql, args)]
 
     def turns(self, uuid: str) -> list[TurnRecord]:
         rows = self._read(
@@ -327,7 +344,7 @@ def _turn_from_row(row: Sequence[Any]) -> TurnRecord:
     return TurnRecord(row[0], row[1], row[2], row[3], bool(row[4]), *row[5:])
 
 
-def _call_from_row(row: Sequence[Any]) -> CallRecord:
+def call_from_row(row: Sequence[Any]) -> CallRecord:
     values = dict(zip(CALL_COLUMNS, row, strict=True))
     values["cost_detail"] = from_json(values["cost_detail"])
     return CallRecord(**values)
@@ -349,14 +366,19 @@ class RecordSettings:
     path: str = default_of("VOICE_AGENT_DB")
     url: str = ""
     retention_days: float = setting("VOICE_AGENT_RECORDS_RETENTION_DAYS")
+    host: str = ""  # this agent host's name, written on each call (see host_name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RecordSettings:
         reader = Env.of(env)
+        db = reader.get("VOICE_AGENT_DB")
+        # A PostgreSQL VOICE_AGENT_DB holds the records of every host, beside the rest.
+        shared = db if is_postgres(db) and not reader.get("VOICE_AGENT_RECORDS_PATH") else ""
         return cls(
-            path=reader.get("VOICE_AGENT_RECORDS_PATH") or reader.get("VOICE_AGENT_DB"),
-            url=reader.get("VOICE_AGENT_RECORDS_URL") or "",
+            path=reader.get("VOICE_AGENT_RECORDS_PATH") or db,
+            url=reader.get("VOICE_AGENT_RECORDS_URL") or shared,
             retention_days=reader.get("VOICE_AGENT_RECORDS_RETENTION_DAYS"),
+            host=host_name(reader),
         )
 
     def purge_cutoff(self, now: float) -> float:
@@ -364,24 +386,14 @@ class RecordSettings:
         return now - self.retention_days * 86400.0
 
 
-def close_interrupted_calls(settings: RecordSettings, now: float) -> int:
-    """At a service's start (before any call): its calls still without an outcome
-    were cut off when the last run was killed (SIGKILL, a power cut), so they are
-    closed as ``interrupted``. Only for the SQLite file, which is this host's own;
-    a PostgreSQL store is shared, and another host's live calls look the same."""
-    if settings.url:
-        return 0
-    with open_record_store(settings) as store:
-        closed = store.close_unfinished_sync(now)
-    if closed:
-        log.warning(
-            "records: %d calls left unfinished by the last run closed as interrupted", closed
-        )
-    return closed
+def host_name(env: Mapping[str, str] | Env | None = None) -> str:
+    """This agent host's name: VOICE_AGENT_HOST_NAME, else the machine's host name."""
+    return Env.of(env).get("VOICE_AGENT_HOST_NAME") or socket.gethostname()
 
 
 def open_record_store(settings: RecordSettings) -> RecordStore:
     """Open the store the settings name (blocking: call at start-up or in a thread)."""
-    if settings.url:
-        return RecordStore(pg_dialect(settings.url))
-    return RecordStore.open_sqlite(settings.path)
+    store = RecordStore(pg_dialect(settings.url)) if settings.url else None
+    store = store or RecordStore.open_sqlite(settings.path)
+    store.host = settings.host
+    return store

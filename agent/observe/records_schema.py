@@ -47,6 +47,8 @@ class CallRecord:
     recording: str | None = None  # the WAV file of the call, when recording is on
     barge_ins: int | None = None
     false_interruptions: int | None = None  # pauses for noise that resumed
+    # Added by migration 3: the agent host that served the call (VOICE_AGENT_HOST_NAME).
+    host: str | None = None
 
 
 @attrs.frozen
@@ -168,6 +170,14 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE calls ADD COLUMN false_interruptions INTEGER",
         ),
     ),
+    (
+        3,
+        "the agent host of a call",
+        (
+            "ALTER TABLE calls ADD COLUMN host TEXT",
+            "CREATE INDEX calls_unfinished ON calls (host, ended_at)",
+        ),
+    ),
 )
 
 CALL_COLUMNS = tuple(f.name for f in attrs.fields(CallRecord))
@@ -222,6 +232,17 @@ def transaction(conn: Any) -> Iterator[Any]:
 def migrate(conn: Any, dialect: Dialect) -> int:
     """Apply the migrations this database lacks; returns the schema version."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    if dialect.name == "postgresql":
+        # Several hosts start at once against one server: they migrate in turn.
+        conn.execute("SELECT pg_advisory_lock(7301019)")
+        try:
+            return _migrate(conn, dialect)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(7301019)")
+    return _migrate(conn, dialect)
+
+
+def _migrate(conn: Any, dialect: Dialect) -> int:
     row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
     current = row[0] or 0
     latest = MIGRATIONS[-1][0]

@@ -40,12 +40,13 @@ def start_call(
     caller_id: str | None = None,
     company: str | None = None,
     recording: str | None = None,
+    host: str | None = None,
 ) -> Work:
     sql = dialect.sql(
-        "INSERT INTO calls (uuid, did, caller_id, company, started_at, recording)"
-        " VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO calls (uuid, did, caller_id, company, started_at, recording, host)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
     )
-    args = (str(uuid), did, caller_id, company, started_at, recording)
+    args = (str(uuid), did, caller_id, company, started_at, recording, host)
     return lambda cur: cur.execute(sql, args)
 
 
@@ -89,18 +90,28 @@ def add_tool_call(dialect: Dialect, tool_call: ToolCallRecord) -> Work:
     return lambda cur: cur.execute(sql, values)
 
 
-def close_unfinished(dialect: Dialect, *, started_before: float) -> Work:
+def close_unfinished(
+    dialect: Dialect,
+    *,
+    started_before: float,
+    host: str | None = None,
+    reason: str = "interrupted",
+    ended_at: float | None = None,
+) -> Work:
     """Close every call with no outcome that started before ``started_before``
-    as ``interrupted`` (the process that served it was killed); returns how many."""
+    as ``interrupted`` (the process that served it was killed); returns how many.
+    ``host``: only that agent host's calls (a shared store holds other hosts' live
+    ones). ``ended_at``: when it was noticed; unknown (None) is its start."""
     sql = dialect.sql(
         "UPDATE calls SET outcome = 'interrupted',"
-        " end_reason = COALESCE(end_reason, 'interrupted'),"
-        " ended_at = COALESCE(ended_at, started_at)"
-        " WHERE outcome IS NULL AND started_at < ?"
+        " end_reason = COALESCE(end_reason, ?),"
+        " ended_at = COALESCE(ended_at, ?, started_at)"
+        " WHERE outcome IS NULL AND started_at < ?" + (" AND host = ?" if host is not None else "")
     )
+    args = (reason, ended_at, started_before) + ((host,) if host is not None else ())
 
     def unit(cur: Any) -> int:
-        cur.execute(sql, (started_before,))
+        cur.execute(sql, args)
         return cur.rowcount
 
     return unit

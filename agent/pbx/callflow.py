@@ -12,14 +12,18 @@ the ``Decision`` the ``next`` step hands to the dialplan (``decide``).
 
 The store is the in-memory ``CallMetadataStore`` in one process, or the shared
 SQLite one (``agent.pbx.callmeta_shared``) with several workers; ``clock`` must be
-the clock the FastAGI side uses for the same store.
+the clock the FastAGI side uses for the same store. A store on the network (the
+PostgreSQL one of several hosts, ``blocking``) is called from a worker thread:
+``accept`` and ``ended`` then return awaitables, which ``Call`` and the AudioSocket
+server await.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid as _uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -77,8 +81,11 @@ class CallFlow:
         require_setup: bool = False,
         clock: Callable[[], float] = trio.current_time,
         label: str = "",
+        host: str = "",
     ) -> None:
         self.store = store
+        self.host = host  # this agent host's name, claimed into the shared store
+        self.blocking = bool(getattr(store, "blocking", False))
         self.require_setup = require_setup
         self.clock = clock
         self.label = label  # e.g. "worker 2 (pid 4242)", for the per-call log line
@@ -87,24 +94,39 @@ class CallFlow:
 
     # --- at identification -------------------------------------------------------------
 
-    def accept(self, call: Call) -> bool:
+    def accept(self, call: Call) -> bool | Awaitable[bool]:
         """``Call``'s accept hook: claim the setup metadata; refuse if required and none."""
         assert call.uuid is not None
-        where = f" on {self.label}" if self.label else ""
+        if self.blocking:
+            return self._accept_in_thread(call)
         try:
             metadata = self.store.claim(call.uuid, self.clock())
         except UnknownCallError as exc:
-            if self.require_setup:
-                self.refused += 1
-                log.warning(
-                    "call %s: refused%s: %s (VOICE_AGENT_REQUIRE_SETUP is on)",
-                    call.uuid,
-                    where,
-                    exc,
-                )
-                return False
-            log.info("call %s: accepted%s without setup metadata", call.uuid, where)
-            return True
+            return self._refused(call, exc)
+        return self._accepted(call, metadata)
+
+    async def _accept_in_thread(self, call: Call) -> bool:
+        claim = functools.partial(self.store.claim, call.uuid, self.clock(), host=self.host)
+        try:
+            metadata = await trio.to_thread.run_sync(claim)
+        except UnknownCallError as exc:
+            return self._refused(call, exc)
+        return self._accepted(call, metadata)
+
+    def _refused(self, call: Call, exc: UnknownCallError) -> bool:
+        where = f" on {self.label}" if self.label else ""
+        if self.require_setup:
+            self.refused += 1
+            log.warning(
+                "call %s: refused%s: %s (VOICE_AGENT_REQUIRE_SETUP is on)", call.uuid, where, exc
+            )
+            return False
+        log.info("call %s: accepted%s without setup metadata", call.uuid, where)
+        return True
+
+    def _accepted(self, call: Call, metadata: CallMetadata) -> bool:
+        assert call.uuid is not None
+        where = f" on {self.label}" if self.label else ""
         self._claimed[call.uuid] = metadata
         log.info("call %s: accepted%s, did=%s", call.uuid, where, Public(metadata.did or "-"))
         return True
@@ -124,7 +146,7 @@ class CallFlow:
 
     # --- at the end --------------------------------------------------------------------
 
-    def ended(self, call: Call) -> Decision | None:
+    def ended(self, call: Call) -> Decision | Awaitable[Decision | None] | None:
         """Store the decision for the ``next`` step (only for calls the setup issued)."""
         metadata = self._claimed.pop(call.uuid, None) if call.uuid is not None else None
         brain = call.brain
@@ -132,6 +154,18 @@ class CallFlow:
         decision = decide(outcome, call.end_reason)
         if metadata is None:
             return decision
+        if self.blocking:
+
+            async def store_in_thread() -> Decision | None:
+                store = functools.partial(self._store_decision, call, metadata, decision)
+                return await trio.to_thread.run_sync(store)
+
+            return store_in_thread()
+        return self._store_decision(call, metadata, decision)
+
+    def _store_decision(
+        self, call: Call, metadata: CallMetadata, decision: Decision | None
+    ) -> Decision | None:
         if decision is None:
             self.store.mark_ended(metadata.uuid, self.clock())
             return None

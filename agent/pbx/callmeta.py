@@ -49,6 +49,7 @@ class CallMetadata:
     channel: str = ""
     uniqueid: str = ""  # Asterisk's channel id, for matching its logs and CDRs
     context: str = ""
+    host: str = ""  # the agent host the setup step sent the call to (several hosts)
 
 
 @attrs.frozen

@@ -15,7 +15,11 @@ first waits up to ``next_wait_s`` while the call is still in progress.
 
 The store is duck-typed: ``CallMetadataStore`` in one process, the shared SQLite
 one (``agent.pbx.callmeta_shared``) with workers, whose ``clock`` is then
-``time.monotonic`` in every process.
+``time.monotonic`` in every process, or the agent's PostgreSQL store with several
+hosts (``agent.pbx.callmeta_store``; its calls run in a worker thread, clock
+``time.time``). With several hosts a ``router`` picks the host of each call
+(``agent.pbx.hosts``): setup sets ``VOICE_AGENT_ADDR`` to its AudioSocket address,
+and answers busy when no live host has room.
 
 Every session sets ``VOICE_AGENT_STATUS`` (ok, busy, no-decision, unknown-uuid,
 error), so the dialplan can always tell what happened; an unreachable server
@@ -24,10 +28,12 @@ leaves it unset and makes ``AGISTATUS=FAILURE``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import attrs
 import trio
@@ -36,11 +42,13 @@ from agent.base.errors import AgentError, ProtocolError
 from agent.base.logs import Public
 from agent.base.settings import read_settings, setting
 from agent.pbx.callmeta import CallMetadata, CallMetadataStore, UnknownCallError
+from agent.pbx.hosts import Route, Router
 from agent.wire import agi
 
 log = logging.getLogger(__name__)
 
 _DIALLED = re.compile(r"\+?[0-9*#]+")
+_ROUTE_TRIES = 3  # a host filled between the choice and the store: choose again
 
 
 class AgiSessionError(AgentError):
@@ -132,6 +140,16 @@ class _Context:
     clock: Callable[[], float] = trio.current_time
     # False while the service shuts down: setup answers busy, next still works.
     accepting: Callable[[], bool] = lambda: True
+    # Several hosts: the live host with room for a new call (None: all full or dead).
+    router: Router | None = None
+
+
+async def _store(ctx: _Context, name: str, *args: object) -> Any:
+    """Call the store's method ``name``; a store on the network runs it in a thread."""
+    method = getattr(ctx.store, name)
+    if getattr(ctx.store, "blocking", False):
+        return await trio.to_thread.run_sync(functools.partial(method, *args))
+    return method(*args)
 
 
 Script = Callable[[AgiSession, agi.Environment, _Context], Awaitable[str]]
@@ -152,19 +170,45 @@ def _did(env: agi.Environment) -> str:
 
 async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> str:
     now = ctx.clock()
-    ctx.store.expire(now)
+    await _store(ctx, "expire", now)
+    if ctx.router is not None:
+        return await _routed_setup(session, env, ctx, now)
     if not ctx.accepting():
         await _set(session, "VOICE_AGENT_STATUS", "busy")
         await session.command(agi.verbose("voice-agent: shutting down, not taking calls", 2))
         log.warning("setup %s: busy, the agent is shutting down", env.channel)
         return "busy"
     limit = ctx.settings.max_calls
-    in_use = ctx.active_calls() + ctx.store.pending_count(now)
+    in_use = ctx.active_calls() + await _store(ctx, "pending_count", now)
     if limit and in_use >= limit:
         await _set(session, "VOICE_AGENT_STATUS", "busy")
         await session.command(agi.verbose(f"voice-agent: at capacity ({in_use}/{limit})", 2))
         log.warning("setup %s: busy, %d of %d calls in use", env.channel, in_use, limit)
         return "busy"
+    return await _issue(session, env, ctx, now, None)
+
+
+async def _routed_setup(
+    session: AgiSession, env: agi.Environment, ctx: _Context, now: float
+) -> str:
+    # The host's room is checked again as the call is stored (in one transaction):
+    # a setup on another host may have taken the last place since the choice.
+    for _ in range(_ROUTE_TRIES):
+        route = await ctx.router(now) if ctx.router is not None else None
+        if route is None:
+            break
+        issued = await _issue(session, env, ctx, now, route)
+        if issued != "full":
+            return issued
+    await _set(session, "VOICE_AGENT_STATUS", "busy")
+    await session.command(agi.verbose("voice-agent: no agent host with room", 2))
+    log.warning("setup %s: busy, no live agent host has room", env.channel)
+    return "busy"
+
+
+async def _issue(
+    session: AgiSession, env: agi.Environment, ctx: _Context, now: float, route: Route | None
+) -> str:
     metadata = CallMetadata(
         uuid=_uuid.uuid4(),
         did=_did(env),
@@ -173,24 +217,32 @@ async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> st
         channel=env.channel,
         uniqueid=env.uniqueid,
         context=env.get("context"),
+        host=route.name if route is not None else "",
     )
-    ctx.store.add(metadata, now)
+    if route is None:
+        await _store(ctx, "add", metadata, now)
+    elif not await _store(ctx, "add_if_room", metadata, now, route.capacity):
+        return "full"
     try:
         await _set(session, "VOICE_AGENT_UUID", str(metadata.uuid))
+        if route is not None:
+            await _set(session, "VOICE_AGENT_ADDR", route.address)
         await _set(session, "VOICE_AGENT_STATUS", "ok")
     except BaseException:
-        ctx.store.discard(metadata.uuid)
+        with trio.CancelScope(shield=True):
+            await _store(ctx, "discard", metadata.uuid)
         raise
     if session.hung_up:  # no AudioSocket call will come for this one
-        ctx.store.discard(metadata.uuid)
+        await _store(ctx, "discard", metadata.uuid)
         log.info("setup %s: caller hung up during setup", env.channel)
         return "hangup"
     log.info(
-        "setup %s: call %s did=%s caller=%s",
+        "setup %s: call %s did=%s caller=%s%s",
         env.channel,
         metadata.uuid,
         Public(metadata.did),
         metadata.caller_id,
+        f" -> {route.name} {route.address}" if route is not None else "",
     )
     return "ok"
 
@@ -199,10 +251,10 @@ async def _next(session: AgiSession, env: agi.Environment, ctx: _Context) -> str
     raw = env.args[0] if env.args else env.query.get("uuid", "")
     action, target = ctx.settings.fallback_action, ""
     with trio.move_on_after(ctx.settings.next_wait_s):
-        while ctx.store.in_call(raw, ctx.clock()):
+        while await _store(ctx, "in_call", raw, ctx.clock()):
             await trio.sleep(0.01)
     try:
-        decision = ctx.store.take_decision(raw, ctx.clock())
+        decision = await _store(ctx, "take_decision", raw, ctx.clock())
     except UnknownCallError:
         status = "unknown-uuid"
         log.warning("next %s: unknown or expired call uuid %r", env.channel, raw)
@@ -237,11 +289,12 @@ async def handle_agi_connection(
     active_calls: Callable[[], int] = lambda: 0,
     clock: Callable[[], float] = trio.current_time,
     accepting: Callable[[], bool] = lambda: True,
+    router: Router | None = None,
 ) -> str:
     """Serve one FastAGI session and close it; returns its outcome. Never raises for
     session failures (they are logged): the outcome is the status set, or
     ``"failed"``."""
-    ctx = _Context(settings, store, active_calls, clock, accepting)
+    ctx = _Context(settings, store, active_calls, clock, accepting, router)
     async with stream:
         session = AgiSession(stream, read_timeout_s=settings.read_timeout_s)
         with trio.move_on_after(settings.session_s):
@@ -264,11 +317,20 @@ async def handle_agi_connection(
 async def _sweep(
     store: CallMetadataStore, interval_s: float, clock: Callable[[], float] = trio.current_time
 ) -> None:
+    ctx = _Context(AgiSettings(), store, lambda: 0, clock)
     while True:
         await trio.sleep(interval_s)
-        gone = store.expire(clock())
+        gone = await _store(ctx, "expire", clock())
         if gone:
             log.info("expired %d call metadata entries never claimed or finished", gone)
+
+
+@attrs.define
+class SessionCount:
+    """FastAGI sessions open now: a shutdown lets the last ``next`` step read
+    Asterisk's replies and close cleanly instead of resetting its connection."""
+
+    open: int = 0
 
 
 async def serve_fastagi(
@@ -278,6 +340,8 @@ async def serve_fastagi(
     active_calls: Callable[[], int] = lambda: 0,
     clock: Callable[[], float] = trio.current_time,
     accepting: Callable[[], bool] = lambda: True,
+    router: Router | None = None,
+    sessions: SessionCount | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``settings.host:settings.port`` until cancelled.
@@ -285,21 +349,19 @@ async def serve_fastagi(
     ``active_calls`` gives the number of AudioSocket calls in progress (for the
     ``max_calls`` limit); ``clock`` is the store's clock; while ``accepting()`` is
     False (shutting down) setup answers busy; ``task_status.started`` gets the
-    listeners.
+    listeners; ``sessions`` counts the sessions open (a shutdown waits for them).
     """
-
-    sessions = 0
+    count = sessions if sessions is not None else SessionCount()
 
     async def handler(stream: trio.SocketStream) -> None:
-        nonlocal sessions
-        if sessions >= settings.max_sessions:
+        if count.open >= settings.max_sessions:
             log.warning(
                 "FastAGI connection refused: %d sessions open (VOICE_AGENT_AGI_MAX_SESSIONS)",
-                sessions,
+                count.open,
             )
             await trio.aclose_forcefully(stream)
             return
-        sessions += 1
+        count.open += 1
         try:
             await handle_agi_connection(
                 stream,
@@ -308,11 +370,12 @@ async def serve_fastagi(
                 active_calls=active_calls,
                 clock=clock,
                 accepting=accepting,
+                router=router,
             )
         except Exception:  # one broken session must never take the server down
             log.exception("FastAGI session crashed")
         finally:
-            sessions -= 1
+            count.open -= 1
 
     listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
     for listener in listeners:

@@ -18,6 +18,7 @@ from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import SCHEMA, Env
 from agent.business.company import load_companies
+from agent.business.database import is_postgres, shown
 from agent.observe.metrics import metrics_address
 from agent.observe.records import RecordSettings
 from agent.pbx.fastagi import AgiSettings
@@ -141,11 +142,25 @@ def configuration(
 
     def records() -> str:
         s = RecordSettings.from_env(reader)
-        plan.paths.append(("bookings database", Path(reader.get("VOICE_AGENT_DB"))))
+        if not is_postgres(reader.get("VOICE_AGENT_DB")):
+            plan.paths.append(("bookings database", Path(reader.get("VOICE_AGENT_DB"))))
         if s.url:
-            return "PostgreSQL (VOICE_AGENT_RECORDS_URL; reachability not checked here)"
+            return "PostgreSQL (VOICE_AGENT_DB or _RECORDS_URL; reachability not checked here)"
         plan.paths.append(("records", Path(s.path)))
         return f"SQLite {s.path}, kept {s.retention_days:g} days"
+
+    def store() -> str:
+        target = reader.get("VOICE_AGENT_DB")
+        if not is_postgres(target):
+            return f"SQLite {target} (this host's own)"
+        from agent.service.hosts import HostSettings
+
+        server, capacity = ServerSettings.from_env(reader), reader.get("VOICE_AGENT_MAX_CALLS")
+        host = HostSettings.from_env(reader, server, capacity)
+        return (
+            f"PostgreSQL {shown(target)}, shared: host {host.name} takes calls at"
+            f" {host.address} (reachability not checked here)"
+        )
 
     def companies() -> str | Warned:
         example = not reader.is_set("VOICE_AGENT_COMPANIES")
@@ -168,6 +183,7 @@ def configuration(
         ("FastAGI", agi),
         ("service", service),
         ("metrics", metrics),
+        ("store", store),
         ("records", records),
         ("companies", companies),
     ):

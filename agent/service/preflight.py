@@ -40,7 +40,10 @@ def sqlite_problem(path: Path) -> str | None:
 
 
 def check_database(variable: str, path: str | Path) -> None:
-    """Raise a ConfigError naming ``variable`` and ``path`` when SQLite cannot use it."""
+    """Raise a ConfigError naming ``variable`` and ``path`` when SQLite cannot use it
+    (a PostgreSQL URL is checked when the store opens)."""
+    if str(path).startswith(("postgresql://", "postgres://")):
+        return
     problem = sqlite_problem(Path(path))
     if problem:
         raise ConfigError(f"{variable}={str(path)!r}: {problem}")

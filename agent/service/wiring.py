@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 
 import attrs
 import trio
@@ -13,8 +11,8 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import Env
-from agent.business.booking import BookingClient
-from agent.business.bookingstore import BookingStore, open_database
+from agent.business.booking import BookingClient, Notifier
+from agent.business.bookingstore import BookingStore
 from agent.business.company import (
     EXAMPLE_COMPANIES,
     CompanyDirectory,
@@ -52,6 +50,7 @@ class Conversation:
     did_for: Callable[[Call], str | None] | None = None
     http: object | None = None  # agent.providers.llm.openai_compat.SharedClient
     warm_up: Callable[[], Awaitable[float]] | None = None  # the offline STT's model
+    outbox_lease_s: float = 20.0  # VOICE_AGENT_OUTBOX_LEASE_S
 
     async def prepare(self, call: Call) -> None:
         """Before the call's brain is made: refresh the dialled number's profile from
@@ -74,7 +73,15 @@ class Conversation:
                 log.info("speech recognition ready in %.1f s", seconds)
             if self.http is not None:
                 await nursery.start(self.http.run)
-            await run_outbox(self.outbox, self.backend_for, None, task_status=task_status)
+            # Notifications (a booking made or failed) go to the company's notify URL.
+            notifier = Notifier()
+            await run_outbox(
+                self.outbox,
+                self.backend_for,
+                notifier,
+                lease_s=self.outbox_lease_s,
+                task_status=task_status,
+            )
 
 
 def build_conversation(
@@ -93,12 +100,7 @@ def build_conversation(
     if default is None:
         raise ConfigError("VOICE_AGENT_COMPANIES: the companies file names no default company")
     check_booking_keys(reader, companies)
-    db_path = Path(reader.get("VOICE_AGENT_DB"))
-    check_database("VOICE_AGENT_DB", db_path)
-    try:
-        db = open_database(db_path)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"VOICE_AGENT_DB={str(db_path)!r}: {exc}") from None
+    db = open_store(reader)
     outbox = Outbox(db)
 
     def backend_for(company: CompanyProfile):
@@ -150,7 +152,24 @@ def build_conversation(
         did_for,
         http,
         _warm_up(stt, reader),
+        reader.get("VOICE_AGENT_OUTBOX_LEASE_S"),
     )
+
+
+def open_store(env: Mapping[str, str] | Env | None):
+    """The store ``VOICE_AGENT_DB`` names (a SQLite file or PostgreSQL), migrated;
+    a problem is one ConfigError naming the variable."""
+    from agent.business.database import open_database, shown
+
+    reader = Env.of(env)
+    target = reader.get("VOICE_AGENT_DB")
+    check_database("VOICE_AGENT_DB", target)
+    try:
+        return open_database(target, pool_size=reader.get("VOICE_AGENT_DB_POOL_SIZE"))
+    except ConfigError:
+        raise
+    except Exception as exc:  # sqlite3.Error or psycopg.Error: the engine's own words
+        raise ConfigError(f"VOICE_AGENT_DB={shown(target)!r}: {exc}") from None
 
 
 def companies_path(env: Mapping[str, str] | Env | None) -> str:

@@ -32,7 +32,7 @@ READER = AGENT / "base" / "settings" / "reader.py"  # the one module that touche
 ENV_FUNCTIONS = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 # Channel variables the dialplan and the AGI steps exchange: not the process environment.
 DIALPLAN_VARIABLES = {"VOICE_AGENT_UUID", "VOICE_AGENT_STATUS", "VOICE_AGENT_ACTION",
-                      "VOICE_AGENT_TARGET"}  # fmt: skip
+                      "VOICE_AGENT_TARGET", "VOICE_AGENT_ADDR"}  # fmt: skip
 ENV_LIKE = re.compile(r"(?:VOICE_AGENT|DEEPGRAM|LLM|CARTESIA|ELEVENLABS|GROQ|CEREBRAS|OPENAI"
                       r"|PROMETHEUS|HF)_[A-Z0-9_]*[A-Z0-9]")  # fmt: skip
 

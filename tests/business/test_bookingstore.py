@@ -20,9 +20,13 @@ def ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-@pytest.fixture
-def db(tmp_path):
-    database = open_database(tmp_path / "agent.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    # The same contract on both engines of VOICE_AGENT_DB.
+    if request.param == "sqlite":
+        database = open_database(tmp_path / "agent.db")
+    else:
+        database = open_database(request.getfixturevalue("pg_url"))
     yield database
     database.close()
 
@@ -220,3 +224,22 @@ async def test_bookings_survive_reopening_in_wal_mode(tmp_path):
         assert again.replayed and again.booking_id == first.booking_id
     finally:
         db.close()
+
+
+async def test_two_hosts_booking_one_slot_at_once_get_one_booking(pg_url):
+    """Two hosts' connections race for the same slot: one confirmed, one slot_taken."""
+    first, second = open_database(pg_url), open_database(pg_url)
+    request = body("2030-07-01T10:00:00+01:00", "2030-07-01T12:00:00+01:00")
+    outcomes = []
+    try:
+        async with trio.open_nursery() as nursery:
+            for n, db in enumerate((first, second) * 3):
+
+                async def book(db=db, n=n):
+                    outcomes.append((await store_at(db).book(request, f"call-{n}:1")).status)
+
+                nursery.start_soon(book)
+        assert sorted(outcomes) == ["confirmed"] + ["slot_taken"] * 5
+    finally:
+        first.close()
+        second.close()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agent.business.ukformats import is_postcode_prefix, postcode_in_area
+from agent.business.ukformats import (
+    find_phone,
+    find_postcode,
+    is_postcode_prefix,
+    postcode_in_area,
+    to_e164,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,3 +47,50 @@ def test_is_postcode_prefix(text, prefix):
 )
 def test_postcode_in_area(postcode, prefixes, inside):
     assert postcode_in_area(postcode, prefixes) is inside
+
+
+# --- callers' spoken variants (issue 16) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("said", "postcode"),
+    [
+        ("SE-11 5PH", "SE11 5PH"),
+        ("SE1 7 LG", "SE1 7LG"),
+        ("my postcode is S E one, seven L G", "SE1 7LG"),
+        ("S for Sierra, W for whiskey, one A, one A A", "SW1A 1AA"),
+        ("S as in sugar E as in echo eleven five P H", "SE11 5PH"),
+        ("S W one, for B B", "SW1 4BB"),
+        ("S W double one, two A B", "SW11 2AB"),
+        ("South East 11 5 pH", "SE11 5PH"),  # as Whisper writes a spoken SE11
+        ("my post code in SW1A1A8", "SW1A 1AA"),  # "eight" heard for the unit's "A"
+        ("it is at 22 Baker Street", None),
+        ("it's 22 Baker Street", None),
+    ],
+)
+def test_spoken_postcodes(said: str, postcode: str | None) -> None:
+    found = find_postcode(said)
+    assert (str(found) if found else None) == postcode
+
+
+@pytest.mark.parametrize(
+    ("number", "e164"),
+    [
+        ("07700 900123", "+447700900123"),
+        ("0770090012", None),  # a mobile two digits short is refused, not booked
+        ("077009001", None),
+        ("020 7123 4567", "+442071234567"),
+        ("0161 496 0000", "+441614960000"),
+        ("0300 123 456", None),
+        ("0800 111 999", "+44800111999"),  # freephone numbers may have 9 digits
+        ("+44 7700 900123", "+447700900123"),
+        ("+1 415 555 0100", "+14155550100"),
+    ],
+)
+def test_complete_uk_numbers_only(number: str, e164: str | None) -> None:
+    assert to_e164(number) == e164
+
+
+def test_a_doubled_leading_zero_reads_as_the_national_number() -> None:
+    assert find_phone("007700900123") == "+447700900123"  # as Whisper wrote 0 7 7 0 0 ...
+    assert find_phone("00 33 1 23 45 67 89") == "+33123456789"  # a real international one

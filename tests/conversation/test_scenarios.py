@@ -1,4 +1,4 @@
-"""The eight conversation scenarios, whole calls in virtual time.
+"""The conversation scenarios, whole calls in virtual time.
 
 The real ``Call`` (reader, VAD, paced playout) and the real caller
 (``agent.demo.softphone.Caller``, playing the recorded caller lines of
@@ -294,3 +294,16 @@ async def test_zero_alone_on_the_keypad_asks_for_a_person(db, autojump_clock):
     assert r.brain.outcome.kind == "transfer" and r.brain.outcome.target.name == "office"
     assert "put you through to office" in r.heard
     assert "[keypad] 0" not in r.said("caller")  # a key press, not words for the model
+
+
+# --- (9) a correction after the booking ------------------------------------------------
+
+
+async def test_correction_after_booking_amends_the_booking(db, autojump_clock):
+    r = await run_scenario(SCENARIOS["correction"], db)
+    assert_ended_by_agent(r)
+    body = await assert_one_booking(db, r)
+    assert body["customer"]["address"] == "41 Baker Street"  # changed, not just noted
+    assert body["customer"]["name"] == "John Smith"  # nothing else moved
+    assert "changed the address to 41 Baker Street on your booking" in r.heard
+    assert "made a note" not in r.heard

@@ -154,6 +154,40 @@ def _prep_new_service(wf: BookingWorkflow) -> None:
     fill(wf)
 
 
+def _prep_area_confirmed(wf: BookingWorkflow) -> None:
+    fill(wf)
+    wf.data.postcode, wf.data.area_pending = "N1 9GU", True
+
+
+def _prep_missed(detail: str, *more: str):
+    def prepare(wf: BookingWorkflow) -> None:
+        fill(wf, skip=(detail, "phone", "when"))
+        if wf.state is State.UNDERSTAND:
+            wf.data.service_id = None
+        for missed in (detail, *more):
+            wf.data.misses[missed] = wf.config.max_misses
+
+    return prepare
+
+
+def _amend_result(status: str, data: dict[str, Any] | None = None):
+    def prepare(wf: BookingWorkflow) -> ToolResult:
+        _prep_close_booked(wf)
+        wf.data.pending_tool = "amend_booking"
+        wf.data.amending = (("address", "41 Baker Street"),)
+        return ToolResult("amend_booking", status, data or {})  # type: ignore[arg-type]
+
+    return prepare
+
+
+def _model_booked(name: str, args: dict[str, Any]):
+    def prepare(wf: BookingWorkflow) -> ToolCall:
+        _prep_close_booked(wf)
+        return ToolCall("t1", name, json.dumps(args))
+
+    return prepare
+
+
 BOOK_ARGS = {
     "service_id": "leak_repair",
     "slot_start": SLOT_A[0],
@@ -196,9 +230,7 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
     ),
     Kind.OUT_OF_AREA: (
         PLUMBER,
-        _utter(
-            Utterance("N1 9GU", slots=Slots(postcode="N1 9GU")), _prep_collect_missing("postcode")
-        ),
+        _utter(YES, _prep_area_confirmed),  # the caller confirmed the postcode heard
     ),
     Kind.YES: (PLUMBER, _utter(YES)),
     Kind.NO: (PLUMBER, _utter(NO)),
@@ -243,6 +275,33 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
     Kind.MODEL_BOOK: (PLUMBER, _model("book_appointment", BOOK_ARGS)),
     Kind.MODEL_TRANSFER: (PLUMBER, _model("transfer_to_human", {"target": "office"})),
     Kind.MODEL_END: (PLUMBER, _model("end_call", {"reason": "done"})),
+    Kind.READ_BACK: (PLUMBER, _utter(Utterance("I told you", intent=Intent.TOLD), fill)),
+    Kind.CHECK_VALUE: (
+        PLUMBER,
+        _utter(
+            Utterance("07700 900123", 0.2, slots=Slots(phone="07700 900123")),
+            _prep_collect_missing("phone", "when"),
+        ),
+    ),
+    Kind.CHECK_AREA: (
+        PLUMBER,
+        _utter(
+            Utterance("N1 9GU", slots=Slots(postcode="N1 9GU")),
+            _prep_collect_missing("postcode"),
+        ),
+    ),
+    Kind.HAND_OVER: (PLUMBER, _utter(Utterance("mumble"), _prep_missed("postcode", "service"))),
+    Kind.AMEND: (
+        PLUMBER,
+        _utter(
+            Utterance("no, 41", slots=Slots(house_number="41", correction=True)),
+            _prep_close_booked,
+        ),
+    ),
+    Kind.AMENDED: (PLUMBER, _amend_result("ok", {"booking_id": "B1"})),
+    Kind.AMEND_PENDING: (PLUMBER, _amend_result("failed", {"pending": True})),
+    Kind.AMEND_FAILED: (PLUMBER, _amend_result("failed")),
+    Kind.MODEL_AMEND: (PLUMBER, _model_booked("amend_booking", {"address": "41 Baker Street"})),
 }
 # Rows that exist for every state but cannot happen in some, by design.
 UNREACHABLE = {
@@ -482,7 +541,7 @@ def test_dtmf_bad_number_is_asked_again() -> None:
     wf.state = State.COLLECT
     for digit in "123#":
         actions = wf.handle(Dtmf(digit), NOW)
-    assert said(actions) == ["invalid_phone"] and wf.data.phone is None
+    assert said(actions) == ["heard_phone"] and wf.data.phone is None  # says what it heard
 
 
 def test_dtmf_zero_asks_for_a_person_only_outside_entry() -> None:
@@ -531,7 +590,23 @@ def test_out_of_area_postcode_is_declined() -> None:
     fill(wf, skip=("postcode", "phone", "when"))
     wf.state = State.COLLECT
     actions = wf.hear("N1 9GU", NOW)
+    assert said(actions) == ["check_area"] and "N 1, 9 G U" in text(actions)  # confirmed first
+    actions = wf.hear("yes, that's right", NOW)
     assert said(actions) == ["out_of_area"] and "N 1, 9 G U" in text(actions)
+    assert wf.state is State.CLOSE
+
+
+def test_misheard_out_of_area_postcode_is_asked_again_not_declined() -> None:
+    wf = make()
+    fill(wf, skip=("postcode", "phone", "when"))
+    wf.state = State.COLLECT
+    assert said(wf.hear("S1P 3QD", NOW)) == ["check_area"]
+    actions = wf.hear("no, it's SW1P 3QD", NOW)
+    assert wf.data.postcode == "SW1P 3QD" and said(actions)[-1] == "ask_phone"
+    wf.data.postcode = None
+    assert said(wf.hear("N1 9GU", NOW)) == ["check_area"]
+    actions = wf.hear("no", NOW)
+    assert wf.data.postcode is None and said(actions) == ["ask_postcode"]
 
 
 def test_model_mode_gates_tools() -> None:

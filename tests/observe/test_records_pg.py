@@ -7,23 +7,24 @@ missing or the server cannot start (root must be able to switch to the
 
 from __future__ import annotations
 
-import glob
-import itertools
-import os
-import pwd
-import shutil
+import functools
 import socket
-import subprocess
-import tempfile
 
 import pytest
+import trio
 
 from tests.observe.test_records import exercise_errors_and_purge, exercise_round_trip
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (psycopg[binary])")
 
-from agent.observe.records import MIGRATIONS, RecordStoreError, TurnRecord  # noqa: E402
-from agent.observe.records_pg import open_pg_store  # noqa: E402
+from agent.observe.records import (  # noqa: E402
+    MIGRATIONS,
+    RecordSettings,
+    RecordStore,
+    RecordStoreError,
+    TurnRecord,
+    open_record_store,
+)
 
 
 def _free_port() -> int:
@@ -32,76 +33,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _as_server_user(argv: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return argv
-    if shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: PostgreSQL cannot run as root")
-    return ["runuser", "-u", "postgres", "--", *argv]
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
-    bindir = os.path.dirname(bins[-1])
-    if os.geteuid() == 0:
-        try:
-            server_user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server as")
-    workdir = tempfile.mkdtemp(prefix="voice-agent-pg-")
-    if os.geteuid() == 0:
-        os.chown(workdir, server_user.pw_uid, server_user.pw_gid)
-    datadir = os.path.join(workdir, "data")
-    port = _free_port()
-    started = False
-    try:
-        initdb = _as_server_user(
-            [f"{bindir}/initdb", "-D", datadir, "-A", "trust", "-U", "postgres", "--no-sync"]
-        )
-        result = subprocess.run(initdb, capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            pytest.skip(f"initdb failed: {result.stderr.strip()[-300:]}")
-        options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -F"
-        start = _as_server_user(
-            [
-                f"{bindir}/pg_ctl",
-                "-D",
-                datadir,
-                "-o",
-                options,
-                "-l",
-                f"{workdir}/log",
-                "-w",
-                "-t",
-                "30",
-                "start",
-            ]
-        )
-        result = subprocess.run(start, capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            pytest.skip(f"pg_ctl start failed: {result.stdout.strip()[-300:]}")
-        started = True
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
-        if started:
-            stop = _as_server_user([f"{bindir}/pg_ctl", "-D", datadir, "-m", "immediate", "stop"])
-            subprocess.run(stop, capture_output=True, timeout=60)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-_db_numbers = itertools.count()
-
-
-@pytest.fixture
-def pg_url(pg_server):
-    """A fresh, empty database for each test."""
-    name = f"records_{next(_db_numbers)}"
-    with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"{pg_server}/{name}"
+def open_pg_store(url: str) -> RecordStore:
+    return open_record_store(RecordSettings(url=url))
 
 
 async def test_round_trip(pg_url):
@@ -144,3 +77,17 @@ async def test_store_reconnects_after_the_server_drops_it(pg_url):
             await store.add_turn(TurnRecord("c", 0, caller_text="lost"))
         await store.add_turn(TurnRecord("c", 1, caller_text="kept"))
         assert [t.caller_text for t in store.turns("c")] == ["kept"]
+
+
+def test_a_host_closes_only_its_own_unfinished_calls(pg_url):
+    from agent.observe.records_start import close_interrupted_calls
+
+    with open_pg_store(pg_url) as store:
+        for uuid, host in (("mine", "a"), ("theirs", "b")):
+            store.host = host
+            trio.run(functools.partial(store.start_call, uuid, started_at=100.0))
+    closed = close_interrupted_calls(RecordSettings(url=pg_url, host="a"), now=200.0)
+    with open_pg_store(pg_url) as store:
+        mine, theirs = store.get_call("mine"), store.get_call("theirs")
+    assert closed == 1 and (mine.host, mine.outcome, mine.ended_at) == ("a", "interrupted", 100.0)
+    assert theirs.outcome is None and theirs.host == "b"

@@ -87,7 +87,7 @@ async def test_period_reads(tmp_path):
         ]
 
 
-def test_migration_2_upgrades_a_version_1_database(tmp_path):
+def test_migrations_upgrade_a_version_1_database(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
@@ -100,9 +100,14 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path):
     conn.execute("INSERT INTO calls (uuid, started_at, cost) VALUES ('old', 5.0, 0.1)")
     conn.close()
     with RecordStore.open_sqlite(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == MIGRATIONS[-1][0] == 3
         call = store.get_call("old")
-        assert (call.cost, call.cost_per_minute, call.recording) == (0.1, None, None)
+        assert (call.cost, call.cost_per_minute, call.recording, call.host) == (
+            0.1,
+            None,
+            None,
+            None,
+        )
 
 
 def test_records_share_the_agents_database_by_default():

@@ -8,14 +8,23 @@ import uuid
 
 import pytest
 
+from agent.business.database import open_database
 from agent.pbx.callmeta import CallMetadata, CallMetadataStore, Decision, UnknownCallError
 from agent.pbx.callmeta_shared import SharedCallMetadataStore
+from agent.pbx.callmeta_store import StoreCallMetadata
 
 
-@pytest.fixture(params=["memory", "shared"])
+@pytest.fixture(params=["memory", "shared", "store-sqlite", "store-postgresql"])
 def store(request, tmp_path):
     if request.param == "memory":
         yield CallMetadataStore(pending_ttl_s=60.0, claimed_ttl_s=3600.0)
+        return
+    if request.param.startswith("store-"):
+        # The agent's own store (VOICE_AGENT_DB), as several hosts share it.
+        sqlite = request.param == "store-sqlite"
+        db = open_database(tmp_path / "agent.db" if sqlite else request.getfixturevalue("pg_url"))
+        yield StoreCallMetadata(db, pending_ttl_s=60.0, claimed_ttl_s=3600.0)
+        db.close()
         return
     shared = SharedCallMetadataStore(
         tmp_path / "calls.db", pending_ttl_s=60.0, claimed_ttl_s=3600.0
@@ -145,3 +154,21 @@ def test_in_call_until_the_call_ends(store):
     store.mark_ended(undecided, 3.0)
     assert not store.in_call(decided, 4.0) and not store.in_call(undecided, 4.0)
     assert not store.in_call(never, 4.0) and not store.in_call("garbage", 4.0)
+
+
+def test_two_hosts_share_the_calls_and_a_dead_hosts_calls_end(pg_url):
+    a, b = open_database(pg_url), open_database(pg_url)
+    try:
+        on_a, on_b = StoreCallMetadata(a), StoreCallMetadata(b)
+        first, second = uuid.uuid4(), uuid.uuid4()
+        on_a.add(CallMetadata(first, did="100", host="host-b"), now=0.0)
+        on_a.add(CallMetadata(second, did="200", host="host-b"), now=0.0)
+        assert on_a.pending_for("host-b", 1.0) == 2 and on_a.pending_for("host-a", 1.0) == 0
+        assert on_b.claim(first, 1.0, host="host-b").did == "100"
+        assert on_b.pending_for("host-b", 1.0) == 1
+        assert on_a.in_call(first, 2.0)
+        assert on_a.end_calls_of("host-b") == 1  # host-b died: next need not wait
+        assert not on_a.in_call(first, 2.0) and on_a.take_decision(first, 3.0) is None
+    finally:
+        a.close()
+        b.close()

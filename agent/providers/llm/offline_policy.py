@@ -58,6 +58,7 @@ from agent.dialogue.slots import extract
 from agent.dialogue.tools import (
     END_CALL,
     TRANSFER_TO_HUMAN,
+    AmendRequest,
     AvailabilityRequest,
     BookingRequest,
     QuoteRequest,
@@ -133,6 +134,8 @@ def tool_arguments(request: ToolRequest, profile: CompanyProfile) -> dict[str, A
             "postcode": request.postcode,
             "problem": request.problem,
         }
+    if isinstance(request, AmendRequest):
+        return dict(request.changes)
     raise TypeError(f"no tool arguments for {type(request).__name__}")
 
 

@@ -1,0 +1,133 @@
+"""Questions off the booking script, answered from the company profile (pure).
+
+Mid-booking a caller asks "does that include VAT?", "how soon can you come?",
+"are you a robot?". The answer comes from the profile (its ``info`` texts,
+opening hours, service area) or, when the profile does not say, an honest
+"the engineer will confirm"; then the open question is asked again, so the
+booking goes on where it was. A question with no topic here gets a short
+honest answer too ("I can't answer that one") instead of "I didn't follow".
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from agent.business.company import WEEKDAYS, CompanyProfile
+
+__all__ = ["TOPICS", "answer", "looks_like_question", "topic"]
+
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE))
+    for name, pattern in (
+        (
+            "robot",
+            r"\b(?:are you|is this|am i (?:talking|speaking) to) (?:a |an )?(?:robot|"
+            r"machine|computer|bot|real person|human|person|ai|automated)\b|\bare you real\b",
+        ),
+        ("vat", r"\bvat\b|\b(?:include|including|includes|inclusive|plus) (?:the )?(?:tax|vat)\b"),
+        (
+            "payment",
+            r"\b(?:pay|paying|payment)\b.*\b(?:card|cash|transfer|contactless|cheque)\b|"
+            r"\b(?:card|cash|contactless)\b.*\b(?:pay|take|accept)\b|\b(?:take|accept)\s+(?:cards?|cash|"
+            r"contactless|cheques?)\b|\bhow (?:do|can|will) i pay\b",
+        ),
+        (
+            "response_time",
+            r"\bhow (?:soon|quickly|fast|long)\b|\bwhen can (?:you|someone|"
+            r"an engineer|somebody) (?:get|come|be)\b|\b(?:today|tonight)\?",
+        ),
+        (
+            "hours",
+            r"\b(?:opening hours|what time do you (?:open|close)|when are you open|"
+            r"are you open|what are your hours|open (?:on|at) (?:the )?weekends?)\b",
+        ),
+        (
+            "area",
+            r"\b(?:do you (?:cover|come to|work in|go to)|what areas?|which areas?|"
+            r"your area|service area|how far)\b",
+        ),
+    )
+)
+_QUESTION = re.compile(
+    r"\?\s*$|^\s*(?:what|when|where|who|why|how|which|do you|does|did|can you|could you|"
+    r"is there|are there|will)\b",
+    re.IGNORECASE,
+)
+
+
+def topic(text: str) -> str | None:
+    """The off-script topic the caller asks about, if any."""
+    return next((name for name, pattern in TOPICS if pattern.search(text)), None)
+
+
+def looks_like_question(text: str) -> bool:
+    return _QUESTION.search(text) is not None
+
+
+def answer(profile: CompanyProfile, name: str | None, now: float) -> str:
+    """The answer to topic ``name`` from ``profile`` (``None``: an unknown question)."""
+    info = profile.info
+    if name == "robot":
+        person = (
+            ", or put you through to a person if you'd prefer"
+            if profile.default_transfer_target
+            else ", and someone from the office can call you back"
+        )
+        return (
+            f"Yes, I'm an automated booking assistant for {profile.name}. "
+            f"I can book an engineer for you{person}."
+        )
+    if name in ("vat", "payment"):
+        return info.get(name) or "The engineer will confirm that with you before starting."
+    if name == "response_time":
+        return info.get(name) or "I'll check the diary for the first free visit in a moment."
+    if name == "hours":
+        return info.get(name) or _hours(profile, now)
+    if name == "area":
+        return info.get(name) or _area(profile)
+    return "I'm afraid I can't answer that one, but the office or the engineer can."
+
+
+def _clock(minutes: int) -> str:
+    hour, minute = divmod(minutes, 60)
+    if hour in (0, 24):
+        return "midnight"
+    part = "in the morning" if hour < 12 else "in the afternoon" if hour < 18 else "in the evening"
+    return f"{hour % 12 or 12}{f' {minute:02d}' if minute else ''} {part}"
+
+
+def _hours(profile: CompanyProfile, now: float) -> str:
+    """ "We're open Monday to Friday 8 in the morning till 6 ..., Saturday ..." """
+    groups: list[tuple[list[str], tuple[tuple[int, int], ...]]] = []
+    for index in range(len(WEEKDAYS)):
+        periods = profile.hours.periods[index]
+        if not periods:
+            continue
+        if groups and groups[-1][1] == periods and _DAY_NAMES.index(groups[-1][0][-1]) == index - 1:
+            groups[-1][0].append(_DAY_NAMES[index])
+        else:
+            groups.append(([_DAY_NAMES[index]], periods))
+    if not groups:
+        return "The office will let you know our hours."
+    parts = []
+    for days, periods in groups:
+        span = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+        times = " and ".join(f"{_clock(lo)} till {_clock(hi)}" for lo, hi in periods)
+        parts.append(f"{span}, {times}")
+    state = "open now" if profile.is_open(now) else "closed at the moment"
+    weekday = _DAY_NAMES[datetime.fromtimestamp(now, profile.timezone).weekday()]
+    return f"We're open {'; '.join(parts)}. It's {weekday} and we're {state}."
+
+
+def _area(profile: CompanyProfile) -> str:
+    if not profile.service_area:
+        return "We cover the whole area, so that won't be a problem."
+    # "SE11" -> "S E 11": letters one by one, the district as a number
+    prefixes = [
+        " ".join(re.findall(r"[A-Z]|\d+", p.replace(" ", ""))) for p in profile.service_area
+    ]
+    listed = ", ".join(prefixes[:-1]) + " and " + prefixes[-1] if len(prefixes) > 1 else prefixes[0]
+    return f"We cover postcodes starting {listed}. I'll check yours when you give it to me."

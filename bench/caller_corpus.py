@@ -1,0 +1,464 @@
+"""The caller corpus: scripted callers in synthetic voices through the real server.
+
+Every caller of ``bench/caller_scripts.py`` (44: details out of order,
+corrections, keypad, off-script questions, a person mid-booking, interruptions,
+silence, out-of-area, emergencies) is spoken in each voice, dialled over TCP
+with the real softphone into the real AudioSocket server running the offline
+stack (Whisper tiny.en, the booking policy, espeak-ng for the agent), and
+judged by what the call ended in and what the booking record holds.
+
+    nice python bench/caller_corpus.py                         # both default voices
+    nice python bench/caller_corpus.py --voices festival:kal_diphone --only plain,gas
+    nice python bench/caller_corpus.py --parallel 3 --json corpus.json
+
+Voices (none is the fixtures' CMU SLT): ``festival:<voice>`` (Festival's
+``text2wave``, e.g. ``kal_diphone``, ``ked_diphone``) and ``espeak:<voice>``
+(the ``espeak-ng`` program, e.g. ``en-gb-scotland+m3``, ``en-us+f2``). Prints,
+per voice: outcome accuracy (calls that ended as expected), slot accuracy
+(expected name, address, postcode and phone found in the booking record) and
+the recogniser's word error rate over the caller's lines; then every miss.
+
+Slow (each call runs in real time; several at once with ``--parallel``): run
+it niced, in the background, never in the default test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import attrs
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from caller_scripts import CALLERS, Keys, Line, Pause, Spec
+
+from agent.base.config import ServerSettings
+from agent.base.wav import read_wav
+from agent.business.bookingstore import BookingStore, open_database
+from agent.business.company import EXAMPLE_COMPANIES, load_companies
+from agent.business.outbox import Outbox
+from agent.business.ukformats import parse_postcode, to_e164
+from agent.demo.softphone import Caller, CallerParams, PressKeys, Say, Silence, WaitAgent
+from agent.dialogue.turntaking_params import TurnTakingParams
+
+DEFAULT_VOICES = ("flite:rms", "festival:ked_diphone")
+# The corpus judges what the agent understood, not how fast: on a shared, loaded box
+# a niced recogniser can take many seconds per line, so it gets a minute, the caller
+# waits as long for an answer, and silence is "are you still there?" only after 15 s.
+PATIENT_S = 60.0
+PATIENT_TURNS = TurnTakingParams(reprompt_after_s=15.0, stt_eot_timeout_s=PATIENT_S)
+CACHE = Path(tempfile.gettempdir()) / "voice-agent-caller-corpus"
+SLOT_FIELDS = ("name", "address", "postcode", "phone")
+
+
+# --- voices ---------------------------------------------------------------------------
+
+
+def synthesise(voice: str, text: str) -> Path:
+    """A WAV of ``text`` in ``voice`` (cached by voice and text)."""
+    kind, _, name = voice.partition(":")
+    digest = hashlib.sha1(f"{voice}\n{text}".encode()).hexdigest()[:16]
+    path = CACHE / f"{digest}.wav"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if kind == "festival":
+        source = CACHE / f"{digest}.txt"
+        source.write_text(text)
+        command = ["text2wave", "-eval", f"(voice_{name})", "-o", str(path), str(source)]
+    elif kind == "flite":
+        command = ["flite", "-voice", name, "-t", text, "-o", str(path)]
+    elif kind == "espeak":
+        command = ["espeak-ng", "-v", name, "-s", "150", "-w", str(path), text]
+    else:
+        raise SystemExit(f"unknown voice {voice!r}: use festival:, flite: or espeak:<voice>")
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"voice {voice!r}: {command[0]} failed: {exc}") from None
+    return path
+
+
+def steps_for(spec: Spec, voice: str) -> list:
+    steps: list = []
+    for step in spec.steps:
+        if isinstance(step, Line):
+            pcm = read_wav(synthesise(voice, step.text), 8000)
+            steps.append(Say(pcm, label=step.text, interrupt_after_ms=step.interrupt_ms))
+        elif isinstance(step, Keys):
+            steps.append(PressKeys(step.digits, gap_ms=150))
+        else:
+            assert isinstance(step, Pause)
+            steps.append(Silence(step.seconds))
+    steps.append(WaitAgent(timeout_s=15.0))
+    return steps
+
+
+# --- a caller who reacts ---
+
+
+REPLIES = {"yes": "Yes, that's right.", "no": "No."}
+_CHECK = re.compile(r"\b(?:was that|is the postcode)\b(.*?)(?:\?|$)", re.IGNORECASE)
+_AGAIN = re.compile(
+    r"say it again|didn't follow|doesn't look right|didn't get a valid|still not getting|"
+    r"still missing|not getting your|didn't get a day|isn't coming through",
+    re.IGNORECASE,
+)
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+@attrs.define
+class Person:
+    """What a person does between the scripted lines: says yes when the agent reads a
+    value back right ("Was that ...?"), no and the line again when it is wrong, and
+    says the last line again (or types the number, when asked to) when the agent did
+    not get it; at most twice for one line."""
+
+    spec: Spec
+    caller: Caller
+    entry: dict
+    replies: dict
+    seen: int = 0
+    repeats: int = 0
+    said: dict = attrs.field(factory=dict)
+    known: set = attrs.field(factory=set)
+
+    def __attrs_post_init__(self) -> None:
+        self.said = {s.label: s for s in self.caller.script if isinstance(s, Say)}
+        values = [*self.spec.slots.values(), *self.spec.confirms]
+        self.known = {_alnum("0" + v[3:] if v.startswith("+44") else v) for v in values}
+
+    def __call__(self) -> list:
+        lines = self.entry["agent"]
+        if len(lines) <= self.seen:
+            return []
+        self.seen = len(lines)
+        text = lines[-1]
+        said = self._last_line()
+        if (m := _CHECK.search(text)) is not None:
+            heard = _alnum(m.group(1))
+            if heard and any(v and (v in heard or heard in v) for v in self.known):
+                self.repeats = 0
+                return [self.replies["yes"]]
+            self.repeats += 1
+            return [self.replies["no"]] + ([said] if said and self.repeats <= 2 else [])
+        if _AGAIN.search(text) and said is not None and self.repeats < 2:
+            self.repeats += 1
+            phone = self.spec.slots.get("phone")
+            if "keypad" in text and "isn't coming through" in text and phone:
+                return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
+            return [said]
+        self.repeats = 0
+        return []
+
+    def _last_line(self) -> Say | None:
+        if not self.caller.utterances:
+            return None
+        return self.said.get(self.caller.utterances[-1].label)
+
+
+# --- judging ----------------------------------------------------------------------------
+
+
+@attrs.define
+class Result:
+    spec: Spec
+    voice: str
+    outcome: str
+    slots_right: int = 0
+    slots_wrong: list[str] = attrs.field(factory=list)
+    ref_words: int = 0
+    word_errors: int = 0
+    heard: list[str] = attrs.field(factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == self.spec.expect
+
+
+_DIGIT_WORDS = "zero one two three four five six seven eight nine"
+_DIGITS = {w: str(i) for i, w in enumerate(re.findall(r"\w+", _DIGIT_WORDS))}
+_DIGITS["oh"] = "0"
+
+
+def _words(text: str) -> list[str]:
+    """Words for the error rate: lower case, no punctuation, digits one by one and digit
+    words as digits ("07700" and "oh seven seven double oh" are the same five words)."""
+    out: list[str] = []
+    repeat = 1
+    for word in re.sub(r"[^\w\s']", " ", text.lower()).split():
+        if word in ("double", "triple"):
+            repeat = 2 if word == "double" else 3
+            continue
+        digits = _DIGITS.get(word, word)
+        if digits.isdigit():
+            out.extend(list(digits[0] * repeat + digits[1:]))
+        else:
+            out.extend([word] * repeat)
+        repeat = 1
+    return out
+
+
+def word_errors(reference: list[str], heard: list[str]) -> int:
+    """Levenshtein distance over words."""
+    previous = list(range(len(heard) + 1))
+    for i, ref in enumerate(reference, 1):
+        current = [i]
+        for j, hyp in enumerate(heard, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
+        previous = current
+    return previous[-1]
+
+
+def _same(field: str, expected: str, got: str) -> bool:
+    if field == "postcode":
+        a, b = parse_postcode(expected), parse_postcode(got)
+        return a is not None and a == b
+    if field == "phone":
+        return to_e164(got) == expected
+    norm = lambda s: " ".join(re.sub(r"[^\w\s]", " ", s.lower()).split())  # noqa: E731
+    return norm(expected) == norm(got)
+
+
+def judge(spec: Spec, voice: str, brain, bookings: list[dict], heard: list[str]) -> Result:
+    outcome = "none"
+    if bookings:
+        outcome = "booked"
+    elif brain is not None and brain.outcome is not None:
+        ended = brain.outcome
+        if ended.kind == "transfer":
+            outcome = f"transfer:{ended.target.name if ended.target else '?'}"
+        elif ended.kind == "end" and ended.reason == "silence":
+            outcome = "silence"
+        else:
+            outcome = "declined"
+    result = Result(spec, voice, outcome, heard=heard)
+    customer = json.loads(bookings[-1]["body"])["customer"] if bookings else {}
+    for field, expected in spec.slots.items():
+        got = str(customer.get(field, ""))
+        if _same(field, expected, got):
+            result.slots_right += 1
+        else:
+            result.slots_wrong.append(f"{field}: want {expected!r}, got {got!r}")
+    reference = [w for s in spec.steps if isinstance(s, Line) for w in _words(s.text)]
+    hypothesis = [w for h in heard if not h.startswith("[") for w in _words(h)]
+    result.ref_words, result.word_errors = len(reference), word_errors(reference, hypothesis)
+    return result
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+async def run_corpus(
+    specs: list[Spec],
+    voices: list[str],
+    parallel: int,
+    workdir: Path,
+    scripts: dict,
+    replies: dict,
+    on_result=None,
+):
+    from agent.conversation import conversation_brain_factory
+    from agent.conversation.toolrunner import BookingToolRunner
+    from agent.media.server import serve_audiosocket
+    from agent.providers.llm.offline_policy import OfflinePolicy
+    from agent.providers.stt.whisper import WhisperStt
+    from agent.providers.tts.espeak import EspeakTts
+
+    companies = load_companies(EXAMPLE_COMPANIES)
+    company = companies.get(companies.default_id or "")
+    assert company is not None
+    tz = ZoneInfo(company.timezone.key)
+    day = datetime(2030, 7, 2, tzinfo=tz) + timedelta(hours=10)  # a Tuesday at ten
+    calls: dict[str, dict] = {}  # call uuid -> its brain, store, transcript
+
+    def make(call):
+        entry = calls.setdefault(str(call.uuid), {"heard": []})
+        t0 = trio.current_time()
+
+        def epoch() -> float:
+            return day.timestamp() + trio.current_time() - t0
+
+        db = open_database(workdir / f"{call.uuid}.sqlite3")
+        store = BookingStore(db, company)
+        entry.update(store=store, db=db)
+        factory = conversation_brain_factory(
+            stt=lambda c: WhisperStt(c.sample_rate, transcribe_timeout_s=PATIENT_S),
+            llm=lambda c: OfflinePolicy(company, call_uuid=str(c.uuid), clock=epoch),
+            tts=lambda c: EspeakTts(c.sample_rate),
+            tools=lambda c, co: BookingToolRunner(company, store, Outbox(db), None, str(c.uuid)),
+            companies=companies,
+            epoch=epoch,
+            turn_taking=PATIENT_TURNS,
+            on_transcript=lambda c, line: entry[
+                "heard" if line.role == "caller" else "agent"
+            ].append(line.text),
+        )
+        entry["brain"] = brain = factory(call)
+        return brain
+
+    await WhisperStt(8000).warm_up()
+    results: list[Result] = []
+    limit = trio.CapacityLimiter(parallel)
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            serve_audiosocket, ServerSettings(port=0, brain="conversation"), make
+        )
+        port = listeners[0].socket.getsockname()[1]
+
+        async def one(spec: Spec, voice: str) -> None:
+            async with limit:
+                started = time.perf_counter()
+                steps = scripts[spec.name, voice]
+                caller = Caller(
+                    steps, params=CallerParams(linger_s=20.0, agent_timeout_s=PATIENT_S)
+                )
+                calls[str(caller.uuid)] = {"heard": [], "agent": []}
+                if spec.react:
+                    caller.answer = Person(spec, caller, calls[str(caller.uuid)], replies[voice])
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+                await caller.run(stream)
+                await trio.sleep(1.0)  # the outcome is recorded as the call closes
+                entry = calls[str(caller.uuid)]
+                store = entry.get("store")
+                bookings = await store.bookings() if store is not None else []
+                result = judge(spec, voice, entry.get("brain"), bookings, entry["heard"])
+                result.seconds = time.perf_counter() - started
+                if "db" in entry:
+                    entry["db"].close()
+                results.append(result)
+                mark = "ok  " if result.ok else "MISS"
+                print(
+                    f"{mark} {voice:<28} {spec.name:<26} {result.outcome:<26}"
+                    f" slots {result.slots_right}/{len(spec.slots)}"
+                    f" wer {result.word_errors}/{result.ref_words} ({result.seconds:.0f} s)",
+                    flush=True,
+                )
+                if not result.ok or result.slots_wrong:
+                    print(f"     heard: {' | '.join(result.heard)}", flush=True)
+                    print(f"     agent: {' | '.join(entry.get('agent', []))}", flush=True)
+                if on_result is not None:
+                    on_result(results)
+
+        async with trio.open_nursery() as callers:
+            for spec in specs:  # caller by caller, every voice: partial runs stay comparable
+                for voice in voices:
+                    callers.start_soon(one, spec, voice)
+                    await trio.sleep(0)  # started (and queued for the limiter) in this order
+        nursery.cancel_scope.cancel()
+    return results
+
+
+def report(results: list[Result], voices: list[str], *, quiet: bool = False) -> dict:
+    figures = {}
+    out = open(os.devnull, "w") if quiet else sys.stdout  # noqa: SIM115
+    print(f"\n{'voice':<28} {'calls':>5} {'outcomes':>9} {'slots':>9} {'WER':>7}", file=out)
+    for voice in voices:
+        mine = [r for r in results if r.voice == voice]
+        if not mine:
+            continue
+        slots = sum(len(r.spec.slots) for r in mine)
+        right = sum(r.slots_right for r in mine)
+        ref = sum(r.ref_words for r in mine)
+        figures[voice] = {
+            "calls": len(mine),
+            "outcome_accuracy": sum(r.ok for r in mine) / len(mine),
+            "slot_accuracy": right / slots if slots else 1.0,
+            "wer": sum(r.word_errors for r in mine) / ref if ref else 0.0,
+        }
+        f = figures[voice]
+        print(
+            f"{voice:<28} {len(mine):>5} {f['outcome_accuracy']:>8.1%} "
+            f"{f['slot_accuracy']:>8.1%} {f['wer']:>6.1%}",
+            file=out,
+        )
+    misses = [r for r in results if not r.ok or r.slots_wrong]
+    if quiet:
+        out.close()
+        return figures
+    if misses:
+        print("\nmisses:")
+    for r in misses:
+        print(f"- {r.voice} {r.spec.name}: expected {r.spec.expect}, got {r.outcome}")
+        for wrong in r.slots_wrong:
+            print(f"    {wrong}")
+        print(f"    heard: {' | '.join(r.heard)}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voices", default=",".join(DEFAULT_VOICES))
+    parser.add_argument("--only", help="comma-separated caller names")
+    parser.add_argument("--parallel", type=int, default=3, help="calls at once")
+    parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    specs = list(CALLERS)
+    if args.only:
+        wanted = set(args.only.split(","))
+        specs = [s for s in specs if s.name in wanted]
+        if missing := wanted - {s.name for s in specs}:
+            raise SystemExit(f"no such callers: {', '.join(sorted(missing))}")
+    voices = [v.strip() for v in args.voices.split(",") if v.strip()]
+    for voice in voices:  # fail early, before the calls, on a voice that cannot speak
+        synthesise(voice, "Hello.")
+    # Every line is synthesised before the first call: a TTS program run inside the
+    # loop would stall the server's playout (and its send watchdog ends such calls).
+    scripts = {(spec.name, voice): steps_for(spec, voice) for voice in voices for spec in specs}
+    replies = {
+        voice: {
+            word: Say(read_wav(synthesise(voice, text), 8000), label=text)
+            for word, text in REPLIES.items()
+        }
+        for voice in voices
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="caller-corpus-"))
+
+    def save(results: list[Result]) -> None:  # after every call: a stopped run keeps its part
+        if not args.json:
+            return
+        calls = [
+            {
+                "caller": r.spec.name,
+                "voice": r.voice,
+                "expected": r.spec.expect,
+                "outcome": r.outcome,
+                "slots_wrong": r.slots_wrong,
+                "heard": r.heard,
+                "word_errors": r.word_errors,
+                "ref_words": r.ref_words,
+            }
+            for r in results
+        ]
+        figures = report(results, voices, quiet=True)
+        Path(args.json).write_text(json.dumps({"voices": figures, "calls": calls}, indent=2))
+
+    results = trio.run(
+        run_corpus, specs, voices, max(1, args.parallel), workdir, scripts, replies, save
+    )
+    report(results, voices)
+    save(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Callers who don't follow the script: details in any order, corrections, doubt.
+
+The workflow is driven as the offline policy drives it (``hear`` on the
+caller's words); tool calls are answered at once with a quote, two free slots
+and a confirmed booking, so each test reads as the conversation it checks.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.business.company import EXAMPLE_COMPANIES, parse_company
+from agent.dialogue.tools import ToolResult
+from agent.dialogue.workflow import BookingWorkflow, CallTool, Say, State, Transfer
+
+TZ = ZoneInfo("Europe/London")
+PLUMBER = parse_company(json.loads(EXAMPLE_COMPANIES.read_text())["companies"][0])
+NOW = datetime(2025, 5, 13, 10, 0, tzinfo=TZ).timestamp()  # a Tuesday, open
+SLOTS = {
+    "slots": [
+        {"start": "2025-05-14T09:00:00+01:00", "end": "2025-05-14T11:00:00+01:00"},
+        {"start": "2025-05-14T11:00:00+01:00", "end": "2025-05-14T13:00:00+01:00"},
+    ]
+}
+
+
+class Call:
+    """One call: the caller's lines in, what the agent said out (tools answered)."""
+
+    def __init__(self, amend: str = "ok") -> None:
+        self.wf = BookingWorkflow(PLUMBER, "call-1", NOW)
+        self.tools: list[CallTool] = []
+        self.amend = amend
+        self.last = self._run(self.wf.start(NOW))
+
+    def say(self, text: str, confidence: float = 1.0) -> str:
+        self.last = self._run(self.wf.hear(text, NOW, confidence=confidence))
+        return self.last
+
+    def keys(self) -> list[str]:
+        return [a.key for a in self._actions if isinstance(a, Say)]
+
+    def _run(self, actions: tuple[Any, ...]) -> str:
+        self._actions = list(actions)
+        spoken: list[str] = []
+        while self._actions:
+            action = self._actions.pop(0)
+            if isinstance(action, Say):
+                spoken.append(action.text)
+                self._said = [*getattr(self, "_said", []), action.key]
+            elif isinstance(action, CallTool):
+                self.tools.append(action)
+                self._actions.extend(self.wf.handle(self._answer(action), NOW))
+        return " ".join(spoken)
+
+    def _answer(self, call: CallTool) -> ToolResult:
+        if call.name == "get_quote":
+            return ToolResult(call.name, "ok", {"amount": 85})
+        if call.name == "check_availability":
+            return ToolResult(call.name, "ok", SLOTS)
+        if call.name == "amend_booking":
+            return ToolResult(call.name, self.amend, {"pending": True} if self.amend else {})  # type: ignore[arg-type]
+        return ToolResult(call.name, "ok", {"booking_id": "B1"})
+
+
+def to_details() -> Call:
+    call = Call()
+    call.say("my kitchen sink is leaking")
+    call.say("yes please")
+    return call
+
+
+# --- details in any order ---------------------------------------------------------
+
+
+def test_postcode_given_for_the_address_is_kept_and_never_taken_as_the_address() -> None:
+    call = to_details()
+    call.say("Sarah Jones")
+    reply = call.say("my postcode is SW1A 1AA")
+    data = call.wf.data
+    assert data.postcode == "SW1A 1AA" and data.address is None
+    assert "address" in reply  # still missing, asked again; the postcode is not asked for
+    reply = call.say("22 Baker Street")
+    assert data.address == "22 Baker Street" and "number" in reply
+
+
+def test_phone_given_for_the_postcode_is_kept_and_postcode_asked_again() -> None:
+    call = to_details()
+    call.say("Sarah Jones")
+    call.say("22 Baker Street")
+    reply = call.say("my number is 07700 900123")
+    assert call.wf.data.phone == "+447700900123" and call.wf.data.postcode is None
+    assert "postcode" in reply.lower()
+    call.say("SW1A 1AA")
+    assert call.wf.data.postcode == "SW1A 1AA"
+
+
+@pytest.mark.parametrize(
+    ("said", "field", "value"),
+    [
+        ("My name is Raj Patel and my number is 07700 900123", "phone", "+447700900123"),
+        ("It's Raj Patel, 22 Baker Street, SW1A 1AA", "address", "22 Baker Street"),
+        ("Raj Patel, can you come tomorrow morning?", "name", "Raj Patel"),
+    ],
+)
+def test_everything_in_one_answer_is_kept(said: str, field: str, value: str) -> None:
+    call = to_details()
+    call.say(said)
+    assert getattr(call.wf.data, field) == value
+    assert call.wf.data.name == "Raj Patel"
+
+
+def test_a_whole_booking_given_in_two_sentences() -> None:
+    call = to_details()
+    call.say("I'm Raj Patel at 22 Baker Street SW1A 1AA")
+    reply = call.say("07700 900123, and tomorrow morning suits")
+    assert "Shall I book that" in reply
+    call.say("yes")
+    assert call.wf.state is State.CONFIRM and call.wf.data.booking_id == "B1"
+
+
+# --- corrections ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("correction", "field", "value", "heard"),
+    [
+        ("no, the house number is 41", "address", "41 Baker Street", "41 Baker Street"),
+        ("sorry, it's Patel with one T", "name", "Raj Patel", "Raj Patel"),
+        ("no, my postcode is SW1A 2AA", "postcode", "SW1A 2AA", "S W 1 A, 2 A A"),
+    ],
+)
+def test_a_correction_changes_only_that_detail_and_is_read_back(
+    correction: str, field: str, value: str, heard: str
+) -> None:
+    call = to_details()
+    call.say("my name is Raj Pattel")
+    call.say("22 Baker Street")
+    call.say("SW1A 1AA")
+    before = {f: getattr(call.wf.data, f) for f in ("name", "address", "postcode")}
+    reply = call.say(correction)
+    assert getattr(call.wf.data, field) == value
+    assert f"changed the {field} to {heard}" in reply
+    for other, old in before.items():
+        if other != field:
+            assert getattr(call.wf.data, other) == old  # nothing else moved
+
+
+def test_not_friday_thursday_asks_for_thursday() -> None:
+    call = to_details()
+    for line in ("Raj Patel", "22 Baker Street", "SW1A 1AA", "07700 900123"):
+        call.say(line)
+    call.say("Friday morning")
+    call.say("not Friday, Thursday")
+    start = datetime.fromtimestamp(call.wf.data.when.start, TZ)
+    assert start.strftime("%A") == "Thursday"
+
+
+def test_i_already_told_you_reads_back_what_was_understood() -> None:
+    call = to_details()
+    call.say("Raj Patel")
+    call.say("22 Baker Street")
+    reply = call.say("I already told you that")
+    assert "Raj Patel" in reply and "22 Baker Street" in reply and "postcode" in reply
+
+
+# --- doubt ------------------------------------------------------------------------------
+
+
+def test_a_number_heard_in_doubt_is_confirmed_not_asked_again() -> None:
+    call = to_details()
+    for line in ("Raj Patel", "22 Baker Street", "SW1A 1AA"):
+        call.say(line)
+    reply = call.say("07700 900456", confidence=0.3)
+    assert "Was that 0 7 7 0 0, 9 0 0, 4 5 6?" in reply and call.wf.data.phone is None
+    reply = call.say("yes")
+    assert call.wf.data.phone == "+447700900456" and "When would suit" in reply
+
+
+def test_a_rejected_guess_is_asked_again() -> None:
+    call = to_details()
+    for line in ("Raj Patel", "22 Baker Street", "SW1A 1AA"):
+        call.say(line)
+    call.say("07700 900456", confidence=0.3)
+    reply = call.say("no")
+    assert call.wf.data.phone is None and "number" in reply
+
+
+def test_two_misses_change_strategy_then_a_person_takes_over() -> None:
+    call = to_details()
+    for line in ("Raj Patel", "22 Baker Street", "SW1A 1AA"):
+        call.say(line)
+    first = call.say("oh seven seven")  # too short: says what it heard
+    assert "I heard 0 7 7" in first
+    second = call.say("seven seven oh oh nine")
+    assert "keypad" in second and "person" in second  # another way, and a person on offer
+    actions = ()
+    for _ in range(3):
+        actions = call.wf.hear("nine nine", NOW)
+    assert any(isinstance(a, Transfer) for a in actions)
+
+
+def test_the_same_question_at_most_twice_in_a_row() -> None:
+    call = to_details()
+    first = call.say("Raj Patel")
+    questions = [first] + [call.say("hmm") for _ in range(2)]
+    assert questions[0].endswith("What's the address of the job?")
+    assert questions[1].endswith("What's the address of the job?")  # asked twice in a row
+    assert "house number and the street" in questions[2] and "person" in questions[2]
+
+
+def test_a_nine_digit_mobile_is_refused_and_read_back() -> None:
+    call = to_details()
+    for line in ("Raj Patel", "22 Baker Street", "SW1A 1AA"):
+        call.say(line)
+    reply = call.say("07700 90012")
+    assert call.wf.data.phone is None and "I heard 0 7 7, 0 0 9, 0 0 1, 2" in reply
+
+
+# --- amendment after the booking --------------------------------------------------------
+
+
+def booked(amend: str = "ok") -> Call:
+    call = Call(amend)
+    call.say("my kitchen sink is leaking")
+    call.say("yes please")
+    for line in ("Raj Patel", "22 Baker Street", "SW1A 1AA", "07700 900123", "tomorrow"):
+        call.say(line)
+    call.say("yes")
+    assert call.wf.data.booking_id == "B1"
+    return call
+
+
+def test_a_correction_after_booking_amends_it_and_says_so() -> None:
+    call = booked()
+    reply = call.say("no, the house number is 41")
+    (amend,) = [t for t in call.tools if t.name == "amend_booking"]
+    assert amend.request.body() == {"customer": {"address": "41 Baker Street"}}
+    assert amend.idempotency_key == "call-1:amend:1"
+    assert "changed the address to 41 Baker Street on your booking" in reply
+
+
+def test_an_amendment_kept_for_later_is_told_as_such() -> None:
+    reply = booked("failed").say("no, the house number is 41")
+    assert "isn't answering" in reply and "as soon as the system is back" in reply
+
+
+def test_a_bare_no_to_the_read_back_asks_what_to_change() -> None:
+    call = booked()
+    assert "What should I change?" in call.say("no")
+    assert "41 Baker Street on your booking" in call.say("the house number is 41")
+
+
+def test_a_job_we_cannot_place_is_asked_twice_then_a_person_is_offered_then_takes_over() -> None:
+    call = Call()
+    replies = [call.say("it's making a funny noise") for _ in range(3)]
+    assert replies[0].startswith("Sorry, is that a job for us?") and "person" not in replies[0]
+    assert "person" not in replies[1]
+    assert "say person" in replies[2]  # the third time: another way out
+    actions = [a for _ in range(2) for a in call.wf.hear("it's making a funny noise", NOW)]
+    assert any(isinstance(a, Transfer) for a in actions)  # the fifth miss: a person takes over

@@ -1,0 +1,69 @@
+"""Off-script questions mid-booking: answered from the company profile, then the
+booking goes on with the question it was on."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from agent.business.company import EXAMPLE_COMPANIES, parse_company
+from agent.dialogue.offscript import answer, topic
+from tests.dialogue.test_callers import NOW, Call
+
+DATA = json.loads(EXAMPLE_COMPANIES.read_text())
+_bare = copy.deepcopy(DATA["companies"][1])
+_bare.pop("info")
+_bare["transfer_targets"] = []
+BARE = parse_company(_bare)  # no info texts, nobody to transfer to
+
+
+@pytest.mark.parametrize(
+    ("question", "name", "heard"),
+    [
+        ("does that include VAT?", "vat", "include VAT"),
+        ("is that plus VAT?", "vat", "include VAT"),
+        ("can I pay by card?", "payment", "by card"),
+        ("do you take cash?", "payment", "cash"),
+        ("how soon can you get someone out?", "response_time", "same or the next working day"),
+        ("when can an engineer come?", "response_time", "same or the next working day"),
+        ("what are your opening hours?", "hours", "Monday to Friday, 8 in the morning"),
+        ("are you open on weekends?", "hours", "Saturday, 9 in the morning"),
+        ("do you cover Wimbledon?", "area", "S W 1, S W 3"),
+        ("which areas do you work in?", "area", "E C 4"),
+        ("are you a robot?", "robot", "automated booking assistant"),
+        ("am I talking to a computer?", "robot", "put you through to a person"),
+        ("is it cheaper at the weekend?", None, "can't answer that one"),
+    ],
+)
+def test_off_script_question_is_answered_and_the_step_goes_on(question, name, heard) -> None:
+    call = Call()
+    call.say("my tap is leaking")
+    call.say("yes please")
+    call.say("Sarah Jones")
+    assert topic(question) == name
+    reply = call.say(question)
+    assert heard in reply
+    assert reply.endswith("What's the address of the job?")  # back to the step
+    assert call.wf.data.address is None  # the question is not taken as the address
+    call.say("22 Baker Street")
+    assert call.wf.data.address == "22 Baker Street"
+
+
+def test_without_profile_texts_the_answers_stay_honest() -> None:
+    assert answer(BARE, "vat", NOW) == "The engineer will confirm that with you before starting."
+    assert "engineer will confirm" in answer(BARE, "payment", NOW)
+    robot = answer(BARE, "robot", NOW)
+    assert "automated" in robot and "put you through" not in robot  # nobody to put through to
+    assert "S K 4" in answer(BARE, "area", NOW)
+
+
+def test_a_question_that_gives_a_detail_is_a_detail() -> None:
+    call = Call()
+    call.say("my tap is leaking")
+    call.say("yes please")
+    call.say("Sarah Jones")
+    call.say("22 Baker Street")
+    call.say("do you cover SW1A 1AA?")
+    assert call.wf.data.postcode == "SW1A 1AA"
