@@ -76,7 +76,7 @@ _PIECE_WORDS |= {w: str(15 + i) for i, w in enumerate(["fifteen", "sixteen", "se
 _PIECE_WORDS |= {"eighteen": "18", "nineteen": "19", "twenty": "20"}
 # Areas a recogniser writes out ("South East 11 5PH"), and two-letter words that are
 # never a postcode's letters (so "is", "at" do not join the pieces around them).
-_AREA_WORDS = re.compile(r"\b(south|north|east|west)[\s-]+(east|west|central)\b", re.IGNORECASE)
+_AREA_WORDS = re.compile(r"\b(south|north|east|west)[\s-]*(east|west|central)\b", re.IGNORECASE)
 _NOT_PIECES = frozenset(
     re.findall(r"\w+", "is it at my me on in of to so no we he be do go up an as or by if us am oh")
 )
