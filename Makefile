@@ -8,7 +8,7 @@ DEV    := $(VENV)/.installed-dev
 OFFLINE := $(VENV)/.installed-offline
 CORE_SOURCES := pyproject.toml setup.py build.py $(wildcard csrc/*)
 
-.PHONY: test demo lint format bench clean config-docs
+.PHONY: test test-browser demo lint format bench clean config-docs
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
@@ -29,6 +29,11 @@ $(OFFLINE): $(DEV) requirements/offline-model.txt
 test: $(OFFLINE)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
+
+# The console in a real headless browser (Debian's chromium, driven by Playwright);
+# screenshots go to test-artifacts/console/. Skipped with the reason without chromium.
+test-browser: $(OFFLINE)
+	$(PY) -m pytest -q -m browser
 
 demo: $(OFFLINE)
 	$(VENV)/bin/voice-agent demo

@@ -34,6 +34,16 @@ def workload(kind: str, frames: int) -> None:
         process = EnergyVad().process
         for _ in range(frames):
             process(pcm)
+    elif kind == "vad_echo":
+        # The agent talking (the frame at -20 dBFS) and its echo coming back 30 dB down:
+        # the echo guard's path, estimate of the echo return included.
+        echo = array("h", (v // 32 for v in frame))
+        echo_pcm = echo.tobytes() if sys.byteorder == "little" else _swapped(echo)
+        vad = EnergyVad()
+        note, process = vad.note_output, vad.process
+        for _ in range(frames):
+            note(pcm)
+            process(echo_pcm)
     elif kind == "note_output":
         note = EnergyVad().note_output
         for _ in range(frames):
@@ -55,7 +65,9 @@ def _swapped(frame: array) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(description="DSP workload for callgrind")
     parser.add_argument("--frames", type=int, default=10_000)
-    parser.add_argument("--what", choices=["vad", "note_output", "pacer"], default="vad")
+    parser.add_argument(
+        "--what", choices=["vad", "vad_echo", "note_output", "pacer"], default="vad"
+    )
     args = parser.parse_args()
     workload(args.what, args.frames)
 

@@ -1,6 +1,19 @@
 /*
  * Energy VAD: frame level in dBFS, an adaptive noise floor, four-state
  * hysteresis and an echo guard. See voicecore.h for the contract.
+ *
+ * Echo guard: while the agent talks, caller audio must be louder than the
+ * agent's own echo can be. How loud that is depends on the line (a handset
+ * returns little, a speakerphone a lot), so it is measured per call: on frames
+ * where the agent is sending and the caller is quiet, the level that comes back
+ * is (reference - return). The measured return drops at once to any louder echo
+ * and grows only slowly (echo_adapt_db_per_s), so a burst of stronger echo
+ * tightens the guard at once and a quiet line loosens it within seconds. Until
+ * measured, the guard is reference - echo_margin_db, as a fixed guard would be.
+ * A frame over the guard is learned from only in the hold window after the agent
+ * began sending (what comes back then is its echo: a caller who was already
+ * talking is SPEAKING, not learned from); at other times it may be the caller
+ * starting to talk, and a quiet caller must not raise the guard against itself.
  */
 #include <math.h>
 #include <string.h>
@@ -42,6 +55,9 @@ void vad_init(vad_state *vad, const vad_params *params, int32_t sample_rate)
     vad->initial_floor_dbfs = params->initial_floor_dbfs;
     vad->echo_margin_db = params->echo_margin_db;
     vad->echo_decay_per_sample = params->echo_decay_db_per_s / rate;
+    vad->echo_guard_db = params->echo_guard_db;
+    vad->echo_adapt_per_sample = params->echo_adapt_db_per_s / rate;
+    vad->echo_return_max_db = params->echo_return_max_db;
     vad->start_samples = (int64_t)(params->start_ms * rate / 1000.0 + 0.5);
     vad->stop_samples = (int64_t)(params->stop_ms * rate / 1000.0 + 0.5);
     vad->sample_rate = sample_rate;
@@ -61,6 +77,10 @@ void vad_reset(vad_state *vad)
     vad->threshold_dbfs =
         max2(vad->min_speech_dbfs, vad->initial_floor_dbfs + vad->threshold_db);
     vad->echo_ref_dbfs = VAD_FLOOR_DBFS;
+    /* Unmeasured: the guard starts where a fixed reference - margin would be. */
+    vad->echo_return_db = vad->echo_margin_db + vad->echo_guard_db;
+    vad->echo_onset_left = 0;
+    vad->echo_sending = 0;
     vad->echo_head = 0;
     vad->echo_fill = 0;
     for (int i = 0; i < VAD_ECHO_SLOTS; i++) {
@@ -77,8 +97,9 @@ void vad_note_output(vad_state *vad, const char *pcm, size_t nbytes)
 }
 
 /* Age the echo ring by n input samples and return the held-then-decaying
-   reference. The input audio is the clock: Asterisk delivers it in real time. */
-static double echo_reference(vad_state *vad, int64_t n)
+   reference; *sending: a frame was sent within the hold (not a decaying tail).
+   The input audio is the clock: Asterisk delivers it in real time. */
+static double echo_reference(vad_state *vad, int64_t n, int *sending)
 {
     int64_t fill = vad->echo_fill + n;
     int32_t nslots = vad->echo_nslots;
@@ -99,8 +120,28 @@ static double echo_reference(vad_state *vad, int64_t n)
         held = max2(held, vad->echo_slots[i]);
     }
     double decayed = vad->echo_ref_dbfs - vad->echo_decay_per_sample * (double)n;
+    *sending = held > VAD_FLOOR_DBFS && held >= decayed;
+    if (*sending && !vad->echo_sending) {
+        vad->echo_onset_left = (int64_t)nslots * vad->echo_slot_samples;
+    } else {
+        vad->echo_onset_left = vad->echo_onset_left > n ? vad->echo_onset_left - n : 0;
+    }
+    vad->echo_sending = *sending;
     vad->echo_ref_dbfs = max2(held, max2(decayed, VAD_FLOOR_DBFS));
     return vad->echo_ref_dbfs;
+}
+
+/* Learn the echo return from a frame where only the agent can be heard. */
+static void learn_echo_return(vad_state *vad, double ref, double level, int64_t n, int onset)
+{
+    double seen = ref - level; /* >= the true return: noise only adds level */
+    double step = vad->echo_adapt_per_sample * (double)n;
+    double grown = vad->echo_return_db + step;
+    /* At onset at once; later no faster than 3x the growth (a quiet caller under
+       the guard must not ratchet it up against themselves within a sentence). */
+    double shrunk = onset ? seen : vad->echo_return_db - 3.0 * step;
+    double next = seen < grown ? max2(seen, shrunk) : grown;
+    vad->echo_return_db = next < vad->echo_return_max_db ? next : vad->echo_return_max_db;
 }
 
 int vad_process(vad_state *vad, const char *pcm, size_t nbytes)
@@ -112,8 +153,19 @@ int vad_process(vad_state *vad, const char *pcm, size_t nbytes)
     double level = vad_level_dbfs(pcm, nbytes);
     double floor_db = vad->noise_floor_dbfs;
     double base = max2(vad->min_speech_dbfs, floor_db + vad->threshold_db);
-    double echo = echo_reference(vad, n) - vad->echo_margin_db;
+    int sending;
+    double ref = echo_reference(vad, n, &sending);
+    double echo = ref - vad->echo_return_db + vad->echo_guard_db;
     double threshold = max2(base, echo);
+    /* Only the agent: it is sending clearly above the noise and the caller is quiet
+       (a frame over the threshold may be the caller starting, except at onset). */
+    int onset = vad->echo_onset_left > 0 && vad->state <= VAD_STARTING;
+    int learn = sending && ref > base && vad->echo_adapt_per_sample > 0.0; /* 0: fixed */
+    if (learn && (onset || (vad->state == VAD_QUIET && level <= threshold))) {
+        learn_echo_return(vad, ref, level, n, onset);
+        echo = ref - vad->echo_return_db + vad->echo_guard_db;
+        threshold = max2(base, echo);
+    }
     int speaking = vad->state >= VAD_SPEAKING;
     vad->level_dbfs = level;
     vad->threshold_dbfs = threshold;

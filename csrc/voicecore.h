@@ -39,9 +39,12 @@ typedef struct {
     double floor_rise_db_per_s; /* noise floor tracking upward (slow) */
     double floor_fall_db_per_s; /* noise floor tracking downward (fast) */
     double initial_floor_dbfs;
-    double echo_margin_db;      /* threshold >= sent reference - this */
+    double echo_margin_db;      /* until measured: threshold >= sent reference - this */
     double echo_hold_ms;        /* sent reference held this long... */
     double echo_decay_db_per_s; /* ...then decays at this rate */
+    double echo_guard_db;       /* threshold >= measured echo level + this */
+    double echo_adapt_db_per_s; /* measured echo return may grow this fast... */
+    double echo_return_max_db;  /* ...up to this */
 } vad_params;
 
 typedef struct {
@@ -53,6 +56,9 @@ typedef struct {
     double initial_floor_dbfs;
     double echo_margin_db;
     double echo_decay_per_sample;
+    double echo_guard_db;
+    double echo_adapt_per_sample;
+    double echo_return_max_db;
     int64_t start_samples;
     int64_t stop_samples;
     int32_t sample_rate;
@@ -65,6 +71,9 @@ typedef struct {
     double noise_floor_dbfs;
     double threshold_dbfs;    /* threshold used for the last frame */
     double echo_ref_dbfs;     /* held-then-decaying maximum of sent levels */
+    double echo_return_db;    /* measured: how far below the reference the echo comes back */
+    int64_t echo_onset_left;  /* samples left of the window after the agent began sending */
+    int32_t echo_sending;     /* a frame was sent within the hold */
     int32_t echo_head;        /* ring slot collecting the current 10 ms */
     int32_t echo_fill;        /* input samples into the current slot */
     double echo_slots[64];    /* max sent level per 10 ms slot */

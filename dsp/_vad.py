@@ -32,11 +32,16 @@ class VadParams:
     """Energy VAD settings; levels in dBFS (a full-scale square wave is 0 dBFS).
 
     Speech threshold = max(min_speech_dbfs, noise floor + threshold_db), raised
-    to at least (echo reference - echo_margin_db) while the agent is talking:
-    the echo reference is the highest level we sent over the last
-    echo_hold_ms, then decaying at echo_decay_db_per_s. The caller must speak
-    within echo_margin_db of our own level to be heard over us, so the margin
-    trades barge-in sensitivity against how strong an echo is tolerated.
+    while the agent is talking to at least (echo reference - echo return +
+    echo_guard_db): the echo reference is the highest level we sent over the
+    last echo_hold_ms, then decaying at echo_decay_db_per_s; the echo return is
+    measured on the call, from frames where only the agent can be heard (it
+    drops at once to a louder echo, grows at most echo_adapt_db_per_s, up to
+    echo_return_max_db). Until measured it is echo_margin_db + echo_guard_db,
+    i.e. the caller must speak within echo_margin_db of our own level, as with
+    a fixed guard; on a line with little echo a quiet caller soon gets through,
+    while a line with strong echo stays protected. echo_adapt_db_per_s=0 keeps
+    the guard fixed.
     """
 
     threshold_db: float = attrs.field(default=10.0, validator=number_in(0.0, 60.0))
@@ -49,6 +54,9 @@ class VadParams:
     echo_margin_db: float = attrs.field(default=12.0, validator=number_in(0.0, 60.0))
     echo_hold_ms: float = attrs.field(default=300.0, validator=number_in(0.0, 600.0))
     echo_decay_db_per_s: float = attrs.field(default=40.0, validator=number_in(0.001, 10_000.0))
+    echo_guard_db: float = attrs.field(default=6.0, validator=number_in(0.0, 60.0))
+    echo_adapt_db_per_s: float = attrs.field(default=10.0, validator=number_in(0.0, 1_000.0))
+    echo_return_max_db: float = attrs.field(default=40.0, validator=number_in(0.0, 100.0))
 
 
 class EnergyVad:
@@ -120,6 +128,11 @@ class EnergyVad:
     def threshold_dbfs(self) -> float:
         """The speech threshold the last frame was compared with."""
         return self._state.threshold_dbfs
+
+    @property
+    def echo_return_db(self) -> float:
+        """How far below the reference the agent's echo comes back (as measured)."""
+        return self._state.echo_return_db
 
     @property
     def echo_reference_dbfs(self) -> float:

@@ -163,12 +163,7 @@ class Outbox:
         now = self.clock()
 
         def insert(conn: Any) -> OutboxItem:
-            conn.execute(
-                "INSERT INTO outbox (key, kind, company_id, call_uuid, target, payload,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (key) DO NOTHING",
-                (key, kind, company_id, call_uuid, target, json.dumps(dict(payload)), now, now),
-            )
+            _insert(conn, key, kind, company_id, payload, target, call_uuid, now)
             return _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
 
         item = await self.db.run(self.db.transaction(insert))
@@ -228,9 +223,17 @@ class Outbox:
         return await self.db.run(self.db.transaction(update))
 
     async def finish(
-        self, key: str, status: Status, result: Mapping[str, Any], *, error: str = ""
+        self,
+        key: str,
+        status: Status,
+        result: Mapping[str, Any],
+        *,
+        error: str = "",
+        then_notify: tuple[str, Mapping[str, Any]] | None = None,
     ) -> OutboxItem:
-        """Record the final answer and wake whoever waits for it."""
+        """Record the final answer and wake whoever waits for it. ``then_notify``
+        (url, payload) keeps the notification of that answer in the same
+        transaction: a worker that dies between the two never loses it."""
         if status == "pending":
             raise ValueError("finish() needs a final status")
         now = self.clock()
@@ -242,9 +245,18 @@ class Outbox:
                 " WHERE key = ?",
                 (status, json.dumps(dict(result)), error, now, key),
             )
-            return _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
+            item = _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
+            if then_notify is not None:
+                url, payload = then_notify
+                notify_key = f"{key}:notify"
+                _insert(
+                    conn, notify_key, "notify", item.company_id, payload, url, item.call_uuid, now
+                )
+            return item
 
         item = await self.db.run(self.db.transaction(update))
+        if then_notify is not None:
+            self._changed.set()
         self._finals.pop(key, trio.Event()).set()
         return item
 
@@ -268,6 +280,15 @@ class Outbox:
         self._changed = trio.Event()
 
 
+def _insert(conn: Any, key, kind, company_id, payload, target, call_uuid, now: float) -> None:
+    conn.execute(
+        "INSERT INTO outbox (key, kind, company_id, call_uuid, target, payload,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (key) DO NOTHING",
+        (key, kind, company_id, call_uuid, target, json.dumps(dict(payload)), now, now),
+    )
+
+
 BackendFor = Callable[[str], BookingBackend | None]  # company id -> its booking backend
 
 
@@ -285,8 +306,8 @@ async def run_outbox(
     on_final: Callable[[OutboxItem], None] | None = None,
     rng: random.Random | None = None,
     owner: str = "",
-    lease_s: float = 60.0,
-    batch: int = 10,
+    lease_s: float = 20.0,
+    batch: int = 5,
     poll_s: float = 2.0,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -362,17 +383,18 @@ async def _deliver_booking(outbox: Outbox, item: OutboxItem, backend_for: Backen
         raise ProviderError("outbox", f"no booking backend for company {item.company_id!r}")
     outcome = await backend.book(item.payload, item.key)
     if outcome.confirmed:
-        final = await outbox.finish(item.key, "confirmed", {"booking_id": outcome.booking_id})
+        status: Status = "confirmed"
+        result: dict[str, Any] = {"booking_id": outcome.booking_id}
+        reason = ""
         event, data = "booking", {**item.payload, "booking_id": outcome.booking_id}
     else:
+        status, result = "failed", {"status": outcome.status, "field": outcome.field}
         reason = outcome.error or outcome.status
         if outcome.field:
             reason += f" (field {outcome.field})"
-        final = await outbox.finish(
-            item.key, "failed", {"status": outcome.status, "field": outcome.field}, error=reason
-        )
         # The caller was told it would be confirmed: a person has to call them back.
         event, data = "callback_requested", {"reason": f"booking failed: {reason}", **item.payload}
+    then_notify = None
     if item.target:
         payload = notification(
             event,
@@ -381,7 +403,5 @@ async def _deliver_booking(outbox: Outbox, item: OutboxItem, backend_for: Backen
             at=datetime.fromtimestamp(outbox.clock(), UTC).isoformat(timespec="seconds"),
             data=data,
         )
-        await outbox.put_notification(
-            f"{item.key}:notify", item.company_id, item.target, payload, call_uuid=item.call_uuid
-        )
-    return final
+        then_notify = (item.target, payload)
+    return await outbox.finish(item.key, status, result, error=reason, then_notify=then_notify)

@@ -1,18 +1,18 @@
 """The conversation brain: STT -> turn-taking -> LLM/tools -> TTS -> playout.
 
 ``ConversationBrain`` implements ``agent.media.call.Brain``. Its sync hooks run in the
-call's reader task: they forward caller audio to the STT (``send_nowait``;
-a full channel drops the frame and counts it), feed VAD transitions and DTMF
+call's reader task: they forward caller audio to the STT (``sttfeed``), feed VAD
+transitions and DTMF
 to the pure ``TurnTaker`` and carry out its actions at once, so a barge-in
 pauses playout within the frame that decided it. ``run`` owns the brain's
 nursery: the call-scoped TTS session, the greeting, then (consent gate) the
 STT session, a pump of STT events into the turn-taker, the turn-taker's timer
 and a playout monitor that reports when the agent is audible.
 
-Consent gate: the greeting (with the recording disclosure) is played before any
-caller audio goes to an STT; the STT session is started only once the greeting
-utterance has finished (or was cut by a barge-in). Audio before that is
-dropped, not buffered.
+Consent gate (``consent``): no caller audio reaches an STT, nor is one connected,
+before the greeting (with the recording disclosure) has played or the caller
+talked over it; the start of a sentence begun over the greeting is kept in memory
+and sent first (talk-over), or never sent and the sentence asked again (strict).
 
 Each reply is an ``agent.conversation.turn.Turn`` with its own cancel scope. When the
 conversation decides to end (the model's ``end_call`` or ``transfer_to_human``,
@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Literal
 
 import trio
 
-from agent.base.events import SttEvent
 from agent.business.company import CompanyProfile
 from agent.conversation.keypad import KeypadEntry
 from agent.conversation.params import KEYPAD_PREFIX, STRUCTURED_INSTRUCTIONS, ConversationParams
@@ -42,6 +41,7 @@ from agent.conversation.protocols import (
     TranscriptLine,
     TranscriptListener,
 )
+from agent.conversation.sttfeed import SttFeed
 from agent.conversation.turn import Turn
 from agent.dialogue.history import History
 from agent.dialogue.prompt import system_prompt
@@ -125,13 +125,8 @@ class ConversationBrain:
         self.outcome: Outcome | None = None
         self.pending: list[KeepPending] = []  # for the outbox
         self.turns: list[Turn] = []
-        self.audio_to_stt = 0
-        self.audio_dropped = 0
-        self.audio_before_gate = 0
-        self.gate_opened_at: float | None = None
-        self._audio_send, self._audio_recv = trio.open_memory_channel[bytes](self.params.stt_buffer)
-        self._stt_send, self._stt_recv = trio.open_memory_channel[SttEvent](64)
-        self._gate_open = False
+        self.feed = SttFeed(stt, self.params.consent, self.params.stt_buffer)
+        self.consent = self.feed.consent
         self._nursery: trio.Nursery | None = None
         self._turn: Turn | None = None
         self._greeting: Turn | None = None
@@ -164,22 +159,22 @@ class ConversationBrain:
             nursery.cancel_scope.cancel()
         log.info("call %s: conversation ended: %s", call.name, self.outcome)
 
+    @property
+    def gate_opened_at(self) -> float | None:
+        return self.consent.opened_at
+
+    @property
+    def audio_dropped(self) -> int:
+        return self.feed.dropped
+
     async def _open_gate(self) -> None:
         assert self._nursery is not None
-        await self._nursery.start(self._run_stt)
+        await self.feed.open(self._nursery, caller_speaking=self.call.vad.speaking)
         self._nursery.start_soon(self._stt_pump)
-        self._gate_open = True
-        self.gate_opened_at = trio.current_time()
-
-    async def _run_stt(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        async with self._stt_send:
-            await self.stt.run(self._audio_recv, self._stt_send, task_status=task_status)
 
     async def _stt_pump(self) -> None:
         observer = self.observer
-        async for event in self._stt_recv:
+        async for event in self.feed.events:
             now = trio.current_time()
             if observer is not None:
                 observer.stt_event(event, now)
@@ -222,14 +217,7 @@ class ConversationBrain:
     def on_audio(self, pcm: bytes, now: float) -> None:
         if self._nursery is None:
             return
-        if not self._gate_open:
-            self.audio_before_gate += 1
-        else:
-            try:
-                self._audio_send.send_nowait(pcm)
-                self.audio_to_stt += 1
-            except (trio.WouldBlock, trio.BrokenResourceError):
-                self.audio_dropped += 1
+        self.feed.audio(pcm, now)
         vad = self.call.vad
         pausing = vad.pausing
         if pausing != self._vad_pausing:
@@ -250,8 +238,10 @@ class ConversationBrain:
         if self._nursery is None:
             return
         if transition == VadTransition.SPEECH_START:
+            self.consent.speech_started(now)
             self._execute(self.taker.vad_speech_start(now), now)
         elif transition == VadTransition.SPEECH_END:
+            self.consent.speech_ended(now)
             self._execute(self.taker.vad_speech_end(now), now)
 
     def on_dtmf(self, digit: str, now: float) -> None:
@@ -269,11 +259,15 @@ class ConversationBrain:
                 self.playout.resume()
             elif isinstance(action, BargeIn):
                 self._barge_in()
+                if action.take_back:  # the caller had not finished: one utterance
+                    self.history.take_back()
             elif isinstance(action, StartResponse):
                 self._start_response(action)
             elif isinstance(action, ConfirmResponse):
                 turn = self._turn
-                if turn is not None and turn.turn_id == action.turn_id:
+                if self.consent.take_half_heard():
+                    self._ask_again(action.turn_id, action.text)
+                elif turn is not None and turn.turn_id == action.turn_id:
                     self.history.add_user(action.text)
                     self._transcribe("caller", action.text, now)
                     turn.confirm()
@@ -316,10 +310,21 @@ class ConversationBrain:
         return turn
 
     def _start_response(self, action: StartResponse) -> None:
+        if action.speculative and self.consent.half_heard:
+            return  # it will be asked again, not answered (``ConfirmResponse``)
+        if not action.speculative and self.consent.take_half_heard():
+            self._ask_again(action.turn_id, action.text)
+            return
         if not action.speculative:
             self.history.add_user(action.text)
             self._transcribe("caller", action.text, trio.current_time())
         self._start_turn(Turn(self, action.turn_id, action.text, speculative=action.speculative))
+
+    def _ask_again(self, turn_id: int, heard: str) -> None:
+        """Strict consent: the start of this sentence was kept from the STT, so what
+        was heard is only its tail: ask again rather than act on it."""
+        self._transcribe("caller", heard, trio.current_time())
+        self._start_turn(Turn(self, turn_id, canned=render(self.company, "ask_repeat")))
 
     def _say(self, text: str, outcome: Outcome | None = None) -> None:
         self._start_turn(Turn(self, None, canned=text, canned_outcome=outcome))
@@ -374,9 +379,9 @@ class ConversationBrain:
     def statistics(self) -> dict[str, int]:
         stats = self.taker.statistics()
         return {
-            "audio_to_stt": self.audio_to_stt,
-            "audio_dropped": self.audio_dropped,
-            "audio_before_gate": self.audio_before_gate,
+            "audio_to_stt": self.feed.to_stt,
+            "audio_dropped": self.feed.dropped,
+            "audio_before_gate": self.feed.before_gate,
             "turns": len(self.turns),
             "barge_ins": stats.barge_ins,
             "false_interruptions": stats.false_interruptions,

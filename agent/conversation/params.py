@@ -7,6 +7,7 @@ from typing import Literal
 import attrs
 
 from agent.base.errors import ConfigError
+from agent.conversation.consent import CONSENT_MODES, ConsentMode
 
 KEYPAD_PREFIX = "[typed on the keypad:"  # a key entry in the history, e.g. "... 0770]"
 
@@ -21,6 +22,7 @@ STRUCTURED_INSTRUCTIONS = (
 @attrs.frozen
 class ConversationParams:
     consent_gate: bool = True  # no caller audio to any STT before the greeting played
+    consent: ConsentMode = "talk-over"  # how the gate opens (``consent``)
     output_mode: Literal["tools", "structured"] = "tools"
     ear: bool = True  # rewrite model text for the ear (prices, postcodes, phone numbers)
     tts_reads_brackets: bool = True
@@ -36,6 +38,8 @@ class ConversationParams:
     apology: str = "Sorry, I'm having a bit of trouble. Could you say that again?"
 
     def __attrs_post_init__(self) -> None:
+        if self.consent not in CONSENT_MODES:
+            raise ConfigError(f"consent={self.consent!r}: use {' or '.join(CONSENT_MODES)}")
         if self.output_mode not in ("tools", "structured"):
             raise ConfigError(f"output_mode={self.output_mode!r}: use 'tools' or 'structured'")
         for name in ("text_buffer", "audio_buffer", "llm_buffer", "stt_buffer"):

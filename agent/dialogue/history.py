@@ -178,6 +178,23 @@ class History:
             del self._turns[index]
         return True
 
+    def take_back(self) -> bool:
+        """The caller had not finished (``turntaking_continue``): drop the reply to their
+        last words, so the words they add next join them (``add_user`` merges). A tool
+        that really ran stays (its effect is real); only its spoken text goes then.
+        Returns True when the caller's words are last again."""
+        self._close_pending_tools()
+        last_user = max((i for i, m in enumerate(self._turns) if m.role == "user"), default=None)
+        if last_user is None:
+            return False
+        tail = self._turns[last_user + 1 :]
+        if all(m.role == "assistant" or m.content == NOT_RUN_RESULT for m in tail):
+            del self._turns[last_user + 1 :]
+            return True
+        while self._turns[-1].role == "assistant" and not self._turns[-1].tool_calls:
+            self._turns.pop()
+        return False
+
     def for_llm(self, budget_chars: int | None = None) -> list[Message]:
         """System prompt + the newest whole exchanges within the budget (the last
         exchange is always kept, even if alone it is over budget)."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 import attrs
 
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd
+from agent.dialogue import turntaking_actions
 from agent.dialogue.doubt import mark_unsure
 from agent.dialogue.turntaking_actions import (
     Action,
@@ -60,6 +61,7 @@ from agent.dialogue.turntaking_bargein import (
     pause_due,
     resume_due,
 )
+from agent.dialogue.turntaking_continue import Continuation, continued_due
 from agent.dialogue.turntaking_endofturn import (
     CallerSpeech,
     HeardTurn,
@@ -69,24 +71,7 @@ from agent.dialogue.turntaking_endofturn import (
 )
 from agent.dialogue.turntaking_params import TurnTakingParams
 
-__all__ = [
-    "Action",
-    "AskRepeat",
-    "BargeIn",
-    "CancelSpeculative",
-    "ConfirmResponse",
-    "DtmfInput",
-    "FinalizeTranscript",
-    "PausePlayout",
-    "Reprompt",
-    "ResumePlayout",
-    "SilenceTimeout",
-    "StartResponse",
-    "TurnTaker",
-    "TurnTakingParams",
-    "TurnTakingStatistics",
-    "looks_incomplete",
-]
+__all__ = ["TurnTaker", "TurnTakingParams", "looks_incomplete", *turntaking_actions.__all__]
 
 _EPSILON = 1e-9  # float slack so a deadline computed as start + 0.2 fires at start + 0.2
 _DTMF_DIGITS = frozenset("0123456789*#ABCD")
@@ -107,6 +92,7 @@ class TurnTaker:
         self._speculative_text: str | None = None  # set while the response is speculative
         self._speculations = 0
         self._response_heard = False
+        self._cont = Continuation()  # the reply just committed, if the caller goes on
         # Silence and quality.
         self._last_activity: float | None = None
         self._reprompts = 0
@@ -123,6 +109,7 @@ class TurnTaker:
         if not speech.speaking:  # a repeated start is ignored
             speech.speaking = True
             speech.counts_from = self._agent.echo_free_from(now, self.params.echo_cooldown_s)
+            self._cont.caller_onset(speech.counts_from)
         return self._evaluate(now, out)
 
     def vad_pause(self, now: float) -> list[Action]:
@@ -130,18 +117,22 @@ class TurnTaker:
         out = self._advance(now)
         if self._speech.speaking and self._speech.quiet_from is None:
             self._speech.quiet_from = now
+        self._cont.caller_quiet()
         return self._evaluate(now, out)
 
     def vad_resume(self, now: float) -> list[Action]:
         """The caller spoke again within the VAD's stop hangover."""
         out = self._advance(now)
         self._speech.quiet_from = None
+        if self._speech.speaking:
+            self._cont.caller_onset(now)
         return self._evaluate(now, out)
 
     def vad_speech_end(self, now: float) -> list[Action]:
         out = self._advance(now)
         speech = self._speech
         speech.quiet_from = None
+        self._cont.caller_quiet()
         if speech.speaking:
             speech.speaking = False
             speech.ended_at = now
@@ -177,6 +168,7 @@ class TurnTaker:
         out = self._advance(now)
         if self._committed():
             self._response_heard = True
+            self._cont.reply_audible(now)
         agent = self._agent
         if not agent.playing:
             agent.playing = True
@@ -200,6 +192,7 @@ class TurnTaker:
         (already cancelled responses) are ignored."""
         out = self._advance(now)
         if turn_id == self._turn_id:
+            self._cont.clear()
             self._turn_id = None
             self._speculative_text = None
             if not self._agent.playing:
@@ -270,6 +263,7 @@ class TurnTaker:
             ("resume", resume_due(speech, agent, params)),
             ("commit", commit),
             ("finalize", finalize_due(self._heard, speech, params)),
+            ("continued", continued_due(self._cont, speech, params)),
             ("reprompt", self._reprompt_due()),
         )
 
@@ -296,6 +290,8 @@ class TurnTaker:
             self._stats["false_interruptions"] += 1
             self._heard.interim = None  # backchannel words or nothing at all
             out.append(ResumePlayout())
+        elif rule == "continued":
+            self._barge_in(now, "caller-continued", out)
         elif rule == "commit":
             self._commit(now, out)
         elif rule == "finalize":
@@ -359,12 +355,14 @@ class TurnTaker:
         if self._speculative_text == text and self._turn_id is not None:
             self._speculative_text = None
             self._response_heard = False
+            self._cont.committed(self._turn_id)
             out.append(ConfirmResponse(self._turn_id, text))
             return
         if self._speculative_text is not None:
             self._cancel_speculative(out)
         self._turn_id = self._new_turn_id()
         self._response_heard = False
+        self._cont.committed(self._turn_id)
         out.append(StartResponse(self._turn_id, text, False, confidence))
 
     def _cancel_speculative(self, out: list[Action]) -> None:
@@ -375,7 +373,10 @@ class TurnTaker:
         self._speculative_text = None
 
     def _barge_in(self, now: float, reason: str, out: list[Action]) -> None:
-        out.append(BargeIn(self._turn_id, reason))
+        onset = self._cont.onset if self._cont.onset is not None else now
+        take_back = self._cont.takes_back(self._turn_id, onset, self.params)
+        self._cont.clear()
+        out.append(BargeIn(self._turn_id, reason, take_back))
         self._stats["barge_ins"] += 1
         self._turn_id = None
         self._speculative_text = None

@@ -61,10 +61,13 @@ class ResumePlayout:
 class BargeIn:
     """Cancel what the agent is saying: clear playout, cancel response ``turn_id``
     (``None`` when no response of ours was running, e.g. a greeting), cut history to
-    what was heard. ``reason``: ``words``, ``speech``, ``dtmf`` or ``caller-continued``."""
+    what was heard. ``reason``: ``words``, ``speech``, ``dtmf`` or ``caller-continued``.
+    ``take_back``: the caller had not finished their turn (``turntaking_continue``):
+    drop the reply from the history too, so their next words join their last ones."""
 
     turn_id: int | None
     reason: str
+    take_back: bool = False
 
 
 @attrs.frozen

@@ -19,11 +19,13 @@ turn they describe should be committed.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import attrs
 
 from agent.base.events import Transcript
+from agent.dialogue.normalise import normalise
 from agent.dialogue.turntaking_params import TurnTakingParams
 
 __all__ = [
@@ -45,6 +47,8 @@ _CONTINUATION_WORDS = _word_set(
     "a an the my our your his her their its is are was were and or but so because "
     "to of for in on at with from by um uh er erm like that which if then"
 )
+# Asked for on every input while a turn is collected: the same text, the same answer.
+_normalised = functools.lru_cache(maxsize=64)(normalise)
 _WORD = re.compile(r"[a-z']+(?:-[a-z']+)*")
 
 
@@ -111,10 +115,11 @@ class HeardTurn:
         self.finals, self.interim, self.eot_at = [], None, None
 
     def text(self) -> str:
+        """The words so far, spoken numbers and postcodes normalised (``normalise``)."""
         parts = [t.text.strip() for t in self.finals]
         if self.interim is not None:
             parts.append(self.interim.text.strip())
-        return " ".join(part for part in parts if part)
+        return _normalised(" ".join(part for part in parts if part))
 
     def confidence(self) -> float:
         """The segments' confidence, weighted by their duration."""

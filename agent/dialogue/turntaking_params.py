@@ -61,6 +61,10 @@ class TurnTakingParams:
     blip_max_s: float = attrs.field(default=0.4, validator=_non_negative)
     backchannels: frozenset[str] = attrs.field(default=DEFAULT_BACKCHANNELS, converter=_to_word_set)
     dtmf_barge_in: bool = True
+    # False end of turn (``turntaking_continue``): the caller goes on this soon after the
+    # reply was first heard (or before), with this much speech: the reply is taken back.
+    continue_window_s: float = attrs.field(default=1.0, validator=_non_negative)
+    continue_min_speech_s: float = attrs.field(default=0.5, validator=_non_negative)
     # Silence and recognition quality.
     reprompt_after_s: float = attrs.field(default=6.0, validator=_non_negative)
     max_reprompts: int = attrs.field(default=3, validator=_non_negative)

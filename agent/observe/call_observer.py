@@ -111,6 +111,7 @@ class CallObserver:
         self.brain: Brain | None = None
         self.conversation: ConversationBrain | None = None  # when the brain is one
         self.recording: str | None = None
+        self.company = ""  # the company's id once the call has started ("" without one)
         self.usage = UsageMeter()
         self.turns_recorded = 0
         self.tool_results: list[tuple[str, str, dict[str, Any]]] = []
@@ -139,6 +140,7 @@ class CallObserver:
 
     def started(self) -> None:
         company = self.conversation.company.id if self.conversation is not None else None
+        self.company = company or ""
         self.obs.store.post_start_call(
             self.uuid,
             started_at=self.started_epoch,
@@ -375,7 +377,7 @@ class CallObserver:
             false_interruptions=false,
         )
         metrics = self.obs.metrics
-        metrics.calls.labels(outcome=label).inc()
+        metrics.calls.labels(outcome=label, company=self.company).inc()
         metrics.call_seconds.inc(duration)
         metrics.call_cost.observe(cost.total)
         late = call.playout.statistics()["late_frames"]

@@ -16,7 +16,10 @@ over live processes), and any one worker can serve it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import trio
 from prometheus_client import (
@@ -27,9 +30,12 @@ from prometheus_client import (
     Summary,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 from agent.base.settings import Env, default_of
+from agent.observe.business_view import BookingsView
 from agent.observe.records_schema import TurnRecord, turn_latencies
 
 log = logging.getLogger(__name__)
@@ -47,45 +53,61 @@ _REQUEST_TIMEOUT_S = 5.0
 class Metrics:
     """Every metric of the agent, on one registry."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, host: str = "") -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        # Several agent hosts (a shared PostgreSQL store): every sample carries host=NAME,
+        # so one dashboard sums or splits them whatever the scrape's own labels are.
+        self.host = host
         reg = self.registry
 
         def histogram(name: str, doc: str) -> Histogram:
             return Histogram(name, doc, registry=reg, buckets=LATENCY_BUCKETS)
 
         self.mouth_to_ear = histogram(
-            "mouth_to_ear_seconds", "End of caller speech (VAD) to the first agent frame sent"
+            "voice_agent_mouth_to_ear_seconds",
+            "End of caller speech (VAD) to the first agent frame sent",
         )
         self.stt_final_latency = histogram(
-            "stt_final_latency_seconds", "End of caller speech to the STT final transcript"
+            "voice_agent_stt_final_seconds", "End of caller speech to the STT final transcript"
         )
         self.llm_first_token = histogram(
-            "llm_first_token_seconds", "LLM request sent to its first token"
+            "voice_agent_llm_first_token_seconds", "LLM request sent to its first token"
         )
         self.tts_first_audio = histogram(
-            "tts_first_audio_seconds", "First text sent to the TTS to its first audio"
+            "voice_agent_tts_first_audio_seconds", "First text sent to the TTS to its first audio"
         )
         self.agent_added = histogram(
-            "agent_added_seconds", "Mouth-to-ear minus the providers' own latencies"
+            "voice_agent_agent_added_seconds", "Mouth-to-ear minus the providers' own latencies"
         )
         self.barge_in_reaction = histogram(
-            "barge_in_reaction_seconds", "Caller speech onset over the agent to its last frame"
+            "voice_agent_barge_in_reaction_seconds",
+            "Caller speech onset over the agent to its last frame",
         )
-        self.calls = Counter("calls", "Calls ended, by outcome", ["outcome"], registry=reg)
-        self.barge_ins = Counter("barge_ins", "Confirmed barge-ins", registry=reg)
+        self.calls = Counter(
+            "voice_agent_calls",
+            "Calls ended, by outcome and company",
+            ["outcome", "company"],
+            registry=reg,
+        )
+        self.barge_ins = Counter("voice_agent_barge_ins", "Confirmed barge-ins", registry=reg)
         self.false_interruptions = Counter(
-            "false_interruptions", "Pauses for caller noise that resumed", registry=reg
+            "voice_agent_false_interruptions", "Pauses for caller noise that resumed", registry=reg
         )
         self.provider_errors = Counter(
-            "provider_errors", "Provider failures", ["provider", "kind"], registry=reg
+            "voice_agent_provider_errors", "Provider failures", ["provider", "kind"], registry=reg
         )
-        self.late_frames = Counter("late_frames", "Agent frames sent late", registry=reg)
-        self.cost = Counter("cost", "Money spent, by provider", ["provider"], registry=reg)
-        # Cost per call: call_cost_sum / call_cost_count; per minute of calls:
-        # rate(cost_total[1h]) / rate(call_seconds_total[1h]) * 60.
-        self.call_cost = Summary("call_cost", "Cost of each call ended", registry=reg)
-        self.call_seconds = Counter("call_seconds", "Length of the calls ended", registry=reg)
+        self.late_frames = Counter(
+            "voice_agent_late_frames", "Agent frames sent late", registry=reg
+        )
+        self.cost = Counter(
+            "voice_agent_cost", "Money spent, by provider", ["provider"], registry=reg
+        )
+        # Cost per call: voice_agent_call_cost_sum / _count; per minute of calls:
+        # rate(voice_agent_cost_total[1h]) / rate(voice_agent_call_duration_seconds_total[1h]) * 60.
+        self.call_cost = Summary("voice_agent_call_cost", "Cost of each call ended", registry=reg)
+        self.call_seconds = Counter(
+            "voice_agent_call_duration_seconds", "Length of the calls ended", registry=reg
+        )
         self.stage_histograms = {
             "mouth_to_ear": self.mouth_to_ear,
             "stt_final": self.stt_final_latency,
@@ -95,8 +117,19 @@ class Metrics:
             "barge_in_reaction": self.barge_in_reaction,
         }
         self.active_calls = Gauge(
-            "active_calls", "Calls in progress", registry=reg, multiprocess_mode="livesum"
+            "voice_agent_active_calls",
+            "Calls in progress",
+            registry=reg,
+            multiprocess_mode="livesum",
         )
+
+        self._collectors: list[OutboxBacklog] = []
+
+    def watch_outbox(self, path: str | Path) -> None:
+        """Export the outbox's backlog (read from its SQLite file at each scrape)."""
+        collector = OutboxBacklog(path)
+        self.registry.register(collector)
+        self._collectors.append(collector)
 
     def observe_turn(self, turn: TurnRecord) -> None:
         """Record the latencies a finished turn's timestamps give (missing stages skipped)."""
@@ -105,17 +138,71 @@ class Metrics:
 
     def render(self) -> bytes:
         """The text exposition, as a scrape would get it."""
-        return generate_latest(_scrape_registry(self.registry))
+        registry = _scrape_registry(self.registry, self._collectors)
+        return generate_latest(_HostLabel(registry, self.host) if self.host else registry)
 
 
-def _scrape_registry(registry: CollectorRegistry) -> CollectorRegistry:
+class _HostLabel:
+    """A registry's samples with ``host`` added (a collector view, nothing copied)."""
+
+    def __init__(self, registry: Any, host: str) -> None:
+        self.registry, self.host = registry, host
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            out = Metric(family.name, family.documentation, family.type, family.unit)
+            for s in family.samples:
+                labels = {**s.labels, "host": self.host}
+                out.add_sample(s.name, labels, s.value, s.timestamp, s.exemplar)
+            yield out
+
+
+def _scrape_registry(
+    registry: CollectorRegistry, collectors: list[OutboxBacklog]
+) -> CollectorRegistry:
     if not Env().is_set("PROMETHEUS_MULTIPROC_DIR"):
         return registry
     from prometheus_client import multiprocess
 
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged)
+    for collector in collectors:  # read from the database, not per process
+        merged.register(collector)
     return merged
+
+
+class OutboxBacklog:
+    """``voice_agent_outbox_pending{kind}`` and the age of the oldest pending item, read
+    from the outbox table at scrape time: every worker (and host) writes the same store,
+    so any process can tell, and nothing has to keep a gauge in step."""
+
+    def __init__(self, target: str | Path, clock=time.time) -> None:
+        self.view, self.clock = BookingsView(target), clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pending = GaugeMetricFamily(
+            "voice_agent_outbox_pending",
+            "Bookings and notifications still waiting for a final answer",
+            labels=["kind"],
+        )
+        oldest = GaugeMetricFamily(
+            "voice_agent_outbox_oldest_pending_age_seconds",
+            "How long the oldest pending outbox item has waited (0 when none)",
+        )
+        rows = self._read()
+        for kind in ("booking", "notify"):
+            pending.add_metric([kind], sum(n for k, n, _ in rows if k == kind))
+        first = min((at for _, _, at in rows if at is not None), default=None)
+        oldest.add_metric([], 0.0 if first is None else max(0.0, self.clock() - first))
+        yield pending
+        yield oldest
+
+    def _read(self) -> list[tuple[str, int, float | None]]:
+        try:
+            return self.view.backlog()
+        except Exception as exc:  # a locked file, a server away: nothing known this scrape
+            log.debug("outbox backlog: %s", exc)
+            return []
 
 
 def metrics_address(env: Mapping[str, str] | Env | None = None) -> tuple[str, int]:

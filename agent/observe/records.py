@@ -65,6 +65,7 @@ __all__ = [
     "RecordStoreError",
     "ToolCallRecord",
     "TurnRecord",
+    "call_from_row",
     "open_record_store",
 ]
 
@@ -199,13 +200,6 @@ class RecordStore:
         fields.setdefault("host", self.host or None)
         await self._submit(work.start_call(self.dialect, uuid, started_at=started_at, **fields))
 
-    async def interrupt_unfinished(
-        self, host: str, *, ended_at: float, reason: str = "host-lost"
-    ) -> int:
-        """Close every call of ``host`` that has no end (the host died with them) as
-        ``interrupted``; returns how many."""
-        return await self._submit(work.interrupt_unfinished(self.dialect, host, ended_at, reason))
-
     async def add_turn(self, turn: TurnRecord) -> None:
         """Write a turn; writing the same (call, index) again replaces it."""
         await self._submit(work.add_turn(self.dialect, turn))
@@ -223,9 +217,15 @@ class RecordStore:
         """Delete calls started before the epoch time ``older_than`` (with their turns)."""
         return await self._submit(work.purge(self.dialect, older_than))
 
-    def close_unfinished_sync(self, started_before: float) -> int:
-        """Close the calls left without an outcome as ``interrupted``; how many."""
-        return self._submit_sync(work.close_unfinished(self.dialect, started_before=started_before))
+    async def close_unfinished(self, started_before: float, **only: Any) -> int:
+        """Close the calls left without an outcome as ``interrupted``; how many
+        (``host``, ``reason``, ``ended_at``: see ``records_work.close_unfinished``)."""
+        unit = work.close_unfinished(self.dialect, started_before=started_before, **only)
+        return await self._submit(unit)
+
+    def close_unfinished_sync(self, started_before: float, **only: Any) -> int:
+        unit = work.close_unfinished(self.dialect, started_before=started_before, **only)
+        return self._submit_sync(unit)
 
     def purge_sync(self, older_than: float) -> int:
         """``purge`` for a caller outside Trio (a cron job, the CLI)."""
@@ -278,6 +278,10 @@ class RecordStore:
         except Exception as exc:
             raise RecordStoreError(f"records read failed: {exc}") from exc
 
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read-only SELECT (``?`` placeholders) for views such as the console."""
+        return self._read(sql, args)
+
     _CALL_COLUMNS = ", ".join(CALL_COLUMNS)
     _TURN_COLUMNS = "call_uuid, turn_index, caller_text, agent_text, interrupted, " + ", ".join(
         TURN_TIMES
@@ -285,7 +289,7 @@ class RecordStore:
 
     def get_call(self, uuid: str) -> CallRecord | None:
         rows = self._read(f"SELECT {self._CALL_COLUMNS} FROM calls WHERE uuid = ?", (str(uuid),))
-        return _call_from_row(rows[0]) if rows else None
+        return call_from_row(rows[0]) if rows else None
 
     def calls(
         self, *, since: float | None = None, until: float | None = None, limit: int | None = 100
@@ -297,7 +301,7 @@ class RecordStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_call_from_row(row) for row in self._read(sql, args)]
+        return [call_from_row(row) for row in self._read(sql, args)]
 
     def turns(self, uuid: str) -> list[TurnRecord]:
         rows = self._read(
@@ -340,7 +344,7 @@ def _turn_from_row(row: Sequence[Any]) -> TurnRecord:
     return TurnRecord(row[0], row[1], row[2], row[3], bool(row[4]), *row[5:])
 
 
-def _call_from_row(row: Sequence[Any]) -> CallRecord:
+def call_from_row(row: Sequence[Any]) -> CallRecord:
     values = dict(zip(CALL_COLUMNS, row, strict=True))
     values["cost_detail"] = from_json(values["cost_detail"])
     return CallRecord(**values)
@@ -380,22 +384,6 @@ class RecordSettings:
     def purge_cutoff(self, now: float) -> float:
         """The epoch time before which calls are purged, given the epoch ``now``."""
         return now - self.retention_days * 86400.0
-
-
-def close_interrupted_calls(settings: RecordSettings, now: float) -> int:
-    """At a service's start (before any call): its calls still without an outcome
-    were cut off when the last run was killed (SIGKILL, a power cut), so they are
-    closed as ``interrupted``. Only for the SQLite file, which is this host's own;
-    a PostgreSQL store is shared, and another host's live calls look the same."""
-    if settings.url:
-        return 0
-    with open_record_store(settings) as store:
-        closed = store.close_unfinished_sync(now)
-    if closed:
-        log.warning(
-            "records: %d calls left unfinished by the last run closed as interrupted", closed
-        )
-    return closed
 
 
 def host_name(env: Mapping[str, str] | Env | None = None) -> str:

@@ -19,8 +19,8 @@ def pg_dialect(url: str) -> Dialect:
         import psycopg
     except ImportError as exc:
         raise ConfigError(
-            "VOICE_AGENT_RECORDS_URL names PostgreSQL but psycopg is not installed"
-            " (pip install 'psycopg[binary]')"
+            "the records store is PostgreSQL (VOICE_AGENT_DB or VOICE_AGENT_RECORDS_URL) but"
+            " psycopg is not installed (pip install 'voice-agent[postgres]')"
         ) from exc
     if not url.strip():
         raise ConfigError("records URL is empty: expected postgresql://user@host:port/db")

@@ -50,15 +50,6 @@ def start_call(
     return lambda cur: cur.execute(sql, args)
 
 
-def interrupt_unfinished(dialect: Dialect, host: str, ended_at: float, reason: str) -> Work:
-    """Close the calls ``host`` left without an end (it died): ``interrupted``."""
-    sql = dialect.sql(
-        "UPDATE calls SET ended_at = ?, outcome = 'interrupted', end_reason = ?"
-        " WHERE host = ? AND ended_at IS NULL"
-    )
-    return lambda cur: cur.execute(sql, (ended_at, reason, host)).rowcount
-
-
 def add_turn(dialect: Dialect, turn: TurnRecord) -> Work:
     """Write a turn; writing the same (call, index) again replaces it."""
     if turn.index < 0:
@@ -99,18 +90,28 @@ def add_tool_call(dialect: Dialect, tool_call: ToolCallRecord) -> Work:
     return lambda cur: cur.execute(sql, values)
 
 
-def close_unfinished(dialect: Dialect, *, started_before: float) -> Work:
+def close_unfinished(
+    dialect: Dialect,
+    *,
+    started_before: float,
+    host: str | None = None,
+    reason: str = "interrupted",
+    ended_at: float | None = None,
+) -> Work:
     """Close every call with no outcome that started before ``started_before``
-    as ``interrupted`` (the process that served it was killed); returns how many."""
+    as ``interrupted`` (the process that served it was killed); returns how many.
+    ``host``: only that agent host's calls (a shared store holds other hosts' live
+    ones). ``ended_at``: when it was noticed; unknown (None) is its start."""
     sql = dialect.sql(
         "UPDATE calls SET outcome = 'interrupted',"
-        " end_reason = COALESCE(end_reason, 'interrupted'),"
-        " ended_at = COALESCE(ended_at, started_at)"
-        " WHERE outcome IS NULL AND started_at < ?"
+        " end_reason = COALESCE(end_reason, ?),"
+        " ended_at = COALESCE(ended_at, ?, started_at)"
+        " WHERE outcome IS NULL AND started_at < ?" + (" AND host = ?" if host is not None else "")
     )
+    args = (reason, ended_at, started_before) + ((host,) if host is not None else ())
 
     def unit(cur: Any) -> int:
-        cur.execute(sql, (started_before,))
+        cur.execute(sql, args)
         return cur.rowcount
 
     return unit

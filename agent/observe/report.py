@@ -52,6 +52,8 @@ class Report:
     false_interruptions: int = 0
     cost: float = 0.0
     currency: str = ""
+    # Calls per agent host (several hosts sharing a PostgreSQL store), by name.
+    hosts: tuple[tuple[str, int], ...] = ()
 
     @property
     def cost_per_minute(self) -> float:
@@ -86,6 +88,7 @@ def build_report(
     )
     currencies = {c.currency for c in calls if c.currency}
     outcomes = Counter(c.outcome or "unfinished" for c in calls)
+    hosts = Counter(c.host or "-" for c in calls)
     return Report(
         since=since,
         until=until,
@@ -100,6 +103,7 @@ def build_report(
         false_interruptions=sum(c.false_interruptions or 0 for c in calls),
         cost=sum(c.cost or 0.0 for c in calls),
         currency=currencies.pop() if len(currencies) == 1 else ("mixed" if currencies else ""),
+        hosts=tuple(sorted(hosts.items())),
     )
 
 
@@ -119,6 +123,11 @@ def format_report(report: Report) -> str:
         f"calls {_when(r.since, 'the start')} .. {_when(r.until, 'now')}: {r.calls} calls,"
         f" {r.minutes:.1f} min",
         "outcomes: " + (", ".join(f"{name} {n}" for name, n in r.outcomes) or "none"),
+        *(
+            ["hosts: " + ", ".join(f"{name} {n}" for name, n in r.hosts)]
+            if len(r.hosts) > 1
+            else []
+        ),
         f"cost: {r.cost:.4f} {r.currency or ''}".rstrip()
         + f" ({r.cost_per_minute:.4f} per minute)",
         "",

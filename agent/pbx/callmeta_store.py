@@ -67,6 +67,29 @@ class StoreCallMetadata:
         if not added:
             raise ValueError(f"call {metadata.uuid} is already known")
 
+    def add_if_room(self, metadata: CallMetadata, now: float, capacity: int) -> bool:
+        """``add`` the call routed to ``metadata.host`` only while that host has fewer
+        than ``capacity`` calls in flight (0: no limit); False when it is full."""
+        data = json.dumps({**attrs.asdict(metadata), "uuid": str(metadata.uuid)})
+        row = (str(metadata.uuid), data, metadata.host, now + self.pending_ttl_s)
+
+        def add(conn: Any) -> bool:
+            if self.db.engine == "postgresql":  # SQLite's BEGIN IMMEDIATE serialises already
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (metadata.host,))
+            in_flight = conn.execute(
+                "SELECT count(*) FROM live_calls WHERE host = ? AND ended = 0 AND expires_at > ?",
+                (metadata.host, now),
+            ).fetchone()[0]
+            if capacity and in_flight >= capacity:
+                return False
+            conn.execute(
+                "INSERT INTO live_calls (uuid, metadata, host, expires_at) VALUES (?, ?, ?, ?)",
+                row,
+            )
+            return True
+
+        return self._write(add)
+
     def is_issued(self, call_uuid: _uuid.UUID | str, now: float) -> bool:
         key = _text_key(call_uuid)
         sql = "SELECT 1 FROM live_calls WHERE uuid = ? AND expires_at > ?"

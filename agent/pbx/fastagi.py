@@ -48,6 +48,7 @@ from agent.wire import agi
 log = logging.getLogger(__name__)
 
 _DIALLED = re.compile(r"\+?[0-9*#]+")
+_ROUTE_TRIES = 3  # a host filled between the choice and the store: choose again
 
 
 class AgiSessionError(AgentError):
@@ -190,13 +191,19 @@ async def _setup(session: AgiSession, env: agi.Environment, ctx: _Context) -> st
 async def _routed_setup(
     session: AgiSession, env: agi.Environment, ctx: _Context, now: float
 ) -> str:
-    route = await ctx.router(now) if ctx.router is not None else None
-    if route is None:
-        await _set(session, "VOICE_AGENT_STATUS", "busy")
-        await session.command(agi.verbose("voice-agent: no agent host with room", 2))
-        log.warning("setup %s: busy, no live agent host has room", env.channel)
-        return "busy"
-    return await _issue(session, env, ctx, now, route)
+    # The host's room is checked again as the call is stored (in one transaction):
+    # a setup on another host may have taken the last place since the choice.
+    for _ in range(_ROUTE_TRIES):
+        route = await ctx.router(now) if ctx.router is not None else None
+        if route is None:
+            break
+        issued = await _issue(session, env, ctx, now, route)
+        if issued != "full":
+            return issued
+    await _set(session, "VOICE_AGENT_STATUS", "busy")
+    await session.command(agi.verbose("voice-agent: no agent host with room", 2))
+    log.warning("setup %s: busy, no live agent host has room", env.channel)
+    return "busy"
 
 
 async def _issue(
@@ -212,7 +219,10 @@ async def _issue(
         context=env.get("context"),
         host=route.name if route is not None else "",
     )
-    await _store(ctx, "add", metadata, now)
+    if route is None:
+        await _store(ctx, "add", metadata, now)
+    elif not await _store(ctx, "add_if_room", metadata, now, route.capacity):
+        return "full"
     try:
         await _set(session, "VOICE_AGENT_UUID", str(metadata.uuid))
         if route is not None:
@@ -315,6 +325,14 @@ async def _sweep(
             log.info("expired %d call metadata entries never claimed or finished", gone)
 
 
+@attrs.define
+class SessionCount:
+    """FastAGI sessions open now: a shutdown lets the last ``next`` step read
+    Asterisk's replies and close cleanly instead of resetting its connection."""
+
+    open: int = 0
+
+
 async def serve_fastagi(
     settings: AgiSettings,
     store: CallMetadataStore,
@@ -323,6 +341,7 @@ async def serve_fastagi(
     clock: Callable[[], float] = trio.current_time,
     accepting: Callable[[], bool] = lambda: True,
     router: Router | None = None,
+    sessions: SessionCount | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen on ``settings.host:settings.port`` until cancelled.
@@ -330,21 +349,19 @@ async def serve_fastagi(
     ``active_calls`` gives the number of AudioSocket calls in progress (for the
     ``max_calls`` limit); ``clock`` is the store's clock; while ``accepting()`` is
     False (shutting down) setup answers busy; ``task_status.started`` gets the
-    listeners.
+    listeners; ``sessions`` counts the sessions open (a shutdown waits for them).
     """
-
-    sessions = 0
+    count = sessions if sessions is not None else SessionCount()
 
     async def handler(stream: trio.SocketStream) -> None:
-        nonlocal sessions
-        if sessions >= settings.max_sessions:
+        if count.open >= settings.max_sessions:
             log.warning(
                 "FastAGI connection refused: %d sessions open (VOICE_AGENT_AGI_MAX_SESSIONS)",
-                sessions,
+                count.open,
             )
             await trio.aclose_forcefully(stream)
             return
-        sessions += 1
+        count.open += 1
         try:
             await handle_agi_connection(
                 stream,
@@ -358,7 +375,7 @@ async def serve_fastagi(
         except Exception:  # one broken session must never take the server down
             log.exception("FastAGI session crashed")
         finally:
-            sessions -= 1
+            count.open -= 1
 
     listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
     for listener in listeners:

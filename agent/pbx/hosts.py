@@ -28,6 +28,7 @@ class Route:
 
     name: str
     address: str
+    capacity: int = 0  # 0: no limit
 
 
 Router = Callable[[float], Awaitable[Route | None]]  # now -> the call's host, or None
@@ -41,11 +42,13 @@ class HostState:
     active: int = 0  # calls in progress at its last heartbeat
     draining: bool = False  # shutting down: no new calls
     heartbeat_at: float = 0.0
-    pending: int = 0  # calls routed to it whose AudioSocket leg has not arrived yet
+    # Calls routed to it and not over (on their way, or claimed by it): exact at once,
+    # where ``active`` lags by a tick; ``active`` also counts calls without a setup.
+    in_flight: int = 0
 
     @property
     def load(self) -> int:
-        return self.active + self.pending
+        return max(self.active, self.in_flight)
 
     def alive(self, now: float, dead_after_s: float) -> bool:
         return now - self.heartbeat_at < dead_after_s
@@ -55,7 +58,7 @@ class HostState:
         return not self.draining and (self.capacity == 0 or self.load < self.capacity)
 
     def route(self) -> Route:
-        return Route(self.name, self.address)
+        return Route(self.name, self.address, self.capacity)
 
 
 def pick_host(
@@ -110,12 +113,12 @@ class HostRegistry:
         )
 
     def hosts(self, now: float) -> list[HostState]:
-        """Every registered host with its calls still on their way to it."""
+        """Every registered host with its calls in flight (routed to it, not over)."""
         rows = self.db.run_sync(
             lambda c: c.execute(
                 "SELECT name, address, capacity, active, draining, heartbeat_at,"
                 " (SELECT count(*) FROM live_calls l WHERE l.host = hosts.name"
-                " AND l.claimed = 0 AND l.expires_at > ?) AS pending FROM hosts ORDER BY name",
+                " AND l.ended = 0 AND l.expires_at > ?) AS in_flight FROM hosts ORDER BY name",
                 (now,),
             ).fetchall()
         )

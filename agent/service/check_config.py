@@ -18,7 +18,7 @@ from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import SCHEMA, Env
 from agent.business.company import load_companies
-from agent.business.database import is_postgres
+from agent.business.database import is_postgres, shown
 from agent.observe.metrics import metrics_address
 from agent.observe.records import RecordSettings
 from agent.pbx.fastagi import AgiSettings
@@ -149,6 +149,19 @@ def configuration(
         plan.paths.append(("records", Path(s.path)))
         return f"SQLite {s.path}, kept {s.retention_days:g} days"
 
+    def store() -> str:
+        target = reader.get("VOICE_AGENT_DB")
+        if not is_postgres(target):
+            return f"SQLite {target} (this host's own)"
+        from agent.service.hosts import HostSettings
+
+        server, capacity = ServerSettings.from_env(reader), reader.get("VOICE_AGENT_MAX_CALLS")
+        host = HostSettings.from_env(reader, server, capacity)
+        return (
+            f"PostgreSQL {shown(target)}, shared: host {host.name} takes calls at"
+            f" {host.address} (reachability not checked here)"
+        )
+
     def companies() -> str | Warned:
         example = not reader.is_set("VOICE_AGENT_COMPANIES")
         path = str(DEFAULT_COMPANIES) if example else reader.get("VOICE_AGENT_COMPANIES")
@@ -170,6 +183,7 @@ def configuration(
         ("FastAGI", agi),
         ("service", service),
         ("metrics", metrics),
+        ("store", store),
         ("records", records),
         ("companies", companies),
     ):

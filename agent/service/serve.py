@@ -36,13 +36,15 @@ import attrs
 import trio
 
 from agent.base.config import ServerSettings
-from agent.base.settings import read_settings, setting
+from agent.base.settings import Env, read_settings, setting
 from agent.media.call import BrainFactory, Call
 from agent.media.server import CallRegistry, serve_audiosocket
-from agent.pbx.callflow import SHUTDOWN_REASON, CallFlow
+from agent.pbx.callflow import CallFlow
 from agent.pbx.callmeta import CallMetadataStore
-from agent.pbx.fastagi import AgiSettings, handle_agi_connection, serve_fastagi
+from agent.pbx.fastagi import AgiSettings, SessionCount, handle_agi_connection, serve_fastagi
+from agent.pbx.hosts import Router
 from agent.service.deadline import MARGIN_S, HardDeadline
+from agent.service.drain import drain_calls, wait_for_next_steps
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,7 @@ class Addresses:
     audiosocket: tuple[tuple[str, int], ...]
     fastagi: tuple[tuple[str, int], ...] = ()
     metrics: tuple[tuple[str, int], ...] = ()
+    console: tuple[str, ...] = ()  # the console's URLs (http://127.0.0.1:8088)
 
 
 def _addresses(listeners: Sequence[object]) -> tuple[tuple[str, int], ...]:
@@ -116,56 +119,6 @@ def _addresses(listeners: Sequence[object]) -> tuple[tuple[str, int], ...]:
             host, port = sock.getsockname()[:2]
             out.append((host, port))
     return tuple(out)
-
-
-def end_politely(call: Call, reason: str = SHUTDOWN_REASON) -> None:
-    """A goodbye from the conversation, then a 0x00; a plain hang-up before the brain."""
-    if call.brain is not None:
-        call.brain.end_politely(reason)
-    else:
-        call.hangup(reason)
-
-
-async def drain_calls(
-    registry: CallRegistry,
-    scope: trio.CancelScope,
-    *,
-    goodbye_s: float,
-    hangup_s: float,
-    calls_nursery: trio.Nursery | None = None,
-) -> str:
-    """Let the calls end by themselves while ``scope`` runs (its deadline is the drain
-    time; cancelling it hurries), then end the rest politely, then by force.
-
-    Returns how it went: ``idle``, ``polite``, ``hung-up`` or ``cancelled``."""
-    with scope:
-        await registry.wait_idle()
-    if not registry.active:
-        return "idle"
-    log.warning("drain over: ending %d calls politely", len(registry.active))
-    for call in list(registry.active):
-        end_politely(call)
-    with trio.move_on_after(goodbye_s):
-        await registry.wait_idle()
-    if not registry.active:
-        return "polite"
-    log.warning("%d calls still up after the goodbye; hanging up", len(registry.active))
-    for call in list(registry.active):
-        call.hangup(SHUTDOWN_REASON)
-    with trio.move_on_after(hangup_s):
-        await registry.wait_idle()
-    if not registry.active:
-        return "hung-up"
-    if calls_nursery is not None:
-        calls_nursery.cancel_scope.cancel()
-    return "cancelled"
-
-
-async def wait_for_next_steps(store: Any, clock: Callable[[], float], grace_s: float) -> None:
-    """Keep FastAGI up until every decided call has had its ``next`` step (or grace_s)."""
-    with trio.move_on_after(grace_s):
-        while store.awaiting_next(clock()):
-            await trio.sleep(0.05)
 
 
 class Service:
@@ -186,6 +139,11 @@ class Service:
         label: str = "",
         on_load: Callable[[int], None] | None = None,
         observe: bool = False,
+        router: Router | None = None,
+        host: str = "",
+        # The operator's console, when on: ``console_wiring.run_console`` with its
+        # settings (handed in: the console's health items import this module).
+        console: Callable[..., Awaitable[None]] | None = None,
     ) -> None:
         self.server = server
         self.settings = settings
@@ -193,14 +151,17 @@ class Service:
         self.store = store if store is not None else CallMetadataStore()
         self.clock = clock
         self.flow = CallFlow(
-            self.store, require_setup=settings.require_setup, clock=clock, label=label
+            self.store, require_setup=settings.require_setup, clock=clock, label=label, host=host
         )
+        self.router = router  # several hosts: where setup sends each call (agent.service.hosts)
         self.brain = (brain or (lambda flow: make_brain(server.brain, flow)))(self.flow)
         self.metrics_address = metrics_address
         self.metrics: Any = None
         # Records, cost, recordings and per-call metrics (agent.observe.process), when on.
         self.observe = observe
         self.observability: Any = None
+        self.console = console
+        self.console_urls: tuple[str, ...] = ()
         self._factory: BrainFactory = self.brain.factory
         self.listeners = listeners
         self.handle_signals = handle_signals
@@ -212,6 +173,7 @@ class Service:
         self._drain_scope: trio.CancelScope | None = None
         self._hurry = False
         self.deadline: HardDeadline | None = None
+        self.agi_sessions = SessionCount()
 
     @property
     def stopping(self) -> bool:
@@ -235,6 +197,7 @@ class Service:
             "active_calls": lambda: len(self.registry.active),
             "clock": self.clock,
             "accepting": lambda: not self.stopping,
+            "router": self.router,
         }
 
     async def agi_session(self, stream: trio.abc.Stream) -> str:
@@ -245,20 +208,16 @@ class Service:
     @property
     def shutdown_budget_s(self) -> float:
         """The longest a shutdown may take before the hard deadline ends the process."""
-        settings = self.settings
-        hangup_s = self.server.cleanup_timeout_s + 1.0
-        return settings.drain_s + settings.goodbye_s + hangup_s + settings.next_grace_s + MARGIN_S
+        s, hangup_s = self.settings, self.server.cleanup_timeout_s + 1.0
+        return s.drain_s + s.goodbye_s + hangup_s + s.next_grace_s + MARGIN_S
 
     def _load_changed(self, active: int) -> None:
         if self.metrics is not None:
             self.metrics.active_calls.set(active)
         if self._on_load is not None:
             self._on_load(active)
-        if active == 0:
-            # No call to keep in time now: collect what finished calls left in
-            # reference cycles (an idle process allocates nothing, so the
-            # collector would otherwise not run and their memory stay taken).
-            gc.collect()
+        if active == 0:  # no call to keep in time: collect what ended calls left in
+            gc.collect()  # cycles (an idle process allocates nothing, so gc never runs)
 
     async def run(self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED):
         if self.handle_signals:
@@ -274,14 +233,13 @@ class Service:
             if self.handle_signals:
                 services.start_soon(self._watch_signals)
             fastagi, metrics = await self._start_services(services)
-            # What start-up made lives as long as the process: keep it out of every
-            # garbage collection from now on (they then scan only the calls' objects).
-            gc.freeze()
+            if self.handle_signals:  # the process's own service (not one in a test)
+                gc.freeze()  # start-up's objects live on: collections scan only calls'
             async with trio.open_nursery() as calls:
                 accepting = trio.CancelScope()
                 with naming_the_port(AUDIOSOCKET, self.server.host, self.server.port):
                     listeners = await calls.start(self._accept_calls, accepting, calls)
-                addresses = Addresses(_addresses(listeners), fastagi, metrics)
+                addresses = Addresses(_addresses(listeners), fastagi, metrics, self.console_urls)
                 log.info(
                     "serving (%s)%s: AudioSocket %s, FastAGI %s",
                     self.brain.description,
@@ -308,7 +266,12 @@ class Service:
                     calls_nursery=calls,
                 )
             if self.agi is not None:
-                await wait_for_next_steps(self.store, self.clock, self.settings.next_grace_s)
+                await wait_for_next_steps(
+                    self.store,
+                    self.clock,
+                    self.settings.next_grace_s,
+                    sessions_open=lambda: self.agi_sessions.open,
+                )
             log.info("shutdown complete (%s)", self.drain_result)
             services.cancel_scope.cancel()
 
@@ -317,7 +280,9 @@ class Service:
         if self.metrics_address is not None:
             from agent.observe.metrics import Metrics, serve_metrics
 
-            self.metrics = Metrics()
+            self.metrics = Metrics(host=self.flow.host)
+            if self.agi is not None:  # the parent of workers watches it for them
+                self.metrics.watch_outbox(Env().get("VOICE_AGENT_DB"))
             host, port = self.metrics_address
             if port:
                 with naming_the_port(METRICS, host, port):
@@ -338,6 +303,10 @@ class Service:
             self._factory = self.observability.wrap(
                 self.brain.factory, metadata_for=self.flow.metadata
             )
+        if self.console is not None:
+            store = self.observability.store if self.observability is not None else None
+            urls = await services.start(functools.partial(self.console, store=store))
+            self.console_urls = tuple(urls)
         if self.brain.prepare is not None:
             self._factory = _prepared(self.brain.prepare, self._factory)
         if self.brain.services is not None:
@@ -346,7 +315,13 @@ class Service:
         if self.agi is not None:
             with naming_the_port(FASTAGI, self.agi.host, self.agi.port):
                 agi_listeners = await services.start(
-                    functools.partial(serve_fastagi, self.agi, self.store, **self._agi_options())
+                    functools.partial(
+                        serve_fastagi,
+                        self.agi,
+                        self.store,
+                        sessions=self.agi_sessions,
+                        **self._agi_options(),
+                    )
                 )
             fastagi = _addresses(agi_listeners)
         return fastagi, metrics
@@ -385,15 +360,13 @@ class Service:
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(self.shutdown, signal.Signals(signum).name)
 
-        previous = {signum: signal.signal(signum, on_signal) for signum in _SIGNALS}
+        signals = (signal.SIGTERM, signal.SIGINT)
+        previous = {signum: signal.signal(signum, on_signal) for signum in signals}
         try:
             await trio.sleep_forever()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-
-
-_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _prepared(prepare: Callable[[Call], Awaitable[None]], factory: BrainFactory):

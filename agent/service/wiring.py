@@ -11,7 +11,7 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import Env
-from agent.business.booking import BookingClient
+from agent.business.booking import BookingClient, Notifier
 from agent.business.bookingstore import BookingStore
 from agent.business.company import (
     EXAMPLE_COMPANIES,
@@ -22,6 +22,7 @@ from agent.business.company import (
 from agent.business.company_context import CompanyContext, ContextSettings
 from agent.business.outbox import Outbox, run_outbox
 from agent.conversation import conversation_brain_factory
+from agent.conversation.params import ConversationParams
 from agent.conversation.toolrunner import BookingToolRunner
 from agent.media.call import BrainFactory, Call
 from agent.providers.llm.openai_compat import SharedClient
@@ -49,6 +50,7 @@ class Conversation:
     did_for: Callable[[Call], str | None] | None = None
     http: object | None = None  # agent.providers.llm.openai_compat.SharedClient
     warm_up: Callable[[], Awaitable[float]] | None = None  # the offline STT's model
+    outbox_lease_s: float = 20.0  # VOICE_AGENT_OUTBOX_LEASE_S
 
     async def prepare(self, call: Call) -> None:
         """Before the call's brain is made: refresh the dialled number's profile from
@@ -71,7 +73,15 @@ class Conversation:
                 log.info("speech recognition ready in %.1f s", seconds)
             if self.http is not None:
                 await nursery.start(self.http.run)
-            await run_outbox(self.outbox, self.backend_for, None, task_status=task_status)
+            # Notifications (a booking made or failed) go to the company's notify URL.
+            notifier = Notifier()
+            await run_outbox(
+                self.outbox,
+                self.backend_for,
+                notifier,
+                lease_s=self.outbox_lease_s,
+                task_status=task_status,
+            )
 
 
 def build_conversation(
@@ -129,6 +139,7 @@ def build_conversation(
         did_for=did_for,
         caller_id_for=caller_id_for,
         company_for=company_for,
+        params=ConversationParams(consent=reader.get("VOICE_AGENT_CONSENT")),
     )
     return Conversation(
         factory,
@@ -141,6 +152,7 @@ def build_conversation(
         did_for,
         http,
         _warm_up(stt, reader),
+        reader.get("VOICE_AGENT_OUTBOX_LEASE_S"),
     )
 
 

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import attrs
@@ -104,8 +104,11 @@ class Supervisor:
         store: SharedCallMetadataStore,
         metrics_address: tuple[str, int] | None = None,
         handle_signals: bool = True,
+        # One console for every worker (they share the records): ``run_console``.
+        console: Callable[..., Awaitable[None]] | None = None,
     ) -> None:
         self.server = server
+        self.console = console
         self.settings = settings
         self.agi = agi
         self.store = store
@@ -153,7 +156,8 @@ class Supervisor:
                 agi_listeners = await nursery.start(
                     functools.partial(
                         serve_fastagi,
-                        self.agi,
+                        # VOICE_AGENT_MAX_CALLS is what one worker keeps in time.
+                        attrs.evolve(self.agi, max_calls=self.agi.max_calls * len(self.workers)),
                         self.store,
                         active_calls=self.store.total_load,
                         clock=time.monotonic,
@@ -166,14 +170,22 @@ class Supervisor:
 
                 host, port = self.metrics_address
                 with naming_the_port(METRICS, host, port):
-                    found = await nursery.start(serve_metrics, Metrics(), host, port)
+                    metrics_of_all = Metrics()
+                    metrics_of_all.watch_outbox(Env().get("VOICE_AGENT_DB"))
+                    found = await nursery.start(serve_metrics, metrics_of_all, host, port)
                 metrics = _addresses(found)
+            console: tuple[str, ...] = ()
+            if self.console is not None:
+                console = tuple(await nursery.start(self.console))
             async with trio.open_nursery() as workers:
                 for worker in self.workers:
                     await workers.start(self._keep_running, worker)
                 task_status.started(
                     Addresses(
-                        ((self.server.host, self.server.port),), _addresses(agi_listeners), metrics
+                        ((self.server.host, self.server.port),),
+                        _addresses(agi_listeners),
+                        metrics,
+                        console,
                     )
                 )
             await wait_for_next_steps(self.store, time.monotonic, self.settings.next_grace_s)
@@ -266,7 +278,11 @@ def _mark_dead(pid: int) -> None:
 
 
 def run_supervisor(
-    server: ServerSettings, settings: ServiceSettings, agi: AgiSettings, workers: int
+    server: ServerSettings,
+    settings: ServiceSettings,
+    agi: AgiSettings,
+    workers: int,
+    console: Callable[..., Awaitable[None]] | None = None,
 ) -> int:
     """``serve --workers N`` (blocking)."""
     from agent.observe.metrics import metrics_address
@@ -288,6 +304,7 @@ def run_supervisor(
         shared_dir=shared,
         store=store,
         metrics_address=metrics_address(),
+        console=console,
     )
     try:
         trio.run(supervisor.run)

@@ -193,7 +193,7 @@ async def test_no_caller_audio_reaches_the_stt_before_the_greeting_played(autoju
         assert greeting.utterance is not None and greeting.utterance.finished.is_set()
         assert not greeting.utterance.cut
         assert rig.stt.started_at >= greeting.utterance.last_frame_at
-        assert rig.brain.audio_before_gate > 0
+        assert rig.brain.feed.before_gate > 0
         await rig.until(lambda: rig.stt.first_audio_at is not None)
         assert rig.stt.first_audio_at >= gate
         # The whole greeting was heard (paused and resumed, not cut).
@@ -290,7 +290,7 @@ async def test_barge_in_mid_token_stream(autojump_clock):
         await rig.phone.say(speechlike(0.8))
         await rig.until(lambda: rig.brain._turn is not None and rig.brain._turn.turn_id)
         _turn, heard = await barge_in_and_check(
-            rig, interrupt_after_s=0.8, next_reply_text="Sure, go on."
+            rig, interrupt_after_s=1.2, next_reply_text="Sure, go on."
         )
         assert rig.llm.runs[0].cancelled and not rig.llm.runs[0].finished
         assert rig.tts.speaks[1].cancelled
@@ -331,7 +331,9 @@ async def test_barge_in_during_a_tool_call(autojump_clock):
         await rig.greeted()
         await rig.phone.say(speechlike(0.8))
         await rig.until(lambda: tools.calls)
-        turn, _heard = await barge_in_and_check(rig, interrupt_after_s=0.1, next_reply_text="Fine.")
+        # Past the first second of the reply (before it, the turn would be taken back:
+        # test_false_end_of_turn_is_one_utterance).
+        turn, _heard = await barge_in_and_check(rig, interrupt_after_s=1.1, next_reply_text="Fine.")
         assert tools.cancelled == [quote_call]
         assert not turn.filler_said
         messages = rig.llm.runs[1].messages
@@ -423,3 +425,24 @@ async def test_the_company_is_picked_by_the_dialled_number():
     assert factory(FakeCall()).company is sparks
     FakeCall.did = None
     assert factory(FakeCall()).company.id == DIRECTORY.default_id
+
+
+async def test_false_end_of_turn_is_one_utterance(autojump_clock):
+    # A 0.7 s pause between two sentences ends the turn; the caller goes on as the
+    # reply starts: it is dropped at once and the model gets both parts as one.
+    replies = [LlmReply.say("Sure, a plumber. What seems to be the problem?"), LlmReply.say("Ok.")]
+    async with open_call(["I need a plumber.", "There is water everywhere."], replies) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(1.0))
+        await rig.until(lambda: rig.brain._turn is not None and rig.brain._turn.confirmed.is_set())
+        first, confirmed_at = rig.brain._turn, trio.current_time()
+        await rig.until(lambda: rig.phone.voiced_times(confirmed_at))  # the reply starts
+        await rig.phone.say(speechlike(1.5))
+        await rig.until(lambda: len(rig.llm.runs) == 2)
+        assert first.interrupted
+        assert user_texts(rig.llm.runs[0]) == ["I need a plumber."]
+        last = rig.llm.runs[1].messages
+        assert [m.role for m in last[1:]] == ["assistant", "user"]  # greeting; no reply
+        assert "Thames Plumbing" in last[1].content
+        assert last[-1].content == "I need a plumber. There is water everywhere."
+        assert "What seems to be the problem" not in rig.phone.heard_text()

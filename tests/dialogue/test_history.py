@@ -195,3 +195,31 @@ def test_system_prompt_can_change():
     history = conversation()
     history.set_system_prompt("Now collect the address.")
     assert history.for_llm()[0] == Message("system", "Now collect the address.")
+
+
+def test_take_back_drops_the_reply_so_the_next_words_join():
+    history = History("system")
+    history.add_user("I need a plumber.")
+    history.add_assistant("Sure. What is" + " [interrupted by the caller]")
+    assert history.take_back()
+    history.add_user("There is water everywhere.")
+    assert [m.content for m in history.messages[1:]] == [
+        "I need a plumber. There is water everywhere."
+    ]
+
+
+def test_take_back_keeps_a_tool_that_ran_and_drops_one_that_did_not():
+    call = ToolCall("c1", "get_quote", "{}")
+    ran = History("system")
+    ran.add_user("a leak")
+    ran.add_assistant(None, [call])
+    ran.add_tool_result("c1", '{"fixed": 85}')
+    ran.add_assistant("It is 85 pounds.")
+    assert not ran.take_back()
+    assert [m.role for m in ran.messages[1:]] == ["user", "assistant", "tool"]
+    not_run = History("system")
+    not_run.add_user("a leak")
+    not_run.add_assistant(None, [call])  # the caller spoke before it finished
+    assert not_run.take_back()
+    assert [m.role for m in not_run.messages[1:]] == ["user"]
+    assert not History("system").take_back()

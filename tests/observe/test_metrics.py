@@ -43,23 +43,23 @@ def test_observe_turn_splits_mouth_to_ear():
     )
     metrics.observe_turn(TurnRecord("c", 0, first_agent_frame_at=0.1))  # greeting: no caller
     found = samples(metrics.render().decode())
-    assert value(found, "mouth_to_ear_seconds_count") == 1
-    assert value(found, "mouth_to_ear_seconds_sum") == pytest.approx(0.5)
-    assert value(found, "stt_final_latency_seconds_sum") == pytest.approx(0.2)
-    assert value(found, "llm_first_token_seconds_sum") == pytest.approx(0.1)
-    assert value(found, "tts_first_audio_seconds_sum") == pytest.approx(0.06)
+    assert value(found, "voice_agent_mouth_to_ear_seconds_count") == 1
+    assert value(found, "voice_agent_mouth_to_ear_seconds_sum") == pytest.approx(0.5)
+    assert value(found, "voice_agent_stt_final_seconds_sum") == pytest.approx(0.2)
+    assert value(found, "voice_agent_llm_first_token_seconds_sum") == pytest.approx(0.1)
+    assert value(found, "voice_agent_tts_first_audio_seconds_sum") == pytest.approx(0.06)
     # 0.5 s to the ear, of which the providers took 0.36 s.
-    assert value(found, "agent_added_seconds_sum") == pytest.approx(0.14)
-    assert value(found, "barge_in_reaction_seconds_sum") == pytest.approx(0.04)
-    assert value(found, "barge_in_reaction_seconds_bucket", le="0.05") == 1
-    assert value(found, "barge_in_reaction_seconds_bucket", le="0.02") == 0
+    assert value(found, "voice_agent_agent_added_seconds_sum") == pytest.approx(0.14)
+    assert value(found, "voice_agent_barge_in_reaction_seconds_sum") == pytest.approx(0.04)
+    assert value(found, "voice_agent_barge_in_reaction_seconds_bucket", le="0.05") == 1
+    assert value(found, "voice_agent_barge_in_reaction_seconds_bucket", le="0.02") == 0
 
 
 def test_registries_are_separate():
     first, second = Metrics(), Metrics()
     first.barge_ins.inc()
-    assert value(samples(first.render().decode()), "barge_ins_total") == 1
-    assert value(samples(second.render().decode()), "barge_ins_total") == 0
+    assert value(samples(first.render().decode()), "voice_agent_barge_ins_total") == 1
+    assert value(samples(second.render().decode()), "voice_agent_barge_ins_total") == 0
 
 
 def test_address_from_env():
@@ -86,8 +86,8 @@ async def test_exporter_serves_over_loopback():
     metrics = Metrics()
     for seconds in (0.3, 0.45, 0.9):
         metrics.mouth_to_ear.observe(seconds)
-    metrics.calls.labels(outcome="booked").inc()
-    metrics.calls.labels(outcome="transferred").inc(2)
+    metrics.calls.labels(outcome="booked", company="acme").inc()
+    metrics.calls.labels(outcome="transferred", company="acme").inc(2)
     metrics.provider_errors.labels(provider="deepgram", kind="timeout").inc()
     metrics.cost.labels(provider="groq").inc(0.0042)
     metrics.late_frames.inc(3)
@@ -101,16 +101,23 @@ async def test_exporter_serves_over_loopback():
             assert headers["content-type"].startswith("text/plain")
             assert int(headers["content-length"]) == len(body)
             text = body.decode()
-            assert 'mouth_to_ear_seconds_bucket{le="0.5"} 2.0' in text
-            assert 'mouth_to_ear_seconds_bucket{le="+Inf"} 3.0' in text
-            assert "mouth_to_ear_seconds_count 3.0" in text
+            assert 'voice_agent_mouth_to_ear_seconds_bucket{le="0.5"} 2.0' in text
+            assert 'voice_agent_mouth_to_ear_seconds_bucket{le="+Inf"} 3.0' in text
+            assert "voice_agent_mouth_to_ear_seconds_count 3.0" in text
             found = samples(text)
-            assert value(found, "mouth_to_ear_seconds_sum") == pytest.approx(1.65)
-            assert value(found, "calls_total", outcome="transferred") == 2
-            assert value(found, "provider_errors_total", provider="deepgram", kind="timeout") == 1
-            assert value(found, "cost_total", provider="groq") == pytest.approx(0.0042)
-            assert value(found, "late_frames_total") == 3
-            assert value(found, "active_calls") == 1
+            assert value(found, "voice_agent_mouth_to_ear_seconds_sum") == pytest.approx(1.65)
+            assert (
+                value(found, "voice_agent_calls_total", outcome="transferred", company="acme") == 2
+            )
+            assert (
+                value(
+                    found, "voice_agent_provider_errors_total", provider="deepgram", kind="timeout"
+                )
+                == 1
+            )
+            assert value(found, "voice_agent_cost_total", provider="groq") == pytest.approx(0.0042)
+            assert value(found, "voice_agent_late_frames_total") == 3
+            assert value(found, "voice_agent_active_calls") == 1
             assert (await http(port, b"GET /nope HTTP/1.1\r\n\r\n"))[0].startswith("HTTP/1.1 404")
             assert (await http(port, b"POST /metrics HTTP/1.1\r\n\r\n"))[0].endswith(
                 "405 Method Not Allowed"
@@ -119,3 +126,42 @@ async def test_exporter_serves_over_loopback():
             status, headers, body = await http(port, b"HEAD /metrics HTTP/1.1\r\n\r\n")
             assert status.endswith("200 OK") and body == b"" and int(headers["content-length"]) > 0
             nursery.cancel_scope.cancel()  # the exporter stops cleanly on cancellation
+
+
+def test_metrics_of_one_of_several_hosts_carry_its_name():
+    from agent.observe.metrics import Metrics
+
+    metrics = Metrics(host="host-a")
+    metrics.active_calls.set(3)
+    metrics.calls.labels(outcome="booked", company="acme").inc()
+    text = metrics.render().decode()
+    assert 'voice_agent_active_calls{host="host-a"} 3.0' in text
+    assert 'voice_agent_calls_total{company="acme",host="host-a",outcome="booked"} 1.0' in text
+    assert 'host="' not in Metrics().render().decode()  # one host: as before
+
+
+def test_the_outbox_backlog_is_read_at_scrape_time(tmp_path):
+    import sqlite3
+
+    from agent.observe.metrics import OutboxBacklog
+
+    db = tmp_path / "agent.db"
+    metrics = Metrics()
+    metrics.watch_outbox(db)
+    found = samples(metrics.render().decode())  # no file yet: nothing pending
+    assert value(found, "voice_agent_outbox_pending", kind="booking") == 0
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE outbox (key TEXT, kind TEXT, status TEXT, created_at REAL)")
+    conn.executemany(
+        "INSERT INTO outbox VALUES (?, ?, ?, ?)",
+        [("a", "booking", "pending", 100.0), ("b", "booking", "pending", 150.0),
+         ("c", "notify", "pending", 170.0), ("d", "booking", "confirmed", 10.0)],
+    )  # fmt: skip
+    conn.commit()
+    conn.close()
+    found = samples(metrics.render().decode())
+    assert value(found, "voice_agent_outbox_pending", kind="booking") == 2
+    assert value(found, "voice_agent_outbox_pending", kind="notify") == 1
+    backlog = OutboxBacklog(db, clock=lambda: 400.0)
+    (_, oldest) = backlog.collect()
+    assert oldest.samples[0].value == 300.0

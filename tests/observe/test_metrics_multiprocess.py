@@ -27,7 +27,7 @@ WORKER = textwrap.dedent(
 
     metrics = Metrics()
     metrics.observe_turn(TurnRecord("c", 1, caller_speech_end_at=1.0, first_agent_frame_at=1.4))
-    metrics.calls.labels(outcome="booked").inc()
+    metrics.calls.labels(outcome="booked", company="acme").inc()
     metrics.cost.labels(provider="groq").inc(0.25)
     metrics.active_calls.inc()
     if sys.argv[1] == "exits":
@@ -70,7 +70,7 @@ async def test_the_exporter_serves_the_sum_of_the_workers(tmp_path, monkeypatch)
     assert any(multiproc.iterdir())
 
     here = Metrics()  # this process's own registry is not what is served now
-    here.calls.labels(outcome="booked").inc(100)
+    here.calls.labels(outcome="booked", company="acme").inc(100)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(multiproc))
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
@@ -80,13 +80,13 @@ async def test_the_exporter_serves_the_sum_of_the_workers(tmp_path, monkeypatch)
             nursery.cancel_scope.cancel()
     assert status.endswith("200 OK")
     found = samples(body.decode())
-    assert value(found, "calls_total", outcome="booked") == 2
-    assert value(found, "mouth_to_ear_seconds_count") == 2
-    assert value(found, "mouth_to_ear_seconds_sum") == pytest.approx(0.8)
-    assert value(found, "mouth_to_ear_seconds_bucket", le="0.5") == 2
-    assert value(found, "cost_total", provider="groq") == pytest.approx(0.5)
-    assert value(found, "active_calls") == 1  # only the worker not marked dead counts
+    assert value(found, "voice_agent_calls_total", outcome="booked", company="acme") == 2
+    assert value(found, "voice_agent_mouth_to_ear_seconds_count") == 2
+    assert value(found, "voice_agent_mouth_to_ear_seconds_sum") == pytest.approx(0.8)
+    assert value(found, "voice_agent_mouth_to_ear_seconds_bucket", le="0.5") == 2
+    assert value(found, "voice_agent_cost_total", provider="groq") == pytest.approx(0.5)
+    assert value(found, "voice_agent_active_calls") == 1  # only the worker not marked dead counts
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     alone = samples(here.render().decode())
-    assert value(alone, "calls_total", outcome="booked") == 100
+    assert value(alone, "voice_agent_calls_total", outcome="booked", company="acme") == 100

@@ -142,24 +142,26 @@ async def test_a_call_leaves_its_rows_and_timings(tmp_path, autojump_clock):
     assert status.endswith("200 OK")
     found = samples(body.decode())
     mouth_to_ear = [t.first_agent_frame_at - t.caller_speech_end_at for t in (reply, goodbye)]
-    assert value(found, "mouth_to_ear_seconds_count") == 2
-    assert value(found, "mouth_to_ear_seconds_sum") == pytest.approx(sum(mouth_to_ear))
-    assert value(found, "mouth_to_ear_seconds_bucket", le="+Inf") == 2
-    assert value(found, "llm_first_token_seconds_sum") == pytest.approx(0.1)
-    assert value(found, "tts_first_audio_seconds_count") == 3  # the greeting too
-    assert value(found, "stt_final_latency_seconds_count") == 2
-    assert value(found, "agent_added_seconds_count") == 2
-    assert value(found, "barge_in_reaction_seconds_sum") == pytest.approx(
+    assert value(found, "voice_agent_mouth_to_ear_seconds_count") == 2
+    assert value(found, "voice_agent_mouth_to_ear_seconds_sum") == pytest.approx(sum(mouth_to_ear))
+    assert value(found, "voice_agent_mouth_to_ear_seconds_bucket", le="+Inf") == 2
+    assert value(found, "voice_agent_llm_first_token_seconds_sum") == pytest.approx(0.1)
+    assert value(found, "voice_agent_tts_first_audio_seconds_count") == 3  # the greeting too
+    assert value(found, "voice_agent_stt_final_seconds_count") == 2
+    assert value(found, "voice_agent_agent_added_seconds_count") == 2
+    assert value(found, "voice_agent_barge_in_reaction_seconds_sum") == pytest.approx(
         reply.last_agent_frame_at - reply.barge_in_at
     )
-    assert value(found, "calls_total", outcome="quoted") == 1
-    assert value(found, "barge_ins_total") == 1
-    assert value(found, "active_calls") == 0
-    assert value(found, "call_seconds_total") == pytest.approx(duration)
-    assert value(found, "call_cost_sum") == pytest.approx(record.cost)
-    assert value(found, "call_cost_count") == 1
-    assert value(found, "cost_total", provider="scripted-llm") == pytest.approx(llm)
-    assert value(found, "cost_total", provider="scripted-stt") == pytest.approx(expected["stt"])
+    assert value(found, "voice_agent_calls_total", outcome="quoted", company="thames-plumbing") == 1
+    assert value(found, "voice_agent_barge_ins_total") == 1
+    assert value(found, "voice_agent_active_calls") == 0
+    assert value(found, "voice_agent_call_duration_seconds_total") == pytest.approx(duration)
+    assert value(found, "voice_agent_call_cost_sum") == pytest.approx(record.cost)
+    assert value(found, "voice_agent_call_cost_count") == 1
+    assert value(found, "voice_agent_cost_total", provider="scripted-llm") == pytest.approx(llm)
+    assert value(found, "voice_agent_cost_total", provider="scripted-stt") == pytest.approx(
+        expected["stt"]
+    )
     obs.store.close()
 
 
@@ -186,9 +188,9 @@ async def test_false_interruption_is_counted_and_the_turn_not_cut(tmp_path, auto
     assert (record.barge_ins, record.false_interruptions) == (0, 1)
     assert (record.outcome, record.end_reason) == ("abandoned", "hangup")
     found = samples(obs.metrics.render().decode())
-    assert value(found, "false_interruptions_total") == 1
-    assert value(found, "barge_ins_total") == 0
-    assert value(found, "barge_in_reaction_seconds_count") == 0
+    assert value(found, "voice_agent_false_interruptions_total") == 1
+    assert value(found, "voice_agent_barge_ins_total") == 0
+    assert value(found, "voice_agent_barge_in_reaction_seconds_count") == 0
     obs.store.close()
 
 
@@ -216,8 +218,13 @@ async def test_provider_errors_are_counted_by_provider_and_kind(tmp_path, autoju
         await rig.ended()
     await obs.flush()
     found = samples(obs.metrics.render().decode())
-    assert value(found, "provider_errors_total", provider="groq", kind="status_5xx") == 1
-    assert value(found, "provider_errors_total", provider="booking-api", kind="timeout") == 1
+    assert (
+        value(found, "voice_agent_provider_errors_total", provider="groq", kind="status_5xx") == 1
+    )
+    assert (
+        value(found, "voice_agent_provider_errors_total", provider="booking-api", kind="timeout")
+        == 1
+    )
     tool = obs.store.tool_calls(rig.uuid)[0]
     assert tool.name == "get_quote" and "no answer" in tool.error
     assert tool.result["status"] == "failed"
@@ -357,8 +364,8 @@ async def test_any_brain_with_the_dialplans_metadata(tmp_path, autojump_clock):
     assert record.cost == 0.0 and obs.store.turns(str(call_uuid)) == []
     assert report.utterances[0].response_ms is not None  # the echo came back
     found = samples(obs.metrics.render().decode())
-    assert value(found, "calls_total", outcome="ended") == 1
-    assert value(found, "active_calls") == 0
+    assert value(found, "voice_agent_calls_total", outcome="ended", company="") == 1
+    assert value(found, "voice_agent_active_calls") == 0
     assert record.recording is not None and tmp_path.joinpath("recordings").is_dir()
     obs.store.close()
     obs.writer.close()

@@ -256,14 +256,15 @@ def test_settings_and_paths(tmp_path):
 
 
 def test_calls_left_unfinished_are_closed_as_interrupted_at_start(tmp_path):
-    from agent.observe.records import close_interrupted_calls
+    from agent.observe.records_start import close_interrupted_calls
 
     settings = RecordSettings(path=str(tmp_path / "records.db"))
     with RecordStore.open_sqlite(settings.path) as store:
         for uuid, started in (("killed", 100.0), ("done", 100.0), ("later", 300.0)):
             trio.run(lambda u=uuid, s=started: store.start_call(u, started_at=s))
         trio.run(lambda: store.end_call("done", ended_at=150.0, outcome="booked"))
-    assert close_interrupted_calls(settings, now=200.0) == 1
+    with RecordStore.open_sqlite(settings.path) as store:
+        assert store.close_unfinished_sync(200.0) == 1
     with RecordStore.open_sqlite(settings.path) as store:
         killed, done, later = (store.get_call(u) for u in ("killed", "done", "later"))
     assert (killed.outcome, killed.end_reason, killed.ended_at) == (
@@ -272,4 +273,14 @@ def test_calls_left_unfinished_are_closed_as_interrupted_at_start(tmp_path):
         100.0,
     )
     assert done.outcome == "booked" and later.outcome is None
+    # A shared PostgreSQL store without a host name: another host's calls look the same.
     assert close_interrupted_calls(RecordSettings(url="postgresql://h/db"), now=200.0) == 0
+
+
+def test_in_a_shared_store_only_this_hosts_unfinished_calls_are_closed(tmp_path):
+    with RecordStore.open_sqlite(tmp_path / "records.db") as store:
+        for uuid, host in (("mine", "agent-1"), ("theirs", "agent-2")):
+            trio.run(lambda u=uuid, h=host: store.start_call(u, started_at=100.0, host=h))
+        assert store.close_unfinished_sync(200.0, host="agent-1") == 1
+        assert store.get_call("mine").outcome == "interrupted"
+        assert store.get_call("theirs").outcome is None

@@ -7,9 +7,11 @@ missing or the server cannot start (root must be able to switch to the
 
 from __future__ import annotations
 
+import functools
 import socket
 
 import pytest
+import trio
 
 from tests.observe.test_records import exercise_errors_and_purge, exercise_round_trip
 
@@ -75,3 +77,17 @@ async def test_store_reconnects_after_the_server_drops_it(pg_url):
             await store.add_turn(TurnRecord("c", 0, caller_text="lost"))
         await store.add_turn(TurnRecord("c", 1, caller_text="kept"))
         assert [t.caller_text for t in store.turns("c")] == ["kept"]
+
+
+def test_a_host_closes_only_its_own_unfinished_calls(pg_url):
+    from agent.observe.records_start import close_interrupted_calls
+
+    with open_pg_store(pg_url) as store:
+        for uuid, host in (("mine", "a"), ("theirs", "b")):
+            store.host = host
+            trio.run(functools.partial(store.start_call, uuid, started_at=100.0))
+    closed = close_interrupted_calls(RecordSettings(url=pg_url, host="a"), now=200.0)
+    with open_pg_store(pg_url) as store:
+        mine, theirs = store.get_call("mine"), store.get_call("theirs")
+    assert closed == 1 and (mine.host, mine.outcome, mine.ended_at) == ("a", "interrupted", 100.0)
+    assert theirs.outcome is None and theirs.host == "b"

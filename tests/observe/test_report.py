@@ -150,3 +150,15 @@ def test_report_without_records_says_where_it_looked(tmp_path, monkeypatch, caps
     assert cli_main(["report"]) == 2
     assert "no records at" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_calls_of_several_hosts_are_counted_per_host():
+    calls = [
+        CallRecord(f"c{n}", started_at=0.0, ended_at=60.0, outcome="ended", host=host)
+        for n, host in enumerate(["host-a", "host-b", "host-a"])
+    ]
+    report = build_report(calls, [])
+    assert report.hosts == (("host-a", 2), ("host-b", 1))
+    assert "hosts: host-a 2, host-b 1" in format_report(report)
+    one = build_report(calls[:1], [])
+    assert "hosts:" not in format_report(one)  # one host: the report reads as before

@@ -180,12 +180,30 @@ def test_inbound_answers_runs_setup_and_falls_back_before_the_agent(plan, contex
 
 
 def test_audiosocket_app_and_dial_variant(plan):
-    port = ServerSettings().port
     (app,) = [s for s in plan["voice-agent-inbound"]["_X."] if s.app == "AudioSocket"]
-    assert app.args == ("${VOICE_AGENT_UUID}", f"127.0.0.1:{port}")
+    assert app.args == ("${VOICE_AGENT_UUID}", "${VOICE_AGENT_ADDR}")
     (dial,) = [s for s in plan["voice-agent-inbound-dial"]["_X."] if s.app == "Dial"]
-    assert dial.args[0] == f"AudioSocket/127.0.0.1:{port}/${{VOICE_AGENT_UUID}}/c(slin)"
+    assert dial.args[0] == "AudioSocket/${VOICE_AGENT_ADDR}/${VOICE_AGENT_UUID}/c(slin)"
     assert "g" in dial.args[2]  # the dialplan goes on after the agent hangs up
+
+
+@pytest.mark.parametrize("context", ["voice-agent-inbound", "voice-agent-inbound-dial"])
+def test_the_agent_address_is_setups_or_the_local_default(plan, context):
+    """Several hosts: setup's VOICE_AGENT_ADDR; one host (unset): 127.0.0.1:VOICE_AGENT_PORT."""
+    steps = plan[context]["_X."]
+    sets = [
+        i
+        for i, s in enumerate(steps)
+        if s.app == "Set" and s.args[0].startswith("VOICE_AGENT_ADDR")
+    ]
+    setup = next(i for i, s in enumerate(steps) if s.app == "AGI")
+    media = next(i for i, s in enumerate(steps) if s.app in ("AudioSocket", "Dial"))
+    reset, default = sets
+    assert reset < setup and steps[reset].args == ("VOICE_AGENT_ADDR=",)
+    assert steps[default].args == (f"VOICE_AGENT_ADDR=127.0.0.1:{ServerSettings().port}",)
+    skip = steps[default - 1]
+    assert skip.app == "GotoIf" and skip.args == ('$["${VOICE_AGENT_ADDR}" != ""]?connect',)
+    assert steps[media].label == "connect" and setup < default < media
 
 
 def test_after_step_asks_next_and_acts_on_every_action(plan):

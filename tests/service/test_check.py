@@ -250,3 +250,20 @@ def test_an_unreadable_env_file_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"voice-agent: env file {str(tmp_path / 'nope')!r}: cannot read")
     assert err.count("\n") == 1
+
+
+def test_a_shared_postgresql_store_shows_this_host_and_names_a_missing_address():
+    from agent.service.check_config import Plan, configuration
+
+    env = {"VOICE_AGENT_DB": "postgresql://agent:pw@10.0.0.9/va", "VOICE_AGENT_HOST_NAME": "h1"}
+    results: list = []
+    configuration({**env, "VOICE_AGENT_ADVERTISE_ADDR": "10.0.0.5:9099"}, results, Plan())
+    (line,) = [r for r in results if r.name == "store"]
+    assert line.ok and line.detail == (
+        "PostgreSQL postgresql://agent@10.0.0.9/va, shared: host h1 takes calls at"
+        " 10.0.0.5:9099 (reachability not checked here)"
+    )
+    results = []
+    configuration({**env, "VOICE_AGENT_HOST": "0.0.0.0"}, results, Plan())
+    (line,) = [r for r in results if r.name == "store"]
+    assert not line.ok and "VOICE_AGENT_ADVERTISE_ADDR is not set" in line.detail

@@ -96,6 +96,22 @@ def test_the_database_names_the_variable_and_the_path(tmp_path):
     assert line == f"VOICE_AGENT_DB={str(text)!r}: is not an SQLite database"
 
 
+def test_a_shared_postgresql_store_names_its_problems(tmp_path):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"postgresql://agent:secret@127.0.0.1:{port}/voiceagent"
+    line = refused(run_serve(tmp_path, {"VOICE_AGENT_DB": url, "VOICE_AGENT_HOST": "0.0.0.0"}))
+    assert line.startswith("VOICE_AGENT_ADVERTISE_ADDR is not set: with a shared PostgreSQL")
+    shared = {"VOICE_AGENT_DB": url, "VOICE_AGENT_ADVERTISE_ADDR": "10.0.0.5:9099"}
+    line = refused(run_serve(tmp_path, shared))
+    assert line.startswith(f"call records in postgresql://agent@127.0.0.1:{port}/voiceagent:")
+    assert "Connection refused" in line and "secret" not in line
+    env = {**shared, "VOICE_AGENT_HEARTBEAT_S": "5"}
+    line = refused(run_serve(tmp_path, env))
+    assert line.startswith("VOICE_AGENT_HOST_DEAD_AFTER_S=10 must be more than twice")
+
+
 @pytest.mark.parametrize(
     ("variable", "label"),
     [("VOICE_AGENT_PORT", "AudioSocket"), ("VOICE_AGENT_AGI_PORT", "FastAGI"),

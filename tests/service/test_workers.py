@@ -47,7 +47,7 @@ async def worker_of(served, call_uuid) -> int:
 async def active_calls(metrics_port: int) -> float:
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
-    (line,) = [x for x in text.splitlines() if x.startswith("active_calls ")]
+    (line,) = [x for x in text.splitlines() if x.startswith("voice_agent_active_calls ")]
     return float(line.split()[1])
 
 

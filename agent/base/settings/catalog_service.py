@@ -29,6 +29,7 @@ LLM_NAMES = ("offline", *LLM_PRESET_NAMES)
 TTS_NAMES = ("cartesia", "elevenlabs", "espeak")
 FALLBACK_ACTIONS = ("transfer", "voicemail", "hangup")
 LOG_FORMATS = ("auto", "json", "text")
+CONSENT_MODES = ("talk-over", "strict")
 DAY_S = 86400.0
 
 SERVER, PBX, CONVERSATION, BOOKING = "server", "pbx", "conversation", "booking"
@@ -121,6 +122,9 @@ SETTINGS = (
             CONVERSATION,
             default_doc="espeak behind cartesia or elevenlabs when the offline extra is"
             " installed"),
+    Setting("VOICE_AGENT_CONSENT", Choice(CONSENT_MODES), "talk-over",
+            "talk-over: a sentence begun over the disclosure reaches the STT whole;"
+            " strict: none of it", CONVERSATION),
     Setting("VOICE_AGENT_COMPANIES", FilePath(), None,
             "companies file (JSON): greeting, hours, prices, area, transfers per DID",
             CONVERSATION, default_doc="the bundled example company (a warning)"),
@@ -139,6 +143,9 @@ SETTINGS = (
             BOOKING),
     Setting("VOICE_AGENT_DB_POOL_SIZE", Int(1, 200), 4,
             "connections per process to a PostgreSQL VOICE_AGENT_DB", BOOKING),
+    Setting("VOICE_AGENT_OUTBOX_LEASE_S", Float(0.5, 3600), 20.0,
+            "an outbox row a dead worker held is retried by another after this (keep it"
+            " above the booking API's timeouts)", BOOKING, unit="s"),
     # --- observe: records, metrics, recordings, cost -------------------------------------
     Setting("VOICE_AGENT_RECORDS_PATH", FilePath(), None,
             "SQLite file of the call records", OBSERVE, default_doc="VOICE_AGENT_DB"),
@@ -166,6 +173,16 @@ SETTINGS = (
             "text-to-speech price", OBSERVE, unit="currency/1k characters"),
     Setting("VOICE_AGENT_CURRENCY", Text(r"[A-Z]{3}", "a three-letter code like USD"), "USD",
             "the currency of the prices", OBSERVE),
+    Setting("VOICE_AGENT_CONSOLE_PORT", Port(zero="no console"), 0,
+            "operator console (web pages of calls, bookings, live calls, latency) port",
+            OBSERVE),
+    Setting("VOICE_AGENT_CONSOLE_HOST", Host(), "127.0.0.1",
+            "operator console listen address (beyond loopback only with a token)", OBSERVE),
+    Setting("VOICE_AGENT_CONSOLE_TOKEN", Secret(), None,
+            "operator console access token (Authorization: Bearer, or the login form)",
+            OBSERVE),
+    Setting("VOICE_AGENT_CONSOLE_SHOW_CALLERS", Bool(), False,
+            "show callers' numbers in full in the console (masked by default)", OBSERVE),
     Setting("PROMETHEUS_MULTIPROC_DIR", FilePath(), None,
             "set by serve --workers for prometheus-client (the workers' metric files)",
             OBSERVE, written=True),

@@ -235,7 +235,9 @@ async def test_each_utterance_gives_speech_started_then_final_transcript(fake_mo
     assert events[starts[1]].timestamp == pytest.approx(2.5, abs=0.1)
     # Pre-roll before the onset and the VAD's hangover after the tone are included.
     assert 1.0 < first.duration < 2.0 and 2.0 < second.duration < 3.0
+    # Every utterance, not only the first, starts 0.3 s before its onset.
     assert first.start == pytest.approx(0.5 - 0.3, abs=0.1)
+    assert second.start == pytest.approx(2.5 - 0.3, abs=0.1)
     assert first.confidence == pytest.approx(np.exp(-0.1))
     assert len(fake_model.calls) == 2
 

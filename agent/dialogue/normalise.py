@@ -1,0 +1,163 @@
+"""Spoken numbers and postcodes written the way the policy reads them.
+
+A recogniser writes what it heard: "oh seven seven double oh, nine hundred..."
+comes out as words, a postcode as "S W one A, one A A", "SE-11 5PH", "SE1 7 LG"
+or "S for sugar E ...". ``normalise`` rewrites such runs into digits and
+canonical postcodes ("07700900123", "SE1 7LG") before the policy (offline or
+LLM) sees the line, and leaves every other word as it was. Pure and cheap.
+
+Only runs that are clearly numbers are rewritten: three or more digit words in
+a row ("one" alone stays "one"), and a postcode only when its letters are a
+real UK postcode area, so "at 2 PM" or "I need one" are never touched.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.business.ukformats import parse_postcode
+
+__all__ = ["POSTCODE_AREAS", "normalise", "spoken_number_runs"]
+
+_DIGITS = {
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "nought": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "for": "4",  # only inside a run of other digits ("oh two for...")
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+_REPEAT = {"double": 2, "triple": 3}
+# The Royal Mail's postcode areas: a postcode read from speech must start with one.
+_AREAS = (
+    "AB AL B BA BB BD BH BL BN BR BS BT CA CB CF CH CM CO CR CT CV CW DA DD DE DG DH DL DN "
+    "DT DY E EC EH EN EX FK FY G GL GU GY HA HD HG HP HR HS HU HX IG IM IP IV JE KA KT KW KY "
+    "L LA LD LE LL LN LS LU M ME MK ML N NE NG NN NP NR NW OL OX PA PE PH PL PO PR RG RH RM "
+    "S SA SE SG SK SL SM SN SO SP SR SS ST SW SY TA TD TF TN TQ TR TS TW UB W WA WC WD WF WN "
+    "WR WS WV YO ZE"
+)
+POSTCODE_AREAS = frozenset(_AREAS.split())
+_TOKEN = re.compile(r"[A-Za-z]+(?:'[a-z]+)?|\d+|[^\sA-Za-z\d]+|\s+")
+_SPELLING = re.compile(r"^(?:for|as in|like)$", re.I)
+_MIN_RUN = 3  # digit words in a row before they are taken as a number
+
+
+def normalise(text: str) -> str:
+    """``text`` with spoken digit runs as digits and postcodes in canonical form."""
+    return _postcodes(spoken_number_runs(text))
+
+
+def spoken_number_runs(text: str) -> str:
+    """Rewrite runs of digit words ("oh seven seven double oh") as digits ("07700").
+
+    Commas and spaces inside a run are pauses between digit groups: the run is
+    written as one number. Digits already written ("0770 ...") join a run."""
+    tokens = _TOKEN.findall(text)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        digits, end = _digit_run(tokens, i)
+        if digits is not None:
+            out.append(digits)
+            # keep the spacing that followed the run's last token
+            i = end
+            continue
+        out.append(tokens[i])
+        i += 1
+    return "".join(out)
+
+
+def _digit_run(tokens: list[str], start: int) -> tuple[str | None, int]:
+    """The digits of the run starting at ``tokens[start]`` and where it ends, or
+    ``(None, start)`` when there is no run of at least ``_MIN_RUN`` digit words."""
+    digits: list[str] = []
+    words = 0
+    i, end = start, start
+    repeat = 1
+    while i < len(tokens):
+        token = tokens[i]
+        low = token.lower()
+        after = tokens[i + 2].lower() if i + 2 < len(tokens) else ""
+        if low in _REPEAT and (after in _DIGITS or after.isdigit()):
+            repeat = _REPEAT[low]
+            i += 2  # the space, then the digit word
+            continue
+        if low in _DIGITS and not (low == "for" and not digits):
+            digits.append(_DIGITS[low] * repeat)
+            words += 1
+        elif token.isdigit() and digits:
+            digits.append(token[0] * repeat + token[1:])
+        elif token.isdigit() and (after in _DIGITS or after in _REPEAT):
+            digits.append(token)  # "0 seven 7 ..." starting with a written digit
+        elif not (digits and re.fullmatch(r"[\s,.\-]+", token)):
+            break
+        else:
+            i += 1
+            continue
+        repeat = 1
+        i += 1
+        end = i
+    if words < _MIN_RUN:
+        return None, start
+    return "".join(digits), end
+
+
+def _postcodes(text: str) -> str:
+    """Rewrite the first spoken or oddly spaced postcode in ``text`` canonically."""
+    pieces = _pieces(text)
+    best: tuple[int, int, str] | None = None
+    for i in range(len(pieces)):
+        joined = ""
+        for j in range(i, min(i + 8, len(pieces))):
+            joined += pieces[j][2]
+            if len(joined) > 7:
+                break
+            pc = parse_postcode(joined) if len(joined) >= 5 else None
+            if pc is not None and pc.area in POSTCODE_AREAS:
+                best = (pieces[i][0], pieces[j][1], str(pc))
+        if best is not None:
+            break
+    if best is None:
+        return text
+    start, end, canonical = best
+    return text[:start] + canonical + text[end:]
+
+
+def _pieces(text: str) -> list[tuple[int, int, str]]:
+    """Postcode-sized pieces of ``text``: (start, end, characters they stand for).
+
+    A piece is a short letters-and-digits word ("SE1", "7LG", "A"), a digit word
+    ("one" -> "1"), or a spelled letter ("S for sugar", "P as in Peter" -> "S",
+    "P"). Anything else breaks a run (an empty piece)."""
+    words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[A-Za-z0-9]+", text)]
+    out: list[tuple[int, int, str]] = []
+    k = 0
+    while k < len(words):
+        start, end, word = words[k]
+        low = word.lower()
+        nxt = words[k + 1][2].lower() if k + 1 < len(words) else ""
+        spelled = k + 2 < len(words) and len(word) == 1 and word.isalpha()
+        if spelled and _SPELLING.match(nxt) and words[k + 2][2][0].upper() == word.upper():
+            out.append((start, words[k + 2][1], word.upper()))
+            k += 3
+            continue
+        if spelled and nxt == "as" and k + 3 < len(words) and words[k + 2][2].lower() == "in":
+            out.append((start, words[k + 3][1], word.upper()))
+            k += 4
+            continue
+        if low in _DIGITS and low not in ("o", "for"):
+            out.append((start, end, _DIGITS[low]))
+        elif len(word) <= 2 or (len(word) <= 7 and any(c.isdigit() for c in word)):
+            out.append((start, end, word.upper()))
+        else:
+            out.append((start, end, "\0"))  # breaks every window through it
+        k += 1
+    return out

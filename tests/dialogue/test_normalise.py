@@ -1,0 +1,55 @@
+"""Spoken numbers and postcodes rewritten before the policy sees them."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.base.events import Transcript
+from agent.business.ukformats import find_phone, find_postcode
+from agent.dialogue.normalise import normalise
+from agent.dialogue.turntaking_endofturn import HeardTurn
+
+
+@pytest.mark.parametrize(
+    ("heard", "written"),
+    [
+        # phone numbers in words, groups, doubles
+        (
+            "My number is oh seven seven double oh, nine oh oh, one two three.",
+            "My number is 07700900123.",
+        ),
+        ("zero seven seven zero zero nine zero zero one two three", "07700900123"),
+        ("oh two oh seven nine four six oh double four six", "02079460446"),
+        ("it's 0 seven 7 double 0 nine 0 0 one 2 3", "it's 07700900123"),
+        # postcodes spoken with pauses, hyphens and spelling
+        ("It's SE-11 5PH.", "It's SE11 5PH."),
+        ("The postcode is SE1 7 LG", "The postcode is SE1 7LG"),
+        ("S W one A one A A", "SW1A 1AA"),
+        ("S for sugar, E for echo, one, seven L G", "SE1 7LG"),
+        ("sw1a1aa please", "SW1A 1AA please"),
+        # left alone: ordinary words, times, single numbers, written numbers
+        ("I need one at 2 PM", "I need one at 2 PM"),
+        ("Oh, hi, my kitchen sink is leaking", "Oh, hi, my kitchen sink is leaking"),
+        ("07700 900123", "07700 900123"),
+        ("at 22 Baker Street, SW1A 1AA", "at 22 Baker Street, SW1A 1AA"),
+        ("two or three days", "two or three days"),
+        ("it is for two people", "it is for two people"),
+    ],
+)
+def test_normalise(heard, written):
+    assert normalise(heard) == written
+
+
+def test_normalised_lines_parse_where_the_spoken_ones_did_not():
+    phone = "oh seven seven double oh nine double oh four five six"
+    assert find_phone(normalise(phone)) == "+447700900456"
+    for spoken in ("SE-11 5PH", "SE1 7 LG"):
+        assert find_postcode(spoken) is None or str(find_postcode(spoken)) != normalise(spoken)
+        assert str(find_postcode(normalise(spoken))) == normalise(spoken)
+
+
+def test_the_turn_text_is_normalised_across_segments():
+    heard = HeardTurn()
+    heard.hear(Transcript("my number is oh seven seven oh oh", True), 1.0)
+    heard.hear(Transcript("nine oh oh one two three", True), 2.0)
+    assert heard.text() == "my number is 07700900123"
