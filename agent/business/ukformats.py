@@ -69,7 +69,8 @@ def parse_postcode(text: str) -> Postcode | None:
 
 
 # "S for Sierra", "E as in echo": the letter, without the word that spells it.
-_SPELLED_LETTER = re.compile(r"\b([A-Za-z])\s+(?:for|as in|like)\s+[A-Za-z]{3,}\b", re.I)
+# Whisper often writes the "for" as "4" ("a 4 apple").
+_SPELLED_LETTER = re.compile(r"\b([A-Za-z])\s*(?:for|4|as in|like)\s+[A-Za-z]{3,}\b", re.I)
 _PIECE_WORDS = {**_DIGIT_WORDS, "for": "4", "to": "2", "too": "2", "ate": "8", "ten": "10"}
 _PIECE_WORDS |= {w: str(11 + i) for i, w in enumerate(["eleven", "twelve", "thirteen", "fourteen"])}
 _PIECE_WORDS |= {w: str(15 + i) for i, w in enumerate(["fifteen", "sixteen", "seventeen"])}
