@@ -111,6 +111,19 @@ def steps_for(spec: Spec, voice: str) -> list:
 
 
 REPLIES = {"yes": "Yes, that's right.", "no": "No."}
+_ALPHABET = (
+    "apple bertie charlie david edward freddie george harry isaac jack king london mary "
+    "nellie oliver peter queen robert sugar tommy uncle victor william xray yellow zebra"
+)
+_WORDS = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", _ALPHABET.split(), strict=True))
+
+
+def spelled(postcode: str) -> str:
+    """A postcode spelled the way people do when asked: "S for sugar, W for william, 1"."""
+    parts = [f"{c} for {_WORDS[c]}" if c.isalpha() else c for c in postcode.replace(" ", "")]
+    return ", ".join(parts) + "."
+
+
 _CHECK = re.compile(r"\b(?:was that|is the postcode)\b(.*?)(?:\?|$)", re.IGNORECASE)
 _AGAIN = re.compile(
     r"say it again|didn't follow|doesn't look right|didn't get a valid|still not getting|"
@@ -163,6 +176,8 @@ class Person:
             phone = self.spec.slots.get("phone")
             if "keypad" in text and "isn't coming through" in text and phone:
                 return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
+            if "letter by letter" in text and (spell := self.replies.get(self.spec.name)):
+                return [spell]  # asked to spell the postcode: spelled
             return [said]
         self.repeats = 0
         return []
@@ -424,13 +439,16 @@ def main(argv: list[str] | None = None) -> int:
     # Every line is synthesised before the first call: a TTS program run inside the
     # loop would stall the server's playout (and its send watchdog ends such calls).
     scripts = {(spec.name, voice): steps_for(spec, voice) for voice in voices for spec in specs}
-    replies = {
-        voice: {
-            word: Say(read_wav(synthesise(voice, text), 8000), label=text)
-            for word, text in REPLIES.items()
+    replies: dict[str, dict[str, Say]] = {}
+    for voice in voices:
+        texts = dict(REPLIES)
+        for spec in specs:  # each caller's postcode spelled, for "letter by letter"
+            if postcode := spec.slots.get("postcode") or next(iter(spec.confirms), ""):
+                texts[spec.name] = spelled(postcode)
+        replies[voice] = {
+            key: Say(read_wav(synthesise(voice, text), 8000), label=text)
+            for key, text in texts.items()
         }
-        for voice in voices
-    }
     workdir = Path(tempfile.mkdtemp(prefix="caller-corpus-"))
 
     def save(results: list[Result]) -> None:  # after every call: a stopped run keeps its part

@@ -69,14 +69,15 @@ def parse_postcode(text: str) -> Postcode | None:
 
 
 # "S for Sierra", "E as in echo": the letter, without the word that spells it.
-_SPELLED_LETTER = re.compile(r"\b([A-Za-z])\s+(?:for|as in|like)\s+[A-Za-z]{3,}\b", re.I)
+# Whisper often writes the "for" as "4" ("a 4 apple").
+_SPELLED_LETTER = re.compile(r"\b([A-Za-z])\s*(?:for|4|as in|like)\s+[A-Za-z]{3,}\b", re.I)
 _PIECE_WORDS = {**_DIGIT_WORDS, "for": "4", "to": "2", "too": "2", "ate": "8", "ten": "10"}
 _PIECE_WORDS |= {w: str(11 + i) for i, w in enumerate(["eleven", "twelve", "thirteen", "fourteen"])}
 _PIECE_WORDS |= {w: str(15 + i) for i, w in enumerate(["fifteen", "sixteen", "seventeen"])}
 _PIECE_WORDS |= {"eighteen": "18", "nineteen": "19", "twenty": "20"}
 # Areas a recogniser writes out ("South East 11 5PH"), and two-letter words that are
 # never a postcode's letters (so "is", "at" do not join the pieces around them).
-_AREA_WORDS = re.compile(r"\b(south|north|east|west)[\s-]+(east|west|central)\b", re.IGNORECASE)
+_AREA_WORDS = re.compile(r"\b(south|north|east|west)[\s-]*(east|west|central)\b", re.IGNORECASE)
 _NOT_PIECES = frozenset(
     re.findall(r"\w+", "is it at my me on in of to so no we he be do go up an as or by if us am oh")
 )

@@ -27,7 +27,7 @@ __all__ = [
 STREET_WORDS = (
     "street|st|road|rd|avenue|ave|lane|close|drive|way|court|gardens|place|crescent|"
     "terrace|grove|hill|square|mews|row|walk|park|parade|rise|view|green|embankment|"
-    "bridge|wharf|yard|gate|mansions|house|buildings|estate"
+    "bridge|wharf|yard|gate|mansions|house|buildings|estate|cottage|farm|lodge|manor|barn"
 )
 _ADDRESS = re.compile(
     rf"(?:\b(?:flat|apartment|unit)\s+\d+[a-z]?,?\s+)?\b\d+[a-z]?,?\s+(?:[A-Za-z][\w'\-]*\s+){{0,3}}"
@@ -124,6 +124,10 @@ def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:
     s = re.sub(r"\+?\d[\d\s]{6,}\d", " ", s)  # a phone number read out
     words = [w for w in re.findall(r"[\w'\-]+", s) if w.lower() not in _FILLER]
     if not words or not any(re.search(r"[A-Za-z]{2}", w) for w in words):
+        return None
+    # An address has a house number or a street word ("tomorrow morning please" is
+    # an answer to another question, not an address).
+    if not re.search(rf"\d|\b(?:{STREET_WORDS})\b", s, re.IGNORECASE):
         return None
     cleaned = " ".join(s.split()).strip(" ,.")
     return cleaned if len(cleaned) >= 3 else None

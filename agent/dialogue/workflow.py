@@ -246,6 +246,9 @@ class BookingWorkflow:
                 return self._classify_collect(u, filled, invalid)
             if u.intent is Intent.NO and bare:
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
+            if u.intent is not Intent.NO and getattr(u.slots, field) is None:
+                data.merge_slots(Slots(**{field: value}))  # moved on without a no: taken
+                data.changed = []
         if data.area_pending:
             data.area_pending = False
             if u.intent is Intent.YES and bare:

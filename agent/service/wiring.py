@@ -20,7 +20,8 @@ from agent.business.company import (
     load_companies,
 )
 from agent.business.company_context import CompanyContext, ContextSettings
-from agent.business.outbox import Outbox, run_outbox
+from agent.business.outbox import Outbox
+from agent.business.outbox_delivery import run_outbox
 from agent.conversation import conversation_brain_factory
 from agent.conversation.params import ConversationParams
 from agent.conversation.toolrunner import BookingToolRunner

@@ -12,7 +12,8 @@ import trio
 from agent.business.booking import BookingClient, Notifier
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import BookingApi
-from agent.business.outbox import Backoff, Outbox, run_outbox
+from agent.business.outbox import Backoff, Outbox
+from agent.business.outbox_delivery import run_outbox
 from agent.demo.booking_api import open_fake_booking
 from tests.business.test_outbox import PROFILE, backend_for, body
 

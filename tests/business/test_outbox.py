@@ -10,7 +10,8 @@ import trio
 from agent.business.booking import BookingClient, Notifier
 from agent.business.bookingstore import open_database
 from agent.business.company import BookingApi
-from agent.business.outbox import Backoff, Outbox, run_outbox
+from agent.business.outbox import Backoff, Outbox
+from agent.business.outbox_delivery import run_outbox
 from agent.demo.booking_api import FakeBookingApi, Fault, fake_company, open_fake_booking
 from agent.dialogue.tools import BookingRequest
 

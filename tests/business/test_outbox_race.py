@@ -15,7 +15,8 @@ import trio
 
 from agent.base.errors import ProviderError
 from agent.business.database import open_database
-from agent.business.outbox import Backoff, Outbox, run_outbox
+from agent.business.outbox import Backoff, Outbox
+from agent.business.outbox_delivery import run_outbox
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -63,6 +63,9 @@ def test_postcode_in_area(postcode, prefixes, inside):
         ("S W one, for B B", "SW1 4BB"),
         ("S W double one, two A B", "SW11 2AB"),
         ("South East 11 5 pH", "SE11 5PH"),  # as Whisper writes a spoken SE11
+        ("My post code is Southeast 1 1 5 pH.", "SE11 5PH"),
+        ("My post code is southeast 1-9 SG", "SE1 9SG"),
+        ("S 4 sugar, E 4 echo, 1, 7, P 4 peter, B 4 bertie", "SE1 7PB"),  # "for" as "4"
         ("my post code in SW1A1A8", "SW1A 1AA"),  # "eight" heard for the unit's "A"
         ("it is at 22 Baker Street", None),
         ("it's 22 Baker Street", None),

@@ -264,3 +264,20 @@ def test_a_job_we_cannot_place_is_asked_twice_then_a_person_is_offered_then_take
     assert "say person" in replies[2]  # the third time: another way out
     actions = [a for _ in range(2) for a in call.wf.hear("it's making a funny noise", NOW)]
     assert any(isinstance(a, Transfer) for a in actions)  # the fifth miss: a person takes over
+
+
+def test_a_caller_who_moves_on_after_was_that_keeps_the_value() -> None:
+    call = to_details()
+    call.say("Raj Patel")
+    assert "Was that 22 Bay Crest Street?" in call.say("It's 22 Bay Crest Street", 0.3)
+    reply = call.say("My postcode is SW1A 1AA")  # no "no": the address stands
+    assert call.wf.data.address == "22 Bay Crest Street"
+    assert call.wf.data.postcode == "SW1A 1AA" and "number" in reply
+
+
+@pytest.mark.parametrize("said", ["tomorrow morning please", "as soon as possible", "hmm"])
+def test_an_answer_to_another_question_is_never_the_address(said: str) -> None:
+    call = to_details()
+    call.say("Raj Patel")
+    call.say(said)
+    assert call.wf.data.address is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import time
 import uuid
@@ -34,10 +35,12 @@ from tests.serve_process import free_port, serve_process
 pytestmark = pytest.mark.realtime
 
 MAX_GAP_MS = 40.0
-# A gap over 40 ms is heard; on a machine busy with other work a quiet call has a
-# few (0.3-0.6 % of frames at a load of 6 on 2 cores), so "unaffected" is at most
-# 2 %. An attack that reached the good call left 36 % of them late (300 calls).
-LATE_SHARE = 0.02
+FRAME = audio(bytes(320))  # 20 ms of silence
+# A gap over 40 ms is heard. On a quiet machine the good call has none; on one
+# busy with other work (a load of 6-9 on 2 cores) a call with no attack at all
+# has up to 2.6 % of its frames after such a gap, so "unaffected" is at most 5 %.
+# 300 calls in one process (no connection limit) left 14 % of them late.
+LATE_SHARE = 0.05
 PRIORITY = -10  # nice value of the server and the test (see ahead_of_the_box)
 
 
@@ -45,6 +48,13 @@ def unaffected(good: GoodCall) -> bool:
     late = good.late_share(MAX_GAP_MS)
     print(f"  good call: {late:.1%} of frames after a gap over {MAX_GAP_MS:.0f} ms")
     return late <= LATE_SHARE
+
+
+async def connect_many(port: int, n: int) -> list[socket.socket]:
+    """``n`` identified connections, made in a thread: blocking connects in the
+    test's event loop would delay the good call's reader, not the server."""
+    hello = [identify(uuid.uuid4()) for _ in range(n)]
+    return await trio.to_thread.run_sync(lambda: [connect(port, data) for data in hello])
 
 
 def records(workdir: str) -> list[tuple[str, str | None]]:
@@ -72,12 +82,13 @@ def ahead_of_the_box():
 
 
 @asynccontextmanager
-async def serving(port: int, **env: str):
+async def serving(port: int, *, ahead: bool = True, **env: str):
     agi = env.pop("agi_port", None) or str(free_port())
     args = ["serve", "--brain", "echo", "--port", str(port)]
     async with serve_process(args, {"VOICE_AGENT_AGI_PORT": agi, **env}) as served:
         with contextlib.suppress(PermissionError):
-            os.setpriority(os.PRIO_PROCESS, served.process.pid, PRIORITY)
+            if ahead:
+                os.setpriority(os.PRIO_PROCESS, served.process.pid, PRIORITY)
         yield served
 
 
@@ -120,7 +131,7 @@ async def test_300_connections_beyond_the_limit_are_refused():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(good.run, 4.0)
             await trio.sleep(0.3)
-            socks = [connect(port, identify(uuid.uuid4())) for _ in range(300)]
+            socks = await connect_many(port, 300)
             # 20 connections (10 calls + 10) are served, the good call among them.
             await served.wait_for(r"connection from .* refused: 20 connections open", count=281)
             await trio.sleep(1.0)
@@ -138,22 +149,27 @@ async def test_300_connections_beyond_the_limit_are_refused():
 
 async def test_300_caller_hang_ups_at_once_are_hang_ups_not_errors():
     port = free_port()
-    async with serving(port, VOICE_AGENT_MAX_CALLS="0") as served:
+    # Not ahead of the box: a loop that is preempted mid-batch is where a frame goes
+    # out after the caller's EOF (before the fix 0-186 of 300 calls were errors, in
+    # 3 runs of 5); two rounds, so the race is all but certain to be met.
+    async with serving(port, ahead=False, VOICE_AGENT_MAX_CALLS="0") as served:
         await served.wait_for(r"serving \(echo\)")
-        socks = [connect(port, identify(uuid.uuid4()) + audio(bytes(320))) for _ in range(300)]
-        await served.wait_for(r"call started", count=300, timeout=30)
-        await trio.sleep(0.5)
-        for sock in socks:
-            sock.close()
-        await served.wait_for(r"call ended: outcome=", count=300, timeout=30)
+        for rounds in (1, 2):
+            hello = [identify(uuid.uuid4()) + FRAME for _ in range(300)]
+            socks = await trio.to_thread.run_sync(lambda h=hello: [connect(port, x) for x in h])
+            await served.wait_for(r"call started", count=300 * rounds, timeout=30)
+            await trio.sleep(0.5)
+            for sock in socks:
+                sock.close()
+            await served.wait_for(r"call ended: outcome=", count=300 * rounds, timeout=30)
         await trio.sleep(0.5)  # the records writer
         errors = [line for line in served.lines if "ERROR" in line or "outcome=error" in line]
         outcomes = [outcome for _, outcome in records(served.workdir)]
         print(
-            f"300 hang-ups: {outcomes.count('error')} recorded as errors, {len(errors)} error lines"
+            f"600 hang-ups: {outcomes.count('error')} recorded as errors, {len(errors)} error lines"
         )
         assert errors == []
-        assert len(outcomes) == 300 and "error" not in outcomes
+        assert len(outcomes) == 600 and "error" not in outcomes
 
 
 async def test_identified_peers_that_send_nothing_are_hung_up():
@@ -164,7 +180,7 @@ async def test_identified_peers_that_send_nothing_are_hung_up():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(good.run, 3.5)
             await trio.sleep(0.3)
-            socks = [connect(port, identify(uuid.uuid4())) for _ in range(20)]
+            socks = await connect_many(port, 20)
             started = trio.current_time()
             gone = await trio.to_thread.run_sync(
                 lambda: [closed_by_server(sock, 3.0) for sock in socks]
@@ -243,7 +259,7 @@ async def test_a_duplicate_uuid_is_refused_while_the_first_call_lives():
         async with trio.open_nursery() as nursery:
             nursery.start_soon(good.run, 3.0)
             await served.wait_for(rf"call {good.uuid}: started")
-            twin = connect(port, identify(good.uuid) + audio(bytes(320)))
+            twin = await trio.to_thread.run_sync(connect, port, identify(good.uuid) + FRAME)
             closed = await trio.to_thread.run_sync(closed_by_server, twin, 2.0)
             twin.close()
             assert closed

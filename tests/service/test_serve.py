@@ -3,9 +3,11 @@ the company by DID, the UUID allowlist, outcomes as decisions, and the drain."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import uuid
+import weakref
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -368,3 +370,36 @@ def test_the_served_conversation_picks_the_company_by_did(tmp_path):
     assert conversation.company_for(call).id == SPARKS.id
     dids[call.uuid] = "+44 20 7946 0000"  # nobody's number
     assert conversation.company_for(call).id == DIRECTORY.default_id
+
+
+async def test_nothing_of_an_ended_call_outlives_it_once_the_service_is_idle(autojump_clock):
+    """A conversation's objects point at each other (turns, the observer, playout
+    hooks); an idle process allocates nothing, so the collector would never run:
+    the service collects when its last call ends."""
+    refs = []
+
+    def brain(flow):
+        made, _ = conversation(flow, [LlmReply(("Goodbye then.",))], ["nothing thanks"])
+
+        def spy(call):
+            made_brain = made.factory(call)
+            refs.extend(weakref.ref(x) for x in (call, made_brain, call.playout))
+            return made_brain
+
+        return BrainSetup(spy)
+
+    service, listener = make_service(brain)
+    gc.collect()
+    gc.disable()  # only the service's own collection may free them
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            script = [Say(speechlike(1.0)), WaitAgent(timeout_s=20), Silence(1.0)]
+            await place_call(listener, uuid.uuid4(), script, CallerParams(linger_s=0))
+            with trio.fail_after(5):
+                await service.registry.wait_idle()
+            await trio.sleep(1.0)  # the service collects a moment after the last call
+            assert refs and [ref() for ref in refs] == [None] * len(refs)
+            service.shutdown()
+    finally:
+        gc.enable()
