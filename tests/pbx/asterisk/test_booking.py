@@ -22,8 +22,10 @@ BOOKING = ("leak", "sounds_fine", "name", "address", "postcode", "phone",
            "tomorrow", "thats_right", "thats_right", "goodbye")  # fmt: skip
 
 
-# The agent's answers to a turn it did not understand: a real caller says it again.
-ASKED_AGAIN = re.compile(r"-> agent .(Sorry|Are you still there)")
+# The agent's answers to a turn it did not understand: a real caller says it again;
+# asked to confirm what it half heard, a real caller says yes (the lines are right).
+ASKED_AGAIN = re.compile(r"-> agent .(Sorry, I didn't|Are you still there|Sorry, that number)")
+ASKED_TO_CONFIRM = re.compile(r"-> agent .Sorry, the line isn't very clear\. Was that")
 
 
 async def book(tier, agent, phone: Phone, lines=BOOKING) -> int:
@@ -43,7 +45,10 @@ async def book(tier, agent, phone: Phone, lines=BOOKING) -> int:
                 break
             await phone.wait_agent_turn()
             await agent.wait_for(rf"\[{uuid}\] turn ", count=turns + 1)
-            if not ASKED_AGAIN.search(answers(agent, uuid)[-1]):
+            last = answers(agent, uuid)[-1]
+            if ASKED_TO_CONFIRM.search(last):
+                line = "thats_right"
+            elif not ASKED_AGAIN.search(last):
                 break
             again += 1
     await phone.wait_gone(60)  # the agent says goodbye and ends the call
