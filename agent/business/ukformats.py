@@ -56,6 +56,18 @@ class Postcode:
         return f"{self.outward} {self.inward}"
 
 
+# The Royal Mail's postcode areas: a postcode must start with one
+# ("A1A 1AA", misheard for "SW1A 1AA", is none).
+_AREAS = (
+    "AB AL B BA BB BD BH BL BN BR BS BT CA CB CF CH CM CO CR CT CV CW DA DD DE DG DH DL DN "
+    "DT DY E EC EH EN EX FK FY G GL GU GY HA HD HG HP HR HS HU HX IG IM IP IV JE KA KT KW KY "
+    "L LA LD LE LL LN LS LU M ME MK ML N NE NG NN NP NR NW OL OX PA PE PH PL PO PR RG RH RM "
+    "S SA SE SG SK SL SM SN SO SP SR SS ST SW SY TA TD TF TN TQ TR TS TW UB W WA WC WD WF WN "
+    "WR WS WV YO ZE"
+)
+POSTCODE_AREAS = frozenset(_AREAS.split())
+
+
 def parse_postcode(text: str) -> Postcode | None:
     """Parse a whole postcode written with any spacing/case; ``None`` if it is not one."""
     compact = re.sub(r"[\s\-]", "", text).upper()
@@ -63,6 +75,8 @@ def parse_postcode(text: str) -> Postcode | None:
     if m is None:
         return None
     area, district, sub, sector, unit = m.groups()
+    if area not in POSTCODE_AREAS:
+        return None
     if sub and len(district) == 2:  # "SW10A" does not exist: a sub-district letter needs 1 digit
         return None
     return Postcode(area, int(district), sub, int(sector), unit)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from agent.business.ukformats import parse_postcode
+from agent.business.ukformats import POSTCODE_AREAS, parse_postcode
 
 __all__ = ["POSTCODE_AREAS", "normalise", "spoken_number_runs"]
 
@@ -36,15 +36,6 @@ _DIGITS = {
     "nine": "9",
 }
 _REPEAT = {"double": 2, "triple": 3}
-# The Royal Mail's postcode areas: a postcode read from speech must start with one.
-_AREAS = (
-    "AB AL B BA BB BD BH BL BN BR BS BT CA CB CF CH CM CO CR CT CV CW DA DD DE DG DH DL DN "
-    "DT DY E EC EH EN EX FK FY G GL GU GY HA HD HG HP HR HS HU HX IG IM IP IV JE KA KT KW KY "
-    "L LA LD LE LL LN LS LU M ME MK ML N NE NG NN NP NR NW OL OX PA PE PH PL PO PR RG RH RM "
-    "S SA SE SG SK SL SM SN SO SP SR SS ST SW SY TA TD TF TN TQ TR TS TW UB W WA WC WD WF WN "
-    "WR WS WV YO ZE"
-)
-POSTCODE_AREAS = frozenset(_AREAS.split())
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[a-z]+)?|\d+|[^\sA-Za-z\d]+|\s+")
 _SPELLING = re.compile(r"^(?:for|as in|like)$", re.I)
 _MIN_RUN = 3  # digit words in a row before they are taken as a number

@@ -122,6 +122,9 @@ SETTINGS = (
             CONVERSATION,
             default_doc="espeak behind cartesia or elevenlabs when the offline extra is"
             " installed"),
+    Setting("VOICE_AGENT_WHISPER_VOCABULARY", Bool(), False,
+            "Whisper's initial prompt: the company's name, services and districts",
+            CONVERSATION),
     Setting("VOICE_AGENT_CONSENT", Choice(CONSENT_MODES), "talk-over",
             "talk-over: a sentence begun over the disclosure reaches the STT whole;"
             " strict: none of it", CONVERSATION),

@@ -170,12 +170,22 @@ async def test_each_utterance_gives_speech_started_then_final_transcript(fake_mo
     assert len(fake_model.calls) == 2
 
 
-async def test_the_company_vocabulary_reaches_the_model(fake_model):
+async def test_the_company_vocabulary_reaches_the_model_when_switched_on(fake_model, monkeypatch):
+    monkeypatch.setenv("VOICE_AGENT_WHISPER_VOCABULARY", "1")
     stt = fake_stt()
     stt.use_vocabulary(Vocabulary("Thanks for calling Thames Plumbing and Heating."))
     with trio.fail_after(10):
         await run_session(stt, tone(1.0) + silence(1.0))
     assert fake_model.prompts == [("Thanks for calling Thames Plumbing and Heating.", None)]
+
+
+async def test_no_vocabulary_by_default(fake_model, monkeypatch):
+    monkeypatch.delenv("VOICE_AGENT_WHISPER_VOCABULARY", raising=False)
+    stt = fake_stt()
+    stt.use_vocabulary(Vocabulary("Thanks for calling Thames Plumbing and Heating."))
+    with trio.fail_after(10):
+        await run_session(stt, tone(1.0) + silence(1.0))
+    assert fake_model.prompts == [(None, None)]
 
 
 async def test_silence_and_low_noise_give_no_events(fake_model):
