@@ -231,9 +231,9 @@ def transaction(conn: Any) -> Iterator[Any]:
 
 def migrate(conn: Any, dialect: Dialect) -> int:
     """Apply the migrations this database lacks; returns the schema version."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     if dialect.name == "postgresql":
-        # Several hosts start at once against one server: they migrate in turn.
+        # Several hosts start at once against one server: they migrate in turn, the
+        # version table included (two concurrent CREATE TABLE IF NOT EXISTS collide).
         conn.execute("SELECT pg_advisory_lock(7301019)")
         try:
             return _migrate(conn, dialect)
@@ -243,6 +243,7 @@ def migrate(conn: Any, dialect: Dialect) -> int:
 
 
 def _migrate(conn: Any, dialect: Dialect) -> int:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
     current = row[0] or 0
     latest = MIGRATIONS[-1][0]
