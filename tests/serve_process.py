@@ -66,7 +66,8 @@ async def serve_process(args: Sequence[str], env: Mapping[str, str]):
     """``python -m agent ARGS`` in a fresh working directory (its records land there)."""
     # Text log lines: the tests read them (the service default off a terminal is JSON).
     environment = {
-        **os.environ,
+        # The tiers' own variables are not the agent's settings (it would warn of them).
+        **{k: v for k, v in os.environ.items() if k != "VOICE_AGENT_TEST_ASTERISK"},
         "VOICE_AGENT_METRICS_PORT": "0",
         "VOICE_AGENT_LOG_FORMAT": "text",
         **env,
