@@ -12,6 +12,8 @@ Pure: time comes in as ``now`` (seconds).
 
 from __future__ import annotations
 
+import collections
+
 
 class AudioBudget:
     """A token bucket of caller audio, in seconds of audio.
@@ -56,28 +58,23 @@ class BoundedFrames:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.max_bytes = max_bytes
-        self._frames: list[bytes] = []
-        self._head = 0  # frames before this index were dropped
+        self._frames: collections.deque[bytes] = collections.deque()
         self.nbytes = 0
         self.dropped = 0
 
     def append(self, frame: bytes) -> None:
-        self._frames.append(frame)
-        self.nbytes += len(frame)
         frames = self._frames
-        while self.nbytes > self.max_bytes and self._head < len(frames) - 1:
-            self.nbytes -= len(frames[self._head])
-            self._head += 1
+        frames.append(frame)
+        self.nbytes += len(frame)
+        while self.nbytes > self.max_bytes and len(frames) > 1:  # the newest always stays
+            self.nbytes -= len(frames.popleft())
             self.dropped += 1
-        if self._head > 64 and self._head * 2 > len(frames):
-            del frames[: self._head]
-            self._head = 0
 
     def __len__(self) -> int:
-        return len(self._frames) - self._head
+        return len(self._frames)
 
     def __iter__(self):
-        return iter(self._frames[self._head :])
+        return iter(self._frames)
 
     def join(self) -> bytes:
-        return b"".join(self._frames[self._head :])
+        return b"".join(self._frames)
