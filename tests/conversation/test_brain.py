@@ -139,9 +139,9 @@ QUOTE = ToolResult("get_quote", "ok", {"service": "Leak repair", "currency": "GB
 
 
 @asynccontextmanager
-async def open_call(stt_script, replies, *, tools=None, params=None, stt_kwargs=None):
+async def open_call(stt_script, replies, *, tools=None, params=None, stt_kwargs=None, stt=None):
     client, server = trio.testing.memory_stream_pair()
-    stt = ScriptedStt(stt_script, **(stt_kwargs or {}))
+    stt = stt if stt is not None else ScriptedStt(stt_script, **(stt_kwargs or {}))
     llm = ScriptedLlm(replies)
     tts = ToneTts()
     tools = tools or FakeTools({"get_quote": QUOTE})

@@ -15,20 +15,17 @@ import trio
 import trio.testing
 
 from agent.base.errors import ConfigError
-from agent.conversation import ConversationParams, conversation_brain_factory
+from agent.conversation import ConversationParams
 from agent.conversation.consent import ConsentGate
 from agent.demo.signals import speechlike
 from tests.conversation.test_brain import (
-    DIRECTORY,
     FRAME,
-    TUESDAY_10,
     FakeTools,
-    Phone,
     Rig,
-    _serve_into,
     user_texts,
 )
-from tests.fakes.inmem import LlmReply, ScriptedLlm, ScriptedStt, ToneTts, _dbfs
+from tests.conversation.test_brain import open_call as brain_call
+from tests.fakes.inmem import LlmReply, ScriptedStt, _dbfs
 
 # --- the pure gate ------------------------------------------------------------------
 
@@ -123,27 +120,12 @@ def loud(pcm: bytes) -> bool:
 
 @asynccontextmanager
 async def open_call(consent: str):
-    client, server = trio.testing.memory_stream_pair()
     stt = TeeStt(ScriptedStt(["I need a plumber urgently, there is water everywhere"]))
-    llm = ScriptedLlm([LlmReply.say("Oh dear, let's get someone out to you.")])
-    factory = conversation_brain_factory(
-        stt=lambda call: stt,
-        llm=lambda call: llm,
-        tts=lambda call: ToneTts(),
-        tools=lambda call, company: FakeTools({}),
-        companies=DIRECTORY,
-        params=ConversationParams(consent=consent),
-        epoch=lambda: TUESDAY_10,
-    )
-    calls: list = []
-    phone = Phone(client)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_serve_into, server, factory, calls)
-        nursery.start_soon(phone.run)
-        rig = Rig(phone, stt.inner, llm, None, None, calls)
+    replies = [LlmReply.say("Oh dear, let's get someone out to you.")]
+    params = ConversationParams(consent=consent)
+    async with brain_call([], replies, tools=FakeTools({}), params=params, stt=stt) as rig:
         yield rig, stt
-        await phone.hang_up()
-        nursery.cancel_scope.cancel()
+        await rig.phone.hang_up()
 
 
 async def talk_one_second_into_the_greeting(rig: Rig) -> tuple[float, bytes]:
@@ -199,23 +181,8 @@ class VocabularyStt(ScriptedStt):
 
 
 async def test_the_factory_gives_the_recogniser_the_company_vocabulary(autojump_clock):
-    client, server = trio.testing.memory_stream_pair()
     stt = VocabularyStt([])
-    factory = conversation_brain_factory(
-        stt=lambda call: stt,
-        llm=lambda call: ScriptedLlm([]),
-        tts=lambda call: ToneTts(),
-        tools=lambda call, company: FakeTools({}),
-        companies=DIRECTORY,
-        epoch=lambda: TUESDAY_10,
-    )
-    calls: list = []
-    phone = Phone(client)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_serve_into, server, factory, calls)
-        nursery.start_soon(phone.run)
-        rig = Rig(phone, stt, None, None, None, calls)
-        await rig.until(lambda: calls and calls[0].brain is not None)
+    async with brain_call([], [], stt=stt) as rig:
+        await rig.until(lambda: rig.calls and rig.calls[0].brain is not None)
         assert stt.vocabulary.prompt.startswith("Thanks for calling Thames Plumbing and Heating.")
-        await phone.hang_up()
-        nursery.cancel_scope.cancel()
+        await rig.phone.hang_up()
