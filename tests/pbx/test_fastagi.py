@@ -72,6 +72,17 @@ class FakeAsterisk:
         return out
 
 
+async def agi_over_tcp(port: int, script: str, *args: str, host: str = "127.0.0.1"):
+    """One FastAGI session over TCP as Asterisk runs it; the variables it set."""
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        peer = FakeAsterisk(stream)
+        await stream.send_all(env_block(script, *args))
+        with trio.fail_after(5):
+            await peer.answer_all()
+    return peer.variables()
+
+
 async def run_session(peer_script, *, settings=None, store=None, active_calls=lambda: 0):
     settings = settings or AgiSettings()
     store = store if store is not None else CallMetadataStore()

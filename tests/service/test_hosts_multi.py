@@ -22,7 +22,7 @@ import pytest
 import trio
 
 from agent.demo.softphone import Caller, CallerParams, HangUp, Silence
-from tests.pbx.test_fastagi import FakeAsterisk, env_block
+from tests.pbx.test_fastagi import agi_over_tcp
 from tests.serve_process import serve_process
 
 pytestmark = pytest.mark.realtime
@@ -35,17 +35,6 @@ def free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-async def agi(host: str, port: int, script: str, *args: str) -> dict[str, str]:
-    """One FastAGI session as Asterisk runs it; the variables it set."""
-    stream = await trio.open_tcp_stream(host, port)
-    async with stream:
-        peer = FakeAsterisk(stream)
-        await stream.send_all(env_block(script, *args))
-        with trio.fail_after(5):
-            await peer.answer_all()
-    return peer.variables()
 
 
 def host_env(name: str, pg_url: str) -> tuple[dict[str, str], dict[str, int]]:
@@ -87,7 +76,7 @@ class Calls:
         self.nexts: dict[str, str] = {}
 
     async def place(self, nursery: trio.Nursery, script_for) -> str:
-        setup = await agi(ADDRESSES["host-a"], self.agi_port, "setup")
+        setup = await agi_over_tcp(self.agi_port, "setup", host=ADDRESSES["host-a"])
         assert setup["VOICE_AGENT_STATUS"] == "ok", setup
         call_uuid, addr = setup["VOICE_AGENT_UUID"], setup["VOICE_AGENT_ADDR"]
         self.routed[call_uuid] = addr
@@ -100,7 +89,7 @@ class Calls:
         await caller.run(await trio.open_tcp_stream(host, int(port)))
         self.callers[call_uuid] = caller
         with trio.move_on_after(5):  # b is dead for some: the next step goes to a
-            reply = await agi(ADDRESSES["host-a"], self.agi_port, "next", call_uuid)
+            reply = await agi_over_tcp(self.agi_port, "next", call_uuid, host=ADDRESSES["host-a"])
             self.nexts[call_uuid] = reply.get("VOICE_AGENT_STATUS", "")
 
 

@@ -15,20 +15,10 @@ from agent.demo.softphone import Silence
 from agent.observe.records import RecordStore
 from agent.pbx.fastagi import AgiSettings
 from agent.service.serve import Service, ServiceSettings
-from tests.pbx.test_fastagi import FakeAsterisk, env_block
+from tests.pbx.test_fastagi import agi_over_tcp
 from tests.serve_process import call, free_port, serve_process
 
 pytestmark = pytest.mark.realtime
-
-
-async def agi_over_tcp(port: int, script: str, *args: str) -> dict[str, str]:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    async with stream:
-        peer = FakeAsterisk(stream)
-        await stream.send_all(env_block(script, *args))
-        with trio.fail_after(5):
-            await peer.answer_all()
-    return peer.variables()
 
 
 async def test_call_limit_setup_call_drain_and_next_over_tcp():

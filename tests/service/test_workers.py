@@ -20,8 +20,8 @@ from agent.pbx.callmeta_shared import SharedCallMetadataStore
 from agent.pbx.fastagi import AgiSettings
 from agent.service.serve import ServiceSettings
 from agent.service.workers import GIVE_UP_AFTER, Supervisor, reuseport_listener, reuseport_socket
+from tests.pbx.test_fastagi import agi_over_tcp
 from tests.serve_process import call, free_port, serve_process
-from tests.service.test_serve_tcp import agi_over_tcp
 
 pytestmark = pytest.mark.realtime
 
