@@ -34,9 +34,8 @@ test: $(OFFLINE)
 # pyproject's addopts leave them out of plain pytest runs, like the browser tier).
 # VOICE_AGENT_TEST_ASTERISK: an install prefix or the binary (else asterisk on PATH,
 # else the tier skips with the reason), e.g. make test-pbx VOICE_AGENT_TEST_ASTERISK=/usr
-export VOICE_AGENT_TEST_ASTERISK
 test-pbx: $(OFFLINE)
-	$(PY) -m pytest -q -m pbx tests/pbx/asterisk
+	$(if $(VOICE_AGENT_TEST_ASTERISK),VOICE_AGENT_TEST_ASTERISK=$(VOICE_AGENT_TEST_ASTERISK)) $(PY) -m pytest -q -m pbx tests/pbx/asterisk
 
 # The console in a real headless browser (Debian's chromium, driven by Playwright);
 # screenshots go to test-artifacts/console/. Skipped with the reason without chromium.

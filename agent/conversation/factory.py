@@ -14,7 +14,9 @@ from agent.conversation.brain import ConversationBrain
 from agent.conversation.params import ConversationParams
 from agent.conversation.protocols import ToolRunner, TranscriptLine
 from agent.dialogue.turntaking import TurnTakingParams
+from agent.dialogue.vocabulary import company_vocabulary
 from agent.dialogue.workflow import WorkflowConfig
+from agent.providers.protocols import TakesVocabulary
 
 if TYPE_CHECKING:
     from agent.media.call import BrainFactory, Call
@@ -57,9 +59,12 @@ def conversation_brain_factory(
         if company is None:
             raise ConfigError(f"conversation: no company for DID {did!r} and no default")
         mode = "structured" if company.id in structured_companies else base.output_mode
+        recogniser = stt(call)
+        if isinstance(recogniser, TakesVocabulary):
+            recogniser.use_vocabulary(company_vocabulary(company))
         return ConversationBrain(
             call,
-            stt=stt(call),
+            stt=recogniser,
             llm=llm(call),
             tts=tts(call),
             tools=tools(call, company),

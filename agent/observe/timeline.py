@@ -143,7 +143,7 @@ def personal_values(text: str, *, expecting: str | None = None) -> Personal:
     if slots.name:
         found.setdefault(NAME, []).append(slots.name)
     addresses = [m[0] for m in _STREET.finditer(text)]
-    if slots.address:
+    if slots.address and slots.address not in addresses:  # slots find addresses unasked too
         addresses.append(slots.address)
     if addresses:
         found[ADDRESS] = addresses

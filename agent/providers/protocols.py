@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import trio
 
     from agent.base.events import AudioChunk, LlmEvent, Message, SttEvent, ToolSpec
+    from agent.dialogue.vocabulary import Vocabulary
 
 
 @runtime_checkable
@@ -51,6 +52,14 @@ class SpeechToText(Protocol):
 
     def caller_pausing(self) -> None:
         """The caller may have stopped talking (sync, never blocks)."""
+
+
+@runtime_checkable
+class TakesVocabulary(Protocol):
+    """A recogniser that can be biased towards a company's words (Whisper's prompt);
+    the brain factory calls ``use_vocabulary`` before the session runs."""
+
+    def use_vocabulary(self, vocabulary: Vocabulary) -> None: ...
 
 
 @runtime_checkable

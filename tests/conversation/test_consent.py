@@ -188,3 +188,34 @@ async def test_strict_sends_nothing_from_before_the_disclosure_and_asks_again(au
         # Half heard: asked again, not answered.
         assert rig.llm.runs == []
         assert "Sorry, I didn't quite catch that." in rig.phone.heard_text(gate)
+
+
+# --- the recogniser gets the company's words -------------------------------------------
+
+
+class VocabularyStt(ScriptedStt):
+    def use_vocabulary(self, vocabulary) -> None:
+        self.vocabulary = vocabulary
+
+
+async def test_the_factory_gives_the_recogniser_the_company_vocabulary(autojump_clock):
+    client, server = trio.testing.memory_stream_pair()
+    stt = VocabularyStt([])
+    factory = conversation_brain_factory(
+        stt=lambda call: stt,
+        llm=lambda call: ScriptedLlm([]),
+        tts=lambda call: ToneTts(),
+        tools=lambda call, company: FakeTools({}),
+        companies=DIRECTORY,
+        epoch=lambda: TUESDAY_10,
+    )
+    calls: list = []
+    phone = Phone(client)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_serve_into, server, factory, calls)
+        nursery.start_soon(phone.run)
+        rig = Rig(phone, stt, None, None, None, calls)
+        await rig.until(lambda: calls and calls[0].brain is not None)
+        assert stt.vocabulary.prompt.startswith("Thanks for calling Thames Plumbing and Heating.")
+        await phone.hang_up()
+        nursery.cancel_scope.cancel()

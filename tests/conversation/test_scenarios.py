@@ -23,7 +23,8 @@ from agent.base.config import ServerSettings
 from agent.business.booking import BookingClient, Notifier
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import EXAMPLE_COMPANIES, parse_directory
-from agent.business.outbox import Backoff, Outbox, run_outbox
+from agent.business.outbox import Backoff, Outbox
+from agent.business.outbox_delivery import run_outbox
 from agent.conversation import TranscriptLine, conversation_brain_factory
 from agent.conversation.toolrunner import BookingToolRunner
 from agent.demo.booking_api import open_fake_booking

@@ -13,7 +13,8 @@ from agent.base.events import ToolCall
 from agent.business.booking import BookingClient, Notifier
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import TransferTarget
-from agent.business.outbox import Backoff, Outbox, run_outbox
+from agent.business.outbox import Backoff, Outbox
+from agent.business.outbox_delivery import run_outbox
 from agent.conversation.toolrunner import BookingToolRunner
 from agent.demo.booking_api import FakeBookingApi, Fault, fake_company, open_fake_booking
 from agent.dialogue.tools import TransferRequest

