@@ -252,7 +252,10 @@ def _same(field: str, expected: str, got: str) -> bool:
     return norm(expected) == norm(got)
 
 
-def judge(spec: Spec, voice: str, brain, bookings: list[dict], heard: list[str]) -> Result:
+def judge(
+    spec: Spec, voice: str, brain, bookings: list[dict], heard: list[str], said: list[str]
+) -> Result:
+    """``said``: every line the caller spoke (its reactions too), the reference for WER."""
     outcome = "none"
     if bookings:
         outcome = "booked"
@@ -272,7 +275,7 @@ def judge(spec: Spec, voice: str, brain, bookings: list[dict], heard: list[str])
             result.slots_right += 1
         else:
             result.slots_wrong.append(f"{field}: want {expected!r}, got {got!r}")
-    reference = [w for s in spec.steps if isinstance(s, Line) for w in _words(s.text)]
+    reference = [w for line in said for w in _words(line)]
     hypothesis = [w for h in heard if not h.startswith("[") for w in _words(h)]
     result.ref_words, result.word_errors = len(reference), word_errors(reference, hypothesis)
     return result
@@ -354,7 +357,8 @@ async def run_corpus(
                 entry = calls[str(caller.uuid)]
                 store = entry.get("store")
                 bookings = await store.bookings() if store is not None else []
-                result = judge(spec, voice, entry.get("brain"), bookings, entry["heard"])
+                said = [u.label for u in caller.utterances]
+                result = judge(spec, voice, entry.get("brain"), bookings, entry["heard"], said)
                 result.seconds = time.perf_counter() - started
                 if "db" in entry:
                     entry["db"].close()

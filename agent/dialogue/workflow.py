@@ -262,8 +262,9 @@ class BookingWorkflow:
 
     def _classify_utterance(self, u: Utterance) -> Kind:
         self.silences = 0
-        if u.confidence < self.config.min_confidence:
-            return self._classify_unsure(u)
+        urgent = self.profile.find_emergency(enrich(u.text)) or u.intent is Intent.HUMAN
+        if u.confidence < self.config.min_confidence and not urgent:
+            return self._classify_unsure(u)  # an emergency or "a person" heard in doubt is acted on
         self.repeats = 0
         keyword = self.profile.find_emergency(enrich(u.text))
         if keyword and not self.data.priority and self.state not in (S.BOOK, S.CONFIRM):

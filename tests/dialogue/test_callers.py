@@ -281,3 +281,9 @@ def test_an_answer_to_another_question_is_never_the_address(said: str) -> None:
     call.say("Raj Patel")
     call.say(said)
     assert call.wf.data.address is None
+
+
+def test_an_emergency_heard_in_doubt_is_acted_on_not_asked_again() -> None:
+    call = Call()
+    actions = call.wf.hear("Help my kitchen is flooding", NOW, confidence=0.2)
+    assert any(isinstance(a, Transfer) and a.target.name == "on-call engineer" for a in actions)
