@@ -84,8 +84,12 @@ class MediaClock:
 
     def remove(self, member: ClockMember) -> None:
         self._live.pop(member, None)
-        if not self._live and self._sleep is not None:
-            self._sleep.cancel()  # the task ends: nothing left to drive
+        if not self._live:
+            # Stale entries hold their members (and their calls) until popped: with
+            # no member left, nothing in the heap is current.
+            self._heap.clear()
+            if self._sleep is not None:
+                self._sleep.cancel()  # the task ends: nothing left to drive
 
     async def _run(self) -> None:
         heap, live, slot = self._heap, self._live, self.slot_s
