@@ -98,7 +98,8 @@ class Utterance:
 
     def _take(self, n: int) -> bytes:
         off = self._off
-        frame = bytes(self._buf[off : off + n])
+        with memoryview(self._buf) as view:  # one copy of the frame, not two
+            frame = bytes(view[off : off + n])
         self._off = off + len(frame)
         self.sent_bytes += len(frame)
         if self._off >= _COMPACT_AT:
