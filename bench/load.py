@@ -48,6 +48,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from frame_budget import budget as frame_budget
+from frame_budget import parse as parse_profile
+from frame_budget import print_budget
 from procs import HARNESS_NICE, Fakes, Server, collect, machine_cpu, run_callers
 from rig import Budget, add_budget_args, loadavg_line, machine, proc_cpu_s, settings_label, summary
 
@@ -169,6 +172,13 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         result["server_frames_sent"] = after["frames_sent"] - before["frames_sent"]
         result["server_underruns"] = after["underruns"] - before["underruns"]
     result["held"] = held(result)
+    profile_txt = args.py_spy.with_suffix(f".{calls}.txt") if args.py_spy else None
+    if profile_txt is not None and profile_txt.exists():
+        result["py_spy"] = str(profile_txt)
+        # CPU per second of the window: the agent's seconds over the calls' frames.
+        result["frame_budget_us"] = frame_budget(
+            parse_profile(profile_txt), agent_pct / 100, calls, 1
+        )
     return result
 
 
@@ -199,6 +209,8 @@ def print_step(r: dict) -> None:
         f" agent-added p99 <= {AGENT_ADDED_TARGET_MS:g} ms, every turn answered)",
         flush=True,
     )
+    if "frame_budget_us" in r:
+        print_budget(r["frame_budget_us"])
 
 
 def main() -> int:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import select
 import socket
@@ -124,7 +123,6 @@ class Harness:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.pool = encode_pool(args.seed)
-        self.rng = random.Random(args.seed)
         self.quiet = args.agent_quiet_ms / 1000
         self.out: dict = {
             "calls": 0, "frames": 0, "late_frames": 0, "gaps": 0, "barge_ins": 0,
@@ -148,7 +146,7 @@ class Harness:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
-        sock.send(b"\x01\x00\x10" + uuid.UUID(int=self.rng.getrandbits(128)).bytes)
+        sock.send(b"\x01\x00\x10" + uuid.uuid4().bytes)
         call = Call(sock, now, ends, index % POOL)
         self.by_fd[sock.fileno()] = call
         self.poller.register(sock.fileno(), select.EPOLLIN)
