@@ -52,11 +52,17 @@ FRAME_BYTES = 320  # 20 ms at 8 kHz, 16-bit
 AUDIO_HEADER = bytes([0x10]) + struct.pack(">H", FRAME_BYTES)
 WIRE = len(AUDIO_HEADER) + FRAME_BYTES
 HANGUP = b"\x00\x00\x00"
+SILENT_MESSAGE = AUDIO_HEADER + bytes(FRAME_BYTES)
 LATE_MS, GAP_MS = 2.0, 30.0
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 ANCILLARY = socket.CMSG_SPACE(16)
 POOL = 24  # pre-encoded utterances, shared by every call
 SPEAK, WAIT, DONE = 0, 1, 2
+
+
+def stamped_message(at_us: int) -> bytes:
+    """An AudioSocket message of silence carrying its send time (framestamp's layout)."""
+    return AUDIO_HEADER + stamped_silence(FRAME_BYTES, at_us)
 
 
 def encode_pool(seed: int) -> list[tuple[list[bytes], list[bool]]]:
@@ -191,7 +197,7 @@ class Harness:
                 call.state, call.since, call.answered = WAIT, call.end_at, False
                 call.wait_until = now + self.args.agent_timeout_s
         else:
-            message = AUDIO_HEADER + stamped_silence(FRAME_BYTES, int(now * 1e6))
+            message = stamped_message(int(now * 1e6))
         self.send(call, message)
 
     def start_utterance(self, call: Call) -> None:
@@ -246,13 +252,14 @@ class Harness:
             self.frame(call, data, stamp, read_at)
 
     def frame(self, call: Call, data: bytes, stamp: float, read_at: float) -> None:
-        voiced = is_voiced(data[3:])
+        # The agent's silence is zeros: only other frames need the level meter.
+        voiced = data != SILENT_MESSAGE and is_voiced(data[3:])
         if call.prev_stamp > 0 and not (voiced and not call.prev_voiced):
             error = abs(stamp - call.prev_stamp - FRAME_S) * 1000
             read_error = abs(read_at - call.prev_read - FRAME_S) * 1000
             out = self.out
-            out["socket_pacing_errors_ms"].append(round(error, 3))
-            out["pacing_errors_ms"].append(round(read_error, 3))
+            out["socket_pacing_errors_ms"].append(error)
+            out["pacing_errors_ms"].append(read_error)
             out["frames"] += 1
             if error > LATE_MS:
                 out["socket_late_frames"] += 1
@@ -305,6 +312,8 @@ class Harness:
         # On the shared monotonic clock, as callers.py gives them.
         offset = time.monotonic() - time.time()
         self.out["call_windows"] = [(a + offset, b + offset) for a, b in self.out["call_windows"]]
+        for key in ("socket_pacing_errors_ms", "pacing_errors_ms"):  # rounded after the run
+            self.out[key] = [round(e, 3) for e in self.out[key]]
         return self.out
 
 
