@@ -8,6 +8,7 @@
     --callers softphone: the real softphone per call (a Trio task tree each; ~4x the CPU)
     --llm-client-per-turn: no pooled LLM client (serve pools one; probe server only)
     --profile PATH: cProfile the agent (probe server) to PATH.<N>.pstats
+    --agent-tree DIR: the agent from DIR/agent (an earlier commit: before/after)
     --py-spy PATH: sample the agent with py-spy over the measured window, PATH.<N>.txt
       (collapsed stacks; bench/frame_budget.py turns them into microseconds per frame)
 
@@ -84,7 +85,9 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
     profile = args.profile.with_suffix(f".{calls}.pstats") if args.profile else None
     if profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)
-    server = Server(fakes.env, args.workers, not args.llm_client_per_turn, tmp, profile)
+    server = Server(
+        fakes.env, args.workers, not args.llm_client_per_turn, tmp, profile, args.agent_tree
+    )
     load_before = loadavg_line()
     spy = None
     try:
@@ -161,6 +164,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         "loadavg_before": load_before,
         "loadavg_after": loadavg_line(),
         "idle_rss_mb": round(idle_rss / 2**20, 1),
+        "agent": server.agent,
         # What one core would hold at this CPU per call, the agent alone (a projection).
         "projected_calls_per_core": round(100 / max(agent_pct / calls, 1e-9)),
     }
@@ -235,6 +239,11 @@ def main() -> int:
     )
     parser.add_argument("--profile", type=Path, help="cProfile the agent: PATH.<N>.pstats")
     parser.add_argument("--py-spy", type=Path, help="py-spy the agent: PATH.<N>.txt")
+    parser.add_argument(
+        "--agent-tree",
+        type=Path,
+        help="run the agent from this folder's agent/ (e.g. git archive of an earlier commit)",
+    )
     parser.add_argument("--json", type=Path)
     add_budget_args(parser)
     args = parser.parse_args()
@@ -250,6 +259,7 @@ def main() -> int:
         llm_client="per turn" if args.llm_client_per_turn else "pooled (as serve)",
         harness_nice=args.harness_nice,
         duration_s=args.duration,
+        agent_tree=str(args.agent_tree) if args.agent_tree else None,
     )
     print(f"budget: {budget.describe()}", flush=True)
     print(

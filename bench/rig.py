@@ -44,7 +44,8 @@ import trio
 from agent.base.settings.catalog import SCHEMA
 from agent.business.company import EXAMPLE_COMPANIES
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Appended: a PYTHONPATH given to the agent (load.py --agent-tree) comes first.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from agent.business.company import load_companies
 from agent.conversation import conversation_brain_factory

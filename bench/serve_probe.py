@@ -22,10 +22,12 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import trio
 from rig import conversation_factory, proc_fds, proc_rss_bytes
 
+import agent
 from agent.base.config import ServerSettings
 from agent.media.server import CallRegistry, serve_audiosocket
 from agent.observe.process import run_observability
@@ -132,7 +134,13 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         port = listeners[0].socket.getsockname()[1]
         print(
-            json.dumps({"port": port, "control": controls[0].socket.getsockname()[1]}),
+            json.dumps(
+                {
+                    "port": port,
+                    "control": controls[0].socket.getsockname()[1],
+                    "agent": str(Path(agent.__file__).parent),  # which tree (--agent-tree)
+                }
+            ),
             flush=True,
         )
         await trio.sleep_forever()  # the shared client must outlive the calls
