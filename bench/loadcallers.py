@@ -224,6 +224,8 @@ class Harness:
     # --- the agent's frames ---------------------------------------------------------------
 
     def readable(self, call: Call) -> None:
+        # One frame per readiness event: epoll is level-triggered, so a second queued
+        # frame brings the next event at once, and no recvmsg ends in EAGAIN.
         while not call.closed:
             try:
                 data, ancillary, _flags, _addr = call.sock.recvmsg(WIRE - call.pending, ANCILLARY)
@@ -250,6 +252,7 @@ class Harness:
                 seconds, nanoseconds = struct.unpack_from("qq", payload)
                 stamp = seconds + nanoseconds / 1e9
             self.frame(call, data, stamp, read_at)
+            return
 
     def frame(self, call: Call, data: bytes, stamp: float, read_at: float) -> None:
         # The agent's silence is zeros: only other frames need the level meter.
