@@ -132,6 +132,10 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
     pacing = summary(measured["pacing_errors_ms"])
     at_socket = summary(measured["socket_pacing_errors_ms"])
     agent_pct = (cpu1 - cpu0) / window * 100
+    # Frames the callers got over what 50 a second for each call's time would be: a
+    # starved agent sends fewer, and its CPU per call then reads low.
+    expected = sum(b - a for a, b in measured["call_windows"]) * 50
+    delivered = round(measured["frames"] / max(expected, 1) * 100, 1)
     callers_pct = (callers_cpu1 - callers_cpu0) / window * 100
     result: dict[str, Any] = {
         "calls": calls,
@@ -142,6 +146,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         "pacing_error_ms": {k: pacing[k] for k in ("p50", "p99", "max")},
         "late_frames": measured["late_frames"],
         "frames": measured["frames"],
+        "frames_delivered_pct": delivered,
         "gaps": measured["gaps"],
         "agent_added_ms": {
             k: round(mouth[k] - budget.injected_ms, 2) for k in ("p50", "p95", "p99", "max")
@@ -203,6 +208,8 @@ def print_step(r: dict) -> None:
         f"        agent-added p50 {a['p50']:.1f} p99 {a['p99']:.1f} ms (mouth-to-ear p50"
         f" {r['mouth_to_ear_ms']['p50']:.0f}, {r['turns']} turns, {r['unanswered']} unanswered);"
         f" STT uplink p50 {u['p50']:.1f} p99 {u['p99']:.1f} ms ({u['n']} finals)\n"
+        f"        frames delivered {r['frames_delivered_pct']} % of 50/s per call"
+        f"{' (STARVED: CPU per call reads low)' if r['frames_delivered_pct'] < 97 else ''}\n"
         f"        CPU per call: agent {r['cpu_per_call_pct']:.3f} %, harness"
         f" {r['harness_cpu_per_call_pct']:.3f} % ({r['harness_over_agent']:.2f} of the agent's)"
         f"  RSS/call {r['rss_per_call_mb']:.2f} MB\n"
