@@ -153,7 +153,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         },
         "mouth_to_ear_ms": {k: mouth[k] for k in ("p50", "p99", "max")},
         "uplink_ms": uplink["uplink_ms"],
-        "fake_stt_ms": uplink["fake_stt_ms"],
+        "fakes_overshoot_ms": uplink["overshoot_ms"],
         "turns": mouth["n"],
         "unanswered": measured["unanswered"],
         "calls_completed": measured["calls"],
@@ -199,6 +199,9 @@ def print_step(r: dict) -> None:
         else ""
     )
     u = r["uplink_ms"]
+    overshoot = ", ".join(
+        f"{name} {stats['p50']:.1f} ms" for name, stats in r["fakes_overshoot_ms"].items()
+    )
     print(
         f"N={r['calls']:4d}  at the callers' sockets: pacing p50 {q['p50']:.3f} p99 {q['p99']:.3f}"
         f" max {q['max']:.1f} ms  late {r['socket_late_frames']}/{r['frames']}"
@@ -208,6 +211,7 @@ def print_step(r: dict) -> None:
         f"        agent-added p50 {a['p50']:.1f} p99 {a['p99']:.1f} ms (mouth-to-ear p50"
         f" {r['mouth_to_ear_ms']['p50']:.0f}, {r['turns']} turns, {r['unanswered']} unanswered);"
         f" STT uplink p50 {u['p50']:.1f} p99 {u['p99']:.1f} ms ({u['n']} finals)\n"
+        f"        the fakes' lateness (counted in agent-added) p50: {overshoot}\n"
         f"        frames delivered {r['frames_delivered_pct']} % of 50/s per call"
         f"{' (STARVED: CPU per call reads low)' if r['frames_delivered_pct'] < 97 else ''}\n"
         f"        CPU per call: agent {r['cpu_per_call_pct']:.3f} %, harness"
