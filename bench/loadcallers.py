@@ -94,6 +94,7 @@ class Call:
         "prev_read",
         "prev_stamp",
         "prev_voiced",
+        "quiet_after",
         "since",
         "sock",
         "started",
@@ -113,6 +114,7 @@ class Call:
         self.since = now  # our last input ended here: the agent's answer comes after
         self.greeted = False
         self.answered = True  # nothing to answer before the greeting
+        self.quiet_after = False  # the agent was quiet after our utterance ended
         self.wait_until = now + 10.0
         self.last_voice = -1.0
         self.prev_stamp = self.prev_read = -1.0
@@ -195,6 +197,7 @@ class Harness:
             call.pos += 1
             if call.pos == len(call.frames):
                 call.state, call.since, call.answered = WAIT, call.end_at, False
+                call.quiet_after = False
                 call.wait_until = now + self.args.agent_timeout_s
         else:
             message = stamped_message(int(now * 1e6))
@@ -271,9 +274,13 @@ class Harness:
             if error > GAP_MS:
                 out["gaps"] += 1
         call.prev_stamp, call.prev_read, call.prev_voiced = stamp, read_at, voiced
-        if voiced:
+        if not voiced:
+            call.quiet_after = call.quiet_after or stamp >= call.since
+        else:
             call.last_voice = stamp
-            if not call.answered and stamp >= call.since:
+            # An answer starts after a quiet frame: the tail of a reply we talked over
+            # (an overloaded agent) is not one.
+            if not call.answered and call.quiet_after:
                 call.answered = True
                 self.out["mouth_to_ear_ms"].append(round((stamp - call.since) * 1000, 2))
 
