@@ -57,7 +57,7 @@ async def test_barge_in_stops_the_agent_and_hears_the_whole_sentence(tier):
 
 
 # Through Asterisk the start of this sentence was lost until the echo guard stopped
-# learning the caller's first frames as echo (csrc/vad.c; tests/dsp/test_vad_greeting.py).
+# learning the caller's first frames as echo (csrc/vad.c; tests/dsp/test_vad_onsets.py).
 async def test_talking_over_the_greeting_keeps_the_whole_sentence(tier):
     async with tier.agent("main") as agent:
         phone = await tier.call("main", "voice-agent-inbound", THAMES_DID)
