@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.business.ukformats import parse_postcode, to_e164
+from agent.business.ukformats import parse_postcode, postcode_guess, to_e164
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import answer, looks_like_question, topic
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
@@ -223,13 +223,28 @@ class BookingWorkflow:
         if self.state is S.COLLECT and not self.data.offer_open:
             wanted = self.data.missing_detail()
             value = getattr(u.slots, wanted, None) if wanted else None
-            likely = _likely(wanted, value)
+            likely = _likely(wanted, value) or self._guess(wanted, u.text)
+            if likely is not None and likely in self.data.rejected and wanted in _AS_HEARD:
+                # Heard the same again after a no: saying it again will not help. Keep it
+                # as heard (the booking's read-back says it) rather than lose the caller.
+                filled, invalid = self.data.merge_slots(Slots(**{wanted: likely}))
+                return self._classify_collect(u, filled, invalid)
             if likely is not None:
                 self.data.doubt = (wanted, likely)  # type: ignore[assignment]
                 return K.CHECK_VALUE
             if self.data.miss(wanted) > self.config.max_misses:
                 return self._hand_over()
         return K.LOW_CONFIDENCE
+
+    def _guess(self, wanted: str | None, text: str) -> str | None:
+        """A postcode the line sounds like though it holds none whole ("SW1A1A1A1"),
+        when the postcode is the detail asked for and this guess was not turned down."""
+        if wanted != "postcode" or self.data.offer_open:
+            return None
+        guess = postcode_guess(text, self.profile.service_area)
+        if guess is None or str(guess) in self.data.rejected:
+            return None
+        return str(guess)
 
     def _hand_over(self) -> Kind:
         return K.HAND_OVER if self.profile.default_transfer_target else K.HUMAN_UNAVAILABLE
@@ -245,6 +260,10 @@ class BookingWorkflow:
                 filled, invalid = data.merge_slots(Slots(**{field: value}))
                 return self._classify_collect(u, filled, invalid)
             if u.intent is Intent.NO and bare:
+                # Said the same way, it would be heard the same way: ask another way next
+                # (spelled, on the keypad), never the same read-back twice.
+                data.rejected.add(value)
+                data.misses[field] = max(data.misses.get(field, 0), 1)
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
             if u.intent is not Intent.NO and getattr(u.slots, field) is None:
                 data.merge_slots(Slots(**{field: value}))  # moved on without a no: taken
@@ -255,8 +274,10 @@ class BookingWorkflow:
                 data.area_checked = data.postcode
                 return K.OUT_OF_AREA
             if u.intent is Intent.NO and bare:
+                data.rejected.add(data.postcode or "")
                 data.postcode = None
-                data.miss("postcode")
+                data.misses["postcode"] = max(data.misses.get("postcode", 0), 1)
+                data.miss("postcode")  # asked again another way: letter by letter
                 return K.DETAILS
         return None
 
@@ -327,6 +348,10 @@ class BookingWorkflow:
                 return K.ACCEPT_SLOT
             if u.intent is Intent.NO:
                 return K.REJECT_SLOT
+        guessing = invalid == "postcode" or (not filled and invalid is None)
+        if guessing and (guess := self._guess(self.expecting, u.text)) is not None:
+            self.data.doubt = ("postcode", guess)
+            return K.CHECK_VALUE  # read back what it sounded like, never taken unasked
         if invalid is not None:
             if self.data.miss(invalid) > self.config.max_misses:
                 return self._hand_over()
@@ -349,6 +374,7 @@ class BookingWorkflow:
 _ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown question" answered
 _AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED})
 _CUSTOMER = frozenset({"name", "address", "postcode", "phone"})
+_AS_HEARD = frozenset({"name", "address"})  # no other way to give them (no keypad, no spelling)
 
 
 def _has_detail(slots: Slots) -> bool:

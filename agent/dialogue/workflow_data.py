@@ -63,6 +63,7 @@ class BookingData:
         self.changed: list[tuple[str, str]] = []
         self.doubt: tuple[str, str] | None = None
         self.misses: dict[str, int] = {}
+        self.rejected: set[str] = set()  # values read back that the caller said no to
         self.area_checked: str | None = None
         self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
         self.heard_phone: str | None = None  # digits heard that made no whole number

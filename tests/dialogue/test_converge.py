@@ -1,0 +1,57 @@
+"""Doubt that converges: a value heard in doubt is read back, a no changes the way
+it is asked (spelled, keypad), and nothing is read back twice after a no."""
+
+from __future__ import annotations
+
+from tests.dialogue.test_callers import NOW, to_details
+
+
+def at_postcode():
+    call = to_details()
+    for line in ("Raj Patel", "22 Baker Street"):
+        call.say(line)
+    return call
+
+
+def test_a_postcode_run_together_is_read_back_not_taken_unasked() -> None:
+    call = at_postcode()
+    reply = call.say("My post code is SW1A1A1A1.")
+    assert "Was that S W 1 A, 1 A A?" in reply and call.wf.data.postcode is None
+    reply = call.say("yes")
+    assert call.wf.data.postcode == "SW1A 1AA" and "number" in reply
+
+
+def test_a_no_to_a_read_back_asks_another_way_and_never_reads_it_back_again() -> None:
+    call = at_postcode()
+    call.say("My post code is SW72 Arizona.")
+    reply = call.say("No.")
+    assert "letter by letter" in reply and call.wf.data.postcode is None
+    again = call.say("My post code is SW72 Arizona.")
+    assert "Was that" not in again  # the guess turned down is not offered again
+    call.say("S4 sugar, W4 William 7-2, a 4 apple, Z4 zebra.")
+    assert call.wf.data.postcode == "SW7 2AZ"
+
+
+def test_a_postcode_spelled_with_words_is_taken() -> None:
+    call = at_postcode()
+    reply = call.say("S for sugar, E for Edward, 1, 7, P for Peter, B for Bertie")
+    assert call.wf.data.postcode == "SE1 7PB" and "number" in reply
+
+
+def test_a_phone_number_turned_down_is_asked_on_the_keypad() -> None:
+    call = at_postcode()
+    call.say("SW1A 1AA")
+    assert "Was that" in call.say("07700 900456", confidence=0.3)
+    reply = call.say("no")
+    assert "keypad" in reply and call.wf.data.phone is None
+
+
+def test_an_address_heard_the_same_after_a_no_is_kept_as_heard() -> None:
+    call = to_details()
+    call.say("Raj Patel")
+    assert "Was that 5 reverse street?" in call.say("5 reverse street", confidence=0.4)
+    call.say("No.")
+    reply = call.say("5 reverse street", confidence=0.4)
+    # no third read-back of the same words: kept, and the call goes on
+    assert call.wf.data.address == "5 reverse street" and "postcode" in reply
+    assert call.wf.hear("SW1A 1AA", NOW)
