@@ -40,7 +40,7 @@ TEMPLATES: dict[str, str] = {
     "invalid_phone": "Sorry, that number doesn't look right. Could you give it to me again?",
     "heard_phone": (
         "Sorry, I heard {heard}, and that doesn't look right for a whole phone number. "
-        "Could you give me the whole number again?"
+        "Could you give me the whole number again, or type it on your keypad and press hash?"
     ),
     # after two misses on one detail: another way to give it, and a person on offer
     "retry_name": (
