@@ -3,6 +3,9 @@ it is asked (spelled, keypad), and nothing is read back twice after a no."""
 
 from __future__ import annotations
 
+import pytest
+
+from agent.dialogue.details import find_address
 from tests.dialogue.test_callers import NOW, to_details
 
 
@@ -55,3 +58,17 @@ def test_an_address_heard_the_same_after_a_no_is_kept_as_heard() -> None:
     # no third read-back of the same words: kept, and the call goes on
     assert call.wf.data.address == "5 reverse street" and "postcode" in reply
     assert call.wf.hear("SW1A 1AA", NOW)
+
+
+@pytest.mark.parametrize(
+    ("heard", "address"),
+    [
+        ("7th station road", "7 station road"),  # a recogniser's ordinal house number
+        ("Can you come on the 22nd?", None),  # a date is no address
+        ("It's 3rd Mill Lane.", "3 Mill Lane"),
+        ("flat 3, 9 Rose Court", "flat 3, 9 Rose Court"),
+        ("22 Baker Street", "22 Baker Street"),
+    ],
+)
+def test_house_numbers_heard_as_ordinals(heard: str, address: str | None) -> None:
+    assert find_address(heard) == address
