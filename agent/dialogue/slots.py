@@ -126,7 +126,21 @@ def yes_no(text: str) -> bool | None:
         return False
     if _YES.match(text):
         return True
+    # A short reply that ends in a yes, its start misheard ("You had to go on" for
+    # "Yeah, go on", "Oh yes please"), with no no in it.
+    words = re.findall(r"[\w']+", text.lower())
+    question = text.rstrip().endswith("?")
+    if len(words) <= 6 and _YES_TAIL.search(text) and not (_NEGATION.search(text) or question):
+        return True
     return None
+
+
+_YES_TAIL = re.compile(
+    r"\b(?:yes|yeah|yep|go on|go ahead|yes please|book it|please do|sounds (?:good|fine)|"
+    r"that's (?:fine|right|correct|great|perfect)|that is (?:fine|right|correct))[\s.!,]*$",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(?:no|not|don't|nah|nope|never|wrong|isn't|wasn't)\b", re.IGNORECASE)
 
 
 # --- services ---------------------------------------------------------------

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from agent.dialogue.details import find_address
-from tests.dialogue.test_callers import NOW, to_details
+from agent.dialogue.slots import match_service, yes_no
+from tests.dialogue.test_callers import NOW, PLUMBER, to_details
 
 
 def at_postcode():
@@ -72,3 +73,28 @@ def test_an_address_heard_the_same_after_a_no_is_kept_as_heard() -> None:
 )
 def test_house_numbers_heard_as_ordinals(heard: str, address: str | None) -> None:
     assert find_address(heard) == address
+
+
+@pytest.mark.parametrize(
+    ("heard", "answer"),
+    [
+        ("You had to go on.", True),  # "Yeah, go on" with its start misheard
+        ("Oh alright then, go ahead.", True),
+        ("Right you are, book it.", True),
+        ("No, go on then", False),
+        ("Don't book it", None),  # never a yes
+        ("Do I have to book it?", None),
+        ("I had to go to the shops on Monday and it broke", None),  # long: not a reply
+    ],
+)
+def test_a_short_reply_ending_in_a_yes_is_a_yes(heard: str, answer: bool | None) -> None:
+    assert yes_no(heard) is answer
+
+
+@pytest.mark.parametrize(
+    "heard", ["We've got no hot water", "We've got no fat water since this morning"]
+)
+def test_no_hot_water_with_its_middle_word_misheard_is_still_the_boiler(heard: str) -> None:
+    services = PLUMBER.services
+    found = match_service(heard, services)
+    assert found is not None and found.id == "boiler_repair"
