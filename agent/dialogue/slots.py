@@ -92,6 +92,9 @@ _NEVER_NAME = re.compile(
 )
 
 
+_LEAD_IN = re.compile(r"^\s*(?:(?:let's|lets|that's|thats|well|oh|er|um|so)\s+)+", re.I)
+
+
 def _tidy_name(words: str) -> str | None:
     kept: list[str] = []
     for word in words.split():
@@ -113,6 +116,7 @@ def find_name(text: str, *, expecting: bool = False) -> str | None:
         if expecting or captured[:1].isupper():
             return _tidy_name(captured)
     first = re.split(r"[,.;?!]", text)[0]  # "Raj Patel, can you come tomorrow?"
+    first = _LEAD_IN.sub("", first)  # "Let's David Brown": "It's" misheard
     if expecting and not re.search(r"\d", first):
         words = re.findall(r"[A-Za-z][A-Za-z'\-]*", first)
         if 1 <= len(words) <= 3 and not (_YES.match(text) or _NO.match(text)):

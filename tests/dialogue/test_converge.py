@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.dialogue.details import find_address
-from agent.dialogue.slots import match_service, yes_no
+from agent.dialogue.slots import find_name, match_service, yes_no
 from tests.dialogue.test_callers import NOW, PLUMBER, to_details
 
 
@@ -98,3 +98,15 @@ def test_no_hot_water_with_its_middle_word_misheard_is_still_the_boiler(heard: s
     services = PLUMBER.services
     found = match_service(heard, services)
     assert found is not None and found.id == "boiler_repair"
+
+
+@pytest.mark.parametrize(
+    ("heard", "name"),
+    [
+        ("Let's David Brown.", "David Brown"),
+        ("Sarah Jones", "Sarah Jones"),
+        ("So I need help", None),
+    ],
+)
+def test_a_bare_name_after_a_misheard_lead_in(heard: str, name: str | None) -> None:
+    assert find_name(heard, expecting=True) == name
