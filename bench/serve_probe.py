@@ -22,12 +22,12 @@ import os
 import signal
 import sys
 
-import httpx
 import trio
 from rig import conversation_factory, proc_fds, proc_rss_bytes
 
 from agent.base.config import ServerSettings
 from agent.media.server import CallRegistry, serve_audiosocket
+from agent.providers.llm.openai_compat import SharedClient
 
 
 def count_tasks() -> int:
@@ -103,8 +103,10 @@ async def main_async(args: argparse.Namespace) -> None:
     async with contextlib.AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
         client = None
-        if args.shared_llm_client:
-            client = await stack.enter_async_context(httpx.AsyncClient())
+        if args.shared_llm_client:  # serve's pooled client (its limits and TLS context)
+            shared = SharedClient()
+            await nursery.start(shared.run)
+            client = shared.client
         probe = Probe()
         registry = CallRegistry()
         factory = probe.wrap(conversation_factory(os.environ, llm_client=client))

@@ -73,7 +73,7 @@ typedef struct {
     double echo_ref_dbfs;     /* held-then-decaying maximum of sent levels */
     double echo_return_db;    /* measured: how far below the reference the echo comes back */
     int64_t echo_onset_left;  /* samples left of the window after the agent began sending */
-    int32_t echo_sending;     /* a frame was sent within the hold */
+    int32_t echo_audible;     /* sent within the hold: a level that can echo into speech */
     int32_t echo_head;        /* ring slot collecting the current 10 ms */
     int32_t echo_fill;        /* input samples into the current slot */
     double echo_slots[64];    /* max sent level per 10 ms slot */
