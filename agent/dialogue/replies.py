@@ -113,6 +113,11 @@ TEMPLATES: dict[str, str] = {
         "Thanks, I've made a note and the office will call you to put that right. "
         "Is there anything else?"
     ),
+    "reschedule_noted": (
+        "I can't move the booking from here, so it stays for {slot} for now. I've noted "
+        "that you'd rather have {when}, and the office will call you to move it. "
+        "Is there anything else?"
+    ),
     "goodbye": "Thanks for calling {company}. Goodbye.",
     "transfer": "Of course, I'll put you through to {target} now. Please hold.",
     "no_human": (

@@ -7,7 +7,8 @@ import pytest
 
 from agent.dialogue.details import find_address
 from agent.dialogue.slots import find_name, match_service, yes_no
-from tests.dialogue.test_callers import NOW, PLUMBER, to_details
+from agent.dialogue.workflow import KeepPending, Say
+from tests.dialogue.test_callers import NOW, PLUMBER, booked, to_details
 
 
 def at_postcode():
@@ -110,3 +111,15 @@ def test_no_hot_water_with_its_middle_word_misheard_is_still_the_boiler(heard: s
 )
 def test_a_bare_name_after_a_misheard_lead_in(heard: str, name: str | None) -> None:
     assert find_name(heard, expecting=True) == name
+
+
+def test_another_time_after_the_booking_is_noted_for_the_office_never_claimed_done() -> None:
+    call = booked()
+    actions = call.wf.hear("Sorry, not Wednesday, Thursday.", NOW)
+    text = " ".join(a.text for a in actions if isinstance(a, Say))
+    assert "changed the time" not in text  # the booking was not moved
+    assert "can't move the booking" in text and "rather have Thursday" in text
+    assert "tomorrow at nine in the morning" in text  # what still stands
+    (kept,) = [a for a in actions if isinstance(a, KeepPending)]
+    assert kept.kind == "correction" and kept.data["preferred_time"] == "Thursday"
+    assert call.wf.data.chosen is not None  # the booked slot is still the booking's
