@@ -1,9 +1,14 @@
 """The three provider fakes in a process of their own (for load.py and soak.py).
 
-    python bench/fakes.py [--stt-final-ms 180 ...] [--chaos SECONDS] [--nice 5]
+    python bench/fakes.py [--stt-latency-ms 100 ...] [--plain] [--chaos SECONDS] [--nice 5]
 
 Prints one JSON line ``{"env": {...}}`` (the variables that point the agent at
-the fakes) once they listen, then serves until stdin closes or SIGTERM. With
+the fakes, over TLS unless ``--plain``: the CA's file among them) once they
+listen, then serves until stdin closes or SIGTERM. A ``timing`` line on stdin
+is answered with one JSON line: the fake Deepgram's finals since the last such
+line, as the agent's uplink (the caller sent the frame that completed the
+endpointing -> the message holding it arrived here; from the caller's frame
+stamps) and the fake's own time (arrived -> final sent), in ms. With
 ``--chaos S`` a fault is injected about every S seconds (seeded): a Deepgram
 socket dropped mid-stream, an LLM 429/500/garbage/stall, a Cartesia socket
 dropped mid-context or a context error, so a soak run meets every recovery path.
@@ -17,9 +22,19 @@ import os
 import random
 import signal
 import sys
+import time
 
 import trio
-from rig import LONG_REPLY, LONG_WORD, Budget, budget_env, last_user_text, start_fakes
+from rig import (
+    LONG_REPLY,
+    LONG_WORD,
+    Budget,
+    add_budget_args,
+    budget_env,
+    last_user_text,
+    start_fakes,
+    summary,
+)
 
 from tests.fakes.deepgram import Fault as DeepgramFault
 from tests.fakes.openai import Fault as LlmFault
@@ -57,13 +72,44 @@ async def chaos(fakes, every_s: float, seed: int, counts: dict[str, int]) -> Non
             fakes.cartesia.error_context = fakes.cartesia._context_count + 1
 
 
+def report_timing(fakes, budget: Budget, since: float, seen: dict) -> float:
+    """Print what the fakes timed since ``since`` (wall clock): the finals' uplink (from
+    the caller's frame stamps) and each fake's overshoot of its budget (its own
+    lateness, which the load benchmark's agent-added figure counts as the agent's)."""
+    fresh = [t for c in fakes.deepgram.connections for t in c.final_timing if t[2] > since]
+    uplink = [(arrived - at) * 1000 for at, arrived, _ in fresh if at is not None]
+    stt = [(sent - arrived) * 1000 - budget.stt_latency_ms for _, arrived, sent in fresh]
+    requests = fakes.openai.requests[seen.get("llm", 0) :]
+    seen["llm"] = len(fakes.openai.requests)
+    llm = [
+        (r.first_token_at - r.received_at) * 1000 - budget.llm_first_token_ms
+        for r in requests
+        if r.first_token_at is not None and r.received_at is not None
+    ]
+    contexts = [
+        c
+        for cid, c in fakes.cartesia.contexts.items()
+        if c.first_chunk_at is not None and c.fragments and cid not in seen.setdefault("tts", set())
+    ]
+    seen["tts"].update(id for id, c in fakes.cartesia.contexts.items() if c.first_chunk_at)
+    tts = [
+        (c.first_chunk_at - c.fragments[0][0]) * 1000 - budget.tts_first_audio_ms for c in contexts
+    ]
+    line = {
+        "finals": len(fresh),
+        "stamped": len(uplink),
+        "uplink_ms": summary(uplink),
+        "overshoot_ms": {"stt": summary(stt), "llm": summary(llm), "tts": summary(tts)},
+    }
+    print(json.dumps({"timing": line}), flush=True)
+    return time.time()
+
+
 async def main_async(args: argparse.Namespace) -> None:
-    budget = Budget(
-        args.stt_final_ms, args.llm_first_token_ms, args.llm_token_ms, args.tts_first_audio_ms
-    )
+    budget = Budget.from_args(args)
     counts: dict[str, int] = {}
     async with trio.open_nursery() as nursery:
-        fakes = await start_fakes(nursery, budget)
+        fakes = await start_fakes(nursery, budget, tls=not args.plain)
         if args.long_share > 0:
             rng = random.Random(args.seed)
             long = ScriptedReply(
@@ -83,18 +129,20 @@ async def main_async(args: argparse.Namespace) -> None:
             nursery.start_soon(chaos, fakes, args.chaos, args.seed, counts)
         # Until our parent closes stdin (or kills us).
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-        while await stdin.receive_some(1024):
-            pass
+        buffer, reported, seen = b"", 0.0, {}
+        while data := await stdin.receive_some(1024):
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip() == b"timing":
+                    reported = report_timing(fakes, budget, reported, seen)
         print(json.dumps({"faults_injected": counts}), flush=True)
         nursery.cancel_scope.cancel()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stt-final-ms", type=float, default=180.0)
-    parser.add_argument("--llm-first-token-ms", type=float, default=40.0)
-    parser.add_argument("--llm-token-ms", type=float, default=8.0)
-    parser.add_argument("--tts-first-audio-ms", type=float, default=60.0)
+    add_budget_args(parser)
     parser.add_argument("--chaos", type=float, default=0.0, help="mean seconds between faults")
     parser.add_argument("--long-share", type=float, default=0.0, help="share of long replies")
     parser.add_argument("--seed", type=int, default=1)

@@ -2,15 +2,21 @@
 
 The agent runs exactly as ``voice-agent serve --brain conversation`` wires it
 (the real Deepgram, OpenAI-compatible and Cartesia clients, chosen and pointed
-by environment variables through ``agent.providers.registry``), against the
-wire-faithful fakes of ``tests.fakes`` on loopback, each set to a latency
-budget:
+by environment variables through ``agent.providers.registry``), with the
+shipped settings unless a flag changes one (``Budget.endpointing_ms``: the
+shipped ``DEEPGRAM_ENDPOINTING_MS``), against the wire-faithful fakes of
+``tests.fakes`` on loopback, over TLS (a CA made at run time, trusted through
+``VOICE_AGENT_CA_FILE``; ``--plain`` for ws:// and http://), each set to a
+latency budget:
 
 * STT: the fake Deepgram decides the end of speech after ``endpointing`` ms of
-  silent audio and holds each result ``result_latency`` more. The caller sends
-  each 20 ms frame at the start of its 20 ms, so the decision falls
-  ``endpointing - 20`` ms after the caller's end of speech; the two are set so
-  the final leaves the fake ``stt_final_ms`` after it.
+  silent audio and sends the final ``stt_latency_ms`` after the message holding
+  the audio that completed it arrived. The caller sends each 20 ms frame at the
+  start of its 20 ms, so the decision can fall ``endpointing - 20`` ms after the
+  caller's end of speech at the earliest: ``stt_final_ms`` after it in all, plus
+  the agent's uplink (reader -> channel -> batcher -> WebSocket), which is the
+  agent's time. The caller stamps its silent frames (``tests.fakes.framestamp``),
+  so the fake can tell when the frame that ended an utterance left the caller.
 * LLM: the first token ``llm_first_token_ms`` after the request, then one token
   every ``llm_token_ms``.
 * TTS: the first audio ``tts_first_audio_ms`` after a context's first text.
@@ -23,11 +29,10 @@ everything else is the agent's (and loopback TCP's).
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +41,11 @@ import httpx
 import numpy as np
 import trio
 
+from agent.base.settings.catalog import SCHEMA
 from agent.business.company import EXAMPLE_COMPANIES
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Appended: a PYTHONPATH given to the agent (load.py --agent-tree) comes first.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from agent.business.company import load_companies
 from agent.conversation import conversation_brain_factory
@@ -46,10 +53,10 @@ from agent.demo.signals import speechlike
 from agent.dialogue.tools import ToolResult
 from agent.dialogue.turntaking import TurnTakingParams
 from agent.media.call import BrainFactory, Call
-from agent.observe.callreport import percentile
 from tests.fakes.cartesia import FakeCartesia
 from tests.fakes.deepgram import FakeDeepgram
 from tests.fakes.openai import FakeOpenAIServer, ScriptedReply
+from tests.fakes.tls import LoopbackTLS
 
 FRAME_S = 0.02
 SHIPPED_COMPANIES = EXAMPLE_COMPANIES
@@ -85,34 +92,83 @@ LONG_REPLY = (
 FAKE_KEY = "test-key"
 
 
+SHIPPED_ENDPOINTING_MS = int(SCHEMA["DEEPGRAM_ENDPOINTING_MS"].default)
+SHIPPED_BATCH_MS = int(SCHEMA["DEEPGRAM_BATCH_MS"].default)
+
+
 @attrs.frozen
 class Budget:
-    """The providers' own latencies (milliseconds)."""
+    """The providers' own latencies (milliseconds) and the endpointing they run."""
 
-    stt_final_ms: float = 180.0
+    stt_latency_ms: float = 100.0  # after the audio that completes endpointing arrives
     llm_first_token_ms: float = 40.0
     llm_token_ms: float = 8.0
     tts_first_audio_ms: float = 60.0
+    endpointing_ms: int = SHIPPED_ENDPOINTING_MS
+
+    @classmethod
+    def from_args(cls, args: Any) -> Budget:
+        return cls(
+            args.stt_latency_ms,
+            args.llm_first_token_ms,
+            args.llm_token_ms,
+            args.tts_first_audio_ms,
+            args.endpointing_ms,
+        )
+
+    @property
+    def stt_final_ms(self) -> float:
+        """The final after the caller's end of speech, with no uplink delay."""
+        return self.endpointing_ms - 1000 * FRAME_S + self.stt_latency_ms
 
     @property
     def injected_ms(self) -> float:
         return self.stt_final_ms + self.llm_first_token_ms + self.tts_first_audio_ms
 
     @property
-    def endpointing_ms(self) -> int:
-        # Longer than the 30 ms dips inside the caller's speech, never past the budget.
-        return int(max(60, min(100, self.stt_final_ms // 20 * 20)))
-
-    @property
     def stt_result_latency_s(self) -> float:
-        return max(0.0, self.stt_final_ms - (self.endpointing_ms - 1000 * FRAME_S)) / 1000
+        return self.stt_latency_ms / 1000
 
     def describe(self) -> str:
+        shipped = " (shipped)" if self.endpointing_ms == SHIPPED_ENDPOINTING_MS else ""
         return (
-            f"STT final {self.stt_final_ms:g} ms after speech end, LLM first token "
-            f"{self.llm_first_token_ms:g} ms then {self.llm_token_ms:g} ms/token, TTS first "
-            f"audio {self.tts_first_audio_ms:g} ms (injected on the path: {self.injected_ms:g} ms)"
+            f"endpointing {self.endpointing_ms} ms{shipped}; STT final"
+            f" {self.stt_latency_ms:g} ms after the audio that ends the utterance reaches it"
+            f" ({self.stt_final_ms:g} ms after the end of speech), LLM first token"
+            f" {self.llm_first_token_ms:g} ms then {self.llm_token_ms:g} ms/token, TTS first"
+            f" audio {self.tts_first_audio_ms:g} ms (injected on the path: {self.injected_ms:g} ms)"
         )
+
+
+def add_budget_args(parser: Any) -> None:
+    """The flags that change the budget or the endpointing (the shipped one by default)."""
+    defaults = Budget()
+    parser.add_argument("--stt-latency-ms", type=float, default=defaults.stt_latency_ms)
+    parser.add_argument("--llm-first-token-ms", type=float, default=defaults.llm_first_token_ms)
+    parser.add_argument("--llm-token-ms", type=float, default=defaults.llm_token_ms)
+    parser.add_argument("--tts-first-audio-ms", type=float, default=defaults.tts_first_audio_ms)
+    parser.add_argument(
+        "--endpointing-ms",
+        type=int,
+        default=SHIPPED_ENDPOINTING_MS,
+        help=f"DEEPGRAM_ENDPOINTING_MS (default: the shipped {SHIPPED_ENDPOINTING_MS})",
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="fakes on ws:// and http:// (default: TLS)"
+    )
+
+
+def settings_label(budget: Budget, *, tls: bool, **more: Any) -> dict[str, Any]:
+    """What a figure was measured with (every results file carries it)."""
+    return {
+        "budget_ms": attrs.asdict(budget),
+        "injected_ms": budget.injected_ms,
+        "DEEPGRAM_ENDPOINTING_MS": budget.endpointing_ms,
+        "endpointing_shipped": budget.endpointing_ms == SHIPPED_ENDPOINTING_MS,
+        "DEEPGRAM_BATCH_MS": SHIPPED_BATCH_MS,
+        "fakes_tls": tls,
+        **more,
+    }
 
 
 def last_user_text(body: Any) -> str:
@@ -127,9 +183,11 @@ class Fakes:
     deepgram: FakeDeepgram
     openai: FakeOpenAIServer
     cartesia: FakeCartesia
+    tls: LoopbackTLS | None = None
 
     def env(self) -> dict[str, str]:
-        return fake_env(self.deepgram.url, self.openai.base_url, self.cartesia.url)
+        env = fake_env(self.deepgram.url, self.openai.base_url, self.cartesia.url)
+        return env if self.tls is None else {**env, **self.tls.env()}
 
 
 def fake_env(deepgram_url: str, openai_url: str, cartesia_url: str) -> dict[str, str]:
@@ -146,10 +204,20 @@ def fake_env(deepgram_url: str, openai_url: str, cartesia_url: str) -> dict[str,
         "CARTESIA_URL": cartesia_url,
         "CARTESIA_VOICE_ID": "a0e99841-438c-4a64-b679-ae501e7d6091",
         "VOICE_AGENT_COMPANIES": str(COMPANIES),
+        # serve refuses a companies file whose booking API has no key (the bench's
+        # model never books: the key is never sent).
+        **{key: "fake-booking-key" for key in booking_key_names()},
     }
 
 
+def booking_key_names() -> list[str]:
+    companies = json.loads(COMPANIES.read_text())["companies"]
+    return [c["booking_api"]["key_env"] for c in companies if c.get("booking_api")]
+
+
 def budget_env(budget: Budget) -> dict[str, str]:
+    if budget.endpointing_ms == SHIPPED_ENDPOINTING_MS:
+        return {}  # the shipped default, as serve runs it
     return {"DEEPGRAM_ENDPOINTING_MS": str(budget.endpointing_ms)}
 
 
@@ -159,8 +227,12 @@ async def start_fakes(
     *,
     heard: str = HEARD,
     reply: str = REPLY,
+    tls: bool = True,
 ) -> Fakes:
-    """Start the three fakes on loopback in ``nursery``, set to ``budget``."""
+    """Start the three fakes on loopback in ``nursery``, set to ``budget``, over TLS
+    (a CA made now; ``Fakes.env()`` trusts it) unless ``tls`` is false."""
+    loopback = LoopbackTLS() if tls else None
+    context = None if loopback is None else loopback.server_context
 
     def scripted(text: str) -> ScriptedReply:
         return ScriptedReply(
@@ -174,6 +246,7 @@ async def start_fakes(
         default_text=heard,
         result_latency_s=budget.stt_result_latency_s,
         idle_timeout_s=3600.0,
+        ssl_context=context,
     )
     openai = FakeOpenAIServer(
         api_key=FAKE_KEY,
@@ -181,10 +254,11 @@ async def start_fakes(
         reply_for=lambda body: long if LONG_WORD in last_user_text(body) else None,
     )
     cartesia = FakeCartesia(api_key=FAKE_KEY, first_audio_delay=budget.tts_first_audio_ms / 1000)
+    openai.ssl_context = cartesia.ssl_context = context
     await nursery.start(deepgram.serve)
     await nursery.start(openai.serve)
     await nursery.start(cartesia.serve)
-    return Fakes(deepgram, openai, cartesia)
+    return Fakes(deepgram, openai, cartesia, loopback)
 
 
 class NoTools:
@@ -249,63 +323,28 @@ def speech(seconds: float) -> bytes:
     return speechlike(seconds, dbfs=-14.0)
 
 
-# --- statistics and processes -----------------------------------------------------
+# --- statistics and processes (bench/measure.py) -----------------------------------
 
+from measure import (  # noqa: E402  (re-exported: the benchmarks import them from here)
+    fmt,
+    loadavg_line,
+    machine,
+    proc_cpu_s,
+    proc_fds,
+    proc_rss_bytes,
+    process_tree,
+    summary,
+    tree_usage,
+)
 
-def summary(values: Sequence[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0, "p50": math.nan, "p95": math.nan, "p99": math.nan, "max": math.nan}
-    return {
-        "n": len(values),
-        "p50": round(percentile(values, 50), 3),
-        "p95": round(percentile(values, 95), 3),
-        "p99": round(percentile(values, 99), 3),
-        "max": round(max(values), 3),
-    }
-
-
-def fmt(stats: Mapping[str, float], keys: Sequence[str] = ("p50", "p95", "p99", "max")) -> str:
-    return "  ".join(f"{k} {stats[k]:7.2f}" for k in keys if k in stats)
-
-
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def proc_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def proc_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (for a server with worker processes)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").iterdir():
-            children = task / "children"
-            if children.exists():
-                todo += [int(c) for c in children.read_text().split()]
-    return found
-
-
-def tree_usage(pid: int) -> tuple[float, int]:
-    """(CPU seconds, RSS bytes) summed over ``pid`` and its descendants."""
-    cpu, rss = 0.0, 0
-    for member in process_tree(pid):
-        try:
-            cpu += proc_cpu_s(member)
-            rss += proc_rss_bytes(member)
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return cpu, rss
+__all__ = [
+    "fmt",
+    "loadavg_line",
+    "machine",
+    "proc_cpu_s",
+    "proc_fds",
+    "proc_rss_bytes",
+    "process_tree",
+    "summary",
+    "tree_usage",
+]

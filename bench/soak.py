@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from load import Fakes, Server, collect, run_callers
+from procs import Fakes, Server, collect, run_callers
 from rig import Budget, summary
 
 

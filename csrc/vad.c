@@ -14,6 +14,10 @@
  * began sending (what comes back then is its echo: a caller who was already
  * talking is SPEAKING, not learned from); at other times it may be the caller
  * starting to talk, and a quiet caller must not raise the guard against itself.
+ * "Began sending" means audible after a hold's worth of nothing audible, not
+ * each rise of its level: speech rises and falls from word to word, and a
+ * caller starting over a louder word was learned as echo at once (through
+ * Asterisk the greeting was never interrupted).
  */
 #include <math.h>
 #include <string.h>
@@ -58,6 +62,7 @@ void vad_init(vad_state *vad, const vad_params *params, int32_t sample_rate)
     vad->echo_guard_db = params->echo_guard_db;
     vad->echo_adapt_per_sample = params->echo_adapt_db_per_s / rate;
     vad->echo_return_max_db = params->echo_return_max_db;
+    vad->echo_onset_drop_db = params->echo_onset_drop_db;
     vad->start_samples = (int64_t)(params->start_ms * rate / 1000.0 + 0.5);
     vad->stop_samples = (int64_t)(params->stop_ms * rate / 1000.0 + 0.5);
     vad->sample_rate = sample_rate;
@@ -80,7 +85,8 @@ void vad_reset(vad_state *vad)
     /* Unmeasured: the guard starts where a fixed reference - margin would be. */
     vad->echo_return_db = vad->echo_margin_db + vad->echo_guard_db;
     vad->echo_onset_left = 0;
-    vad->echo_sending = 0;
+    vad->echo_onset_from_db = vad->echo_return_db;
+    vad->echo_audible = 0;
     vad->echo_head = 0;
     vad->echo_fill = 0;
     for (int i = 0; i < VAD_ECHO_SLOTS; i++) {
@@ -98,8 +104,11 @@ void vad_note_output(vad_state *vad, const char *pcm, size_t nbytes)
 
 /* Age the echo ring by n input samples and return the held-then-decaying
    reference; *sending: a frame was sent within the hold (not a decaying tail).
+   The onset window opens when something louder than `audible` (the speech
+   threshold: quieter output cannot echo into speech) was sent within the hold
+   after a hold with nothing that loud.
    The input audio is the clock: Asterisk delivers it in real time. */
-static double echo_reference(vad_state *vad, int64_t n, int *sending)
+static double echo_reference(vad_state *vad, int64_t n, double audible, int *sending)
 {
     int64_t fill = vad->echo_fill + n;
     int32_t nslots = vad->echo_nslots;
@@ -121,12 +130,14 @@ static double echo_reference(vad_state *vad, int64_t n, int *sending)
     }
     double decayed = vad->echo_ref_dbfs - vad->echo_decay_per_sample * (double)n;
     *sending = held > VAD_FLOOR_DBFS && held >= decayed;
-    if (*sending && !vad->echo_sending) {
+    int heard = held > audible;
+    if (heard && !vad->echo_audible) {
         vad->echo_onset_left = (int64_t)nslots * vad->echo_slot_samples;
+        vad->echo_onset_from_db = vad->echo_return_db;
     } else {
         vad->echo_onset_left = vad->echo_onset_left > n ? vad->echo_onset_left - n : 0;
     }
-    vad->echo_sending = *sending;
+    vad->echo_audible = heard;
     vad->echo_ref_dbfs = max2(held, max2(decayed, VAD_FLOOR_DBFS));
     return vad->echo_ref_dbfs;
 }
@@ -137,9 +148,14 @@ static void learn_echo_return(vad_state *vad, double ref, double level, int64_t 
     double seen = ref - level; /* >= the true return: noise only adds level */
     double step = vad->echo_adapt_per_sample * (double)n;
     double grown = vad->echo_return_db + step;
-    /* At onset at once; later no faster than 3x the growth (a quiet caller under
-       the guard must not ratchet it up against themselves within a sentence). */
-    double shrunk = onset ? seen : vad->echo_return_db - 3.0 * step;
+    /* At onset at once, by up to echo_onset_drop_db (a caller who starts talking
+       as the agent does must not pin the guard at their own level for the whole
+       utterance; a line whose echo really got that much stronger is learned over
+       the next onsets, and at the first one the start value is a fixed guard's);
+       later no faster than 3x the growth (a quiet caller under the guard must not
+       ratchet it up against themselves within a sentence). */
+    double shrunk = onset ? max2(seen, vad->echo_onset_from_db - vad->echo_onset_drop_db)
+                          : vad->echo_return_db - 3.0 * step;
     double next = seen < grown ? max2(seen, shrunk) : grown;
     vad->echo_return_db = next < vad->echo_return_max_db ? next : vad->echo_return_max_db;
 }
@@ -154,7 +170,7 @@ int vad_process(vad_state *vad, const char *pcm, size_t nbytes)
     double floor_db = vad->noise_floor_dbfs;
     double base = max2(vad->min_speech_dbfs, floor_db + vad->threshold_db);
     int sending;
-    double ref = echo_reference(vad, n, &sending);
+    double ref = echo_reference(vad, n, base, &sending);
     double echo = ref - vad->echo_return_db + vad->echo_guard_db;
     double threshold = max2(base, echo);
     /* Only the agent: it is sending clearly above the noise and the caller is quiet

@@ -6,6 +6,7 @@ and the dialogue's slot extraction finds them in what a caller said.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -79,6 +80,8 @@ def parse_postcode(text: str) -> Postcode | None:
         return None
     if sub and len(district) == 2:  # "SW10A" does not exist: a sub-district letter needs 1 digit
         return None
+    if any(c in "CIKMOV" for c in unit):  # never in an inward code ("5DO" is a mishearing)
+        return None
     return Postcode(area, int(district), sub, int(sector), unit)
 
 
@@ -91,7 +94,9 @@ _PIECE_WORDS |= {w: str(15 + i) for i, w in enumerate(["fifteen", "sixteen", "se
 _PIECE_WORDS |= {"eighteen": "18", "nineteen": "19", "twenty": "20"}
 # Areas a recogniser writes out ("South East 11 5PH"), and two-letter words that are
 # never a postcode's letters (so "is", "at" do not join the pieces around them).
-_AREA_WORDS = re.compile(r"\b(south|north|east|west)[\s-]*(east|west|central)\b", re.IGNORECASE)
+_AREA_WORDS = re.compile(
+    r"\b(south|north|east|west)[\s-]*(east|west|central)(?:ern)?\b", re.IGNORECASE
+)
 _NOT_PIECES = frozenset(
     re.findall(r"\w+", "is it at my me on in of to so no we he be do go up an as or by if us am oh")
 )
@@ -129,6 +134,8 @@ def find_postcode(text: str) -> Postcode | None:
     m = _POSTCODE_IN_TEXT.search(text.upper())
     if m is not None and (pc := parse_postcode(m.group(1) + m.group(2))) is not None:
         return pc
+    if (pc := spelled_postcode(text)) is not None:
+        return pc
     pieces = _postcode_pieces(text)
     # The longest run of consecutive pieces that is one whole postcode, leftmost first.
     for start in range(len(pieces)):
@@ -148,6 +155,101 @@ def find_postcode(text: str) -> Postcode | None:
             if candidate[-2:].count("8") and (pc := parse_postcode(_unit_letters(candidate))):
                 return pc
     return None
+
+
+# --- postcodes spelled with words ("S for sugar") ----------------------------------
+
+# What a recogniser writes for the "for" of "S for sugar": "for", "4", "four", "like",
+# or "before" when "B for"/"E for" ran together ("Before Edward").
+_MARKERS = frozenset({"for", "4", "four", "like", "before"})
+_SPELL_TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d")
+_LOOKALIKE_DIGITS = str.maketrans("IOL", "101")  # "I, NINE" for "1, 9"; "O" for "0"
+
+
+def _spelling_word(token: str) -> bool:
+    """A word that spells a letter ("sugar", "Zbry"), not a digit or a marker."""
+    low = token.lower()
+    return (
+        token.isalpha()
+        and len(token) >= 2
+        and low not in _PIECE_WORDS
+        and low not in _MARKERS
+        and low not in ("double", "triple")
+    )
+
+
+def _spelled_chars(text: str) -> tuple[str, int]:
+    """The letters and digits of a postcode spelled with words, and how many letters
+    were spelled. The letter is the first one of the word that spells it: a recogniser
+    hears "sugar" far better than "S" ("S4 shooter", "a 4-apple", "blu4William")."""
+    tokens = _SPELL_TOKEN.findall(text.replace(" as in ", " for "))
+    chars, spelled, i, times = "", 0, 0, 1
+    while i < len(tokens):
+        token, low = tokens[i], tokens[i].lower()
+        after, third, fourth = (tokens[i + k] if i + k < len(tokens) else "" for k in (1, 2, 3))
+        char, step = "", 1
+        if low in ("double", "triple"):
+            times, i = (2 if low == "double" else 3), i + 1
+            continue
+        prefix = token.isalpha() and low not in _MARKERS and after.lower() in _MARKERS
+        if prefix and _spelling_word(third):  # "S for sugar": the word's letter, not the "S"
+            char, step = third[0].upper(), 3
+        next_spelled = third.lower() in _MARKERS and _spelling_word(fourth)
+        if not char and low in _MARKERS and _spelling_word(after) and not next_spelled:
+            char, step = after[0].upper(), 2  # "Before Edward", "4Zbry"
+        if char:
+            spelled += 1
+        elif token.isdigit() or (low in _PIECE_WORDS and len(_PIECE_WORDS[low]) == 1):
+            char = _PIECE_WORDS.get(low, token)
+        elif len(token) == 1:
+            char = token.upper()
+        # any other word ("the", "my", "postcode") is not part of it
+        chars += char * times
+        times = 1 if char else times
+        i += step
+    return chars, spelled
+
+
+def spelled_postcode(text: str) -> Postcode | None:
+    """A postcode spelled letter by letter with words ("S for sugar, W for William, 1,
+    A for apple, ..."), as a recogniser writes it; ``None`` unless at least two letters
+    were spelled that way and the letters and digits make one whole postcode."""
+    joined, spelled = _spelled_chars(text)
+    if spelled < 2:
+        return None
+    for size in (7, 6, 5):  # the longest run that is a postcode, leftmost first
+        for start in range(len(joined) - size + 1):
+            run = joined[start : start + size]
+            if (pc := parse_postcode(run)) is not None:
+                return pc
+            # a digit heard as its look-alike letter ("I" for "1") where a digit goes
+            fixed = run[0] + run[1:-2].translate(_LOOKALIKE_DIGITS) + run[-2:]
+            fixed = fixed[:-3] + fixed[-3].translate(_LOOKALIKE_DIGITS) + fixed[-2:]
+            if fixed != run and (pc := parse_postcode(fixed)) is not None:
+                return pc
+    return None
+
+
+def postcode_guess(text: str, prefixes: Iterable[str] = ()) -> Postcode | None:
+    """The likeliest postcode in a line that holds none whole, to read back to the
+    caller ("Was that SW1A 1AA?"), never to take unasked: a recogniser runs a spoken
+    postcode together and adds or repeats a piece ("SW1A1A1A1" for "S W 1 A, 1 A A").
+    The fewest characters left out of the line after its last "postcode is"/"it's";
+    one in ``prefixes`` (the company's area) before any other."""
+    tail = re.split(r"(?i)\bpost ?code(?:'s| is)?\b|\bit's\b|\bit is\b", text)[-1]
+    tail = _AREA_WORDS.sub(lambda m: m.group(1)[0] + m.group(2)[0], tail)
+    words = re.findall(r"[A-Za-z0-9]+", tail)
+    compact = "".join(_PIECE_WORDS.get(w.lower(), w) for w in words).upper()[:11]
+    best: tuple[bool, int, Postcode] | None = None
+    for size in (7, 6, 5):
+        for kept in itertools.combinations(range(len(compact)), size):
+            pc = parse_postcode("".join(compact[k] for k in kept))
+            if pc is None:
+                continue
+            rank = (not postcode_in_area(str(pc), prefixes), len(compact) - size)
+            if best is None or rank < best[:2]:
+                best = (*rank, pc)
+    return best[2] if best is not None else None
 
 
 # --- postcode prefixes (a company's service area) -------------------------------

@@ -21,7 +21,6 @@ legs. Every log line of the call carries its UUID (``agent.base.logs``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 import logging
 import uuid as uuidlib
@@ -34,9 +33,10 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ProviderError, RemoteProtocolError
 from agent.base.logs import call_log_context
+from agent.media.clock import MediaClock
 from agent.media.limits import AudioBudget
 from agent.media.playout import Playout
-from agent.media.stream import AudioSocketStream
+from agent.media.stream import AudioSink, AudioSocketStream
 from agent.wire.audiosocket import Audio, Dtmf, Error, Hangup, Identify, State
 from dsp import EnergyVad, PacerParams, VadParams, VadTransition
 
@@ -101,6 +101,7 @@ class Call:
         vad_params: VadParams | None = None,
         pacer_params: PacerParams | None = None,
         accept: Callable[[Call], Any] | None = None,  # bool, or an awaitable of one
+        clock: MediaClock | None = None,  # the process's; without one the call has its own
     ) -> None:
         self.stream = stream
         # Asked once the UUID is in, before the brain is made: False closes the call
@@ -123,10 +124,11 @@ class Call:
                 call._frame_sent(frame)
 
         self.playout = Playout(
-            functools.partial(_send_frame, stream, self.sample_rate),
+            AudioSink(stream, self.sample_rate),
             sample_rate=self.sample_rate,
             pacer_params=pacer_params,
             on_frame=frame_sent,
+            clock=clock,
         )
         # Caller audio beyond real time plus a burst is dropped (agent.media.limits).
         self.audio_budget: AudioBudget | None = None
@@ -288,16 +290,12 @@ class Call:
         take = self.audio_budget.take
         observer = self.observer
         record = self.recorder.caller if self.recorder is not None else None
+        receive = stream.receive_audio_or_event
         while True:
-            event = await stream.receive_event()
+            event = await receive(rate)
             now = self.last_receive_at = trio.current_time()
-            if type(event) is Audio:
-                if event.sample_rate != rate:
-                    raise RemoteProtocolError(
-                        f"caller audio is {event.sample_rate} Hz but the agent runs at {rate} Hz"
-                        " (use c(slin) on the AudioSocket channel or set VOICE_AGENT_SAMPLE_RATE)"
-                    )
-                if not take(len(event.pcm), now):
+            if type(event) is bytes:  # a frame of caller audio at our rate: the hot path
+                if not take(len(event), now):
                     if self.audio_budget.dropped_frames == 1:
                         log.warning(
                             "call %s: the peer sends audio faster than real time; dropping"
@@ -310,14 +308,19 @@ class Call:
                     # so a flood costs neither memory nor the other calls' CPU.
                     await trio.sleep(FLOOD_PAUSE_S)
                     continue
-                transition = process(event.pcm)
+                transition = process(event)
                 if record is not None:
-                    record(event.pcm, now)
-                brain.on_audio(event.pcm, now)
+                    record(event, now)
+                brain.on_audio(event, now)
                 if transition:
                     if observer is not None:
                         observer.vad(transition, now)
                     brain.on_vad(transition, vad.level_dbfs, now)
+            elif type(event) is Audio:  # any other rate
+                raise RemoteProtocolError(
+                    f"caller audio is {event.sample_rate} Hz but the agent runs at {rate} Hz"
+                    " (use c(slin) on the AudioSocket channel or set VOICE_AGENT_SAMPLE_RATE)"
+                )
             elif event is None:
                 self._end("hangup")
                 return
@@ -383,14 +386,6 @@ class Call:
 
 # Why a call ended when the caller's side closed first.
 HANGUP_REASONS = frozenset({"hangup", "hangup-message"})
-
-
-async def _send_frame(stream: AudioSocketStream, sample_rate: int, frame: bytes) -> None:
-    # After the caller's EOF there is nobody to send to; the reader has already
-    # ended the call, and a send now would be refused by the codec.
-    if stream.connection.their_state is State.CLOSED:
-        return
-    await stream.send_audio(frame, sample_rate)
 
 
 def _released_factory(call: Call) -> Brain:

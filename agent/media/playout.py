@@ -10,16 +10,23 @@ silence slot, so idle silence never adds to the reply's latency.
 Controls are synchronous so the reader task can stop agent speech within the
 current frame on barge-in: ``pause()`` (keep the buffer, send silence),
 ``resume()`` and ``clear()`` (drop everything queued).
+
+The frames are sent by the process's media clock (``agent.media.clock``), one
+task for every call, with a non-blocking send; only a frame the socket cannot
+take whole is left to this playout's own task, which sends it awaiting while
+its call is off the clock (so its frames keep their order).
 """
 
 from __future__ import annotations
 
 import collections
 from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 import trio
 
 from agent.base.events import AudioChunk, PlayoutProgress
+from agent.media.clock import MediaClock
 from dsp import FRAME_MS, Pacer, PacerParams, frame_bytes
 
 # Compact an utterance's buffer once this much has been sent from its front.
@@ -91,7 +98,8 @@ class Utterance:
 
     def _take(self, n: int) -> bytes:
         off = self._off
-        frame = bytes(self._buf[off : off + n])
+        with memoryview(self._buf) as view:  # one copy of the frame, not two
+            frame = bytes(view[off : off + n])
         self._off = off + len(frame)
         self.sent_bytes += len(frame)
         if self._off >= _COMPACT_AT:
@@ -109,23 +117,55 @@ class Utterance:
         self.finished.set()
 
 
+@runtime_checkable
+class FrameSink(Protocol):
+    """Where the frames go (``agent.media.stream.AudioSink`` for a call)."""
+
+    def send_nowait(self, frame: bytes) -> bool:
+        """Send ``frame`` now if it can go whole without waiting; False: what is left
+        of it is kept, in order, for ``flush``, which must run before the next send."""
+
+    async def flush(self) -> None:
+        """Send, awaiting, what ``send_nowait`` kept."""
+
+
+class _AwaitingSink:
+    """A sink that only has an awaiting send: every frame takes the fallback path."""
+
+    def __init__(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        self._send = send
+        self._kept: collections.deque[bytes] = collections.deque()
+
+    def send_nowait(self, frame: bytes) -> bool:
+        self._kept.append(frame)
+        return False
+
+    async def flush(self) -> None:
+        while self._kept:
+            await self._send(self._kept.popleft())
+
+
 class Playout:
     """Re-frames queued PCM into 20 ms frames and sends each on time.
 
-    ``send_frame`` writes one frame (the AudioSocket stream's ``send_audio``);
-    ``on_frame`` sees every frame sent (the VAD's echo guard).
+    ``send_frame`` takes each frame: a ``FrameSink`` (a call's AudioSocket), or an
+    async function that sends one frame. ``on_frame`` sees every frame sent (the
+    VAD's echo guard). ``clock`` is the process's media clock; without one the
+    playout runs its own in its task.
     """
 
     def __init__(
         self,
-        send_frame: Callable[[bytes], Awaitable[None]],
+        send_frame: FrameSink | Callable[[bytes], Awaitable[None]],
         *,
         sample_rate: int = 8000,
         pacer_params: PacerParams | None = None,
         on_frame: Callable[[bytes], None] | None = None,
+        clock: MediaClock | None = None,
     ) -> None:
-        self._send_frame = send_frame
+        self._sink = send_frame if isinstance(send_frame, FrameSink) else _AwaitingSink(send_frame)
         self._on_frame = on_frame
+        self._clock = clock
         self.sample_rate = sample_rate
         self.frame_bytes = frame_bytes(sample_rate, FRAME_MS)
         self._silence = bytes(self.frame_bytes)
@@ -134,9 +174,16 @@ class Playout:
         self._paused = False
         self._next_id = 0
         self._last_was_speech = False
-        # The cancel scope of the idle wait, so new speech can wake it early.
-        self._idle_scope: trio.CancelScope | None = None
-        self._woken = False
+        # On the clock's schedule (not stopped, not waiting for its own sender).
+        self._on_clock = False
+        self._rephase_asked = False
+        # Set by the clock when this playout's own task has work: a frame to send
+        # awaiting, or the error a tick raised.
+        self._stalled = trio.Event()
+        self._error: Exception | None = None
+        # The frame our task is sending (what the clock could not), and its tick's
+        # details: (frame, speech, the utterance it completes, when).
+        self._held: tuple[bytes, bool, Utterance | None, float] | None = None
         # Told (with ``now``, after the frame that made the change) when an
         # utterance starts being heard or stops (finished or cleared), so
         # listeners never need to poll.
@@ -146,6 +193,7 @@ class Playout:
         self.speech_frames = 0
         self.silence_frames = 0
         self.underruns = 0
+        self.fallback_sends = 0
 
     # --- producer side ----------------------------------------------------------
 
@@ -215,47 +263,99 @@ class Playout:
             "queued_utterances": len(self._queue),
         }
 
-    # --- the task ---------------------------------------------------------------
+    # --- the task and the clock's tick ---------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Put this playout on the media clock until cancelled; send what the clock
+        could not; raise what a tick raised."""
+        if self._clock is not None:
+            await self._serve(self._clock, task_status)
+            return
+        async with trio.open_nursery() as nursery:
+            await self._serve(MediaClock(nursery), task_status)
+
+    async def _serve(self, clock: MediaClock, task_status: trio.TaskStatus[None]) -> None:
+        self._clock = clock
+        now = trio.current_time()
+        self._pacer.reset(_us(now))
+        self._on_clock = True
+        clock.schedule(self, now)
+        try:
+            task_status.started()
+            while True:
+                await self._stalled.wait()
+                if self._error is not None:
+                    raise self._error
+                self.fallback_sends += 1
+                await self._sink.flush()
+                assert self._held is not None
+                frame, speech, finished, at = self._held
+                self._held = None
+                self._frame_left(frame, speech, finished, at)
+                self._stalled = trio.Event()
+                self._on_clock = True
+                now = trio.current_time()
+                clock.schedule(self, self._next_due(now, _us(now)))
+        finally:
+            self._on_clock = False
+            clock.remove(self)
+
+    def clock_tick(self, now: float, horizon: float) -> float | None:
+        """The media clock's call: send this playout's frame if it is due by ``horizon``;
+        return when the next one is due (None: off the clock until our task flushed)."""
+        self._rephase_asked = False
         pacer = self._pacer
-        pacer.reset(_us(trio.current_time()))
-        task_status.started()
-        while True:
-            now = trio.current_time()
-            ready = self._speech_ready()
-            if ready and not self._last_was_speech:
-                pacer.reset(_us(now))  # re-phase: this speech frame goes at once
-            due = pacer.due_us(_us(now)) / 1_000_000
-            if due > now:
-                if ready:
-                    await trio.sleep_until(due)
-                elif await self._idle_until(due):
-                    continue  # speech arrived during the idle wait
-            now = trio.current_time()
-            frame, finished = self._take_frame(now)
-            speech = frame is not None
-            if frame is None:
-                frame = self._silence
-            pacer.sent(_us(now))
-            await self._send_frame(frame)
-            self.last_send_at = now
-            self._last_was_speech = speech
-            if speech:
-                self.speech_frames += 1
-            else:
-                self.silence_frames += 1
-            if self._on_frame is not None:
-                self._on_frame(frame)
-            if finished is not None:
-                finished._finish(now, cut=False)
-                self._changed = True
-            if self._changed:
-                self._changed = False
-                if self.on_change is not None:
-                    # Not `now`: the send awaited, and listeners (the turn-taker)
-                    # may have seen a later time meanwhile; time must not go back.
-                    self.on_change(trio.current_time())
+        now_us = _us(now)
+        if self._speech_ready() and not self._last_was_speech:
+            pacer.reset(now_us)  # re-phase: this speech frame goes at once
+        due_us = pacer.due_us(now_us)
+        if due_us > _us(horizon):
+            return due_us / 1_000_000  # an early wake-up (speech went away meanwhile)
+        frame, finished = self._take_frame(now)
+        speech = frame is not None
+        if frame is None:
+            frame = self._silence
+        pacer.sent(now_us)
+        if not self._sink.send_nowait(frame):
+            # Off the clock until our task has sent it; the rest of this frame's
+            # bookkeeping waits for that too (it is about a frame that left).
+            self._held = (frame, speech, finished, now)
+            self._on_clock = False
+            self._stalled.set()
+            return None
+        self._frame_left(frame, speech, finished, now)
+        return self._next_due(now, now_us)
+
+    def _frame_left(
+        self, frame: bytes, speech: bool, finished: Utterance | None, now: float
+    ) -> None:
+        self.last_send_at = now
+        self._last_was_speech = speech
+        if speech:
+            self.speech_frames += 1
+        else:
+            self.silence_frames += 1
+        if self._on_frame is not None:
+            self._on_frame(frame)
+        if finished is not None:
+            finished._finish(now, cut=False)
+            self._changed = True
+        if self._changed:
+            self._changed = False
+            if self.on_change is not None:
+                # Not `now` when the send awaited: listeners (the turn-taker) may have
+                # seen a later time meanwhile, and time must not go back.
+                self.on_change(trio.current_time())
+
+    def clock_failed(self, exc: Exception) -> None:
+        self._on_clock = False
+        self._error = exc
+        self._stalled.set()
+
+    def _next_due(self, now: float, now_us: int) -> float:
+        if self._speech_ready() and not self._last_was_speech:
+            return now  # speech became ready after silence: it goes at once
+        return self._pacer.due_us(now_us) / 1_000_000
 
     def _speech_ready(self) -> bool:
         if self._paused or not self._queue:
@@ -263,20 +363,18 @@ class Playout:
         head = self._queue[0]
         return head._available() >= self.frame_bytes or head.closed
 
-    async def _idle_until(self, deadline: float) -> bool:
-        """Sleep until ``deadline``; return True if woken early by new speech."""
-        self._woken = False
-        with trio.CancelScope(deadline=deadline) as scope:
-            self._idle_scope = scope
-            await trio.sleep_forever()
-        self._idle_scope = None
-        return self._woken
-
     def _wake(self) -> None:
-        scope = self._idle_scope
-        if scope is not None and self._speech_ready():
-            self._woken = True
-            scope.cancel()
+        # Speech after silence re-phases: the clock ticks this playout now rather
+        # than at its next silence slot.
+        if (
+            self._on_clock
+            and not self._last_was_speech
+            and not self._rephase_asked
+            and self._speech_ready()
+        ):
+            self._rephase_asked = True
+            assert self._clock is not None
+            self._clock.schedule(self, trio.current_time())
 
     def _take_frame(self, now: float) -> tuple[bytes | None, Utterance | None]:
         """Next speech frame, and the utterance it completes (if it is the last)."""

@@ -4,7 +4,8 @@
 ``handler_nursery`` the calls run there rather than under the accept loop, so
 cancelling the accept loop (closing the listeners, as a graceful shutdown does)
 leaves the calls in progress running; ``CallRegistry.wait_idle`` then tells
-when the last one has ended.
+when the last one has ended. All the calls of one server share one media clock
+(``agent.media.clock``): one task sends every call's frames.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import trio
 
 from agent.base.config import ServerSettings
 from agent.media.call import BrainFactory, Call
+from agent.media.clock import MediaClock
 from agent.media.stream import AudioSocketStream
 from agent.wire.audiosocket import Role
 from dsp import PacerParams, VadParams
@@ -104,6 +106,7 @@ async def handle_connection(
     pacer_params: PacerParams | None = None,
     accept: AcceptCall | None = None,
     on_ended: CallEnded | None = None,
+    clock: MediaClock | None = None,
 ) -> Call:
     """Serve one AudioSocket connection to its end. Never raises for call failures.
 
@@ -124,6 +127,7 @@ async def handle_connection(
         vad_params=vad_params,
         pacer_params=pacer_params,
         accept=admit,
+        clock=clock,
     )
     registry.add(call)
     try:
@@ -191,6 +195,7 @@ async def serve_audiosocket(
                 pacer_params=pacer_params,
                 accept=accept,
                 on_ended=on_ended,
+                clock=clock,
             )
         finally:
             registry.connections -= 1
@@ -201,9 +206,16 @@ async def serve_audiosocket(
         if isinstance(listener, trio.SocketListener):
             sockname = listener.socket.getsockname()
             log.info("AudioSocket server listening on %s:%s", sockname[0], sockname[1])
-    await trio.serve_listeners(
-        handler, list(listeners), handler_nursery=handler_nursery, task_status=task_status
-    )
+    async with trio.open_nursery() as own:
+        # The clock's task runs beside the calls (it ends with the last one), so
+        # with a handler_nursery it outlives this accept loop as they do.
+        clock = MediaClock(handler_nursery or own)
+        await trio.serve_listeners(
+            handler,
+            list(listeners),
+            handler_nursery=handler_nursery or own,
+            task_status=task_status,
+        )
 
 
 def _peer(stream: trio.abc.Stream) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid as _uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 SHUTDOWN_REASON = "shutdown"
 # What Asterisk sends when it does not know the caller's number.
 _NO_CALLER_ID = {"", "unknown", "anonymous", "restricted", "<unknown>"}
+# A UUID names one call: its record, its setup metadata and the next step all key on
+# it. Asterisk's ${UUID()} never repeats, so a repeat is a broken or hostile peer;
+# remembering this many recent UUIDs keeps the check's memory bounded.
+REMEMBERED_UUIDS = 10_000
 
 
 class MetadataStore(Protocol):
@@ -91,12 +96,21 @@ class CallFlow:
         self.label = label  # e.g. "worker 2 (pid 4242)", for the per-call log line
         self.refused = 0
         self._claimed: dict[_uuid.UUID, CallMetadata] = {}
+        self._seen: OrderedDict[_uuid.UUID, None] = OrderedDict()
 
     # --- at identification -------------------------------------------------------------
 
     def accept(self, call: Call) -> bool | Awaitable[bool]:
         """``Call``'s accept hook: claim the setup metadata; refuse if required and none."""
         assert call.uuid is not None
+        if call.uuid in self._seen:
+            self.refused += 1
+            log.warning(
+                "call %s: refused: this UUID already named an earlier call"
+                " (each call needs a fresh one, e.g. the dialplan's ${UUID()})",
+                call.uuid,
+            )
+            return False
         if self.blocking:
             return self._accept_in_thread(call)
         try:
@@ -122,6 +136,7 @@ class CallFlow:
             )
             return False
         log.info("call %s: accepted%s without setup metadata", call.uuid, where)
+        self._remember(call.uuid)
         return True
 
     def _accepted(self, call: Call, metadata: CallMetadata) -> bool:
@@ -129,7 +144,13 @@ class CallFlow:
         where = f" on {self.label}" if self.label else ""
         self._claimed[call.uuid] = metadata
         log.info("call %s: accepted%s, did=%s", call.uuid, where, Public(metadata.did or "-"))
+        self._remember(call.uuid)
         return True
+
+    def _remember(self, call_uuid: _uuid.UUID) -> None:
+        self._seen[call_uuid] = None
+        if len(self._seen) > REMEMBERED_UUIDS:
+            self._seen.popitem(last=False)
 
     def metadata(self, call: Call) -> CallMetadata | None:
         return self._claimed.get(call.uuid) if call.uuid is not None else None

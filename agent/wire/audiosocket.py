@@ -139,7 +139,9 @@ class Connection:
         self.their_state = State.AWAITING_UUID
         self.uuid: _uuid.UUID | None = None
         self._allowed = _SERVER_RECEIVES if our_role is Role.SERVER else _CLIENT_RECEIVES
-        self._buf = bytearray()
+        # What was received and not yet parsed from _pos on: the bytes of the last
+        # read as they came, or a bytearray while a message spans reads.
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._eof = False
         self._error: RemoteProtocolError | None = None
@@ -157,22 +159,37 @@ class Connection:
         if data:
             if self._eof:
                 raise LocalProtocolError("receive_data() got more bytes after EOF")
-            self._buf += data
+            buf = self._buf
+            if self._pos >= len(buf) and type(data) is bytes:
+                # Nothing left over (the usual case): parse the bytes as they came,
+                # without copying them into the buffer first.
+                self._buf = data
+                self._pos = 0
+                return
+            if type(buf) is not bytearray:
+                self._buf = buf = bytearray(memoryview(buf)[self._pos :])
+                self._pos = 0
+            buf += data
         else:
             self._eof = True
 
     def next_event(self) -> Event | type[NEED_DATA] | type[CLOSED]:
         """The next event, ``NEED_DATA`` or ``CLOSED``; RemoteProtocolError on bad input."""
+        return self.next_audio_or_event(0)  # no rate is 0 Hz: every message is an event
+
+    def next_audio_or_event(self, rate: int) -> bytes | Event | type[NEED_DATA] | type[CLOSED]:
+        """Like ``next_event``, but audio at ``rate`` Hz comes back as its bare PCM
+        (bytes): the per-frame path makes no event object."""
         if self._error is not None:
             raise RemoteProtocolError(f"peer already broke the protocol: {self._error}")
         try:
-            return self._next_event()
+            return self._next_event(rate)
         except RemoteProtocolError as exc:
             self._error = exc
             self.their_state = State.ERROR
             raise
 
-    def _next_event(self) -> Event | type[NEED_DATA] | type[CLOSED]:
+    def _next_event(self, raw_rate: int) -> bytes | Event | type[NEED_DATA] | type[CLOSED]:
         buf = self._buf
         pos = self._pos
         avail = len(buf) - pos
@@ -208,18 +225,21 @@ class Connection:
                     f"bytes, {KIND_BY_BYTE[kind].name} message)"
                 )
             return NEED_DATA
-        payload = bytes(buf[pos + HEADER_SIZE : end])
+        if type(buf) is bytes:
+            payload = buf[pos + HEADER_SIZE : end]  # the one copy of a frame
+        else:
+            payload = bytes(memoryview(buf)[pos + HEADER_SIZE : end])
         if end == len(buf):
-            buf.clear()
+            self._buf = b""
             self._pos = 0
-        elif end >= _COMPACT_AT:
+        elif end >= _COMPACT_AT and type(buf) is bytearray:
             del buf[:end]
             self._pos = 0
         else:
             self._pos = end
 
         if rate is not None:
-            return Audio(payload, rate)
+            return payload if rate == raw_rate else Audio(payload, rate)
         if kind == Kind.UUID:
             self._identified(_uuid.UUID(bytes=payload))
             return Identify(self.uuid)
@@ -323,6 +343,20 @@ class Connection:
             self.our_state = State.CLOSED
         return data
 
+    def send_audio(self, pcm: bytes, sample_rate: int = 8000) -> bytes:
+        """``send(Audio(pcm, sample_rate))`` without making the event: the per-frame path."""
+        size = len(pcm)
+        kind = _KIND_BYTE_BY_RATE.get(sample_rate)
+        if (
+            kind is None
+            or self.our_state is not State.STREAMING
+            or not 0 < size <= self.max_payload
+            or size & 1
+            or type(pcm) is not bytes
+        ):
+            return self.send(Audio(pcm, sample_rate))  # the full checks and their messages
+        return HEADER.pack(kind, size) + pcm
+
     def _refuse_audio(self, name: str, size: int) -> None:
         if size == 0:
             problem = "zero-length payload (Asterisk drops the call)"
@@ -343,6 +377,7 @@ class Connection:
         raise LocalProtocolError(f"cannot send {name} before the peer's UUID arrived")
 
 
+_KIND_BYTE_BY_RATE: dict[int, int] = {rate: kind for kind, rate in RATE_BY_BYTE.items()}
 _OPEN = frozenset({State.AWAITING_UUID, State.STREAMING})
 _IDENTIFIED = frozenset({State.STREAMING})
 # What each role may send, and in which of our states. Asterisk accepts only audio

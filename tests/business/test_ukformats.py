@@ -8,7 +8,10 @@ from agent.business.ukformats import (
     find_phone,
     find_postcode,
     is_postcode_prefix,
+    parse_postcode,
+    postcode_guess,
     postcode_in_area,
+    spelled_postcode,
     to_e164,
 )
 
@@ -97,3 +100,61 @@ def test_complete_uk_numbers_only(number: str, e164: str | None) -> None:
 def test_a_doubled_leading_zero_reads_as_the_national_number() -> None:
     assert find_phone("007700900123") == "+447700900123"  # as Whisper wrote 0 7 7 0 0 ...
     assert find_phone("00 33 1 23 45 67 89") == "+33123456789"  # a real international one
+
+
+@pytest.mark.parametrize(
+    ("heard", "postcode"),
+    [
+        # as said, and as a recogniser writes the "for": "4", "four", run together
+        ("S for sugar, E for echo, 1, 7, L for London, G for George", "SE1 7LG"),
+        ("N as in Nelly, W as in William, 3, 6, A as in apple, B as in Bertie", "NW3 6AB"),
+        ("S4 sugar, W4 William 7-2, a 4 apple, Z4 zebra.", "SW7 2AZ"),
+        ("S4Sugar.wil4William35R4RZ4Zulu", "SW3 5RZ"),
+        (
+            "That's four sugar, the blue four-whisky one, the four apple one, "
+            "a four apple, a four alpha",
+            "SW1A 1AA",
+        ),
+        # the word is heard better than the letter: "B4 Edward" is an E
+        ("S4 shooter B4 Edward 1 7 P4 Peter B4 Bertie", "SE1 7PB"),
+        (
+            "Before Edward, see for Charlie, for and for Mary, 7L for London, S for sugar",
+            "EC4M 7LS",
+        ),
+        ("W for whisky, C for Charlie, 2, N for Nelly, 5, D for David, U for uncle", "WC2N 5DU"),
+        # a digit heard as its look-alike letter, digits as words
+        ("S for sugar, E for Edward, I, nine, S for sugar, G for George", "SE1 9SG"),
+        ("M for Mary, one, four, four, double E for Edward", "M14 4EE"),
+        ("M for Mary, one, four, four, E for Edward", None),  # a letter short
+        ("B for Bertie", None),  # one spelled letter is not a spelled postcode
+        ("I'm calling for Sarah about the leak for tomorrow", None),
+    ],
+)
+def test_spelled_postcodes(heard: str, postcode: str | None) -> None:
+    found = spelled_postcode(heard)
+    assert (str(found) if found else None) == postcode
+
+
+AREA = ("SW1", "SW3", "SE1", "W1", "WC", "EC4")
+
+
+@pytest.mark.parametrize(
+    ("heard", "guess"),
+    [
+        ("My post code is SW1A1A1A1.", "SW1A 1AA"),  # a letter's "one" repeated
+        ("postcode is SW3 55RZ", "SW3 5RZ"),  # in the area before anything else
+        ("postcode is W1D3 3QF", "W1D 3QF"),
+        ("My post code is in one nine GUI.", "N1 9GU"),  # outside the area: still read back
+        ("It's Baker Street", None),
+        ("Tomorrow morning please", None),
+        ("My post code is SW1A2R.", None),  # a letter missing: nothing to read back
+    ],
+)
+def test_postcode_guesses_to_read_back(heard: str, guess: str | None) -> None:
+    found = postcode_guess(heard, AREA)
+    assert (str(found) if found else None) == guess
+
+
+@pytest.mark.parametrize("text", ["SW1A 1AC", "SE1 7LI", "W1D 3QK", "EC4M 7LM", "N1 9GO", "E1 6VV"])
+def test_an_inward_code_never_has_c_i_k_m_o_v(text: str) -> None:
+    assert parse_postcode(text) is None

@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -142,12 +143,14 @@ class FakeCartesia:
         self.connections: list[ConnectionRecord] = []
         self.violations: list[str] = []
         self.port = 0
+        self.ssl_context: ssl.SSLContext | None = None  # serve wss:// when set
         self._context_count = 0
         self._changed = trio.Event()
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/tts/websocket"
+        scheme = "ws" if self.ssl_context is None else "wss"
+        return f"{scheme}://127.0.0.1:{self.port}/tts/websocket"
 
     @property
     def contexts(self) -> dict[str, ContextRecord]:
@@ -156,7 +159,7 @@ class FakeCartesia:
     async def serve(self, *, task_status: trio.TaskStatus[FakeCartesia] = trio.TASK_STATUS_IGNORED):
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
-                trio_websocket.serve_websocket, self._handle, "127.0.0.1", 0, None
+                trio_websocket.serve_websocket, self._handle, "127.0.0.1", 0, self.ssl_context
             )
             self.port = server.port
             task_status.started(self)

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import json
 import math
+import ssl
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +46,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
 from tests.fakes.deepgram_asr import PATH, Recognizer, Script, check_handshake
+from tests.fakes.framestamp import read_stamp
 
 __all__ = [
     "ConnectionRecord",
@@ -87,6 +90,10 @@ class ConnectionRecord:
     controls: list[str] = attrs.field(factory=list)
     sent: list[dict[str, Any]] = attrs.field(factory=list)
     sent_at: list[float] = attrs.field(factory=list)  # when each of ``sent`` left
+    # Per final (``speech_final``) Results, wall-clock seconds (``time.time()``): when
+    # the caller sent the frame that completed it (its stamp, ``framestamp``; None
+    # if unstamped), when the message holding that frame arrived here, when it left.
+    final_timing: list[tuple[float | None, float, float]] = attrs.field(factory=list)
     close_code: int | None = None  # as seen by the server
     closed_by: str = ""  # "server" or "client"
     idle_timeout: bool = False
@@ -96,6 +103,23 @@ class ConnectionRecord:
 
     def param(self, name: str) -> str | None:
         return next((value for key, value in self.query if key == name), None)
+
+
+# (due, message or None to close, (caller's stamp, arrival) of the audio that made it)
+_Outgoing = tuple[float, dict[str, Any] | None, tuple[float | None, float] | None]
+
+
+def _completing_stamp(
+    audio: bytearray, result: dict[str, Any], rate: int, frame_bytes: int
+) -> float | None:
+    """The send stamp of the caller frame holding the last audio behind ``result``."""
+    if result.get("type") != "Results" or not result.get("speech_final"):
+        return None
+    end = round((result["start"] + result["duration"]) * rate) * 2
+    if end <= 0 or end > len(audio):
+        return None
+    start = (end - 1) // frame_bytes * frame_bytes
+    return read_stamp(bytes(audio[start : start + frame_bytes]))
 
 
 class FakeDeepgram:
@@ -113,8 +137,10 @@ class FakeDeepgram:
         idle_timeout_s: float = 10.0,
         interim_every_ms: int = 300,
         speech_threshold: float = 500.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
+        self.ssl_context = ssl_context  # serve wss:// (TLS on loopback) when set
         self.sample_rate = sample_rate
         self.faults = tuple(faults)
         self.result_latency_s = result_latency_s
@@ -128,7 +154,8 @@ class FakeDeepgram:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{PATH}"
+        scheme = "ws" if self.ssl_context is None else "wss"
+        return f"{scheme}://127.0.0.1:{self.port}{PATH}"
 
     @property
     def audio_bytes_received(self) -> int:
@@ -152,7 +179,7 @@ class FakeDeepgram:
                     self._handle,
                     "127.0.0.1",
                     0,
-                    None,
+                    self.ssl_context,
                     connect_timeout=5,
                     disconnect_timeout=5,
                 )
@@ -217,7 +244,7 @@ class FakeDeepgram:
             no_delay=record.param("no_delay") == "true",
         )
         record.recognizer = recognizer
-        outbox_in, outbox = trio.open_memory_channel[tuple[float, dict[str, Any] | None]](math.inf)
+        outbox_in, outbox = trio.open_memory_channel[_Outgoing](math.inf)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_results, ws, record, fault, outbox)
             await self._read_client(ws, record, fault, recognizer, outbox_in)
@@ -229,9 +256,10 @@ class FakeDeepgram:
         record: ConnectionRecord,
         fault: Fault,
         recognizer: Recognizer,
-        outbox: trio.MemorySendChannel[tuple[float, dict[str, Any] | None]],
+        outbox: trio.MemorySendChannel[_Outgoing],
     ) -> None:
         rate = recognizer.sample_rate
+        frame_bytes = rate * 2 // 50  # the 20 ms frames the agent forwards
         closing = stalled = False
         while True:
             with trio.move_on_after(self.idle_timeout_s) as idle:
@@ -245,6 +273,7 @@ class FakeDeepgram:
                 record.idle_timeout = True
                 await self._close(ws, record, 1011, "NET-0001")
                 return
+            arrived = time.time()
             due = trio.current_time() + self.result_latency_s
             if closing:
                 self.violations.append(f"connection {record.index}: data after CloseStream")
@@ -267,7 +296,8 @@ class FakeDeepgram:
                     stalled = True
                 if not stalled:
                     for result in recognizer.feed(message):
-                        outbox.send_nowait((due, result))
+                        stamp = _completing_stamp(record.audio, result, rate, frame_bytes)
+                        outbox.send_nowait((due, result, (stamp, arrived)))
                 continue
             try:
                 control = json.loads(message)
@@ -282,22 +312,22 @@ class FakeDeepgram:
                 continue
             elif kind == "Finalize":
                 for result in recognizer.finalize():
-                    outbox.send_nowait((due, result))
+                    outbox.send_nowait((due, result, None))
             elif kind == "CloseStream":
                 closing = True
                 for result in recognizer.close():
-                    outbox.send_nowait((due, result))
-                outbox.send_nowait((due, None))  # then close
+                    outbox.send_nowait((due, result, None))
+                outbox.send_nowait((due, None, None))  # then close
 
     async def _send_results(
         self,
         ws: WebSocketConnection,
         record: ConnectionRecord,
         fault: Fault,
-        outbox: trio.MemoryReceiveChannel[tuple[float, dict[str, Any] | None]],
+        outbox: trio.MemoryReceiveChannel[_Outgoing],
     ) -> None:
         try:
-            async for due, message in outbox:
+            async for due, message, timing in outbox:
                 await trio.sleep_until(due)
                 if message is None:
                     await self._close(ws, record, 1000, None)
@@ -305,6 +335,8 @@ class FakeDeepgram:
                 await ws.send_message(json.dumps(message))
                 record.sent.append(message)
                 record.sent_at.append(trio.current_time())
+                if timing is not None and message.get("speech_final"):
+                    record.final_timing.append((*timing, time.time()))
                 if fault.malformed_after_messages == len(record.sent):
                     await ws.send_message('{"type": "Results", "channel": ')
                 if fault.error_after_messages == len(record.sent):

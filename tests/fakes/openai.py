@@ -27,6 +27,7 @@ import enum
 import json
 import re
 import socket
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -275,11 +276,13 @@ class FakeOpenAIServer:
         self.disconnects = 0
         self.connections = 0
         self.port = 0
+        self.ssl_context: ssl.SSLContext | None = None  # serve https:// when set
         self._disconnected: trio.Event | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_path}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}{self.base_path}"
 
     def assert_clean(self) -> None:
         if self.violations:
@@ -296,6 +299,8 @@ class FakeOpenAIServer:
         self._disconnected = trio.Event()
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         self.port = listeners[0].socket.getsockname()[1]
+        if self.ssl_context is not None:
+            listeners = [trio.SSLListener(ln, self.ssl_context) for ln in listeners]
         async with trio.open_nursery() as nursery:
             await nursery.start(trio.serve_listeners, self._handle_connection, listeners)
             task_status.started(self.base_url)

@@ -274,6 +274,22 @@ async def test_a_duplicate_uuid_is_refused_while_the_first_call_lives():
         assert not any("ERROR" in line for line in served.lines)
 
 
+async def test_a_uuid_reused_after_its_call_ended_is_refused():
+    port = free_port()
+    async with serving(port) as served:
+        await served.wait_for(r"serving \(echo\)")
+        first = GoodCall(port)
+        await first.run(1.0)
+        await served.wait_for(r"call ended: outcome=")
+        twin = await trio.to_thread.run_sync(connect, port, identify(first.uuid) + FRAME)
+        closed = await trio.to_thread.run_sync(closed_by_server, twin, 2.0)
+        twin.close()
+        assert closed
+        await served.wait_for("already named an earlier call")
+        assert records(served.workdir) == [(str(first.uuid), "ended")]
+        assert not any("ERROR" in line for line in served.lines)
+
+
 async def test_a_call_killed_with_the_process_is_closed_as_interrupted_at_the_next_start():
     port = free_port()
     async with serving(port) as served:

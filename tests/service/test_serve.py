@@ -164,11 +164,33 @@ def test_require_setup_refuses_unknown_expired_and_reused_uuids(caplog):
     refusals = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(refusals) == 3 and flow.refused == 3
     assert str(stranger) in refusals[0].getMessage()
-    assert "already claimed" in refusals[1].getMessage()
+    assert "already named an earlier call" in refusals[1].getMessage()
     # Without the allowlist the same strangers are let in, with no metadata.
     open_flow = CallFlow(store, clock=lambda: clock[0])
     assert open_flow.accept(FakeCall(stranger))
     assert open_flow.did_for(FakeCall(stranger)) is None
+
+
+def test_a_uuid_is_one_call_even_without_setup(caplog, monkeypatch):
+    # Records, setup metadata and the next step key on the UUID: a second call
+    # under an ended call's UUID would overwrite the first call's record.
+    monkeypatch.setattr("agent.pbx.callflow.REMEMBERED_UUIDS", 3)
+    flow = CallFlow(CallMetadataStore(), clock=lambda: 1.0)
+    caplog.set_level(logging.INFO, logger="agent.pbx.callflow")
+    first, *others = (uuid.uuid4() for _ in range(4))
+    assert flow.accept(FakeCall(first))
+    flow.ended(FakeCall(first))
+    assert not flow.accept(FakeCall(first))
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning == [
+        f"call {first}: refused: this UUID already named an earlier call"
+        " (each call needs a fresh one, e.g. the dialplan's ${UUID()})"
+    ]
+    assert flow.refused == 1
+    # The memory is bounded: the oldest UUIDs are forgotten.
+    assert all(flow.accept(FakeCall(other)) for other in others)
+    assert flow.accept(FakeCall(first))
+    assert not flow.accept(FakeCall(others[-1]))
 
 
 def test_unknown_caller_id_is_none():

@@ -139,6 +139,10 @@ SETTINGS = (
     Setting("VOICE_AGENT_CONTEXT_TTL_S", Float(0, DAY_S), 300.0,
             "how long a fetched company profile is used before it is refreshed",
             CONVERSATION, unit="s"),
+    Setting("VOICE_AGENT_CA_FILE", FilePath(), None,
+            "PEM file of extra certificate authorities that provider connections trust"
+            " besides the system's",
+            CONVERSATION),
     # --- booking ----------------------------------------------------------------------
     Setting("VOICE_AGENT_DB", FilePath(), "voice-agent.sqlite3",
             "the agent's store: a SQLite file, or postgresql://user@host:port/db that"
