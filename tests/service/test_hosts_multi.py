@@ -37,7 +37,9 @@ def free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def host_env(name: str, pg_url: str) -> tuple[dict[str, str], dict[str, int]]:
+def host_env(
+    name: str, pg_url: str, capacity: int = CAPACITY
+) -> tuple[dict[str, str], dict[str, int]]:
     ip = ADDRESSES[name]
     ports = {"audiosocket": free_port(ip), "agi": free_port(ip)}
     return {
@@ -47,7 +49,7 @@ def host_env(name: str, pg_url: str) -> tuple[dict[str, str], dict[str, int]]:
         "VOICE_AGENT_PORT": str(ports["audiosocket"]),
         "VOICE_AGENT_AGI_HOST": ip,
         "VOICE_AGENT_AGI_PORT": str(ports["agi"]),
-        "VOICE_AGENT_MAX_CALLS": str(CAPACITY),
+        "VOICE_AGENT_MAX_CALLS": str(capacity),
         "VOICE_AGENT_REQUIRE_SETUP": "1",
         "VOICE_AGENT_HEARTBEAT_S": "0.2",
         "VOICE_AGENT_HOST_DEAD_AFTER_S": "1.0",
