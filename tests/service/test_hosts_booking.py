@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import trio
 
-from agent.demo.booking_api import open_fake_booking
+from agent.demo.booking_api import Fault, open_fake_booking
 from agent.demo.softphone import HangUp, Say
 from tests.fakes.cartesia import FakeCartesia
 from tests.fakes.deepgram import open_fake_deepgram
@@ -37,7 +37,8 @@ from tests.serve_process import serve_process
 from tests.service.test_hosts_multi import ADDRESSES, Calls, host_env, records
 from tests.service.test_hosts_outbox import company
 
-pytestmark = pytest.mark.realtime
+# About 50 s of real calls: the slow tier (make test-slow, run by .ci/run).
+pytestmark = [pytest.mark.realtime, pytest.mark.slow]
 
 CAPACITY = 20
 ON_B = 6  # b's calls, placed while a is full
@@ -92,8 +93,9 @@ def provider_env(deepgram, cartesia, companies) -> dict[str, str]:
         "CARTESIA_VOICE_ID": "voice-1",
         "CARTESIA_URL": cartesia.url,
         "VOICE_AGENT_TTS_FALLBACK": "none",
-        # b's claimed outbox rows go to a this soon after b dies.
-        "VOICE_AGENT_OUTBOX_LEASE_S": "1.5",
+        # b's claimed outbox rows go to a this soon after b dies (above the booking
+        # client's 3 s timeout, so a stalled try is never doubled by another worker).
+        "VOICE_AGENT_OUTBOX_LEASE_S": "4",
     }
 
 
@@ -136,6 +138,12 @@ async def test_two_hosts_book_calls_and_one_dies_mid_booking(pg_url, tmp_path):
                 told = {body["call_uuid"] for _, body in api.notifications}
                 return [u for u in uuids if u in told]
 
+            def heard(uuids) -> str:
+                """What the callers who did not book heard (a failure's evidence)."""
+                return "\n".join(
+                    f"{u}: {decode_tones(calls.dialled[u].agent_audio())!r}" for u in uuids
+                )
+
             async with trio.open_nursery() as nursery:
                 on_a = [await calls.place(nursery, script) for _ in range(CAPACITY)]
                 on_b = []
@@ -144,8 +152,22 @@ async def test_two_hosts_book_calls_and_one_dies_mid_booking(pg_url, tmp_path):
                     await trio.sleep(1.5)
                 assert [calls.routed[u] for u in on_a] == [addr_a] * CAPACITY
                 assert [calls.routed[u] for u in on_b] == [addr_b] * ON_B
-                with trio.fail_after(40):  # two of b's calls booked and notified
-                    while len(notified(booked(on_b))) < 2:
+                with trio.move_on_after(40):
+                    while len(booked(on_a)) < CAPACITY:
+                        await trio.sleep(0.02)
+                assert booked(on_a) == on_a, heard(set(on_a) - set(booked(on_a)))
+                # a's calls are booked; b's later ones are still talking. The next
+                # booking POST (a call on b) gets a 500: the booking waits in the
+                # shared outbox, and the outbox's first try of it stalls. b is killed
+                # with that try in flight (or a's, if a's worker claimed the row).
+                api.fail(Fault.SERVER_ERROR)
+                api.fail(Fault.STALL)
+
+                def outboxed() -> list[str]:
+                    return [k for k, n in api.booking_posts.items() if n >= 2]
+
+                with trio.fail_after(40):  # one of b's calls booked and notified
+                    while not (notified(booked(on_b)) and outboxed()):
                         await trio.sleep(0.02)
                 b_booked_at_kill, notified_at_kill = len(booked(on_b)), notified(on_b)
                 up_at_kill = [u for u in on_b if u not in calls.callers]
@@ -177,11 +199,26 @@ async def test_two_hosts_book_calls_and_one_dies_mid_booking(pg_url, tmp_path):
     assert len(calls.routed) == len(rows) == 40
     per_host = {name: sum(1 for r in rows.values() if r[1] == name) for name in ADDRESSES}
     assert per_host == {"host-a": CAPACITY + AFTER, "host-b": ON_B}
+    for u in on_b:
+        print(
+            "DEBUG",
+            u,
+            rows[u][2:4],
+            u in up_at_kill,
+            decode_tones(calls.callers[u].agent_audio()) if u in calls.callers else None,
+        )
+    print(
+        "DEBUG posts",
+        api.booking_posts,
+        [b["body"]["call_uuid"] for b in api.bookings.values()][-8:],
+    )
     assert len(up_at_kill) >= 2  # b died in the middle of calls
     for u in on_b:  # b died with them: closed by a, not left open
-        ended = ("booked", "hangup") if u not in up_at_kill else ("interrupted", "host-lost")
         # A call hung up just before the kill may not have been recorded by b yet.
-        assert rows[u][2:4] in (ended, ("interrupted", "host-lost")), rows[u]
+        ended = {("interrupted", "host-lost")}
+        if u not in up_at_kill:
+            ended |= {("booked", "hangup"), ("booking-pending", "hangup")}
+        assert rows[u][2:4] in ended, rows[u]
         assert rows[u][4] is not None
     survivors = on_a + after
     for u in survivors:  # every caller on a heard its booking and hung up
@@ -195,9 +232,12 @@ async def test_two_hosts_book_calls_and_one_dies_mid_booking(pg_url, tmp_path):
     starts = [b["body"]["slot"]["start"] for b in api.bookings.values()]
     assert len(set(starts)) == len(starts)
     assert all(key == f"{b['body']['call_uuid']}:1" for key, b in api.bookings.items())
-    # A POST in flight when b died may be the one repeated (same Idempotency-Key).
+    # The outboxed booking: the 500, the stalled try, then one try that made it,
+    # all under its one Idempotency-Key; every other booking is one POST.
+    [key] = outboxed()
+    assert key in api.bookings
+    assert api.booking_posts == {k: 3 if k == key else 1 for k in api.booking_posts}
     posts = sum(api.booking_posts.values())
-    assert posts - len(api.bookings) <= 1
     # Every booking's notification, once, through the shared outbox (whoever sent
     # it). Known gap: the booking is made at the API before its notification is
     # queued, so a host killed between the API's answer and that write leaves a

@@ -74,7 +74,8 @@ class Calls:
     def __init__(self, agi_port: int) -> None:
         self.agi_port = agi_port
         self.routed: dict[str, str] = {}  # uuid -> VOICE_AGENT_ADDR
-        self.callers: dict[str, Caller] = {}
+        self.callers: dict[str, Caller] = {}  # the calls that are over
+        self.dialled: dict[str, Caller] = {}  # every call, from its start
         self.nexts: dict[str, str] = {}
 
     async def place(self, nursery: trio.Nursery, script_for) -> str:
@@ -88,6 +89,7 @@ class Calls:
     async def _talk(self, call_uuid: str, addr: str, script) -> None:
         host, port = addr.rsplit(":", 1)
         caller = Caller(script, params=CallerParams(linger_s=0), call_uuid=uuid.UUID(call_uuid))
+        self.dialled[call_uuid] = caller
         await caller.run(await trio.open_tcp_stream(host, int(port)))
         self.callers[call_uuid] = caller
         with trio.move_on_after(5):  # b is dead for some: the next step goes to a
