@@ -199,19 +199,6 @@ async def test_two_hosts_book_calls_and_one_dies_mid_booking(pg_url, tmp_path):
     assert len(calls.routed) == len(rows) == 40
     per_host = {name: sum(1 for r in rows.values() if r[1] == name) for name in ADDRESSES}
     assert per_host == {"host-a": CAPACITY + AFTER, "host-b": ON_B}
-    for u in on_b:
-        print(
-            "DEBUG",
-            u,
-            rows[u][2:4],
-            u in up_at_kill,
-            decode_tones(calls.callers[u].agent_audio()) if u in calls.callers else None,
-        )
-    print(
-        "DEBUG posts",
-        api.booking_posts,
-        [b["body"]["call_uuid"] for b in api.bookings.values()][-8:],
-    )
     assert len(up_at_kill) >= 2  # b died in the middle of calls
     for u in on_b:  # b died with them: closed by a, not left open
         # A call hung up just before the kill may not have been recorded by b yet.
