@@ -8,7 +8,8 @@ own audio, so 26 calls at once each get their own words), the real booking
 client against the fake booking API, and the shared PostgreSQL outbox for the
 notifications. Every caller books its own slot in one breath ("... Monday at 9
 am"), says yes twice and hangs up once the agent has read the booking back (a
-slow tool's filler, "One moment, please.", is waited out, not answered).
+slow tool's filler is waited out; a question asked again, as when a loaded line
+loses a word, is answered again).
 
 Setup goes to host a, which keeps calls while it has room (20) and sends the rest
 to b. b's six calls start 1.5 s apart. Once a's first 20 are booked, the next
@@ -89,13 +90,32 @@ def booking_call(n: int) -> list:
     ]
 
 
-def wait_out_the_filler(caller: Caller) -> list:
-    """Before each step: if all the agent said since the caller's last words is the
-    filler of a slow tool ("One moment, please."), wait for its real answer first."""
+# What a caller says when the agent asks again (a word lost on a loaded line):
+# (words of the agent's question, the answer).
+ANSWERS = (
+    (("Can I take your name", "getting your name"), "I'm Ann Lee."),
+    (("address of the job", "missing the address"), "It's 22 Baker Street."),
+    (("And the postcode?", "valid postcode", "getting the postcode"), "SW1A 1AA."),
+    (("best number", "number doesn't look", "whole number", "number isn't"), "07700 900123."),
+    (("When would suit", "get a day"), None),  # the caller's own day and hour
+    (("Was that ",), "Yes, that's right."),
+)
+
+
+def react(caller: Caller) -> list:
+    """Before each step, what the agent said since the caller's last words: the
+    filler of a slow tool ("One moment, please.") is waited out, not answered; a
+    question asked again is answered again; anything else: the script goes on."""
     ends = [u.end_at for u in caller.utterances if u.end_at is not None]
     since = max(ends, default=0.0)
-    said = decode_tones(b"".join(r.pcm for r in caller.received if r.at >= since))
-    return [Say(b"", label="waits out the filler")] if said.strip() in ("", FILLER) else []
+    said = decode_tones(b"".join(r.pcm for r in caller.received if r.at >= since)).strip()
+    if said in ("", FILLER):
+        return [Say(b"", label="waits out the filler")]
+    for asks, answer in ANSWERS:
+        if any(ask in said for ask in asks):
+            text = answer or caller.script[0].label.rsplit(", ", 1)[1]  # "Monday at 9 am."
+            return [Say(encode_tones(text), label=text)]
+    return []
 
 
 def provider_env(deepgram, cartesia, companies) -> dict[str, str]:
@@ -142,7 +162,7 @@ async def test_two_hosts_book_calls_and_one_dies_mid_booking(pg_url, tmp_path):
                 await served.wait_for(
                     r"serving \(conversation stt=deepgram llm=offline", timeout=30
                 )
-            calls = Calls(ports_a["agi"], wait_out_the_filler)
+            calls = Calls(ports_a["agi"], react)
             numbers = iter(range(40))
 
             def script(addr: str) -> list:
@@ -159,7 +179,9 @@ async def test_two_hosts_book_calls_and_one_dies_mid_booking(pg_url, tmp_path):
             def heard(uuids) -> str:
                 """What the callers who did not book heard (a failure's evidence)."""
                 return "\n".join(
-                    f"{u}: {decode_tones(calls.dialled[u].agent_audio())!r}" for u in uuids
+                    f"{u}: {decode_tones(calls.dialled[u].agent_audio())!r}\n"
+                    + "\n".join(line for line in a.lines + b.lines if u in line and "WARN" in line)
+                    for u in uuids
                 )
 
             async with trio.open_nursery() as nursery:
