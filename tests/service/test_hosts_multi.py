@@ -72,8 +72,14 @@ def records(pg_url: str) -> list[tuple]:
 class Calls:
     """Places calls through host a's setup; remembers where each went and how it ended."""
 
-    def __init__(self, agi_port: int, react: Callable[[Caller], list] | None = None) -> None:
+    def __init__(
+        self,
+        agi_port: int,
+        react: Callable[[Caller], list] | None = None,
+        params: CallerParams | None = None,
+    ) -> None:
         self.agi_port = agi_port
+        self.params = params or CallerParams(linger_s=0)
         self.react = react  # a reacting caller (``Caller(answer=...)``), given the caller
         self.routed: dict[str, str] = {}  # uuid -> VOICE_AGENT_ADDR
         self.callers: dict[str, Caller] = {}  # the calls that are over
@@ -93,7 +99,7 @@ class Calls:
         react = self.react
         caller = Caller(
             script,
-            params=CallerParams(linger_s=0),
+            params=self.params,
             call_uuid=uuid.UUID(call_uuid),
             answer=None if react is None else lambda: react(caller),
         )
