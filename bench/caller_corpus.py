@@ -132,6 +132,11 @@ _AGAIN = re.compile(
 )
 
 
+# After a miss ("Sorry, ... type it on your keypad"), not the first question's "you can also".
+_KEYPAD = re.compile(r"\bsorry\b.*\b(?:type|key|enter)\b.*\bkeypad\b", re.IGNORECASE)
+_SPELL = re.compile(r"\bletter by letter\b", re.IGNORECASE)  # the postcode, spelled
+
+
 def _alnum(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
@@ -140,8 +145,8 @@ def _alnum(text: str) -> str:
 class Person:
     """What a person does between the scripted lines: says yes when the agent reads a
     value back right ("Was that ...?"), no and the line again when it is wrong, and
-    says the last line again (or types the number, when asked to) when the agent did
-    not get it; at most twice for one line."""
+    says the last line again when the agent did not get it, at most twice for one
+    line; asked to type the number or spell the postcode, does that (once each)."""
 
     spec: Spec
     caller: Caller
@@ -151,6 +156,7 @@ class Person:
     repeats: int = 0
     said: dict = attrs.field(factory=dict)
     known: set = attrs.field(factory=set)
+    other_ways: set = attrs.field(factory=set)  # keypad, spell: asked and done
 
     def __attrs_post_init__(self) -> None:
         self.said = {s.label: s for s in self.caller.script if isinstance(s, Say)}
@@ -171,13 +177,18 @@ class Person:
                 return [self.replies["yes"]]
             self.repeats += 1
             return [self.replies["no"]] + ([said] if said and self.repeats <= 2 else [])
+        # Asked another way (type the number, spell the postcode), a person does it, once
+        # each, however often they have repeated themselves before.
+        phone = self.spec.slots.get("phone")
+        if _KEYPAD.search(text) and phone and "keypad" not in self.other_ways and said:
+            self.other_ways.add("keypad")
+            return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
+        spell = self.replies.get(self.spec.name)
+        if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
+            self.other_ways.add("spell")
+            return [spell]
         if _AGAIN.search(text) and said is not None and self.repeats < 2:
             self.repeats += 1
-            phone = self.spec.slots.get("phone")
-            if "keypad" in text and "isn't coming through" in text and phone:
-                return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
-            if "letter by letter" in text and (spell := self.replies.get(self.spec.name)):
-                return [spell]  # asked to spell the postcode: spelled
             return [said]
         self.repeats = 0
         return []

@@ -87,11 +87,15 @@ class Server:
         shared_client: bool,
         tmp: Path,
         profile: Path | None = None,
+        agent_tree: Path | None = None,
     ) -> None:
         self.control: int | None = None
+        self.agent = str(agent_tree or BENCH.parent) + "/agent"
         env = {
             **os.environ,
             **env,
+            # Another checkout's agent/ (an earlier commit, for a before/after).
+            **({"PYTHONPATH": str(agent_tree)} if agent_tree is not None else {}),
             "VOICE_AGENT_DB": str(tmp / "agent.sqlite3"),
             "VOICE_AGENT_METRICS_PORT": "0",
             "VOICE_AGENT_AGI_PORT": "0",
@@ -109,6 +113,7 @@ class Server:
             )
             ready = json.loads(self.proc.stdout.readline())
             self.port, self.control = ready["port"], ready["control"]
+            self.agent = ready["agent"]
         else:
             self.port = free_port()
             command = [PYTHON, "-m", "agent", "serve", "--brain", "conversation"]

@@ -2,7 +2,7 @@
 company's vocabulary (``agent.dialogue.vocabulary``), and how often a postcode or a
 phone number is read right once ``agent.dialogue.normalise`` has rewritten the line.
 
-    python bench/recogniser_wer.py [--voices en-gb,en-us,en-gb-scotland] [--json PATH]
+    python bench/recogniser_wer.py [--voices en-gb,flite:rms,festival:ked_diphone] [--json P]
 
 Audio: the caller fixtures (Festival, agent/demo/data/caller) and the same lines plus
 a few with the company's words spoken by espeak-ng voices (the espeak-ng program),
@@ -25,7 +25,11 @@ import numpy as np
 import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from caller_corpus import synthesise  # flite and Festival voices, cached
+
+from agent.base.wav import read_wav
 from agent.business.company import EXAMPLE_COMPANIES, parse_directory
 from agent.business.ukformats import find_phone, find_postcode
 from agent.demo.scenarios import CALLER_LINES
@@ -105,6 +109,12 @@ def main() -> int:
     lines = [say for say, _, _ in fixtures()] + list(EXTRA)
     refs = [ref for _, ref, _ in fixtures()] + list(EXTRA)
     for voice in args.voices.split(","):
+        if ":" in voice:  # flite:rms, festival:ked_diphone: the caller corpus' voices
+            sets[voice] = [
+                (say, ref, read_wav(synthesise(voice, say), RATE))
+                for say, ref in zip(lines, refs, strict=True)
+            ]
+            continue
         sets[f"espeak {voice}"] = [
             (say, ref, espeak(voice, say)) for say, ref in zip(lines, refs, strict=True)
         ]

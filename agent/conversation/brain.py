@@ -277,7 +277,10 @@ class ConversationBrain:
                     turn.discard()
                     self._turn = None
             elif isinstance(action, Reprompt):
-                self._say(render(self.company, "reprompt", question=self.workflow.question()))
+                # The question the caller last heard, not the gate workflow's step
+                # (in offline mode the policy's own workflow is further along).
+                question = self.history.open_question() or self.workflow.question()
+                self._say(render(self.company, "reprompt", question=question))
             elif isinstance(action, AskRepeat):
                 self._say(render(self.company, "ask_repeat"))
             elif isinstance(action, SilenceTimeout):

@@ -30,10 +30,12 @@ STREET_WORDS = (
     "bridge|wharf|yard|gate|mansions|house|buildings|estate|cottage|farm|lodge|manor|barn"
 )
 _ADDRESS = re.compile(
-    rf"(?:\b(?:flat|apartment|unit)\s+\d+[a-z]?,?\s+)?\b\d+[a-z]?,?\s+(?:[A-Za-z][\w'\-]*\s+){{0,3}}"
+    rf"(?:\b(?:flat|apartment|unit)\s+\d+[a-z]?,?\s+)?\b\d+(?:st|nd|rd|th)?[a-z]?,?\s+"
+    rf"(?:[A-Za-z][\w'\-]*\s+){{0,3}}"
     rf"(?:{STREET_WORDS})\b",
     re.IGNORECASE,
 )
+_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b(?=,?\s+[A-Za-z])", re.IGNORECASE)
 _CUE = re.compile(
     r"^\s*(?:no|nope|sorry|actually|wait|hang on|oops)\b|\b(?:i mean|i said|correction|"
     r"should be|should have been|that's wrong|not quite|instead|rather than|change)\b|"
@@ -107,7 +109,9 @@ def find_address(text: str) -> str | None:
     m = _ADDRESS.search(text)
     if m is None:
         return None
-    return " ".join(m.group(0).strip(" ,.").split())
+    # "7th Station Road": a recogniser's ordinal for a house number ("7 Station Road")
+    found = _ORDINAL.sub(r"\1", m.group(0))
+    return " ".join(found.strip(" ,.").split())
 
 
 def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:

@@ -22,6 +22,7 @@ caller's continuation ("my postcode is" + "SW1A 1AA") reads as one turn.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
 from agent.base.events import Message, ToolCall
@@ -211,6 +212,17 @@ class History:
 
     def to_openai(self, budget_chars: int | None = None) -> list[dict]:
         return [message.to_openai() for message in self.for_llm(budget_chars)]
+
+    def open_question(self) -> str | None:
+        """The last question of the agent's last reply ("And the postcode?", "Was that
+        S W 1 A, 1 A A?"): what a reprompt asks again. ``None`` when that reply asked
+        nothing (or the caller has spoken since)."""
+        index = self._last_spoken_reply()
+        if index is None:
+            return None
+        text = self._turns[index].content or ""
+        questions = re.findall(r"[^.!?]*\?", text)
+        return " ".join(questions[-1].split()) if questions else None
 
     # --- internals ------------------------------------------------------------
 

@@ -42,6 +42,8 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"(?:not working|off|gone|stopped|broken|packed up|on the blink)",
             "boiler heating",
         ),
+        # "no hot water" with its middle word misheard ("no fat water"): still hot water
+        (r"\b(?:got|have|there's|there is) no (?:\w+ )?water\b(?! pressure)", "boiler hot water"),
         (r"\b(?:radiators?|rads)\b\s+(?:are\s+|is\s+)?(?:cold|not (?:warm|working))", "radiator"),
         (r"\bcold radiators?\b|\bpilot light\b|\bcombi\b|\block(?:ed)? ?out\b", "boiler"),
         (

@@ -40,7 +40,7 @@ TEMPLATES: dict[str, str] = {
     "invalid_phone": "Sorry, that number doesn't look right. Could you give it to me again?",
     "heard_phone": (
         "Sorry, I heard {heard}, and that doesn't look right for a whole phone number. "
-        "Could you give me the whole number again?"
+        "Could you give me the whole number again, or type it on your keypad and press hash?"
     ),
     # after two misses on one detail: another way to give it, and a person on offer
     "retry_name": (
@@ -111,6 +111,11 @@ TEMPLATES: dict[str, str] = {
     "what_else": "Go ahead, what else can I do for you?",
     "correction_noted": (
         "Thanks, I've made a note and the office will call you to put that right. "
+        "Is there anything else?"
+    ),
+    "reschedule_noted": (
+        "I can't move the booking from here, so it stays for {slot} for now. I've noted "
+        "that you'd rather have {when}, and the office will call you to move it. "
         "Is there anything else?"
     ),
     "goodbye": "Thanks for calling {company}. Goodbye.",

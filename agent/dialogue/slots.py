@@ -92,6 +92,9 @@ _NEVER_NAME = re.compile(
 )
 
 
+_LEAD_IN = re.compile(r"^\s*(?:(?:let's|lets|that's|thats|well|oh|er|um|so)\s+)+", re.I)
+
+
 def _tidy_name(words: str) -> str | None:
     kept: list[str] = []
     for word in words.split():
@@ -113,6 +116,7 @@ def find_name(text: str, *, expecting: bool = False) -> str | None:
         if expecting or captured[:1].isupper():
             return _tidy_name(captured)
     first = re.split(r"[,.;?!]", text)[0]  # "Raj Patel, can you come tomorrow?"
+    first = _LEAD_IN.sub("", first)  # "Let's David Brown": "It's" misheard
     if expecting and not re.search(r"\d", first):
         words = re.findall(r"[A-Za-z][A-Za-z'\-]*", first)
         if 1 <= len(words) <= 3 and not (_YES.match(text) or _NO.match(text)):
@@ -126,7 +130,21 @@ def yes_no(text: str) -> bool | None:
         return False
     if _YES.match(text):
         return True
+    # A short reply that ends in a yes, its start misheard ("You had to go on" for
+    # "Yeah, go on", "Oh yes please"), with no no in it.
+    words = re.findall(r"[\w']+", text.lower())
+    question = text.rstrip().endswith("?")
+    if len(words) <= 6 and _YES_TAIL.search(text) and not (_NEGATION.search(text) or question):
+        return True
     return None
+
+
+_YES_TAIL = re.compile(
+    r"\b(?:yes|yeah|yep|go on|go ahead|yes please|book it|please do|sounds (?:good|fine)|"
+    r"that's (?:fine|right|correct|great|perfect)|that is (?:fine|right|correct))[\s.!,]*$",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(?:no|not|don't|nah|nope|never|wrong|isn't|wasn't)\b", re.IGNORECASE)
 
 
 # --- services ---------------------------------------------------------------

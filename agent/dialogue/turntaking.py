@@ -1,11 +1,8 @@
 """The turn-taking brain: who speaks when. Pure: no Trio, time passed in as ``now``.
 
-Inputs are method calls, each with ``now`` (seconds, monotonic, e.g.
-``trio.current_time()``); each returns a list of actions for the caller to carry
-out, in order. Timers fire from ``tick(now)``; ``next_deadline()`` says when the
-next one is due (it can change after any input, so re-arm after each call).
-Every input first fires the timers already due, so a late tick never reorders
-events.
+Inputs are method calls with ``now`` (monotonic seconds); each returns the actions
+to carry out, in order. Timers fire from ``tick(now)``; ``next_deadline()`` says when
+(re-arm after each call). Every input first fires the timers already due.
 
 Policy, in short:
 
@@ -21,15 +18,16 @@ Policy, in short:
   that echo window; backchannels ("mm-hmm") never interrupt (``turntaking_bargein``).
 * Speech shorter than ``blip_max_s`` with no words is not a turn (a cough); a
   short "yes" with words is.
-* Silence: ``Reprompt(n)`` after ``reprompt_after_s`` of nobody talking, then
+* Silence: ``Reprompt(n)`` after ``reprompt_after_s`` of nobody talking (or up to
+  ``stt_eot_timeout_s`` after speech the STT still owes words for), then
   ``SilenceTimeout`` after ``max_reprompts`` reprompts went unanswered.
 * A turn heard with confidence below ``min_confidence`` goes on marked as unsure
   (``doubt.UNSURE_PREFIX``) for the policy to confirm; with ``confirm_unsure`` off
   it gives ``AskRepeat`` (at most ``max_ask_repeat`` times, then the best guess).
 * DTMF digits pass through as ``DtmfInput`` (and interrupt the agent).
 
-The caller's VAD (the C core) applies the echo guard: its speech starts are taken
-at face value. Timings: ``TurnTakingParams``; outputs: ``turntaking_actions``.
+The caller's VAD (the C core) applies the echo guard: its speech starts are taken at
+face value. Timings: ``TurnTakingParams``; outputs: ``turntaking_actions``.
 """
 
 from __future__ import annotations
@@ -96,6 +94,7 @@ class TurnTaker:
         # Silence and quality.
         self._last_activity: float | None = None
         self._reprompts = 0
+        self._stt_owes_since: float | None = None  # SpeechStarted, no transcript yet
         self._silence_ended = False
         self._ask_repeats = 0
         self._stats = dict.fromkeys(attrs.fields_dict(TurnTakingStatistics), 0)
@@ -142,13 +141,15 @@ class TurnTaker:
 
     def stt_event(self, event: SttEvent, now: float) -> list[Action]:
         out = self._advance(now)
+        # Speech (or echo: our VAD is the onset source) owes words: no reprompt meanwhile.
+        owed = isinstance(event, SpeechStarted) or getattr(event, "is_final", True) is False
+        self._stt_owes_since = (self._stt_owes_since or now) if owed else None
         if isinstance(event, Transcript):
             self._on_transcript(event, now, out)
         elif isinstance(event, UtteranceEnd):
             if self._heard.text() and self._heard.eot_at is None:
                 self._heard.eot_at = now
         elif not isinstance(event, SpeechStarted):
-            # SpeechStarted fires on noise and echo; our VAD is the onset source.
             raise TypeError(f"stt_event: not an STT event: {event!r}")
         return self._evaluate(now, out)
 
@@ -230,8 +231,7 @@ class TurnTaker:
         if self._agent.playing:
             self._barge_in(now, "words", out)
         elif self._committed():
-            # The caller went on after we committed to a reply ("my postcode is...
-            # SW1A 1AA"), or answered while the reply's tail was still running.
+            # Went on after we committed ("my postcode is... SW1A 1AA"), or over its tail.
             self._barge_in(now, "caller-continued", out)
         heard.hear(event, now)
         self._last_activity = now
@@ -268,8 +268,7 @@ class TurnTaker:
         )
 
     def _evaluate(self, now: float, out: list[Action]) -> list[Action]:
-        # Fire every due rule, earliest first, until nothing is due; each firing
-        # changes the state so that its own rule is no longer due.
+        # Fire every due rule, earliest first (each firing makes its own rule not due).
         while True:
             due = [(t, name) for name, t in self._deadlines() if t is not None]
             due = [(t, name) for t, name in due if t <= now + _EPSILON]
@@ -309,7 +308,8 @@ class TurnTaker:
             or self._turn_id is not None
             or self._heard.text()
         )
-        return self._last_activity + self.params.reprompt_after_s if idle else None
+        owed = (self._stt_owes_since or 0.0) + self.params.stt_eot_timeout_s  # words, soon
+        return max(self._last_activity + self.params.reprompt_after_s, owed) if idle else None
 
     # --- decisions ----------------------------------------------------------------
 

@@ -23,9 +23,11 @@ it sends ``Silence()`` after ``config.silence_timeout`` without speech.
 
 from __future__ import annotations
 
+import attrs
+
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.business.ukformats import parse_postcode, postcode_guess, to_e164
+from agent.business.ukformats import postcode_guess
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import answer, looks_like_question, topic
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
@@ -44,7 +46,7 @@ from agent.dialogue.workflow_actions import (
     WorkflowConfig,
 )
 from agent.dialogue.workflow_build import ActionBuilder, Step
-from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_data import BookingData, likely_value
 from agent.dialogue.workflow_results import admit_model_request, classify_result
 from agent.dialogue.workflow_table import ANY, FINAL_STATES, TABLE, Kind, State, lookup
 
@@ -223,7 +225,7 @@ class BookingWorkflow:
         if self.state is S.COLLECT and not self.data.offer_open:
             wanted = self.data.missing_detail()
             value = getattr(u.slots, wanted, None) if wanted else None
-            likely = _likely(wanted, value) or self._guess(wanted, u.text)
+            likely = likely_value(wanted, value) or self._guess(wanted, u.text)
             if likely is not None and likely in self.data.rejected and wanted in _AS_HEARD:
                 # Heard the same again after a no: saying it again will not help. Keep it
                 # as heard (the booking's read-back says it) rather than lose the caller.
@@ -301,10 +303,15 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
+        after_booking = self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
+        if after_booking and u.slots.when is not None:  # the booked slot stays until moved
+            self.data.moved_to = u.slots.when
+            u = attrs.evolve(u, slots=attrs.evolve(u.slots, when=None))
         filled, invalid = self.data.merge_slots(u.slots)
-        corrected = any(f in _CUSTOMER for f, _ in self.data.changed)
-        if corrected and self.data.booked and self.state in (S.CONFIRM, S.CLOSE):
+        if after_booking and any(f in _CUSTOMER for f, _ in self.data.changed):
             return K.AMEND  # a correction after the booking changes the booking
+        if after_booking and self.data.moved_to is not None:
+            return K.RESCHEDULE
         if self.state in (S.GREET, S.UNDERSTAND) or (self.state is S.CLOSE and u.intent is None):
             return self._classify_problem(u, filled)
         if self.state is S.QUOTE:
@@ -372,7 +379,7 @@ class BookingWorkflow:
 
 
 _ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown question" answered
-_AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED})
+_AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED, K.RESCHEDULE})
 _CUSTOMER = frozenset({"name", "address", "postcode", "phone"})
 _AS_HEARD = frozenset({"name", "address"})  # no other way to give them (no keypad, no spelling)
 
@@ -381,16 +388,3 @@ def _has_detail(slots: Slots) -> bool:
     return any(
         v is not None for v in (slots.name, slots.address, slots.postcode, slots.phone, slots.when)
     )
-
-
-def _likely(field: str | None, value: object) -> str | None:
-    """A value heard in doubt worth confirming: a whole phone number or postcode, a
-    name, an address; ``None`` for nothing usable."""
-    if field is None or not isinstance(value, str) or not value:
-        return None
-    if field == "phone":
-        return to_e164(value)
-    if field == "postcode":
-        pc = parse_postcode(value)
-        return str(pc) if pc else None
-    return value if field in ("name", "address") else None

@@ -9,6 +9,7 @@ now pending) and never change the workflow's state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -186,7 +187,9 @@ class ActionBuilder:
 
     @staticmethod
     def _spoken(field: str, value: str) -> str:
-        return {"phone": say_phone, "postcode": say_postcode}.get(field, str)(value)
+        return {"phone": say_phone, "postcode": say_postcode, "when": _time_words}.get(field, str)(
+            value
+        )
 
     def _act_say_hand_over(self, step: Step) -> list[Action]:
         target = self.profile.default_transfer_target
@@ -284,9 +287,17 @@ class ActionBuilder:
         return self.say("slot_taken")
 
     def _act_keep_correction(self, step: Step) -> list[Action]:
-        return [
-            KeepPending("correction", {**self.data.details(), "booking_id": self.data.booking_id})
-        ]
+        details = {**self.data.details(), "booking_id": self.data.booking_id}
+        if step.kind is Kind.RESCHEDULE and self.data.moved_to is not None:
+            details["preferred_time"] = _time_words(self.data.moved_to.label)
+        return [KeepPending("correction", details)]
+
+    def _act_say_reschedule_noted(self, step: Step) -> list[Action]:
+        booked = self.data.last_booking
+        slot = (booked.slot_start, booked.slot_end) if booked else None
+        when = _time_words(self.data.moved_to.label if self.data.moved_to else "")
+        self.data.moved_to = None
+        return self.say("reschedule_noted", slot=self._slot_text(slot, step.now), when=when)
 
     def _act_call_authorized(self, step: Step) -> list[Action]:
         assert self.data.authorized is not None
@@ -366,6 +377,14 @@ class ActionBuilder:
 
     def _act_say_silence_end(self, step: Step) -> list[Action]:
         return self.say("silence_end")
+
+
+def _time_words(label: str) -> str:
+    """A time as the caller said it, without the words around it ("Sorry, Thursday.")."""
+    words = re.sub(
+        r"^(?:(?:sorry|no|actually|oh|well|um|er|not|but)\b[\s,]*)+", "", label, flags=re.I
+    )
+    return words.strip(" .,!?") or "another time"
 
 
 #: Every action name a table row may use.

@@ -18,7 +18,7 @@ from agent.dialogue.slots import Slots, TimeWindow
 from agent.dialogue.tools import BookingRequest, ToolRequest
 from agent.dialogue.workflow_actions import Utterance
 
-__all__ = ["BookingData"]
+__all__ = ["BookingData", "likely_value"]
 
 _MAX_DIGITS = 15  # E.164 maximum; a longer entry ends by itself
 
@@ -64,6 +64,7 @@ class BookingData:
         self.doubt: tuple[str, str] | None = None
         self.misses: dict[str, int] = {}
         self.rejected: set[str] = set()  # values read back that the caller said no to
+        self.moved_to: TimeWindow | None = None  # a time asked for after the booking
         self.area_checked: str | None = None
         self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
         self.heard_phone: str | None = None  # digits heard that made no whole number
@@ -222,3 +223,16 @@ def _new_number(address: str, number: str) -> str:
     if re.search(r"\b\d+[A-Za-z]?\b", address):
         return re.sub(r"\b\d+[A-Za-z]?\b", number, address, count=1)
     return f"{number} {address}"
+
+
+def likely_value(field: str | None, value: object) -> str | None:
+    """A value heard in doubt worth confirming: a whole phone number or postcode, a
+    name, an address; ``None`` for nothing usable."""
+    if field is None or not isinstance(value, str) or not value:
+        return None
+    if field == "phone":
+        return to_e164(value)
+    if field == "postcode":
+        pc = parse_postcode(value)
+        return str(pc) if pc else None
+    return value if field in ("name", "address") else None

@@ -69,6 +69,7 @@ class Kind(enum.Enum):
     AMENDED = "amended"
     AMEND_PENDING = "amend_pending"  # the booking API is down: kept in the outbox
     AMEND_FAILED = "amend_failed"
+    RESCHEDULE = "reschedule"  # another time after the booking: noted for the office
     MODEL_AMEND = "model_amend"
     MODEL_QUOTE = "model_quote"  # authorized tool calls of the LLM mode
     MODEL_AVAILABILITY = "model_availability"
@@ -122,6 +123,8 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.CLOSE, K.AMEND_PENDING): (None, ("say_amend_pending",)),
     (S.CONFIRM, K.AMEND_FAILED): (S.CLOSE, ("keep_correction", "say_amend_failed")),
     (S.CLOSE, K.AMEND_FAILED): (None, ("keep_correction", "say_amend_failed")),
+    (S.CONFIRM, K.RESCHEDULE): (S.CLOSE, ("keep_correction", "say_reschedule_noted")),
+    (S.CLOSE, K.RESCHEDULE): (None, ("keep_correction", "say_reschedule_noted")),
     (ANY, K.MODEL_AMEND): (None, ("call_authorized",)),  # admitted only after a booking
     (S.CLOSE, K.NO): (S.END, ("say_goodbye", "end_call")),
     (S.CLOSE, K.YES): (None, ("say_what_else",)),

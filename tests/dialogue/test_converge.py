@@ -3,7 +3,12 @@ it is asked (spelled, keypad), and nothing is read back twice after a no."""
 
 from __future__ import annotations
 
-from tests.dialogue.test_callers import NOW, to_details
+import pytest
+
+from agent.dialogue.details import find_address
+from agent.dialogue.slots import find_name, match_service, yes_no
+from agent.dialogue.workflow import KeepPending, Say
+from tests.dialogue.test_callers import NOW, PLUMBER, booked, to_details
 
 
 def at_postcode():
@@ -55,3 +60,66 @@ def test_an_address_heard_the_same_after_a_no_is_kept_as_heard() -> None:
     # no third read-back of the same words: kept, and the call goes on
     assert call.wf.data.address == "5 reverse street" and "postcode" in reply
     assert call.wf.hear("SW1A 1AA", NOW)
+
+
+@pytest.mark.parametrize(
+    ("heard", "address"),
+    [
+        ("7th station road", "7 station road"),  # a recogniser's ordinal house number
+        ("Can you come on the 22nd?", None),  # a date is no address
+        ("It's 3rd Mill Lane.", "3 Mill Lane"),
+        ("flat 3, 9 Rose Court", "flat 3, 9 Rose Court"),
+        ("22 Baker Street", "22 Baker Street"),
+    ],
+)
+def test_house_numbers_heard_as_ordinals(heard: str, address: str | None) -> None:
+    assert find_address(heard) == address
+
+
+@pytest.mark.parametrize(
+    ("heard", "answer"),
+    [
+        ("You had to go on.", True),  # "Yeah, go on" with its start misheard
+        ("Oh alright then, go ahead.", True),
+        ("Right you are, book it.", True),
+        ("No, go on then", False),
+        ("Don't book it", None),  # never a yes
+        ("Do I have to book it?", None),
+        ("I had to go to the shops on Monday and it broke", None),  # long: not a reply
+    ],
+)
+def test_a_short_reply_ending_in_a_yes_is_a_yes(heard: str, answer: bool | None) -> None:
+    assert yes_no(heard) is answer
+
+
+@pytest.mark.parametrize(
+    "heard", ["We've got no hot water", "We've got no fat water since this morning"]
+)
+def test_no_hot_water_with_its_middle_word_misheard_is_still_the_boiler(heard: str) -> None:
+    services = PLUMBER.services
+    found = match_service(heard, services)
+    assert found is not None and found.id == "boiler_repair"
+
+
+@pytest.mark.parametrize(
+    ("heard", "name"),
+    [
+        ("Let's David Brown.", "David Brown"),
+        ("Sarah Jones", "Sarah Jones"),
+        ("So I need help", None),
+    ],
+)
+def test_a_bare_name_after_a_misheard_lead_in(heard: str, name: str | None) -> None:
+    assert find_name(heard, expecting=True) == name
+
+
+def test_another_time_after_the_booking_is_noted_for_the_office_never_claimed_done() -> None:
+    call = booked()
+    actions = call.wf.hear("Sorry, not Wednesday, Thursday.", NOW)
+    text = " ".join(a.text for a in actions if isinstance(a, Say))
+    assert "changed the time" not in text  # the booking was not moved
+    assert "can't move the booking" in text and "rather have Thursday" in text
+    assert "tomorrow at nine in the morning" in text  # what still stands
+    (kept,) = [a for a in actions if isinstance(a, KeepPending)]
+    assert kept.kind == "correction" and kept.data["preferred_time"] == "Thursday"
+    assert call.wf.data.chosen is not None  # the booked slot is still the booking's

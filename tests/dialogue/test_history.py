@@ -223,3 +223,16 @@ def test_take_back_keeps_a_tool_that_ran_and_drops_one_that_did_not():
     assert not_run.take_back()
     assert [m.role for m in not_run.messages[1:]] == ["user"]
     assert not History("system").take_back()
+
+
+def test_the_open_question_is_the_last_question_of_the_last_reply() -> None:
+    h = History("system")
+    assert h.open_question() is None
+    h.add_assistant("Thanks. What's the address of the job?")
+    assert h.open_question() == "What's the address of the job?"
+    h.add_assistant("Sorry, the line isn't very clear. Was that S W 1 A, 1 A A? Take your time.")
+    assert h.open_question() == "Was that S W 1 A, 1 A A?"
+    h.add_user("yes")
+    assert h.open_question() is None  # answered: the caller has spoken since
+    h.add_assistant("Thanks, I've booked it.")
+    assert h.open_question() is None

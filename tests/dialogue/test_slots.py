@@ -116,7 +116,8 @@ def test_find_name(said: str, expecting: bool, expected: str | None) -> None:
         ("no, yes", False),
         ("thank you", False),
         ("maybe", None),
-        ("thank you, yes please", None),
+        ("thank you, yes please", True),  # ends in a yes
+        ("thank you, is that right?", None),
     ],
 )
 def test_yes_no(said: str, expected: bool | None) -> None:

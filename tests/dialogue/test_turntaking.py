@@ -635,3 +635,23 @@ def test_statistics_count_what_happened():
     stats = tt.statistics()
     assert (stats.turns, stats.speculative_starts, stats.speculative_cancels) == (1, 1, 1)
     assert stats.barge_ins == 1
+
+
+def started(tt, t):
+    return tt.stt_event(SpeechStarted(timestamp=t), t)
+
+
+def test_no_reprompt_while_a_slow_recogniser_still_owes_the_words():
+    # The caller spoke 2.0-3.0; the recogniser is slow: its words come at 40.
+    params = TurnTakingParams(stt_eot_timeout_s=60.0)
+    script = [(0.0, speaking), (1.0, silent), (2.0, vad_on), (2.2, started), (3.0, vad_off)]
+    assert run(script, until=39, params=params) == []  # not "are you still there?"
+    script += [(40.0, final("My name is Ann Lee.", eot=True))]
+    assert run(script, until=41, params=params) == [
+        (40.0, StartResponse(1, "My name is Ann Lee.", False))
+    ]
+
+
+def test_words_owed_for_longer_than_the_stt_timeout_do_not_hold_the_reprompt():
+    script = [(0.0, speaking), (1.0, silent), (2.0, vad_on), (2.2, started), (3.0, vad_off)]
+    assert run(script, until=10) == [(9.0, Reprompt(1))]  # owed until 4.2 at most

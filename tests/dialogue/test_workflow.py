@@ -298,6 +298,13 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
             _prep_close_booked,
         ),
     ),
+    Kind.RESCHEDULE: (
+        PLUMBER,
+        _utter(
+            Utterance("Thursday", slots=Slots(when=TimeWindow(NOW, NOW + 3600, "Thursday"))),
+            _prep_close_booked,
+        ),
+    ),
     Kind.AMENDED: (PLUMBER, _amend_result("ok", {"booking_id": "B1"})),
     Kind.AMEND_PENDING: (PLUMBER, _amend_result("failed", {"pending": True})),
     Kind.AMEND_FAILED: (PLUMBER, _amend_result("failed")),
