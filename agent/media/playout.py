@@ -1,4 +1,4 @@
-"""Paced playout: the call-lifetime task that sends the agent's audio.
+"""Paced playout: the agent's audio to the caller, one 20 ms frame per clock tick.
 
 Asterisk never paces or smooths what we send: a burst is played too fast or
 dropped, a gap is heard as a gap. So one 20 ms frame leaves every 20 ms on
@@ -260,6 +260,7 @@ class Playout:
             "speech_frames": self.speech_frames,
             "silence_frames": self.silence_frames,
             "underruns": self.underruns,
+            "fallback_sends": self.fallback_sends,
             "queued_utterances": len(self._queue),
         }
 
