@@ -306,6 +306,7 @@ async def run_corpus(
 ):
     from agent.conversation import conversation_brain_factory
     from agent.conversation.toolrunner import BookingToolRunner
+    from agent.media import call as media_call
     from agent.media.server import serve_audiosocket
     from agent.providers.llm.offline_policy import OfflinePolicy
     from agent.providers.stt.whisper import WhisperStt
@@ -343,12 +344,18 @@ async def run_corpus(
         entry["brain"] = brain = factory(call)
         return brain
 
+    # The softphones share this process with the server and the recogniser: on a loaded
+    # box the whole process stalls now and then, and the server's 1 s send-stall watchdog
+    # would end the call for it (a peer that stopped reading). Not what is judged here.
+    media_call.SEND_STALL_S = PATIENT_S
     await WhisperStt(8000).warm_up()
     results: list[Result] = []
     limit = trio.CapacityLimiter(parallel)
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(
-            serve_audiosocket, ServerSettings(port=0, brain="conversation"), make
+            serve_audiosocket,
+            ServerSettings(port=0, brain="conversation", idle_timeout_s=PATIENT_S),
+            make,
         )
         port = listeners[0].socket.getsockname()[1]
 

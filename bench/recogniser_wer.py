@@ -5,8 +5,9 @@ phone number is read right once ``agent.dialogue.normalise`` has rewritten the l
     python bench/recogniser_wer.py [--voices en-gb,flite:rms,festival:ked_diphone] [--json P]
 
 Audio: the caller fixtures (Festival, agent/demo/data/caller) and the same lines plus
-a few with the company's words spoken by espeak-ng voices (the espeak-ng program),
-at 8 kHz as a phone call. Each line is decoded as one utterance by
+a few with the company's words spoken by espeak-ng voices (the espeak-ng program) or
+the caller corpus' voices (``flite:rms``, ``festival:ked_diphone``), at 8 kHz as a
+phone call. Each line is decoded as one utterance by
 ``WhisperStt.recognise``. Needs the offline extra; nothing here asserts.
 """
 
