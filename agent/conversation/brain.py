@@ -225,7 +225,7 @@ class ConversationBrain:
             if pausing:
                 # A recogniser that batches audio sends frame by frame around a
                 # pause, where its end-of-speech timing is decided.
-                self.stt.caller_pausing()
+                self.feed.caller_pausing(now)
                 self._execute(self.taker.vad_pause(now), now)
             elif vad.speaking:  # loud again within the hangover (not the end of speech)
                 self._execute(self.taker.vad_resume(now), now)
@@ -286,7 +286,7 @@ class ConversationBrain:
             elif isinstance(action, SilenceTimeout):
                 self._say(render(self.company, "silence_end"), Outcome("end", "silence"))
             elif isinstance(action, FinalizeTranscript):
-                self.stt.finalize()  # the caller is done: no entity hold-back (Deepgram)
+                self.feed.finalize()  # the caller is done: no entity hold-back (Deepgram)
             elif isinstance(action, DtmfInput):
                 assert self._nursery is not None  # hooks act only once the brain runs
                 self._keypad.press(action.digit, self._nursery)
