@@ -24,6 +24,7 @@ import signal
 import sys
 from pathlib import Path
 
+import attrs
 import trio
 from rig import conversation_factory, proc_fds, proc_rss_bytes
 
@@ -120,7 +121,10 @@ async def main_async(args: argparse.Namespace) -> None:
             )
             factory = observability.wrap(factory)
         factory = probe.wrap(factory)
-        settings = ServerSettings(port=args.port, brain="conversation")
+        # As serve reads them (VOICE_AGENT_MAX_CALLS, the connection limit, ...).
+        settings = attrs.evolve(
+            ServerSettings.from_env(os.environ), port=args.port, brain="conversation"
+        )
         listeners = await nursery.start(
             functools.partial(serve_audiosocket, settings, factory, registry=registry)
         )
