@@ -8,7 +8,7 @@ DEV    := $(VENV)/.installed-dev
 OFFLINE := $(VENV)/.installed-offline
 CORE_SOURCES := pyproject.toml setup.py build.py $(wildcard csrc/*)
 
-.PHONY: test test-pbx test-browser demo lint format bench clean config-docs
+.PHONY: test test-slow test-pbx test-browser demo lint format bench clean config-docs
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
@@ -36,6 +36,11 @@ test: $(OFFLINE)
 # else the tier skips with the reason), e.g. make test-pbx VOICE_AGENT_TEST_ASTERISK=/usr
 test-pbx: $(OFFLINE)
 	$(if $(VOICE_AGENT_TEST_ASTERISK),VOICE_AGENT_TEST_ASTERISK=$(VOICE_AGENT_TEST_ASTERISK)) $(PY) -m pytest -q -m pbx tests/pbx/asterisk
+
+# Real-time suites too long for the default run (about a minute each: whole booking
+# calls on two serve hosts sharing a PostgreSQL); .ci/run runs them after make test.
+test-slow: $(OFFLINE)
+	$(PY) -m pytest -q -m slow
 
 # The console in a real headless browser (Debian's chromium, driven by Playwright);
 # screenshots go to test-artifacts/console/. Skipped with the reason without chromium.

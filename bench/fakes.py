@@ -72,16 +72,34 @@ async def chaos(fakes, every_s: float, seed: int, counts: dict[str, int]) -> Non
             fakes.cartesia.error_context = fakes.cartesia._context_count + 1
 
 
-def report_timing(fakes, since: float) -> float:
-    """Print the uplink and fake times of the finals sent after ``since`` (wall clock)."""
+def report_timing(fakes, budget: Budget, since: float, seen: dict) -> float:
+    """Print what the fakes timed since ``since`` (wall clock): the finals' uplink (from
+    the caller's frame stamps) and each fake's overshoot of its budget (its own
+    lateness, which the load benchmark's agent-added figure counts as the agent's)."""
     fresh = [t for c in fakes.deepgram.connections for t in c.final_timing if t[2] > since]
     uplink = [(arrived - at) * 1000 for at, arrived, _ in fresh if at is not None]
-    own = [(sent - arrived) * 1000 for _, arrived, sent in fresh]
+    stt = [(sent - arrived) * 1000 - budget.stt_latency_ms for _, arrived, sent in fresh]
+    requests = fakes.openai.requests[seen.get("llm", 0) :]
+    seen["llm"] = len(fakes.openai.requests)
+    llm = [
+        (r.first_token_at - r.received_at) * 1000 - budget.llm_first_token_ms
+        for r in requests
+        if r.first_token_at is not None and r.received_at is not None
+    ]
+    contexts = [
+        c
+        for cid, c in fakes.cartesia.contexts.items()
+        if c.first_chunk_at is not None and c.fragments and cid not in seen.setdefault("tts", set())
+    ]
+    seen["tts"].update(id for id, c in fakes.cartesia.contexts.items() if c.first_chunk_at)
+    tts = [
+        (c.first_chunk_at - c.fragments[0][0]) * 1000 - budget.tts_first_audio_ms for c in contexts
+    ]
     line = {
         "finals": len(fresh),
         "stamped": len(uplink),
         "uplink_ms": summary(uplink),
-        "fake_stt_ms": summary(own),
+        "overshoot_ms": {"stt": summary(stt), "llm": summary(llm), "tts": summary(tts)},
     }
     print(json.dumps({"timing": line}), flush=True)
     return time.time()
@@ -111,13 +129,13 @@ async def main_async(args: argparse.Namespace) -> None:
             nursery.start_soon(chaos, fakes, args.chaos, args.seed, counts)
         # Until our parent closes stdin (or kills us).
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-        buffer, reported = b"", 0.0
+        buffer, reported, seen = b"", 0.0, {}
         while data := await stdin.receive_some(1024):
             buffer += data
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 if line.strip() == b"timing":
-                    reported = report_timing(fakes, reported)
+                    reported = report_timing(fakes, budget, reported, seen)
         print(json.dumps({"faults_injected": counts}), flush=True)
         nursery.cancel_scope.cancel()
 

@@ -8,6 +8,7 @@
     --callers softphone: the real softphone per call (a Trio task tree each; ~4x the CPU)
     --llm-client-per-turn: no pooled LLM client (serve pools one; probe server only)
     --profile PATH: cProfile the agent (probe server) to PATH.<N>.pstats
+    --agent-tree DIR: the agent from DIR/agent (an earlier commit: before/after)
     --py-spy PATH: sample the agent with py-spy over the measured window, PATH.<N>.txt
       (collapsed stacks; bench/frame_budget.py turns them into microseconds per frame)
 
@@ -48,6 +49,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from frame_budget import budget as frame_budget
+from frame_budget import parse as parse_profile
+from frame_budget import print_budget
 from procs import HARNESS_NICE, Fakes, Server, collect, machine_cpu, run_callers
 from rig import Budget, add_budget_args, loadavg_line, machine, proc_cpu_s, settings_label, summary
 
@@ -81,7 +85,15 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
     profile = args.profile.with_suffix(f".{calls}.pstats") if args.profile else None
     if profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)
-    server = Server(fakes.env, args.workers, not args.llm_client_per_turn, tmp, profile)
+    server = Server(
+        fakes.env,
+        args.workers,
+        not args.llm_client_per_turn,
+        tmp,
+        profile,
+        args.agent_tree,
+        args.agent_nice,
+    )
     load_before = loadavg_line()
     spy = None
     try:
@@ -126,6 +138,10 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
     pacing = summary(measured["pacing_errors_ms"])
     at_socket = summary(measured["socket_pacing_errors_ms"])
     agent_pct = (cpu1 - cpu0) / window * 100
+    # Frames the callers got over what 50 a second for each call's time would be: a
+    # starved agent sends fewer, and its CPU per call then reads low.
+    expected = sum(b - a for a, b in measured["call_windows"]) * 50
+    delivered = round(measured["frames"] / max(expected, 1) * 100, 1)
     callers_pct = (callers_cpu1 - callers_cpu0) / window * 100
     result: dict[str, Any] = {
         "calls": calls,
@@ -136,13 +152,14 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         "pacing_error_ms": {k: pacing[k] for k in ("p50", "p99", "max")},
         "late_frames": measured["late_frames"],
         "frames": measured["frames"],
+        "frames_delivered_pct": delivered,
         "gaps": measured["gaps"],
         "agent_added_ms": {
             k: round(mouth[k] - budget.injected_ms, 2) for k in ("p50", "p95", "p99", "max")
         },
         "mouth_to_ear_ms": {k: mouth[k] for k in ("p50", "p99", "max")},
         "uplink_ms": uplink["uplink_ms"],
-        "fake_stt_ms": uplink["fake_stt_ms"],
+        "fakes_overshoot_ms": uplink["overshoot_ms"],
         "turns": mouth["n"],
         "unanswered": measured["unanswered"],
         "calls_completed": measured["calls"],
@@ -158,6 +175,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         "loadavg_before": load_before,
         "loadavg_after": loadavg_line(),
         "idle_rss_mb": round(idle_rss / 2**20, 1),
+        "agent": server.agent,
         # What one core would hold at this CPU per call, the agent alone (a projection).
         "projected_calls_per_core": round(100 / max(agent_pct / calls, 1e-9)),
     }
@@ -169,6 +187,13 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         result["server_frames_sent"] = after["frames_sent"] - before["frames_sent"]
         result["server_underruns"] = after["underruns"] - before["underruns"]
     result["held"] = held(result)
+    profile_txt = args.py_spy.with_suffix(f".{calls}.txt") if args.py_spy else None
+    if profile_txt is not None and profile_txt.exists():
+        result["py_spy"] = str(profile_txt)
+        # CPU per second of the window: the agent's seconds over the calls' frames.
+        result["frame_budget_us"] = frame_budget(
+            parse_profile(profile_txt), agent_pct / 100, calls, 1
+        )
     return result
 
 
@@ -180,6 +205,9 @@ def print_step(r: dict) -> None:
         else ""
     )
     u = r["uplink_ms"]
+    overshoot = ", ".join(
+        f"{name} {stats['p50']:.1f} ms" for name, stats in r["fakes_overshoot_ms"].items()
+    )
     print(
         f"N={r['calls']:4d}  at the callers' sockets: pacing p50 {q['p50']:.3f} p99 {q['p99']:.3f}"
         f" max {q['max']:.1f} ms  late {r['socket_late_frames']}/{r['frames']}"
@@ -189,6 +217,9 @@ def print_step(r: dict) -> None:
         f"        agent-added p50 {a['p50']:.1f} p99 {a['p99']:.1f} ms (mouth-to-ear p50"
         f" {r['mouth_to_ear_ms']['p50']:.0f}, {r['turns']} turns, {r['unanswered']} unanswered);"
         f" STT uplink p50 {u['p50']:.1f} p99 {u['p99']:.1f} ms ({u['n']} finals)\n"
+        f"        the fakes' lateness (counted in agent-added) p50: {overshoot}\n"
+        f"        frames delivered {r['frames_delivered_pct']} % of 50/s per call"
+        f"{' (STARVED: CPU per call reads low)' if r['frames_delivered_pct'] < 97 else ''}\n"
         f"        CPU per call: agent {r['cpu_per_call_pct']:.3f} %, harness"
         f" {r['harness_cpu_per_call_pct']:.3f} % ({r['harness_over_agent']:.2f} of the agent's)"
         f"  RSS/call {r['rss_per_call_mb']:.2f} MB\n"
@@ -199,6 +230,8 @@ def print_step(r: dict) -> None:
         f" agent-added p99 <= {AGENT_ADDED_TARGET_MS:g} ms, every turn answered)",
         flush=True,
     )
+    if "frame_budget_us" in r:
+        print_budget(r["frame_budget_us"])
 
 
 def main() -> int:
@@ -221,8 +254,19 @@ def main() -> int:
     parser.add_argument(
         "--harness-nice", type=int, default=5, help="niceness of the callers and fakes"
     )
+    parser.add_argument(
+        "--agent-nice",
+        type=int,
+        default=0,
+        help="the agent's niceness (negative, as root: ahead of other jobs on a shared box)",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile the agent: PATH.<N>.pstats")
     parser.add_argument("--py-spy", type=Path, help="py-spy the agent: PATH.<N>.txt")
+    parser.add_argument(
+        "--agent-tree",
+        type=Path,
+        help="run the agent from this folder's agent/ (e.g. git archive of an earlier commit)",
+    )
     parser.add_argument("--json", type=Path)
     add_budget_args(parser)
     args = parser.parse_args()
@@ -237,12 +281,15 @@ def main() -> int:
         callers=args.callers,
         llm_client="per turn" if args.llm_client_per_turn else "pooled (as serve)",
         harness_nice=args.harness_nice,
+        agent_nice=args.agent_nice,
         duration_s=args.duration,
+        agent_tree=str(args.agent_tree) if args.agent_tree else None,
     )
     print(f"budget: {budget.describe()}", flush=True)
     print(
         f"fakes over {'plain TCP' if args.plain else 'TLS'}; callers: {args.callers} at nice"
-        f" {args.harness_nice}; workers {args.workers}; {loadavg_line()}",
+        f" {args.harness_nice}; the agent at nice {args.agent_nice}, workers {args.workers};"
+        f" {loadavg_line()}",
         flush=True,
     )
     tmp = Path(tempfile.mkdtemp(prefix="voice-agent-load-"))

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import select
 import socket
@@ -53,11 +52,17 @@ FRAME_BYTES = 320  # 20 ms at 8 kHz, 16-bit
 AUDIO_HEADER = bytes([0x10]) + struct.pack(">H", FRAME_BYTES)
 WIRE = len(AUDIO_HEADER) + FRAME_BYTES
 HANGUP = b"\x00\x00\x00"
+SILENT_MESSAGE = AUDIO_HEADER + bytes(FRAME_BYTES)
 LATE_MS, GAP_MS = 2.0, 30.0
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 ANCILLARY = socket.CMSG_SPACE(16)
 POOL = 24  # pre-encoded utterances, shared by every call
 SPEAK, WAIT, DONE = 0, 1, 2
+
+
+def stamped_message(at_us: int) -> bytes:
+    """An AudioSocket message of silence carrying its send time (framestamp's layout)."""
+    return AUDIO_HEADER + stamped_silence(FRAME_BYTES, at_us)
 
 
 def encode_pool(seed: int) -> list[tuple[list[bytes], list[bool]]]:
@@ -89,6 +94,7 @@ class Call:
         "prev_read",
         "prev_stamp",
         "prev_voiced",
+        "quiet_after",
         "since",
         "sock",
         "started",
@@ -108,6 +114,7 @@ class Call:
         self.since = now  # our last input ended here: the agent's answer comes after
         self.greeted = False
         self.answered = True  # nothing to answer before the greeting
+        self.quiet_after = False  # the agent was quiet after our utterance ended
         self.wait_until = now + 10.0
         self.last_voice = -1.0
         self.prev_stamp = self.prev_read = -1.0
@@ -124,7 +131,6 @@ class Harness:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.pool = encode_pool(args.seed)
-        self.rng = random.Random(args.seed)
         self.quiet = args.agent_quiet_ms / 1000
         self.out: dict = {
             "calls": 0, "frames": 0, "late_frames": 0, "gaps": 0, "barge_ins": 0,
@@ -148,7 +154,7 @@ class Harness:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
-        sock.send(b"\x01\x00\x10" + uuid.UUID(int=self.rng.getrandbits(128)).bytes)
+        sock.send(b"\x01\x00\x10" + uuid.uuid4().bytes)
         call = Call(sock, now, ends, index % POOL)
         self.by_fd[sock.fileno()] = call
         self.poller.register(sock.fileno(), select.EPOLLIN)
@@ -191,9 +197,10 @@ class Harness:
             call.pos += 1
             if call.pos == len(call.frames):
                 call.state, call.since, call.answered = WAIT, call.end_at, False
+                call.quiet_after = False
                 call.wait_until = now + self.args.agent_timeout_s
         else:
-            message = AUDIO_HEADER + stamped_silence(FRAME_BYTES, int(now * 1e6))
+            message = stamped_message(int(now * 1e6))
         self.send(call, message)
 
     def start_utterance(self, call: Call) -> None:
@@ -220,6 +227,8 @@ class Harness:
     # --- the agent's frames ---------------------------------------------------------------
 
     def readable(self, call: Call) -> None:
+        # One frame per readiness event: epoll is level-triggered, so a second queued
+        # frame brings the next event at once, and no recvmsg ends in EAGAIN.
         while not call.closed:
             try:
                 data, ancillary, _flags, _addr = call.sock.recvmsg(WIRE - call.pending, ANCILLARY)
@@ -246,15 +255,17 @@ class Harness:
                 seconds, nanoseconds = struct.unpack_from("qq", payload)
                 stamp = seconds + nanoseconds / 1e9
             self.frame(call, data, stamp, read_at)
+            return
 
     def frame(self, call: Call, data: bytes, stamp: float, read_at: float) -> None:
-        voiced = is_voiced(data[3:])
+        # The agent's silence is zeros: only other frames need the level meter.
+        voiced = data != SILENT_MESSAGE and is_voiced(data[3:])
         if call.prev_stamp > 0 and not (voiced and not call.prev_voiced):
             error = abs(stamp - call.prev_stamp - FRAME_S) * 1000
             read_error = abs(read_at - call.prev_read - FRAME_S) * 1000
             out = self.out
-            out["socket_pacing_errors_ms"].append(round(error, 3))
-            out["pacing_errors_ms"].append(round(read_error, 3))
+            out["socket_pacing_errors_ms"].append(error)
+            out["pacing_errors_ms"].append(read_error)
             out["frames"] += 1
             if error > LATE_MS:
                 out["socket_late_frames"] += 1
@@ -263,9 +274,13 @@ class Harness:
             if error > GAP_MS:
                 out["gaps"] += 1
         call.prev_stamp, call.prev_read, call.prev_voiced = stamp, read_at, voiced
-        if voiced:
+        if not voiced:
+            call.quiet_after = call.quiet_after or stamp >= call.since
+        else:
             call.last_voice = stamp
-            if not call.answered and stamp >= call.since:
+            # An answer starts after a quiet frame: the tail of a reply we talked over
+            # (an overloaded agent) is not one.
+            if not call.answered and call.quiet_after:
                 call.answered = True
                 self.out["mouth_to_ear_ms"].append(round((stamp - call.since) * 1000, 2))
 
@@ -307,6 +322,8 @@ class Harness:
         # On the shared monotonic clock, as callers.py gives them.
         offset = time.monotonic() - time.time()
         self.out["call_windows"] = [(a + offset, b + offset) for a, b in self.out["call_windows"]]
+        for key in ("socket_pacing_errors_ms", "pacing_errors_ms"):  # rounded after the run
+            self.out[key] = [round(e, 3) for e in self.out[key]]
         return self.out
 
 

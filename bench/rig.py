@@ -44,7 +44,8 @@ import trio
 from agent.base.settings.catalog import SCHEMA
 from agent.business.company import EXAMPLE_COMPANIES
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Appended: a PYTHONPATH given to the agent (load.py --agent-tree) comes first.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from agent.business.company import load_companies
 from agent.conversation import conversation_brain_factory
@@ -203,7 +204,15 @@ def fake_env(deepgram_url: str, openai_url: str, cartesia_url: str) -> dict[str,
         "CARTESIA_URL": cartesia_url,
         "CARTESIA_VOICE_ID": "a0e99841-438c-4a64-b679-ae501e7d6091",
         "VOICE_AGENT_COMPANIES": str(COMPANIES),
+        # serve refuses a companies file whose booking API has no key (the bench's
+        # model never books: the key is never sent).
+        **{key: "fake-booking-key" for key in booking_key_names()},
     }
+
+
+def booking_key_names() -> list[str]:
+    companies = json.loads(COMPANIES.read_text())["companies"]
+    return [c["booking_api"]["key_env"] for c in companies if c.get("booking_api")]
 
 
 def budget_env(budget: Budget) -> dict[str, str]:

@@ -3,8 +3,9 @@
     python bench/serve_probe.py [--shared-llm-client]   (environment as for serve)
 
 Serves AudioSocket exactly as ``voice-agent serve --brain conversation`` does
-(``serve_audiosocket`` and the registry's providers, chosen by the
-environment), on a free loopback port, and answers ``stats`` on a control
+(``serve_audiosocket``, the registry's providers chosen by the environment, and
+the call records and per-call metrics of ``agent.observe``; ``--no-observe``
+leaves them out), on a free loopback port, and answers ``stats`` on a control
 port with what only the server knows: each ended call's playout statistics
 (frames sent, late frames, underruns) and end reason, live Trio tasks, open
 file descriptors and RSS. Prints ``{"port": P, "control": C}`` once listening.
@@ -21,12 +22,15 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import trio
 from rig import conversation_factory, proc_fds, proc_rss_bytes
 
+import agent
 from agent.base.config import ServerSettings
 from agent.media.server import CallRegistry, serve_audiosocket
+from agent.observe.process import run_observability
 from agent.providers.llm.openai_compat import SharedClient
 
 
@@ -109,7 +113,13 @@ async def main_async(args: argparse.Namespace) -> None:
             client = shared.client
         probe = Probe()
         registry = CallRegistry()
-        factory = probe.wrap(conversation_factory(os.environ, llm_client=client))
+        factory = conversation_factory(os.environ, llm_client=client)
+        if not args.no_observe:  # records and per-call metrics, as serve always runs them
+            observability = await nursery.start(
+                functools.partial(run_observability, exporter=False, count_active_calls=False)
+            )
+            factory = observability.wrap(factory)
+        factory = probe.wrap(factory)
         settings = ServerSettings(port=args.port, brain="conversation")
         listeners = await nursery.start(
             functools.partial(serve_audiosocket, settings, factory, registry=registry)
@@ -124,7 +134,13 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         port = listeners[0].socket.getsockname()[1]
         print(
-            json.dumps({"port": port, "control": controls[0].socket.getsockname()[1]}),
+            json.dumps(
+                {
+                    "port": port,
+                    "control": controls[0].socket.getsockname()[1],
+                    "agent": str(Path(agent.__file__).parent),  # which tree (--agent-tree)
+                }
+            ),
             flush=True,
         )
         await trio.sleep_forever()  # the shared client must outlive the calls
@@ -134,6 +150,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--shared-llm-client", action="store_true")
+    parser.add_argument("--no-observe", action="store_true", help="no call records or metrics")
     parser.add_argument("--profile", help="write cProfile stats here when stopped (SIGTERM)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)

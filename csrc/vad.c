@@ -62,6 +62,7 @@ void vad_init(vad_state *vad, const vad_params *params, int32_t sample_rate)
     vad->echo_guard_db = params->echo_guard_db;
     vad->echo_adapt_per_sample = params->echo_adapt_db_per_s / rate;
     vad->echo_return_max_db = params->echo_return_max_db;
+    vad->echo_onset_drop_db = params->echo_onset_drop_db;
     vad->start_samples = (int64_t)(params->start_ms * rate / 1000.0 + 0.5);
     vad->stop_samples = (int64_t)(params->stop_ms * rate / 1000.0 + 0.5);
     vad->sample_rate = sample_rate;
@@ -84,6 +85,7 @@ void vad_reset(vad_state *vad)
     /* Unmeasured: the guard starts where a fixed reference - margin would be. */
     vad->echo_return_db = vad->echo_margin_db + vad->echo_guard_db;
     vad->echo_onset_left = 0;
+    vad->echo_onset_from_db = vad->echo_return_db;
     vad->echo_audible = 0;
     vad->echo_head = 0;
     vad->echo_fill = 0;
@@ -131,6 +133,7 @@ static double echo_reference(vad_state *vad, int64_t n, double audible, int *sen
     int heard = held > audible;
     if (heard && !vad->echo_audible) {
         vad->echo_onset_left = (int64_t)nslots * vad->echo_slot_samples;
+        vad->echo_onset_from_db = vad->echo_return_db;
     } else {
         vad->echo_onset_left = vad->echo_onset_left > n ? vad->echo_onset_left - n : 0;
     }
@@ -145,9 +148,14 @@ static void learn_echo_return(vad_state *vad, double ref, double level, int64_t 
     double seen = ref - level; /* >= the true return: noise only adds level */
     double step = vad->echo_adapt_per_sample * (double)n;
     double grown = vad->echo_return_db + step;
-    /* At onset at once; later no faster than 3x the growth (a quiet caller under
-       the guard must not ratchet it up against themselves within a sentence). */
-    double shrunk = onset ? seen : vad->echo_return_db - 3.0 * step;
+    /* At onset at once, by up to echo_onset_drop_db (a caller who starts talking
+       as the agent does must not pin the guard at their own level for the whole
+       utterance; a line whose echo really got that much stronger is learned over
+       the next onsets, and at the first one the start value is a fixed guard's);
+       later no faster than 3x the growth (a quiet caller under the guard must not
+       ratchet it up against themselves within a sentence). */
+    double shrunk = onset ? max2(seen, vad->echo_onset_from_db - vad->echo_onset_drop_db)
+                          : vad->echo_return_db - 3.0 * step;
     double next = seen < grown ? max2(seen, shrunk) : grown;
     vad->echo_return_db = next < vad->echo_return_max_db ? next : vad->echo_return_max_db;
 }

@@ -45,6 +45,7 @@ typedef struct {
     double echo_guard_db;       /* threshold >= measured echo level + this */
     double echo_adapt_db_per_s; /* measured echo return may grow this fast... */
     double echo_return_max_db;  /* ...up to this */
+    double echo_onset_drop_db;  /* at the agent's onset it may drop at once by at most this */
 } vad_params;
 
 typedef struct {
@@ -59,6 +60,7 @@ typedef struct {
     double echo_guard_db;
     double echo_adapt_per_sample;
     double echo_return_max_db;
+    double echo_onset_drop_db;
     int64_t start_samples;
     int64_t stop_samples;
     int32_t sample_rate;
@@ -73,6 +75,7 @@ typedef struct {
     double echo_ref_dbfs;     /* held-then-decaying maximum of sent levels */
     double echo_return_db;    /* measured: how far below the reference the echo comes back */
     int64_t echo_onset_left;  /* samples left of the window after the agent began sending */
+    double echo_onset_from_db; /* the measured return when that window opened */
     int32_t echo_audible;     /* sent within the hold: a level that can echo into speech */
     int32_t echo_head;        /* ring slot collecting the current 10 ms */
     int32_t echo_fill;        /* input samples into the current slot */

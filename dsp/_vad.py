@@ -37,7 +37,8 @@ class VadParams:
     last echo_hold_ms, then decaying at echo_decay_db_per_s; the echo return is
     measured on the call, from frames where only the agent can be heard (it
     drops at once to a louder echo, grows at most echo_adapt_db_per_s, up to
-    echo_return_max_db). Until measured it is echo_margin_db + echo_guard_db,
+    echo_return_max_db; when the agent starts after a silence it may drop at once,
+    by at most echo_onset_drop_db). Until measured it is echo_margin_db + echo_guard_db,
     i.e. the caller must speak within echo_margin_db of our own level, as with
     a fixed guard; on a line with little echo a quiet caller soon gets through,
     while a line with strong echo stays protected. echo_adapt_db_per_s=0 keeps
@@ -57,6 +58,7 @@ class VadParams:
     echo_guard_db: float = attrs.field(default=6.0, validator=number_in(0.0, 60.0))
     echo_adapt_db_per_s: float = attrs.field(default=10.0, validator=number_in(0.0, 1_000.0))
     echo_return_max_db: float = attrs.field(default=40.0, validator=number_in(0.0, 100.0))
+    echo_onset_drop_db: float = attrs.field(default=12.0, validator=number_in(0.0, 100.0))
 
 
 class EnergyVad:

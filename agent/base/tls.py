@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import functools
 import ssl
+from collections.abc import Mapping
 
 from agent.base.errors import ConfigError
 from agent.base.settings.reader import Env
 
 
-def client_context() -> ssl.SSLContext:
-    return _context(Env().get("VOICE_AGENT_CA_FILE"))
+def client_context(env: Mapping[str, str] | Env | None = None) -> ssl.SSLContext:
+    """The shared context (``env``: the environment, this process's by default)."""
+    return _context(Env.of(env).get("VOICE_AGENT_CA_FILE"))
 
 
 @functools.cache

@@ -2,12 +2,11 @@
 
 ``ConversationBrain`` implements ``agent.media.call.Brain``. Its sync hooks run in the
 call's reader task: they forward caller audio to the STT (``sttfeed``), feed VAD
-transitions and DTMF
-to the pure ``TurnTaker`` and carry out its actions at once, so a barge-in
-pauses playout within the frame that decided it. ``run`` owns the brain's
-nursery: the call-scoped TTS session, the greeting, then (consent gate) the
-STT session, a pump of STT events into the turn-taker, the turn-taker's timer
-and a playout monitor that reports when the agent is audible.
+transitions and DTMF to the pure ``TurnTaker`` and carry out its actions at once,
+so a barge-in pauses playout within the frame that decided it. ``run`` owns the
+brain's nursery: the call-scoped TTS session, the greeting, then (consent gate)
+the STT session, a pump of STT events into the turn-taker and its timer; the
+playout's hook reports when the agent is audible.
 
 Consent gate (``consent``): no caller audio reaches an STT, nor is one connected,
 before the greeting (with the recording disclosure) has played or the caller
@@ -134,7 +133,7 @@ class ConversationBrain:
         self._audible: int | None = None  # id of the utterance being heard
         self._timer_scope: trio.CancelScope | None = None
         self._done = trio.Event()
-        self._keypad = KeypadEntry(self.params.digit_timeout_s, self._submit_digits)
+        self._keypad = KeypadEntry(self.params.digit_timeout_s)
         self._vad_pausing = False
         self._deadline: float | None = self.taker.next_deadline()
 
@@ -142,21 +141,27 @@ class ConversationBrain:
 
     async def run(self, call: Call) -> None:
         call.playout.on_change = self._audibility_changed
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            await nursery.start(self.tts.run)
-            nursery.start_soon(self._timer)
-            if not self.params.consent_gate:
-                await self._open_gate()
-            greeting = " ".join(
-                a.text for a in self.workflow.start(self.epoch()) if isinstance(a, Say)
-            )
-            self._greeting = self._start_turn(Turn(self, None, canned=greeting))
-            if self.params.consent_gate:
-                await self._greeting.done.wait()
-                await self._open_gate()
-            await self._done.wait()
-            nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self.tts.run)
+                nursery.start_soon(self._timer)
+                if not self.params.consent_gate:
+                    await self._open_gate()
+                greeting = " ".join(
+                    a.text for a in self.workflow.start(self.epoch()) if isinstance(a, Say)
+                )
+                self._greeting = self._start_turn(Turn(self, None, canned=greeting))
+                if self.params.consent_gate:
+                    await self._greeting.done.wait()
+                    await self._open_gate()
+                await self._done.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            # Hooks into the brain held by what it holds (the playout, the observer):
+            call.playout.on_change = None
+            self.observer = None
+            self.transcript_listeners.clear()  # cycles only the collector would free
         log.info("call %s: conversation ended: %s", call.name, self.outcome)
 
     @property
@@ -225,7 +230,7 @@ class ConversationBrain:
             if pausing:
                 # A recogniser that batches audio sends frame by frame around a
                 # pause, where its end-of-speech timing is decided.
-                self.stt.caller_pausing()
+                self.feed.caller_pausing(now)
                 self._execute(self.taker.vad_pause(now), now)
             elif vad.speaking:  # loud again within the hangover (not the end of speech)
                 self._execute(self.taker.vad_resume(now), now)
@@ -287,10 +292,10 @@ class ConversationBrain:
             elif isinstance(action, SilenceTimeout):
                 self._say(render(self.company, "silence_end"), Outcome("end", "silence"))
             elif isinstance(action, FinalizeTranscript):
-                self.stt.finalize()  # the caller is done: no entity hold-back (Deepgram)
+                self.feed.finalize()  # the caller is done: no entity hold-back (Deepgram)
             elif isinstance(action, DtmfInput):
                 assert self._nursery is not None  # hooks act only once the brain runs
-                self._keypad.press(action.digit, self._nursery)
+                self._keypad.press(action.digit, self._nursery, self._submit_digits)
         # Every input of the turn-taker passes here, so this is its next deadline
         # until the next input (read per frame by on_audio without recomputing it).
         self._deadline = self.taker.next_deadline()

@@ -16,23 +16,23 @@ or run as a tool until it is confirmed. A canned turn (greeting, reprompt)
 speaks a fixed text. History is written as the caller hears it: on a barge-in
 ``interrupt()`` cuts the last reply to the heard text.
 
-A turn knows its conversation only as a ``TurnHost`` (``agent.conversation.protocols``).
-For records and metrics it keeps ``times`` (when each stage happened, on
-``trio.current_time()``), the LLM tokens it used and the text it sent to the
-TTS; it tells the host's observer (a ``TurnObserver``, if any) of each tool
-call, each provider error and its end.
+A turn knows its conversation only as a ``TurnHost`` (``agent.conversation.protocols``),
+weakly. For records and metrics it keeps ``times`` (each stage's time, on
+``trio.current_time()``), its LLM tokens and the text it sent to the TTS; it
+tells the host's observer (a ``TurnObserver``) of tool calls, errors and its end.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import weakref
 
 import trio
 
 from agent.base.errors import ProviderError
 from agent.base.events import AudioChunk, LlmEvent, Message, TextDelta, ToolCall, Usage
-from agent.conversation.protocols import Outcome, TurnHost, TurnTimes
+from agent.conversation.protocols import Outcome, TurnHost, TurnObserver, TurnTimes
 from agent.dialogue.history import cut_to_heard, mark_interrupted
 from agent.dialogue.replies import render
 from agent.dialogue.speakstream import EarStream, RepeatGuard
@@ -55,7 +55,7 @@ class Turn:
         canned: str | None = None,
         canned_outcome: Outcome | None = None,
     ) -> None:
-        self.brain = brain
+        self.brain = weakref.proxy(brain)  # it keeps its turns: a cycle otherwise
         self.turn_id = turn_id
         self.user_text = user_text
         self.canned = canned
@@ -68,7 +68,6 @@ class Turn:
             self.times.confirmed_at = now
         self.llm_input_tokens = 0
         self.llm_output_tokens = 0
-        self.observer = brain.observer
         self.done = trio.Event()
         self.utterance: Utterance | None = None
         self.outcome: Outcome | None = canned_outcome
@@ -82,6 +81,10 @@ class Turn:
         self._segment_offset = 0  # where the current segment starts in _sent
         self._segment_committed = False
         self._committed_span: tuple[int, int] | None = None  # last reply in history
+
+    @property
+    def observer(self) -> TurnObserver | None:
+        return self.brain.observer  # not kept: it holds the brain (a cycle)
 
     # --- controls (sync, from the brain) ------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Paced playout: the call-lifetime task that sends the agent's audio.
+"""Paced playout: the agent's audio to the caller, one 20 ms frame per clock tick.
 
 Asterisk never paces or smooths what we send: a burst is played too fast or
 dropped, a gap is heard as a gap. So one 20 ms frame leaves every 20 ms on
@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
 
 import trio
 
 from agent.base.events import AudioChunk, PlayoutProgress
 from agent.media.clock import MediaClock
+from agent.media.sink import AwaitingSink, FrameSink
 from dsp import FRAME_MS, Pacer, PacerParams, frame_bytes
 
 # Compact an utterance's buffer once this much has been sent from its front.
@@ -98,7 +98,8 @@ class Utterance:
 
     def _take(self, n: int) -> bytes:
         off = self._off
-        frame = bytes(self._buf[off : off + n])
+        with memoryview(self._buf) as view:  # one copy of the frame, not two
+            frame = bytes(view[off : off + n])
         self._off = off + len(frame)
         self.sent_bytes += len(frame)
         if self._off >= _COMPACT_AT:
@@ -114,34 +115,6 @@ class Utterance:
         self._buf = bytearray()
         self._off = 0
         self.finished.set()
-
-
-@runtime_checkable
-class FrameSink(Protocol):
-    """Where the frames go (``agent.media.stream.AudioSink`` for a call)."""
-
-    def send_nowait(self, frame: bytes) -> bool:
-        """Send ``frame`` now if it can go whole without waiting; False: what is left
-        of it is kept, in order, for ``flush``, which must run before the next send."""
-
-    async def flush(self) -> None:
-        """Send, awaiting, what ``send_nowait`` kept."""
-
-
-class _AwaitingSink:
-    """A sink that only has an awaiting send: every frame takes the fallback path."""
-
-    def __init__(self, send: Callable[[bytes], Awaitable[None]]) -> None:
-        self._send = send
-        self._kept: collections.deque[bytes] = collections.deque()
-
-    def send_nowait(self, frame: bytes) -> bool:
-        self._kept.append(frame)
-        return False
-
-    async def flush(self) -> None:
-        while self._kept:
-            await self._send(self._kept.popleft())
 
 
 class Playout:
@@ -162,7 +135,7 @@ class Playout:
         on_frame: Callable[[bytes], None] | None = None,
         clock: MediaClock | None = None,
     ) -> None:
-        self._sink = send_frame if isinstance(send_frame, FrameSink) else _AwaitingSink(send_frame)
+        self._sink = send_frame if isinstance(send_frame, FrameSink) else AwaitingSink(send_frame)
         self._on_frame = on_frame
         self._clock = clock
         self.sample_rate = sample_rate
@@ -259,6 +232,7 @@ class Playout:
             "speech_frames": self.speech_frames,
             "silence_frames": self.silence_frames,
             "underruns": self.underruns,
+            "fallback_sends": self.fallback_sends,
             "queued_utterances": len(self._queue),
         }
 

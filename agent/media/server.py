@@ -10,6 +10,7 @@ when the last one has ended. All the calls of one server share one media clock
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import uuid as uuidlib
@@ -172,7 +173,7 @@ async def serve_audiosocket(
     registry = registry if registry is not None else CallRegistry()
     limit = settings.connection_limit
 
-    async def handler(stream: trio.abc.Stream) -> None:
+    async def handler(stream: trio.abc.Stream, clock: MediaClock) -> None:
         if limit and registry.connections >= limit:
             registry.refused_connections += 1
             log.warning(
@@ -211,7 +212,7 @@ async def serve_audiosocket(
         # with a handler_nursery it outlives this accept loop as they do.
         clock = MediaClock(handler_nursery or own)
         await trio.serve_listeners(
-            handler,
+            functools.partial(handler, clock=clock),
             list(listeners),
             handler_nursery=handler_nursery or own,
             task_status=task_status,

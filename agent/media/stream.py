@@ -73,16 +73,34 @@ class AudioSocketStream:
         while True:
             event = conn.next_audio_or_event(rate)
             if event is NEED_DATA:
-                try:
-                    data = await self.stream.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
+                data = await self._receive_some()
                 self.bytes_received += len(data)
                 conn.receive_data(data)
                 continue
             if event is CLOSED:
                 return None
             return event
+
+    async def _receive_some(self) -> bytes:
+        """What the peer sent next; b"" once it closed (a reset counts the same)."""
+        sock = self._socket
+        if sock is None:
+            try:
+                return await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return b""
+        # A TCP socket: wait until it is readable, then one plain read. Trio's own
+        # receive_some first tries a read that fails (a frame arrives every 20 ms,
+        # so it is nearly never there yet), raising and catching an exception and
+        # entering a cancel scope per frame; this is one syscall per frame.
+        try:
+            await trio.lowlevel.wait_readable(sock)
+            fd = sock.fileno()
+            return os.read(fd, RECEIVE_SIZE) if fd >= 0 else b""
+        except BlockingIOError:
+            return await self._receive_some()  # a spurious wake-up
+        except (OSError, trio.ClosedResourceError):
+            return b""
 
     async def send(self, event: Event) -> None:
         await self._write(self._conn.send(event))

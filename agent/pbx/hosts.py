@@ -124,12 +124,15 @@ class HostRegistry:
         )
         return [HostState(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]
 
-    def reap(self, now: float, dead_after_s: float) -> list[str]:
+    def reap(self, now: float, dead_after_s: float, me: str | None = None) -> list[str]:
         """Remove the hosts silent for ``dead_after_s``; returns their names (exactly
-        one caller gets each name, so one host closes a dead host's calls)."""
+        one caller gets each name, so one host closes a dead host's calls). Never
+        ``me``, the reaping host: it is alive, however late its own heartbeat was
+        written (a stalled loop or a slow store), and must not close its own calls."""
         rows = self._write(
             lambda c: c.execute(
-                "DELETE FROM hosts WHERE heartbeat_at <= ? RETURNING name", (now - dead_after_s,)
+                "DELETE FROM hosts WHERE heartbeat_at <= ? AND name <> ? RETURNING name",
+                (now - dead_after_s, me or ""),
             ).fetchall()
         )
         return sorted(r[0] for r in rows)

@@ -157,7 +157,8 @@ class HostMember:
 
     async def _reap(self, records: Any) -> None:
         now = self.clock()
-        dead = await trio.to_thread.run_sync(self.registry.reap, now, self.settings.dead_after_s)
+        s = self.settings
+        dead = await trio.to_thread.run_sync(self.registry.reap, now, s.dead_after_s, s.name)
         for name in dead:
             released = await trio.to_thread.run_sync(self.calls.end_calls_of, name)
             closed = 0

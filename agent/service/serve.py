@@ -49,7 +49,6 @@ from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 log = logging.getLogger(__name__)
 
 Services = Callable[..., Awaitable[None]]  # async def run(*, task_status)
-IDLE_COLLECT_AFTER_S = 0.1
 
 
 @attrs.frozen
@@ -173,7 +172,6 @@ class Service:
         self._drain_scope: trio.CancelScope | None = None
         self._hurry = False
         self.deadline: HardDeadline | None = None
-        self._idle = trio.Event()
         self.agi_sessions = SessionCount()
 
     @property
@@ -217,8 +215,6 @@ class Service:
             self.metrics.active_calls.set(active)
         if self._on_load is not None:
             self._on_load(active)
-        if active == 0:
-            self._idle.set()
 
     async def run(self, *, task_status: trio.TaskStatus[Addresses] = trio.TASK_STATUS_IGNORED):
         self.deadline = HardDeadline(self.shutdown_budget_s) if self.handle_signals else None
@@ -232,7 +228,6 @@ class Service:
         async with trio.open_nursery() as services:
             if self.handle_signals:
                 services.start_soon(self._watch_signals)
-            services.start_soon(self._collect_when_idle)
             fastagi, metrics = await self._start_services(services)
             if self.handle_signals:  # the process's own service (not one in a test)
                 gc.freeze()  # start-up's objects live on: collections scan only calls'
@@ -348,17 +343,6 @@ class Service:
                 )
         finally:
             self._accept_closed.set()
-
-    async def _collect_when_idle(self) -> None:
-        # No call to keep in time: collect what ended calls left in reference cycles
-        # (an idle process allocates nothing, so the collector would never run). A
-        # moment later, once the last call's task has let go of it.
-        while True:
-            await self._idle.wait()
-            self._idle = trio.Event()
-            await trio.sleep(IDLE_COLLECT_AFTER_S)
-            if not self.registry.active:
-                gc.collect()
 
     async def _watch_signals(self) -> None:
         # A plain handler rather than trio's signal receiver: it arms the hard

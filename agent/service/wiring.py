@@ -11,6 +11,7 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ConfigError
 from agent.base.settings import Env
+from agent.base.tls import client_context
 from agent.business.booking import BookingClient, Notifier
 from agent.business.bookingstore import BookingStore
 from agent.business.company import (
@@ -101,6 +102,7 @@ def build_conversation(
     if default is None:
         raise ConfigError("VOICE_AGENT_COMPANIES: the companies file names no default company")
     check_booking_keys(reader, companies)
+    client_context(reader)  # a bad VOICE_AGENT_CA_FILE stops start-up, not the first call
     db = open_store(reader)
     outbox = Outbox(db)
 
@@ -225,6 +227,7 @@ def check_providers(env: Mapping[str, str] | Env | None) -> tuple[str, str, str]
     stt_factory(names[0], reader)
     llm_factory(names[1], reader, company_for=lambda call: None)
     tts_factory(names[2], reader)
+    client_context(reader)  # a bad VOICE_AGENT_CA_FILE stops start-up, not the first call
     return names
 
 

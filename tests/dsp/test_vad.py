@@ -368,6 +368,7 @@ def test_bad_frames_are_refused_clearly(method):
         ("echo_guard_db", -1.0),
         ("echo_adapt_db_per_s", float("nan")),
         ("echo_return_max_db", 200.0),
+        ("echo_onset_drop_db", -3.0),
     ],
 )
 def test_bad_params_raise_config_error(field, value):

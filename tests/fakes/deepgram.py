@@ -5,8 +5,9 @@ documented API needs it (path, query parameters, ``Authorization: Token``),
 reads binary PCM and JSON control frames, and answers with ``Results``,
 ``SpeechStarted``, ``UtteranceEnd`` and ``Metadata`` in Deepgram's shapes.
 
-Transcripts come from a script, one text per detected utterance, timed against
-the audio actually received (never the clock): a 10 ms energy detector finds
+Transcripts come from a script, one text per detected utterance (or with
+``hear``, from each connection's own audio, e.g. ``tone_text.decode_tones``),
+timed against the audio actually received (never the clock): a 10 ms energy detector finds
 speech; interims come every ``interim_every_ms`` of speech, the final
 (``speech_final``) once ``endpointing`` ms of silence follow, ``UtteranceEnd``
 once ``utterance_end_ms`` of silence follow the last word. So a client that
@@ -36,7 +37,7 @@ import math
 import ssl
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -45,7 +46,7 @@ import attrs
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
-from tests.fakes.deepgram_asr import PATH, Recognizer, Script, check_handshake
+from tests.fakes.deepgram_asr import PATH, HeardScript, Recognizer, Script, check_handshake
 from tests.fakes.framestamp import read_stamp
 
 __all__ = [
@@ -138,6 +139,7 @@ class FakeDeepgram:
         interim_every_ms: int = 300,
         speech_threshold: float = 500.0,
         ssl_context: ssl.SSLContext | None = None,
+        hear: Callable[[bytes], str] | None = None,
     ) -> None:
         self.api_key = api_key
         self.ssl_context = ssl_context  # serve wss:// (TLS on loopback) when set
@@ -148,6 +150,8 @@ class FakeDeepgram:
         self.interim_every_ms = interim_every_ms
         self.speech_threshold = speech_threshold
         self.script = Script(script, default_text)
+        # Instead of the script: each connection hears its own audio (``HeardScript``).
+        self.hear = hear
         self.connections: list[ConnectionRecord] = []
         self.violations: list[str] = []
         self.port = 0
@@ -231,7 +235,7 @@ class FakeDeepgram:
         utterance_end = record.param("utterance_end_ms")
         rate = int(record.param("sample_rate") or 0)
         recognizer = Recognizer(
-            self.script,
+            self.script if self.hear is None else HeardScript(self.hear),
             sample_rate=rate,
             interim_results=record.param("interim_results") == "true",
             endpointing_ms=None if endpointing == "false" else int(endpointing),

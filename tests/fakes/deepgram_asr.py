@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 import math
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PATH", "Recognizer", "Script", "check_handshake"]
+__all__ = ["PATH", "HeardScript", "Recognizer", "Script", "check_handshake"]
 
 PATH = "/v1/listen"
 # The documented /v1/listen parameters (Deepgram reference, section 2).
@@ -101,6 +101,36 @@ class Script:
         self.index += 1
         return text
 
+    def listen(self, pcm: bytes) -> None:
+        """Audio as it arrives (a script says the same whatever it hears)."""
+
+
+class HeardScript(Script):
+    """One connection's texts heard from its own audio: ``hear(pcm)`` turns the
+    PCM since the last utterance into text (tone-text decoding, say), so calls
+    that run at once each get their own words, whatever order they speak in."""
+
+    def __init__(self, hear: Callable[[bytes], str]) -> None:
+        super().__init__(())
+        self.hear = hear
+        self._audio = bytearray()
+        self._heard = (0, "")  # (bytes heard, text): peek runs at every 10 ms block
+
+    def listen(self, pcm: bytes) -> None:
+        self._audio += pcm
+
+    def peek(self) -> str:
+        if self._heard[0] != len(self._audio):
+            self._heard = (len(self._audio), self.hear(bytes(self._audio)))
+        return self._heard[1]
+
+    def take(self) -> str:
+        text = self.peek()
+        self._audio.clear()
+        self._heard = (0, "")
+        self.index += 1
+        return text
+
 
 class Recognizer:
     """Turns received PCM into Deepgram messages, deterministically (pure)."""
@@ -147,6 +177,7 @@ class Recognizer:
         self._bytes = 0
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
+        self.script.listen(data)
         self._sha.update(data)
         self._bytes += len(data)
         buf = self._carry + data

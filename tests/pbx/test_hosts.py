@@ -59,8 +59,10 @@ def test_register_heartbeat_reap_and_calls_in_flight(db):
     assert pick_host(list(states.values()), "c", NOW + 5, 10.0).name == "a"  # 2 < 3
     # b falls silent: after dead_after it is reaped exactly once, then gets no calls.
     assert registry.reap(NOW + 9, 10.0) == []
-    assert registry.reap(NOW + 11, 10.0) == ["b"]
-    assert registry.reap(NOW + 11, 10.0) == []
+    # The reaping host never removes itself, however stale its own heartbeat.
+    assert registry.reap(NOW + 16, 10.0, "a") == ["b"]
+    assert registry.reap(NOW + 16, 10.0, "a") == []
+    assert [h.name for h in registry.hosts(NOW + 16)] == ["a"]
     assert not registry.heartbeat("b", 0, False, NOW + 12)  # it must register again
     assert [h.name for h in registry.hosts(NOW + 12)] == ["a"]
     assert registry.heartbeat("a", 0, True, NOW + 12)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 import trio
@@ -37,7 +38,9 @@ def free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def host_env(name: str, pg_url: str) -> tuple[dict[str, str], dict[str, int]]:
+def host_env(
+    name: str, pg_url: str, capacity: int = CAPACITY
+) -> tuple[dict[str, str], dict[str, int]]:
     ip = ADDRESSES[name]
     ports = {"audiosocket": free_port(ip), "agi": free_port(ip)}
     return {
@@ -47,7 +50,7 @@ def host_env(name: str, pg_url: str) -> tuple[dict[str, str], dict[str, int]]:
         "VOICE_AGENT_PORT": str(ports["audiosocket"]),
         "VOICE_AGENT_AGI_HOST": ip,
         "VOICE_AGENT_AGI_PORT": str(ports["agi"]),
-        "VOICE_AGENT_MAX_CALLS": str(CAPACITY),
+        "VOICE_AGENT_MAX_CALLS": str(capacity),
         "VOICE_AGENT_REQUIRE_SETUP": "1",
         "VOICE_AGENT_HEARTBEAT_S": "0.2",
         "VOICE_AGENT_HOST_DEAD_AFTER_S": "1.0",
@@ -69,10 +72,18 @@ def records(pg_url: str) -> list[tuple]:
 class Calls:
     """Places calls through host a's setup; remembers where each went and how it ended."""
 
-    def __init__(self, agi_port: int) -> None:
+    def __init__(
+        self,
+        agi_port: int,
+        react: Callable[[Caller], list] | None = None,
+        params: CallerParams | None = None,
+    ) -> None:
         self.agi_port = agi_port
+        self.params = params or CallerParams(linger_s=0)
+        self.react = react  # a reacting caller (``Caller(answer=...)``), given the caller
         self.routed: dict[str, str] = {}  # uuid -> VOICE_AGENT_ADDR
-        self.callers: dict[str, Caller] = {}
+        self.callers: dict[str, Caller] = {}  # the calls that are over
+        self.dialled: dict[str, Caller] = {}  # every call, from its start
         self.nexts: dict[str, str] = {}
 
     async def place(self, nursery: trio.Nursery, script_for) -> str:
@@ -85,7 +96,14 @@ class Calls:
 
     async def _talk(self, call_uuid: str, addr: str, script) -> None:
         host, port = addr.rsplit(":", 1)
-        caller = Caller(script, params=CallerParams(linger_s=0), call_uuid=uuid.UUID(call_uuid))
+        react = self.react
+        caller = Caller(
+            script,
+            params=self.params,
+            call_uuid=uuid.UUID(call_uuid),
+            answer=None if react is None else lambda: react(caller),
+        )
+        self.dialled[call_uuid] = caller
         await caller.run(await trio.open_tcp_stream(host, int(port)))
         self.callers[call_uuid] = caller
         with trio.move_on_after(5):  # b is dead for some: the next step goes to a

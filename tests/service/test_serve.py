@@ -395,9 +395,9 @@ def test_the_served_conversation_picks_the_company_by_did(tmp_path):
 
 
 async def test_nothing_of_an_ended_call_outlives_it_once_the_service_is_idle(autojump_clock):
-    """A conversation's objects point at each other (turns, the observer, playout
-    hooks); an idle process allocates nothing, so the collector would never run:
-    the service collects when its last call ends."""
+    """An idle process allocates nothing, so the cyclic collector would never run:
+    a served call must be freed by reference counting alone (no cycles between the
+    conversation's turns, observer and playout hooks; tests/conversation/test_cycles.py)."""
     refs = []
 
     def brain(flow):
@@ -412,7 +412,7 @@ async def test_nothing_of_an_ended_call_outlives_it_once_the_service_is_idle(aut
 
     service, listener = make_service(brain)
     gc.collect()
-    gc.disable()  # only the service's own collection may free them
+    gc.disable()  # nothing may need the collector
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
@@ -420,7 +420,7 @@ async def test_nothing_of_an_ended_call_outlives_it_once_the_service_is_idle(aut
             await place_call(listener, uuid.uuid4(), script, CallerParams(linger_s=0))
             with trio.fail_after(5):
                 await service.registry.wait_idle()
-            await trio.sleep(1.0)  # the service collects a moment after the last call
+            await trio.sleep(1.0)  # the call's task has let go of it
             assert refs and [ref() for ref in refs] == [None] * len(refs)
             service.shutdown()
     finally:

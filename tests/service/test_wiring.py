@@ -4,6 +4,7 @@ and that it never quietly swaps a missing cloud provider for the offline one."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -83,3 +84,20 @@ def test_the_example_companys_missing_booking_key_is_only_a_warning(tmp_path, ca
     assert "BRIGHTSPARK_BOOKING_KEY is not set: the example company brightspark cannot book" in (
         caplog.messages
     )
+
+
+def test_an_unreadable_ca_file_stops_start_up(tmp_path):
+    env = {
+        "VOICE_AGENT_DB": str(tmp_path / "agent.db"),
+        "DEEPGRAM_API_KEY": "k",
+        "GROQ_API_KEY": "k",
+        "CARTESIA_API_KEY": "k",
+        "CARTESIA_VOICE_ID": "a0e99841-438c-4a64-b679-ae501e7d6091",
+        "VOICE_AGENT_CA_FILE": str(tmp_path / "missing.pem"),
+    }
+    missing = re.escape(f"{tmp_path}/missing.pem")
+    refused = rf"^VOICE_AGENT_CA_FILE={missing}: not a readable PEM file"
+    with pytest.raises(ConfigError, match=refused):
+        check_providers(env)
+    with pytest.raises(ConfigError, match=refused):
+        build_conversation(env)

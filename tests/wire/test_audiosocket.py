@@ -374,3 +374,58 @@ def test_buffer_drops_consumed_bytes_while_a_partial_message_waits():
         assert drain(conn) == [Audio(pcm(320))]
         assert len(conn._buf) <= 70_000
     assert "buffered=5" in repr(conn)
+
+
+# --- the per-frame paths ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [997, 323, 1])
+def test_audio_at_our_rate_comes_back_bare_and_the_rest_as_events(size):
+    conn = identified_server()
+    stream = msg(0x10, pcm(320)) + msg(0x12, pcm(640)) + msg(0x03, b"5") + msg(0x10, pcm(160)) * 3
+    items = []
+    for start in range(0, len(stream), size):
+        conn.receive_data(stream[start : start + size])
+        while (item := conn.next_audio_or_event(8000)) is not NEED_DATA:
+            items.append(item)
+    assert items == [pcm(320), Audio(pcm(640), 16000), Dtmf("5"), *[pcm(160)] * 3]
+    assert all(type(item) is bytes for item in items[3:])
+    conn.receive_data(b"")
+    assert conn.next_audio_or_event(8000) is CLOSED
+
+
+def test_received_bytes_are_parsed_as_they_came_and_frames_are_their_own():
+    conn = identified_server()
+    data = msg(0x10, pcm(320)) + msg(0x10, pcm(320))
+    conn.receive_data(data)
+    first = conn.next_audio_or_event(8000)
+    second = conn.next_audio_or_event(8000)
+    assert first == second == pcm(320) and first is not second
+    assert conn.next_audio_or_event(8000) is NEED_DATA
+    # A caller's bytearray is copied: changing it later changes nothing received.
+    buf = bytearray(msg(0x10, pcm(320)))
+    conn.receive_data(buf)
+    buf[5] ^= 0xFF
+    assert conn.next_audio_or_event(8000) == pcm(320)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 48000])
+def test_send_audio_is_send_of_an_audio_event(rate):
+    assert identified_server().send_audio(pcm(320), rate) == identified_server().send(
+        Audio(pcm(320), rate)
+    )
+
+
+@pytest.mark.parametrize(
+    ("conn", "payload", "rate", "problem"),
+    [
+        (Connection(Role.SERVER), pcm(320), 8000, "before the peer's UUID"),
+        (None, b"", 8000, "zero-length payload"),
+        (None, pcm(321), 8000, "odd payload length"),
+        (None, pcm(320), 11025, "cannot carry a sample rate of 11025"),
+    ],
+)
+def test_send_audio_refuses_what_send_refuses(conn, payload, rate, problem):
+    conn = conn or identified_server()
+    with pytest.raises((LocalProtocolError, ValueError), match=problem):
+        conn.send_audio(payload, rate)

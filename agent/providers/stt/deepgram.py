@@ -58,14 +58,14 @@ from agent.providers.stt.deepgram_wire import (
     rejection_error,
     split_url,
 )
+from agent.providers.stt.uplink import UplinkBatching
 from agent.providers.unusable import UnusableMessages
 
 __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
 
 log = logging.getLogger(__name__)
 
-# The graceful close on the way out (cancellation included) gets at most this long.
-_GOODBYE_S = 1.0
+_GOODBYE_S = 1.0  # at most this for the graceful close on the way out (cancel included)
 
 
 @attrs.frozen
@@ -102,6 +102,8 @@ class DeepgramStt:
         self._batcher = AudioBatcher.for_stream(
             sample_rate, settings.batch_ms, settings.endpointing_ms
         )
+        # The caller's side (sttfeed) hands audio over in batches of the same size.
+        self.uplink = UplinkBatching(self._batcher.batch_s, self._batcher.pause_window_s)
         self._wakeup = trio.Event()
         self._audio_done = False
         self._finalize_at: int | None = None

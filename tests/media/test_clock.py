@@ -1,0 +1,214 @@
+"""The media clock under MockClock: 200 calls on one task keep their cadence, re-phase,
+pause and clear within the frame; a call whose socket cannot take a frame keeps its
+order without delaying the others."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+import trio
+
+from agent.media.clock import SLOT_S, MediaClock
+from agent.media.playout import Playout
+
+CALLS = 200
+FRAME = 320
+SILENCE = bytes(FRAME)
+EPS = 2e-6  # the pacer works in whole microseconds
+
+
+def numbered_frames(count: int, first: int = 1) -> bytes:
+    return b"".join(np.full(160, first + k, dtype="<i2").tobytes() for k in range(count))
+
+
+def frame_number(frame: bytes) -> int:
+    return int(np.frombuffer(frame, dtype="<i2")[0])
+
+
+class Sink:
+    """A socket that takes every frame at once, unless told it is full."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, bytes]] = []
+        self.full_until = -1.0  # while now < full_until, frames wait for flush
+        self._kept: list[bytes] = []
+
+    def send_nowait(self, frame: bytes) -> bool:
+        if self._kept or trio.current_time() < self.full_until:
+            self._kept.append(frame)
+            return False
+        self.sent.append((trio.current_time(), frame))
+        return True
+
+    async def flush(self) -> None:
+        await trio.sleep_until(self.full_until)
+        while self._kept:
+            self.sent.append((trio.current_time(), self._kept.pop(0)))
+
+    def times(self) -> list[float]:
+        return [t for t, _ in self.sent]
+
+    def speech(self) -> list[tuple[float, bytes]]:
+        return [(t, f) for t, f in self.sent if f != SILENCE]
+
+
+async def start_calls(nursery: trio.Nursery, clock: MediaClock, rng: random.Random):
+    """CALLS playouts joining at random moments of the first 100 ms (random phases)."""
+    calls: list[tuple[Playout, Sink]] = []
+    for _ in range(CALLS):
+        await trio.sleep(rng.uniform(0, 0.1 / CALLS))
+        sink = Sink()
+        playout = Playout(sink, clock=clock)
+        await nursery.start(playout.run)
+        calls.append((playout, sink))
+    return calls
+
+
+def assert_on_grid(times: list[float], start: float) -> None:
+    """Every frame within one slot before its place on the 20 ms grid from ``start``,
+    so exactly 50 frames a second."""
+    for k, t in enumerate(times):
+        slot = start + 0.02 * k
+        assert slot - SLOT_S - EPS <= t <= slot + EPS, (k, t, slot)
+
+
+async def test_200_calls_keep_50_frames_a_second_on_their_grids(autojump_clock, nursery):
+    clock = MediaClock(nursery)
+    calls = await start_calls(nursery, clock, random.Random(1))
+    await trio.sleep(2.0)
+    for _, sink in calls:
+        times = sink.times()
+        assert_on_grid(times, times[0])
+        assert all(f == SILENCE for _, f in sink.sent)
+        one_second = [t for t in times if times[0] + 0.5 <= t < times[0] + 1.5]
+        assert len(one_second) == 50
+    # One task did it, waking at most once per 1 ms slot, not once per call and frame.
+    assert clock.ticks >= CALLS * 100
+    assert clock.wakeups <= 2.1 / SLOT_S
+
+
+async def test_200_calls_rephase_at_once_and_play_every_frame(autojump_clock, nursery):
+    rng = random.Random(2)
+    clock = MediaClock(nursery)
+    calls = await start_calls(nursery, clock, rng)
+    await trio.sleep(0.3)
+    utterances = []
+    for i, (playout, _sink) in enumerate(calls):
+        await trio.sleep(rng.uniform(0, 0.0003))  # anywhere between two silence slots
+        ready_at = trio.current_time()
+        utterance = playout.open_utterance()
+        playout.write(utterance, numbered_frames(25, first=i * 100 + 1))
+        playout.close_utterance(utterance)
+        utterances.append((ready_at, utterance))
+    for _, utterance in utterances:
+        await utterance.finished.wait()
+    await trio.sleep(0.2)
+    for i, ((ready_at, utterance), (_, sink)) in enumerate(zip(utterances, calls, strict=True)):
+        speech = sink.speech()
+        # The first speech frame left at once (re-phased), then every 20 ms on the new grid.
+        assert speech[0][0] == pytest.approx(ready_at, abs=EPS)
+        assert [frame_number(f) for _, f in speech] == list(range(i * 100 + 1, i * 100 + 26))
+        first = sink.sent.index(speech[0])
+        assert_on_grid(sink.times()[first:], ready_at)
+        assert utterance.first_frame_at == pytest.approx(ready_at, abs=EPS)
+        assert not utterance.cut
+
+
+async def test_200_calls_pause_and_clear_within_the_frame(autojump_clock, nursery):
+    clock = MediaClock(nursery)
+    calls = await start_calls(nursery, clock, random.Random(3))
+    utterances = []
+    for playout, _ in calls:
+        utterance = playout.open_utterance()
+        playout.write(utterance, numbered_frames(100))
+        playout.close_utterance(utterance)
+        utterances.append(utterance)
+    await trio.sleep(0.5)
+    # A barge-in: the caller's speech pauses every even call, confirmed speech clears
+    # every odd one, all from the reader (sync) between two frames.
+    acted_at = trio.current_time()
+    for i, (playout, _) in enumerate(calls):
+        if i % 2:
+            playout.clear()
+            assert utterances[i].finished.is_set() and utterances[i].cut
+        else:
+            playout.pause()
+    await trio.sleep(0.3)
+    for i, (playout, sink) in enumerate(calls):
+        assert all(f == SILENCE for t, f in sink.sent if t > acted_at), i
+        # From the re-phase at its first speech frame on, silence keeps the cadence.
+        first = next(k for k, (_, f) in enumerate(sink.sent) if f != SILENCE)
+        assert_on_grid(sink.times()[first:], sink.sent[first][0])
+        if i % 2:
+            assert not playout.has_speech
+    resumed_at = trio.current_time()
+    for playout, _ in calls[::2]:
+        playout.resume()
+    for utterance in utterances[::2]:
+        await utterance.finished.wait()
+    for (_playout, sink), utterance in zip(calls[::2], utterances[::2], strict=True):
+        after = [(t, frame_number(f)) for t, f in sink.sent if t >= resumed_at and f != SILENCE]
+        before = [frame_number(f) for t, f in sink.sent if t <= acted_at and f != SILENCE]
+        # Resumed at once where it stopped; nothing lost or repeated.
+        assert after[0][0] == pytest.approx(resumed_at, abs=EPS)
+        assert before + [n for _, n in after] == list(range(1, 101))
+        assert not utterance.cut
+
+
+async def test_a_full_socket_keeps_its_call_in_order_and_delays_no_other(autojump_clock, nursery):
+    clock = MediaClock(nursery)
+    calls = await start_calls(nursery, clock, random.Random(4))
+    slow_playout, slow = calls[17]
+    utterance = slow_playout.open_utterance()
+    slow_playout.write(utterance, numbered_frames(40))
+    slow_playout.close_utterance(utterance)
+    await trio.sleep(0.1)
+    stalled_at = trio.current_time()
+    slow.full_until = stalled_at + 0.07  # the peer reads nothing for 70 ms
+    await utterance.finished.wait()
+    await trio.sleep(0.2)
+    # The slow call: every frame once, in order; its frames went late, none early.
+    assert [frame_number(f) for _, f in slow.speech()] == list(range(1, 41))
+    late = [t for t, _ in slow.sent if stalled_at < t < stalled_at + 0.069]
+    assert not late  # nothing left while the socket was full
+    assert slow_playout.fallback_sends >= 1
+    # Every other call kept its grid throughout.
+    for i, (_, sink) in enumerate(calls):
+        if i != 17:
+            assert_on_grid(sink.times(), sink.times()[0])
+
+
+async def test_a_tick_that_raises_ends_only_its_own_call(autojump_clock, nursery):
+    clock = MediaClock(nursery)
+    good_sink, bad_sink = Sink(), Sink()
+    good = Playout(good_sink, clock=clock)
+    frames = itertools.count()
+
+    def explode(frame: bytes) -> None:
+        if next(frames) == 5:
+            raise RuntimeError("recorder broke")
+
+    bad = Playout(bad_sink, clock=clock, on_frame=explode)
+    await nursery.start(good.run)
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="recorder broke")):
+        async with trio.open_nursery() as inner:
+            await inner.start(bad.run)
+    await trio.sleep(0.2)
+    assert len(bad_sink.sent) == 6
+    assert_on_grid(good_sink.times(), good_sink.times()[0])
+    assert good_sink.times()[-1] >= trio.current_time() - 0.02
+    assert clock.members == 1
+
+
+async def test_the_clock_task_ends_with_its_last_call(autojump_clock):
+    with trio.fail_after(1):  # a clock task left behind would keep the nursery open
+        async with trio.open_nursery() as nursery:
+            clock = MediaClock(nursery)
+            sink = Sink()
+            with trio.move_on_after(0.09):  # frames at 0, 20, ... 80 ms
+                await Playout(sink, clock=clock).run()
+            assert clock.members == 0
+    assert len(sink.sent) == 5
