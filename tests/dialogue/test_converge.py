@@ -136,3 +136,12 @@ def test_a_no_to_the_quote_is_not_greeted_with_great() -> None:
 def test_a_cold_shower_in_other_words_is_the_boiler(heard: str) -> None:
     found = match_service(heard, PLUMBER.services)
     assert found is not None and found.id == "boiler_repair"
+
+
+def test_a_whole_postcode_in_a_line_heard_in_doubt_is_kept_while_the_address_is_checked() -> None:
+    call = to_details()
+    call.say("Kate Morris")
+    reply = call.say("That's 6 Albert Road, SW3 5RZ.", confidence=0.3)
+    assert "Was that 6 Albert Road?" in reply and call.wf.data.postcode == "SW3 5RZ"
+    reply = call.say("yes")
+    assert call.wf.data.address == "6 Albert Road" and "number" in reply  # postcode not asked
