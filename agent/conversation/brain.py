@@ -168,10 +168,6 @@ class ConversationBrain:
     def gate_opened_at(self) -> float | None:
         return self.consent.opened_at
 
-    @property
-    def audio_dropped(self) -> int:
-        return self.feed.dropped
-
     async def _open_gate(self) -> None:
         assert self._nursery is not None
         await self.feed.open(self._nursery, caller_speaking=self.call.vad.speaking)
