@@ -86,7 +86,13 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
     if profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)
     server = Server(
-        fakes.env, args.workers, not args.llm_client_per_turn, tmp, profile, args.agent_tree
+        fakes.env,
+        args.workers,
+        not args.llm_client_per_turn,
+        tmp,
+        profile,
+        args.agent_tree,
+        args.agent_nice,
     )
     load_before = loadavg_line()
     spy = None
@@ -248,6 +254,12 @@ def main() -> int:
     parser.add_argument(
         "--harness-nice", type=int, default=5, help="niceness of the callers and fakes"
     )
+    parser.add_argument(
+        "--agent-nice",
+        type=int,
+        default=0,
+        help="the agent's niceness (negative, as root: ahead of other jobs on a shared box)",
+    )
     parser.add_argument("--profile", type=Path, help="cProfile the agent: PATH.<N>.pstats")
     parser.add_argument("--py-spy", type=Path, help="py-spy the agent: PATH.<N>.txt")
     parser.add_argument(
@@ -269,13 +281,15 @@ def main() -> int:
         callers=args.callers,
         llm_client="per turn" if args.llm_client_per_turn else "pooled (as serve)",
         harness_nice=args.harness_nice,
+        agent_nice=args.agent_nice,
         duration_s=args.duration,
         agent_tree=str(args.agent_tree) if args.agent_tree else None,
     )
     print(f"budget: {budget.describe()}", flush=True)
     print(
         f"fakes over {'plain TCP' if args.plain else 'TLS'}; callers: {args.callers} at nice"
-        f" {args.harness_nice}; workers {args.workers}; {loadavg_line()}",
+        f" {args.harness_nice}; the agent at nice {args.agent_nice}, workers {args.workers};"
+        f" {loadavg_line()}",
         flush=True,
     )
     tmp = Path(tempfile.mkdtemp(prefix="voice-agent-load-"))

@@ -77,6 +77,11 @@ class Fakes:
             return {}
 
 
+def _niced(nice: int):
+    """A preexec_fn setting the child's niceness (negative needs root): ``--agent-nice``."""
+    return (lambda: os.nice(nice)) if nice else None
+
+
 class Server:
     """The agent under test, in its own process (tree)."""
 
@@ -88,6 +93,7 @@ class Server:
         tmp: Path,
         profile: Path | None = None,
         agent_tree: Path | None = None,
+        nice: int = 0,
     ) -> None:
         self.control: int | None = None
         self.agent = str(agent_tree or BENCH.parent) + "/agent"
@@ -109,7 +115,12 @@ class Server:
             if profile is not None:
                 command.append(f"--profile={profile}")
             self.proc = subprocess.Popen(
-                command, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True
+                command,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=self.log,
+                text=True,
+                preexec_fn=_niced(nice),
             )
             ready = json.loads(self.proc.stdout.readline())
             self.port, self.control = ready["port"], ready["control"]
@@ -119,7 +130,12 @@ class Server:
             command = [PYTHON, "-m", "agent", "serve", "--brain", "conversation"]
             command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
             self.proc = subprocess.Popen(
-                command, env=env, stdin=subprocess.PIPE, stdout=self.log, stderr=self.log
+                command,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=self.log,
+                stderr=self.log,
+                preexec_fn=_niced(nice),
             )
             self._wait_listening()
 

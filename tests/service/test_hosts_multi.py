@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 import trio
@@ -71,8 +72,15 @@ def records(pg_url: str) -> list[tuple]:
 class Calls:
     """Places calls through host a's setup; remembers where each went and how it ended."""
 
-    def __init__(self, agi_port: int) -> None:
+    def __init__(
+        self,
+        agi_port: int,
+        react: Callable[[Caller], list] | None = None,
+        params: CallerParams | None = None,
+    ) -> None:
         self.agi_port = agi_port
+        self.params = params or CallerParams(linger_s=0)
+        self.react = react  # a reacting caller (``Caller(answer=...)``), given the caller
         self.routed: dict[str, str] = {}  # uuid -> VOICE_AGENT_ADDR
         self.callers: dict[str, Caller] = {}  # the calls that are over
         self.dialled: dict[str, Caller] = {}  # every call, from its start
@@ -88,7 +96,13 @@ class Calls:
 
     async def _talk(self, call_uuid: str, addr: str, script) -> None:
         host, port = addr.rsplit(":", 1)
-        caller = Caller(script, params=CallerParams(linger_s=0), call_uuid=uuid.UUID(call_uuid))
+        react = self.react
+        caller = Caller(
+            script,
+            params=self.params,
+            call_uuid=uuid.UUID(call_uuid),
+            answer=None if react is None else lambda: react(caller),
+        )
         self.dialled[call_uuid] = caller
         await caller.run(await trio.open_tcp_stream(host, int(port)))
         self.callers[call_uuid] = caller
