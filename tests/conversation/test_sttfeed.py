@@ -136,7 +136,7 @@ async def test_a_late_batch_goes_with_the_next_frame_once_it_is_batch_s_old(auto
     stt = StubStt(UplinkBatching(batch_s=0.1, pause_window_s=0.7))
     async with trio.open_nursery() as nursery:
         feed = await opened(stt, nursery)
-        for i, gap in enumerate([0.02, 0.05, 0.05]):  # the reader fell behind
+        for i, gap in enumerate([0.02, 0.05, 0.06]):  # the reader fell behind
             await trio.sleep(gap)
             feed.audio(frame(i), trio.current_time())
         await trio.sleep(0.01)
