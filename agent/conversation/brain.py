@@ -162,6 +162,7 @@ class ConversationBrain:
             call.playout.on_change = None
             self.observer = None
             self.transcript_listeners.clear()  # cycles only the collector would free
+            self.feed.report_dropped(call.name)
         log.info("call %s: conversation ended: %s", call.name, self.outcome)
 
     @property

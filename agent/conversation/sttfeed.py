@@ -26,6 +26,7 @@ a stalled one ever fills it.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,8 @@ from agent.conversation.consent import ConsentGate, ConsentMode
 if TYPE_CHECKING:
     from agent.providers.protocols import SpeechToText
     from agent.providers.stt.uplink import UplinkBatching
+
+log = logging.getLogger(__name__)
 
 _FRAME_S = 0.02  # the caller's frames (AudioSocket, 20 ms)
 
@@ -116,7 +119,15 @@ class SttFeed:
             self.to_stt += frames
             self.batches += 1
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            if not self.dropped:  # once; the count comes at the end (``report_dropped``)
+                log.warning("stt: the session is not taking the caller's audio; dropping it")
             self.dropped += frames
+
+    def report_dropped(self, call_name: str) -> None:
+        """At the end of the call: how much caller audio never reached the STT."""
+        if self.dropped:
+            seconds = self.dropped * _FRAME_S
+            log.warning("call %s: %.1f s of caller audio never reached the STT", call_name, seconds)
 
     async def open(self, nursery: trio.Nursery, *, caller_speaking: bool) -> None:
         """Open the gate now and start the STT session in ``nursery``."""
