@@ -281,7 +281,8 @@ class ConversationBrain:
             elif isinstance(action, Reprompt):
                 # The question the caller last heard, not the gate workflow's step
                 # (in offline mode the policy's own workflow is further along).
-                question = self.history.open_question() or self.workflow.question()
+                still_there = render(self.company, "reprompt", question="")
+                question = self.history.open_question(still_there) or self.workflow.question()
                 self._say(render(self.company, "reprompt", question=question))
             elif isinstance(action, AskRepeat):
                 self._say(render(self.company, "ask_repeat"))

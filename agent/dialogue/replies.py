@@ -108,6 +108,7 @@ TEMPLATES: dict[str, str] = {
     "slot_taken": "Sorry, that slot has just been taken.",
     "already_booked": "You're already booked in on this call, so I won't book twice.",
     "anything_else": "Great. Is there anything else I can help with?",
+    "no_booking": "No problem. Is there anything else I can help with?",
     "what_else": "Go ahead, what else can I do for you?",
     "correction_noted": (
         "Thanks, I've made a note and the office will call you to put that right. "
