@@ -54,9 +54,10 @@ from agent.dialogue.workflow_actions import CallTool, KeepPending
 
 log = logging.getLogger(__name__)
 
-# How long a booking this call is trying itself stays its own in the outbox: longer
-# than the booking client's whole try, so no worker repeats a request still in flight.
-HELD_BOOKING_LEASE_S = 60.0
+# How long a booking this call is trying itself stays its own in the outbox (serve
+# gives VOICE_AGENT_OUTBOX_LEASE_S): longer than the booking client's whole try, so
+# no worker repeats a request still in flight.
+HELD_BOOKING_LEASE_S = 20.0
 
 PENDING_NOTE = (
     "The booking system did not answer. The booking is saved and will be confirmed "
@@ -74,6 +75,8 @@ class BookingToolRunner:
         outbox: Outbox | None,
         notifier: Notifier | None,
         call_uuid: str,
+        *,
+        held_lease_s: float = HELD_BOOKING_LEASE_S,
     ) -> None:
         if not call_uuid:
             raise ValueError("call_uuid must not be empty (it makes the idempotency key)")
@@ -83,6 +86,7 @@ class BookingToolRunner:
         self.booking_id: str | None = None
         self.pending_key: str | None = None  # a booking waiting in the outbox
         self.amend_n = 0
+        self.held_lease_s = held_lease_s
 
     @property
     def _holder(self) -> str:
@@ -172,7 +176,7 @@ class BookingToolRunner:
                 notify_url=self.company.notify_url,
                 call_uuid=self.call_uuid,
                 owner=self._holder,
-                lease_s=HELD_BOOKING_LEASE_S,
+                lease_s=self.held_lease_s,
             )
         except ProviderError as exc:
             log.warning(
