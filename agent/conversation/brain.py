@@ -162,15 +162,12 @@ class ConversationBrain:
             call.playout.on_change = None
             self.observer = None
             self.transcript_listeners.clear()  # cycles only the collector would free
+            self.feed.report_dropped(call.name)
         log.info("call %s: conversation ended: %s", call.name, self.outcome)
 
     @property
     def gate_opened_at(self) -> float | None:
         return self.consent.opened_at
-
-    @property
-    def audio_dropped(self) -> int:
-        return self.feed.dropped
 
     async def _open_gate(self) -> None:
         assert self._nursery is not None
