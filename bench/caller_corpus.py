@@ -43,6 +43,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from caller_person import REPLIES, Person, spelled
 from caller_scripts import CALLERS, Keys, Line, Pause, Spec
 
 from agent.base.config import ServerSettings
@@ -105,98 +106,6 @@ def steps_for(spec: Spec, voice: str) -> list:
             steps.append(Silence(step.seconds))
     steps.append(WaitAgent(timeout_s=15.0))
     return steps
-
-
-# --- a caller who reacts ---
-
-
-REPLIES = {"yes": "Yes, that's right.", "no": "No."}
-_ALPHABET = (
-    "apple bertie charlie david edward freddie george harry isaac jack king london mary "
-    "nellie oliver peter queen robert sugar tommy uncle victor william xray yellow zebra"
-)
-_WORDS = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", _ALPHABET.split(), strict=True))
-
-
-def spelled(postcode: str) -> str:
-    """A postcode spelled the way people do when asked: "S for sugar, W for william, 1"."""
-    parts = [f"{c} for {_WORDS[c]}" if c.isalpha() else c for c in postcode.replace(" ", "")]
-    return ", ".join(parts) + "."
-
-
-_CHECK = re.compile(r"\b(?:was that|is the postcode)\b(.*?)(?:\?|$)", re.IGNORECASE)
-_AGAIN = re.compile(
-    r"say it again|didn't follow|doesn't look right|didn't get a valid|still not getting|"
-    r"still missing|not getting your|didn't get a day|isn't coming through",
-    re.IGNORECASE,
-)
-
-
-# After a miss ("Sorry, ... type it on your keypad"), not the first question's "you can also".
-_KEYPAD = re.compile(r"\bsorry\b.*\b(?:type|key|enter)\b.*\bkeypad\b", re.IGNORECASE)
-_SPELL = re.compile(r"\bletter by letter\b", re.IGNORECASE)  # the postcode, spelled
-
-
-def _alnum(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
-@attrs.define
-class Person:
-    """What a person does between the scripted lines: says yes when the agent reads a
-    value back right ("Was that ...?"), no and the line again when it is wrong, and
-    says the last line again when the agent did not get it, at most twice for one
-    line; asked to type the number or spell the postcode, does that (once each)."""
-
-    spec: Spec
-    caller: Caller
-    entry: dict
-    replies: dict
-    seen: int = 0
-    repeats: int = 0
-    said: dict = attrs.field(factory=dict)
-    known: set = attrs.field(factory=set)
-    other_ways: set = attrs.field(factory=set)  # keypad, spell: asked and done
-
-    def __attrs_post_init__(self) -> None:
-        self.said = {s.label: s for s in self.caller.script if isinstance(s, Say)}
-        values = [*self.spec.slots.values(), *self.spec.confirms]
-        self.known = {_alnum("0" + v[3:] if v.startswith("+44") else v) for v in values}
-
-    def __call__(self) -> list:
-        lines = self.entry["agent"]
-        if len(lines) <= self.seen:
-            return []
-        self.seen = len(lines)
-        text = lines[-1]
-        said = self._last_line()
-        if (m := _CHECK.search(text)) is not None:
-            heard = _alnum(m.group(1))
-            if heard and any(v and (v in heard or heard in v) for v in self.known):
-                self.repeats = 0
-                return [self.replies["yes"]]
-            self.repeats += 1
-            return [self.replies["no"]] + ([said] if said and self.repeats <= 2 else [])
-        # Asked another way (type the number, spell the postcode), a person does it, once
-        # each, however often they have repeated themselves before.
-        phone = self.spec.slots.get("phone")
-        if _KEYPAD.search(text) and phone and "keypad" not in self.other_ways and said:
-            self.other_ways.add("keypad")
-            return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
-        spell = self.replies.get(self.spec.name)
-        if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
-            self.other_ways.add("spell")
-            return [spell]
-        if _AGAIN.search(text) and said is not None and self.repeats < 2:
-            self.repeats += 1
-            return [said]
-        self.repeats = 0
-        return []
-
-    def _last_line(self) -> Say | None:
-        if not self.caller.utterances:
-            return None
-        return self.said.get(self.caller.utterances[-1].label)
 
 
 # --- judging ----------------------------------------------------------------------------

@@ -121,6 +121,46 @@ class Outbox:
         """Keep a booking for retry; a key already kept returns its row unchanged."""
         return await self._put(key, "booking", company_id, body, notify_url, call_uuid)
 
+    async def hold_booking(
+        self,
+        key: str,
+        company_id: str,
+        body: Mapping[str, Any],
+        *,
+        notify_url: str | None,
+        call_uuid: str,
+        owner: str,
+        lease_s: float,
+    ) -> OutboxItem:
+        """Keep a booking that its call is about to try itself, leased to ``owner``:
+        no worker tries it for ``lease_s``. Written before the call's own request, so
+        a host that dies mid-request leaves the row to a worker on any host, which
+        books it (same key, so at most once) and sends its notification."""
+        now = self.clock()
+
+        def insert(conn: Any) -> OutboxItem:
+            _insert(conn, key, "booking", company_id, body, notify_url, call_uuid, now)
+            conn.execute(
+                "UPDATE outbox SET lease_owner = ?, lease_until = ?"
+                " WHERE key = ? AND status = 'pending'",
+                (owner, now + lease_s, key),
+            )
+            return _item(conn.execute("SELECT * FROM outbox WHERE key = ?", (key,)).fetchone())
+
+        return await self.db.run(self.db.transaction(insert))
+
+    async def discard(self, key: str, owner: str) -> None:
+        """Forget a pending row ``owner`` holds and settled itself (its call heard the
+        API's final no and goes on with the caller: nothing is left to deliver)."""
+        await self.db.run(
+            self.db.transaction(
+                lambda conn: conn.execute(
+                    "DELETE FROM outbox WHERE key = ? AND status = 'pending' AND lease_owner = ?",
+                    (key, owner),
+                )
+            )
+        )
+
     async def put_amendment(
         self,
         key: str,
@@ -213,7 +253,10 @@ class Outbox:
             )
             return conn.execute("SELECT attempts FROM outbox WHERE key = ?", (key,)).fetchone()[0]
 
-        return await self.db.run(self.db.transaction(update))
+        attempts = await self.db.run(self.db.transaction(update))
+        if not owner:
+            self._changed.set()  # the row is free now: this process's worker may take it
+        return attempts
 
     async def finish(
         self,

@@ -44,7 +44,7 @@ from agent.conversation.sttfeed import SttFeed
 from agent.conversation.turn import Turn
 from agent.dialogue.history import History
 from agent.dialogue.prompt import system_prompt
-from agent.dialogue.replies import render
+from agent.dialogue.replies import render, reprompt_text
 from agent.dialogue.tools import tool_specs
 from agent.dialogue.turntaking import (
     Action,
@@ -162,15 +162,12 @@ class ConversationBrain:
             call.playout.on_change = None
             self.observer = None
             self.transcript_listeners.clear()  # cycles only the collector would free
+            self.feed.report_dropped(call.name)
         log.info("call %s: conversation ended: %s", call.name, self.outcome)
 
     @property
     def gate_opened_at(self) -> float | None:
         return self.consent.opened_at
-
-    @property
-    def audio_dropped(self) -> int:
-        return self.feed.dropped
 
     async def _open_gate(self) -> None:
         assert self._nursery is not None
@@ -281,11 +278,8 @@ class ConversationBrain:
                 if turn is not None and turn.turn_id == action.turn_id:
                     turn.discard()
                     self._turn = None
-            elif isinstance(action, Reprompt):
-                # The question the caller last heard, not the gate workflow's step
-                # (in offline mode the policy's own workflow is further along).
-                question = self.history.open_question() or self.workflow.question()
-                self._say(render(self.company, "reprompt", question=question))
+            elif isinstance(action, Reprompt):  # the question heard last, not the gate's
+                self._say(reprompt_text(self.company, self.history, self.workflow.question))
             elif isinstance(action, AskRepeat):
                 self._say(render(self.company, "ask_repeat"))
             elif isinstance(action, SilenceTimeout):

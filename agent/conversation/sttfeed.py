@@ -17,12 +17,16 @@ of speech (the VAD's pause) flushes at once. A session without ``uplink`` gets
 every frame as it comes.
 
 Memory stays bounded as before: ``send_nowait`` on a full channel drops the batch
-and counts its frames (``dropped``); the channel holds about ``buffer`` frames
-plus the gate's ring, whether as frames or as batches.
+and counts its frames (``dropped``). The channel has room for ``buffer`` frames
+plus the gate's ring when batched (so as many bytes as before); a frame sent on
+its own around a pause takes a whole slot, so a stalled session drops sooner
+there. The session's pump drains the channel at once (``DeepgramStt``), so only
+a stalled one ever fills it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING
 
@@ -34,6 +38,8 @@ from agent.conversation.consent import ConsentGate, ConsentMode
 if TYPE_CHECKING:
     from agent.providers.protocols import SpeechToText
     from agent.providers.stt.uplink import UplinkBatching
+
+log = logging.getLogger(__name__)
 
 _FRAME_S = 0.02  # the caller's frames (AudioSocket, 20 ms)
 
@@ -49,9 +55,11 @@ class SttFeed:
         # Optional on a session (``agent.providers.stt.uplink``): absent, no batching.
         self._uplink: UplinkBatching | None = getattr(stt, "uplink", None)
         frames_per_batch = 1
+        self._batch_s, self._batch_bytes = 0.0, 0  # 0 bytes: no batching
         if self._uplink is not None:
             frames_per_batch = max(1, round(self._uplink.batch_s / _FRAME_S))
-        self._batch_bytes = int(self._uplink.batch_s * stt.sample_rate * 2) if self._uplink else 0
+            self._batch_s = self._uplink.batch_s
+            self._batch_bytes = int(self._batch_s * stt.sample_rate * 2)
         self._pending = bytearray()
         self._pending_frames = 0
         self._pending_since = 0.0
@@ -82,11 +90,7 @@ class SttFeed:
             self._pending_since = now
         self._pending += pcm
         self._pending_frames += 1
-        assert self._uplink is not None
-        if (
-            len(self._pending) >= self._batch_bytes
-            or now - self._pending_since >= self._uplink.batch_s
-        ):
+        if len(self._pending) >= self._batch_bytes or now - self._pending_since >= self._batch_s:
             self.flush()
 
     def caller_pausing(self, now: float) -> None:
@@ -115,7 +119,15 @@ class SttFeed:
             self.to_stt += frames
             self.batches += 1
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            if not self.dropped:  # once; the count comes at the end (``report_dropped``)
+                log.warning("stt: the session is not taking the caller's audio; dropping it")
             self.dropped += frames
+
+    def report_dropped(self, call_name: str) -> None:
+        """At the end of the call: how much caller audio never reached the STT."""
+        if self.dropped:
+            seconds = self.dropped * _FRAME_S
+            log.warning("call %s: %.1f s of caller audio never reached the STT", call_name, seconds)
 
     async def open(self, nursery: trio.Nursery, *, caller_speaking: bool) -> None:
         """Open the gate now and start the STT session in ``nursery``."""

@@ -29,6 +29,7 @@ from agent.base.events import ToolCall
 from agent.business.booking import BookingBackend, Notifier, notification
 from agent.business.company import CompanyProfile
 from agent.business.outbox import Outbox
+from agent.business.outbox_delivery import worker_name
 from agent.dialogue.tools import (
     AMEND_BOOKING,
     BOOK_APPOINTMENT,
@@ -53,6 +54,11 @@ from agent.dialogue.workflow_actions import CallTool, KeepPending
 
 log = logging.getLogger(__name__)
 
+# How long a booking this call is trying itself stays its own in the outbox (serve
+# gives VOICE_AGENT_OUTBOX_LEASE_S): longer than the booking client's whole try, so
+# no worker repeats a request still in flight.
+HELD_BOOKING_LEASE_S = 20.0
+
 PENDING_NOTE = (
     "The booking system did not answer. The booking is saved and will be confirmed "
     "automatically; tell the caller it will be confirmed shortly."
@@ -69,6 +75,8 @@ class BookingToolRunner:
         outbox: Outbox | None,
         notifier: Notifier | None,
         call_uuid: str,
+        *,
+        held_lease_s: float = HELD_BOOKING_LEASE_S,
     ) -> None:
         if not call_uuid:
             raise ValueError("call_uuid must not be empty (it makes the idempotency key)")
@@ -78,6 +86,13 @@ class BookingToolRunner:
         self.booking_id: str | None = None
         self.pending_key: str | None = None  # a booking waiting in the outbox
         self.amend_n = 0
+        self.held_lease_s = held_lease_s
+
+    @property
+    def _holder(self) -> str:
+        # Not the process's worker name: this process's outbox worker must not take
+        # the row while the call's own request is in flight.
+        return f"{worker_name()} call {self.call_uuid}"
 
     @property
     def next_key(self) -> str:
@@ -127,30 +142,87 @@ class BookingToolRunner:
             raise InvalidToolCall(BOOK_APPOINTMENT, "this call already has a booking")
         key = key or self.next_key
         body = request.body(self.company, self.call_uuid)
+        held = await self._hold_booking(key, body)
         try:
             outcome = await self.backend.book(body, key)
         except ProviderError as exc:
             log.warning("call %s: booking %s not confirmed: %s", self.call_uuid, key, exc)
-            return await self._keep_booking(key, body)
+            return await self._keep_booking(key, body, held=held)
         if outcome.status == "confirmed":
             self.booking_id = outcome.booking_id
-            await self._notify("booking", {**body, "booking_id": outcome.booking_id}, key, now)
+            data = {**body, "booking_id": outcome.booking_id}
+            if held:
+                await self._confirm_held(key, outcome.booking_id, data, now)
+            else:
+                await self._notify("booking", data, key, now)
             return ToolResult(BOOK_APPOINTMENT, "ok", {"booking_id": outcome.booking_id})
+        if held:
+            await self._settled(key)
         self.booking_n += 1  # the next try is a different booking attempt
         status = "slot_taken" if outcome.status == "slot_taken" else "invalid"
         return ToolResult(BOOK_APPOINTMENT, status, error=outcome.error, field=outcome.field)
 
-    async def _keep_booking(self, key: str, body: dict[str, Any]) -> ToolResult:
+    async def _hold_booking(self, key: str, body: dict[str, Any]) -> bool:
+        """Write the booking to the outbox before trying it (when there is one): if this
+        host dies mid-request, a worker elsewhere books it and sends its notification.
+        False when the store cannot take it: the call books without that safety net."""
         if self.outbox is None:
-            return ToolResult(BOOK_APPOINTMENT, "failed", error="booking system unavailable")
+            return False
         try:
-            await self.outbox.put_booking(
+            await self.outbox.hold_booking(
                 key,
                 self.company.id,
                 body,
                 notify_url=self.company.notify_url,
                 call_uuid=self.call_uuid,
+                owner=self._holder,
+                lease_s=self.held_lease_s,
             )
+        except ProviderError as exc:
+            log.warning(
+                "call %s: booking %s not kept before trying it: %s", self.call_uuid, key, exc
+            )
+            return False
+        return True
+
+    async def _confirm_held(self, key: str, booking_id: str, data: dict, now: float) -> None:
+        """The API confirmed a held booking: its row and its notification in one step."""
+        assert self.outbox is not None
+        url = self.company.notify_url
+        then_notify = (url, self._notification("booking", data, now)) if url else None
+        try:
+            await self.outbox.finish(
+                key, "confirmed", {"booking_id": booking_id}, then_notify=then_notify
+            )
+        except ProviderError as exc:
+            # Left pending: when its lease ends a worker asks the API again under the
+            # same key, gets this booking back and sends the notification then.
+            log.warning(
+                "call %s: booking %s confirmed, not yet recorded: %s", self.call_uuid, key, exc
+            )
+
+    async def _settled(self, key: str) -> None:
+        assert self.outbox is not None
+        try:
+            await self.outbox.discard(key, self._holder)
+        except ProviderError as exc:
+            log.warning("call %s: refused booking %s still kept: %s", self.call_uuid, key, exc)
+
+    async def _keep_booking(self, key: str, body: dict[str, Any], *, held: bool) -> ToolResult:
+        if self.outbox is None:
+            return ToolResult(BOOK_APPOINTMENT, "failed", error="booking system unavailable")
+        try:
+            if held:
+                # Already kept: free its lease so a worker tries it from now on.
+                await self.outbox.record_failure(key, "not confirmed during the call")
+            else:
+                await self.outbox.put_booking(
+                    key,
+                    self.company.id,
+                    body,
+                    notify_url=self.company.notify_url,
+                    call_uuid=self.call_uuid,
+                )
         except ProviderError as exc:
             log.error("call %s: cannot keep booking %s: %s", self.call_uuid, key, exc)
             return ToolResult(BOOK_APPOINTMENT, "failed", error="booking system unavailable")
@@ -231,13 +303,7 @@ class BookingToolRunner:
         url = self.company.notify_url
         if url is None:
             return
-        payload = notification(
-            event,
-            call_uuid=self.call_uuid,
-            company_id=self.company.id,
-            at=iso(now, self.company),
-            data=data,
-        )
+        payload = self._notification(event, data, now)
         try:
             if self.outbox is not None:
                 await self.outbox.put_notification(
@@ -247,3 +313,12 @@ class BookingToolRunner:
                 await self.notifier.send(url, payload, f"{key}:notify")
         except ProviderError as exc:
             log.warning("call %s: %s notification lost: %s", self.call_uuid, event, exc)
+
+    def _notification(self, event: Any, data: dict[str, Any], now: float) -> dict[str, Any]:
+        return notification(
+            event,
+            call_uuid=self.call_uuid,
+            company_id=self.company.id,
+            at=iso(now, self.company),
+            data=data,
+        )

@@ -66,14 +66,11 @@ class Turn:
         if not speculative:
             self.confirmed.set()
             self.times.confirmed_at = now
-        self.llm_input_tokens = 0
-        self.llm_output_tokens = 0
+        self.llm_input_tokens = self.llm_output_tokens = 0
         self.done = trio.Event()
         self.utterance: Utterance | None = None
         self.outcome: Outcome | None = canned_outcome
-        self.interrupted = False
-        self.discarded = False
-        self.failed = False
+        self.interrupted = self.discarded = self.failed = False
         self.tool_results: list[ToolResult] = []
         self.filler_said = False
         self._sent = ""  # all text handed to the TTS in this turn

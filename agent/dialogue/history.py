@@ -213,16 +213,19 @@ class History:
     def to_openai(self, budget_chars: int | None = None) -> list[dict]:
         return [message.to_openai() for message in self.for_llm(budget_chars)]
 
-    def open_question(self) -> str | None:
-        """The last question of the agent's last reply ("And the postcode?", "Was that
-        S W 1 A, 1 A A?"): what a reprompt asks again. ``None`` when that reply asked
-        nothing (or the caller has spoken since)."""
-        index = self._last_spoken_reply()
-        if index is None:
-            return None
-        text = self._turns[index].content or ""
-        questions = re.findall(r"[^.!?]*\?", text)
-        return " ".join(questions[-1].split()) if questions else None
+    def open_question(self, skip: str = "") -> str | None:
+        """The last question the agent asked since the caller last spoke ("And the
+        postcode?"): what a reprompt asks again. ``skip``: the reprompt's own words
+        ("Are you still there?"), never the question; ``None`` when there is none."""
+        for message in reversed(self._turns):
+            if message.role == "user":
+                return None
+            text = (message.content or "") if message.role == "assistant" else ""
+            for question in reversed(re.findall(r"[^.!?]*\?", text)):
+                question = " ".join(question.split())
+                if question and question != skip.strip():
+                    return question
+        return None
 
     # --- internals ------------------------------------------------------------
 

@@ -47,7 +47,7 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:radiators?|rads)\b\s+(?:are\s+|is\s+)?(?:cold|not (?:warm|working))", "radiator"),
         (r"\bcold radiators?\b|\bpilot light\b|\bcombi\b|\block(?:ed)? ?out\b", "boiler"),
         (
-            r"\b(?:shower|water)\s+(?:is\s+|runs?\s+|goes\s+)?(?:stone |freezing )?cold\b",
+            r"\b(?:shower|water)\s+(?:is\s+|runs?\s+|goes\s+)?(?:\w+ )?(?:cold|freezing)\b",
             "boiler hot water",
         ),
         (

@@ -8,9 +8,11 @@ text goes to the TTS as it is. Templates never use brackets or markdown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agent.business.company import CompanyProfile
+from agent.dialogue.history import History
 
 # The question for each detail the booking needs, in the order they are asked.
 DETAIL_ORDER = ("name", "address", "postcode", "phone", "when")
@@ -108,6 +110,7 @@ TEMPLATES: dict[str, str] = {
     "slot_taken": "Sorry, that slot has just been taken.",
     "already_booked": "You're already booked in on this call, so I won't book twice.",
     "anything_else": "Great. Is there anything else I can help with?",
+    "no_booking": "No problem. Is there anything else I can help with?",
     "what_else": "Go ahead, what else can I do for you?",
     "correction_noted": (
         "Thanks, I've made a note and the office will call you to put that right. "
@@ -162,3 +165,12 @@ def render(profile: CompanyProfile, key: str, **fields: Any) -> str:
     except (KeyError, IndexError, ValueError):
         # A company phrase naming an unknown field: fall back to ours, never crash a call.
         return " ".join(TEMPLATES[key].format(**values).split())
+
+
+def reprompt_text(profile: CompanyProfile, history: History, fallback: Callable[[], str]) -> str:
+    """ "Are you still there?" and the question the caller heard last (since they last
+    spoke; in offline mode the policy's workflow is further along than the brain's gate
+    workflow, whose ``question`` is only the ``fallback``)."""
+    still_there = render(profile, "reprompt", question="")
+    question = history.open_question(still_there) or fallback()
+    return render(profile, "reprompt", question=question)

@@ -224,6 +224,10 @@ class BookingWorkflow:
             return self._human()
         if self.state is S.COLLECT and not self.data.offer_open:
             wanted = self.data.missing_detail()
+            # A whole postcode or number said with it is kept: their shape is checked.
+            sure = {f: likely_value(f, getattr(u.slots, f)) for f in ("postcode", "phone")}
+            self.data.merge_slots(Slots(**{f: v for f, v in sure.items() if v and f != wanted}))
+            self.data.changed = []
             value = getattr(u.slots, wanted, None) if wanted else None
             likely = likely_value(wanted, value) or self._guess(wanted, u.text)
             if likely is not None and likely in self.data.rejected and wanted in _AS_HEARD:

@@ -347,6 +347,9 @@ class ActionBuilder:
     def _act_say_anything_else(self, step: Step) -> list[Action]:
         return self.say("anything_else")
 
+    def _act_say_no_booking(self, step: Step) -> list[Action]:
+        return self.say("no_booking")  # not "Great." to a caller who said no
+
     def _act_say_what_else(self, step: Step) -> list[Action]:
         return self.say("what_else")
 

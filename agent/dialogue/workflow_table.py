@@ -92,7 +92,7 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.QUOTE, K.PROBLEM): (None, ("call_quote",)),
     (S.QUOTE, K.YES): (S.COLLECT, ("ask_detail",)),
     (S.QUOTE, K.DETAILS): (S.COLLECT, ("ask_detail",)),
-    (S.QUOTE, K.NO): (S.CLOSE, ("say_anything_else",)),
+    (S.QUOTE, K.NO): (S.CLOSE, ("say_no_booking",)),
     (S.COLLECT, K.DETAILS): (None, ("ask_detail",)),
     (S.COLLECT, K.INVALID_DETAIL): (None, ("say_invalid_detail",)),
     (S.COLLECT, K.OUT_OF_AREA): (S.CLOSE, ("say_out_of_area",)),

@@ -105,6 +105,7 @@ def build_conversation(
     client_context(reader)  # a bad VOICE_AGENT_CA_FILE stops start-up, not the first call
     db = open_store(reader)
     outbox = Outbox(db)
+    lease_s = reader.get("VOICE_AGENT_OUTBOX_LEASE_S")
 
     def backend_for(company: CompanyProfile):
         if company.booking_api is None:
@@ -128,7 +129,9 @@ def build_conversation(
         return (companies.lookup(did) if did else None) or default
 
     def tools(call: Call, company: CompanyProfile) -> BookingToolRunner:
-        return BookingToolRunner(company, backend_for(company), outbox, None, str(call.uuid))
+        return BookingToolRunner(
+            company, backend_for(company), outbox, None, str(call.uuid), held_lease_s=lease_s
+        )
 
     stt, llm, tts = chosen(reader)
     warn_offline(reader, (stt, llm, tts))

@@ -3,20 +3,27 @@
 Every object of a call that sits in a reference cycle waits for the cyclic
 collector; with 100 calls a process would hold the dead ones until the next
 collection (the service used to force one after the last call). So after one
-whole observed call, with the collector disabled, weak references to the call,
-its brain, its turns and its observer must be dead.
+whole call, with the collector disabled, weak references to the call, its brain,
+its turns and its observer (or its Deepgram session, after a reconnect) must be
+dead.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
 
 import trio
 
 from agent.demo.signals import speechlike
+from agent.demo.softphone import HangUp, Say, WaitAgent
+from agent.providers.stt.deepgram import DeepgramSettings, DeepgramStt
 from agent.wire.audiosocket import Dtmf
-from tests.fakes.inmem import LlmReply
+from tests.conversation.test_faults import factory_for, user_turns, whole_call
+from tests.fakes.deepgram import Fault as DeepgramFault
+from tests.fakes.deepgram import open_fake_deepgram
+from tests.fakes.inmem import LlmReply, ScriptedLlm, ToneTts
 from tests.observe.rig import observability, observed_call
 
 
@@ -46,3 +53,30 @@ async def test_a_whole_observed_call_leaves_no_reference_cycle(tmp_path, autojum
         assert alive == []
     finally:
         gc.enable()
+
+
+async def test_a_call_whose_deepgram_socket_dropped_leaves_no_reference_cycle(
+    caplog, autojump_clock
+):
+    # The error path too: a reconnect handles exceptions, whose tracebacks hold
+    # frames. Not logged here: pytest keeps each log record, whose arguments (the
+    # error, its traceback) would keep the session alive without any cycle.
+    caplog.set_level(logging.ERROR, logger="agent.providers.stt.deepgram")
+    texts = ["I need a plumber.", "Tomorrow is fine."]
+    faults = [DeepgramFault(close_after_audio_ms=1400)]
+    async with open_fake_deepgram(script=texts, sample_rate=8000, faults=faults) as fake:
+        gc.collect()
+        gc.disable()
+        try:
+            stt = DeepgramStt(DeepgramSettings(api_key=fake.api_key, url=fake.url), 8000)
+            llm = ScriptedLlm([LlmReply.say("Sure, when?"), LlmReply.say("Booked.")])
+            script = [Say(speechlike(1.0)), WaitAgent(10), Say(speechlike(1.0)), WaitAgent(10)]
+            _, call, _ = await whole_call(factory_for(stt, llm, ToneTts()), [*script, HangUp()])
+            assert len(fake.connections) == 2 and user_turns(llm) == texts
+            refs = [weakref.ref(x) for x in (call, call.brain, call.brain.feed, stt)]
+            refs += [weakref.ref(turn) for turn in call.brain.turns]
+            del call, stt
+            alive = [type(ref()).__name__ for ref in refs if ref() is not None]
+            assert alive == []
+        finally:
+            gc.enable()

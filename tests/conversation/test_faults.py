@@ -146,7 +146,7 @@ async def test_stt_socket_drop_mid_utterance_reconnects_and_loses_no_audio(autoj
     # the second socket got everything from the last final on (replayed), so the
     # two sockets together cover all the audio the session took.
     stats = stt.statistics()
-    assert call.brain.audio_dropped == 0 and stats.audio_bytes_dropped == 0
+    assert call.brain.feed.dropped == 0 and stats.audio_bytes_dropped == 0
     assert len(first.audio) + len(second.audio) >= stats.audio_bytes_in
     assert len(second.audio) > stats.audio_bytes_in - len(first.audio)  # some was replayed
     # The uplink handed the session batches (frames one by one only around pauses).

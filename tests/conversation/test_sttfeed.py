@@ -136,7 +136,7 @@ async def test_a_late_batch_goes_with_the_next_frame_once_it_is_batch_s_old(auto
     stt = StubStt(UplinkBatching(batch_s=0.1, pause_window_s=0.7))
     async with trio.open_nursery() as nursery:
         feed = await opened(stt, nursery)
-        for i, gap in enumerate([0.02, 0.05, 0.05]):  # the reader fell behind
+        for i, gap in enumerate([0.02, 0.05, 0.06]):  # the reader fell behind
             await trio.sleep(gap)
             feed.audio(frame(i), trio.current_time())
         await trio.sleep(0.01)
@@ -164,7 +164,7 @@ async def test_the_released_start_of_a_sentence_goes_first_in_batches(autojump_c
 
 
 async def test_a_stalled_session_costs_bounded_memory_and_counts_what_was_dropped(
-    autojump_clock,
+    caplog, autojump_clock
 ):
     stt = StubStt(BATCHING, stall=True)
     async with trio.open_nursery() as nursery:
@@ -175,3 +175,10 @@ async def test_a_stalled_session_costs_bounded_memory_and_counts_what_was_droppe
     queued = feed.to_stt
     assert queued == math.ceil(room / 5) * 5  # the channel holds about `room` frames
     assert feed.dropped == 60 * 50 - queued
+    feed.report_dropped("c1")
+    lines = [r.getMessage() for r in caplog.records if r.name == "agent.conversation.sttfeed"]
+    seconds = (60 * 50 - queued) * 0.02
+    assert lines == [
+        "stt: the session is not taking the caller's audio; dropping it",  # once
+        f"call c1: {seconds:.1f} s of caller audio never reached the STT",
+    ]

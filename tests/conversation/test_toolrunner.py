@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import TransferTarget
 from agent.business.outbox import Backoff, Outbox
 from agent.business.outbox_delivery import run_outbox
-from agent.conversation.toolrunner import BookingToolRunner
+from agent.conversation.toolrunner import HELD_BOOKING_LEASE_S, BookingToolRunner
 from agent.demo.booking_api import FakeBookingApi, Fault, fake_company, open_fake_booking
 from agent.dialogue.tools import TransferRequest
 from agent.dialogue.workflow import BookingWorkflow, CallTool, KeepPending
@@ -124,12 +125,51 @@ async def test_confirmed_booking_notifies_and_allows_only_one(db, autojump_clock
         assert result.status == "ok" and result.data["booking_id"] == runner.booking_id
         assert again.status == "refused" and "already has a booking" in again.error
         assert len(api.bookings) == 1
-        (note,) = await outbox.items()
-        assert (note.key, note.kind, note.payload["event"]) == (
+        # The booking was kept before it was tried; its confirmation and its
+        # notification were recorded together.
+        booking, note = await outbox.items()
+        assert (booking.key, booking.status, booking.result) == (
+            "uuid-1:1",
+            "confirmed",
+            {"booking_id": runner.booking_id},
+        )
+        assert (note.key, note.kind, note.status, note.payload["event"]) == (
             "uuid-1:1:notify",
             "notify",
+            "pending",
             "booking",
         )
+
+
+async def test_a_host_dying_mid_booking_leaves_it_to_any_worker(db, autojump_clock):
+    """The API made the booking but the call's host died before the answer: a worker
+    (here: another host's, after the call's lease) books it under the same key,
+    gets the same booking back, and sends the one notification."""
+    async with open_fake_booking(slots=SLOTS) as api, trio.open_nursery() as nursery:
+        profile, client = remote(api)
+        outbox = Outbox(db, clock=trio.current_time)  # leases in virtual time
+        runner = BookingToolRunner(profile, client, outbox, Notifier(), "uuid-9")
+        api.fail(Fault.LOST_REPLY)
+        with trio.move_on_after(1):  # the host dies while it waits for the answer
+            await runner.run(call("book_appointment", BOOK_ARGS), NOW)
+        assert list(api.bookings) == ["uuid-9:1"] and api.notify_posts == 0
+        (held,) = await outbox.items()
+        assert (held.key, held.status) == ("uuid-9:1", "pending")
+        nursery.start_soon(
+            functools.partial(
+                run_outbox, outbox, lambda cid: client, Notifier(), owner="other-host"
+            )
+        )
+        with trio.fail_after(300):
+            final = await outbox.wait_final("uuid-9:1")
+            await outbox.wait_final("uuid-9:1:notify")
+        # Not before the call's lease was up: its own request might have been in flight.
+        assert trio.current_time() >= HELD_BOOKING_LEASE_S
+        nursery.cancel_scope.cancel()
+    assert final.status == "confirmed"
+    assert final.result["booking_id"] == api.bookings["uuid-9:1"]["booking_id"]
+    assert api.booking_posts == {"uuid-9:1": 2} and len(api.bookings) == 1
+    assert api.notify_posts == 1
 
 
 async def test_slot_taken_moves_to_the_next_key(db, autojump_clock):
@@ -143,6 +183,11 @@ async def test_slot_taken_moves_to_the_next_key(db, autojump_clock):
         assert taken.status == "slot_taken" and booked.status == "ok"
         assert list(api.booking_posts) == ["uuid-2:1", "uuid-2:2"]
         assert list(api.bookings) == ["uuid-2:2"]
+        # The refused try was settled in the call: nothing of it is left to deliver.
+        assert [(i.key, i.status) for i in await runner.outbox.items()] == [
+            ("uuid-2:2", "confirmed"),
+            ("uuid-2:2:notify", "pending"),
+        ]
 
 
 async def test_invalid_from_the_api_names_the_field(db, autojump_clock):

@@ -8,7 +8,7 @@ import pytest
 from agent.dialogue.details import find_address
 from agent.dialogue.slots import find_name, match_service, yes_no
 from agent.dialogue.workflow import KeepPending, Say
-from tests.dialogue.test_callers import NOW, PLUMBER, booked, to_details
+from tests.dialogue.test_callers import NOW, PLUMBER, Call, booked, to_details
 
 
 def at_postcode():
@@ -123,3 +123,25 @@ def test_another_time_after_the_booking_is_noted_for_the_office_never_claimed_do
     (kept,) = [a for a in actions if isinstance(a, KeepPending)]
     assert kept.kind == "correction" and kept.data["preferred_time"] == "Thursday"
     assert call.wf.data.chosen is not None  # the booked slot is still the booking's
+
+
+def test_a_no_to_the_quote_is_not_greeted_with_great() -> None:
+    call = Call()
+    call.say("my kitchen sink is leaking")
+    reply = call.say("No thanks, that's too much.")
+    assert reply.startswith("No problem.") and "anything else" in reply
+
+
+@pytest.mark.parametrize("heard", ["The shower is totally cold.", "the water runs freezing"])
+def test_a_cold_shower_in_other_words_is_the_boiler(heard: str) -> None:
+    found = match_service(heard, PLUMBER.services)
+    assert found is not None and found.id == "boiler_repair"
+
+
+def test_a_whole_postcode_in_a_line_heard_in_doubt_is_kept_while_the_address_is_checked() -> None:
+    call = to_details()
+    call.say("Kate Morris")
+    reply = call.say("That's 6 Albert Road, SW3 5RZ.", confidence=0.3)
+    assert "Was that 6 Albert Road?" in reply and call.wf.data.postcode == "SW3 5RZ"
+    reply = call.say("yes")
+    assert call.wf.data.address == "6 Albert Road" and "number" in reply  # postcode not asked

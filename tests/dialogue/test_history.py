@@ -236,3 +236,10 @@ def test_the_open_question_is_the_last_question_of_the_last_reply() -> None:
     assert h.open_question() is None  # answered: the caller has spoken since
     h.add_assistant("Thanks, I've booked it.")
     assert h.open_question() is None
+
+
+def test_the_open_question_skips_a_reprompt_and_a_reply_cut_before_its_question() -> None:
+    h = History("system")
+    h.add_assistant("Sorry, is that a job for us? Which of those do you need?")
+    h.add_assistant("Are you still there? Which of" + " [interrupted by the caller]")
+    assert h.open_question("Are you still there? ") == "Which of those do you need?"

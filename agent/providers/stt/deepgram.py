@@ -58,7 +58,6 @@ from agent.providers.stt.deepgram_wire import (
     rejection_error,
     split_url,
 )
-from agent.providers.stt.uplink import UplinkBatching
 from agent.providers.unusable import UnusableMessages
 
 __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
@@ -102,8 +101,7 @@ class DeepgramStt:
         self._batcher = AudioBatcher.for_stream(
             sample_rate, settings.batch_ms, settings.endpointing_ms
         )
-        # The caller's side (sttfeed) hands audio over in batches of the same size.
-        self.uplink = UplinkBatching(self._batcher.batch_s, self._batcher.pause_window_s)
+        self.uplink = self._batcher.uplink()  # the caller's side batches alike (sttfeed)
         self._wakeup = trio.Event()
         self._audio_done = False
         self._finalize_at: int | None = None

@@ -22,6 +22,8 @@ from collections import deque
 
 import attrs
 
+from agent.providers.stt.uplink import UplinkBatching
+
 __all__ = ["MAX_MESSAGE_MS", "PAUSE_MARGIN_MS", "AudioBatcher", "AudioLedger"]
 
 # Deepgram's recommended upper bound for the audio in one message; replays of a
@@ -66,6 +68,10 @@ class AudioBatcher:
             max_message_bytes=max(batch_bytes, int(MAX_MESSAGE_MS * bytes_per_ms)),
             pause_window_s=(endpointing_ms + PAUSE_MARGIN_MS) / 1000,
         )
+
+    def uplink(self) -> UplinkBatching:
+        """The same batching asked of the caller's side, so each hand-over is one batch."""
+        return UplinkBatching(self.batch_s, self.pause_window_s)
 
     def per_frame(self, now: float) -> bool:
         """Inside a pausing window: every frame goes on its own."""

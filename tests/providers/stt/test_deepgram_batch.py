@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.providers.stt.deepgram_batch import AudioBatcher, AudioLedger
+from agent.providers.stt.deepgram_batch import PAUSE_MARGIN_MS, AudioBatcher, AudioLedger
 
 RATE = 8000
 FRAME = bytes(320)  # 20 ms at 8 kHz
@@ -311,3 +311,10 @@ def test_ledger_marks_by_position_when_the_buffer_moves_during_a_send():
     # Frames 1 and 2 are sent, not 3: what comes next is frame 3.
     assert ledger.next_unsent(320) == b"\x03" * 320
     assert ledger.sent_bytes == 640 and ledger.dropped_bytes == 320
+
+
+def test_the_caller_side_is_asked_for_the_same_batches_and_pause_window():
+    batcher = AudioBatcher.for_stream(8000, batch_ms=100, endpointing_ms=400)
+    uplink = batcher.uplink()
+    assert uplink.batch_s == batcher.batch_s == 0.1
+    assert uplink.pause_window_s == batcher.pause_window_s == (400 + PAUSE_MARGIN_MS) / 1000
