@@ -88,9 +88,8 @@ class SttFeed:
             return
         if not self._pending_frames:
             self._pending_since = now
-        self._pending += pcm
-        self._pending_frames += 1
-        if len(self._pending) >= self._batch_bytes or now - self._pending_since >= self._batch_s:
+        self._append(pcm)
+        if now - self._pending_since >= self._batch_s:
             self.flush()
 
     def caller_pausing(self, now: float) -> None:
@@ -141,6 +140,10 @@ class SttFeed:
         if not self._batch_bytes:
             self._send(pcm, 1)
             return
+        self._append(pcm)
+
+    def _append(self, pcm: bytes) -> None:
+        """Gather one frame; a full batch goes at once."""
         self._pending += pcm
         self._pending_frames += 1
         if len(self._pending) >= self._batch_bytes:

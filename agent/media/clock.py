@@ -77,11 +77,6 @@ class MediaClock:
             self._running = True
             self._nursery.start_soon(self._run)
 
-    def unschedule(self, member: ClockMember) -> None:
-        """Keep ``member`` but tick it no more until ``schedule`` is called again."""
-        if member in self._live:
-            self._live[member] = -1
-
     def remove(self, member: ClockMember) -> None:
         self._live.pop(member, None)
         if not self._live:

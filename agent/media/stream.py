@@ -19,7 +19,6 @@ import trio
 from agent.wire.audiosocket import (
     CLOSED,
     NEED_DATA,
-    Audio,
     Connection,
     Event,
     Hangup,
@@ -93,14 +92,15 @@ class AudioSocketStream:
         # receive_some first tries a read that fails (a frame arrives every 20 ms,
         # so it is nearly never there yet), raising and catching an exception and
         # entering a cancel scope per frame; this is one syscall per frame.
-        try:
-            await trio.lowlevel.wait_readable(sock)
-            fd = sock.fileno()
-            return os.read(fd, RECEIVE_SIZE) if fd >= 0 else b""
-        except BlockingIOError:
-            return await self._receive_some()  # a spurious wake-up
-        except (OSError, trio.ClosedResourceError):
-            return b""
+        while True:
+            try:
+                await trio.lowlevel.wait_readable(sock)
+                fd = sock.fileno()
+                return os.read(fd, RECEIVE_SIZE) if fd >= 0 else b""
+            except BlockingIOError:
+                continue  # a spurious wake-up
+            except (OSError, trio.ClosedResourceError):
+                return b""
 
     async def send(self, event: Event) -> None:
         await self._write(self._conn.send(event))
@@ -155,7 +155,7 @@ class AudioSocketStream:
             await self._write(b"")
 
     async def send_audio(self, pcm: bytes, sample_rate: int = 8000) -> None:
-        await self.send(Audio(pcm, sample_rate))
+        await self._write(self._conn.send_audio(pcm, sample_rate))
 
     async def send_hangup(self) -> None:
         await self.send(Hangup())
