@@ -11,6 +11,7 @@ Every request is checked: the ``Authorization: Bearer`` key, the
 is recorded in ``violations`` and answered 400/401/404, so a test fails loudly
 (``assert_clean()``).
 
+``latency_s`` delays every answer (a real API takes a while).
 Faults: ``fail(Fault.X, times=n, path=...)`` makes the next ``n`` requests to a
 path strike (500, stall, lost reply after the booking was made, 409, 422), then
 the server recovers. ``down()`` closes the listener and every open connection
@@ -74,8 +75,10 @@ class FakeBookingApi:
         slots: Sequence[dict[str, str]] = (),
         notify_key: str | None = None,
         companies: dict[str, Any] | None = None,
+        latency_s: float = 0.0,
     ) -> None:
         self.api_key, self.notify_key = api_key, notify_key
+        self.latency_s = latency_s  # every answer waits this long (a real API is not instant)
         # The company context API: E.164 DID -> profile JSON (GET /companies/{did}).
         self.companies: dict[str, Any] = dict(companies or {})
         self.slots = [dict(s) for s in slots]
@@ -181,6 +184,8 @@ class FakeBookingApi:
 
     async def _respond(self, conn: h11.Connection, stream: trio.SocketStream, req) -> None:
         self.requests.append(req)
+        if self.latency_s:
+            await trio.sleep(self.latency_s)
         route = {
             ("GET", "/availability"): self._availability,
             ("POST", "/bookings"): self._book,
