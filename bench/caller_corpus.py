@@ -53,6 +53,7 @@ from agent.business.company import EXAMPLE_COMPANIES, load_companies
 from agent.business.outbox import Outbox
 from agent.business.ukformats import parse_postcode, to_e164
 from agent.demo.softphone import Caller, CallerParams, PressKeys, Say, Silence, WaitAgent
+from agent.dialogue.doubt import split_check, split_unsure
 from agent.dialogue.turntaking_params import TurnTakingParams
 
 DEFAULT_VOICES = ("flite:rms", "festival:ked_diphone")
@@ -196,7 +197,9 @@ def judge(
         else:
             result.slots_wrong.append(f"{field}: want {expected!r}, got {got!r}")
     reference = [w for line in said for w in _words(line)]
-    hypothesis = [w for h in heard if not h.startswith("[") for w in _words(h)]
+    # Keypad entries are no words; a line heard in doubt is words heard all the same.
+    lines = [split_check(split_unsure(h)[0])[0] for h in heard if not h.startswith("[keypad")]
+    hypothesis = [w for h in lines for w in _words(h)]
     result.ref_words, result.word_errors = len(reference), word_errors(reference, hypothesis)
     return result
 

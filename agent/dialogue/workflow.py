@@ -28,6 +28,7 @@ import attrs
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import postcode_guess
+from agent.dialogue.doubt import split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import answer, looks_like_question, topic
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
@@ -123,7 +124,9 @@ class BookingWorkflow:
         return self.handle(Start(), now)
 
     def hear(self, text: str, now: float, *, confidence: float = 1.0) -> tuple[Action, ...]:
-        """The offline policy's entry: extract intent and slots here, then handle."""
+        """The offline policy's entry: extract intent and slots here, then handle
+        (words named in doubt, ``doubt.mark_check``, make a name or address read back)."""
+        text, doubted = split_check(text)
         intent, slots = extract(
             text,
             services=self.profile.services,
@@ -133,7 +136,7 @@ class BookingWorkflow:
         )
         if confidence >= self.config.min_confidence and (detour := self._off_script(text, now)):
             return detour
-        return self.handle(Utterance(text, confidence, intent, slots), now)
+        return self.handle(Utterance(text, confidence, intent, slots, doubted), now)
 
     def _off_script(self, text: str, now: float) -> tuple[Action, ...] | None:
         """A question off the booking script: the profile's answer, then the open question."""
@@ -274,7 +277,9 @@ class BookingWorkflow:
                 data.rejected.add(value)
                 data.misses[field] = max(data.misses.get(field, 0), 1)
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
-            if u.intent is not Intent.NO and getattr(u.slots, field) is None:
+            if u.intent is Intent.NO:
+                data.rejected.add(value)  # "no, it's ...": never read back again
+            elif getattr(u.slots, field) is None:
                 data.merge_slots(Slots(**{field: value}))  # moved on without a no: taken
                 data.changed = []
         if data.area_pending:
@@ -310,6 +315,8 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
+        if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
+            return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
         if after_booking and u.slots.when is not None:  # the booked slot stays until moved
             self.data.moved_to = u.slots.when
