@@ -241,7 +241,7 @@ def test_a_correction_after_booking_amends_it_and_says_so() -> None:
     call = booked()
     reply = call.say("no, the house number is 41")
     (amend,) = [t for t in call.tools if t.name == "amend_booking"]
-    assert amend.request.body() == {"customer": {"address": "41 Baker Street"}}
+    assert amend.request.body(PLUMBER) == {"customer": {"address": "41 Baker Street"}}
     assert amend.idempotency_key == "call-1:amend:1"
     assert "changed the address to 41 Baker Street on your booking" in reply
 
