@@ -352,7 +352,8 @@ class BookingWorkflow:
             if u.intent is Intent.NO:
                 return K.REJECT_SLOT
         guessing = invalid == "postcode" or (not filled and invalid is None)
-        if guessing and (guess := self._guess(self.expecting, u.text)) is not None:
+        wanted = "postcode" if invalid == "postcode" else self.expecting  # said, if not asked
+        if guessing and (guess := self._guess(wanted, u.text)) is not None:
             self.data.doubt = ("postcode", guess)
             return K.CHECK_VALUE  # read back what it sounded like, never taken unasked
         if invalid is not None:

@@ -108,3 +108,14 @@ def _answer(policy: OfflinePolicy, history: list[Message]) -> list[Message]:
         for call in calls:
             data = {"status": "ok", "amount": 85} if call.name == "get_quote" else {"status": "ok"}
             history.append(Message("tool", json.dumps(data), tool_call_id=call.id))
+
+
+def test_a_postcode_correction_heard_in_pieces_while_the_number_is_asked_is_read_back() -> None:
+    call = at_address()
+    call.say("15 Park Lane")
+    call.say("My postcode is SW3 5RZ")
+    assert call.wf.expecting == "phone"
+    reply = call.say("Sorry, my post code is sw72 Arizona")  # never the phone digits "72"
+    assert "Was that S W 7, 2 A R?" in reply and call.wf.data.heard_phone is None
+    call.say("Yes.")
+    assert call.wf.data.postcode == "SW7 2AR" and call.wf.expecting == "phone"
