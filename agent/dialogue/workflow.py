@@ -274,8 +274,7 @@ class BookingWorkflow:
             if u.intent is Intent.NO and bare:
                 # Said the same way, it would be heard the same way: ask another way next
                 # (spelled, on the keypad), never the same read-back twice.
-                data.rejected.add(value)
-                data.misses[field] = max(data.misses.get(field, 0), 1)
+                data.turned_down(field, value)
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
             if u.intent is Intent.NO:
                 data.rejected.add(value)  # "no, it's ...": never read back again
@@ -315,6 +314,9 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
+        spelling = self.data.spell_street is not None and self.expecting == "address"
+        if spelling and self.data.street_spelled(u.text):
+            return K.CHECK_VALUE  # "Was that 15 Park Lane?"
         if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.data.booked and self.state in (S.CONFIRM, S.CLOSE)

@@ -84,6 +84,8 @@ class ActionBuilder:
             detail = self.data.missing_detail()
             if detail is None:
                 return QUESTIONS["slot?"]
+            if detail == "address" and self.data.spell_street:
+                return render(self.profile, "spell_street")  # the address was turned down
             if not asking:
                 return render(self.profile, f"ask_{detail}")
             last, times = self.streak

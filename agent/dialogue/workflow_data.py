@@ -15,6 +15,7 @@ import attrs
 
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import parse_postcode, to_e164
+from agent.dialogue.details import spelled_word, with_street_name
 from agent.dialogue.replies import DETAIL_ORDER
 from agent.dialogue.slots import Slots, TimeWindow
 from agent.dialogue.tools import BookingRequest, ToolRequest
@@ -71,6 +72,7 @@ class BookingData:
         self.misses: dict[str, int] = {}
         self.rejected: set[str] = set()  # values read back that the caller said no to
         self.checks: dict[str, int] = {}  # read-backs of a doubted name or address
+        self.spell_street: str | None = None  # an address turned down: its street spelled
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
         self.area_checked: str | None = None
         self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
@@ -170,6 +172,27 @@ class BookingData:
             self.changed, self.doubt = [], (field, value)
             return True
         return False
+
+    def street_spelled(self, text: str) -> bool:
+        """The answer to "could you spell the street?": the address turned down with the
+        spelled name, held as ``doubt`` to read back ("15 part lane" + P, A, R, K)."""
+        base, self.spell_street = self.spell_street, None
+        word = spelled_word(text)
+        value = with_street_name(base, word) if base and word else None
+        if value is None or value in self.rejected:
+            return False
+        self.doubt = ("address", value)
+        return True
+
+    def turned_down(self, field: str, value: str) -> None:
+        """A no to "Was that ...?": never read back again; an address is asked again by
+        its street's spelling (said the same way, it would be heard the same way)."""
+        self.rejected.add(value)
+        self.misses[field] = max(self.misses.get(field, 0), 1)
+        spellable = with_street_name(value, "X") is not None
+        if field == "address" and spellable and not self.checks.get("spelled"):
+            self.checks["spelled"] = 1
+            self.spell_street = value
 
     def _set(self, field: str, value: str, filled: set[str]) -> None:
         old = getattr(self, field)

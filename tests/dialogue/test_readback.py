@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agent.base.events import Message
+from agent.dialogue.details import spelled_word, with_street_name
 from agent.dialogue.doubt import mark_check, mark_unsure
 from agent.providers.llm.offline_policy import OfflinePolicy
 from tests.dialogue.test_callers import NOW, PLUMBER, Call, to_details
@@ -28,10 +31,36 @@ def test_an_address_with_a_doubted_word_is_read_back_and_a_yes_takes_it() -> Non
 def test_a_no_asks_again_and_a_new_hearing_is_read_back_once_more() -> None:
     call = at_address()
     call.say(mark_check("15 part lane.", ["part"]))
-    assert "address" in call.say("No.")
+    assert "spell the name of the street" in call.say("No.")  # asked another way
+    # Said again instead of spelled: a new hearing, read back once more.
     assert "Was that 15 Park Lane?" in call.say(mark_check("15 Park Lane.", ["park"]))
     call.say("Yes.")
     assert call.wf.data.address == "15 Park Lane"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "P for Peter, A for apple, R for Robert, K for King.",
+        "P, A, R, K.",
+        "P4 Peter, a 4-apple, R, K",
+    ],
+)
+def test_a_no_asks_for_the_street_spelled_and_the_spelling_is_read_back(spelling: str) -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    assert "spell the name of the street" in call.say("No.")
+    assert "Was that 15 Park Lane?" in call.say(spelling)
+    assert "postcode" in call.say("Yes, that's right.")
+    assert call.wf.data.address == "15 Park Lane"
+
+
+def test_the_street_is_asked_spelled_once_only() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    call.say("No.")
+    assert "Was that 15 bark lane?" in call.say(mark_check("15 bark lane.", ["bark"]))
+    assert "spell" not in call.say("No.")
 
 
 def test_a_rejected_hearing_is_never_read_back_again_but_kept_as_heard() -> None:
@@ -119,3 +148,31 @@ def test_a_postcode_correction_heard_in_pieces_while_the_number_is_asked_is_read
     assert "Was that S W 7, 2 A R?" in reply and call.wf.data.heard_phone is None
     call.say("Yes.")
     assert call.wf.data.postcode == "SW7 2AR" and call.wf.expecting == "phone"
+
+
+@pytest.mark.parametrize(
+    ("said", "word"),
+    [
+        ("P for Peter, A for apple, R for Robert, K for King.", "Park"),
+        ("P, A, R, K.", "Park"),
+        ("It's M for Mary, I as in India, L, L.", "Mill"),
+        ("for Peter, for apple, for Robert, for King", "Park"),  # the letters themselves lost
+        ("I think it is a lane", None),
+        ("P for Peter", None),  # too short to be a street's name
+    ],
+)
+def test_spelled_word(said: str, word: str | None) -> None:
+    assert spelled_word(said) == word
+
+
+@pytest.mark.parametrize(
+    ("address", "street"),
+    [
+        ("15 part lane", "15 Park Lane"),
+        ("8-part road", "8 Park Road"),
+        ("flat 3, 9 part court", "flat 3, 9 Park Court"),
+        ("part lane", None),  # no house number: nothing to keep around the name
+    ],
+)
+def test_with_street_name(address: str, street: str | None) -> None:
+    assert with_street_name(address, "Park") == street
