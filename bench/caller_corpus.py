@@ -245,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                 texts[spec.name] = spelled(postcode)
             if address := spec.slots.get("address"):  # and the street's name, when asked
                 texts[f"{spec.name}/street"] = spelled(street_name(address))
+            if name := spec.slots.get("name"):  # and the surname
+                texts[f"{spec.name}/surname"] = spelled(name.split()[-1])
         replies[voice] = {
             key: Say(read_wav(synthesise(voice, text), 8000), label=text)
             for key, text in texts.items()

@@ -41,6 +41,7 @@ _AGAIN = re.compile(
 _KEYPAD = re.compile(r"\bsorry\b.*\b(?:type|key|enter)\b.*\bkeypad\b", re.IGNORECASE)
 _SPELL = re.compile(r"\bletter by letter\b", re.IGNORECASE)  # the postcode, spelled
 _STREET = re.compile(r"\bspell\b.*\bstreet\b", re.IGNORECASE)  # the street's name, spelled
+_SURNAME = re.compile(r"\bspell\b.*\b(?:surname|last name)\b", re.IGNORECASE)
 
 
 def street_name(address: str) -> str:
@@ -95,10 +96,11 @@ class Person:
         if _KEYPAD.search(text) and phone and "keypad" not in self.other_ways and said:
             self.other_ways.add("keypad")
             return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
-        street = self.replies.get(f"{self.spec.name}/street")
-        if _STREET.search(text) and street is not None and "street" not in self.other_ways:
-            self.other_ways.add("street")
-            return [street]
+        for way, asked in (("street", _STREET), ("surname", _SURNAME)):
+            reply = self.replies.get(f"{self.spec.name}/{way}")
+            if asked.search(text) and reply is not None and way not in self.other_ways:
+                self.other_ways.add(way)
+                return [reply]
         spell = self.replies.get(self.spec.name)
         if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
             self.other_ways.add("spell")

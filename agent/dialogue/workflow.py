@@ -314,8 +314,8 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
-        spelling = self.data.spell_street is not None and self.expecting == "address"
-        if spelling and self.data.street_spelled(u.text):
+        spelling = self.data.spelling is not None and self.data.spelling[0] == self.expecting
+        if spelling and self.data.spelled(u.text):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?"
         if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken

@@ -72,7 +72,8 @@ class BookingData:
         self.misses: dict[str, int] = {}
         self.rejected: set[str] = set()  # values read back that the caller said no to
         self.checks: dict[str, int] = {}  # read-backs of a doubted name or address
-        self.spell_street: str | None = None  # an address turned down: its street spelled
+        # a name or address turned down: the surname or the street's name asked spelled
+        self.spelling: tuple[str, str] | None = None
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
         self.area_checked: str | None = None
         self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
@@ -173,26 +174,30 @@ class BookingData:
             return True
         return False
 
-    def street_spelled(self, text: str) -> bool:
-        """The answer to "could you spell the street?": the address turned down with the
-        spelled name, held as ``doubt`` to read back ("15 part lane" + P, A, R, K)."""
-        base, self.spell_street = self.spell_street, None
+    def spelled(self, text: str) -> bool:
+        """The answer to "could you spell ...?": the value turned down with the spelled
+        word in it (the street's name, or the name's word most like it), held as
+        ``doubt`` to read back ("15 part lane" + P, A, R, K: "15 Park Lane")."""
+        assert self.spelling is not None
+        (field, base), self.spelling = self.spelling, None
         word = spelled_word(text)
-        value = with_street_name(base, word) if base and word else None
+        if word is None:
+            return False
+        value = with_street_name(base, word) if field == "address" else _replace_word(base, word)
         if value is None or value in self.rejected:
             return False
-        self.doubt = ("address", value)
+        self.doubt = (field, value)
         return True
 
     def turned_down(self, field: str, value: str) -> None:
-        """A no to "Was that ...?": never read back again; an address is asked again by
-        its street's spelling (said the same way, it would be heard the same way)."""
+        """A no to "Was that ...?": never read back again; a name or an address is asked
+        again by spelling (said the same way, it would be heard the same way), once."""
         self.rejected.add(value)
         self.misses[field] = max(self.misses.get(field, 0), 1)
-        spellable = with_street_name(value, "X") is not None
-        if field == "address" and spellable and not self.checks.get("spelled"):
-            self.checks["spelled"] = 1
-            self.spell_street = value
+        spellable = field == "name" or with_street_name(value, "X") is not None
+        if field in ("name", "address") and spellable and not self.checks.get(f"{field}/spelled"):
+            self.checks[f"{field}/spelled"] = 1
+            self.spelling = (field, value)
 
     def _set(self, field: str, value: str, filled: set[str]) -> None:
         old = getattr(self, field)

@@ -95,6 +95,15 @@ def test_a_name_with_a_doubted_word_is_read_back() -> None:
     assert call.wf.data.name == "Ann Holuis"
 
 
+def test_a_no_to_a_name_asks_for_the_surname_spelled() -> None:
+    call = to_details()
+    call.say(mark_check("My name is Ann Holuis.", ["holuis"]))
+    assert "spell your surname" in call.say("No.")
+    assert "Was that Ann Lewis?" in call.say("L for London, E for echo, W, I, S.")
+    call.say("Yes.")
+    assert call.wf.data.name == "Ann Lewis" and call.wf.expecting == "address"
+
+
 def test_a_doubted_word_outside_the_detail_changes_nothing() -> None:
     call = to_details()
     reply = call.say(mark_check("My name is Emma Wilson.", ["my"]))
