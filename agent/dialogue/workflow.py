@@ -23,8 +23,6 @@ it sends ``Silence()`` after ``config.silence_timeout`` without speech.
 
 from __future__ import annotations
 
-import attrs
-
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import postcode_guess
@@ -47,6 +45,7 @@ from agent.dialogue.workflow_actions import (
 )
 from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_move import classify_move, take_time, wants_move
 from agent.dialogue.workflow_results import admit_model_request, classify_result
 from agent.dialogue.workflow_table import ANY, FINAL_STATES, TABLE, Kind, State, lookup
 
@@ -141,6 +140,8 @@ class BookingWorkflow:
             return None
         if name is None and not (looks_like_question(text) and self.state in _ASKING):
             return None
+        if self.data.booked and wants_move(text):
+            return None  # "can I change the time?" is for the booking, not a detour
         # Only a bare question: one that also gives a detail or a yes goes to the booking
         # (and a question is never taken as the detail just asked for).
         intent, slots = extract(
@@ -307,15 +308,17 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
-        after_booking = self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
-        if after_booking and u.slots.when is not None:  # the booked slot stays until moved
-            self.data.moved_to = u.slots.when
-            u = attrs.evolve(u, slots=attrs.evolve(u.slots, when=None))
+        after_booking = self.state is S.MOVE or (
+            self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
+        )
+        new_time = after_booking and u.slots.when is not None
+        if new_time:  # a time is a wish to move the booking (``workflow_move``)
+            u = take_time(self.data, u, self.now)
         filled, invalid = self.data.merge_slots(u.slots)
         if after_booking and any(f in _CUSTOMER for f, _ in self.data.changed):
             return K.AMEND  # a correction after the booking changes the booking
-        if after_booking and self.data.moved_to is not None:
-            return K.RESCHEDULE
+        if after_booking and (moving := classify_move(self.data, self.state, u, new_time)):
+            return moving
         if self.state in (S.GREET, S.UNDERSTAND) or (self.state is S.CLOSE and u.intent is None):
             return self._classify_problem(u, filled)
         if self.state is S.QUOTE:

@@ -65,6 +65,7 @@ class BookingData:
         self.misses: dict[str, int] = {}
         self.rejected: set[str] = set()  # values read back that the caller said no to
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
+        self.moving: tuple[float, float] | None = None  # the slot it is being moved to
         self.area_checked: str | None = None
         self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
         self.heard_phone: str | None = None  # digits heard that made no whole number
