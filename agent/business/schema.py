@@ -105,7 +105,7 @@ def migrate(conn: Any, db: Any) -> int:
             if version <= current:
                 continue
             db.transaction(lambda c, s=statements, v=version: _apply(c, db, s, v))(conn)
-            log.info("store: applied migration %d (%s)", version, description)
+            log.info("store %s: applied migration %d (%s)", db.path, version, description)
             current = version
         return current
     finally:

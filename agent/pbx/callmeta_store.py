@@ -1,17 +1,25 @@
-"""``CallMetadataStore`` in the agent's shared store, for several agent hosts.
+"""``CallMetadataStore`` in the agent's store (``agent.business.database``), shared
+by several processes: the workers of ``serve --workers N`` or several agent hosts.
 
-With ``VOICE_AGENT_DB=postgresql://...`` the FastAGI ``setup`` of a call may be
-answered by one host and its AudioSocket leg land on another; the metadata,
-the claim, the conversation's decision and the ``next`` step meet in the
-``live_calls`` table (``agent.business.schema``). Same methods and semantics as
-``agent.pbx.callmeta.CallMetadataStore`` (see there), plus the host each call
-was sent to: ``pending_for`` counts the calls routed to a host that have not
-arrived yet, and ``end_calls_of`` releases the ``next`` steps of a dead host's
-calls at once.
+The FastAGI ``setup`` of a call may be answered by one process and its AudioSocket
+leg land in another; the metadata, the claim, the conversation's decision and the
+``next`` step meet in the ``live_calls`` table (``agent.business.schema``). Same
+methods and semantics as ``agent.pbx.callmeta.CallMetadataStore`` (see there), plus:
 
-Every method is one short transaction on the network: ``blocking`` tells
-``CallFlow`` and FastAGI to run them in a worker thread, off the Trio loop.
-``now`` is wall-clock epoch time (``time.time``): the one clock every host shares.
+* several hosts (``VOICE_AGENT_DB=postgresql://...``): the host each call was sent
+  to. ``pending_for`` counts the calls routed to a host that have not arrived yet,
+  and ``end_calls_of`` releases the ``next`` steps of a dead host's calls at once.
+  Every method is one short transaction on the network: ``blocking`` tells
+  ``CallFlow`` and FastAGI to run them in a worker thread, off the Trio loop.
+* ``serve --workers N``: a SQLite file in the parent's temporary directory (it
+  holds only calls in flight). Each method is one short transaction on the page
+  cache (tens of microseconds), cheap enough to run inside the Trio loop; ``BEGIN
+  IMMEDIATE`` serialises the few writers and makes ``claim`` atomic across
+  processes. Each worker's number of calls in progress (``set_load``) is kept
+  there too, so the call limit counts every worker.
+
+``now`` must come from one clock every process shares: ``time.monotonic`` for the
+workers of one machine, wall-clock epoch time (``time.time``) for several hosts.
 """
 
 from __future__ import annotations
@@ -29,8 +37,6 @@ _UNKNOWN = "not issued by the AGI setup or expired"
 
 
 class StoreCallMetadata:
-    blocking = True
-
     def __init__(
         self,
         db: Database,
@@ -41,6 +47,8 @@ class StoreCallMetadata:
         if pending_ttl_s <= 0 or claimed_ttl_s <= 0:
             raise ValueError("pending_ttl_s and claimed_ttl_s must be greater than 0")
         self.db = db
+        # A round trip to a server runs off the loop; a local SQLite file does not need to.
+        self.blocking = db.engine == "postgresql"
         self.pending_ttl_s = pending_ttl_s
         self.claimed_ttl_s = claimed_ttl_s
 
@@ -223,6 +231,28 @@ class StoreCallMetadata:
 
     def _count(self, where: str, args: tuple) -> int:
         return self._read(f"SELECT count(*) FROM live_calls WHERE {where}", args)[0]
+
+    # --- calls in progress per worker of ``serve --workers`` (for the call limit) -------
+    # One counter row per worker process: ``load:<pid>``.
+
+    def set_load(self, pid: int, active: int) -> None:
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO store_counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (f"load:{pid}", active),
+            )
+        )
+
+    def total_load(self) -> int:
+        sql = "SELECT coalesce(sum(value), 0) FROM store_counters WHERE name LIKE 'load:%'"
+        return self._read(sql)[0]
+
+    def forget_worker(self, pid: int) -> None:
+        """A worker died: its calls died with it."""
+        self._write(
+            lambda c: c.execute("DELETE FROM store_counters WHERE name = ?", (f"load:{pid}",))
+        )
 
 
 def _text_key(call_uuid: _uuid.UUID | str) -> str:
