@@ -222,7 +222,8 @@ async def _judge(s: Scenario, brain, store: BookingStore, outbox: Outbox) -> tup
             day = datetime.fromtimestamp(row["start"], store.profile.timezone).strftime("%A")
             if s.weekday is not None and day != s.weekday:
                 return False, f"booked, but on {day}, not {s.weekday}"
-            return True, f"booked: {row['booking_id']} ({row['service_id']}) at {address}"
+            on = f" on {day}" if s.weekday is not None else ""
+            return True, f"booked: {row['booking_id']} ({row['service_id']}) at {address}{on}"
         return False, f"expected one booking, found {len(bookings)}"
     if bookings or kept:
         return False, f"expected no booking, found {len(bookings) + len(kept)}"

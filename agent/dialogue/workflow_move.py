@@ -212,16 +212,23 @@ class MoveBuilder:
         return self._say("reschedule_noted", slot=self._slot(self.data.chosen, step.now), when=when)
 
 
+_LEAD = re.compile(
+    r"^(?:(?:sorry|no|actually|oh|well|um|er|not|but|so|is|are|would|could|can|will|how|"
+    r"what|about|you|we|i|it|make|do|does|come|have|be|the visit|the booking|"
+    r"the appointment|rather|prefer|on|for)\b[\s,]*)+",
+    re.IGNORECASE,
+)
+_TAIL = re.compile(
+    r"\s+(?:instead|please|would|could|is|be|possible|work|works|suit|suits|better|"
+    r"if possible|then|rather)\b.*$",
+    re.IGNORECASE,
+)
+
+
 def time_words(label: str) -> str:
-    """A time as the caller said it, without the words around it ("Sorry, Thursday.")."""
-    words = re.sub(
-        r"^(?:(?:sorry|no|actually|oh|well|um|er|not|but|can we make it|could we make it|"
-        r"make it)\b[\s,]*)+",
-        "",
-        label,
-        flags=re.I,
-    )
-    words = re.sub(r"\s+(?:instead|please|would be better|is better|if possible)\b.*$", "", words)
+    """A time as the caller said it, without the words around it ("Sorry, Thursday.",
+    "Can we make it Thursday instead?" -> "Thursday")."""
+    words = _TAIL.sub("", _LEAD.sub("", label.strip(" .,!?")))
     return words.strip(" .,!?") or "another time"
 
 

@@ -18,6 +18,7 @@ import pytest
 from agent.base.events import ToolCall
 from agent.dialogue.tools import AmendRequest, InvalidToolCall, ToolResult, parse_tool_call
 from agent.dialogue.workflow import BookingWorkflow, CallTool, KeepPending, Say, Silence, State
+from agent.dialogue.workflow_move import time_words
 from agent.providers.llm.offline_policy import tool_arguments
 from tests.dialogue.test_callers import NOW, PLUMBER, TZ
 
@@ -219,3 +220,20 @@ def test_a_move_goes_to_the_model_tool_and_back_unchanged() -> None:
 def _args(slot: tuple[float, float]) -> dict[str, str]:
     start, end = _iso(slot).values()
     return {"slot_start": start, "slot_end": end}
+
+
+@pytest.mark.parametrize(
+    ("said", "words"),
+    [
+        ("Can we make it Thursday instead?", "Thursday"),
+        ("Sorry, Thursday.", "Thursday"),  # "not Wednesday" is dropped before (slots)
+        ("Thursday", "Thursday"),
+        ("Is Thursday afternoon possible instead?", "Thursday afternoon"),
+        ("Actually, the afternoon would be better.", "the afternoon"),
+        ("How about Friday morning please", "Friday morning"),
+        ("Could you come at 3 instead?", "at 3"),
+        ("um", "another time"),
+    ],
+)
+def test_the_time_wanted_is_said_back_in_the_callers_words(said: str, words: str) -> None:
+    assert time_words(said) == words
