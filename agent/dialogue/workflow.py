@@ -314,9 +314,8 @@ class BookingWorkflow:
         after_booking = self.state is S.MOVE or (
             self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
         )
-        new_time = after_booking and u.slots.when is not None
-        if new_time:  # a time is a wish to move the booking (``workflow_move``)
-            u = take_time(self.data, u, self.now)
+        moved = take_time(self.data, u, self.now) if after_booking else None
+        u, new_time = (u, False) if moved is None else (moved, True)  # ``workflow_move``
         filled, invalid = self.data.merge_slots(u.slots)
         if after_booking and any(f in _CUSTOMER for f, _ in self.data.changed):
             return K.AMEND  # a correction after the booking changes the booking

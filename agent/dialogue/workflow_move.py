@@ -25,7 +25,7 @@ import attrs
 from agent.business.company import CompanyProfile
 from agent.dialogue.replies import QUESTIONS, render
 from agent.dialogue.saytext import say_when
-from agent.dialogue.slots import Intent, find_time_window
+from agent.dialogue.slots import Intent, TimeWindow, find_time_window
 from agent.dialogue.tools import (
     AMEND_BOOKING,
     CHECK_AVAILABILITY,
@@ -63,6 +63,14 @@ _DAY = re.compile(
     r"october|november|december)\b",
     re.IGNORECASE,
 )
+# "Could you come a bit later?", "anything earlier?", "later would be better"; never
+# "I'll call back later".
+_EARLIER_LATER = re.compile(
+    r"(?:\b(?:come|make it|do it|move it|have it|be|slot|visit|appointment|time|something|"
+    r"anything|any)\b[^.?!]{0,20}\b(earlier|later)\b|\b(earlier|later)\b,? (?:would|is|"
+    r"please|instead|possible|suits?|works?)\b)",
+    re.IGNORECASE,
+)
 # "Can I change the time?", "could we move the appointment", "a different day".
 _MOVE_WISH = re.compile(
     r"\b(?:change|move|moving|reschedule|rearrange|put (?:it|that) back|bring (?:it|that) "
@@ -72,13 +80,14 @@ _MOVE_WISH = re.compile(
 )
 
 
-def take_time(data: BookingData, u: Utterance, now: float) -> Utterance:
+def take_time(data: BookingData, u: Utterance, now: float) -> Utterance | None:
     """After the booking a time is a wish to move it, never a detail to merge: kept as
-    ``data.moved_to`` (a time without a day on the booked day) and taken out of ``u``."""
-    when = u.slots.when
+    ``data.moved_to`` (a time without a day on the booked day; "earlier", "later": than
+    the booked slot) and taken out of the returned ``u``; ``None`` when it names none."""
+    when = u.slots.when or _relative(data, u.text, now)
     if when is None:
-        return u
-    if data.chosen is not None and not _DAY.search(u.text):
+        return None
+    if u.slots.when is not None and data.chosen is not None and not _DAY.search(u.text):
         tz = data.profile.timezone
         booked_day = datetime.fromtimestamp(data.chosen[0], tz).date()
         midnight = datetime.combine(booked_day, time(0), tz).timestamp()
@@ -88,9 +97,22 @@ def take_time(data: BookingData, u: Utterance, now: float) -> Utterance:
     return attrs.evolve(u, slots=attrs.evolve(u.slots, when=None))
 
 
+def _relative(data: BookingData, text: str, now: float) -> TimeWindow | None:
+    """ "A bit later": after the booked slot that day; "earlier": from now until it."""
+    found = _EARLIER_LATER.search(text)
+    if found is None or data.chosen is None or data.offer_open:
+        return None  # "no, later" to an offer: the next one (offers are in time order)
+    start, end = data.chosen
+    if (found.group(1) or found.group(2)).lower() == "earlier":
+        return TimeWindow(now, start - 60, text.strip()) if start - 60 > now else None
+    tz = data.profile.timezone
+    day_end = datetime.combine(datetime.fromtimestamp(start, tz).date(), time(23, 59), tz)
+    return TimeWindow(end, day_end.timestamp(), text.strip())
+
+
 def wants_move(text: str) -> bool:
-    """ "Can I change the time?", "could we move the appointment?"."""
-    return _MOVE_WISH.search(text) is not None
+    """ "Can I change the time?", "could we move the appointment?", "a bit later?"."""
+    return _MOVE_WISH.search(text) is not None or _EARLIER_LATER.search(text) is not None
 
 
 def classify_move(data: BookingData, state: State, u: Utterance, new_time: bool) -> Kind | None:

@@ -18,7 +18,7 @@ import pytest
 from agent.base.events import ToolCall
 from agent.dialogue.tools import AmendRequest, InvalidToolCall, ToolResult, parse_tool_call
 from agent.dialogue.workflow import BookingWorkflow, CallTool, KeepPending, Say, Silence, State
-from agent.dialogue.workflow_move import time_words
+from agent.dialogue.workflow_move import time_words, wants_move
 from agent.providers.llm.offline_policy import tool_arguments
 from tests.dialogue.test_callers import NOW, PLUMBER, TZ
 
@@ -95,6 +95,7 @@ MOVES = [
     ("Could you come at 3 instead?", "tomorrow at three in the afternoon", (14, 15)),
     ("Is Thursday afternoon possible instead?", "at two in the afternoon", (15, 14)),
     ("Can we do Friday morning please?", "Friday the 16th of May at nine", (16, 9)),
+    ("Could you come a bit later?", "tomorrow at one in the afternoon", (14, 13)),  # that day
 ]
 
 
@@ -237,3 +238,27 @@ def _args(slot: tuple[float, float]) -> dict[str, str]:
 )
 def test_the_time_wanted_is_said_back_in_the_callers_words(said: str, words: str) -> None:
     assert time_words(said) == words
+
+
+def test_earlier_than_the_booked_slot_with_nothing_free_keeps_it() -> None:
+    call = Caller()
+    out = call.say("Can we do it earlier?")
+    assert "can't find another free slot for earlier" in out and "stays for tomorrow" in out
+    assert call.moves() == [] and call.wf.data.chosen == BOOKED
+
+
+@pytest.mark.parametrize(
+    ("said", "moves"),
+    [
+        ("Could you come a bit later?", True),
+        ("Is there anything earlier?", True),
+        ("Later would be better, if you can.", True),
+        ("Can I change the time?", True),
+        ("Could we move the appointment?", True),
+        ("I'll call you back later if I need to.", False),
+        ("Thanks, I'll see you later.", False),
+        ("Is it another plumber who comes?", False),
+    ],
+)
+def test_a_wish_to_move_is_told_from_other_talk(said: str, moves: bool) -> None:
+    assert wants_move(said) is moves
