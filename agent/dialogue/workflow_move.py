@@ -73,9 +73,9 @@ _EARLIER_LATER = re.compile(
 )
 # "Can I change the time?", "could we move the appointment", "a different day".
 _MOVE_WISH = re.compile(
-    r"\b(?:change|move|moving|reschedule|rearrange|put (?:it|that) back|bring (?:it|that) "
-    r"forward|different|another|other)\b.{0,30}\b(?:time|day|date|slot|appointment|booking|"
-    r"visit|it)\b",
+    r"\b(?:change|move|moving|reschedule|rearrange)\b.{0,30}\b(?:time|day|date|slot|"
+    r"appointment|booking|visit|it)\b|\b(?:different|another|other)\s+(?:time|day|date|slot)\b"
+    r"|\bput (?:it|that) back\b|\bbring (?:it|that) forward\b",
     re.IGNORECASE,
 )
 
@@ -124,7 +124,7 @@ def classify_move(data: BookingData, state: State, u: Utterance, new_time: bool)
         if data.offer_open:
             return K.ACCEPT_SLOT if u.intent is Intent.YES else K.REJECT_SLOT
         return K.YES if u.intent is Intent.YES else K.NO
-    if wants_move(u.text) and u.intent is not Intent.NO:
+    if wants_move(u.text) and u.intent is not Intent.NO and u.slots.service_id is None:
         return K.MOVE_ASKED
     return None
 

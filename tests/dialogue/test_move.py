@@ -258,6 +258,9 @@ def test_earlier_than_the_booked_slot_with_nothing_free_keeps_it() -> None:
         ("I'll call you back later if I need to.", False),
         ("Thanks, I'll see you later.", False),
         ("Is it another plumber who comes?", False),
+        ("I've another leak, can you look at it too?", False),
+        ("Could we do a different day?", True),
+        ("Can you put it back to the afternoon?", True),
     ],
 )
 def test_a_wish_to_move_is_told_from_other_talk(said: str, moves: bool) -> None:
