@@ -26,6 +26,10 @@ TEMPLATES: dict[str, str] = {
     ),
     "ask_service": "Sorry, is that a job for us? We do {services}. Which of those do you need?",
     "quote": "For {service}, {price_text}. Would you like me to book an engineer?",
+    "assessment": (
+        "I'm sorry, I'm not sure which of our services that is. I can book an engineer "
+        "to come and take a look: {price_text}. Shall I do that?"
+    ),
     "quote_unavailable": (
         "I can't get the price list up right now, so the engineer will confirm the price "
         "before starting. Would you like me to book a visit?"

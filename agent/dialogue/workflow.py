@@ -47,6 +47,7 @@ from agent.dialogue.workflow_actions import (
 )
 from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_problem import classify_problem, hand_over, unclear_problem
 from agent.dialogue.workflow_results import admit_model_request, classify_result
 from agent.dialogue.workflow_table import ANY, FINAL_STATES, TABLE, Kind, State, lookup
 
@@ -240,6 +241,8 @@ class BookingWorkflow:
                 return K.CHECK_VALUE
             if self.data.miss(wanted) > self.config.max_misses:
                 return self._hand_over()
+        if self.state is S.UNDERSTAND and self.data.service_id is None:
+            return unclear_problem(self.data, self.profile, self.config, u) or K.LOW_CONFIDENCE
         return K.LOW_CONFIDENCE
 
     def _guess(self, wanted: str | None, text: str) -> str | None:
@@ -253,7 +256,7 @@ class BookingWorkflow:
         return str(guess)
 
     def _hand_over(self) -> Kind:
-        return K.HAND_OVER if self.profile.default_transfer_target else K.HUMAN_UNAVAILABLE
+        return hand_over(self.profile)
 
     def _classify_pending_check(self, u: Utterance) -> Kind | None:
         """The answer to "Was that ...?" or "is the postcode ...?", when it is a bare yes/no."""
@@ -317,11 +320,14 @@ class BookingWorkflow:
         if after_booking and self.data.moved_to is not None:
             return K.RESCHEDULE
         if self.state in (S.GREET, S.UNDERSTAND) or (self.state is S.CLOSE and u.intent is None):
-            return self._classify_problem(u, filled)
+            return classify_problem(self.state, self.data, self.profile, self.config, u, filled)
         if self.state is S.QUOTE:
+            if u.intent is Intent.NO and self.data.assessing:
+                return self._human()  # no one to look at it: a person, as before
             if u.intent in (Intent.YES, Intent.NO):
                 return K.YES if u.intent is Intent.YES else K.NO
             if "service_id" in filled:
+                self.data.assessing = False
                 return K.PROBLEM
             return K.DETAILS if filled or invalid else K.UNCLEAR
         if self.state is S.COLLECT:
@@ -329,27 +335,6 @@ class BookingWorkflow:
         if u.intent in (Intent.YES, Intent.NO):
             return K.YES if u.intent is Intent.YES else K.NO
         return K.DETAILS if filled else K.UNCLEAR
-
-    def _classify_problem(self, u: Utterance, filled: set[str]) -> Kind:
-        text = u.text.strip()
-        if self.state is S.CLOSE:
-            if "service_id" not in filled:
-                return K.UNCLEAR
-            if self.data.booked:
-                has_target = self.profile.default_transfer_target is not None
-                return K.ANOTHER_JOB if has_target else K.HUMAN_UNAVAILABLE
-            self.data.problem = text
-            return K.PROBLEM
-        if not text and not filled:
-            return K.UNCLEAR
-        self.data.problem = self.data.problem or text
-        if self.data.service_id is None and len(self.profile.services) == 1:
-            self.data.service_id = self.profile.services[0].id
-        if self.data.service_id is not None:
-            return K.PROBLEM
-        if self.data.miss("service") > self.config.max_misses:
-            return self._hand_over()  # never "is that a job for us?" for ever
-        return K.NEED_SERVICE
 
     def _classify_collect(self, u: Utterance, filled: set[str], invalid: str | None) -> Kind:
         if self.data.offer_open:

@@ -17,7 +17,7 @@ import attrs
 
 from agent.business.company import CompanyProfile
 from agent.dialogue.replies import QUESTIONS, render
-from agent.dialogue.saytext import say_phone, say_postcode, say_price, say_when
+from agent.dialogue.saytext import say_phone, say_postcode, say_service_price, say_when
 from agent.dialogue.tools import (
     AMEND_BOOKING,
     BOOK_APPOINTMENT,
@@ -126,16 +126,9 @@ class ActionBuilder:
     def _act_say_quote(self, step: Step) -> list[Action]:
         service = self.profile.service(self.data.service_id or "")
         assert service is not None
-        price, cur = service.price, service.currency
-        if price.fixed is not None:
-            text = f"it's a fixed price of {say_price(price.fixed, cur)}"
-        else:
-            parts = []
-            if price.call_out is not None:
-                parts.append(f"there's a call-out charge of {say_price(price.call_out, cur)}")
-            if price.hourly is not None:
-                parts.append(f"then {say_price(price.hourly, cur)} an hour")
-            text = ", ".join(parts)
+        text = say_service_price(service.price, service.currency)
+        if self.data.assessing:  # what it is was not understood: someone to look at it
+            return self.say("assessment", price_text=text)
         return self.say("quote", service=service.name.lower(), price_text=text)
 
     def _act_say_quote_unavailable(self, step: Step) -> list[Action]:

@@ -40,6 +40,10 @@ class BookingData:
         self.phone: str | None = None
         self.when: TimeWindow | None = None
         self.invalid_field: str | None = None
+        # a problem not understood: the caller's words, kept for an engineer to look
+        self.problem_said: list[str] = []
+        self.assessing = False  # the service is the company's "come and take a look"
+        self.not_a_job = False  # an invoice, a sales call: never offered a visit
         # the path
         self.priority = False
         self.emergency_keyword: str | None = None

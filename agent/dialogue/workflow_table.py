@@ -32,6 +32,7 @@ class Kind(enum.Enum):
     START_CLOSED = "start_closed"  # out of hours
     PROBLEM = "problem"  # a problem we have a service for
     NEED_SERVICE = "need_service"
+    ASSESS = "assess"  # still not understood: offer an engineer to come and look
     EMERGENCY_TRANSFER = "emergency_transfer"
     EMERGENCY_BOOKING = "emergency_booking"
     DETAILS = "details"  # some details given, some still missing
@@ -87,6 +88,7 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.GREET, K.START_CLOSED): (S.UNDERSTAND, ("greet_closed",)),
     (S.UNDERSTAND, K.PROBLEM): (S.QUOTE, ("call_quote",)),
     (S.UNDERSTAND, K.NEED_SERVICE): (None, ("ask_service",)),
+    (S.UNDERSTAND, K.ASSESS): (S.QUOTE, ("call_quote",)),
     (S.QUOTE, K.QUOTED): (None, ("say_quote",)),
     (S.QUOTE, K.QUOTE_FAILED): (None, ("say_quote_unavailable",)),
     (S.QUOTE, K.PROBLEM): (None, ("call_quote",)),

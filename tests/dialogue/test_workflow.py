@@ -159,6 +159,10 @@ def _prep_area_confirmed(wf: BookingWorkflow) -> None:
     wf.data.postcode, wf.data.area_pending = "N1 9GU", True
 
 
+def _prep_missed_service_once(wf: BookingWorkflow) -> None:
+    wf.data.service_id, wf.data.misses["service"] = None, 1
+
+
 def _prep_missed(detail: str, *more: str):
     def prepare(wf: BookingWorkflow) -> None:
         fill(wf, skip=(detail, "phone", "when"))
@@ -290,7 +294,11 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
             _prep_collect_missing("postcode"),
         ),
     ),
-    Kind.HAND_OVER: (PLUMBER, _utter(Utterance("mumble"), _prep_missed("postcode", "service"))),
+    Kind.HAND_OVER: (
+        PLUMBER,  # not understood and no job to look at: a person takes over
+        _utter(Utterance("about my invoice"), _prep_missed("postcode", "service")),
+    ),
+    Kind.ASSESS: (PLUMBER, _utter(Utterance("a funny noise"), _prep_missed_service_once)),
     Kind.AMEND: (
         PLUMBER,
         _utter(
@@ -519,7 +527,7 @@ def test_silence_reprompts_three_times_then_ends() -> None:
 
 
 def test_low_confidence_asks_to_repeat_then_offers_a_person() -> None:
-    wf = make(max_repeats=2)
+    wf = make(max_repeats=2, assess_after=5)  # before an engineer is offered to look
     wf.start(NOW)
     assert said(wf.hear("mumble", NOW, confidence=0.3)) == ["ask_repeat"]
     assert said(wf.hear("mumble", NOW, confidence=0.49)) == ["ask_repeat"]
