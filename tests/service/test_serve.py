@@ -24,7 +24,8 @@ from agent.demo.signals import speechlike
 from agent.demo.softphone import Caller, CallerParams, HangUp, Say, Silence, WaitAgent
 from agent.dialogue.tools import ToolResult
 from agent.pbx.callflow import CallFlow, decide
-from agent.pbx.callmeta import CallMetadata, CallMetadataStore, Decision
+from agent.pbx.callmeta import CallMetadata, Decision
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.service.serve import BrainSetup, Service, ServiceSettings
 from tests.fakes.inmem import LlmReply, ScriptedLlm, ScriptedStt, ToneTts
 from tests.fakes.tone_text import decode_tones
@@ -145,7 +146,7 @@ class FakeCall:
 
 
 def test_require_setup_refuses_unknown_expired_and_reused_uuids(caplog):
-    store = CallMetadataStore(pending_ttl_s=60)
+    store = CallMetadataStore.in_memory(pending_ttl_s=60)
     issued = uuid.uuid4()
     store.add(CallMetadata(issued, did="+441614960000", caller_id="07700900123"), now=0.0)
     clock = [10.0]
@@ -175,7 +176,7 @@ def test_a_uuid_is_one_call_even_without_setup(caplog, monkeypatch):
     # Records, setup metadata and the next step key on the UUID: a second call
     # under an ended call's UUID would overwrite the first call's record.
     monkeypatch.setattr("agent.pbx.callflow.REMEMBERED_UUIDS", 3)
-    flow = CallFlow(CallMetadataStore(), clock=lambda: 1.0)
+    flow = CallFlow(CallMetadataStore.in_memory(), clock=lambda: 1.0)
     caplog.set_level(logging.INFO, logger="agent.pbx.callflow")
     first, *others = (uuid.uuid4() for _ in range(4))
     assert flow.accept(FakeCall(first))
@@ -194,7 +195,7 @@ def test_a_uuid_is_one_call_even_without_setup(caplog, monkeypatch):
 
 
 def test_unknown_caller_id_is_none():
-    store = CallMetadataStore()
+    store = CallMetadataStore.in_memory()
     call_uuid = uuid.uuid4()
     store.add(CallMetadata(call_uuid, caller_id="unknown"), now=0.0)
     flow = CallFlow(store, clock=lambda: 1.0)
