@@ -91,6 +91,10 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         "6. Read the booking back, ask if anything else is needed, say goodbye, end_call.",
         "A correction after the booking (the house number, the name's spelling) goes onto the "
         "booking with amend_booking; tell the caller what its result says, never more.",
+        "Another time after the booking: check_availability for then, offer one slot, and "
+        "when the caller agrees move the booking with amend_booking (slot_start, slot_end). "
+        "Say it is moved only when the result is ok; pending means it is asked for and "
+        "they will get a confirmation; slot_taken means offer another slot.",
         "Questions off the script (VAT, payment, how soon, hours, area, whether you are a "
         "robot): answer briefly and honestly from the facts below (you are an automated "
         "assistant), then go back to the question you were on.",

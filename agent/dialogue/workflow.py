@@ -23,8 +23,6 @@ it sends ``Silence()`` after ``config.silence_timeout`` without speech.
 
 from __future__ import annotations
 
-import attrs
-
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import postcode_guess
@@ -48,6 +46,7 @@ from agent.dialogue.workflow_actions import (
 )
 from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_move import classify_move, take_time, wants_move
 from agent.dialogue.workflow_problem import classify_problem, hand_over, unclear_problem
 from agent.dialogue.workflow_results import admit_model_request, classify_result
 from agent.dialogue.workflow_table import ANY, FINAL_STATES, TABLE, Kind, State, lookup
@@ -145,6 +144,8 @@ class BookingWorkflow:
             return None
         if name is None and not (looks_like_question(text) and self.state in _ASKING):
             return None
+        if self.data.booked and wants_move(text):
+            return None  # "can I change the time?" is for the booking, not a detour
         # Only a bare question: one that also gives a detail or a yes goes to the booking
         # (and a question is never taken as the detail just asked for).
         intent, slots = extract(
@@ -319,15 +320,16 @@ class BookingWorkflow:
             return K.CHECK_VALUE  # "Was that 15 Park Lane?"
         if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
-        after_booking = self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
-        if after_booking and u.slots.when is not None:  # the booked slot stays until moved
-            self.data.moved_to = u.slots.when
-            u = attrs.evolve(u, slots=attrs.evolve(u.slots, when=None))
+        after_booking = self.state is S.MOVE or (
+            self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
+        )
+        moved = take_time(self.data, u, self.now) if after_booking else None
+        u, new_time = (u, False) if moved is None else (moved, True)  # ``workflow_move``
         filled, invalid = self.data.merge_slots(u.slots)
         if after_booking and any(f in _CUSTOMER for f, _ in self.data.changed):
             return K.AMEND  # a correction after the booking changes the booking
-        if after_booking and self.data.moved_to is not None:
-            return K.RESCHEDULE
+        if after_booking and (moving := classify_move(self.data, self.state, u, new_time)):
+            return moving
         if self.state in (S.GREET, S.UNDERSTAND) or (self.state is S.CLOSE and u.intent is None):
             return classify_problem(self.state, self.data, self.profile, self.config, u, filled)
         if self.state is S.QUOTE:

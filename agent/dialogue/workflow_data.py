@@ -75,6 +75,7 @@ class BookingData:
         # a name or address turned down: the surname or the street's name asked spelled
         self.spelling: tuple[str, str] | None = None
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
+        self.moving: tuple[float, float] | None = None  # the slot it is being moved to
         self.area_checked: str | None = None
         self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
         self.heard_phone: str | None = None  # digits heard that made no whole number
