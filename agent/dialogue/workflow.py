@@ -298,6 +298,11 @@ class BookingWorkflow:
     def _classify_utterance(self, u: Utterance) -> Kind:
         self.silences = 0
         urgent = self.profile.find_emergency(enrich(u.text)) or u.intent is Intent.HUMAN
+        wanted = self.expecting
+        if not urgent and self.data.spelling and self.data.spelling[0] == wanted:
+            step = self.data.spelled(u.text, getattr(u.slots, wanted or "name"))
+            if step is not None:  # "Was that 15 Park Lane?", or the spelling asked again
+                return K.CHECK_VALUE if step == "check" else K.DETAILS
         if u.confidence < self.config.min_confidence and not urgent:
             return self._classify_unsure(u)  # an emergency or "a person" heard in doubt is acted on
         self.repeats = 0
@@ -315,9 +320,6 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
-        spelling = self.data.spelling is not None and self.data.spelling[0] == self.expecting
-        if spelling and self.data.spelled(u.text):
-            return K.CHECK_VALUE  # "Was that 15 Park Lane?"
         if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (

@@ -175,20 +175,26 @@ class BookingData:
             return True
         return False
 
-    def spelled(self, text: str) -> bool:
-        """The answer to "could you spell ...?": the value turned down with the spelled
-        word in it (the street's name, or the name's word most like it), held as
-        ``doubt`` to read back ("15 part lane" + P, A, R, K: "15 Park Lane")."""
+    def spelled(self, text: str, heard: str | None) -> str | None:
+        """The answer to "could you spell ...?": ``"check"`` with the value turned down
+        with the spelled word in it (the street's name, or the name's word most like it)
+        held as ``doubt`` to read back ("15 part lane" + P, A, R, K: "15 Park Lane");
+        ``"again"`` when the caller said the value again instead and it was heard the
+        same (they had not heard the question yet: asked once more); else ``None``."""
         assert self.spelling is not None
-        (field, base), self.spelling = self.spelling, None
+        field, base = self.spelling
         word = spelled_word(text)
+        if word is None and heard in self.rejected and not self.checks.get(f"{field}/again"):
+            self.checks[f"{field}/again"] = 1
+            return "again"
+        self.spelling = None
         if word is None:
-            return False
+            return None
         value = with_street_name(base, word) if field == "address" else _replace_word(base, word)
         if value is None or value in self.rejected:
-            return False
+            return None
         self.doubt = (field, value)
-        return True
+        return "check"
 
     def turned_down(self, field: str, value: str) -> None:
         """A no to "Was that ...?": never read back again; a name or an address is asked

@@ -67,8 +67,18 @@ def test_a_rejected_hearing_is_never_read_back_again_but_kept_as_heard() -> None
     call = at_address()
     call.say(mark_check("15 part lane.", ["part"]))
     call.say("No.")
-    reply = call.say(mark_check("15 part lane.", ["part"]))  # heard the same again
+    heard_again = mark_check("15 part lane.", ["part"])  # said again, not spelled
+    assert "spell" in call.say(heard_again)  # the spelling asked once more
+    reply = call.say(heard_again)
     assert "Was that" not in reply and call.wf.data.address == "15 part lane"
+
+
+def test_said_again_before_the_spelling_is_asked_then_spelled() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    call.say("No.")  # and at once the address again, over the question to spell it
+    assert "spell the name of the street" in call.say(mark_check("15 part lane.", ["part"]))
+    assert "Was that 15 Park Lane?" in call.say("P for Peter, A for apple, R, K.")
 
 
 def test_no_with_the_detail_again_heard_the_same_is_not_read_back_again() -> None:
