@@ -186,21 +186,24 @@ _SPELL_MARKERS = frozenset({"for", "four", "like"})
 
 def spelled_word(text: str) -> str | None:
     """A word spelled letter by letter ("P for Peter, A for apple, R, K", "P A R K"),
-    capitalised; ``None`` unless at least three letters were spelled. The letter of
-    "X for Word" is the word's first, which a recogniser hears far better than "X"."""
+    capitalised; ``None`` unless three to twenty letters were spelled, none three times
+    in a row (a recogniser's decoding loop). In "X for Word" the letter heard alone is
+    taken ("R4 Albert" is R), else the word's first ("for Peter" is P)."""
     text = re.sub(r"(?<=[A-Za-z])4|\b4\b", " for ", text.replace(" as in ", " for "))
     tokens = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text)
+    said = " ".join(t.lower() for t in tokens if t.lower() not in _SPELL_MARKERS)
+    if re.search(r"\b(\w+) \1 \1\b", said):
+        return None  # "M4M4O4O4R4R4R4...": the recogniser looping, not a spelling
     letters: list[str] = []
     held = False  # the token before was taken as a letter
     i = 0
     while i < len(tokens):
         token, low = tokens[i], tokens[i].lower()
         after = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if low in _SPELL_MARKERS and len(after) >= 2 and after.lower() not in _SPELL_MARKERS:
-            if held:
-                letters.pop()  # "P for Peter": the P, said again by the word
-            letters.append(after[0].upper())
-            held, i = False, i + 2
+        if low in _SPELL_MARKERS and after and after.lower() not in _SPELL_MARKERS:
+            if not held and len(after) >= 2:
+                letters.append(after[0].upper())  # the letter itself was not heard
+            held, i = False, i + 2  # the word only says the letter again
             continue
         before = tokens[i - 1] if i > 0 else ""
         # "a" and "I" are words too: letters only among letters ("P, A, R, K", "A for")
@@ -209,7 +212,10 @@ def spelled_word(text: str) -> str | None:
         if held:
             letters.append(token.upper())
         i += 1
-    return "".join(letters).capitalize() if len(letters) >= 3 else None
+    word = "".join(letters)
+    if not 3 <= len(word) <= 20 or re.search(r"(.)\1\1", word):
+        return None
+    return word.capitalize()
 
 
 def with_street_name(address: str, name: str) -> str | None:

@@ -74,6 +74,7 @@ class BookingData:
         self.checks: dict[str, int] = {}  # read-backs of a doubted name or address
         # a name or address turned down: the surname or the street's name asked spelled
         self.spelling: tuple[str, str] | None = None
+        self.respelled: dict[str, tuple[str, str]] = {}  # field: (spelled, first heard)
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
         self.moving: tuple[float, float] | None = None  # the slot it is being moved to
         self.area_checked: str | None = None
@@ -188,12 +189,16 @@ class BookingData:
             self.checks[f"{field}/again"] = 1
             return "again"
         self.spelling = None
-        if word is None:
-            return None
-        value = with_street_name(base, word) if field == "address" else _replace_word(base, word)
+        value = None
+        if word is not None:
+            value = (
+                with_street_name(base, word) if field == "address" else _replace_word(base, word)
+            )
         if value is None or value in self.rejected:
+            if heard is None:
+                setattr(self, field, base)  # no spelling to be had: kept as first heard
             return None
-        self.doubt = (field, value)
+        self.doubt, self.respelled[field] = (field, value), (value, base)
         return "check"
 
     def turned_down(self, field: str, value: str) -> None:
@@ -201,6 +206,10 @@ class BookingData:
         again by spelling (said the same way, it would be heard the same way), once."""
         self.rejected.add(value)
         self.misses[field] = max(self.misses.get(field, 0), 1)
+        spelled, first = self.respelled.get(field, ("", ""))
+        if value == spelled:  # the spelling was no better: kept as first heard
+            setattr(self, field, first)
+            return
         spellable = field == "name" or with_street_name(value, "X") is not None
         if field in ("name", "address") and spellable and not self.checks.get(f"{field}/spelled"):
             self.checks[f"{field}/spelled"] = 1

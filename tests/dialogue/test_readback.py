@@ -55,6 +55,23 @@ def test_a_no_asks_for_the_street_spelled_and_the_spelling_is_read_back(spelling
     assert call.wf.data.address == "15 Park Lane"
 
 
+def test_a_no_to_the_spelled_read_back_keeps_the_first_hearing_and_goes_on() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    call.say("No.")
+    assert "Was that 15 Bark Lane?" in call.say("B for Bertie, A, R, K.")
+    assert "postcode" in call.say("No.")  # never asked for ever
+    assert call.wf.data.address == "15 part lane"
+
+
+def test_a_spelling_that_is_no_spelling_keeps_the_first_hearing() -> None:
+    call = to_details()
+    call.say(mark_check("My name is Peter Morrigan.", ["morrigan"]))
+    assert "spell your surname" in call.say("No.")
+    assert "address" in call.say("M4M4O4O4R4R4R4G4G4G4A4A4A4N")
+    assert call.wf.data.name == "Peter Morrigan"
+
+
 def test_the_street_is_asked_spelled_once_only() -> None:
     call = at_address()
     call.say(mark_check("15 part lane.", ["part"]))
@@ -176,6 +193,8 @@ def test_a_postcode_correction_heard_in_pieces_while_the_number_is_asked_is_read
         ("P, A, R, K.", "Park"),
         ("It's M for Mary, I as in India, L, L.", "Mill"),
         ("for Peter, for apple, for Robert, for King", "Park"),  # the letters themselves lost
+        ("P4 Peter A4 Apple R4 Albert K4 K", "Park"),  # the letter heard alone wins
+        ("M4M4O4O4R4R4R4G4G4G4A4A4A4N", None),  # a decoding loop is no spelling
         ("I think it is a lane", None),
         ("P for Peter", None),  # too short to be a street's name
     ],
