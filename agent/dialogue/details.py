@@ -221,7 +221,9 @@ def spelled_word(text: str) -> str | None:
 def with_street_name(address: str, name: str) -> str | None:
     """``address`` with its street's name replaced ("15 part lane", "Park" -> "15 Park
     Lane"); ``None`` when it has no house number and street word around the name."""
-    m = re.fullmatch(rf"(.*\d+[a-z]?,?)[\s-]+(.+?)\s+({STREET_WORDS})", address.strip(" ."), re.I)
+    m = re.fullmatch(
+        rf"(.*\d+[a-z]?,?)[\s-]+(.+?)[\s-]+({STREET_WORDS})", address.strip(" ."), re.I
+    )
     if m is None:
         return None
     return f"{m.group(1)} {name} {m.group(3).capitalize()}"

@@ -208,6 +208,7 @@ def test_spelled_word(said: str, word: str | None) -> None:
     [
         ("15 part lane", "15 Park Lane"),
         ("8-part road", "8 Park Road"),
+        ("12-hour e-road", "12 Park Road"),  # a recogniser's hyphens
         ("flat 3, 9 part court", "flat 3, 9 Park Court"),
         ("part lane", None),  # no house number: nothing to keep around the name
     ],
