@@ -8,7 +8,7 @@ seconds; dates and times are written in the company's timezone.
 from __future__ import annotations
 
 from agent.business.company import CompanyProfile, Service
-from agent.dialogue.doubt import UNSURE_PREFIX
+from agent.dialogue.doubt import CHECK_PREFIX, UNSURE_PREFIX
 from agent.dialogue.saytext import say_price, say_when
 
 
@@ -69,6 +69,8 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         f"- A caller line starting with {UNSURE_PREFIX.strip()} was heard with low "
         "confidence: read back the likely value and ask the caller to confirm it "
         "before you act on it.",
+        f"- A caller line starting with {CHECK_PREFIX}words] names words heard with only "
+        "fair confidence: read back a name or address holding one of them before you use it.",
     ]
     if tts_reads_brackets:
         lines.append(

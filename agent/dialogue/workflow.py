@@ -26,6 +26,7 @@ from __future__ import annotations
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import postcode_guess
+from agent.dialogue.doubt import split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import answer, looks_like_question, topic
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
@@ -122,7 +123,9 @@ class BookingWorkflow:
         return self.handle(Start(), now)
 
     def hear(self, text: str, now: float, *, confidence: float = 1.0) -> tuple[Action, ...]:
-        """The offline policy's entry: extract intent and slots here, then handle."""
+        """The offline policy's entry: extract intent and slots here, then handle
+        (words named in doubt, ``doubt.mark_check``, make a name or address read back)."""
+        text, doubted = split_check(text)
         intent, slots = extract(
             text,
             services=self.profile.services,
@@ -132,7 +135,7 @@ class BookingWorkflow:
         )
         if confidence >= self.config.min_confidence and (detour := self._off_script(text, now)):
             return detour
-        return self.handle(Utterance(text, confidence, intent, slots), now)
+        return self.handle(Utterance(text, confidence, intent, slots, doubted), now)
 
     def _off_script(self, text: str, now: float) -> tuple[Action, ...] | None:
         """A question off the booking script: the profile's answer, then the open question."""
@@ -275,7 +278,9 @@ class BookingWorkflow:
                 data.rejected.add(value)
                 data.misses[field] = max(data.misses.get(field, 0), 1)
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
-            if u.intent is not Intent.NO and getattr(u.slots, field) is None:
+            if u.intent is Intent.NO:
+                data.rejected.add(value)  # "no, it's ...": never read back again
+            elif getattr(u.slots, field) is None:
                 data.merge_slots(Slots(**{field: value}))  # moved on without a no: taken
                 data.changed = []
         if data.area_pending:
@@ -311,6 +316,8 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
+        if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
+            return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (
             self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
         )
@@ -347,7 +354,8 @@ class BookingWorkflow:
             if u.intent is Intent.NO:
                 return K.REJECT_SLOT
         guessing = invalid == "postcode" or (not filled and invalid is None)
-        if guessing and (guess := self._guess(self.expecting, u.text)) is not None:
+        wanted = "postcode" if invalid == "postcode" else self.expecting  # said, if not asked
+        if guessing and (guess := self._guess(wanted, u.text)) is not None:
             self.data.doubt = ("postcode", guess)
             return K.CHECK_VALUE  # read back what it sounded like, never taken unasked
         if invalid is not None:

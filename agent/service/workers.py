@@ -48,7 +48,7 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.settings import Env, export
 from agent.business.database import open_database
-from agent.pbx.callmeta_store import StoreCallMetadata
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, serve_fastagi
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 from agent.service.serve import Addresses, Service, ServiceSettings, _addresses, wait_for_next_steps
@@ -102,7 +102,7 @@ class Supervisor:
         *,
         workers: int,
         shared_dir: Path,
-        store: StoreCallMetadata,
+        store: CallMetadataStore,
         metrics_address: tuple[str, int] | None = None,
         handle_signals: bool = True,
         # One console for every worker (they share the records): ``run_console``.
@@ -296,7 +296,7 @@ def run_supervisor(
     (shared / "prometheus").mkdir()
     export("PROMETHEUS_MULTIPROC_DIR", str(shared / "prometheus"))
     server = attrs.evolve(server, port=reserved.getsockname()[1])
-    store = StoreCallMetadata(open_database(shared / "calls.db"))
+    store = CallMetadataStore(open_database(shared / "calls.db"))
     supervisor = Supervisor(
         server,
         settings,
@@ -350,7 +350,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     server = attrs.evolve(
         ServerSettings.from_env(), host=args.host, port=args.port, brain=args.brain
     )
-    store = StoreCallMetadata(open_database(args.store))
+    store = CallMetadataStore(open_database(args.store))
     service = Service(
         server,
         ServiceSettings.from_env(),

@@ -47,6 +47,26 @@ def other_body() -> dict:
     return {**body(), "slot": THURSDAY, "call_uuid": "call-2"}
 
 
+async def keep_move(db, api, booking_id: str, nursery: trio.Nursery) -> Outbox:
+    """Call 1's move to Thursday, kept in the outbox, whose worker then runs."""
+    outbox = Outbox(db)
+    await outbox.put_amendment(
+        "call-1:amend:1",
+        PROFILE.id,
+        MOVE,
+        booking_id=booking_id,
+        call_uuid="call-1",
+        notify_url=api.notify_url,
+        booking=body(),
+    )
+    await nursery.start(
+        lambda task_status: run_outbox(
+            outbox, backend_for(api), Notifier(), backoff=NO_JITTER, task_status=task_status
+        )
+    )
+    return outbox
+
+
 def test_amended_body_merges_customer_and_replaces_slot():
     before = body()
     after = amended_body(before, {"customer": {"address": "41 High St"}, **MOVE})
@@ -193,21 +213,7 @@ async def test_api_down_keeps_the_move_then_tells_the_business(db, autojump_cloc
         client = BookingClient(BookingApi(api.base_url, "K"), env={"K": "test-key"})
         booked = await client.book(body(), "call-1:1")
         api.down()
-        outbox = Outbox(db)
-        await outbox.put_amendment(
-            "call-1:amend:1",
-            PROFILE.id,
-            MOVE,
-            booking_id=booked.booking_id,
-            call_uuid="call-1",
-            notify_url=api.notify_url,
-            booking=body(),
-        )
-        await nursery.start(
-            lambda task_status: run_outbox(
-                outbox, backend_for(api), Notifier(), backoff=NO_JITTER, task_status=task_status
-            )
-        )
+        outbox = await keep_move(db, api, booked.booking_id, nursery)
         await trio.sleep(5)
         assert api.amendments == []
         await api.up()
@@ -228,21 +234,7 @@ async def test_a_kept_move_whose_slot_went_meanwhile_asks_for_a_call_back(db, au
         client = BookingClient(BookingApi(api.base_url, "K"), env={"K": "test-key"})
         booked = await client.book(body(), "call-1:1")
         await client.book(other_body(), "call-2:1")  # Thursday went to someone else
-        outbox = Outbox(db)
-        await outbox.put_amendment(
-            "call-1:amend:1",
-            PROFILE.id,
-            MOVE,
-            booking_id=booked.booking_id,
-            call_uuid="call-1",
-            notify_url=api.notify_url,
-            booking=body(),
-        )
-        await nursery.start(
-            lambda task_status: run_outbox(
-                outbox, backend_for(api), Notifier(), backoff=NO_JITTER, task_status=task_status
-            )
-        )
+        outbox = await keep_move(db, api, booked.booking_id, nursery)
         with trio.fail_after(60):
             failed = await outbox.wait_final("call-1:amend:1")
             await outbox.wait_final("call-1:amend:1:notify")

@@ -16,6 +16,15 @@ __all__ = ["db"]  # the fixture, shared
 AMEND = {"address": "41 High St"}
 
 
+async def booked_through(api, db) -> tuple[Outbox, BookingToolRunner]:
+    """A runner on the fake booking API (its outbox in ``db``) whose call has booked."""
+    profile, client = remote(api)
+    outbox = Outbox(db)
+    runner = BookingToolRunner(profile, client, outbox, None, "call-1")
+    await runner.run(call("book_appointment", BOOK_ARGS), NOW)
+    return outbox, runner
+
+
 async def test_amends_the_local_booking(db):
     profile = fake_company()
     store = BookingStore(db, profile, clock=lambda: NOW)
@@ -31,10 +40,7 @@ async def test_amends_the_local_booking(db):
 
 async def test_amends_through_the_api_and_keeps_it_when_the_api_is_down(db, autojump_clock):
     async with open_fake_booking(slots=SLOTS) as api:
-        profile, client = remote(api)
-        outbox = Outbox(db)
-        runner = BookingToolRunner(profile, client, outbox, None, "call-1")
-        await runner.run(call("book_appointment", BOOK_ARGS), NOW)
+        outbox, runner = await booked_through(api, db)
         ok = await runner.run(call("amend_booking", AMEND, 2), NOW)
         assert ok.status == "ok" and api.amendments == [("call-1:amend:1", {"customer": AMEND})]
         api.fail(Fault.SERVER_ERROR, times=1)
@@ -71,10 +77,7 @@ async def test_a_move_through_the_api_is_told_to_the_business_and_a_taken_slot_s
     db, autojump_clock
 ):
     async with open_fake_booking(slots=SLOTS) as api:
-        profile, client = remote(api)
-        outbox = Outbox(db)
-        runner = BookingToolRunner(profile, client, outbox, None, "call-1")
-        await runner.run(call("book_appointment", BOOK_ARGS), NOW)
+        outbox, runner = await booked_through(api, db)
         moved = await runner.run(call("amend_booking", THURSDAY, 2), NOW)
         assert moved.status == "ok" and api.bookings["call-1:1"]["body"]["slot"] == MOVED
         (note,) = [i for i in await outbox.items() if i.key == "call-1:amend:1:notify"]

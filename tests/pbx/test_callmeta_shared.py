@@ -1,6 +1,6 @@
-"""The call metadata store: the in-memory one and the one in the agent's store (a
-SQLite file for ``--workers``, PostgreSQL for several hosts) keep the same contract;
-the shared one works across connections."""
+"""The call metadata store keeps one contract on every database it runs on: in memory
+(one process), a SQLite file (``--workers``) and PostgreSQL (several hosts); the
+shared ones work across connections."""
 
 from __future__ import annotations
 
@@ -10,25 +10,25 @@ import uuid
 import pytest
 
 from agent.business.database import open_database
-from agent.pbx.callmeta import CallMetadata, CallMetadataStore, Decision, UnknownCallError
-from agent.pbx.callmeta_store import StoreCallMetadata
+from agent.pbx.callmeta import CallMetadata, Decision, UnknownCallError
+from agent.pbx.callmeta_store import CallMetadataStore
 
 
 @pytest.fixture(params=["memory", "store-sqlite", "store-postgresql"])
 def store(request, tmp_path):
     if request.param == "memory":
-        yield CallMetadataStore(pending_ttl_s=60.0, claimed_ttl_s=3600.0)
+        yield CallMetadataStore.in_memory(pending_ttl_s=60.0, claimed_ttl_s=3600.0)
         return
     # The agent's store: a SQLite file as the workers share it, PostgreSQL as hosts do.
     sqlite = request.param == "store-sqlite"
     db = open_database(tmp_path / "calls.db" if sqlite else request.getfixturevalue("pg_url"))
-    yield StoreCallMetadata(db, pending_ttl_s=60.0, claimed_ttl_s=3600.0)
+    yield CallMetadataStore(db, pending_ttl_s=60.0, claimed_ttl_s=3600.0)
     db.close()
 
 
-def shared_store(path) -> StoreCallMetadata:
+def shared_store(path) -> CallMetadataStore:
     """One more process's connection to the workers' file."""
-    return StoreCallMetadata(open_database(path))
+    return CallMetadataStore(open_database(path))
 
 
 def test_setup_claim_decision_next(store):
@@ -157,7 +157,7 @@ def test_in_call_until_the_call_ends(store):
 def test_two_hosts_share_the_calls_and_a_dead_hosts_calls_end(pg_url):
     a, b = open_database(pg_url), open_database(pg_url)
     try:
-        on_a, on_b = StoreCallMetadata(a), StoreCallMetadata(b)
+        on_a, on_b = CallMetadataStore(a), CallMetadataStore(b)
         first, second = uuid.uuid4(), uuid.uuid4()
         on_a.add(CallMetadata(first, did="100", host="host-b"), now=0.0)
         on_a.add(CallMetadata(second, did="200", host="host-b"), now=0.0)

@@ -17,7 +17,7 @@ import trio
 from agent.base.config import ServerSettings
 from agent.business.database import open_database
 from agent.demo.softphone import HangUp, Silence
-from agent.pbx.callmeta_store import StoreCallMetadata
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings
 from agent.service.serve import ServiceSettings
 from agent.service.workers import GIVE_UP_AFTER, Supervisor, reuseport_listener, reuseport_socket
@@ -155,7 +155,7 @@ class CrashingSupervisor(Supervisor):
 
 
 async def test_workers_that_keep_dying_at_start_stop_the_service(tmp_path, caplog):
-    store = StoreCallMetadata(open_database(tmp_path / "calls.db"))
+    store = CallMetadataStore(open_database(tmp_path / "calls.db"))
     supervisor = CrashingSupervisor(
         ServerSettings(port=free_port()),
         ServiceSettings(next_grace_s=0),
