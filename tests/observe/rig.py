@@ -20,7 +20,7 @@ from agent.observe.cost import Prices
 from agent.observe.process import Observability, ObservabilitySettings
 from agent.observe.records import RecordSettings, RecordStore
 from agent.pbx.callmeta import CallMetadata
-from tests.conversation.test_brain import DIRECTORY, QUOTE, TUESDAY_10, FakeTools, Phone
+from tests.conversation.call_rig import DIRECTORY, QUOTE, TUESDAY_10, FakeTools, Phone
 from tests.fakes.inmem import ScriptedLlm, ScriptedStt, ToneTts
 
 DID = "+441632960001"
