@@ -26,6 +26,7 @@ class Utterance:
     confidence: float = 1.0
     intent: Intent | None = None
     slots: Slots = attrs.field(factory=Slots)
+    doubted: frozenset[str] = frozenset()  # words the recogniser was unsure of (lower case)
 
 
 @attrs.frozen

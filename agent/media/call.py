@@ -7,9 +7,11 @@ the max-call deadline) cancels that nursery; cleanup then runs shielded with a
 short deadline. Nothing that happens in one call reaches another.
 
 The brain is the seam where the conversation plugs in: the reader hands it
-caller audio, VAD transitions and DTMF through sync hooks (called in the
-reader, so barge-in can pause playout within the current frame), and its
-``run`` drives the playout.
+caller audio, VAD transitions and DTMF through sync hooks (called as each frame
+is read, so barge-in can pause playout within the current frame), and its
+``run`` drives the playout. Caller audio is read and handled by the process's
+inbound poller (``agent.media.inbound``, one task for every call) while it is
+plain audio; the call's reader task takes every other message.
 
 Observation (records, metrics, recording) hangs off two optional attributes
 that an observing brain factory (``agent.observe.process.Observability.wrap``) sets
@@ -33,11 +35,12 @@ import trio
 from agent.base.config import ServerSettings
 from agent.base.errors import ProviderError, RemoteProtocolError
 from agent.base.logs import call_log_context
+from agent.media.caller_audio import FLOOD, CallerAudio, buffered_event
 from agent.media.clock import MediaClock
 from agent.media.limits import AudioBudget
 from agent.media.playout import Playout
 from agent.media.stream import AudioSink, AudioSocketStream
-from agent.wire.audiosocket import Audio, Dtmf, Error, Hangup, Identify, State
+from agent.wire.audiosocket import NEED_DATA, Audio, Dtmf, Error, Hangup, Identify, State
 from dsp import EnergyVad, PacerParams, VadParams, VadTransition
 
 log = logging.getLogger(__name__)
@@ -130,6 +133,9 @@ class Call:
             on_frame=frame_sent,
             clock=clock,
         )
+        # The process's poller of caller audio, shared with the clock (None: this
+        # call's reader awaits its own socket).
+        self._inbound = clock.inbound if clock is not None else None
         # Caller audio beyond real time plus a burst is dropped (agent.media.limits).
         self.audio_budget: AudioBudget | None = None
         # When the last message from the peer arrived (the idle watchdog).
@@ -284,38 +290,32 @@ class Call:
         return self.stream.connection.their_state is State.CLOSED
 
     async def _reader(self) -> None:
-        stream, vad, brain, rate = self.stream, self.vad, self.brain, self.sample_rate
+        stream, brain, rate = self.stream, self.brain, self.sample_rate
         assert brain is not None and self.audio_budget is not None
-        process = vad.process
-        take = self.audio_budget.take
-        observer = self.observer
-        record = self.recorder.caller if self.recorder is not None else None
-        receive = stream.receive_audio_or_event
+        caller = CallerAudio(self, brain, self.audio_budget)
+        frame, receive = caller.frame, stream.receive_audio_or_event
+        # With the process's poller, caller audio is handled inline there
+        # (agent.media.inbound); this task takes everything else.
+        poller, fd = self._inbound, stream.fileno
         while True:
-            event = await receive(rate)
+            event: Any = NEED_DATA
+            if poller is not None and fd is not None:
+                event = buffered_event(stream, rate)
+                if event is NEED_DATA:
+                    await poller.serve(fd, caller)
+                    event = caller.handed()
+            if event is NEED_DATA:
+                event = await receive(rate)
             now = self.last_receive_at = trio.current_time()
             if type(event) is bytes:  # a frame of caller audio at our rate: the hot path
-                if not take(len(event), now):
-                    if self.audio_budget.dropped_frames == 1:
-                        log.warning(
-                            "call %s: the peer sends audio faster than real time; dropping"
-                            " what exceeds a %.1f s burst (VOICE_AGENT_AUDIO_BURST_S)",
-                            self.name,
-                            self.audio_budget.burst_s,
-                        )
-                    # Read no faster than real time from now on: what the peer sends
-                    # meanwhile waits in the kernel's socket buffer, then TCP stops it,
-                    # so a flood costs neither memory nor the other calls' CPU.
-                    await trio.sleep(FLOOD_PAUSE_S)
+                if frame(event, now):
                     continue
-                transition = process(event)
-                if record is not None:
-                    record(event, now)
-                brain.on_audio(event, now)
-                if transition:
-                    if observer is not None:
-                        observer.vad(transition, now)
-                    brain.on_vad(transition, vad.level_dbfs, now)
+                event = FLOOD
+            if event is FLOOD:
+                # Read no faster than real time from now on: what the peer sends
+                # meanwhile waits in the kernel's socket buffer, then TCP stops it,
+                # so a flood costs neither memory nor the other calls' CPU.
+                await trio.sleep(FLOOD_PAUSE_S)
             elif type(event) is Audio:  # any other rate
                 raise RemoteProtocolError(
                     f"caller audio is {event.sample_rate} Hz but the agent runs at {rate} Hz"

@@ -28,6 +28,8 @@ from typing import Protocol
 
 import trio
 
+from agent.media.inbound import InboundPoller
+
 # Frames due within this much of the earliest one go in the same wake-up (early,
 # by less than this). Asterisk plays what it gets; 1 ms is far inside its tolerance
 # and inside the pacing target (p99 <= 2 ms), and it bounds the wake-ups of any
@@ -52,6 +54,9 @@ class MediaClock:
             raise ValueError(f"slot_s must be in [0, 0.02) s, got {slot_s!r}")
         self.slot_s = slot_s
         self._nursery = nursery
+        # The inbound side of the same calls (agent.media.inbound): one task reads
+        # every call's audio, as this one sends it.
+        self.inbound = InboundPoller(nursery)
         # (due, seq, member); an entry is current only while _live[member] == seq.
         self._heap: list[tuple[float, int, ClockMember]] = []
         self._live: dict[ClockMember, int] = {}

@@ -4,10 +4,11 @@ Thin I/O around the sans-IO ``audiosocket.Connection``: every message is
 encoded into one buffer and written with one send, because Asterisk drops the
 call when a header and its payload arrive more than ~5 ms apart.
 
-Audio frames can also go without waiting (``send_audio_nowait``: one
-non-blocking ``send`` on a TCP socket, which is what the media clock uses for
-every call's frames); what the socket could not take is kept, in order, for an
-awaiting ``flush``.
+Caller audio can also be read without waiting (``read_nowait``, once a poller
+saw the socket readable: ``agent.media.inbound``), and audio frames can go
+without waiting (``send_audio_nowait``: one non-blocking ``send`` on a TCP
+socket, which is what the media clock uses for every call's frames); what the
+socket could not take is kept, in order, for an awaiting ``flush``.
 """
 
 from __future__ import annotations
@@ -79,6 +80,30 @@ class AudioSocketStream:
             if event is CLOSED:
                 return None
             return event
+
+    @property
+    def fileno(self) -> int | None:
+        """The TCP socket's descriptor, for a poller (None: not a TCP stream, or closed)."""
+        sock = self._socket
+        if sock is None:
+            return None
+        fd = sock.fileno()
+        return fd if fd >= 0 else None
+
+    def read_nowait(self) -> bool:
+        """One non-blocking read of what the peer sent into the codec (the poller's
+        path, after the socket was readable): False when nothing had come. The
+        peer's close or a reset reaches the codec as its EOF."""
+        fd = self.fileno
+        try:
+            data = os.read(fd, RECEIVE_SIZE) if fd is not None else b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        self.bytes_received += len(data)
+        self._conn.receive_data(data)
+        return True
 
     async def _receive_some(self) -> bytes:
         """What the peer sent next; b"" once it closed (a reset counts the same)."""

@@ -31,6 +31,17 @@ def db(tmp_path):
     database.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_db(request, tmp_path):
+    # The same contract on both engines of VOICE_AGENT_DB.
+    if request.param == "sqlite":
+        database = open_database(tmp_path / "agent.db")
+    else:
+        database = open_database(request.getfixturevalue("pg_url"))
+    yield database
+    database.close()
+
+
 def other_body() -> dict:
     """Another caller's booking, on Thursday 10:00-12:00."""
     return {**body(), "slot": THURSDAY, "call_uuid": "call-2"}
@@ -64,8 +75,8 @@ def test_amended_body_merges_customer_and_replaces_slot():
     assert before["slot"] != THURSDAY  # the original is left alone
 
 
-async def test_local_store_moves_the_slot(db):
-    store = BookingStore(db, PROFILE, clock=lambda: NOW)
+async def test_local_store_moves_the_slot(engine_db):
+    store = BookingStore(engine_db, PROFILE, clock=lambda: NOW)
     booked = await store.book(body(), "call-1:1")
     monday = await store.availability(_day_query("2030-07-01"))
     assert body()["slot"] not in monday.slots  # the booked slot is taken
@@ -111,8 +122,8 @@ async def test_local_store_refuses_a_slot_it_would_not_book(db, slot, field, pro
     assert json.loads(row["body"])["slot"] == body()["slot"]  # nothing moved
 
 
-async def test_local_store_says_slot_taken_when_another_booking_holds_it(db):
-    store = BookingStore(db, PROFILE, clock=lambda: NOW)
+async def test_local_store_says_slot_taken_when_another_booking_holds_it(engine_db):
+    store = BookingStore(engine_db, PROFILE, clock=lambda: NOW)
     booked = await store.book(body(), "call-1:1")
     await store.book(other_body(), "call-2:1")
     taken = await store.amend(booked.booking_id, MOVE, "call-1:amend:1")
@@ -122,6 +133,37 @@ async def test_local_store_says_slot_taken_when_another_booking_holds_it(db):
     # its own slot is no clash: "moving" to where it is changes nothing
     same = await store.amend(booked.booking_id, {"slot": body()["slot"]}, "call-1:amend:2")
     assert same.confirmed
+
+
+async def test_two_hosts_moving_two_bookings_onto_one_slot_get_one_move(pg_url):
+    """Two hosts' connections move two bookings onto the same free slot at once: one
+    is moved, the other is told the slot is taken (the company's lock on PostgreSQL)."""
+    first, second = open_database(pg_url), open_database(pg_url)
+    try:
+        stores = [BookingStore(db, PROFILE, clock=lambda: NOW) for db in (first, second)]
+        monday = body()
+        tuesday = {
+            **monday,
+            "slot": {"start": "2030-07-02T10:00:00+01:00", "end": "2030-07-02T12:00:00+01:00"},
+        }
+        ids = [
+            (await stores[0].book(b, f"call-{n}:1")).booking_id
+            for n, b in enumerate((monday, tuesday))
+        ]
+        outcomes = []
+        async with trio.open_nursery() as nursery:
+            for store, booking_id in zip(stores, ids, strict=True):
+
+                async def move(store=store, booking_id=booking_id):
+                    outcomes.append((await store.amend(booking_id, MOVE, "k")).status)
+
+                nursery.start_soon(move)
+        assert sorted(outcomes) == ["confirmed", "slot_taken"]
+        starts = sorted(r["start"] for r in await stores[0].bookings())
+        assert 1909386000.0 in starts and len(set(starts)) == 2
+    finally:
+        first.close()
+        second.close()
 
 
 async def test_local_store_refuses_unknown_changes(db):

@@ -184,6 +184,16 @@ def _amend_result(status: str, data: dict[str, Any] | None = None):
     return prepare
 
 
+def _move_result(status: str, data: dict[str, Any] | None = None):
+    def prepare(wf: BookingWorkflow) -> ToolResult:
+        _prep_close_booked(wf)
+        wf.data.pending_tool = "amend_booking"
+        wf.data.moving = (epoch(SLOT_B[0]), epoch(SLOT_B[1]))
+        return ToolResult("amend_booking", status, data or {})  # type: ignore[arg-type]
+
+    return prepare
+
+
 def _model_booked(name: str, args: dict[str, Any]):
     def prepare(wf: BookingWorkflow) -> ToolCall:
         _prep_close_booked(wf)
@@ -317,6 +327,10 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
     Kind.AMEND_PENDING: (PLUMBER, _amend_result("failed", {"pending": True})),
     Kind.AMEND_FAILED: (PLUMBER, _amend_result("failed")),
     Kind.MODEL_AMEND: (PLUMBER, _model_booked("amend_booking", {"address": "41 Baker Street"})),
+    Kind.MOVE_ASKED: (PLUMBER, _utter(Utterance("Can I change the time?"), _prep_close_booked)),
+    Kind.MOVED: (PLUMBER, _move_result("ok")),
+    Kind.MOVE_PENDING: (PLUMBER, _move_result("failed", {"pending": True})),
+    Kind.MOVE_FAILED: (PLUMBER, _move_result("invalid")),
 }
 # Rows that exist for every state but cannot happen in some, by design.
 UNREACHABLE = {
