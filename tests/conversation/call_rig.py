@@ -136,14 +136,10 @@ class Rig:
 QUOTE = ToolResult("get_quote", "ok", {"service": "Leak repair", "currency": "GBP", "fixed": 85.0})
 
 
-@asynccontextmanager
-async def open_call(stt_script, replies, *, tools=None, params=None, stt_kwargs=None, stt=None):
-    client, server = trio.testing.memory_stream_pair()
-    stt = stt if stt is not None else ScriptedStt(stt_script, **(stt_kwargs or {}))
-    llm = ScriptedLlm(replies)
-    tts = ToneTts()
-    tools = tools or FakeTools({"get_quote": QUOTE})
-    factory = conversation_brain_factory(
+def scripted_factory(stt, llm, tts, tools, params=None):
+    """The conversation's brain factory on these fakes: every call gets the same ones,
+    the example companies, and Tuesday 10:00 as the time of day."""
+    return conversation_brain_factory(
         stt=lambda call: stt,
         llm=lambda call: llm,
         tts=lambda call: tts,
@@ -152,6 +148,16 @@ async def open_call(stt_script, replies, *, tools=None, params=None, stt_kwargs=
         params=params,
         epoch=lambda: TUESDAY_10,
     )
+
+
+@asynccontextmanager
+async def open_call(stt_script, replies, *, tools=None, params=None, stt_kwargs=None, stt=None):
+    client, server = trio.testing.memory_stream_pair()
+    stt = stt if stt is not None else ScriptedStt(stt_script, **(stt_kwargs or {}))
+    llm = ScriptedLlm(replies)
+    tts = ToneTts()
+    tools = tools or FakeTools({"get_quote": QUOTE})
+    factory = scripted_factory(stt, llm, tts, tools, params)
     calls: list = []
     phone = Phone(client)
 
