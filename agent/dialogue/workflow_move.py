@@ -66,8 +66,8 @@ _DAY = re.compile(
 # "Could you come a bit later?", "anything earlier?", "later would be better"; never
 # "I'll call back later".
 _EARLIER_LATER = re.compile(
-    r"(?:\b(?:come|make it|do it|move it|have it|be|slot|visit|appointment|time|something|"
-    r"anything|any)\b[^.?!]{0,20}\b(earlier|later)\b|\b(earlier|later)\b,? (?:would|is|"
+    r"(?:\b(?:come|make it|do it|move it|have it|slot|visit|appointment|something|"
+    r"anything|any)\b[^.?!,]{0,20}\b(earlier|later)\b|\b(earlier|later)\b,? (?:would|is|"
     r"please|instead|possible|suits?|works?)\b)",
     re.IGNORECASE,
 )
