@@ -28,8 +28,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -38,11 +36,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import attrs
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from caller_judge import Result, judge, report
 from caller_person import REPLIES, Person, spelled
 from caller_scripts import CALLERS, Keys, Line, Pause, Spec
 
@@ -51,7 +49,6 @@ from agent.base.wav import read_wav
 from agent.business.bookingstore import BookingStore, open_database
 from agent.business.company import EXAMPLE_COMPANIES, load_companies
 from agent.business.outbox import Outbox
-from agent.business.ukformats import parse_postcode, to_e164
 from agent.demo.softphone import Caller, CallerParams, PressKeys, Say, Silence, WaitAgent
 from agent.dialogue.turntaking_params import TurnTakingParams
 
@@ -106,99 +103,6 @@ def steps_for(spec: Spec, voice: str) -> list:
             steps.append(Silence(step.seconds))
     steps.append(WaitAgent(timeout_s=15.0))
     return steps
-
-
-# --- judging ----------------------------------------------------------------------------
-
-
-@attrs.define
-class Result:
-    spec: Spec
-    voice: str
-    outcome: str
-    slots_right: int = 0
-    slots_wrong: list[str] = attrs.field(factory=list)
-    ref_words: int = 0
-    word_errors: int = 0
-    heard: list[str] = attrs.field(factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == self.spec.expect
-
-
-_DIGIT_WORDS = "zero one two three four five six seven eight nine"
-_DIGITS = {w: str(i) for i, w in enumerate(re.findall(r"\w+", _DIGIT_WORDS))}
-_DIGITS["oh"] = "0"
-
-
-def _words(text: str) -> list[str]:
-    """Words for the error rate: lower case, no punctuation, digits one by one and digit
-    words as digits ("07700" and "oh seven seven double oh" are the same five words)."""
-    out: list[str] = []
-    repeat = 1
-    for word in re.sub(r"[^\w\s']", " ", text.lower()).split():
-        if word in ("double", "triple"):
-            repeat = 2 if word == "double" else 3
-            continue
-        digits = _DIGITS.get(word, word)
-        if digits.isdigit():
-            out.extend(list(digits[0] * repeat + digits[1:]))
-        else:
-            out.extend([word] * repeat)
-        repeat = 1
-    return out
-
-
-def word_errors(reference: list[str], heard: list[str]) -> int:
-    """Levenshtein distance over words."""
-    previous = list(range(len(heard) + 1))
-    for i, ref in enumerate(reference, 1):
-        current = [i]
-        for j, hyp in enumerate(heard, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
-        previous = current
-    return previous[-1]
-
-
-def _same(field: str, expected: str, got: str) -> bool:
-    if field == "postcode":
-        a, b = parse_postcode(expected), parse_postcode(got)
-        return a is not None and a == b
-    if field == "phone":
-        return to_e164(got) == expected
-    norm = lambda s: " ".join(re.sub(r"[^\w\s]", " ", s.lower()).split())  # noqa: E731
-    return norm(expected) == norm(got)
-
-
-def judge(
-    spec: Spec, voice: str, brain, bookings: list[dict], heard: list[str], said: list[str]
-) -> Result:
-    """``said``: every line the caller spoke (its reactions too), the reference for WER."""
-    outcome = "none"
-    if bookings:
-        outcome = "booked"
-    elif brain is not None and brain.outcome is not None:
-        ended = brain.outcome
-        if ended.kind == "transfer":
-            outcome = f"transfer:{ended.target.name if ended.target else '?'}"
-        elif ended.kind == "end" and ended.reason == "silence":
-            outcome = "silence"
-        else:
-            outcome = "declined"
-    result = Result(spec, voice, outcome, heard=heard)
-    customer = json.loads(bookings[-1]["body"])["customer"] if bookings else {}
-    for field, expected in spec.slots.items():
-        got = str(customer.get(field, ""))
-        if _same(field, expected, got):
-            result.slots_right += 1
-        else:
-            result.slots_wrong.append(f"{field}: want {expected!r}, got {got!r}")
-    reference = [w for line in said for w in _words(line)]
-    hypothesis = [w for h in heard if not h.startswith("[") for w in _words(h)]
-    result.ref_words, result.word_errors = len(reference), word_errors(reference, hypothesis)
-    return result
 
 
 # --- running ------------------------------------------------------------------------------
@@ -310,43 +214,6 @@ async def run_corpus(
                     await trio.sleep(0)  # started (and queued for the limiter) in this order
         nursery.cancel_scope.cancel()
     return results
-
-
-def report(results: list[Result], voices: list[str], *, quiet: bool = False) -> dict:
-    figures = {}
-    out = open(os.devnull, "w") if quiet else sys.stdout  # noqa: SIM115
-    print(f"\n{'voice':<28} {'calls':>5} {'outcomes':>9} {'slots':>9} {'WER':>7}", file=out)
-    for voice in voices:
-        mine = [r for r in results if r.voice == voice]
-        if not mine:
-            continue
-        slots = sum(len(r.spec.slots) for r in mine)
-        right = sum(r.slots_right for r in mine)
-        ref = sum(r.ref_words for r in mine)
-        figures[voice] = {
-            "calls": len(mine),
-            "outcome_accuracy": sum(r.ok for r in mine) / len(mine),
-            "slot_accuracy": right / slots if slots else 1.0,
-            "wer": sum(r.word_errors for r in mine) / ref if ref else 0.0,
-        }
-        f = figures[voice]
-        print(
-            f"{voice:<28} {len(mine):>5} {f['outcome_accuracy']:>8.1%} "
-            f"{f['slot_accuracy']:>8.1%} {f['wer']:>6.1%}",
-            file=out,
-        )
-    misses = [r for r in results if not r.ok or r.slots_wrong]
-    if quiet:
-        out.close()
-        return figures
-    if misses:
-        print("\nmisses:")
-    for r in misses:
-        print(f"- {r.voice} {r.spec.name}: expected {r.spec.expect}, got {r.outcome}")
-        for wrong in r.slots_wrong:
-            print(f"    {wrong}")
-        print(f"    heard: {' | '.join(r.heard)}")
-    return figures
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ PURE_MODULES = sorted(
         "agent.business.ukformats",
         "agent.observe.callreport",
         "tests.fakes.cartesia_checks",
+        "tests.fakes.openai_wire",
         "tests.fakes.tone_text",
     }
 )

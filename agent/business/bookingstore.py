@@ -11,7 +11,9 @@ that ``VOICE_AGENT_DB`` names; the outbox keeps its table in the same store.
   window and not in the past, minus the ones a booking overlaps;
 - book: idempotent by key (a known key returns its booking, ``replayed``, and
   never adds a row; the key is a UNIQUE column), ``slot_taken`` when a booking
-  overlaps, ``invalid`` with the field when the body is wrong.
+  overlaps, ``invalid`` with the field when the body is wrong;
+- amend: customer details and the slot (a move: the same checks as a booking, and
+  ``slot_taken`` when another booking overlaps the new slot).
 
 Database calls block, so every one runs in a worker thread
 (``trio.to_thread.run_sync``); a booking is one transaction, so two hosts booking
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent.business.amendments import amended_body
 from agent.business.booking import Availability, BookingOutcome
 from agent.business.company import CompanyProfile
 from agent.business.database import Database, open_database
@@ -106,31 +109,37 @@ class BookingStore:
     async def amend(
         self, booking_id: str, changes: Mapping[str, Any], idempotency_key: str
     ) -> BookingOutcome:
-        """Change a booking's customer details (the contract's ``PATCH``); applying the
-        same change twice leaves the same booking, so the key needs no bookkeeping."""
-        customer = changes.get("customer")
-        if set(changes) - {"customer"} or not isinstance(customer, Mapping) or not customer:
-            return BookingOutcome("invalid", error="only customer details can change here")
-        bad = next((k for k in customer if k not in _CUSTOMER_FIELDS), None)
-        if bad is not None:
-            return BookingOutcome("invalid", error=f"unknown field {bad!r}", field=bad)
+        """Change a booking's customer details or move it to another slot (the contract's
+        ``PATCH``). A new slot is checked as a booking's is (opening hours, not past) and
+        must be free of every other booking, else ``slot_taken``. Applying the same change
+        twice leaves the same booking, so the key needs no bookkeeping."""
         try:
-            for key in customer:
-                self._text(customer, key)
+            slot = self._check_changes(changes)
         except _Invalid as exc:
             return BookingOutcome("invalid", error=exc.problem, field=exc.field)
-        if "postcode" in customer and not self.profile.serves_postcode(customer["postcode"]):
-            return BookingOutcome("invalid", error="outside the service area", field="postcode")
 
         def update(conn: Any) -> BookingOutcome:
+            if slot is not None and self.db.engine == "postgresql":
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (self.profile.id,))
             row = conn.execute(
                 "SELECT body FROM bookings WHERE booking_id = ? AND company_id = ?",
                 (booking_id, self.profile.id),
             ).fetchone()
             if row is None:
                 return BookingOutcome("invalid", error="unknown booking", field="booking_id")
-            body = json.loads(row["body"])
-            body["customer"] = {**body.get("customer", {}), **customer}
+            body = amended_body(json.loads(row["body"]), changes)
+            if slot is not None:
+                clash = conn.execute(
+                    'SELECT 1 FROM bookings WHERE company_id = ? AND start < ? AND "end" > ?'
+                    " AND booking_id != ?",
+                    (self.profile.id, slot[1], slot[0], booking_id),
+                ).fetchone()
+                if clash is not None:
+                    return BookingOutcome("slot_taken", error="slot_taken")
+                conn.execute(
+                    'UPDATE bookings SET start = ?, "end" = ? WHERE booking_id = ?',
+                    (slot[0], slot[1], booking_id),
+                )
             conn.execute(
                 "UPDATE bookings SET body = ? WHERE booking_id = ?",
                 (json.dumps(body, separators=(",", ":")), booking_id),
@@ -138,6 +147,35 @@ class BookingStore:
             return BookingOutcome("confirmed", booking_id)
 
         return await self.db.run(self.db.transaction(update))
+
+    def _check_changes(self, changes: Mapping[str, Any]) -> tuple[float, float] | None:
+        """Checks a ``PATCH`` body; its new slot (epoch start, end), if it moves one."""
+        if not changes or set(changes) - {"customer", "slot"}:
+            raise _Invalid("booking", "only customer details and the slot can change")
+        customer = changes.get("customer", {})
+        if not isinstance(customer, Mapping) or ("customer" in changes and not customer):
+            raise _Invalid("customer", "customer must be an object of the fields that change")
+        bad = next((k for k in customer if k not in _CUSTOMER_FIELDS), None)
+        if bad is not None:
+            raise _Invalid(bad, f"unknown field {bad!r}")
+        for key in customer:
+            self._text(customer, key)
+        if "postcode" in customer and not self.profile.serves_postcode(customer["postcode"]):
+            raise _Invalid("postcode", "outside the service area")
+        return self._check_slot(changes["slot"]) if "slot" in changes else None
+
+    def _check_slot(self, slot: Any) -> tuple[float, float]:
+        """A slot's epoch (start, end): whole, in the future, inside opening hours."""
+        if not isinstance(slot, Mapping):
+            raise _Invalid("when", "slot is missing")
+        start, end = self._time(slot, "start", "when"), self._time(slot, "end", "when")
+        if end <= start:
+            raise _Invalid("when", "the slot ends before it starts")
+        if start < self.clock():
+            raise _Invalid("when", "the slot is in the past")
+        if not self._within_hours(start, end):
+            raise _Invalid("when", "the slot is outside opening hours")
+        return start, end
 
     async def bookings(self) -> list[dict[str, Any]]:
         """Every booking of this company, earliest slot first (for tests and tools)."""
@@ -254,17 +292,7 @@ class BookingStore:
             self._text(customer, key)
         if not self.profile.serves_postcode(str(customer["postcode"])):
             raise _Invalid("postcode", f"{customer['postcode']} is outside the service area")
-        slot = body.get("slot")
-        if not isinstance(slot, Mapping):
-            raise _Invalid("when", "slot is missing")
-        start, end = self._time(slot, "start", "when"), self._time(slot, "end", "when")
-        if end <= start:
-            raise _Invalid("when", "the slot ends before it starts")
-        if start < self.clock():
-            raise _Invalid("when", "the slot is in the past")
-        if not self._within_hours(start, end):
-            raise _Invalid("when", "the slot is outside opening hours")
-        return start, end
+        return self._check_slot(body.get("slot"))
 
     def _iso(self, epoch: float) -> str:
         return datetime.fromtimestamp(epoch, self.profile.timezone).isoformat(timespec="seconds")

@@ -26,12 +26,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from agent.base.errors import ConfigError
+from agent.business.hours import OpeningHours, parse_hours
 from agent.business.ukformats import is_postcode_prefix, postcode_in_area, to_e164
 
 #: The bundled example companies file (used when ``VOICE_AGENT_COMPANIES`` is unset).
 EXAMPLE_COMPANIES = Path(__file__).parent / "data" / "companies.json"
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EmergencyAction = Literal["transfer", "priority_booking"]
 
 
@@ -80,17 +80,6 @@ class BookingApi:
 
 
 @attrs.frozen
-class OpeningHours:
-    """Seven tuples (Monday first) of (open, close) minutes since local midnight."""
-
-    periods: tuple[tuple[tuple[int, int], ...], ...]
-
-    def is_open_at(self, local: datetime) -> bool:
-        minute = local.hour * 60 + local.minute
-        return any(lo <= minute < hi for lo, hi in self.periods[local.weekday()])
-
-
-@attrs.frozen
 class CompanyProfile:
     id: str
     name: str
@@ -110,6 +99,9 @@ class CompanyProfile:
     phrases: dict[str, str] = attrs.field(factory=dict, hash=False)
     # Answers to callers' questions by topic (vat, payment, response_time, area, ...).
     info: dict[str, str] = attrs.field(factory=dict, hash=False)
+    # The service booked as "an engineer to come and take a look" when what the caller
+    # needs is not understood (its call-out is quoted); ``None``: hand such calls over.
+    assessment_service: str | None = None
 
     # --- questions asked during a call ---
 
@@ -154,6 +146,10 @@ class CompanyProfile:
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
+
+    @property
+    def assessment(self) -> Service | None:
+        return self.service(self.assessment_service) if self.assessment_service else None
 
     def transfer_target(self, name: str) -> TransferTarget | None:
         """Allowlist lookup by name (case-insensitive) or by exact dial string."""
@@ -226,36 +222,6 @@ class _Fields:
         return amount
 
 
-def _parse_minutes(text: str) -> int:
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
-    if m is None or int(m.group(2)) > 59:
-        raise ValueError(text)
-    minutes = int(m.group(1)) * 60 + int(m.group(2))
-    if minutes > 24 * 60:
-        raise ValueError(text)
-    return minutes
-
-
-def _parse_hours(f: _Fields) -> OpeningHours:
-    unknown = set(f.data) - set(WEEKDAYS)
-    if unknown:
-        raise f.fail(sorted(unknown)[0], f"unknown weekday; use {', '.join(WEEKDAYS)}")
-    days = []
-    for day in WEEKDAYS:
-        periods = []
-        for item in f.list(day):
-            try:
-                lo_text, hi_text = str(item).split("-")
-                lo, hi = _parse_minutes(lo_text), _parse_minutes(hi_text)
-            except ValueError:
-                raise f.fail(day, f"expected 'HH:MM-HH:MM', got {item!r}") from None
-            if lo >= hi:
-                raise f.fail(day, f"period {item!r} closes before it opens")
-            periods.append((lo, hi))
-        days.append(tuple(sorted(periods)))
-    return OpeningHours(tuple(days))
-
-
 def _parse_service(f: _Fields) -> Service:
     price_fields = f.obj("price")
     price = Price(
@@ -321,12 +287,17 @@ def parse_company(data: Any) -> CompanyProfile:
     info = f.data.get("info", {})
     if not isinstance(info, Mapping) or not all(isinstance(v, str) for v in info.values()):
         raise f.fail("info", "expected an object of topic -> answer text")
+    # Absent: the first service with a call-out charge; null: no such offer.
+    general = next((s.id for s in services if s.price.call_out is not None), None)
+    assessment = f.str("assessment_service", general, required=False)
+    if assessment is not None and assessment not in {s.id for s in services}:
+        raise f.fail("assessment_service", f"{assessment!r} is not one of the service ids")
     return CompanyProfile(
         id=cid,
         name=f.str("name"),
         greeting=f.str("greeting", f"Thanks for calling {f.str('name')}."),
         timezone=tz,
-        hours=_parse_hours(f.obj("hours")),
+        hours=parse_hours(f.obj("hours")),
         services=services,
         emergency=emergency,
         service_area=area,
@@ -338,6 +309,7 @@ def parse_company(data: Any) -> CompanyProfile:
         dids=tuple(dids),
         phrases=dict(phrases),
         info=dict(info),
+        assessment_service=assessment,
     )
 
 

@@ -74,7 +74,7 @@ class OutboxItem:
     kind: Kind
     company_id: str
     payload: dict[str, Any] = attrs.field(hash=False)
-    target: str | None = None  # the URL of a notification; a booking's notify URL
+    target: str | None = None  # the URL of a notification; a booking's (an amendment's) notify URL
     call_uuid: str = ""
     status: Status = "pending"
     attempts: int = 0
@@ -170,14 +170,19 @@ class Outbox:
         booking_id: str | None = None,
         booking_key: str | None = None,
         call_uuid: str = "",
+        notify_url: str | None = None,
+        booking: Mapping[str, Any] | None = None,
     ) -> OutboxItem:
         """Keep an amendment (``PATCH`` body ``changes``) for the booking ``booking_id``,
         or, while that booking itself waits here, for the booking kept as ``booking_key``:
-        it is delivered after that booking is confirmed."""
+        it is delivered after that booking is confirmed. With ``notify_url`` the business
+        hears how it ended (``booking``: the booking body before the change)."""
         if booking_id is None and booking_key is None:
             raise ValueError("an amendment needs the booking id or the kept booking's key")
         payload = {"booking_id": booking_id, "booking_key": booking_key, "changes": dict(changes)}
-        return await self._put(key, "amend", company_id, payload, None, call_uuid)
+        if booking is not None:
+            payload["booking"] = dict(booking)
+        return await self._put(key, "amend", company_id, payload, notify_url, call_uuid)
 
     async def put_notification(
         self,

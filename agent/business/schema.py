@@ -101,11 +101,14 @@ def migrate(conn: Any, db: Any) -> int:
                 f"VOICE_AGENT_DB={db.path!r} is at store version {current}, newer than"
                 f" this agent's {LATEST}: upgrade the agent"
             )
+        # A database in memory (one process's calls in flight) is new at every start:
+        # its migrations are no news for the operator.
+        level = logging.DEBUG if db.path == ":memory:" else logging.INFO
         for version, description, statements in MIGRATIONS:
             if version <= current:
                 continue
             db.transaction(lambda c, s=statements, v=version: _apply(c, db, s, v))(conn)
-            log.info("store: applied migration %d (%s)", version, description)
+            log.log(level, "store %s: applied migration %d (%s)", db.path, version, description)
             current = version
         return current
     finally:

@@ -1,4 +1,4 @@
-"""Executes the five tools for one call and reports a ``ToolResult`` the model can be told.
+"""Executes the six tools for one call and reports a ``ToolResult`` the model can be told.
 
 ``BookingToolRunner.run`` takes a model's ``ToolCall`` (checked here with
 ``parse_tool_call``) or a workflow's ``CallTool`` (already checked, with its
@@ -12,6 +12,10 @@ idempotency key). It never raises for provider failures:
   an unreachable API the booking is kept in the outbox and the result is
   ``failed`` with ``pending: true``: the caller is told it will be confirmed;
   the outbox confirms it later and the business hears of it by webhook;
+- ``amend_booking``: after the booking, its customer details or its slot change
+  (``PATCH``; ``slot_taken`` when the new slot went meanwhile); confirmed, the
+  business is told the booking as it now stands; on 5xx, timeout or an unreachable
+  API the change is kept in the outbox (``failed`` with ``pending: true``);
 - ``transfer_to_human``: only a target on the company's allowlist; the
   business is notified; the call itself does the transfer;
 - ``end_call``: acknowledged; the call hangs up after the goodbye.
@@ -26,6 +30,7 @@ from typing import Any
 
 from agent.base.errors import ProviderError
 from agent.base.events import ToolCall
+from agent.business.amendments import amended_body
 from agent.business.booking import BookingBackend, Notifier, notification
 from agent.business.company import CompanyProfile
 from agent.business.outbox import Outbox
@@ -85,6 +90,7 @@ class BookingToolRunner:
         self.booking_n = 1
         self.booking_id: str | None = None
         self.pending_key: str | None = None  # a booking waiting in the outbox
+        self.booking_body: dict[str, Any] = {}  # the booking as it stands, for the business
         self.amend_n = 0
         self.held_lease_s = held_lease_s
 
@@ -120,7 +126,7 @@ class BookingToolRunner:
         if name == BOOK_APPOINTMENT and isinstance(request, BookingRequest):
             return await self._book(request, key, now)
         if name == AMEND_BOOKING and isinstance(request, AmendRequest):
-            return await self._amend(request, key)
+            return await self._amend(request, key, now)
         if name == TRANSFER_TO_HUMAN and isinstance(request, TransferRequest):
             return await self._transfer(request, now)
         if name == END_CALL and isinstance(request, EndCallRequest):
@@ -149,7 +155,7 @@ class BookingToolRunner:
             log.warning("call %s: booking %s not confirmed: %s", self.call_uuid, key, exc)
             return await self._keep_booking(key, body, held=held)
         if outcome.status == "confirmed":
-            self.booking_id = outcome.booking_id
+            self.booking_id, self.booking_body = outcome.booking_id, body
             data = {**body, "booking_id": outcome.booking_id}
             if held:
                 await self._confirm_held(key, outcome.booking_id, data, now)
@@ -226,7 +232,7 @@ class BookingToolRunner:
         except ProviderError as exc:
             log.error("call %s: cannot keep booking %s: %s", self.call_uuid, key, exc)
             return ToolResult(BOOK_APPOINTMENT, "failed", error="booking system unavailable")
-        self.pending_key = key
+        self.pending_key, self.booking_body = key, body
         return ToolResult(
             BOOK_APPOINTMENT,
             "failed",
@@ -234,14 +240,15 @@ class BookingToolRunner:
             error="booking not confirmed yet",
         )
 
-    async def _amend(self, request: AmendRequest, key: str | None) -> ToolResult:
-        """A correction after the booking: ``PATCH`` the booking now, or keep the
-        amendment in the outbox (after its booking, when that one waits there too)."""
+    async def _amend(self, request: AmendRequest, key: str | None, now: float) -> ToolResult:
+        """A correction or a move after the booking: ``PATCH`` the booking now (and tell
+        the business the booking as it now stands), or keep the amendment in the outbox
+        (after its booking, when that one waits there too)."""
         if self.booking_id is None and self.pending_key is None:
             raise InvalidToolCall(AMEND_BOOKING, "this call has no booking to amend")
         self.amend_n += 1
         key = key or f"{self.call_uuid}:amend:{self.amend_n}"
-        body = request.body()
+        body = request.body(self.company)
         if self.booking_id is None:
             return await self._keep_amendment(key, body, booking_key=self.pending_key)
         try:
@@ -250,6 +257,9 @@ class BookingToolRunner:
             log.warning("call %s: amendment %s not confirmed: %s", self.call_uuid, key, exc)
             return await self._keep_amendment(key, body, booking_id=self.booking_id)
         if outcome.confirmed:
+            self.booking_body = amended_body(self.booking_body, body)
+            data = {**self.booking_body, "booking_id": self.booking_id, "amendment": body}
+            await self._notify("booking", data, key, now)
             return ToolResult(AMEND_BOOKING, "ok", {"booking_id": self.booking_id, **body})
         status = "slot_taken" if outcome.status == "slot_taken" else "invalid"
         return ToolResult(AMEND_BOOKING, status, error=outcome.error, field=outcome.field)
@@ -259,7 +269,13 @@ class BookingToolRunner:
             return ToolResult(AMEND_BOOKING, "failed", error="booking system unavailable")
         try:
             await self.outbox.put_amendment(
-                key, self.company.id, body, call_uuid=self.call_uuid, **booking
+                key,
+                self.company.id,
+                body,
+                call_uuid=self.call_uuid,
+                notify_url=self.company.notify_url,
+                booking=self.booking_body,
+                **booking,
             )
         except ProviderError as exc:
             log.error("call %s: cannot keep amendment %s: %s", self.call_uuid, key, exc)

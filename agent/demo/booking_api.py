@@ -3,7 +3,8 @@
 Real HTTP/1.1 (h11 on a Trio listener) implementing the booking contract:
 ``GET /availability``, ``POST /bookings`` (idempotent by ``Idempotency-Key``:
 a repeated key answers 200 with the same booking), ``PATCH /bookings/{id}`` (an
-amendment: only the fields that change; 404 for an unknown booking), ``POST /notify`` and the
+amendment: only the fields that change; 404 for an unknown booking, 409 for a new slot
+another booking holds), ``POST /notify`` and the
 company context API ``GET /companies/{did}`` (profiles given as ``companies``).
 
 Every request is checked: the ``Authorization: Bearer`` key, the
@@ -39,6 +40,7 @@ import attrs
 import h11
 import trio
 
+from agent.business.amendments import amended_body
 from agent.business.company import CompanyProfile, parse_company
 from agent.demo.booking_checks import check_request, epoch
 
@@ -258,10 +260,15 @@ class FakeBookingApi:
         booking = next((b for b in self.bookings.values() if b["booking_id"] == booking_id), None)
         if booking is None:
             return 404, {"error": "unknown booking"}
-        body = booking["body"]
-        body["customer"] = {**body["customer"], **req.body.get("customer", {})}
+        slot = req.body.get("slot")
+        if slot is not None:
+            start = epoch(slot["start"])
+            others = (b for b in self.bookings.values() if b is not booking)
+            if any(epoch(b["body"]["slot"]["start"]) == start for b in others):
+                return 409, {"error": "slot_taken"}
+        booking["body"] = amended_body(booking["body"], req.body)
         self.amendments.append((req.headers["idempotency-key"], req.body))
-        return 200, {"booking_id": booking_id, "status": "confirmed", **body}
+        return 200, {"booking_id": booking_id, "status": "confirmed", **booking["body"]}
 
     def _notify(self, req: RecordedRequest) -> tuple[int, Any]:
         key = req.headers.get("idempotency-key", "")

@@ -44,12 +44,7 @@ def check_request(req: Any) -> str | None:
         if not req.headers.get("idempotency-key"):
             return "booking without an Idempotency-Key header"
         if req.method == "PATCH":
-            unknown = set(body) - {"customer", "slot", "problem"}
-            customer = body.get("customer", {})
-            if unknown or not body or not isinstance(customer, dict):
-                return f"amendment body has unknown or no fields: {sorted(body)}"
-            bad = [k for k, v in customer.items() if k not in CUSTOMER or not v]
-            return f"amendment sets bad customer fields {bad}" if bad else None
+            return _check_amendment(body)
         for key in ("company_id", "service_id", "call_uuid"):
             if not isinstance(body.get(key), str) or not body[key]:
                 return f"booking body lacks {key}"
@@ -64,4 +59,26 @@ def check_request(req: Any) -> str | None:
             return "problem is not a string"
     except (KeyError, TypeError, ValueError) as exc:
         return f"malformed request: {exc!r}"
+    return None
+
+
+def _check_amendment(body: dict[str, Any]) -> str | None:
+    """A ``PATCH`` body: only the fields that change, in the shape of the booking body."""
+    unknown = set(body) - {"customer", "slot", "problem"}
+    customer = body.get("customer", {})
+    if unknown or not body or not isinstance(customer, dict):
+        return f"amendment body has unknown or no fields: {sorted(body)}"
+    if "customer" in body and not customer:
+        return "amendment sets an empty customer"
+    bad = [k for k, v in customer.items() if k not in CUSTOMER or not isinstance(v, str) or not v]
+    if bad:
+        return f"amendment sets bad customer fields {bad}"
+    if "slot" in body:
+        slot = body["slot"]
+        if not isinstance(slot, dict) or set(slot) != {"start", "end"}:
+            return f"amendment slot is not {{start, end}}: {slot!r}"
+        if epoch(slot["end"]) <= epoch(slot["start"]):  # no offset: ValueError, malformed
+            return "amendment slot ends before it starts"
+    if not isinstance(body.get("problem", ""), str):
+        return "problem is not a string"
     return None

@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -218,7 +219,11 @@ async def _judge(s: Scenario, brain, store: BookingStore, outbox: Outbox) -> tup
             address = json.loads(row["body"])["customer"]["address"]
             if s.address is not None and address != s.address:
                 return False, f"booked, but at {address!r}, not {s.address!r}"
-            return True, f"booked: {row['booking_id']} ({row['service_id']}) at {address}"
+            day = datetime.fromtimestamp(row["start"], store.profile.timezone).strftime("%A")
+            if s.weekday is not None and day != s.weekday:
+                return False, f"booked, but on {day}, not {s.weekday}"
+            on = f" on {day}" if s.weekday is not None else ""
+            return True, f"booked: {row['booking_id']} ({row['service_id']}) at {address}{on}"
         return False, f"expected one booking, found {len(bookings)}"
     if bookings or kept:
         return False, f"expected no booking, found {len(bookings) + len(kept)}"

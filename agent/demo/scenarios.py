@@ -110,6 +110,8 @@ class Scenario:
     booking_api_down: bool = False
     # For expect="booked": the address the booking must hold at the end of the call.
     address: str | None = None
+    # For expect="booked": the weekday ("Thursday") its slot must be on at the end.
+    weekday: str | None = None
 
     def start_epoch(self, timezone: tzinfo | str) -> float:
         """Seconds since the epoch for a Tuesday at ``local_time`` in ``timezone``.
@@ -217,6 +219,23 @@ SCENARIOS: dict[str, Scenario] = {
             ),
             "booked",
             address="41 Baker Street",
+        ),
+        Scenario(
+            "move",
+            "booked for tomorrow, then 'can we make it Thursday instead?': moved to Thursday",
+            (
+                Line("leak"),
+                Line("sounds_fine"),
+                *_DETAILS,
+                Line("phone"),
+                Line("tomorrow"),
+                Line("thats_right"),
+                Line("move_thursday"),
+                Line("thats_right"),  # "I can do Thursday at ... Shall I move your booking?"
+                Line("goodbye"),
+            ),
+            "booked",
+            weekday="Thursday",
         ),
     )
 }

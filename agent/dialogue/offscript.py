@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from agent.business.company import WEEKDAYS, CompanyProfile
+from agent.business.company import CompanyProfile
+from agent.business.hours import WEEKDAYS
 
 __all__ = ["TOPICS", "answer", "looks_like_question", "topic"]
 

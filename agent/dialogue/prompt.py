@@ -8,7 +8,7 @@ seconds; dates and times are written in the company's timezone.
 from __future__ import annotations
 
 from agent.business.company import CompanyProfile, Service
-from agent.dialogue.doubt import UNSURE_PREFIX
+from agent.dialogue.doubt import CHECK_PREFIX, UNSURE_PREFIX
 from agent.dialogue.saytext import say_price, say_when
 
 
@@ -69,6 +69,8 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         f"- A caller line starting with {UNSURE_PREFIX.strip()} was heard with low "
         "confidence: read back the likely value and ask the caller to confirm it "
         "before you act on it.",
+        f"- A caller line starting with {CHECK_PREFIX}words] names words heard with only "
+        "fair confidence: read back a name or address holding one of them before you use it.",
     ]
     if tts_reads_brackets:
         lines.append(
@@ -89,6 +91,10 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         "6. Read the booking back, ask if anything else is needed, say goodbye, end_call.",
         "A correction after the booking (the house number, the name's spelling) goes onto the "
         "booking with amend_booking; tell the caller what its result says, never more.",
+        "Another time after the booking: check_availability for then, offer one slot, and "
+        "when the caller agrees move the booking with amend_booking (slot_start, slot_end). "
+        "Say it is moved only when the result is ok; pending means it is asked for and "
+        "they will get a confirmation; slot_taken means offer another slot.",
         "Questions off the script (VAT, payment, how soon, hours, area, whether you are a "
         "robot): answer briefly and honestly from the facts below (you are an automated "
         "assistant), then go back to the question you were on.",

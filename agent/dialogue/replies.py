@@ -26,6 +26,10 @@ TEMPLATES: dict[str, str] = {
     ),
     "ask_service": "Sorry, is that a job for us? We do {services}. Which of those do you need?",
     "quote": "For {service}, {price_text}. Would you like me to book an engineer?",
+    "assessment": (
+        "I'm sorry, I'm not sure which of our services that is. I can book an engineer "
+        "to come and take a look: {price_text}. Shall I do that?"
+    ),
     "quote_unavailable": (
         "I can't get the price list up right now, so the engineer will confirm the price "
         "before starting. Would you like me to book a visit?"
@@ -117,10 +121,29 @@ TEMPLATES: dict[str, str] = {
         "Is there anything else?"
     ),
     "reschedule_noted": (
-        "I can't move the booking from here, so it stays for {slot} for now. I've noted "
-        "that you'd rather have {when}, and the office will call you to move it. "
+        "I can't check the diary right now, so your booking stays for {slot} for now. "
+        "I've noted that you'd rather have {when}, and the office will call you to move it. "
         "Is there anything else?"
     ),
+    # moving the booked slot (agent.dialogue.workflow_move)
+    "ask_move_when": "Of course. Which day and time would suit you better?",
+    "move_offer": "I can do {slot} instead. Shall I move your booking to then?",
+    "no_move_slots": (
+        "I'm sorry, I can't find another free slot for {when}, so your booking stays for "
+        "{slot}. Would another day suit you?"
+    ),
+    "moved": "Done, I've moved your booking to {slot}. Is there anything else?",
+    "move_pending": (
+        "I've asked for your booking to be moved to {slot}, but the booking system isn't "
+        "answering right now, so it isn't changed yet. You'll get a confirmation once it "
+        "goes through. Is there anything else?"
+    ),
+    "move_failed": (
+        "I'm sorry, I couldn't move the booking from here, so it stays for {slot}. I've "
+        "noted that you'd rather have {when}, and the office will call you about it. "
+        "Is there anything else?"
+    ),
+    "booking_stays": "No problem, your booking stays for {slot}. Is there anything else?",
     "goodbye": "Thanks for calling {company}. Goodbye.",
     "transfer": "Of course, I'll put you through to {target} now. Please hold.",
     "no_human": (
@@ -153,6 +176,8 @@ QUESTIONS = {
     "slot?": "Shall I book that slot?",
     "confirm?": "Have I got your details right?",
     "else?": "Is there anything else I can help with?",
+    "move?": "Shall I move your booking to then?",
+    "move_when?": "Which day and time would suit you better?",
 }
 
 

@@ -16,6 +16,7 @@ from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from agent.business.company import Price
 from agent.business.ukformats import parse_postcode, to_e164
 
 _SMALL = (  # noqa: SIM905
@@ -98,6 +99,18 @@ def say_price(amount: Decimal | float | int | str, currency: str = "GBP") -> str
     if cents:
         text += f" {cents:02d}" if minor else f".{cents:02d}"
     return text
+
+
+def say_service_price(price: Price, currency: str = "GBP") -> str:
+    """ "there's a call-out charge of 85 pounds, then 65 pounds an hour", or the fixed price."""
+    if price.fixed is not None:
+        return f"it's a fixed price of {say_price(price.fixed, currency)}"
+    parts = []
+    if price.call_out is not None:
+        parts.append(f"there's a call-out charge of {say_price(price.call_out, currency)}")
+    if price.hourly is not None:
+        parts.append(f"then {say_price(price.hourly, currency)} an hour")
+    return ", ".join(parts)
 
 
 def say_time(t: dtime | datetime) -> str:

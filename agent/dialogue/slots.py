@@ -79,6 +79,7 @@ _HUMAN = re.compile(
     r"|\b(?:real person|human being|put me through|transfer me|an operator)\b",
     re.IGNORECASE,
 )
+_POSTCODE_SAID = re.compile(r"\bpost ?code(?:'s|\s+is|\s+was|\s+should be)\s+\w", re.I)
 _GOODBYE = re.compile(r"\b(?:bye|goodbye|good bye|that's all|hang up|cheers then)\b", re.I)
 
 
@@ -340,6 +341,10 @@ def extract(
         name = respell(name, kept)
     number = house_number(kept) if address is None else None
     found_other = any(v is not None for v in (postcode, name, address, when, number))
+    # "Sorry, my postcode is SW72 Arizona" while the number is asked: a postcode not
+    # heard whole, never digits of a phone number (the workflow reads back its guess).
+    if postcode is None and expecting != "postcode" and _POSTCODE_SAID.search(kept):
+        return intent, Slots(postcode=kept.strip(" ."), name=name, correction=correction)
     if expecting == "phone" and phone is None and not found_other:
         digits = spoken_digits(kept).strip()
         if re.search(r"\d", digits):

@@ -102,13 +102,25 @@ class BookingRequest:
 
 @attrs.frozen
 class AmendRequest:
-    """Change customer details of this call's booking (``PATCH /bookings/{id}``)."""
+    """Change this call's booking (``PATCH /bookings/{id}``): customer details, or move
+    it to another slot (one ``check_availability`` offered)."""
 
-    changes: tuple[tuple[str, str], ...]  # (field of CUSTOMER_FIELDS, new value)
+    changes: tuple[tuple[str, str], ...] = ()  # (field of CUSTOMER_FIELDS, new value)
+    slot: tuple[float, float] | None = None  # the new slot, epoch (start, end)
 
-    def body(self) -> dict[str, Any]:
+    def body(self, profile: CompanyProfile) -> dict[str, Any]:
         """The ``PATCH`` body: only the fields that change, in the booking's shape."""
-        return {"customer": dict(self.changes)}
+        out: dict[str, Any] = {"customer": dict(self.changes)} if self.changes else {}
+        if self.slot is not None:
+            out["slot"] = {"start": iso(self.slot[0], profile), "end": iso(self.slot[1], profile)}
+        return out
+
+    def arguments(self, profile: CompanyProfile) -> dict[str, str]:
+        """The ``amend_booking`` tool's arguments for this request."""
+        args = dict(self.changes)
+        if self.slot is not None:
+            args["slot_start"], args["slot_end"] = (iso(t, profile) for t in self.slot)
+        return args
 
 
 @attrs.frozen
@@ -239,9 +251,17 @@ def tool_specs(profile: CompanyProfile | None = None) -> tuple[ToolSpec, ...]:
         ),
         ToolSpec(
             AMEND_BOOKING,
-            "Correct the caller's details on the booking made in this call (after "
-            "book_appointment). Give only the fields that change.",
-            obj({f: _string(f"The corrected {f}.") for f in CUSTOMER_FIELDS}, []),
+            "Change the booking made in this call (after book_appointment): correct the "
+            "caller's details, or move it to a slot check_availability returned that the "
+            "caller agreed to. Give only what changes.",
+            obj(
+                {f: _string(f"The corrected {f}.") for f in CUSTOMER_FIELDS}
+                | {
+                    "slot_start": _string("New slot start as returned. " + when),
+                    "slot_end": _string("New slot end as returned. " + when),
+                },
+                [],
+            ),
         ),
     )
 
@@ -359,7 +379,15 @@ def parse_tool_call(call: ToolCall, profile: CompanyProfile) -> ToolRequest:
                 elif field == "postcode":
                     value = valid_postcode(tool, value, profile)
                 changes.append((field, value))
-        if not changes:
+        slot = None
+        if "slot_start" in args or "slot_end" in args:
+            slot = (
+                _time(tool, args, "slot_start", profile),
+                _time(tool, args, "slot_end", profile),
+            )
+            if slot[1] <= slot[0]:
+                raise InvalidToolCall(tool, "slot_end must be after slot_start", field="slot_end")
+        if not changes and slot is None:
             raise InvalidToolCall(tool, "give at least one field to change")
-        return AmendRequest(tuple(changes))
+        return AmendRequest(tuple(changes), slot)
     return EndCallRequest(_text(tool, args, "reason", required=False))

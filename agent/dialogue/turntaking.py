@@ -21,9 +21,9 @@ Policy, in short:
 * Silence: ``Reprompt(n)`` after ``reprompt_after_s`` of nobody talking (or up to
   ``stt_eot_timeout_s`` after speech the STT still owes words for), then
   ``SilenceTimeout`` after ``max_reprompts`` reprompts went unanswered.
-* A turn heard with confidence below ``min_confidence`` goes on marked as unsure
-  (``doubt.UNSURE_PREFIX``) for the policy to confirm; with ``confirm_unsure`` off
-  it gives ``AskRepeat`` (at most ``max_ask_repeat`` times, then the best guess).
+* A turn heard below ``min_confidence`` goes on marked unsure, its words heard below
+  ``fair_word_confidence`` named (``doubt``), for the policy to confirm; with
+  ``confirm_unsure`` off it gives ``AskRepeat`` (``max_ask_repeat`` times at most).
 * DTMF digits pass through as ``DtmfInput`` (and interrupt the agent).
 
 The caller's VAD (the C core) applies the echo guard: its speech starts are taken at
@@ -91,7 +91,6 @@ class TurnTaker:
         self._speculations = 0
         self._response_heard = False
         self._cont = Continuation()  # the reply just committed, if the caller goes on
-        # Silence and quality.
         self._last_activity: float | None = None
         self._reprompts = 0
         self._stt_owes_since: float | None = None  # SpeechStarted, no transcript yet
@@ -235,7 +234,7 @@ class TurnTaker:
             self._barge_in(now, "caller-continued", out)
         heard.hear(event, now)
         self._last_activity = now
-        if self._speculative_text is not None and self._speculative_text != heard.text():
+        if self._speculative_text not in (None, heard.said(self.params.fair_word_confidence)):
             self._cancel_speculative(out)
 
     def _committed(self) -> bool:
@@ -326,7 +325,7 @@ class TurnTaker:
             return
         if heard.confidence() < p.min_confidence:
             return
-        text = heard.text()
+        text = heard.said(p.fair_word_confidence)
         self._turn_id = self._new_turn_id()
         self._speculative_text = text
         self._speculations += 1
@@ -334,8 +333,9 @@ class TurnTaker:
         out.append(StartResponse(self._turn_id, text, True, heard.confidence()))
 
     def _commit(self, now: float, out: list[Action]) -> None:
-        text, confidence = self._heard.text(), self._heard.confidence()
-        self._heard.clear()
+        heard = self._heard
+        text, confidence = heard.said(self.params.fair_word_confidence), heard.confidence()
+        heard.clear()
         self._speculations = 0
         self._last_activity = now
         if confidence < self.params.min_confidence and self.params.confirm_unsure:

@@ -25,6 +25,7 @@ import re
 import attrs
 
 from agent.base.events import Transcript
+from agent.dialogue.doubt import mark_check
 from agent.dialogue.normalise import normalise
 from agent.dialogue.turntaking_params import TurnTakingParams
 
@@ -120,6 +121,19 @@ class HeardTurn:
         if self.interim is not None:
             parts.append(self.interim.text.strip())
         return _normalised(" ".join(part for part in parts if part))
+
+    def said(self, fair: float) -> str:
+        """``text()`` with the words heard below ``fair`` confidence named in front
+        (``doubt.mark_check``): the policy reads back a detail that holds one."""
+        pieces = [*self.finals, *([self.interim] if self.interim else [])]
+        doubted = dict.fromkeys(
+            word
+            for piece in pieces
+            for w in piece.words
+            if w.confidence < fair
+            for word in re.findall(r"[\w']+", _normalised(w.text).lower())
+        )
+        return mark_check(self.text(), list(doubted))
 
     def confidence(self) -> float:
         """The segments' confidence, weighted by their duration."""

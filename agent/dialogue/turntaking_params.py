@@ -69,6 +69,9 @@ class TurnTakingParams:
     reprompt_after_s: float = attrs.field(default=6.0, validator=_non_negative)
     max_reprompts: int = attrs.field(default=3, validator=_non_negative)
     min_confidence: float = attrs.field(default=0.5, validator=_fraction)
+    # A word the STT heard below this (where it gives word confidences) is named to the
+    # policy, which reads back a name or an address holding one (``doubt.mark_check``).
+    fair_word_confidence: float = attrs.field(default=0.7, validator=_fraction)
     max_ask_repeat: int = attrs.field(default=2, validator=_non_negative)
     # Low confidence: pass the words on marked unsure (the policy confirms them) rather
     # than ask the caller to repeat with nothing of what they said kept.

@@ -23,11 +23,10 @@ it sends ``Silence()`` after ``config.silence_timeout`` without speech.
 
 from __future__ import annotations
 
-import attrs
-
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import postcode_guess
+from agent.dialogue.doubt import split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import answer, looks_like_question, topic
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
@@ -47,6 +46,8 @@ from agent.dialogue.workflow_actions import (
 )
 from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_move import classify_move, take_time, wants_move
+from agent.dialogue.workflow_problem import classify_problem, hand_over, unclear_problem
 from agent.dialogue.workflow_results import admit_model_request, classify_result
 from agent.dialogue.workflow_table import ANY, FINAL_STATES, TABLE, Kind, State, lookup
 
@@ -122,7 +123,9 @@ class BookingWorkflow:
         return self.handle(Start(), now)
 
     def hear(self, text: str, now: float, *, confidence: float = 1.0) -> tuple[Action, ...]:
-        """The offline policy's entry: extract intent and slots here, then handle."""
+        """The offline policy's entry: extract intent and slots here, then handle
+        (words named in doubt, ``doubt.mark_check``, make a name or address read back)."""
+        text, doubted = split_check(text)
         intent, slots = extract(
             text,
             services=self.profile.services,
@@ -132,7 +135,7 @@ class BookingWorkflow:
         )
         if confidence >= self.config.min_confidence and (detour := self._off_script(text, now)):
             return detour
-        return self.handle(Utterance(text, confidence, intent, slots), now)
+        return self.handle(Utterance(text, confidence, intent, slots, doubted), now)
 
     def _off_script(self, text: str, now: float) -> tuple[Action, ...] | None:
         """A question off the booking script: the profile's answer, then the open question."""
@@ -141,6 +144,8 @@ class BookingWorkflow:
             return None
         if name is None and not (looks_like_question(text) and self.state in _ASKING):
             return None
+        if self.data.booked and wants_move(text):
+            return None  # "can I change the time?" is for the booking, not a detour
         # Only a bare question: one that also gives a detail or a yes goes to the booking
         # (and a question is never taken as the detail just asked for).
         intent, slots = extract(
@@ -240,6 +245,8 @@ class BookingWorkflow:
                 return K.CHECK_VALUE
             if self.data.miss(wanted) > self.config.max_misses:
                 return self._hand_over()
+        if self.state is S.UNDERSTAND and self.data.service_id is None:
+            return unclear_problem(self.data, self.profile, self.config, u) or K.LOW_CONFIDENCE
         return K.LOW_CONFIDENCE
 
     def _guess(self, wanted: str | None, text: str) -> str | None:
@@ -253,7 +260,7 @@ class BookingWorkflow:
         return str(guess)
 
     def _hand_over(self) -> Kind:
-        return K.HAND_OVER if self.profile.default_transfer_target else K.HUMAN_UNAVAILABLE
+        return hand_over(self.profile)
 
     def _classify_pending_check(self, u: Utterance) -> Kind | None:
         """The answer to "Was that ...?" or "is the postcode ...?", when it is a bare yes/no."""
@@ -271,7 +278,9 @@ class BookingWorkflow:
                 data.rejected.add(value)
                 data.misses[field] = max(data.misses.get(field, 0), 1)
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
-            if u.intent is not Intent.NO and getattr(u.slots, field) is None:
+            if u.intent is Intent.NO:
+                data.rejected.add(value)  # "no, it's ...": never read back again
+            elif getattr(u.slots, field) is None:
                 data.merge_slots(Slots(**{field: value}))  # moved on without a no: taken
                 data.changed = []
         if data.area_pending:
@@ -307,21 +316,27 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
-        after_booking = self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
-        if after_booking and u.slots.when is not None:  # the booked slot stays until moved
-            self.data.moved_to = u.slots.when
-            u = attrs.evolve(u, slots=attrs.evolve(u.slots, when=None))
+        if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
+            return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
+        after_booking = self.state is S.MOVE or (
+            self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
+        )
+        moved = take_time(self.data, u, self.now) if after_booking else None
+        u, new_time = (u, False) if moved is None else (moved, True)  # ``workflow_move``
         filled, invalid = self.data.merge_slots(u.slots)
         if after_booking and any(f in _CUSTOMER for f, _ in self.data.changed):
             return K.AMEND  # a correction after the booking changes the booking
-        if after_booking and self.data.moved_to is not None:
-            return K.RESCHEDULE
+        if after_booking and (moving := classify_move(self.data, self.state, u, new_time)):
+            return moving
         if self.state in (S.GREET, S.UNDERSTAND) or (self.state is S.CLOSE and u.intent is None):
-            return self._classify_problem(u, filled)
+            return classify_problem(self.state, self.data, self.profile, self.config, u, filled)
         if self.state is S.QUOTE:
+            if u.intent is Intent.NO and self.data.assessing:
+                return self._human()  # no one to look at it: a person, as before
             if u.intent in (Intent.YES, Intent.NO):
                 return K.YES if u.intent is Intent.YES else K.NO
             if "service_id" in filled:
+                self.data.assessing = False
                 return K.PROBLEM
             return K.DETAILS if filled or invalid else K.UNCLEAR
         if self.state is S.COLLECT:
@@ -329,27 +344,6 @@ class BookingWorkflow:
         if u.intent in (Intent.YES, Intent.NO):
             return K.YES if u.intent is Intent.YES else K.NO
         return K.DETAILS if filled else K.UNCLEAR
-
-    def _classify_problem(self, u: Utterance, filled: set[str]) -> Kind:
-        text = u.text.strip()
-        if self.state is S.CLOSE:
-            if "service_id" not in filled:
-                return K.UNCLEAR
-            if self.data.booked:
-                has_target = self.profile.default_transfer_target is not None
-                return K.ANOTHER_JOB if has_target else K.HUMAN_UNAVAILABLE
-            self.data.problem = text
-            return K.PROBLEM
-        if not text and not filled:
-            return K.UNCLEAR
-        self.data.problem = self.data.problem or text
-        if self.data.service_id is None and len(self.profile.services) == 1:
-            self.data.service_id = self.profile.services[0].id
-        if self.data.service_id is not None:
-            return K.PROBLEM
-        if self.data.miss("service") > self.config.max_misses:
-            return self._hand_over()  # never "is that a job for us?" for ever
-        return K.NEED_SERVICE
 
     def _classify_collect(self, u: Utterance, filled: set[str], invalid: str | None) -> Kind:
         if self.data.offer_open:
@@ -360,7 +354,8 @@ class BookingWorkflow:
             if u.intent is Intent.NO:
                 return K.REJECT_SLOT
         guessing = invalid == "postcode" or (not filled and invalid is None)
-        if guessing and (guess := self._guess(self.expecting, u.text)) is not None:
+        wanted = "postcode" if invalid == "postcode" else self.expecting  # said, if not asked
+        if guessing and (guess := self._guess(wanted, u.text)) is not None:
             self.data.doubt = ("postcode", guess)
             return K.CHECK_VALUE  # read back what it sounded like, never taken unasked
         if invalid is not None:

@@ -26,6 +26,7 @@ class Utterance:
     confidence: float = 1.0
     intent: Intent | None = None
     slots: Slots = attrs.field(factory=Slots)
+    doubted: frozenset[str] = frozenset()  # words the recogniser was unsure of (lower case)
 
 
 @attrs.frozen
@@ -93,6 +94,8 @@ class WorkflowConfig:
     min_confidence: float = 0.5  # below: ask to repeat
     max_repeats: int = 3  # consecutive "say again"s before offering a person
     max_misses: int = 4  # failed tries at one detail before a person takes over
+    # Lines without a service before an engineer is offered to look (``workflow_problem``).
+    assess_after: int = 2
     human_digit: str | None = "0"  # DTMF outside digit entry that asks for a person
     max_offers: int = 3  # slots offered one after the other before asking for another time
     priority_window: float = 24 * 3600.0  # emergency bookings look this far ahead

@@ -9,7 +9,6 @@ now pending) and never change the workflow's state.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +16,7 @@ import attrs
 
 from agent.business.company import CompanyProfile
 from agent.dialogue.replies import QUESTIONS, render
-from agent.dialogue.saytext import say_phone, say_postcode, say_price, say_when
+from agent.dialogue.saytext import say_phone, say_postcode, say_service_price, say_when
 from agent.dialogue.tools import (
     AMEND_BOOKING,
     BOOK_APPOINTMENT,
@@ -38,6 +37,7 @@ from agent.dialogue.workflow_actions import (
     WorkflowConfig,
 )
 from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_move import MOVE_ACTIONS, MoveBuilder, time_words
 from agent.dialogue.workflow_table import Kind, State
 
 __all__ = ["ACTION_NAMES", "ActionBuilder", "Step"]
@@ -65,12 +65,14 @@ class ActionBuilder:
     def __init__(self, profile: CompanyProfile, config: WorkflowConfig, data: BookingData) -> None:
         self.profile, self.config, self.data = profile, config, data
         self.streak: tuple[str | None, int] = (None, 0)  # the detail asked, times in a row
+        self.move = MoveBuilder(profile, config, data)  # the rows that move the booked slot
 
     def build(self, names: Iterable[str], step: Step) -> tuple[Action, ...]:
         """The actions of ``names`` (one table row), in order."""
         actions: list[Action] = []
         for name in names:
-            actions.extend(getattr(self, f"_act_{name}")(step))
+            owner = self.move if name in MOVE_ACTIONS else self
+            actions.extend(getattr(owner, f"_act_{name}")(step))
         return tuple(actions)
 
     def question(self, state: State, *, asking: bool = False) -> str:
@@ -92,6 +94,8 @@ class ActionBuilder:
             retry = times > 2 or self.data.misses.get(detail, 0) >= 2
             return render(self.profile, f"{'retry' if retry else 'ask'}_{detail}")
         self.streak = (None, 0)
+        if state is State.MOVE:
+            return self.move.question()
         return _QUESTION_BY_STATE.get(state, QUESTIONS["else?"])
 
     def say(self, key: str, **fields: Any) -> list[Action]:
@@ -126,16 +130,9 @@ class ActionBuilder:
     def _act_say_quote(self, step: Step) -> list[Action]:
         service = self.profile.service(self.data.service_id or "")
         assert service is not None
-        price, cur = service.price, service.currency
-        if price.fixed is not None:
-            text = f"it's a fixed price of {say_price(price.fixed, cur)}"
-        else:
-            parts = []
-            if price.call_out is not None:
-                parts.append(f"there's a call-out charge of {say_price(price.call_out, cur)}")
-            if price.hourly is not None:
-                parts.append(f"then {say_price(price.hourly, cur)} an hour")
-            text = ", ".join(parts)
+        text = say_service_price(service.price, service.currency)
+        if self.data.assessing:  # what it is was not understood: someone to look at it
+            return self.say("assessment", price_text=text)
         return self.say("quote", service=service.name.lower(), price_text=text)
 
     def _act_say_quote_unavailable(self, step: Step) -> list[Action]:
@@ -187,7 +184,7 @@ class ActionBuilder:
 
     @staticmethod
     def _spoken(field: str, value: str) -> str:
-        return {"phone": say_phone, "postcode": say_postcode, "when": _time_words}.get(field, str)(
+        return {"phone": say_phone, "postcode": say_postcode, "when": time_words}.get(field, str)(
             value
         )
 
@@ -200,7 +197,7 @@ class ActionBuilder:
 
     def _act_call_amend(self, step: Step) -> list[Action]:
         changes = tuple((f, v) for f, v in self.data.changed if f != "when")
-        self.data.amending = changes
+        self.data.amending, self.data.moving = changes, None
         self.data.pending_tool = AMEND_BOOKING
         return [CallTool(AMEND_BOOKING, AmendRequest(changes), self.data.next_amend_key())]
 
@@ -286,19 +283,6 @@ class ActionBuilder:
     def _act_say_slot_taken(self, step: Step) -> list[Action]:
         return self.say("slot_taken")
 
-    def _act_keep_correction(self, step: Step) -> list[Action]:
-        details = {**self.data.details(), "booking_id": self.data.booking_id}
-        if step.kind is Kind.RESCHEDULE and self.data.moved_to is not None:
-            details["preferred_time"] = _time_words(self.data.moved_to.label)
-        return [KeepPending("correction", details)]
-
-    def _act_say_reschedule_noted(self, step: Step) -> list[Action]:
-        booked = self.data.last_booking
-        slot = (booked.slot_start, booked.slot_end) if booked else None
-        when = _time_words(self.data.moved_to.label if self.data.moved_to else "")
-        self.data.moved_to = None
-        return self.say("reschedule_noted", slot=self._slot_text(slot, step.now), when=when)
-
     def _act_call_authorized(self, step: Step) -> list[Action]:
         assert self.data.authorized is not None
         name = {
@@ -382,15 +366,7 @@ class ActionBuilder:
         return self.say("silence_end")
 
 
-def _time_words(label: str) -> str:
-    """A time as the caller said it, without the words around it ("Sorry, Thursday.")."""
-    words = re.sub(
-        r"^(?:(?:sorry|no|actually|oh|well|um|er|not|but)\b[\s,]*)+", "", label, flags=re.I
-    )
-    return words.strip(" .,!?") or "another time"
-
-
 #: Every action name a table row may use.
-ACTION_NAMES = frozenset(
+ACTION_NAMES = MOVE_ACTIONS | frozenset(
     name.removeprefix("_act_") for name in vars(ActionBuilder) if name.startswith("_act_")
 )

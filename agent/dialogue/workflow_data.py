@@ -11,6 +11,8 @@ import difflib
 import re
 from typing import Any
 
+import attrs
+
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import parse_postcode, to_e164
 from agent.dialogue.replies import DETAIL_ORDER
@@ -40,6 +42,10 @@ class BookingData:
         self.phone: str | None = None
         self.when: TimeWindow | None = None
         self.invalid_field: str | None = None
+        # a problem not understood: the caller's words, kept for an engineer to look
+        self.problem_said: list[str] = []
+        self.assessing = False  # the service is the company's "come and take a look"
+        self.not_a_job = False  # an invoice, a sales call: never offered a visit
         # the path
         self.priority = False
         self.emergency_keyword: str | None = None
@@ -64,7 +70,9 @@ class BookingData:
         self.doubt: tuple[str, str] | None = None
         self.misses: dict[str, int] = {}
         self.rejected: set[str] = set()  # values read back that the caller said no to
+        self.checks: dict[str, int] = {}  # read-backs of a doubted name or address
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
+        self.moving: tuple[float, float] | None = None  # the slot it is being moved to
         self.area_checked: str | None = None
         self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
         self.heard_phone: str | None = None  # digits heard that made no whole number
@@ -145,6 +153,25 @@ class BookingData:
             self.misses.pop(field, None)
         return filled, invalid
 
+    def hold_doubted(self, slots: Slots, doubted: frozenset[str]) -> bool:
+        """A name or address said with a word the recogniser doubted: keep the rest of
+        ``slots`` and hold that one as ``doubt`` to read back. Not a value turned down
+        before (heard the same again: kept as heard, see ``workflow``) nor a detail
+        read back twice already (at most twice, then it is taken as heard)."""
+        if not doubted or self.offer_open or self.doubt is not None:
+            return False
+        for field in ("name", "address"):
+            value = getattr(slots, field)
+            if value is None or value == getattr(self, field) or value in self.rejected:
+                continue
+            if self.checks.get(field, 0) >= 2 or not doubted & set(_words(value)):
+                continue
+            self.checks[field] = self.checks.get(field, 0) + 1
+            self.merge_slots(attrs.evolve(slots, **{field: None}))
+            self.changed, self.doubt = [], (field, value)
+            return True
+        return False
+
     def _set(self, field: str, value: str, filled: set[str]) -> None:
         old = getattr(self, field)
         if old is not None and old != value:
@@ -205,6 +232,10 @@ class BookingData:
         )
         self.last_booking = request
         return request
+
+
+def _words(value: str) -> list[str]:
+    return re.findall(r"[\w']+", value.lower())
 
 
 def _replace_word(name: str, new: str) -> str:

@@ -26,6 +26,7 @@ from agent.dialogue.tools import (
     TransferRequest,
 )
 from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_move import classify_move_result
 from agent.dialogue.workflow_table import Kind
 
 __all__ = ["admit_model_request", "classify_result"]
@@ -43,6 +44,8 @@ def classify_result(data: BookingData, result: ToolResult, now: float) -> Kind |
         data.quote_data = dict(result.data) if ok else {}
         return K.QUOTED if ok else K.QUOTE_FAILED
     if result.tool == AMEND_BOOKING:
+        if data.moving is not None:
+            return classify_move_result(data, result)
         if ok:
             return K.AMENDED
         return K.AMEND_PENDING if result.data.get("pending") else K.AMEND_FAILED
@@ -113,9 +116,18 @@ def admit_model_request(data: BookingData, request: ToolRequest) -> Kind:
     if isinstance(request, AmendRequest):
         if not data.booked:
             raise InvalidToolCall(AMEND_BOOKING, "there is no booking in this call to amend")
+        slot = None
+        if request.slot is not None:
+            slot = next((s for s in data.offers if abs(s[0] - request.slot[0]) < 60), None)
+            if slot is None:
+                raise InvalidToolCall(
+                    AMEND_BOOKING,
+                    "that slot was not offered by check_availability; check availability first",
+                    field="slot_start",
+                )
         for field, value in request.changes:
             setattr(data, field, value)
-        data.amending = request.changes
+        data.amending, data.moving = request.changes, slot
         data.pending_tool = AMEND_BOOKING
         return K.MODEL_AMEND
     if isinstance(request, TransferRequest):

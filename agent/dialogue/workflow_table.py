@@ -1,9 +1,11 @@
 """The booking conversation's transition table: states, input kinds and rows.
 
 greet -> understand -> quote -> collect details -> book -> confirm -> close,
-with transfer and a polite end reachable from every state. ``BookingWorkflow``
-classifies each input into a ``Kind``; ``lookup`` gives the row for the current
-state: the next state and the names of the actions to build (``workflow_build``).
+with transfer and a polite end reachable from every state; after the booking,
+another time asked for goes through move (free slots offered, the booking moved).
+``BookingWorkflow`` classifies each input into a ``Kind``; ``lookup`` gives the row
+for the current state: the next state and the names of the actions to build
+(``workflow_build``).
 Unknown pairs fall back to "didn't follow, ask again" for caller input and to
 nothing for stale tool results, so the call is never stuck.
 """
@@ -22,6 +24,7 @@ class State(enum.Enum):
     COLLECT = "collect"
     BOOK = "book"
     CONFIRM = "confirm"
+    MOVE = "move"  # after the booking: offering another slot to move it to
     CLOSE = "close"
     TRANSFER = "transfer"
     END = "end"
@@ -32,6 +35,7 @@ class Kind(enum.Enum):
     START_CLOSED = "start_closed"  # out of hours
     PROBLEM = "problem"  # a problem we have a service for
     NEED_SERVICE = "need_service"
+    ASSESS = "assess"  # still not understood: offer an engineer to come and look
     EMERGENCY_TRANSFER = "emergency_transfer"
     EMERGENCY_BOOKING = "emergency_booking"
     DETAILS = "details"  # some details given, some still missing
@@ -69,7 +73,11 @@ class Kind(enum.Enum):
     AMENDED = "amended"
     AMEND_PENDING = "amend_pending"  # the booking API is down: kept in the outbox
     AMEND_FAILED = "amend_failed"
-    RESCHEDULE = "reschedule"  # another time after the booking: noted for the office
+    RESCHEDULE = "reschedule"  # another time after the booking: look for free slots then
+    MOVE_ASKED = "move_asked"  # "can I change the time?": which day then?
+    MOVED = "moved"  # the booking is on the new slot
+    MOVE_PENDING = "move_pending"  # the booking API is down: the move is kept in the outbox
+    MOVE_FAILED = "move_failed"  # not moved: the booking stands, the office is told
     MODEL_AMEND = "model_amend"
     MODEL_QUOTE = "model_quote"  # authorized tool calls of the LLM mode
     MODEL_AVAILABILITY = "model_availability"
@@ -87,6 +95,7 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.GREET, K.START_CLOSED): (S.UNDERSTAND, ("greet_closed",)),
     (S.UNDERSTAND, K.PROBLEM): (S.QUOTE, ("call_quote",)),
     (S.UNDERSTAND, K.NEED_SERVICE): (None, ("ask_service",)),
+    (S.UNDERSTAND, K.ASSESS): (S.QUOTE, ("call_quote",)),
     (S.QUOTE, K.QUOTED): (None, ("say_quote",)),
     (S.QUOTE, K.QUOTE_FAILED): (None, ("say_quote_unavailable",)),
     (S.QUOTE, K.PROBLEM): (None, ("call_quote",)),
@@ -123,8 +132,24 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.CLOSE, K.AMEND_PENDING): (None, ("say_amend_pending",)),
     (S.CONFIRM, K.AMEND_FAILED): (S.CLOSE, ("keep_correction", "say_amend_failed")),
     (S.CLOSE, K.AMEND_FAILED): (None, ("keep_correction", "say_amend_failed")),
-    (S.CONFIRM, K.RESCHEDULE): (S.CLOSE, ("keep_correction", "say_reschedule_noted")),
-    (S.CLOSE, K.RESCHEDULE): (None, ("keep_correction", "say_reschedule_noted")),
+    (S.CONFIRM, K.RESCHEDULE): (S.MOVE, ("call_move_availability",)),
+    (S.CLOSE, K.RESCHEDULE): (S.MOVE, ("call_move_availability",)),
+    (S.MOVE, K.RESCHEDULE): (None, ("call_move_availability",)),
+    (S.CONFIRM, K.MOVE_ASKED): (S.MOVE, ("ask_move_when",)),
+    (S.CLOSE, K.MOVE_ASKED): (S.MOVE, ("ask_move_when",)),
+    (S.MOVE, K.MOVE_ASKED): (None, ("ask_move_when",)),
+    (S.MOVE, K.SLOTS_FOUND): (None, ("offer_move",)),
+    (S.MOVE, K.NO_SLOTS): (None, ("say_no_move_slots",)),
+    (S.MOVE, K.AVAILABILITY_FAILED): (S.CLOSE, ("keep_correction", "say_reschedule_noted")),
+    (S.MOVE, K.ACCEPT_SLOT): (None, ("call_move",)),
+    (S.MOVE, K.REJECT_SLOT): (None, ("offer_move",)),
+    (S.MOVE, K.SLOT_TAKEN): (None, ("say_slot_taken", "offer_move")),
+    (S.MOVE, K.YES): (None, ("ask_move_when",)),
+    (S.MOVE, K.NO): (S.CLOSE, ("say_booking_stays",)),
+    (S.MOVE, K.AMEND): (S.CLOSE, ("call_amend",)),
+    (ANY, K.MOVED): (S.CLOSE, ("say_moved",)),
+    (ANY, K.MOVE_PENDING): (S.CLOSE, ("say_move_pending",)),
+    (ANY, K.MOVE_FAILED): (S.CLOSE, ("keep_correction", "say_move_failed")),
     (ANY, K.MODEL_AMEND): (None, ("call_authorized",)),  # admitted only after a booking
     (S.CLOSE, K.NO): (S.END, ("say_goodbye", "end_call")),
     (S.CLOSE, K.YES): (None, ("say_what_else",)),
@@ -151,7 +176,7 @@ FINAL_STATES = frozenset({S.TRANSFER, S.END})
 _TOOL_KINDS = frozenset(
     {K.QUOTED, K.QUOTE_FAILED, K.SLOTS_FOUND, K.NO_SLOTS, K.AVAILABILITY_FAILED, K.BOOKED}
     | {K.BOOKING_FAILED, K.SLOT_TAKEN, K.BOOKING_INVALID, K.AMENDED, K.AMEND_PENDING}
-    | {K.AMEND_FAILED}
+    | {K.AMEND_FAILED, K.MOVED, K.MOVE_PENDING, K.MOVE_FAILED}
 )
 
 

@@ -10,8 +10,8 @@ already claimed) is refused: one warning line and the connection is closed.
 When the call is over, ``CallFlow.ended`` turns the conversation's outcome into
 the ``Decision`` the ``next`` step hands to the dialplan (``decide``).
 
-The store is the in-memory ``CallMetadataStore`` in one process, or the shared
-SQLite one (``agent.pbx.callmeta_shared``) with several workers; ``clock`` must be
+The store is ``agent.pbx.callmeta_store.CallMetadataStore`` (in memory in one
+process, shared by several workers or hosts); ``clock`` must be
 the clock the FastAGI side uses for the same store. A store on the network (the
 PostgreSQL one of several hosts, ``blocking``) is called from a worker thread:
 ``accept`` and ``ended`` then return awaitables, which ``Call`` and the AudioSocket

@@ -1,36 +1,49 @@
-"""``CallMetadataStore`` in the agent's shared store, for several agent hosts.
+"""The call metadata store (the flow: ``agent.pbx.callmeta``) in the agent's store
+(``agent.business.database``), the one implementation for every way ``serve`` runs.
 
-With ``VOICE_AGENT_DB=postgresql://...`` the FastAGI ``setup`` of a call may be
-answered by one host and its AudioSocket leg land on another; the metadata,
-the claim, the conversation's decision and the ``next`` step meet in the
-``live_calls`` table (``agent.business.schema``). Same methods and semantics as
-``agent.pbx.callmeta.CallMetadataStore`` (see there), plus the host each call
-was sent to: ``pending_for`` counts the calls routed to a host that have not
-arrived yet, and ``end_calls_of`` releases the ``next`` steps of a dead host's
-calls at once.
+The metadata, the claim, the conversation's decision and the ``next`` step meet in
+the ``live_calls`` table (``agent.business.schema``):
 
-Every method is one short transaction on the network: ``blocking`` tells
-``CallFlow`` and FastAGI to run them in a worker thread, off the Trio loop.
-``now`` is wall-clock epoch time (``time.time``): the one clock every host shares.
+* one process: ``CallMetadataStore.in_memory()``, a private SQLite database in
+  memory that lives as long as the store (calls in flight only; a restart ends
+  them anyway).
+* ``serve --workers N``: a SQLite file in the parent's temporary directory that
+  every worker opens. The FastAGI ``setup`` runs in the parent and the AudioSocket
+  leg lands in any worker. Each worker's number of calls in progress
+  (``set_load``) is kept there too, so the call limit counts every worker.
+* several hosts (``VOICE_AGENT_DB=postgresql://...``): the ``setup`` of a call may
+  be answered by one host and its AudioSocket leg land on another; each row names
+  the host the call was sent to. ``pending_for`` counts the calls routed to a host
+  that have not arrived yet, and ``end_calls_of`` releases the ``next`` steps of a
+  dead host's calls at once.
+
+On SQLite each method is one short transaction on the page cache (tens of
+microseconds), cheap enough to run inside the Trio loop; ``BEGIN IMMEDIATE``
+serialises the few writers and makes ``claim`` atomic across processes. On
+PostgreSQL each is a round trip on the network: ``blocking`` tells ``CallFlow``
+and FastAGI to run them in a worker thread, off the Trio loop.
+
+Pure apart from the database: time comes in as ``now`` in seconds, from one clock
+every process shares (``time.monotonic`` on one machine, wall-clock ``time.time``
+for several hosts). Keys are ``uuid.UUID``; text UUIDs are accepted too.
 """
 
 from __future__ import annotations
 
 import json
 import uuid as _uuid
+import weakref
 from typing import Any
 
 import attrs
 
-from agent.business.database import Database
-from agent.pbx.callmeta import Action, CallMetadata, Decision, UnknownCallError, _key
+from agent.business.database import Database, open_database
+from agent.pbx.callmeta import Action, CallMetadata, Decision, UnknownCallError
 
 _UNKNOWN = "not issued by the AGI setup or expired"
 
 
-class StoreCallMetadata:
-    blocking = True
-
+class CallMetadataStore:
     def __init__(
         self,
         db: Database,
@@ -41,8 +54,18 @@ class StoreCallMetadata:
         if pending_ttl_s <= 0 or claimed_ttl_s <= 0:
             raise ValueError("pending_ttl_s and claimed_ttl_s must be greater than 0")
         self.db = db
+        # A round trip to a server runs off the loop; a local SQLite file does not need to.
+        self.blocking = db.engine == "postgresql"
         self.pending_ttl_s = pending_ttl_s
         self.claimed_ttl_s = claimed_ttl_s
+
+    @classmethod
+    def in_memory(cls, **ttls: float) -> CallMetadataStore:
+        """One process's store: its own database in memory, closed with the store."""
+        db = open_database(":memory:")
+        store = cls(db, **ttls)
+        weakref.finalize(store, db.close)
+        return store
 
     def _write(self, fn: Any) -> Any:
         return self.db.run_sync(self.db.transaction(fn))
@@ -50,7 +73,7 @@ class StoreCallMetadata:
     def _read(self, sql: str, args: tuple = ()) -> Any:
         return self.db.run_sync(lambda conn: conn.execute(sql, args).fetchone())
 
-    # --- the call metadata (CallMetadataStore's interface) ----------------------------
+    # --- the call metadata (its flow: agent.pbx.callmeta) -----------------------------
 
     def add(self, metadata: CallMetadata, now: float) -> None:
         data = json.dumps({**attrs.asdict(metadata), "uuid": str(metadata.uuid)})
@@ -91,13 +114,16 @@ class StoreCallMetadata:
         return self._write(add)
 
     def is_issued(self, call_uuid: _uuid.UUID | str, now: float) -> bool:
+        """True when the setup step issued this UUID and it has not expired (the
+        allowlist check of an AudioSocket server that refuses UUIDs it did not hand out)."""
         key = _text_key(call_uuid)
         sql = "SELECT 1 FROM live_calls WHERE uuid = ? AND expires_at > ?"
         return self._read(sql, (key, now)) is not None
 
     def claim(self, call_uuid: _uuid.UUID | str, now: float, host: str = "") -> CallMetadata:
-        """Claim the call for the host its AudioSocket leg reached (``host``: the row
-        then names where the call really runs)."""
+        """Hand the metadata to the AudioSocket call; a second claim is refused.
+        ``host``: the host its AudioSocket leg reached (the row then names where the
+        call really runs)."""
         key = _text_key(call_uuid)
 
         def claim(conn: Any) -> tuple[Any, bool]:
@@ -125,6 +151,7 @@ class StoreCallMetadata:
     def set_decision(
         self, call_uuid: _uuid.UUID | str, action: Action, target: str = "", *, now: float
     ) -> Decision:
+        """Record what the conversation decided (the last decision wins)."""
         decision = Decision(action, target)  # validates before anything is stored
         changed = self._write(
             lambda c: (
@@ -140,6 +167,7 @@ class StoreCallMetadata:
         return decision
 
     def mark_ended(self, call_uuid: _uuid.UUID | str, now: float) -> None:
+        """The AudioSocket call is over and decided nothing."""
         self._write(
             lambda c: c.execute(
                 "UPDATE live_calls SET ended = 1 WHERE uuid = ? AND expires_at > ?",
@@ -148,6 +176,7 @@ class StoreCallMetadata:
         )
 
     def in_call(self, call_uuid: _uuid.UUID | str, now: float) -> bool:
+        """Claimed by an AudioSocket call that has not ended yet."""
         sql = (
             "SELECT 1 FROM live_calls WHERE uuid = ? AND expires_at > ?"
             " AND claimed = 1 AND ended = 0"
@@ -155,6 +184,11 @@ class StoreCallMetadata:
         return self._read(sql, (_text_key(call_uuid), now)) is not None
 
     def take_decision(self, call_uuid: _uuid.UUID | str, now: float) -> Decision | None:
+        """The decision for the ``next`` step, forgetting the call.
+
+        ``None`` when the call is known but nothing was decided;
+        ``UnknownCallError`` when the UUID is unknown or expired.
+        """
         row = self._write(
             lambda c: c.execute(
                 "DELETE FROM live_calls WHERE uuid = ? AND expires_at > ? RETURNING action, target",
@@ -167,11 +201,15 @@ class StoreCallMetadata:
         return None if action is None else Decision(action, target)
 
     def discard(self, call_uuid: _uuid.UUID) -> None:
+        """Forget a call (e.g. the caller hung up during setup)."""
         self._write(
             lambda c: c.execute("DELETE FROM live_calls WHERE uuid = ?", (_text_key(call_uuid),))
         )
 
     def expire(self, now: float) -> int:
+        """Drop every entry past its time, counting the setups whose AudioSocket
+        call never came; returns how many went."""
+
         def expire(conn: Any) -> int:
             unclaimed = conn.execute(
                 "SELECT count(*) FROM live_calls WHERE expires_at <= ? AND claimed = 0", (now,)
@@ -189,6 +227,7 @@ class StoreCallMetadata:
         return self._write(expire)
 
     def pending_count(self, now: float) -> int:
+        """Setups whose AudioSocket call has not arrived yet (they will take a slot)."""
         return self._count("claimed = 0 AND expires_at > ?", (now,))
 
     def pending_for(self, host: str, now: float) -> int:
@@ -196,6 +235,7 @@ class StoreCallMetadata:
         return self._count("host = ? AND claimed = 0 AND expires_at > ?", (host, now))
 
     def awaiting_next(self, now: float) -> int:
+        """Calls with a decision the ``next`` step has not collected yet."""
         return self._count("action IS NOT NULL AND expires_at > ?", (now,))
 
     def end_calls_of(self, host: str) -> int:
@@ -224,10 +264,34 @@ class StoreCallMetadata:
     def _count(self, where: str, args: tuple) -> int:
         return self._read(f"SELECT count(*) FROM live_calls WHERE {where}", args)[0]
 
+    # --- calls in progress per worker of ``serve --workers`` (for the call limit) -------
+    # One counter row per worker process: ``load:<pid>``.
+
+    def set_load(self, pid: int, active: int) -> None:
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO store_counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (f"load:{pid}", active),
+            )
+        )
+
+    def total_load(self) -> int:
+        sql = "SELECT coalesce(sum(value), 0) FROM store_counters WHERE name LIKE 'load:%'"
+        return self._read(sql)[0]
+
+    def forget_worker(self, pid: int) -> None:
+        """A worker died: its calls died with it."""
+        self._write(
+            lambda c: c.execute("DELETE FROM store_counters WHERE name = ?", (f"load:{pid}",))
+        )
+
 
 def _text_key(call_uuid: _uuid.UUID | str) -> str:
     """The canonical text of a UUID; garbage maps to a key no row has."""
+    if isinstance(call_uuid, _uuid.UUID):
+        return str(call_uuid)
     try:
-        return str(_key(call_uuid))
+        return str(_uuid.UUID(call_uuid.strip()))
     except ValueError:
         return ""

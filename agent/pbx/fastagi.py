@@ -13,13 +13,13 @@ conversation stored. Asterisk runs it as soon as our 0x00 arrives, which can be
 a moment before the decision is stored (in another process, with workers), so it
 first waits up to ``next_wait_s`` while the call is still in progress.
 
-The store is duck-typed: ``CallMetadataStore`` in one process, the shared SQLite
-one (``agent.pbx.callmeta_shared``) with workers, whose ``clock`` is then
-``time.monotonic`` in every process, or the agent's PostgreSQL store with several
-hosts (``agent.pbx.callmeta_store``; its calls run in a worker thread, clock
-``time.time``). With several hosts a ``router`` picks the host of each call
-(``agent.pbx.hosts``): setup sets ``VOICE_AGENT_ADDR`` to its AudioSocket address,
-and answers busy when no live host has room.
+The store is ``agent.pbx.callmeta_store.CallMetadataStore``: in memory in one
+process, on a SQLite file with workers, whose ``clock`` is then ``time.monotonic``
+in every process, or on the agent's PostgreSQL store with several hosts (its calls
+run in a worker thread, clock ``time.time``). With
+several hosts a ``router`` picks the host of each call (``agent.pbx.hosts``): setup
+sets ``VOICE_AGENT_ADDR`` to its AudioSocket address, and answers busy when no live
+host has room.
 
 Every session sets ``VOICE_AGENT_STATUS`` (ok, busy, no-decision, unknown-uuid,
 error), so the dialplan can always tell what happened; an unreachable server
@@ -41,7 +41,8 @@ import trio
 from agent.base.errors import AgentError, ProtocolError
 from agent.base.logs import Public
 from agent.base.settings import read_settings, setting
-from agent.pbx.callmeta import CallMetadata, CallMetadataStore, UnknownCallError
+from agent.pbx.callmeta import CallMetadata, UnknownCallError
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.hosts import Route, Router
 from agent.wire import agi
 

@@ -28,7 +28,7 @@ from agent.base.errors import ConfigError
 from agent.base.settings import Env
 from agent.business.database import Database
 from agent.observe.records import host_name
-from agent.pbx.callmeta_store import StoreCallMetadata
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.hosts import HostRegistry, Route, pick_host
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class HostMember:
     ) -> None:
         self.db, self.settings, self.clock = db, settings, clock
         self.registry = HostRegistry(db)
-        self.calls = StoreCallMetadata(db)
+        self.calls = CallMetadataStore(db)
         self.active = 0
         self.stopping: Callable[[], bool] = lambda: False  # set by run()
         self.reaped: list[str] = []  # the dead hosts this one closed, for tests and logs

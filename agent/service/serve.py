@@ -39,7 +39,7 @@ from agent.base.settings import Env, read_settings, setting
 from agent.media.call import BrainFactory, Call
 from agent.media.server import CallRegistry, serve_audiosocket
 from agent.pbx.callflow import CallFlow
-from agent.pbx.callmeta import CallMetadataStore
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, SessionCount, handle_agi_connection, serve_fastagi
 from agent.pbx.hosts import Router
 from agent.service.deadline import MARGIN_S, HardDeadline
@@ -147,7 +147,7 @@ class Service:
         self.server = server
         self.settings = settings
         self.agi = agi
-        self.store = store if store is not None else CallMetadataStore()
+        self.store = store if store is not None else CallMetadataStore.in_memory()
         self.clock = clock
         self.flow = CallFlow(
             self.store, require_setup=settings.require_setup, clock=clock, label=label, host=host

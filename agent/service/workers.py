@@ -3,7 +3,7 @@
 The parent (the supervisor):
 
 * makes a fresh temporary directory holding the shared call store
-  (``agent.pbx.callmeta_shared``) and the prometheus-client multiprocess files
+  (``agent.pbx.callmeta_store`` on a SQLite file) and the prometheus-client multiprocess files
   (``PROMETHEUS_MULTIPROC_DIR``), and removes it at exit;
 * binds the AudioSocket address with SO_REUSEPORT without listening, which
   reserves the port (and resolves port 0) for the workers' own sockets;
@@ -47,7 +47,8 @@ import trio
 
 from agent.base.config import ServerSettings
 from agent.base.settings import Env, export
-from agent.pbx.callmeta_shared import SharedCallMetadataStore
+from agent.business.database import open_database
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, serve_fastagi
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 from agent.service.serve import Addresses, Service, ServiceSettings, _addresses, wait_for_next_steps
@@ -101,7 +102,7 @@ class Supervisor:
         *,
         workers: int,
         shared_dir: Path,
-        store: SharedCallMetadataStore,
+        store: CallMetadataStore,
         metrics_address: tuple[str, int] | None = None,
         handle_signals: bool = True,
         # One console for every worker (they share the records): ``run_console``.
@@ -135,7 +136,7 @@ class Supervisor:
             "--brain",
             self.server.brain,
             "--store",
-            str(self.store.path),
+            self.store.db.target,
         ]
 
     def shutdown(self, why: str = "requested") -> None:
@@ -295,7 +296,7 @@ def run_supervisor(
     (shared / "prometheus").mkdir()
     export("PROMETHEUS_MULTIPROC_DIR", str(shared / "prometheus"))
     server = attrs.evolve(server, port=reserved.getsockname()[1])
-    store = SharedCallMetadataStore(shared / "calls.db")
+    store = CallMetadataStore(open_database(shared / "calls.db"))
     supervisor = Supervisor(
         server,
         settings,
@@ -309,7 +310,7 @@ def run_supervisor(
     try:
         trio.run(supervisor.run)
     finally:
-        store.close()
+        store.db.close()
         reserved.close()
         shutil.rmtree(shared, ignore_errors=True)
     return 1 if supervisor.gave_up else 0
@@ -349,7 +350,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     server = attrs.evolve(
         ServerSettings.from_env(), host=args.host, port=args.port, brain=args.brain
     )
-    store = SharedCallMetadataStore(args.store)
+    store = CallMetadataStore(open_database(args.store))
     service = Service(
         server,
         ServiceSettings.from_env(),
@@ -365,7 +366,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         trio.run(_worker, service)
     finally:
         store.forget_worker(pid)
-        store.close()
+        store.db.close()
     return 0
 
 

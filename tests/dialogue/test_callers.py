@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
-from agent.business.company import EXAMPLE_COMPANIES, parse_company
+from agent.business.company import EXAMPLE_COMPANIES, CompanyProfile, parse_company
 from agent.dialogue.tools import ToolResult
 from agent.dialogue.workflow import BookingWorkflow, CallTool, Say, State, Transfer
 
@@ -32,8 +33,8 @@ SLOTS = {
 class Call:
     """One call: the caller's lines in, what the agent said out (tools answered)."""
 
-    def __init__(self, amend: str = "ok") -> None:
-        self.wf = BookingWorkflow(PLUMBER, "call-1", NOW)
+    def __init__(self, amend: str = "ok", profile: CompanyProfile = PLUMBER) -> None:
+        self.wf = BookingWorkflow(profile, "call-1", NOW)
         self.tools: list[CallTool] = []
         self.amend = amend
         self.last = self._run(self.wf.start(NOW))
@@ -240,7 +241,7 @@ def test_a_correction_after_booking_amends_it_and_says_so() -> None:
     call = booked()
     reply = call.say("no, the house number is 41")
     (amend,) = [t for t in call.tools if t.name == "amend_booking"]
-    assert amend.request.body() == {"customer": {"address": "41 Baker Street"}}
+    assert amend.request.body(PLUMBER) == {"customer": {"address": "41 Baker Street"}}
     assert amend.idempotency_key == "call-1:amend:1"
     assert "changed the address to 41 Baker Street on your booking" in reply
 
@@ -257,7 +258,7 @@ def test_a_bare_no_to_the_read_back_asks_what_to_change() -> None:
 
 
 def test_a_job_we_cannot_place_is_asked_twice_then_a_person_is_offered_then_takes_over() -> None:
-    call = Call()
+    call = Call(profile=attrs.evolve(PLUMBER, assessment_service=None))  # no one sent to look
     replies = [call.say("it's making a funny noise") for _ in range(3)]
     assert replies[0].startswith("Sorry, is that a job for us?") and "person" not in replies[0]
     assert "person" not in replies[1]

@@ -7,7 +7,8 @@ import pytest
 
 from agent.dialogue.details import find_address
 from agent.dialogue.slots import find_name, match_service, yes_no
-from agent.dialogue.workflow import KeepPending, Say
+from agent.dialogue.tools import ToolResult
+from agent.dialogue.workflow import CallTool, KeepPending, Say
 from tests.dialogue.test_callers import NOW, PLUMBER, Call, booked, to_details
 
 
@@ -113,12 +114,14 @@ def test_a_bare_name_after_a_misheard_lead_in(heard: str, name: str | None) -> N
     assert find_name(heard, expecting=True) == name
 
 
-def test_another_time_after_the_booking_is_noted_for_the_office_never_claimed_done() -> None:
+def test_another_time_when_the_diary_is_down_is_noted_for_the_office_never_claimed_done() -> None:
     call = booked()
-    actions = call.wf.hear("Sorry, not Wednesday, Thursday.", NOW)
+    (check,) = call.wf.hear("Sorry, not Wednesday, Thursday.", NOW)
+    assert isinstance(check, CallTool) and check.name == "check_availability"
+    actions = call.wf.handle(ToolResult("check_availability", "failed"), NOW)
     text = " ".join(a.text for a in actions if isinstance(a, Say))
-    assert "changed the time" not in text  # the booking was not moved
-    assert "can't move the booking" in text and "rather have Thursday" in text
+    assert "moved" not in text  # the booking was not moved
+    assert "can't check the diary" in text and "rather have Thursday" in text
     assert "tomorrow at nine in the morning" in text  # what still stands
     (kept,) = [a for a in actions if isinstance(a, KeepPending)]
     assert kept.kind == "correction" and kept.data["preferred_time"] == "Thursday"

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from agent.dialogue.doubt import UNSURE_PREFIX, is_unsure, mark_unsure, split_unsure
+from agent.base.events import Transcript, Word
+from agent.dialogue.doubt import (
+    UNSURE_PREFIX,
+    is_unsure,
+    mark_check,
+    mark_unsure,
+    split_check,
+    split_unsure,
+)
+from agent.dialogue.turntaking import StartResponse, TurnTaker, TurnTakingParams
 
 
 @pytest.mark.parametrize(
@@ -24,3 +33,44 @@ def test_mark_then_split_gives_back_the_words(text, marked):
 def test_an_unmarked_line_is_not_in_doubt():
     assert not is_unsure("unsure what the postcode is")
     assert split_unsure(" a leak ") == ("a leak", False)
+
+
+# --- words heard in doubt: named in front of the line --------------------------------
+
+
+def test_check_marker_names_the_doubted_words_and_splits_back():
+    marked = mark_check("15 part lane.", ["part"])
+    assert marked == "[check: part] 15 part lane."
+    assert split_check(marked) == ("15 part lane.", frozenset({"part"}))
+    assert mark_check("all heard well", []) == "all heard well"
+    assert split_check(" a leak ") == ("a leak", frozenset())
+    # Under the unsure marker (the whole line in doubt) the words stay named.
+    text, unsure = split_unsure(mark_unsure(marked))
+    assert unsure and split_check(text) == ("15 part lane.", frozenset({"part"}))
+
+
+def _words(*pairs):
+    return tuple(Word(w, i, i + 0.5, c) for i, (w, c) in enumerate(pairs))
+
+
+def test_a_word_below_the_fair_confidence_is_named_to_the_policy():
+    heard = Transcript(
+        "15 part lane.",
+        is_final=True,
+        end_of_turn=True,
+        confidence=0.74,  # the line as a whole: well enough
+        duration=1.0,
+        words=_words(("15", 0.94), ("part", 0.56), ("lane.", 0.80)),
+    )
+    tt = TurnTaker()
+    tt.vad_speech_start(0.0)
+    tt.vad_speech_end(1.0)
+    actions = tt.stt_event(heard, 1.3)
+    starts = [a for a in actions if isinstance(a, StartResponse)]
+    assert starts and starts[-1].text == "[check: part] 15 part lane."
+    loose = TurnTaker(TurnTakingParams(fair_word_confidence=0.5))  # "part" passes at 0.5
+    loose.vad_speech_start(0.0)
+    loose.vad_speech_end(1.0)
+    assert [a.text for a in loose.stt_event(heard, 1.3) if isinstance(a, StartResponse)] == [
+        "15 part lane."
+    ]

@@ -159,6 +159,10 @@ def _prep_area_confirmed(wf: BookingWorkflow) -> None:
     wf.data.postcode, wf.data.area_pending = "N1 9GU", True
 
 
+def _prep_missed_service_once(wf: BookingWorkflow) -> None:
+    wf.data.service_id, wf.data.misses["service"] = None, 1
+
+
 def _prep_missed(detail: str, *more: str):
     def prepare(wf: BookingWorkflow) -> None:
         fill(wf, skip=(detail, "phone", "when"))
@@ -175,6 +179,16 @@ def _amend_result(status: str, data: dict[str, Any] | None = None):
         _prep_close_booked(wf)
         wf.data.pending_tool = "amend_booking"
         wf.data.amending = (("address", "41 Baker Street"),)
+        return ToolResult("amend_booking", status, data or {})  # type: ignore[arg-type]
+
+    return prepare
+
+
+def _move_result(status: str, data: dict[str, Any] | None = None):
+    def prepare(wf: BookingWorkflow) -> ToolResult:
+        _prep_close_booked(wf)
+        wf.data.pending_tool = "amend_booking"
+        wf.data.moving = (epoch(SLOT_B[0]), epoch(SLOT_B[1]))
         return ToolResult("amend_booking", status, data or {})  # type: ignore[arg-type]
 
     return prepare
@@ -290,7 +304,11 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
             _prep_collect_missing("postcode"),
         ),
     ),
-    Kind.HAND_OVER: (PLUMBER, _utter(Utterance("mumble"), _prep_missed("postcode", "service"))),
+    Kind.HAND_OVER: (
+        PLUMBER,  # not understood and no job to look at: a person takes over
+        _utter(Utterance("about my invoice"), _prep_missed("postcode", "service")),
+    ),
+    Kind.ASSESS: (PLUMBER, _utter(Utterance("a funny noise"), _prep_missed_service_once)),
     Kind.AMEND: (
         PLUMBER,
         _utter(
@@ -309,6 +327,10 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
     Kind.AMEND_PENDING: (PLUMBER, _amend_result("failed", {"pending": True})),
     Kind.AMEND_FAILED: (PLUMBER, _amend_result("failed")),
     Kind.MODEL_AMEND: (PLUMBER, _model_booked("amend_booking", {"address": "41 Baker Street"})),
+    Kind.MOVE_ASKED: (PLUMBER, _utter(Utterance("Can I change the time?"), _prep_close_booked)),
+    Kind.MOVED: (PLUMBER, _move_result("ok")),
+    Kind.MOVE_PENDING: (PLUMBER, _move_result("failed", {"pending": True})),
+    Kind.MOVE_FAILED: (PLUMBER, _move_result("invalid")),
 }
 # Rows that exist for every state but cannot happen in some, by design.
 UNREACHABLE = {
@@ -519,7 +541,7 @@ def test_silence_reprompts_three_times_then_ends() -> None:
 
 
 def test_low_confidence_asks_to_repeat_then_offers_a_person() -> None:
-    wf = make(max_repeats=2)
+    wf = make(max_repeats=2, assess_after=5)  # before an engineer is offered to look
     wf.start(NOW)
     assert said(wf.hear("mumble", NOW, confidence=0.3)) == ["ask_repeat"]
     assert said(wf.hear("mumble", NOW, confidence=0.49)) == ["ask_repeat"]

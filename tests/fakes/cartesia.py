@@ -1,14 +1,14 @@
 """A wire-faithful fake of Cartesia's TTS WebSocket, on 127.0.0.1.
 
-It checks the handshake (path, Bearer key, ``Cartesia-Version``) and every
-message against the documented shapes (``cartesia_checks``), recording each
-deviation in ``violations`` (tests assert it stays empty). It speaks
-``tone_text`` PCM for the text each context received, chunked and paced, with
-word ``timestamps``, and behaves like the service where it matters to a
-client: many contexts per socket, continuations, ``done`` only after
-``continue: false`` and all audio, ``cancel`` that stops a context
-(optionally after a few late chunks, as a generation already running does),
-context expiry, and injectable faults.
+It checks the handshake (path, Bearer key, ``Cartesia-Version``) and every message
+against the documented shapes (``cartesia_checks``), recording each deviation in
+``violations`` (tests assert it stays empty), and records each socket and context
+(``cartesia_records``). It speaks ``tone_text`` PCM for the text each context
+received, chunked and paced, with word ``timestamps``, and behaves like the service
+where it matters to a client: many contexts per socket, continuations, ``done`` only
+after ``continue: false`` and all audio, ``cancel`` that stops a context (optionally
+after a few late chunks, as a generation already running does), context expiry, and
+injectable faults.
 
 Optional fields: with ``sparse=True`` the fake sends only what the SDK's types
 make required (cartesia-python 4.x WebSocket responses): chunks without
@@ -37,7 +37,6 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import trio
 import trio_websocket
 
@@ -48,63 +47,8 @@ from tests.fakes.cartesia_checks import (
     handshake_version,
     voice_problem,
 )
+from tests.fakes.cartesia_records import ConnectionRecord, ContextRecord
 from tests.fakes.tone_text import DEFAULT_CHAR_MS, encode_tones
-
-
-@attrs.define(eq=False)
-class ContextRecord:
-    context_id: str
-    # (arrival time, transcript, continue) for every generation request.
-    fragments: list[tuple[float, str, bool]] = attrs.field(factory=list)
-    settings: dict[str, Any] | None = None
-    closed: bool = False  # ``continue: false`` received
-    cancelled_at: float | None = None
-    chunks_sent: int = 0
-    first_chunk_at: float | None = None
-    last_chunk_at: float | None = None
-    last_input_at: float = 0.0
-    spoken_chars: int = 0  # how much of ``text`` the chunks sent so far have said
-    expired_at: float | None = None  # set when input arrived after the context expired
-    chunks_after_cancel: int = 0
-    done_sent: bool = False
-    error_sent: bool = False
-    changed: trio.Event = attrs.field(factory=trio.Event, repr=False)
-
-    @property
-    def text(self) -> str:
-        return "".join(piece for _, piece, _ in self.fragments)
-
-    @property
-    def sample_rate(self) -> int:
-        return (self.settings or {}).get("output_format", {}).get("sample_rate", 8000)
-
-    @property
-    def speakable(self) -> int:
-        """How much of ``text`` may be spoken now: like a real model, only whole
-        words until the input is closed."""
-        text = self.text
-        return len(text) if self.closed else max(text.rfind(" "), text.rfind("\n")) + 1
-
-    def expires_at(self, expiry_s: float) -> float | None:
-        """When this context expires if nothing more happens, or None if it cannot:
-        it is closed or cancelled, has streamed no audio yet, or still has audio to
-        stream for the text it has."""
-        if self.closed or self.cancelled_at is not None or self.last_chunk_at is None:
-            return None
-        if self.spoken_chars < self.speakable:
-            return None
-        return max(self.last_chunk_at, self.last_input_at) + expiry_s
-
-
-@attrs.define(eq=False)
-class ConnectionRecord:
-    path: str
-    headers: dict[str, str]
-    version: str = ""  # the Cartesia-Version the handshake named
-    accepted: bool = False
-    contexts: dict[str, ContextRecord] = attrs.field(factory=dict)
-    chunks_sent: int = 0
-    closed_at: float | None = None  # when the socket ended, whoever closed it
 
 
 class FakeCartesia:

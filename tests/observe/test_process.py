@@ -336,10 +336,11 @@ async def test_any_brain_with_the_dialplans_metadata(tmp_path, autojump_clock):
     from agent.demo.softphone import Caller, CallerParams, HangUp, Say, WaitAgent
     from agent.media.server import handle_connection
     from agent.pbx.callflow import CallFlow
-    from agent.pbx.callmeta import CallMetadata, CallMetadataStore
+    from agent.pbx.callmeta import CallMetadata
+    from agent.pbx.callmeta_store import CallMetadataStore
 
     obs = observability(tmp_path, recording=True)
-    store = CallMetadataStore()
+    store = CallMetadataStore.in_memory()
     flow = CallFlow(store, require_setup=True)
     call_uuid = uuidlib.uuid4()
     store.add(CallMetadata(call_uuid, did=DID, caller_id="447700900555"), trio.current_time())

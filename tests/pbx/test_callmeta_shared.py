@@ -1,5 +1,6 @@
-"""The call metadata store: the in-memory one and the shared SQLite one (for
-``--workers``) keep the same contract; the shared one works across connections."""
+"""The call metadata store keeps one contract on every database it runs on: in memory
+(one process), a SQLite file (``--workers``) and PostgreSQL (several hosts); the
+shared ones work across connections."""
 
 from __future__ import annotations
 
@@ -9,28 +10,25 @@ import uuid
 import pytest
 
 from agent.business.database import open_database
-from agent.pbx.callmeta import CallMetadata, CallMetadataStore, Decision, UnknownCallError
-from agent.pbx.callmeta_shared import SharedCallMetadataStore
-from agent.pbx.callmeta_store import StoreCallMetadata
+from agent.pbx.callmeta import CallMetadata, Decision, UnknownCallError
+from agent.pbx.callmeta_store import CallMetadataStore
 
 
-@pytest.fixture(params=["memory", "shared", "store-sqlite", "store-postgresql"])
+@pytest.fixture(params=["memory", "store-sqlite", "store-postgresql"])
 def store(request, tmp_path):
     if request.param == "memory":
-        yield CallMetadataStore(pending_ttl_s=60.0, claimed_ttl_s=3600.0)
+        yield CallMetadataStore.in_memory(pending_ttl_s=60.0, claimed_ttl_s=3600.0)
         return
-    if request.param.startswith("store-"):
-        # The agent's own store (VOICE_AGENT_DB), as several hosts share it.
-        sqlite = request.param == "store-sqlite"
-        db = open_database(tmp_path / "agent.db" if sqlite else request.getfixturevalue("pg_url"))
-        yield StoreCallMetadata(db, pending_ttl_s=60.0, claimed_ttl_s=3600.0)
-        db.close()
-        return
-    shared = SharedCallMetadataStore(
-        tmp_path / "calls.db", pending_ttl_s=60.0, claimed_ttl_s=3600.0
-    )
-    yield shared
-    shared.close()
+    # The agent's store: a SQLite file as the workers share it, PostgreSQL as hosts do.
+    sqlite = request.param == "store-sqlite"
+    db = open_database(tmp_path / "calls.db" if sqlite else request.getfixturevalue("pg_url"))
+    yield CallMetadataStore(db, pending_ttl_s=60.0, claimed_ttl_s=3600.0)
+    db.close()
+
+
+def shared_store(path) -> CallMetadataStore:
+    """One more process's connection to the workers' file."""
+    return CallMetadataStore(open_database(path))
 
 
 def test_setup_claim_decision_next(store):
@@ -94,7 +92,7 @@ def test_unclaimed_metadata_expires(store):
 
 def test_the_shared_store_is_shared_between_connections(tmp_path):
     path = tmp_path / "calls.db"
-    parent, worker = SharedCallMetadataStore(path), SharedCallMetadataStore(path)
+    parent, worker = shared_store(path), shared_store(path)
     try:
         call_uuid = uuid.uuid4()
         parent.add(CallMetadata(call_uuid, did="100"), now=5.0)
@@ -109,13 +107,13 @@ def test_the_shared_store_is_shared_between_connections(tmp_path):
         parent.forget_worker(102)
         assert worker.total_load() == 1
     finally:
-        parent.close()
-        worker.close()
+        parent.db.close()
+        worker.db.close()
 
 
 def test_only_one_of_many_racing_connections_claims_a_call(tmp_path):
     path = tmp_path / "calls.db"
-    setup = SharedCallMetadataStore(path)
+    setup = shared_store(path)
     call_uuid = uuid.uuid4()
     setup.add(CallMetadata(call_uuid), now=0.0)
     wins: list[int] = []
@@ -123,7 +121,7 @@ def test_only_one_of_many_racing_connections_claims_a_call(tmp_path):
     start = threading.Barrier(8)
 
     def race(n: int) -> None:
-        store = SharedCallMetadataStore(path)
+        store = shared_store(path)
         start.wait()
         try:
             store.claim(call_uuid, 1.0)
@@ -131,14 +129,14 @@ def test_only_one_of_many_racing_connections_claims_a_call(tmp_path):
         except UnknownCallError:
             refusals.append(n)
         finally:
-            store.close()
+            store.db.close()
 
     threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
-    setup.close()
+    setup.db.close()
     assert len(wins) == 1 and len(refusals) == 7
 
 
@@ -159,7 +157,7 @@ def test_in_call_until_the_call_ends(store):
 def test_two_hosts_share_the_calls_and_a_dead_hosts_calls_end(pg_url):
     a, b = open_database(pg_url), open_database(pg_url)
     try:
-        on_a, on_b = StoreCallMetadata(a), StoreCallMetadata(b)
+        on_a, on_b = CallMetadataStore(a), CallMetadataStore(b)
         first, second = uuid.uuid4(), uuid.uuid4()
         on_a.add(CallMetadata(first, did="100", host="host-b"), now=0.0)
         on_a.add(CallMetadata(second, did="200", host="host-b"), now=0.0)

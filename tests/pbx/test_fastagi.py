@@ -9,7 +9,8 @@ import trio
 import trio.testing
 
 from agent.base.errors import ConfigError
-from agent.pbx.callmeta import CallMetadata, CallMetadataStore, Decision, UnknownCallError
+from agent.pbx.callmeta import CallMetadata, Decision, UnknownCallError
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, _sweep, handle_agi_connection, serve_fastagi
 
 
@@ -85,7 +86,7 @@ async def agi_over_tcp(port: int, script: str, *args: str, host: str = "127.0.0.
 
 async def run_session(peer_script, *, settings=None, store=None, active_calls=lambda: 0):
     settings = settings or AgiSettings()
-    store = store if store is not None else CallMetadataStore()
+    store = store if store is not None else CallMetadataStore.in_memory()
     ours, theirs = trio.testing.memory_stream_pair()
     peer = FakeAsterisk(theirs)
     outcome = []
@@ -158,7 +159,7 @@ async def test_setup_busy_at_the_call_limit():
 
 @pytest.mark.parametrize("how", ["arg", "query"])
 async def test_next_returns_the_stored_decision(how):
-    store = CallMetadataStore()
+    store = CallMetadataStore.in_memory()
     call_uuid = uuid.uuid4()
     now = trio.current_time()
     store.add(CallMetadata(uuid=call_uuid), now)
@@ -184,7 +185,7 @@ async def test_next_returns_the_stored_decision(how):
 
 
 async def test_next_without_decision_and_with_unknown_uuid_use_the_fallback():
-    store = CallMetadataStore()
+    store = CallMetadataStore.in_memory()
     known = uuid.uuid4()
     store.add(CallMetadata(uuid=known), trio.current_time())
 
@@ -284,7 +285,7 @@ async def test_silent_peer_times_out(autojump_clock):
 
 
 async def test_serve_fastagi_over_loopback_tcp():
-    store = CallMetadataStore()
+    store = CallMetadataStore.in_memory()
     settings = AgiSettings(port=0)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
@@ -301,7 +302,7 @@ async def test_serve_fastagi_over_loopback_tcp():
 
 
 async def test_sweeper_expires_unclaimed_metadata(autojump_clock):
-    store = CallMetadataStore(pending_ttl_s=60.0)
+    store = CallMetadataStore.in_memory(pending_ttl_s=60.0)
     unclaimed, claimed = uuid.uuid4(), uuid.uuid4()
     store.add(CallMetadata(uuid=unclaimed), trio.current_time())
     store.add(CallMetadata(uuid=claimed), trio.current_time())
@@ -320,7 +321,7 @@ async def test_sweeper_expires_unclaimed_metadata(autojump_clock):
 
 
 def test_store_claim_once_then_decision_once():
-    store = CallMetadataStore(pending_ttl_s=60.0)
+    store = CallMetadataStore.in_memory(pending_ttl_s=60.0)
     call_uuid = uuid.uuid4()
     store.add(CallMetadata(uuid=call_uuid, did="100"), now=0.0)
     assert store.is_issued(str(call_uuid), 1.0)
@@ -337,16 +338,17 @@ def test_store_claim_once_then_decision_once():
 
 
 def test_store_pending_metadata_expires_after_60_s():
-    store = CallMetadataStore()
+    store = CallMetadataStore.in_memory()
     call_uuid = uuid.uuid4()
     store.add(CallMetadata(uuid=call_uuid), now=100.0)
     assert store.pending_count(159.9) == 1
     with pytest.raises(UnknownCallError, match="expired"):
         store.claim(call_uuid, 160.0)
-    assert len(store) == 0 and store.expired_unclaimed == 1
+    assert store.expire(160.0) == 1  # the sweeper's pass
+    assert len(store) == 0 and store.statistics()["expired_unclaimed"] == 1
+    store.add(CallMetadata(uuid=call_uuid), now=200.0)  # gone: the UUID may come again
     with pytest.raises(ValueError, match="already known"):
-        store.add(CallMetadata(uuid=call_uuid), now=0.0)
-        store.add(CallMetadata(uuid=call_uuid), now=0.0)
+        store.add(CallMetadata(uuid=call_uuid), now=200.0)
 
 
 @pytest.mark.parametrize(

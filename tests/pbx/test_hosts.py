@@ -8,7 +8,7 @@ import pytest
 
 from agent.business.database import open_database
 from agent.pbx.callmeta import CallMetadata
-from agent.pbx.callmeta_store import StoreCallMetadata
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.hosts import HostRegistry, HostState, pick_host
 
 NOW = 1000.0
@@ -45,7 +45,7 @@ def db(request, tmp_path):
 
 
 def test_register_heartbeat_reap_and_calls_in_flight(db):
-    registry, calls = HostRegistry(db), StoreCallMetadata(db)
+    registry, calls = HostRegistry(db), CallMetadataStore(db)
     registry.register("a", "127.0.0.2:9099", 20, NOW)
     registry.register("b", "127.0.0.3:9099", 20, NOW)
     on_b = [uuid.uuid4() for _ in range(4)]
@@ -77,7 +77,7 @@ def test_racing_setups_never_fill_a_host_beyond_its_capacity(db, tmp_path):
     import concurrent.futures
 
     target = db.target
-    stores = [StoreCallMetadata(open_database(target)) for _ in range(4)]
+    stores = [CallMetadataStore(open_database(target)) for _ in range(4)]
     try:
 
         def add(n: int) -> bool:
@@ -87,7 +87,7 @@ def test_racing_setups_never_fill_a_host_beyond_its_capacity(db, tmp_path):
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             added = list(pool.map(add, range(12)))
         assert added.count(True) == 3
-        assert StoreCallMetadata(db).pending_for("b", NOW) == 3
+        assert CallMetadataStore(db).pending_for("b", NOW) == 3
     finally:
         for store in stores:
             store.db.close()

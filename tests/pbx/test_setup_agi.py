@@ -10,7 +10,7 @@ import sys
 
 import trio
 
-from agent.pbx.callmeta import CallMetadataStore
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, serve_fastagi
 from tests.paths import REPO
 from tests.pbx.test_fastagi import env_block
@@ -77,7 +77,7 @@ async def answer_everything(asterisk: ScriptedAsterisk) -> None:
 
 
 async def test_setup_through_the_real_fastagi_server():
-    store = CallMetadataStore()
+    store = CallMetadataStore.in_memory()
     with trio.fail_after(15):
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(serve_fastagi, AgiSettings(port=0), store)

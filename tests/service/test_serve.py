@@ -1,117 +1,37 @@
 """The serving process in virtual time: setup -> call -> next through one store,
-the company by DID, the UUID allowlist, outcomes as decisions, and the drain."""
+the company by DID, the UUID allowlist and outcomes as decisions (the drain:
+test_serve_drain.py; the service on in-memory streams: serve_rig.py)."""
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import uuid
 import weakref
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 import trio
-import trio.testing
 
-from agent.base.config import ServerSettings
 from agent.base.events import ToolCall
-from agent.business.company import EXAMPLE_COMPANIES, TransferTarget, parse_directory
-from agent.conversation import Outcome, conversation_brain_factory
-from agent.conversation.echo import EchoBrain
+from agent.business.company import TransferTarget
+from agent.conversation import Outcome
 from agent.demo.signals import speechlike
-from agent.demo.softphone import Caller, CallerParams, HangUp, Say, Silence, WaitAgent
-from agent.dialogue.tools import ToolResult
+from agent.demo.softphone import CallerParams, Say, Silence, WaitAgent
 from agent.pbx.callflow import CallFlow, decide
-from agent.pbx.callmeta import CallMetadata, CallMetadataStore, Decision
-from agent.service.serve import BrainSetup, Service, ServiceSettings
-from tests.fakes.inmem import LlmReply, ScriptedLlm, ScriptedStt, ToneTts
-from tests.fakes.tone_text import decode_tones
-from tests.pbx.test_fastagi import FakeAsterisk, env_block
-
-DATA = json.loads(EXAMPLE_COMPANIES.read_text())
-DIRECTORY = parse_directory(DATA)
-THAMES, SPARKS = DIRECTORY.companies
-TUESDAY_10 = datetime(2025, 5, 13, 10, 0, tzinfo=ZoneInfo("Europe/London")).timestamp()
-SPARKS_DID = "01614960000"  # as an Asterisk extension would spell it
-
-
-class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
-    """A listener whose connections are in-memory stream pairs (for virtual time)."""
-
-    def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](16)
-        self.closed = False
-
-    async def connect(self) -> trio.abc.Stream:
-        client, server = trio.testing.memory_stream_pair()
-        await self._send.send(server)  # BrokenResourceError once closed: "refused"
-        return client
-
-    async def accept(self) -> trio.abc.Stream:
-        return await self._receive.receive()
-
-    async def aclose(self) -> None:
-        self.closed = True
-        self._receive.close()
-        await trio.lowlevel.checkpoint()
-
-
-class NoTools:
-    async def run(self, call: ToolCall, now: float) -> ToolResult:
-        return ToolResult(call.name, "ok")
-
-
-def conversation(flow: CallFlow, replies=(), stt_script=()) -> tuple[BrainSetup, ScriptedLlm]:
-    llm = ScriptedLlm(list(replies))
-    factory = conversation_brain_factory(
-        stt=lambda call: ScriptedStt(list(stt_script)),
-        llm=lambda call: llm,
-        tts=lambda call: ToneTts(),
-        tools=lambda call, company: NoTools(),
-        companies=DIRECTORY,
-        did_for=flow.did_for,
-        caller_id_for=flow.caller_id_for,
-        epoch=lambda: TUESDAY_10,
-    )
-    return BrainSetup(factory, None, "test conversation"), llm
-
-
-def make_service(brain, **settings) -> tuple[Service, MemoryListener]:
-    listener = MemoryListener()
-    service = Service(
-        ServerSettings(brain="conversation"),
-        ServiceSettings(**settings),
-        brain=brain,
-        listeners=[listener],
-        handle_signals=False,
-    )
-    return service, listener
-
-
-async def agi_step(service, script, *args, callerid="07700900123", **env):
-    """One FastAGI session against the store; returns the variables it set."""
-    ours, theirs = trio.testing.memory_stream_pair()
-    peer = FakeAsterisk(theirs)
-    block = env_block(script, *args, **env)
-    block = block.replace(b"agi_callerid: 15557654321", f"agi_callerid: {callerid}".encode())
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(service.agi_session, ours)
-        await theirs.send_all(block)
-        await peer.answer_all()
-    return peer.variables()
-
-
-async def place_call(listener, call_uuid, script, params=None) -> Caller:
-    caller = Caller(script, params=params or CallerParams(linger_s=60), call_uuid=call_uuid)
-    await caller.run(await listener.connect())
-    return caller
-
-
-def heard(caller: Caller) -> str:
-    return decode_tones(caller.agent_audio())
-
+from agent.pbx.callmeta import CallMetadata, Decision
+from agent.pbx.callmeta_store import CallMetadataStore
+from agent.service.serve import BrainSetup
+from tests.fakes.inmem import LlmReply
+from tests.service.serve_rig import (
+    DIRECTORY,
+    SPARKS,
+    SPARKS_DID,
+    agi_step,
+    conversation,
+    heard,
+    make_service,
+    place_call,
+)
 
 # --- pure: outcome -> decision --------------------------------------------------------
 
@@ -145,7 +65,7 @@ class FakeCall:
 
 
 def test_require_setup_refuses_unknown_expired_and_reused_uuids(caplog):
-    store = CallMetadataStore(pending_ttl_s=60)
+    store = CallMetadataStore.in_memory(pending_ttl_s=60)
     issued = uuid.uuid4()
     store.add(CallMetadata(issued, did="+441614960000", caller_id="07700900123"), now=0.0)
     clock = [10.0]
@@ -175,7 +95,7 @@ def test_a_uuid_is_one_call_even_without_setup(caplog, monkeypatch):
     # Records, setup metadata and the next step key on the UUID: a second call
     # under an ended call's UUID would overwrite the first call's record.
     monkeypatch.setattr("agent.pbx.callflow.REMEMBERED_UUIDS", 3)
-    flow = CallFlow(CallMetadataStore(), clock=lambda: 1.0)
+    flow = CallFlow(CallMetadataStore.in_memory(), clock=lambda: 1.0)
     caplog.set_level(logging.INFO, logger="agent.pbx.callflow")
     first, *others = (uuid.uuid4() for _ in range(4))
     assert flow.accept(FakeCall(first))
@@ -194,7 +114,7 @@ def test_a_uuid_is_one_call_even_without_setup(caplog, monkeypatch):
 
 
 def test_unknown_caller_id_is_none():
-    store = CallMetadataStore()
+    store = CallMetadataStore.in_memory()
     call_uuid = uuid.uuid4()
     store.add(CallMetadata(call_uuid, caller_id="unknown"), now=0.0)
     flow = CallFlow(store, clock=lambda: 1.0)
@@ -274,108 +194,6 @@ async def test_a_manipulated_model_cannot_dial_an_arbitrary_number(autojump_cloc
         assert nxt["VOICE_AGENT_ACTION"] == "voicemail" and nxt["VOICE_AGENT_TARGET"] == ""
         assert nxt["VOICE_AGENT_STATUS"] == "no-decision"
         service.shutdown()
-
-
-# --- graceful shutdown --------------------------------------------------------------------
-
-
-async def test_drain_lets_calls_finish_then_says_goodbye_and_hangs_up(autojump_clock):
-    service, listener = make_service(lambda flow: conversation(flow)[0], drain_s=5.0)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(service.run)
-        setup = await agi_step(service, "setup", extension=SPARKS_DID)
-        call_uuid = uuid.UUID(setup["VOICE_AGENT_UUID"])
-        result = {}
-
-        async def call():
-            result["caller"] = await place_call(listener, call_uuid, [Silence(120)])
-
-        nursery.start_soon(call)
-        await trio.sleep(3.0)  # greeted, now quiet
-        assert len(service.registry.active) == 1
-        stopped_at = trio.current_time()
-        service.shutdown()
-        await trio.sleep(0.01)
-        assert listener.closed  # no new calls
-        with pytest.raises(trio.BrokenResourceError):
-            await listener.connect()
-        busy = await agi_step(service, "setup", extension=SPARKS_DID)
-        assert busy == {"VOICE_AGENT_STATUS": "busy"}  # the dialplan takes the fallback
-        while "caller" not in result:
-            await trio.sleep(0.1)
-    caller = result["caller"]
-    ended_at = caller.received[-1].at
-    assert stopped_at + 5.0 <= ended_at < stopped_at + 5.0 + 10.0
-    assert caller.agent_hung_up  # the 0x00 after the goodbye
-    after_drain = decode_tones(b"".join(r.pcm for r in caller.received if r.at >= stopped_at + 5))
-    assert after_drain.strip() == f"Thanks for calling {SPARKS.name}. Goodbye."
-    assert service.drain_result == "polite"
-
-
-async def test_drain_ends_early_when_the_last_call_ends(autojump_clock):
-    service, listener = make_service(lambda flow: BrainSetup(EchoBrain), drain_s=300.0)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(service.run)
-        nursery.start_soon(place_call, listener, uuid.uuid4(), [Silence(4.0), HangUp()])
-        await trio.sleep(1.0)
-        service.shutdown()
-        start = trio.current_time()
-    # The caller hung up 3 s after the shutdown began: the service stopped then.
-    assert trio.current_time() - start == pytest.approx(3.0, abs=0.1)
-    assert service.drain_result == "idle"
-
-
-async def test_echo_calls_are_hung_up_after_the_drain_and_a_second_signal_hurries(
-    autojump_clock,
-):
-    service, listener = make_service(lambda flow: BrainSetup(EchoBrain), drain_s=300.0)
-    callers = []
-
-    async def call():
-        callers.append(await place_call(listener, uuid.uuid4(), [Silence(600)]))
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(service.run)
-        nursery.start_soon(call)
-        nursery.start_soon(call)
-        await trio.sleep(1.0)
-        service.shutdown("SIGTERM")
-        await trio.sleep(30.0)
-        assert len(service.registry.active) == 2  # still draining
-        service.shutdown("SIGTERM")  # the impatient admin
-        start = trio.current_time()
-    assert trio.current_time() - start < 1.0
-    assert [c.agent_hung_up for c in callers] == [True, True]
-    assert service.drain_result == "polite"
-    assert service.registry.ended_by_reason == {"shutdown": 2}
-
-
-# --- next may come a moment before the decision is stored ---------------------------------
-
-
-async def test_next_waits_for_a_call_still_ending(autojump_clock):
-    service, _ = make_service(lambda flow: BrainSetup(EchoBrain))
-    store = service.store
-    late, stuck = uuid.uuid4(), uuid.uuid4()
-    for call_uuid in (late, stuck):
-        store.add(CallMetadata(call_uuid), now=trio.current_time())
-        store.claim(call_uuid, trio.current_time())
-
-    async def decide_later():
-        await trio.sleep(0.05)
-        store.set_decision(late, "transfer", "PJSIP/2001", now=trio.current_time())
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(decide_later)
-        start = trio.current_time()
-        nxt = await agi_step(service, "next", str(late))
-    assert nxt["VOICE_AGENT_ACTION"] == "transfer" and nxt["VOICE_AGENT_STATUS"] == "ok"
-    assert trio.current_time() - start == pytest.approx(0.05, abs=0.02)
-    # A call whose worker died never ends: next gives up after next_wait_s (2 s).
-    start = trio.current_time()
-    nxt = await agi_step(service, "next", str(stuck))
-    assert nxt["VOICE_AGENT_STATUS"] == "no-decision"
-    assert trio.current_time() - start == pytest.approx(2.0, abs=0.02)
 
 
 def test_the_served_conversation_picks_the_company_by_did(tmp_path):

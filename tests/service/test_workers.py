@@ -15,8 +15,9 @@ import pytest
 import trio
 
 from agent.base.config import ServerSettings
+from agent.business.database import open_database
 from agent.demo.softphone import HangUp, Silence
-from agent.pbx.callmeta_shared import SharedCallMetadataStore
+from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings
 from agent.service.serve import ServiceSettings
 from agent.service.workers import GIVE_UP_AFTER, Supervisor, reuseport_listener, reuseport_socket
@@ -154,7 +155,7 @@ class CrashingSupervisor(Supervisor):
 
 
 async def test_workers_that_keep_dying_at_start_stop_the_service(tmp_path, caplog):
-    store = SharedCallMetadataStore(tmp_path / "calls.db")
+    store = CallMetadataStore(open_database(tmp_path / "calls.db"))
     supervisor = CrashingSupervisor(
         ServerSettings(port=free_port()),
         ServiceSettings(next_grace_s=0),
@@ -167,7 +168,7 @@ async def test_workers_that_keep_dying_at_start_stop_the_service(tmp_path, caplo
     supervisor.first_restart_delay_s = 0.01
     with trio.fail_after(20):
         await supervisor.run()
-    store.close()
+    store.db.close()
     assert supervisor.gave_up
     assert supervisor.workers[0].restarts == GIVE_UP_AFTER - 1
     died = [r for r in caplog.records if "died: exit code 3" in r.getMessage()]

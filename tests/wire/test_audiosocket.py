@@ -1,4 +1,5 @@
-"""AudioSocket codec: decoding, each case whole, byte by byte and with trailing bytes.
+"""AudioSocket codec: decoding, each case whole, byte by byte and with trailing bytes
+(a peer breaking the protocol: test_audiosocket_errors.py).
 
 The byte shapes come from Asterisk's res_audiosocket.c as described in the
 project's wire notes: kind byte, big-endian uint16 length, payload.
@@ -7,7 +8,6 @@ project's wire notes: kind byte, big-endian uint16 length, payload.
 from __future__ import annotations
 
 import struct
-import uuid
 
 import pytest
 
@@ -28,61 +28,17 @@ from agent.wire.audiosocket import (
     kind_for_rate,
     rate_for_kind,
 )
-
-CALL_ID = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
-UUID_MSG = b"\x01\x00\x10" + CALL_ID.bytes
-# The next message's first bytes, to check a decoder stops exactly at a boundary.
-TRAILING = b"\x10\x01"
-
-
-def msg(kind: int, payload: bytes = b"", length: int | None = None) -> bytes:
-    return struct.pack(">BH", kind, len(payload) if length is None else length) + payload
-
-
-def pcm(n_bytes: int) -> bytes:
-    return bytes((i * 7) & 0xFF for i in range(n_bytes))
-
-
-def drain(conn: Connection) -> list:
-    events = []
-    while True:
-        event = conn.next_event()
-        if event is NEED_DATA or event is CLOSED:
-            return events
-        events.append(event)
-
-
-def feed(conn: Connection, data: bytes, mode: str) -> list:
-    """Feed ``data`` whole, one byte at a time, or followed by a partial next message."""
-    if mode == "whole":
-        conn.receive_data(data)
-        return drain(conn)
-    if mode == "bytewise":
-        events = []
-        for i in range(len(data)):
-            conn.receive_data(data[i : i + 1])
-            events += drain(conn)
-        return events
-    assert mode == "trailing"
-    conn.receive_data(data + TRAILING)
-    return drain(conn)
-
-
-MODES = ["whole", "bytewise", "trailing"]
-
-
-def identified_server() -> Connection:
-    conn = Connection(Role.SERVER)
-    conn.receive_data(UUID_MSG)
-    assert conn.next_event() == Identify(CALL_ID)
-    return conn
-
-
-def identified_client() -> Connection:
-    conn = Connection(Role.CLIENT)
-    conn.send(Identify(CALL_ID))
-    return conn
-
+from tests.wire.audiosocket_bytes import (
+    CALL_ID,
+    MODES,
+    TRAILING,
+    UUID_MSG,
+    drain,
+    feed,
+    identified_server,
+    msg,
+    pcm,
+)
 
 # --- kinds and rates ---------------------------------------------------------------
 
@@ -253,99 +209,6 @@ def test_data_after_eof_is_refused():
     conn.receive_data(b"")  # a repeated EOF is harmless
     with pytest.raises(LocalProtocolError, match="after EOF"):
         conn.receive_data(b"\x00\x00\x00")
-
-
-# --- the peer breaking the protocol -------------------------------------------------
-
-
-def _identified(role):
-    return identified_server() if role is Role.SERVER else identified_client()
-
-
-SERVER_ERRORS = [
-    (Role.SERVER, False, msg(0x10, pcm(320)), "expected UUID first, got AUDIO"),
-    (Role.SERVER, False, msg(0x03, b"1"), "expected UUID first, got DTMF"),
-    (Role.SERVER, False, msg(0x00), "expected UUID first, got HANGUP"),
-    (Role.SERVER, False, msg(0x01, bytes(15)), "UUID message with a 15-byte payload"),
-    (Role.SERVER, False, msg(0x42), "unknown message kind 0x42"),
-    (Role.SERVER, True, UUID_MSG, "second UUID message"),
-    (Role.SERVER, True, msg(0x42, b"x"), "unknown message kind 0x42"),
-    (Role.SERVER, True, msg(0x02), "unknown message kind 0x02"),
-    (Role.SERVER, True, msg(0x19, pcm(2)), "unknown message kind 0x19"),
-    (Role.SERVER, True, msg(0x10), "audio message \\(AUDIO, kind 0x10\\) with zero-length payload"),
-    (
-        Role.SERVER,
-        True,
-        msg(0x12),
-        "audio message \\(AUDIO_SLIN16, kind 0x12\\) with zero-length payload",
-    ),
-    (Role.SERVER, True, msg(0x10, pcm(321)), "odd payload length 321"),
-    (Role.SERVER, True, msg(0x03, b"x"), "invalid digit byte 0x78"),
-    (Role.SERVER, True, msg(0x03, b"a"), "invalid digit byte 0x61"),
-    (Role.SERVER, True, msg(0x03, b"12"), "DTMF message with a 2-byte payload"),
-    (Role.SERVER, True, msg(0x03), "DTMF message with a 0-byte payload"),
-    (Role.SERVER, True, msg(0x10, length=60000), "payload length 60000 exceeds the limit of 16384"),
-    (Role.SERVER, True, msg(0xFF, length=16385), "payload length 16385 exceeds the limit"),
-]
-CLIENT_ERRORS = [
-    (Role.CLIENT, False, msg(0x10, pcm(320)), "AUDIO message from the server before we sent"),
-    (Role.CLIENT, True, UUID_MSG, "UUID message \\(kind 0x01\\) from the server"),
-    (Role.CLIENT, True, msg(0x03, b"1"), "DTMF message \\(kind 0x03\\) from the server"),
-    (Role.CLIENT, True, msg(0xFF), "ERROR message \\(kind 0xff\\) from the server"),
-    (Role.CLIENT, True, msg(0x7E), "unknown message kind 0x7e"),
-    (Role.CLIENT, True, msg(0x10), "zero-length payload"),
-    (
-        Role.CLIENT,
-        True,
-        msg(0x16, pcm(3)),
-        "audio message \\(AUDIO_SLIN48, kind 0x16\\) with odd payload length 3",
-    ),
-    (Role.CLIENT, True, msg(0x10, length=0xFFFF), "payload length 65535 exceeds the limit"),
-]
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("role", "identified", "data", "problem"), SERVER_ERRORS + CLIENT_ERRORS)
-def test_remote_protocol_errors(role, identified, data, problem, mode):
-    conn = _identified(role) if identified else Connection(role)
-    with pytest.raises(RemoteProtocolError, match=problem):
-        feed(conn, data, mode)
-    assert conn.their_state is State.ERROR
-    # The connection stays broken: every later call names the original problem.
-    with pytest.raises(RemoteProtocolError, match=problem):
-        conn.next_event()
-
-
-def test_length_guard_fires_on_the_header_alone():
-    conn = identified_server()
-    conn.receive_data(b"\x10\xea")
-    assert conn.next_event() is NEED_DATA
-    conn.receive_data(b"\x60")  # 0xea60 = 60000, no body yet
-    with pytest.raises(
-        RemoteProtocolError, match="payload length 60000 exceeds the limit of 16384"
-    ):
-        conn.next_event()
-
-
-def test_max_payload_is_configurable():
-    conn = Connection(Role.SERVER, max_payload=0xFFFF)
-    conn.receive_data(UUID_MSG + msg(0x10, pcm(60000)))
-    assert drain(conn) == [Identify(CALL_ID), Audio(pcm(60000))]
-    small = Connection(Role.SERVER, max_payload=320)
-    small.receive_data(UUID_MSG + msg(0x10, pcm(320)) + msg(0x10, pcm(322)))
-    with pytest.raises(RemoteProtocolError, match="payload length 322 exceeds the limit of 320"):
-        drain(small)
-
-
-@pytest.mark.parametrize("bad", [15, 0x10000, -1])
-def test_max_payload_bounds(bad):
-    with pytest.raises(ValueError, match="max_payload must be between 16 and 65535"):
-        Connection(Role.SERVER, max_payload=bad)
-
-
-def test_role_must_be_a_role():
-    with pytest.raises(TypeError, match="our_role must be a Role"):
-        Connection("server")
 
 
 # --- buffering ------------------------------------------------------------------------

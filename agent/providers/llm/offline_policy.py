@@ -135,7 +135,7 @@ def tool_arguments(request: ToolRequest, profile: CompanyProfile) -> dict[str, A
             "problem": request.problem,
         }
     if isinstance(request, AmendRequest):
-        return dict(request.changes)
+        return request.arguments(profile)
     raise TypeError(f"no tool arguments for {type(request).__name__}")
 
 

@@ -33,10 +33,11 @@ import soxr
 import trio
 
 from agent.base.errors import ProviderError
-from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd
+from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd, Word
 from agent.base.settings import Env, export
 from agent.dialogue.vocabulary import Vocabulary
 from agent.providers.background import in_background
+from agent.providers.stt.whisper_decode import decode
 
 PROVIDER = "whisper"
 WHISPER_RATE = 16_000
@@ -119,6 +120,7 @@ class Recognition:
     text: str
     confidence: float
     seconds: float  # wall time the model took
+    words: tuple[Word, ...] = ()  # times from the utterance's start
 
 
 class _Mode(enum.Enum):
@@ -336,6 +338,12 @@ class WhisperStt:
                         confidence=result.confidence,
                         start=utterance.start,
                         duration=duration,
+                        words=tuple(
+                            attrs.evolve(
+                                w, start=w.start + utterance.start, end=w.end + utterance.start
+                            )
+                            for w in result.words
+                        ),
                     )
                 )
 
@@ -363,28 +371,7 @@ class WhisperStt:
         duration = len(samples) / WHISPER_RATE
         if duration < 0.1:
             return Recognition("", 0.0, time.perf_counter() - started)
-        segments, _info = model.transcribe(
-            samples,
-            language="en",
-            beam_size=self.beam_size,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            without_timestamps=True,
-            vad_filter=False,
-            initial_prompt=self.prompt,
-            hotwords=self.hotwords,
-            # Guards against a decoding loop: ~3 words/s of speech is ~5 tokens/s.
-            max_new_tokens=min(200, int(20 + 10 * duration)),
+        text, confidence, words = decode(
+            model, samples, beam_size=self.beam_size, prompt=self.prompt, hotwords=self.hotwords
         )
-        kept = [
-            seg
-            for seg in segments
-            # Whisper's own silence rule: likely no speech and not confident.
-            if not (seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0)
-        ]
-        text = " ".join(seg.text.strip() for seg in kept if seg.text.strip())
-        confidence = 0.0
-        if kept:
-            mean_logprob = sum(seg.avg_logprob for seg in kept) / len(kept)
-            confidence = min(1.0, max(0.0, math.exp(mean_logprob)))
-        return Recognition(text, confidence, time.perf_counter() - started)
+        return Recognition(text, confidence, time.perf_counter() - started, words)

@@ -128,8 +128,19 @@ class FakeModel:
         assert options["max_new_tokens"] <= 200
         self.calls.append(len(samples))
         words = f"heard {round(len(samples) / whisper.WHISPER_RATE, 1)} seconds"
-        segment = SimpleNamespace(text=f" {words}", avg_logprob=-0.1, no_speech_prob=0.01)
-        return iter([segment]), None
+        assert options["word_timestamps"]  # each word's probability
+        each = [  # the second word in doubt, as "part" in "15 part lane"
+            SimpleNamespace(
+                word=f" {w}", start=0.1 + i, end=0.9 + i, probability=0.9 - 0.5 * (i == 1)
+            )
+            for i, w in enumerate(words.split())
+        ]
+        segment = SimpleNamespace(
+            text=f" {words}", avg_logprob=-0.1, no_speech_prob=0.01, words=each
+        )
+        # A second segment would be the tail decoded again: it must never be read.
+        tail = SimpleNamespace(text=" again", avg_logprob=-0.1, no_speech_prob=0.01, words=[])
+        return iter([segment, tail]), None
 
 
 @pytest.fixture
@@ -168,6 +179,10 @@ async def test_each_utterance_gives_speech_started_then_final_transcript(fake_mo
     assert second.start == pytest.approx(2.5 - 0.3, abs=0.1)
     assert first.confidence == pytest.approx(np.exp(-0.1))
     assert len(fake_model.calls) == 2
+    # Each word with its probability, timed on the stream's clock; only the first segment.
+    assert [w.text for w in second.words] == second.text.split() and "again" not in second.text
+    assert [w.confidence for w in second.words] == pytest.approx([0.9, 0.4, 0.9])
+    assert second.words[0].start == pytest.approx(second.start + 0.1)
 
 
 async def test_the_company_vocabulary_reaches_the_model_when_switched_on(fake_model, monkeypatch):

@@ -1,0 +1,97 @@
+"""What the caller needs, and what to do while it is not understood (pure).
+
+A caller whose first sentence is misheard ("The radio D8 turns the lounges") has a
+job all the same. After a miss or two a good receptionist does not keep asking
+"which of our services?" nor pass the call on: she offers to send someone to look
+("I can book an engineer to come and take a look; the call-out charge is ...").
+The company's ``assessment_service`` is booked then, with the caller's own words as
+the job description. Never for an emergency (handled before this) nor for a call
+that is plainly not a job (an invoice, a wrong number, a sales call): those are
+handed over as before, and so is a caller who says no to the offer.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.business.company import CompanyProfile
+from agent.dialogue.slots import Intent
+from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
+from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_table import Kind, State
+
+__all__ = ["classify_problem", "hand_over", "not_a_job", "unclear_problem"]
+
+K = Kind
+
+# Calls that are not a job to book: money, a wrong number, selling, looking for work.
+_NOT_A_JOB = re.compile(
+    r"\b(?:invoices?|bills?|refunds?|receipts?|complain(?:t|ts|ing)?|wrong number|"
+    r"(?:selling|sales|marketing|advertis\w*|survey)|(?:a|any) (?:job|vacanc\w*|work)\s+"
+    r"(?:going|available|for me)|hiring|apprentice\w*|recruit\w*|my cv)\b",
+    re.IGNORECASE,
+)
+
+
+def not_a_job(text: str) -> bool:
+    """The caller's words are plainly not a job to book (an invoice, a sales call)."""
+    return _NOT_A_JOB.search(text) is not None
+
+
+def hand_over(profile: CompanyProfile) -> Kind:
+    return K.HAND_OVER if profile.default_transfer_target else K.HUMAN_UNAVAILABLE
+
+
+def classify_problem(
+    state: State,
+    data: BookingData,
+    profile: CompanyProfile,
+    config: WorkflowConfig,
+    u: Utterance,
+    filled: set[str],
+) -> Kind:
+    """The caller's first words (or more after "is that a job for us?"), or another
+    job after the booking: a service to quote, another question, or the offer to
+    send an engineer to look."""
+    text = u.text.strip()
+    if state is State.CLOSE:
+        if "service_id" not in filled:
+            return K.UNCLEAR
+        if data.booked:
+            has_target = profile.default_transfer_target is not None
+            return K.ANOTHER_JOB if has_target else K.HUMAN_UNAVAILABLE
+        data.problem, data.assessing = text, False
+        return K.PROBLEM
+    if not text and not filled:
+        return K.UNCLEAR
+    data.problem = data.problem or text
+    if data.service_id is None and len(profile.services) == 1:
+        data.service_id = profile.services[0].id
+    if data.service_id is not None:
+        data.assessing = False
+        return K.PROBLEM
+    return unclear_problem(data, profile, config, u) or K.NEED_SERVICE
+
+
+def unclear_problem(
+    data: BookingData, profile: CompanyProfile, config: WorkflowConfig, u: Utterance
+) -> Kind | None:
+    """One more line that did not say which service (heard in doubt or not): keep the
+    caller's words; the offer to send someone to look when it is time, a person after
+    too many misses, else ``None`` (ask again)."""
+    words = u.text.strip()
+    if words and u.intent is None and u.slots.is_empty() and words not in data.problem_said:
+        data.problem_said.append(words)  # the job description, in the caller's words
+    if not_a_job(words) or u.intent in (Intent.NO, Intent.GOODBYE):
+        data.not_a_job = data.not_a_job or not_a_job(words)
+    misses = data.miss("service")
+    offer = profile.assessment is not None and not data.not_a_job and not data.priority
+    # After "is that a job for us?" once (a yes to it says it is one, whatever it is).
+    if offer and data.problem_said and misses >= config.assess_after:
+        assert profile.assessment is not None
+        data.service_id, data.assessing = profile.assessment.id, True
+        data.problem = ". ".join(s.rstrip(" .") for s in data.problem_said) + "."
+        return K.ASSESS
+    if misses > config.max_misses:
+        return hand_over(profile)  # never "is that a job for us?" for ever
+    return None

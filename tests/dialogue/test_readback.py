@@ -1,0 +1,121 @@
+"""A name or address holding a word the recogniser doubted is read back before it is taken."""
+
+from __future__ import annotations
+
+import json
+
+from agent.base.events import Message
+from agent.dialogue.doubt import mark_check, mark_unsure
+from agent.providers.llm.offline_policy import OfflinePolicy
+from tests.dialogue.test_callers import NOW, PLUMBER, Call, to_details
+
+
+def at_address() -> Call:
+    call = to_details()
+    call.say("My name is Emma Wilson")
+    assert call.wf.expecting == "address"
+    return call
+
+
+def test_an_address_with_a_doubted_word_is_read_back_and_a_yes_takes_it() -> None:
+    call = at_address()
+    assert "Was that 15 part lane?" in call.say(mark_check("15 part lane.", ["part"]))
+    assert call.wf.data.address is None  # not taken unasked
+    assert "postcode" in call.say("Yes, that's right.")
+    assert call.wf.data.address == "15 part lane"
+
+
+def test_a_no_asks_again_and_a_new_hearing_is_read_back_once_more() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    assert "address" in call.say("No.")
+    assert "Was that 15 Park Lane?" in call.say(mark_check("15 Park Lane.", ["park"]))
+    call.say("Yes.")
+    assert call.wf.data.address == "15 Park Lane"
+
+
+def test_a_rejected_hearing_is_never_read_back_again_but_kept_as_heard() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    call.say("No.")
+    reply = call.say(mark_check("15 part lane.", ["part"]))  # heard the same again
+    assert "Was that" not in reply and call.wf.data.address == "15 part lane"
+
+
+def test_no_with_the_detail_again_heard_the_same_is_not_read_back_again() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    reply = call.say(mark_check("No, 15 part lane.", ["part"]))
+    assert "Was that" not in reply and call.wf.data.address == "15 part lane"
+
+
+def test_read_back_at_most_twice_for_one_detail() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    call.say("No.")
+    call.say(mark_check("15 bark lane.", ["bark"]))
+    call.say("No.")
+    reply = call.say(mark_check("15 dark lane.", ["dark"]))
+    assert "Was that" not in reply and call.wf.data.address == "15 dark lane"
+
+
+def test_a_name_with_a_doubted_word_is_read_back() -> None:
+    call = to_details()
+    assert "Was that Ann Holuis?" in call.say(mark_check("My name is Ann Holuis.", ["holuis"]))
+    call.say("Yes.")
+    assert call.wf.data.name == "Ann Holuis"
+
+
+def test_a_doubted_word_outside_the_detail_changes_nothing() -> None:
+    call = to_details()
+    reply = call.say(mark_check("My name is Emma Wilson.", ["my"]))
+    assert "Was that" not in reply and call.wf.data.name == "Emma Wilson"
+
+
+def test_the_other_details_said_with_it_are_kept() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane, SW1A 1AA.", ["part"]))
+    assert call.wf.data.postcode == "SW1A 1AA" and call.wf.data.address is None
+    assert "phone" in call.say("yes") or "number" in call.last
+
+
+def test_the_offline_policy_passes_the_named_words_to_the_workflow() -> None:
+    policy = OfflinePolicy(PLUMBER, call_uuid="c1", clock=lambda: NOW)
+    history: list[Message] = [Message("assistant", "Hello")]
+    for line in ("My kitchen tap is leaking.", "Yes please.", "Emma Wilson"):
+        history.append(Message("user", line))
+        history = _answer(policy, history)
+    unsure = mark_unsure(mark_check("My postcode is SW1A 1AA.", ["sw1a"]))  # the whole line
+    for marked in (mark_check("15 part lane.", ["part"]), unsure):
+        history.append(Message("user", marked))
+        history = _answer(policy, history)
+        assert "Was that" in history[-1].content
+        history.append(Message("user", "Yes."))
+        history = _answer(policy, history)
+    assert policy.workflow.data.address == "15 part lane"
+    assert policy.workflow.data.postcode == "SW1A 1AA"
+
+
+def _answer(policy: OfflinePolicy, history: list[Message]) -> list[Message]:
+    """The policy's reply (tool calls answered at once) appended to ``history``."""
+    while True:
+        events = policy.respond(history)
+        calls = [e for e in events if hasattr(e, "arguments")]
+        text = "".join(getattr(e, "text", "") for e in events)
+        history = [*history, Message("assistant", text)]
+        if not calls:
+            return history
+        for call in calls:
+            data = {"status": "ok", "amount": 85} if call.name == "get_quote" else {"status": "ok"}
+            history.append(Message("tool", json.dumps(data), tool_call_id=call.id))
+
+
+def test_a_postcode_correction_heard_in_pieces_while_the_number_is_asked_is_read_back() -> None:
+    call = at_address()
+    call.say("15 Park Lane")
+    call.say("My postcode is SW3 5RZ")
+    assert call.wf.expecting == "phone"
+    reply = call.say("Sorry, my post code is sw72 Arizona")  # never the phone digits "72"
+    assert "Was that S W 7, 2 A R?" in reply and call.wf.data.heard_phone is None
+    call.say("Yes.")
+    assert call.wf.data.postcode == "SW7 2AR" and call.wf.expecting == "phone"
