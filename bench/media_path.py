@@ -65,10 +65,8 @@ def callers(socks: list[socket.socket], seconds: float) -> None:
                     sock.send(encoded[k])
                 due[k] += 0.02
         for key, _ in sel.select(max(0.0, min(due) - time.monotonic())):
-            try:
+            with contextlib.suppress(BlockingIOError):
                 key.fileobj.recv(65536)  # type: ignore[union-attr]
-            except BlockingIOError:
-                pass
     for sock in socks:
         sock.close()
 
