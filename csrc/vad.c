@@ -93,9 +93,9 @@ void vad_init(vad_state *vad, const vad_params *params, int32_t sample_rate)
     vad->sample_rate = sample_rate;
     vad->echo_slot_samples = sample_rate / 100 > 0 ? sample_rate / 100 : 1;
     /* The slot being filled plus enough whole 10 ms slots to cover the hold;
-       the ring keeps FIT_SPAN more, so the fit covers delays up to the hold. */
+       the ring keeps FIT_SPAN + 1 more, so the fit covers delays up to the hold. */
     int nslots = (int)ceil(params->echo_hold_ms / 10.0) + 1;
-    int ring = nslots + FIT_SPAN;
+    int ring = nslots + FIT_SPAN + 1;
     vad->echo_nslots = nslots < 1 ? 1 : (nslots > VAD_ECHO_SLOTS ? VAD_ECHO_SLOTS : nslots);
     vad->echo_ring = ring > VAD_ECHO_SLOTS ? VAD_ECHO_SLOTS : ring;
     vad_reset(vad);
@@ -225,8 +225,14 @@ static int fit_delays(vad_state *vad, double level, int loud, double *bound)
         double hi = UNSENT_DB, lo = -UNSENT_DB;
         for (int32_t j = 0, m = i; j < FIT_SPAN; j++, m = m ? m - 1 : ring - 1) {
             double sent = vad->echo_slots[m];
+            if (sent == UNSENT_DB) {
+                /* A 20 ms frame lasts into the next slot; if none was noted in the
+                   one before either, nothing was sent then (before the agent
+                   started, say): the echo may be nothing, lo stays UNSENT_DB. */
+                sent = vad->echo_slots[m ? m - 1 : ring - 1];
+            }
             hi = max2(hi, sent);
-            lo = sent > UNSENT_DB && sent < lo ? sent : lo;
+            lo = sent < lo ? sent : lo;
         }
         if (loud && hi - level < vad->echo_fit_db[k]) {
             vad->echo_fit_db[k] = hi - level;
