@@ -196,18 +196,26 @@ static void learn_echo_return(vad_state *vad, double ref, double level, int64_t 
     double shrunk = onset ? max2(seen, vad->echo_onset_from_db - vad->echo_onset_drop_db)
                           : vad->echo_return_db - 3.0 * step;
     double next = seen < vad->echo_return_db ? max2(seen, shrunk) : vad->echo_return_db;
-    /* Growth by evidence: a whole block of learned frames came back at least
-       block_min under the reference, so the echo of its loudest part did too. */
+    vad->echo_return_db = next < vad->echo_return_max_db ? next : vad->echo_return_max_db;
+}
+
+/* Growth by evidence: every frame of a block two holds long came back at least
+   block_min under the reference, so the echo of the loudest part sent in it did
+   too. Every frame: a caller only adds level (lowers block_min), while leaving
+   out the frames over the guard could leave out the echo's loudest. */
+static void grow_by_block(vad_state *vad, double seen, int64_t n)
+{
     if (seen < vad->echo_block_min_db) {
         vad->echo_block_min_db = seen;
     }
     vad->echo_block_left -= n;
     if (vad->echo_block_left <= 0) {
-        next = max2(next, vad->echo_block_min_db);
+        double block = vad->echo_block_min_db < vad->echo_return_max_db
+                           ? vad->echo_block_min_db : vad->echo_return_max_db;
+        vad->echo_return_db = max2(vad->echo_return_db, block);
         vad->echo_block_min_db = UNSEEN_DB;
         vad->echo_block_left = 2 * (int64_t)vad->echo_nslots * vad->echo_slot_samples;
     }
-    vad->echo_return_db = next < vad->echo_return_max_db ? next : vad->echo_return_max_db;
 }
 
 /* Per delay k since the agent's onset (the top of the file): fit_k, the least
@@ -237,10 +245,13 @@ static int fit_delays(vad_state *vad, double level, int loud, double *bound)
         if (loud && hi - level < vad->echo_fit_db[k]) {
             vad->echo_fit_db[k] = hi - level;
         }
-        if (lo < -UNSENT_DB && lo - level > vad->echo_bound_db[k]) {
+        fits |= vad->echo_fit_db[k] >= 0.0;
+        if (k < 2) {
+            continue; /* the slot being filled: its frame may not be noted yet */
+        }
+        if (lo - level > vad->echo_bound_db[k]) {
             vad->echo_bound_db[k] = lo - level;
         }
-        fits |= vad->echo_fit_db[k] >= 0.0;
         least = vad->echo_bound_db[k] < least ? vad->echo_bound_db[k] : least;
     }
     *bound = least;
@@ -279,8 +290,11 @@ int vad_process(vad_state *vad, const char *pcm, size_t nbytes)
             threshold = max2(base, echo);
         }
     }
-    int learn = sending && ref > base && adapt && !vad->echo_not_echo;
-    if (learn && (onset || (vad->state == VAD_QUIET && level <= threshold))) {
+    int learn = sending && ref > base && adapt;
+    if (learn) {
+        grow_by_block(vad, ref - level, n);
+    }
+    if (learn && !vad->echo_not_echo && (onset || (vad->state == VAD_QUIET && level <= threshold))) {
         learn_echo_return(vad, ref, level, n, onset);
         echo = ref - vad->echo_return_db + vad->echo_guard_db;
         threshold = max2(base, echo);

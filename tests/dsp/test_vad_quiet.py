@@ -126,15 +126,15 @@ def test_line_noise_never_triggers_barge_in(noise_dbfs):
 
 
 @pytest.mark.parametrize("delay_s", DELAYS_S)
-@pytest.mark.parametrize("caller_dbfs", [-25.0, -31.0, -34.0, -40.0])
+@pytest.mark.parametrize("caller_dbfs", [-25.0, -31.0, -34.0, -37.0, -40.0])
 @pytest.mark.parametrize("caller_at_s", [0.1, 0.2, 0.3])
 def test_a_caller_starting_in_the_greetings_first_300_ms_is_heard(
     caller_at_s, caller_dbfs, delay_s
 ):
-    """The window after the greeting's onset learns what comes back as echo at once;
-    a caller who started in it was learned as echo and not heard for seconds.
-    Frames that no delay can explain as the agent's echo stop the learning, and a
-    per-delay lower bound on the line's return (valid while the caller talks)
-    lowers the guard again."""
+    """Before the line is measured the guard is a fixed one (the agent's level - 12 dB)
+    and a caller under it was learned as echo: a -40 dBFS caller was not heard for
+    1.5 s or more. The line's echo at delays the caller's voice covers can only be
+    measured in the caller's own pauses: a per-delay lower bound on the return
+    (valid while the caller talks) lowers the guard after a few of them."""
     _, detected = listen(40, delay_s, caller_dbfs, caller_at_s)
-    assert detected is not None and detected <= 0.9, detected
+    assert detected is not None and detected <= 1.2, detected
