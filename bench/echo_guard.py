@@ -1,18 +1,22 @@
-"""How soon a caller talking over the agent stops it, per line echo and caller level.
+"""How soon a caller talking over the agent is heard, per line echo, delay and caller level.
 
-    python bench/echo_guard.py
+    python bench/echo_guard.py [--fixed]
 
-Synthetic lines (agent speech at -15 dBFS, like espeak's, coming back with a
-given echo return after 60 ms, over -65 dBFS noise; the caller starts after 4 s
-of agent speech): the C VAD with the measured echo guard (the default) and with
-the fixed one (reference - 12 dB, ``echo_adapt_db_per_s=0``), plus the
-turn-taking's pause rule (``barge_in_min_speech_s``, 0.2 s of caller speech):
-the time from the caller's first word to the agent's playout pausing. "echo":
-seconds of the agent's own echo heard as caller speech before the caller spoke.
+Synthetic calls, as in tests/dsp/test_vad_quiet.py: the agent's greeting (words
+rising and falling around -15 dBFS, pauses between them) comes back with a given
+echo return (dB) after a given delay over -65 dBFS line noise; the caller starts
+1 s into it (the line has been heard for a second) or within its first 300 ms.
+Each cell: the time from the caller's first word to the C VAD's SPEECH_START
+("-": not while the agent talked, 3 s), plus the turn-taking's pause rule
+(``barge_in_min_speech_s``) for when the agent's playout pauses. "echo": seconds
+of the agent's own echo heard as caller speech with no caller at all.
+``--fixed``: the fixed guard (reference - 12 dB, ``echo_adapt_db_per_s=0``).
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -20,62 +24,78 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.demo.signals import speechlike
+from agent.demo.signals import silence, speechlike
 from agent.dialogue.turntaking import TurnTakingParams
 from dsp import EnergyVad, VadParams, VadTransition
 
-RATE, FRAME = 8000, 160
-CALLER_AT, TOTAL = 4.0, 8.0
+RATE, FRAME, TOTAL_S = 8000, 160, 4.0
 PAUSE_S = TurnTakingParams().barge_in_min_speech_s
+WORDS = ((0.30, -12.0), (0.45, -20.0), (0.25, -14.0), (0.50, -23.0), (0.35, -13.0),
+         (0.40, -19.0), (0.30, -16.0), (0.55, -22.0))  # fmt: skip
+LEVELS = (-25.0, -31.0, -34.0, -37.0, -40.0)
 
 
-def line(return_db: float, caller_dbfs: float | None) -> tuple[list[bytes], list[bytes]]:
-    agent = np.frombuffer(speechlike(TOTAL, -15.0, syllable_s=0.17), np.int16).astype(float)
-    heard = np.zeros_like(agent)
-    delay = int(0.06 * RATE)
-    heard[delay:] = agent[:-delay] * 10 ** (-return_db / 20)
-    heard += np.random.default_rng(7).normal(0, 32768 * 10 ** (-65 / 20), len(agent))
-    if caller_dbfs is not None:
-        start = int(CALLER_AT * RATE)
-        caller = speechlike(TOTAL - CALLER_AT, caller_dbfs, syllable_s=0.23)
-        heard[start:] += np.frombuffer(caller, np.int16)[: len(agent) - start]
-    sent = agent.astype(np.int16).tobytes()
-    got = np.clip(heard, -32768, 32767).astype(np.int16).tobytes()
-    step = 2 * FRAME
-    return [sent[i : i + step] for i in range(0, len(sent), step)], [
-        got[i : i + step] for i in range(0, len(got), step)
-    ]
+@functools.cache
+def greeting() -> np.ndarray:
+    parts = []
+    while sum(len(p) for p in parts) < TOTAL_S * RATE * 2:
+        for index, (seconds, dbfs) in enumerate(WORDS):
+            parts.append(speechlike(seconds, dbfs, syllable_s=0.12 + 0.02 * (index % 3)))
+            parts.append(silence(0.08 * (3 if index == 3 else 1)))
+    return np.frombuffer(b"".join(parts), np.int16).astype(float)[: int(TOTAL_S * RATE)]
 
 
-def measure(params: VadParams, return_db: float, caller_dbfs: float | None) -> tuple[float, str]:
+def listen(params: VadParams, return_db: float, delay_s: float, caller: float | None, at: float):
+    sent = greeting()
+    delay = int(delay_s * RATE)
+    heard = np.zeros_like(sent)
+    heard[delay:] = sent[: len(sent) - delay] * 10 ** (-return_db / 20)
+    heard += np.random.default_rng(11).normal(0, 32768 * 10 ** (-65 / 20), len(sent))
+    start = int(at * RATE)
+    if caller is not None:
+        voice = np.frombuffer(speechlike(TOTAL_S, caller, syllable_s=0.23), np.int16)
+        heard[start:] += voice[: len(sent) - start]
+    out = sent.astype(np.int16).tobytes()
+    back = np.clip(heard, -32768, 32767).astype(np.int16).tobytes()
     vad = EnergyVad(params, RATE)
-    echo_s, stopped = 0.0, "-"
-    for index, (out, heard) in enumerate(zip(*line(return_db, caller_dbfs), strict=True)):
-        vad.note_output(out)
-        transition = vad.process(heard)
-        t = (index + 1) * FRAME / RATE
-        if 1.0 <= t < CALLER_AT and vad.speaking:
+    echo_s, detected = 0.0, None
+    for i in range(0, len(out), 2 * FRAME):
+        vad.note_output(out[i : i + 2 * FRAME])
+        transition = vad.process(back[i : i + 2 * FRAME])
+        t = (i // 2 + FRAME) / RATE
+        if caller is None and vad.speaking:
             echo_s += FRAME / RATE
-        if t >= CALLER_AT and stopped == "-" and transition == VadTransition.SPEECH_START:
-            stopped = f"{(t - CALLER_AT + PAUSE_S) * 1000:.0f} ms"
-    return echo_s, stopped
+        if t > at and detected is None and transition == VadTransition.SPEECH_START:
+            detected = t - at
+    return echo_s, detected
+
+
+def cell(detected: float | None) -> str:
+    return "-" if detected is None else f"{detected * 1000:.0f} ms"
+
+
+def table(params: VadParams, at: float, lines) -> None:
+    print(
+        f"\ncaller starts {at:.1f} s into the greeting: ms to SPEECH_START (+{PAUSE_S * 1000:.0f}"
+        " ms to pause the agent)"
+    )
+    print("| echo return | delay | echo | " + " | ".join(f"{lv:.0f} dBFS" for lv in LEVELS) + " |")
+    print("|---|---|---|" + "---|" * len(LEVELS))
+    for return_db, delay_s in lines:
+        echo_s, _ = listen(params, return_db, delay_s, None, at)
+        cells = " | ".join(cell(listen(params, return_db, delay_s, lv, at)[1]) for lv in LEVELS)
+        print(f"| {return_db} dB | {delay_s * 1000:.0f} ms | {echo_s:.1f} s | {cells} |")
 
 
 def main() -> None:
-    guards = {"measured": VadParams(), "fixed": VadParams(echo_adapt_db_per_s=0.0)}
-    levels = (-20.0, -25.0, -31.0, -36.0)
-    head = " | ".join(f"caller {lv:.0f}" for lv in levels)
-    print(f"| echo return | guard | echo heard as caller | {head} |")
-    print("|---|---|---|" + "---|" * len(levels))
-    for return_db in (6, 10, 15, 20, 30, 40):
-        for name, params in guards.items():
-            echo_s, _ = measure(params, return_db, None)
-            cells = " | ".join(measure(params, return_db, lv)[1] for lv in levels)
-            print(f"| {return_db} dB | {name} | {echo_s:.1f} s | {cells} |")
-    print(
-        f"(time from the caller's first word to playout paused; '-': not while the agent"
-        f" talked, {TOTAL - CALLER_AT:.0f} s)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fixed", action="store_true", help="the fixed guard, for comparison")
+    args = parser.parse_args()
+    params = VadParams(echo_adapt_db_per_s=0.0) if args.fixed else VadParams()
+    lines = [(r, d) for r in (6, 12, 20, 30, 40) for d in (0.02, 0.06, 0.15, 0.3)]
+    table(params, 1.0, lines)
+    table(params, 0.2, [(r, d) for r, d in lines if r >= 30])
+    table(params, 0.1, [(r, d) for r, d in lines if r >= 30 and d in (0.06, 0.3)])
 
 
 if __name__ == "__main__":

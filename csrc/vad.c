@@ -18,6 +18,20 @@
  * each rise of its level: speech rises and falls from word to word, and a
  * caller starting over a louder word was learned as echo at once (through
  * Asterisk the greeting was never interrupted).
+ *
+ * Two things make a quiet caller heard soon (issue 16):
+ * - Growth by evidence: besides the slow growth, the return rises at once to the
+ *   least return seen over a block of learned frames two holds long (any echo
+ *   of the agent's loudest word comes back within it). Growing at 10 dB/s from
+ *   the unmeasured 18 dB, a 40 dB line let a -34 dBFS caller through only after
+ *   ~2 s, and until then the caller's frames under the guard pulled it back up.
+ * - Not echo: echo is what was sent a fixed delay ago, weaker. Per delay, the
+ *   least (sent - level) over the loud frames since the agent's onset stays
+ *   above 0 at the line's true delay; a caller talking through the agent's
+ *   pauses drives it below 0 at every delay. Then nothing more is learned until
+ *   the agent's next onset: a quiet caller under the guard no longer pulls it
+ *   up against themselves. (What was learned from them before that is kept: on
+ *   an unmeasured line a caller and a strong echo look alike by level.)
  */
 #include <math.h>
 #include <string.h>
@@ -26,6 +40,17 @@
 
 /* 20 * log10(32768): a full-scale square wave is 0 dBFS. */
 #define FULL_SCALE_DB 90.30899869919435
+/* "Nothing seen yet" for the per-delay fit and the block minimum. */
+#define UNSEEN_DB 1e9
+/* A ring slot no frame was noted in (silence sent is VAD_FLOOR_DBFS). */
+#define UNSENT_DB (-200.0)
+/* What was sent "k slots ago" spans this many slots: a frame noted in a slot
+   lasts 20 ms, so the sources of a 20 ms input frame at any delay start within
+   four 10 ms slots. */
+#define FIT_SPAN 4
+/* The per-delay bound assumes the level is at least the echo; a caller's voice
+   can cancel part of it within a frame. */
+#define BOUND_MARGIN_DB 3.0
 
 static inline double max2(double a, double b) { return a > b ? a : b; }
 
@@ -67,9 +92,12 @@ void vad_init(vad_state *vad, const vad_params *params, int32_t sample_rate)
     vad->stop_samples = (int64_t)(params->stop_ms * rate / 1000.0 + 0.5);
     vad->sample_rate = sample_rate;
     vad->echo_slot_samples = sample_rate / 100 > 0 ? sample_rate / 100 : 1;
-    /* The slot being filled plus enough whole 10 ms slots to cover the hold. */
+    /* The slot being filled plus enough whole 10 ms slots to cover the hold;
+       the ring keeps FIT_SPAN + 1 more, so the fit covers delays up to the hold. */
     int nslots = (int)ceil(params->echo_hold_ms / 10.0) + 1;
+    int ring = nslots + FIT_SPAN + 1;
     vad->echo_nslots = nslots < 1 ? 1 : (nslots > VAD_ECHO_SLOTS ? VAD_ECHO_SLOTS : nslots);
+    vad->echo_ring = ring > VAD_ECHO_SLOTS ? VAD_ECHO_SLOTS : ring;
     vad_reset(vad);
 }
 
@@ -90,8 +118,13 @@ void vad_reset(vad_state *vad)
     vad->echo_head = 0;
     vad->echo_fill = 0;
     for (int i = 0; i < VAD_ECHO_SLOTS; i++) {
-        vad->echo_slots[i] = VAD_FLOOR_DBFS;
+        vad->echo_slots[i] = UNSENT_DB;
+        vad->echo_fit_db[i] = UNSEEN_DB;
+        vad->echo_bound_db[i] = -UNSEEN_DB;
     }
+    vad->echo_not_echo = 0;
+    vad->echo_block_min_db = UNSEEN_DB;
+    vad->echo_block_left = 2 * (int64_t)vad->echo_nslots * vad->echo_slot_samples;
 }
 
 void vad_note_output(vad_state *vad, const char *pcm, size_t nbytes)
@@ -111,21 +144,21 @@ void vad_note_output(vad_state *vad, const char *pcm, size_t nbytes)
 static double echo_reference(vad_state *vad, int64_t n, double audible, int *sending)
 {
     int64_t fill = vad->echo_fill + n;
-    int32_t nslots = vad->echo_nslots;
+    int32_t nslots = vad->echo_nslots, ring = vad->echo_ring;
     int64_t rotations = fill / vad->echo_slot_samples;
     vad->echo_fill = (int32_t)(fill % vad->echo_slot_samples);
-    if (rotations >= nslots) {
-        for (int32_t i = 0; i < nslots; i++) {
-            vad->echo_slots[i] = VAD_FLOOR_DBFS;
+    if (rotations >= ring) {
+        for (int32_t i = 0; i < ring; i++) {
+            vad->echo_slots[i] = UNSENT_DB;
         }
     } else {
         for (int64_t r = 0; r < rotations; r++) {
-            vad->echo_head = vad->echo_head + 1 == nslots ? 0 : vad->echo_head + 1;
-            vad->echo_slots[vad->echo_head] = VAD_FLOOR_DBFS;
+            vad->echo_head = vad->echo_head + 1 == ring ? 0 : vad->echo_head + 1;
+            vad->echo_slots[vad->echo_head] = UNSENT_DB;
         }
     }
     double held = VAD_FLOOR_DBFS;
-    for (int32_t i = 0; i < nslots; i++) {
+    for (int32_t k = 0, i = vad->echo_head; k < nslots; k++, i = i ? i - 1 : ring - 1) {
         held = max2(held, vad->echo_slots[i]);
     }
     double decayed = vad->echo_ref_dbfs - vad->echo_decay_per_sample * (double)n;
@@ -134,6 +167,11 @@ static double echo_reference(vad_state *vad, int64_t n, double audible, int *sen
     if (heard && !vad->echo_audible) {
         vad->echo_onset_left = (int64_t)nslots * vad->echo_slot_samples;
         vad->echo_onset_from_db = vad->echo_return_db;
+        vad->echo_not_echo = 0;
+        for (int32_t k = 0; k < ring; k++) {
+            vad->echo_fit_db[k] = UNSEEN_DB;
+            vad->echo_bound_db[k] = -UNSEEN_DB;
+        }
     } else {
         vad->echo_onset_left = vad->echo_onset_left > n ? vad->echo_onset_left - n : 0;
     }
@@ -147,17 +185,77 @@ static void learn_echo_return(vad_state *vad, double ref, double level, int64_t 
 {
     double seen = ref - level; /* >= the true return: noise only adds level */
     double step = vad->echo_adapt_per_sample * (double)n;
-    double grown = vad->echo_return_db + step;
-    /* At onset at once, by up to echo_onset_drop_db (a caller who starts talking
-       as the agent does must not pin the guard at their own level for the whole
-       utterance; a line whose echo really got that much stronger is learned over
-       the next onsets, and at the first one the start value is a fixed guard's);
-       later no faster than 3x the growth (a quiet caller under the guard must not
-       ratchet it up against themselves within a sentence). */
+    /* Down to a louder echo: at onset at once, by up to echo_onset_drop_db (a
+       caller who starts talking as the agent does must not pin the guard at their
+       own level for the whole utterance; a line whose echo really got that much
+       stronger is learned over the next onsets, and at the first one the start
+       value is a fixed guard's); later at 3x echo_adapt_db_per_s (a quiet caller
+       under the guard must not ratchet it up against themselves within a
+       sentence). Up only by the block below: growing at a fixed rate between
+       the echo's peaks let a 6 dB line's estimate wander up to 8.6 dB. */
     double shrunk = onset ? max2(seen, vad->echo_onset_from_db - vad->echo_onset_drop_db)
                           : vad->echo_return_db - 3.0 * step;
-    double next = seen < grown ? max2(seen, shrunk) : grown;
+    double next = seen < vad->echo_return_db ? max2(seen, shrunk) : vad->echo_return_db;
     vad->echo_return_db = next < vad->echo_return_max_db ? next : vad->echo_return_max_db;
+}
+
+/* Growth by evidence: every frame of a block two holds long came back at least
+   block_min under the reference, so the echo of the loudest part sent in it did
+   too. Every frame: a caller only adds level (lowers block_min), while leaving
+   out the frames over the guard could leave out the echo's loudest. */
+static void grow_by_block(vad_state *vad, double seen, int64_t n)
+{
+    if (seen < vad->echo_block_min_db) {
+        vad->echo_block_min_db = seen;
+    }
+    vad->echo_block_left -= n;
+    if (vad->echo_block_left <= 0) {
+        double block = vad->echo_block_min_db < vad->echo_return_max_db
+                           ? vad->echo_block_min_db : vad->echo_return_max_db;
+        vad->echo_return_db = max2(vad->echo_return_db, block);
+        vad->echo_block_min_db = UNSEEN_DB;
+        vad->echo_block_left = 2 * (int64_t)vad->echo_nslots * vad->echo_slot_samples;
+    }
+}
+
+/* Per delay k since the agent's onset (the top of the file): fit_k, the least
+   (loudest sent in the span - level) over loud frames; bound_k, the most
+   (quietest sent in the span - level) over all frames: at the true delay the
+   level is at least the echo, so the line's return is at least bound_k. Sets
+   *bound to the least bound_k (-UNSEEN_DB until every delay had something
+   sent); returns whether some delay still fits echo. */
+static int fit_delays(vad_state *vad, double level, int loud, double *bound)
+{
+    int32_t ring = vad->echo_ring, fits = 0;
+    double least = UNSEEN_DB;
+    for (int32_t k = 0, i = vad->echo_head; k < vad->echo_nslots;
+         k++, i = i ? i - 1 : ring - 1) {
+        double hi = UNSENT_DB, lo = -UNSENT_DB;
+        for (int32_t j = 0, m = i; j < FIT_SPAN; j++, m = m ? m - 1 : ring - 1) {
+            double sent = vad->echo_slots[m];
+            if (sent == UNSENT_DB) {
+                /* A 20 ms frame lasts into the next slot; if none was noted in the
+                   one before either, nothing was sent then (before the agent
+                   started, say): the echo may be nothing, lo stays UNSENT_DB. */
+                sent = vad->echo_slots[m ? m - 1 : ring - 1];
+            }
+            hi = max2(hi, sent);
+            lo = sent < lo ? sent : lo;
+        }
+        if (loud && hi - level < vad->echo_fit_db[k]) {
+            vad->echo_fit_db[k] = hi - level;
+        }
+        fits |= vad->echo_fit_db[k] >= 0.0;
+        if (k < 2) {
+            continue; /* the slot being filled: its frame may not be noted yet */
+        }
+        if (lo - level > vad->echo_bound_db[k]) {
+            vad->echo_bound_db[k] = lo - level;
+        }
+        least = vad->echo_bound_db[k] < least ? vad->echo_bound_db[k] : least;
+    }
+    *bound = least;
+    return fits;
 }
 
 int vad_process(vad_state *vad, const char *pcm, size_t nbytes)
@@ -176,8 +274,27 @@ int vad_process(vad_state *vad, const char *pcm, size_t nbytes)
     /* Only the agent: it is sending clearly above the noise and the caller is quiet
        (a frame over the threshold may be the caller starting, except at onset). */
     int onset = vad->echo_onset_left > 0 && vad->state <= VAD_STARTING;
-    int learn = sending && ref > base && vad->echo_adapt_per_sample > 0.0; /* 0: fixed */
-    if (learn && (onset || (vad->state == VAD_QUIET && level <= threshold))) {
+    int adapt = vad->echo_adapt_per_sample > 0.0; /* 0: a fixed guard */
+    if (sending && adapt) {
+        double bound;
+        if (!fit_delays(vad, level, level > base, &bound)) {
+            /* The caller is talking: learn nothing from them until the next onset. */
+            vad->echo_not_echo = 1;
+        }
+        bound -= BOUND_MARGIN_DB;
+        if (bound > vad->echo_return_db) {
+            /* Proven even while the caller talks: a caller who started in the
+               window after the greeting's onset was taken for echo. */
+            vad->echo_return_db = bound < vad->echo_return_max_db ? bound : vad->echo_return_max_db;
+            echo = ref - vad->echo_return_db + vad->echo_guard_db;
+            threshold = max2(base, echo);
+        }
+    }
+    int learn = sending && ref > base && adapt;
+    if (learn) {
+        grow_by_block(vad, ref - level, n);
+    }
+    if (learn && !vad->echo_not_echo && (onset || (vad->state == VAD_QUIET && level <= threshold))) {
         learn_echo_return(vad, ref, level, n, onset);
         echo = ref - vad->echo_return_db + vad->echo_guard_db;
         threshold = max2(base, echo);

@@ -65,7 +65,8 @@ typedef struct {
     int64_t stop_samples;
     int32_t sample_rate;
     int32_t echo_slot_samples;
-    int32_t echo_nslots;
+    int32_t echo_nslots;      /* ring slots within the hold */
+    int32_t echo_ring;        /* ring slots kept (the hold plus the fit's span) */
     /* running state */
     int32_t state;            /* VAD_QUIET .. VAD_STOPPING */
     int64_t run_samples;      /* samples spent in STARTING or STOPPING */
@@ -80,6 +81,13 @@ typedef struct {
     int32_t echo_head;        /* ring slot collecting the current 10 ms */
     int32_t echo_fill;        /* input samples into the current slot */
     double echo_slots[64];    /* max sent level per 10 ms slot */
+    /* Per delay k (10 ms slots): the least (sent around k ago - level) over the
+       loud frames since the agent's onset; < 0 at every k: not its echo. */
+    double echo_fit_db[64];
+    double echo_bound_db[64]; /* per delay: the return is at least this */
+    int32_t echo_not_echo;    /* every delay ruled out since the onset: the caller is there */
+    double echo_block_min_db; /* least return seen over the current block of learned frames */
+    int64_t echo_block_left;  /* learned samples left in that block */
 } vad_state;
 
 /* Level in dBFS of int16 little-endian samples (full-scale square = 0 dBFS),

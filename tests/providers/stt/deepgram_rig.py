@@ -42,8 +42,9 @@ class Session:
     times: list[float] = attrs.Factory(list)
 
 
-async def transcribe(stt: DeepgramStt, plan: list[Any]) -> Session:
-    """Run ``stt`` over ``plan``: bytes = a 20 ms frame (sent in real time),
+async def transcribe(stt: DeepgramStt, plan: list[Any], *, direct: bool = False) -> Session:
+    """Run ``stt`` over ``plan``: bytes = a 20 ms frame (sent in real time; with
+    ``direct`` by ``push_audio``, as the caller's feed does, else on the channel),
     a float = a pause in seconds, "finalize" = call finalize(), "pausing" =
     call caller_pausing() (the VAD heard the caller stop)."""
     session = Session(stt)
@@ -54,7 +55,10 @@ async def transcribe(stt: DeepgramStt, plan: list[Any]) -> Session:
         async with audio_in:
             for step in plan:
                 if isinstance(step, bytes):
-                    await audio_in.send(step)
+                    if direct:
+                        stt.push_audio(step)
+                    else:
+                        await audio_in.send(step)
                     await trio.sleep(0.02)
                 elif step == "finalize":
                     stt.finalize()

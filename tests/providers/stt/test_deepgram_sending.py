@@ -29,13 +29,14 @@ def message_sizes(record: Any) -> list[int]:
     return [size for _, size in record.audio_messages]
 
 
-async def test_talking_goes_in_batches_and_the_rest_is_flushed_at_the_end(autojump_clock):
+@pytest.mark.parametrize("direct", [False, True])
+async def test_talking_goes_in_batches_and_the_rest_is_flushed_at_the_end(direct, autojump_clock):
     pcm = tone(740)  # 37 frames: seven batches of five, and two
     with trio.fail_after(LIMIT):
         async with open_fake_deepgram(sample_rate=RATE) as fake:
             stt = DeepgramStt(settings_for(fake), RATE)  # batch_ms=100
             began = trio.current_time()
-            await transcribe(stt, frames(pcm))
+            await transcribe(stt, frames(pcm), direct=direct)
             fake.check()
     (record,) = fake.connections
     assert bytes(record.audio) == pcm
@@ -48,20 +49,23 @@ async def test_talking_goes_in_batches_and_the_rest_is_flushed_at_the_end(autoju
     assert stt.statistics().audio_messages_sent == 8
 
 
-async def test_audio_that_stops_mid_batch_waits_only_batch_ms(autojump_clock):
+@pytest.mark.parametrize("direct", [False, True])
+async def test_audio_that_stops_mid_batch_waits_only_batch_ms(direct, autojump_clock):
     plan = [*frames(tone(40)), 2.0]  # two frames, then nothing for a while
     with trio.fail_after(LIMIT):
         async with open_fake_deepgram(sample_rate=RATE) as fake:
             stt = DeepgramStt(settings_for(fake, batch_ms=100), RATE)
             began = trio.current_time()
-            await transcribe(stt, plan)
+            await transcribe(stt, plan, direct=direct)
             fake.check()
     ((at, size),) = fake.connections[0].audio_messages
     assert size == 640 and at - began == pytest.approx(0.1)
     assert fake.connections[0].controls == ["CloseStream"]  # no KeepAlive was due
 
 
-async def speech_final_at(batch_ms: int, *, pausing: bool) -> tuple[float, list[tuple[float, int]]]:
+async def speech_final_at(
+    batch_ms: int, *, pausing: bool, direct: bool = False
+) -> tuple[float, list[tuple[float, int]]]:
     """When the first end-of-turn final reached us and the audio messages the
     server got (times in s after the start). The speech ends at 0.74 s;
     endpointing is 400 ms."""
@@ -69,18 +73,21 @@ async def speech_final_at(batch_ms: int, *, pausing: bool) -> tuple[float, list[
     async with open_fake_deepgram(script=SCRIPT, sample_rate=RATE) as fake:
         stt = DeepgramStt(settings_for(fake, batch_ms=batch_ms), RATE)
         began = trio.current_time()
-        session = await transcribe(stt, plan)
+        session = await transcribe(stt, plan, direct=direct)
         fake.check()
     final = next(e for e in session.events if isinstance(e, Transcript) and e.end_of_turn)
     messages = [(at - began, size) for at, size in fake.connections[0].audio_messages]
     return session.times[session.events.index(final)] - began, messages
 
 
-async def test_pausing_sends_frame_by_frame_so_the_end_of_turn_is_not_delayed(autojump_clock):
+@pytest.mark.parametrize("direct", [False, True])
+async def test_pausing_sends_frame_by_frame_so_the_end_of_turn_is_not_delayed(
+    direct, autojump_clock
+):
     with trio.fail_after(LIMIT):
-        unbatched, _ = await speech_final_at(20, pausing=False)
-        paused, messages = await speech_final_at(100, pausing=True)
-        late, _ = await speech_final_at(100, pausing=False)
+        unbatched, _ = await speech_final_at(20, pausing=False, direct=direct)
+        paused, messages = await speech_final_at(100, pausing=True, direct=direct)
+        late, _ = await speech_final_at(100, pausing=False, direct=direct)
     # The final follows the frame that completes 400 ms of silence (sent at 1.12 s).
     assert unbatched == pytest.approx(1.12, abs=0.005)
     assert paused == pytest.approx(unbatched, abs=0.005)
