@@ -157,8 +157,14 @@ static double echo_reference(vad_state *vad, int64_t n, double audible, int *sen
             vad->echo_slots[vad->echo_head] = UNSENT_DB;
         }
     }
+    /* The newest nslots slots, head back (the ring keeps older ones for the
+       fit); two straight runs rather than a wrap test per slot. */
     double held = VAD_FLOOR_DBFS;
-    for (int32_t k = 0, i = vad->echo_head; k < nslots; k++, i = i ? i - 1 : ring - 1) {
+    int32_t first = vad->echo_head - nslots + 1;
+    for (int32_t i = first > 0 ? first : 0; i <= vad->echo_head; i++) {
+        held = max2(held, vad->echo_slots[i]);
+    }
+    for (int32_t i = first < 0 ? ring + first : ring; i < ring; i++) {
         held = max2(held, vad->echo_slots[i]);
     }
     double decayed = vad->echo_ref_dbfs - vad->echo_decay_per_sample * (double)n;
