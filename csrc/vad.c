@@ -253,7 +253,7 @@ static int fit_delays(vad_state *vad, double level, int loud, double *bound)
             vad->echo_fit_db[k] = hi - level;
         }
         fits |= vad->echo_fit_db[k] >= 0.0;
-        if (k < 2) {
+        if (k == 0) {
             continue; /* the slot being filled: its frame may not be noted yet */
         }
         if (lo - level > vad->echo_bound_db[k]) {
@@ -261,7 +261,7 @@ static int fit_delays(vad_state *vad, double level, int loud, double *bound)
         }
         least = vad->echo_bound_db[k] < least ? vad->echo_bound_db[k] : least;
     }
-    *bound = least;
+    *bound = nslots > 1 ? least : -UNSEEN_DB; /* no delay to bound with so short a hold */
     return fits;
 }
 
