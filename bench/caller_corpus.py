@@ -41,7 +41,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from caller_judge import Result, judge, report
-from caller_person import REPLIES, Person, spelled
+from caller_person import REPLIES, Person, spelled, street_name
 from caller_scripts import CALLERS, Keys, Line, Pause, Spec
 
 from agent.base.config import ServerSettings
@@ -243,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         for spec in specs:  # each caller's postcode spelled, for "letter by letter"
             if postcode := spec.slots.get("postcode") or next(iter(spec.confirms), ""):
                 texts[spec.name] = spelled(postcode)
+            if address := spec.slots.get("address"):  # and the street's name, when asked
+                texts[f"{spec.name}/street"] = spelled(street_name(address))
+            if name := spec.slots.get("name"):  # and the surname
+                texts[f"{spec.name}/surname"] = spelled(name.split()[-1])
         replies[voice] = {
             key: Say(read_wav(synthesise(voice, text), 8000), label=text)
             for key, text in texts.items()

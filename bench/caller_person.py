@@ -10,7 +10,7 @@ from caller_scripts import Spec
 
 from agent.demo.softphone import Caller, PressKeys, Say
 
-__all__ = ["REPLIES", "Person", "spelled"]
+__all__ = ["REPLIES", "Person", "spelled", "street_name"]
 
 
 REPLIES = {"yes": "Yes, that's right.", "no": "No."}
@@ -23,7 +23,9 @@ _WORDS = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", _ALPHABET.split(), strict=True))
 
 def spelled(postcode: str) -> str:
     """A postcode spelled the way people do when asked: "S for sugar, W for william, 1"."""
-    parts = [f"{c} for {_WORDS[c]}" if c.isalpha() else c for c in postcode.replace(" ", "")]
+    parts = [
+        f"{c} for {_WORDS[c]}" if c.isalpha() else c for c in postcode.upper().replace(" ", "")
+    ]
     return ", ".join(parts) + "."
 
 
@@ -38,6 +40,14 @@ _AGAIN = re.compile(
 # After a miss ("Sorry, ... type it on your keypad"), not the first question's "you can also".
 _KEYPAD = re.compile(r"\bsorry\b.*\b(?:type|key|enter)\b.*\bkeypad\b", re.IGNORECASE)
 _SPELL = re.compile(r"\bletter by letter\b", re.IGNORECASE)  # the postcode, spelled
+_STREET = re.compile(r"\bspell\b.*\bstreet\b", re.IGNORECASE)  # the street's name, spelled
+_SURNAME = re.compile(r"\bspell\b.*\b(?:surname|last name)\b", re.IGNORECASE)
+
+
+def street_name(address: str) -> str:
+    """The name of the street of "15 Park Lane": "Park" (between number and street word)."""
+    words = address.split()
+    return " ".join(w for w in words[:-1] if not w[0].isdigit()) or words[-1]
 
 
 def _alnum(text: str) -> str:
@@ -86,6 +96,11 @@ class Person:
         if _KEYPAD.search(text) and phone and "keypad" not in self.other_ways and said:
             self.other_ways.add("keypad")
             return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
+        for way, asked in (("street", _STREET), ("surname", _SURNAME)):
+            reply = self.replies.get(f"{self.spec.name}/{way}")
+            if asked.search(text) and reply is not None and way not in self.other_ways:
+                self.other_ways.add(way)
+                return [reply]
         spell = self.replies.get(self.spec.name)
         if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
             self.other_ways.add("spell")

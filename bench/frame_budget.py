@@ -13,6 +13,9 @@ any frame wins, in this order):
 * STT uplink: ``agent/providers/stt/`` and ``agent/conversation/sttfeed.py``
   (the feed's channel, the batcher, the WebSocket and its TLS);
 * LLM + TTS: ``agent/providers/llm/`` and ``agent/providers/tts/``;
+* the callers' audio read by the media clock's task (``agent/media/inbound.py``,
+  ``caller_audio.py`` on the stack): brain hooks when a brain frame is there too,
+  else read + decode;
 * playout + send: ``agent/media/playout.py``, a media clock
   (``agent/media/clock*.py``) and the frame send functions of ``agent/media``;
 * brain hooks: ``agent/conversation/``, ``agent/dialogue/``, ``agent/business/``;
@@ -70,6 +73,13 @@ def part_of(frames: list[tuple[str, str]]) -> str:
         return "STT uplink"
     if has("agent/providers/llm/", "agent/providers/tts/"):
         return "LLM + TTS"
+    # The clock's task also reads the callers' audio (agent/media/inbound.py): what
+    # it does for that is the inbound path's, not playout's.
+    inbound = has("agent/media/inbound", "agent/media/caller_audio")
+    if inbound and has("agent/conversation/", "agent/dialogue/", "agent/business/"):
+        return "brain hooks"
+    if inbound:
+        return "read + decode"
     if has("agent/media/playout", "agent/media/clock") or any(
         func in _SEND_FUNCS and "agent/media/" in path for func, path in frames
     ):

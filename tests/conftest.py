@@ -83,3 +83,15 @@ def pg_url(pg_server):
     from tests.pg import fresh_database
 
     return fresh_database(pg_server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_db(request, tmp_path):
+    """The agent's store (VOICE_AGENT_DB) on each engine, for a contract both must
+    keep: a SQLite file, then a fresh PostgreSQL database (skipped without a server)."""
+    from agent.business.database import open_database
+
+    sqlite = request.param == "sqlite"
+    database = open_database(tmp_path / "agent.db" if sqlite else request.getfixturevalue("pg_url"))
+    yield database
+    database.close()

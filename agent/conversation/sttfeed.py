@@ -16,18 +16,22 @@ for its age to be checked: the reader hands one over every 20 ms, and the end
 of speech (the VAD's pause) flushes at once. A session without ``uplink`` gets
 every frame as it comes.
 
-Memory stays bounded as before: ``send_nowait`` on a full channel drops the batch
-and counts its frames (``dropped``). The channel has room for ``buffer`` frames
-plus the gate's ring when batched (so as many bytes as before); a frame sent on
-its own around a pause takes a whole slot, so a stalled session drops sooner
-there. The session's pump drains the channel at once (``DeepgramStt``), so only
-a stalled one ever fills it.
+A session that takes audio directly (``push_audio``: Deepgram) is handed each
+batch or frame without the channel: no task wakes per hand-over but the
+session's sender, when a message is due (its ledger bounds the memory, dropping
+the oldest audio). Otherwise memory stays bounded as before: ``send_nowait`` on
+a full channel drops the batch and counts its frames (``dropped``). The channel
+has room for ``buffer`` frames plus the gate's ring when batched (so as many
+bytes as before); a frame sent on its own around a pause takes a whole slot, so
+a stalled session drops sooner there. A session's pump drains the channel at
+once, so only a stalled one ever fills it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -54,6 +58,7 @@ class SttFeed:
         self.batches = 0  # hand-overs to the session (channel messages)
         # Optional on a session (``agent.providers.stt.uplink``): absent, no batching.
         self._uplink: UplinkBatching | None = getattr(stt, "uplink", None)
+        self._push: Callable[[bytes], None] | None = getattr(stt, "push_audio", None)
         frames_per_batch = 1
         self._batch_s, self._batch_bytes = 0.0, 0  # 0 bytes: no batching
         if self._uplink is not None:
@@ -113,6 +118,11 @@ class SttFeed:
             self._pending_frames = 0
 
     def _send(self, pcm: bytes, frames: int) -> None:
+        if self._push is not None:
+            self._push(pcm)
+            self.to_stt += frames
+            self.batches += 1
+            return
         try:
             self._audio_send.send_nowait(pcm)
             self.to_stt += frames

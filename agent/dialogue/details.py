@@ -22,6 +22,8 @@ __all__ = [
     "house_number",
     "is_correction",
     "respell",
+    "spelled_word",
+    "with_street_name",
 ]
 
 STREET_WORDS = (
@@ -176,3 +178,52 @@ def respell(name: str, text: str) -> str:
     if re.search(rf"{letter}{letter}", name, re.IGNORECASE):
         return name
     return re.sub(rf"({letter})", r"\1\1", name, count=1, flags=re.IGNORECASE)
+
+
+# What a recogniser writes for the "for" of "P for Peter": "for", "4", "as in", "like".
+_SPELL_MARKERS = frozenset({"for", "four", "like"})
+
+
+def spelled_word(text: str) -> str | None:
+    """A word spelled letter by letter ("P for Peter, A for apple, R, K", "P A R K"),
+    capitalised; ``None`` unless three to twenty letters were spelled, none three times
+    in a row (a recogniser's decoding loop). In "X for Word" the letter heard alone is
+    taken ("R4 Albert" is R), else the word's first ("for Peter" is P)."""
+    text = re.sub(r"(?<=[A-Za-z])4|\b4\b", " for ", text.replace(" as in ", " for "))
+    tokens = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text)
+    said = " ".join(t.lower() for t in tokens if t.lower() not in _SPELL_MARKERS)
+    if re.search(r"\b(\w+) \1 \1\b", said):
+        return None  # "M4M4O4O4R4R4R4...": the recogniser looping, not a spelling
+    letters: list[str] = []
+    held = False  # the token before was taken as a letter
+    i = 0
+    while i < len(tokens):
+        token, low = tokens[i], tokens[i].lower()
+        after = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if low in _SPELL_MARKERS and after and after.lower() not in _SPELL_MARKERS:
+            if not held and len(after) >= 2:
+                letters.append(after[0].upper())  # the letter itself was not heard
+            held, i = False, i + 2  # the word only says the letter again
+            continue
+        before = tokens[i - 1] if i > 0 else ""
+        # "a" and "I" are words too: letters only among letters ("P, A, R, K", "A for")
+        among = len(before) == 1 or len(after) == 1 or after.lower() in _SPELL_MARKERS
+        held = len(token) == 1 and (low not in ("a", "i") or among)
+        if held:
+            letters.append(token.upper())
+        i += 1
+    word = "".join(letters)
+    if not 3 <= len(word) <= 20 or re.search(r"(.)\1\1", word):
+        return None
+    return word.capitalize()
+
+
+def with_street_name(address: str, name: str) -> str | None:
+    """``address`` with its street's name replaced ("15 part lane", "Park" -> "15 Park
+    Lane"); ``None`` when it has no house number and street word around the name."""
+    m = re.fullmatch(
+        rf"(.*\d+[a-z]?,?)[\s-]+(.+?)[\s-]+({STREET_WORDS})", address.strip(" ."), re.I
+    )
+    if m is None:
+        return None
+    return f"{m.group(1)} {name} {m.group(3).capitalize()}"

@@ -69,6 +69,8 @@ TEMPLATES: dict[str, str] = {
         "Sorry, I didn't get a day. Could you say a day, like tomorrow morning or Thursday? "
         "Or say person and I'll put you through."
     ),
+    "spell_address": "Sorry about that. Could you spell the name of the street for me?",
+    "spell_name": "Sorry about that. Could you spell your surname for me?",
     "offer_person": "Or say person and I'll put you through to someone who can help.",
     "check_value": "Sorry, the line isn't very clear. Was that {value}?",
     "check_area": (

@@ -275,8 +275,7 @@ class BookingWorkflow:
             if u.intent is Intent.NO and bare:
                 # Said the same way, it would be heard the same way: ask another way next
                 # (spelled, on the keypad), never the same read-back twice.
-                data.rejected.add(value)
-                data.misses[field] = max(data.misses.get(field, 0), 1)
+                data.turned_down(field, value)
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
             if u.intent is Intent.NO:
                 data.rejected.add(value)  # "no, it's ...": never read back again
@@ -299,6 +298,11 @@ class BookingWorkflow:
     def _classify_utterance(self, u: Utterance) -> Kind:
         self.silences = 0
         urgent = self.profile.find_emergency(enrich(u.text)) or u.intent is Intent.HUMAN
+        wanted = self.expecting
+        if not urgent and self.data.spelling and self.data.spelling[0] == wanted:
+            step = self.data.spelled(u.text, getattr(u.slots, wanted or "name"))
+            if step is not None:  # "Was that 15 Park Lane?", or the spelling asked again
+                return K.CHECK_VALUE if step == "check" else K.DETAILS
         if u.confidence < self.config.min_confidence and not urgent:
             return self._classify_unsure(u)  # an emergency or "a person" heard in doubt is acted on
         self.repeats = 0

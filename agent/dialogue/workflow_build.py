@@ -86,6 +86,8 @@ class ActionBuilder:
             detail = self.data.missing_detail()
             if detail is None:
                 return QUESTIONS["slot?"]
+            if self.data.spelling is not None and self.data.spelling[0] == detail:
+                return render(self.profile, f"spell_{detail}")  # turned down: spelled now
             if not asking:
                 return render(self.profile, f"ask_{detail}")
             last, times = self.streak

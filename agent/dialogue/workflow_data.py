@@ -15,6 +15,7 @@ import attrs
 
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import parse_postcode, to_e164
+from agent.dialogue.details import spelled_word, with_street_name
 from agent.dialogue.replies import DETAIL_ORDER
 from agent.dialogue.slots import Slots, TimeWindow
 from agent.dialogue.tools import BookingRequest, ToolRequest
@@ -71,6 +72,9 @@ class BookingData:
         self.misses: dict[str, int] = {}
         self.rejected: set[str] = set()  # values read back that the caller said no to
         self.checks: dict[str, int] = {}  # read-backs of a doubted name or address
+        # a name or address turned down: the surname or the street's name asked spelled
+        self.spelling: tuple[str, str] | None = None
+        self.respelled: dict[str, tuple[str, str]] = {}  # field: (spelled, first heard)
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
         self.moving: tuple[float, float] | None = None  # the slot it is being moved to
         self.area_checked: str | None = None
@@ -171,6 +175,45 @@ class BookingData:
             self.changed, self.doubt = [], (field, value)
             return True
         return False
+
+    def spelled(self, text: str, heard: str | None) -> str | None:
+        """The answer to "could you spell ...?": ``"check"`` with the value turned down
+        with the spelled word in it (the street's name, or the name's word most like it)
+        held as ``doubt`` to read back ("15 part lane" + P, A, R, K: "15 Park Lane");
+        ``"again"`` when the caller said the value again instead and it was heard the
+        same (they had not heard the question yet: asked once more); else ``None``."""
+        assert self.spelling is not None
+        field, base = self.spelling
+        word = spelled_word(text)
+        if word is None and heard in self.rejected and not self.checks.get(f"{field}/again"):
+            self.checks[f"{field}/again"] = 1
+            return "again"
+        self.spelling = None
+        value = None
+        if word is not None:
+            value = (
+                with_street_name(base, word) if field == "address" else _replace_word(base, word)
+            )
+        if value is None or value in self.rejected:
+            if heard is None:
+                setattr(self, field, base)  # no spelling to be had: kept as first heard
+            return None
+        self.doubt, self.respelled[field] = (field, value), (value, base)
+        return "check"
+
+    def turned_down(self, field: str, value: str) -> None:
+        """A no to "Was that ...?": never read back again; a name or an address is asked
+        again by spelling (said the same way, it would be heard the same way), once."""
+        self.rejected.add(value)
+        self.misses[field] = max(self.misses.get(field, 0), 1)
+        spelled, first = self.respelled.get(field, ("", ""))
+        if value == spelled:  # the spelling was no better: kept as first heard
+            setattr(self, field, first)
+            return
+        spellable = field == "name" or with_street_name(value, "X") is not None
+        if field in ("name", "address") and spellable and not self.checks.get(f"{field}/spelled"):
+            self.checks[f"{field}/spelled"] = 1
+            self.spelling = (field, value)
 
     def _set(self, field: str, value: str, filled: set[str]) -> None:
         old = getattr(self, field)

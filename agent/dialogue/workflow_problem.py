@@ -83,7 +83,7 @@ def unclear_problem(
     if words and u.intent is None and u.slots.is_empty() and words not in data.problem_said:
         data.problem_said.append(words)  # the job description, in the caller's words
     if not_a_job(words) or u.intent in (Intent.NO, Intent.GOODBYE):
-        data.not_a_job = data.not_a_job or not_a_job(words)
+        data.not_a_job = True  # "no" to "is that a job for us?" too
     misses = data.miss("service")
     offer = profile.assessment is not None and not data.not_a_job and not data.priority
     # After "is that a job for us?" once (a yes to it says it is one, whatever it is).

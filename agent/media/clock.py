@@ -14,6 +14,14 @@ to be scheduled again, so that call's frames keep their order while the others
 go on on time. An exception raised by a member's tick is handed to that member
 (``clock_failed``), never to the clock: one call's failure is that call's.
 
+The same task reads the calls' audio (``inbound``, ``agent.media.inbound``): at
+every wake-up it reads whatever any caller sent meanwhile, and while its next
+frame is due more than a slot away it also waits for a caller's audio to arrive.
+So a caller's frame is handled within a slot of its arrival (at once when the
+task is idle), and with many calls the two directions share the same wake-ups:
+at most one per slot however many calls there are, where a reader per call woke
+for every frame.
+
 The clock's task runs in the nursery given to it (the server's call nursery)
 only while it has members: it starts with the first and ends with the last, so
 it never keeps a draining server alive.
@@ -54,9 +62,9 @@ class MediaClock:
             raise ValueError(f"slot_s must be in [0, 0.02) s, got {slot_s!r}")
         self.slot_s = slot_s
         self._nursery = nursery
-        # The inbound side of the same calls (agent.media.inbound): one task reads
-        # every call's audio, as this one sends it.
-        self.inbound = InboundPoller(nursery)
+        # The inbound side of the same calls (agent.media.inbound): this task reads
+        # every call's audio too, at the same wake-ups when it can.
+        self.inbound = InboundPoller(self._inbound_changed)
         # (due, seq, member); an entry is current only while _live[member] == seq.
         self._heap: list[tuple[float, int, ClockMember]] = []
         self._live: dict[ClockMember, int] = {}
@@ -88,15 +96,31 @@ class MediaClock:
             # Stale entries hold their members (and their calls) until popped: with
             # no member left, nothing in the heap is current.
             self._heap.clear()
-            if self._sleep is not None:
+            if self._sleep is not None and not self.inbound.members:
                 self._sleep.cancel()  # the task ends: nothing left to drive
 
+    def _inbound_changed(self) -> None:
+        """A call joined or left the inbound poll: start the task, or have it look
+        again (a sleep that does not watch the poll must not keep a new caller's
+        audio waiting for the next frame due)."""
+        if not self._running:
+            if self.inbound.members:
+                self._running = True
+                self._nursery.start_soon(self._run)
+        elif self._sleep is not None:
+            if self._live or self.inbound.members:
+                self._sleep.deadline = -math.inf
+            else:
+                self._sleep.cancel()
+
     async def _run(self) -> None:
-        heap, live, slot = self._heap, self._live, self.slot_s
+        heap, live, slot, inbound = self._heap, self._live, self.slot_s, self.inbound
         heappop, heappush, current_time = heapq.heappop, heapq.heappush, trio.current_time
         try:
-            while live:
+            while live or inbound.members:
                 self.wakeups += 1
+                if inbound.members:
+                    inbound.drain()  # what callers sent since the last wake-up
                 horizon = current_time() + slot
                 while heap and heap[0][0] <= horizon:
                     _, seq, member = heappop(heap)
@@ -115,14 +139,24 @@ class MediaClock:
                         seq = next(self._seq)
                         live[member] = seq
                         heappush(heap, (due, seq, member))
-                if not live:
+                if not live and not inbound.members:
                     break
-                with trio.CancelScope(deadline=heap[0][0] if heap else math.inf) as scope:
+                wake_at = heap[0][0] if heap else math.inf
+                with trio.CancelScope(deadline=wake_at) as scope:
                     self._sleep = scope
-                    await trio.sleep_forever()
+                    # Caller audio waits for the next wake-up when that is within a
+                    # slot (so busy calls share wake-ups both ways); otherwise its
+                    # arrival wakes the task.
+                    fd = inbound.fileno
+                    if fd is not None and wake_at - current_time() > slot:
+                        await trio.lowlevel.wait_readable(fd)
+                    else:
+                        await trio.sleep_forever()
                 self._sleep = None
         finally:
             self._sleep = None
             self._running = False
             if not live:
                 heap.clear()
+            if not inbound.members:
+                inbound.close()

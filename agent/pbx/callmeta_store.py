@@ -44,6 +44,8 @@ _UNKNOWN = "not issued by the AGI setup or expired"
 
 
 class CallMetadataStore:
+    """The calls between setup, AudioSocket and ``next`` (see the module docstring)."""
+
     def __init__(
         self,
         db: Database,
@@ -277,7 +279,10 @@ class CallMetadataStore:
         )
 
     def total_load(self) -> int:
-        sql = "SELECT coalesce(sum(value), 0) FROM store_counters WHERE name LIKE 'load:%'"
+        # substr, not LIKE 'load:%': psycopg would read that % as a placeholder.
+        sql = (
+            "SELECT coalesce(sum(value), 0) FROM store_counters WHERE substr(name, 1, 5) = 'load:'"
+        )
         return self._read(sql)[0]
 
     def forget_worker(self, pid: int) -> None:

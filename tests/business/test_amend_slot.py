@@ -31,17 +31,6 @@ def db(tmp_path):
     database.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine_db(request, tmp_path):
-    # The same contract on both engines of VOICE_AGENT_DB.
-    if request.param == "sqlite":
-        database = open_database(tmp_path / "agent.db")
-    else:
-        database = open_database(request.getfixturevalue("pg_url"))
-    yield database
-    database.close()
-
-
 def other_body() -> dict:
     """Another caller's booking, on Thursday 10:00-12:00."""
     return {**body(), "slot": THURSDAY, "call_uuid": "call-2"}

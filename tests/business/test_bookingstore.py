@@ -20,15 +20,9 @@ def ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    # The same contract on both engines of VOICE_AGENT_DB.
-    if request.param == "sqlite":
-        database = open_database(tmp_path / "agent.db")
-    else:
-        database = open_database(request.getfixturevalue("pg_url"))
-    yield database
-    database.close()
+@pytest.fixture
+def db(engine_db):
+    return engine_db  # the same contract on both engines (tests/conftest.py)
 
 
 def store_at(db, now: float = MONDAY_7AM, profile: CompanyProfile = PROFILE, **kw) -> BookingStore:

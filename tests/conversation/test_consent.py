@@ -18,13 +18,13 @@ from agent.base.errors import ConfigError
 from agent.conversation import ConversationParams
 from agent.conversation.consent import ConsentGate
 from agent.demo.signals import speechlike
-from tests.conversation.test_brain import (
+from tests.conversation.call_rig import (
     FRAME,
     FakeTools,
     Rig,
     user_texts,
 )
-from tests.conversation.test_brain import open_call as brain_call
+from tests.conversation.call_rig import open_call as brain_call
 from tests.fakes.inmem import LlmReply, ScriptedStt, _dbfs
 
 # --- the pure gate ------------------------------------------------------------------

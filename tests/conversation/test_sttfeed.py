@@ -88,6 +88,38 @@ async def test_a_batching_session_is_woken_once_per_batch_with_every_frame_in_or
     assert [round(t, 3) for t, _ in stt.messages] == [round(0.1 * (k + 1), 3) for k in range(10)]
 
 
+class PushedStt(StubStt):
+    """A session that takes audio directly (``push_audio``), as Deepgram's does."""
+
+    def push_audio(self, pcm: bytes) -> None:
+        self.messages.append((trio.current_time(), pcm))
+
+    async def run(self, audio, out, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async with audio:
+            async for pcm in audio:
+                raise AssertionError(f"{len(pcm)} bytes came on the channel")
+
+
+async def test_a_session_that_takes_audio_directly_gets_the_same_batches_at_once(
+    autojump_clock,
+):
+    stt = PushedStt(BATCHING)
+    async with trio.open_nursery() as nursery:
+        feed = await opened(stt, nursery)
+        await talk(feed, 0, 7)  # one batch of 5, two frames waiting
+        feed.caller_pausing(trio.current_time())  # the two at once
+        await talk(feed, 7, 3)  # then frame by frame
+        await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    sizes = [len(pcm) for _, pcm in stt.messages]
+    assert sizes == [5 * FRAME_BYTES, 2 * FRAME_BYTES] + [FRAME_BYTES] * 3
+    assert joined(stt) == b"".join(frame(i) for i in range(10))
+    assert feed.to_stt == 10 and feed.batches == 5 and feed.dropped == 0
+    # Handed over in the instant of the frame that completed each (no task between).
+    assert round(stt.messages[0][0], 3) == 0.1
+
+
 async def test_a_session_without_uplink_gets_every_frame_as_it_comes(autojump_clock):
     stt = StubStt(None)
     async with trio.open_nursery() as nursery:

@@ -87,6 +87,12 @@ def test_a_call_that_is_plainly_not_a_job_is_never_offered_a_visit(first: str) -
     assert call.wf.state is State.TRANSFER  # handed over after the misses, as before
 
 
+def test_no_to_is_that_a_job_for_us_is_never_offered_a_visit() -> None:
+    call = Call()
+    call.say(MISHEARD)
+    assert "take a look" not in call.say("No.")
+
+
 def test_an_emergency_is_never_offered_a_look() -> None:
     call = Call()
     call.say(MISHEARD)

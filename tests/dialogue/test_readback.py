@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agent.base.events import Message
+from agent.dialogue.details import spelled_word, with_street_name
 from agent.dialogue.doubt import mark_check, mark_unsure
 from agent.providers.llm.offline_policy import OfflinePolicy
 from tests.dialogue.test_callers import NOW, PLUMBER, Call, to_details
@@ -28,18 +31,71 @@ def test_an_address_with_a_doubted_word_is_read_back_and_a_yes_takes_it() -> Non
 def test_a_no_asks_again_and_a_new_hearing_is_read_back_once_more() -> None:
     call = at_address()
     call.say(mark_check("15 part lane.", ["part"]))
-    assert "address" in call.say("No.")
+    assert "spell the name of the street" in call.say("No.")  # asked another way
+    # Said again instead of spelled: a new hearing, read back once more.
     assert "Was that 15 Park Lane?" in call.say(mark_check("15 Park Lane.", ["park"]))
     call.say("Yes.")
     assert call.wf.data.address == "15 Park Lane"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "P for Peter, A for apple, R for Robert, K for King.",
+        "P, A, R, K.",
+        "P4 Peter, a 4-apple, R, K",
+    ],
+)
+def test_a_no_asks_for_the_street_spelled_and_the_spelling_is_read_back(spelling: str) -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    assert "spell the name of the street" in call.say("No.")
+    assert "Was that 15 Park Lane?" in call.say(spelling)
+    assert "postcode" in call.say("Yes, that's right.")
+    assert call.wf.data.address == "15 Park Lane"
+
+
+def test_a_no_to_the_spelled_read_back_keeps_the_first_hearing_and_goes_on() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    call.say("No.")
+    assert "Was that 15 Bark Lane?" in call.say("B for Bertie, A, R, K.")
+    assert "postcode" in call.say("No.")  # never asked for ever
+    assert call.wf.data.address == "15 part lane"
+
+
+def test_a_spelling_that_is_no_spelling_keeps_the_first_hearing() -> None:
+    call = to_details()
+    call.say(mark_check("My name is Peter Morrigan.", ["morrigan"]))
+    assert "spell your surname" in call.say("No.")
+    assert "address" in call.say("M4M4O4O4R4R4R4G4G4G4A4A4A4N")
+    assert call.wf.data.name == "Peter Morrigan"
+
+
+def test_the_street_is_asked_spelled_once_only() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    call.say("No.")
+    assert "Was that 15 bark lane?" in call.say(mark_check("15 bark lane.", ["bark"]))
+    assert "spell" not in call.say("No.")
 
 
 def test_a_rejected_hearing_is_never_read_back_again_but_kept_as_heard() -> None:
     call = at_address()
     call.say(mark_check("15 part lane.", ["part"]))
     call.say("No.")
-    reply = call.say(mark_check("15 part lane.", ["part"]))  # heard the same again
+    heard_again = mark_check("15 part lane.", ["part"])  # said again, not spelled
+    assert "spell" in call.say(heard_again)  # the spelling asked once more
+    reply = call.say(heard_again)
     assert "Was that" not in reply and call.wf.data.address == "15 part lane"
+
+
+def test_said_again_before_the_spelling_is_asked_then_spelled() -> None:
+    call = at_address()
+    call.say(mark_check("15 part lane.", ["part"]))
+    call.say("No.")  # and at once the address again, over the question to spell it
+    assert "spell the name of the street" in call.say(mark_check("15 part lane.", ["part"]))
+    assert "Was that 15 Park Lane?" in call.say("P for Peter, A for apple, R, K.")
 
 
 def test_no_with_the_detail_again_heard_the_same_is_not_read_back_again() -> None:
@@ -64,6 +120,15 @@ def test_a_name_with_a_doubted_word_is_read_back() -> None:
     assert "Was that Ann Holuis?" in call.say(mark_check("My name is Ann Holuis.", ["holuis"]))
     call.say("Yes.")
     assert call.wf.data.name == "Ann Holuis"
+
+
+def test_a_no_to_a_name_asks_for_the_surname_spelled() -> None:
+    call = to_details()
+    call.say(mark_check("My name is Ann Holuis.", ["holuis"]))
+    assert "spell your surname" in call.say("No.")
+    assert "Was that Ann Lewis?" in call.say("L for London, E for echo, W, I, S.")
+    call.say("Yes.")
+    assert call.wf.data.name == "Ann Lewis" and call.wf.expecting == "address"
 
 
 def test_a_doubted_word_outside_the_detail_changes_nothing() -> None:
@@ -119,3 +184,34 @@ def test_a_postcode_correction_heard_in_pieces_while_the_number_is_asked_is_read
     assert "Was that S W 7, 2 A R?" in reply and call.wf.data.heard_phone is None
     call.say("Yes.")
     assert call.wf.data.postcode == "SW7 2AR" and call.wf.expecting == "phone"
+
+
+@pytest.mark.parametrize(
+    ("said", "word"),
+    [
+        ("P for Peter, A for apple, R for Robert, K for King.", "Park"),
+        ("P, A, R, K.", "Park"),
+        ("It's M for Mary, I as in India, L, L.", "Mill"),
+        ("for Peter, for apple, for Robert, for King", "Park"),  # the letters themselves lost
+        ("P4 Peter A4 Apple R4 Albert K4 K", "Park"),  # the letter heard alone wins
+        ("M4M4O4O4R4R4R4G4G4G4A4A4A4N", None),  # a decoding loop is no spelling
+        ("I think it is a lane", None),
+        ("P for Peter", None),  # too short to be a street's name
+    ],
+)
+def test_spelled_word(said: str, word: str | None) -> None:
+    assert spelled_word(said) == word
+
+
+@pytest.mark.parametrize(
+    ("address", "street"),
+    [
+        ("15 part lane", "15 Park Lane"),
+        ("8-part road", "8 Park Road"),
+        ("12-hour e-road", "12 Park Road"),  # a recogniser's hyphens
+        ("flat 3, 9 part court", "flat 3, 9 Park Court"),
+        ("part lane", None),  # no house number: nothing to keep around the name
+    ],
+)
+def test_with_street_name(address: str, street: str | None) -> None:
+    assert with_street_name(address, "Park") == street

@@ -13,14 +13,13 @@ import trio
 import trio.testing
 
 from agent.base.config import ServerSettings
-from agent.conversation import conversation_brain_factory
 from agent.media.recording import RecordingSettings, RecordingWriter
 from agent.media.server import handle_connection
 from agent.observe.cost import Prices
 from agent.observe.process import Observability, ObservabilitySettings
 from agent.observe.records import RecordSettings, RecordStore
 from agent.pbx.callmeta import CallMetadata
-from tests.conversation.test_brain import DIRECTORY, QUOTE, TUESDAY_10, FakeTools, Phone
+from tests.conversation.call_rig import QUOTE, TUESDAY_10, FakeTools, Phone, Rig, scripted_factory
 from tests.fakes.inmem import ScriptedLlm, ScriptedStt, ToneTts
 
 DID = "+441632960001"
@@ -34,36 +33,18 @@ PRICES = Prices(
 
 
 @attrs.define
-class ObservedRig:
-    phone: Phone
-    stt: ScriptedStt
-    llm: ScriptedLlm
-    tts: ToneTts
-    tools: FakeTools
+class ObservedRig(Rig):
+    """The conversation rig, plus the ``Observability`` its calls are wrapped in."""
+
     obs: Observability
-    calls: list
 
     @property
     def call(self):
         return self.calls[0]
 
     @property
-    def brain(self):
-        return self.calls[0].brain
-
-    @property
     def uuid(self) -> str:
         return str(self.calls[0].uuid)
-
-    async def until(self, predicate, timeout: float = 60.0) -> None:
-        with trio.fail_after(timeout):
-            while not predicate():
-                await trio.sleep(0.01)
-
-    async def greeted(self) -> float:
-        await self.until(lambda: self.calls and self.calls[0].brain is not None)
-        await self.until(lambda: self.brain.gate_opened_at is not None)
-        return self.brain.gate_opened_at
 
     async def ended(self, timeout: float = 60.0) -> None:
         with trio.fail_after(timeout):
@@ -98,15 +79,7 @@ async def observed_call(
     llm = ScriptedLlm(replies)
     tts = ToneTts()
     tools = tools or FakeTools({"get_quote": QUOTE})
-    factory = conversation_brain_factory(
-        stt=lambda call: stt,
-        llm=lambda call: llm,
-        tts=lambda call: tts,
-        tools=lambda call, company: tools,
-        companies=DIRECTORY,
-        params=params,
-        epoch=lambda: TUESDAY_10,
-    )
+    factory = scripted_factory(stt, llm, tts, tools, params)
     observed = obs.wrap(
         factory, metadata_for=lambda call: CallMetadata(call.uuid, did=DID, caller_id=CALLER_ID)
     )
@@ -123,7 +96,7 @@ async def observed_call(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve)
         nursery.start_soon(phone.run)
-        yield ObservedRig(phone, stt, llm, tts, tools, obs, calls)
+        yield ObservedRig(phone, stt, llm, tts, tools, calls, obs)
         with trio.move_on_after(30):
             await phone.closed.wait()
         await phone.hang_up()

@@ -16,7 +16,7 @@ from agent.base.logs import NAME, configure_logging, redact
 from agent.demo.signals import speechlike
 from agent.dialogue.tools import ToolResult
 from agent.observe.metrics import serve_metrics
-from tests.conversation.test_brain import QUOTE, TUESDAY_10, FakeTools
+from tests.conversation.call_rig import QUOTE, TUESDAY_10, FakeTools
 from tests.fakes.inmem import LlmReply
 from tests.observe.rig import CALLER_ID, DID, PRICES, observability, observed_call
 from tests.observe.test_metrics import http, samples, value

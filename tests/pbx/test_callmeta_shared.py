@@ -170,3 +170,15 @@ def test_two_hosts_share_the_calls_and_a_dead_hosts_calls_end(pg_url):
     finally:
         a.close()
         b.close()
+
+
+def test_worker_loads_add_up_and_leave_the_call_counters_alone(store):
+    store.set_load(101, 3)
+    store.set_load(102, 2)
+    store.set_load(101, 1)  # the latest count of a worker replaces its last
+    assert store.total_load() == 3
+    store.add(CallMetadata(uuid.uuid4()), now=0.0)
+    store.expire(100.0)  # one setup never claimed: a counter of its own
+    store.forget_worker(102)
+    assert store.total_load() == 1
+    assert store.statistics()["expired_unclaimed"] == 1

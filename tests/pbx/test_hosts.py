@@ -36,12 +36,9 @@ def test_dead_draining_and_full_hosts_get_no_calls():
     assert pick_host([*hosts, host("spare", 0, capacity=0)], "dead", NOW, 10.0).name == "spare"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    target = tmp_path / "agent.db" if request.param == "sqlite" else None
-    database = open_database(target or request.getfixturevalue("pg_url"))
-    yield database
-    database.close()
+@pytest.fixture
+def db(engine_db):
+    return engine_db  # on SQLite and PostgreSQL (tests/conftest.py)
 
 
 def test_register_heartbeat_reap_and_calls_in_flight(db):

@@ -12,18 +12,14 @@ import time
 import pytest
 import trio
 
-from agent.business.database import open_database
 from agent.observe.records import RecordStore
 from agent.pbx.hosts import HostRegistry, Route
 from agent.service.hosts import HostMember, HostSettings
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    target = tmp_path / "agent.db" if request.param == "sqlite" else None
-    database = open_database(target or request.getfixturevalue("pg_url"))
-    yield database
-    database.close()
+@pytest.fixture
+def db(engine_db):
+    return engine_db  # on SQLite and PostgreSQL (tests/conftest.py)
 
 
 async def test_route_drain_and_a_dead_host_closed(db, tmp_path):

@@ -22,6 +22,7 @@ the close reply. Wire format, bookkeeping and batching (``deepgram_*``) are pure
 from __future__ import annotations
 
 import logging
+import math
 import ssl
 
 import attrs
@@ -51,7 +52,9 @@ from agent.providers.stt.deepgram_wire import (
     PROVIDER,
     Endpoint,
     backoff_delay,
+    caused,
     close_error,
+    first_leaf,
     handshake_headers,
     listen_url,
     parse_message,
@@ -126,6 +129,15 @@ class DeepgramStt:
         self._finalize_at = self._ledger.pushed_bytes
         self._wakeup.set()
 
+    def push_audio(self, pcm: bytes) -> None:
+        """Caller audio handed over directly (``agent.conversation.sttfeed``), not by
+        ``run``'s channel and pump: the sender wakes when a message (or an alarm) is due."""
+        ledger, batcher = self._ledger, self._batcher
+        ledger.push(pcm)
+        unsent = ledger.unsent_bytes
+        if batcher.added(unsent, trio.current_time()) or batcher.pump_alarm_at(unsent) < math.inf:
+            self._wakeup.set()
+
     def caller_pausing(self) -> None:
         """The VAD heard the caller stop: maybe the end of a turn. Deepgram times
         its endpointing on the audio it has, so batched silence would delay
@@ -169,7 +181,6 @@ class DeepgramStt:
             raise failure
 
     # --- tasks --------------------------------------------------------------
-
     async def _pump(self, audio: trio.MemoryReceiveChannel[bytes]) -> None:
         # The sender is woken once a batch is due, not for every frame. When frames
         # stop coming mid-batch, the alarm on the wait for the next one wakes it.
@@ -236,9 +247,9 @@ class DeepgramStt:
                 else:
                     stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
         except trio.TooSlowError as exc:
-            return _caused(ProviderTimeout(PROVIDER, "connect timed out"), exc)
+            return caused(ProviderTimeout(PROVIDER, "connect timed out"), exc)
         except OSError as exc:
-            return _caused(
+            return caused(
                 ProviderConnectError(PROVIDER, f"connect failed: {exc}", retryable=True), exc
             )
 
@@ -254,9 +265,9 @@ class DeepgramStt:
                     finally:
                         reader_scope.cancel()
             except* ConnectionRejected as group:
-                rejected = _first_leaf(group)
+                rejected = first_leaf(group)
                 assert isinstance(rejected, ConnectionRejected)
-                outcome = _caused(
+                outcome = caused(
                     rejection_error(rejected.status_code, rejected.headers, rejected.body),
                     rejected,
                 )
@@ -279,7 +290,7 @@ class DeepgramStt:
                     extra_headers=self._headers,
                 )
         except trio.TooSlowError as exc:
-            return _caused(ProviderTimeout(PROVIDER, "WebSocket handshake timed out"), exc)
+            return caused(ProviderTimeout(PROVIDER, "WebSocket handshake timed out"), exc)
         self._connections += 1
         offset = self._ledger.rewind()
         self._batcher.rewound(self._ledger.unsent_bytes)
@@ -362,7 +373,7 @@ class DeepgramStt:
                     if code != 1000:
                         log.info("deepgram: closed with %s %s after CloseStream", code, reason)
                     return None
-                return _caused(close_error(code, reason), exc)
+                return caused(close_error(code, reason), exc)
             if isinstance(message, bytes):
                 self._unusable.skip(f"a binary message ({len(message)} bytes)")
                 continue
@@ -387,14 +398,3 @@ class DeepgramStt:
                     await out.send(event)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     listening = False  # nobody reads transcripts any more; keep draining
-
-
-def _first_leaf(group: BaseExceptionGroup) -> BaseException:
-    """The first exception in a (nested) group: the reader's nursery adds a level."""
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-def _caused(error: ProviderError, cause: BaseException) -> ProviderError:
-    error.__cause__ = cause
-    return error

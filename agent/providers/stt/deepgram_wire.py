@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from agent.base.errors import ProviderStatusError, RemoteProtocolError
+from agent.base.errors import ProviderError, ProviderStatusError, RemoteProtocolError
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd, Word
 from agent.providers.stt.deepgram_settings import DeepgramSettings, uses_keyterm
 
@@ -273,3 +273,14 @@ def parse_message(text: str, *, offset: float = 0.0) -> ServerMessage:
         detail = ": ".join(str(part) for part in parts if part) or text[:200]
         return ServerMessage(kind, error=detail)
     return ServerMessage(kind)
+
+
+def first_leaf(group: BaseExceptionGroup) -> BaseException:
+    """The first exception in a (nested) group: the reader's nursery adds a level."""
+    first = group.exceptions[0]
+    return first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def caused(error: ProviderError, cause: BaseException) -> ProviderError:
+    error.__cause__ = cause
+    return error

@@ -5,157 +5,37 @@ Conversations are driven the way the brain drives a cloud model: the real
 tool executor answers each tool call with a ``ToolResult.for_model()`` tool
 message, and the next run continues. Caller lines are written as Whisper
 transcribes the fixtures of agent/data/caller/manifest.tsv.
-(Silence handling is the turn-taking's job and is not tested here.)
+(Silence handling is the turn-taking's job and is not tested here.) These are
+whole scenarios; determinism, the message bookkeeping and the pieces (tool results,
+arguments, streaming) are in test_offline_policy_pieces.py; the call rig is offline_rig.py.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
-
-import attrs
 import pytest
-import trio
 
-from agent.base.events import Finish, LlmEvent, Message, TextDelta, ToolCall
-from agent.business.company import EXAMPLE_COMPANIES, parse_company
-from agent.demo.scenarios import CALLER_LINES
-from agent.dialogue.doubt import UNSURE_PREFIX
-from agent.dialogue.history import History
+from agent.dialogue.tools import ToolResult as Result
 from agent.dialogue.tools import (
-    AvailabilityRequest,
-    BookingRequest,
     TransferRequest,
     parse_tool_call,
-    quote,
-    tool_specs,
 )
-from agent.dialogue.tools import ToolResult as Result
-from agent.dialogue.workflow import State
 from agent.providers.llm.offline_policy import (
     OfflinePolicy,
     dtmf_message,
-    parse_tool_result,
-    tool_arguments,
 )
 from agent.providers.protocols import LanguageModel
-
-TZ = ZoneInfo("Europe/London")
-ROOT = Path(__file__).parent
-DATA = json.loads(EXAMPLE_COMPANIES.read_text())
-PLUMBER = parse_company(DATA["companies"][0])
-# The fixtures treat EC1A 1BB as outside the demo company's area.
-LOCAL_PLUMBER = attrs.evolve(
-    PLUMBER, service_area=tuple(a for a in PLUMBER.service_area if a != "EC")
+from tests.providers.llm.offline_rig import (
+    LINE,
+    LOCAL_PLUMBER,
+    PLUMBER,
+    SLOT_A,
+    SLOT_B,
+    SUNDAY_10,
+    TUESDAY_10,
+    booking,
+    make,
+    to_phone_question,
 )
-TUESDAY_10 = datetime(2025, 5, 13, 10, 0, tzinfo=TZ).timestamp()  # open
-SUNDAY_10 = datetime(2025, 5, 18, 10, 0, tzinfo=TZ).timestamp()  # closed
-SLOT_A = ("2025-05-14T09:00:00+01:00", "2025-05-14T11:00:00+01:00")
-SLOT_B = ("2025-05-14T11:00:00+01:00", "2025-05-14T13:00:00+01:00")
-SLOTS = {"slots": [{"start": a, "end": b} for a, b in (SLOT_A, SLOT_B)]}
-
-
-def _manifest() -> dict[str, str]:
-    lines = (CALLER_LINES / "manifest.tsv").read_text().splitlines()
-    rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
-    return {row[0]: row[2] for row in rows}
-
-
-LINE = _manifest()  # name -> Whisper's transcript
-
-
-Answer = Result | list[Result]
-
-
-class Executor:
-    """Answers tool calls like the brain's tool runner would, with scripted overrides."""
-
-    def __init__(self, profile=PLUMBER, **answers: Answer) -> None:
-        self.profile, self.answers, self.calls = profile, answers, []
-
-    def __call__(self, call: ToolCall) -> Result:
-        self.calls.append(call)
-        parse_tool_call(call, self.profile)  # every call must pass the real argument checks
-        scripted = self.answers.get(call.name)
-        if isinstance(scripted, list):
-            return scripted.pop(0)
-        if scripted is not None:
-            return scripted
-        if call.name == "get_quote":
-            return Result(
-                "get_quote", "ok", quote(self.profile, call.parsed_arguments()["service_id"])
-            )
-        if call.name == "check_availability":
-            return Result(call.name, "ok", SLOTS)
-        if call.name == "book_appointment":
-            return Result(call.name, "ok", {"booking_id": "B7"})
-        return Result(call.name, "ok")
-
-
-class Call:
-    """The brain's side of a call: history, runs, tool execution."""
-
-    def __init__(self, policy: OfflinePolicy, executor: Executor) -> None:
-        self.policy, self.executor = policy, executor
-        self.history = History("You are the phone receptionist.")
-        self.ended: ToolCall | None = None
-        self.specs = tool_specs(policy.company)
-
-    async def run_once(self) -> tuple[str, list[ToolCall], list[LlmEvent]]:
-        send, receive = trio.open_memory_channel[LlmEvent](0)
-        events: list[LlmEvent] = []
-        with trio.fail_after(5):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self.policy.run, self.history.for_llm(), self.specs, send)
-                async with receive:
-                    events = [event async for event in receive]
-        assert isinstance(events[-1], Finish)
-        text = "".join(e.text for e in events if isinstance(e, TextDelta))
-        calls = [e for e in events if isinstance(e, ToolCall)]
-        assert events[-1].reason == ("tool_calls" if calls else "stop")
-        return text, calls, events
-
-    async def turn(self, user: str | None = None) -> str:
-        """Feed the caller's words (None: the call start); the spoken reply of the turn."""
-        assert self.ended is None, "the call has ended"
-        if user is not None:
-            self.history.add_user(user)
-        spoken: list[str] = []
-        while True:
-            text, calls, _ = await self.run_once()
-            if text or calls:
-                self.history.add_assistant(text or None, calls)
-            spoken.append(text)
-            for call in calls:
-                result = self.executor(call)
-                self.history.add_tool_result(call.id, result.for_model())
-                if call.name in ("transfer_to_human", "end_call") and result.status == "ok":
-                    self.ended = call
-            if not calls or self.ended is not None:
-                return " ".join(s for s in spoken if s)
-
-
-def make(profile=PLUMBER, now: float = TUESDAY_10, **answers: Answer) -> Call:
-    policy = OfflinePolicy(profile, call_uuid="call-1", clock=lambda: now)
-    return Call(policy, Executor(profile, **answers))
-
-
-def booking(call: Call) -> dict[str, Any]:
-    (book,) = [c for c in call.executor.calls if c.name == "book_appointment"][-1:]
-    return book.parsed_arguments()
-
-
-async def to_phone_question(call: Call) -> None:
-    await call.turn()
-    await call.turn(LINE["leak"])
-    await call.turn(LINE["sounds_fine"])
-    await call.turn(LINE["name"])
-    await call.turn(LINE["address"])
-    assert "number" in await call.turn(LINE["postcode"])
-
 
 # --- scenarios -----------------------------------------------------------------------
 
@@ -355,152 +235,3 @@ async def test_brain_that_greets_by_itself() -> None:
     call.history.add_assistant(PLUMBER.greeting)
     reply = await call.turn(LINE["leak"])
     assert "85 pounds" in reply and PLUMBER.greeting not in reply
-
-
-# --- determinism and the message bookkeeping -------------------------------------------
-
-
-async def test_the_same_conversation_gives_the_same_events() -> None:
-    async def events_of() -> list[list[LlmEvent]]:
-        call, out = make(), []
-        await call.turn()
-        for line in ("leak", "sounds_fine", "name", "address", "postcode"):
-            call.history.add_user(LINE[line])
-            while True:
-                text, calls, events = await call.run_once()
-                out.append(events)
-                call.history.add_assistant(text or None, calls)
-                for c in calls:
-                    call.history.add_tool_result(c.id, call.executor(c).for_model())
-                if not calls:
-                    break
-        return out
-
-    first, second = await events_of(), await events_of()
-    assert first == second and len(first) == 6
-
-
-def test_the_same_request_twice_is_answered_the_same_and_fed_once() -> None:
-    policy = OfflinePolicy(PLUMBER, call_uuid="c", clock=lambda: TUESDAY_10)
-    history = [
-        Message("system", "p"),
-        Message("assistant", "Hello."),
-        Message("user", "My tap leaks."),
-    ]
-    first = policy.respond(history)
-    assert policy.respond(history) == first
-    (call,) = [e for e in first if isinstance(e, ToolCall)]
-    assert call.name == "get_quote" and policy.workflow.state is State.QUOTE
-    assert len(policy._issued) == 1
-
-
-def test_a_merged_continuation_feeds_only_the_new_words() -> None:
-    policy = OfflinePolicy(PLUMBER, call_uuid="c", clock=lambda: TUESDAY_10)
-    wf = policy.workflow
-    wf.start(TUESDAY_10)
-    wf.state, wf.data.service_id = State.QUOTE, "leak_repair"
-    asked = [Message("system", "p"), Message("assistant", "Would you like me to book?")]
-    price = policy.respond([*asked, Message("user", "How much will it cost?")])
-    assert "85 pounds" in "".join(e.text for e in price if isinstance(e, TextDelta))
-    # Our reply was never heard, so the brain merged the caller's next words.
-    events = policy.respond([*asked, Message("user", "How much will it cost? Yes please.")])
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == (
-        "Can I take your name, please?"
-    )
-    assert wf.state is State.COLLECT
-
-
-def test_foreign_and_repeated_tool_results_are_ignored() -> None:
-    policy = OfflinePolicy(PLUMBER, call_uuid="c", clock=lambda: TUESDAY_10)
-    first = policy.respond([Message("system", "p"), Message("user", "My tap leaks.")])
-    (call,) = [e for e in first if isinstance(e, ToolCall)]
-    ok = Result("get_quote", "ok", quote(PLUMBER, "leak_repair")).for_model()
-    base = [
-        Message("system", "p"),
-        Message("user", "My tap leaks."),
-        Message("assistant", None, (call,)),
-    ]
-    stranger = Message("tool", ok, tool_call_id="someone_else")
-    quoted = policy.respond([*base, stranger, Message("tool", ok, tool_call_id=call.id)])
-    assert "85 pounds" in "".join(e.text for e in quoted if isinstance(e, TextDelta))
-    # The quote reply went unheard and was dropped; the caller spoke again.
-    again = policy.respond(
-        [*base, Message("tool", ok, tool_call_id=call.id), Message("user", "Yes.")]
-    )
-    assert (
-        "".join(e.text for e in again if isinstance(e, TextDelta))
-        == "Can I take your name, please?"
-    )
-
-
-def test_messages_must_be_messages() -> None:
-    policy = OfflinePolicy(PLUMBER, call_uuid="c", clock=lambda: TUESDAY_10)
-    with pytest.raises(TypeError, match="Message"):
-        policy.respond([{"role": "user", "content": "hi"}])  # type: ignore[list-item]
-
-
-# --- pieces ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "result",
-    [
-        Result("get_quote", "ok", {"call_out": 85.0, "service": "Leak repair"}),
-        Result("book_appointment", "slot_taken", error="gone"),
-        Result("book_appointment", "invalid", error="bad", field="postcode"),
-        Result("check_availability", "failed", error="timeout"),
-    ],
-)
-def test_tool_results_round_trip(result: Result) -> None:
-    assert parse_tool_result(result.tool, result.for_model()) == result
-    assert parse_tool_result(result.tool, result.for_model()).data == result.data
-
-
-@pytest.mark.parametrize(
-    "content", ["[not run: the caller spoke]", "[1,2]", '{"status":"meh"}', ""]
-)
-def test_anything_else_is_a_failed_result(content: str) -> None:
-    result = parse_tool_result("book_appointment", content)
-    assert result.status == "failed" and result.error
-
-
-def test_tool_arguments_pass_the_tool_checks() -> None:
-    start, end = (datetime.fromisoformat(t).timestamp() for t in SLOT_A)
-    requests = [
-        AvailabilityRequest("leak_repair", "SW1A 1AA", start, end),
-        BookingRequest("leak_repair", start, end, "Ann", "+447700900123", "1 High St", "SW1A 1AA"),
-    ]
-    for name, request in zip(("check_availability", "book_appointment"), requests, strict=True):
-        call = ToolCall("x", name, json.dumps(tool_arguments(request, PLUMBER)))
-        assert parse_tool_call(call, PLUMBER) == request
-    with pytest.raises(TypeError, match="TransferRequest"):
-        tool_arguments(TransferRequest(PLUMBER.transfer_targets[0]), PLUMBER)
-
-
-async def test_words_stream_one_by_one_with_the_gap(autojump_clock: trio.abc.Clock) -> None:
-    policy = OfflinePolicy(PLUMBER, call_uuid="c", clock=lambda: TUESDAY_10, token_gap_s=0.05)
-    send, receive = trio.open_memory_channel[LlmEvent](0)
-    stamps: list[tuple[float, LlmEvent]] = []
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(policy.run, [Message("system", "p")], tool_specs(PLUMBER), send)
-        async with receive:
-            async for event in receive:
-                stamps.append((trio.current_time(), event))
-    deltas = [e.text for _, e in stamps if isinstance(e, TextDelta)]
-    assert "".join(deltas).startswith(PLUMBER.greeting) and len(deltas) > 10
-    assert all(len(d.split()) == 1 for d in deltas)
-    assert stamps[-1][0] - stamps[0][0] == pytest.approx(0.05 * (len(deltas) - 1))
-    assert stamps[-1][1] == Finish("stop")
-
-
-async def test_a_line_marked_unsure_is_not_acted_on_as_heard() -> None:
-    # The turn-taker marks a low-confidence turn (agent.dialogue.doubt); the policy
-    # must not book on the strength of it, and a clear line after it is taken.
-    call = make()
-    await call.turn()
-    for line in ("leak", "sounds_fine", "name", "address"):
-        await call.turn(LINE[line])
-    assert await call.turn(f"{UNSURE_PREFIX}My postcode is SW1A 1AA.")
-    assert call.policy.workflow.data.postcode is None
-    assert "number" in await call.turn("My postcode is SW1A 1AA.")
-    assert call.policy.workflow.data.postcode == "SW1A 1AA"

@@ -3,7 +3,8 @@
 Every test runs under the autojump MockClock: loopback sockets deliver data
 inside the sending syscall and Trio polls I/O before each jump, so virtual time
 only jumps when both sides are really idle (keepalive, backoff, pauses cost no
-wall time). Each test is bounded by ``trio.fail_after``.
+wall time). Each test is bounded by ``trio.fail_after``. How the audio is batched
+on the way out: test_deepgram_sending.py.
 """
 
 from __future__ import annotations
@@ -11,85 +12,30 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import attrs
-import numpy as np
 import pytest
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request
 
 from agent.base.errors import ProviderStatusError
-from agent.base.events import SpeechStarted, Transcript, UtteranceEnd
+from agent.base.events import SpeechStarted, UtteranceEnd
 from agent.providers.protocols import SpeechToText
 from agent.providers.stt import deepgram
 from agent.providers.stt.deepgram import DeepgramSettings, DeepgramStt
 from tests.fakes.deepgram import Fault, open_fake_deepgram
-
-RATE = 8000
-FRAME = 320  # 20 ms of 16-bit mono at 8 kHz
-LIMIT = 60  # virtual seconds
-
-
-def tone(ms: int) -> bytes:
-    t = np.arange(RATE * ms // 1000) / RATE
-    return (np.sin(2 * np.pi * 300 * t) * 8000).astype("<i2").tobytes()
-
-
-def silence(ms: int) -> bytes:
-    return bytes(RATE * ms // 1000 * 2)
-
-
-def frames(pcm: bytes) -> list[bytes]:
-    return [pcm[i : i + FRAME] for i in range(0, len(pcm), FRAME)]
-
-
-def settings_for(fake: Any, **changes: Any) -> DeepgramSettings:
-    return DeepgramSettings(api_key=fake.api_key, url=fake.url, **changes)
-
-
-@attrs.define
-class Session:
-    stt: DeepgramStt
-    events: list[Any] = attrs.Factory(list)
-    times: list[float] = attrs.Factory(list)
-
-
-async def transcribe(stt: DeepgramStt, plan: list[Any]) -> Session:
-    """Run ``stt`` over ``plan``: bytes = a 20 ms frame (sent in real time),
-    a float = a pause in seconds, "finalize" = call finalize(), "pausing" =
-    call caller_pausing() (the VAD heard the caller stop)."""
-    session = Session(stt)
-    audio_in, audio_out = trio.open_memory_channel[bytes](50)
-    events_in, events_out = trio.open_memory_channel[Any](100)
-
-    async def feed() -> None:
-        async with audio_in:
-            for step in plan:
-                if isinstance(step, bytes):
-                    await audio_in.send(step)
-                    await trio.sleep(0.02)
-                elif step == "finalize":
-                    stt.finalize()
-                elif step == "pausing":
-                    stt.caller_pausing()
-                else:
-                    await trio.sleep(step)
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(stt.run, audio_out, events_in)
-        nursery.start_soon(feed)
-        async for event in events_out:
-            session.events.append(event)
-            session.times.append(trio.current_time())
-    return session
-
-
-def finals(events: list[Any]) -> list[Transcript]:
-    return [e for e in events if isinstance(e, Transcript) and e.is_final]
-
-
-SPEECH = tone(800) + silence(1500) + tone(600) + silence(1500)
-SCRIPT = ["I need a plumber.", "Tomorrow morning."]
+from tests.providers.stt.deepgram_rig import (
+    FRAME,
+    LIMIT,
+    RATE,
+    SCRIPT,
+    SPEECH,
+    finals,
+    frames,
+    settings_for,
+    silence,
+    tone,
+    transcribe,
+)
 
 
 @pytest.mark.parametrize("batch_ms", [20, 100, 250])
@@ -397,80 +343,6 @@ async def test_injected_latency_delays_results(autojump_clock):
         fast = await final_time(0.0)
         slow = await final_time(0.18)
     assert slow - fast == pytest.approx(0.18, abs=0.021)
-
-
-# --- batching -----------------------------------------------------------------------
-
-
-def message_sizes(record: Any) -> list[int]:
-    return [size for _, size in record.audio_messages]
-
-
-async def test_talking_goes_in_batches_and_the_rest_is_flushed_at_the_end(autojump_clock):
-    pcm = tone(740)  # 37 frames: seven batches of five, and two
-    with trio.fail_after(LIMIT):
-        async with open_fake_deepgram(sample_rate=RATE) as fake:
-            stt = DeepgramStt(settings_for(fake), RATE)  # batch_ms=100
-            began = trio.current_time()
-            await transcribe(stt, frames(pcm))
-            fake.check()
-    (record,) = fake.connections
-    assert bytes(record.audio) == pcm
-    assert message_sizes(record) == [1600] * 7 + [640]
-    arrivals = [round(at - began, 3) for at, _ in record.audio_messages]
-    # A batch leaves with its fifth frame; the last two when the audio ends
-    # (0.74 s), not 100 ms after the first of them.
-    assert arrivals == [0.08, 0.18, 0.28, 0.38, 0.48, 0.58, 0.68, 0.74]
-    assert record.controls == ["CloseStream"]
-    assert stt.statistics().audio_messages_sent == 8
-
-
-async def test_audio_that_stops_mid_batch_waits_only_batch_ms(autojump_clock):
-    plan = [*frames(tone(40)), 2.0]  # two frames, then nothing for a while
-    with trio.fail_after(LIMIT):
-        async with open_fake_deepgram(sample_rate=RATE) as fake:
-            stt = DeepgramStt(settings_for(fake, batch_ms=100), RATE)
-            began = trio.current_time()
-            await transcribe(stt, plan)
-            fake.check()
-    ((at, size),) = fake.connections[0].audio_messages
-    assert size == 640 and at - began == pytest.approx(0.1)
-    assert fake.connections[0].controls == ["CloseStream"]  # no KeepAlive was due
-
-
-async def speech_final_at(batch_ms: int, *, pausing: bool) -> tuple[float, list[tuple[float, int]]]:
-    """When the first end-of-turn final reached us and the audio messages the
-    server got (times in s after the start). The speech ends at 0.74 s;
-    endpointing is 400 ms."""
-    plan = [*frames(tone(740)), *(["pausing"] if pausing else []), *frames(silence(1500))]
-    async with open_fake_deepgram(script=SCRIPT, sample_rate=RATE) as fake:
-        stt = DeepgramStt(settings_for(fake, batch_ms=batch_ms), RATE)
-        began = trio.current_time()
-        session = await transcribe(stt, plan)
-        fake.check()
-    final = next(e for e in session.events if isinstance(e, Transcript) and e.end_of_turn)
-    messages = [(at - began, size) for at, size in fake.connections[0].audio_messages]
-    return session.times[session.events.index(final)] - began, messages
-
-
-async def test_pausing_sends_frame_by_frame_so_the_end_of_turn_is_not_delayed(autojump_clock):
-    with trio.fail_after(LIMIT):
-        unbatched, _ = await speech_final_at(20, pausing=False)
-        paused, messages = await speech_final_at(100, pausing=True)
-        late, _ = await speech_final_at(100, pausing=False)
-    # The final follows the frame that completes 400 ms of silence (sent at 1.12 s).
-    assert unbatched == pytest.approx(1.12, abs=0.005)
-    assert paused == pytest.approx(unbatched, abs=0.005)
-    # Batched silence would have held that frame back until its batch was full.
-    assert late == pytest.approx(1.18, abs=0.005)
-    # Around the pause: what waited (two tone frames, maybe with the first quiet
-    # one, which comes at the same instant) at once, then frame by frame for
-    # endpointing + 300 ms (0.74 s to 1.44 s), then batches again.
-    window = [size for at, size in messages if 0.74 <= at < 1.44]
-    after = [size for at, size in messages if at >= 1.44]
-    assert window[0] in (640, 960) and set(window[1:]) == {320}
-    assert sum(window) == 640 + 35 * 320
-    assert after[:-1] == [1600] * (len(after) - 1)
 
 
 async def test_cancel_with_a_server_that_never_answers_the_close_is_bounded(

@@ -12,7 +12,7 @@ from agent.providers.stt.deepgram import DeepgramSettings, DeepgramStt
 from tests.fakes.deepgram import open_fake_deepgram
 from tests.fakes.framestamp import now_us, read_stamp, stamped_silence
 from tests.fakes.tls import LoopbackTLS
-from tests.providers.stt.test_deepgram import FRAME, RATE, frames, tone, transcribe
+from tests.providers.stt.deepgram_rig import FRAME, RATE, frames, tone, transcribe
 
 ENDPOINTING_MS = 100
 

@@ -16,7 +16,7 @@ from agent.base.errors import ProviderStatusError
 from agent.providers.stt.deepgram import DeepgramStt
 from tests.fakes.deepgram import Fault, open_fake_deepgram
 from tests.fakes.deepgram_asr import ENTITY_HOLD_MS, check_handshake
-from tests.providers.stt.test_deepgram import (
+from tests.providers.stt.deepgram_rig import (
     LIMIT,
     RATE,
     SCRIPT,
