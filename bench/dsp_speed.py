@@ -110,11 +110,19 @@ def run(repeat: int) -> dict[str, tuple[float, float] | None]:
     python_vad = PythonHysteresisVad(python_energy, params)
     pacer = Pacer()
     due, sent = pacer.due_us, pacer.sent
+    # While the agent talks the echo guard works too (reference ring, echo-return
+    # estimate, per-delay fit): the frame just sent, then the frame that came back.
+    talking = EnergyVad(params, RATE)
+    t_state, c_note = talking._state, lib.vad_note_output
+    back = (np.frombuffer(frame, "<i2") // 8).astype("<i2").tobytes()  # 18 dB of echo return
 
     results: dict[str, tuple[float, float] | None] = {
         "vad_c_ns": time_ns(lambda: vad.process(frame), repeat),
         "vad_c_raw_ns": time_ns(lambda: c_process(state, frame, nbytes), repeat),
         "vad_note_output_ns": time_ns(lambda: vad.note_output(frame), repeat),
+        "vad_echo_raw_ns": time_ns(
+            lambda: (c_note(t_state, frame, nbytes), c_process(t_state, back, nbytes)), repeat
+        ),
         "vad_numpy_ns": time_ns(lambda: numpy_vad.process(frame), repeat),
         "vad_python_ns": time_ns(lambda: python_vad.process(frame), repeat),
         "webrtcvad_ns": None,
@@ -144,6 +152,7 @@ def main() -> None:
         ("C VAD: EnergyVad.process (wrapper + cffi + C)", "vad_c_ns"),
         ("C VAD: bare cffi call lib.vad_process", "vad_c_raw_ns"),
         ("C VAD: EnergyVad.note_output (echo reference)", "vad_note_output_ns"),
+        ("C VAD, agent talking: bare note_output + process", "vad_echo_raw_ns"),
         ("numpy energy + same threshold logic in Python", "vad_numpy_ns"),
         ("pure Python energy + same threshold logic", "vad_python_ns"),
         ("webrtcvad Vad(2).is_speech", "webrtcvad_ns"),

@@ -157,8 +157,14 @@ static double echo_reference(vad_state *vad, int64_t n, double audible, int *sen
             vad->echo_slots[vad->echo_head] = UNSENT_DB;
         }
     }
+    /* The newest nslots slots, head back (the ring keeps older ones for the
+       fit); two straight runs rather than a wrap test per slot. */
     double held = VAD_FLOOR_DBFS;
-    for (int32_t k = 0, i = vad->echo_head; k < nslots; k++, i = i ? i - 1 : ring - 1) {
+    int32_t first = vad->echo_head - nslots + 1;
+    for (int32_t i = first > 0 ? first : 0; i <= vad->echo_head; i++) {
+        held = max2(held, vad->echo_slots[i]);
+    }
+    for (int32_t i = first < 0 ? ring + first : ring; i < ring; i++) {
         held = max2(held, vad->echo_slots[i]);
     }
     double decayed = vad->echo_ref_dbfs - vad->echo_decay_per_sample * (double)n;
@@ -226,27 +232,28 @@ static void grow_by_block(vad_state *vad, double seen, int64_t n)
    sent); returns whether some delay still fits echo. */
 static int fit_delays(vad_state *vad, double level, int loud, double *bound)
 {
-    int32_t ring = vad->echo_ring, fits = 0;
+    int32_t ring = vad->echo_ring, nslots = vad->echo_nslots, fits = 0;
+    /* The ring newest first, each slot as sent: a 20 ms frame lasts into the
+       next slot; if none was noted in the one before either, nothing was sent
+       then (before the agent started, say) and the echo may be nothing. */
+    double sent[VAD_ECHO_SLOTS];
+    for (int32_t j = 0, i = vad->echo_head; j < nslots + FIT_SPAN - 1; j++) {
+        int32_t older = i ? i - 1 : ring - 1;
+        sent[j] = vad->echo_slots[i] == UNSENT_DB ? vad->echo_slots[older] : vad->echo_slots[i];
+        i = older;
+    }
     double least = UNSEEN_DB;
-    for (int32_t k = 0, i = vad->echo_head; k < vad->echo_nslots;
-         k++, i = i ? i - 1 : ring - 1) {
-        double hi = UNSENT_DB, lo = -UNSENT_DB;
-        for (int32_t j = 0, m = i; j < FIT_SPAN; j++, m = m ? m - 1 : ring - 1) {
-            double sent = vad->echo_slots[m];
-            if (sent == UNSENT_DB) {
-                /* A 20 ms frame lasts into the next slot; if none was noted in the
-                   one before either, nothing was sent then (before the agent
-                   started, say): the echo may be nothing, lo stays UNSENT_DB. */
-                sent = vad->echo_slots[m ? m - 1 : ring - 1];
-            }
-            hi = max2(hi, sent);
-            lo = sent < lo ? sent : lo;
+    for (int32_t k = 0; k < nslots; k++) {
+        double hi = sent[k], lo = sent[k];
+        for (int32_t j = 1; j < FIT_SPAN; j++) {
+            hi = max2(hi, sent[k + j]);
+            lo = sent[k + j] < lo ? sent[k + j] : lo;
         }
         if (loud && hi - level < vad->echo_fit_db[k]) {
             vad->echo_fit_db[k] = hi - level;
         }
         fits |= vad->echo_fit_db[k] >= 0.0;
-        if (k < 2) {
+        if (k == 0) {
             continue; /* the slot being filled: its frame may not be noted yet */
         }
         if (lo - level > vad->echo_bound_db[k]) {
@@ -254,7 +261,7 @@ static int fit_delays(vad_state *vad, double level, int loud, double *bound)
         }
         least = vad->echo_bound_db[k] < least ? vad->echo_bound_db[k] : least;
     }
-    *bound = least;
+    *bound = nslots > 1 ? least : -UNSEEN_DB; /* no delay to bound with so short a hold */
     return fits;
 }
 
@@ -275,9 +282,15 @@ int vad_process(vad_state *vad, const char *pcm, size_t nbytes)
        (a frame over the threshold may be the caller starting, except at onset). */
     int onset = vad->echo_onset_left > 0 && vad->state <= VAD_STARTING;
     int adapt = vad->echo_adapt_per_sample > 0.0; /* 0: a fixed guard */
-    if (sending && adapt) {
+    /* The per-delay fit matters for loud frames until every delay is ruled out;
+       the bound can only rise past the estimate on a frame quieter than the
+       estimate allows. Other frames skip the loop (most of them). */
+    int loud = level > base && !vad->echo_not_echo;
+    int revealing = level < ref - vad->echo_return_db - BOUND_MARGIN_DB
+                    && vad->echo_return_db < vad->echo_return_max_db;
+    if (sending && adapt && (loud || revealing)) {
         double bound;
-        if (!fit_delays(vad, level, level > base, &bound)) {
+        if (!fit_delays(vad, level, loud, &bound) && loud) {
             /* The caller is talking: learn nothing from them until the next onset. */
             vad->echo_not_echo = 1;
         }

@@ -19,8 +19,9 @@
 
 /* Level reported for digital silence instead of -inf. */
 #define VAD_FLOOR_DBFS (-100.0)
-/* Echo guard ring: one slot per 10 ms of input, enough for 630 ms of hold. */
-#define VAD_ECHO_SLOTS 64
+/* Echo guard ring: one slot per 10 ms of input, enough for a 600 ms hold plus
+   the per-delay fit's span (see vad.c). */
+#define VAD_ECHO_SLOTS 72
 
 #define VAD_QUIET 0
 #define VAD_STARTING 1
@@ -80,11 +81,11 @@ typedef struct {
     int32_t echo_audible;     /* sent within the hold: a level that can echo into speech */
     int32_t echo_head;        /* ring slot collecting the current 10 ms */
     int32_t echo_fill;        /* input samples into the current slot */
-    double echo_slots[64];    /* max sent level per 10 ms slot */
+    double echo_slots[72];    /* max sent level per 10 ms slot */
     /* Per delay k (10 ms slots): the least (sent around k ago - level) over the
        loud frames since the agent's onset; < 0 at every k: not its echo. */
-    double echo_fit_db[64];
-    double echo_bound_db[64]; /* per delay: the return is at least this */
+    double echo_fit_db[72];
+    double echo_bound_db[72]; /* per delay: the return is at least this */
     int32_t echo_not_echo;    /* every delay ruled out since the onset: the caller is there */
     double echo_block_min_db; /* least return seen over the current block of learned frames */
     int64_t echo_block_left;  /* learned samples left in that block */

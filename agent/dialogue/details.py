@@ -21,7 +21,9 @@ __all__ = [
     "find_address",
     "house_number",
     "is_correction",
+    "looks_spelled",
     "respell",
+    "spelled_letters",
     "spelled_word",
     "with_street_name",
 ]
@@ -184,16 +186,16 @@ def respell(name: str, text: str) -> str:
 _SPELL_MARKERS = frozenset({"for", "four", "like"})
 
 
-def spelled_word(text: str) -> str | None:
-    """A word spelled letter by letter ("P for Peter, A for apple, R, K", "P A R K"),
-    capitalised; ``None`` unless three to twenty letters were spelled, none three times
-    in a row (a recogniser's decoding loop). In "X for Word" the letter heard alone is
-    taken ("R4 Albert" is R), else the word's first ("for Peter" is P)."""
+def spelled_letters(text: str) -> str | None:
+    """The letters spelled in ``text`` ("P for Peter, A, R" -> "PAR"), maybe none;
+    ``None`` for a recogniser's decoding loop ("M4M4O4O4R4R4R4..."). In "X for Word"
+    the letter heard alone is taken ("R4 Albert" is R), else the word's first ("for
+    Peter" is P)."""
     text = re.sub(r"(?<=[A-Za-z])4|\b4\b", " for ", text.replace(" as in ", " for "))
     tokens = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text)
     said = " ".join(t.lower() for t in tokens if t.lower() not in _SPELL_MARKERS)
     if re.search(r"\b(\w+) \1 \1\b", said):
-        return None  # "M4M4O4O4R4R4R4...": the recogniser looping, not a spelling
+        return None
     letters: list[str] = []
     held = False  # the token before was taken as a letter
     i = 0
@@ -212,8 +214,25 @@ def spelled_word(text: str) -> str | None:
         if held:
             letters.append(token.upper())
         i += 1
-    word = "".join(letters)
-    if not 3 <= len(word) <= 20 or re.search(r"(.)\1\1", word):
+    return "".join(letters)
+
+
+_SPELLING = re.compile(
+    r"\b[A-Za-z]\s*(?:for|4|as in)\s*[A-Za-z]{2,}|^\W*(?:[A-Za-z]\b\W*)+$", re.IGNORECASE
+)
+
+
+def looks_spelled(text: str) -> bool:
+    """Letters spelled ("V for Victor, I", "P A R"), not a street or a name said again."""
+    return _SPELLING.search(text) is not None
+
+
+def spelled_word(text: str) -> str | None:
+    """A word spelled letter by letter ("P for Peter, A for apple, R, K", "P A R K"),
+    capitalised; ``None`` unless three to twenty letters were spelled, none three times
+    in a row (a recogniser's decoding loop)."""
+    word = spelled_letters(text)
+    if word is None or not 3 <= len(word) <= 20 or re.search(r"(.)\1\1", word):
         return None
     return word.capitalize()
 

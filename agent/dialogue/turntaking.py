@@ -18,9 +18,8 @@ Policy, in short:
   that echo window; backchannels ("mm-hmm") never interrupt (``turntaking_bargein``).
 * Speech shorter than ``blip_max_s`` with no words is not a turn (a cough); a
   short "yes" with words is.
-* Silence: ``Reprompt(n)`` after ``reprompt_after_s`` of nobody talking (or up to
-  ``stt_eot_timeout_s`` after speech the STT still owes words for), then
-  ``SilenceTimeout`` after ``max_reprompts`` reprompts went unanswered.
+* Silence: ``Reprompt(n)`` after ``reprompt_after_s`` of nobody talking, not while the
+  STT owes a turn's words (``words_owed_until``); ``SilenceTimeout`` after ``max_reprompts``.
 * A turn heard below ``min_confidence`` goes on marked unsure, its words heard below
   ``fair_word_confidence`` named (``doubt``), for the policy to confirm; with
   ``confirm_unsure`` off it gives ``AskRepeat`` (``max_ask_repeat`` times at most).
@@ -66,6 +65,7 @@ from agent.dialogue.turntaking_endofturn import (
     end_of_turn_due,
     finalize_due,
     looks_incomplete,
+    words_owed_until,
 )
 from agent.dialogue.turntaking_params import TurnTakingParams
 
@@ -307,7 +307,7 @@ class TurnTaker:
             or self._turn_id is not None
             or self._heard.text()
         )
-        owed = (self._stt_owes_since or 0.0) + self.params.stt_eot_timeout_s  # words, soon
+        owed = words_owed_until(self._stt_owes_since, self._speech, self.params)
         return max(self._last_activity + self.params.reprompt_after_s, owed) if idle else None
 
     # --- decisions ----------------------------------------------------------------

@@ -20,6 +20,7 @@ turn they describe should be committed.
 from __future__ import annotations
 
 import functools
+import math
 import re
 
 import attrs
@@ -29,6 +30,8 @@ from agent.dialogue.doubt import mark_check
 from agent.dialogue.normalise import normalise
 from agent.dialogue.turntaking_params import TurnTakingParams
 
+_EPSILON = 1e-9  # float slack, as in ``turntaking``
+
 __all__ = [
     "CallerSpeech",
     "HeardTurn",
@@ -36,6 +39,7 @@ __all__ = [
     "finalize_due",
     "looks_incomplete",
     "spoken_words",
+    "words_owed_until",
 ]
 
 
@@ -193,3 +197,21 @@ def finalize_due(heard: HeardTurn, speech: CallerSpeech, params: TurnTakingParam
     if heard.finalized_pause == ended or last_words > due or not heard.text():
         return None
     return due
+
+
+def words_owed_until(
+    owes_since: float | None, speech: CallerSpeech, params: TurnTakingParams
+) -> float:
+    """Until when words the STT owes (``SpeechStarted`` at ``owes_since``, no words
+    yet) hold the reprompt; ``-inf`` when none are owed."""
+    if owes_since is None:
+        return -math.inf
+    # Our VAD heard a turn (not a blip) that ended after the STT's onset: the words are
+    # on their way (a batch STT decodes only now), however slow the box. An onset on
+    # echo or noise instead: they come soon or never.
+    soon = owes_since + params.stt_eot_timeout_s
+    ended = speech.ended_at
+    turn = ended is not None and ended - speech.counts_from >= params.blip_max_s - _EPSILON
+    if turn and ended >= owes_since and not speech.speaking:
+        return max(soon, ended + params.stt_owed_hold_s)
+    return soon

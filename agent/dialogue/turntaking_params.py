@@ -67,6 +67,10 @@ class TurnTakingParams:
     continue_min_speech_s: float = attrs.field(default=0.5, validator=_non_negative)
     # Silence and recognition quality.
     reprompt_after_s: float = attrs.field(default=6.0, validator=_non_negative)
+    # The caller spoke and the STT said so (``SpeechStarted``) but owes the words: no
+    # "are you still there?" until this long after the speech ended. A batch STT
+    # (Whisper) decodes only then, seconds late on a busy box (its own bound is 10 s).
+    stt_owed_hold_s: float = attrs.field(default=12.0, validator=_non_negative)
     max_reprompts: int = attrs.field(default=3, validator=_non_negative)
     min_confidence: float = attrs.field(default=0.5, validator=_fraction)
     # A word the STT heard below this (where it gives word confidences) is named to the

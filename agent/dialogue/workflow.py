@@ -301,8 +301,8 @@ class BookingWorkflow:
         wanted = self.expecting
         if not urgent and self.data.spelling and self.data.spelling[0] == wanted:
             step = self.data.spelled(u.text, getattr(u.slots, wanted or "name"))
-            if step is not None:  # "Was that 15 Park Lane?", or the spelling asked again
-                return K.CHECK_VALUE if step == "check" else K.DETAILS
+            if step is not None:  # "Was that 15 Park Lane?", the spelling asked again...
+                return {"check": K.CHECK_VALUE, "wait": K.SPELLING}.get(step, K.DETAILS)
         if u.confidence < self.config.min_confidence and not urgent:
             return self._classify_unsure(u)  # an emergency or "a person" heard in doubt is acted on
         self.repeats = 0

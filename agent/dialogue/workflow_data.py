@@ -15,7 +15,12 @@ import attrs
 
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import parse_postcode, to_e164
-from agent.dialogue.details import spelled_word, with_street_name
+from agent.dialogue.details import (
+    looks_spelled,
+    spelled_letters,
+    spelled_word,
+    with_street_name,
+)
 from agent.dialogue.replies import DETAIL_ORDER
 from agent.dialogue.slots import Slots, TimeWindow
 from agent.dialogue.tools import BookingRequest, ToolRequest
@@ -75,6 +80,7 @@ class BookingData:
         # a name or address turned down: the surname or the street's name asked spelled
         self.spelling: tuple[str, str] | None = None
         self.respelled: dict[str, tuple[str, str]] = {}  # field: (spelled, first heard)
+        self.spelled_so_far = ""  # a spelling cut short by a pause
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
         self.moving: tuple[float, float] | None = None  # the slot it is being moved to
         self.area_checked: str | None = None
@@ -180,23 +186,32 @@ class BookingData:
         """The answer to "could you spell ...?": ``"check"`` with the value turned down
         with the spelled word in it (the street's name, or the name's word most like it)
         held as ``doubt`` to read back ("15 part lane" + P, A, R, K: "15 Park Lane");
-        ``"again"`` when the caller said the value again instead and it was heard the
-        same (they had not heard the question yet: asked once more); else ``None``."""
+        ``"wait"`` for a spelling cut short by a pause (the rest is coming); ``"again"``
+        when the caller said the value again, heard the same (they had not heard the
+        question yet); ``"kept"`` when no spelling came of it (the first hearing is
+        kept); ``None``: something else was said, to be taken as usual."""
         assert self.spelling is not None
         field, base = self.spelling
-        word = spelled_word(text)
+        so_far = f"{self.spelled_so_far} {text}".strip()
+        letters, word = spelled_letters(so_far), spelled_word(so_far)
+        short = word is None and letters and len(letters) < 3 and looks_spelled(text)
+        if short and self.checks.get("wait", 0) < 2:
+            self.checks["wait"] = self.checks.get("wait", 0) + 1
+            self.spelled_so_far = so_far
+            return "wait"
         if word is None and heard in self.rejected and not self.checks.get(f"{field}/again"):
             self.checks[f"{field}/again"] = 1
             return "again"
-        self.spelling = None
+        self.spelling, self.spelled_so_far = None, ""
         value = None
         if word is not None:
             value = (
                 with_street_name(base, word) if field == "address" else _replace_word(base, word)
             )
         if value is None or value in self.rejected:
-            if heard is None:
+            if heard is None or letters is None or looks_spelled(text):
                 setattr(self, field, base)  # no spelling to be had: kept as first heard
+                return "kept"
             return None
         self.doubt, self.respelled[field] = (field, value), (value, base)
         return "check"

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+import attrs
+
 from agent.business.company import CompanyProfile
 from agent.dialogue.slots import Intent
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
@@ -80,7 +82,10 @@ def unclear_problem(
     caller's words; the offer to send someone to look when it is time, a person after
     too many misses, else ``None`` (ask again)."""
     words = u.text.strip()
-    if words and u.intent is None and u.slots.is_empty() and words not in data.problem_said:
+    # A line heard in doubt may name a service ("... lounges, leak them"): still the
+    # caller's words for the job, though not taken as the service unconfirmed.
+    details = attrs.evolve(u.slots, service_id=None)
+    if words and u.intent is None and details.is_empty() and words not in data.problem_said:
         data.problem_said.append(words)  # the job description, in the caller's words
     if not_a_job(words) or u.intent in (Intent.NO, Intent.GOODBYE):
         data.not_a_job = True  # "no" to "is that a job for us?" too

@@ -67,6 +67,7 @@ class Kind(enum.Enum):
     BOOKING_INVALID = "booking_invalid"
     READ_BACK = "read_back"  # "I already told you": what was understood, then the question
     CHECK_VALUE = "check_value"  # heard with low confidence: "Was that ...?"
+    SPELLING = "spelling"  # a spelling cut short by a pause: listen for the rest
     CHECK_AREA = "check_area"  # a postcode outside the area: confirm before declining
     HAND_OVER = "hand_over"  # a detail missed too often: a person takes over
     AMEND = "amend"  # a correction after the booking: change the booking
@@ -120,6 +121,7 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.CONFIRM, K.NO): (None, ("ask_change",)),
     (S.CONFIRM, K.DETAILS): (S.CLOSE, ("keep_correction", "say_correction_noted")),
     (S.COLLECT, K.CHECK_VALUE): (None, ("ask_check_value",)),
+    (S.COLLECT, K.SPELLING): (None, ()),
     (S.COLLECT, K.CHECK_AREA): (None, ("ask_check_area",)),
     (ANY, K.READ_BACK): (None, ("say_read_back",)),
     (S.COLLECT, K.HAND_OVER): (S.TRANSFER, ("say_hand_over", "transfer_default")),

@@ -64,6 +64,14 @@ def test_lines_heard_in_doubt_count_too() -> None:
     assert "come and take a look" in call.say(MISHEARD, confidence=0.3)
 
 
+def test_lines_heard_in_doubt_that_name_a_service_are_the_job_description_too() -> None:
+    call = Call()
+    line = "The radio D8 turns the lounges, leak them."  # "leak": heard, but in doubt
+    assert "say it again" in call.say(line, confidence=0.3)
+    assert "come and take a look" in call.say(line, confidence=0.3)
+    assert call.wf.data.problem == line
+
+
 def test_naming_a_service_after_the_offer_quotes_that_service_instead() -> None:
     call = offered()
     assert "For boiler repair" in call.say("it's the boiler, it keeps losing pressure")

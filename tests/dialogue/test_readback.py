@@ -72,6 +72,15 @@ def test_a_spelling_that_is_no_spelling_keeps_the_first_hearing() -> None:
     assert call.wf.data.name == "Peter Morrigan"
 
 
+def test_a_spelling_cut_by_a_pause_is_listened_to_the_end() -> None:
+    call = at_address()
+    call.say(mark_check("12-hour e-road", ["hour", "e"]))
+    assert "spell the name of the street" in call.say("No.")
+    assert call.say("V4 vector, I4 I0") == ""  # the rest is coming: nothing said
+    reply = call.say("See for Charlie, T4 Tommy, O4 Oliver, R4 Robert, I4 Isaac, A4 Apple.")
+    assert "Was that 12 Victoria Road?" in reply
+
+
 def test_the_street_is_asked_spelled_once_only() -> None:
     call = at_address()
     call.say(mark_check("15 part lane.", ["part"]))

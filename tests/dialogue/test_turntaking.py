@@ -652,6 +652,26 @@ def test_no_reprompt_while_a_slow_recogniser_still_owes_the_words():
     ]
 
 
-def test_words_owed_for_longer_than_the_stt_timeout_do_not_hold_the_reprompt():
+def test_a_busy_box_decoding_for_seconds_gets_no_reprompt_over_the_callers_words():
+    # The demo's failure: Whisper decodes the 2.0-3.0 turn only at 11.5 (a loaded box),
+    # past reprompt_after_s; "Are you still there?" came first and the caller, having
+    # heard an answer, said its next line over the real one.
     script = [(0.0, speaking), (1.0, silent), (2.0, vad_on), (2.2, started), (3.0, vad_off)]
-    assert run(script, until=10) == [(9.0, Reprompt(1))]  # owed until 4.2 at most
+    assert run(script, until=11.4) == []
+    script += [(11.5, final("Hi, my sink is leaking.", eot=True))]
+    assert run(script, until=20) == [(11.5, StartResponse(1, "Hi, my sink is leaking.", False))]
+
+
+def test_words_never_delivered_hold_the_reprompt_only_up_to_the_owed_hold():
+    script = [(0.0, speaking), (1.0, silent), (2.0, vad_on), (2.2, started), (3.0, vad_off)]
+    assert run(script, until=16) == [(15.0, Reprompt(1))]  # owed until 3.0 + 12 at most
+    params = TurnTakingParams(stt_owed_hold_s=4.0)  # never earlier than reprompt_after_s
+    assert run(script, until=10, params=params) == [(9.0, Reprompt(1))]
+
+
+def test_an_stt_onset_without_a_turn_heard_holds_the_reprompt_only_briefly():
+    # Echo or noise: the STT says speech started, our VAD heard nothing, or a blip.
+    echo = [(0.0, speaking), (1.0, silent), (6.5, started)]
+    assert run(echo, until=9) == [(8.5, Reprompt(1))]  # 6.5 + stt_eot_timeout_s
+    blip = [(0.0, speaking), (1.0, silent), (6.4, vad_on), (6.5, started), (6.6, vad_off)]
+    assert run(blip, until=9) == [(8.5, Reprompt(1))]

@@ -138,3 +138,16 @@ def test_a_caller_starting_in_the_greetings_first_300_ms_is_heard(
     (valid while the caller talks) lowers the guard after a few of them."""
     _, detected = listen(40, delay_s, caller_dbfs, caller_at_s)
     assert detected is not None and detected <= 1.2, detected
+
+
+@pytest.mark.parametrize("hold_ms", [0.0, 10.0, 20.0, 600.0])
+def test_any_hold_keeps_the_line_unmeasured_until_it_is_heard(hold_ms):
+    """The per-delay ring is sized from the hold: the shortest has no delay to bound
+    the echo with, the longest fills the ring; neither may jump the estimate."""
+    vad = EnergyVad(VadParams(echo_hold_ms=hold_ms), RATE)
+    loud = greeting()[: int(0.5 * RATE)].astype(np.int16).tobytes()
+    step = FRAME  # bytes: 10 ms frames, so a 10 ms hold sees the agent sending
+    for i in range(0, len(loud), step):
+        vad.note_output(loud[i : i + step])
+        vad.process(loud[i : i + step])  # all of it comes back: 0 dB of return
+    assert vad.echo_return_db <= 18.0

@@ -18,6 +18,7 @@ it, so the timeout would fire at once).
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import logging
 import math
@@ -308,15 +309,31 @@ class WhisperStt:
         pending: trio.MemoryReceiveChannel[Utterance],
         out: trio.MemorySendChannel[SttEvent],
     ) -> None:
+        token = trio.lowlevel.current_trio_token()
+        model_free: trio.Event | None = None  # set when the last decode left the model
+
+        def decoding(pcm: bytes, done: trio.Event) -> Recognition:
+            try:
+                return in_background(self.recognise, model, pcm)
+            finally:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(done.set)
+
         async with pending:
             async for utterance in pending:
                 duration = len(utterance.pcm) / 2 / self.sample_rate
                 result = None
+                if model_free is not None:
+                    # A timed-out decode still runs and holds the model (CTranslate2
+                    # decodes one at a time): timing this one meanwhile would time it
+                    # out too, and every line after it, on a busy box.
+                    await model_free.wait()
+                model_free = trio.Event()
                 with trio.move_on_after(self.transcribe_timeout_s):
                     # Abandoned on cancel: CTranslate2 cannot be interrupted, and
                     # a hang-up must not wait for a decode nobody will read.
                     result = await trio.to_thread.run_sync(
-                        in_background, self.recognise, model, utterance.pcm, abandon_on_cancel=True
+                        decoding, utterance.pcm, model_free, abandon_on_cancel=True
                     )
                 self._count += 1
                 if result is None:

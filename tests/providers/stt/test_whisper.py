@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
+import time
 import wave
 from pathlib import Path
 from types import SimpleNamespace
@@ -269,6 +270,32 @@ async def test_a_stuck_decode_times_out_and_closes_the_utterance(fake_model, mon
     finally:
         release.set()
     assert [type(event) for event in events] == [SpeechStarted, UtteranceEnd]
+    assert stt.statistics().timeouts == 1
+
+
+async def test_a_decode_that_times_out_does_not_time_out_the_lines_after_it(
+    fake_model, monkeypatch
+):
+    # CTranslate2 decodes one utterance at a time: a decode timed out on a busy box
+    # still holds the model, so the next line must be timed from when it is free.
+    model_lock, first = threading.Lock(), threading.Event()
+    texts = iter(["too late", "07700 900123"])
+
+    def serial(model, pcm):
+        with model_lock:
+            text = next(texts)
+            if not first.is_set():
+                first.set()
+                time.sleep(0.6)  # the slow decode: past the 0.3 s timeout
+            return whisper.Recognition(text, 1.0, 0.01)
+
+    stt = fake_stt(transcribe_timeout_s=0.3)
+    monkeypatch.setattr(stt, "recognise", serial)
+    with trio.fail_after(10):
+        events = await run_session(stt, tone(1.0) + silence(0.5) + tone(1.0) + silence(1.0))
+    closing = [type(event) for event in events if not isinstance(event, SpeechStarted)]
+    assert closing == [UtteranceEnd, Transcript]  # the slow one timed out; the next heard
+    assert events[-1].text == "07700 900123"
     assert stt.statistics().timeouts == 1
 
 
