@@ -6,10 +6,11 @@
  * agent's own echo can be. How loud that is depends on the line (a handset
  * returns little, a speakerphone a lot), so it is measured per call: on frames
  * where the agent is sending and the caller is quiet, the level that comes back
- * is (reference - return). The measured return drops at once to any louder echo
- * and grows only slowly (echo_adapt_db_per_s), so a burst of stronger echo
- * tightens the guard at once and a quiet line loosens it within seconds. Until
- * measured, the guard is reference - echo_margin_db, as a fixed guard would be.
+ * is (reference - return). The measured return drops to any louder echo (at
+ * 3x echo_adapt_db_per_s; at once at the agent's onset) and rises only as far as
+ * the line proves (below), so a burst of stronger echo tightens the guard and a
+ * quiet line loosens it. Until measured, the guard is reference -
+ * echo_margin_db, as a fixed guard would be.
  * A frame over the guard is learned from only in the hold window after the agent
  * began sending (what comes back then is its echo: a caller who was already
  * talking is SPEAKING, not learned from); at other times it may be the caller
@@ -19,19 +20,23 @@
  * caller starting over a louder word was learned as echo at once (through
  * Asterisk the greeting was never interrupted).
  *
- * Two things make a quiet caller heard soon (issue 16):
- * - Growth by evidence: besides the slow growth, the return rises at once to the
- *   least return seen over a block of learned frames two holds long (any echo
- *   of the agent's loudest word comes back within it). Growing at 10 dB/s from
- *   the unmeasured 18 dB, a 40 dB line let a -34 dBFS caller through only after
- *   ~2 s, and until then the caller's frames under the guard pulled it back up.
+ * What makes a quiet caller heard soon (issue 16; it grew at 10 dB/s from the
+ * unmeasured 18 dB, so a 40 dB line let a -34 dBFS caller through only after
+ * ~2 s, and meanwhile the caller's frames under the guard pulled it back up):
+ * - Growth by evidence: the return rises at once to the least (reference -
+ *   level) over a block of every frame two holds long (the echo of the loudest
+ *   part sent comes back within it; a caller only lowers that least).
  * - Not echo: echo is what was sent a fixed delay ago, weaker. Per delay, the
  *   least (sent - level) over the loud frames since the agent's onset stays
  *   above 0 at the line's true delay; a caller talking through the agent's
  *   pauses drives it below 0 at every delay. Then nothing more is learned until
  *   the agent's next onset: a quiet caller under the guard no longer pulls it
- *   up against themselves. (What was learned from them before that is kept: on
- *   an unmeasured line a caller and a strong echo look alike by level.)
+ *   up against themselves.
+ * - A bound that holds while the caller talks: at the true delay every frame
+ *   is at least the echo, so the return is at least (quietest sent - level);
+ *   the least over the delays, less a margin, may raise the estimate. It takes
+ *   the caller's own pauses, so a caller who started in the greeting's first
+ *   300 ms (taken as echo, or under the unmeasured guard) is heard within ~1 s.
  */
 #include <math.h>
 #include <string.h>
