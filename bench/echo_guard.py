@@ -24,25 +24,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.demo.signals import silence, speechlike
+from agent.demo.signals import greeting_like, speechlike
 from agent.dialogue.turntaking import TurnTakingParams
 from dsp import EnergyVad, VadParams, VadTransition
 
 RATE, FRAME, TOTAL_S = 8000, 160, 4.0
 PAUSE_S = TurnTakingParams().barge_in_min_speech_s
-WORDS = ((0.30, -12.0), (0.45, -20.0), (0.25, -14.0), (0.50, -23.0), (0.35, -13.0),
-         (0.40, -19.0), (0.30, -16.0), (0.55, -22.0))  # fmt: skip
 LEVELS = (-25.0, -31.0, -34.0, -37.0, -40.0)
 
 
 @functools.cache
 def greeting() -> np.ndarray:
-    parts = []
-    while sum(len(p) for p in parts) < TOTAL_S * RATE * 2:
-        for index, (seconds, dbfs) in enumerate(WORDS):
-            parts.append(speechlike(seconds, dbfs, syllable_s=0.12 + 0.02 * (index % 3)))
-            parts.append(silence(0.08 * (3 if index == 3 else 1)))
-    return np.frombuffer(b"".join(parts), np.int16).astype(float)[: int(TOTAL_S * RATE)]
+    return greeting_like(TOTAL_S, RATE)
 
 
 def listen(params: VadParams, return_db: float, delay_s: float, caller: float | None, at: float):

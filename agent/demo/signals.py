@@ -49,3 +49,21 @@ def speechlike(
     x = voice * envelope
     rms = np.sqrt(np.mean(x[envelope > 0.5] ** 2)) if np.any(envelope > 0.5) else 1.0
     return _pcm(x / rms * 32768 * 10 ** (dbfs / 20))
+
+
+# (seconds, dBFS) per word, a pause after each: a greeting's ups and downs around -15 dBFS.
+GREETING_WORDS = ((0.30, -12.0), (0.45, -20.0), (0.25, -14.0), (0.50, -23.0), (0.35, -13.0),
+                  (0.40, -19.0), (0.30, -16.0), (0.55, -22.0))  # fmt: skip
+
+
+def greeting_like(seconds: float, sample_rate: int = 8000) -> np.ndarray:
+    """``seconds`` of a synthetic greeting (``GREETING_WORDS`` over and over, 80 ms
+    between words and a longer pause after the fourth), as float samples: the agent's
+    own audio for echo-guard tables and benches."""
+    parts: list[bytes] = []
+    while sum(len(p) for p in parts) < seconds * sample_rate * 2:
+        for index, (length, dbfs) in enumerate(GREETING_WORDS):
+            syllable = 0.12 + 0.02 * (index % 3)
+            parts.append(speechlike(length, dbfs, syllable_s=syllable, sample_rate=sample_rate))
+            parts.append(silence(0.08 * (3 if index == 3 else 1), sample_rate))
+    return np.frombuffer(b"".join(parts), np.int16).astype(float)[: int(seconds * sample_rate)]

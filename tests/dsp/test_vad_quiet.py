@@ -17,27 +17,18 @@ import functools
 import numpy as np
 import pytest
 
-from agent.demo.signals import silence, speechlike
+from agent.demo.signals import greeting_like, speechlike
 from dsp import EnergyVad, VadParams, VadTransition
 
 RATE = 8000
 FRAME = 160  # samples: 20 ms
 TOTAL_S = 4.0
-# (seconds, dBFS) per word, a pause after each.
-WORDS = ((0.30, -12.0), (0.45, -20.0), (0.25, -14.0), (0.50, -23.0), (0.35, -13.0),
-         (0.40, -19.0), (0.30, -16.0), (0.55, -22.0))  # fmt: skip
-GAP_S = 0.08
 DELAYS_S = (0.02, 0.06, 0.15, 0.3)
 
 
 @functools.cache
 def greeting() -> np.ndarray:
-    parts = []
-    while sum(len(p) for p in parts) < TOTAL_S * RATE * 2:
-        for index, (seconds, dbfs) in enumerate(WORDS):
-            parts.append(speechlike(seconds, dbfs, syllable_s=0.12 + 0.02 * (index % 3)))
-            parts.append(silence(GAP_S * (3 if index == 3 else 1)))
-    return np.frombuffer(b"".join(parts), np.int16).astype(float)[: int(TOTAL_S * RATE)]
+    return greeting_like(TOTAL_S, RATE)
 
 
 def listen(
