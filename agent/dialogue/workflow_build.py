@@ -37,7 +37,7 @@ from agent.dialogue.workflow_actions import (
     WorkflowConfig,
 )
 from agent.dialogue.workflow_data import BookingData
-from agent.dialogue.workflow_move import MOVE_ACTIONS, MoveBuilder, time_words
+from agent.dialogue.workflow_move import MOVE_ACTIONS, MoveBuilder, availability_call, time_words
 from agent.dialogue.workflow_table import Kind, State
 
 __all__ = ["ACTION_NAMES", "ActionBuilder", "Step"]
@@ -223,12 +223,8 @@ class ActionBuilder:
 
     def _act_call_availability(self, step: Step) -> list[Action]:
         data = self.data
-        assert data.service_id and data.postcode and data.when
-        data.pending_tool = CHECK_AVAILABILITY
-        earliest = max(data.when.start, step.now)
-        latest = max(data.when.end, earliest + 3600)
-        request = AvailabilityRequest(data.service_id, data.postcode, earliest, latest)
-        return [CallTool(CHECK_AVAILABILITY, request)]
+        assert data.when
+        return availability_call(data, data.when, step.now)
 
     def _act_offer_slot(self, step: Step) -> list[Action]:
         data = self.data

@@ -150,6 +150,16 @@ def classify_move_result(data: BookingData, result: ToolResult) -> Kind:
     return K.MOVE_PENDING if result.data.get("pending") else K.MOVE_FAILED
 
 
+def availability_call(data: BookingData, window: TimeWindow, now: float) -> list[Action]:
+    """Ask the diary for ``window`` (never before ``now``, at least an hour wide)."""
+    assert data.service_id and data.postcode
+    data.pending_tool = CHECK_AVAILABILITY
+    earliest = max(window.start, now)
+    latest = max(window.end, earliest + 3600)
+    request = AvailabilityRequest(data.service_id, data.postcode, earliest, latest)
+    return [CallTool(CHECK_AVAILABILITY, request)]
+
+
 class MoveBuilder:
     """The actions behind the move rows (``_act_<name>``, as in ``ActionBuilder``)."""
 
@@ -176,11 +186,7 @@ class MoveBuilder:
         data = self.data
         assert data.service_id and data.postcode and data.moved_to
         data.offers, data.offer_index, data.offer_open = [], -1, False
-        data.pending_tool = CHECK_AVAILABILITY
-        earliest = max(data.moved_to.start, step.now)
-        latest = max(data.moved_to.end, earliest + 3600)
-        request = AvailabilityRequest(data.service_id, data.postcode, earliest, latest)
-        return [CallTool(CHECK_AVAILABILITY, request)]
+        return availability_call(data, data.moved_to, step.now)
 
     def _act_offer_move(self, step: Any) -> list[Action]:
         data = self.data
