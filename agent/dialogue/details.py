@@ -68,7 +68,7 @@ _HOUSE_NUMBER = re.compile(
 )
 _NOT_ADDRESS = re.compile(
     r"\b(?:(?:my|the|our)\s+)?(?:post ?code|phone number|mobile|number|name)(?:\s+is|'s)?\b|"
-    r"\b(?:it's|it is|my address is|the address is|address is|i live at|we're at|"
+    r"\b(?:it's|it is|that's|that is|my address is|the address is|address is|i live at|we're at|"
     r"i'm at|yes|yeah|no|please|thanks|thank you|sorry|okay|ok)\b",
     re.IGNORECASE,
 )

@@ -235,11 +235,18 @@ class BookingWorkflow:
             self.data.changed = []
             value = getattr(u.slots, wanted, None) if wanted else None
             likely = likely_value(wanted, value) or self._guess(wanted, u.text)
-            if likely is not None and likely in self.data.rejected and wanted in _AS_HEARD:
-                # Heard the same again after a no: saying it again will not help. Keep it
-                # as heard (the booking's read-back says it) rather than lose the caller.
-                filled, invalid = self.data.merge_slots(Slots(**{wanted: likely}))
-                return self._classify_collect(u, filled, invalid)
+            if likely is not None and likely in self.data.rejected:
+                if wanted in _AS_HEARD:
+                    # Heard the same again after a no: saying it again will not help. Keep
+                    # it as heard (the booking's read-back says it) rather than lose the caller.
+                    filled, invalid = self.data.merge_slots(Slots(**{wanted: likely}))
+                    return self._classify_collect(u, filled, invalid)
+                # A turned-down number or postcode is never read back: ask another way.
+                return (
+                    self._hand_over()
+                    if self.data.miss(wanted) > self.config.max_misses
+                    else K.DETAILS
+                )
             if likely is not None:
                 self.data.doubt = (wanted, likely)  # type: ignore[assignment]
                 return K.CHECK_VALUE

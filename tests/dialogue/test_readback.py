@@ -224,3 +224,36 @@ def test_spelled_word(said: str, word: str | None) -> None:
 )
 def test_with_street_name(address: str, street: str | None) -> None:
     assert with_street_name(address, "Park") == street
+
+
+def at_phone() -> Call:
+    call = at_address()
+    call.say("22 Baker Street")
+    call.say("SW1A 1AA")
+    assert call.wf.expecting == "phone"
+    return call
+
+
+def test_a_number_turned_down_is_never_read_back_again() -> None:
+    call = at_phone()
+    heard = mark_check("07700990099", ["07700990099"])
+    assert "Was that 0 7 7 0 0, 9 9 0, 0 9 9?" in call.say(heard, confidence=0.3)
+    assert "keypad" in call.say("No.")
+    for _ in range(2):  # said again and heard the same: asked another way, not read back
+        reply = call.say(heard, confidence=0.3)
+        assert "Was that" not in reply and "keypad" in reply
+    assert call.wf.data.phone is None
+
+
+@pytest.mark.parametrize(
+    ("line", "address"),
+    [
+        ("That's 19 Rose Street.", "19 Rose Street"),
+        ("That's 19 rows straight.", "19 rows straight"),
+        ("That is 6 hour retro.", "6 hour retro"),
+    ],
+)
+def test_a_that_s_lead_in_is_not_part_of_the_address(line: str, address: str) -> None:
+    call = at_address()
+    call.say(line)
+    assert call.wf.data.address == address
