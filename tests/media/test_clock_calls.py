@@ -27,6 +27,14 @@ AGENT_SPEECH = np.full(160, 3000, dtype="<i2").tobytes()
 CALLER_SPEECH = speechlike(1.0)
 
 
+async def say_one_long_line(call) -> None:
+    """The agent's one long line (6 s), then nothing until the call ends."""
+    utterance = call.playout.open_utterance()
+    call.playout.write(utterance, AGENT_SPEECH * 300)
+    call.playout.close_utterance(utterance)
+    await trio.sleep_forever()
+
+
 class TalkingBrain:
     """Says one long line; the caller's speech start pauses it (a barge-in's first step)."""
 
@@ -35,10 +43,7 @@ class TalkingBrain:
         self.paused_at: float | None = None
 
     async def run(self, call) -> None:
-        utterance = call.playout.open_utterance()
-        call.playout.write(utterance, AGENT_SPEECH * 300)
-        call.playout.close_utterance(utterance)
-        await trio.sleep_forever()
+        await say_one_long_line(call)
 
     def on_audio(self, pcm: bytes, now: float) -> None:
         pass

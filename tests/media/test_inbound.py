@@ -22,11 +22,11 @@ from agent.media.clock import SLOT_S, MediaClock
 from agent.media.server import handle_connection
 from agent.wire.audiosocket import Audio, Connection, Dtmf, Hangup, Identify, Role
 from dsp import VadTransition
+from tests.media.test_clock_calls import AGENT_SPEECH, say_one_long_line
 
 CALLS = 200
 FRAMES = 100
 FRAME = 320
-AGENT_SPEECH = np.full(160, 3000, dtype="<i2").tobytes()
 CALLER_SPEECH = speechlike(1.0)
 SETTINGS = ServerSettings(brain="echo")
 EPS = 2e-6
@@ -50,10 +50,7 @@ class Brain:
         self.hang_up_at = hang_up_at
 
     async def run(self, call) -> None:
-        utterance = call.playout.open_utterance()
-        call.playout.write(utterance, AGENT_SPEECH * 300)
-        call.playout.close_utterance(utterance)
-        await trio.sleep_forever()
+        await say_one_long_line(call)
 
     def on_audio(self, pcm: bytes, now: float) -> None:
         self.frames.append((now, pcm))
