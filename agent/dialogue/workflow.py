@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.business.ukformats import postcode_guess
 from agent.dialogue.doubt import split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import answer, looks_like_question, topic
@@ -45,6 +44,13 @@ from agent.dialogue.workflow_actions import (
     WorkflowConfig,
 )
 from agent.dialogue.workflow_build import ActionBuilder, Step
+from agent.dialogue.workflow_collect import (
+    AS_HEARD,
+    classify_collect,
+    guess_postcode,
+    heard_again,
+    plausible_name,
+)
 from agent.dialogue.workflow_data import BookingData, likely_value
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
 from agent.dialogue.workflow_problem import classify_problem, hand_over, unclear_problem
@@ -133,7 +139,9 @@ class BookingWorkflow:
             now=now,
             expecting=self.expecting,
         )
-        if confidence >= self.config.min_confidence and (detour := self._off_script(text, now)):
+        # A question of a known topic is answered even half heard ("Our view are robot.")
+        sure = confidence >= self.config.min_confidence or topic(text) is not None
+        if sure and (detour := self._off_script(text, now)):
             return detour
         return self.handle(Utterance(text, confidence, intent, slots, doubted), now)
 
@@ -234,13 +242,15 @@ class BookingWorkflow:
             self.data.merge_slots(Slots(**{f: v for f, v in sure.items() if v and f != wanted}))
             self.data.changed = []
             value = getattr(u.slots, wanted, None) if wanted else None
-            likely = likely_value(wanted, value) or self._guess(wanted, u.text)
+            if wanted == "name" and not plausible_name(value):
+                value = None  # a question or a sentence heard in its place: not a name
+            likely = likely_value(wanted, value)
+            likely = likely or guess_postcode(self.data, self.profile, wanted, u.text)
+            if wanted in AS_HEARD and (got := heard_again(self.data, wanted, likely)) is not None:
+                # Heard the same again after a no: never read back nor taken as it is;
+                # asked another way, at last kept marked as not confirmed.
+                return self._classify_collect(u, got, None) if got else K.DETAILS
             if likely is not None and likely in self.data.rejected:
-                if wanted in _AS_HEARD:
-                    # Heard the same again after a no: saying it again will not help. Keep
-                    # it as heard (the booking's read-back says it) rather than lose the caller.
-                    filled, invalid = self.data.merge_slots(Slots(**{wanted: likely}))
-                    return self._classify_collect(u, filled, invalid)
                 # A turned-down number or postcode is never read back: ask another way.
                 return (
                     self._hand_over()
@@ -256,16 +266,6 @@ class BookingWorkflow:
             return unclear_problem(self.data, self.profile, self.config, u) or K.LOW_CONFIDENCE
         return K.LOW_CONFIDENCE
 
-    def _guess(self, wanted: str | None, text: str) -> str | None:
-        """A postcode the line sounds like though it holds none whole ("SW1A1A1A1"),
-        when the postcode is the detail asked for and this guess was not turned down."""
-        if wanted != "postcode" or self.data.offer_open:
-            return None
-        guess = postcode_guess(text, self.profile.service_area)
-        if guess is None or str(guess) in self.data.rejected:
-            return None
-        return str(guess)
-
     def _hand_over(self) -> Kind:
         return hand_over(self.profile)
 
@@ -279,10 +279,14 @@ class BookingWorkflow:
             if u.intent is Intent.YES and bare:
                 filled, invalid = data.merge_slots(Slots(**{field: value}))
                 return self._classify_collect(u, filled, invalid)
-            if u.intent is Intent.NO and bare:
+            said_again = getattr(u.slots, field) == value  # "No, 15 part lane": heard the same
+            if u.intent is Intent.NO and (bare or said_again):
                 # Said the same way, it would be heard the same way: ask another way next
                 # (spelled, on the keypad), never the same read-back twice.
                 data.turned_down(field, value)
+                if field in AS_HEARD:
+                    settled = getattr(data, field) is not None
+                    return self._classify_collect(u, {field}, None) if settled else K.DETAILS
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
             if u.intent is Intent.NO:
                 data.rejected.add(value)  # "no, it's ...": never read back again
@@ -327,6 +331,10 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
+        if self.state is S.COLLECT and wanted in AS_HEARD:
+            heard = getattr(u.slots, wanted or "name")
+            if (got := heard_again(self.data, wanted or "name", heard)) is not None:
+                return self._classify_collect(u, got, None) if got else K.DETAILS
         if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (
@@ -357,41 +365,13 @@ class BookingWorkflow:
         return K.DETAILS if filled else K.UNCLEAR
 
     def _classify_collect(self, u: Utterance, filled: set[str], invalid: str | None) -> Kind:
-        if self.data.offer_open:
-            if "when" in filled:
-                return K.DETAILS_READY
-            if u.intent is Intent.YES:
-                return K.ACCEPT_SLOT
-            if u.intent is Intent.NO:
-                return K.REJECT_SLOT
-        guessing = invalid == "postcode" or (not filled and invalid is None)
-        wanted = "postcode" if invalid == "postcode" else self.expecting  # said, if not asked
-        if guessing and (guess := self._guess(wanted, u.text)) is not None:
-            self.data.doubt = ("postcode", guess)
-            return K.CHECK_VALUE  # read back what it sounded like, never taken unasked
-        if invalid is not None:
-            if self.data.miss(invalid) > self.config.max_misses:
-                return self._hand_over()
-            return K.INVALID_DETAIL
-        postcode = self.data.postcode
-        if postcode is not None and not self.profile.serves_postcode(postcode):
-            if self.data.area_checked == postcode:
-                return K.OUT_OF_AREA
-            self.data.area_pending = True  # a mishearing must not turn a customer away
-            return K.CHECK_AREA
-        if not filled:
-            if self.data.miss(self.expecting) > self.config.max_misses:
-                return self._hand_over()
-            return K.UNCLEAR
-        if self.data.missing_detail() is None:
-            return K.READY_TO_BOOK if self.data.chosen is not None else K.DETAILS_READY
-        return K.DETAILS
+        data, expecting = self.data, self.expecting
+        return classify_collect(data, self.profile, self.config, expecting, u, filled, invalid)
 
 
 _ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown question" answered
 _AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED, K.RESCHEDULE})
 _CUSTOMER = frozenset({"name", "address", "postcode", "phone"})
-_AS_HEARD = frozenset({"name", "address"})  # no other way to give them (no keypad, no spelling)
 
 
 def _has_detail(slots: Slots) -> bool:

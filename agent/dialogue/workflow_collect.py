@@ -1,0 +1,162 @@
+"""What an answer means while the details are collected (pure parts of ``workflow``).
+
+``classify_collect`` takes what was just merged into the call's data (the slots
+filled, the first invalid one) and says what comes next: the slot offer answered,
+a postcode that only sounded like one read back, a postcode outside the area
+confirmed before declining, the next detail asked, a person after too many misses.
+
+``heard_again`` is the rule for a name or an address the caller turned down: heard
+the same again it is never read back again nor taken; it is asked for another way
+(spelled, then once more), and at last kept marked for the office as not confirmed.
+"""
+
+from __future__ import annotations
+
+from agent.business.company import CompanyProfile
+from agent.business.ukformats import postcode_guess
+from agent.dialogue.slots import Intent
+from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
+from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_problem import hand_over
+from agent.dialogue.workflow_table import Kind
+
+__all__ = ["AS_HEARD", "classify_collect", "guess_postcode", "heard_again", "plausible_name"]
+
+K = Kind
+AS_HEARD = frozenset({"name", "address"})  # no keypad for them: spelled, or said again
+
+# Words a name is never made of: "Are you a robot?" half heard ("Our view are robot")
+# is a question, not a name to read back or keep.
+_NOT_NAME_WORDS = frozenset(
+    [
+        "are",
+        "is",
+        "was",
+        "were",
+        "am",
+        "be",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "shall",
+        "should",
+        "you",
+        "your",
+        "what",
+        "when",
+        "where",
+        "who",
+        "why",
+        "how",
+        "this",
+        "that",
+        "there",
+        "it",
+        "i",
+        "we",
+        "they",
+        "he",
+        "she",
+        "me",
+        "my",
+        "a",
+        "an",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "with",
+        "please",
+        "robot",
+        "machine",
+        "computer",
+        "person",
+        "human",
+        "real",
+        "talking",
+    ]
+)
+
+
+def plausible_name(value: str | None) -> bool:
+    """A name as people give it (one to four words, none a verb, pronoun or question
+    word), not a sentence or a question heard in its place."""
+    if not value:
+        return False
+    words = value.lower().replace("?", " ").split()
+    if "?" in value or not 1 <= len(words) <= 4:
+        return False
+    return sum(1 for w in words if w.strip(".,'") in _NOT_NAME_WORDS) == 0
+
+
+def guess_postcode(
+    data: BookingData, profile: CompanyProfile, wanted: str | None, text: str
+) -> str | None:
+    """A postcode the line sounds like though it holds none whole ("SW1A1A1A1"),
+    when the postcode is the detail asked for and this guess was not turned down."""
+    if wanted != "postcode" or data.offer_open:
+        return None
+    guess = postcode_guess(text, profile.service_area)
+    if guess is None or str(guess) in data.rejected:
+        return None
+    return str(guess)
+
+
+def heard_again(data: BookingData, field: str, heard: str | None) -> set[str] | None:
+    """``heard`` (a name or address) is a value the caller turned down, or nothing
+    usable while it was asked once more another way: ``None`` when neither (take the
+    answer as usual); else the fields filled (empty while it is asked another way,
+    ``{field}`` once kept marked as not confirmed)."""
+    asked_again = data.another_way == field
+    if field not in AS_HEARD or not (heard in data.rejected or (asked_again and heard is None)):
+        if asked_again and heard is not None:
+            data.another_way = None  # said anew: taken (or read back) as usual
+        return None
+    if data.not_confirmed(field, heard) == "settled" and getattr(data, field) is not None:
+        return {field}
+    return set()
+
+
+def classify_collect(
+    data: BookingData,
+    profile: CompanyProfile,
+    config: WorkflowConfig,
+    expecting: str | None,
+    u: Utterance,
+    filled: set[str],
+    invalid: str | None,
+) -> Kind:
+    """The next step once an answer's details are merged (``filled``, ``invalid``)."""
+    if data.offer_open:
+        if "when" in filled:
+            return K.DETAILS_READY
+        if u.intent is Intent.YES:
+            return K.ACCEPT_SLOT
+        if u.intent is Intent.NO:
+            return K.REJECT_SLOT
+    guessing = invalid == "postcode" or (not filled and invalid is None)
+    wanted = "postcode" if invalid == "postcode" else expecting  # said, if not asked
+    if guessing and (guess := guess_postcode(data, profile, wanted, u.text)) is not None:
+        data.doubt = ("postcode", guess)
+        return K.CHECK_VALUE  # read back what it sounded like, never taken unasked
+    if invalid is not None:
+        if data.miss(invalid) > config.max_misses:
+            return hand_over(profile)
+        return K.INVALID_DETAIL
+    postcode = data.postcode
+    if postcode is not None and not profile.serves_postcode(postcode):
+        if data.area_checked == postcode:
+            return K.OUT_OF_AREA
+        data.area_pending = True  # a mishearing must not turn a customer away
+        return K.CHECK_AREA
+    if not filled:
+        if data.miss(expecting) > config.max_misses:
+            return hand_over(profile)
+        return K.UNCLEAR
+    if data.missing_detail() is None:
+        return K.READY_TO_BOOK if data.chosen is not None else K.DETAILS_READY
+    return K.DETAILS

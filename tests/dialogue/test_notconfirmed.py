@@ -1,0 +1,76 @@
+"""Names and addresses the caller turns down: spelled, asked again another way, never
+booked as turned down; questions heard in place of a name are not names."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.dialogue.doubt import mark_check
+from agent.dialogue.workflow_collect import plausible_name
+from tests.dialogue.test_callers import to_details
+
+
+def at_address():
+    call = to_details()
+    call.say("My name is Emma Wilson")
+    return call
+
+
+@pytest.mark.parametrize(
+    ("heard", "spelling", "read_back"),
+    [
+        ("9th Street", "K for King, I, N, G", "9 King Street"),  # no name heard to spell
+        ("3mm of lane", "M for Mary, I for Isaac, L, L", "3 Mill Lane"),  # run together
+        ("Hi Street", "H, I, G, H", "High Street"),  # no house number
+        ("70 queens rode", "Q, U, E, E, N, S", "70 Queens Road"),
+    ],
+)
+def test_a_street_turned_down_is_spelled_whatever_its_shape(
+    heard: str, spelling: str, read_back: str
+) -> None:
+    call = at_address()
+    assert "was that" in call.say(heard, confidence=0.3).lower()
+    assert "spell the name of the street" in call.say("No.")
+    assert f"Just to check, was that {read_back}?" in call.say(spelling)
+    call.say("Yes, that's right.")
+    assert call.wf.data.address == read_back and not call.wf.data.unconfirmed
+
+
+def test_one_word_in_doubt_is_checked_not_blamed_on_the_line() -> None:
+    call = at_address()
+    assert (
+        call.say(mark_check("15 part lane.", ["part"])) == "Just to check, was that 15 part lane?"
+    )
+    call = at_address()
+    reply = call.say("15 part lane.", confidence=0.3)  # the whole line in doubt
+    assert reply == "Sorry, the line isn't very clear. Was that 15 part lane?"
+
+
+def test_a_question_half_heard_when_the_name_is_asked_is_answered_not_stored() -> None:
+    call = to_details()
+    reply = call.say("Our view are robot.", confidence=0.3)
+    assert "was that" not in reply.lower() and "name" in reply  # answered, then asked again
+    assert call.wf.data.name is None and call.wf.data.doubt is None
+
+
+def test_a_sentence_heard_for_the_name_is_not_read_back_as_a_name() -> None:
+    call = to_details()
+    reply = call.say("Do you do it today", confidence=0.3)
+    assert "was that do you" not in reply.lower() and call.wf.data.name is None
+
+
+@pytest.mark.parametrize(
+    ("value", "plausible"),
+    [
+        ("Nina Shaw", True),
+        ("Will Smith", True),
+        ("Mary-Jane O'Neil", True),
+        ("Our view are robot", False),
+        ("Are you a robot?", False),
+        ("is this a real person", False),
+        ("Do you do it today", False),
+        ("", False),
+    ],
+)
+def test_plausible_name(value: str, plausible: bool) -> None:
+    assert plausible_name(value) is plausible
