@@ -32,7 +32,7 @@ def spelled(postcode: str) -> str:
 _CHECK = re.compile(r"\b(?:was that|is the postcode)\b(.*?)(?:\?|$)", re.IGNORECASE)
 _AGAIN = re.compile(
     r"say it again|didn't follow|doesn't look right|didn't get a valid|still not getting|"
-    r"still missing|not getting your|didn't get a day|isn't coming through",
+    r"still missing|not getting your|didn't get a day|isn't coming through|once more",
     re.IGNORECASE,
 )
 
@@ -85,7 +85,10 @@ class Person:
         said = self._last_line()
         if (m := _CHECK.search(text)) is not None:
             heard = _alnum(m.group(1))
-            if heard and any(v and (v in heard or heard in v) for v in self.known):
+            # Right if it is a value the booking wants, or what this caller said in its
+            # own words ("14 Mill Lane", corrected to 41 only later).
+            own = len(heard) >= 5 and any(heard in _alnum(line) for line in self.said)
+            if own or (heard and any(v and (v in heard or heard in v) for v in self.known)):
                 self.repeats = 0
                 return [self.replies["yes"]]
             self.repeats += 1
@@ -97,9 +100,10 @@ class Person:
             self.other_ways.add("keypad")
             return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
         for way, asked in (("street", _STREET), ("surname", _SURNAME)):
+            # Asked to spell again, a person spells again (at most twice in all).
             reply = self.replies.get(f"{self.spec.name}/{way}")
-            if asked.search(text) and reply is not None and way not in self.other_ways:
-                self.other_ways.add(way)
+            if asked.search(text) and reply is not None and f"{way}2" not in self.other_ways:
+                self.other_ways.add(f"{way}2" if way in self.other_ways else way)
                 return [reply]
         spell = self.replies.get(self.spec.name)
         if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
@@ -112,6 +116,9 @@ class Person:
         return []
 
     def _last_line(self) -> Say | None:
-        if not self.caller.utterances:
-            return None
-        return self.said.get(self.caller.utterances[-1].label)
+        """The last scripted line said (a spelling or a yes said since does not count:
+        asked again for the detail, a person says the detail again)."""
+        for utterance in reversed(self.caller.utterances):
+            if utterance.label in self.said:
+                return self.said[utterance.label]
+        return None
