@@ -79,6 +79,7 @@ _HUMAN = re.compile(
     r"|\b(?:real person|human being|put me through|transfer me|an operator)\b",
     re.IGNORECASE,
 )
+_PHONE_SAID = re.compile(r"\b(?:phone|mobile|number)\b", re.I)
 _POSTCODE_SAID = re.compile(r"\bpost ?code(?:'s|\s+is|\s+was|\s+should be)\s+\w", re.I)
 _GOODBYE = re.compile(r"\b(?:bye|goodbye|good bye|that's all|hang up|cheers then)\b", re.I)
 
@@ -349,6 +350,13 @@ def extract(
         digits = spoken_digits(kept).strip()
         if re.search(r"\d", digits):
             phone = digits  # keep the raw digits so validation can say why
+    if phone is None and postcode is None and expecting != "phone":
+        # "My number is 0770 009 00777" when the postcode is asked: a phone number not
+        # heard whole is still a phone number (said back), never a postcode or address.
+        digits = spoken_digits(kept).strip()
+        count = len(re.findall(r"\d", digits))
+        if count >= 9 or (count >= 7 and _PHONE_SAID.search(kept)):
+            phone, address = digits, None
     said_other = found_other or phone is not None
     if expecting == "postcode" and postcode is None and intent is None and not said_other:
         raw = kept.strip(" .")  # something said for the postcode that is no postcode: say so

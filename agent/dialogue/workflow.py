@@ -49,6 +49,7 @@ from agent.dialogue.workflow_collect import (
     classify_collect,
     guess_postcode,
     heard_again,
+    keep_sure_details,
     plausible_name,
 )
 from agent.dialogue.workflow_data import BookingData, likely_value
@@ -232,15 +233,17 @@ class BookingWorkflow:
 
     def _classify_unsure(self, u: Utterance) -> Kind:
         """Heard with low confidence: confirm the likely value instead of re-asking blindly."""
+        if u.slots.when is not None and self.data.when is None and self.state is S.QUOTE:
+            self.data.merge_slots(Slots(when=u.slots.when))  # offered back as a slot later
+            self.data.changed = []
         self.repeats += 1
         if self.repeats > self.config.max_repeats:
             return self._human()
         if self.state is S.COLLECT and not self.data.offer_open:
             wanted = self.data.missing_detail()
-            # A whole postcode or number said with it is kept: their shape is checked.
-            sure = {f: likely_value(f, getattr(u.slots, f)) for f in ("postcode", "phone")}
-            self.data.merge_slots(Slots(**{f: v for f, v in sure.items() if v and f != wanted}))
-            self.data.changed = []
+            kept = keep_sure_details(self.data, u, wanted)
+            if kept is not None:
+                return self._classify_collect(u, *kept)
             value = getattr(u.slots, wanted, None) if wanted else None
             if wanted == "name" and not plausible_name(value):
                 value = None  # a question or a sentence heard in its place: not a name

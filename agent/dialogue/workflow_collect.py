@@ -14,13 +14,20 @@ from __future__ import annotations
 
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import postcode_guess
-from agent.dialogue.slots import Intent
+from agent.dialogue.slots import Intent, Slots
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
-from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_data import BookingData, likely_value
 from agent.dialogue.workflow_problem import hand_over
 from agent.dialogue.workflow_table import Kind
 
-__all__ = ["AS_HEARD", "classify_collect", "guess_postcode", "heard_again", "plausible_name"]
+__all__ = [
+    "AS_HEARD",
+    "classify_collect",
+    "guess_postcode",
+    "heard_again",
+    "keep_sure_details",
+    "plausible_name",
+]
 
 K = Kind
 AS_HEARD = frozenset({"name", "address"})  # no keypad for them: spelled, or said again
@@ -119,6 +126,29 @@ def heard_again(data: BookingData, field: str, heard: str | None) -> set[str] | 
     if data.not_confirmed(field, heard) == "settled" and getattr(data, field) is not None:
         return {field}
     return set()
+
+
+def keep_sure_details(
+    data: BookingData, u: Utterance, wanted: str | None
+) -> tuple[set[str], str | None] | None:
+    """What a line heard in doubt still gives: a whole postcode or number said with it
+    is kept (their shape is checked); a time when the time is asked (the slot offered
+    for it is the check); a number given for another detail but not whole is said
+    back ("I heard 0 7 7 ..., type it"), never lost. ``(filled, invalid)`` when the
+    line is settled so, else ``None`` (the asked detail is to be read back)."""
+    sure = {f: likely_value(f, getattr(u.slots, f)) for f in ("postcode", "phone")}
+    filled, _ = data.merge_slots(Slots(**{f: v for f, v in sure.items() if v and f != wanted}))
+    data.changed = []
+    if filled and wanted is not None and getattr(u.slots, wanted) is None:
+        return filled, None  # another detail given whole: taken, the asked one asked again
+    if wanted == "when" and u.slots.when is not None:
+        return data.merge_slots(Slots(when=u.slots.when))
+    raw = u.slots.phone
+    if wanted not in ("phone", "postcode") or raw is None or sure["phone"] or data.phone:
+        return None
+    filled, invalid = data.merge_slots(Slots(phone=raw))  # not whole: said back, keypad
+    data.changed = []
+    return filled, invalid
 
 
 def classify_collect(

@@ -7,7 +7,7 @@ import pytest
 
 from agent.dialogue.doubt import mark_check
 from agent.dialogue.workflow_collect import plausible_name
-from tests.dialogue.test_callers import to_details
+from tests.dialogue.test_callers import Call, to_details
 
 
 def at_address():
@@ -74,3 +74,38 @@ def test_a_sentence_heard_for_the_name_is_not_read_back_as_a_name() -> None:
 )
 def test_plausible_name(value: str, plausible: bool) -> None:
     assert plausible_name(value) is plausible
+
+
+def at_postcode():
+    call = at_address()
+    call.say("22 Baker Street")
+    assert call.wf.expecting == "postcode"
+    return call
+
+
+def test_a_whole_number_given_for_the_postcode_in_doubt_is_kept_and_the_postcode_asked() -> None:
+    call = at_postcode()
+    reply = call.say("My number is 0 7 7 0 0 9 0 0 7 7 7.", confidence=0.3)
+    assert call.wf.data.phone == "+447700900777" and call.wf.data.postcode is None
+    assert "postcode" in reply
+
+
+@pytest.mark.parametrize("confidence", [1.0, 0.3])
+def test_a_number_not_heard_whole_for_the_postcode_is_said_back_not_taken_as_one(
+    confidence: float,
+) -> None:
+    call = at_postcode()
+    reply = call.say("My number 0770, 009, 00777", confidence=confidence)
+    assert "I heard 0 7 7, 0 0 0" in reply and "keypad" in reply
+    assert call.wf.data.postcode is None and call.wf.data.phone is None
+
+
+def test_a_time_in_a_line_heard_in_doubt_at_the_quote_is_kept_for_the_offer() -> None:
+    call = Call()
+    call.say("My tap is dripping.")
+    call.say("Good, some wind can't tomorrow morning.", confidence=0.3)
+    call.say("Yes please.")
+    for line in ("My name is Tom Hughes", "14 Queen Street", "SW7 2AZ"):
+        call.say(line)
+    reply = call.say("07700 900111")
+    assert "I can do" in reply and "When would suit" not in reply
