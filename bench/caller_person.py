@@ -41,7 +41,9 @@ _AGAIN = re.compile(
 _KEYPAD = re.compile(r"\bsorry\b.*\b(?:type|key|enter)\b.*\bkeypad\b", re.IGNORECASE)
 _SPELL = re.compile(r"\bletter by letter\b", re.IGNORECASE)  # the postcode, spelled
 _STREET = re.compile(r"\bspell\b.*\bstreet\b", re.IGNORECASE)  # the street's name, spelled
-_SURNAME = re.compile(r"\bspell\b.*\b(?:surname|last name)\b", re.IGNORECASE)
+_SURNAME = re.compile(  # "spell your surname", or "not getting your name ... spell it"
+    r"\bspell\b.*\b(?:surname|last name)\b|\byour name\b.*\bspell\b", re.IGNORECASE
+)
 
 
 def street_name(address: str) -> str:

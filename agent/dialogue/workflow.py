@@ -51,6 +51,7 @@ from agent.dialogue.workflow_collect import (
     heard_again,
     keep_sure_details,
     plausible_name,
+    spelled_name,
 )
 from agent.dialogue.workflow_data import BookingData, likely_value
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
@@ -317,6 +318,8 @@ class BookingWorkflow:
             step = self.data.spelled(u.text, getattr(u.slots, wanted or "name"))
             if step is not None:  # "Was that 15 Park Lane?", the spelling asked again...
                 return {"check": K.CHECK_VALUE, "wait": K.SPELLING}.get(step, K.DETAILS)
+        if not urgent and spelled_name(self.data, wanted, u.text):
+            return K.CHECK_VALUE  # the name spelled when asked again: read back
         if u.confidence < self.config.min_confidence and not urgent:
             return self._classify_unsure(u)  # an emergency or "a person" heard in doubt is acted on
         self.repeats = 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import postcode_guess
+from agent.dialogue.details import looks_spelled, spelled_word
 from agent.dialogue.slots import Intent, Slots
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData, likely_value
@@ -27,6 +28,7 @@ __all__ = [
     "heard_again",
     "keep_sure_details",
     "plausible_name",
+    "spelled_name",
 ]
 
 K = Kind
@@ -98,6 +100,18 @@ def plausible_name(value: str | None) -> bool:
     if "?" in value or not 1 <= len(words) <= 4:
         return False
     return sum(1 for w in words if w.strip(".,'") in _NOT_NAME_WORDS) == 0
+
+
+def spelled_name(data: BookingData, wanted: str | None, text: str) -> bool:
+    """A name spelled when the name is asked ("could you spell it?" after two misses:
+    "S for sugar, H, A, W"): held as ``doubt`` to read back ("was that Shaw?")."""
+    if wanted != "name" or data.spelling is not None or not looks_spelled(text):
+        return False
+    word = spelled_word(text)
+    if word is None or word in data.rejected:
+        return False
+    data.doubt, data.doubt_word = ("name", word), True
+    return True
 
 
 def guess_postcode(

@@ -109,3 +109,13 @@ def test_a_time_in_a_line_heard_in_doubt_at_the_quote_is_kept_for_the_offer() ->
         call.say(line)
     reply = call.say("07700 900111")
     assert "I can do" in reply and "When would suit" not in reply
+
+
+def test_a_name_spelled_when_asked_again_is_read_back() -> None:
+    call = to_details()
+    call.say("It's 9-ish wide.")
+    reply = call.say("It's 9-ish wide.")
+    assert "spell" in reply and call.wf.data.name is None
+    assert "Just to check, was that Shaw?" in call.say("S for sugar, H for Harry, A, W.")
+    assert "address" in call.say("Yes, that's right.")
+    assert call.wf.data.name == "Shaw"
