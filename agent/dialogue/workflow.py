@@ -23,6 +23,8 @@ it sends ``Silence()`` after ``config.silence_timeout`` without speech.
 
 from __future__ import annotations
 
+import attrs
+
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
 from agent.dialogue.doubt import split_check
@@ -340,7 +342,11 @@ class BookingWorkflow:
         if self.state is S.COLLECT and wanted in AS_HEARD:
             heard = getattr(u.slots, wanted or "name")
             if (got := heard_again(self.data, wanted or "name", heard)) is not None:
-                return self._classify_collect(u, got, None) if got else K.DETAILS
+                # the other details said with it are kept ("... and the postcode is ...")
+                filled, invalid = self.data.merge_slots(attrs.evolve(u.slots, **{wanted: None}))
+                self.data.changed = []
+                filled |= got
+                return self._classify_collect(u, filled, invalid) if filled else K.DETAILS
         if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (

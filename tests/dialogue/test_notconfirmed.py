@@ -119,3 +119,14 @@ def test_a_name_spelled_when_asked_again_is_read_back() -> None:
     assert "Just to check, was that Shaw?" in call.say("S for sugar, H for Harry, A, W.")
     assert "address" in call.say("Yes, that's right.")
     assert call.wf.data.name == "Shaw"
+
+
+def test_details_said_with_a_street_asked_once_more_are_kept() -> None:
+    call = at_address()
+    call.say("15 part lane.", confidence=0.3)
+    call.say("No.")
+    call.say("B for Bertie, A, R, K.")
+    assert "once more" in call.say("No.")
+    reply = call.say("My postcode is SW1A 1AA.")  # no street in it: the best kept, marked
+    assert call.wf.data.postcode == "SW1A 1AA" and call.wf.data.address == "15 Bark Lane"
+    assert "number" in reply and call.wf.data.unconfirmed == {"address": "15 Bark Lane"}
