@@ -46,6 +46,15 @@ _SURNAME = re.compile(  # "spell your surname", or "not getting your name ... sp
 )
 
 
+# The agent asking for a detail (again): a person who gave it already gives it again.
+_ASKS = (
+    ("postcode", re.compile(r"\bpostcode\?", re.IGNORECASE)),
+    ("address", re.compile(r"\baddress of the job\b", re.IGNORECASE)),
+    ("name", re.compile(r"\btake your name\b", re.IGNORECASE)),
+    ("phone", re.compile(r"\bbest number\b", re.IGNORECASE)),
+)
+
+
 def street_name(address: str) -> str:
     """The name of the street of "15 Park Lane": "Park" (between number and street word)."""
     words = address.split()
@@ -72,6 +81,7 @@ class Person:
     said: dict = attrs.field(factory=dict)
     known: set = attrs.field(factory=set)
     other_ways: set = attrs.field(factory=set)  # keypad, spell: asked and done
+    reasked: dict = attrs.field(factory=dict)  # detail: times given again when asked again
 
     def __attrs_post_init__(self) -> None:
         self.said = {s.label: s for s in self.caller.script if isinstance(s, Say)}
@@ -111,11 +121,28 @@ class Person:
         if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
             self.other_ways.add("spell")
             return [spell]
+        if (line := self._asked_again(text)) is not None:
+            return [line]
         if _AGAIN.search(text) and said is not None and self.repeats < 2:
             self.repeats += 1
             return [said]
         self.repeats = 0
         return []
+
+    def _asked_again(self, text: str) -> Say | None:
+        """The caller's line with the detail the agent asks for, when it was said
+        already and is not what was said last (at most twice per detail)."""
+        said = [u.label for u in self.caller.utterances]
+        for detail, asked in _ASKS:
+            value = self.spec.slots.get(detail, "")
+            value = "0" + value[3:] if detail == "phone" and value else value
+            if not value or not asked.search(text) or self.reasked.get(detail, 0) >= 2:
+                continue
+            lines = [x for x in said if x in self.said and _alnum(value) in _alnum(x)]
+            if lines and said[-1] != lines[-1]:
+                self.reasked[detail] = self.reasked.get(detail, 0) + 1
+                return self.said[lines[-1]]
+        return None
 
     def _last_line(self) -> Say | None:
         """The last scripted line said (a spelling or a yes said since does not count:
