@@ -63,14 +63,16 @@ _YES = re.compile(
     r"the one|it exactly|lovely|good)|that is (?:right|correct)|correct|right|perfect|"
     r"absolutely|definitely|certainly|of course|indeed|that works|sounds good|"
     r"fine|lovely|great|spot on|bang on|exactly|you (?:have|'ve got) it|uh[- ]huh|mm[- ]?hmm|"
-    r"book it|do it|why not|please|yes please)\b",
+    r"book it|do it|why not|please|yes please|(?:you(?:'ve| have)? )?got it|go for it|"
+    r"that'll do|works for me)\b",
     re.IGNORECASE,
 )
 _NO = re.compile(
     r"^\s*(?:(?:oh|well|um|er|erm|uh)[\s,]+)?(?:(?:thanks|thank you)(?: very much| so much)?"
     r"[\s.!]*$|no|nope|nah|naw|not really|not quite|not at all|no thanks|no thank you|"
     r"that's (?:all|it|wrong|not right|incorrect)|that is (?:all|wrong|not right)|"
-    r"nothing else|i don't think so|wrong|incorrect|negative|don't bother|leave it)\b",
+    r"nothing else|i don't think so|wrong|incorrect|negative|don't bother|leave it|"
+    r"(?:know|now)[\s,]+that's (?:all|everything|it))\b",  # "Know that's everything"
     re.IGNORECASE,
 )
 _HUMAN = re.compile(
