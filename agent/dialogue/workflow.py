@@ -49,13 +49,11 @@ from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_collect import (
     AS_HEARD,
     classify_collect,
-    guess_postcode,
+    classify_unsure_detail,
     heard_again,
-    keep_sure_details,
-    plausible_name,
     spelled_name,
 )
-from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
 from agent.dialogue.workflow_problem import classify_problem, hand_over, unclear_problem
 from agent.dialogue.workflow_results import admit_model_request, classify_result
@@ -243,31 +241,9 @@ class BookingWorkflow:
         if self.repeats > self.config.max_repeats:
             return self._human()
         if self.state is S.COLLECT and not self.data.offer_open:
-            wanted = self.data.missing_detail()
-            kept = keep_sure_details(self.data, u, wanted)
-            if kept is not None:
-                return self._classify_collect(u, *kept)
-            value = getattr(u.slots, wanted, None) if wanted else None
-            if wanted == "name" and not plausible_name(value):
-                value = None  # a question or a sentence heard in its place: not a name
-            likely = likely_value(wanted, value)
-            likely = likely or guess_postcode(self.data, self.profile, wanted, u.text)
-            if wanted in AS_HEARD and (got := heard_again(self.data, wanted, likely)) is not None:
-                # Heard the same again after a no: never read back nor taken as it is;
-                # asked another way, at last kept marked as not confirmed.
-                return self._classify_collect(u, got, None) if got else K.DETAILS
-            if likely is not None and likely in self.data.rejected:
-                # A turned-down number or postcode is never read back: ask another way.
-                return (
-                    self._hand_over()
-                    if self.data.miss(wanted) > self.config.max_misses
-                    else K.DETAILS
-                )
-            if likely is not None:
-                self.data.doubt = (wanted, likely)  # type: ignore[assignment]
-                return K.CHECK_VALUE
-            if self.data.miss(wanted) > self.config.max_misses:
-                return self._hand_over()
+            kind = classify_unsure_detail(self.data, self.profile, self.config, u)
+            if kind is not None:
+                return kind
         if self.state is S.UNDERSTAND and self.data.service_id is None:
             return unclear_problem(self.data, self.profile, self.config, u) or K.LOW_CONFIDENCE
         return K.LOW_CONFIDENCE

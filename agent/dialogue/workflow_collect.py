@@ -24,6 +24,7 @@ from agent.dialogue.workflow_table import Kind
 __all__ = [
     "AS_HEARD",
     "classify_collect",
+    "classify_unsure_detail",
     "guess_postcode",
     "heard_again",
     "keep_sure_details",
@@ -204,3 +205,32 @@ def classify_collect(
     if data.missing_detail() is None:
         return K.READY_TO_BOOK if data.chosen is not None else K.DETAILS_READY
     return K.DETAILS
+
+
+def classify_unsure_detail(
+    data: BookingData, profile: CompanyProfile, config: WorkflowConfig, u: Utterance
+) -> Kind | None:
+    """A line heard in doubt while a detail is asked: confirm the likely value ("Was
+    that ...?") instead of re-asking blindly; ``None`` when nothing of it is usable
+    and the detail has not run out of misses (asked to say it again)."""
+    wanted = data.missing_detail()
+    kept = keep_sure_details(data, u, wanted)
+    if kept is not None:
+        return classify_collect(data, profile, config, wanted, u, *kept)
+    value = getattr(u.slots, wanted, None) if wanted else None
+    if wanted == "name" and not plausible_name(value):
+        value = None  # a question or a sentence heard in its place: not a name
+    likely = likely_value(wanted, value) or guess_postcode(data, profile, wanted, u.text)
+    if wanted in AS_HEARD and (got := heard_again(data, wanted, likely)) is not None:
+        # Heard the same again after a no: never read back nor taken as it is;
+        # asked another way, at last kept marked as not confirmed.
+        return classify_collect(data, profile, config, wanted, u, got, None) if got else K.DETAILS
+    if likely is not None and likely in data.rejected:
+        # A turned-down number or postcode is never read back: ask another way.
+        return hand_over(profile) if data.miss(wanted) > config.max_misses else K.DETAILS
+    if likely is not None:
+        data.doubt = (wanted, likely)  # type: ignore[assignment]
+        return K.CHECK_VALUE
+    if data.miss(wanted) > config.max_misses:
+        return hand_over(profile)
+    return None
