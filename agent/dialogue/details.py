@@ -36,7 +36,7 @@ STREET_WORDS = (
 _ADDRESS = re.compile(
     rf"(?:\b(?:flat|apartment|unit)\s+\d+[a-z]?,?\s+)?\b\d+(?:st|nd|rd|th)?[a-z]?,?\s+"
     rf"(?:[A-Za-z][\w'\-]*\s+){{0,3}}"
-    rf"(?:{STREET_WORDS})\b",
+    rf"(?:{STREET_WORDS}|lanes)\b",  # "Green Lanes": the whole name, not "30 green"
     re.IGNORECASE,
 )
 _ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b(?=,?\s+[A-Za-z])", re.IGNORECASE)
@@ -183,7 +183,8 @@ def respell(name: str, text: str) -> str:
 
 
 # What a recogniser writes for the "for" of "P for Peter": "for", "4", "as in", "like".
-_SPELL_MARKERS = frozenset({"for", "four", "like"})
+# "before Edward" is "E for Edward" run together: the word says the letter.
+_SPELL_MARKERS = frozenset({"for", "four", "like", "before"})
 # Letters said by their names, as a recogniser writes them ("pee ay are kay", "el").
 _LETTER_NAMES = {
     "ay": "A", "bee": "B", "see": "C", "sea": "C", "dee": "D", "ee": "E", "ef": "F",

@@ -130,3 +130,9 @@ def test_details_said_with_a_street_asked_once_more_are_kept() -> None:
     reply = call.say("My postcode is SW1A 1AA.")  # no street in it: the best kept, marked
     assert call.wf.data.postcode == "SW1A 1AA" and call.wf.data.address == "15 Bark Lane"
     assert "number" in reply and call.wf.data.unconfirmed == {"address": "15 Bark Lane"}
+
+
+def test_a_street_named_in_the_plural_is_found_whole() -> None:
+    from agent.dialogue.details import find_address
+
+    assert find_address("It's 30 Green Lanes.") == "30 Green Lanes"
