@@ -10,6 +10,7 @@ in order) and names after "name is" / "It's" in the reference.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable
 
@@ -50,18 +51,22 @@ _STREET = re.compile(
 )
 _NAME = re.compile(r"(?:[Nn]ame is|^It's) ([A-Z][a-z]+(?: [A-Z][a-z']+)+)\b")
 
+_GREEDY = DecodeOptions(beam_size=1)  # the default before this comparison
 SETTINGS: dict[str, tuple[DecodeOptions, bool]] = {  # options, with the company prompt
-    "base": (DecodeOptions(), False),
-    "beam5": (DecodeOptions(beam_size=5), False),
-    "timestamps": (DecodeOptions(without_timestamps=False), False),
-    "condprev": (DecodeOptions(condition_on_previous_text=True), False),
-    "prompt": (DecodeOptions(), True),
-    "emph": (DecodeOptions(pre_emphasis=0.5), False),
-    "gain": (DecodeOptions(normalise_gain=True), False),
-    "emph+gain": (DecodeOptions(pre_emphasis=0.5, normalise_gain=True), False),
-    "beam5+prompt": (DecodeOptions(beam_size=5), True),
-    "beam5+gain": (DecodeOptions(beam_size=5, normalise_gain=True), False),
-    "beam5+emph+gain": (DecodeOptions(beam_size=5, pre_emphasis=0.5, normalise_gain=True), False),
+    "base": (_GREEDY, False),
+    "beam5": (attrs.evolve(_GREEDY, beam_size=5), False),
+    "timestamps": (attrs.evolve(_GREEDY, without_timestamps=False), False),
+    "condprev": (attrs.evolve(_GREEDY, condition_on_previous_text=True), False),
+    "prompt": (_GREEDY, True),
+    "emph": (attrs.evolve(_GREEDY, pre_emphasis=0.5), False),
+    "gain": (attrs.evolve(_GREEDY, normalise_gain=True), False),
+    "emph+gain": (attrs.evolve(_GREEDY, pre_emphasis=0.5, normalise_gain=True), False),
+    "beam5+prompt": (attrs.evolve(_GREEDY, beam_size=5), True),
+    "beam5+gain": (attrs.evolve(_GREEDY, beam_size=5, normalise_gain=True), False),
+    "beam5+emph+gain": (
+        attrs.evolve(_GREEDY, beam_size=5, pre_emphasis=0.5, normalise_gain=True),
+        False,
+    ),
 }
 
 
@@ -91,6 +96,8 @@ class Row:
     right: dict[str, tuple[int, int]]  # kind -> (right, total)
     ms_p50: float
     ms_p95: float
+    cpu_ms_p50: float  # CPU time of the whole process (all of CTranslate2's threads):
+    cpu_ms_p95: float  # what a busy box cannot inflate
 
 
 def compare(
@@ -110,11 +117,13 @@ def compare(
     for set_name, items in sets.items():
         heard: dict[str, list[tuple[str, str]]] = {name: [] for name in chosen}
         took: dict[str, list[float]] = {name: [] for name in chosen}
+        cpu: dict[str, list[float]] = {name: [] for name in chosen}
         for reference, pcm in items:
             for name, stt in stts.items():  # interleaved: the box's load hits all alike
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 text = stt.recognise(model, pad(pcm)).text
                 took[name].append((time.perf_counter() - started) * 1000)
+                cpu[name].append((time.process_time() - cpu_started) * 1000)
                 heard[name].append((reference, text))
         rows = []
         for name in chosen:
@@ -125,18 +134,21 @@ def compare(
                     r, t = right.get(kind, (0, 0))
                     right[kind] = (r + found(text), t + 1)
             p50, p95 = np.percentile(took[name], [50, 95])
-            rows.append(Row(name, errors / words, errors, words, right, p50, p95))
+            cpu50, cpu95 = np.percentile(cpu[name], [50, 95])
+            rows.append(Row(name, errors / words, errors, words, right, p50, p95, cpu50, cpu95))
         table[set_name] = rows
+        print(f"{set_name}: {len(items)} lines done", file=sys.stderr, flush=True)
     return table
 
 
 def print_table(table: dict[str, list[Row]], kinds=("postcode", "phone", "street", "name")) -> None:
-    print(f"| audio | setting | WER | {' | '.join(kinds)} | decode p50 / p95 ms |")
-    print("|---|---|---:|" + "---:|" * len(kinds) + "---:|")
+    print(f"| audio | setting | WER | {' | '.join(kinds)} | decode p50 / p95 ms | CPU ms |")
+    print("|---|---|---:|" + "---:|" * len(kinds) + "---:|---:|")
     for set_name, rows in table.items():
         for row in rows:
             cells = ["{}/{}".format(*row.right[k]) if k in row.right else "-" for k in kinds]
             print(
                 f"| {set_name} | {row.setting} | {row.wer:.1%} | {' | '.join(cells)}"
-                f" | {row.ms_p50:.0f} / {row.ms_p95:.0f} |"
+                f" | {row.ms_p50:.0f} / {row.ms_p95:.0f}"
+                f" | {row.cpu_ms_p50:.0f} / {row.cpu_ms_p95:.0f} |"
             )

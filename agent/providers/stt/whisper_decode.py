@@ -31,7 +31,9 @@ class DecodeOptions:
     line's audio before resampling (0: off); ``normalise_gain``: the line's level
     brought to a common RMS before it (quiet callers and hot lines alike)."""
 
-    beam_size: int = attrs.field(default=1, validator=attrs.validators.in_(range(1, 11)))
+    # Beam 5: the word error rate 16.0 -> 14.7 % on the corpus' voices and 19.7 ->
+    # 16.4 % on two others, at about 5-10 % more CPU than greedy decoding.
+    beam_size: int = attrs.field(default=5, validator=attrs.validators.in_(range(1, 11)))
     without_timestamps: bool = True
     condition_on_previous_text: bool = False
     pre_emphasis: float = attrs.field(default=0.0, validator=_unit)

@@ -36,9 +36,9 @@ def segment(text: str, seek: int = 0) -> SimpleNamespace:
 
 def test_the_options_reach_the_model():
     model = Recorder([segment("hello")])
-    options = DecodeOptions(beam_size=5, without_timestamps=False, condition_on_previous_text=True)
+    options = DecodeOptions(beam_size=3, without_timestamps=False, condition_on_previous_text=True)
     decode(model, np.zeros(16_000, np.float32), options=options)
-    assert model.options["beam_size"] == 5
+    assert model.options["beam_size"] == 3
     assert model.options["without_timestamps"] is False
     assert model.options["condition_on_previous_text"] is True
 
