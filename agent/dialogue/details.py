@@ -214,7 +214,9 @@ def spelled_letters(text: str) -> str | None:
     the letter heard alone is taken ("R4 Albert" is R), else the word's first ("for
     Peter" is P); letters said by name ("pee ay are kay") and "X for Word" run
     together ("M-formary", "and Fournelli") count too."""
-    text = re.sub(r"(?<=[A-Za-z])4|\b4\b", " for ", text.replace(" as in ", " for "))
+    # "P4 Peter", "K-4K", "4 apple": the recogniser's "4" is the "for"
+    text = re.sub(r"(?<=[A-Za-z])4|\b4\b|(?<=[\s-])4(?=[A-Za-z])", " for ", text)
+    text = text.replace(" as in ", " for ")
     # "I-fluorizing": a letter glued by a hyphen to a word is "I for <word>".
     text = re.sub(r"\b([A-Za-z])-(?=[A-Za-z]{3,})", r"\1 for ", text)
     tokens = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text)
