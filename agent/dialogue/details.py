@@ -244,7 +244,10 @@ def spelled_letters(text: str) -> str | None:
         among = len(before) == 1 or len(after) == 1 or after.lower() in _SPELL_MARKERS
         held = len(token) == 1 and (low not in ("a", "i") or among)
         if not held and low in _LETTER_NAMES and after.lower() in _SPELL_MARKERS:
-            letters.append(_LETTER_NAMES[low])  # "El for London"
+            # "El for London" is L; "You for Queen" is Q (a word heard for the letter:
+            # where they differ, the word that spells it is the surer)
+            named, word = _LETTER_NAMES[low], tokens[i + 2] if i + 2 < len(tokens) else ""
+            letters.append(word[0].upper() if len(word) >= 2 else named)
             held, i = True, i + 1
             continue
         if held:
