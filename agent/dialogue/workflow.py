@@ -298,7 +298,11 @@ class BookingWorkflow:
                 return {"check": K.CHECK_VALUE, "wait": K.SPELLING}.get(step, K.DETAILS)
         if not urgent and spelled_name(self.data, wanted, u.text):
             return K.CHECK_VALUE  # the name spelled when asked again: read back
-        if u.confidence < self.config.min_confidence and not urgent:
+        # A bare yes or no to a yes/no question (the offer of a slot, of a booking) is
+        # taken even heard in doubt ("you got it"): what it agrees to is read back after.
+        binary = self.data.offer_open or self.state is S.QUOTE
+        short_answer = binary and u.intent in (Intent.YES, Intent.NO) and len(u.text.split()) <= 4
+        if u.confidence < self.config.min_confidence and not (urgent or short_answer):
             return self._classify_unsure(u)  # an emergency or "a person" heard in doubt is acted on
         self.repeats = 0
         keyword = self.profile.find_emergency(enrich(u.text))
