@@ -9,9 +9,11 @@ client sends a Deepgram-sized uplink batch (100 ms of 8 kHz 16-bit audio, 1 600
 bytes) every 100 ms and the server sends a Cartesia-shaped audio chunk (JSON with
 120 ms of base64 PCM, as the fake's default) every 120 ms, phases spread over the
 period. ``--stream`` picks the client's TLS: ``lean`` (the agent's
-``open_provider_stream``, a non-blocking ``ssl.SSLSocket``) or ``trio`` (Trio's
-``SSLStream``, what the providers used before). ``--parse`` also decodes each
-chunk as the agent does (``cartesia_wire.parse_message``: JSON + base64).
+``open_provider_stream``, a non-blocking ``ssl.SSLSocket``), ``trio`` (Trio's
+``SSLStream``, what the providers used before) or ``plain`` (no TLS: ws://).
+``--parse`` also decodes each chunk as the agent does (``cartesia_wire.parse_message``:
+JSON + base64). ``--pingpong N``: fixed work instead of pacing, N rounds per
+connection of one uplink message answered by one chunk.
 
 The figure is the client process's own CPU (``getrusage``) over the window
 divided by the messages it sent and received, so the server's CPU and other jobs
@@ -94,7 +96,10 @@ def serve(folder: str, ready, seconds: float, pingpong: bool) -> None:
             server = await nursery.start(
                 trio_websocket.serve_websocket, handler, "127.0.0.1", 0, tls.server_context
             )
-            ready.send(str(server.port))
+            plain = await nursery.start(
+                trio_websocket.serve_websocket, handler, "127.0.0.1", 0, None
+            )
+            ready.send(f"{server.port} {plain.port}")
             await trio.sleep(seconds)
             nursery.cancel_scope.cancel()
 
@@ -108,12 +113,15 @@ def cpu_s() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-async def client(args: argparse.Namespace, port: int, ca_file: Path) -> dict:
+async def client(args: argparse.Namespace, ports: list[int], ca_file: Path) -> dict:
+    port, plain_port = ports
     context = client_context({"VOICE_AGENT_CA_FILE": str(ca_file)})
     counts = {"sent": 0, "received": 0}
 
     async def connection(k: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        if args.stream == "lean":
+        if args.stream == "plain":
+            stream = await trio.open_tcp_stream("127.0.0.1", plain_port)
+        elif args.stream == "lean":
             stream = await open_provider_stream(
                 "bench", "127.0.0.1", port, ssl_context=context, timeout=10
             )
@@ -195,7 +203,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=25)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--stream", choices=["lean", "trio"], default="lean")
+    parser.add_argument("--stream", choices=["lean", "trio", "plain"], default="lean")
     parser.add_argument("--parse", action="store_true", help="decode chunks as the agent does")
     parser.add_argument("--receive-buffer", type=int, default=4096, help="trio-websocket's")
     parser.add_argument(
@@ -213,14 +221,14 @@ def main() -> int:
         daemon=True,
     )
     server.start()
-    port = int(ours.recv())
+    ports = [int(p) for p in ours.recv().split()]
     ca_file = Path(folder) / "fake-providers-ca.pem"
     if args.profile is not None:
-        profile = cProfile.Profile()
-        result = profile.runcall(trio.run, client, args, port, ca_file)
+        profile = cProfile.Profile(time.process_time)
+        result = profile.runcall(trio.run, client, args, ports, ca_file)
         profile.dump_stats(args.profile)
     else:
-        result = trio.run(client, args, port, ca_file)
+        result = trio.run(client, args, ports, ca_file)
     server.terminate()
     server.join()
     print(json.dumps(result))
