@@ -61,6 +61,7 @@ from rig import (
 from stamping import StampingStream
 from timeline import (
     STAGES,
+    TURN_STAGES,
     Trace,
     barge_in,
     provider_time,
@@ -166,11 +167,11 @@ async def run_mode(
         "unanswered": unanswered,
         "timeline_ms": {
             key: summary([tl[key] for tl in timelines if key in tl])
-            for key in ("speculative_start", *(k for k, _ in STAGES))
+            for key in ("speculative_start", *(k for k, _ in (*STAGES, *TURN_STAGES)))
         },
         "segments_ms": {
-            name: summary([segments(tl)[name] for tl in timelines])
-            for name in (segments(timelines[0]) if timelines else {})
+            name: summary([seg[name] for seg in map(segments, timelines) if name in seg])
+            for name in {name: None for tl in timelines for name in segments(tl)}
         },
         "barge_in": {key: summary([s[key] for s in stops]) for key in (stops[0] if stops else {})},
         "barge_in_stop_ms": summary([max(0.0, s["decision_to_last_frame_ms"]) for s in stops]),
@@ -195,7 +196,7 @@ def print_mode(result: dict, budget: Budget) -> None:
     if result["unanswered"]:
         print(f"turns the agent never answered: {result['unanswered']}")
     print("timeline, ms after the caller's end of speech:")
-    labels = dict(STAGES) | {"speculative_start": "speculative reply starts"}
+    labels = dict(STAGES) | dict(TURN_STAGES) | {"speculative_start": "speculative reply starts"}
     for key, stats in result["timeline_ms"].items():
         if stats["n"]:
             print(f"  {labels[key]:34s} {fmt(stats, ('p50', 'p99', 'max'))}")

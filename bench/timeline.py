@@ -29,6 +29,23 @@ STAGES = (
 )
 
 
+def turn_stamps(times) -> dict[str, float | None]:
+    return {
+        "turn_llm_run": times.llm_request_at,
+        "turn_first_token": times.llm_first_token_at,
+        "turn_tts_text": times.tts_request_at,
+        "turn_tts_audio": times.tts_first_audio_at,
+    }
+
+
+TURN_STAGES = (
+    ("turn_llm_run", "the turn calls the LLM client"),
+    ("turn_first_token", "the turn has the first token"),
+    ("turn_tts_text", "the turn hands text to the TTS"),
+    ("turn_tts_audio", "the turn has the first audio"),
+)
+
+
 @attrs.define
 class Trace:
     """What one call's brain saw and did, with the server's clock."""
@@ -132,6 +149,19 @@ def turn_timeline(
     at["heard"] = heard
     if any(at[key] is None for key, _ in STAGES):
         return None
+    # The answering turn's own stamps (TurnTimes), to split the agent's stages.
+    turn = next(
+        (
+            t
+            for t in trace.brain.turns
+            if t.utterance is not None and t.utterance.first_frame_at == at["frame_sent"]
+        ),
+        None,
+    )
+    if turn is not None:
+        for key, value in turn_stamps(turn.times).items():
+            if value is not None and lo <= value <= heard:
+                at[key] = value
     return {key: (value - end) * 1000 for key, value in at.items() if value is not None}
 
 
@@ -171,6 +201,28 @@ def segments(tl: dict[str, float]) -> dict[str, float]:
         "TTS first audio -> playout first frame": tl["frame_sent"]
         - max(tl["tts_first_audio"], tl["reply_start"]),
         "playout frame -> caller": tl["heard"] - tl["frame_sent"],
+        **_turn_segments(tl, start),
+    }
+
+
+def _turn_segments(tl: dict[str, float], start: float) -> dict[str, float]:
+    """The same stages split at the answering turn's own stamps (when it has them)."""
+    if any(key not in tl for key, _ in TURN_STAGES):
+        return {}
+    return {
+        "  reply start -> the turn calls the LLM (task hops)": tl["turn_llm_run"] - start,
+        "  LLM call -> request at the fake (client, TLS, fake's parse)": tl["llm_request"]
+        - tl["turn_llm_run"],
+        "  first token leaves -> at the turn (SSE, TLS)": tl["turn_first_token"]
+        - tl["llm_first_token"],
+        "  token at the turn -> text to the TTS (ear stream)": tl["turn_tts_text"]
+        - tl["turn_first_token"],
+        "  text to the TTS -> at the fake (WebSocket, TLS)": tl["tts_first_text"]
+        - tl["turn_tts_text"],
+        "  first audio leaves -> at the turn (WebSocket, TLS, decode)": tl["turn_tts_audio"]
+        - tl["tts_first_audio"],
+        "  audio at the turn -> playout first frame": tl["frame_sent"]
+        - max(tl["turn_tts_audio"], tl["reply_start"]),
     }
 
 

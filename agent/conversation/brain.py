@@ -106,6 +106,7 @@ class ConversationBrain:
             self.transcript_listeners.append(on_transcript)
         self.observer: ConversationObserver | None = None
         self.playout = call.playout
+        self._vad = call.vad  # read per frame: not through the weak proxy
         self.stt, self.llm, self.tts, self.tools = stt, llm, tts, tools
         self.company = company
         self.params = params or ConversationParams()
@@ -220,7 +221,7 @@ class ConversationBrain:
         if self._nursery is None:
             return
         self.feed.audio(pcm, now)
-        vad = self.call.vad
+        vad = self._vad
         pausing = vad.pausing
         if pausing != self._vad_pausing:
             self._vad_pausing = pausing

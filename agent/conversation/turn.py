@@ -188,7 +188,8 @@ class Turn:
                 self.times.tts_first_audio_at = trio.current_time()
             except trio.EndOfChannel:
                 first = None
-            await self.confirmed.wait()
+            if not self.confirmed.is_set():  # (a set Event's wait() would still yield)
+                await self.confirmed.wait()
             playout = self.brain.playout
             u = self.utterance = playout.open_utterance()
             self.brain.utterance_opened(self, u)
@@ -265,23 +266,26 @@ class Turn:
                 text = guard.feed(text)
             await self._say(text_send, segment.feed(text))
 
+        async def consume() -> None:
+            async with recv:
+                async for event in recv:
+                    if self.times.llm_first_token_at is None and isinstance(
+                        event, TextDelta | ToolCall
+                    ):
+                        self.times.llm_first_token_at = trio.current_time()
+                    if isinstance(event, TextDelta):
+                        text = extractor.feed(event.text) if extractor else event.text
+                        await emit(text)
+                    elif isinstance(event, ToolCall):
+                        calls.append(event)
+                    elif isinstance(event, Usage):
+                        self.llm_input_tokens += event.prompt_tokens
+                        self.llm_output_tokens += event.completion_tokens
+
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._run_llm, send)
-                async with recv:
-                    async for event in recv:
-                        if self.times.llm_first_token_at is None and isinstance(
-                            event, TextDelta | ToolCall
-                        ):
-                            self.times.llm_first_token_at = trio.current_time()
-                        if isinstance(event, TextDelta):
-                            text = extractor.feed(event.text) if extractor else event.text
-                            await emit(text)
-                        elif isinstance(event, ToolCall):
-                            calls.append(event)
-                        elif isinstance(event, Usage):
-                            self.llm_input_tokens += event.prompt_tokens
-                            self.llm_output_tokens += event.completion_tokens
+                nursery.start_soon(consume)
+                await self._run_llm(send)  # now, from this task: not a run-loop trip later
             if guard is not None:
                 await self._say(text_send, segment.feed(guard.flush()))
             await self._say(text_send, segment.flush())

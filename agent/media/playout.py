@@ -337,8 +337,9 @@ class Playout:
         return head._available() >= self.frame_bytes or head.closed
 
     def _wake(self) -> None:
-        # Speech after silence re-phases: the clock ticks this playout now rather
-        # than at its next silence slot.
+        # Speech after silence re-phases: its first frame goes now, from the task
+        # that made it ready (the clock ticks this playout in place), rather than
+        # at its next silence slot or the clock task's next wake-up.
         if (
             self._on_clock
             and not self._last_was_speech
@@ -347,7 +348,7 @@ class Playout:
         ):
             self._rephase_asked = True
             assert self._clock is not None
-            self._clock.schedule(self, trio.current_time())
+            self._clock.tick_now(self)
 
     def _take_frame(self, now: float) -> tuple[bytes | None, Utterance | None]:
         """Next speech frame, and the utterance it completes (if it is the last)."""

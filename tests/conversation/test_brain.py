@@ -267,7 +267,7 @@ async def test_the_company_is_picked_by_the_dialled_number():
 
     class FakeCall:
         uuid = uuid.uuid4()
-        playout = None
+        playout = vad = None
         did = sparks.dids[0]
 
     assert factory(FakeCall()).company is sparks

@@ -212,3 +212,65 @@ async def test_the_clock_task_ends_with_its_last_call(autojump_clock):
                 await Playout(sink, clock=clock).run()
             assert clock.members == 0
     assert len(sink.sent) == 5
+
+
+async def test_the_first_speech_frame_leaves_inside_write_with_no_clock_wakeup(
+    autojump_clock, nursery
+):
+    clock = MediaClock(nursery)
+    sink = Sink()
+    playout = Playout(sink, clock=clock)
+    await nursery.start(playout.run)
+    await trio.sleep(0.105)  # between two silence slots
+    wakeups, ticks = clock.wakeups, clock.ticks
+    utterance = playout.open_utterance()
+    playout.write(utterance, numbered_frames(3, first=7))
+    # Gone before this task yields: no trip round the run loop to the clock's task.
+    assert [frame_number(f) for _, f in sink.speech()] == [7]
+    assert sink.speech()[0][0] == trio.current_time()
+    assert (clock.wakeups, clock.ticks) == (wakeups, ticks + 1)
+    playout.close_utterance(utterance)  # speech already flowing: no second frame now
+    assert len(sink.speech()) == 1
+    await utterance.finished.wait()
+    first = sink.sent.index(sink.speech()[0])
+    assert [frame_number(f) for _, f in sink.speech()] == [7, 8, 9]
+    assert_on_grid(sink.times()[first:], sink.speech()[0][0])
+
+
+class Nested:
+    """A member whose tick asks for another member's tick now (a hook acting on a
+    playout from inside the clock's ticking)."""
+
+    def __init__(self, clock: MediaClock, other: Nested | None = None) -> None:
+        self.clock, self.other = clock, other
+        self.ticked: list[float] = []
+        self.inside = False
+
+    def clock_tick(self, now: float, horizon: float) -> float | None:
+        assert not self.inside, "ticked inside its own tick"
+        self.inside = True
+        self.ticked.append(now)
+        if self.other is not None and len(self.ticked) == 2:
+            before = len(self.other.ticked)
+            self.clock.tick_now(self.other)
+            assert len(self.other.ticked) == before  # only scheduled, not ticked in here
+        self.inside = False
+        return now + 0.02
+
+    def clock_failed(self, exc: Exception) -> None:
+        raise AssertionError(exc)
+
+
+async def test_tick_now_inside_a_tick_only_schedules(autojump_clock, nursery):
+    clock = MediaClock(nursery)
+    b = Nested(clock)
+    a = Nested(clock, other=b)
+    clock.schedule(b, trio.current_time())
+    await trio.sleep(0.005)
+    clock.schedule(a, trio.current_time())
+    await trio.sleep(0.05)  # a's second tick asks for b now: b ticks at the next wake-up
+    asked_at = a.ticked[1]  # 25 ms; b's own grid was 0, 20, 40 ms
+    assert b.ticked[:3] == pytest.approx([0.0, 0.02, asked_at], abs=EPS)
+    assert b.ticked[3] == pytest.approx(asked_at + 0.02, abs=EPS)  # its grid moved with it
+    clock.remove(a)
+    clock.remove(b)
