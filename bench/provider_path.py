@@ -12,8 +12,9 @@ period. ``--stream`` picks the client's TLS: ``lean`` (the agent's
 ``open_provider_stream``, a non-blocking ``ssl.SSLSocket``), ``trio`` (Trio's
 ``SSLStream``, what the providers used before) or ``plain`` (no TLS: ws://).
 ``--parse`` also decodes each chunk as the agent does (``cartesia_wire.parse_message``:
-JSON + base64). ``--pingpong N``: fixed work instead of pacing, N rounds per
-connection of one uplink message answered by one chunk.
+JSON + base64). ``--inline``: a bare wsproto client in the tasks that send and
+receive instead of trio-websocket (a measuring stick). ``--pingpong N``: fixed work
+instead of pacing, N rounds per connection of one uplink message answered by one chunk.
 
 The figure is the client process's own CPU (``getrusage``) over the window
 divided by the messages it sent and received, so the server's CPU and other jobs
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import contextlib
 import cProfile
 import json
@@ -37,6 +39,8 @@ from pathlib import Path
 
 import trio
 import trio_websocket
+import wsproto
+from wsproto import events
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
@@ -107,6 +111,43 @@ def serve(folder: str, ready, seconds: float, pingpong: bool) -> None:
         trio.run(main)
 
 
+class InlineWebSocket:
+    """A WebSocket client on wsproto run in its callers' tasks: no reader task, no
+    channel hop, no send lock (``--inline``: what replacing trio-websocket could save;
+    a measuring stick, without close handshake or error handling)."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.conn = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self.parts: list = []
+        self.ready: collections.deque = collections.deque()
+
+    async def open(self) -> None:
+        await self.stream.send_all(self.conn.send(events.Request(host="127.0.0.1", target="/")))
+        while not any(isinstance(e, events.AcceptConnection) for e in self.conn.events()):
+            self.conn.receive_data(await self.stream.receive_some(65536))
+
+    async def send_message(self, data: bytes) -> None:
+        await self.stream.send_all(self.conn.send(events.BytesMessage(data=data)))
+
+    async def get_message(self) -> str | bytes:
+        while not self.ready:
+            data = await self.stream.receive_some(65536)
+            if not data:
+                raise EOFError("the server closed")
+            self.conn.receive_data(data)
+            for event in self.conn.events():
+                if isinstance(event, events.Message):
+                    self.parts.append(event.data)
+                    if event.message_finished:
+                        joiner = "" if isinstance(event, events.TextMessage) else b""
+                        self.ready.append(joiner.join(self.parts))
+                        self.parts = []
+                elif isinstance(event, events.Ping):
+                    await self.stream.send_all(self.conn.send(event.response()))
+        return self.ready.popleft()
+
+
 def cpu_s() -> tuple[float, float]:
     """This process's (user, system) CPU seconds."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -130,13 +171,17 @@ async def client(args: argparse.Namespace, ports: list[int], ca_file: Path) -> d
                 "127.0.0.1", port, ssl_context=context, https_compatible=True
             )
         async with stream, trio.open_nursery() as nursery:
-            ws = await trio_websocket.wrap_client_stream(
-                nursery,
-                stream,  # type: ignore[arg-type]
-                "127.0.0.1",
-                "/",
-                receive_buffer_size=args.receive_buffer,
-            )
+            if args.inline:
+                ws: InlineWebSocket | trio_websocket.WebSocketConnection = InlineWebSocket(stream)
+                await ws.open()
+            else:
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    stream,  # type: ignore[arg-type]
+                    "127.0.0.1",
+                    "/",
+                    receive_buffer_size=args.receive_buffer,
+                )
             task_status.started()
 
             async def send() -> None:
@@ -185,6 +230,7 @@ async def client(args: argparse.Namespace, ports: list[int], ca_file: Path) -> d
         "stream": args.stream,
         "parse": args.parse,
         "receive_buffer": args.receive_buffer,
+        "inline": args.inline,
         "pingpong": args.pingpong,
         "connections": args.connections,
         "window_s": round(window, 2),
@@ -208,6 +254,9 @@ def main() -> int:
     parser.add_argument("--receive-buffer", type=int, default=4096, help="trio-websocket's")
     parser.add_argument(
         "--pingpong", type=int, default=0, help="fixed work: N uplink/chunk rounds per connection"
+    )
+    parser.add_argument(
+        "--inline", action="store_true", help="wsproto in the caller's task, not trio-websocket"
     )
     parser.add_argument("--json", type=Path, help="append the result as a JSON line")
     parser.add_argument("--profile", type=Path, help="cProfile the client to this file")
