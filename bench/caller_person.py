@@ -32,7 +32,7 @@ def spelled(postcode: str) -> str:
 _CHECK = re.compile(r"\b(?:was that|is the postcode)\b(.*?)(?:\?|$)", re.IGNORECASE)
 _AGAIN = re.compile(
     r"say it again|didn't follow|doesn't look right|didn't get a valid|still not getting|"
-    r"still missing|not getting your|didn't get a day|isn't coming through",
+    r"still missing|not getting your|didn't get a day|isn't coming through|once more",
     re.IGNORECASE,
 )
 
@@ -41,7 +41,18 @@ _AGAIN = re.compile(
 _KEYPAD = re.compile(r"\bsorry\b.*\b(?:type|key|enter)\b.*\bkeypad\b", re.IGNORECASE)
 _SPELL = re.compile(r"\bletter by letter\b", re.IGNORECASE)  # the postcode, spelled
 _STREET = re.compile(r"\bspell\b.*\bstreet\b", re.IGNORECASE)  # the street's name, spelled
-_SURNAME = re.compile(r"\bspell\b.*\b(?:surname|last name)\b", re.IGNORECASE)
+_SURNAME = re.compile(  # "spell your surname", or "not getting your name ... spell it"
+    r"\bspell\b.*\b(?:surname|last name)\b|\byour name\b.*\bspell\b", re.IGNORECASE
+)
+
+
+# The agent asking for a detail (again): a person who gave it already gives it again.
+_ASKS = (
+    ("postcode", re.compile(r"\bpostcode\?", re.IGNORECASE)),
+    ("address", re.compile(r"\baddress of the job\b", re.IGNORECASE)),
+    ("name", re.compile(r"\btake your name\b", re.IGNORECASE)),
+    ("phone", re.compile(r"\bbest number\b", re.IGNORECASE)),
+)
 
 
 def street_name(address: str) -> str:
@@ -70,6 +81,7 @@ class Person:
     said: dict = attrs.field(factory=dict)
     known: set = attrs.field(factory=set)
     other_ways: set = attrs.field(factory=set)  # keypad, spell: asked and done
+    reasked: dict = attrs.field(factory=dict)  # detail: times given again when asked again
 
     def __attrs_post_init__(self) -> None:
         self.said = {s.label: s for s in self.caller.script if isinstance(s, Say)}
@@ -85,7 +97,10 @@ class Person:
         said = self._last_line()
         if (m := _CHECK.search(text)) is not None:
             heard = _alnum(m.group(1))
-            if heard and any(v and (v in heard or heard in v) for v in self.known):
+            # Right if it is a value the booking wants, or what this caller said in its
+            # own words ("14 Mill Lane", corrected to 41 only later).
+            own = len(heard) >= 5 and any(heard in _alnum(line) for line in self.said)
+            if own or (heard and any(v and (v in heard or heard in v) for v in self.known)):
                 self.repeats = 0
                 return [self.replies["yes"]]
             self.repeats += 1
@@ -97,21 +112,42 @@ class Person:
             self.other_ways.add("keypad")
             return [PressKeys("0" + phone[3:] + "#", gap_ms=150)]
         for way, asked in (("street", _STREET), ("surname", _SURNAME)):
+            # Asked to spell again, a person spells again (at most twice in all).
             reply = self.replies.get(f"{self.spec.name}/{way}")
-            if asked.search(text) and reply is not None and way not in self.other_ways:
-                self.other_ways.add(way)
+            if asked.search(text) and reply is not None and f"{way}2" not in self.other_ways:
+                self.other_ways.add(f"{way}2" if way in self.other_ways else way)
                 return [reply]
         spell = self.replies.get(self.spec.name)
         if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
             self.other_ways.add("spell")
             return [spell]
+        if (line := self._asked_again(text)) is not None:
+            return [line]
         if _AGAIN.search(text) and said is not None and self.repeats < 2:
             self.repeats += 1
             return [said]
         self.repeats = 0
         return []
 
+    def _asked_again(self, text: str) -> Say | None:
+        """The caller's line with the detail the agent asks for, when it was said
+        already and is not what was said last (at most twice per detail)."""
+        said = [u.label for u in self.caller.utterances]
+        for detail, asked in _ASKS:
+            value = self.spec.slots.get(detail, "")
+            value = "0" + value[3:] if detail == "phone" and value else value
+            if not value or not asked.search(text) or self.reasked.get(detail, 0) >= 2:
+                continue
+            lines = [x for x in said if x in self.said and _alnum(value) in _alnum(x)]
+            if lines and said[-1] != lines[-1]:
+                self.reasked[detail] = self.reasked.get(detail, 0) + 1
+                return self.said[lines[-1]]
+        return None
+
     def _last_line(self) -> Say | None:
-        if not self.caller.utterances:
-            return None
-        return self.said.get(self.caller.utterances[-1].label)
+        """The last scripted line said (a spelling or a yes said since does not count:
+        asked again for the detail, a person says the detail again)."""
+        for utterance in reversed(self.caller.utterances):
+            if utterance.label in self.said:
+                return self.said[utterance.label]
+        return None

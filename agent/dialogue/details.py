@@ -36,7 +36,7 @@ STREET_WORDS = (
 _ADDRESS = re.compile(
     rf"(?:\b(?:flat|apartment|unit)\s+\d+[a-z]?,?\s+)?\b\d+(?:st|nd|rd|th)?[a-z]?,?\s+"
     rf"(?:[A-Za-z][\w'\-]*\s+){{0,3}}"
-    rf"(?:{STREET_WORDS})\b",
+    rf"(?:{STREET_WORDS}|lanes)\b",  # "Green Lanes": the whole name, not "30 green"
     re.IGNORECASE,
 )
 _ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b(?=,?\s+[A-Za-z])", re.IGNORECASE)
@@ -183,15 +183,40 @@ def respell(name: str, text: str) -> str:
 
 
 # What a recogniser writes for the "for" of "P for Peter": "for", "4", "as in", "like".
-_SPELL_MARKERS = frozenset({"for", "four", "like"})
+# "before Edward" is "E for Edward" run together: the word says the letter.
+_SPELL_MARKERS = frozenset({"for", "four", "like", "before"})
+# Letters said by their names, as a recogniser writes them ("pee ay are kay", "el").
+_LETTER_NAMES = {
+    "ay": "A", "bee": "B", "see": "C", "sea": "C", "dee": "D", "ee": "E", "ef": "F",
+    "eff": "F", "gee": "G", "aitch": "H", "haitch": "H", "eye": "I", "jay": "J", "kay": "K",
+    "el": "L", "ell": "L", "em": "M", "en": "N", "oh": "O", "pee": "P", "queue": "Q",
+    "cue": "Q", "are": "R", "ar": "R", "ess": "S", "es": "S", "tee": "T", "tea": "T",
+    "you": "U", "vee": "V", "ex": "X", "why": "Y", "zed": "Z", "zee": "Z",
+}  # fmt: skip
+# "X for Word" run together by a recogniser: "M-formary", "Fournelli", "forte".
+_MERGED_FOR = re.compile(r"^(?:for|four|fore)(?=[a-z]{2,})", re.IGNORECASE)
+
+
+def _letter_names(tokens: list[str]) -> str | None:
+    """The letters of a spelling said by the letters' names ("pee ay are kay"), when
+    nearly every word is one (so "are you there" is not R, U)."""
+    named = [t.lower() for t in tokens if t.lower() not in ("and", "then", "double")]
+    letters = [_LETTER_NAMES.get(t, t.upper() if len(t) == 1 else "") for t in named]
+    slack = 1 if len(named) >= 5 else 0  # one word misheard in a long spelling
+    if len(named) < 3 or sum(1 for x in letters if x) < len(named) - slack:
+        return None
+    return "".join(letters)
 
 
 def spelled_letters(text: str) -> str | None:
     """The letters spelled in ``text`` ("P for Peter, A, R" -> "PAR"), maybe none;
     ``None`` for a recogniser's decoding loop ("M4M4O4O4R4R4R4..."). In "X for Word"
     the letter heard alone is taken ("R4 Albert" is R), else the word's first ("for
-    Peter" is P)."""
+    Peter" is P); letters said by name ("pee ay are kay") and "X for Word" run
+    together ("M-formary", "and Fournelli") count too."""
     text = re.sub(r"(?<=[A-Za-z])4|\b4\b", " for ", text.replace(" as in ", " for "))
+    # "I-fluorizing": a letter glued by a hyphen to a word is "I for <word>".
+    text = re.sub(r"\b([A-Za-z])-(?=[A-Za-z]{3,})", r"\1 for ", text)
     tokens = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text)
     said = " ".join(t.lower() for t in tokens if t.lower() not in _SPELL_MARKERS)
     if re.search(r"\b(\w+) \1 \1\b", said):
@@ -207,13 +232,24 @@ def spelled_letters(text: str) -> str | None:
                 letters.append(after[0].upper())  # the letter itself was not heard
             held, i = False, i + 2  # the word only says the letter again
             continue
+        if (m := _MERGED_FOR.match(token)) is not None and len(token) >= 6:
+            if not held:
+                letters.append(token[m.end()].upper())  # "and Fournelli": N
+            held, i = False, i + 1
+            continue
         before = tokens[i - 1] if i > 0 else ""
         # "a" and "I" are words too: letters only among letters ("P, A, R, K", "A for")
         among = len(before) == 1 or len(after) == 1 or after.lower() in _SPELL_MARKERS
         held = len(token) == 1 and (low not in ("a", "i") or among)
+        if not held and low in _LETTER_NAMES and after.lower() in _SPELL_MARKERS:
+            letters.append(_LETTER_NAMES[low])  # "El for London"
+            held, i = True, i + 1
+            continue
         if held:
             letters.append(token.upper())
         i += 1
+    if len(letters) < 3 and (named := _letter_names(tokens)) is not None:
+        return named
     return "".join(letters)
 
 
@@ -237,12 +273,51 @@ def spelled_word(text: str) -> str | None:
     return word.capitalize()
 
 
+# Street words as a recogniser may write them ("70 queens rode", "12 regions straight").
+_STREET_SOUNDS = {"rode": "Road", "rowed": "Road", "straight": "Street", "strait": "Street",
+                  "lain": "Lane", "laine": "Lane", "weigh": "Way"}  # fmt: skip
+_NUMBER_WORDS = [
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
+_STREET_ADDRESS = re.compile(
+    rf"(?P<pre>(?:(?:flat|apartment|unit)\s+\d+[a-z]?,?\s+)?)"
+    rf"(?:(?P<num>\d+(?:[a-h]\b)?|(?:{'|'.join(_NUMBER_WORDS)})\b)[a-z]*)?,?[\s-]*"
+    rf"(?P<name>.*?)[\s-]*\b(?P<street>{STREET_WORDS}|{'|'.join(_STREET_SOUNDS)})",
+    re.IGNORECASE,
+)
+
+
 def with_street_name(address: str, name: str) -> str | None:
     """``address`` with its street's name replaced ("15 part lane", "Park" -> "15 Park
-    Lane"); ``None`` when it has no house number and street word around the name."""
-    m = re.fullmatch(
-        rf"(.*\d+[a-z]?,?)[\s-]+(.+?)[\s-]+({STREET_WORDS})", address.strip(" ."), re.I
-    )
+    Lane"), also where the recogniser ran the number into the name ("3mm of lane"),
+    lost the name ("9th Street") or heard no house number ("high street"); ``None``
+    when no street word ends it (nothing to put the name before)."""
+    m = _STREET_ADDRESS.fullmatch(address.strip(" ."))
     if m is None:
         return None
-    return f"{m.group(1)} {name} {m.group(3).capitalize()}"
+    street = m.group("street")
+    street = _STREET_SOUNDS.get(street.lower(), street.capitalize())
+    num = m.group("num") or ""
+    if num.lower() in _NUMBER_WORDS:  # "Two hill road": the house number in words
+        num = str(_NUMBER_WORDS.index(num.lower()) + 1)
+    number = f"{m.group('pre')}{num} " if num else m.group("pre")
+    return f"{number}{name} {street}"

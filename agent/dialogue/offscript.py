@@ -26,7 +26,8 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "robot",
             r"\b(?:are you|is this|am i (?:talking|speaking) to) (?:a |an )?(?:robot|"
-            r"machine|computer|bot|real person|human|person|ai|automated)\b|\bare you real\b",
+            r"machine|computer|bot|real person|human|person|ai|automated)\b|\bare you real\b|"
+            r"\brobot\b",  # "robot" half heard in any question ("Our view are robot?")
         ),
         ("vat", r"\bvat\b|\b(?:include|including|includes|inclusive|plus) (?:the )?(?:tax|vat)\b"),
         (

@@ -71,8 +71,17 @@ TEMPLATES: dict[str, str] = {
     ),
     "spell_address": "Sorry about that. Could you spell the name of the street for me?",
     "spell_name": "Sorry about that. Could you spell your surname for me?",
+    # still not right after the spelling: once more, another way, before it is kept
+    "another_address": (
+        "Sorry, I still haven't got the street right. Could you say the house number and "
+        "the street once more, nice and slowly?"
+    ),
+    "another_name": (
+        "Sorry, I still haven't got your name right. Could you say it once more, nice and slowly?"
+    ),
     "offer_person": "Or say person and I'll put you through to someone who can help.",
     "check_value": "Sorry, the line isn't very clear. Was that {value}?",
+    "check_word": "Just to check, was that {value}?",  # one word of it in doubt
     "check_area": (
         "Just to check, is the postcode {postcode}? That's outside the area we usually cover."
     ),

@@ -63,14 +63,16 @@ _YES = re.compile(
     r"the one|it exactly|lovely|good)|that is (?:right|correct)|correct|right|perfect|"
     r"absolutely|definitely|certainly|of course|indeed|that works|sounds good|"
     r"fine|lovely|great|spot on|bang on|exactly|you (?:have|'ve got) it|uh[- ]huh|mm[- ]?hmm|"
-    r"book it|do it|why not|please|yes please)\b",
+    r"book it|do it|why not|please|yes please|(?:you(?:'ve| have)? )?got it|go for it|"
+    r"that'll do|works for me)\b",
     re.IGNORECASE,
 )
 _NO = re.compile(
     r"^\s*(?:(?:oh|well|um|er|erm|uh)[\s,]+)?(?:(?:thanks|thank you)(?: very much| so much)?"
     r"[\s.!]*$|no|nope|nah|naw|not really|not quite|not at all|no thanks|no thank you|"
     r"that's (?:all|it|wrong|not right|incorrect)|that is (?:all|wrong|not right)|"
-    r"nothing else|i don't think so|wrong|incorrect|negative|don't bother|leave it)\b",
+    r"nothing else|i don't think so|wrong|incorrect|negative|don't bother|leave it|"
+    r"(?:know|now)[\s,]+that's (?:all|everything|it))\b",  # "Know that's everything"
     re.IGNORECASE,
 )
 _HUMAN = re.compile(
@@ -79,6 +81,7 @@ _HUMAN = re.compile(
     r"|\b(?:real person|human being|put me through|transfer me|an operator)\b",
     re.IGNORECASE,
 )
+_PHONE_SAID = re.compile(r"\b(?:phone|mobile|number)\b", re.I)
 _POSTCODE_SAID = re.compile(r"\bpost ?code(?:'s|\s+is|\s+was|\s+should be)\s+\w", re.I)
 _GOODBYE = re.compile(r"\b(?:bye|goodbye|good bye|that's all|hang up|cheers then)\b", re.I)
 
@@ -349,6 +352,13 @@ def extract(
         digits = spoken_digits(kept).strip()
         if re.search(r"\d", digits):
             phone = digits  # keep the raw digits so validation can say why
+    if phone is None and postcode is None and expecting != "phone":
+        # "My number is 0770 009 00777" when the postcode is asked: a phone number not
+        # heard whole is still a phone number (said back), never a postcode or address.
+        digits = spoken_digits(kept).strip()
+        count = len(re.findall(r"\d", digits))
+        if count >= 9 or (count >= 7 and _PHONE_SAID.search(kept)):
+            phone, address = digits, None
     said_other = found_other or phone is not None
     if expecting == "postcode" and postcode is None and intent is None and not said_other:
         raw = kept.strip(" .")  # something said for the postcode that is no postcode: say so

@@ -23,9 +23,10 @@ it sends ``Silence()`` after ``config.silence_timeout`` without speech.
 
 from __future__ import annotations
 
+import attrs
+
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.business.ukformats import postcode_guess
 from agent.dialogue.doubt import split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import answer, looks_like_question, topic
@@ -45,7 +46,14 @@ from agent.dialogue.workflow_actions import (
     WorkflowConfig,
 )
 from agent.dialogue.workflow_build import ActionBuilder, Step
-from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_collect import (
+    AS_HEARD,
+    classify_collect,
+    classify_unsure_detail,
+    heard_again,
+    spelled_name,
+)
+from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
 from agent.dialogue.workflow_problem import classify_problem, hand_over, unclear_problem
 from agent.dialogue.workflow_results import admit_model_request, classify_result
@@ -133,7 +141,9 @@ class BookingWorkflow:
             now=now,
             expecting=self.expecting,
         )
-        if confidence >= self.config.min_confidence and (detour := self._off_script(text, now)):
+        # A question of a known topic is answered even half heard ("Our view are robot.")
+        sure = confidence >= self.config.min_confidence or topic(text) is not None
+        if sure and (detour := self._off_script(text, now)):
             return detour
         return self.handle(Utterance(text, confidence, intent, slots, doubted), now)
 
@@ -224,47 +234,19 @@ class BookingWorkflow:
 
     def _classify_unsure(self, u: Utterance) -> Kind:
         """Heard with low confidence: confirm the likely value instead of re-asking blindly."""
+        if u.slots.when is not None and self.data.when is None and self.state is S.QUOTE:
+            self.data.merge_slots(Slots(when=u.slots.when))  # offered back as a slot later
+            self.data.changed = []
         self.repeats += 1
         if self.repeats > self.config.max_repeats:
             return self._human()
         if self.state is S.COLLECT and not self.data.offer_open:
-            wanted = self.data.missing_detail()
-            # A whole postcode or number said with it is kept: their shape is checked.
-            sure = {f: likely_value(f, getattr(u.slots, f)) for f in ("postcode", "phone")}
-            self.data.merge_slots(Slots(**{f: v for f, v in sure.items() if v and f != wanted}))
-            self.data.changed = []
-            value = getattr(u.slots, wanted, None) if wanted else None
-            likely = likely_value(wanted, value) or self._guess(wanted, u.text)
-            if likely is not None and likely in self.data.rejected:
-                if wanted in _AS_HEARD:
-                    # Heard the same again after a no: saying it again will not help. Keep
-                    # it as heard (the booking's read-back says it) rather than lose the caller.
-                    filled, invalid = self.data.merge_slots(Slots(**{wanted: likely}))
-                    return self._classify_collect(u, filled, invalid)
-                # A turned-down number or postcode is never read back: ask another way.
-                return (
-                    self._hand_over()
-                    if self.data.miss(wanted) > self.config.max_misses
-                    else K.DETAILS
-                )
-            if likely is not None:
-                self.data.doubt = (wanted, likely)  # type: ignore[assignment]
-                return K.CHECK_VALUE
-            if self.data.miss(wanted) > self.config.max_misses:
-                return self._hand_over()
+            kind = classify_unsure_detail(self.data, self.profile, self.config, u)
+            if kind is not None:
+                return kind
         if self.state is S.UNDERSTAND and self.data.service_id is None:
             return unclear_problem(self.data, self.profile, self.config, u) or K.LOW_CONFIDENCE
         return K.LOW_CONFIDENCE
-
-    def _guess(self, wanted: str | None, text: str) -> str | None:
-        """A postcode the line sounds like though it holds none whole ("SW1A1A1A1"),
-        when the postcode is the detail asked for and this guess was not turned down."""
-        if wanted != "postcode" or self.data.offer_open:
-            return None
-        guess = postcode_guess(text, self.profile.service_area)
-        if guess is None or str(guess) in self.data.rejected:
-            return None
-        return str(guess)
 
     def _hand_over(self) -> Kind:
         return hand_over(self.profile)
@@ -279,10 +261,14 @@ class BookingWorkflow:
             if u.intent is Intent.YES and bare:
                 filled, invalid = data.merge_slots(Slots(**{field: value}))
                 return self._classify_collect(u, filled, invalid)
-            if u.intent is Intent.NO and bare:
+            said_again = getattr(u.slots, field) == value  # "No, 15 part lane": heard the same
+            if u.intent is Intent.NO and (bare or said_again):
                 # Said the same way, it would be heard the same way: ask another way next
                 # (spelled, on the keypad), never the same read-back twice.
                 data.turned_down(field, value)
+                if field in AS_HEARD:
+                    settled = getattr(data, field) is not None
+                    return self._classify_collect(u, {field}, None) if settled else K.DETAILS
                 return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
             if u.intent is Intent.NO:
                 data.rejected.add(value)  # "no, it's ...": never read back again
@@ -310,6 +296,8 @@ class BookingWorkflow:
             step = self.data.spelled(u.text, getattr(u.slots, wanted or "name"))
             if step is not None:  # "Was that 15 Park Lane?", the spelling asked again...
                 return {"check": K.CHECK_VALUE, "wait": K.SPELLING}.get(step, K.DETAILS)
+        if not urgent and spelled_name(self.data, wanted, u.text):
+            return K.CHECK_VALUE  # the name spelled when asked again: read back
         if u.confidence < self.config.min_confidence and not urgent:
             return self._classify_unsure(u)  # an emergency or "a person" heard in doubt is acted on
         self.repeats = 0
@@ -327,6 +315,14 @@ class BookingWorkflow:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
             return checked
+        if self.state is S.COLLECT and wanted in AS_HEARD:
+            heard = getattr(u.slots, wanted or "name")
+            if (got := heard_again(self.data, wanted or "name", heard)) is not None:
+                # the other details said with it are kept ("... and the postcode is ...")
+                filled, invalid = self.data.merge_slots(attrs.evolve(u.slots, **{wanted: None}))
+                self.data.changed = []
+                filled |= got
+                return self._classify_collect(u, filled, invalid) if filled else K.DETAILS
         if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (
@@ -357,41 +353,13 @@ class BookingWorkflow:
         return K.DETAILS if filled else K.UNCLEAR
 
     def _classify_collect(self, u: Utterance, filled: set[str], invalid: str | None) -> Kind:
-        if self.data.offer_open:
-            if "when" in filled:
-                return K.DETAILS_READY
-            if u.intent is Intent.YES:
-                return K.ACCEPT_SLOT
-            if u.intent is Intent.NO:
-                return K.REJECT_SLOT
-        guessing = invalid == "postcode" or (not filled and invalid is None)
-        wanted = "postcode" if invalid == "postcode" else self.expecting  # said, if not asked
-        if guessing and (guess := self._guess(wanted, u.text)) is not None:
-            self.data.doubt = ("postcode", guess)
-            return K.CHECK_VALUE  # read back what it sounded like, never taken unasked
-        if invalid is not None:
-            if self.data.miss(invalid) > self.config.max_misses:
-                return self._hand_over()
-            return K.INVALID_DETAIL
-        postcode = self.data.postcode
-        if postcode is not None and not self.profile.serves_postcode(postcode):
-            if self.data.area_checked == postcode:
-                return K.OUT_OF_AREA
-            self.data.area_pending = True  # a mishearing must not turn a customer away
-            return K.CHECK_AREA
-        if not filled:
-            if self.data.miss(self.expecting) > self.config.max_misses:
-                return self._hand_over()
-            return K.UNCLEAR
-        if self.data.missing_detail() is None:
-            return K.READY_TO_BOOK if self.data.chosen is not None else K.DETAILS_READY
-        return K.DETAILS
+        data, expecting = self.data, self.expecting
+        return classify_collect(data, self.profile, self.config, expecting, u, filled, invalid)
 
 
 _ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown question" answered
 _AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED, K.RESCHEDULE})
 _CUSTOMER = frozenset({"name", "address", "postcode", "phone"})
-_AS_HEARD = frozenset({"name", "address"})  # no other way to give them (no keypad, no spelling)
 
 
 def _has_detail(slots: Slots) -> bool:

@@ -88,6 +88,8 @@ class ActionBuilder:
                 return QUESTIONS["slot?"]
             if self.data.spelling is not None and self.data.spelling[0] == detail:
                 return render(self.profile, f"spell_{detail}")  # turned down: spelled now
+            if self.data.another_way == detail:
+                return render(self.profile, f"another_{detail}")  # the spelling failed too
             if not asking:
                 return render(self.profile, f"ask_{detail}")
             last, times = self.streak
@@ -160,7 +162,8 @@ class ActionBuilder:
         assert self.data.doubt is not None
         field, value = self.data.doubt
         spoken = {"phone": say_phone, "postcode": say_postcode}.get(field, str)(value)
-        return self.say("check_value", value=spoken)
+        word, self.data.doubt_word = self.data.doubt_word, False
+        return self.say("check_word" if word else "check_value", value=spoken)
 
     def _act_ask_check_area(self, step: Step) -> list[Action]:
         return self.say("check_area", postcode=say_postcode(self.data.postcode or ""))

@@ -74,6 +74,7 @@ class BookingData:
         # out-of-area postcode the caller has confirmed
         self.changed: list[tuple[str, str]] = []
         self.doubt: tuple[str, str] | None = None
+        self.doubt_word = False  # the doubt is one word of it (or a spelling), not the line
         self.misses: dict[str, int] = {}
         self.rejected: set[str] = set()  # values read back that the caller said no to
         self.checks: dict[str, int] = {}  # read-backs of a doubted name or address
@@ -81,6 +82,11 @@ class BookingData:
         self.spelling: tuple[str, str] | None = None
         self.respelled: dict[str, tuple[str, str]] = {}  # field: (spelled, first heard)
         self.spelled_so_far = ""  # a spelling cut short by a pause
+        # a name or address still wrong after the spelling: asked once more another way,
+        # then the best value kept, marked for the office as not confirmed by the caller
+        self.another_way: str | None = None
+        self.unconfirmed: dict[str, str] = {}
+        self.first_heard: dict[str, str] = {}  # the first value of a field turned down
         self.moved_to: TimeWindow | None = None  # a time asked for after the booking
         self.moving: tuple[float, float] | None = None  # the slot it is being moved to
         self.area_checked: str | None = None
@@ -174,11 +180,14 @@ class BookingData:
             value = getattr(slots, field)
             if value is None or value == getattr(self, field) or value in self.rejected:
                 continue
-            if self.checks.get(field, 0) >= 2 or not doubted & set(_words(value)):
+            if not doubted & set(_words(value)):
+                continue
+            if self.checks.get(field, 0) >= 2:
+                self.unconfirmed[field] = value  # read back twice already: kept, marked
                 continue
             self.checks[field] = self.checks.get(field, 0) + 1
             self.merge_slots(attrs.evolve(slots, **{field: None}))
-            self.changed, self.doubt = [], (field, value)
+            self.changed, self.doubt, self.doubt_word = [], (field, value), True
             return True
         return False
 
@@ -188,8 +197,8 @@ class BookingData:
         held as ``doubt`` to read back ("15 part lane" + P, A, R, K: "15 Park Lane");
         ``"wait"`` for a spelling cut short by a pause (the rest is coming); ``"again"``
         when the caller said the value again, heard the same (they had not heard the
-        question yet); ``"kept"`` when no spelling came of it (the first hearing is
-        kept); ``None``: something else was said, to be taken as usual."""
+        question yet); ``"another"``/``"settled"`` when no spelling came of it (see
+        ``not_confirmed``); ``None``: something else was said, to be taken as usual."""
         assert self.spelling is not None
         field, base = self.spelling
         so_far = f"{self.spelled_so_far} {text}".strip()
@@ -208,27 +217,59 @@ class BookingData:
             value = (
                 with_street_name(base, word) if field == "address" else _replace_word(base, word)
             )
-        if value is None or value in self.rejected:
-            if heard is None or letters is None or looks_spelled(text):
-                setattr(self, field, base)  # no spelling to be had: kept as first heard
-                return "kept"
-            return None
-        self.doubt, self.respelled[field] = (field, value), (value, base)
-        return "check"
+        if value is not None and value not in self.rejected:
+            self.doubt, self.respelled[field] = (field, value), (value, base)
+            self.doubt_word = True
+            return "check"
+        fresh = heard is not None and heard not in self.rejected
+        if fresh and letters is not None and not looks_spelled(text):
+            return None  # said anew rather than spelled: taken (or read back) as usual
+        return self.not_confirmed(field, value or heard)
+
+    def not_confirmed(self, field: str, heard: str | None) -> str:
+        """A name or address the caller could not confirm (turned down, the spelling
+        not understood or turned down too): asked once more in another way
+        (``"another"``), then the best value kept (``"settled"``): the latest hearing
+        not turned down, else the spelled one, else the first; marked in
+        ``unconfirmed`` so the booking record tells the office. A value turned down is
+        never kept while another was heard."""
+        self.spelling, self.spelled_so_far = None, ""
+        if not self.checks.get(f"{field}/another"):
+            self.checks[f"{field}/another"] = 1
+            self.another_way = field
+            return "another"
+        self.another_way = None
+        spelled, first = self.respelled.get(field, (None, None))
+        heard_ok = heard if heard is not None and heard not in self.rejected else None
+        best = heard_ok or spelled or heard or first or self._first_rejected(field)
+        if best:
+            setattr(self, field, best)
+            self.unconfirmed[field] = best
+        return "settled"
+
+    def _first_rejected(self, field: str) -> str | None:
+        return self.first_heard.get(field)
 
     def turned_down(self, field: str, value: str) -> None:
         """A no to "Was that ...?": never read back again; a name or an address is asked
-        again by spelling (said the same way, it would be heard the same way), once."""
+        again by spelling (said the same way, it would be heard the same way), once,
+        then once more another way (``not_confirmed``)."""
         self.rejected.add(value)
+        self.first_heard.setdefault(field, value)
         self.misses[field] = max(self.misses.get(field, 0), 1)
-        spelled, first = self.respelled.get(field, ("", ""))
-        if value == spelled:  # the spelling was no better: kept as first heard
-            setattr(self, field, first)
+        if field not in ("name", "address"):
             return
         spellable = field == "name" or with_street_name(value, "X") is not None
-        if field in ("name", "address") and spellable and not self.checks.get(f"{field}/spelled"):
+        if spellable and not self.checks.get(f"{field}/spelled"):
             self.checks[f"{field}/spelled"] = 1
             self.spelling = (field, value)
+            return
+        self.not_confirmed(field, None)
+
+    def unconfirmed_note(self) -> str:
+        """For the booking record: the details kept though the caller never confirmed
+        them (the office checks them), empty when all were."""
+        return _note({f: v for f, v in self.unconfirmed.items() if getattr(self, f) == v})
 
     def _set(self, field: str, value: str, filled: set[str]) -> None:
         old = getattr(self, field)
@@ -285,11 +326,16 @@ class BookingData:
             phone=self.phone or self.caller_id or "",
             address=self.address or "",
             postcode=self.postcode or "",
-            problem=self.problem,
+            problem=self.problem + self.unconfirmed_note(),
             priority=self.priority,
         )
         self.last_booking = request
         return request
+
+
+def _note(unconfirmed: dict[str, str]) -> str:
+    said = "; ".join(f"{field} {value!r}" for field, value in unconfirmed.items())
+    return f" [Not confirmed by the caller, please check: {said}]" if said else ""
 
 
 def _words(value: str) -> list[str]:

@@ -52,16 +52,20 @@ def test_a_phone_number_turned_down_is_asked_on_the_keypad() -> None:
     assert "keypad" in reply and call.wf.data.phone is None
 
 
-def test_an_address_heard_the_same_after_a_no_is_kept_as_heard() -> None:
+def test_an_address_heard_the_same_after_a_no_is_asked_another_way_then_kept_marked() -> None:
     call = to_details()
     call.say("Raj Patel")
     assert "Was that 5 reverse street?" in call.say("5 reverse street", confidence=0.4)
     assert "spell the name of the street" in call.say("No.")  # asked another way
-    # Said again instead: the spelling is asked once more, then what is heard is kept
-    # (no read-back of the same words again), and the call goes on.
+    # Said again instead: the spelling is asked once more, then once more another way;
+    # heard the same still, it is kept for the office marked as not confirmed (never
+    # read back again), and the call goes on.
     assert "spell" in call.say("5 reverse street", confidence=0.4)
+    assert "once more" in call.say("5 reverse street", confidence=0.4)
+    assert call.wf.data.address is None  # turned down: not taken
     reply = call.say("5 reverse street", confidence=0.4)
     assert call.wf.data.address == "5 reverse street" and "postcode" in reply
+    assert call.wf.data.unconfirmed == {"address": "5 reverse street"}
     assert call.wf.hear("SW1A 1AA", NOW)
 
 

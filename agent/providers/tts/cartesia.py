@@ -42,6 +42,7 @@ from agent.base.errors import (
 from agent.base.events import AudioChunk
 from agent.base.tls import client_context
 from agent.providers.shielded import shielded_nursery
+from agent.providers.tls_stream import open_provider_stream
 from agent.providers.tts.cartesia_turn import CartesiaTurn, Connection, Counters
 from agent.providers.tts.cartesia_wire import (
     OUTPUT_RATES,
@@ -87,20 +88,13 @@ async def run_websocket(
     host, port = parts.hostname, parts.port or (443 if secure else 80)
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = host if port in (80, 443) else f"{host}:{port}"
-    try:
-        with trio.fail_after(connect_timeout):
-            if secure:
-                stream = await trio.open_ssl_over_tcp_stream(
-                    host, port, ssl_context=client_context(), https_compatible=True
-                )
-            else:
-                stream = await trio.open_tcp_stream(host, port)
-    except trio.TooSlowError as exc:
-        raise ProviderTimeout(provider, f"connecting to {host}:{port} timed out") from exc
-    except OSError as exc:
-        raise ProviderConnectError(
-            provider, f"cannot connect to {host}:{port}: {exc}", retryable=True
-        ) from exc
+    stream = await open_provider_stream(
+        provider,
+        host,
+        port,
+        ssl_context=client_context() if secure else None,
+        timeout=connect_timeout,
+    )
     try:
         async with trio.open_nursery() as nursery:
             # trio-websocket's reader task lives in a shielded nursery, so that when

@@ -1,0 +1,236 @@
+"""What an answer means while the details are collected (pure parts of ``workflow``).
+
+``classify_collect`` takes what was just merged into the call's data (the slots
+filled, the first invalid one) and says what comes next: the slot offer answered,
+a postcode that only sounded like one read back, a postcode outside the area
+confirmed before declining, the next detail asked, a person after too many misses.
+
+``heard_again`` is the rule for a name or an address the caller turned down: heard
+the same again it is never read back again nor taken; it is asked for another way
+(spelled, then once more), and at last kept marked for the office as not confirmed.
+"""
+
+from __future__ import annotations
+
+from agent.business.company import CompanyProfile
+from agent.business.ukformats import postcode_guess
+from agent.dialogue.details import looks_spelled, spelled_word
+from agent.dialogue.slots import Intent, Slots
+from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
+from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_problem import hand_over
+from agent.dialogue.workflow_table import Kind
+
+__all__ = [
+    "AS_HEARD",
+    "classify_collect",
+    "classify_unsure_detail",
+    "guess_postcode",
+    "heard_again",
+    "keep_sure_details",
+    "plausible_name",
+    "spelled_name",
+]
+
+K = Kind
+AS_HEARD = frozenset({"name", "address"})  # no keypad for them: spelled, or said again
+
+# Words a name is never made of: "Are you a robot?" half heard ("Our view are robot")
+# is a question, not a name to read back or keep.
+_NOT_NAME_WORDS = frozenset(
+    [
+        "are",
+        "is",
+        "was",
+        "were",
+        "am",
+        "be",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "shall",
+        "should",
+        "you",
+        "your",
+        "what",
+        "when",
+        "where",
+        "who",
+        "why",
+        "how",
+        "this",
+        "that",
+        "there",
+        "it",
+        "i",
+        "we",
+        "they",
+        "he",
+        "she",
+        "me",
+        "my",
+        "a",
+        "an",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "with",
+        "please",
+        "robot",
+        "machine",
+        "computer",
+        "person",
+        "human",
+        "real",
+        "talking",
+    ]
+)
+
+
+def plausible_name(value: str | None) -> bool:
+    """A name as people give it (one to four words, none a verb, pronoun or question
+    word), not a sentence or a question heard in its place."""
+    if not value:
+        return False
+    words = value.lower().replace("?", " ").split()
+    if "?" in value or not 1 <= len(words) <= 4:
+        return False
+    return sum(1 for w in words if w.strip(".,'") in _NOT_NAME_WORDS) == 0
+
+
+def spelled_name(data: BookingData, wanted: str | None, text: str) -> bool:
+    """A name spelled when the name is asked ("could you spell it?" after two misses:
+    "S for sugar, H, A, W"): held as ``doubt`` to read back ("was that Shaw?")."""
+    if wanted != "name" or data.spelling is not None or not looks_spelled(text):
+        return False
+    word = spelled_word(text)
+    if word is None or word in data.rejected:
+        return False
+    data.doubt, data.doubt_word = ("name", word), True
+    return True
+
+
+def guess_postcode(
+    data: BookingData, profile: CompanyProfile, wanted: str | None, text: str
+) -> str | None:
+    """A postcode the line sounds like though it holds none whole ("SW1A1A1A1"),
+    when the postcode is the detail asked for and this guess was not turned down."""
+    if wanted != "postcode" or data.offer_open:
+        return None
+    guess = postcode_guess(text, profile.service_area)
+    if guess is None or str(guess) in data.rejected:
+        return None
+    return str(guess)
+
+
+def heard_again(data: BookingData, field: str, heard: str | None) -> set[str] | None:
+    """``heard`` (a name or address) is a value the caller turned down, or nothing
+    usable while it was asked once more another way: ``None`` when neither (take the
+    answer as usual); else the fields filled (empty while it is asked another way,
+    ``{field}`` once kept marked as not confirmed)."""
+    asked_again = data.another_way == field
+    if field not in AS_HEARD or not (heard in data.rejected or (asked_again and heard is None)):
+        if asked_again and heard is not None:
+            data.another_way = None  # said anew: taken (or read back) as usual
+        return None
+    if data.not_confirmed(field, heard) == "settled" and getattr(data, field) is not None:
+        return {field}
+    return set()
+
+
+def keep_sure_details(
+    data: BookingData, u: Utterance, wanted: str | None
+) -> tuple[set[str], str | None] | None:
+    """What a line heard in doubt still gives: a whole postcode or number said with it
+    is kept (their shape is checked); a time when the time is asked (the slot offered
+    for it is the check); a number given for another detail but not whole is said
+    back ("I heard 0 7 7 ..., type it"), never lost. ``(filled, invalid)`` when the
+    line is settled so, else ``None`` (the asked detail is to be read back)."""
+    sure = {f: likely_value(f, getattr(u.slots, f)) for f in ("postcode", "phone")}
+    filled, _ = data.merge_slots(Slots(**{f: v for f, v in sure.items() if v and f != wanted}))
+    data.changed = []
+    if filled and wanted is not None and getattr(u.slots, wanted) is None:
+        return filled, None  # another detail given whole: taken, the asked one asked again
+    if wanted == "when" and u.slots.when is not None:
+        return data.merge_slots(Slots(when=u.slots.when))
+    raw = u.slots.phone
+    if wanted not in ("phone", "postcode") or raw is None or sure["phone"] or data.phone:
+        return None
+    filled, invalid = data.merge_slots(Slots(phone=raw))  # not whole: said back, keypad
+    data.changed = []
+    return filled, invalid
+
+
+def classify_collect(
+    data: BookingData,
+    profile: CompanyProfile,
+    config: WorkflowConfig,
+    expecting: str | None,
+    u: Utterance,
+    filled: set[str],
+    invalid: str | None,
+) -> Kind:
+    """The next step once an answer's details are merged (``filled``, ``invalid``)."""
+    if data.offer_open:
+        if "when" in filled:
+            return K.DETAILS_READY
+        if u.intent is Intent.YES:
+            return K.ACCEPT_SLOT
+        if u.intent is Intent.NO:
+            return K.REJECT_SLOT
+    guessing = invalid == "postcode" or (not filled and invalid is None)
+    wanted = "postcode" if invalid == "postcode" else expecting  # said, if not asked
+    if guessing and (guess := guess_postcode(data, profile, wanted, u.text)) is not None:
+        data.doubt = ("postcode", guess)
+        return K.CHECK_VALUE  # read back what it sounded like, never taken unasked
+    if invalid is not None:
+        if data.miss(invalid) > config.max_misses:
+            return hand_over(profile)
+        return K.INVALID_DETAIL
+    postcode = data.postcode
+    if postcode is not None and not profile.serves_postcode(postcode):
+        if data.area_checked == postcode:
+            return K.OUT_OF_AREA
+        data.area_pending = True  # a mishearing must not turn a customer away
+        return K.CHECK_AREA
+    if not filled:
+        if data.miss(expecting) > config.max_misses:
+            return hand_over(profile)
+        return K.UNCLEAR
+    if data.missing_detail() is None:
+        return K.READY_TO_BOOK if data.chosen is not None else K.DETAILS_READY
+    return K.DETAILS
+
+
+def classify_unsure_detail(
+    data: BookingData, profile: CompanyProfile, config: WorkflowConfig, u: Utterance
+) -> Kind | None:
+    """A line heard in doubt while a detail is asked: confirm the likely value ("Was
+    that ...?") instead of re-asking blindly; ``None`` when nothing of it is usable
+    and the detail has not run out of misses (asked to say it again)."""
+    wanted = data.missing_detail()
+    kept = keep_sure_details(data, u, wanted)
+    if kept is not None:
+        return classify_collect(data, profile, config, wanted, u, *kept)
+    value = getattr(u.slots, wanted, None) if wanted else None
+    if wanted == "name" and not plausible_name(value):
+        value = None  # a question or a sentence heard in its place: not a name
+    likely = likely_value(wanted, value) or guess_postcode(data, profile, wanted, u.text)
+    if wanted in AS_HEARD and (got := heard_again(data, wanted, likely)) is not None:
+        # Heard the same again after a no: never read back nor taken as it is;
+        # asked another way, at last kept marked as not confirmed.
+        return classify_collect(data, profile, config, wanted, u, got, None) if got else K.DETAILS
+    if likely is not None and likely in data.rejected:
+        # A turned-down number or postcode is never read back: ask another way.
+        return hand_over(profile) if data.miss(wanted) > config.max_misses else K.DETAILS
+    if likely is not None:
+        data.doubt = (wanted, likely)  # type: ignore[assignment]
+        return K.CHECK_VALUE
+    if data.miss(wanted) > config.max_misses:
+        return hand_over(profile)
+    return None

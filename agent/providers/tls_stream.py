@@ -1,0 +1,213 @@
+"""The providers' TCP and TLS connections: a lean TLS stream for the WebSockets.
+
+Trio's ``SSLStream`` runs TLS as a pure-Python state machine around
+``ssl.MemoryBIO``: every message costs several Python-level calls, buffer
+copies and lock checks on top of OpenSSL. The providers' WebSockets (Deepgram's
+uplink, Cartesia's and ElevenLabs' audio) carry a message every few tens of
+milliseconds per call, so that overhead is paid thousands of times a second.
+``TlsSocketStream`` instead drives a non-blocking stdlib ``ssl.SSLSocket``
+(OpenSSL reads and writes the socket itself) and only waits on Trio when
+OpenSSL says it would block. Certificate and hostname verification are the
+context's, unchanged (``agent.base.tls``: the system's authorities plus
+``VOICE_AGENT_CA_FILE``).
+
+``open_provider_stream`` connects (TCP, then the TLS handshake when asked) and
+turns every failure into the agent's error tree once, with ``host:port`` in
+the message: ``ProviderTimeout``, or ``ProviderConnectError`` (a certificate
+that is not accepted is not retryable: the next attempt would meet it again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+
+import trio
+from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
+
+from agent.base.errors import ProviderConnectError, ProviderTimeout
+
+__all__ = ["TlsSocketStream", "open_provider_stream"]
+
+_RECEIVE_BYTES = 65536  # what receive_some reads when not told: a few TLS records
+
+
+async def open_provider_stream(
+    provider: str,
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None,
+    timeout: float,
+) -> trio.abc.Stream:
+    """A connected stream to ``host:port``, over TLS when ``ssl_context`` is given."""
+    where = f"{host}:{port}"
+    try:
+        with trio.fail_after(timeout):
+            tcp = await trio.open_tcp_stream(host, port)
+            if ssl_context is None:
+                return tcp
+            return await TlsSocketStream.handshake(tcp, host, ssl_context, where)
+    except trio.TooSlowError as exc:
+        raise ProviderTimeout(provider, f"connecting to {where} timed out") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise ProviderConnectError(
+            provider,
+            f"TLS to {where}: the server's certificate was not accepted ({exc.verify_message})",
+        ) from exc
+    except ssl.SSLError as exc:
+        raise ProviderConnectError(
+            provider, f"TLS handshake with {where} failed: {exc.reason or exc}", retryable=True
+        ) from exc
+    except OSError as exc:
+        raise ProviderConnectError(
+            provider, f"cannot connect to {where}: {exc}", retryable=True
+        ) from exc
+
+
+class TlsSocketStream(trio.abc.Stream):
+    """A Trio stream over a connected, handshaken, non-blocking ``ssl.SSLSocket``.
+
+    Semantics as Trio's ``SSLStream(https_compatible=True)``: an EOF without
+    ``close_notify`` reads as a plain EOF; a transport or TLS error raises
+    ``BrokenResourceError``; a ``send_all`` cancelled while OpenSSL holds a
+    half-written record breaks the stream (the record cannot be taken back).
+    ``aclose`` sends ``close_notify`` when it can without waiting, then closes.
+    """
+
+    def __init__(self, sock: ssl.SSLSocket, where: str) -> None:
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._where = where
+        self._closed = False
+        self._broken: BaseException | None = None
+        self._sending = False
+        self._receiving = False
+
+    @classmethod
+    async def handshake(
+        cls, tcp: trio.SocketStream, host: str, context: ssl.SSLContext, where: str
+    ) -> TlsSocketStream:
+        """Take ``tcp``'s socket (its options, TCP_NODELAY included, stay) and handshake.
+
+        Raises ``ssl.SSLError`` / ``OSError`` as they come; the socket is closed then.
+        """
+        raw = socket.socket(fileno=tcp.socket.detach())
+        try:
+            raw.setblocking(False)
+            sock = context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+        except BaseException:
+            raw.close()
+            raise
+        fd = sock.fileno()
+        try:
+            while True:
+                try:
+                    sock.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    await trio.lowlevel.wait_readable(fd)
+                except ssl.SSLWantWriteError:
+                    await trio.lowlevel.wait_writable(fd)
+        except BaseException:
+            trio.lowlevel.notify_closing(fd)
+            sock.close()
+            raise
+        return cls(sock, where)
+
+    def _usable(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError(f"the stream to {self._where} is closed")
+        if self._broken is not None:
+            raise trio.BrokenResourceError(f"the stream to {self._where} broke") from self._broken
+
+    def _break(self, exc: BaseException) -> trio.BrokenResourceError:
+        self._broken = exc
+        return trio.BrokenResourceError(f"TLS to {self._where}: {exc}")
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this stream")
+        self._sending = True
+        try:
+            await checkpoint_if_cancelled()
+            self._usable()
+            view, sock, fd, waited = memoryview(data), self._sock, self._fd, False
+            while view:
+                try:
+                    # Without partial writes OpenSSL takes all of it or, when the
+                    # socket is full, keeps what it encrypted and wants the same
+                    # buffer again: so on a WantWrite ``view`` stays as it is.
+                    view = view[sock.send(view) :]
+                    continue
+                except ssl.SSLWantWriteError:
+                    wait = trio.lowlevel.wait_writable
+                except ssl.SSLWantReadError:
+                    wait = trio.lowlevel.wait_readable
+                except OSError as exc:  # ssl.SSLError included
+                    raise self._break(exc) from exc
+                waited = True
+                try:
+                    await wait(fd)
+                except trio.Cancelled as exc:
+                    self._broken = exc  # a record may be half out: nothing can follow it
+                    raise
+                self._usable()  # closed by another task meanwhile
+            if not waited:
+                await cancel_shielded_checkpoint()
+        finally:
+            self._sending = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this stream")
+        self._sending = True
+        try:
+            self._usable()
+            await trio.lowlevel.wait_writable(self._fd)
+        finally:
+            self._sending = False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError("max_bytes must be >= 1")
+        if self._receiving:
+            raise trio.BusyResourceError("another task is receiving on this stream")
+        self._receiving = True
+        try:
+            await checkpoint_if_cancelled()
+            self._usable()
+            size, sock, fd, waited = max_bytes or _RECEIVE_BYTES, self._sock, self._fd, False
+            while True:
+                try:
+                    # b"" at the peer's close_notify or a bare TCP EOF (ragged EOFs
+                    # are suppressed, as https_compatible does).
+                    data = sock.recv(size)
+                    break
+                except ssl.SSLWantReadError:
+                    wait = trio.lowlevel.wait_readable
+                except ssl.SSLWantWriteError:
+                    wait = trio.lowlevel.wait_writable
+                except OSError as exc:
+                    raise self._break(exc) from exc
+                waited = True
+                await wait(fd)  # a cancel here loses nothing: OpenSSL holds no half-read
+                self._usable()
+            if not waited:
+                await cancel_shielded_checkpoint()
+            return data
+        finally:
+            self._receiving = False
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            trio.lowlevel.notify_closing(self._fd)  # wakes a reader: ClosedResourceError
+            if self._broken is None:
+                # Sends close_notify; the peer's reply is not waited for (it
+                # raises SSLWantReadError here), as the socket closes anyway.
+                with contextlib.suppress(OSError, ValueError):
+                    self._sock.unwrap()
+            self._sock.close()
+        await trio.lowlevel.checkpoint()
