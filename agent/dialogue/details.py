@@ -137,6 +137,9 @@ def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:
     # an answer to another question, not an address).
     if not re.search(rf"\d|\b(?:{STREET_WORDS})\b", s, re.IGNORECASE):
         return None
+    street = re.compile(rf"(?:{STREET_WORDS})", re.IGNORECASE)
+    if all(street.fullmatch(w) or not re.search(r"[A-Za-z]{2}", w) for w in words):
+        return None  # "Street." alone: no street's name to go to
     cleaned = " ".join(s.split()).strip(" ,.")
     return cleaned if len(cleaned) >= 3 else None
 

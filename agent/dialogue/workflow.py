@@ -48,6 +48,7 @@ from agent.dialogue.workflow_actions import (
 from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_collect import (
     AS_HEARD,
+    answer_to_street_check,
     classify_collect,
     classify_unsure_detail,
     heard_again,
@@ -292,6 +293,8 @@ class BookingWorkflow:
         self.silences = 0
         urgent = self.profile.find_emergency(enrich(u.text)) or u.intent is Intent.HUMAN
         wanted = self.expecting
+        if not urgent and self.state is S.COLLECT:
+            u = answer_to_street_check(self.data, u)  # "No, it's Baker Street": number kept
         if not urgent and self.data.spelling and self.data.spelling[0] == wanted:
             step = self.data.spelled(u.text, getattr(u.slots, wanted or "name"))
             if step is not None:  # "Was that 15 Park Lane?", the spelling asked again...
