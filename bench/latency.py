@@ -70,6 +70,7 @@ from timeline import (
     turn_timeline,
 )
 
+import agent
 from agent.base.config import ServerSettings
 from agent.demo.softphone import Caller, CallerParams, HangUp, Say, WaitAgent
 from agent.dialogue.turntaking import (
@@ -175,6 +176,9 @@ async def run_mode(
         },
         "barge_in": {key: summary([s[key] for s in stops]) for key in (stops[0] if stops else {})},
         "barge_in_stop_ms": summary([max(0.0, s["decision_to_last_frame_ms"]) for s in stops]),
+        # Every answered turn's stages (ms after the caller's end of speech), so runs
+        # can be pooled (bench/latency_pool.py).
+        "timelines": [{k: round(v, 3) for k, v in tl.items()} for tl in timelines],
         "frames_sent": sum(p["frames_sent"] for p in pacer),
         "late_frames": sum(p["late_frames"] for p in pacer),
     }
@@ -245,6 +249,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             preemptive=args.modes,
         ),
         "machine": machine(),
+        "agent_tree": str(Path(agent.__file__).parent),  # PYTHONPATH may give another
         "agent_added_ms": {k: on["agent_added_ms"][k] for k in ("p50", "p95", "p99")},
         "agent_added_exact_ms": {k: on["agent_added_exact_ms"][k] for k in ("p50", "p95", "p99")},
         "mouth_to_ear_ms": {k: on["mouth_to_ear_ms"][k] for k in ("p50", "p95", "p99")},

@@ -3,6 +3,8 @@
     python bench/media_path.py [--calls 50] [--seconds 10] [--json PATH]
     PYTHONPATH=/tmp/before python bench/media_path.py   (an earlier agent tree:
         git archive REV agent | tar -x -C /tmp/before)
+    python bench/media_path.py --calls 20 --seconds 5 --count-calls   (Python calls
+        per frame under the per-frame entry points, from cProfile: deterministic)
 
 N calls over socket pairs into the real call path (``handle_connection`` on one
 media clock: the reader, VAD, brain hooks, the paced playout), each talked to by
@@ -20,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import functools
 import json
 import multiprocessing
 import os
+import pstats
 import resource
 import selectors
 import socket
@@ -136,12 +140,47 @@ async def agent_side(socks: list[socket.socket], warmup: float, seconds: float) 
     }
 
 
+def calls_per_frame(stats: dict) -> dict[str, float]:
+    """Python calls made under each per-frame entry point, per call of it (from a
+    cProfile of the run: deterministic, where CPU time moves with the box's load)."""
+    callees: dict = {}
+    for key, (*_, callers) in stats.items():
+        for caller, counts in callers.items():
+            callees.setdefault(caller, {})[key] = counts[0]
+
+    def under(root) -> float:
+        total, stack = 0.0, [(root, 1.0, (root,))]
+        while stack:
+            fn, weight, path = stack.pop()
+            for child, n in callees.get(fn, {}).items():
+                per = weight * n / stats[fn][1]
+                total += per
+                if child not in path:  # a recursive call is counted, not walked again
+                    stack.append((child, per, (*path, child)))
+        return total
+
+    entries = {
+        "inbound_ready": "caller_audio.py",
+        "clock_tick": "playout.py",
+        "frame": "caller_audio.py",
+    }
+    return {
+        f"{name} ({where})": round(under(key), 1)
+        for key in stats
+        for name, where in entries.items()
+        if key[2] == name and key[0].endswith(where)
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--count-calls", action="store_true", help="under cProfile: Python calls per frame"
+    )
     args = parser.parse_args()
     pairs = [socket.socketpair() for _ in range(args.calls)]
     ours, theirs = [a for a, _ in pairs], [b for _, b in pairs]
@@ -151,7 +190,12 @@ def main() -> int:
     child.start()
     for sock in theirs:
         sock.close()
-    result = trio.run(agent_side, ours, args.warmup, args.seconds)
+    if args.count_calls:
+        profile = cProfile.Profile()
+        result = profile.runcall(trio.run, agent_side, ours, args.warmup, args.seconds)
+        result["python_calls_per_frame"] = calls_per_frame(pstats.Stats(profile).stats)
+    else:
+        result = trio.run(agent_side, ours, args.warmup, args.seconds)
     child.terminate()
     child.join()
     print(json.dumps(result))

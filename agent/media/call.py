@@ -121,10 +121,14 @@ class Call:
         # be kept alive by a reference cycle until the garbage collector runs.
         me = weakref.ref(self)
 
+        note_output = self.vad.note_output
+
         def frame_sent(frame: bytes) -> None:
+            """Playout's per-frame hook (after the send): the echo guard, recording."""
+            note_output(frame)
             call = me()
-            if call is not None:
-                call._frame_sent(frame)
+            if call is not None and call.recorder is not None:
+                call.recorder.agent(frame, call.playout.last_send_at or trio.current_time())
 
         self.playout = Playout(
             AudioSink(stream, self.sample_rate),
@@ -142,9 +146,6 @@ class Call:
         self.last_receive_at: float | None = None
         self.observer: CallObserver | None = None
         self.recorder: FrameRecorder | None = None
-        # When the last frame of agent speech (not silence) left, for barge-in timing.
-        self.last_agent_frame_at: float | None = None
-        self._speech_frames = 0
         self._brain_factory = brain_factory
         self.brain: Brain | None = None
         self._scope: trio.CancelScope | None = None
@@ -289,6 +290,11 @@ class Call:
     def _peer_closed(self) -> bool:
         return self.stream.connection.their_state is State.CLOSED
 
+    @property
+    def last_agent_frame_at(self) -> float | None:
+        """When the last frame of agent speech (not silence) left, for barge-in timing."""
+        return self.playout.last_speech_at
+
     async def _reader(self) -> None:
         stream, brain, rate = self.stream, self.brain, self.sample_rate
         assert brain is not None and self.audio_budget is not None
@@ -359,16 +365,6 @@ class Call:
                 self._agent_hangup = True
                 self._end("peer-idle")
                 return
-
-    def _frame_sent(self, frame: bytes) -> None:
-        """Playout's per-frame hook (after the send): echo guard, timing, recording."""
-        self.vad.note_output(frame)
-        playout = self.playout
-        if playout.speech_frames != self._speech_frames:
-            self._speech_frames = playout.speech_frames
-            self.last_agent_frame_at = playout.last_send_at
-        if self.recorder is not None:
-            self.recorder.agent(frame, playout.last_send_at or trio.current_time())
 
     async def _cleanup(self) -> None:
         if self._peer_closed():

@@ -162,6 +162,7 @@ class Playout:
         self.on_change: Callable[[float], None] | None = None
         self._changed = False
         self.last_send_at: float | None = None
+        self.last_speech_at: float | None = None  # the last frame of speech left then
         self.speech_frames = 0
         self.silence_frames = 0
         self.underruns = 0
@@ -278,11 +279,11 @@ class Playout:
         return when the next one is due (None: off the clock until our task flushed)."""
         self._rephase_asked = False
         pacer = self._pacer
-        now_us = _us(now)
-        if self._speech_ready() and not self._last_was_speech:
+        now_us = round(now * 1_000_000)  # (_us inline: twice per frame per call)
+        if not self._last_was_speech and self._speech_ready():
             pacer.reset(now_us)  # re-phase: this speech frame goes at once
         due_us = pacer.due_us(now_us)
-        if due_us > _us(horizon):
+        if due_us > round(horizon * 1_000_000):
             return due_us / 1_000_000  # an early wake-up (speech went away meanwhile)
         frame, finished = self._take_frame(now)
         speech = frame is not None
@@ -305,6 +306,7 @@ class Playout:
         self.last_send_at = now
         self._last_was_speech = speech
         if speech:
+            self.last_speech_at = now
             self.speech_frames += 1
         else:
             self.silence_frames += 1
@@ -326,7 +328,7 @@ class Playout:
         self._stalled.set()
 
     def _next_due(self, now: float, now_us: int) -> float:
-        if self._speech_ready() and not self._last_was_speech:
+        if not self._last_was_speech and self._speech_ready():
             return now  # speech became ready after silence: it goes at once
         return self._pacer.due_us(now_us) / 1_000_000
 
@@ -358,7 +360,7 @@ class Playout:
         queue = self._queue
         while queue:
             head = queue[0]
-            available = head._available()
+            available = len(head._buf) - head._off  # (_available inline: per frame)
             if available >= n or (head.closed and available > 0):
                 if head.first_frame_at is None:
                     head.first_frame_at = now
