@@ -111,7 +111,7 @@ def react(caller: Caller) -> list:
     if said in ("", FILLER):
         return [Say(b"", label="waits out the filler")]
     for asks, answer in ANSWERS:
-        if any(ask in said for ask in asks):
+        if any(ask.lower() in said.lower() for ask in asks):  # "Just to check, was that ..."
             text = answer or caller.script[0].label.rsplit(", ", 1)[1]  # "Monday at 9 am."
             return [Say(encode_tones(text), label=text)]
     return []

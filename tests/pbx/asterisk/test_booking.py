@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import trio
 
+from agent.demo.readback import reply_to_agent
+from agent.demo.scenarios import caller_lines
 from tests.pbx.asterisk.conftest import FIGURES, THAMES_DID
 from tests.pbx.asterisk.phone import Phone
 
@@ -23,16 +25,17 @@ BOOKING = ("leak", "sounds_fine", "name", "address", "postcode", "phone",
 
 
 # The agent's answers to a turn it did not understand: a real caller says it again;
-# asked to confirm what it half heard, a real caller says yes (the lines are right).
+# asked to confirm what it half heard ("Was that ...?"), the caller answers as the
+# demo's caller does: yes when it is what they said, else their correction.
 ASKED_AGAIN = re.compile(r"-> agent .(Sorry, I didn't|Are you still there|Sorry, that number)")
-ASKED_TO_CONFIRM = re.compile(r"-> agent .Sorry, the line isn't very clear\. Was that")
+TEXTS = {name: line.text for name, line in caller_lines().items()}
 
 
 async def book(tier, agent, phone: Phone, lines=BOOKING) -> int:
     """Say each line when the agent has had its turn; returns how many lines had
     to be said again because the agent asked for them again."""
     uuid = await call_uuid(agent, phone)
-    again = 0
+    again, said = 0, []
     await phone.wait_agent_turn()  # the greeting
     for i, line in enumerate(lines):
         for _ in range(3):
@@ -41,13 +44,15 @@ async def book(tier, agent, phone: Phone, lines=BOOKING) -> int:
                 await phone.keys(line.removeprefix("keys:"))
             else:
                 await phone.say(tier.lines, line)
+                said.append(line)
             if i == len(lines) - 1:
                 break
             await phone.wait_agent_turn()
             await agent.wait_for(rf"\[{uuid}\] turn ", count=turns + 1)
             last = answers(agent, uuid)[-1]
-            if ASKED_TO_CONFIRM.search(last):
-                line = "thats_right"
+            reply = reply_to_agent(last.split("-> agent ", 1)[-1], said, TEXTS)
+            if reply is not None:
+                line = reply
             elif not ASKED_AGAIN.search(last):
                 break
             again += 1
