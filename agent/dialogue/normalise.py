@@ -144,6 +144,13 @@ def _pieces(text: str) -> list[tuple[int, int, str]]:
             out.append((start, words[k + 3][1], word.upper()))
             k += 4
             continue
+        word_after = words[k + 1][2] if k + 1 < len(words) else ""
+        if low == "for" and len(word_after) >= 3 and word_after.isalpha():
+            # "1, for Apple": the letter was lost (or taken for the comma) and only
+            # the word that spells it came through: that word's first letter.
+            out.append((start, words[k + 1][1], word_after[0].upper()))
+            k += 2
+            continue
         if low in _DIGITS and low not in ("o", "for"):
             out.append((start, end, _DIGITS[low]))
         elif len(word) <= 2 or (len(word) <= 7 and any(c.isdigit() for c in word)):

@@ -175,7 +175,16 @@ class BookingWorkflow:
         if self.state in FINAL_STATES:
             return ()
         kind = self._classify(event)
+        if isinstance(event, Utterance) and kind in _ASK_AGAIN and self._asked_enough():
+            kind = hand_over(self.profile)  # not the same question a third time
         return self._apply(kind) if kind is not None else ()
+
+    def _asked_enough(self) -> bool:
+        """The open detail was asked four times in a row (twice, then twice another
+        way, whatever else the caller gave meanwhile): a person takes it from here."""
+        detail, times = self.builder.streak
+        open_detail = self.state is S.COLLECT and not self.data.offer_open
+        return open_detail and times >= 4 and detail == self.data.missing_detail()
 
     def authorize(self, call: ToolCall, now: float) -> tuple[Action, ...]:
         """Gate a model's tool call; returns the actions to run (a ``CallTool``,
@@ -365,6 +374,7 @@ class BookingWorkflow:
 
 
 _ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown question" answered
+_ASK_AGAIN = frozenset({K.DETAILS, K.INVALID_DETAIL, K.UNCLEAR, K.LOW_CONFIDENCE})
 _AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED, K.RESCHEDULE})
 _CUSTOMER = frozenset({"name", "address", "postcode", "phone"})
 

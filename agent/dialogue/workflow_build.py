@@ -92,9 +92,7 @@ class ActionBuilder:
                 return render(self.profile, f"another_{detail}")  # the spelling failed too
             if not asking:
                 return render(self.profile, f"ask_{detail}")
-            last, times = self.streak
-            times = times + 1 if last == detail else 1
-            self.streak = (detail, times)
+            times = self._asked(detail)
             retry = times > 2 or self.data.misses.get(detail, 0) >= 2
             return render(self.profile, f"{'retry' if retry else 'ask'}_{detail}")
         self.streak = (None, 0)
@@ -148,10 +146,18 @@ class ActionBuilder:
             return self._act_call_availability(step)
         return [Say(self.question(step.state, asking=True), f"ask_{detail}")]
 
+    def _asked(self, detail: str) -> int:
+        """``detail`` asked once more: the times in a row it has been asked."""
+        last, times = self.streak
+        self.streak = (detail, times + 1 if last == detail else 1)
+        return self.streak[1]
+
     def _act_say_invalid_detail(self, step: Step) -> list[Action]:
         field = self.data.invalid_field or "postcode"
         if self.data.misses.get(field, 0) >= 2 and field == self.data.missing_detail():
             return [Say(self.question(step.state, asking=True), f"retry_{field}")]
+        if field == self.data.missing_detail():
+            self._asked(field)  # "Sorry, I didn't get a valid postcode ..." asks it again
         if field == "phone" and self.data.heard_phone:
             return self.say("heard_phone", heard=say_phone(self.data.heard_phone))
         if field in ("postcode", "phone"):

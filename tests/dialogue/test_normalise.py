@@ -27,6 +27,9 @@ from agent.dialogue.turntaking_endofturn import HeardTurn
         ("S W one A one A A", "SW1A 1AA"),
         ("S for sugar, E for echo, one, seven L G", "SE1 7LG"),
         ("sw1a1aa please", "SW1A 1AA please"),
+        # a spelled letter whose letter the recogniser lost: "1, for Apple" is 1, A
+        ("S for shooter, W for William 1, for Apple 1, for Apple, for Apple.", "SW1A 1AA."),
+        ("I'm looking for someone for tomorrow", "I'm looking for someone for tomorrow"),
         # left alone: ordinary words, times, single numbers, written numbers
         ("I need one at 2 PM", "I need one at 2 PM"),
         ("Oh, hi, my kitchen sink is leaking", "Oh, hi, my kitchen sink is leaking"),
