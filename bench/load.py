@@ -11,6 +11,8 @@
     --agent-tree DIR: the agent from DIR/agent (an earlier commit: before/after)
     --py-spy PATH: sample the agent with py-spy over the measured window, PATH.<N>.txt
       (collapsed stacks; bench/frame_budget.py turns them into microseconds per frame)
+    --agent-cpus 0 --harness-cpus 1: pin the agent and the harness (callers, fakes) to
+      their own cores (sched_setaffinity), so they do not compete with each other
 
 Processes: the fakes (``bench/fakes.py``) and the callers run at lower priority
 (nice 5, ``--harness-nice``), the agent at normal priority:
@@ -41,7 +43,9 @@ writes the steps with the settings, the commit and the machine's load.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -81,6 +85,30 @@ def py_spy(pid: int, seconds: float, path: Path) -> subprocess.Popen:
     )
 
 
+def cpu_list(text: str) -> set[int]:
+    return {int(x) for x in text.split(",")}
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """``pid``, its threads and its descendants (``--workers``) onto ``cpus``."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {pid}, True
+    while grew:
+        found = {child for child, parent in parents.items() if parent in tree}
+        grew = not found <= tree
+        tree |= found
+    for member in tree:
+        for task in Path(f"/proc/{member}/task").glob("[0-9]*"):
+            with contextlib.suppress(OSError):  # ended meanwhile
+                os.sched_setaffinity(int(task.name), cpus)
+
+
 def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
     profile = args.profile.with_suffix(f".{calls}.pstats") if args.profile else None
     if profile is not None:
@@ -94,6 +122,8 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         args.agent_tree,
         args.agent_nice,
     )
+    if args.agent_cpus:
+        pin_tree(server.proc.pid, args.agent_cpus)
     load_before = loadavg_line()
     spy = None
     try:
@@ -267,6 +297,10 @@ def main() -> int:
         type=Path,
         help="run the agent from this folder's agent/ (e.g. git archive of an earlier commit)",
     )
+    parser.add_argument("--agent-cpus", type=cpu_list, help="pin the agent's processes: 0")
+    parser.add_argument(
+        "--harness-cpus", type=cpu_list, help="pin the callers, the fakes and this script: 1"
+    )
     parser.add_argument("--json", type=Path)
     add_budget_args(parser)
     args = parser.parse_args()
@@ -284,7 +318,11 @@ def main() -> int:
         agent_nice=args.agent_nice,
         duration_s=args.duration,
         agent_tree=str(args.agent_tree) if args.agent_tree else None,
+        agent_cpus=sorted(args.agent_cpus) if args.agent_cpus else None,
+        harness_cpus=sorted(args.harness_cpus) if args.harness_cpus else None,
     )
+    if args.harness_cpus:
+        os.sched_setaffinity(0, args.harness_cpus)  # the fakes and callers inherit it
     print(f"budget: {budget.describe()}", flush=True)
     print(
         f"fakes over {'plain TCP' if args.plain else 'TLS'}; callers: {args.callers} at nice"

@@ -9,9 +9,12 @@ client sends a Deepgram-sized uplink batch (100 ms of 8 kHz 16-bit audio, 1 600
 bytes) every 100 ms and the server sends a Cartesia-shaped audio chunk (JSON with
 120 ms of base64 PCM, as the fake's default) every 120 ms, phases spread over the
 period. ``--stream`` picks the client's TLS: ``lean`` (the agent's
-``open_provider_stream``, a non-blocking ``ssl.SSLSocket``) or ``trio`` (Trio's
-``SSLStream``, what the providers used before). ``--parse`` also decodes each
-chunk as the agent does (``cartesia_wire.parse_message``: JSON + base64).
+``open_provider_stream``, a non-blocking ``ssl.SSLSocket``), ``trio`` (Trio's
+``SSLStream``, what the providers used before) or ``plain`` (no TLS: ws://).
+``--parse`` also decodes each chunk as the agent does (``cartesia_wire.parse_message``:
+JSON + base64). ``--inline``: a bare wsproto client in the tasks that send and
+receive instead of trio-websocket (a measuring stick). ``--pingpong N``: fixed work
+instead of pacing, N rounds per connection of one uplink message answered by one chunk.
 
 The figure is the client process's own CPU (``getrusage``) over the window
 divided by the messages it sent and received, so the server's CPU and other jobs
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import contextlib
 import cProfile
 import json
@@ -35,6 +39,8 @@ from pathlib import Path
 
 import trio
 import trio_websocket
+import wsproto
+from wsproto import events
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
@@ -94,12 +100,52 @@ def serve(folder: str, ready, seconds: float, pingpong: bool) -> None:
             server = await nursery.start(
                 trio_websocket.serve_websocket, handler, "127.0.0.1", 0, tls.server_context
             )
-            ready.send(str(server.port))
+            plain = await nursery.start(
+                trio_websocket.serve_websocket, handler, "127.0.0.1", 0, None
+            )
+            ready.send(f"{server.port} {plain.port}")
             await trio.sleep(seconds)
             nursery.cancel_scope.cancel()
 
     with contextlib.suppress(KeyboardInterrupt):
         trio.run(main)
+
+
+class InlineWebSocket:
+    """A WebSocket client on wsproto run in its callers' tasks: no reader task, no
+    channel hop, no send lock (``--inline``: what replacing trio-websocket could save;
+    a measuring stick, without close handshake or error handling)."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.conn = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        self.parts: list = []
+        self.ready: collections.deque = collections.deque()
+
+    async def open(self) -> None:
+        await self.stream.send_all(self.conn.send(events.Request(host="127.0.0.1", target="/")))
+        while not any(isinstance(e, events.AcceptConnection) for e in self.conn.events()):
+            self.conn.receive_data(await self.stream.receive_some(65536))
+
+    async def send_message(self, data: bytes) -> None:
+        await self.stream.send_all(self.conn.send(events.BytesMessage(data=data)))
+
+    async def get_message(self) -> str | bytes:
+        while not self.ready:
+            data = await self.stream.receive_some(65536)
+            if not data:
+                raise EOFError("the server closed")
+            self.conn.receive_data(data)
+            for event in self.conn.events():
+                if isinstance(event, events.Message):
+                    self.parts.append(event.data)
+                    if event.message_finished:
+                        joiner = "" if isinstance(event, events.TextMessage) else b""
+                        self.ready.append(joiner.join(self.parts))
+                        self.parts = []
+                elif isinstance(event, events.Ping):
+                    await self.stream.send_all(self.conn.send(event.response()))
+        return self.ready.popleft()
 
 
 def cpu_s() -> tuple[float, float]:
@@ -108,12 +154,15 @@ def cpu_s() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-async def client(args: argparse.Namespace, port: int, ca_file: Path) -> dict:
+async def client(args: argparse.Namespace, ports: list[int], ca_file: Path) -> dict:
+    port, plain_port = ports
     context = client_context({"VOICE_AGENT_CA_FILE": str(ca_file)})
     counts = {"sent": 0, "received": 0}
 
     async def connection(k: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        if args.stream == "lean":
+        if args.stream == "plain":
+            stream = await trio.open_tcp_stream("127.0.0.1", plain_port)
+        elif args.stream == "lean":
             stream = await open_provider_stream(
                 "bench", "127.0.0.1", port, ssl_context=context, timeout=10
             )
@@ -122,13 +171,17 @@ async def client(args: argparse.Namespace, port: int, ca_file: Path) -> dict:
                 "127.0.0.1", port, ssl_context=context, https_compatible=True
             )
         async with stream, trio.open_nursery() as nursery:
-            ws = await trio_websocket.wrap_client_stream(
-                nursery,
-                stream,  # type: ignore[arg-type]
-                "127.0.0.1",
-                "/",
-                receive_buffer_size=args.receive_buffer,
-            )
+            if args.inline:
+                ws: InlineWebSocket | trio_websocket.WebSocketConnection = InlineWebSocket(stream)
+                await ws.open()
+            else:
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    stream,  # type: ignore[arg-type]
+                    "127.0.0.1",
+                    "/",
+                    receive_buffer_size=args.receive_buffer,
+                )
             task_status.started()
 
             async def send() -> None:
@@ -177,6 +230,7 @@ async def client(args: argparse.Namespace, port: int, ca_file: Path) -> dict:
         "stream": args.stream,
         "parse": args.parse,
         "receive_buffer": args.receive_buffer,
+        "inline": args.inline,
         "pingpong": args.pingpong,
         "connections": args.connections,
         "window_s": round(window, 2),
@@ -195,11 +249,14 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=25)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--stream", choices=["lean", "trio"], default="lean")
+    parser.add_argument("--stream", choices=["lean", "trio", "plain"], default="lean")
     parser.add_argument("--parse", action="store_true", help="decode chunks as the agent does")
     parser.add_argument("--receive-buffer", type=int, default=4096, help="trio-websocket's")
     parser.add_argument(
         "--pingpong", type=int, default=0, help="fixed work: N uplink/chunk rounds per connection"
+    )
+    parser.add_argument(
+        "--inline", action="store_true", help="wsproto in the caller's task, not trio-websocket"
     )
     parser.add_argument("--json", type=Path, help="append the result as a JSON line")
     parser.add_argument("--profile", type=Path, help="cProfile the client to this file")
@@ -213,14 +270,14 @@ def main() -> int:
         daemon=True,
     )
     server.start()
-    port = int(ours.recv())
+    ports = [int(p) for p in ours.recv().split()]
     ca_file = Path(folder) / "fake-providers-ca.pem"
     if args.profile is not None:
-        profile = cProfile.Profile()
-        result = profile.runcall(trio.run, client, args, port, ca_file)
+        profile = cProfile.Profile(time.process_time)
+        result = profile.runcall(trio.run, client, args, ports, ca_file)
         profile.dump_stats(args.profile)
     else:
-        result = trio.run(client, args, port, ca_file)
+        result = trio.run(client, args, ports, ca_file)
     server.terminate()
     server.join()
     print(json.dumps(result))

@@ -3,6 +3,8 @@ company's vocabulary (``agent.dialogue.vocabulary``), and how often a postcode o
 phone number is read right once ``agent.dialogue.normalise`` has rewritten the line.
 
     python bench/recogniser_wer.py [--voices en-gb,flite:rms,festival:ked_diphone] [--json P]
+    python bench/recogniser_wer.py --voices flite:rms,festival:ked_diphone \
+        --settings base,beam5,timestamps,condprev,prompt,emph,gain [--json P]
 
 Audio: the caller fixtures (Festival, agent/demo/data/caller) and the same lines plus
 a few with the company's words spoken by espeak-ng voices (the espeak-ng program) or
@@ -22,6 +24,7 @@ import tempfile
 import wave
 from pathlib import Path
 
+import attrs
 import numpy as np
 import soxr
 
@@ -29,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from caller_corpus import synthesise  # flite and Festival voices, cached
+from recogniser_settings import DETAIL_LINES, SETTINGS, compare, print_table
 
 from agent.base.wav import read_wav
 from agent.business.company import EXAMPLE_COMPANIES, parse_directory
@@ -96,6 +100,10 @@ def main() -> int:
     parser.add_argument("--voices", default="en-gb,en-us,en-gb-scotland")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--variants", default="none,prompt,prompt+hotwords")
+    parser.add_argument(
+        "--settings",
+        help=f"compare decoding settings instead, on more lines: {','.join(SETTINGS)}",
+    )
     args = parser.parse_args()
     company = parse_directory(json.loads(EXAMPLE_COMPANIES.read_text())).companies[0]
     prompt = company_vocabulary(company).prompt
@@ -107,8 +115,9 @@ def main() -> int:
     variants = {k: v for k, v in variants.items() if k in args.variants.split(",")}
     model = load_model(default_model_path())
     sets = {"fixtures (Festival)": [(ref, ref, pcm) for _, ref, pcm in fixtures()]}
-    lines = [say for say, _, _ in fixtures()] + list(EXTRA)
-    refs = [ref for _, ref, _ in fixtures()] + list(EXTRA)
+    extra = EXTRA + DETAIL_LINES if args.settings else EXTRA
+    lines = [say for say, _, _ in fixtures()] + list(extra)
+    refs = [ref for _, ref, _ in fixtures()] + list(extra)
     for voice in args.voices.split(","):
         if ":" in voice:  # flite:rms, festival:ked_diphone: the caller corpus' voices
             sets[voice] = [
@@ -119,6 +128,21 @@ def main() -> int:
         sets[f"espeak {voice}"] = [
             (say, ref, espeak(voice, say)) for say, ref in zip(lines, refs, strict=True)
         ]
+    if args.settings:
+        quiet = bytes(int(0.3 * RATE) * 2)  # the pre-roll and hangover a call would give
+        table = compare(
+            model,
+            {name: [(ref, pcm) for _, ref, pcm in items] for name, items in sets.items()},
+            args.settings.split(","),
+            prompt,
+            lambda pcm: quiet + pcm + quiet,
+        )
+        print_table(table)
+        if args.json:
+            args.json.write_text(
+                json.dumps({k: [attrs.asdict(r) for r in v] for k, v in table.items()}, indent=1)
+            )
+        return 0
     results: dict[str, dict[str, list[float]]] = {}
     print("| audio | vocabulary | WER | postcodes, phone numbers right: as heard, normalised |")
     print("|---|---|---|---|")

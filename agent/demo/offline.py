@@ -34,7 +34,8 @@ from agent.business.outbox_delivery import run_outbox
 from agent.conversation import TranscriptLine, conversation_brain_factory
 from agent.conversation.toolrunner import BookingToolRunner
 from agent.demo.booking_api import open_fake_booking
-from agent.demo.scenarios import Scenario, caller_steps, scenario
+from agent.demo.readback import reply_to_agent
+from agent.demo.scenarios import Scenario, caller_lines, caller_steps, scenario
 from agent.demo.softphone import Caller, CallerParams, save_legs
 from agent.media.server import serve_audiosocket
 from agent.observe.callreport import percentile
@@ -59,6 +60,8 @@ class _Transcript:
         self.out = out
         self.caller: Caller | None = None
         self.answers_ms: list[float] = []
+        self.agent_lines: list[str] = []  # what the agent said, in order
+        self.answered = 0  # agent_lines already answered by the caller
         self._t0: float | None = None
         self._measured: set[int] = set()
 
@@ -67,6 +70,8 @@ class _Transcript:
             self._t0 = line.at
         at = line.at - self._t0
         note = ""
+        if line.role == "agent" and not line.interrupted:  # a cut line was not heard out
+            self.agent_lines.append(line.text)
         if line.role == "agent" and line.interrupted:
             note = "[interrupted] "  # cut by the caller: not an answer to time
         elif line.role == "agent":
@@ -158,7 +163,11 @@ async def run_demo(
         port = listeners[0].socket.getsockname()[1]
         print(f"scenario {s.name}: {s.summary}", file=out)
         print(f"calling the agent on 127.0.0.1:{port} ...\n", file=out, flush=True)
-        caller = Caller(caller_steps(s), params=CallerParams(linger_s=20.0))
+        caller = Caller(
+            caller_steps(s),
+            params=CallerParams(linger_s=20.0),
+            answer=lambda: _answer_read_back(transcript, caller),
+        )
         transcript.caller = caller
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await caller.run(stream)
@@ -175,6 +184,25 @@ async def run_demo(
         nursery.cancel_scope.cancel()
     db.close()
     return DemoResult(s, ok, verdict, transcript.answers_ms, caller)
+
+
+def _answer_read_back(transcript: _Transcript, caller: Caller) -> list:
+    """Before each scripted step: the caller's answer to the agent's last line
+    since the caller spoke, if it read a detail back or asked for a spelling
+    ("yes", the correction, the spelling), as a person would."""
+    from agent.base.wav import read_wav
+    from agent.demo.softphone import Say
+
+    lines = caller_lines()
+    by_text = {line.text: name for name, line in lines.items()}
+    said = [by_text[u.label] for u in caller.utterances if u.label in by_text]
+    new = transcript.agent_lines[transcript.answered :]
+    transcript.answered = len(transcript.agent_lines)
+    texts = {name: line.text for name, line in lines.items()}
+    reply = reply_to_agent(new[-1], said, texts) if new else None
+    if reply is None:
+        return []
+    return [Say(read_wav(lines[reply].path, 8000), label=lines[reply].text)]
 
 
 async def _serve_fake_api(open_fake, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -134,6 +134,7 @@ SCENARIOS: dict[str, Scenario] = {
             "a leaking sink: quote, details, a slot tomorrow, booked",
             (Line("leak"), Line("sounds_fine"), *_DETAILS, Line("phone"), *_BOOK),
             "booked",
+            address="22 Baker Street",  # what the caller said, read back and corrected if misheard
         ),
         Scenario(
             "barge-in",

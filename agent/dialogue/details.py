@@ -137,6 +137,9 @@ def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:
     # an answer to another question, not an address).
     if not re.search(rf"\d|\b(?:{STREET_WORDS})\b", s, re.IGNORECASE):
         return None
+    street = re.compile(rf"(?:{STREET_WORDS})", re.IGNORECASE)
+    if all(street.fullmatch(w) or not re.search(r"[A-Za-z]{2}", w) for w in words):
+        return None  # "Street." alone: no street's name to go to
     cleaned = " ".join(s.split()).strip(" ,.")
     return cleaned if len(cleaned) >= 3 else None
 
@@ -197,6 +200,16 @@ _LETTER_NAMES = {
 _MERGED_FOR = re.compile(r"^(?:for|four|fore)(?=[a-z]{2,})", re.IGNORECASE)
 
 
+# Letters whose names sound alike (the "E-set", M/N, ...): the very reason a word is
+# said with them. Between two of a group the word decides; else the letter heard alone
+# ("R for Albert" is R: "Albert" is "Robert" misheard).
+_ALIKE = ("BCDEGPTVZ", "MN", "FSX", "AJK", "IY", "QU")
+
+
+def _confusable(letter: str, initial: str) -> bool:
+    return letter != initial and any(letter in g and initial in g for g in _ALIKE)
+
+
 def _letter_names(tokens: list[str]) -> str | None:
     """The letters of a spelling said by the letters' names ("pee ay are kay"), when
     nearly every word is one (so "are you there" is not R, U)."""
@@ -214,7 +227,9 @@ def spelled_letters(text: str) -> str | None:
     the letter heard alone is taken ("R4 Albert" is R), else the word's first ("for
     Peter" is P); letters said by name ("pee ay are kay") and "X for Word" run
     together ("M-formary", "and Fournelli") count too."""
-    text = re.sub(r"(?<=[A-Za-z])4|\b4\b", " for ", text.replace(" as in ", " for "))
+    # "P4 Peter", "K-4K", "4 apple": the recogniser's "4" is the "for"
+    text = re.sub(r"(?<=[A-Za-z])4|\b4\b|(?<=[\s-])4(?=[A-Za-z])", " for ", text)
+    text = text.replace(" as in ", " for ")
     # "I-fluorizing": a letter glued by a hyphen to a word is "I for <word>".
     text = re.sub(r"\b([A-Za-z])-(?=[A-Za-z]{3,})", r"\1 for ", text)
     tokens = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text)
@@ -230,6 +245,8 @@ def spelled_letters(text: str) -> str | None:
         if low in _SPELL_MARKERS and after and after.lower() not in _SPELL_MARKERS:
             if not held and len(after) >= 2:
                 letters.append(after[0].upper())  # the letter itself was not heard
+            elif held and len(after) >= 2 and _confusable(letters[-1], after[0].upper()):
+                letters[-1] = after[0].upper()  # "B for Edward": the word tells B from E
             held, i = False, i + 2  # the word only says the letter again
             continue
         if (m := _MERGED_FOR.match(token)) is not None and len(token) >= 6:
@@ -242,7 +259,10 @@ def spelled_letters(text: str) -> str | None:
         among = len(before) == 1 or len(after) == 1 or after.lower() in _SPELL_MARKERS
         held = len(token) == 1 and (low not in ("a", "i") or among)
         if not held and low in _LETTER_NAMES and after.lower() in _SPELL_MARKERS:
-            letters.append(_LETTER_NAMES[low])  # "El for London"
+            # "El for London" is L; "You for Queen" is Q (a word heard for the letter:
+            # where they differ, the word that spells it is the surer)
+            named, word = _LETTER_NAMES[low], tokens[i + 2] if i + 2 < len(tokens) else ""
+            letters.append(word[0].upper() if len(word) >= 2 else named)
             held, i = True, i + 1
             continue
         if held:

@@ -297,6 +297,12 @@ class Slots:
         )
 
 
+def _before_street_word(name: str, text: str) -> bool:
+    """``name`` is said just before a street word ("Stay-Curse Street")."""
+    pattern = rf"{re.escape(name)}\s+(?:{STREET_WORDS})\b"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
 def extract(
     text: str,
     *,
@@ -333,6 +339,8 @@ def extract(
     explicit = _NAME_EXPLICIT.search(kept) is not None
     if name is not None and expecting not in ("name", None) and not (correction or explicit):
         name = None  # "It's Sarah" when asked for the postcode is not a name change
+    if name is not None and expecting == "address" and _before_street_word(name, kept):
+        name = None  # "No, it's Stay-Curse Street": a street's name, not the caller's
     address = find_address(kept)
     if address is None and expecting == "address" and intent in (None, Intent.NO):
         others = (str(postcode) if postcode else "", phone or "", name or "")

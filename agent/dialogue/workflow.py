@@ -48,6 +48,7 @@ from agent.dialogue.workflow_actions import (
 from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_collect import (
     AS_HEARD,
+    answer_to_street_check,
     classify_collect,
     classify_unsure_detail,
     heard_again,
@@ -292,13 +293,19 @@ class BookingWorkflow:
         self.silences = 0
         urgent = self.profile.find_emergency(enrich(u.text)) or u.intent is Intent.HUMAN
         wanted = self.expecting
+        if not urgent and self.state is S.COLLECT:
+            u = answer_to_street_check(self.data, u)  # "No, it's Baker Street": number kept
         if not urgent and self.data.spelling and self.data.spelling[0] == wanted:
             step = self.data.spelled(u.text, getattr(u.slots, wanted or "name"))
             if step is not None:  # "Was that 15 Park Lane?", the spelling asked again...
                 return {"check": K.CHECK_VALUE, "wait": K.SPELLING}.get(step, K.DETAILS)
         if not urgent and spelled_name(self.data, wanted, u.text):
             return K.CHECK_VALUE  # the name spelled when asked again: read back
-        if u.confidence < self.config.min_confidence and not urgent:
+        # A bare yes or no to a yes/no question (the offer of a slot, of a booking) is
+        # taken even heard in doubt ("you got it"): what it agrees to is read back after.
+        binary = self.data.offer_open or self.state is S.QUOTE
+        short_answer = binary and u.intent in (Intent.YES, Intent.NO) and len(u.text.split()) <= 4
+        if u.confidence < self.config.min_confidence and not (urgent or short_answer):
             return self._classify_unsure(u)  # an emergency or "a person" heard in doubt is acted on
         self.repeats = 0
         keyword = self.profile.find_emergency(enrich(u.text))

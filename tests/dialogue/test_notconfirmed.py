@@ -136,3 +136,11 @@ def test_a_street_named_in_the_plural_is_found_whole() -> None:
     from agent.dialogue.details import find_address
 
     assert find_address("It's 30 Green Lanes.") == "30 Green Lanes"
+
+
+def test_no_with_the_number_said_again_heard_the_same_is_not_taken() -> None:
+    call = at_postcode()
+    call.say("SW1A 1AA")
+    assert "Was that" in call.say("07700990099", confidence=0.3)
+    reply = call.say("No, 07700990099")  # the no and the same digits heard again
+    assert "keypad" in reply and call.wf.data.phone is None

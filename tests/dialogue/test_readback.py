@@ -248,6 +248,12 @@ def test_a_postcode_correction_heard_in_pieces_while_the_number_is_asked_is_read
         ("El for London, E for echo, W, I, S", "Lewis"),
         ("are you there", None),  # words, not letters' names
         ("El for London, before Edward W.4 William, I4 Isaac S4 Sugar", "Lewis"),  # E for
+        ("K-4K, I-4 Isaac and for Nelly G-4 George.", "King"),
+        ("H for Harry U for ample G for George H for Harry B for Edward S for Sugar", "Hughes"),
+        (
+            "You for Queen, you for uncle before Edward, before Edward and for Nelly, as for S",
+            "Queen",
+        ),
     ],
 )
 def test_spelled_word(said: str, word: str | None) -> None:

@@ -23,3 +23,23 @@ from agent.dialogue.slots import yes_no
 )
 def test_yes_no_variants(said: str, answer: bool | None) -> None:
     assert yes_no(said) is answer
+
+
+def test_a_short_yes_heard_in_doubt_takes_the_offered_slot() -> None:
+    from tests.dialogue.test_callers import to_details
+
+    call = to_details()
+    for line in ("My name is Grace Martin", "20 Mill Road", "SW1A 1AA", "07700 900136"):
+        call.say(line)
+    assert "Shall I book" in call.say("tomorrow morning please")
+    assert "You're booked" in call.say("you got it", confidence=0.3)
+
+
+def test_a_yes_heard_in_doubt_to_a_read_back_is_not_taken() -> None:
+    from agent.dialogue.doubt import mark_check
+    from tests.dialogue.test_callers import to_details
+
+    call = to_details()
+    call.say(mark_check("My name is Ann Holuis.", ["holuis"]))
+    call.say("yes", confidence=0.3)
+    assert call.wf.data.name is None  # a value is only taken on a yes heard clearly

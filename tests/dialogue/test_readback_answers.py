@@ -1,0 +1,51 @@
+"""Answers to a street read back in doubt that are not a bare yes or no.
+
+Heard in a demo on a loaded box: "Was that 22 Bay Crest Street?" - "No, it's
+Baker Street. B-A-K-E-R." came through as "No, it's Stay-Curse Street." and,
+after a pause, "B-A-K-D-R.", and the booking was made at "Street"."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.dialogue.doubt import mark_check
+from tests.dialogue.test_readback import at_address
+
+
+def read_back_bay_crest():
+    call = at_address()
+    assert "was that 22 Bay Crest Street?" in call.say(
+        mark_check("It's 22 Bay Crest Street.", ["bay", "crest"])
+    )
+    return call
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0])
+def test_a_no_with_the_street_alone_keeps_the_house_number(confidence: float) -> None:
+    call = read_back_bay_crest()
+    said = call.say(mark_check("No, it's Stay-Curse Street.", ["stay", "curse"]), confidence)
+    assert "was that 22 stay-curse street?" in said.lower()
+
+
+@pytest.mark.parametrize("spelling", ["B, A, K, E, R.", "B-A-K-E-R.", "B for Bravo, A, K, E, R."])
+def test_a_spelling_said_to_a_street_read_back_is_the_street_name(spelling: str) -> None:
+    call = read_back_bay_crest()
+    assert "was that 22 Baker Street?" in call.say(spelling)
+    assert "postcode" in call.say("Yes, that's right.")
+    assert call.wf.data.address == "22 Baker Street"
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        [mark_check("No, it's Stay-Curse Street.", ["stay", "curse"]), "B-A-K-D-R."],
+        ["[check: stay curse] No, it's Stay-Curse Street.", "My postcode is SW1A 1AA."],
+        ["Street.", "My postcode is SW1A 1AA."],
+    ],
+)
+def test_an_address_without_a_street_name_is_never_taken(answers: list[str]) -> None:
+    call = read_back_bay_crest()
+    for answer in answers:
+        said = call.say(answer, 0.0 if answer.startswith("[") else 1.0)
+        assert "was that Street?" not in said
+    assert call.wf.data.address not in ("Street", "street")

@@ -1,0 +1,88 @@
+"""whisper_decode: the decoding options reach faster-whisper, the line's conditioning
+(pre-emphasis, gain), and which segments make the transcript."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from agent.providers.stt.whisper_decode import DecodeOptions, condition, decode
+
+
+class Recorder:
+    def __init__(self, segments) -> None:
+        self.segments = segments
+        self.options: dict = {}
+        self.read = 0
+
+    def transcribe(self, samples, **options):
+        self.options = options
+
+        def each():
+            for segment in self.segments:
+                self.read += 1
+                yield segment
+
+        return each(), None
+
+
+def segment(text: str, seek: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(
+        text=f" {text}", avg_logprob=-0.2, no_speech_prob=0.01, words=[], seek=seek
+    )
+
+
+def test_the_options_reach_the_model():
+    model = Recorder([segment("hello")])
+    options = DecodeOptions(beam_size=3, without_timestamps=False, condition_on_previous_text=True)
+    decode(model, np.zeros(16_000, np.float32), options=options)
+    assert model.options["beam_size"] == 3
+    assert model.options["without_timestamps"] is False
+    assert model.options["condition_on_previous_text"] is True
+
+
+def test_without_timestamps_only_the_first_segment_is_read():
+    # The second would be the tail decoded again, at the cost of a second encode.
+    model = Recorder([segment("my postcode is SE11 5PH"), segment("5PH")])
+    text, _, _ = decode(model, np.zeros(16_000, np.float32))
+    assert text == "my postcode is SE11 5PH" and model.read == 1
+
+
+def test_with_timestamps_the_first_window_is_read_whole_and_no_more():
+    model = Recorder([segment("Hello."), segment("It's 41 Church Road."), segment("Road.", 3000)])
+    text, _, _ = decode(
+        model, np.zeros(16_000, np.float32), options=DecodeOptions(without_timestamps=False)
+    )
+    assert text == "Hello. It's 41 Church Road."
+
+
+def test_default_conditioning_leaves_the_line_alone():
+    line = np.random.default_rng(0).normal(0, 0.01, 800).astype(np.float32)
+    assert np.array_equal(condition(line, DecodeOptions()), line)
+
+
+def test_pre_emphasis_is_a_first_difference():
+    line = np.array([0.5, 0.5, 0.5, -0.5], np.float32)
+    out = condition(line, DecodeOptions(pre_emphasis=0.5))
+    assert out.dtype == np.float32
+    assert out.tolist() == pytest.approx([0.5, 0.25, 0.25, -0.75])
+
+
+def test_gain_brings_a_quiet_line_up_but_no_more_than_20_db():
+    rng = np.random.default_rng(1)
+    quiet = rng.normal(0, 0.02, 8000).astype(np.float32)
+    out = condition(quiet, DecodeOptions(normalise_gain=True))
+    assert np.sqrt(np.mean(out**2)) == pytest.approx(0.1, rel=0.02)
+    hiss = rng.normal(0, 0.0005, 8000).astype(np.float32)
+    out = condition(hiss, DecodeOptions(normalise_gain=True))
+    assert np.sqrt(np.mean(out**2)) == pytest.approx(0.005, rel=0.05)  # x10, not x200
+    assert not condition(np.zeros(10, np.float32), DecodeOptions(normalise_gain=True)).any()
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="beam_size"):
+        DecodeOptions(beam_size=0)
+    with pytest.raises(ValueError, match="pre_emphasis"):
+        DecodeOptions(pre_emphasis=1.0)
