@@ -261,11 +261,6 @@ class Turn:
         calls: list[ToolCall] = []
         send, recv = trio.open_memory_channel[LlmEvent](brain.params.llm_buffer)
 
-        async def emit(text: str) -> None:
-            if guard is not None:
-                text = guard.feed(text)
-            await self._say(text_send, segment.feed(text))
-
         async def consume() -> None:
             async with recv:
                 async for event in recv:
@@ -275,7 +270,8 @@ class Turn:
                         self.times.llm_first_token_at = trio.current_time()
                     if isinstance(event, TextDelta):
                         text = extractor.feed(event.text) if extractor else event.text
-                        await emit(text)
+                        text = guard.feed(text) if guard is not None else text
+                        await self._say(text_send, segment.feed(text))
                     elif isinstance(event, ToolCall):
                         calls.append(event)
                     elif isinstance(event, Usage):
