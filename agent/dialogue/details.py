@@ -137,10 +137,12 @@ def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:
     # an answer to another question, not an address).
     if not re.search(rf"\d|\b(?:{STREET_WORDS})\b", s, re.IGNORECASE):
         return None
-    street = re.compile(rf"(?:{STREET_WORDS})", re.IGNORECASE)
-    if all(street.fullmatch(w) or not re.search(r"[A-Za-z]{2}", w) for w in words):
-        return None  # "Street." alone: no street's name to go to
+    named = [w for w in words if re.search(r"[A-Za-z]{2}", w)]
+    if len(named) == 1 and re.fullmatch(STREET_WORDS, named[0], re.IGNORECASE):
+        return None  # "Street." alone: no street's name to go to ("Hill Road" is one)
     cleaned = " ".join(s.split()).strip(" ,.")
+    # "to Hill Road": a recogniser's "to"/"too" for the house number two
+    cleaned = re.sub(r"^(?:to|too)\s+(?=[A-Z][a-z]+\s)", "2 ", cleaned)
     return cleaned if len(cleaned) >= 3 else None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.dialogue.details import address_answer
 from agent.dialogue.doubt import mark_check
 from tests.dialogue.test_readback import at_address
 
@@ -49,3 +50,19 @@ def test_an_address_without_a_street_name_is_never_taken(answers: list[str]) -> 
         said = call.say(answer, 0.0 if answer.startswith("[") else 1.0)
         assert "was that Street?" not in said
     assert call.wf.data.address not in ("Street", "street")
+
+
+@pytest.mark.parametrize(
+    ("answer", "address"),
+    [
+        ("Street.", None),  # no street's name to go to
+        ("Road", None),
+        ("Hill Road.", "Hill Road"),  # two street words are a street's name
+        ("Park Lane", "Park Lane"),
+        ("to Hill Road.", "2 Hill Road"),  # the recogniser's "to" for two
+        ("too Mill Lane", "2 Mill Lane"),
+        ("22 Baker Street", "22 Baker Street"),
+    ],
+)
+def test_what_an_answer_to_the_address_holds(answer: str, address: str | None) -> None:
+    assert address_answer(answer) == address
