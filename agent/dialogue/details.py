@@ -133,6 +133,12 @@ def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:
     words = [w for w in re.findall(r"[\w'\-]+", s) if w.lower() not in _FILLER]
     if not words or not any(re.search(r"[A-Za-z]{2}", w) for w in words):
         return None
+    # A street word as a recogniser may write it, ending an answer that starts with
+    # a house number ("Four rounds straight"): the street word (read back in doubt).
+    numbered = re.match(rf"\W*(?:\d+|{'|'.join(_NUMBER_WORDS)})\b", s, re.IGNORECASE)
+    if numbered is not None:
+        sounds = rf"\b({'|'.join(_STREET_SOUNDS)})(?=\W*$)"
+        s = re.sub(sounds, lambda m: _STREET_SOUNDS[m.group(1).lower()], s, flags=re.I)
     # An address has a house number or a street word ("tomorrow morning please" is
     # an answer to another question, not an address).
     if not re.search(rf"\d|\b(?:{STREET_WORDS})\b", s, re.IGNORECASE):

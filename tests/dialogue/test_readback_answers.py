@@ -62,6 +62,9 @@ def test_an_address_without_a_street_name_is_never_taken(answers: list[str]) -> 
         ("to Hill Road.", "2 Hill Road"),  # the recogniser's "to" for two
         ("too Mill Lane", "2 Mill Lane"),
         ("22 Baker Street", "22 Baker Street"),
+        ("Four rounds straight.", "Four rounds Street"),  # a street word as heard
+        ("70 queens rode", "70 queens Road"),
+        ("I'll go straight", None),  # no street's name before it
     ],
 )
 def test_what_an_answer_to_the_address_holds(answer: str, address: str | None) -> None:
