@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -101,12 +102,23 @@ class MediaClock:
             self.schedule(member, trio.current_time())
             return
         now = trio.current_time()
+        self._tick(member, now, now, self.schedule)
+
+    def _tick(
+        self,
+        member: ClockMember,
+        now: float,
+        horizon: float,
+        place: Callable[[ClockMember, float], None],
+    ) -> None:
+        """One tick of ``member``, its next one put on the schedule by ``place``; a
+        member whose tick raises leaves the clock and is told why."""
         self.ticks += 1
         self._ticking = True
         try:
-            due = member.clock_tick(now, now)
+            due = member.clock_tick(now, horizon)
         except Exception as exc:
-            self._live.pop(member, None)
+            del self._live[member]
             member.clock_failed(exc)
             return
         finally:
@@ -114,7 +126,7 @@ class MediaClock:
         if due is None:
             self._live[member] = -1  # off the schedule until its task asks again
         else:
-            self.schedule(member, due)
+            place(member, due)
 
     def remove(self, member: ClockMember) -> None:
         self._live.pop(member, None)
@@ -144,6 +156,14 @@ class MediaClock:
         heappop, heappush = heapq.heappop, heapq.heappush
         # The run's clock itself: trio.current_time() is three calls deep per use.
         current_time = trio.lowlevel.current_clock().current_time
+        seqs = self._seq
+
+        def push(member: ClockMember, due: float) -> None:
+            # The task reschedules itself: no sleep to shorten, no task to start.
+            seq = next(seqs)
+            live[member] = seq
+            heappush(heap, (due, seq, member))
+
         try:
             while live or inbound.members:
                 self.wakeups += 1
@@ -154,22 +174,7 @@ class MediaClock:
                     _, seq, member = heappop(heap)
                     if live.get(member) != seq:
                         continue  # replaced, unscheduled or removed since
-                    self.ticks += 1
-                    self._ticking = True
-                    try:
-                        due = member.clock_tick(current_time(), horizon)
-                    except Exception as exc:
-                        del live[member]
-                        member.clock_failed(exc)
-                        continue
-                    finally:
-                        self._ticking = False
-                    if due is None:
-                        live[member] = -1
-                    else:
-                        seq = next(self._seq)
-                        live[member] = seq
-                        heappush(heap, (due, seq, member))
+                    self._tick(member, current_time(), horizon, push)
                 if not live and not inbound.members:
                     break
                 wake_at = heap[0][0] if heap else math.inf
