@@ -35,7 +35,7 @@ from agent.conversation import TranscriptLine, conversation_brain_factory
 from agent.conversation.toolrunner import BookingToolRunner
 from agent.demo.booking_api import open_fake_booking
 from agent.demo.readback import reply_to_agent
-from agent.demo.scenarios import Scenario, caller_lines, caller_steps, scenario
+from agent.demo.scenarios import CallerLine, Scenario, caller_lines, caller_steps, scenario
 from agent.demo.softphone import Caller, CallerParams, save_legs
 from agent.media.server import serve_audiosocket
 from agent.observe.callreport import percentile
@@ -163,10 +163,11 @@ async def run_demo(
         port = listeners[0].socket.getsockname()[1]
         print(f"scenario {s.name}: {s.summary}", file=out)
         print(f"calling the agent on 127.0.0.1:{port} ...\n", file=out, flush=True)
+        lines = caller_lines()  # read once: the caller's answers come from them
         caller = Caller(
             caller_steps(s),
             params=CallerParams(linger_s=20.0),
-            answer=lambda: _answer_read_back(transcript, caller),
+            answer=lambda: _answer_read_back(transcript, caller, lines),
         )
         transcript.caller = caller
         stream = await trio.open_tcp_stream("127.0.0.1", port)
@@ -186,19 +187,20 @@ async def run_demo(
     return DemoResult(s, ok, verdict, transcript.answers_ms, caller)
 
 
-def _answer_read_back(transcript: _Transcript, caller: Caller) -> list:
+def _answer_read_back(
+    transcript: _Transcript, caller: Caller, lines: dict[str, CallerLine]
+) -> list:
     """Before each scripted step: the caller's answer to the agent's last line
     since the caller spoke, if it read a detail back or asked for a spelling
     ("yes", the correction, the spelling), as a person would."""
     from agent.base.wav import read_wav
     from agent.demo.softphone import Say
 
-    lines = caller_lines()
-    by_text = {line.text: name for name, line in lines.items()}
+    texts = {name: line.text for name, line in lines.items()}
+    by_text = {text: name for name, text in texts.items()}
     said = [by_text[u.label] for u in caller.utterances if u.label in by_text]
     new = transcript.agent_lines[transcript.answered :]
     transcript.answered = len(transcript.agent_lines)
-    texts = {name: line.text for name, line in lines.items()}
     reply = reply_to_agent(new[-1], said, texts) if new else None
     if reply is None:
         return []
