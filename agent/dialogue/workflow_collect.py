@@ -18,7 +18,7 @@ import attrs
 
 from agent.business.company import CompanyProfile
 from agent.business.ukformats import postcode_guess
-from agent.dialogue.details import looks_spelled, spelled_word, with_street_name
+from agent.dialogue.details import looks_spelled, spelled_word
 from agent.dialogue.slots import Intent, Slots
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData, likely_value
@@ -245,21 +245,19 @@ _HOUSE = re.compile(r"^\s*(\d+[a-z]?)\b", re.IGNORECASE)
 
 def answer_to_street_check(data: BookingData, u: Utterance) -> Utterance:
     """An answer to "Was that 22 Bay Crest Street?" that corrects the street alone keeps
-    the house number read back: "No, it's Baker Street" is 22 Baker Street, and the
-    street's name spelled instead of a yes or no ("B, A, K, E, R") is a no with that
-    name in it, read back in turn ("Was that 22 Baker Street?")."""
-    if data.doubt is None or data.doubt[0] != "address" or u.intent is Intent.YES:
+    the house number read back: "No, it's Baker Street" is 22 Baker Street. A name or
+    street spelled instead of a yes or no ("B, A, K, E, R") is a no, and the spelling
+    its answer: the value is turned down as after a no, so the spelling is taken as
+    after "could you spell ...?" (``BookingData.spelled``) and read back in turn."""
+    if data.doubt is None or u.intent is Intent.YES:
         return u
-    value = data.doubt[1]
+    field, value = data.doubt
+    if field in AS_HEARD and looks_spelled(u.text) and spelled_word(u.text) is not None:
+        data.doubt = None
+        data.turned_down(field, value)
+        return u
     new = u.slots.address
-    if new is None:
-        word = spelled_word(u.text) if looks_spelled(u.text) else None
-        respelled = with_street_name(value, word) if word else None
-        if respelled is None or respelled == value:
-            return u
-        slots = attrs.evolve(u.slots, address=respelled)
-        return attrs.evolve(u, intent=Intent.NO, slots=slots, doubted=frozenset({word.lower()}))
     house = _HOUSE.match(value)
-    if house is None or re.search(r"\d", new):
+    if field != "address" or new is None or house is None or re.search(r"\d", new):
         return u
     return attrs.evolve(u, slots=attrs.evolve(u.slots, address=f"{house.group(1)} {new}"))
