@@ -78,7 +78,14 @@ _NO = re.compile(
 _HUMAN = re.compile(
     r"\b(?:speak|talk)\s+to\s+(?:a\s+|an\s+|the\s+|someone|somebody|a real)?\s*"
     r"(?:person|human|someone|somebody|engineer|manager|operator|real person|team)\b"
-    r"|\b(?:real person|human being|put me through|transfer me|an operator)\b",
+    r"|\b(?:real person|human being|put me through|put me on to|transfer me|an operator)\b"
+    # Asking to speak to anyone at all is asking for a person ("Can I talk to Dave?",
+    # "to your boss", and a recogniser's "to a few men"), but not to the agent itself
+    # nor to someone of the caller's own ("I need to talk to my wife first").
+    r"|\b(?:(?:can|could|may)\s+i|(?:like|want|wanna|need|rather|prefer)\s+to)\s+"
+    r"(?:please\s+)?(?:speak|talk)\s+(?:to|with)\s+"
+    r"(?!(?:you|u|yourself|my|our|his|her|their|him|them|it|this|that)\b)\w"
+    r"|\b(?:anyone|anybody|someone|somebody)\s+i\s+(?:can|could)\s+(?:speak|talk)\b",
     re.IGNORECASE,
 )
 _PHONE_SAID = re.compile(r"\b(?:phone|mobile|number)\b", re.I)

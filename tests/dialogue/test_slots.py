@@ -174,3 +174,33 @@ def test_extract_uses_what_was_asked() -> None:
     assert intent is Intent.HUMAN
     intent, slots = extract("bye now")
     assert intent is Intent.GOODBYE and slots.is_empty()
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Can I talk to a few men please?",  # "a human" as a recogniser wrote it
+        "Could I speak with someone in the office?",
+        "I'd like to talk to your boss",
+        "Can I speak to Dave?",
+        "Can I speak to Mr Jones please",
+        "Is there anyone I can speak to?",
+        "Put me on to a person",
+        "can I talk to the office please",
+    ],
+)
+def test_asking_to_speak_to_anyone_is_asking_for_a_person(said: str) -> None:
+    assert extract(said)[0] is Intent.HUMAN
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Can I talk to you about my boiler?",
+        "I need to talk to my wife first",
+        "I'll talk to him about it",
+        "Could you get someone to call me back",
+    ],
+)
+def test_talking_to_the_agent_or_ones_own_is_not_asking_for_a_person(said: str) -> None:
+    assert extract(said)[0] is not Intent.HUMAN
