@@ -22,6 +22,7 @@ __all__ = [
     "house_number",
     "is_correction",
     "looks_spelled",
+    "number_sounds",
     "respell",
     "spelled_letters",
     "spelled_word",
@@ -147,9 +148,24 @@ def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:
     if len(named) == 1 and re.fullmatch(STREET_WORDS, named[0], re.IGNORECASE):
         return None  # "Street." alone: no street's name to go to ("Hill Road" is one)
     cleaned = " ".join(s.split()).strip(" ,.")
-    # "to Hill Road": a recogniser's "to"/"too" for the house number two
-    cleaned = re.sub(r"^(?:to|too)\s+(?=[A-Z][a-z]+\s)", "2 ", cleaned)
+    # "to Hill Road", "For Elm Street", "A Park Road": a recogniser's word for the house
+    # number that sounds the same (two, four, eight, one); read back in doubt as any
+    # address, so a caller who did say "For" only hears it checked.
+    cleaned = _NUMBER_HOMOPHONE.sub(lambda m: _HOMOPHONES[m.group(1).lower()] + " ", cleaned)
     return cleaned if len(cleaned) >= 3 else None
+
+
+_HOMOPHONES = {"to": "2", "too": "2", "for": "4", "fore": "4", "a": "8", "ate": "8", "won": "1"}
+
+
+def number_sounds(address: str) -> frozenset[str]:
+    """The words a recogniser may have written for the house number of ``address``
+    ("to", "too" for the 2 of "2 Hill Road"): a doubted "to" is a doubted 2."""
+    first = address.split()[0] if address.split() else ""
+    return frozenset(w for w, n in _HOMOPHONES.items() if n == first)
+
+
+_NUMBER_HOMOPHONE = re.compile(rf"^({'|'.join(_HOMOPHONES)})\s+(?=[A-Za-z]+\s+\w)", re.IGNORECASE)
 
 
 def is_correction(text: str) -> bool:

@@ -17,6 +17,7 @@ from agent.business.company import CompanyProfile
 from agent.business.ukformats import parse_postcode, to_e164
 from agent.dialogue.details import (
     looks_spelled,
+    number_sounds,
     spelled_letters,
     spelled_word,
     with_street_name,
@@ -180,7 +181,8 @@ class BookingData:
             value = getattr(slots, field)
             if value is None or value == getattr(self, field) or value in self.rejected:
                 continue
-            if not doubted & set(_words(value)):
+            heard_as = set(_words(value)) | (number_sounds(value) if field == "address" else set())
+            if not doubted & heard_as:
                 continue
             if self.checks.get(field, 0) >= 2:
                 self.unconfirmed[field] = value  # read back twice already: kept, marked

@@ -61,6 +61,10 @@ def test_an_address_without_a_street_name_is_never_taken(answers: list[str]) -> 
         ("Park Lane", "Park Lane"),
         ("to Hill Road.", "2 Hill Road"),  # the recogniser's "to" for two
         ("too Mill Lane", "2 Mill Lane"),
+        ("For Elm Street.", "4 Elm Street"),  # "four", "eight", "one" likewise
+        ("A park road.", "8 park road"),
+        ("Won Baker Street", "1 Baker Street"),
+        ("Forest Road", "Forest Road"),  # a word that only starts like one
         ("22 Baker Street", "22 Baker Street"),
         ("Four rounds straight.", "Four rounds Street"),  # a street word as heard
         ("70 queens rode", "70 queens Road"),
@@ -69,3 +73,19 @@ def test_an_address_without_a_street_name_is_never_taken(answers: list[str]) -> 
 )
 def test_what_an_answer_to_the_address_holds(answer: str, address: str | None) -> None:
     assert address_answer(answer) == address
+
+
+@pytest.mark.parametrize(
+    ("heard", "doubted", "read_back"),
+    [
+        ("For Elm Street.", ["for"], "was that 4 Elm Street?"),
+        ("A park road.", ["a"], "was that 8 park road?"),
+        ("to Hill Road.", ["to"], "was that 2 Hill Road?"),
+    ],
+)
+def test_a_house_number_heard_as_a_doubted_word_is_read_back(
+    heard: str, doubted: list[str], read_back: str
+) -> None:
+    call = at_address()
+    assert read_back in call.say(mark_check(heard, doubted))
+    assert call.wf.data.address is None  # not taken unasked
