@@ -34,6 +34,17 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:pouring|gushing|spraying|pissing|streaming)\b", "leak flood"),
         (r"\bflood\w*|\bunder water\b|\bknee deep\b", "leak flood"),
         (r"\bpipe\w*\s+(?:has\s+|have\s+|just\s+)?(?:burst|split|exploded|bust)", "burst pipe"),
+        # a hose, tank or cylinder that burst floods a room the same way a pipe does
+        (
+            r"\b(?:hose|tank|cylinder|radiator|valve)s?\s+(?:has\s+|just\s+)?(?:burst|split|bust)\b",
+            "burst pipe",
+        ),
+        (r"\b(?:soaked|sodden|drenched|waterlogged)\b", "leak"),
+        (
+            r"\bwater(?:'s| is)? (?:coming|pouring|seeping|bubbling) (?:up )?"
+            rf"(?:through|from|out of) {_W}(?:floor|floorboards|wall|walls)\b",
+            "leak flood",
+        ),
         (r"\b(?:burst|split|bust)\s+(?:a\s+|the\s+)?pipe", "burst pipe"),
         (r"\bstop ?cock|\bwasher\b|\bcistern (?:keeps )?(?:running|filling)", "leak tap"),
         # heating and hot water
@@ -70,6 +81,11 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (
             r"\bsmell(?:s|ing)? (?:of )?gas\b|\bgas (?:leak|smell)\b|\bsmells? like gas\b",
             "gas smell boiler heating",
+        ),
+        # carbon monoxide: a gas emergency, whatever the company lists ("the CO alarm")
+        (
+            r"\b(?:carbon )?monoxide\b|\b(?:co|c o|c\.o\.)\s+(?:alarm|detector|monitor)\b",
+            "gas smell carbon monoxide boiler",
         ),
         # electrics: emergencies
         (

@@ -172,6 +172,11 @@ TEMPLATES: dict[str, str] = {
         "If you can smell gas, open the windows, don't use switches or flames, and call "
         "the National Gas Emergency line on 0 8 0 0, 1 1 1, 9 9 9."
     ),
+    "emergency_safety_co": (
+        "If a carbon monoxide alarm is going off, open the windows, turn off any gas "
+        "appliances, get everyone outside into fresh air, and call the National Gas "
+        "Emergency line on 0 8 0 0, 1 1 1, 9 9 9. If anyone feels unwell, call 9 9 9."
+    ),
     "ask_repeat": "Sorry, I didn't quite catch that. Could you say it again?",
     "unclear": "Sorry, I didn't follow. {question}",
     "reprompt": "Are you still there? {question}",

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from agent.business.company import CompanyProfile
+from agent.dialogue.meaning import concepts
 from agent.dialogue.replies import QUESTIONS, render
 from agent.dialogue.saytext import say_phone, say_postcode, say_service_price, say_when
 from agent.dialogue.tools import (
@@ -323,9 +324,11 @@ class ActionBuilder:
         return self._gas_safety() + self.say("emergency_priority")
 
     def _gas_safety(self) -> list[Action]:
-        return (
-            self.say("emergency_safety_gas") if "gas" in (self.data.emergency_keyword or "") else []
-        )
+        if "gas" not in (self.data.emergency_keyword or ""):
+            return []
+        # A carbon monoxide alarm needs everyone out, not only the windows open.
+        co = any("carbon monoxide" in c for c in concepts(self.data.problem or ""))
+        return self.say("emergency_safety_co" if co else "emergency_safety_gas")
 
     def _act_say_transfer(self, step: Step) -> list[Action]:
         target = self.profile.default_transfer_target

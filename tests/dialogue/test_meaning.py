@@ -45,6 +45,12 @@ TABLE = [
     (P, "I can smell gas in the hallway", "boiler_repair", "gas smell"),
     (P, "there's a smell of gas near the boiler", "boiler_repair", "gas smell"),
     (P, "I think there's a gas leak", "boiler_repair", "gas smell"),
+    (P, "the carbon monoxide alarm is going off", "boiler_repair", "gas smell"),
+    (P, "our CO alarm keeps beeping by the boiler", "boiler_repair", "gas smell"),
+    (P, "my washing machine hose burst and the floor is soaked", "leak_repair", "burst pipe"),
+    (P, "the hot water tank has split", "leak_repair", "burst pipe"),
+    (P, "there's water coming up through the floor", "leak_repair", "flood"),
+    (P, "water is seeping out of the wall behind the bath", "leak_repair", "flood"),
     # plumbing: heating and hot water
     (P, "we've got no hot water", "boiler_repair", None),
     (P, "the heating isn't working", "boiler_repair", None),

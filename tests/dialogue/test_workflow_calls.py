@@ -241,6 +241,14 @@ def test_gas_smell_gets_safety_advice() -> None:
     assert said(actions) == ["emergency_safety_gas", "emergency_transfer"]
 
 
+def test_a_carbon_monoxide_alarm_gets_its_own_safety_advice() -> None:
+    wf = make()
+    wf.start(NOW)
+    actions = wf.hear("The carbon monoxide alarm is going off", NOW)
+    assert said(actions) == ["emergency_safety_co", "emergency_transfer"]
+    assert "fresh air" in text(actions) and "0 8 0 0, 1 1 1, 9 9 9" in text(actions)
+
+
 def test_emergency_priority_booking() -> None:
     wf = make(SPARKS)
     wf.start(NOW)
