@@ -121,6 +121,7 @@ async def run_corpus(
     from agent.conversation.toolrunner import BookingToolRunner
     from agent.media import call as media_call
     from agent.media.server import serve_audiosocket
+    from agent.providers import background
     from agent.providers.llm.offline_policy import OfflinePolicy
     from agent.providers.stt.whisper import WhisperStt
     from agent.providers.tts.espeak import EspeakTts
@@ -161,6 +162,11 @@ async def run_corpus(
     # box the whole process stalls now and then, and the server's 1 s send-stall watchdog
     # would end the call for it (a peer that stopped reading). Not what is judged here.
     media_call.SEND_STALL_S = PATIENT_S
+    # The recogniser's threads lower their priority to nice 10 so that a busy decode
+    # never delays a call's frames; here what is judged is what was understood, and
+    # at nice 10 on a shared box the decodes queue behind other jobs for minutes (the
+    # utterances are given up, the calls end in silence). They keep the run's priority.
+    background.lower_thread_priority = lambda nice=0: False
     await WhisperStt(8000).warm_up()
     results: list[Result] = []
     limit = trio.CapacityLimiter(parallel)
