@@ -119,7 +119,21 @@ def _tidy_name(words: str) -> str | None:
 
 def find_name(text: str, *, expecting: bool = False) -> str | None:
     """A caller's name: "my name is ..." always; "I'm/this is ..." when a name
-    was asked for or the words are capitalised; a bare 1-3 word answer when asked."""
+    was asked for or the words are capitalised; a bare 1-3 word answer when asked.
+    Said once short and then in full ("Patel, Priya Patel"): the full one."""
+    name = _first_name_said(text, expecting=expecting)
+    if name is None:
+        return name
+    for clause in re.split(r"[,.;]", text)[1:3]:
+        words = re.findall(r"[A-Za-z][A-Za-z'\-]*", _LEAD_IN.sub("", clause))
+        named = expecting or all(w[:1].isupper() for w in words)
+        fuller = _tidy_name(" ".join(words)) if named and 2 <= len(words) <= 3 else None
+        if fuller and len(fuller) > len(name) and set(name.split()) < set(fuller.split()):
+            return fuller
+    return name
+
+
+def _first_name_said(text: str, *, expecting: bool) -> str | None:
     if (m := _NAME_EXPLICIT.search(text)) is not None:
         return _tidy_name(m.group(1))
     if (m := _NAME_SOFT.search(text)) is not None:

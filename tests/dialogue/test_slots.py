@@ -204,3 +204,17 @@ def test_asking_to_speak_to_anyone_is_asking_for_a_person(said: str) -> None:
 )
 def test_talking_to_the_agent_or_ones_own_is_not_asking_for_a_person(said: str) -> None:
     assert extract(said)[0] is not Intent.HUMAN
+
+
+@pytest.mark.parametrize(
+    ("said", "name"),
+    [
+        ("Patel, Priya Patel", "Priya Patel"),
+        ("Smith. John Smith.", "John Smith"),
+        ("yeah it's Sarah, Sarah O'Brien", "Sarah O'Brien"),
+        ("Dave, can you come tomorrow?", "Dave"),  # the rest is not a name
+        ("Smith, S M I T H", "Smith"),  # a spelling is not a fuller name
+    ],
+)
+def test_a_name_said_short_then_in_full_is_the_full_name(said: str, name: str) -> None:
+    assert extract(said, expecting="name")[1].name == name
