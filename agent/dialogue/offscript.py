@@ -16,13 +16,46 @@ from datetime import datetime
 from agent.business.company import CompanyProfile
 from agent.business.hours import WEEKDAYS
 
-__all__ = ["TOPICS", "answer", "looks_like_question", "topic"]
+__all__ = ["REPEATS", "TOPICS", "answer", "looks_like_question", "say_again", "topic"]
+
+# Topics answered by saying again what the agent said (the workflow keeps that).
+REPEATS = frozenset({"repeat", "price_again"})
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE))
     for name, pattern in (
+        # Moves of a phone conversation rather than questions about the company: the
+        # line dropped a word ("Sorry, what?"), the caller needs a moment, or wonders
+        # whether anyone is there. Checked first: "what was the price?" is the price.
+        (
+            "price_again",
+            r"\bhow much did you say\b|\b(?:repeat|say again|what was) (?:the |that )?"
+            r"(?:price|cost|charge)\b|\bwhat (?:was|is) the (?:price|cost|charge) again\b",
+        ),
+        (
+            "repeat",
+            r"^\W*(?:(?:sorry|oh|um|er)\W+)*(?:what|pardon(?: me)?|come again|say again|"
+            r"excuse me)\W*$|\b(?:say|repeat) (?:that|it|what you said)(?: again)?(?: please)?\W*$|"
+            r"\b(?:say|repeat) (?:that|it) again\b|\b(?:can|could) you repeat\b(?! the price)|"
+            r"\bwhat (?:was|did you say|did you just say)(?: that)?\W*$|"
+            r"\bi (?:didn't|did not|couldn't|could not) (?:catch|hear|get) (?:that|you|what you)\b",
+        ),
+        (
+            "hold",
+            r"^\W*(?:(?:oh|um|er|yes|yeah|ok|okay)\W+)*(?:hang on|hold on|one (?:sec|second|moment|"
+            r"minute)|just a (?:sec|second|moment|minute)|give me a (?:sec|second|moment|minute)|"
+            r"bear with me|wait a (?:sec|second|moment|minute))\b",
+        ),
+        (
+            "here",
+            r"\bare you (?:still )?there\b|\bcan you (?:still )?hear me\b|^\W*hello\W*$",
+        ),
+        (
+            "why_details",
+            r"\bwhy do you (?:need|want)\b|\bwhat do you (?:need|want) (?:my|the|that) \w+ for\b",
+        ),
         (
             "robot",
             r"\b(?:are you|is this|am i (?:talking|speaking) to) (?:a |an )?(?:robot|"
@@ -90,7 +123,26 @@ def answer(profile: CompanyProfile, name: str | None, now: float) -> str:
         return info.get(name) or _hours(profile, now)
     if name == "area":
         return info.get(name) or _area(profile)
+    if name == "hold":
+        return "Of course, take your time."
+    if name == "here":
+        return "Yes, I'm here."
+    if name == "why_details":
+        return (
+            "It's so the engineer knows who they're visiting and where, and can reach you "
+            "if anything changes."
+        )
     return "I'm afraid I can't answer that one, but the office or the engineer can."
+
+
+def say_again(name: str, said: dict[str, str], question: str) -> str:
+    """What to say to "Sorry, what?" (``name`` "repeat": the agent's last words) or to
+    "how much did you say?" ("price_again": the quote's sentences, then ``question``,
+    the one open now); ``said`` holds the "last" and the "quote" words."""
+    if name != "price_again":
+        return said.get("last") or question
+    kept = [x for x in re.split(r"(?<=[.!?])\s+", said.get("quote", "")) if not x.endswith("?")]
+    return " ".join([*kept, question]) if kept else question
 
 
 def _clock(minutes: int) -> str:

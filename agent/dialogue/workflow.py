@@ -29,7 +29,7 @@ from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
 from agent.dialogue.doubt import split_check
 from agent.dialogue.meaning import enrich
-from agent.dialogue.offscript import answer, looks_like_question, topic
+from agent.dialogue.offscript import REPEATS, answer, looks_like_question, say_again, topic
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
 from agent.dialogue.tools import InvalidToolCall, ToolResult, parse_tool_call
 from agent.dialogue.workflow_actions import (
@@ -109,6 +109,7 @@ class BookingWorkflow:
         self.last_kind: Kind | None = None
         self.silences = 0  # silent turns in a row
         self.repeats = 0  # "say again"s in a row
+        self.said: dict[str, str] = {}  # "last", "quote": what the agent said, to say again
 
     @property
     def expecting(self) -> str | None:
@@ -164,8 +165,12 @@ class BookingWorkflow:
         )
         if intent is not None or not slots.is_empty():
             return None
-        self.now = now
+        self.now, self.silences = now, 0  # speech: the silent turns start again
+        if name in REPEATS:  # "Sorry, what?": the same words again, the quote for its price
+            return (Say(say_again(name, self.said, self.question()), f"offscript_{name}"),)
         reply = f"{answer(self.profile, name, now)} {self.question()}"
+        if name == "hold":
+            reply = answer(self.profile, name, now)  # the question waits until they are back
         return (Say(reply, f"offscript_{name or 'unknown'}"),)
 
     def handle(
@@ -211,6 +216,10 @@ class BookingWorkflow:
         if self.data.changed and self.last_kind not in _AMEND_KINDS:
             actions = (*self.builder.changed(), *actions)  # the read-back says the new value
         self.data.changed = []
+        if spoken := " ".join(a.text for a in actions if isinstance(a, Say)):
+            self.said["last"] = spoken
+            if any(a.key == "quote" for a in actions if isinstance(a, Say)):
+                self.said["quote"] = spoken
         return actions
 
     def _classify(self, event: object) -> Kind | None:

@@ -67,3 +67,53 @@ def test_a_question_that_gives_a_detail_is_a_detail() -> None:
     call.say("22 Baker Street")
     call.say("do you cover SW1A 1AA?")
     assert call.wf.data.postcode == "SW1A 1AA"
+
+
+def at_address() -> Call:
+    call = Call()
+    call.say("my tap is leaking")
+    call.say("yes please")
+    call.say("Sarah Jones")
+    return call
+
+
+@pytest.mark.parametrize(
+    "said", ["Sorry, what?", "pardon?", "What was that?", "Sorry, can you say that again?"]
+)
+def test_sorry_what_gets_the_same_words_again(said: str) -> None:
+    call = at_address()
+    before = call.last
+    assert topic(said) == "repeat"
+    assert call.say(said) == before  # not "I can't answer that one"
+    call.say("22 Baker Street")
+    assert call.wf.data.address == "22 Baker Street"  # the booking goes on
+
+
+@pytest.mark.parametrize("said", ["How much did you say?", "Can you repeat the price?"])
+def test_the_price_again_is_the_quote_then_the_open_question(said: str) -> None:
+    call = at_address()
+    reply = call.say(said)
+    assert "85 pounds" in reply and reply.endswith("What's the address of the job?")
+    assert "Would you like me to book" not in reply  # the quote's own question is over
+
+
+@pytest.mark.parametrize("said", ["Hang on a sec", "Hold on, let me get a pen", "one moment"])
+def test_hold_on_gets_time_and_no_question(said: str) -> None:
+    call = at_address()
+    assert call.say(said) == "Of course, take your time."
+    assert call.wf.data.name == "Sarah Jones"  # "Hold on" is no one's name
+    assert call.wf.data.address is None
+
+
+def test_are_you_there_and_why_my_details() -> None:
+    call = at_address()
+    reply = call.say("Hello? Are you there?")
+    assert reply.startswith("Yes, I'm here.") and reply.endswith("What's the address of the job?")
+    reply = call.say("Why do you need my address?")
+    assert "engineer knows who they're visiting" in reply
+    assert reply.endswith("What's the address of the job?")
+
+
+def test_saying_something_else_with_say_it_is_not_a_repeat() -> None:
+    assert topic("I'd say it's urgent") is None
+    assert topic("Sarah Jones") is None
