@@ -81,6 +81,7 @@ class Recognition:
     confidence: float
     seconds: float  # wall time the model took
     words: tuple[Word, ...] = ()  # times from the utterance's start
+    alternatives: tuple[str, ...] = ()  # the beam's next hypotheses, best first
 
 
 class _Mode(enum.Enum):
@@ -327,6 +328,7 @@ class WhisperStt:
                             )
                             for w in result.words
                         ),
+                        alternatives=result.alternatives,
                     )
                 )
 
@@ -375,7 +377,7 @@ class WhisperStt:
         duration = len(samples) / WHISPER_RATE
         if duration < 0.1:
             return Recognition("", 0.0, time.perf_counter() - started)
-        text, confidence, words = decode(
+        text, confidence, words, alternatives = decode(
             model, samples, options=self.decoding, prompt=self.prompt, hotwords=self.hotwords
         )
-        return Recognition(text, confidence, time.perf_counter() - started, words)
+        return Recognition(text, confidence, time.perf_counter() - started, words, alternatives)
