@@ -87,9 +87,9 @@ def run(wf: BookingWorkflow, actions: tuple[Any, ...]) -> None:
             pending.extend(wf.handle(answer(action), NOW))
 
 
-def outcome(company: Any, detail: str, heard: Transcript) -> str | None:
+def outcome(company: Any, detail: str, heard: Transcript) -> tuple[str | None, bool]:
     """The value the workflow takes or reads back for ``heard`` at the question for
-    ``detail``, or ``None`` when it asks again."""
+    ``detail`` (``None`` when it asks again), and whether it was read back."""
     wf = BookingWorkflow(company, "bench", NOW)
     run(wf, wf.start(NOW))
     for line in BEFORE[detail]:
@@ -102,13 +102,18 @@ def outcome(company: Any, detail: str, heard: Transcript) -> str | None:
         unsure = True  # marked so by the turn-taker (``confirm_unsure``)
     run(wf, wf.hear(text, NOW, confidence=0.0 if unsure else 1.0))
     if getattr(wf.data, detail) is not None:
-        return getattr(wf.data, detail)
+        return getattr(wf.data, detail), False
     doubt = wf.data.doubt
-    return doubt[1] if doubt is not None and doubt[0] == detail else None
+    return (doubt[1], True) if doubt is not None and doubt[0] == detail else (None, False)
 
 
-def judge(value: str | None, expected: str) -> str:
-    return "none" if value is None else "right" if value == expected else "wrong"
+def judge(value: tuple[str | None, bool], expected: str) -> str:
+    """right, wrong (read back: the caller says no), WRONG (taken as heard), or none."""
+    if value[0] is None:
+        return "none"
+    if value[0] == expected:
+        return "right"
+    return "wrong" if value[1] else "WRONG"
 
 
 def main() -> int:
@@ -169,8 +174,10 @@ def main() -> int:
 
 def report(rows: list[dict[str, Any]]) -> None:
     print()
-    print(f"{'voice':22} {'detail':8} {'lines':>5}   top alone: right wrong none"
-          "   with alternatives: right wrong none")  # fmt: skip
+    print("right: the expected value taken or read back; wrong: another read back (the")
+    print("caller says no); WRONG: another taken as heard; none: asked again.")
+    print(f"{'voice':22} {'detail':8} {'lines':>5}   top alone: right wrong WRONG  none"
+          "   with alternatives: right wrong WRONG  none")  # fmt: skip
     groups = sorted({(r["voice"], r["detail"]) for r in rows})
     for voice, detail in [*groups, ("all", "all")]:
         chosen = [
@@ -178,10 +185,11 @@ def report(rows: list[dict[str, Any]]) -> None:
         ]
         alone = Counter(judge(r["top_alone"], r["expected"]) for r in chosen)
         helped = Counter(judge(r["with_alternatives"], r["expected"]) for r in chosen)
-        counts = [f"{c[k]:5}" for c in (alone, helped) for k in ("right", "wrong", "none")]
+        kinds = ("right", "wrong", "WRONG", "none")
+        counts = [f"{c[k]:5}" for c in (alone, helped) for k in kinds]
         print(
-            f"{voice:22} {detail:8} {len(chosen):5}   {'':10} {' '.join(counts[:3])}"
-            f"   {'':19} {' '.join(counts[3:])}"
+            f"{voice:22} {detail:8} {len(chosen):5}   {'':10} {' '.join(counts[:4])}"
+            f"   {'':19} {' '.join(counts[4:])}"
         )
     plain = sum(r["cpu_plain_s"] for r in rows)
     nbest = sum(r["cpu_alternatives_s"] for r in rows)

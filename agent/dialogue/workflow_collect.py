@@ -139,9 +139,10 @@ def alternative_value(
 ) -> str | None:
     """The postcode or phone number asked for (``wanted``), from the recogniser's other
     readings of a line that holds none valid itself: the first whole one in them, not
-    turned down before; a postcode only with a district that exists, one in the
-    company's area before any other, and one outside it not before a guess inside it
-    from the line itself (``guess_postcode``). To be read back, never taken unasked."""
+    turned down before; a phone number only a UK one; a postcode only with a district
+    that exists, one in the company's area before any other, and one outside it not
+    before a guess inside it from the line itself (``guess_postcode``). To be read
+    back, never taken unasked."""
     if wanted not in ("postcode", "phone") or data.offer_open or not u.alternatives:
         return None
     if likely_value(wanted, getattr(u.slots, wanted)) is not None:
@@ -152,6 +153,8 @@ def alternative_value(
         value = likely_value(wanted, getattr(slots, wanted))
         if value is None or value in data.rejected or value in found:
             continue
+        if wanted == "phone" and not value.startswith("+44"):
+            continue  # "00770090055" is +7 70090055 to the format: a number heard wrong
         pc = parse_postcode(value) if wanted == "postcode" else None
         if pc is None or known_district(pc):
             found.append(value)

@@ -42,6 +42,8 @@ ROWS = [
     ("postcode", GOO, ("My post code is southeast 0.9 SD.",), None, None),
     ("phone", "0 7 7 0 0 9 0 0 1 2.", ("07700900123.",), "0 7 7 0 0, 9 0 0, 1 2 3", None),
     ("phone", "0 7 7 0 0 9 0 0 1 2.", (), None, None),
+    # "00770090055" reads as +7 70090055 (the international prefix): not a UK number
+    ("phone", "077009555.", ("00770090055.", "07700900555."), "0 7 7 0 0, 9 0 0, 5 5 5", None),
     ("phone", "07700900456.", ("07700900123.",), None, "+447700900456"),
 ]
 
