@@ -17,7 +17,7 @@ from caller_scripts import Spec
 
 from agent.business.ukformats import parse_postcode, to_e164
 from agent.demo.wer import word_errors
-from agent.dialogue.doubt import split_check, split_unsure
+from agent.dialogue.doubt import split_also_heard, split_check, split_unsure
 
 
 @attrs.define
@@ -96,8 +96,13 @@ def judge(
         else:
             result.slots_wrong.append(f"{field}: want {expected!r}, got {got!r}")
     reference = [w for line in said for w in _words(line)]
-    # Keypad entries are no words; a line heard in doubt is words heard all the same.
-    lines = [split_check(split_unsure(h)[0])[0] for h in heard if not h.startswith("[keypad")]
+    # Keypad entries are no words; a line heard in doubt is words heard all the same;
+    # the recogniser's other readings of it are not what it heard.
+    lines = [
+        split_check(split_also_heard(split_unsure(h)[0])[0])[0]
+        for h in heard
+        if not h.startswith("[keypad")
+    ]
     hypothesis = [w for h in lines for w in _words(h)]
     result.ref_words, result.word_errors = len(reference), word_errors(reference, hypothesis)
     return result

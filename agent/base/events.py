@@ -29,6 +29,8 @@ class Transcript:
     ``is_final``: this text will not change any more (Deepgram ``is_final``).
     ``end_of_turn``: the recogniser thinks the speaker finished (``speech_final``,
     or a local endpointer's decision).
+    ``alternatives``: the recogniser's other readings of the same audio, best first
+    (Whisper's beam, Deepgram's extra alternatives); ``text`` is its best.
     """
 
     text: str
@@ -38,6 +40,7 @@ class Transcript:
     start: float = 0.0
     duration: float = 0.0
     words: tuple[Word, ...] = ()
+    alternatives: tuple[str, ...] = ()
 
 
 @attrs.frozen

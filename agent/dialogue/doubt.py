@@ -18,11 +18,14 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ALSO_PREFIX",
     "CHECK_PREFIX",
     "UNSURE_PREFIX",
     "is_unsure",
+    "mark_also_heard",
     "mark_check",
     "mark_unsure",
+    "split_also_heard",
     "split_check",
     "split_unsure",
 ]
@@ -30,6 +33,9 @@ __all__ = [
 UNSURE_PREFIX = "[unsure] "
 CHECK_PREFIX = "[check: "
 _CHECK = re.compile(r"^\s*\[check:([^\]]*)\]\s*")
+ALSO_PREFIX = "[also heard: "
+_ALSO = re.compile(r"\[also heard:([^\]]*)\]\s*")
+_ALSO_AFTER = re.compile(r"^(\s*(?:\[unsure\]\s*)?(?:\[check:[^\]]*\]\s*)?)" + _ALSO.pattern)
 
 
 def mark_check(text: str, words: tuple[str, ...] | list[str]) -> str:
@@ -63,3 +69,21 @@ def split_unsure(text: str) -> tuple[str, bool]:
     if stripped.startswith(marker):
         return stripped[len(marker) :].strip(), True
     return text.strip(), False
+
+
+def mark_also_heard(text: str, readings: tuple[str, ...] | list[str]) -> str:
+    """``text`` with the recogniser's other ``readings`` of it named in front, " | "
+    between them ("[also heard: ... | ...] text"); ``text`` as it is when none."""
+    kept = [" ".join(r.replace("]", " ").replace("|", " ").split()) for r in readings]
+    named = " | ".join(r for r in kept if r)
+    return f"{ALSO_PREFIX}{named}] {text.strip()}" if named else text
+
+
+def split_also_heard(text: str) -> tuple[str, tuple[str, ...]]:
+    """``(text without the marker, the other readings)``; the ``[unsure]`` and
+    ``[check: ...]`` markers in front of it stay where they are."""
+    m = _ALSO_AFTER.match(text)
+    if m is None:
+        return text, ()
+    readings = tuple(r.strip() for r in m.group(2).split("|") if r.strip())
+    return m.group(1) + text[m.end() :], readings

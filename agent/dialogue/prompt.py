@@ -8,7 +8,7 @@ seconds; dates and times are written in the company's timezone.
 from __future__ import annotations
 
 from agent.business.company import CompanyProfile, Service
-from agent.dialogue.doubt import CHECK_PREFIX, UNSURE_PREFIX
+from agent.dialogue.doubt import ALSO_PREFIX, CHECK_PREFIX, UNSURE_PREFIX
 from agent.dialogue.saytext import say_price, say_when
 
 
@@ -71,6 +71,9 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         "before you act on it.",
         f"- A caller line starting with {CHECK_PREFIX}words] names words heard with only "
         "fair confidence: read back a name or address holding one of them before you use it.",
+        f"- A caller line starting with {ALSO_PREFIX}... | ...] names other ways it may have "
+        "been heard: only when you asked for a postcode or phone number and the line holds "
+        "none, read back the first one in them and have the caller confirm it before use.",
     ]
     if tts_reads_brackets:
         lines.append(

@@ -26,7 +26,8 @@ import re
 import attrs
 
 from agent.base.events import Transcript
-from agent.dialogue.doubt import mark_check
+from agent.business.ukformats import find_phone, find_postcode
+from agent.dialogue.doubt import mark_also_heard, mark_check
 from agent.dialogue.normalise import normalise
 from agent.dialogue.turntaking_params import TurnTakingParams
 
@@ -128,7 +129,10 @@ class HeardTurn:
 
     def said(self, fair: float) -> str:
         """``text()`` with the words heard below ``fair`` confidence named in front
-        (``doubt.mark_check``): the policy reads back a detail that holds one."""
+        (``doubt.mark_check``): the policy reads back a detail that holds one; and the
+        recogniser's other readings that hold another postcode or phone number
+        (``doubt.mark_also_heard``): the policy may read one back when the line holds
+        none of the detail asked for."""
         pieces = [*self.finals, *([self.interim] if self.interim else [])]
         doubted = dict.fromkeys(
             word
@@ -137,7 +141,32 @@ class HeardTurn:
             if w.confidence < fair
             for word in re.findall(r"[\w']+", _normalised(w.text).lower())
         )
-        return mark_check(self.text(), list(doubted))
+        return mark_check(mark_also_heard(self.text(), self.other_readings()), list(doubted))
+
+    def other_readings(self) -> list[str]:
+        """The turn as the recogniser's alternatives for each of its pieces would have
+        it, best first; only those holding a postcode or a phone number the turn does
+        not hold (a line's other readings mostly differ in a word or a comma, which
+        would only lengthen the history and the model's prompt)."""
+        pieces = [*self.finals, *([self.interim] if self.interim else [])]
+        if not any(piece.alternatives for piece in pieces):
+            return []
+        texts = [t.text.strip() for t in pieces]
+        best = self.text()
+        details = (find_postcode(best), find_phone(best))
+        readings: list[str] = []
+        for i, piece in enumerate(pieces):
+            for other in piece.alternatives:
+                reading = _normalised(
+                    " ".join(t for t in [*texts[:i], other, *texts[i + 1 :]] if t)
+                )
+                found = (find_postcode(reading), find_phone(reading))
+                news = any(
+                    d is not None and d != had for d, had in zip(found, details, strict=True)
+                )
+                if news and reading not in readings and reading != best:
+                    readings.append(reading)
+        return readings
 
     def confidence(self) -> float:
         """The segments' confidence, weighted by their duration."""

@@ -27,7 +27,7 @@ import attrs
 
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.dialogue.doubt import split_check
+from agent.dialogue.doubt import split_also_heard, split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import REPEATS, answer, looks_like_question, say_again, topic
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
@@ -134,7 +134,10 @@ class BookingWorkflow:
 
     def hear(self, text: str, now: float, *, confidence: float = 1.0) -> tuple[Action, ...]:
         """The offline policy's entry: extract intent and slots here, then handle
-        (words named in doubt, ``doubt.mark_check``, make a name or address read back)."""
+        (words named in doubt, ``doubt.mark_check``, make a name or address read back;
+        the recogniser's other readings, ``doubt.mark_also_heard``, may give a postcode
+        or a phone number asked for that the line does not)."""
+        text, alternatives = split_also_heard(text)
         text, doubted = split_check(text)
         intent, slots = extract(
             text,
@@ -147,7 +150,7 @@ class BookingWorkflow:
         sure = confidence >= self.config.min_confidence or topic(text) is not None
         if sure and (detour := self._off_script(text, now)):
             return detour
-        return self.handle(Utterance(text, confidence, intent, slots, doubted), now)
+        return self.handle(Utterance(text, confidence, intent, slots, doubted, alternatives), now)
 
     def _off_script(self, text: str, now: float) -> tuple[Action, ...] | None:
         """A question off the booking script: the profile's answer, then the open question."""

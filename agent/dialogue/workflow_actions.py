@@ -27,6 +27,8 @@ class Utterance:
     intent: Intent | None = None
     slots: Slots = attrs.field(factory=Slots)
     doubted: frozenset[str] = frozenset()  # words the recogniser was unsure of (lower case)
+    # The recogniser's other readings of the line (``doubt.split_also_heard``), best first.
+    alternatives: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -17,9 +17,10 @@ import re
 import attrs
 
 from agent.business.company import CompanyProfile
-from agent.business.ukformats import postcode_guess
+from agent.business.postcode_districts import known_district
+from agent.business.ukformats import parse_postcode, postcode_guess
 from agent.dialogue.details import looks_spelled, spelled_word
-from agent.dialogue.slots import Intent, Slots
+from agent.dialogue.slots import Intent, Slots, extract
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData, likely_value
 from agent.dialogue.workflow_problem import hand_over
@@ -27,6 +28,7 @@ from agent.dialogue.workflow_table import Kind
 
 __all__ = [
     "AS_HEARD",
+    "alternative_value",
     "classify_collect",
     "classify_unsure_detail",
     "guess_postcode",
@@ -132,6 +134,39 @@ def guess_postcode(
     return str(guess)
 
 
+def alternative_value(
+    data: BookingData, profile: CompanyProfile, wanted: str | None, u: Utterance
+) -> str | None:
+    """The postcode or phone number asked for (``wanted``), from the recogniser's other
+    readings of a line that holds none valid itself: the first whole one in them, not
+    turned down before; a phone number only a UK one; a postcode only with a district
+    that exists, one in the company's area before any other, and one outside it not
+    before a guess inside it from the line itself (``guess_postcode``). To be read
+    back, never taken unasked."""
+    if wanted not in ("postcode", "phone") or data.offer_open or not u.alternatives:
+        return None
+    if likely_value(wanted, getattr(u.slots, wanted)) is not None:
+        return None  # the line has one: the other readings never replace it
+    found: list[str] = []
+    for reading in u.alternatives:
+        _, slots = extract(reading, expecting=wanted)
+        value = likely_value(wanted, getattr(slots, wanted))
+        if value is None or value in data.rejected or value in found:
+            continue
+        if wanted == "phone" and not value.startswith("+44"):
+            continue  # "00770090055" is +7 70090055 to the format: a number heard wrong
+        pc = parse_postcode(value) if wanted == "postcode" else None
+        if pc is None or known_district(pc):
+            found.append(value)
+    if wanted == "phone" or not found:
+        return found[0] if found else None
+    inside = [v for v in found if profile.serves_postcode(v)]
+    if inside:
+        return inside[0]
+    guess = guess_postcode(data, profile, wanted, u.text)
+    return None if guess is not None and profile.serves_postcode(guess) else found[0]
+
+
 def heard_again(data: BookingData, field: str, heard: str | None) -> set[str] | None:
     """``heard`` (a name or address) is a value the caller turned down, or nothing
     usable while it was asked once more another way: ``None`` when neither (take the
@@ -187,6 +222,9 @@ def classify_collect(
             return K.ACCEPT_SLOT
         if u.intent is Intent.NO:
             return K.REJECT_SLOT
+    if expecting not in filled and (other := alternative_value(data, profile, expecting, u)):
+        data.doubt = (expecting, other)  # type: ignore[assignment]
+        return K.CHECK_VALUE  # "Was that EC4M 7LS?": the recogniser's second reading
     guessing = invalid == "postcode" or (not filled and invalid is None)
     wanted = "postcode" if invalid == "postcode" else expecting  # said, if not asked
     if guessing and (guess := guess_postcode(data, profile, wanted, u.text)) is not None:
@@ -224,7 +262,11 @@ def classify_unsure_detail(
     value = getattr(u.slots, wanted, None) if wanted else None
     if wanted == "name" and not plausible_name(value):
         value = None  # a question or a sentence heard in its place: not a name
-    likely = likely_value(wanted, value) or guess_postcode(data, profile, wanted, u.text)
+    likely = (
+        likely_value(wanted, value)
+        or alternative_value(data, profile, wanted, u)
+        or guess_postcode(data, profile, wanted, u.text)
+    )
     if wanted in AS_HEARD and (got := heard_again(data, wanted, likely)) is not None:
         # Heard the same again after a no: never read back nor taken as it is;
         # asked another way, at last kept marked as not confirmed.

@@ -191,5 +191,8 @@ def test_system_prompt() -> None:
     assert "brackets" in prompt and "office, on-call engineer" in prompt
     assert "SW1, SW3" in prompt and "- Sunday: closed" in prompt
     assert "**" not in prompt
+    # The markers the caller's lines may carry (``agent.dialogue.doubt``) are explained.
+    assert "[unsure]" in prompt and "[check: words]" in prompt
+    assert "[also heard: ... | ...] names other ways" in prompt
     quiet = system_prompt(SPARKS, tts_reads_brackets=False, now=at(2025, 5, 13, 10, 0))
     assert "brackets" not in quiet and "open now" in quiet and "priority job" in quiet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.business.postcode_districts import known_district
 from agent.business.ukformats import (
     find_phone,
     find_postcode,
@@ -158,3 +159,34 @@ def test_postcode_guesses_to_read_back(heard: str, guess: str | None) -> None:
 @pytest.mark.parametrize("text", ["SW1A 1AC", "SE1 7LI", "W1D 3QK", "EC4M 7LM", "N1 9GO", "E1 6VV"])
 def test_an_inward_code_never_has_c_i_k_m_o_v(text: str) -> None:
     assert parse_postcode(text) is None
+
+
+# --- districts that exist (``postcode_districts``) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("postcode", "known"),
+    [
+        ("SE1 9SG", True),
+        ("SE28 8AA", True),
+        ("SE0 9SD", False),  # "southeast 0.9 SD": no district 0 in SE
+        ("SE29 1AA", False),
+        ("SE1P 5LX", True),
+        ("SE2A 1AA", False),  # no letter after SE2
+        ("EC4M 7LS", True),
+        ("EC4 7LS", False),  # EC districts always have their letter
+        ("EC5A 1AA", False),
+        ("SW1A 1AA", True),
+        ("SW1 1AA", False),
+        ("SW20 8AA", True),
+        ("W1D 3QF", True),
+        ("WC3A 1AA", False),
+        ("N22 5AA", True),
+        ("CR0 2AA", True),  # Croydon has a district 0
+        ("SW0 1AA", False),
+        ("SY4 7LS", True),  # outside London only district 0 is checked
+    ],
+)
+def test_known_districts(postcode: str, known: bool) -> None:
+    pc = parse_postcode(postcode)
+    assert pc is not None and known_district(pc) is known

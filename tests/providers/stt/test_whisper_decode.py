@@ -46,13 +46,13 @@ def test_the_options_reach_the_model():
 def test_without_timestamps_only_the_first_segment_is_read():
     # The second would be the tail decoded again, at the cost of a second encode.
     model = Recorder([segment("my postcode is SE11 5PH"), segment("5PH")])
-    text, _, _ = decode(model, np.zeros(16_000, np.float32))
+    text, *_ = decode(model, np.zeros(16_000, np.float32))
     assert text == "my postcode is SE11 5PH" and model.read == 1
 
 
 def test_with_timestamps_the_first_window_is_read_whole_and_no_more():
     model = Recorder([segment("Hello."), segment("It's 41 Church Road."), segment("Road.", 3000)])
-    text, _, _ = decode(
+    text, *_ = decode(
         model, np.zeros(16_000, np.float32), options=DecodeOptions(without_timestamps=False)
     )
     assert text == "Hello. It's 41 Church Road."
@@ -86,3 +86,92 @@ def test_bad_options_are_refused():
         DecodeOptions(beam_size=0)
     with pytest.raises(ValueError, match="pre_emphasis"):
         DecodeOptions(pre_emphasis=1.0)
+
+
+# --- the beam's alternatives ----------------------------------------------------------
+
+
+class Tokens:
+    """A tokenizer of one token per word; 100 is the end of text, above it the specials."""
+
+    def __init__(self, *texts: str) -> None:
+        self.words = sorted({w for t in texts for w in t.split()})
+
+    def token_to_id(self, token: str) -> int:
+        assert token == "<|endoftext|>"
+        return 100
+
+    def ids(self, text: str) -> list[int]:
+        return [self.words.index(w) for w in text.split()] + [150]  # a timestamp token
+
+    def decode(self, ids: list[int]) -> str:
+        assert all(i < 100 for i in ids), "special tokens reach the text"
+        return " " + " ".join(self.words[i] for i in ids)
+
+
+class Beam:
+    """faster-whisper's CTranslate2 model: one beam search, its hypotheses best first."""
+
+    def __init__(self, tokens: Tokens, hypotheses: list[str]) -> None:
+        self.tokens, self.hypotheses = tokens, hypotheses
+        self.asked: list[dict] = []
+        self.is_multilingual = False
+
+    def generate(self, features, prompts, **options):
+        self.asked.append(options)
+        n = options.get("num_hypotheses", 1)
+        ids = [self.tokens.ids(h) for h in self.hypotheses[:n]]
+        return [SimpleNamespace(sequences_ids=ids, scores=[-0.1] * len(ids))]
+
+
+class WhisperLike:
+    """faster-whisper's model: ``transcribe`` runs its own generate, reads the first."""
+
+    def __init__(self, hypotheses: list[str]) -> None:
+        self.hf_tokenizer = Tokens(*hypotheses)
+        self.model = Beam(self.hf_tokenizer, hypotheses)
+
+    def transcribe(self, samples, **options):
+        result = self.model.generate(None, [[]], beam_size=options["beam_size"])[0]
+        text = self.hf_tokenizer.decode([i for i in result.sequences_ids[0] if i < 100])
+        return iter([segment(text.strip())]), None
+
+
+HEARD = ["easy for M7LS", "EC4M7LS", "Easy for M7LS.", "the 4M7 LS", "EC4 M7LS", "easy 4 M7LS"]
+
+
+def test_the_beam_gives_its_next_hypotheses_besides_the_best():
+    model = WhisperLike(HEARD)
+    text, confidence, _, alternatives = decode(model, np.zeros(16_000, np.float32))
+    assert text == "easy for M7LS" and confidence == pytest.approx(np.exp(-0.2))
+    # "Easy for M7LS." is the best again but for case and punctuation: not an alternative.
+    assert alternatives == ("EC4M7LS", "the 4M7 LS", "EC4 M7LS")
+    assert model.model.asked == [{"beam_size": 5, "num_hypotheses": 5}]
+
+
+def test_at_most_four_alternatives_and_never_more_hypotheses_than_the_beam():
+    many = [f"line {i}" for i in range(8)]
+    model = WhisperLike(many)
+    *_, alternatives = decode(model, np.zeros(16_000, np.float32))
+    assert alternatives == ("line 1", "line 2", "line 3", "line 4")
+    model = WhisperLike(many)
+    *_, alternatives = decode(model, np.zeros(16_000, np.float32), options=DecodeOptions(3))
+    assert alternatives == ("line 1", "line 2")
+    assert model.model.asked[0]["num_hypotheses"] == 3
+
+
+def test_greedy_decoding_and_other_models_give_no_alternatives():
+    model = WhisperLike(HEARD)
+    *_, alternatives = decode(
+        model, np.zeros(16_000, np.float32), options=DecodeOptions(beam_size=1)
+    )
+    assert alternatives == () and "num_hypotheses" not in model.model.asked[0]
+    *_, alternatives = decode(Recorder([segment("hello")]), np.zeros(16_000, np.float32))
+    assert alternatives == ()
+
+
+def test_the_shared_model_is_left_as_it_was():
+    model = WhisperLike(HEARD)
+    beam = model.model
+    decode(model, np.zeros(16_000, np.float32))
+    assert model.model is beam  # each decode has its own view of it

@@ -1,0 +1,91 @@
+"""The recogniser's other readings of a line (``doubt.mark_also_heard``): a postcode or
+phone number asked for that the line itself does not hold is read back from them
+("Was that EC4M 7LS?"), never taken unasked, never over one the line holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.dialogue.doubt import mark_also_heard
+from tests.dialogue.test_callers import Call, to_details
+
+DETAILS = ("name", "address", "postcode", "phone")
+ANSWERS = ("Raj Patel", "22 Baker Street", "SW1A 1AA")
+
+
+def at(detail: str) -> Call:
+    """A call at the question for ``detail``, the ones before it given."""
+    call = to_details()
+    for line in ANSWERS[: DETAILS.index(detail)]:
+        call.say(line)
+    return call
+
+
+def hear(call: Call, line: str, *others: str, confidence: float = 1.0) -> str:
+    return call.say(mark_also_heard(line, others), confidence=confidence)
+
+
+EASY = "My post code is easy for M7LS."  # the top reading of "my postcode is EC4M 7LS"
+GOO = "My post code is in one nine goo."  # no postcode, no guess
+IN_AREA, OUT_OF_AREA = "My post code is SE1 7PB.", "My post code is EC1A 1BB."
+
+ROWS = [
+    # asked, the line, its other readings -> read back ("Was that ...?"), value taken
+    ("postcode", EASY, ("My post code is EC4M7LS",), "E C 4 M, 7 L S", None),
+    ("postcode", EASY, (), "S Y 4 M, 7 L S", None),  # as before: the line's own guess
+    ("postcode", GOO, (), None, None),
+    ("postcode", "My postcode is SW1A 1AA.", ("My postcode is SW1A 1AB.",), None, "SW1A 1AA"),
+    ("postcode", GOO, (OUT_OF_AREA, IN_AREA), "S E 1, 7 P B", None),  # the area's first
+    ("postcode", GOO, (OUT_OF_AREA,), "E C 1 A, 1 B B", None),  # the only one: read back
+    ("postcode", "My post code is SW1A1A1A1.", (OUT_OF_AREA,), "S W 1 A, 1 A A", None),
+    # SE0 9SD: a postcode's shape, but there is no SE0
+    ("postcode", GOO, ("My post code is southeast 0.9 SD.",), None, None),
+    ("phone", "0 7 7 0 0 9 0 0 1 2.", ("07700900123.",), "0 7 7 0 0, 9 0 0, 1 2 3", None),
+    ("phone", "0 7 7 0 0 9 0 0 1 2.", (), None, None),
+    # "00770090055" reads as +7 70090055 (the international prefix): not a UK number
+    ("phone", "077009555.", ("00770090055.", "07700900555."), "0 7 7 0 0, 9 0 0, 5 5 5", None),
+    ("phone", "07700900456.", ("07700900123.",), None, "+447700900456"),
+]
+
+
+@pytest.mark.parametrize(("asked", "line", "others", "read_back", "taken"), ROWS)
+def test_the_other_readings_are_read_back_only_when_the_line_has_no_such_detail(
+    asked, line, others, read_back, taken
+):
+    call = at(asked)
+    reply = hear(call, line, *others)
+    if read_back is None:
+        assert "Was that" not in reply
+    else:
+        assert f"Was that {read_back}?" in reply
+    assert getattr(call.wf.data, asked) == taken
+
+
+def test_a_reading_read_back_is_taken_on_a_yes():
+    call = at("postcode")
+    hear(call, EASY, "My post code is EC4M7LS")
+    assert "number" in call.say("Yes.") and call.wf.data.postcode == "EC4M 7LS"
+
+
+def test_a_reading_turned_down_is_never_read_back_again():
+    call = at("postcode")
+    hear(call, EASY, "My post code is EC4M7LS")
+    call.say("No.")
+    assert "E C 4 M" not in hear(call, EASY, "My post code is EC4M7LS")
+
+
+def test_a_line_heard_in_doubt_is_read_back_from_the_other_readings_too():
+    call = at("phone")
+    reply = hear(call, "0 7 7 0 0 9 0 0 1 2.", "07700900123.", confidence=0.3)
+    assert "Was that 0 7 7 0 0, 9 0 0, 1 2 3?" in reply and call.wf.data.phone is None
+
+
+@pytest.mark.parametrize(
+    ("asked", "other"),
+    [("name", "Raj Patel, SW1A 1AA."), ("address", "22 Baker Street, 07700900123")],
+)
+def test_never_a_detail_that_is_not_being_asked_for(asked, other):
+    call = at(asked)
+    reply = hear(call, ANSWERS[DETAILS.index(asked)] + ".", other)
+    assert "Was that" not in reply
+    assert call.wf.data.postcode is None and call.wf.data.phone is None
