@@ -8,6 +8,7 @@ import re
 import attrs
 from caller_scripts import Spec
 
+from agent.business.ukformats import parse_postcode
 from agent.demo.softphone import Caller, PressKeys, Say
 
 __all__ = ["REPLIES", "Person", "spelled", "street_name"]
@@ -97,14 +98,17 @@ class Person:
         said = self._last_line()
         if (m := _CHECK.search(text)) is not None:
             heard = _alnum(m.group(1))
+            if (postcode := parse_postcode(heard)) is not None:
+                # A postcode read back is right only whole: "E1 7PB" is in "SE1 7PB" but
+                # is another place, and a person says no to it.
+                wanted = [self.spec.slots.get("postcode", ""), *self.spec.confirms]
+                right = any(parse_postcode(w) == postcode for w in wanted if w)
+                return self._checked(right, said)
             # Right if it is a value the booking wants, or what this caller said in its
             # own words ("14 Mill Lane", corrected to 41 only later).
             own = len(heard) >= 5 and any(heard in _alnum(line) for line in self.said)
-            if own or (heard and any(v and (v in heard or heard in v) for v in self.known)):
-                self.repeats = 0
-                return [self.replies["yes"]]
-            self.repeats += 1
-            return [self.replies["no"]] + ([said] if said and self.repeats <= 2 else [])
+            right = own or (heard and any(v and (v in heard or heard in v) for v in self.known))
+            return self._checked(bool(right), said)
         # Asked another way (type the number, spell the postcode), a person does it, once
         # each, however often they have repeated themselves before.
         phone = self.spec.slots.get("phone")
@@ -128,6 +132,15 @@ class Person:
             return [said]
         self.repeats = 0
         return []
+
+    def _checked(self, right: bool, said: Say | None) -> list:
+        """Yes to a value read back right; no and the line again (twice at most) to one
+        read back wrong."""
+        if right:
+            self.repeats = 0
+            return [self.replies["yes"]]
+        self.repeats += 1
+        return [self.replies["no"]] + ([said] if said and self.repeats <= 2 else [])
 
     def _asked_again(self, text: str) -> Say | None:
         """The caller's line with the detail the agent asks for, when it was said
