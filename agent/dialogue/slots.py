@@ -55,7 +55,8 @@ _NAME_SOFT = re.compile(
 )
 _NOT_NAME = frozenset(
     "and please thanks thank you here calling speaking about with a the my i "  # noqa: SIM905
-    "yes no yeah ok okay sure hello hi sorry".split()
+    "yes no yeah ok okay sure hello hi sorry from at in on "  # "John Smith from 22 ..."
+    "who whose".split()
 )
 _YES = re.compile(
     r"^\s*(?:(?:oh|well|um|er|erm|uh)[\s,]+)?(?:yes|yeah|yea|yep|yup|ya|aye|sure|ok(?:ay)?|"

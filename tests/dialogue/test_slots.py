@@ -218,3 +218,15 @@ def test_talking_to_the_agent_or_ones_own_is_not_asking_for_a_person(said: str) 
 )
 def test_a_name_said_short_then_in_full_is_the_full_name(said: str, name: str) -> None:
     assert extract(said, expecting="name")[1].name == name
+
+
+@pytest.mark.parametrize(
+    ("said", "name"),
+    [
+        ("Hi, this is John Smith from 22 Baker Street, my tap is leaking", "John Smith"),
+        ("I'm Dave on Mill Lane", "Dave"),
+        ("This is Mary who called yesterday", "Mary"),
+    ],
+)
+def test_a_name_ends_where_the_sentence_goes_on(said: str, name: str) -> None:
+    assert extract(said, expecting="name")[1].name == name
