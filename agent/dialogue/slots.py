@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -260,6 +260,8 @@ def find_time_window(text: str, *, now: float, tz: ZoneInfo) -> TimeWindow | Non
         day = today + timedelta(days=7 - today.weekday())
         start = datetime.combine(day, time(0), tz)
         return TimeWindow(start.timestamp(), (start + timedelta(days=5)).timestamp(), text.strip())
+    elif (span := _span(low, today, tz)) is not None:  # "this week", "at the weekend"
+        return TimeWindow(max(span[0], now), span[1], text.strip())
     else:
         for index, name in enumerate(_WEEKDAYS):
             if re.search(rf"\b{name}s?\b", low):
@@ -287,6 +289,22 @@ def find_time_window(text: str, *, now: float, tz: ZoneInfo) -> TimeWindow | Non
     first = datetime.combine(day, time(0), tz)
     last = first + timedelta(days=1)
     return TimeWindow(max(first.timestamp(), now), last.timestamp(), text.strip())
+
+
+def _span(low: str, today: date, tz: ZoneInfo) -> tuple[float, float] | None:
+    """A window of several days: "this week" (till Saturday), "the next few days"
+    (three), "the weekend" (the coming Saturday and Sunday)."""
+    if re.search(r"\b(?:this|the rest of the) week\b", low):
+        first, days = today, 6 - today.weekday()
+    elif re.search(r"\bnext (?:few|couple of|two|three|2|3) days\b|\bfew days\b", low):
+        first, days = today, 3
+    elif re.search(r"\bweekend\b", low):
+        first = today + timedelta(days=(5 - today.weekday()) % 7)
+        days = 2 if today.weekday() < 6 else 1
+    else:
+        return None
+    start = datetime.combine(first, time(0), tz)
+    return start.timestamp(), (start + timedelta(days=max(days, 1))).timestamp()
 
 
 # --- one utterance, all of it ------------------------------------------------

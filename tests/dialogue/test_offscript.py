@@ -34,7 +34,7 @@ BARE = parse_company(_bare)  # no info texts, nobody to transfer to
         ("which areas do you work in?", "area", "E C 4"),
         ("are you a robot?", "robot", "automated booking assistant"),
         ("am I talking to a computer?", "robot", "put you through to a person"),
-        ("is it cheaper at the weekend?", None, "can't answer that one"),
+        ("are your engineers insured?", None, "can't answer that one"),
     ],
 )
 def test_off_script_question_is_answered_and_the_step_goes_on(question, name, heard) -> None:

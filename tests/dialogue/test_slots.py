@@ -145,6 +145,9 @@ def _local(epoch: float) -> datetime:
         ("at 9", (14, 9, 0), (14, 11, 0)),  # 9 today has passed
         ("2pm on thursday", (15, 14, 0), (15, 16, 0)),
         ("next week", (19, 0, 0), (24, 0, 0)),
+        ("sometime this week", (13, 10, 0), (18, 0, 0)),  # now till the end of Saturday
+        ("in the next few days", (13, 10, 0), (16, 0, 0)),
+        ("at the weekend", (17, 0, 0), (19, 0, 0)),
     ],
 )
 def test_time_windows(said: str, start: tuple[int, int, int], end: tuple[int, int, int]) -> None:
