@@ -26,6 +26,7 @@ __all__ = [
     "respell",
     "spelled_letters",
     "spelled_word",
+    "this_number",
     "with_street_name",
 ]
 
@@ -365,3 +366,22 @@ def with_street_name(address: str, name: str) -> str | None:
         num = str(_NUMBER_WORDS.index(num.lower()) + 1)
     number = f"{m.group('pre')}{num} " if num else m.group("pre")
     return f"{number}{name} {street}"
+
+
+_THIS_NUMBER = re.compile(
+    r"\b(?:the|this|same|my) (?:number|one|phone|mobile) (?:i'?m|i am|that i'?m) "
+    r"(?:calling|ringing|phoning) (?:from|on|with)\b|\b(?:this|the same) (?:number|one|phone)\b"
+    r"|\bthe number (?:you can see|you've got|you have|on your screen)\b",
+    re.IGNORECASE,
+)
+
+
+def this_number(text: str, caller_id: str | None) -> str:
+    """An answer to "what's the best number?" that points at the line itself ("the one
+    I'm calling from", "this number"): the caller's number as digits when the call
+    brought it, else the answer without those words (its "one" is no digit)."""
+    if _THIS_NUMBER.search(text) is None:
+        return text
+    if caller_id:
+        return "0" + caller_id[3:] if caller_id.startswith("+44") else caller_id
+    return _THIS_NUMBER.sub(" ", text)

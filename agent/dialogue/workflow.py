@@ -27,6 +27,7 @@ import attrs
 
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
+from agent.dialogue.details import this_number
 from agent.dialogue.doubt import split_also_heard, split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import REPEATS, answer, looks_like_question, say_again, topic
@@ -139,6 +140,8 @@ class BookingWorkflow:
         or a phone number asked for that the line does not)."""
         text, alternatives = split_also_heard(text)
         text, doubted = split_check(text)
+        if self.expecting == "phone":  # "the one I'm calling from"
+            text = this_number(text, self.data.caller_id)
         intent, slots = extract(
             text,
             services=self.profile.services,

@@ -9,6 +9,7 @@ import pytest
 from agent.base.events import Message
 from agent.dialogue.details import spelled_word, with_street_name
 from agent.dialogue.doubt import mark_check, mark_unsure
+from agent.dialogue.workflow import BookingWorkflow
 from agent.providers.llm.offline_policy import OfflinePolicy
 from tests.dialogue.test_callers import NOW, PLUMBER, Call, to_details
 
@@ -312,3 +313,19 @@ def test_a_that_s_lead_in_is_not_part_of_the_address(line: str, address: str) ->
     call = at_address()
     call.say(line)
     assert call.wf.data.address == address
+
+
+@pytest.mark.parametrize("said", ["It's the one I'm calling from", "just use this number"])
+@pytest.mark.parametrize("caller_id", ["+447700900555", None])
+def test_the_number_im_calling_from(said: str, caller_id: str | None) -> None:
+    wf = BookingWorkflow(PLUMBER, "call-1", NOW, caller_id=caller_id)
+    call = Call()
+    call.wf, call.last = wf, call._run(wf.start(NOW))
+    for line in ("my boiler's broken", "yes", "Karen Jones", "12 High Street", "SE1 9SG"):
+        call.say(line)
+    assert wf.expecting == "phone"
+    reply = call.say(said)
+    if caller_id:  # the line's own number, never the "one" of "the one I'm calling from"
+        assert wf.data.phone == caller_id and "visit" in reply
+    else:
+        assert wf.data.phone is None and "best number" in reply
