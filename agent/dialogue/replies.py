@@ -87,7 +87,7 @@ TEMPLATES: dict[str, str] = {
     ),
     "read_back": "Sorry about that. So far I have {summary}. {question}",
     "read_back_empty": "Sorry about that, I haven't got any of your details yet. {question}",
-    "changed": "Thanks, I've changed {what} to {value}.",
+    "changed": "Got it, I've changed {what} to {value}.",  # the question after may thank
     "hand_over": (
         "I'm sorry, I'm struggling to get that down. Let me put you through to {target}, "
         "who can take it from here. Please hold."

@@ -184,7 +184,7 @@ class ActionBuilder:
         return self.say("read_back", summary=summary, question=question)
 
     def changed(self) -> list[Action]:
-        """ "Thanks, I've changed the address to 41 Baker Street." for each changed detail."""
+        """ "Got it, I've changed the address to 41 Baker Street." for each changed detail."""
         return [
             Say(render(self.profile, "changed", what=f"the {self._what(f)}", value=v), "changed")
             for f, v in ((f, self._spoken(f, v)) for f, v in self.data.changed)

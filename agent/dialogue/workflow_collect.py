@@ -20,7 +20,7 @@ from agent.business.company import CompanyProfile
 from agent.business.postcode_districts import known_district
 from agent.business.ukformats import parse_postcode, postcode_guess
 from agent.dialogue.details import looks_spelled, spelled_word
-from agent.dialogue.slots import Intent, Slots, extract
+from agent.dialogue.slots import Intent, Slots, extract, find_name
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData, likely_value
 from agent.dialogue.workflow_problem import hand_over
@@ -240,6 +240,9 @@ def classify_collect(
             return K.OUT_OF_AREA
         data.area_pending = True  # a mishearing must not turn a customer away
         return K.CHECK_AREA
+    if not filled and expecting != "name" and (fuller := _fuller_name(data.name, u.text)):
+        data.merge_slots(Slots(name=fuller))  # "Karen Jones" after "Karen": the whole name
+        return K.DETAILS
     if not filled:
         if data.miss(expecting) > config.max_misses:
             return hand_over(profile)
@@ -303,3 +306,12 @@ def answer_to_street_check(data: BookingData, u: Utterance) -> Utterance:
     if field != "address" or new is None or house is None or re.search(r"\d", new):
         return u
     return attrs.evolve(u, slots=attrs.evolve(u.slots, address=f"{house.group(1)} {new}"))
+
+
+def _fuller_name(name: str | None, text: str) -> str | None:
+    """A bare answer that is the name given before with more of it ("Karen" then
+    "Karen Jones", asked for the address): the caller completing their name."""
+    said = find_name(text, expecting=True) if name else None
+    if said is None or name is None or re.search(r"\d", text):
+        return None
+    return said if set(name.lower().split()) < set(said.lower().split()) else None

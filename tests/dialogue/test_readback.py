@@ -329,3 +329,14 @@ def test_the_number_im_calling_from(said: str, caller_id: str | None) -> None:
         assert wf.data.phone == caller_id and "visit" in reply
     else:
         assert wf.data.phone is None and "best number" in reply
+
+
+def test_a_name_completed_when_asked_for_the_address_is_the_whole_name() -> None:
+    call = to_details()
+    call.say("it's Karen")
+    assert call.wf.expecting == "address"
+    reply = call.say("Karen Jones")
+    assert call.wf.data.name == "Karen Jones" and "changed the name to Karen Jones" in reply
+    assert reply.endswith("What's the address of the job?") and "Sorry" not in reply
+    call.say("12 High Street")
+    assert call.wf.data.address == "12 High Street" and call.wf.data.name == "Karen Jones"
