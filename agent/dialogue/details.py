@@ -28,6 +28,7 @@ __all__ = [
     "spelled_word",
     "this_number",
     "with_street_name",
+    "wrong_detail",
 ]
 
 STREET_WORDS = (
@@ -385,3 +386,24 @@ def this_number(text: str, caller_id: str | None) -> str:
     if caller_id:
         return "0" + caller_id[3:] if caller_id.startswith("+44") else caller_id
     return _THIS_NUMBER.sub(" ", text)
+
+
+_WRONG = re.compile(
+    r"\b(?:wrong|not right|isn't right|is not right|incorrect|a mistake|not correct)\b", re.I
+)
+_DETAIL_WORDS = (
+    ("phone", r"phone|number|mobile"),
+    ("postcode", r"post ?code"),
+    ("address", r"address|street|road|house number|house"),
+    ("name", r"name|surname|spelling"),
+)
+
+
+def wrong_detail(text: str) -> str | None:
+    """The detail a caller says is wrong without the right value ("the phone number is
+    wrong", "you've got my name wrong"), or ``None``."""
+    if _WRONG.search(text) is None:
+        return None
+    return next(
+        (f for f, words in _DETAIL_WORDS if re.search(rf"\b(?:{words})\b", text, re.I)), None
+    )

@@ -93,6 +93,7 @@ TEMPLATES: dict[str, str] = {
         "who can take it from here. Please hold."
     ),
     "ask_change": "Sorry about that. What should I change?",
+    "ask_fix": "Sorry about that. What's the right {what}?",
     "amend_failed": (
         "I'm sorry, I couldn't change the booking from here. The change is recorded on this "
         "call for the office to put right. Is there anything else?"

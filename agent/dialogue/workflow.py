@@ -27,7 +27,7 @@ import attrs
 
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.dialogue.details import this_number
+from agent.dialogue.details import this_number, wrong_detail
 from agent.dialogue.doubt import split_also_heard, split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import REPEATS, answer, looks_like_question, say_again, topic
@@ -115,6 +115,8 @@ class BookingWorkflow:
     @property
     def expecting(self) -> str | None:
         """The detail just asked for, so a bare answer ("Sarah", "SW1A 1AA") counts."""
+        if self.data.fixing is not None:
+            return self.data.fixing  # "What's the right phone number?"
         if self.state is not State.COLLECT or self.data.offer_open:
             return None
         return self.data.missing_detail()
@@ -316,7 +318,7 @@ class BookingWorkflow:
     def _classify_utterance(self, u: Utterance) -> Kind:
         self.silences = 0
         urgent = self.profile.find_emergency(enrich(u.text)) or u.intent is Intent.HUMAN
-        wanted = self.expecting
+        wanted, self.data.fixing = self.expecting, None  # a detail asked for once
         if not urgent and self.state is S.COLLECT:
             u = answer_to_street_check(self.data, u)  # "No, it's Baker Street": number kept
         if not urgent and self.data.spelling and self.data.spelling[0] == wanted:
@@ -364,6 +366,9 @@ class BookingWorkflow:
         filled, invalid = self.data.merge_slots(u.slots)
         if after_booking and any(f in _CUSTOMER for f, _ in self.data.changed):
             return K.AMEND  # a correction after the booking changes the booking
+        if after_booking and (field := wrong_detail(u.text)) is not None:
+            self.data.fixing = field  # asked for once: the next answer is that detail
+            return K.ASK_FIX
         if after_booking and (moving := classify_move(self.data, self.state, u, new_time)):
             return moving
         if self.state in (S.GREET, S.UNDERSTAND) or (self.state is S.CLOSE and u.intent is None):

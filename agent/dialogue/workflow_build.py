@@ -207,6 +207,9 @@ class ActionBuilder:
     def _act_ask_change(self, step: Step) -> list[Action]:
         return self.say("ask_change")
 
+    def _act_ask_fix(self, step: Step) -> list[Action]:
+        return self.say("ask_fix", what=self._what(self.data.fixing or "detail"))
+
     def _act_call_amend(self, step: Step) -> list[Action]:
         changes = tuple((f, v) for f, v in self.data.changed if f != "when")
         self.data.amending, self.data.moving = changes, None

@@ -40,6 +40,7 @@ class BookingData:
             raise ValueError("call_uuid must not be empty (it makes the idempotency key)")
         self.profile, self.call_uuid = profile, call_uuid
         self.caller_id = to_e164(caller_id) if caller_id else None
+        self.fixing: str | None = None  # the detail the caller said was wrong, asked again
         # what the caller told us
         self.service_id: str | None = None
         self.problem = ""

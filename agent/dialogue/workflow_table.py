@@ -71,6 +71,7 @@ class Kind(enum.Enum):
     CHECK_AREA = "check_area"  # a postcode outside the area: confirm before declining
     HAND_OVER = "hand_over"  # a detail missed too often: a person takes over
     AMEND = "amend"  # a correction after the booking: change the booking
+    ASK_FIX = "ask_fix"  # "the phone number is wrong": what is the right one?
     AMENDED = "amended"
     AMEND_PENDING = "amend_pending"  # the booking API is down: kept in the outbox
     AMEND_FAILED = "amend_failed"
@@ -127,6 +128,8 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.COLLECT, K.HAND_OVER): (S.TRANSFER, ("say_hand_over", "transfer_default")),
     (S.UNDERSTAND, K.HAND_OVER): (S.TRANSFER, ("say_hand_over", "transfer_default")),
     (S.CONFIRM, K.AMEND): (None, ("call_amend",)),
+    (S.CONFIRM, K.ASK_FIX): (None, ("ask_fix",)),
+    (S.CLOSE, K.ASK_FIX): (None, ("ask_fix",)),
     (S.CLOSE, K.AMEND): (None, ("call_amend",)),
     (S.CONFIRM, K.AMENDED): (S.CLOSE, ("say_amended",)),
     (S.CLOSE, K.AMENDED): (None, ("say_amended",)),

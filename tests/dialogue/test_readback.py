@@ -340,3 +340,37 @@ def test_a_name_completed_when_asked_for_the_address_is_the_whole_name() -> None
     assert reply.endswith("What's the address of the job?") and "Sorry" not in reply
     call.say("12 High Street")
     assert call.wf.data.address == "12 High Street" and call.wf.data.name == "Karen Jones"
+
+
+def _booked() -> Call:
+    call = Call()
+    for line in ("my boiler's broken", "yes", "Karen Jones", "12 High Street", "SE1 9SG"):
+        call.say(line)
+    for line in ("07700900111", "tomorrow morning", "yes"):
+        call.say(line)
+    assert call.wf.data.booked
+    return call
+
+
+@pytest.mark.parametrize(
+    ("wrong", "asked", "right", "field", "value"),
+    [
+        ("No, you've got my name wrong", "right name?", "Karen Johns", "name", "Karen Johns"),
+        (
+            "The phone number is wrong",
+            "right phone number?",
+            "07700 900 112",
+            "phone",
+            "+447700900112",
+        ),
+        ("that postcode isn't right", "right postcode?", "SE1 9SF", "postcode", "SE1 9SF"),
+    ],
+)
+def test_a_detail_said_wrong_after_the_read_back_is_asked_for_and_amended(
+    wrong: str, asked: str, right: str, field: str, value: str
+) -> None:
+    call = _booked()
+    assert call.say(wrong).endswith(asked)
+    assert "on your booking" in call.say(right)  # amended, not "Sorry, I didn't follow"
+    assert getattr(call.wf.data, field) == value
+    assert call.wf.expecting is None  # asked for once only

@@ -318,6 +318,7 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
             _prep_close_booked,
         ),
     ),
+    Kind.ASK_FIX: (PLUMBER, _utter(Utterance("the phone number is wrong"), _prep_close_booked)),
     Kind.RESCHEDULE: (
         PLUMBER,
         _utter(
