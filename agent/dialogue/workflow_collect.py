@@ -167,6 +167,19 @@ def alternative_value(
     return None if guess is not None and profile.serves_postcode(guess) else found[0]
 
 
+def _inside_alternative(data: BookingData, profile: CompanyProfile, u: Utterance) -> str | None:
+    """A postcode in the company's area from the recogniser's other readings of a line
+    whose own postcode is outside it ("S for sugar, B4 Edward, 1, 7 ..." heard as E1 7PB
+    and, a rank lower, SE1 7PB): a mishearing must not turn a customer away."""
+    for reading in u.alternatives:
+        value = likely_value("postcode", extract(reading, expecting="postcode")[1].postcode)
+        pc = parse_postcode(value) if value else None
+        usable = pc is not None and value not in data.rejected and known_district(pc)
+        if usable and profile.serves_postcode(str(pc)):
+            return str(pc)
+    return None
+
+
 def heard_again(data: BookingData, field: str, heard: str | None) -> set[str] | None:
     """``heard`` (a name or address) is a value the caller turned down, or nothing
     usable while it was asked once more another way: ``None`` when neither (take the
@@ -236,6 +249,9 @@ def classify_collect(
         return K.INVALID_DETAIL
     postcode = data.postcode
     if postcode is not None and not profile.serves_postcode(postcode):
+        if "postcode" in filled and (inside := _inside_alternative(data, profile, u)):
+            data.postcode, data.doubt = None, ("postcode", inside)
+            return K.CHECK_VALUE  # "Was that SE1 7PB?" before "E1 7PB is outside the area"
         if data.area_checked == postcode:
             return K.OUT_OF_AREA
         data.area_pending = True  # a mishearing must not turn a customer away

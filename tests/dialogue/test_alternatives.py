@@ -38,6 +38,15 @@ ROWS = [
     ("postcode", GOO, (OUT_OF_AREA, IN_AREA), "S E 1, 7 P B", None),  # the area's first
     ("postcode", GOO, (OUT_OF_AREA,), "E C 1 A, 1 B B", None),  # the only one: read back
     ("postcode", "My post code is SW1A1A1A1.", (OUT_OF_AREA,), "S W 1 A, 1 A A", None),
+    # the line's own postcode is outside the area, another reading's inside: that first
+    (
+        "postcode",
+        "S for shooter B E1 7PB",
+        ("S for shooter B4 Edward 1 7 P4 Peter B4 Bertie",),
+        "S E 1, 7 P B",
+        None,
+    ),
+    ("postcode", OUT_OF_AREA, ("My post code is EC1A 1BD.",), None, "EC1A 1BB"),  # none inside
     # SE0 9SD: a postcode's shape, but there is no SE0
     ("postcode", GOO, ("My post code is southeast 0.9 SD.",), None, None),
     ("phone", "0 7 7 0 0 9 0 0 1 2.", ("07700900123.",), "0 7 7 0 0, 9 0 0, 1 2 3", None),
