@@ -275,9 +275,6 @@ class BookingWorkflow:
             return unclear_problem(self.data, self.profile, self.config, u) or K.LOW_CONFIDENCE
         return K.LOW_CONFIDENCE
 
-    def _hand_over(self) -> Kind:
-        return hand_over(self.profile)
-
     def _classify_pending_check(self, u: Utterance) -> Kind | None:
         """The answer to "Was that ...?" or "is the postcode ...?", when it is a bare yes/no."""
         data = self.data
