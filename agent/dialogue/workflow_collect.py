@@ -235,8 +235,11 @@ def classify_collect(
             return K.ACCEPT_SLOT
         if u.intent is Intent.NO:
             return K.REJECT_SLOT
-    if expecting not in filled and (other := alternative_value(data, profile, expecting, u)):
-        data.doubt = (expecting, other)  # type: ignore[assignment]
+    # The detail asked for, or one said unasked that did not hold ("077009009" given
+    # while the address was asked): the recogniser's second reading may hold it whole.
+    target = invalid if invalid in ("postcode", "phone") else expecting
+    if target not in filled and (other := alternative_value(data, profile, target, u)):
+        data.doubt = (target, other)  # type: ignore[assignment]
         return K.CHECK_VALUE  # "Was that EC4M 7LS?": the recogniser's second reading
     guessing = invalid == "postcode" or (not filled and invalid is None)
     wanted = "postcode" if invalid == "postcode" else expecting  # said, if not asked

@@ -54,6 +54,8 @@ ROWS = [
     # "00770090055" reads as +7 70090055 (the international prefix): not a UK number
     ("phone", "077009555.", ("00770090055.", "07700900555."), "0 7 7 0 0, 9 0 0, 5 5 5", None),
     ("phone", "07700900456.", ("07700900123.",), None, "+447700900456"),
+    # a number said while the address was asked, heard short: its other reading whole
+    ("address", "077009009", ("07700990099",), "0 7 7 0 0, 9 9 0, 0 9 9", None),
 ]
 
 
