@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -230,12 +230,15 @@ def spelled_postcode(text: str) -> Postcode | None:
     return None
 
 
-def postcode_guess(text: str, prefixes: Iterable[str] = ()) -> Postcode | None:
+def postcode_guess(
+    text: str, prefixes: Iterable[str] = (), exists: Callable[[Postcode], bool] = bool
+) -> Postcode | None:
     """The likeliest postcode in a line that holds none whole, to read back to the
     caller ("Was that SW1A 1AA?"), never to take unasked: a recogniser runs a spoken
     postcode together and adds or repeats a piece ("SW1A1A1A1" for "S W 1 A, 1 A A").
     The fewest characters left out of the line after its last "postcode is"/"it's";
-    one in ``prefixes`` (the company's area) before any other."""
+    one in ``prefixes`` (the company's area) before any other; only one ``exists``
+    allows (``postcode_districts.known_district``: no "S0E 9SG")."""
     tail = re.split(r"(?i)\bpost ?code(?:'s| is)?\b|\bit's\b|\bit is\b", text)[-1]
     tail = _AREA_WORDS.sub(lambda m: m.group(1)[0] + m.group(2)[0], tail)
     words = re.findall(r"[A-Za-z0-9]+", tail)
@@ -244,7 +247,7 @@ def postcode_guess(text: str, prefixes: Iterable[str] = ()) -> Postcode | None:
     for size in (7, 6, 5):
         for kept in itertools.combinations(range(len(compact)), size):
             pc = parse_postcode("".join(compact[k] for k in kept))
-            if pc is None:
+            if pc is None or not exists(pc):
                 continue
             rank = (not postcode_in_area(str(pc), prefixes), len(compact) - size)
             if best is None or rank < best[:2]:

@@ -128,7 +128,7 @@ def guess_postcode(
     when the postcode is the detail asked for and this guess was not turned down."""
     if wanted != "postcode" or data.offer_open:
         return None
-    guess = postcode_guess(text, profile.service_area)
+    guess = postcode_guess(text, profile.service_area, known_district)
     if guess is None or str(guess) in data.rejected:
         return None
     return str(guess)

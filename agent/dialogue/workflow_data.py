@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from agent.business.company import CompanyProfile
+from agent.business.postcode_districts import known_district
 from agent.business.ukformats import parse_postcode, to_e164
 from agent.dialogue.details import (
     looks_spelled,
@@ -149,7 +150,7 @@ class BookingData:
                 self._set(field, value, filled)
         if slots.postcode is not None:
             pc = parse_postcode(slots.postcode)
-            if pc is None:
+            if pc is None or not known_district(pc):  # "S0E 9SG": the shape of one, no place
                 invalid = "postcode"
             else:
                 self._set("postcode", str(pc), filled)
@@ -372,5 +373,5 @@ def likely_value(field: str | None, value: object) -> str | None:
         return to_e164(value)
     if field == "postcode":
         pc = parse_postcode(value)
-        return str(pc) if pc else None
+        return str(pc) if pc and known_district(pc) else None
     return value if field in ("name", "address") else None

@@ -100,3 +100,11 @@ def test_never_a_detail_that_is_not_being_asked_for(asked, other):
     reply = hear(call, ANSWERS[DETAILS.index(asked)] + ".", other)
     assert "Was that" not in reply
     assert call.wf.data.postcode is None and call.wf.data.phone is None
+
+
+@pytest.mark.parametrize("line", ["My postcode is S0E 9SG.", "It's SE0 9SD."])
+def test_a_postcode_of_a_district_that_does_not_exist_is_never_taken_or_read_back(line):
+    call = at("postcode")
+    reply = call.say(line)
+    assert "0" not in reply.replace("0 7", "") and call.wf.data.postcode is None
+    assert "postcode" in reply  # asked again
