@@ -23,6 +23,7 @@ import random
 import signal
 import sys
 import time
+from collections import Counter
 
 import trio
 from rig import (
@@ -106,8 +107,13 @@ def report_timing(fakes, budget: Budget, since: float, seen: dict) -> float:
     }
     last = seen.get("counts", dict.fromkeys(counts, 0))
     seen["counts"] = counts
+    # The uplink's messages by their audio in 20 ms frames, since the last report.
+    sizes = Counter(size // 320 for c in dg for _, size in c.audio_messages)
+    last_sizes = seen.get("sizes", Counter())
+    seen["sizes"] = sizes
     line = {
         "messages": {key: counts[key] - last[key] for key in counts},
+        "stt_message_frames": dict(sorted((sizes - last_sizes).items())),
         "finals": len(fresh),
         "stamped": len(uplink),
         "uplink_ms": summary(uplink),

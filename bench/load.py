@@ -196,6 +196,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
             for key, count in uplink.get("messages", {}).items()
         },
         "fakes_overshoot_ms": uplink["overshoot_ms"],
+        "stt_message_frames": uplink.get("stt_message_frames", {}),
         "turns": mouth["n"],
         "unanswered": measured["unanswered"],
         "calls_completed": measured["calls"],

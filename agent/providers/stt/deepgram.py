@@ -352,9 +352,9 @@ class DeepgramStt:
                     assert message is not None  # due: something is unsent
                     await ws.send_message(message)
                     ledger.mark_sent()
-                    batcher.sent(ledger.unsent_bytes)
-                    self._audio_messages += 1
                     last_sent = trio.current_time()
+                    batcher.sent(ledger.unsent_bytes, last_sent)
+                    self._audio_messages += 1
                     continue
                 if self._audio_done:
                     self._close_sent = True

@@ -71,6 +71,7 @@ class AudioBatcher:
     # When the oldest unsent audio arrived; None: nothing unsent; -inf: late
     # already (a replay backlog, or the last words before a pause).
     _oldest_at: float | None = attrs.field(default=None, init=False)
+    _backlog: bool = attrs.field(default=False, init=False)  # a replay: all of it at once
     # The sender knows about the unsent audio (woken for it, or asleep with its
     # deadline), so the pump need not watch the clock for it.
     _sender_knows: bool = attrs.field(default=False, init=False)
@@ -146,20 +147,26 @@ class AudioBatcher:
         self._sender_knows = True
         return min(keepalive_at, self._oldest_at + self._wait_s())
 
-    def sent(self, unsent: int) -> None:
-        """A message went out and ``unsent`` bytes still wait.
+    def sent(self, unsent: int, now: float) -> None:
+        """A message went out at ``now`` and ``unsent`` bytes still wait.
 
-        What is left after a capped message keeps its age: the tail of a
-        backlog follows at once.
+        The tail of a replay backlog follows at once. Otherwise what is left came
+        while the message was being written: a new batch, timed from ``now`` (not
+        from the message's age, which would send it at once, a frame or two at a
+        time while sends are slow).
         """
         if unsent <= 0:
             self._oldest_at = None
             self._sender_knows = False
+            self._backlog = False
+        elif not self._backlog:
+            self._oldest_at = now
 
     def rewound(self, unsent: int) -> None:
         """A new connection: the audio to replay is late already."""
         if unsent > 0:
             self._oldest_at = -math.inf
+            self._backlog = True
 
     def speaking(self, now: float) -> None:
         """The VAD hears the caller talk (a speech start, or loud again after a pause)."""

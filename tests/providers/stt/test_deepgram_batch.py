@@ -76,7 +76,7 @@ def simulate(
             message = ledger.next_unsent(policy.max_message_bytes)
             assert message is not None
             ledger.mark_sent()
-            policy.sent(ledger.unsent_bytes)
+            policy.sent(ledger.unsent_bytes, now)
             run.messages.append((now, len(message)))
         sender_alarm = policy.sleep_until(ledger.unsent_bytes, math.inf)
 
@@ -259,7 +259,7 @@ def test_a_replay_backlog_goes_at_once_in_capped_messages():
         message = ledger.next_unsent(policy.max_message_bytes)
         assert message is not None
         ledger.mark_sent()
-        policy.sent(ledger.unsent_bytes)
+        policy.sent(ledger.unsent_bytes, 1.0)
         sizes.append(len(message))
     # 250 ms is 4000 bytes: 12 whole frames a message, the tail straight after.
     assert sizes == [3840] * 4 + [640]
@@ -271,6 +271,30 @@ def test_a_replay_backlog_goes_at_once_in_capped_messages():
     ledger.push(FRAME)
     assert not policy.added(ledger.unsent_bytes, 2.0)
     assert policy.pump_alarm_at(ledger.unsent_bytes) == pytest.approx(2.1)
+
+
+@pytest.mark.parametrize("pause", [False, True])
+def test_audio_that_came_during_a_slow_send_waits_for_its_own_batch(pause):
+    # A busy agent: a send takes 50 ms, two frames come meanwhile. They are a new
+    # batch, not late already as the message was (which sent them at once, a frame
+    # or two at a time, while sends are slow); so are those after a pause's flush.
+    ledger, policy = AudioLedger(RATE, 10.0), batcher()
+    for i in range(5 if not pause else 3):
+        ledger.push(FRAME)
+        due = policy.added(ledger.unsent_bytes, 0.02 * i)
+    if pause:
+        policy.pausing(0.05)
+    assert due or (pause and policy.due(ledger.unsent_bytes, 0.05))
+    assert ledger.next_unsent(policy.max_message_bytes) is not None
+    ledger.push(FRAME)
+    policy.added(ledger.unsent_bytes, 0.1)
+    ledger.push(FRAME)
+    policy.added(ledger.unsent_bytes, 0.12)
+    ledger.mark_sent()
+    policy.sent(ledger.unsent_bytes, 0.13)
+    assert ledger.unsent_bytes == 640 and not policy.due(640, 0.13)
+    wait = 0.1 if not pause else 0.24  # talking, or the quiet gathering after a pause
+    assert policy.sleep_until(640, math.inf) == pytest.approx(0.13 + wait)
 
 
 def test_an_empty_frame_starts_no_batch():
