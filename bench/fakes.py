@@ -23,6 +23,7 @@ import random
 import signal
 import sys
 import time
+from collections import Counter
 
 import trio
 from rig import (
@@ -95,7 +96,24 @@ def report_timing(fakes, budget: Budget, since: float, seen: dict) -> float:
     tts = [
         (c.first_chunk_at - c.fragments[0][0]) * 1000 - budget.tts_first_audio_ms for c in contexts
     ]
+    # Messages on the provider sockets since the last report (the agent handles each).
+    dg = fakes.deepgram.connections
+    counts = {
+        "stt_audio_messages": sum(len(c.audio_messages) for c in dg),
+        "stt_audio_bytes": sum(size for c in dg for _, size in c.audio_messages),
+        "stt_controls": sum(len(c.controls) for c in dg),
+        "stt_results": sum(len(c.sent) for c in dg),
+        "tts_chunks": sum(c.chunks_sent for c in fakes.cartesia.connections),
+    }
+    last = seen.get("counts", dict.fromkeys(counts, 0))
+    seen["counts"] = counts
+    # The uplink's messages by their audio in 20 ms frames, since the last report.
+    sizes = Counter(size // 320 for c in dg for _, size in c.audio_messages)
+    last_sizes = seen.get("sizes", Counter())
+    seen["sizes"] = sizes
     line = {
+        "messages": {key: counts[key] - last[key] for key in counts},
+        "stt_message_frames": dict(sorted((sizes - last_sizes).items())),
         "finals": len(fresh),
         "stamped": len(uplink),
         "uplink_ms": summary(uplink),

@@ -189,7 +189,14 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         },
         "mouth_to_ear_ms": {k: mouth[k] for k in ("p50", "p99", "max")},
         "uplink_ms": uplink["uplink_ms"],
+        # Provider messages per call-second of talk (each costs the agent a wake-up,
+        # a WebSocket frame and TLS), counted by the fakes.
+        "provider_messages_per_call_s": {
+            key: round(count / max(expected / 50, 1e-9), 2)
+            for key, count in uplink.get("messages", {}).items()
+        },
         "fakes_overshoot_ms": uplink["overshoot_ms"],
+        "stt_message_frames": uplink.get("stt_message_frames", {}),
         "turns": mouth["n"],
         "unanswered": measured["unanswered"],
         "calls_completed": measured["calls"],
@@ -238,6 +245,9 @@ def print_step(r: dict) -> None:
     overshoot = ", ".join(
         f"{name} {stats['p50']:.1f} ms" for name, stats in r["fakes_overshoot_ms"].items()
     )
+    messages = ", ".join(
+        f"{name} {count:g}" for name, count in r.get("provider_messages_per_call_s", {}).items()
+    )
     print(
         f"N={r['calls']:4d}  at the callers' sockets: pacing p50 {q['p50']:.3f} p99 {q['p99']:.3f}"
         f" max {q['max']:.1f} ms  late {r['socket_late_frames']}/{r['frames']}"
@@ -248,6 +258,7 @@ def print_step(r: dict) -> None:
         f" {r['mouth_to_ear_ms']['p50']:.0f}, {r['turns']} turns, {r['unanswered']} unanswered);"
         f" STT uplink p50 {u['p50']:.1f} p99 {u['p99']:.1f} ms ({u['n']} finals)\n"
         f"        the fakes' lateness (counted in agent-added) p50: {overshoot}\n"
+        f"        provider messages per call-second: {messages}\n"
         f"        frames delivered {r['frames_delivered_pct']} % of 50/s per call"
         f"{' (STARVED: CPU per call reads low)' if r['frames_delivered_pct'] < 97 else ''}\n"
         f"        CPU per call: agent {r['cpu_per_call_pct']:.3f} %, harness"

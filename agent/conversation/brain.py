@@ -231,6 +231,7 @@ class ConversationBrain:
                 self.feed.caller_pausing(now)
                 self._execute(self.taker.vad_pause(now), now)
             elif vad.speaking:  # loud again within the hangover (not the end of speech)
+                self.feed.caller_speaking()
                 self._execute(self.taker.vad_resume(now), now)
         deadline = self._deadline
         if deadline is not None and now >= deadline:
@@ -241,6 +242,7 @@ class ConversationBrain:
         if self._nursery is None:
             return
         if transition == VadTransition.SPEECH_START:
+            self.feed.caller_speaking()
             self.consent.speech_started(now)
             self._execute(self.taker.vad_speech_start(now), now)
         elif transition == VadTransition.SPEECH_END:

@@ -17,13 +17,16 @@ of speech (the VAD's pause) flushes at once. A session without ``uplink`` gets
 every frame as it comes.
 
 A session that takes audio directly (``push_audio``: Deepgram) is handed each
-batch or frame without the channel: no task wakes per hand-over but the
-session's sender, when a message is due (its ledger bounds the memory, dropping
-the oldest audio). Otherwise memory stays bounded as before: ``send_nowait`` on
-a full channel drops the batch and counts its frames (``dropped``). The channel
-has room for ``buffer`` frames plus the gate's ring when batched (so as many
-bytes as before); a frame sent on its own around a pause takes a whole slot, so
-a stalled session drops sooner there. A session's pump drains the channel at
+frame without the channel and batches by itself: no task wakes per hand-over
+but the session's sender, when a message is due (its ledger bounds the memory,
+dropping the oldest audio). It hears about the VAD too: ``caller_pausing`` and,
+if it has one, ``caller_speaking`` (the caller's speech start, or loud again
+within a pause), so it can batch the caller's silence more than the talk.
+Otherwise memory stays bounded as before: ``send_nowait`` on a full channel
+drops the batch and counts its frames (``dropped``). The channel has room for
+``buffer`` frames plus the gate's ring when batched (so as many bytes as
+before); a frame sent on its own around a pause takes a whole slot, so a
+stalled session drops sooner there. A session's pump drains the channel at
 once, so only a stalled one ever fills it.
 """
 
@@ -59,9 +62,11 @@ class SttFeed:
         # Optional on a session (``agent.providers.stt.uplink``): absent, no batching.
         self._uplink: UplinkBatching | None = getattr(stt, "uplink", None)
         self._push: Callable[[bytes], None] | None = getattr(stt, "push_audio", None)
+        self._speaking: Callable[[], None] | None = getattr(stt, "caller_speaking", None)
         frames_per_batch = 1
         self._batch_s, self._batch_bytes = 0.0, 0  # 0 bytes: no batching
-        if self._uplink is not None:
+        # A session that takes the audio directly batches it itself, on each frame.
+        if self._uplink is not None and self._push is None:
             frames_per_batch = max(1, round(self._uplink.batch_s / _FRAME_S))
             self._batch_s = self._uplink.batch_s
             self._batch_bytes = int(self._batch_s * stt.sample_rate * 2)
@@ -96,6 +101,11 @@ class SttFeed:
         self._append(pcm)
         if now - self._pending_since >= self._batch_s:
             self.flush()
+
+    def caller_speaking(self) -> None:
+        """The VAD hears the caller talk: its speech start, or loud again in a pause."""
+        if self._speaking is not None:
+            self._speaking()
 
     def caller_pausing(self, now: float) -> None:
         """The VAD heard the caller stop: what waits goes now, then frame by frame

@@ -33,8 +33,12 @@ class SpeechToText(Protocol):
 
     ``caller_pausing()`` (sync) is called when the VAD hears the caller stop,
     maybe at the end of a turn: a recogniser that batches audio sends it frame by
-    frame for a while then, so its end-of-speech timing is not delayed by the
-    batching; one that does not batch does nothing.
+    frame around its endpointing time then, so its end-of-speech timing is not
+    delayed by the batching; one that does not batch does nothing. A session may
+    also have ``caller_speaking()`` (sync: the VAD hears the caller start, or talk
+    again within a pause) and ``push_audio(pcm)`` (the caller's frames handed over
+    directly instead of on ``audio``); ``agent.conversation.sttfeed`` uses them
+    when they are there.
     """
 
     sample_rate: int

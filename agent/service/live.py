@@ -141,6 +141,9 @@ async def _stt_stage(env: Mapping[str, str], name: str, call: Call, wav: Path) -
     async def feed() -> None:
         nonlocal audio_end
         async with audio_send:
+            speaking = getattr(stt, "caller_speaking", None)  # as the VAD would say
+            if speaking is not None:
+                speaking()
             for start in range(0, len(pcm), frame):
                 audio_send.send_nowait(pcm[start : start + frame])
                 await trio.sleep(0.02)

@@ -11,7 +11,7 @@ the agent's reply, within the turn-taker's confirmation time instead of 3 s late
 from __future__ import annotations
 
 from agent.demo.signals import speechlike
-from agent.demo.softphone import HangUp, Say, WaitAgent
+from agent.demo.softphone import HangUp, Say, Silence, WaitAgent
 from agent.dialogue.turntaking import TurnTakingParams
 from agent.providers.stt.deepgram import DeepgramSettings, DeepgramStt
 from tests.conversation.test_faults import DIRECTORY, EPOCH, NoTools, user_turns, whole_call
@@ -23,7 +23,9 @@ PHONE = "My phone number is 07700 900123."
 CONFIRMATION_S = TurnTakingParams().vad_confirm_timeout_s  # 1.0 s
 
 
-async def call_with_a_phone_number(turn_taking: TurnTakingParams | None = None):
+async def call_with_a_phone_number(
+    turn_taking: TurnTakingParams | None = None, *, stay_s: float = 0.0
+):
     from agent.conversation import conversation_brain_factory
 
     async with open_fake_deepgram(script=[PHONE], sample_rate=8000) as fake:
@@ -38,7 +40,8 @@ async def call_with_a_phone_number(turn_taking: TurnTakingParams | None = None):
             turn_taking=turn_taking,
             epoch=lambda: EPOCH,
         )
-        caller, _, _ = await whole_call(factory, [Say(speechlike(1.6)), WaitAgent(10), HangUp()])
+        script = [Say(speechlike(1.6)), WaitAgent(10), Silence(stay_s), HangUp()]
+        caller, _, _ = await whole_call(factory, script)
         fake.check()
     (said,) = caller.utterances
     (connection,) = fake.connections
@@ -65,7 +68,9 @@ async def test_phone_number_final_comes_within_the_confirmation_time(autojump_cl
 async def test_without_the_finalize_request_the_final_waits_out_the_hold_back(autojump_clock):
     # The behaviour before issue 20: nobody sends Finalize.
     never = TurnTakingParams(stt_finalize_after_s=60.0)
-    spoke_until, final_at, connection, llm, _ = await call_with_a_phone_number(never)
+    # The caller stays on a little after the first answer: the held final comes
+    # 3 s into the silence, which goes in 240 ms messages.
+    spoke_until, final_at, connection, llm, _ = await call_with_a_phone_number(never, stay_s=1.0)
     assert connection.controls.count("Finalize") == 0
     # 3 s of silence as the fake hears it (it ends speech on 10 ms blocks).
     assert final_at - spoke_until >= ENTITY_HOLD_MS / 1000 - 0.02

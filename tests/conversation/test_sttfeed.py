@@ -89,10 +89,19 @@ async def test_a_batching_session_is_woken_once_per_batch_with_every_frame_in_or
 
 
 class PushedStt(StubStt):
-    """A session that takes audio directly (``push_audio``), as Deepgram's does."""
+    """A session that takes audio directly (``push_audio``) and hears the VAD's
+    speech starts (``caller_speaking``), as Deepgram's does."""
+
+    def __init__(self, uplink: UplinkBatching | None) -> None:
+        super().__init__(uplink)
+        self.speaking_after: list[int] = []  # the feed's to_stt when caller_speaking came
 
     def push_audio(self, pcm: bytes) -> None:
         self.messages.append((trio.current_time(), pcm))
+
+    def caller_speaking(self) -> None:
+        assert self.feed is not None
+        self.speaking_after.append(self.feed.to_stt)
 
     async def run(self, audio, out, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -101,23 +110,31 @@ class PushedStt(StubStt):
                 raise AssertionError(f"{len(pcm)} bytes came on the channel")
 
 
-async def test_a_session_that_takes_audio_directly_gets_the_same_batches_at_once(
+async def test_a_session_that_takes_audio_directly_gets_each_frame_and_the_vad(
     autojump_clock,
 ):
+    # It batches by itself (Deepgram's AudioBatcher): the feed gathers nothing.
     stt = PushedStt(BATCHING)
     async with trio.open_nursery() as nursery:
         feed = await opened(stt, nursery)
-        await talk(feed, 0, 7)  # one batch of 5, two frames waiting
-        feed.caller_pausing(trio.current_time())  # the two at once
-        await talk(feed, 7, 3)  # then frame by frame
+        feed.caller_speaking()
+        await talk(feed, 0, 7)
+        feed.caller_pausing(trio.current_time())
+        await talk(feed, 7, 3)
         await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
-    sizes = [len(pcm) for _, pcm in stt.messages]
-    assert sizes == [5 * FRAME_BYTES, 2 * FRAME_BYTES] + [FRAME_BYTES] * 3
+    assert [len(pcm) for _, pcm in stt.messages] == [FRAME_BYTES] * 10
     assert joined(stt) == b"".join(frame(i) for i in range(10))
-    assert feed.to_stt == 10 and feed.batches == 5 and feed.dropped == 0
-    # Handed over in the instant of the frame that completed each (no task between).
-    assert round(stt.messages[0][0], 3) == 0.1
+    assert feed.to_stt == 10 and feed.batches == 10 and feed.dropped == 0
+    assert stt.speaking_after == [0] and stt.pausing_calls == 1
+    # Handed over in the instant of its frame (no task between).
+    assert [round(t, 3) for t, _ in stt.messages] == [round(0.02 * k, 3) for k in range(1, 11)]
+
+
+async def test_a_session_without_caller_speaking_is_not_told():
+    feed = SttFeed(StubStt(BATCHING), "talk-over", 50)
+    feed.caller_speaking()  # nothing to call: no error
+    assert feed.to_stt == 0
 
 
 async def test_a_session_without_uplink_gets_every_frame_as_it_comes(autojump_clock):

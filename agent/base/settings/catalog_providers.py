@@ -57,7 +57,7 @@ SETTINGS = (
     Setting("DEEPGRAM_CLOSE_TIMEOUT_S", Float(0.1, 120), 3.0,
             "after CloseStream, wait for the last results", DEEPGRAM, unit="s"),
     Setting("DEEPGRAM_BATCH_MS", Int(20, 250), 100,
-            "caller audio per message while the caller talks (20: every frame alone)",
+            "caller audio per message while the caller talks (quiet: 240; 20: every frame alone)",
             DEEPGRAM, unit="ms"),
     # --- llm ----------------------------------------------------------------------------
     Setting("LLM_PROVIDER", Choice(LLM_PRESET_NAMES), "groq",

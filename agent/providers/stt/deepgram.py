@@ -39,7 +39,7 @@ from agent.base.errors import (
     ProviderTimeout,
     RemoteProtocolError,
 )
-from agent.base.events import SttEvent
+from agent.base.events import SttEvent, Transcript
 from agent.base.tls import client_context
 from agent.providers.shielded import shielded_nursery
 from agent.providers.stt.deepgram_batch import AudioBatcher, AudioLedger
@@ -106,6 +106,9 @@ class DeepgramStt:
         )
         self.uplink = self._batcher.uplink()  # the caller's side batches alike (sttfeed)
         self._wakeup = trio.Event()
+        # The sender's sleep while it has one: new audio moves its deadline
+        # instead of waking it to compute the deadline itself.
+        self._sender_sleep: trio.CancelScope | None = None
         self._audio_done = False
         self._finalize_at: int | None = None
         self._close_sent = False
@@ -135,14 +138,31 @@ class DeepgramStt:
         ledger, batcher = self._ledger, self._batcher
         ledger.push(pcm)
         unsent = ledger.unsent_bytes
-        if batcher.added(unsent, trio.current_time()) or batcher.pump_alarm_at(unsent) < math.inf:
+        if batcher.added(unsent, trio.current_time()):
+            self._wakeup.set()
+            return
+        alarm = batcher.pump_alarm_at(unsent)
+        if alarm < math.inf:
+            sleep = self._sender_sleep
+            if sleep is None:
+                self._wakeup.set()  # busy or not connected: it looks before sleeping
+            else:
+                sleep.deadline = min(sleep.deadline, alarm)
+                batcher.pump_alarm_rang()
+
+    def caller_speaking(self) -> None:
+        """The VAD hears the caller talk (its speech start, or loud again within a
+        pause): audio goes in talking-sized batches, what waited longer at once."""
+        now = trio.current_time()
+        self._batcher.speaking(now)
+        if self._batcher.due(self._ledger.unsent_bytes, now):
             self._wakeup.set()
 
     def caller_pausing(self) -> None:
         """The VAD heard the caller stop: maybe the end of a turn. Deepgram times
         its endpointing on the audio it has, so batched silence would delay
-        ``speech_final``: what waits goes now, then every frame on its own for the
-        endpointing time and a margin (each call extends it)."""
+        ``speech_final``: what waits goes now, then every frame on its own around
+        the endpointing time (``AudioBatcher.pausing``)."""
         self._batcher.pausing(trio.current_time())
         self._wakeup.set()
 
@@ -332,9 +352,9 @@ class DeepgramStt:
                     assert message is not None  # due: something is unsent
                     await ws.send_message(message)
                     ledger.mark_sent()
-                    batcher.sent(ledger.unsent_bytes)
-                    self._audio_messages += 1
                     last_sent = trio.current_time()
+                    batcher.sent(ledger.unsent_bytes, last_sent)
+                    self._audio_messages += 1
                     continue
                 if self._audio_done:
                     self._close_sent = True
@@ -347,8 +367,14 @@ class DeepgramStt:
                     self._keepalives += 1
                     last_sent = trio.current_time()
                     continue
-                with trio.move_on_at(batcher.sleep_until(ledger.unsent_bytes, keepalive_at)):
-                    await self._wakeup.wait()
+                with trio.move_on_at(
+                    batcher.sleep_until(ledger.unsent_bytes, keepalive_at)
+                ) as sleep:
+                    self._sender_sleep = sleep
+                    try:
+                        await self._wakeup.wait()
+                    finally:
+                        self._sender_sleep = None
         except ConnectionClosed:
             return  # the receiver sees the same close and reports it
 
@@ -385,6 +411,8 @@ class DeepgramStt:
                 continue
             if parsed.final_end is not None:
                 self._ledger.acknowledge(parsed.final_end)
+            if any(isinstance(e, Transcript) and e.end_of_turn for e in parsed.events):
+                self._batcher.turn_ended(trio.current_time())
             if parsed.kind == "Metadata":
                 log.debug("deepgram: metadata, request_id=%s", parsed.request_id)
             for event in parsed.events if listening else ():

@@ -3,14 +3,23 @@
 ``AudioLedger`` is what to send: it keeps what was sent until a final result
 covers it and what could not be sent yet, so a reconnect loses no audio.
 
-``AudioBatcher`` is when to send it. One WebSocket message per 20 ms frame
-costs several scheduler round trips and a wsproto frame each (a fifth of the
+``AudioBatcher`` is when to send it. Every WebSocket message costs the agent a
+task wake-up, a wsproto frame and a TLS record (the uplink was a sixth of the
 agent's CPU in a load profile), and Deepgram recommends 20-250 ms of audio per
-message. So while the caller talks, frames are gathered into ``batch_ms``
-messages. Where the batching would add latency it stops: Deepgram times its
-endpointing (``speech_final``) on the audio it has received, so when the VAD
-hears the caller pause, what waits goes at once and every frame goes on its own
-for the endpointing time plus a margin.
+message. So frames are gathered: into ``batch_ms`` messages while the caller
+talks (the interim results keep their pace), into ``MAX_MESSAGE_MS`` messages
+(whole frames: 240 ms) while the caller is quiet (the agent talking, the
+silences between turns: no words can come out of it sooner). Where batching
+would add latency it stops:
+
+* the caller starts talking (the VAD's speech start): what waits goes at once
+  when it is older than a talking batch;
+* the caller pauses (the VAD's pause): what waits goes at once (the last
+  words), and Deepgram times its endpointing (``speech_final``) on the audio it
+  has received, so the frames that can complete its silence go one by one:
+  from ``PAUSE_LEAD_MS`` before the endpointing time to ``PAUSE_MARGIN_MS``
+  after it, or until Deepgram has ended the turn. The silence before that is
+  gathered, as the gathered frames go with the first one due on its own.
 
 Pure: no trio, no sockets; times are passed in.
 """
@@ -24,14 +33,18 @@ import attrs
 
 from agent.providers.stt.uplink import UplinkBatching
 
-__all__ = ["MAX_MESSAGE_MS", "PAUSE_MARGIN_MS", "AudioBatcher", "AudioLedger"]
+__all__ = ["MAX_MESSAGE_MS", "PAUSE_LEAD_MS", "PAUSE_MARGIN_MS", "AudioBatcher", "AudioLedger"]
 
-# Deepgram's recommended upper bound for the audio in one message; replays of a
-# backlog go in messages of at most this much.
+# Deepgram's recommended upper bound for the audio in one message; the caller's
+# silence and replays of a backlog go in messages of at most this much.
 MAX_MESSAGE_MS = 250
 # Frame-by-frame sending lasts this much beyond the endpointing time: room for
 # the VAD and Deepgram to disagree a little on where the speech ended.
 PAUSE_MARGIN_MS = 300
+# ... and starts this much before it: Deepgram may hear the speech end before
+# the VAD does (a quiet tail, a breath). The silence before is gathered.
+PAUSE_LEAD_MS = 200
+_FRAME_MS = 20  # the caller's frames; a batch of one frame is no batching at all
 
 
 @attrs.define
@@ -42,31 +55,49 @@ class AudioBatcher:
     matters, so the two cannot disagree. The pump tells it about each frame
     (``added``: wake the sender?); the sender asks ``due`` before sending,
     ``sleep_until`` before sleeping and reports ``sent``. Audio waits for a
-    batch at most ``batch_s`` (when frames stop coming mid-batch, the pump's
-    alarm, ``pump_alarm_at``, wakes the sender).
+    batch at most its batch time (``batch_s`` while the caller talks,
+    ``quiet_s`` otherwise; when frames stop coming mid-batch, the pump's alarm,
+    ``pump_alarm_at``, wakes the sender). The caller's side reports the VAD:
+    ``speaking``, ``pausing``; the receiver reports the STT's ``turn_ended``.
     """
 
-    batch_bytes: int
+    batch_bytes: int  # while the caller talks
     batch_s: float
     max_message_bytes: int
-    pause_window_s: float
-    # When the oldest unsent audio arrived; None: nothing unsent; -inf: a replay
-    # backlog, late already.
+    pause_window_s: float  # after a pause, frame by frame until then at most
+    quiet_bytes: int  # while the caller is quiet
+    quiet_s: float
+    pause_gather_s: float  # after a pause, gathered until then
+    # When the oldest unsent audio arrived; None: nothing unsent; -inf: late
+    # already (a replay backlog, or the last words before a pause).
     _oldest_at: float | None = attrs.field(default=None, init=False)
+    _backlog: bool = attrs.field(default=False, init=False)  # a replay: all of it at once
     # The sender knows about the unsent audio (woken for it, or asleep with its
     # deadline), so the pump need not watch the clock for it.
     _sender_knows: bool = attrs.field(default=False, init=False)
+    _speaking: bool = attrs.field(default=False, init=False)  # from speech start to a pause
+    _paused_at: float = attrs.field(default=-math.inf, init=False)
+    _per_frame_from: float = attrs.field(default=math.inf, init=False)
     _per_frame_until: float = attrs.field(default=-math.inf, init=False)
 
     @classmethod
     def for_stream(cls, sample_rate: int, batch_ms: int, endpointing_ms: int) -> AudioBatcher:
         bytes_per_ms = sample_rate * 2 / 1000
         batch_bytes = max(2, int(batch_ms * bytes_per_ms))
+        max_message_bytes = max(batch_bytes, int(MAX_MESSAGE_MS * bytes_per_ms))
+        # DEEPGRAM_BATCH_MS=20 is documented as every frame alone: in silence too.
+        # Otherwise whole frames up to MAX_MESSAGE_MS (240 ms): one message each.
+        quiet_ms = max(batch_ms, MAX_MESSAGE_MS // _FRAME_MS * _FRAME_MS)
+        if batch_ms <= _FRAME_MS:
+            quiet_ms = batch_ms
         return cls(
             batch_bytes=batch_bytes,
             batch_s=batch_ms / 1000,
-            max_message_bytes=max(batch_bytes, int(MAX_MESSAGE_MS * bytes_per_ms)),
+            max_message_bytes=max_message_bytes,
             pause_window_s=(endpointing_ms + PAUSE_MARGIN_MS) / 1000,
+            quiet_bytes=min(max_message_bytes, max(2, int(quiet_ms * bytes_per_ms))),
+            quiet_s=quiet_ms / 1000,
+            pause_gather_s=max(0, endpointing_ms - PAUSE_LEAD_MS) / 1000,
         )
 
     def uplink(self) -> UplinkBatching:
@@ -74,20 +105,19 @@ class AudioBatcher:
         return UplinkBatching(self.batch_s, self.pause_window_s)
 
     def per_frame(self, now: float) -> bool:
-        """Inside a pausing window: every frame goes on its own."""
-        return now < self._per_frame_until
+        """Inside a pausing window's frame-by-frame part: every frame goes on its own."""
+        return self._per_frame_from <= now < self._per_frame_until
 
     def due(self, unsent: int, now: float, *, flush: bool = False) -> bool:
         """Should the sender send now? ``flush``: the audio ends or a Finalize waits."""
         if unsent <= 0:
             return False
-        return (
-            flush
-            or unsent >= self.batch_bytes
-            or self.per_frame(now)
-            or self._oldest_at is None
-            or now >= self._oldest_at + self.batch_s
-        )
+        oldest = self._oldest_at
+        if flush or oldest is None or self._per_frame_from <= now < self._per_frame_until:
+            return True
+        if self._speaking:
+            return unsent >= self.batch_bytes or now >= oldest + self.batch_s
+        return unsent >= self.quiet_bytes or now >= oldest + self.quiet_s
 
     def added(self, unsent: int, now: float) -> bool:
         """A frame arrived and ``unsent`` bytes now wait. True: wake the sender."""
@@ -104,7 +134,7 @@ class AudioBatcher:
         """When the pump must wake the sender if no frame comes first (inf: never)."""
         if unsent <= 0 or self._sender_knows or self._oldest_at is None:
             return math.inf
-        return self._oldest_at + self.batch_s
+        return self._oldest_at + self._wait_s()
 
     def pump_alarm_rang(self) -> None:
         """The pump woke the sender for audio whose batch time ran out."""
@@ -115,26 +145,59 @@ class AudioBatcher:
         if unsent <= 0 or self._oldest_at is None:
             return keepalive_at
         self._sender_knows = True
-        return min(keepalive_at, self._oldest_at + self.batch_s)
+        return min(keepalive_at, self._oldest_at + self._wait_s())
 
-    def sent(self, unsent: int) -> None:
-        """A message went out and ``unsent`` bytes still wait.
+    def sent(self, unsent: int, now: float) -> None:
+        """A message went out at ``now`` and ``unsent`` bytes still wait.
 
-        What is left after a capped message keeps its age: the tail of a
-        backlog follows at once.
+        The tail of a replay backlog follows at once. Otherwise what is left came
+        while the message was being written: a new batch, timed from ``now`` (not
+        from the message's age, which would send it at once, a frame or two at a
+        time while sends are slow).
         """
         if unsent <= 0:
             self._oldest_at = None
             self._sender_knows = False
+            self._backlog = False
+        elif not self._backlog:
+            self._oldest_at = now
 
     def rewound(self, unsent: int) -> None:
         """A new connection: the audio to replay is late already."""
         if unsent > 0:
             self._oldest_at = -math.inf
+            self._backlog = True
+
+    def speaking(self, now: float) -> None:
+        """The VAD hears the caller talk (a speech start, or loud again after a pause)."""
+        self._speaking = True
+        if now < self._per_frame_from:
+            # The pause was one between words: no frame-by-frame sending for it.
+            self._per_frame_from, self._per_frame_until = math.inf, -math.inf
 
     def pausing(self, now: float) -> None:
-        """The VAD heard the caller stop: send frame by frame for a while."""
-        self._per_frame_until = now + self.pause_window_s
+        """The VAD heard the caller stop: what waits goes now, then the window."""
+        self._speaking = False
+        if self._oldest_at is not None:
+            self._oldest_at = -math.inf  # the last words: at once, as before the pause
+        self._paused_at = now
+        if self.per_frame(now):  # already frame by frame: go on, and longer
+            self._per_frame_until = max(self._per_frame_until, now + self.pause_window_s)
+        else:
+            self._per_frame_from = now + self.pause_gather_s
+            self._per_frame_until = now + self.pause_window_s
+
+    def turn_ended(self, now: float) -> None:
+        """The STT ended the caller's turn (``speech_final``, or its answer to a
+        Finalize). If that can be the last pause's endpointing (it came once frame
+        by frame sending would have begun for it), nothing is left to time: the
+        window ends. An earlier pause's final, received sooner after a later pause,
+        leaves the later one's window alone."""
+        if now >= self._paused_at + self.pause_gather_s:
+            self._per_frame_from, self._per_frame_until = math.inf, -math.inf
+
+    def _wait_s(self) -> float:
+        return self.batch_s if self._speaking else self.quiet_s
 
 
 class AudioLedger:

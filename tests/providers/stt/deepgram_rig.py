@@ -46,7 +46,8 @@ async def transcribe(stt: DeepgramStt, plan: list[Any], *, direct: bool = False)
     """Run ``stt`` over ``plan``: bytes = a 20 ms frame (sent in real time; with
     ``direct`` by ``push_audio``, as the caller's feed does, else on the channel),
     a float = a pause in seconds, "finalize" = call finalize(), "pausing" =
-    call caller_pausing() (the VAD heard the caller stop)."""
+    call caller_pausing() (the VAD heard the caller stop), "speaking" = call
+    caller_speaking() (the VAD heard the caller start)."""
     session = Session(stt)
     audio_in, audio_out = trio.open_memory_channel[bytes](50)
     events_in, events_out = trio.open_memory_channel[Any](100)
@@ -64,6 +65,8 @@ async def transcribe(stt: DeepgramStt, plan: list[Any], *, direct: bool = False)
                     stt.finalize()
                 elif step == "pausing":
                     stt.caller_pausing()
+                elif step == "speaking":
+                    stt.caller_speaking()
                 else:
                     await trio.sleep(step)
 

@@ -106,6 +106,7 @@ async def test_cancel_mid_stream_closes_connection_and_output(autojump_clock):
             events_in, events_out = trio.open_memory_channel[Any](100)
             async with trio.open_nursery() as nursery:
                 await nursery.start(stt.run, audio_out, events_in)
+                stt.caller_speaking()  # in talking batches: the last one full when cancelled
                 for frame in frames(tone(400)):
                     await audio_in.send(frame)
                     await trio.sleep(0.02)

@@ -15,14 +15,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.providers.stt.deepgram_batch import PAUSE_MARGIN_MS, AudioBatcher, AudioLedger
+from agent.providers.stt.deepgram_batch import (
+    PAUSE_LEAD_MS,
+    PAUSE_MARGIN_MS,
+    AudioBatcher,
+    AudioLedger,
+)
 
 RATE = 8000
 FRAME = bytes(320)  # 20 ms at 8 kHz
 
 
-def batcher(batch_ms: int = 100, endpointing_ms: int = 400) -> AudioBatcher:
-    return AudioBatcher.for_stream(RATE, batch_ms, endpointing_ms)
+def batcher(
+    batch_ms: int = 100, endpointing_ms: int = 400, *, talking: bool = True
+) -> AudioBatcher:
+    """A stream's batcher; ``talking``: the VAD has heard the caller start."""
+    policy = AudioBatcher.for_stream(RATE, batch_ms, endpointing_ms)
+    if talking:
+        policy.speaking(0.0)
+    return policy
 
 
 @attrs.define
@@ -39,9 +50,22 @@ class Run:
         return [round(when, 3) for when, _ in self.messages]
 
 
-def simulate(policy: AudioBatcher, frames: list[float], pausing: tuple[float, ...] = ()) -> Run:
+def simulate(
+    policy: AudioBatcher,
+    frames: list[float],
+    pausing: tuple[float, ...] = (),
+    speaking: tuple[float, ...] = (),
+    turn_ended: tuple[float, ...] = (),
+) -> Run:
+    """Frames, VAD reports and the STT's end-of-turn finals at the given times (a
+    frame first when they coincide, as the VAD hears the frame it is handed)."""
     ledger = AudioLedger(RATE, 60.0)
-    events = sorted([(t, 1, "frame") for t in frames] + [(t, 0, "pausing") for t in pausing])
+    events = sorted(
+        [(t, 0, "frame") for t in frames]
+        + [(t, 1, "pausing") for t in pausing]
+        + [(t, 1, "speaking") for t in speaking]
+        + [(t, 1, "turn_ended") for t in turn_ended]
+    )
     run = Run([], 0)
     sender_alarm = math.inf
 
@@ -52,7 +76,7 @@ def simulate(policy: AudioBatcher, frames: list[float], pausing: tuple[float, ..
             message = ledger.next_unsent(policy.max_message_bytes)
             assert message is not None
             ledger.mark_sent()
-            policy.sent(ledger.unsent_bytes)
+            policy.sent(ledger.unsent_bytes, now)
             run.messages.append((now, len(message)))
         sender_alarm = policy.sleep_until(ledger.unsent_bytes, math.inf)
 
@@ -71,6 +95,12 @@ def simulate(policy: AudioBatcher, frames: list[float], pausing: tuple[float, ..
         if kind == "pausing":
             policy.pausing(now)
             sender(now)
+        elif kind == "speaking":
+            policy.speaking(now)
+            if policy.due(ledger.unsent_bytes, now):
+                sender(now)
+        elif kind == "turn_ended":
+            policy.turn_ended(now)
         else:
             ledger.push(FRAME)
             if policy.added(ledger.unsent_bytes, now):
@@ -86,11 +116,21 @@ def talking(start: float, seconds: float) -> list[float]:
 
 
 def test_sizes_follow_the_stream():
-    assert batcher() == AudioBatcher(
-        batch_bytes=1600, batch_s=0.1, max_message_bytes=4000, pause_window_s=0.7
+    assert batcher(talking=False) == AudioBatcher(
+        batch_bytes=1600,
+        batch_s=0.1,
+        max_message_bytes=4000,
+        pause_window_s=0.7,
+        quiet_bytes=3840,  # whole frames up to 250 ms: 240 ms
+        quiet_s=0.24,
+        pause_gather_s=(400 - PAUSE_LEAD_MS) / 1000,
     )
     wide = AudioBatcher.for_stream(16000, 250, 0)
     assert (wide.batch_bytes, wide.max_message_bytes, wide.pause_window_s) == (8000, 8000, 0.3)
+    assert (wide.quiet_bytes, wide.pause_gather_s) == (8000, 0.0)
+    # 20 ms is documented as every frame alone: in silence too.
+    single = AudioBatcher.for_stream(RATE, 20, 400)
+    assert (single.batch_bytes, single.quiet_bytes, single.quiet_s) == (320, 320, 0.02)
 
 
 def test_talking_goes_in_batches_with_one_wake_each():
@@ -122,26 +162,68 @@ def test_audio_waits_at_most_one_batch_time(frames, sizes, times):
     assert run.sizes == sizes and run.times == times
 
 
-def test_pausing_sends_what_waits_then_frame_by_frame_for_the_window():
-    # Three frames wait when the VAD hears the pause at 50 ms; the window is
-    # endpointing (400) + 300 ms: until 0.75 s.
+def test_pausing_sends_what_waits_then_frame_by_frame_around_the_endpointing_time():
+    # Three frames wait when the VAD hears the pause at 50 ms. Deepgram's 400 ms of
+    # endpointing silence end at 0.45 s (earlier if it heard the speech end first):
+    # frame by frame from 0.25 s (PAUSE_LEAD_MS before) to 0.75 s (PAUSE_MARGIN_MS
+    # after); the silence before is gathered and goes with the first frame due.
+    assert PAUSE_LEAD_MS == 200
     run = simulate(batcher(), talking(0.0, 1.2), pausing=(0.05,))
-    assert run.messages[0] == (0.05, 960)
-    in_window = [m for m in run.messages[1:] if m[0] < 0.75]
-    assert [size for _, size in in_window] == [320] * 35  # 0.06 .. 0.74
-    assert [round(t, 3) for t, _ in in_window] == talking(0.06, 0.7)
-    # Then batches again, from the first frame after the window.
-    after = Run(run.messages[1 + len(in_window) :], 0)
-    assert after.sizes == [1600] * 4 + [640]  # the last two frames: 100 ms after 1.16 s
-    assert after.times == [0.84, 0.94, 1.04, 1.14, 1.26]
+    assert run.messages[:2] == [(0.05, 960), (0.26, 11 * 320)]  # 0.06 .. 0.26
+    in_window = [m for m in run.messages[2:] if m[0] < 0.75]
+    assert [size for _, size in in_window] == [320] * 24  # 0.28 .. 0.74
+    assert [round(t, 3) for t, _ in in_window] == talking(0.28, 0.48)
+    # Then the caller is quiet: 240 ms messages (12 frames), the last frames
+    # 240 ms after the first of them.
+    after = Run(run.messages[2 + len(in_window) :], 0)
+    assert after.sizes == [12 * 320, 10 * 320]
+    assert after.times == [0.98, 1.24]
 
 
-def test_another_pause_extends_the_window():
-    run = simulate(batcher(endpointing_ms=100), talking(0.0, 1.0), pausing=(0.0, 0.3))
-    # Windows of 0.4 s from 0.0 and from 0.3: frame by frame up to 0.7 s.
+def test_the_window_ends_when_the_stt_ends_the_turn():
+    # Deepgram's speech_final for the pause at 0.05 s arrives at 0.55 s: no
+    # endpointing is left to time, frame by frame stops there.
+    run = simulate(batcher(), talking(0.0, 1.0), pausing=(0.05,), turn_ended=(0.55,))
+    single = [t for t, size in run.messages if size == 320]
+    assert [round(t, 3) for t in single] == talking(0.28, 0.28)  # 0.28 .. 0.54
+    assert run.sizes[-2:] == [12 * 320, 10 * 320]  # 0.56 .. 0.78, 0.8 .. 0.98
+    assert run.times[-2:] == [0.78, 1.04]
+    # A final that came before frame by frame would have begun for the last pause
+    # is an earlier pause's: the window of the last pause stays.
+    early = simulate(batcher(), talking(0.0, 1.0), pausing=(0.05,), turn_ended=(0.2,))
+    assert [round(t, 3) for t, size in early.messages if size == 320] == talking(0.28, 0.48)
+
+
+def test_talking_again_before_the_window_cancels_it():
+    # A pause between words (0.1 s, loud again at 0.2 s): no frame-by-frame
+    # sending; the silence gathered meanwhile goes at once (older than a talking
+    # batch), then talking batches.
+    run = simulate(batcher(), talking(0.0, 1.0), pausing=(0.1,), speaking=(0.2,))
+    # The frame at 0.1 s (the last words) goes with the pause.
+    assert run.messages[:3] == [(0.08, 1600), (0.1, 320), (0.2, 5 * 320)]
+    assert run.sizes[3:] == [1600] * 7 + [1280]
+
+
+def test_another_pause_while_frame_by_frame_extends_the_window():
+    run = simulate(
+        batcher(endpointing_ms=100), talking(0.0, 1.0), pausing=(0.0, 0.3), speaking=(0.2,)
+    )
+    # No lead to gather in (100 ms endpointing): frame by frame from the first pause;
+    # talking again at 0.2 s does not stop it (Deepgram may not have heard it), the
+    # pause at 0.3 s makes it last 0.4 s from there.
     single = [t for t, size in run.messages if size == 320]
     assert [round(t, 3) for t in single] == talking(0.0, 0.7)
-    assert run.sizes[len(single) :] == [1600] * 3
+    assert run.sizes[len(single) :] == [12 * 320, 3 * 320]
+
+
+def test_the_caller_quiet_goes_in_240_ms_messages_and_talk_flushes_them():
+    # Before any speech (the greeting playing): messages of 12 frames.
+    run = simulate(batcher(talking=False), talking(0.0, 0.6), speaking=(0.34,))
+    assert run.messages[0] == (0.22, 12 * 320)
+    # The speech start at 0.34 s: the six frames since 0.24 s have waited
+    # than a talking batch, they go at once; then 100 ms batches.
+    assert run.messages[1] == (0.34, 6 * 320)
+    assert run.sizes[2:] == [1600, 1600, 640] and run.times[2:] == [0.44, 0.54, 0.66]
 
 
 def test_a_window_with_nothing_waiting_sends_nothing_by_itself():
@@ -177,7 +259,7 @@ def test_a_replay_backlog_goes_at_once_in_capped_messages():
         message = ledger.next_unsent(policy.max_message_bytes)
         assert message is not None
         ledger.mark_sent()
-        policy.sent(ledger.unsent_bytes)
+        policy.sent(ledger.unsent_bytes, 1.0)
         sizes.append(len(message))
     # 250 ms is 4000 bytes: 12 whole frames a message, the tail straight after.
     assert sizes == [3840] * 4 + [640]
@@ -189,6 +271,30 @@ def test_a_replay_backlog_goes_at_once_in_capped_messages():
     ledger.push(FRAME)
     assert not policy.added(ledger.unsent_bytes, 2.0)
     assert policy.pump_alarm_at(ledger.unsent_bytes) == pytest.approx(2.1)
+
+
+@pytest.mark.parametrize("pause", [False, True])
+def test_audio_that_came_during_a_slow_send_waits_for_its_own_batch(pause):
+    # A busy agent: a send takes 50 ms, two frames come meanwhile. They are a new
+    # batch, not late already as the message was (which sent them at once, a frame
+    # or two at a time, while sends are slow); so are those after a pause's flush.
+    ledger, policy = AudioLedger(RATE, 10.0), batcher()
+    for i in range(5 if not pause else 3):
+        ledger.push(FRAME)
+        due = policy.added(ledger.unsent_bytes, 0.02 * i)
+    if pause:
+        policy.pausing(0.05)
+    assert due or (pause and policy.due(ledger.unsent_bytes, 0.05))
+    assert ledger.next_unsent(policy.max_message_bytes) is not None
+    ledger.push(FRAME)
+    policy.added(ledger.unsent_bytes, 0.1)
+    ledger.push(FRAME)
+    policy.added(ledger.unsent_bytes, 0.12)
+    ledger.mark_sent()
+    policy.sent(ledger.unsent_bytes, 0.13)
+    assert ledger.unsent_bytes == 640 and not policy.due(640, 0.13)
+    wait = 0.1 if not pause else 0.24  # talking, or the quiet gathering after a pause
+    assert policy.sleep_until(640, math.inf) == pytest.approx(0.13 + wait)
 
 
 def test_an_empty_frame_starts_no_batch():

@@ -1,7 +1,8 @@
 """What DeepgramStt sends and when, against the fake Deepgram server in virtual time:
-audio in batches of ``batch_ms``, the rest flushed when the audio ends or after
-``batch_ms`` at most, and frame by frame once the caller pauses, so the end of
-turn is not held back (the batcher's policy itself: test_deepgram_batch.py)."""
+audio in batches of ``batch_ms`` while the caller talks, the rest flushed when the
+audio ends or after ``batch_ms`` at most, and frame by frame around the
+endpointing time once the caller pauses, so the end of turn is not held back
+(the batcher's policy itself: test_deepgram_batch.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ async def test_talking_goes_in_batches_and_the_rest_is_flushed_at_the_end(direct
         async with open_fake_deepgram(sample_rate=RATE) as fake:
             stt = DeepgramStt(settings_for(fake), RATE)  # batch_ms=100
             began = trio.current_time()
-            await transcribe(stt, frames(pcm), direct=direct)
+            await transcribe(stt, ["speaking", *frames(pcm)], direct=direct)
             fake.check()
     (record,) = fake.connections
     assert bytes(record.audio) == pcm
@@ -51,7 +52,7 @@ async def test_talking_goes_in_batches_and_the_rest_is_flushed_at_the_end(direct
 
 @pytest.mark.parametrize("direct", [False, True])
 async def test_audio_that_stops_mid_batch_waits_only_batch_ms(direct, autojump_clock):
-    plan = [*frames(tone(40)), 2.0]  # two frames, then nothing for a while
+    plan = ["speaking", *frames(tone(40)), 2.0]  # two frames, then nothing for a while
     with trio.fail_after(LIMIT):
         async with open_fake_deepgram(sample_rate=RATE) as fake:
             stt = DeepgramStt(settings_for(fake, batch_ms=100), RATE)
@@ -69,7 +70,8 @@ async def speech_final_at(
     """When the first end-of-turn final reached us and the audio messages the
     server got (times in s after the start). The speech ends at 0.74 s;
     endpointing is 400 ms."""
-    plan = [*frames(tone(740)), *(["pausing"] if pausing else []), *frames(silence(1500))]
+    plan = ["speaking", *frames(tone(740)), *(["pausing"] if pausing else [])]
+    plan += frames(silence(1500))
     async with open_fake_deepgram(script=SCRIPT, sample_rate=RATE) as fake:
         stt = DeepgramStt(settings_for(fake, batch_ms=batch_ms), RATE)
         began = trio.current_time()
@@ -93,11 +95,18 @@ async def test_pausing_sends_frame_by_frame_so_the_end_of_turn_is_not_delayed(
     assert paused == pytest.approx(unbatched, abs=0.005)
     # Batched silence would have held that frame back until its batch was full.
     assert late == pytest.approx(1.18, abs=0.005)
-    # Around the pause: what waited (two tone frames, maybe with the first quiet
-    # one, which comes at the same instant) at once, then frame by frame for
-    # endpointing + 300 ms (0.74 s to 1.44 s), then batches again.
-    window = [size for at, size in messages if 0.74 <= at < 1.44]
-    after = [size for at, size in messages if at >= 1.44]
-    assert window[0] in (640, 960) and set(window[1:]) == {320}
-    assert sum(window) == 640 + 35 * 320
-    assert after[:-1] == [1600] * (len(after) - 1)
+    # Around the pause (0.74 s): what waited (two tone frames, maybe with the first
+    # quiet one, which comes at the same instant) at once; the silence until 200 ms
+    # before the endpointing time (0.94 s) in one message; then frame by frame
+    # until the final came (1.12 s); then the quiet's 240 ms messages.
+    pause = [(round(at, 3), size) for at, size in messages if at >= 0.74]
+    at_once = [size for at, size in pause if at == 0.74]
+    assert sum(at_once) in (640, 960)
+    gathered, rest = pause[len(at_once)], pause[len(at_once) + 1 :]
+    assert gathered[0] in (0.94, 0.96) and gathered[1] > 3000
+    single = [at for at, size in rest if size == 320]
+    assert single == [round(gathered[0] + 0.02 * i, 3) for i in range(1, len(single) + 1)]
+    assert single[-1] == 1.12 == round(paused, 3)
+    after = [size for _, size in rest[len(single) :]]
+    assert after[:-1] == [3840] * (len(after) - 1)
+    assert sum(size for _, size in pause) == 640 + 75 * 320  # all of it, once
