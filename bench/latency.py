@@ -162,6 +162,9 @@ async def run_mode(
                     continue
                 mouth_to_ear.append(result.response_ms)
                 answered.append((u, result.response_ms, trace))
+            if fakes_in_process:  # timed after each call, as before lat17
+                timelines += timed(answered, fakes, wall, pauses)
+                answered.clear()
         for _ in range(barge_ins):
             script = [Say(speech(0.8)), Say(speech(1.2), interrupt_after_ms=400)]
             caller, trace = await call(script, heard=[f"tell me a {LONG_WORD}", "stop there"])
@@ -178,12 +181,7 @@ async def run_mode(
             if violations := process.ask("violations", "violations"):
                 raise AssertionError("the fakes saw protocol violations:\n" + "\n".join(violations))
             stamps = view(process.ask("records", "records"))
-        for u, response_ms, trace in answered:
-            tl = turn_timeline(u, response_ms, trace, stamps, wall)
-            if tl is not None:
-                # The collector's pauses between the end of speech and the answer heard.
-                tl["gc_ms"] = 1000 * pauses.during(u.end_at, u.end_at + response_ms / 1000)
-                timelines.append(tl)
+        timelines += timed(answered, stamps, wall, pauses)
         collections = pauses.summary()
         nursery.cancel_scope.cancel()
     pacer = [t.call.playout.statistics() for t in traces]
@@ -214,6 +212,18 @@ async def run_mode(
         "frames_sent": sum(p["frames_sent"] for p in pacer),
         "late_frames": sum(p["late_frames"] for p in pacer),
     }
+
+
+def timed(answered: list, stamps: Any, wall: float, pauses: GcPauses) -> list[dict[str, float]]:
+    """The answered turns' timelines, each with the collector's pauses inside it
+    (between the end of speech and the answer heard)."""
+    timelines = []
+    for u, response_ms, trace in answered:
+        tl = turn_timeline(u, response_ms, trace, stamps, wall)
+        if tl is not None:
+            tl["gc_ms"] = 1000 * pauses.during(u.end_at, u.end_at + response_ms / 1000)
+            timelines.append(tl)
+    return timelines
 
 
 def print_mode(result: dict, budget: Budget) -> None:
