@@ -108,7 +108,11 @@ async def run_mode(
     mouth_to_ear: list[float] = []
     stops: list[dict[str, float]] = []
     unanswered = 0
-    answered: list[tuple[Any, float, Trace]] = []  # timed once the call is over
+    # (utterance, its mouth-to-ear, the call's trace, the wall clock's offset from ours
+    # then): timed once the run is over. The offset is read after each call: the
+    # fake STT's frame stamps are wall-clock, and a step of the wall clock (seen
+    # once here: ~70 ms) would shift every later turn's if read once.
+    answered: list[tuple[Any, float, Trace, float]] = []
     async with contextlib.AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
         if fakes_in_process:
@@ -126,7 +130,6 @@ async def run_mode(
             shared = SharedClient()
             await nursery.start(shared.run)
             client = shared.client
-        wall = time.time() - trio.current_time()
         turn_taking = TurnTakingParams(preemptive=preemptive)
         factory, traces = traced(
             conversation_factory(env, turn_taking=turn_taking, llm_client=client)
@@ -156,14 +159,15 @@ async def run_mode(
             chunk = lengths[start : start + TURNS_PER_CALL]
             caller, trace = await call([Say(speech(s)) for s in chunk])
             report = caller.report()
+            wall = time.time() - trio.current_time()
             for u, result in zip(caller.utterances, report.utterances, strict=True):
                 if result.response_ms is None:
                     unanswered += 1
                     continue
                 mouth_to_ear.append(result.response_ms)
-                answered.append((u, result.response_ms, trace))
+                answered.append((u, result.response_ms, trace, wall))
             if fakes_in_process:  # timed after each call, as before lat17
-                timelines += timed(answered, fakes, wall, pauses)
+                timelines += timed(answered, fakes, pauses)
                 answered.clear()
         for _ in range(barge_ins):
             script = [Say(speech(0.8)), Say(speech(1.2), interrupt_after_ms=400)]
@@ -181,7 +185,7 @@ async def run_mode(
             if violations := process.ask("violations", "violations"):
                 raise AssertionError("the fakes saw protocol violations:\n" + "\n".join(violations))
             stamps = view(process.ask("records", "records"))
-        timelines += timed(answered, stamps, wall, pauses)
+        timelines += timed(answered, stamps, pauses)
         collections = pauses.summary()
         nursery.cancel_scope.cancel()
     pacer = [t.call.playout.statistics() for t in traces]
@@ -214,11 +218,11 @@ async def run_mode(
     }
 
 
-def timed(answered: list, stamps: Any, wall: float, pauses: GcPauses) -> list[dict[str, float]]:
+def timed(answered: list, stamps: Any, pauses: GcPauses) -> list[dict[str, float]]:
     """The answered turns' timelines, each with the collector's pauses inside it
     (between the end of speech and the answer heard)."""
     timelines = []
-    for u, response_ms, trace in answered:
+    for u, response_ms, trace, wall in answered:
         tl = turn_timeline(u, response_ms, trace, stamps, wall)
         if tl is not None:
             tl["gc_ms"] = 1000 * pauses.during(u.end_at, u.end_at + response_ms / 1000)
