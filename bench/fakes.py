@@ -26,6 +26,7 @@ import time
 from collections import Counter
 
 import trio
+from fake_records import MonotonicClock, records
 from rig import (
     LONG_REPLY,
     LONG_WORD,
@@ -38,6 +39,7 @@ from rig import (
 )
 
 from tests.fakes.deepgram import Fault as DeepgramFault
+from tests.fakes.deepgram_asr import Script
 from tests.fakes.openai import Fault as LlmFault
 from tests.fakes.openai import ScriptedReply
 
@@ -123,6 +125,23 @@ def report_timing(fakes, budget: Budget, since: float, seen: dict) -> float:
     return time.time()
 
 
+def answer(fakes, command: str, rest: bytes) -> None:
+    """latency.py's requests: the next heard texts, the stage stamps, the complaints."""
+    if command == "script":
+        heard = json.loads(rest)
+        fakes.deepgram.script = Script(heard, fakes.deepgram.script.default)
+        line = {"script": len(heard)}
+    elif command == "records":
+        line = {"records": records(fakes)}
+    else:
+        line = {
+            "violations": fakes.deepgram.violations
+            + fakes.openai.violations
+            + fakes.cartesia.violations
+        }
+    print(json.dumps(line), flush=True)
+
+
 async def main_async(args: argparse.Namespace) -> None:
     budget = Budget.from_args(args)
     counts: dict[str, int] = {}
@@ -152,8 +171,11 @@ async def main_async(args: argparse.Namespace) -> None:
             buffer += data
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
-                if line.strip() == b"timing":
+                command, _, rest = line.strip().partition(b" ")
+                if command == b"timing":
                     reported = report_timing(fakes, budget, reported, seen)
+                elif command in (b"script", b"records", b"violations"):
+                    answer(fakes, command.decode(), rest)
         print(json.dumps({"faults_injected": counts}), flush=True)
         nursery.cancel_scope.cancel()
 
@@ -165,10 +187,13 @@ def main() -> int:
     parser.add_argument("--long-share", type=float, default=0.0, help="share of long replies")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--nice", type=int, default=5)
+    parser.add_argument(
+        "--monotonic-clock", action="store_true", help="Trio on CLOCK_MONOTONIC (latency.py)"
+    )
     args = parser.parse_args()
     os.nice(args.nice)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    trio.run(main_async, args)
+    trio.run(main_async, args, clock=MonotonicClock() if args.monotonic_clock else None)
     return 0
 
 

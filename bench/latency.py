@@ -24,7 +24,11 @@ Cartesia clients) against the loopback fakes set to a latency budget (see
   VAD's speech) -> the last agent speech frame at the caller.
 
 Each figure is run with preemptive generation on and off. Nothing asserts.
-The server, fakes and caller share one Trio clock, so stages line up exactly.
+The server and the caller share one Trio clock; the fakes run in a process of
+their own (``bench/fakes.py``: their TLS, HTTP, JSON and timers are a real
+provider's work, done on its own machine, not on the agent's loop) on the same
+CLOCK_MONOTONIC (``bench/fake_records.py``), so stages still line up exactly.
+``--fakes-in-process`` puts them back on the agent's loop (as before lat17).
 Shipped settings (endpointing 400 ms, the pooled LLM client as ``serve`` runs
 it) and TLS fakes unless a flag says otherwise; the output says which.
 """
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import json
 import logging
 import os
@@ -43,6 +48,9 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from fake_records import MonotonicClock, view
+from gc_pauses import GcPauses
+from procs import Fakes as FakesProcess
 from rig import (
     LONG_WORD,
     Budget,
@@ -93,16 +101,28 @@ async def run_mode(
     shared_client: bool,
     vad_stop_ms: float | None,
     tls: bool,
+    fakes_in_process: bool,
 ) -> dict:
     params = CallerParams(agent_quiet_ms=300, agent_timeout_s=10.0, linger_s=2.0)
     timelines: list[dict[str, float]] = []
     mouth_to_ear: list[float] = []
     stops: list[dict[str, float]] = []
     unanswered = 0
+    # (utterance, its mouth-to-ear, the call's trace, the wall clock's offset from ours
+    # then): timed once the run is over. The offset is read after each call: the
+    # fake STT's frame stamps are wall-clock, and a step of the wall clock (seen
+    # once here: ~70 ms) would shift every later turn's if read once.
+    answered: list[tuple[Any, float, Trace, float]] = []
     async with contextlib.AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
-        fakes = await start_fakes(nursery, budget, tls=tls)
-        env = {**fakes.env(), **budget_env(budget)}
+        if fakes_in_process:
+            fakes = await start_fakes(nursery, budget, tls=tls)
+            env = {**fakes.env(), **budget_env(budget)}
+        else:
+            # At the agent's niceness: neither ahead of it nor behind it.
+            process = FakesProcess(budget, ["--monotonic-clock"], plain=not tls, nice=0)
+            stack.callback(process.stop)
+            env = process.env
         # In this process the clients' TLS context reads the CA from the environment.
         os.environ.update({k: v for k, v in env.items() if k == "VOICE_AGENT_CA_FILE"})
         client = None
@@ -110,7 +130,6 @@ async def run_mode(
             shared = SharedClient()
             await nursery.start(shared.run)
             client = shared.client
-        wall = time.time() - trio.current_time()
         turn_taking = TurnTakingParams(preemptive=preemptive)
         factory, traces = traced(
             conversation_factory(env, turn_taking=turn_taking, llm_client=client)
@@ -121,9 +140,14 @@ async def run_mode(
             functools.partial(serve_audiosocket, settings, factory, vad_params=vad)
         )
         port = listeners[0].socket.getsockname()[1]
+        gc.freeze()  # as serve does once started (Service._run): start-up's objects live on
+        pauses = stack.enter_context(GcPauses())
 
         async def call(script: Sequence[Any], heard: Sequence[str] = ()) -> tuple[Caller, Trace]:
-            fakes.deepgram.script = Script(heard, fakes.deepgram.script.default)
+            if fakes_in_process:
+                fakes.deepgram.script = Script(heard, fakes.deepgram.script.default)
+            else:  # (a blocking request, between calls: nothing else is running)
+                process.ask(f"script {json.dumps(list(heard))}", "script")
             caller = Caller([*script, WaitAgent(timeout_s=10.0), HangUp()], params=params)
             stream = StampingStream(await trio.open_tcp_stream("127.0.0.1", port))
             await caller.run(stream)
@@ -135,25 +159,34 @@ async def run_mode(
             chunk = lengths[start : start + TURNS_PER_CALL]
             caller, trace = await call([Say(speech(s)) for s in chunk])
             report = caller.report()
+            wall = time.time() - trio.current_time()
             for u, result in zip(caller.utterances, report.utterances, strict=True):
                 if result.response_ms is None:
                     unanswered += 1
                     continue
                 mouth_to_ear.append(result.response_ms)
-                tl = turn_timeline(u, result.response_ms, trace, fakes, wall)
-                if tl is not None:
-                    timelines.append(tl)
+                answered.append((u, result.response_ms, trace, wall))
+            if fakes_in_process:  # timed after each call, as before lat17
+                timelines += timed(answered, fakes, pauses)
+                answered.clear()
         for _ in range(barge_ins):
             script = [Say(speech(0.8)), Say(speech(1.2), interrupt_after_ms=400)]
             caller, trace = await call(script, heard=[f"tell me a {LONG_WORD}", "stop there"])
             measured = barge_in(caller.utterances[1], caller, trace)
             if measured is not None:
                 stops.append(measured)
-        for fake in (fakes.deepgram,):
-            fake.check()
-        fakes.openai.assert_clean()
-        if fakes.cartesia.violations:
-            raise AssertionError(fakes.cartesia.violations)
+        if fakes_in_process:
+            fakes.deepgram.check()
+            fakes.openai.assert_clean()
+            if fakes.cartesia.violations:
+                raise AssertionError(fakes.cartesia.violations)
+            stamps = fakes
+        else:
+            if violations := process.ask("violations", "violations"):
+                raise AssertionError("the fakes saw protocol violations:\n" + "\n".join(violations))
+            stamps = view(process.ask("records", "records"))
+        timelines += timed(answered, stamps, pauses)
+        collections = pauses.summary()
         nursery.cancel_scope.cancel()
     pacer = [t.call.playout.statistics() for t in traces]
     agent_added = [m - budget.injected_ms for m in mouth_to_ear]
@@ -179,9 +212,22 @@ async def run_mode(
         # Every answered turn's stages (ms after the caller's end of speech), so runs
         # can be pooled (bench/latency_pool.py).
         "timelines": [{k: round(v, 3) for k, v in tl.items()} for tl in timelines],
+        "gc_pauses": collections,
         "frames_sent": sum(p["frames_sent"] for p in pacer),
         "late_frames": sum(p["late_frames"] for p in pacer),
     }
+
+
+def timed(answered: list, stamps: Any, pauses: GcPauses) -> list[dict[str, float]]:
+    """The answered turns' timelines, each with the collector's pauses inside it
+    (between the end of speech and the answer heard)."""
+    timelines = []
+    for u, response_ms, trace, wall in answered:
+        tl = turn_timeline(u, response_ms, trace, stamps, wall)
+        if tl is not None:
+            tl["gc_ms"] = 1000 * pauses.during(u.end_at, u.end_at + response_ms / 1000)
+            timelines.append(tl)
+    return timelines
 
 
 def print_mode(result: dict, budget: Budget) -> None:
@@ -207,10 +253,33 @@ def print_mode(result: dict, budget: Budget) -> None:
     print("agent's own pieces, ms:")
     for name, stats in result["segments_ms"].items():
         print(f"  {name:46s} {fmt(stats, ('p50', 'p99', 'max'))}")
+    print_slow_turns(result["timelines"])
+    gcs = ", ".join(
+        f"{g} {c['n']} ({c['total_ms']:.1f} ms, max {c['max_ms']:.1f})"
+        for g, c in result["gc_pauses"].items()
+    )
+    print(f"garbage collections during the calls: {gcs}")
     if result["barge_in"]:
         print(f"barge-in ({result['barge_in_stop_ms']['n']} interruptions), ms:")
         for key, stats in result["barge_in"].items():
             print(f"  {key:28s} {fmt(stats, ('p50', 'p99', 'max'))}")
+
+
+def print_slow_turns(timelines: list[dict[str, float]]) -> None:
+    """The slowest tenth of the turns (agent-added exactly), each with its largest
+    agent pieces and the collector's pauses inside it."""
+    added = sorted(((tl["heard"] - provider_time(tl), tl) for tl in timelines), key=lambda x: -x[0])
+    slow = added[: max(1, len(added) // 10)] if added else []
+    print(f"slowest {len(slow)} turns (agent-added exactly; the largest of the agent's pieces):")
+    for total, tl in slow:
+        own = {
+            name: ms
+            for name, ms in segments(tl).items()
+            if "(injected)" not in name and "(endpointing)" not in name and not name.startswith(" ")
+        }
+        top = sorted(own.items(), key=lambda x: -x[1])[:2]
+        pieces = "; ".join(f"{name} {ms:.1f}" for name, ms in top)
+        print(f"  {total:6.1f} ms  gc {tl.get('gc_ms', 0.0):5.1f} ms  {pieces}")
 
 
 async def main_async(args: argparse.Namespace) -> dict:
@@ -218,7 +287,8 @@ async def main_async(args: argparse.Namespace) -> dict:
     shared_client = not args.llm_client_per_turn
     print(f"budget: {budget.describe()}")
     print(
-        f"fakes over {'plain TCP' if args.plain else 'TLS'}; LLM client"
+        f"fakes over {'plain TCP' if args.plain else 'TLS'},"
+        f" {'in the agent' if args.fakes_in_process else 'in their own'} process; LLM client"
         f" {'pooled (as serve)' if shared_client else 'per turn'}; {loadavg_line()}"
     )
     if args.vad_stop_ms is not None:
@@ -234,6 +304,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             shared_client=shared_client,
             vad_stop_ms=args.vad_stop_ms,
             tls=not args.plain,
+            fakes_in_process=args.fakes_in_process,
         )
         print_mode(results[preemptive], budget)
         print(f"({time.monotonic() - started:.0f} s)")
@@ -245,6 +316,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             tls=not args.plain,
             llm_client="pooled (as serve)" if shared_client else "per turn",
             vad_stop_ms=args.vad_stop_ms,
+            fakes="in the agent's process" if args.fakes_in_process else "own process",
             turns=args.turns,
             preemptive=args.modes,
         ),
@@ -279,10 +351,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--vad-stop-ms", type=float, help="the VAD's stop hangover (default: VadParams' 240)"
     )
+    parser.add_argument(
+        "--fakes-in-process",
+        action="store_true",
+        help="run the fakes on the agent's Trio loop (as before lat17)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    out = trio.run(main_async, args)
+    # CLOCK_MONOTONIC, as the fakes' process: their stamps line up with ours.
+    out = trio.run(main_async, args, clock=MonotonicClock())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -38,7 +38,14 @@ def machine_cpu() -> tuple[float, float]:
 class Fakes:
     """``bench/fakes.py`` in its own process, over TLS unless ``plain``."""
 
-    def __init__(self, budget: Budget, extra: list[str] = (), *, plain: bool = False) -> None:
+    def __init__(
+        self,
+        budget: Budget,
+        extra: list[str] = (),
+        *,
+        plain: bool = False,
+        nice: int | None = None,
+    ) -> None:
         self.proc = subprocess.Popen(
             [
                 PYTHON,
@@ -48,7 +55,7 @@ class Fakes:
                 f"--llm-token-ms={budget.llm_token_ms}",
                 f"--tts-first-audio-ms={budget.tts_first_audio_ms}",
                 f"--endpointing-ms={budget.endpointing_ms}",
-                f"--nice={HARNESS_NICE[0]}",
+                f"--nice={HARNESS_NICE[0] if nice is None else nice}",
                 *(["--plain"] if plain else []),
                 *extra,
             ],
@@ -66,6 +73,12 @@ class Fakes:
         self.proc.stdin.write("timing\n")
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())["timing"]
+
+    def ask(self, command: str, key: str) -> Any:
+        """One request line to the fakes (``script``, ``records``, ``violations``), its answer."""
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())[key]
 
     def stop(self) -> dict:
         self.proc.stdin.close()

@@ -116,6 +116,11 @@ class TlsSocketStream(trio.abc.Stream):
             raise
         return cls(sock, where)
 
+    @property
+    def ssl_object(self) -> ssl.SSLSocket:
+        """The TLS connection (its certificate, ALPN protocol, ``pending()`` bytes)."""
+        return self._sock
+
     def _usable(self) -> None:
         if self._closed:
             raise trio.ClosedResourceError(f"the stream to {self._where} is closed")

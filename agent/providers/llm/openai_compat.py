@@ -14,6 +14,7 @@ its own.
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from contextlib import aclosing
 
@@ -23,6 +24,7 @@ import trio
 from agent.base.errors import ProviderConnectError, ProviderError, ProviderTimeout
 from agent.base.events import LlmEvent, Message, ToolSpec
 from agent.base.tls import client_context
+from agent.providers.llm.lean_http import LeanTransport
 from agent.providers.llm.openai_settings import PRESETS, LlmSettings
 from agent.providers.llm.openai_wire import (
     ChatStreamParser,
@@ -43,20 +45,34 @@ class SharedClient:
     """One pooled HTTP client for every call of the process: kept-alive connections and
     one TLS context, instead of a new client (an SSL context and a TLS handshake, tens
     of ms) on every turn's critical path. ``run`` holds it open as a service task;
-    while it is not running each request makes its own client."""
+    while it is not running each request makes its own client.
+
+    Its TLS runs on the lean stream the WebSockets use (``lean_http.LeanTransport``:
+    OpenSSL on the socket, not Trio's pure-Python ``SSLStream``), unless the
+    environment names a proxy (``HTTPS_PROXY`` and the like), which only httpx's own
+    transport honours; ``lean`` says which."""
 
     def __init__(self) -> None:
         self.client: httpx.AsyncClient | None = None
+        self.lean = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        async with httpx.AsyncClient(limits=limits, verify=client_context()) as client:
-            self.client = client
+        context = client_context()
+        lean = not _environment_proxies()
+        transport = LeanTransport(context, limits) if lean else None
+        async with httpx.AsyncClient(limits=limits, verify=context, transport=transport) as client:
+            self.client, self.lean = client, lean
             try:
                 task_status.started()
                 await trio.sleep_forever()
             finally:
                 self.client = None
+
+
+def _environment_proxies() -> bool:
+    """Whether the environment names a proxy (httpx honours these by default)."""
+    return any(kind != "no" for kind in urllib.request.getproxies())
 
 
 class OpenAICompatibleLLM:
