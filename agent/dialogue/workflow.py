@@ -123,8 +123,10 @@ class BookingWorkflow:
 
     @property
     def digits_open(self) -> bool:
-        """DTMF goes into the phone number being asked for."""
-        return self.expecting == "phone"
+        """DTMF goes into the phone number being asked for, or offered on the keypad
+        after one said unasked was heard short (while another detail is asked)."""
+        offered = self.data.heard_phone is not None and self.data.phone is None
+        return self.expecting == "phone" or (offered and self.state is State.COLLECT)
 
     def question(self) -> str:
         """The open question now, to repeat after a reprompt or a detour."""

@@ -24,6 +24,7 @@ from agent.dialogue.workflow import (
     WorkflowConfig,
 )
 from agent.dialogue.workflow_build import Step
+from tests.dialogue.test_callers import to_details
 from tests.dialogue.test_workflow import (
     BOOK_ARGS,
     DATA,
@@ -203,6 +204,21 @@ def test_dtmf_phone_entry() -> None:
         wf.handle(Dtmf(digit), NOW)
     assert said(wf.handle(Dtmf("#"), NOW)) == ["ask_when"]
     assert wf.data.phone == "+447700900123" and not wf.digits_open
+
+
+def test_the_keypad_offered_for_a_number_said_unasked_takes_the_number() -> None:
+    """The number said while the address was asked, heard short: the agent offers the
+    keypad, so the digits typed go into the number, not nowhere (seen in the corpus)."""
+    call = to_details()
+    call.say("Kate Morris")
+    assert "keypad" in call.say("077009009") and call.wf.expecting == "address"
+    assert call.wf.digits_open
+    for digit in "07700900999#":
+        actions = call.wf.handle(Dtmf(digit), NOW)
+    assert call.wf.data.phone == "+447700900999" and not call.wf.digits_open
+    assert "address" in text(actions)  # the address is still to come
+    call.wf.handle(Dtmf("0"), NOW)
+    assert call.wf.state is State.TRANSFER  # outside digit entry 0 is a person again
 
 
 def test_dtmf_bad_number_is_asked_again() -> None:
