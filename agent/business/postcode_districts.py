@@ -31,6 +31,24 @@ _LONDON: dict[str, tuple[int, frozenset[int], frozenset[int]]] = {
 _DISTRICT_ZERO = frozenset({"BL", "BS", "CM", "CR", "FY", "HA", "SS"})
 
 
+# The letters each split district has (SW1A..SW1Y are eight, not 25): "SW1D" is a
+# recogniser's W1D with an S in front, no place.
+_SUB_DISTRICTS: dict[str, str] = {
+    "E1": "W",
+    "EC1": "AMNPRVY",
+    "EC2": "AMNPRVY",
+    "EC3": "AMNPRV",
+    "EC4": "AMNPRVY",
+    "N1": "CP",
+    "NW1": "W",
+    "SE1": "P",
+    "SW1": "AEHPVWXY",
+    "W1": "ABCDFGHJKSTUW",
+    "WC1": "ABEHNRVX",
+    "WC2": "ABEHNR",
+}
+
+
 def known_district(postcode: Postcode) -> bool:
     """False when ``postcode``'s district surely does not exist (SE0, SW21, EC5, SE1A,
     SW1 without its letter); True otherwise."""
@@ -43,5 +61,8 @@ def known_district(postcode: Postcode) -> bool:
     if not 1 <= postcode.district <= highest:
         return False
     if postcode.sub_district:
-        return postcode.district in lettered
+        letters = _SUB_DISTRICTS.get(f"{postcode.area}{postcode.district}")
+        return postcode.district in lettered and (
+            letters is None or postcode.sub_district in letters
+        )
     return postcode.district not in always

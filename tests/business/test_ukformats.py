@@ -180,6 +180,10 @@ def test_an_inward_code_never_has_c_i_k_m_o_v(text: str) -> None:
         ("SW1 1AA", False),
         ("SW20 8AA", True),
         ("W1D 3QF", True),
+        ("SW1D 3US", False),  # a W1D heard with an S in front: SW1 has A E H P V W X Y
+        ("EC1Z 1AA", False),
+        ("WC2N 5DU", True),
+        ("N1C 4AG", True),
         ("WC3A 1AA", False),
         ("N22 5AA", True),
         ("CR0 2AA", True),  # Croydon has a district 0
