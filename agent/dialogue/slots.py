@@ -85,7 +85,8 @@ _HUMAN = re.compile(
     # nor to someone of the caller's own ("I need to talk to my wife first").
     r"|\b(?:(?:can|could|may)\s+i|(?:like|want|wanna|need|rather|prefer)\s+to)\s+"
     r"(?:please\s+)?(?:speak|talk)\s+(?:to|with)\s+"
-    r"(?!(?:you|u|yourself|my|our|his|her|their|him|them|it|this|that)\b)\w"
+    r"(?!(?:you|u|yourself|my|our|his|her|their|him|them|it|this|that)\b)"
+    r"(?!(?:a |an )?(?:plumber|electrician|gas ?man|heating)s?\b)\w"  # the trade: a job
     r"|\b(?:anyone|anybody|someone|somebody)\s+i\s+(?:can|could)\s+(?:speak|talk)\b",
     re.IGNORECASE,
 )

@@ -203,6 +203,7 @@ def test_asking_to_speak_to_anyone_is_asking_for_a_person(said: str) -> None:
         "I need to talk to my wife first",
         "I'll talk to him about it",
         "Could you get someone to call me back",
+        "Can I speak to a plumber about my boiler?",  # the trade: a job to book
     ],
 )
 def test_talking_to_the_agent_or_ones_own_is_not_asking_for_a_person(said: str) -> None:
