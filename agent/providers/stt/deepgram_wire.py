@@ -247,13 +247,18 @@ def _results(data: Mapping[str, Any], offset: float) -> ServerMessage:
     return ServerMessage("Results", (transcript,), final_end=final_end)
 
 
+_MAX_OTHERS = 4  # as many as Whisper's beam gives (``whisper_decode.MAX_ALTERNATIVES``)
+
+
 def _other_transcripts(others: list[Any], best: str) -> tuple[str, ...]:
     """The other alternatives' texts, in Deepgram's order (best first), when it sends
     any. It does only when asked (``alternatives=N``), which we do not: Deepgram's own
     reference for live streaming does not list it and its staff said nova-2 dropped it
     (github.com/orgs/deepgram/discussions/823). Empty ones and repeats are left out."""
     out: list[str] = []
-    for other in others:
+    for other in others[: _MAX_OTHERS * 2]:  # a peer's thousand alternatives: the first few
+        if len(out) == _MAX_OTHERS:
+            break
         if not isinstance(other, dict):
             raise RemoteProtocolError("deepgram: an alternative is not an object")
         text = other.get("transcript", "")

@@ -244,6 +244,15 @@ def test_the_other_alternatives_come_with_the_best_one():
     assert only.alternatives == ()  # one alternative, as Deepgram sends unasked
 
 
+def test_a_peer_sending_thousands_of_alternatives_gets_four_kept():
+    message = json.loads(results("twenty two baker street"))
+    message["channel"]["alternatives"] += [
+        {"transcript": f"reading {i}", "confidence": 0.1, "words": []} for i in range(5000)
+    ]
+    (t,) = parse_message(json.dumps(message)).events
+    assert t.alternatives == ("reading 0", "reading 1", "reading 2", "reading 3")
+
+
 @pytest.mark.parametrize("other", [["not an object"], [{"transcript": 7}]])
 def test_a_malformed_other_alternative_is_a_protocol_error(other):
     message = json.loads(results())
