@@ -18,7 +18,7 @@ import attrs
 
 from agent.business.company import CompanyProfile
 from agent.business.postcode_districts import known_district
-from agent.business.ukformats import parse_postcode, postcode_guess
+from agent.business.ukformats import postcode_guess
 from agent.dialogue.details import looks_spelled, spelled_word
 from agent.dialogue.slots import Intent, Slots, extract, find_name
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
@@ -147,17 +147,7 @@ def alternative_value(
         return None
     if likely_value(wanted, getattr(u.slots, wanted)) is not None:
         return None  # the line has one: the other readings never replace it
-    found: list[str] = []
-    for reading in u.alternatives:
-        _, slots = extract(reading, expecting=wanted)
-        value = likely_value(wanted, getattr(slots, wanted))
-        if value is None or value in data.rejected or value in found:
-            continue
-        if wanted == "phone" and not value.startswith("+44"):
-            continue  # "00770090055" is +7 70090055 to the format: a number heard wrong
-        pc = parse_postcode(value) if wanted == "postcode" else None
-        if pc is None or known_district(pc):
-            found.append(value)
+    found = _readings(data, wanted, u)
     if wanted == "phone" or not found:
         return found[0] if found else None
     inside = [v for v in found if profile.serves_postcode(v)]
@@ -171,13 +161,24 @@ def _inside_alternative(data: BookingData, profile: CompanyProfile, u: Utterance
     """A postcode in the company's area from the recogniser's other readings of a line
     whose own postcode is outside it ("S for sugar, B4 Edward, 1, 7 ..." heard as E1 7PB
     and, a rank lower, SE1 7PB): a mishearing must not turn a customer away."""
+    found = _readings(data, "postcode", u)
+    return next((v for v in found if profile.serves_postcode(v)), None)
+
+
+def _readings(data: BookingData, wanted: str, u: Utterance) -> list[str]:
+    """The whole values of ``wanted`` in the line's other readings, in their order, not
+    turned down before: a phone number only a UK one, a postcode only with a district
+    that exists (``likely_value`` checks it)."""
+    found: list[str] = []
     for reading in u.alternatives:
-        value = likely_value("postcode", extract(reading, expecting="postcode")[1].postcode)
-        pc = parse_postcode(value) if value else None
-        usable = pc is not None and value not in data.rejected and known_district(pc)
-        if usable and profile.serves_postcode(str(pc)):
-            return str(pc)
-    return None
+        _, slots = extract(reading, expecting=wanted)
+        value = likely_value(wanted, getattr(slots, wanted))
+        if value is None or value in data.rejected or value in found:
+            continue
+        if wanted == "phone" and not value.startswith("+44"):
+            continue  # "00770090055" is +7 70090055 to the format: a number heard wrong
+        found.append(value)
+    return found
 
 
 def heard_again(data: BookingData, field: str, heard: str | None) -> set[str] | None:
