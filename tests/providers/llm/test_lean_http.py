@@ -19,18 +19,17 @@ from agent.base.errors import (
     ProviderStatusError,
     ProviderTimeout,
 )
-from agent.base.events import Finish, Message, TextDelta
+from agent.base.events import Finish, TextDelta
 from agent.providers.llm.lean_http import LeanNetworkBackend, LeanTransport
 from agent.providers.llm.openai_compat import LlmSettings, OpenAICompatibleLLM, SharedClient
 from agent.providers.llm.openai_wire import build_request_body, chat_url, request_headers
 from agent.providers.tls_stream import TlsSocketStream
 from tests.fakes.openai import FakeOpenAIServer, Fault, ScriptedReply, refused_base_url
 from tests.fakes.tls import LoopbackTLS
+from tests.providers.llm.test_openai_compat import GUARD_S, MESSAGES
 
 pytestmark = pytest.mark.realtime
 
-GUARD_S = 5.0
-MESSAGES = [Message("system", "You book plumbers."), Message("user", "Is tomorrow free?")]
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5)
 
 
