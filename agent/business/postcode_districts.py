@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from agent.business.ukformats import Postcode
 
-__all__ = ["known_district"]
+__all__ = ["area_districts", "known_district"]
 
 # Area: the highest district number, the districts that have a letter after the
 # number, and those that have one always (SW1 is SW1A..SW1Y, never SW1 alone).
@@ -66,3 +66,19 @@ def known_district(postcode: Postcode) -> bool:
             letters is None or postcode.sub_district in letters
         )
     return postcode.district not in always
+
+
+def area_districts(area: str) -> list[str]:
+    """Every district of a London postal area ("WC": WC1A, WC1B, ... WC2R), in order;
+    an empty list for an area whose districts are not listed here."""
+    london = _LONDON.get(area)
+    if london is None:
+        return []
+    highest, lettered, always = london
+    found: list[str] = []
+    for number in range(1, highest + 1):
+        if number not in always:
+            found.append(f"{area}{number}")
+        if number in lettered:
+            found.extend(f"{area}{number}{x}" for x in _SUB_DISTRICTS.get(f"{area}{number}", ""))
+    return found

@@ -178,10 +178,22 @@ def _spelling_word(token: str) -> bool:
     )
 
 
-def _spelled_chars(text: str) -> tuple[str, int]:
+# Letters that sound alike: "B for Edward" is E (the word tells them apart), while
+# "U for Enkill" is U (a word heard wrong: U and E never sound alike).
+_ALIKE = ("BCDEGPTVZ", "MN", "FSX", "AJK", "IY", "QU")
+
+
+def letters_confusable(letter: str, other: str) -> bool:
+    """Whether two different letters sound alike when said alone (B and E, M and N)."""
+    return letter != other and any(letter in g and other in g for g in _ALIKE)
+
+
+def spelled_characters(text: str) -> tuple[str, int]:
     """The letters and digits of a postcode spelled with words, and how many letters
     were spelled. The letter is the first one of the word that spells it: a recogniser
-    hears "sugar" far better than "S" ("S4 shooter", "a 4-apple", "blu4William")."""
+    hears "sugar" far better than "S" ("a 4-apple", "blu4William"); but a letter heard
+    alone before the "for" that does not sound like the word's is kept ("S4 shooter",
+    "U4 Enkill": the word was misheard, not the letter)."""
     tokens = _SPELL_TOKEN.findall(text.replace(" as in ", " for "))
     chars, spelled, i, times = "", 0, 0, 1
     while i < len(tokens):
@@ -194,6 +206,12 @@ def _spelled_chars(text: str) -> tuple[str, int]:
         prefix = token.isalpha() and low not in _MARKERS and after.lower() in _MARKERS
         if prefix and _spelling_word(third):  # "S for sugar": the word's letter, not the "S"
             char, step = third[0].upper(), 3
+            if (
+                len(token) == 1
+                and char != token.upper()
+                and not letters_confusable(token.upper(), char)
+            ):
+                char = token.upper()
         next_spelled = third.lower() in _MARKERS and _spelling_word(fourth)
         if not char and low in _MARKERS and _spelling_word(after) and not next_spelled:
             char, step = after[0].upper(), 2  # "Before Edward", "4Zbry"
@@ -214,7 +232,7 @@ def spelled_postcode(text: str) -> Postcode | None:
     """A postcode spelled letter by letter with words ("S for sugar, W for William, 1,
     A for apple, ..."), as a recogniser writes it; ``None`` unless at least two letters
     were spelled that way and the letters and digits make one whole postcode."""
-    joined, spelled = _spelled_chars(text)
+    joined, spelled = spelled_characters(text)
     if spelled < 2:
         return None
     for size in (7, 6, 5):  # the longest run that is a postcode, leftmost first
@@ -230,6 +248,16 @@ def spelled_postcode(text: str) -> Postcode | None:
     return None
 
 
+def postcode_characters(text: str) -> str:
+    """The letters and digits of a line from its last "postcode is"/"it's" on, spoken
+    pieces as characters ("southeast one" -> "SE1"), run together: the raw material of
+    a guess at a postcode the line does not hold whole."""
+    tail = re.split(r"(?i)\bpost ?code(?:'s| is)?\b|\bit's\b|\bit is\b", text)[-1]
+    tail = _AREA_WORDS.sub(lambda m: m.group(1)[0] + m.group(2)[0], tail)
+    words = re.findall(r"[A-Za-z0-9]+", tail)
+    return "".join(_PIECE_WORDS.get(w.lower(), w) for w in words).upper()
+
+
 def postcode_guess(
     text: str, prefixes: Iterable[str] = (), exists: Callable[[Postcode], bool] = bool
 ) -> Postcode | None:
@@ -239,10 +267,7 @@ def postcode_guess(
     The fewest characters left out of the line after its last "postcode is"/"it's";
     one in ``prefixes`` (the company's area) before any other; only one ``exists``
     allows (``postcode_districts.known_district``: no "S0E 9SG")."""
-    tail = re.split(r"(?i)\bpost ?code(?:'s| is)?\b|\bit's\b|\bit is\b", text)[-1]
-    tail = _AREA_WORDS.sub(lambda m: m.group(1)[0] + m.group(2)[0], tail)
-    words = re.findall(r"[A-Za-z0-9]+", tail)
-    compact = "".join(_PIECE_WORDS.get(w.lower(), w) for w in words).upper()[:11]
+    compact = postcode_characters(text)[:11]
     best: tuple[bool, int, Postcode] | None = None
     for size in (7, 6, 5):
         for kept in itertools.combinations(range(len(compact)), size):

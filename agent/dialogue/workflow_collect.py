@@ -18,6 +18,7 @@ import attrs
 
 from agent.business.company import CompanyProfile
 from agent.business.postcode_districts import known_district
+from agent.business.postcode_near import near_area_postcode
 from agent.business.ukformats import postcode_guess
 from agent.dialogue.details import looks_spelled, spelled_word
 from agent.dialogue.slots import Intent, Slots, extract, find_name
@@ -34,6 +35,7 @@ __all__ = [
     "guess_postcode",
     "heard_again",
     "keep_sure_details",
+    "outside_after_no",
     "plausible_name",
     "spelled_name",
 ]
@@ -129,6 +131,12 @@ def guess_postcode(
     if wanted != "postcode" or data.offer_open:
         return None
     guess = postcode_guess(text, profile.service_area, known_district)
+    if guess is None or not profile.serves_postcode(str(guess)):
+        # one character missing or wrong, in the company's own area ("southeast point
+        # nine sg" for SE1 9SG) before any reading outside it
+        near = near_area_postcode(text, profile.service_area)
+        if near is not None and str(near) not in data.rejected:
+            return str(near)
     if guess is None or str(guess) in data.rejected:
         return None
     return str(guess)
@@ -160,9 +168,25 @@ def alternative_value(
 def _inside_alternative(data: BookingData, profile: CompanyProfile, u: Utterance) -> str | None:
     """A postcode in the company's area from the recogniser's other readings of a line
     whose own postcode is outside it ("S for sugar, B4 Edward, 1, 7 ..." heard as E1 7PB
-    and, a rank lower, SE1 7PB): a mishearing must not turn a customer away."""
+    and, a rank lower, SE1 7PB), else the one a character from it (``near_area_postcode``):
+    a mishearing must not turn a customer away."""
     found = _readings(data, "postcode", u)
-    return next((v for v in found if profile.serves_postcode(v)), None)
+    inside = next((v for v in found if profile.serves_postcode(v)), None)
+    if inside is None:  # one character from the one heard ("S1 7PB" for SE1 7PB)
+        near = near_area_postcode(u.text, profile.service_area, beside_whole=True)
+        inside = str(near) if near is not None and str(near) not in data.rejected else None
+    return inside
+
+
+def outside_after_no(data: BookingData) -> Kind | None:
+    """After "no" to the area's postcode read back beside one heard outside it ("Was
+    that SE1 7PB?" for "E1 7PB"): the one heard, checked with the caller before the
+    call is declined, not a third way of asking."""
+    outside, data.heard_outside = data.heard_outside, None
+    if outside is None:
+        return None
+    data.postcode, data.area_pending = outside, True
+    return K.CHECK_AREA
 
 
 def _readings(data: BookingData, wanted: str, u: Utterance) -> list[str]:
@@ -255,6 +279,7 @@ def classify_collect(
     if postcode is not None and not profile.serves_postcode(postcode):
         if "postcode" in filled and (inside := _inside_alternative(data, profile, u)):
             data.postcode, data.doubt = None, ("postcode", inside)
+            data.heard_outside = postcode
             return K.CHECK_VALUE  # "Was that SE1 7PB?" before "E1 7PB is outside the area"
         if data.area_checked == postcode:
             return K.OUT_OF_AREA

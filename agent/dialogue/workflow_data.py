@@ -94,6 +94,7 @@ class BookingData:
         self.moving: tuple[float, float] | None = None  # the slot it is being moved to
         self.area_checked: str | None = None
         self.area_pending = False  # "is the postcode ...?" asked, waiting for the answer
+        self.heard_outside: str | None = None  # heard outside the area, one inside asked
         self.heard_phone: str | None = None  # digits heard that made no whole number
         self.amending: tuple[tuple[str, str], ...] | None = None
         self.amend_n = 0

@@ -123,6 +123,9 @@ def test_a_doubled_leading_zero_reads_as_the_national_number() -> None:
             "EC4M 7LS",
         ),
         ("W for whisky, C for Charlie, 2, N for Nelly, 5, D for David, U for uncle", "WC2N 5DU"),
+        # a letter heard alone that sounds nothing like the word's: the word was misheard
+        ("W4 William C4 Charlie 2N4 NLE 5D4 David U4 Enkill", "WC2N 5DU"),
+        ("S4 sugar, E4 outward, 1, 9, S4 sugar, G4 George", "SE1 9SG"),
         # a digit heard as its look-alike letter, digits as words
         ("S for sugar, E for Edward, I, nine, S for sugar, G for George", "SE1 9SG"),
         ("M for Mary, one, four, four, double E for Edward", "M14 4EE"),

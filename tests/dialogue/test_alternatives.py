@@ -32,7 +32,8 @@ IN_AREA, OUT_OF_AREA = "My post code is SE1 7PB.", "My post code is EC1A 1BB."
 ROWS = [
     # asked, the line, its other readings -> read back ("Was that ...?"), value taken
     ("postcode", EASY, ("My post code is EC4M7LS",), "E C 4 M, 7 L S", None),
-    ("postcode", EASY, (), "S Y 4 M, 7 L S", None),  # as before: the line's own guess
+    # the line's own: EC4M is one letter from "EASY4M" and in the area (SY4M is not)
+    ("postcode", EASY, (), "E C 4 M, 7 L S", None),
     ("postcode", GOO, (), None, None),
     ("postcode", "My postcode is SW1A 1AA.", ("My postcode is SW1A 1AB.",), None, "SW1A 1AA"),
     ("postcode", GOO, (OUT_OF_AREA, IN_AREA), "S E 1, 7 P B", None),  # the area's first
@@ -102,9 +103,42 @@ def test_never_a_detail_that_is_not_being_asked_for(asked, other):
     assert call.wf.data.postcode is None and call.wf.data.phone is None
 
 
-@pytest.mark.parametrize("line", ["My postcode is S0E 9SG.", "It's SE0 9SD."])
-def test_a_postcode_of_a_district_that_does_not_exist_is_never_taken_or_read_back(line):
+@pytest.mark.parametrize(
+    ("line", "read_back"),
+    [
+        # no SE0: one character from SE1, which the company serves, so that is asked
+        ("My postcode is S0E 9SG.", "S E 1, 9 S G"),
+        ("It's SE0 9SD.", "S E 1, 9 S D"),
+        ("It's NW0 9SD.", None),  # nor NW0, and no district of the area is that close
+    ],
+)
+def test_a_postcode_of_a_district_that_does_not_exist_is_never_taken_or_read_back(line, read_back):
     call = at("postcode")
     reply = call.say(line)
     assert "0" not in reply.replace("0 7", "") and call.wf.data.postcode is None
-    assert "postcode" in reply  # asked again
+    if read_back is None:
+        assert "postcode" in reply  # asked again
+    else:
+        assert f"Was that {read_back}?" in reply
+
+
+@pytest.mark.parametrize(
+    ("line", "read_back"),
+    [
+        ("My post code is southeast point nine sg.", "S E 1, 9 S G"),  # "one" lost
+        ("S4 sugar, E4 outward, E9, S4 sugar, G4 George.", "S E 1, 9 S G"),  # "1" as E
+    ],
+)
+def test_a_postcode_one_character_from_the_area_is_read_back_and_taken_on_a_yes(line, read_back):
+    call = at("postcode")
+    assert f"Was that {read_back}?" in call.say(line)
+    assert "number" in call.say("Yes.")
+    assert call.wf.data.postcode == read_back.replace(" ", "").replace(",", " ")
+
+
+def test_no_to_the_area_one_beside_a_postcode_outside_it_checks_that_one_then_declines():
+    call = at("postcode")
+    assert "Was that S E 1, 7 P B?" in call.say("My postcode is E1 7PB.")
+    assert "is the postcode E 1, 7 P B?" in call.say("No.")
+    assert "outside the area we cover" in call.say("Yes.")
+    assert call.wf.data.postcode == "E1 7PB"
