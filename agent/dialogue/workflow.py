@@ -49,11 +49,11 @@ from agent.dialogue.workflow_actions import (
 from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_collect import (
     AS_HEARD,
+    after_postcode_no,
     answer_to_street_check,
     classify_collect,
     classify_unsure_detail,
     heard_again,
-    outside_after_no,
     spelled_name,
 )
 from agent.dialogue.workflow_data import BookingData
@@ -293,8 +293,10 @@ class BookingWorkflow:
                 # Said the same way, it would be heard the same way: ask another way next
                 # (spelled, on the keypad), never the same read-back twice.
                 data.turned_down(field, value)
-                if field == "postcode" and (outside := outside_after_no(data)) is not None:
-                    return outside
+                if field == "postcode" and (
+                    k := after_postcode_no(data, self.profile, self.config, u)
+                ):
+                    return k
                 if field in AS_HEARD:
                     settled = getattr(data, field) is not None
                     return self._classify_collect(u, {field}, None) if settled else K.DETAILS

@@ -34,8 +34,8 @@ __all__ = [
     "classify_unsure_detail",
     "guess_postcode",
     "heard_again",
+    "after_postcode_no",
     "keep_sure_details",
-    "outside_after_no",
     "plausible_name",
     "spelled_name",
 ]
@@ -178,15 +178,23 @@ def _inside_alternative(data: BookingData, profile: CompanyProfile, u: Utterance
     return inside
 
 
-def outside_after_no(data: BookingData) -> Kind | None:
-    """After "no" to the area's postcode read back beside one heard outside it ("Was
-    that SE1 7PB?" for "E1 7PB"): the one heard, checked with the caller before the
-    call is declined, not a third way of asking."""
+def after_postcode_no(
+    data: BookingData, profile: CompanyProfile, config: WorkflowConfig, u: Utterance
+) -> Kind | None:
+    """After "no" to a postcode read back: the one heard outside the area beside it
+    ("Was that SE1 7PB?" for "E1 7PB"), checked with the caller before the call is
+    declined, not a third way of asking; else what the rest of the line sounds like
+    ("No, it's probably 1D3QF": "Was that W1D 3QF?"); ``None`` when neither."""
     outside, data.heard_outside = data.heard_outside, None
-    if outside is None:
+    if outside is not None:
+        data.postcode, data.area_pending = outside, True
+        return K.CHECK_AREA
+    if (guess := guess_postcode(data, profile, "postcode", u.text)) is None:
         return None
-    data.postcode, data.area_pending = outside, True
-    return K.CHECK_AREA
+    if data.miss("postcode") > config.max_misses:  # a miss all the same: never endless
+        return hand_over(profile)
+    data.doubt = ("postcode", guess)
+    return K.CHECK_VALUE
 
 
 def _readings(data: BookingData, wanted: str, u: Utterance) -> list[str]:

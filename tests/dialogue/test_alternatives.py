@@ -142,3 +142,17 @@ def test_no_to_the_area_one_beside_a_postcode_outside_it_checks_that_one_then_de
     assert "is the postcode E 1, 7 P B?" in call.say("No.")
     assert "outside the area we cover" in call.say("Yes.")
     assert call.wf.data.postcode == "E1 7PB"
+
+
+def test_no_with_more_of_the_postcode_reads_back_what_the_rest_sounds_like():
+    call = at("postcode")
+    assert "Was that N 1, 9 G D?" in call.say("My post code is N19 good.")
+    assert "Was that W 1 D, 3 Q F?" in call.say("No, it's probably 1D3QF.")
+    assert "number" in call.say("Yes.") and call.wf.data.postcode == "W1D 3QF"
+
+
+def test_a_bare_no_to_a_guessed_postcode_asks_another_way():
+    call = at("postcode")
+    assert "Was that N 1, 9 G D?" in call.say("My post code is N19 good.")
+    reply = call.say("No.")
+    assert "Was that" not in reply and "letter by letter" in reply
