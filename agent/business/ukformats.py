@@ -163,7 +163,17 @@ def find_postcode(text: str) -> Postcode | None:
 # or "before" when "B for"/"E for" ran together ("Before Edward").
 _MARKERS = frozenset({"for", "4", "four", "like", "before"})
 _SPELL_TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d")
-_LOOKALIKE_DIGITS = str.maketrans("IOL", "101")  # "I, NINE" for "1, 9"; "O" for "0"
+_LOOKALIKE_DIGITS = str.maketrans("IOL", "101")
+# Digit words a letter's name can be heard as ("oh for Oliver" is O, "eight for apple" A).
+_LETTER_LIKE = {
+    "oh": "O",
+    "o": "O",
+    "eight": "A",
+    "ate": "A",
+    "two": "T",
+    "to": "T",
+    "too": "T",
+}  # "I, NINE" for "1, 9"; "O" for "0"
 
 
 def _spelling_word(token: str) -> bool:
@@ -212,6 +222,8 @@ def spelled_characters(text: str) -> tuple[str, int]:
                 and not letters_confusable(token.upper(), char)
             ):
                 char = token.upper()
+            if _PIECE_WORDS.get(low, "x").isdigit() and _LETTER_LIKE.get(low) != char:
+                char = _PIECE_WORDS[low] + char  # "one for apple": 1, A (no letter is "one")
         next_spelled = third.lower() in _MARKERS and _spelling_word(fourth)
         if not char and low in _MARKERS and _spelling_word(after) and not next_spelled:
             char, step = after[0].upper(), 2  # "Before Edward", "4Zbry"

@@ -29,12 +29,12 @@ from agent.dialogue.workflow_table import Kind
 
 __all__ = [
     "AS_HEARD",
+    "after_postcode_no",
     "alternative_value",
     "classify_collect",
     "classify_unsure_detail",
     "guess_postcode",
     "heard_again",
-    "after_postcode_no",
     "keep_sure_details",
     "plausible_name",
     "spelled_name",

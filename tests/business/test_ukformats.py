@@ -126,6 +126,13 @@ def test_a_doubled_leading_zero_reads_as_the_national_number() -> None:
         # a letter heard alone that sounds nothing like the word's: the word was misheard
         ("W4 William C4 Charlie 2N4 NLE 5D4 David U4 Enkill", "WC2N 5DU"),
         ("S4 sugar, E4 outward, 1, 9, S4 sugar, G4 George", "SE1 9SG"),
+        # a digit word before a spelled letter is that digit, then the letter
+        ("E for Edward, C for Charlie, one for apple, one, B for Bertie, B for Bertie", "EC1A 1BB"),
+        ("S for sugar, W for William, one for apple, two for apple, A for apple", "SW1A 2AA"),
+        # ... unless the letter's name sounds like it: "oh for Oliver" is O (where the
+        # sector's digit goes, its look-alike 0), not "0, O"
+        ("N for Nelly, one, seven, oh for Oliver, L for London, B for Bertie", "N17 0LB"),
+        ("N for Nelly, one, seven, one for Oliver, L for London, B for Bertie", None),
         # a digit heard as its look-alike letter, digits as words
         ("S for sugar, E for Edward, I, nine, S for sugar, G for George", "SE1 9SG"),
         ("M for Mary, one, four, four, double E for Edward", "M14 4EE"),
