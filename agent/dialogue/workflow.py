@@ -47,9 +47,9 @@ from agent.dialogue.workflow_actions import (
     WorkflowConfig,
 )
 from agent.dialogue.workflow_build import ActionBuilder, Step
+from agent.dialogue.workflow_check import classify_check_answer
 from agent.dialogue.workflow_collect import (
     AS_HEARD,
-    after_postcode_no,
     answer_to_street_check,
     classify_collect,
     classify_unsure_detail,
@@ -278,47 +278,6 @@ class BookingWorkflow:
             return unclear_problem(self.data, self.profile, self.config, u) or K.LOW_CONFIDENCE
         return K.LOW_CONFIDENCE
 
-    def _classify_pending_check(self, u: Utterance) -> Kind | None:
-        """The answer to "Was that ...?" or "is the postcode ...?", when it is a bare yes/no."""
-        data = self.data
-        bare = u.slots.is_empty() or (u.slots.correction and not _has_detail(u.slots))
-        if data.doubt is not None:
-            field, value = data.doubt
-            data.doubt = None
-            if u.intent is Intent.YES and bare:
-                filled, invalid = data.merge_slots(Slots(**{field: value}))
-                return self._classify_collect(u, filled, invalid)
-            said_again = getattr(u.slots, field) == value  # "No, 15 part lane": heard the same
-            if u.intent is Intent.NO and (bare or said_again):
-                # Said the same way, it would be heard the same way: ask another way next
-                # (spelled, on the keypad), never the same read-back twice.
-                data.turned_down(field, value)
-                if field == "postcode" and (
-                    k := after_postcode_no(data, self.profile, self.config, u)
-                ):
-                    return k
-                if field in AS_HEARD:
-                    settled = getattr(data, field) is not None
-                    return self._classify_collect(u, {field}, None) if settled else K.DETAILS
-                return K.HAND_OVER if data.miss(field) > self.config.max_misses else K.DETAILS
-            if u.intent is Intent.NO:
-                data.rejected.add(value)  # "no, it's ...": never read back again
-            elif getattr(u.slots, field) is None:
-                data.merge_slots(Slots(**{field: value}))  # moved on without a no: taken
-                data.changed = []
-        if data.area_pending:
-            data.area_pending = False
-            if u.intent is Intent.YES and bare:
-                data.area_checked = data.postcode
-                return K.OUT_OF_AREA
-            if u.intent is Intent.NO and bare:
-                data.rejected.add(data.postcode or "")
-                data.postcode = None
-                data.misses["postcode"] = max(data.misses.get("postcode", 0), 1)
-                data.miss("postcode")  # asked again another way: letter by letter
-                return K.DETAILS
-        return None
-
     def _classify_utterance(self, u: Utterance) -> Kind:
         self.silences = 0
         urgent = self.profile.find_emergency(enrich(u.text)) or u.intent is Intent.HUMAN
@@ -350,7 +309,7 @@ class BookingWorkflow:
             return K.GOODBYE
         if u.intent is Intent.TOLD:
             return K.READ_BACK
-        if self.state is S.COLLECT and (checked := self._classify_pending_check(u)) is not None:
+        if self.state is S.COLLECT and (checked := self._classify_check_answer(u)) is not None:
             return checked
         if self.state is S.COLLECT and wanted in AS_HEARD:
             heard = getattr(u.slots, wanted or "name")
@@ -392,6 +351,9 @@ class BookingWorkflow:
             return K.YES if u.intent is Intent.YES else K.NO
         return K.DETAILS if filled else K.UNCLEAR
 
+    def _classify_check_answer(self, u: Utterance) -> Kind | None:
+        return classify_check_answer(self.data, self.profile, self.config, self.expecting, u)
+
     def _classify_collect(self, u: Utterance, filled: set[str], invalid: str | None) -> Kind:
         data, expecting = self.data, self.expecting
         return classify_collect(data, self.profile, self.config, expecting, u, filled, invalid)
@@ -401,9 +363,3 @@ _ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown questi
 _ASK_AGAIN = frozenset({K.DETAILS, K.INVALID_DETAIL, K.UNCLEAR, K.LOW_CONFIDENCE})
 _AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED, K.RESCHEDULE})
 _CUSTOMER = frozenset({"name", "address", "postcode", "phone"})
-
-
-def _has_detail(slots: Slots) -> bool:
-    return any(
-        v is not None for v in (slots.name, slots.address, slots.postcode, slots.phone, slots.when)
-    )

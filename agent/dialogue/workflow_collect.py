@@ -29,7 +29,6 @@ from agent.dialogue.workflow_table import Kind
 
 __all__ = [
     "AS_HEARD",
-    "after_postcode_no",
     "alternative_value",
     "classify_collect",
     "classify_unsure_detail",
@@ -176,25 +175,6 @@ def _inside_alternative(data: BookingData, profile: CompanyProfile, u: Utterance
         near = near_area_postcode(u.text, profile.service_area, beside_whole=True)
         inside = str(near) if near is not None and str(near) not in data.rejected else None
     return inside
-
-
-def after_postcode_no(
-    data: BookingData, profile: CompanyProfile, config: WorkflowConfig, u: Utterance
-) -> Kind | None:
-    """After "no" to a postcode read back: the one heard outside the area beside it
-    ("Was that SE1 7PB?" for "E1 7PB"), checked with the caller before the call is
-    declined, not a third way of asking; else what the rest of the line sounds like
-    ("No, it's probably 1D3QF": "Was that W1D 3QF?"); ``None`` when neither."""
-    outside, data.heard_outside = data.heard_outside, None
-    if outside is not None:
-        data.postcode, data.area_pending = outside, True
-        return K.CHECK_AREA
-    if (guess := guess_postcode(data, profile, "postcode", u.text)) is None:
-        return None
-    if data.miss("postcode") > config.max_misses:  # a miss all the same: never endless
-        return hand_over(profile)
-    data.doubt = ("postcode", guess)
-    return K.CHECK_VALUE
 
 
 def _readings(data: BookingData, wanted: str, u: Utterance) -> list[str]:
