@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import re
 
+import attrs
+
 __all__ = [
     "ALSO_PREFIX",
     "CHECK_PREFIX",
     "UNSURE_PREFIX",
+    "HeardLine",
     "is_unsure",
     "mark_also_heard",
     "mark_check",
     "mark_unsure",
+    "read_line",
     "split_also_heard",
     "split_check",
     "split_unsure",
@@ -87,3 +91,28 @@ def split_also_heard(text: str) -> tuple[str, tuple[str, ...]]:
         return text, ()
     readings = tuple(r.strip() for r in m.group(2).split("|") if r.strip())
     return m.group(1) + text[m.end() :], readings
+
+
+@attrs.frozen
+class HeardLine:
+    """A caller's line as people read it: the words, which of them the recogniser
+    doubted, whether the whole line was heard in doubt, and its other readings."""
+
+    text: str
+    unsure: bool = False
+    doubted: frozenset[str] = frozenset()
+    also_heard: tuple[str, ...] = ()
+
+    def words(self) -> list[tuple[str, bool]]:
+        """Each word of ``text`` with whether it was doubted (its letters compared in
+        lower case, punctuation aside)."""
+        return [(w, re.sub(r"[^\w']", "", w.lower()) in self.doubted) for w in self.text.split()]
+
+
+def read_line(text: str) -> HeardLine:
+    """A stored caller line (``[unsure]``, ``[check: ...]`` and ``[also heard: ...]``
+    markers in front) split into what was said and what the markers say."""
+    rest, readings = split_also_heard(text)
+    rest, unsure = split_unsure(rest)
+    rest, doubted = split_check(rest)
+    return HeardLine(rest, unsure, doubted, readings)

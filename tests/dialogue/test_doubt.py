@@ -7,10 +7,12 @@ import pytest
 from agent.base.events import Transcript, Word
 from agent.dialogue.doubt import (
     UNSURE_PREFIX,
+    HeardLine,
     is_unsure,
     mark_also_heard,
     mark_check,
     mark_unsure,
+    read_line,
     split_also_heard,
     split_check,
     split_unsure,
@@ -137,3 +139,23 @@ def test_a_pieces_other_reading_stands_in_the_whole_turn():
         "[also heard: My name is Raj Patel and my number is 07700900123.]"
         " My name is Raj Patel and my number is 0 7 7 0 0 9 0 0 1 2."
     )
+
+
+@pytest.mark.parametrize(
+    ("stored", "line"),
+    [
+        ("my tap is leaking", HeardLine("my tap is leaking")),
+        ("[unsure] my tap", HeardLine("my tap", unsure=True)),
+        (
+            mark_unsure(mark_check(mark_also_heard("15 part lane.", ["15 Park Lane."]), ["part"])),
+            HeardLine("15 part lane.", True, frozenset({"part"}), ("15 Park Lane.",)),
+        ),
+    ],
+)
+def test_a_stored_line_reads_as_its_words_and_what_the_markers_say(stored, line):
+    assert read_line(stored) == line
+
+
+def test_the_doubted_words_are_found_whatever_their_case_and_punctuation():
+    line = read_line("[check: part lane] 15 Part Lane.")
+    assert line.words() == [("15", False), ("Part", True), ("Lane.", True)]

@@ -313,3 +313,25 @@ async def test_a_store_that_fails_is_one_line_and_503(store, tmp_path):
             assert reply.status_code == 503, path
             assert reply.text.startswith("503: the records cannot be read now")
             assert reply.text.count("\n") == 1
+
+
+async def test_call_page_shows_a_caller_line_without_the_recognisers_markers(store, tmp_path):
+    uuid = "call-with-doubts"
+    await store.start_call(uuid, started_at=NOW - 60, company="acme")
+    line = "[unsure] [check: part] [also heard: 15 Park Lane] 15 part lane."
+    await store.add_turn(TurnRecord(uuid, 0, line, "Was that 15 part lane?"))
+    await store.end_call(uuid, ended_at=NOW, end_reason="hangup", outcome="quoted")
+    async with client(console_for(store, tmp_path)) as http:
+        text = (await http.get(f"/calls/{uuid}")).text
+    assert "[check" not in text and "[unsure]" not in text and "[also heard" not in text
+    assert '15 <mark class="doubted"' in text and ">part</mark> lane." in text
+    assert "unclear line" in text and "also heard: 15 Park Lane" in text
+
+
+async def test_live_shows_the_last_caller_line_without_the_markers(store, tmp_path):
+    await store.start_call("live-1", started_at=NOW - 5, company="acme")
+    await store.add_turn(TurnRecord("live-1", 0, "", "Hello there", first_agent_frame_at=0.2))
+    await store.add_turn(TurnRecord("live-1", 1, "[check: part] 15 part lane", "Was that?"))
+    async with client(console_for(store, tmp_path)) as http:
+        live = (await http.get("/live.json")).json()
+    assert [call["caller_said"] for call in live] == ["15 part lane"]

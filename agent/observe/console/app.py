@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from agent.dialogue.doubt import read_line
 from agent.observe.business_view import BookingsView
 from agent.observe.console import auth
 from agent.observe.console.pages import Pages, latency_cache, latency_series, when
@@ -72,6 +73,7 @@ class Console:
         env = self.templates.env
         env.globals["when"] = when
         env.globals["token_required"] = bool(settings.token)
+        env.filters["heard"] = read_line  # a caller line without the recogniser's markers
         env.filters["ms"] = lambda seconds: "" if seconds is None else f"{seconds * 1000:.0f}"
 
     async def warm_up(self) -> None:

@@ -12,6 +12,7 @@ import trio
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
+from agent.dialogue.doubt import read_line
 from agent.observe.console import queries
 from agent.observe.console.latency import LatencyCache
 from agent.observe.console.waveform import peaks
@@ -170,7 +171,7 @@ class Pages:
                     "caller": self._mask(live.call.caller_id),
                     "seconds": round(now - (live.call.started_at or now)),
                     "turns": live.turns,
-                    "caller_said": live.last.caller_text if live.last else "",
+                    "caller_said": read_line(live.last.caller_text).text if live.last else "",
                     "agent_said": live.last.agent_text if live.last else "",
                 }
                 for live in calls
