@@ -19,7 +19,7 @@ from agent.business.hours import WEEKDAYS
 __all__ = ["REPEATS", "TOPICS", "answer", "looks_like_question", "say_again", "topic"]
 
 # Topics answered by saying again what the agent said (the workflow keeps that).
-REPEATS = frozenset({"repeat", "price_again"})
+REPEATS = frozenset({"repeat", "price_again", "price"})
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -68,6 +68,17 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(?:pay|paying|payment)\b.*\b(?:card|cash|transfer|contactless|cheque)\b|"
             r"\b(?:card|cash|contactless)\b.*\b(?:pay|take|accept)\b|\b(?:take|accept)\s+(?:cards?|cash|"
             r"contactless|cheques?)\b|\bhow (?:do|can|will) i pay\b",
+        ),
+        (
+            # any other question about the price ("how much is that?", "what do you
+            # charge?"): answered with the quote, after VAT and payment had their turn
+            "price",
+            r"\bhow much\b(?!\s+(?:longer|more time|time|notice|water|damage|mess)\b)|"
+            r"\bwhat (?:do|would|will|does) (?:you|it|that|they|this) (?:charge|cost|come to)\b|"
+            r"\bwhat(?:'s| is| will be| would be) (?:the |that |your |it )?"
+            r"(?:price|cost|charge|fee|rate)s?\b|"
+            r"\b(?:going|gonna) to cost\b|\bcall[- ]?out (?:fee|charge|cost|price)\b|"
+            r"\b(?:price|cost|charge)s? (?:for|of) (?:that|it|this|the job)\b",
         ),
         (
             "response_time",
@@ -137,12 +148,19 @@ def answer(profile: CompanyProfile, name: str | None, now: float) -> str:
 
 def say_again(name: str, said: dict[str, str], question: str) -> str:
     """What to say to "Sorry, what?" (``name`` "repeat": the agent's last words) or to
-    "how much did you say?" ("price_again": the quote's sentences, then ``question``,
-    the one open now); ``said`` holds the "last" and the "quote" words."""
-    if name != "price_again":
+    "how much did you say?" or "how much is that?" ("price_again", "price": the quote's
+    sentences, then ``question``, the one open now; before any quote, that the price
+    comes before any booking); ``said`` holds the "last" and the "quote" words."""
+    if name not in ("price_again", "price"):
         return said.get("last") or question
-    kept = [x for x in re.split(r"(?<=[.!?])\s+", said.get("quote", "")) if not x.endswith("?")]
-    return " ".join([*kept, question]) if kept else question
+    kept = [
+        x for x in re.split(r"(?<=[.!?])\s+", said.get("quote", "")) if x and not x.endswith("?")
+    ]
+    if not kept:  # asked before the job is known: what the price depends on
+        kept = [
+            "The price depends on the job, and I'll tell you the price before booking anything."
+        ]
+    return " ".join([*kept, question])
 
 
 def _clock(minutes: int) -> str:

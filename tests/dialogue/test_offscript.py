@@ -97,6 +97,45 @@ def test_the_price_again_is_the_quote_then_the_open_question(said: str) -> None:
     assert "Would you like me to book" not in reply  # the quote's own question is over
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        "how much is that?",
+        "How much will that be?",
+        "what's that going to cost me?",
+        "and what does that come to?",
+        "what do you charge?",
+        "is there a call out fee?",
+        "how much?",
+    ],
+)
+def test_any_price_question_gets_the_quote_then_the_open_question(said: str) -> None:
+    call = at_address()
+    assert topic(said) == "price"
+    reply = call.say(said)
+    assert "85 pounds" in reply and reply.endswith("What's the address of the job?")
+
+
+@pytest.mark.parametrize(
+    ("said", "name"),
+    [
+        ("how much longer will you be?", None),  # the time, not the price
+        ("how much water is there, it's everywhere", None),
+        ("how much is that including VAT?", "vat"),
+        ("can I pay by card, how much is it?", "payment"),
+    ],
+)
+def test_how_much_that_is_not_the_price(said: str, name: str | None) -> None:
+    assert topic(said) == name
+
+
+def test_the_price_before_the_job_is_known_waits_for_the_job() -> None:
+    call = Call()
+    reply = call.say("how much do you charge?")
+    assert "depends on the job" in reply and reply.endswith("What can we help you with?")
+    assert "85 pounds" in call.say("my tap is leaking")
+
+
 @pytest.mark.parametrize("said", ["Hang on a sec", "Hold on, let me get a pen", "one moment"])
 def test_hold_on_gets_time_and_no_question(said: str) -> None:
     call = at_address()
