@@ -16,7 +16,15 @@ from datetime import datetime
 from agent.business.company import CompanyProfile
 from agent.business.hours import WEEKDAYS
 
-__all__ = ["REPEATS", "TOPICS", "answer", "looks_like_question", "say_again", "topic"]
+__all__ = [
+    "REPEATS",
+    "TOPICS",
+    "answer",
+    "looks_like_question",
+    "say_again",
+    "topic",
+    "without_company_name",
+]
 
 # Topics answered by saying again what the agent said (the workflow keeps that).
 REPEATS = frozenset({"repeat", "price_again", "price"})
@@ -62,6 +70,14 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"machine|computer|bot|real person|human|person|ai|automated)\b|\bare you real\b|"
             r"\brobot\b",  # "robot" half heard in any question ("Our view are robot?")
         ),
+        (
+            "who",  # "is that the plumber?", "who am I speaking to?": the right number
+            r"\bis (?:that|this|it) (?:the )?(?:plumb\w*|heating|gas (?:man|engineer)|engineers?|"
+            r"office|company|firm|right number|booking line)\b|"
+            r"\bis (?:that|this) (?:\w+ )?\w+ (?:plumb\w*|heating|gas|services|ltd|limited)\b|"
+            r"\bwho (?:am i (?:speaking|talking) (?:to|with)|is (?:this|that|speaking)|are you)\b|"
+            r"\bhave i (?:got|reached|come through to) the right\b|\bam i through to\b",
+        ),
         ("vat", r"\bvat\b|\b(?:include|including|includes|inclusive|plus) (?:the )?(?:tax|vat)\b"),
         (
             "payment",
@@ -78,7 +94,7 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\bwhat(?:'s| is| will be| would be) (?:the |that |your |it )?"
             r"(?:price|cost|charge|fee|rate)s?\b|"
             r"\b(?:going|gonna) to cost\b|\bcall[- ]?out (?:fee|charge|cost|price)\b|"
-            r"\b(?:price|cost|charge)s? (?:for|of) (?:that|it|this|the job)\b",
+            r"\b(?:price|cost|charge)s? (?:for|of) (?:that|it|this|the job)\b|\bexpensive\b",
         ),
         (
             "response_time",
@@ -109,6 +125,17 @@ def topic(text: str) -> str | None:
     return next((name for name, pattern in TOPICS if pattern.search(text)), None)
 
 
+def without_company_name(text: str, name: str) -> str:
+    """``text`` without the company's own name, whole or its first words ("is this
+    Thames Plumbing and Heating?"): the name of the firm never names the job."""
+    words = name.split()
+    if len(words) < 2:
+        return text
+    runs = sorted((words[:n] for n in range(2, len(words) + 1)), key=len, reverse=True)
+    pattern = "|".join(r"\s+".join(re.escape(w) for w in run) for run in runs)
+    return re.sub(rf"\b(?:{pattern})\b", " ", text, flags=re.IGNORECASE)
+
+
 def looks_like_question(text: str) -> bool:
     return _QUESTION.search(text) is not None
 
@@ -126,6 +153,8 @@ def answer(profile: CompanyProfile, name: str | None, now: float) -> str:
             f"Yes, I'm an automated booking assistant for {profile.name}. "
             f"I can book an engineer for you{person}."
         )
+    if name == "who":
+        return f"You're through to {profile.name}, and I'm its automated booking assistant."
     if name in ("vat", "payment"):
         return info.get(name) or "The engineer will confirm that with you before starting."
     if name == "response_time":

@@ -65,7 +65,8 @@ _YES = re.compile(
     r"absolutely|definitely|certainly|of course|indeed|that works|sounds good|"
     r"fine|lovely|great|spot on|bang on|exactly|you (?:have|'ve got) it|uh[- ]huh|mm[- ]?hmm|"
     r"book it|do it|why not|please|yes please|(?:you(?:'ve| have)? )?got it|go for it|"
-    r"that'll do|works for me)\b",
+    r"that'll do|works for me|(?:the )?first one|that one|brilliant|that suits(?: me)?|"
+    r"that(?:'d| would) be (?:great|lovely|fine|perfect|good))\b",
     re.IGNORECASE,
 )
 _NO = re.compile(
@@ -218,9 +219,14 @@ _CLOCK = re.compile(
     re.IGNORECASE,
 )
 _HOUR_WORDS = {w: i for i, w in enumerate(_SMALL_NUMBERS)}
+# What follows a house number: a street's name and its street word ("3 Kings Road").
+_HOUSE_AFTER = re.compile(
+    rf"\s*[a-z]?,?\s*(?:[A-Za-z][\w'\-]*\s+){{0,3}}(?:{STREET_WORDS})\b", re.IGNORECASE
+)
 
 
-def _clock_time(text: str) -> time | None:
+def clock_time(text: str) -> time | None:
+    """The clock time said in ``text`` ("at 3", "half past ten", "2pm"), if any."""
     for m in _CLOCK.finditer(text):
         half, past_hour, hour, minute, ampm, noon = m.groups()
         if noon:
@@ -233,6 +239,8 @@ def _clock_time(text: str) -> time | None:
             before = text[: m.start()].lower().split()[-1:] or [""]
             if not (ampm or minute or before[0] in ("at", "around", "about", "after")):
                 continue
+            if not (ampm or minute) and _HOUSE_AFTER.match(text, m.end()):
+                continue  # "I'm at 3 Kings Road": a house number, not 3 o'clock
             h, mins = int(hour), int(minute or 0)
         if not 0 < h <= 23 or mins > 59:
             continue
@@ -269,7 +277,7 @@ def find_time_window(text: str, *, now: float, tz: ZoneInfo) -> TimeWindow | Non
                 ahead = (index - today.weekday()) % 7 or 7
                 day = today + timedelta(days=ahead)
                 break
-    clock = _clock_time(text)
+    clock = clock_time(text)
     part = next((p for p in _PARTS if p in low), "evening" if "tonight" in low else None)
     if day is None and _ASAP.search(text) and clock is None and part is None:
         return TimeWindow(now, now + 7 * 86400, text.strip())

@@ -30,7 +30,14 @@ from agent.business.company import CompanyProfile
 from agent.dialogue.details import this_number, wrong_detail
 from agent.dialogue.doubt import split_also_heard, split_check
 from agent.dialogue.meaning import enrich
-from agent.dialogue.offscript import REPEATS, answer, looks_like_question, say_again, topic
+from agent.dialogue.offscript import (
+    REPEATS,
+    answer,
+    looks_like_question,
+    say_again,
+    topic,
+    without_company_name,
+)
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
 from agent.dialogue.tools import InvalidToolCall, ToolResult, parse_tool_call
 from agent.dialogue.workflow_actions import (
@@ -148,7 +155,7 @@ class BookingWorkflow:
         if self.expecting == "phone":  # "the one I'm calling from"
             text = this_number(text, self.data.caller_id)
         intent, slots = extract(
-            text,
+            without_company_name(text, self.profile.name),
             services=self.profile.services,
             tz=self.profile.timezone,
             now=now,
@@ -172,7 +179,10 @@ class BookingWorkflow:
         # Only a bare question: one that also gives a detail or a yes goes to the booking
         # (and a question is never taken as the detail just asked for).
         intent, slots = extract(
-            text, services=self.profile.services, tz=self.profile.timezone, now=now
+            without_company_name(text, self.profile.name),
+            services=self.profile.services,
+            tz=self.profile.timezone,
+            now=now,
         )
         if intent is not None or not slots.is_empty():
             return None

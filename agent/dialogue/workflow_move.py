@@ -25,7 +25,7 @@ import attrs
 from agent.business.company import CompanyProfile
 from agent.dialogue.replies import QUESTIONS, render
 from agent.dialogue.saytext import say_when
-from agent.dialogue.slots import Intent, TimeWindow, find_time_window
+from agent.dialogue.slots import Intent, TimeWindow, clock_time, find_time_window
 from agent.dialogue.tools import (
     AMEND_BOOKING,
     CHECK_AVAILABILITY,
@@ -253,9 +253,32 @@ _TAIL = re.compile(
 )
 
 
+_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_PART = r"(?:\s+(?:morning|afternoon|evening|night))?"
+_CLOCK_WORDS = re.compile(
+    r"\b(?:at|around|about|after|before|by)\s+(?:\d{1,2}(?:[:.]\d{2})?(?:\s*(?:am|pm|a\.m\.|"
+    r"p\.m\.))?|noon|midday|(?:half|quarter) past \w+)(?:\s+o'clock)?",
+    re.IGNORECASE,
+)
+_TIME_WORDS = re.compile(
+    rf"\b(?:(?:this|next|on)\s+)?(?:{_DAYS})s?\b{_PART}|\b(?:today|tomorrow|tonight)\b{_PART}|"
+    r"\b(?:(?:in )?the|this)\s+(?:morning|afternoon|evening)\b|\b(?:morning|afternoon|evening)\b|"
+    r"\b(?:this|next)\s+week\b|\b(?:at\s+)?the\s+weekend\b|\bas soon as (?:possible|you can)\b|"
+    r"\b(?:asap|first available|earliest|right away|straight away|any ?time)\b",
+    re.IGNORECASE,
+)
+
+
 def time_words(label: str) -> str:
     """A time as the caller said it, without the words around it ("Sorry, Thursday.",
-    "Can we make it Thursday instead?" -> "Thursday")."""
+    "Can we make it Thursday instead?" -> "Thursday"; "I'm at 3 Kings Road, tomorrow
+    afternoon please" -> "tomorrow afternoon"): the time's own words in their order
+    when there are any, else the line without the words that lead to or follow one."""
+    found = [(m.start(), m.group(0)) for m in _TIME_WORDS.finditer(label)]
+    if clock_time(label) is not None:  # "at 3", not the house number of "at 3 Kings Road"
+        found += [(m.start(), m.group(0)) for m in _CLOCK_WORDS.finditer(label)]
+    if found:
+        return " ".join(words for _, words in sorted(found))
     words = _TAIL.sub("", _LEAD.sub("", label.strip(" .,!?")))
     return words.strip(" .,!?") or "another time"
 

@@ -233,6 +233,9 @@ def _args(slot: tuple[float, float]) -> dict[str, str]:
         ("Actually, the afternoon would be better.", "the afternoon"),
         ("How about Friday morning please", "Friday morning"),
         ("Could you come at 3 instead?", "at 3"),
+        ("I'm at 3 Kings Road, tomorrow afternoon please", "tomorrow afternoon"),
+        ("Thursday at half past two if that's OK, my name's Ann", "Thursday at half past two"),
+        ("any chance of next week?", "next week"),
         ("um", "another time"),
     ],
 )

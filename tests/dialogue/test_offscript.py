@@ -156,3 +156,26 @@ def test_are_you_there_and_why_my_details() -> None:
 def test_saying_something_else_with_say_it_is_not_a_repeat() -> None:
     assert topic("I'd say it's urgent") is None
     assert topic("Sarah Jones") is None
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Hello, is that the plumber?",
+        "who am I speaking to?",
+        "is this Thames Plumbing and Heating?",  # the name's "heating" is not the job
+        "have I got the right number for the plumbers?",
+    ],
+)
+def test_is_that_the_plumber_gets_who_we_are_then_the_question(said: str) -> None:
+    call = Call()
+    reply = call.say(said)
+    assert topic(said) == "who"
+    assert reply.startswith("You're through to Thames Plumbing and Heating")
+    assert "automated" in reply and reply.endswith("What can we help you with?")
+    assert "85 pounds" in call.say("my tap is leaking")
+
+
+def test_the_company_name_said_with_the_job_leaves_the_job() -> None:
+    reply = Call().say("Hi, is that Thames Plumbing? My kitchen tap is dripping.")
+    assert "leak repair" in reply  # not boiler repair for the name's "heating"

@@ -118,6 +118,10 @@ def test_find_name(said: str, expecting: bool, expected: str | None) -> None:
         ("maybe", None),
         ("thank you, yes please", True),  # ends in a yes
         ("thank you, is that right?", None),
+        ("the first one", True),  # to a slot offered
+        ("that one please", True),
+        ("brilliant", True),
+        ("that would be great", True),
     ],
 )
 def test_yes_no(said: str, expected: bool | None) -> None:
@@ -162,6 +166,14 @@ def test_time_window_asap_and_nothing() -> None:
     assert w is not None and w.start == NOW and w.end == NOW + 7 * 86400
     assert find_time_window("I have 3 taps", now=NOW, tz=TZ) is None
     assert find_time_window("whatever", now=NOW, tz=TZ) is None
+
+
+@pytest.mark.parametrize(
+    "said", ["I'm at 3 Kings Road", "we're at 12a Church Lane, SW3 5RZ", "at 4, Park Lane"]
+)
+def test_a_house_number_after_at_is_not_a_time(said: str) -> None:
+    assert find_time_window(said, now=NOW, tz=TZ) is None
+    assert find_time_window(said + ", at 3 please", now=NOW, tz=TZ) is not None
 
 
 def test_extract_uses_what_was_asked() -> None:
