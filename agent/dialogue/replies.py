@@ -158,6 +158,14 @@ TEMPLATES: dict[str, str] = {
     "booking_stays": "No problem, your booking stays for {slot}. Is there anything else?",
     "goodbye": "Thanks for calling {company}. Goodbye.",
     "transfer": "Of course, I'll put you through to {target} now. Please hold.",
+    "callback": (
+        "Of course. I'll ask the office to call you back on {phone} as soon as they can. "
+        "Is there anything else?"
+    ),
+    "dont_know": (
+        "No problem. {why} If you can find it, just say it; or say person and I'll put you "
+        "through to {target}."
+    ),
     "no_human": (
         "I'm sorry, there's no one free to take the call right now. I'll ask someone "
         "to call you back as soon as possible. Is there anything else?"

@@ -45,7 +45,8 @@ _SMALL_NUMBERS += ("ten", "eleven", "twelve")
 # --- names, yes/no, intents -------------------------------------------------
 
 _NAME_EXPLICIT = re.compile(
-    r"\b(?:my name is|my name's|name is|name's|call me)\s+([A-Za-z][A-Za-z'\-]*"
+    r"\b(?:my name is|my name's|name is|name's|call me(?!\s+(?:back|later|on|at|when|if|"
+    r"after|before|tomorrow|today|tonight|this|next|again|asap|please|any)\b))\s+([A-Za-z][A-Za-z'\-]*"
     r"(?:\s+[A-Za-z][A-Za-z'\-]*){0,2})",
     re.IGNORECASE,
 )

@@ -65,7 +65,12 @@ from agent.dialogue.workflow_collect import (
 )
 from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
-from agent.dialogue.workflow_problem import classify_problem, hand_over, unclear_problem
+from agent.dialogue.workflow_problem import (
+    classify_problem,
+    hand_over,
+    unclear_problem,
+    wants_callback,
+)
 from agent.dialogue.workflow_results import admit_model_request, classify_result
 from agent.dialogue.workflow_table import ANY, FINAL_STATES, TABLE, Kind, State, lookup
 
@@ -315,6 +320,9 @@ class BookingWorkflow:
             return K.EMERGENCY_TRANSFER if has_target else K.EMERGENCY_BOOKING
         if u.intent is Intent.HUMAN:
             return self._human()
+        if wants_callback(u.text) and self.state in _BEFORE_BOOKING and not self.data.booked:
+            has_number = self.data.phone or self.data.caller_id
+            return K.CALLBACK if has_number else self._human()  # nowhere to call: a person
         if u.intent is Intent.GOODBYE:
             return K.GOODBYE
         if u.intent is Intent.TOLD:
@@ -369,6 +377,7 @@ class BookingWorkflow:
         return classify_collect(data, self.profile, self.config, expecting, u, filled, invalid)
 
 
+_BEFORE_BOOKING = frozenset({S.UNDERSTAND, S.QUOTE, S.COLLECT})
 _ASKING = frozenset({S.QUOTE, S.COLLECT, S.CONFIRM, S.CLOSE})  # "unknown question" answered
 _ASK_AGAIN = frozenset({K.DETAILS, K.INVALID_DETAIL, K.UNCLEAR, K.LOW_CONFIDENCE})
 _AMEND_KINDS = frozenset({K.AMEND, K.AMENDED, K.AMEND_PENDING, K.AMEND_FAILED, K.RESCHEDULE})

@@ -60,6 +60,15 @@ class Step:
     now: float  # the input's time, Unix epoch seconds
 
 
+# Why a detail the caller does not have to hand is asked for (``_act_say_dont_know``).
+_WHY_NEEDED = {
+    "postcode": "The postcode tells me we cover your area and which times are free.",
+    "phone": "The engineer needs a number to reach you if anything changes.",
+    "address": "The engineer needs the address to come out to you.",
+    "name": "A name helps the engineer know who to ask for.",
+}
+
+
 class ActionBuilder:
     """Builds the concrete actions of the table's action names for one call."""
 
@@ -358,6 +367,19 @@ class ActionBuilder:
 
     def _act_say_no_human(self, step: Step) -> list[Action]:
         return self.say("no_human")
+
+    def _act_say_callback(self, step: Step) -> list[Action]:
+        phone = self.data.phone or self.data.caller_id
+        return self.say("callback", phone=say_phone(phone) if phone else "your number")
+
+    def _act_say_dont_know(self, step: Step) -> list[Action]:
+        detail = self.data.missing_detail() or "detail"
+        target = self.profile.default_transfer_target
+        return self.say(
+            "dont_know",
+            why=_WHY_NEEDED.get(detail, ""),
+            target=target.name if target else "someone who can help",
+        )
 
     def _act_end_call(self, step: Step) -> list[Action]:
         return [EndCall(step.kind.value)]

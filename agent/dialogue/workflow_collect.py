@@ -24,7 +24,7 @@ from agent.dialogue.details import looks_spelled, spelled_word
 from agent.dialogue.slots import Intent, Slots, extract, find_name
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData, likely_value
-from agent.dialogue.workflow_problem import hand_over
+from agent.dialogue.workflow_problem import dont_know, hand_over
 from agent.dialogue.workflow_table import Kind
 
 __all__ = [
@@ -248,6 +248,9 @@ def classify_collect(
             return K.ACCEPT_SLOT
         if u.intent is Intent.NO:
             return K.REJECT_SLOT
+    if not filled and expecting and dont_know(u.text):
+        # said once: why it's needed and a way on; twice: a person takes it from here
+        return hand_over(profile) if data.miss(f"not_known_{expecting}") > 1 else K.DONT_KNOW
     # The detail asked for, or one said unasked that did not hold ("077009009" given
     # while the address was asked): the recogniser's second reading may hold it whole.
     target = invalid if invalid in ("postcode", "phone") else expecting

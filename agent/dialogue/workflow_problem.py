@@ -22,7 +22,14 @@ from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_table import Kind, State
 
-__all__ = ["classify_problem", "hand_over", "not_a_job", "unclear_problem"]
+__all__ = [
+    "classify_problem",
+    "dont_know",
+    "hand_over",
+    "not_a_job",
+    "unclear_problem",
+    "wants_callback",
+]
 
 K = Kind
 
@@ -33,6 +40,31 @@ _NOT_A_JOB = re.compile(
     r"(?:going|available|for me)|hiring|apprentice\w*|recruit\w*|my cv)\b",
     re.IGNORECASE,
 )
+
+
+# "Can someone call me back later? I'm driving": a call back asked for, not a job yet.
+_CALLBACK = re.compile(
+    r"\b(?:call|ring|phone) me back\b|\bcall me (?:later|tomorrow|in an hour|this (?:afternoon|"
+    r"evening))\b|\b(?:can|could) (?:someone|somebody|you) (?:call|ring|phone) me\b|"
+    r"\b(?:a|arrange a) call ?back\b",
+    re.IGNORECASE,
+)
+# "I'm not sure of the postcode", "I don't know it": the detail asked is not to hand.
+_DONT_KNOW = re.compile(
+    r"\b(?:(?:i )?(?:don't|do not|dunno) know|not sure|no idea|(?:can't|cannot|don't) remember|"
+    r"(?:can't|cannot) remember|forgot(?:ten)?|haven't got (?:it|one))\b",
+    re.IGNORECASE,
+)
+
+
+def wants_callback(text: str) -> bool:
+    """The caller asks to be called back ("can you call me back later?")."""
+    return _CALLBACK.search(text) is not None
+
+
+def dont_know(text: str) -> bool:
+    """The caller does not have the detail asked for to hand ("I don't know it")."""
+    return _DONT_KNOW.search(text) is not None
 
 
 def not_a_job(text: str) -> bool:

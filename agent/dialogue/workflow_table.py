@@ -70,6 +70,8 @@ class Kind(enum.Enum):
     SPELLING = "spelling"  # a spelling cut short by a pause: listen for the rest
     CHECK_AREA = "check_area"  # a postcode outside the area: confirm before declining
     HAND_OVER = "hand_over"  # a detail missed too often: a person takes over
+    CALLBACK = "callback"  # "can you call me back later?": kept for the office
+    DONT_KNOW = "dont_know"  # "I don't know the postcode": why it's needed, and a way on
     AMEND = "amend"  # a correction after the booking: change the booking
     ASK_FIX = "ask_fix"  # "the phone number is wrong": what is the right one?
     AMENDED = "amended"
@@ -162,6 +164,10 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.CLOSE, K.ANOTHER_JOB): (S.TRANSFER, ("say_one_booking", "transfer_default")),
     (ANY, K.HUMAN): (S.TRANSFER, ("say_transfer", "transfer_default")),
     (ANY, K.HUMAN_UNAVAILABLE): (S.CLOSE, ("keep_callback", "say_no_human")),
+    (S.UNDERSTAND, K.CALLBACK): (S.CLOSE, ("keep_callback", "say_callback")),
+    (S.QUOTE, K.CALLBACK): (S.CLOSE, ("keep_callback", "say_callback")),
+    (S.COLLECT, K.CALLBACK): (S.CLOSE, ("keep_callback", "say_callback")),
+    (S.COLLECT, K.DONT_KNOW): (None, ("say_dont_know",)),
     (ANY, K.GOODBYE): (S.END, ("say_goodbye", "end_call")),
     (ANY, K.EMERGENCY_TRANSFER): (S.TRANSFER, ("say_emergency_transfer", "transfer_emergency")),
     (ANY, K.EMERGENCY_BOOKING): (S.COLLECT, ("say_emergency_priority", "ask_detail")),

@@ -17,7 +17,7 @@ import pytest
 
 from agent.business.company import EXAMPLE_COMPANIES, CompanyProfile, parse_company
 from agent.dialogue.tools import ToolResult
-from agent.dialogue.workflow import BookingWorkflow, CallTool, Say, State, Transfer
+from agent.dialogue.workflow import BookingWorkflow, CallTool, KeepPending, Say, State, Transfer
 
 TZ = ZoneInfo("Europe/London")
 PLUMBER = parse_company(json.loads(EXAMPLE_COMPANIES.read_text())["companies"][0])
@@ -301,3 +301,46 @@ def test_an_emergency_heard_in_doubt_is_acted_on_not_asked_again() -> None:
     call = Call()
     actions = call.wf.hear("Help my kitchen is flooding", NOW, confidence=0.2)
     assert any(isinstance(a, Transfer) and a.target.name == "on-call engineer" for a in actions)
+
+
+# --- a call back asked for, a detail not to hand ----------------------------------
+
+
+def test_a_call_back_asked_for_is_kept_for_the_office_on_the_callers_number() -> None:
+    call = Call()
+    call.wf.data.caller_id = "+447700900555"
+    actions = call.wf.hear("Can you call me back later? I'm driving.", NOW)
+    kept = [a for a in actions if isinstance(a, KeepPending)]
+    assert [k.kind for k in kept] == ["callback"] and kept[0].data["phone"] == "+447700900555"
+    said = " ".join(a.text for a in actions if isinstance(a, Say))
+    assert "call you back on 0 7 7 0 0, 9 0 0, 5 5 5" in said
+    assert call.wf.state is State.CLOSE and call.wf.data.name is None  # "Back Later" is no name
+
+
+def test_a_call_back_with_no_number_to_call_goes_to_a_person() -> None:
+    call = Call()  # the caller's number withheld
+    assert "put you through" in call.say("Could someone ring me back this afternoon?")
+    assert call.wf.state is State.TRANSFER
+
+
+def at_postcode() -> Call:
+    call = to_details()
+    call.say("Ann Lee")
+    call.say("22 Baker Street")
+    return call
+
+
+def test_a_detail_not_to_hand_gets_why_and_a_way_on_then_a_person() -> None:
+    call = at_postcode()
+    reply = call.say("I'm not sure of the postcode.")
+    assert reply.startswith("No problem.") and "cover your area" in reply
+    assert "letter by letter" not in reply  # not asked to spell what they don't know
+    call.say("I don't know it, sorry.")
+    assert call.wf.state is State.TRANSFER
+
+
+def test_a_detail_found_after_all_is_taken() -> None:
+    call = at_postcode()
+    call.say("I can't remember the postcode")
+    assert "number" in call.say("Oh wait, it's SW3 5RZ.")
+    assert call.wf.data.postcode == "SW3 5RZ"

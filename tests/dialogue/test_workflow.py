@@ -124,6 +124,10 @@ def _prep_collect_missing(*skip: str):
     return lambda wf: fill(wf, skip=skip)
 
 
+def _prep_caller_id(wf: BookingWorkflow) -> None:
+    wf.data.caller_id = "+447700900555"
+
+
 def _prep_close_booked(wf: BookingWorkflow) -> None:
     fill(wf)
     wf.data.booking_id = "B1"
@@ -253,6 +257,11 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
     Kind.REJECT_SLOT: (PLUMBER, _utter(NO, with_offer)),
     Kind.HUMAN: (PLUMBER, _utter(Utterance("a person", intent=Intent.HUMAN))),
     Kind.HUMAN_UNAVAILABLE: (LONELY, _utter(Utterance("a person", intent=Intent.HUMAN))),
+    Kind.CALLBACK: (PLUMBER, _utter(Utterance("can you call me back later?"), _prep_caller_id)),
+    Kind.DONT_KNOW: (
+        PLUMBER,
+        _utter(Utterance("I don't know the postcode"), _prep_collect_missing("postcode")),
+    ),
     Kind.ANOTHER_JOB: (
         PLUMBER,
         _utter(
