@@ -75,40 +75,11 @@ _NOT_ADDRESS = re.compile(
     r"i'm at|yes|yeah|no|please|thanks|thank you|sorry|okay|ok)\b",
     re.IGNORECASE,
 )
-_FILLER = frozenset(
-    [
-        "and",
-        "the",
-        "a",
-        "at",
-        "is",
-        "it's",
-        "its",
-        "my",
-        "our",
-        "of",
-        "in",
-        "on",
-        "to",
-        "um",
-        "er",
-        "erm",
-        "uh",
-        "ah",
-        "hmm",
-        "mm",
-        "well",
-        "so",
-        "like",
-        "let",
-        "me",
-        "think",
-        "it's",
-        "what",
-        "pardon",
-        "sorry",
-    ]
-)
+_FILLER = frozenset({
+    "and", "the", "a", "at", "is", "it's", "its", "my", "our", "of", "in", "on",
+    "to", "um", "er", "erm", "uh", "ah", "hmm", "mm", "well", "so", "like", "let",
+    "me", "think", "what", "pardon", "sorry",
+})  # fmt: skip
 
 
 def find_address(text: str) -> str | None:
@@ -253,6 +224,8 @@ def spelled_letters(text: str) -> str | None:
     the letter heard alone is taken ("R4 Albert" is R), else the word's first ("for
     Peter" is P); letters said by name ("pee ay are kay") and "X for Word" run
     together ("M-formary", "and Fournelli") count too."""
+    # "R-4-A-burt": the word said for the letter cut in two ("Albert"), not a letter A
+    text = re.sub(r"\b([A-Za-z])-(?:4|for)-([A-Za-z])-(?=[A-Za-z]{2,})", r"\1 for \2", text)
     # "P4 Peter", "K-4K", "4 apple": the recogniser's "4" is the "for"
     text = re.sub(r"(?<=[A-Za-z])4|\b4\b|(?<=[\s-])4(?=[A-Za-z])", " for ", text)
     text = text.replace(" as in ", " for ")

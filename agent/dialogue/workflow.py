@@ -61,6 +61,7 @@ from agent.dialogue.workflow_collect import (
     classify_collect,
     classify_unsure_detail,
     heard_again,
+    hold_to_check,
     spelled_name,
 )
 from agent.dialogue.workflow_data import BookingData
@@ -337,7 +338,7 @@ class BookingWorkflow:
                 self.data.changed = []
                 filled |= got
                 return self._classify_collect(u, filled, invalid) if filled else K.DETAILS
-        if self.state is S.COLLECT and self.data.hold_doubted(u.slots, u.doubted):
+        if self.state is S.COLLECT and hold_to_check(self.data, u):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (
             self.data.booked and self.state in (S.CONFIRM, S.CLOSE)

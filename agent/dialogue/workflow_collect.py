@@ -22,6 +22,7 @@ from agent.business.postcode_near import near_area_postcode
 from agent.business.ukformats import postcode_guess
 from agent.dialogue.details import looks_spelled, spelled_word
 from agent.dialogue.slots import Intent, Slots, extract, find_name
+from agent.dialogue.street_prior import street_guess
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData, likely_value
 from agent.dialogue.workflow_problem import dont_know, hand_over
@@ -34,6 +35,8 @@ __all__ = [
     "classify_unsure_detail",
     "guess_postcode",
     "heard_again",
+    "hold_street_guess",
+    "hold_to_check",
     "keep_sure_details",
     "plausible_name",
     "spelled_name",
@@ -319,6 +322,43 @@ def classify_unsure_detail(
     if data.miss(wanted) > config.max_misses:
         return hand_over(profile)
     return None
+
+
+def hold_to_check(data: BookingData, u: Utterance) -> bool:
+    """A name or address held to read back before it is taken: one holding a word the
+    recogniser doubted (``BookingData.hold_doubted``), or a street's name it misheard
+    as words it knows (``hold_street_guess``)."""
+    return data.hold_doubted(u.slots, u.doubted) or hold_street_guess(data, u.slots)
+
+
+def hold_street_guess(data: BookingData, slots: Slots) -> bool:
+    """An address whose street's name the recogniser misheard as words it knows ("19
+    rows straight") read back with the known name it sounds like ("Was that 19 Rose
+    Street?", ``street_prior``) before it is taken; the other details said with it are
+    kept. A no goes on as for any address turned down (spelled, the heard one kept
+    last); a guess is never read back twice, nor an address read back twice already."""
+    address = slots.address
+    if address is None or data.offer_open or data.doubt is not None:
+        return False
+    if address == data.address or data.checks.get("address", 0) >= 2:
+        return False
+    guess = _street_guess(data, address)
+    if guess is None:
+        return False
+    data.checks["address"] = data.checks.get("address", 0) + 1
+    data.merge_slots(attrs.evolve(slots, address=None))
+    data.changed, data.doubt, data.doubt_word = [], ("address", guess), True
+    return True
+
+
+def _street_guess(data: BookingData, heard: str) -> str | None:
+    """The prior's guess for ``heard`` unless turned down; the heard address is the
+    first hearing (kept, marked for the office, if nothing better comes)."""
+    guess = street_guess(heard)
+    if guess is None or guess in data.rejected or heard in data.rejected:
+        return None
+    data.first_heard.setdefault("address", heard)
+    return guess
 
 
 _HOUSE = re.compile(r"^\s*(\d+[a-z]?)\b", re.IGNORECASE)

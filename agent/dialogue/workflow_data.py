@@ -25,6 +25,7 @@ from agent.dialogue.details import (
 )
 from agent.dialogue.replies import DETAIL_ORDER
 from agent.dialogue.slots import Slots, TimeWindow
+from agent.dialogue.street_prior import known_spelling
 from agent.dialogue.tools import BookingRequest, ToolRequest
 from agent.dialogue.workflow_actions import Utterance
 
@@ -219,8 +220,10 @@ class BookingData:
         self.spelling, self.spelled_so_far = None, ""
         value = None
         if word is not None:
-            value = (
-                with_street_name(base, word) if field == "address" else _replace_word(base, word)
+            value = (  # "MARKETT": the street's name as the prior knows it (read back)
+                with_street_name(base, known_spelling(word))
+                if field == "address"
+                else _replace_word(base, word)
             )
         if value is not None and value not in self.rejected:
             self.doubt, self.respelled[field] = (field, value), (value, base)

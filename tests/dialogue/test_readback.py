@@ -305,7 +305,7 @@ def test_a_number_turned_down_is_never_read_back_again() -> None:
     ("line", "address"),
     [
         ("That's 19 Rose Street.", "19 Rose Street"),
-        ("That's 19 rows straight.", "19 rows Street"),  # the street word as heard
+        ("That's 19 baker straight.", "19 baker Street"),  # the street word as heard
         ("That is 6 hour retro.", "6 hour retro"),
     ],
 )
