@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from agent.business.ukformats import letters_confusable
+
 __all__ = [
     "STREET_WORDS",
     "address_answer",
@@ -197,16 +199,6 @@ _LETTER_NAMES = {
 _MERGED_FOR = re.compile(r"^(?:for|four|fore)(?=[a-z]{2,})", re.IGNORECASE)
 
 
-# Letters whose names sound alike (the "E-set", M/N, ...): the very reason a word is
-# said with them. Between two of a group the word decides; else the letter heard alone
-# ("R for Albert" is R: "Albert" is "Robert" misheard).
-_ALIKE = ("BCDEGPTVZ", "MN", "FSX", "AJK", "IY", "QU")
-
-
-def _confusable(letter: str, initial: str) -> bool:
-    return letter != initial and any(letter in g and initial in g for g in _ALIKE)
-
-
 def _letter_names(tokens: list[str]) -> str | None:
     """The letters of a spelling said by the letters' names ("pee ay are kay"), when
     nearly every word is one (so "are you there" is not R, U)."""
@@ -244,7 +236,7 @@ def spelled_letters(text: str) -> str | None:
         if low in _SPELL_MARKERS and after and after.lower() not in _SPELL_MARKERS:
             if not held and len(after) >= 2:
                 letters.append(after[0].upper())  # the letter itself was not heard
-            elif held and len(after) >= 2 and _confusable(letters[-1], after[0].upper()):
+            elif held and len(after) >= 2 and letters_confusable(letters[-1], after[0].upper()):
                 letters[-1] = after[0].upper()  # "B for Edward": the word tells B from E
             held, i = False, i + 2  # the word only says the letter again
             continue
