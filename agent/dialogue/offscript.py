@@ -150,7 +150,7 @@ def answer(profile: CompanyProfile, name: str | None, now: float) -> str:
             else ", and someone from the office can call you back"
         )
         return (
-            f"Yes, I'm an automated booking assistant for {profile.name}. "
+            f"I'm an automated booking assistant for {profile.name}, not a person. "
             f"I can book an engineer for you{person}."
         )
     if name == "who":

@@ -190,7 +190,8 @@ class BookingWorkflow:
             tz=self.profile.timezone,
             now=now,
         )
-        if intent is not None or not slots.is_empty():
+        asks_if_human = name == "robot" and intent is Intent.HUMAN  # "are you a real person?"
+        if (intent is not None and not asks_if_human) or not slots.is_empty():
             return None
         self.now, self.silences = now, 0  # speech: the silent turns start again
         if name in REPEATS:  # "Sorry, what?": the same words again, the quote for its price

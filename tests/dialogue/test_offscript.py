@@ -10,6 +10,7 @@ import pytest
 
 from agent.business.company import EXAMPLE_COMPANIES, parse_company
 from agent.dialogue.offscript import answer, topic
+from agent.dialogue.workflow import State
 from tests.dialogue.test_callers import NOW, Call
 
 DATA = json.loads(EXAMPLE_COMPANIES.read_text())
@@ -179,3 +180,21 @@ def test_is_that_the_plumber_gets_who_we_are_then_the_question(said: str) -> Non
 def test_the_company_name_said_with_the_job_leaves_the_job() -> None:
     reply = Call().say("Hi, is that Thames Plumbing? My kitchen tap is dripping.")
     assert "leak repair" in reply  # not boiler repair for the name's "heating"
+
+
+@pytest.mark.parametrize(
+    "said", ["are you a real person?", "am I talking to a human?", "is this a real person?"]
+)
+def test_are_you_a_person_is_answered_honestly_not_taken_as_asking_for_one(said: str) -> None:
+    call = Call()
+    call.say("my tap is leaking")
+    reply = call.say(said)
+    assert "automated" in reply and "not a person" in reply and not reply.startswith("Yes")
+    assert call.wf.state is State.QUOTE  # still here: the caller may go on with the booking
+
+
+def test_asking_for_a_real_person_is_still_put_through() -> None:
+    call = Call()
+    call.say("my tap is leaking")
+    assert "put you through" in call.say("can I speak to a real person please")
+    assert call.wf.state is State.TRANSFER
