@@ -84,6 +84,10 @@ _FILLER = frozenset({
 })  # fmt: skip
 
 
+# "Flat" (or "apartment", "unit") just before the number found: the number is the flat's.
+_UNIT_BEFORE = re.compile(r"\b(flat|apartment|unit)\W*$", re.IGNORECASE)
+
+
 def find_address(text: str) -> str | None:
     """A street address anywhere in the text ("22 Baker Street", "flat 3, 9 Rose Court")."""
     m = _ADDRESS.search(text)
@@ -91,6 +95,8 @@ def find_address(text: str) -> str | None:
         return None
     # "7th Station Road": a recogniser's ordinal for a house number ("7 Station Road")
     found = _ORDINAL.sub(r"\1", m.group(0))
+    if (unit := _UNIT_BEFORE.search(text, 0, m.start())) is not None:
+        found = f"{unit.group(1).capitalize()} {found}"  # "Flat 12, Riverside Court"
     return " ".join(found.strip(" ,.").split())
 
 
@@ -265,7 +271,9 @@ def spelled_letters(text: str) -> str | None:
 
 
 _SPELLING = re.compile(
-    r"\b[A-Za-z]\s*(?:for|4|as in)\s*[A-Za-z]{2,}|^\W*(?:[A-Za-z]\b\W*)+$", re.IGNORECASE
+    r"\b[A-Za-z]\s*(?:for|4|as in)\s*[A-Za-z]{2,}|"
+    r"^\W*(?:(?:that's|it's|that is|it is|spelled|spelt|so)\W+)*(?:[A-Za-z]\b\W*){2,}$",
+    re.IGNORECASE,
 )
 
 

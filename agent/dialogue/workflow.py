@@ -62,10 +62,10 @@ from agent.dialogue.workflow_collect import (
     classify_unsure_detail,
     heard_again,
     hold_to_check,
-    spelled_name,
 )
 from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
+from agent.dialogue.workflow_names import spelled_name
 from agent.dialogue.workflow_problem import (
     classify_problem,
     hand_over,

@@ -21,10 +21,11 @@ from agent.business.postcode_districts import known_district
 from agent.business.postcode_near import near_area_postcode
 from agent.business.ukformats import postcode_guess
 from agent.dialogue.details import looks_spelled, spelled_word
-from agent.dialogue.slots import Intent, Slots, extract, find_name
+from agent.dialogue.slots import Intent, Slots, extract
 from agent.dialogue.street_prior import street_guess
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_names import fuller_name, name_spelled, plausible_name
 from agent.dialogue.workflow_problem import dont_know, hand_over
 from agent.dialogue.workflow_table import Kind
 
@@ -38,91 +39,10 @@ __all__ = [
     "hold_street_guess",
     "hold_to_check",
     "keep_sure_details",
-    "plausible_name",
-    "spelled_name",
 ]
 
 K = Kind
 AS_HEARD = frozenset({"name", "address"})  # no keypad for them: spelled, or said again
-
-# Words a name is never made of: "Are you a robot?" half heard ("Our view are robot")
-# is a question, not a name to read back or keep.
-_NOT_NAME_WORDS = frozenset(
-    [
-        "are",
-        "is",
-        "was",
-        "were",
-        "am",
-        "be",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "would",
-        "shall",
-        "should",
-        "you",
-        "your",
-        "what",
-        "when",
-        "where",
-        "who",
-        "why",
-        "how",
-        "this",
-        "that",
-        "there",
-        "it",
-        "i",
-        "we",
-        "they",
-        "he",
-        "she",
-        "me",
-        "my",
-        "a",
-        "an",
-        "to",
-        "of",
-        "in",
-        "on",
-        "for",
-        "with",
-        "please",
-        "robot",
-        "machine",
-        "computer",
-        "person",
-        "human",
-        "real",
-        "talking",
-    ]
-)
-
-
-def plausible_name(value: str | None) -> bool:
-    """A name as people give it (one to four words, none a verb, pronoun or question
-    word), not a sentence or a question heard in its place."""
-    if not value:
-        return False
-    words = value.lower().replace("?", " ").split()
-    if "?" in value or not 1 <= len(words) <= 4:
-        return False
-    return sum(1 for w in words if w.strip(".,'") in _NOT_NAME_WORDS) == 0
-
-
-def spelled_name(data: BookingData, wanted: str | None, text: str) -> bool:
-    """A name spelled when the name is asked ("could you spell it?" after two misses:
-    "S for sugar, H, A, W"): held as ``doubt`` to read back ("was that Shaw?")."""
-    if wanted != "name" or data.spelling is not None or not looks_spelled(text):
-        return False
-    word = spelled_word(text)
-    if word is None or word in data.rejected:
-        return False
-    data.doubt, data.doubt_word = ("name", word), True
-    return True
 
 
 def guess_postcode(
@@ -279,7 +199,10 @@ def classify_collect(
             return K.OUT_OF_AREA
         data.area_pending = True  # a mishearing must not turn a customer away
         return K.CHECK_AREA
-    if not filled and expecting != "name" and (fuller := _fuller_name(data.name, u.text)):
+    if not filled and expecting != "name" and (spelt := name_spelled(data.name, u.text)):
+        data.merge_slots(Slots(name=spelt))  # "K O W A L S K I" after "Tomasz Kowalski"
+        return K.DETAILS
+    if not filled and expecting != "name" and (fuller := fuller_name(data.name, u.text)):
         data.merge_slots(Slots(name=fuller))  # "Karen Jones" after "Karen": the whole name
         return K.DETAILS
     if not filled:
@@ -382,12 +305,3 @@ def answer_to_street_check(data: BookingData, u: Utterance) -> Utterance:
     if field != "address" or new is None or house is None or re.search(r"\d", new):
         return u
     return attrs.evolve(u, slots=attrs.evolve(u.slots, address=f"{house.group(1)} {new}"))
-
-
-def _fuller_name(name: str | None, text: str) -> str | None:
-    """A bare answer that is the name given before with more of it ("Karen" then
-    "Karen Jones", asked for the address): the caller completing their name."""
-    said = find_name(text, expecting=True) if name else None
-    if said is None or name is None or re.search(r"\d", text):
-        return None
-    return said if set(name.lower().split()) < set(said.lower().split()) else None

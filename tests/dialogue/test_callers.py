@@ -344,3 +344,35 @@ def test_a_detail_found_after_all_is_taken() -> None:
     call.say("I can't remember the postcode")
     assert "number" in call.say("Oh wait, it's SW3 5RZ.")
     assert call.wf.data.postcode == "SW3 5RZ"
+
+
+@pytest.mark.parametrize(
+    ("said", "address"),
+    [
+        ("Flat 12, Riverside Court", "Flat 12, Riverside Court"),  # the number is the flat's
+        ("It's apartment 4B, Queens Mansions", "Apartment 4B, Queens Mansions"),
+        ("flat 3, 12 Church Road", "flat 3, 12 Church Road"),
+    ],
+)
+def test_a_flat_keeps_its_word(said: str, address: str) -> None:
+    call = to_details()
+    call.say("Ann Lee")
+    call.say(said)
+    assert call.wf.data.address == address
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "name"),
+    [
+        ("Tom", "Tomasz Kowalski", "Tomasz Kowalski"),  # the short form, then in full
+        ("Tomasz Kowalski", "K O W A L S K I", "Tomasz Kowalski"),  # spelled: the same
+        ("Sarah Tomson", "that's T H O M P S O N", "Sarah Thompson"),  # spelled: corrected
+    ],
+)
+def test_the_name_completed_or_spelled_unasked_while_the_address_is_asked(first, then, name):
+    call = to_details()
+    call.say(first)
+    reply = call.say(then)
+    assert call.wf.data.name == name and "address" in reply
+    assert "didn't follow" not in reply
+    assert call.wf.data.address is None  # neither is taken as the address

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.dialogue.doubt import mark_check
-from agent.dialogue.workflow_collect import plausible_name
+from agent.dialogue.workflow_names import plausible_name
 from tests.dialogue.test_callers import Call, to_details
 
 
