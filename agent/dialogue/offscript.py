@@ -15,11 +15,13 @@ from datetime import datetime
 
 from agent.business.company import CompanyProfile
 from agent.business.hours import WEEKDAYS
+from agent.dialogue.saytext import say_when
 
 __all__ = [
     "REPEATS",
     "TOPICS",
     "answer",
+    "booking_answer",
     "looks_like_question",
     "say_again",
     "topic",
@@ -97,6 +99,11 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(?:price|cost|charge)s? (?:for|of) (?:that|it|this|the job)\b|\bexpensive\b",
         ),
         (
+            "duration",  # how long the work takes, not how soon it starts
+            r"\bhow long (?:will|does|would|is) (?:it|the job|that|the work|the repair)\b"
+            r"(?:\s+(?:be\s+)?(?:take|last)|\s+going to take)(?!.*\bto (?:get|come|send)\b)",
+        ),
+        (
             "response_time",
             r"\bhow (?:soon|quickly|fast|long)\b|\bwhen can (?:you|someone|"
             r"an engineer|somebody) (?:get|come|be)\b|\b(?:today|tonight)\?",
@@ -106,6 +113,14 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(?:opening hours|what time do you (?:open|close)|when are you open|"
             r"are you open|what are your hours|open (?:on|at) (?:the )?weekends?)\b",
         ),
+        (
+            # when the booked engineer comes ("what time will they get here?"): the slot
+            "arrival",
+            r"\bwhat time (?:will|is|are|does|do) (?:they|he|she|the engineer|someone|somebody|"
+            r"you)\b|\bwhen (?:will|is|are|does) (?:they|he|she|the engineer) (?:get|come|arrive|"
+            r"be (?:here|there|round))\b",
+        ),
+        ("reference", r"\b(?:booking|reference|confirmation) (?:reference|number|code)\b"),
         (
             "area",
             r"\b(?:do you (?:cover|come to|work in|go to)|what areas?|which areas?|"
@@ -157,6 +172,10 @@ def answer(profile: CompanyProfile, name: str | None, now: float) -> str:
         return f"You're through to {profile.name}, and I'm its automated booking assistant."
     if name in ("vat", "payment"):
         return info.get(name) or "The engineer will confirm that with you before starting."
+    if name == "duration":
+        return info.get(name) or (
+            "That depends on the job: the engineer will tell you once they've had a look."
+        )
     if name == "response_time":
         return info.get(name) or "I'll check the diary for the first free visit in a moment."
     if name == "hours":
@@ -173,6 +192,30 @@ def answer(profile: CompanyProfile, name: str | None, now: float) -> str:
             "if anything changes."
         )
     return "I'm afraid I can't answer that one, but the office or the engineer can."
+
+
+def booking_answer(
+    profile: CompanyProfile,
+    name: str,
+    now: float,
+    *,
+    booking_id: str | None,
+    pending: bool,
+    slot_start: float | None,
+) -> str:
+    """The answers about the caller's own booking: when the engineer comes ("arrival":
+    the booked slot, else how soon) and its reference (spelled in groups of four)."""
+    if name == "arrival":
+        if slot_start is None or not (booking_id or pending):
+            return answer(profile, "response_time", now)
+        return f"The engineer is booked for {say_when(slot_start, profile.timezone, now=now)}."
+    if booking_id:
+        chars = [c for c in booking_id.upper() if c.isalnum()]
+        groups = [" ".join(chars[i : i + 4]) for i in range(0, len(chars), 4)]
+        return f"Your booking reference is {', '.join(groups)}."
+    if pending:
+        return "The office will confirm your booking and give you its reference."
+    return "You'll get a reference once the booking is made."
 
 
 def say_again(name: str, said: dict[str, str], question: str) -> str:

@@ -158,6 +158,10 @@ TEMPLATES: dict[str, str] = {
     "booking_stays": "No problem, your booking stays for {slot}. Is there anything else?",
     "goodbye": "Thanks for calling {company}. Goodbye.",
     "transfer": "Of course, I'll put you through to {target} now. Please hold.",
+    "cancel_noted": (
+        "I've noted that you'd like to cancel, and the office will confirm the "
+        "cancellation with you. Is there anything else?"
+    ),
     "callback": (
         "Of course. I'll ask the office to call you back on {phone} as soon as they can. "
         "Is there anything else?"

@@ -33,6 +33,7 @@ from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import (
     REPEATS,
     answer,
+    booking_answer,
     looks_like_question,
     say_again,
     topic,
@@ -69,8 +70,10 @@ from agent.dialogue.workflow_names import spelled_name
 from agent.dialogue.workflow_problem import (
     classify_problem,
     hand_over,
+    thanks_only,
     unclear_problem,
     wants_callback,
+    wants_cancel,
 )
 from agent.dialogue.workflow_results import admit_model_request, classify_result
 from agent.dialogue.workflow_table import ANY, FINAL_STATES, TABLE, Kind, State, lookup
@@ -197,6 +200,13 @@ class BookingWorkflow:
         if name in REPEATS:  # "Sorry, what?": the same words again, the quote for its price
             return (Say(say_again(name, self.said, self.question()), f"offscript_{name}"),)
         reply = f"{answer(self.profile, name, now)} {self.question()}"
+        if name in ("arrival", "reference"):  # the caller's own booking
+            made, data = self.data.last_booking, self.data
+            said = booking_answer(
+                self.profile, name, now, booking_id=data.booking_id,
+                pending=data.booking_pending, slot_start=made.slot_start if made else None,
+            )  # fmt: skip
+            reply = f"{said} {self.question()}"
         if name == "hold":
             reply = answer(self.profile, name, now)  # the question waits until they are back
         return (Say(reply, f"offscript_{name or 'unknown'}"),)
@@ -327,6 +337,10 @@ class BookingWorkflow:
             return K.CALLBACK if has_number else self._human()  # nowhere to call: a person
         if u.intent is Intent.GOODBYE:
             return K.GOODBYE
+        if self.data.booked and self.state in (S.CONFIRM, S.CLOSE) and wants_cancel(u.text):
+            return K.CANCEL  # noted for the office: the booking API has no cancel
+        if self.state is S.CLOSE and thanks_only(u.text):
+            return K.NO  # "cheers" to "anything else?": nothing else
         if u.intent is Intent.TOLD:
             return K.READ_BACK
         if self.state is S.COLLECT and (checked := self._classify_check_answer(u)) is not None:

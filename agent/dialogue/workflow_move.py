@@ -234,6 +234,13 @@ class MoveBuilder:
             details["preferred_time"] = self._wanted()
         return [KeepPending("correction", details)]
 
+    def _act_keep_cancel(self, step: Any) -> list[Action]:
+        details = {**self.data.details(), "booking_id": self.data.booking_id, "cancel": True}
+        return [KeepPending("correction", details, f"{self.data.call_uuid}:cancel")]
+
+    def _act_say_cancel_noted(self, step: Any) -> list[Action]:
+        return [Say(render(self.profile, "cancel_noted"), "cancel_noted")]
+
     def _act_say_reschedule_noted(self, step: Any) -> list[Action]:
         when = self._wanted()
         self.data.moved_to = None

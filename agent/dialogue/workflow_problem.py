@@ -27,8 +27,10 @@ __all__ = [
     "dont_know",
     "hand_over",
     "not_a_job",
+    "thanks_only",
     "unclear_problem",
     "wants_callback",
+    "wants_cancel",
 ]
 
 K = Kind
@@ -55,6 +57,31 @@ _DONT_KNOW = re.compile(
     r"(?:can't|cannot) remember|forgot(?:ten)?|haven't got (?:it|one))\b",
     re.IGNORECASE,
 )
+
+
+# "I need to cancel actually", after the booking ("can I cancel if I need to?" is a question).
+_CANCEL = re.compile(
+    r"\b(?:need|want|like|have|going) to cancel\b|\bplease cancel\b|\b(?:can|could) you cancel\b|"
+    r"\bcancel (?:it|that|the booking|my booking|the appointment|the visit)\b",
+    re.IGNORECASE,
+)
+# "Cheers", "lovely, thank you so much": thanks, nothing more, to "anything else?".
+_THANKS_ONLY = re.compile(
+    r"^\W*(?:(?:lovely|great|perfect|brilliant|super|smashing|ok(?:ay)?|right|that's (?:great|"
+    r"lovely|perfect|brilliant))\W+)?(?:cheers|ta|thanks|thank you)(?: (?:very|so) much| a lot| "
+    r"ever so much)?(?:\W+(?:bye|goodbye|cheers))?\W*$",
+    re.IGNORECASE,
+)
+
+
+def wants_cancel(text: str) -> bool:
+    """The caller asks to cancel ("I need to cancel actually"), not whether they could."""
+    return _CANCEL.search(text) is not None and not re.search(r"\bif\b", text, re.IGNORECASE)
+
+
+def thanks_only(text: str) -> bool:
+    """Thanks and nothing more ("cheers", "lovely, thank you so much")."""
+    return _THANKS_ONLY.match(text) is not None
 
 
 def wants_callback(text: str) -> bool:

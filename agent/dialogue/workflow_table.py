@@ -71,6 +71,7 @@ class Kind(enum.Enum):
     CHECK_AREA = "check_area"  # a postcode outside the area: confirm before declining
     HAND_OVER = "hand_over"  # a detail missed too often: a person takes over
     CALLBACK = "callback"  # "can you call me back later?": kept for the office
+    CANCEL = "cancel"  # "I need to cancel" after the booking: the office is asked to
     DONT_KNOW = "dont_know"  # "I don't know the postcode": why it's needed, and a way on
     AMEND = "amend"  # a correction after the booking: change the booking
     ASK_FIX = "ask_fix"  # "the phone number is wrong": what is the right one?
@@ -168,6 +169,8 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (S.QUOTE, K.CALLBACK): (S.CLOSE, ("keep_callback", "say_callback")),
     (S.COLLECT, K.CALLBACK): (S.CLOSE, ("keep_callback", "say_callback")),
     (S.COLLECT, K.DONT_KNOW): (None, ("say_dont_know",)),
+    (S.CONFIRM, K.CANCEL): (S.CLOSE, ("keep_cancel", "say_cancel_noted")),
+    (S.CLOSE, K.CANCEL): (None, ("keep_cancel", "say_cancel_noted")),
     (ANY, K.GOODBYE): (S.END, ("say_goodbye", "end_call")),
     (ANY, K.EMERGENCY_TRANSFER): (S.TRANSFER, ("say_emergency_transfer", "transfer_emergency")),
     (ANY, K.EMERGENCY_BOOKING): (S.COLLECT, ("say_emergency_priority", "ask_detail")),

@@ -376,3 +376,29 @@ def test_the_name_completed_or_spelled_unasked_while_the_address_is_asked(first,
     assert call.wf.data.name == name and "address" in reply
     assert "didn't follow" not in reply
     assert call.wf.data.address is None  # neither is taken as the address
+
+
+def test_a_cancellation_after_the_booking_is_noted_for_the_office_not_promised() -> None:
+    call = booked()
+    call.say("Yes, that's right.")
+    actions = call.wf.hear("I need to cancel actually", NOW)
+    kept = [a for a in actions if isinstance(a, KeepPending)]
+    assert [k.kind for k in kept] == ["correction"] and kept[0].data["cancel"] is True
+    assert kept[0].data["booking_id"] == "B1"
+    said = " ".join(a.text for a in actions if isinstance(a, Say))
+    assert "office will confirm the cancellation" in said and call.wf.state is State.CLOSE
+
+
+@pytest.mark.parametrize("said", ["can I cancel if I need to?", "what if I have to cancel?"])
+def test_asking_whether_one_could_cancel_cancels_nothing(said: str) -> None:
+    call = booked()
+    call.say("Yes, that's right.")
+    actions = call.wf.hear(said, NOW)
+    assert not [a for a in actions if isinstance(a, KeepPending)]
+
+
+@pytest.mark.parametrize("said", ["cheers", "lovely, thank you so much", "Thanks a lot, bye"])
+def test_thanks_to_anything_else_ends_the_call(said: str) -> None:
+    call = booked()
+    call.say("Yes, that's right.")
+    assert "Goodbye" in call.say(said) and call.wf.state is State.END

@@ -198,3 +198,44 @@ def test_asking_for_a_real_person_is_still_put_through() -> None:
     call.say("my tap is leaking")
     assert "put you through" in call.say("can I speak to a real person please")
     assert call.wf.state is State.TRANSFER
+
+
+def booked() -> Call:
+    call = at_address()
+    for line in ("22 Baker Street", "SW1A 1AA", "07700900123", "tomorrow", "yes", "yes"):
+        call.say(line)
+    assert call.wf.state is State.CLOSE
+    return call
+
+
+@pytest.mark.parametrize(
+    ("said", "heard"),
+    [
+        ("what time will they get here?", "The engineer is booked for tomorrow at nine"),
+        ("when will the engineer arrive?", "The engineer is booked for tomorrow at nine"),
+        ("what's my booking reference?", "Your booking reference is B 1."),
+        ("how long will the job take?", "depends on the job"),
+    ],
+)
+def test_questions_about_the_booking_made_are_answered_from_it(said: str, heard: str) -> None:
+    call = booked()
+    reply = call.say(said)
+    assert heard in reply and reply.endswith("Is there anything else I can help with?")
+
+
+def test_before_a_booking_when_and_reference_say_what_is_known() -> None:
+    call = Call()
+    call.say("my tap is leaking")
+    assert "same or the next working day" in call.say("what time will they get here?")
+    assert "once the booking is made" in call.say("what's my booking reference?")
+
+
+@pytest.mark.parametrize(
+    ("said", "name"),
+    [
+        ("how long will it take to get someone out?", "response_time"),  # how soon
+        ("what time do you open?", "hours"),
+    ],
+)
+def test_how_long_and_what_time_that_are_not_about_the_booking(said: str, name: str) -> None:
+    assert topic(said) == name

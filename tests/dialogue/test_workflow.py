@@ -258,6 +258,7 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
     Kind.HUMAN: (PLUMBER, _utter(Utterance("a person", intent=Intent.HUMAN))),
     Kind.HUMAN_UNAVAILABLE: (LONELY, _utter(Utterance("a person", intent=Intent.HUMAN))),
     Kind.CALLBACK: (PLUMBER, _utter(Utterance("can you call me back later?"), _prep_caller_id)),
+    Kind.CANCEL: (PLUMBER, _utter(Utterance("I need to cancel it"), _prep_close_booked)),
     Kind.DONT_KNOW: (
         PLUMBER,
         _utter(Utterance("I don't know the postcode"), _prep_collect_missing("postcode")),
