@@ -366,6 +366,8 @@ def to_e164(number: str, *, country_code: str = "44") -> str | None:
         s = "+" + country_code + s[1:]
     elif s.isdigit() and s.startswith(country_code) and len(s) > 10:
         s = "+" + s
+    elif country_code == "44" and re.fullmatch(r"7\d{9}", s):
+        s = "+44" + s  # a mobile said without its leading "oh": "seven seven double oh..."
     if country_code == "44" and s.startswith("+440"):  # "+44 (0)20..." written out
         s = "+44" + s[4:]
     if not _E164.match(s):

@@ -36,6 +36,7 @@ _DIGITS = {
     "nine": "9",
 }
 _REPEAT = {"double": 2, "triple": 3}
+_HUNDREDS = {"hundred": "00", "thousand": "000"}
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[a-z]+)?|\d+|[^\sA-Za-z\d]+|\s+")
 _SPELLING = re.compile(r"^(?:for|as in|like)$", re.I)
 _MIN_RUN = 3  # digit words in a row before they are taken as a number
@@ -83,6 +84,9 @@ def _digit_run(tokens: list[str], start: int) -> tuple[str | None, int]:
             continue
         if low in _DIGITS and not (low == "for" and not digits):
             digits.append(_DIGITS[low] * repeat)
+            words += 1
+        elif low in _HUNDREDS and digits:
+            digits.append(_HUNDREDS[low])  # "nine hundred" in a number is 900
             words += 1
         elif token.isdigit() and digits:
             digits.append(token[0] * repeat + token[1:])

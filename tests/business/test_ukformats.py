@@ -92,6 +92,8 @@ def test_spoken_postcodes(said: str, postcode: str | None) -> None:
         ("0800 111 999", "+44800111999"),  # freephone numbers may have 9 digits
         ("+44 7700 900123", "+447700900123"),
         ("+1 415 555 0100", "+14155550100"),
+        ("7700 900123", "+447700900123"),  # a mobile said without its leading "oh"
+        ("770 090 012", None),  # ... and a digit short: no
     ],
 )
 def test_complete_uk_numbers_only(number: str, e164: str | None) -> None:

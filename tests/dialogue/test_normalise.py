@@ -21,6 +21,8 @@ from agent.dialogue.turntaking_endofturn import HeardTurn
         ("zero seven seven zero zero nine zero zero one two three", "07700900123"),
         ("oh two oh seven nine four six oh double four six", "02079460446"),
         ("it's 0 seven 7 double 0 nine 0 0 one 2 3", "it's 07700900123"),
+        ("oh seven seven double oh, nine hundred, one two three", "07700900123"),
+        ("I paid three hundred pounds", "I paid three hundred pounds"),  # not in a number
         # postcodes spoken with pauses, hyphens and spelling
         ("It's SE-11 5PH.", "It's SE11 5PH."),
         ("The postcode is SE1 7 LG", "The postcode is SE1 7LG"),
