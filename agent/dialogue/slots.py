@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -37,6 +36,7 @@ from agent.dialogue.details import (
     respell,
 )
 from agent.dialogue.meaning import enrich
+from agent.dialogue.times import TimeWindow, find_time_window
 
 _SMALL_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _SMALL_NUMBERS += ("ten", "eleven", "twelve")
@@ -192,129 +192,6 @@ def match_service(text: str, services: Sequence[Service]) -> Service | None:
 
 
 # --- preferred times --------------------------------------------------------
-
-
-@attrs.frozen
-class TimeWindow:
-    """When the caller would like the visit: epoch seconds [start, end) and their words."""
-
-    start: float
-    end: float
-    label: str = ""
-
-    def __attrs_post_init__(self) -> None:
-        if not self.end > self.start:
-            raise ValueError(f"time window ends before it starts: {self.start}..{self.end}")
-
-
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_PARTS = {"morning": (8, 12), "afternoon": (12, 17), "evening": (17, 20)}
-_ASAP = re.compile(
-    r"\b(?:asap|as soon as (?:possible|you can)|soonest|earliest|any ?time|whenever|urgent(?:ly)?|"
-    r"right away|straight away|first available)\b",
-    re.IGNORECASE,
-)
-_CLOCK = re.compile(
-    r"\b(?:(half|quarter) past (\w+)|(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?"
-    r"|(noon|midday))\b",
-    re.IGNORECASE,
-)
-_HOUR_WORDS = {w: i for i, w in enumerate(_SMALL_NUMBERS)}
-# What follows a house number: a street's name and its street word ("3 Kings Road").
-_HOUSE_AFTER = re.compile(
-    rf"\s*[a-z]?,?\s*(?:[A-Za-z][\w'\-]*\s+){{0,3}}(?:{STREET_WORDS})\b", re.IGNORECASE
-)
-
-
-def clock_time(text: str) -> time | None:
-    """The clock time said in ``text`` ("at 3", "half past ten", "2pm"), if any."""
-    for m in _CLOCK.finditer(text):
-        half, past_hour, hour, minute, ampm, noon = m.groups()
-        if noon:
-            return time(12, 0)
-        if half:
-            h = _HOUR_WORDS.get(past_hour.lower()) or (int(past_hour) if past_hour.isdigit() else 0)
-            mins = 30 if half.lower() == "half" else 15
-        else:
-            # A bare number is a time only with "at" before it or am/pm/":mm" with it.
-            before = text[: m.start()].lower().split()[-1:] or [""]
-            if not (ampm or minute or before[0] in ("at", "around", "about", "after")):
-                continue
-            if not (ampm or minute) and _HOUSE_AFTER.match(text, m.end()):
-                continue  # "I'm at 3 Kings Road": a house number, not 3 o'clock
-            h, mins = int(hour), int(minute or 0)
-        if not 0 < h <= 23 or mins > 59:
-            continue
-        suffix = (ampm or "").lower().replace(".", "")
-        if suffix == "pm" and h < 12:
-            h += 12
-        elif suffix == "am" and h == 12:
-            h = 0
-        elif not suffix and 1 <= h <= 6:  # nobody books a plumber for 3 in the night
-            h += 12
-        return time(h, mins)
-    return None
-
-
-def find_time_window(text: str, *, now: float, tz: ZoneInfo) -> TimeWindow | None:
-    """Resolve "tomorrow morning", "Tuesday at 3", "as soon as possible"... in ``tz``."""
-    low = text.lower()
-    local_now = datetime.fromtimestamp(now, tz)
-    today = local_now.date()
-    day = None
-    if "today" in low or "this morning" in low or "this afternoon" in low or "tonight" in low:
-        day = today
-    elif "tomorrow" in low:
-        day = today + timedelta(days=1)
-    elif "next week" in low:
-        day = today + timedelta(days=7 - today.weekday())
-        start = datetime.combine(day, time(0), tz)
-        return TimeWindow(start.timestamp(), (start + timedelta(days=5)).timestamp(), text.strip())
-    elif (span := _span(low, today, tz)) is not None:  # "this week", "at the weekend"
-        return TimeWindow(max(span[0], now), span[1], text.strip())
-    else:
-        for index, name in enumerate(_WEEKDAYS):
-            if re.search(rf"\b{name}s?\b", low):
-                ahead = (index - today.weekday()) % 7 or 7
-                day = today + timedelta(days=ahead)
-                break
-    clock = clock_time(text)
-    part = next((p for p in _PARTS if p in low), "evening" if "tonight" in low else None)
-    if day is None and _ASAP.search(text) and clock is None and part is None:
-        return TimeWindow(now, now + 7 * 86400, text.strip())
-    if day is None and clock is None and part is None:
-        return None
-    if clock is not None:
-        first = datetime.combine(day or today, clock, tz)
-        if day is None and first.timestamp() <= now:
-            first += timedelta(days=1)
-        return TimeWindow(first.timestamp(), (first + timedelta(hours=2)).timestamp(), text.strip())
-    if part is not None:
-        lo, hi = _PARTS[part]
-        first = datetime.combine(day or today, time(lo), tz)
-        last = datetime.combine(day or today, time(hi), tz)
-        if day is None and last.timestamp() <= now:
-            first, last = first + timedelta(days=1), last + timedelta(days=1)
-        return TimeWindow(max(first.timestamp(), now), last.timestamp(), text.strip())
-    first = datetime.combine(day, time(0), tz)
-    last = first + timedelta(days=1)
-    return TimeWindow(max(first.timestamp(), now), last.timestamp(), text.strip())
-
-
-def _span(low: str, today: date, tz: ZoneInfo) -> tuple[float, float] | None:
-    """A window of several days: "this week" (till Saturday), "the next few days"
-    (three), "the weekend" (the coming Saturday and Sunday)."""
-    if re.search(r"\b(?:this|the rest of the) week\b", low):
-        first, days = today, 6 - today.weekday()
-    elif re.search(r"\bnext (?:few|couple of|two|three|2|3) days\b|\bfew days\b", low):
-        first, days = today, 3
-    elif re.search(r"\bweekend\b", low):
-        first = today + timedelta(days=(5 - today.weekday()) % 7)
-        days = 2 if today.weekday() < 6 else 1
-    else:
-        return None
-    start = datetime.combine(first, time(0), tz)
-    return start.timestamp(), (start + timedelta(days=max(days, 1))).timestamp()
 
 
 # --- one utterance, all of it ------------------------------------------------

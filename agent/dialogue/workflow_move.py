@@ -25,7 +25,8 @@ import attrs
 from agent.business.company import CompanyProfile
 from agent.dialogue.replies import QUESTIONS, render
 from agent.dialogue.saytext import say_when
-from agent.dialogue.slots import Intent, TimeWindow, clock_time, find_time_window
+from agent.dialogue.slots import Intent
+from agent.dialogue.times import TimeWindow, clock_time, find_time_window
 from agent.dialogue.tools import (
     AMEND_BOOKING,
     CHECK_AVAILABILITY,
@@ -271,7 +272,9 @@ _TIME_WORDS = re.compile(
     rf"\b(?:(?:this|next|on)\s+)?(?:{_DAYS})s?\b{_PART}|\b(?:today|tomorrow|tonight)\b{_PART}|"
     r"\b(?:(?:in )?the|this)\s+(?:morning|afternoon|evening)\b|\b(?:morning|afternoon|evening)\b|"
     r"\b(?:this|next)\s+week\b|\b(?:at\s+)?the\s+weekend\b|\bas soon as (?:possible|you can)\b|"
-    r"\b(?:asap|first available|earliest|right away|straight away|any ?time)\b",
+    r"\b(?:asap|first available|earliest|right away|straight away|any ?time)\b|"
+    r"\bfirst thing\b|\bafter lunch\b|\blunch ?time\b|\b(?:the )?day after\b|"
+    r"\bthe \d{1,2}(?:st|nd|rd|th)\b(?: of \w+)?",
     re.IGNORECASE,
 )
 
