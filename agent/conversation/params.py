@@ -14,7 +14,8 @@ KEYPAD_PREFIX = "[typed on the keypad:"  # a key entry in the history, e.g. "...
 STRUCTURED_INSTRUCTIONS = (
     "\n\nAnswer every time with one JSON object and nothing else: "
     '{"response": "what you say to the caller", "action": null or one of get_quote, '
-    'check_availability, book_appointment, transfer_to_human, end_call, "variables": '
+    "check_availability, book_appointment, transfer_to_human, request_callback, end_call, "
+    '"variables": '
     "{the action's arguments}}. Results of actions come back as messages in square brackets."
 )
 

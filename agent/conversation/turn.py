@@ -38,6 +38,7 @@ from agent.dialogue.replies import render
 from agent.dialogue.speakstream import EarStream, RepeatGuard
 from agent.dialogue.tools import TOOL_NAMES, InvalidToolCall, ToolResult
 from agent.dialogue.workflow import CallTool, EndCall, KeepPending, Transfer
+from agent.dialogue.workflow_results import callback_result
 from agent.media.playout import Utterance
 from agent.wire.jsonstream import ReplyFormatError, ResponseExtractor
 
@@ -370,6 +371,9 @@ class Turn:
                 self.outcome = Outcome("transfer", action.reason, action.target)
             elif isinstance(action, EndCall):
                 self.outcome = Outcome("end", action.reason)
+            elif isinstance(action, KeepPending):  # request_callback: kept for the business
+                brain.keep(action)
+                result = callback_result(action)
         return result
 
     async def _execute(self, call: ToolCall, text_send: trio.MemorySendChannel[str]) -> ToolResult:

@@ -49,7 +49,10 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
     if not open_now and opening is not None:
         status += f"; opens again {say_when(opening, tz, now=now)}"
     area = ", ".join(profile.service_area) if profile.service_area else "anywhere"
-    targets = ", ".join(t.name for t in profile.transfer_targets) or "none (offer a callback)"
+    targets = (
+        ", ".join(t.name for t in profile.transfer_targets)
+        or "none (offer a callback with request_callback)"
+    )
     emergency = ", ".join(profile.emergency.keywords) or "none listed"
     if profile.emergency.action == "transfer":
         urgent = f"transfer at once to {profile.emergency.target} with transfer_to_human"
@@ -108,6 +111,9 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         "problems follow the rule above.",
         f"Transfers: only to {targets}, with transfer_to_human, when the caller asks for a "
         "person or you cannot help.",
+        "Callbacks: when the caller asks to be called back, or nobody can take a transfer, "
+        "use request_callback (with the number they give for it, if any). Promise a callback "
+        "only when its result is ok, and say only what the result says.",
         "If a tool fails, tell the caller plainly, say the office will follow up, and carry on.",
         "",
         "Price list:",

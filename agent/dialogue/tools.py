@@ -19,10 +19,22 @@ from typing import Any, Literal
 
 import attrs
 
-from agent.base.errors import AgentError
 from agent.base.events import ToolCall, ToolSpec
 from agent.business.company import CompanyProfile, TransferTarget
-from agent.business.ukformats import parse_postcode, to_e164
+from agent.dialogue.tool_args import (
+    InvalidToolCall,
+    service_arg,
+    text_arg,
+    time_arg,
+    valid_phone,
+    valid_postcode,
+)
+from agent.dialogue.tools_callback import (
+    REQUEST_CALLBACK,
+    CallbackRequest,
+    callback_spec,
+    parse_callback,
+)
 
 GET_QUOTE = "get_quote"
 CHECK_AVAILABILITY = "check_availability"
@@ -31,17 +43,8 @@ TRANSFER_TO_HUMAN = "transfer_to_human"
 END_CALL = "end_call"
 AMEND_BOOKING = "amend_booking"
 TOOL_NAMES = (GET_QUOTE, CHECK_AVAILABILITY, BOOK_APPOINTMENT, TRANSFER_TO_HUMAN, END_CALL)
-TOOL_NAMES += (AMEND_BOOKING,)
+TOOL_NAMES += (AMEND_BOOKING, REQUEST_CALLBACK)
 CUSTOMER_FIELDS = ("name", "phone", "address", "postcode")
-
-
-class InvalidToolCall(AgentError, ValueError):
-    """A tool call the agent refuses; ``str()`` is the message for the model."""
-
-    def __init__(self, tool: str, problem: str, *, field: str | None = None) -> None:
-        where = f"{tool}.{field}" if field else tool
-        super().__init__(f"{where}: {problem}")
-        self.tool, self.field, self.problem = tool, field, problem
 
 
 @attrs.frozen
@@ -135,8 +138,10 @@ class EndCallRequest:
 
 
 ToolRequest = (
-    QuoteRequest | AvailabilityRequest | BookingRequest | TransferRequest | EndCallRequest
-) | AmendRequest
+    (QuoteRequest | AvailabilityRequest | BookingRequest | TransferRequest | EndCallRequest)
+    | AmendRequest
+    | CallbackRequest
+)
 ResultStatus = Literal["ok", "failed", "slot_taken", "invalid", "refused"]
 
 
@@ -263,62 +268,11 @@ def tool_specs(profile: CompanyProfile | None = None) -> tuple[ToolSpec, ...]:
                 [],
             ),
         ),
+        callback_spec(obj),
     )
 
 
-# --- validation --------------------------------------------------------------------
-
-
-def _text(tool: str, args: dict[str, Any], key: str, *, required: bool = True) -> str:
-    value = args.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidToolCall(tool, f"expected a non-empty string, got {value!r}", field=key)
-    return value.strip()
-
-
-def _time(tool: str, args: dict[str, Any], key: str, profile: CompanyProfile) -> float:
-    raw = _text(tool, args, key)
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidToolCall(
-            tool, f"{raw!r} is not an ISO 8601 date-time like 2025-05-14T09:00:00+01:00", field=key
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=profile.timezone)
-    return value.timestamp()
-
-
-def _service(tool: str, args: dict[str, Any], profile: CompanyProfile) -> str:
-    sid = _text(tool, args, "service_id")
-    if profile.service(sid) is None:
-        known = ", ".join(s.id for s in profile.services)
-        raise InvalidToolCall(
-            tool, f"unknown service {sid!r}; use one of: {known}", field="service_id"
-        )
-    return sid
-
-
-def valid_postcode(tool: str, raw: str, profile: CompanyProfile) -> str:
-    pc = parse_postcode(raw)
-    if pc is None:
-        raise InvalidToolCall(
-            tool, f"{raw!r} is not a UK postcode; ask the caller to spell it", field="postcode"
-        )
-    if not profile.serves_postcode(str(pc)):
-        raise InvalidToolCall(tool, f"{pc} is outside the service area", field="postcode")
-    return str(pc)
-
-
-def valid_phone(tool: str, raw: str) -> str:
-    e164 = to_e164(raw)
-    if e164 is None:
-        raise InvalidToolCall(
-            tool, f"{raw!r} is not a phone number; ask the caller again", field="phone"
-        )
-    return e164
+# --- validation (the argument checks are ``tool_args``) -----------------------------
 
 
 def parse_tool_call(call: ToolCall, profile: CompanyProfile) -> ToolRequest:
@@ -333,47 +287,47 @@ def parse_tool_call(call: ToolCall, profile: CompanyProfile) -> ToolRequest:
         raise InvalidToolCall(tool, f"arguments are not a JSON object: {exc}") from exc
     if tool == GET_QUOTE:
         return QuoteRequest(
-            _service(tool, args, profile), _text(tool, args, "problem", required=False)
+            service_arg(tool, args, profile), text_arg(tool, args, "problem", required=False)
         )
     if tool == CHECK_AVAILABILITY:
         earliest, latest = (
-            _time(tool, args, "earliest", profile),
-            _time(tool, args, "latest", profile),
+            time_arg(tool, args, "earliest", profile),
+            time_arg(tool, args, "latest", profile),
         )
         if latest <= earliest:
             raise InvalidToolCall(tool, "latest must be after earliest", field="latest")
-        postcode = valid_postcode(tool, _text(tool, args, "postcode"), profile)
-        return AvailabilityRequest(_service(tool, args, profile), postcode, earliest, latest)
+        postcode = valid_postcode(tool, text_arg(tool, args, "postcode"), profile)
+        return AvailabilityRequest(service_arg(tool, args, profile), postcode, earliest, latest)
     if tool == BOOK_APPOINTMENT:
         start, end = (
-            _time(tool, args, "slot_start", profile),
-            _time(tool, args, "slot_end", profile),
+            time_arg(tool, args, "slot_start", profile),
+            time_arg(tool, args, "slot_end", profile),
         )
         if end <= start:
             raise InvalidToolCall(tool, "slot_end must be after slot_start", field="slot_end")
         return BookingRequest(
-            service_id=_service(tool, args, profile),
+            service_id=service_arg(tool, args, profile),
             slot_start=start,
             slot_end=end,
-            name=_text(tool, args, "name"),
-            phone=valid_phone(tool, _text(tool, args, "phone")),
-            address=_text(tool, args, "address"),
-            postcode=valid_postcode(tool, _text(tool, args, "postcode"), profile),
-            problem=_text(tool, args, "problem", required=False),
+            name=text_arg(tool, args, "name"),
+            phone=valid_phone(tool, text_arg(tool, args, "phone")),
+            address=text_arg(tool, args, "address"),
+            postcode=valid_postcode(tool, text_arg(tool, args, "postcode"), profile),
+            problem=text_arg(tool, args, "problem", required=False),
         )
     if tool == TRANSFER_TO_HUMAN:
-        name = _text(tool, args, "target")
+        name = text_arg(tool, args, "target")
         target = profile.transfer_target(name)
         if target is None:
             allowed = ", ".join(t.name for t in profile.transfer_targets) or "none"
             raise InvalidToolCall(
                 tool, f"{name!r} is not an allowed target; allowed: {allowed}", field="target"
             )
-        return TransferRequest(target, _text(tool, args, "reason", required=False))
+        return TransferRequest(target, text_arg(tool, args, "reason", required=False))
     if tool == AMEND_BOOKING:
         changes = []
         for field in CUSTOMER_FIELDS:
-            if (value := _text(tool, args, field, required=False)) != "":
+            if (value := text_arg(tool, args, field, required=False)) != "":
                 if field == "phone":
                     value = valid_phone(tool, value)
                 elif field == "postcode":
@@ -382,12 +336,14 @@ def parse_tool_call(call: ToolCall, profile: CompanyProfile) -> ToolRequest:
         slot = None
         if "slot_start" in args or "slot_end" in args:
             slot = (
-                _time(tool, args, "slot_start", profile),
-                _time(tool, args, "slot_end", profile),
+                time_arg(tool, args, "slot_start", profile),
+                time_arg(tool, args, "slot_end", profile),
             )
             if slot[1] <= slot[0]:
                 raise InvalidToolCall(tool, "slot_end must be after slot_start", field="slot_end")
         if not changes and slot is None:
             raise InvalidToolCall(tool, "give at least one field to change")
         return AmendRequest(tuple(changes), slot)
-    return EndCallRequest(_text(tool, args, "reason", required=False))
+    if tool == REQUEST_CALLBACK:
+        return parse_callback(args)
+    return EndCallRequest(text_arg(tool, args, "reason", required=False))

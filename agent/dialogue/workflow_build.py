@@ -264,7 +264,9 @@ class ActionBuilder:
         return self.say("no_slots")
 
     def _act_keep_callback(self, step: Step) -> list[Action]:
-        return [KeepPending("callback", self.data.details())]
+        details = self.data.details()
+        details["phone"] = self.data.callback_phone or details["phone"]  # request_callback's
+        return [KeepPending("callback", details)]
 
     def _act_say_availability_failed(self, step: Step) -> list[Action]:
         phone = self.data.phone or self.data.caller_id

@@ -70,6 +70,7 @@ class BookingData:
         self.booking_n = 1
         self.booking_id: str | None = None
         self.booking_pending = False
+        self.callback_phone: str | None = None  # the model's request_callback (one a call)
         self.last_booking: BookingRequest | None = None
         # DTMF typed into the phone slot so far
         self.digits = ""

@@ -15,9 +15,11 @@ from agent.dialogue.tools import (
     BOOK_APPOINTMENT,
     CHECK_AVAILABILITY,
     GET_QUOTE,
+    REQUEST_CALLBACK,
     AmendRequest,
     AvailabilityRequest,
     BookingRequest,
+    CallbackRequest,
     EndCallRequest,
     InvalidToolCall,
     QuoteRequest,
@@ -25,11 +27,12 @@ from agent.dialogue.tools import (
     ToolResult,
     TransferRequest,
 )
+from agent.dialogue.workflow_actions import KeepPending
 from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_move import classify_move_result
 from agent.dialogue.workflow_table import Kind
 
-__all__ = ["admit_model_request", "classify_result"]
+__all__ = ["admit_model_request", "callback_result", "classify_result"]
 
 K = Kind
 
@@ -83,7 +86,7 @@ def admit_model_request(data: BookingData, request: ToolRequest) -> Kind:
     """State gates for the LLM mode; records what the model learned from the caller.
 
     Raises ``InvalidToolCall`` (its text goes back to the model) for a second
-    booking or a slot that was never offered.
+    booking, a slot that was never offered, a second callback or one with no number.
     """
     if isinstance(request, QuoteRequest):
         data.service_id = request.service_id
@@ -130,10 +133,40 @@ def admit_model_request(data: BookingData, request: ToolRequest) -> Kind:
         data.amending, data.moving = request.changes, slot
         data.pending_tool = AMEND_BOOKING
         return K.MODEL_AMEND
+    if isinstance(request, CallbackRequest):
+        return _admit_callback(data, request)
     if isinstance(request, TransferRequest):
         return K.MODEL_TRANSFER
     assert isinstance(request, EndCallRequest)
     return K.MODEL_END
+
+
+def _admit_callback(data: BookingData, request: CallbackRequest) -> Kind:
+    """One callback a call, to the number given, else the booking's, else the caller id."""
+    if data.callback_phone is not None:
+        raise InvalidToolCall(
+            REQUEST_CALLBACK,
+            f"a callback is already kept for this call: the office will call {data.callback_phone}",
+        )
+    number = request.phone or data.phone or data.caller_id
+    if not number:
+        raise InvalidToolCall(
+            REQUEST_CALLBACK,
+            "no number to call back: ask the caller for one and give it as phone",
+            field="phone",
+        )
+    data.callback_phone = number
+    return K.MODEL_CALLBACK
+
+
+def callback_result(action: KeepPending) -> ToolResult:
+    """What the model is told of the callback its request_callback kept."""
+    phone = action.data.get("phone")
+    return ToolResult(
+        REQUEST_CALLBACK,
+        "ok",
+        {"kept": True, "phone": phone, "note": f"kept: the office will call {phone}"},
+    )
 
 
 def _epoch(text: str, tz: ZoneInfo) -> float:

@@ -89,6 +89,7 @@ class Kind(enum.Enum):
     MODEL_BOOK = "model_book"
     MODEL_TRANSFER = "model_transfer"
     MODEL_END = "model_end"
+    MODEL_CALLBACK = "model_callback"  # request_callback: kept for the office, the call goes on
 
 
 S, K = State, Kind
@@ -184,6 +185,7 @@ TABLE: dict[tuple[State | None, Kind], Row] = {
     (ANY, K.MODEL_BOOK): (S.BOOK, ("call_authorized",)),
     (ANY, K.MODEL_TRANSFER): (S.TRANSFER, ("transfer_authorized",)),
     (ANY, K.MODEL_END): (S.END, ("end_call",)),
+    (ANY, K.MODEL_CALLBACK): (None, ("keep_callback",)),
 }
 
 FINAL_STATES = frozenset({S.TRANSFER, S.END})

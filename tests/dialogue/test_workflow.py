@@ -300,6 +300,7 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
     Kind.MODEL_BOOK: (PLUMBER, _model("book_appointment", BOOK_ARGS)),
     Kind.MODEL_TRANSFER: (PLUMBER, _model("transfer_to_human", {"target": "office"})),
     Kind.MODEL_END: (PLUMBER, _model("end_call", {"reason": "done"})),
+    Kind.MODEL_CALLBACK: (PLUMBER, _model("request_callback", {"phone": "07700 900123"})),
     Kind.READ_BACK: (PLUMBER, _utter(Utterance("I told you", intent=Intent.TOLD), fill)),
     Kind.CHECK_VALUE: (
         PLUMBER,
