@@ -117,7 +117,10 @@ class ConversationBrain:
             company, call_id, epoch(), config=workflow_config, caller_id=caller_id
         )
         prompt = system_prompt(
-            company, tts_reads_brackets=self.params.tts_reads_brackets, now=epoch()
+            company,
+            tts_reads_brackets=self.params.tts_reads_brackets,
+            now=epoch(),
+            caller_id=caller_id,
         )
         self.history = History(prompt + (STRUCTURED_INSTRUCTIONS if self.structured else ""))
         self.tool_specs = tool_specs(company)

@@ -16,7 +16,7 @@ from agent.conversation.protocols import ToolRunner, TranscriptLine
 from agent.dialogue.turntaking import TurnTakingParams
 from agent.dialogue.vocabulary import company_vocabulary
 from agent.dialogue.workflow import WorkflowConfig
-from agent.providers.protocols import TakesVocabulary
+from agent.providers.protocols import KnowsCaller, TakesVocabulary
 
 if TYPE_CHECKING:
     from agent.media.call import BrainFactory, Call
@@ -59,20 +59,24 @@ def conversation_brain_factory(
         if company is None:
             raise ConfigError(f"conversation: no company for DID {did!r} and no default")
         mode = "structured" if company.id in structured_companies else base.output_mode
+        caller_id = caller_id_for(call) if caller_id_for is not None else None
+        model = llm(call)
+        if isinstance(model, KnowsCaller):
+            model.use_caller_id(caller_id)
         recogniser = stt(call)
         if isinstance(recogniser, TakesVocabulary):
             recogniser.use_vocabulary(company_vocabulary(company))
         return ConversationBrain(
             call,
             stt=recogniser,
-            llm=llm(call),
+            llm=model,
             tts=tts(call),
             tools=tools(call, company),
             company=company,
             params=attrs.evolve(base, output_mode=mode),
             turn_taking=turn_taking,
             workflow_config=workflow_config,
-            caller_id=caller_id_for(call) if caller_id_for is not None else None,
+            caller_id=caller_id,
             epoch=epoch,
             on_transcript=(
                 None if on_transcript is None else lambda line: on_transcript(call, line)

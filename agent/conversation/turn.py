@@ -40,6 +40,7 @@ from agent.dialogue.tools import TOOL_NAMES, InvalidToolCall, ToolResult
 from agent.dialogue.workflow import CallTool, EndCall, KeepPending, Transfer
 from agent.dialogue.workflow_results import callback_result
 from agent.media.playout import Utterance
+from agent.providers.protocols import KeepsPending
 from agent.wire.jsonstream import ReplyFormatError, ResponseExtractor
 
 log = logging.getLogger(__name__)
@@ -302,6 +303,9 @@ class Turn:
             self.times.llm_request_at = trio.current_time()
         async with send:
             await brain.llm.run(self._messages(), tools, send)
+        if isinstance(brain.llm, KeepsPending):  # no tool carries them: the outbox's now
+            for action in brain.llm.take_kept():
+                brain.keep(action)
 
     async def _fail(self, text_send: trio.MemorySendChannel[str], exc: BaseException) -> None:
         self.failed = True

@@ -36,7 +36,9 @@ def _hours_lines(profile: CompanyProfile) -> list[str]:
     return lines
 
 
-def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: float) -> str:
+def system_prompt(
+    profile: CompanyProfile, *, tts_reads_brackets: bool, now: float, caller_id: str | None = None
+) -> str:
     """The persona and rules for a phone receptionist of ``profile``.
 
     ``tts_reads_brackets``: the TTS would read "[laughs]" or "(pause)" aloud, so
@@ -115,6 +117,12 @@ def system_prompt(profile: CompanyProfile, *, tts_reads_brackets: bool, now: flo
         "use request_callback (with the number they give for it, if any). Promise a callback "
         "only when its result is ok, and say only what the result says.",
         "If a tool fails, tell the caller plainly, say the office will follow up, and carry on.",
+        (
+            f"The caller is calling from {caller_id}: when they say to use the number they're "
+            "calling from, that is their phone number (read it back before you use it)."
+            if caller_id
+            else "The caller's own number is not known: always ask for a phone number."
+        ),
         "",
         "Price list:",
         *(_price_line(s) for s in profile.services),

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from agent.base.events import AudioChunk, LlmEvent, Message, SttEvent, ToolSpec
     from agent.dialogue.vocabulary import Vocabulary
+    from agent.dialogue.workflow_actions import KeepPending
 
 
 @runtime_checkable
@@ -64,6 +65,22 @@ class TakesVocabulary(Protocol):
     the brain factory calls ``use_vocabulary`` before the session runs."""
 
     def use_vocabulary(self, vocabulary: Vocabulary) -> None: ...
+
+
+@runtime_checkable
+class KnowsCaller(Protocol):
+    """A model that is told the caller's own number (the offline policy, for "it's the
+    one I'm calling from" and callbacks); the brain factory calls ``use_caller_id``."""
+
+    def use_caller_id(self, caller_id: str | None) -> None: ...
+
+
+@runtime_checkable
+class KeepsPending(Protocol):
+    """A model that keeps callbacks and corrections itself, with no tool call to carry
+    them (the offline policy): the turn takes them for the outbox after each run."""
+
+    def take_kept(self) -> list[KeepPending]: ...
 
 
 @runtime_checkable

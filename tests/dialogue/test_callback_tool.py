@@ -144,3 +144,12 @@ def test_the_prompt_tells_the_model_to_use_it() -> None:
     assert "none (offer a callback with request_callback)" in lonely
     prompt = system_prompt(PLUMBER, tts_reads_brackets=True, now=NOW)
     assert "use request_callback" in prompt and "say only what the result says" in prompt
+
+
+def test_the_prompt_gives_the_callers_own_number_only_when_known() -> None:
+    known = system_prompt(PLUMBER, tts_reads_brackets=True, now=NOW, caller_id="+447700900555")
+    assert "calling from +447700900555" in known
+    unknown = system_prompt(PLUMBER, tts_reads_brackets=True, now=NOW)
+    assert (
+        "+44" not in unknown.split("Callbacks:")[1] and "always ask for a phone number" in unknown
+    )

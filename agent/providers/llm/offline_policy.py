@@ -248,6 +248,18 @@ class OfflinePolicy:
         self._last_key, self._last_user_text, self._last_events = key, user_text, events
         return events
 
+    def use_caller_id(self, caller_id: str | None) -> None:
+        """The caller's own number ("the one I'm calling from", a callback's number)."""
+        self.workflow.data.caller_id = caller_id
+
+    def take_kept(self) -> list[KeepPending]:
+        """The callbacks, corrections and cancellations its workflow kept since the last
+        call, for the outbox. A booking to retry is not among them: the brain's own gate
+        keeps it from the tool result, under the same idempotency key."""
+        kept = [action for action in self.kept if action.kind != "booking"]
+        self.kept.clear()
+        return kept
+
     # --- inputs --------------------------------------------------------------------
 
     def _tool_result(self, message: Message, now: float) -> tuple[Action, ...]:
