@@ -341,11 +341,18 @@ class ConversationBrain:
         """A finished key entry: a lone 0 (the human digit) asks for a person; any
         other entry goes to the model as the caller's words (0 can start a number)."""
         if len(digits) == 1 and not self.workflow.digits_open:
-            for action in self.workflow.handle(Dtmf(digits), self.epoch()):
+            actions = self.workflow.handle(Dtmf(digits), self.epoch())
+            for action in actions:
                 if isinstance(action, Transfer):  # the "talk to a person" key
                     text = render(self.company, "transfer", target=action.target.name)
                     self._say(text, Outcome("transfer", action.reason, action.target))
                     return
+            kept = [a for a in actions if isinstance(a, KeepPending)]
+            if kept:  # nobody to put through: a callback, kept and said so
+                for action in kept:
+                    self.keep(action)
+                self._say(" ".join(a.text for a in actions if isinstance(a, Say)))
+                return
         self.history.add_user(f"{KEYPAD_PREFIX} {digits}]")
         self._transcribe("caller", f"[keypad] {digits}", trio.current_time())
         self._start_turn(Turn(self, None, None))
