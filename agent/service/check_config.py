@@ -176,6 +176,13 @@ def configuration(
         found = f"{len(directory.companies)} companies ({ids}), default {directory.default_id}"
         if example:
             return Warned(f"the bundled example ({found}): set VOICE_AGENT_COMPANIES")
+        # Callbacks, corrections and cancellations reach the office only by notify.url.
+        silent = [c.id for c in directory.companies if c.notify_url is None]
+        if silent:
+            return Warned(
+                f"{path}: {found}; no notify.url for {', '.join(silent)}: callbacks and"
+                " corrections callers ask for are only in the call records"
+            )
         return f"{path}: {found}"
 
     for name, step in (

@@ -271,3 +271,17 @@ def test_a_shared_postgresql_store_shows_this_host_and_names_a_missing_address()
     configuration({**env, "VOICE_AGENT_HOST": "0.0.0.0"}, results, Plan())
     (line,) = [r for r in results if r.name == "store"]
     assert not line.ok and "VOICE_AGENT_ADVERTISE_ADDR is not set" in line.detail
+
+
+def test_a_company_with_no_notify_url_is_a_warning_naming_it(tmp_path):
+    from agent.service.check_config import Plan, configuration
+
+    own_companies = tmp_path / "companies.json"  # Thames has "notify": null
+    own_companies.write_text(EXAMPLE_COMPANIES.read_text())
+    results: list = []
+    env = {**base_env(tmp_path), "VOICE_AGENT_COMPANIES": str(own_companies)}
+    configuration(Env(env).snapshot(), results, Plan(), None)
+    companies = by_name(results)["config companies"]
+    assert companies.ok and companies.warning
+    assert "no notify.url for thames-plumbing:" in companies.detail  # brightspark has one
+    assert "brightspark:" not in companies.detail
