@@ -11,6 +11,9 @@
     --agent-tree DIR: the agent from DIR/agent (an earlier commit: before/after)
     --py-spy PATH: sample the agent with py-spy over the measured window, PATH.<N>.txt
       (collapsed stacks; bench/frame_budget.py turns them into microseconds per frame)
+    --count-steps: count the agent's Trio task steps by task (probe server; an
+      instrument, so a little CPU of its own); per call-second of talk
+    --no-gc-freeze: the probe server without serve's gc.freeze() (as this bench ran before)
     --agent-cpus 0 --harness-cpus 1: pin the agent and the harness (callers, fakes) to
       their own cores (sched_setaffinity), so they do not compete with each other
 
@@ -22,7 +25,8 @@ Processes: the fakes (``bench/fakes.py``) and the callers run at lower priority
   softphone, 50 calls per process);
 * ``--workers 1`` (default): ``bench/serve_probe.py``, the server exactly as
   ``serve --brain conversation`` wires the conversation (with the pooled LLM
-  client), which also reports its own late frames, Trio tasks and fds;
+  client, and ``gc.freeze()`` once listening, as serve), which also reports its
+  own late frames, Trio tasks, fds and the collector's passes;
 * ``--workers N``: ``voice-agent serve --brain conversation --workers N``
   (the real service and its supervisor; figures from the callers and /proc).
 

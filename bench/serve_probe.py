@@ -8,7 +8,10 @@ the call records and per-call metrics of ``agent.observe``; ``--no-observe``
 leaves them out), on a free loopback port, and answers ``stats`` on a control
 port with what only the server knows: each ended call's playout statistics
 (frames sent, late frames, underruns) and end reason, live Trio tasks, open
-file descriptors and RSS. Prints ``{"port": P, "control": C}`` once listening.
+file descriptors, RSS, the collector's passes and their time by generation, and
+with ``--count-steps`` the task steps by task name. Once listening it freezes the
+collector's start-up objects, as serve does (``--no-gc-freeze``: not), and prints
+``{"port": P, "control": C}``.
 """
 
 from __future__ import annotations
