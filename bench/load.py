@@ -11,6 +11,9 @@
     --agent-tree DIR: the agent from DIR/agent (an earlier commit: before/after)
     --py-spy PATH: sample the agent with py-spy over the measured window, PATH.<N>.txt
       (collapsed stacks; bench/frame_budget.py turns them into microseconds per frame)
+    --count-steps: count the agent's Trio task steps by task (probe server; an
+      instrument, so a little CPU of its own); per call-second of talk
+    --no-gc-freeze: the probe server without serve's gc.freeze() (as this bench ran before)
     --agent-cpus 0 --harness-cpus 1: pin the agent and the harness (callers, fakes) to
       their own cores (sched_setaffinity), so they do not compete with each other
 
@@ -22,7 +25,8 @@ Processes: the fakes (``bench/fakes.py``) and the callers run at lower priority
   softphone, 50 calls per process);
 * ``--workers 1`` (default): ``bench/serve_probe.py``, the server exactly as
   ``serve --brain conversation`` wires the conversation (with the pooled LLM
-  client), which also reports its own late frames, Trio tasks and fds;
+  client, and ``gc.freeze()`` once listening, as serve), which also reports its
+  own late frames, Trio tasks, fds and the collector's passes;
 * ``--workers N``: ``voice-agent serve --brain conversation --workers N``
   (the real service and its supervisor; figures from the callers and /proc).
 
@@ -121,6 +125,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         profile,
         args.agent_tree,
         args.agent_nice,
+        ("--no-gc-freeze",) * args.no_gc_freeze + ("--count-steps",) * args.count_steps,
     )
     if args.agent_cpus:
         pin_tree(server.proc.pid, args.agent_cpus)
@@ -213,6 +218,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         "loadavg_after": loadavg_line(),
         "idle_rss_mb": round(idle_rss / 2**20, 1),
         "agent": server.agent,
+        "gc_freeze": not args.no_gc_freeze,
         # What one core would hold at this CPU per call, the agent alone (a projection).
         "projected_calls_per_core": round(100 / max(agent_pct / calls, 1e-9)),
     }
@@ -223,6 +229,23 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         result["server_late_frames"] = after["late_frames"] - before["late_frames"]
         result["server_frames_sent"] = after["frames_sent"] - before["frames_sent"]
         result["server_underruns"] = after["underruns"] - before["underruns"]
+        if "gc_seconds" in after:  # the collector's share of the agent's time, the whole run
+            gc_before, gc_after = before["gc_seconds"], after["gc_seconds"]
+            result["gc_seconds"] = [
+                round(b - a, 4) for a, b in zip(gc_before, gc_after, strict=True)
+            ]
+            gc_before, gc_after = before["gc_collections"], after["gc_collections"]
+            result["gc_collections"] = [b - a for a, b in zip(gc_before, gc_after, strict=True)]
+        if after.get("task_steps"):  # --count-steps: per call-second of talk, the whole run
+            call_seconds = max(expected / 50, 1e-9)
+            steps = {
+                name: (n - before["task_steps"].get(name, 0)) / call_seconds
+                for name, n in after["task_steps"].items()
+            }
+            result["task_steps_per_call_s"] = round(sum(steps.values()), 1)
+            result["task_steps_by_task"] = {
+                name: round(n, 2) for name, n in sorted(steps.items(), key=lambda kv: -kv[1]) if n
+            }
     result["held"] = held(result)
     profile_txt = args.py_spy.with_suffix(f".{calls}.txt") if args.py_spy else None
     if profile_txt is not None and profile_txt.exists():
@@ -271,6 +294,19 @@ def print_step(r: dict) -> None:
         f" agent-added p99 <= {AGENT_ADDED_TARGET_MS:g} ms, every turn answered)",
         flush=True,
     )
+    if "gc_seconds" in r:
+        print(
+            f"        the collector in the agent, by generation: {r['gc_collections']}"
+            f" collections, {r['gc_seconds']} s (the whole run, wall clock)",
+            flush=True,
+        )
+    if "task_steps_per_call_s" in r:
+        top = ", ".join(
+            f"{k.rsplit('.', 1)[-1]} {v}" for k, v in list(r["task_steps_by_task"].items())[:8]
+        )
+        print(
+            f"        task steps per call-second: {r['task_steps_per_call_s']} ({top})", flush=True
+        )
     if "frame_budget_us" in r:
         print_budget(r["frame_budget_us"])
 
@@ -300,6 +336,16 @@ def main() -> int:
         type=int,
         default=0,
         help="the agent's niceness (negative, as root: ahead of other jobs on a shared box)",
+    )
+    parser.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="the agent without serve's gc.freeze() (as this bench ran before)",
+    )
+    parser.add_argument(
+        "--count-steps",
+        action="store_true",
+        help="count the agent's Trio task steps by task (an instrument: costs a little CPU)",
     )
     parser.add_argument("--profile", type=Path, help="cProfile the agent: PATH.<N>.pstats")
     parser.add_argument("--py-spy", type=Path, help="py-spy the agent: PATH.<N>.txt")

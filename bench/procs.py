@@ -107,6 +107,7 @@ class Server:
         profile: Path | None = None,
         agent_tree: Path | None = None,
         nice: int = 0,
+        probe_options: tuple[str, ...] = (),
     ) -> None:
         self.control: int | None = None
         self.agent = str(agent_tree or BENCH.parent) + "/agent"
@@ -127,6 +128,7 @@ class Server:
                 command.append("--shared-llm-client")
             if profile is not None:
                 command.append(f"--profile={profile}")
+            command.extend(probe_options)
             self.proc = subprocess.Popen(
                 command,
                 env=env,

@@ -8,20 +8,26 @@ the call records and per-call metrics of ``agent.observe``; ``--no-observe``
 leaves them out), on a free loopback port, and answers ``stats`` on a control
 port with what only the server knows: each ended call's playout statistics
 (frames sent, late frames, underruns) and end reason, live Trio tasks, open
-file descriptors and RSS. Prints ``{"port": P, "control": C}`` once listening.
+file descriptors, RSS, the collector's passes and their time by generation, and
+with ``--count-steps`` the task steps by task name. Once listening it freezes the
+collector's start-up objects, as serve does (``--no-gc-freeze``: not), and prints
+``{"port": P, "control": C}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import cProfile
 import functools
+import gc
 import json
 import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import attrs
@@ -48,11 +54,25 @@ def count_tasks() -> int:
 
 class Probe:
     def __init__(self) -> None:
+        # The collector's passes and their time (wall clock) by generation.
+        self.gc_seconds = [0.0, 0.0, 0.0]
+        self.gc_collections = [0, 0, 0]
+        self._gc_started = 0.0
+        gc.callbacks.append(self._gc_callback)
+        # Task steps by task name (--count-steps): each is a trip round the run loop.
+        self.task_steps: collections.Counter[str] = collections.Counter()
         self.frames_sent = 0
         self.late_frames = 0
         self.underruns = 0
         self.calls_ended = 0
         self.late_by_call: list[int] = []
+
+    def _gc_callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_seconds[info["generation"]] += time.perf_counter() - self._gc_started
+            self.gc_collections[info["generation"]] += 1
 
     def wrap(self, factory):
         def make(call):
@@ -99,9 +119,22 @@ async def control(stream: trio.SocketStream, probe: Probe, registry: CallRegistr
                         "underruns": probe.underruns,
                         "calls_ended": probe.calls_ended,
                         "late_by_call": probe.late_by_call,
+                        "gc_seconds": probe.gc_seconds,
+                        "gc_collections": probe.gc_collections,
+                        "task_steps": dict(probe.task_steps),
                         **registry.statistics(),
                     }
                     await stream.send_all(json.dumps(reply).encode() + b"\n")
+
+
+class StepCounter(trio.abc.Instrument):
+    """Counts task steps by task name (an instrument: a little cost on every step)."""
+
+    def __init__(self, steps: collections.Counter[str]) -> None:
+        self.steps = steps
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps[task.name] += 1
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -113,6 +146,8 @@ async def main_async(args: argparse.Namespace) -> None:
             await nursery.start(shared.run)
             client = shared.client
         probe = Probe()
+        if args.count_steps:
+            trio.lowlevel.add_instrument(StepCounter(probe.task_steps))
         registry = CallRegistry()
         factory = conversation_factory(os.environ, llm_client=client)
         if not args.no_observe:  # records and per-call metrics, as serve always runs them
@@ -137,6 +172,10 @@ async def main_async(args: argparse.Namespace) -> None:
             )
         )
         port = listeners[0].socket.getsockname()[1]
+        if not args.no_gc_freeze:
+            # As serve does once started (Service._run): start-up's objects live on, so
+            # the collector's full passes scan only the calls' objects.
+            gc.freeze()
         print(
             json.dumps(
                 {
@@ -155,6 +194,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--shared-llm-client", action="store_true")
     parser.add_argument("--no-observe", action="store_true", help="no call records or metrics")
+    parser.add_argument(
+        "--no-gc-freeze", action="store_true", help="no gc.freeze() once listening (as before)"
+    )
+    parser.add_argument(
+        "--count-steps", action="store_true", help="count task steps by task name (in stats)"
+    )
     parser.add_argument("--profile", help="write cProfile stats here when stopped (SIGTERM)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)

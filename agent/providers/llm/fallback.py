@@ -12,10 +12,12 @@ A retry of the same provider happens only inside the turn's first-token budget
 first content within it: a sampling failure that one retry usually fixes (Groq's
 ``tool_use_failed``) is worth a second try, a caller waiting in silence is not.
 
-Each attempt writes into its own memory channel and the chain forwards; the
-non-content events an attempt sends before its first content (``Usage``,
-``Finish`` of an empty reply) are held back until the attempt either produces
-content or finishes, so nothing from a failed attempt reaches ``out``.
+Each attempt's model writes into an ``_AttemptOut``, which forwards to ``out`` in
+the model's own task (no forwarding task and channel per attempt: a token reaches
+``out`` without a trip round the run loop); the non-content events an attempt
+sends before its first content (``Usage``, ``Finish`` of an empty reply) are held
+back until the attempt either produces content or finishes, so nothing from a
+failed attempt reaches ``out``.
 """
 
 from __future__ import annotations
@@ -30,13 +32,54 @@ from agent.base.errors import ProviderError, ProviderTimeout
 from agent.base.events import LlmEvent, Message, TextDelta, ToolCall, ToolSpec
 from agent.providers.protocols import LanguageModel
 
-_ATTEMPT_BUFFER = 16  # lets the provider run a few tokens ahead of the forwarder
-
 
 @attrs.define
 class _Attempt:
     error: ProviderError | None = None
     forwarded_content: bool = False
+
+
+class _AttemptOut(trio.abc.SendChannel[LlmEvent]):
+    """Where one attempt's model sends: content goes on to ``out`` at once, from the
+    model's task; what comes before the first content is held. The first content
+    lifts the first-token ``budget``. Closing it closes only the attempt (the chain
+    closes ``out`` when it is done with every attempt)."""
+
+    def __init__(self, out: trio.MemorySendChannel[LlmEvent], budget: trio.CancelScope) -> None:
+        self._out = out
+        self._budget = budget
+        self._closed = False
+        self.held: list[LlmEvent] = []
+        self.forwarded_content = False
+
+    async def send(self, value: LlmEvent) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the attempt's channel is closed")
+        if self.forwarded_content:
+            await self._out.send(value)
+        elif isinstance(value, (TextDelta, ToolCall)):
+            self._budget.deadline = math.inf  # content came in time
+            self.forwarded_content = True  # from here on an error is not retried
+            held, self.held = self.held, []
+            for earlier in held:
+                await self._out.send(earlier)
+            await self._out.send(value)
+        else:
+            self.held.append(value)
+            await trio.lowlevel.checkpoint()  # a send is a checkpoint, as a channel's
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> _AttemptOut:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await trio.lowlevel.checkpoint()
 
 
 class FallbackChain:
@@ -102,46 +145,21 @@ class FallbackChain:
         first_content_by: float = math.inf,
     ) -> _Attempt:
         attempt = _Attempt()
-        send, receive = trio.open_memory_channel[LlmEvent](_ATTEMPT_BUFFER)
-        held: list[LlmEvent] = []
         with trio.CancelScope(deadline=first_content_by) as budget:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._run_model, model, messages, tools, send, attempt)
-                async with receive:
-                    async for event in receive:
-                        if attempt.forwarded_content:
-                            await out.send(event)
-                        elif isinstance(event, (TextDelta, ToolCall)):
-                            budget.deadline = math.inf  # content came in time
-                            for earlier in held:
-                                await out.send(earlier)
-                            held.clear()
-                            attempt.forwarded_content = True
-                            await out.send(event)
-                        else:
-                            held.append(event)
+            sink = _AttemptOut(out, budget)
+            try:
+                await model.run(messages, tools, sink)  # type: ignore[arg-type]
+            except ProviderError as exc:
+                attempt.error = exc
+            finally:
+                sink.close()
+                attempt.forwarded_content = sink.forwarded_content
         if budget.cancelled_caught:
             attempt.error = ProviderTimeout(
                 model.name,
                 f"no reply within the first-token budget ({self.first_token_budget_s:g} s)",
             )
         if attempt.error is None:
-            for event in held:
+            for event in sink.held:
                 await out.send(event)
         return attempt
-
-    @staticmethod
-    async def _run_model(
-        model: LanguageModel,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec],
-        send: trio.MemorySendChannel[LlmEvent],
-        attempt: _Attempt,
-    ) -> None:
-        # The error is kept rather than raised so the chain sees a plain
-        # ProviderError, not an ExceptionGroup from the attempt's nursery.
-        with send:
-            try:
-                await model.run(messages, tools, send)
-            except ProviderError as exc:
-                attempt.error = exc

@@ -3,8 +3,9 @@
 ``FallbackTts([cartesia, elevenlabs, espeak])`` is one call-scoped session.
 ``run`` starts the first voice that comes up (a refused handshake at call start
 moves on at once); the others are started only when needed. ``speak`` reads
-the turn's text itself and forwards it, remembering what it took and which
-text the audio already sent covers, so when the voice fails mid-turn with a
+the turn's text itself and forwards it, remembering what it took; the voice's
+audio goes to the turn from the voice's own task through ``_AudioOut``, which
+notes the text it covers. So when the voice fails mid-turn with a
 ``ProviderError`` the turn goes on with the next voice:
 
 * nothing was heard yet: the next voice says all the text taken so far, then
@@ -60,6 +61,38 @@ class _Progress:
     taken: str = ""  # every fragment read from the turn's text, in order
     covered: str = ""  # the text of the audio forwarded to ``out``
     audio_bytes: int = 0
+
+
+class _AudioOut(trio.abc.SendChannel[AudioChunk]):
+    """Where one attempt's voice sends its audio: on to ``out`` at once, from the
+    voice's own task (no forwarding task: a chunk reaches playout without a trip
+    round the run loop), counting what went out in ``progress``. Closing it closes
+    only the attempt; ``speak`` closes ``out`` when every attempt is done."""
+
+    def __init__(self, out: trio.MemorySendChannel[AudioChunk], progress: _Progress) -> None:
+        self._out = out
+        self._progress = progress
+        self._closed = False
+
+    async def send(self, value: AudioChunk) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the attempt's audio channel is closed")
+        await self._out.send(value)
+        self._progress.audio_bytes += len(value.pcm)
+        self._progress.covered += value.text
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> _AudioOut:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await trio.lowlevel.checkpoint()
 
 
 class _Status:
@@ -199,7 +232,7 @@ class FallbackTts:
     ) -> ProviderError | None:
         """One voice speaks ``replay`` then the rest of ``text``; its error, if any."""
         text_send, text_recv = trio.open_memory_channel[str](math.inf)
-        audio_send, audio_recv = trio.open_memory_channel[AudioChunk](0)
+        audio = _AudioOut(out, progress)
         failure: ProviderError | None = None
 
         async def feed() -> None:
@@ -214,22 +247,13 @@ class FallbackTts:
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         return  # the voice is gone; the fragment is replayed
 
-        async def synthesise(cancel: trio.CancelScope) -> None:
-            nonlocal failure
-            # Closed here too: not every voice closes its channels when done.
-            async with text_recv, audio_send:
-                try:
-                    await voice.speak(text_recv, audio_send)
-                except ProviderError as exc:
-                    failure = exc
-                    cancel.cancel()
-
         async with trio.open_nursery() as nursery:
             nursery.start_soon(feed)
-            nursery.start_soon(synthesise, nursery.cancel_scope)
-            async with audio_recv:
-                async for chunk in audio_recv:
-                    await out.send(chunk)
-                    progress.audio_bytes += len(chunk.pcm)
-                    progress.covered += chunk.text
+            # Closed here too: not every voice closes its channels when done.
+            async with text_recv, audio:
+                try:
+                    await voice.speak(text_recv, audio)  # type: ignore[arg-type]
+                except ProviderError as exc:
+                    failure = exc
+                    nursery.cancel_scope.cancel()
         return failure

@@ -190,8 +190,64 @@ async def test_a_bug_in_a_model_is_not_swallowed(autojump_clock):
         async def run(self, messages, tools, out):
             raise RuntimeError("bug")
 
-    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="bug"), flatten_subgroups=True):
-        await run_chain(FallbackChain([Broken(), FakeModel("b", [Step(REPLY)])]))
+    b = FakeModel("b", [Step(REPLY)])
+    with pytest.raises(RuntimeError, match="bug"):
+        await run_chain(FallbackChain([Broken(), b]))
+    assert b.started_at == []  # a bug is not a provider failure: no fallback
+
+
+async def test_content_reaches_out_from_the_models_own_task(autojump_clock):
+    """No forwarding task: when the model's send returns, the token is in ``out``
+    (one trip round the run loop less per token)."""
+    send, receive = trio.open_memory_channel(math.inf)
+    seen_at_once = []
+
+    class Probe:
+        name = "probe"
+
+        async def run(self, messages, tools, out):
+            async with out:
+                for event in REPLY:
+                    await out.send(event)
+                    try:
+                        seen_at_once.append(receive.receive_nowait())
+                    except trio.WouldBlock:
+                        seen_at_once.append(None)
+
+    async with receive:
+        await FallbackChain([Probe()]).run(MESSAGES, [], send)
+    # Usage and Finish after the content go straight on too; nothing was held.
+    assert seen_at_once == REPLY
+
+
+async def test_events_before_the_content_wait_for_it_in_order(autojump_clock):
+    early = [Usage(1, 0), Finish("x")]
+    a = FakeModel("a", [Step([*early, TextDelta("Hi")], gap=0.1)])
+    assert await run_chain(FallbackChain([a])) == [*early, TextDelta("Hi")]
+
+
+async def test_a_model_sending_after_closing_its_channel_is_told(autojump_clock):
+    class Late:
+        name = "late"
+
+        async def run(self, messages, tools, out):
+            async with out:
+                await out.send(TextDelta("Hi"))
+            await out.send(TextDelta(" again"))
+
+    with pytest.raises(trio.ClosedResourceError):
+        await run_chain(FallbackChain([Late()]))
+
+
+async def test_a_closed_output_is_not_a_provider_failure(autojump_clock):
+    """The turn stopped listening: the chain stops, no other model is tried."""
+    a = FakeModel("a", [Step(REPLY)])
+    b = FakeModel("b", [Step(REPLY)])
+    send, receive = trio.open_memory_channel(math.inf)
+    receive.close()
+    with pytest.raises(trio.BrokenResourceError):
+        await FallbackChain([a, b]).run(MESSAGES, [], send)
+    assert b.started_at == []
 
 
 @pytest.mark.realtime

@@ -189,3 +189,54 @@ async def test_cartesia_context_error_falls_back_to_the_second_voice(nursery):
     assert decode_tones(b"".join(c.pcm for c in chunks)) == "Your engineer arrives at ten."
     assert tts.current == 1 and backup.speaks[0].text == "Your engineer arrives at ten."
     assert fake.violations == []
+
+
+async def test_audio_reaches_out_from_the_voices_own_task(running, autojump_clock):
+    """No forwarding task between the voice and playout (one trip round the run loop
+    less per chunk): the voice's send returns only when playout takes the chunk; and
+    the next voice still resumes after what the failed one's audio covered."""
+    out_send, out_recv = trio.open_memory_channel[AudioChunk](0)
+    handed_over_at: list[float] = []
+
+    class Probe(Voice):
+        async def speak(self, text, out) -> None:
+            async with text, out:
+                async for fragment in text:
+                    await out.send(AudioChunk(fragment.encode(), fragment))
+                    handed_over_at.append(trio.current_time())
+                    raise ProviderError(self.name, "gone after one chunk", retryable=True)
+
+    async def playout(started_at: float) -> None:
+        async with out_recv:
+            await trio.sleep(1.0)  # playout is busy: nothing holds the chunk meanwhile
+            played.extend([(trio.current_time() - started_at, c.pcm) async for c in out_recv])
+
+    b = Voice("b")
+    tts = await running(Probe("a"), b)
+    text_send, text_recv = trio.open_memory_channel[str](10)
+    for fragment in ("One. ", "Two."):
+        text_send.send_nowait(fragment)
+    text_send.close()
+    played: list[tuple[float, bytes]] = []
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(playout, start)
+        await tts.speak(text_recv, out_send)
+    assert [round(t - start, 6) for t in handed_over_at] == [1.0]
+    assert b.heard == [[" Two."]]  # what the first voice's audio covered is not said again
+    assert [pcm for _, pcm in played] == [b"One. ", b"b: Two.|"]
+
+
+async def test_a_voice_sending_after_closing_its_channel_is_told(running):
+    class Late(Voice):
+        async def speak(self, text, out) -> None:
+            async with text, out:
+                pass
+            await out.send(AudioChunk(b"x", "x"))
+
+    tts = await running(Late("a"))
+    text_send, text_recv = trio.open_memory_channel[str](10)
+    text_send.close()
+    out_send, _ = trio.open_memory_channel[AudioChunk](10)
+    with pytest.RaisesGroup(trio.ClosedResourceError, flatten_subgroups=True):
+        await tts.speak(text_recv, out_send)
