@@ -67,7 +67,7 @@ def is_known(name: str) -> bool:
     return _key(name) in known_names()
 
 
-def sounds_like(heard: str) -> str | None:
+def sounds_like(heard: str, *, strict: bool = False) -> str | None:
     """The known street name that ``heard`` (a street's name as a recogniser wrote it,
     without the street word) sounds like, as the prior spells it: "rows" -> "Rose",
     "manner" -> "Manor", "mark on" -> "Market". ``None`` when ``heard`` is a known name
@@ -78,8 +78,8 @@ def sounds_like(heard: str) -> str | None:
         return None
     code = jellyfish.metaphone(key)
     same = _by_code().get(code, [])
-    if same:
-        return _likeliest(key, same, _SAME_SOUND)
+    if same:  # ``strict``: a word the recogniser itself doubted, spelled closer still
+        return _likeliest(key, same, _NEAR_SOUND if strict else _SAME_SOUND)
     if len(code) < 4:
         return None  # a short name one sound off is another name, not a mishearing
     near = [

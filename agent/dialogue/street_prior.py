@@ -34,10 +34,12 @@ _NUMBER = re.compile(
 )
 
 
-def street_guess(address: str) -> str | None:
+def street_guess(address: str, *, strict: bool = False) -> str | None:
     """``address`` with its street's name replaced by the known name it sounds like
     ("19 rows Street" -> "19 Rose Street"; "20 millerode" -> "20 Mill Road"), or
-    ``None`` when there is none to offer (see the module's doc)."""
+    ``None`` when there is none to offer (see the module's doc). ``strict``: the
+    recogniser doubted a word of it, so only a name spelled much alike is offered
+    ("bark" is not "Brook")."""
     words = re.findall(r"[\w'\-]+", address)
     at = next((i for i in range(len(words) - 1, 0, -1) if _STREET.match(words[i])), None)
     start = next((i for i, w in enumerate(words) if not _NUMBER.match(w)), len(words))
@@ -56,7 +58,7 @@ def street_guess(address: str) -> str | None:
     # the address may be capitalised only because it starts the sentence.
     if any(w[:1].isupper() for w in name[1:]) or (start > 0 and name[0][:1].isupper()):
         return None
-    known = sounds_like(" ".join(name))
+    known = sounds_like(" ".join(name), strict=strict)
     return with_street_name(address, known) if known is not None else None
 
 

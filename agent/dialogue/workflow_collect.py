@@ -250,11 +250,17 @@ def classify_unsure_detail(
 def hold_to_check(data: BookingData, u: Utterance) -> bool:
     """A name or address held to read back before it is taken: one holding a word the
     recogniser doubted (``BookingData.hold_doubted``), or a street's name it misheard
-    as words it knows (``hold_street_guess``)."""
+    as words it knows (``hold_street_guess``); an address whose doubted words are its
+    street's name is read back with the known name it sounds like, when one is spelled
+    much alike, else as heard."""
+    address = u.slots.address
+    in_address = address is not None and u.doubted <= set(re.findall(r"[\w']+", address.lower()))
+    if u.doubted and in_address and hold_street_guess(data, u.slots, strict=True):
+        return True  # "[check: millerode] 20 millerode": "Was that 20 Mill Road?"
     return data.hold_doubted(u.slots, u.doubted) or hold_street_guess(data, u.slots)
 
 
-def hold_street_guess(data: BookingData, slots: Slots) -> bool:
+def hold_street_guess(data: BookingData, slots: Slots, *, strict: bool = False) -> bool:
     """An address whose street's name the recogniser misheard as words it knows ("19
     rows straight") read back with the known name it sounds like ("Was that 19 Rose
     Street?", ``street_prior``) before it is taken; the other details said with it are
@@ -265,7 +271,7 @@ def hold_street_guess(data: BookingData, slots: Slots) -> bool:
         return False
     if address == data.address or data.checks.get("address", 0) >= 2:
         return False
-    guess = _street_guess(data, address)
+    guess = _street_guess(data, address, strict=strict)
     if guess is None:
         return False
     data.checks["address"] = data.checks.get("address", 0) + 1
@@ -274,10 +280,10 @@ def hold_street_guess(data: BookingData, slots: Slots) -> bool:
     return True
 
 
-def _street_guess(data: BookingData, heard: str) -> str | None:
+def _street_guess(data: BookingData, heard: str, *, strict: bool = False) -> str | None:
     """The prior's guess for ``heard`` unless turned down; the heard address is the
     first hearing (kept, marked for the office, if nothing better comes)."""
-    guess = street_guess(heard)
+    guess = street_guess(heard, strict=strict)
     if guess is None or guess in data.rejected or heard in data.rejected:
         return None
     data.first_heard.setdefault("address", heard)

@@ -101,7 +101,8 @@ def test_a_no_to_the_known_name_asks_for_the_street_spelled() -> None:
 
 def test_a_spelled_street_with_its_last_letter_heard_twice_is_read_back_known() -> None:
     call = at_address()
-    assert "was that 18 mark on street?" in call.say(mark_check("18 mark on street.", ["mark"]))
+    # a doubted name the prior cannot place is read back as heard, then spelled
+    assert "was that 18 muckett street?" in call.say(mark_check("18 muckett street.", ["muckett"]))
     assert "spell the name of the street" in call.say("No.")
     spelling = (
         "M-formary, A-fluorapil, R-fluorapil, K-fluorkin, E-fluorapil, T-fluorat work, T-fluoritami"
@@ -129,3 +130,21 @@ def test_the_heard_street_is_kept_marked_when_nothing_better_comes() -> None:
     call.say("SW1A 1AA")  # no street in it: the heard one kept, not the turned-down guess
     assert call.wf.data.address == "19 rows Street"
     assert call.wf.data.unconfirmed == {"address": "19 rows Street"}
+
+
+@pytest.mark.parametrize(
+    ("heard", "doubted", "read_back"),
+    [
+        ("20 millerode.", ["millerode"], "20 Mill Road"),  # run together: the known name
+        ("25 manner road.", ["manner"], "25 Manor Road"),  # spelled much alike
+        ("15 bark lane.", ["bark"], "15 bark lane"),  # "Brook" is not spelled alike enough
+        ("15 part lane.", ["part"], "15 part lane"),  # no known name sounds like it
+    ],
+)
+def test_a_doubted_street_name_is_read_back_known_only_when_spelled_alike(
+    heard: str, doubted: list[str], read_back: str
+) -> None:
+    call = at_address()
+    assert f"was that {read_back}?" in call.say(mark_check(heard, doubted))
+    call.say("Yes.")
+    assert call.wf.data.address == read_back
