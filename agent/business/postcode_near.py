@@ -29,7 +29,7 @@ __all__ = ["near_area_postcode"]
 _PREFIX = re.compile(r"^([A-Z]{1,2})(\d{1,2})?([A-Z])?(?:\s*\d)?$")
 # The inward code: the last digit followed by two letters (what trails them, "please",
 # is not part of it).
-_INWARD = re.compile(r"(\d)([A-Z])([A-Z])(?!.*\d[A-Z]{2})")
+_INWARD = re.compile(r"\d[A-Z]{2}")  # the last match is the one: see ``_near``
 _MAX_OUTWARD = 10  # characters before the inward code looked at: "probably 1D" at most
 
 
@@ -62,7 +62,9 @@ def _common_length(a: str, b: str) -> int:
 
 
 def _near(heard: str, districts: list[str], prefixes: tuple[str, ...]) -> Postcode | None:
-    inward = _INWARD.search(heard)
+    inward = None
+    for inward in _INWARD.finditer(heard):  # the last one (one pass: a long line is linear)
+        pass
     if inward is None:
         return None
     before = heard[: inward.start()][-_MAX_OUTWARD:]

@@ -16,6 +16,7 @@ import re
 from agent.business.ukformats import letters_confusable
 
 __all__ = [
+    "NUMBER_WORDS",
     "STREET_WORDS",
     "address_answer",
     "already_told",
@@ -117,7 +118,7 @@ def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:
         return None
     # A street word as a recogniser may write it, ending an answer that starts with
     # a house number ("Four rounds straight"): the street word (read back in doubt).
-    numbered = re.match(rf"\W*(?:\d+|{'|'.join(_NUMBER_WORDS)})\b", s, re.IGNORECASE)
+    numbered = re.match(rf"\W*(?:\d+|{'|'.join(NUMBER_WORDS)})\b", s, re.IGNORECASE)
     if numbered is not None:
         sounds = rf"\b({'|'.join(_STREET_SOUNDS)})(?=\W*$)"
         s = re.sub(sounds, lambda m: _STREET_SOUNDS[m.group(1).lower()], s, flags=re.I)
@@ -295,7 +296,7 @@ def spelled_word(text: str) -> str | None:
 # Street words as a recogniser may write them ("70 queens rode", "12 regions straight").
 _STREET_SOUNDS = {"rode": "Road", "rowed": "Road", "straight": "Street", "strait": "Street",
                   "lain": "Lane", "laine": "Lane", "weigh": "Way"}  # fmt: skip
-_NUMBER_WORDS = [
+NUMBER_WORDS = [
     "one",
     "two",
     "three",
@@ -319,7 +320,7 @@ _NUMBER_WORDS = [
 ]
 _STREET_ADDRESS = re.compile(
     rf"(?P<pre>(?:(?:flat|apartment|unit)\s+\d+[a-z]?,?\s+)?)"
-    rf"(?:(?P<num>\d+(?:[a-h]\b)?|(?:{'|'.join(_NUMBER_WORDS)})\b)[a-z]*)?,?[\s-]*"
+    rf"(?:(?P<num>\d+(?:[a-h]\b)?|(?:{'|'.join(NUMBER_WORDS)})\b)[a-z]*)?,?[\s-]*"
     rf"(?P<name>.*?)[\s-]*\b(?P<street>{STREET_WORDS}|{'|'.join(_STREET_SOUNDS)})",
     re.IGNORECASE,
 )
@@ -336,8 +337,8 @@ def with_street_name(address: str, name: str) -> str | None:
     street = m.group("street")
     street = _STREET_SOUNDS.get(street.lower(), street.capitalize())
     num = m.group("num") or ""
-    if num.lower() in _NUMBER_WORDS:  # "Two hill road": the house number in words
-        num = str(_NUMBER_WORDS.index(num.lower()) + 1)
+    if num.lower() in NUMBER_WORDS:  # "Two hill road": the house number in words
+        num = str(NUMBER_WORDS.index(num.lower()) + 1)
     number = f"{m.group('pre')}{num} " if num else m.group("pre")
     return f"{number}{name} {street}"
 

@@ -38,10 +38,6 @@ from agent.dialogue.details import (
 from agent.dialogue.meaning import enrich
 from agent.dialogue.times import TimeWindow, find_time_window
 
-_SMALL_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_SMALL_NUMBERS += ("ten", "eleven", "twelve")
-
-
 # --- names, yes/no, intents -------------------------------------------------
 
 _NAME_EXPLICIT = re.compile(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from agent.business.street_names import is_known, sounds_like, split_glued_street
-from agent.dialogue.details import STREET_WORDS, with_street_name
+from agent.dialogue.details import NUMBER_WORDS, STREET_WORDS, with_street_name
 
 __all__ = ["known_spelling", "street_guess"]
 
@@ -28,9 +28,7 @@ _STREET = re.compile(
     rf"^(?:{STREET_WORDS}|rode|rowed|straight|strait|lain|laine|weigh)$", re.IGNORECASE
 )
 _NUMBER = re.compile(
-    r"^(?:\d+[a-z]?|flat|apartment|unit|one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)$",
-    re.IGNORECASE,
+    rf"^(?:\d+[a-z]?|flat|apartment|unit|{'|'.join(NUMBER_WORDS)})$", re.IGNORECASE
 )
 
 
