@@ -62,9 +62,8 @@ def _common_length(a: str, b: str) -> int:
 
 
 def _near(heard: str, districts: list[str], prefixes: tuple[str, ...]) -> Postcode | None:
-    inward = None
-    for inward in _INWARD.finditer(heard):  # the last one (one pass: a long line is linear)
-        pass
+    # the last one, in one pass (a long line stays linear)
+    inward = next(reversed(list(_INWARD.finditer(heard))), None)
     if inward is None:
         return None
     before = heard[: inward.start()][-_MAX_OUTWARD:]
