@@ -30,6 +30,7 @@ import trio
 
 from agent.base.errors import ProviderError, ProviderTimeout
 from agent.base.events import LlmEvent, Message, TextDelta, ToolCall, ToolSpec
+from agent.providers.attempt import AttemptChannel
 from agent.providers.protocols import LanguageModel
 
 
@@ -39,22 +40,21 @@ class _Attempt:
     forwarded_content: bool = False
 
 
-class _AttemptOut(trio.abc.SendChannel[LlmEvent]):
+class _AttemptOut(AttemptChannel[LlmEvent]):
     """Where one attempt's model sends: content goes on to ``out`` at once, from the
     model's task; what comes before the first content is held. The first content
     lifts the first-token ``budget``. Closing it closes only the attempt (the chain
     closes ``out`` when it is done with every attempt)."""
 
     def __init__(self, out: trio.MemorySendChannel[LlmEvent], budget: trio.CancelScope) -> None:
+        super().__init__("the attempt's channel")
         self._out = out
         self._budget = budget
-        self._closed = False
         self.held: list[LlmEvent] = []
         self.forwarded_content = False
 
     async def send(self, value: LlmEvent) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("the attempt's channel is closed")
+        self._check_open()
         if self.forwarded_content:
             await self._out.send(value)
         elif isinstance(value, (TextDelta, ToolCall)):
@@ -67,19 +67,6 @@ class _AttemptOut(trio.abc.SendChannel[LlmEvent]):
         else:
             self.held.append(value)
             await trio.lowlevel.checkpoint()  # a send is a checkpoint, as a channel's
-
-    def close(self) -> None:
-        self._closed = True
-
-    def __enter__(self) -> _AttemptOut:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def aclose(self) -> None:
-        self.close()
-        await trio.lowlevel.checkpoint()
 
 
 class FallbackChain:

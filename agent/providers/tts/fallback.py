@@ -32,6 +32,7 @@ import trio
 
 from agent.base.errors import ConfigError, ProviderError
 from agent.base.events import AudioChunk
+from agent.providers.attempt import AttemptChannel
 from agent.providers.protocols import TextToSpeech
 
 __all__ = ["FallbackTts", "replay_after"]
@@ -63,36 +64,22 @@ class _Progress:
     audio_bytes: int = 0
 
 
-class _AudioOut(trio.abc.SendChannel[AudioChunk]):
+class _AudioOut(AttemptChannel[AudioChunk]):
     """Where one attempt's voice sends its audio: on to ``out`` at once, from the
     voice's own task (no forwarding task: a chunk reaches playout without a trip
     round the run loop), counting what went out in ``progress``. Closing it closes
     only the attempt; ``speak`` closes ``out`` when every attempt is done."""
 
     def __init__(self, out: trio.MemorySendChannel[AudioChunk], progress: _Progress) -> None:
+        super().__init__("the attempt's audio channel")
         self._out = out
         self._progress = progress
-        self._closed = False
 
     async def send(self, value: AudioChunk) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("the attempt's audio channel is closed")
+        self._check_open()
         await self._out.send(value)
         self._progress.audio_bytes += len(value.pcm)
         self._progress.covered += value.text
-
-    def close(self) -> None:
-        self._closed = True
-
-    def __enter__(self) -> _AudioOut:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def aclose(self) -> None:
-        self.close()
-        await trio.lowlevel.checkpoint()
 
 
 class _Status:
