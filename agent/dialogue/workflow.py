@@ -199,16 +199,16 @@ class BookingWorkflow:
         self.now, self.silences = now, 0  # speech: the silent turns start again
         if name in REPEATS:  # "Sorry, what?": the same words again, the quote for its price
             return (Say(say_again(name, self.said, self.question()), f"offscript_{name}"),)
-        reply = f"{answer(self.profile, name, now)} {self.question()}"
         if name in ("arrival", "reference"):  # the caller's own booking
             made, data = self.data.last_booking, self.data
             said = booking_answer(
                 self.profile, name, now, booking_id=data.booking_id,
                 pending=data.booking_pending, slot_start=made.slot_start if made else None,
             )  # fmt: skip
-            reply = f"{said} {self.question()}"
-        if name == "hold":
-            reply = answer(self.profile, name, now)  # the question waits until they are back
+        else:
+            said = answer(self.profile, name, now)
+        # "hang on": the question waits until they are back
+        reply = said if name == "hold" else f"{said} {self.question()}"
         return (Say(reply, f"offscript_{name or 'unknown'}"),)
 
     def handle(
