@@ -26,7 +26,7 @@ from agent.providers.llm.openai_wire import build_request_body, chat_url, reques
 from agent.providers.tls_stream import TlsSocketStream
 from tests.fakes.openai import FakeOpenAIServer, Fault, ScriptedReply, refused_base_url
 from tests.fakes.tls import LoopbackTLS
-from tests.providers.llm.test_openai_compat import GUARD_S, MESSAGES
+from tests.providers.llm.test_openai_compat import GUARD_S, MESSAGES, first_events
 
 pytestmark = pytest.mark.realtime
 
@@ -89,16 +89,8 @@ async def test_cancelling_mid_stream_closes_the_connection(tmp_path):
         lean_client(tls) as client,
     ):
         llm = OpenAICompatibleLLM(settings_for(server), client)
-        send, receive = trio.open_memory_channel(0)
-        received = []
         with trio.fail_after(GUARD_S):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(llm.run, MESSAGES, (), send)
-                async with receive:
-                    async for event in receive:
-                        received.append(event)
-                        if len(received) == 2:
-                            nursery.cancel_scope.cancel()
+            received = await first_events(llm, (), 2)
             await server.wait_for_disconnect()
         server.assert_clean()
     assert received == [TextDelta("one"), TextDelta(" two")]

@@ -33,6 +33,22 @@ from tests.fakes.openai import Fault, ScriptedReply, open_fake_openai, refused_b
 pytestmark = pytest.mark.realtime
 
 GUARD_S = 5.0
+
+
+async def first_events(llm, tools, count: int) -> list:
+    """The first ``count`` events of a run, then the run cancelled (the caller hung up)."""
+    send, receive = trio.open_memory_channel(0)
+    received = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(llm.run, MESSAGES, tools, send)
+        async with receive:
+            async for event in receive:
+                received.append(event)
+                if len(received) == count:
+                    nursery.cancel_scope.cancel()
+    return received
+
+
 MESSAGES = [Message("system", "You book plumbers."), Message("user", "Is tomorrow free?")]
 TOOLS = [ToolSpec("check_slots", "Free slots", {"type": "object", "properties": {}})]
 BOOK = ToolCall("call_7", "check_slots", '{"day": "tomorrow", "after": "09:00"}')
@@ -111,16 +127,8 @@ async def test_cancelling_mid_stream_closes_the_connection():
     reply = ScriptedReply(text="one two three four five six seven eight", token_gap=0.05)
     async with open_fake_openai([reply]) as server, httpx.AsyncClient() as client:
         llm = OpenAICompatibleLLM(settings_for(server), client)
-        send, receive = trio.open_memory_channel(0)
-        received = []
         with trio.fail_after(GUARD_S):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(llm.run, MESSAGES, TOOLS, send)
-                async with receive:
-                    async for event in receive:
-                        received.append(event)
-                        if len(received) == 2:
-                            nursery.cancel_scope.cancel()
+            received = await first_events(llm, TOOLS, 2)
             await server.wait_for_disconnect()
         server.assert_clean()
         (request,) = server.requests
