@@ -278,9 +278,13 @@ _SPELLING = re.compile(
 )
 
 
+# "Do you for George are for Robert, if for Edward": the letters lost, the words kept
+_SPELLING_WORDS = re.compile(r"(?:\b(?:for|4)\s+[A-Z][a-z]+\b.*?){3}")
+
+
 def looks_spelled(text: str) -> bool:
     """Letters spelled ("V for Victor, I", "P A R"), not a street or a name said again."""
-    return _SPELLING.search(text) is not None
+    return _SPELLING.search(text) is not None or _SPELLING_WORDS.search(text) is not None
 
 
 def spelled_word(text: str) -> str | None:

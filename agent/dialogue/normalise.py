@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 
 from agent.business.ukformats import POSTCODE_AREAS, parse_postcode
+from agent.dialogue.details import NUMBER_WORDS, STREET_WORDS
 
-__all__ = ["POSTCODE_AREAS", "normalise", "spoken_number_runs"]
+__all__ = ["POSTCODE_AREAS", "house_number_words", "normalise", "spoken_number_runs"]
 
 _DIGITS = {
     "zero": "0",
@@ -43,8 +44,36 @@ _MIN_RUN = 3  # digit words in a row before they are taken as a number
 
 
 def normalise(text: str) -> str:
-    """``text`` with spoken digit runs as digits and postcodes in canonical form."""
-    return _postcodes(spoken_number_runs(text))
+    """``text`` with spoken digit runs as digits, a house number said in words as
+    digits, and postcodes in canonical form."""
+    return _postcodes(house_number_words(spoken_number_runs(text)))
+
+
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_HOUSE_WORDS = re.compile(
+    # not "the one on Park Road", nor the "seven" of "32 seven sisters road"
+    rf"(?<!\bthe )(?<!\bthat )(?<![\d,] )\b(?:(?P<tens>{'|'.join(_TENS)})(?:[\s-]+"
+    rf"(?P<unit>{'|'.join(NUMBER_WORDS[:9])}))?|(?P<small>{'|'.join(NUMBER_WORDS[:19])}))"
+    # ... then a street's name and a street word, not "one in Baker Street"
+    rf"(?=,?\s+(?!(?:on|in|at|off|near|by|of|for|and|or|the|from)\b)"
+    rf"(?:[A-Za-z][\w'\-]*\s+){{0,3}}(?:{STREET_WORDS})\b)",
+    re.IGNORECASE,
+)
+
+
+def house_number_words(text: str) -> str:
+    """A house number said in words before a street written as digits ("forty one
+    mill lane" -> "41 mill lane", "five river street" -> "5 river street"): the
+    office reads digits, and an address read back as "five" is checked as one."""
+
+    def digits(m: re.Match[str]) -> str:
+        if m.group("small"):
+            return str(NUMBER_WORDS.index(m.group("small").lower()) + 1)
+        unit = m.group("unit")
+        tens = (_TENS.index(m.group("tens").lower()) + 2) * 10
+        return str(tens + (NUMBER_WORDS.index(unit.lower()) + 1 if unit else 0))
+
+    return _HOUSE_WORDS.sub(digits, text)
 
 
 def spoken_number_runs(text: str) -> str:

@@ -27,7 +27,7 @@ import attrs
 
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.dialogue.details import this_number, wrong_detail
+from agent.dialogue.details import looks_spelled, spelled_word, this_number, wrong_detail
 from agent.dialogue.doubt import split_also_heard, split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import (
@@ -183,6 +183,8 @@ class BookingWorkflow:
             return None
         if name is None and not (looks_like_question(text) and self.state in _ASKING):
             return None
+        if name is None and looks_spelled(text) and spelled_word(text) is not None:
+            return None  # "Do you for George, are for Robert ...?": a spelling, not a question
         if self.data.booked and wants_move(text):
             return None  # "can I change the time?" is for the booking, not a detour
         # Only a bare question: one that also gives a detail or a yes goes to the booking

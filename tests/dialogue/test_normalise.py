@@ -39,6 +39,19 @@ from agent.dialogue.turntaking_endofturn import HeardTurn
         ("at 22 Baker Street, SW1A 1AA", "at 22 Baker Street, SW1A 1AA"),
         ("two or three days", "two or three days"),
         ("it is for two people", "it is for two people"),
+        # a house number said in words before a street
+        ("five river street", "5 river street"),
+        ("It's forty one mill lane.", "It's 41 mill lane."),
+        ("forty-one Mill Lane", "41 Mill Lane"),
+        ("twenty two baker street", "22 baker street"),
+        ("seventeen acacia avenue", "17 acacia avenue"),
+        ("at six station road", "at 6 station road"),
+        ("thirty Green Lane", "30 Green Lane"),
+        # ... not a word that is not the house number
+        ("the one on Park Road", "the one on Park Road"),
+        ("I need one in Baker Street", "I need one in Baker Street"),
+        ("32 seven sisters road", "32 seven sisters road"),
+        ("I have two children", "I have two children"),
     ],
 )
 def test_normalise(heard, written):

@@ -49,6 +49,8 @@ def test_a_no_asks_again_and_a_new_hearing_is_read_back_once_more() -> None:
         "P for Peter, A for apple, R for Robert, K for King.",
         "P, A, R, K.",
         "P4 Peter, a 4-apple, R, K",
+        # the letters lost, the words kept, heard as a question: a spelling still
+        "Do you for Peter, are for Apple, if for Robert, and for King?",
     ],
 )
 def test_a_no_asks_for_the_street_spelled_and_the_spelling_is_read_back(spelling: str) -> None:
