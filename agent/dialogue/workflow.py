@@ -63,6 +63,7 @@ from agent.dialogue.workflow_collect import (
     classify_unsure_detail,
     heard_again,
     hold_to_check,
+    hold_wavering_postcode,
 )
 from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
@@ -355,7 +356,9 @@ class BookingWorkflow:
                 self.data.changed = []
                 filled |= got
                 return self._classify_collect(u, filled, invalid) if filled else K.DETAILS
-        if self.state is S.COLLECT and hold_to_check(self.data, u):
+        if self.state is S.COLLECT and (
+            hold_to_check(self.data, u) or hold_wavering_postcode(self.data, u)
+        ):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (
             self.data.booked and self.state in (S.CONFIRM, S.CLOSE)

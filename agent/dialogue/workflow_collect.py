@@ -38,6 +38,7 @@ __all__ = [
     "heard_again",
     "hold_street_guess",
     "hold_to_check",
+    "hold_wavering_postcode",
     "keep_sure_details",
 ]
 
@@ -258,6 +259,28 @@ def hold_to_check(data: BookingData, u: Utterance) -> bool:
     if u.doubted and in_address and hold_street_guess(data, u.slots, strict=True):
         return True  # "[check: millerode] 20 millerode": "Was that 20 Mill Road?"
     return data.hold_doubted(u.slots, u.doubted) or hold_street_guess(data, u.slots)
+
+
+def hold_wavering_postcode(data: BookingData, u: Utterance) -> bool:
+    """A postcode the recogniser doubted and read otherwise too ("[check: w1d 3qs]
+    W1D 3QS", also heard W1D 3QF) is read back before it is taken; heard again after a
+    no, its other reading is read back instead. The other details said with it are
+    kept. At most twice for one call: then it is taken as heard."""
+    postcode = likely_value("postcode", u.slots.postcode)
+    if postcode is None or data.offer_open or data.doubt is not None:
+        return False
+    if postcode == data.postcode or data.checks.get("postcode", 0) >= 2:
+        return False
+    if not u.doubted & set(postcode.lower().split()):
+        return False
+    others = [v for v in _readings(data, "postcode", u) if v != postcode]
+    if not others:
+        return False  # the recogniser did not waver: its doubt alone is no reason to ask
+    data.checks["postcode"] = data.checks.get("postcode", 0) + 1
+    data.merge_slots(attrs.evolve(u.slots, postcode=None))
+    read_back = others[0] if postcode in data.rejected else postcode
+    data.changed, data.doubt = [], ("postcode", read_back)
+    return True
 
 
 def hold_street_guess(data: BookingData, slots: Slots, *, strict: bool = False) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.dialogue.doubt import mark_also_heard
+from agent.dialogue.doubt import mark_also_heard, mark_check
 from tests.dialogue.test_callers import Call, to_details
 
 DETAILS = ("name", "address", "postcode", "phone")
@@ -156,3 +156,41 @@ def test_a_bare_no_to_a_guessed_postcode_asks_another_way():
     assert "Was that N 1, 9 G D?" in call.say("My post code is N19 good.")
     reply = call.say("No.")
     assert "Was that" not in reply and "letter by letter" in reply
+
+
+# --- a postcode the recogniser doubted and read otherwise too --------------------------
+
+WAVERING = mark_check("My post code is W1D 3QS.", ["w1d", "3qs"])
+
+
+def test_a_doubted_postcode_read_otherwise_too_is_read_back_then_its_other_reading() -> None:
+    call = at("postcode")
+    assert "Was that W 1 D, 3 Q S?" in hear(call, WAVERING, "My post code is W1D 3QF.")
+    assert call.wf.data.postcode is None  # not taken before the caller says so
+    call.say("No.")
+    # said again, heard the same: the other reading is read back, and a yes takes it
+    assert "Was that W 1 D, 3 Q F?" in hear(call, WAVERING, "My post code is W1D 3QF.")
+    assert "best number" in call.say("Yes, that's right.")
+    assert call.wf.data.postcode == "W1D 3QF"
+
+
+def test_a_doubted_postcode_read_back_right_is_taken_with_a_yes() -> None:
+    call = at("postcode")
+    assert "Was that W 1 D, 3 Q S?" in hear(call, WAVERING, "My post code is W1D 3QF.")
+    call.say("Yes.")
+    assert call.wf.data.postcode == "W1D 3QS"
+
+
+@pytest.mark.parametrize(
+    ("line", "others"),
+    [
+        (WAVERING, ()),  # doubted, but read no other way: taken
+        ("My post code is W1D 3QS.", ("My post code is W1D 3QF.",)),  # read otherwise, not doubted
+    ],
+)
+def test_a_postcode_is_taken_without_a_read_back_unless_doubted_and_read_otherwise(
+    line: str, others: tuple[str, ...]
+) -> None:
+    call = at("postcode")
+    assert "best number" in hear(call, line, *others)
+    assert call.wf.data.postcode == "W1D 3QS"
