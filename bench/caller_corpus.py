@@ -41,7 +41,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from caller_judge import Result, judge, report
-from caller_person import REPLIES, Person, spelled, street_name
+from caller_person import REPLIES, Person, house_number, spelled, street_name
 from caller_scripts import CALLERS, Keys, Line, Pause, Spec
 
 from agent.base.config import ServerSettings
@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                 texts[spec.name] = spelled(postcode)
             if address := spec.slots.get("address"):  # and the street's name, when asked
                 texts[f"{spec.name}/street"] = spelled(street_name(address))
+                if number := house_number(address):  # and the house number alone
+                    texts[f"{spec.name}/number"] = f"Number {number}."
             if name := spec.slots.get("name"):  # and the surname
                 texts[f"{spec.name}/surname"] = spelled(name.split()[-1])
         replies[voice] = {

@@ -11,7 +11,7 @@ from caller_scripts import Spec
 from agent.business.ukformats import parse_postcode
 from agent.demo.softphone import Caller, PressKeys, Say
 
-__all__ = ["REPLIES", "Person", "spelled", "street_name"]
+__all__ = ["REPLIES", "Person", "house_number", "spelled", "street_name"]
 
 
 REPLIES = {"yes": "Yes, that's right.", "no": "No."}
@@ -42,6 +42,7 @@ _AGAIN = re.compile(
 _KEYPAD = re.compile(r"\bsorry\b.*\b(?:type|key|enter)\b.*\bkeypad\b", re.IGNORECASE)
 _SPELL = re.compile(r"\bletter by letter\b", re.IGNORECASE)  # the postcode, spelled
 _STREET = re.compile(r"\bspell\b.*\bstreet\b", re.IGNORECASE)  # the street's name, spelled
+_NUMBER = re.compile(r"\bwhat's the house number\b", re.IGNORECASE)  # of the street heard
 _SURNAME = re.compile(  # "spell your surname", or "not getting your name ... spell it"
     r"\bspell\b.*\b(?:surname|last name)\b|\byour name\b.*\bspell\b", re.IGNORECASE
 )
@@ -54,6 +55,12 @@ _ASKS = (
     ("name", re.compile(r"\btake your name\b", re.IGNORECASE)),
     ("phone", re.compile(r"\bbest number\b", re.IGNORECASE)),
 )
+
+
+def house_number(address: str) -> str | None:
+    """The house number of "30 Green Lane": "30"."""
+    m = re.match(r"\s*(\d+[A-Za-z]?)\b", address)
+    return m.group(1) if m else None
 
 
 def street_name(address: str) -> str:
@@ -121,6 +128,10 @@ class Person:
             if asked.search(text) and reply is not None and f"{way}2" not in self.other_ways:
                 self.other_ways.add(f"{way}2" if way in self.other_ways else way)
                 return [reply]
+        number = self.replies.get(f"{self.spec.name}/number")
+        if _NUMBER.search(text) and number is not None and "number" not in self.other_ways:
+            self.other_ways.add("number")  # asked for the house number: says it, once
+            return [number]
         spell = self.replies.get(self.spec.name)
         if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
             self.other_ways.add("spell")

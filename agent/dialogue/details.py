@@ -202,6 +202,16 @@ _LETTER_NAMES = {
     "cue": "Q", "are": "R", "ar": "R", "ess": "S", "es": "S", "tee": "T", "tea": "T",
     "you": "U", "vee": "V", "ex": "X", "why": "Y", "zed": "Z", "zee": "Z",
 }  # fmt: skip
+# Words said for letters ("O for Oliver"): one heard alone among spelled letters, its
+# "O for" lost ("Those were Oliver, A4A, K4K"), still spells its letter.
+_LETTER_WORDS = frozenset({
+    "apple", "alpha", "bertie", "bravo", "charlie", "david", "delta", "edward", "echo",
+    "freddie", "george", "golf", "harry", "hotel", "isaac", "india", "jack", "juliet",
+    "king", "kilo", "london", "lima", "mary", "mike", "nellie", "nelly", "oliver", "oscar",
+    "peter", "papa", "queen", "quebec", "robert", "romeo", "sugar", "sierra", "tommy",
+    "tango", "uncle", "victor", "william", "whiskey", "xray", "yellow", "yankee", "zebra",
+    "zulu",
+})  # fmt: skip
 # "X for Word" run together by a recogniser: "M-formary", "Fournelli", "forte".
 _MERGED_FOR = re.compile(r"^(?:for|four|fore)(?=[a-z]{2,})", re.IGNORECASE)
 
@@ -265,6 +275,8 @@ def spelled_letters(text: str) -> str | None:
             continue
         if held:
             letters.append(token.upper())
+        elif token[0].isupper() and low in _LETTER_WORDS and before.lower() not in _SPELL_MARKERS:
+            letters.append(token[0])  # "Oliver" among letters: O
         i += 1
     if len(letters) < 3 and (named := _letter_names(tokens)) is not None:
         return named

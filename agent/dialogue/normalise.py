@@ -18,7 +18,13 @@ import re
 from agent.business.ukformats import POSTCODE_AREAS, parse_postcode
 from agent.dialogue.details import NUMBER_WORDS, STREET_WORDS
 
-__all__ = ["POSTCODE_AREAS", "house_number_words", "normalise", "spoken_number_runs"]
+__all__ = [
+    "POSTCODE_AREAS",
+    "house_number_words",
+    "lone_house_number",
+    "normalise",
+    "spoken_number_runs",
+]
 
 _DIGITS = {
     "zero": "0",
@@ -50,13 +56,23 @@ def normalise(text: str) -> str:
 
 
 _TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_NUMBER_PHRASE = (
+    rf"(?:(?P<tens>{'|'.join(_TENS)})(?:[\s-]+(?P<unit>{'|'.join(NUMBER_WORDS[:9])}))?"
+    rf"|(?P<small>{'|'.join(NUMBER_WORDS[:19])}))"
+)
 _HOUSE_WORDS = re.compile(
     # not "the one on Park Road", nor the "seven" of "32 seven sisters road"
-    rf"(?<!\bthe )(?<!\bthat )(?<![\d,] )\b(?:(?P<tens>{'|'.join(_TENS)})(?:[\s-]+"
-    rf"(?P<unit>{'|'.join(NUMBER_WORDS[:9])}))?|(?P<small>{'|'.join(NUMBER_WORDS[:19])}))"
+    rf"(?<!\bthe )(?<!\bthat )(?<![\d,] )\b{_NUMBER_PHRASE}"
     # ... then a street's name and a street word, not "one in Baker Street"
     rf"(?=,?\s+(?!(?:on|in|at|off|near|by|of|for|and|or|the|from)\b)"
     rf"(?:[A-Za-z][\w'\-]*\s+){{0,3}}(?:{STREET_WORDS})\b)",
+    re.IGNORECASE,
+)
+# An answer to "what's the house number?": "30", "Number 30.", "It's thirty."
+_LONE_NUMBER = re.compile(
+    r"^\W*(?:(?:it's|it is|its|that's|that is|er|erm|um|oh|yes|yeah|so)\W+)*"
+    rf"(?:(?:the\s+)?(?:house\s+)?number\W+(?:is\W+)?)?(?:(?P<digits>\d{{1,4}}[a-z]?)|{_NUMBER_PHRASE})"
+    r"\W*(?:please|thanks|thank you)?\W*$",
     re.IGNORECASE,
 )
 
@@ -66,14 +82,25 @@ def house_number_words(text: str) -> str:
     mill lane" -> "41 mill lane", "five river street" -> "5 river street"): the
     office reads digits, and an address read back as "five" is checked as one."""
 
-    def digits(m: re.Match[str]) -> str:
-        if m.group("small"):
-            return str(NUMBER_WORDS.index(m.group("small").lower()) + 1)
-        unit = m.group("unit")
-        tens = (_TENS.index(m.group("tens").lower()) + 2) * 10
-        return str(tens + (NUMBER_WORDS.index(unit.lower()) + 1 if unit else 0))
+    return _HOUSE_WORDS.sub(_number, text)
 
-    return _HOUSE_WORDS.sub(digits, text)
+
+def lone_house_number(text: str) -> str | None:
+    """The house number alone, the answer to "what's the house number?" ("30", "Number
+    30.", "It's thirty."), as digits; ``None`` for any other answer."""
+    m = _LONE_NUMBER.match(text)
+    if m is None:
+        return None
+    return m.group("digits").upper() if m.group("digits") else _number(m)
+
+
+def _number(m: re.Match[str]) -> str:
+    """The digits of a number said in words (``_NUMBER_PHRASE``'s groups)."""
+    if m.group("small"):
+        return str(NUMBER_WORDS.index(m.group("small").lower()) + 1)
+    unit = m.group("unit")
+    tens = (_TENS.index(m.group("tens").lower()) + 2) * 10
+    return str(tens + (NUMBER_WORDS.index(unit.lower()) + 1 if unit else 0))
 
 
 def spoken_number_runs(text: str) -> str:

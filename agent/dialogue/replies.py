@@ -36,6 +36,8 @@ TEMPLATES: dict[str, str] = {
     ),
     "ask_name": "Can I take your name, please?",
     "ask_address": "Thanks. What's the address of the job?",
+    "ask_house_number": "And what's the house number?",
+    "retry_house_number": "Sorry, what's the house number?",
     "ask_postcode": "And the postcode?",
     "ask_phone": (
         "What's the best number to reach you on? You can also type it on your keypad "

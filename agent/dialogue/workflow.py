@@ -30,6 +30,7 @@ from agent.business.company import CompanyProfile
 from agent.dialogue.details import looks_spelled, spelled_word, this_number, wrong_detail
 from agent.dialogue.doubt import split_also_heard, split_check
 from agent.dialogue.meaning import enrich
+from agent.dialogue.normalise import lone_house_number
 from agent.dialogue.offscript import (
     REPEATS,
     answer,
@@ -320,6 +321,8 @@ class BookingWorkflow:
                 return {"check": K.CHECK_VALUE, "wait": K.SPELLING}.get(step, K.DETAILS)
         if not urgent and spelled_name(self.data, wanted, u.text):
             return K.CHECK_VALUE  # the name spelled when asked again: read back
+        if not urgent and wanted == "house_number" and (kind := self._house_number(u)):
+            return kind
         # A bare yes or no to a yes/no question (the offer of a slot, of a booking) is
         # taken even heard in doubt ("you got it"): what it agrees to is read back after.
         binary = self.data.offer_open or self.state is S.QUOTE
@@ -389,6 +392,19 @@ class BookingWorkflow:
         if u.intent in (Intent.YES, Intent.NO):
             return K.YES if u.intent is Intent.YES else K.NO
         return K.DETAILS if filled else K.UNCLEAR
+
+    def _house_number(self, u: Utterance) -> Kind | None:
+        """The answer to "what's the house number?", asked once: the number goes before
+        the street; no number ("there isn't one") goes on to the next detail; a whole
+        address or other details are taken as any answer (``None``)."""
+        self.data.house_asked = True
+        if (number := lone_house_number(u.text) or u.slots.house_number) is not None:
+            self.data.merge_slots(Slots(house_number=number))
+            self.data.changed = []
+            return K.DETAILS
+        if u.slots.is_empty() and u.intent in (None, Intent.NO):
+            return K.DETAILS
+        return None
 
     def _classify_check_answer(self, u: Utterance) -> Kind | None:
         return classify_check_answer(self.data, self.profile, self.config, self.expecting, u)

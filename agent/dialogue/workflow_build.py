@@ -65,6 +65,7 @@ _WHY_NEEDED = {
     "postcode": "The postcode tells me we cover your area and which times are free.",
     "phone": "The engineer needs a number to reach you if anything changes.",
     "address": "The engineer needs the address to come out to you.",
+    "house_number": "The engineer needs the house number to find you.",
     "name": "A name helps the engineer know who to ask for.",
 }
 

@@ -100,6 +100,7 @@ class BookingData:
         self.heard_phone: str | None = None  # digits heard that made no whole number
         self.amending: tuple[tuple[str, str], ...] | None = None
         self.amend_n = 0
+        self.house_asked = False  # "what's the house number?" for a street without one
 
     @property
     def idempotency_key(self) -> str:
@@ -116,7 +117,14 @@ class BookingData:
         return self.booking_id is not None or self.booking_pending
 
     def missing_detail(self) -> str | None:
-        return next((d for d in DETAIL_ORDER if getattr(self, d) is None), None)
+        """The next detail to ask for; ``"house_number"`` (once) after an address heard
+        without one ("Green Lane"): the engineer has to find the door."""
+        for detail in DETAIL_ORDER:
+            if getattr(self, detail) is None:
+                return detail
+            if detail == "address" and not self.house_asked and _numberless(self.address):
+                return "house_number"
+        return None
 
     def details(self) -> dict[str, Any]:
         return {
@@ -360,6 +368,16 @@ def _replace_word(name: str, new: str) -> str:
     )
     words[best] = new
     return " ".join(words)
+
+
+# A house known by its name ("Rose Cottage", "Mill Farm") has no number to ask for.
+_NAMED_HOUSE = re.compile(
+    r"\b(?:cottage|farm|farmhouse|house|lodge|barn|hall|grange|rectory|vicarage)\b", re.I
+)
+
+
+def _numberless(address: str | None) -> bool:
+    return bool(address) and not re.search(r"\d", address) and not _NAMED_HOUSE.search(address)
 
 
 def _new_number(address: str, number: str) -> str:

@@ -402,3 +402,33 @@ def test_thanks_to_anything_else_ends_the_call(said: str) -> None:
     call = booked()
     call.say("Yes, that's right.")
     assert "Goodbye" in call.say(said) and call.wf.state is State.END
+
+
+# --- a street without a house number --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "address"),
+    [
+        ("Number 30.", "30 Green Lane"),
+        ("30", "30 Green Lane"),
+        ("It's thirty.", "30 Green Lane"),
+        ("It's 30 Green Lane.", "30 Green Lane"),
+        ("There isn't one.", "Green Lane"),  # asked once: the call goes on
+    ],
+)
+def test_an_address_without_a_house_number_asks_for_it_once(answer: str, address: str) -> None:
+    call = to_details()
+    call.say("Mark Jenkins")
+    assert "house number" in call.say("Green Lane.")
+    assert "postcode" in call.say(answer)
+    assert call.wf.data.address == address
+
+
+@pytest.mark.parametrize(
+    "said", ["Rose Cottage, Green Lane.", "22 Baker Street.", "Flat 3, Rose Court."]
+)
+def test_a_numbered_or_named_house_is_not_asked_its_number(said: str) -> None:
+    call = to_details()
+    call.say("Mark Jenkins")
+    assert "postcode" in call.say(said)
