@@ -257,6 +257,9 @@ def test_a_postcode_correction_heard_in_pieces_while_the_number_is_asked_is_read
             "You for Queen, you for uncle before Edward, before Edward and for Nelly, as for S",
             "Queen",
         ),
+        ("Those were Oliver, A4A, K4K.", "Oak"),  # "O for" lost: Oliver alone spells O
+        ("Do you for George are for Robert, if for Edward, if for Edward and for Nelly?", "Green"),
+        ("Peter Smith", None),  # a name, not a spelling
     ],
 )
 def test_spelled_word(said: str, word: str | None) -> None:
