@@ -253,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                 texts[f"{spec.name}/street"] = spelled(street_name(address))
                 if number := house_number(address):  # and the house number alone
                     texts[f"{spec.name}/number"] = f"Number {number}."
-            if name := spec.slots.get("name"):  # and the surname
+            if name := spec.slots.get("name"):  # and the surname; the first name alone
                 texts[f"{spec.name}/surname"] = spelled(name.split()[-1])
+                texts[f"{spec.name}/first"] = f"{name.split()[0]}."
         replies[voice] = {
             key: Say(read_wav(synthesise(voice, text), 8000), label=text)
             for key, text in texts.items()

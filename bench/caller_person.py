@@ -43,6 +43,7 @@ _KEYPAD = re.compile(r"\bsorry\b.*\b(?:type|key|enter)\b.*\bkeypad\b", re.IGNORE
 _SPELL = re.compile(r"\bletter by letter\b", re.IGNORECASE)  # the postcode, spelled
 _STREET = re.compile(r"\bspell\b.*\bstreet\b", re.IGNORECASE)  # the street's name, spelled
 _NUMBER = re.compile(r"\bwhat's the house number\b", re.IGNORECASE)  # of the street heard
+_FIRST = re.compile(r"\byour first name\b", re.IGNORECASE)  # after a surname spelled alone
 _SURNAME = re.compile(  # "spell your surname", or "not getting your name ... spell it"
     r"\bspell\b.*\b(?:surname|last name)\b|\byour name\b.*\bspell\b", re.IGNORECASE
 )
@@ -128,10 +129,12 @@ class Person:
             if asked.search(text) and reply is not None and f"{way}2" not in self.other_ways:
                 self.other_ways.add(f"{way}2" if way in self.other_ways else way)
                 return [reply]
-        number = self.replies.get(f"{self.spec.name}/number")
-        if _NUMBER.search(text) and number is not None and "number" not in self.other_ways:
-            self.other_ways.add("number")  # asked for the house number: says it, once
-            return [number]
+        for way, asked in (("number", _NUMBER), ("first", _FIRST)):
+            # asked for the house number or the first name alone: says it, once
+            reply = self.replies.get(f"{self.spec.name}/{way}")
+            if asked.search(text) and reply is not None and way not in self.other_ways:
+                self.other_ways.add(way)
+                return [reply]
         spell = self.replies.get(self.spec.name)
         if _SPELL.search(text) and spell is not None and "spell" not in self.other_ways:
             self.other_ways.add("spell")

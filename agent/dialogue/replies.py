@@ -36,6 +36,8 @@ TEMPLATES: dict[str, str] = {
     ),
     "ask_name": "Can I take your name, please?",
     "ask_address": "Thanks. What's the address of the job?",
+    "ask_first_name": "Thanks. And what's your first name?",
+    "retry_first_name": "Sorry, what's your first name?",
     "ask_house_number": "And what's the house number?",
     "retry_house_number": "Sorry, what's the house number?",
     "ask_postcode": "And the postcode?",

@@ -68,7 +68,7 @@ from agent.dialogue.workflow_collect import (
 )
 from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
-from agent.dialogue.workflow_names import spelled_name
+from agent.dialogue.workflow_names import first_name, spelled_name
 from agent.dialogue.workflow_problem import (
     classify_problem,
     hand_over,
@@ -323,6 +323,8 @@ class BookingWorkflow:
             return K.CHECK_VALUE  # the name spelled when asked again: read back
         if not urgent and wanted == "house_number" and (kind := self._house_number(u)):
             return kind
+        if not urgent and wanted == "first_name" and (kind := self._first_name(u)):
+            return kind
         # A bare yes or no to a yes/no question (the offer of a slot, of a booking) is
         # taken even heard in doubt ("you got it"): what it agrees to is read back after.
         binary = self.data.offer_open or self.state is S.QUOTE
@@ -405,6 +407,13 @@ class BookingWorkflow:
         if u.slots.is_empty() and u.intent in (None, Intent.NO):
             return K.DETAILS
         return None
+
+    def _first_name(self, u: Utterance) -> Kind | None:
+        """The answer to "and your first name?", asked once after a surname spelled
+        alone: "Ben" is Ben Thompson; no name, on to the next detail."""
+        if first_name(self.data, u.text):
+            return K.DETAILS
+        return K.DETAILS if u.slots.is_empty() and u.intent in (None, Intent.NO) else None
 
     def _classify_check_answer(self, u: Utterance) -> Kind | None:
         return classify_check_answer(self.data, self.profile, self.config, self.expecting, u)

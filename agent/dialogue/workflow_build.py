@@ -66,6 +66,7 @@ _WHY_NEEDED = {
     "phone": "The engineer needs a number to reach you if anything changes.",
     "address": "The engineer needs the address to come out to you.",
     "house_number": "The engineer needs the house number to find you.",
+    "first_name": "A name helps the engineer know who to ask for.",
     "name": "A name helps the engineer know who to ask for.",
 }
 

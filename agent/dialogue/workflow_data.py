@@ -101,6 +101,9 @@ class BookingData:
         self.amending: tuple[tuple[str, str], ...] | None = None
         self.amend_n = 0
         self.house_asked = False  # "what's the house number?" for a street without one
+        # names that came of a spelling: one word alone is the surname, the first name lost
+        self.spelled_names: set[str] = set()
+        self.first_name_asked = False
 
     @property
     def idempotency_key(self) -> str:
@@ -122,9 +125,17 @@ class BookingData:
         for detail in DETAIL_ORDER:
             if getattr(self, detail) is None:
                 return detail
+            if detail == "name" and self.surname_only():
+                return "first_name"
             if detail == "address" and not self.house_asked and _numberless(self.address):
                 return "house_number"
         return None
+
+    def surname_only(self) -> bool:
+        """The name is one spelled word ("Thompson", heard as "Bentonson" and spelled):
+        its first name is asked for, once."""
+        name = self.name or ""
+        return not self.first_name_asked and " " not in name and name in self.spelled_names
 
     def details(self) -> dict[str, Any]:
         return {
@@ -236,6 +247,8 @@ class BookingData:
             )
         if value is not None and value not in self.rejected:
             self.doubt, self.respelled[field] = (field, value), (value, base)
+            if field == "name":
+                self.spelled_names.add(value)
             self.doubt_word = True
             return "check"
         fresh = heard is not None and heard not in self.rejected

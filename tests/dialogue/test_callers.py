@@ -16,6 +16,7 @@ import attrs
 import pytest
 
 from agent.business.company import EXAMPLE_COMPANIES, CompanyProfile, parse_company
+from agent.dialogue.doubt import mark_check
 from agent.dialogue.tools import ToolResult
 from agent.dialogue.workflow import BookingWorkflow, CallTool, KeepPending, Say, State, Transfer
 
@@ -432,3 +433,31 @@ def test_a_numbered_or_named_house_is_not_asked_its_number(said: str) -> None:
     call = to_details()
     call.say("Mark Jenkins")
     assert "postcode" in call.say(said)
+
+
+# --- a surname spelled alone ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "name"),
+    [
+        ("Ben.", "Ben Thompson"),
+        ("My name is Ben.", "Ben Thompson"),
+        ("Ben Thompson.", "Ben Thompson"),
+        ("No.", "Thompson"),  # asked once: the call goes on
+    ],
+)
+def test_a_surname_spelled_alone_asks_for_the_first_name_once(answer: str, name: str) -> None:
+    call = to_details()
+    call.say(mark_check("My name is Bentonson.", ["bentonson"]))
+    assert "spell your surname" in call.say("No.")
+    spelling = "T for Tommy, H for Harry, O for Oliver, M, P for Peter, S for Sugar, O, N."
+    assert "was that Thompson?" in call.say(spelling)
+    assert "first name" in call.say("Yes, that's right.")
+    assert "address" in call.say(answer)
+    assert call.wf.data.name == name
+
+
+def test_a_name_heard_whole_is_not_asked_its_first_name() -> None:
+    call = to_details()
+    assert "address" in call.say("My name is Ben Thompson.")

@@ -117,8 +117,9 @@ def test_a_name_spelled_when_asked_again_is_read_back() -> None:
     reply = call.say("It's 9-ish wide.")
     assert "spell" in reply and call.wf.data.name is None
     assert "Just to check, was that Shaw?" in call.say("S for sugar, H for Harry, A, W.")
-    assert "address" in call.say("Yes, that's right.")
-    assert call.wf.data.name == "Shaw"
+    assert "first name" in call.say("Yes, that's right.")  # the surname alone: asked once
+    assert "address" in call.say("Nina.")
+    assert call.wf.data.name == "Nina Shaw"
 
 
 def test_details_said_with_a_street_asked_once_more_are_kept() -> None:
