@@ -52,7 +52,7 @@ _SURNAME = re.compile(  # "spell your surname", or "not getting your name ... sp
 # The agent asking for a detail (again): a person who gave it already gives it again.
 _ASKS = (
     ("postcode", re.compile(r"\bpostcode\?", re.IGNORECASE)),
-    ("address", re.compile(r"\baddress of the job\b", re.IGNORECASE)),
+    ("address", re.compile(r"\baddress of the job\b|\bmissing the address\b", re.IGNORECASE)),
     ("name", re.compile(r"\btake your name\b", re.IGNORECASE)),
     ("phone", re.compile(r"\bbest number\b", re.IGNORECASE)),
 )
