@@ -77,8 +77,9 @@ def system_prompt(
         f"- A caller line starting with {CHECK_PREFIX}words] names words heard with only "
         "fair confidence: read back a name or address holding one of them before you use it.",
         f"- A caller line starting with {ALSO_PREFIX}... | ...] names other ways it may have "
-        "been heard: only when you asked for a postcode or phone number and the line holds "
-        "none, read back the first one in them and have the caller confirm it before use.",
+        "been heard: only when you asked for a postcode, phone number or address and the "
+        "line holds none whole, read back the first one in them and have the caller confirm "
+        "it before use.",
     ]
     if tts_reads_brackets:
         lines.append(

@@ -26,9 +26,9 @@ import re
 import attrs
 
 from agent.base.events import Transcript
-from agent.business.ukformats import find_phone, find_postcode
 from agent.dialogue.doubt import mark_also_heard, mark_check
 from agent.dialogue.normalise import normalise
+from agent.dialogue.readings import holds_other_detail
 from agent.dialogue.turntaking_params import TurnTakingParams
 
 _EPSILON = 1e-9  # float slack, as in ``turntaking``
@@ -145,26 +145,21 @@ class HeardTurn:
 
     def other_readings(self) -> list[str]:
         """The turn as the recogniser's alternatives for each of its pieces would have
-        it, best first; only those holding a postcode or a phone number the turn does
-        not hold (a line's other readings mostly differ in a word or a comma, which
-        would only lengthen the history and the model's prompt)."""
+        it, best first; only those holding a postcode, a phone number or a whole
+        address the turn does not (``readings.holds_other_detail``)."""
         pieces = [*self.finals, *([self.interim] if self.interim else [])]
         if not any(piece.alternatives for piece in pieces):
             return []
         texts = [t.text.strip() for t in pieces]
         best = self.text()
-        details = (find_postcode(best), find_phone(best))
         readings: list[str] = []
         for i, piece in enumerate(pieces):
             for other in piece.alternatives:
                 reading = _normalised(
                     " ".join(t for t in [*texts[:i], other, *texts[i + 1 :]] if t)
                 )
-                found = (find_postcode(reading), find_phone(reading))
-                news = any(
-                    d is not None and d != had for d, had in zip(found, details, strict=True)
-                )
-                if news and reading not in readings and reading != best:
+                new = reading not in readings and reading != best
+                if new and holds_other_detail(reading, best):
                     readings.append(reading)
         return readings
 

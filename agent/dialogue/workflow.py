@@ -59,6 +59,7 @@ from agent.dialogue.workflow_build import ActionBuilder, Step
 from agent.dialogue.workflow_check import classify_check_answer
 from agent.dialogue.workflow_collect import (
     AS_HEARD,
+    address_from_readings,
     answer_to_street_check,
     classify_collect,
     classify_unsure_detail,
@@ -315,6 +316,8 @@ class BookingWorkflow:
         wanted, self.data.fixing = self.expecting, None  # a detail asked for once
         if not urgent and self.state is S.COLLECT:
             u = answer_to_street_check(self.data, u)  # "No, it's Baker Street": number kept
+            if wanted == "address" and self.data.doubt is None:
+                u = address_from_readings(self.data, u)  # "30 cream lane" beside the line
         if not urgent and self.data.spelling and self.data.spelling[0] == wanted:
             step = self.data.spelled(u.text, getattr(u.slots, wanted or "name"))
             if step is not None:  # "Was that 15 Park Lane?", the spelling asked again...

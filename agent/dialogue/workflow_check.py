@@ -44,6 +44,11 @@ def classify_check_answer(
             return classify_collect(data, profile, config, expecting, u, filled, invalid)
         said_again = getattr(u.slots, field) == value  # "No, 15 part lane": heard the same
         if u.intent is Intent.NO and (bare or said_again):
+            if field == "address" and (other := data.other_address(value)) is not None:
+                data.rejected.add(value)  # the recogniser's next reading of the line first
+                data.first_heard.setdefault(field, value)
+                data.doubt, data.doubt_word = (field, other), True
+                return K.CHECK_VALUE
             # Said the same way, it would be heard the same way: ask another way next
             # (spelled, on the keypad), never the same read-back twice.
             data.turned_down(field, value)

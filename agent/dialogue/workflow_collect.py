@@ -21,6 +21,7 @@ from agent.business.postcode_districts import known_district
 from agent.business.postcode_near import near_area_postcode
 from agent.business.ukformats import postcode_guess
 from agent.dialogue.details import looks_spelled, spelled_word
+from agent.dialogue.readings import address_key, whole_address
 from agent.dialogue.slots import Intent, Slots, extract
 from agent.dialogue.street_prior import street_guess
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
@@ -31,6 +32,7 @@ from agent.dialogue.workflow_table import Kind
 
 __all__ = [
     "AS_HEARD",
+    "address_from_readings",
     "alternative_value",
     "classify_collect",
     "classify_unsure_detail",
@@ -259,6 +261,35 @@ def hold_to_check(data: BookingData, u: Utterance) -> bool:
     if u.doubted and in_address and hold_street_guess(data, u.slots, strict=True):
         return True  # "[check: millerode] 20 millerode": "Was that 20 Mill Road?"
     return data.hold_doubted(u.slots, u.doubted) or hold_street_guess(data, u.slots)
+
+
+def address_from_readings(data: BookingData, u: Utterance) -> Utterance:
+    """An answer to "what's the address?" whose best reading lost part of the address,
+    mended from the recogniser's other readings of the line (``readings``): the house
+    number of one with the same street word ("start the green lane" beside "30 cream
+    lane": 30 green lane), or a whole one when the best has no street word ("14
+    million" beside "14 mil lane"). Mended, it is marked doubted (read back before it
+    is taken); the other whole readings are kept to read back after a no."""
+    top = u.slots.address
+    others: list[str] = []
+    for reading in u.alternatives:
+        found = whole_address(reading)
+        seen = [address_key(a) for a in (*others, *([top] if top else []))]
+        if found is not None and found not in data.rejected and address_key(found) not in seen:
+            others.append(found)
+    data.address_readings = others
+    if not others or (top is not None and whole_address(top) is not None):
+        return u
+    if top is not None and not re.search(r"\d", top):
+        same_street = [a for a in others if a.split()[-1].lower() == top.split()[-1].lower()]
+        if not same_street:
+            return u
+        number, *name = same_street[0].split()
+        mended = " ".join([number, *top.split()[-len(name) :]])
+    else:
+        mended = others.pop(0)
+    doubted = frozenset(re.findall(r"[\w']+", mended.lower()))  # all of it: read back
+    return attrs.evolve(u, slots=attrs.evolve(u.slots, address=mended), doubted=doubted)
 
 
 def hold_wavering_postcode(data: BookingData, u: Utterance) -> bool:

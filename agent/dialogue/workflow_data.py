@@ -101,6 +101,7 @@ class BookingData:
         self.amending: tuple[tuple[str, str], ...] | None = None
         self.amend_n = 0
         self.house_asked = False  # "what's the house number?" for a street without one
+        self.address_readings: list[str] = []  # the recogniser's other whole addresses
         # names that came of a spelling: one word alone is the surname, the first name lost
         self.spelled_names: set[str] = set()
         self.first_name_asked = False
@@ -279,6 +280,16 @@ class BookingData:
 
     def _first_rejected(self, field: str) -> str | None:
         return self.first_heard.get(field)
+
+    def other_address(self, value: str) -> str | None:
+        """After a no to the address ``value``: the recogniser's next whole reading of
+        that line not turned down ("4L in the street", no: "was that 4 Elm Street?"),
+        taken off the list; ``None`` when none is left."""
+        while self.address_readings:
+            other = self.address_readings.pop(0)
+            if other != value and other not in self.rejected:
+                return other
+        return None
 
     def turned_down(self, field: str, value: str) -> None:
         """A no to "Was that ...?": never read back again; a name or an address is asked

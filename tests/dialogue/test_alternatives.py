@@ -194,3 +194,48 @@ def test_a_postcode_is_taken_without_a_read_back_unless_doubted_and_read_otherwi
     call = at("postcode")
     assert "best number" in hear(call, line, *others)
     assert call.wf.data.postcode == "W1D 3QS"
+
+
+# --- an address the best reading mangled, from the recogniser's other readings ------------
+
+
+def at_address_of(call: Call) -> Call:
+    call.say("Raj Patel")
+    return call
+
+
+@pytest.mark.parametrize(
+    ("line", "doubted", "others", "read_back"),
+    [
+        # the house number from a reading with the same street word
+        ("start the green lane", ["start", "green"], ("30 cream lane.",), "30 green lane"),
+        # a whole address where the best has no street word (then the street prior)
+        ("That's 14 million.", ["million"], ("That's 14 mil lane",), "14 Mill Lane"),
+        # nothing whole in the other readings: the line as heard
+        ("That's 14 million.", ["that's", "million"], ("That's 14 millions.",), "14 million"),
+    ],
+)
+def test_an_address_mangled_in_the_best_reading_is_mended_from_another_and_read_back(
+    line: str, doubted: list[str], others: tuple[str, ...], read_back: str
+) -> None:
+    call = at_address_of(to_details())
+    reply = call.say(mark_check(mark_also_heard(line, others), doubted))
+    assert f"was that {read_back}?" in reply
+    assert call.wf.data.address is None  # not taken before the caller says so
+    assert "postcode" in call.say("Yes, that's right.")
+    assert call.wf.data.address == read_back
+
+
+def test_after_a_no_the_next_whole_reading_is_read_back_before_the_spelling() -> None:
+    call = at_address_of(to_details())
+    line = mark_also_heard("4L in the street", ("4L in street.", "For Elm Street."))
+    assert "was that 4L in the street?" in call.say(mark_check(line, ["4l"]))
+    assert "was that 4 Elm Street?" in call.say("No.")  # "4L in street" is the same hearing
+    assert "spell the name of the street" in call.say("No.")  # none left: spelled
+    assert call.wf.data.rejected >= {"4L in the street", "4 Elm Street"}
+
+
+def test_a_whole_address_in_the_best_reading_is_taken_as_usual() -> None:
+    call = at_address_of(to_details())
+    assert "postcode" in hear(call, "22 Baker Street.", "22 Bakers Street.")
+    assert call.wf.data.address == "22 Baker Street"

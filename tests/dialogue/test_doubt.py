@@ -126,6 +126,21 @@ def test_only_other_readings_holding_another_postcode_or_number_reach_the_policy
     assert _turn(plain) == ["My post code is easy for M7LS."]
 
 
+def test_other_readings_holding_a_whole_address_the_line_has_not_reach_the_policy():
+    heard = Transcript(
+        "4L in the street",
+        is_final=True,
+        end_of_turn=True,
+        duration=1.0,
+        alternatives=(
+            "4L in street.",  # the same address, a word apart: not named
+            "For Elm Street.",  # 4 Elm Street
+            "4L, lean.",  # no street word: no whole address
+        ),
+    )
+    assert _turn(heard) == ["[also heard: For Elm Street.] 4L in the street"]
+
+
 def test_a_pieces_other_reading_stands_in_the_whole_turn():
     name = Transcript("My name is Raj Patel and my number is", is_final=True, duration=1.0)
     number = Transcript(

@@ -1,0 +1,49 @@
+"""The recogniser's other readings of a line: which of them are worth keeping (pure).
+
+A beam search keeps its next hypotheses beside the best one, and where the best
+mangled a detail another often has it: "start the green lane" beside "30 cream
+lane" (the house number), "That's 14 million" beside "That's 14 mil lane" (the
+street word), "4L in the street" beside "For Elm Street". A reading is kept when it
+holds a postcode, a phone number or a whole address (a house number and a street
+word) the best reading does not; the rest differ in a word or a comma and would
+only lengthen the history and a model's prompt.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.business.ukformats import find_phone, find_postcode
+from agent.dialogue.details import STREET_WORDS, address_answer
+
+__all__ = ["address_key", "holds_other_detail", "whole_address"]
+
+_STREET = re.compile(rf"\b(?:{STREET_WORDS})\b", re.IGNORECASE)
+_FILLER = re.compile(r"\b(?:the|a|an|in|of|at|on)\b|[^a-z0-9]", re.IGNORECASE)
+
+
+def whole_address(text: str) -> str | None:
+    """The address in ``text`` when it has a house number and a street word ("30 cream
+    lane", "For Elm Street" as 4 Elm Street), else ``None``."""
+    found = address_answer(text)
+    if found is None or not re.search(r"\d", found) or _STREET.search(found) is None:
+        return None
+    return found
+
+
+def address_key(address: str) -> str:
+    """What tells two hearings of an address apart: "4L in the street" and "4L in
+    street" are one hearing; "4 Elm Street" is another."""
+    return _FILLER.sub("", address.lower())
+
+
+def holds_other_detail(reading: str, best: str) -> bool:
+    """``reading`` holds a postcode, a phone number or a whole address that ``best``
+    does not."""
+    for find in (find_postcode, find_phone):
+        found = find(reading)
+        if found is not None and found != find(best):
+            return True
+    other = whole_address(reading)
+    top = address_answer(best)
+    return other is not None and (top is None or address_key(other) != address_key(top))
