@@ -30,7 +30,6 @@ from agent.business.company import CompanyProfile
 from agent.dialogue.details import looks_spelled, spelled_word, this_number, wrong_detail
 from agent.dialogue.doubt import split_also_heard, split_check
 from agent.dialogue.meaning import enrich
-from agent.dialogue.normalise import lone_house_number
 from agent.dialogue.offscript import (
     REPEATS,
     answer,
@@ -68,8 +67,9 @@ from agent.dialogue.workflow_collect import (
     hold_wavering_postcode,
 )
 from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_left_out import answer_left_out
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
-from agent.dialogue.workflow_names import first_name, spelled_name
+from agent.dialogue.workflow_names import spelled_name
 from agent.dialogue.workflow_problem import (
     classify_problem,
     hand_over,
@@ -324,10 +324,9 @@ class BookingWorkflow:
                 return {"check": K.CHECK_VALUE, "wait": K.SPELLING}.get(step, K.DETAILS)
         if not urgent and spelled_name(self.data, wanted, u.text):
             return K.CHECK_VALUE  # the name spelled when asked again: read back
-        if not urgent and wanted == "house_number" and (kind := self._house_number(u)):
-            return kind
-        if not urgent and wanted == "first_name" and (kind := self._first_name(u)):
-            return kind
+        left_out = wanted in ("house_number", "first_name") and not urgent
+        if left_out and (kind := answer_left_out(self.data, wanted or "", u)) is not None:
+            return kind  # "30" after "Green Lane", "Ben" after "Thompson" spelled
         # A bare yes or no to a yes/no question (the offer of a slot, of a booking) is
         # taken even heard in doubt ("you got it"): what it agrees to is read back after.
         binary = self.data.offer_open or self.state is S.QUOTE
@@ -397,26 +396,6 @@ class BookingWorkflow:
         if u.intent in (Intent.YES, Intent.NO):
             return K.YES if u.intent is Intent.YES else K.NO
         return K.DETAILS if filled else K.UNCLEAR
-
-    def _house_number(self, u: Utterance) -> Kind | None:
-        """The answer to "what's the house number?", asked once: the number goes before
-        the street; no number ("there isn't one") goes on to the next detail; a whole
-        address or other details are taken as any answer (``None``)."""
-        self.data.house_asked = True
-        if (number := lone_house_number(u.text) or u.slots.house_number) is not None:
-            self.data.merge_slots(Slots(house_number=number))
-            self.data.changed = []
-            return K.DETAILS
-        if u.slots.is_empty() and u.intent in (None, Intent.NO):
-            return K.DETAILS
-        return None
-
-    def _first_name(self, u: Utterance) -> Kind | None:
-        """The answer to "and your first name?", asked once after a surname spelled
-        alone: "Ben" is Ben Thompson; no name, on to the next detail."""
-        if first_name(self.data, u.text):
-            return K.DETAILS
-        return K.DETAILS if u.slots.is_empty() and u.intent in (None, Intent.NO) else None
 
     def _classify_check_answer(self, u: Utterance) -> Kind | None:
         return classify_check_answer(self.data, self.profile, self.config, self.expecting, u)

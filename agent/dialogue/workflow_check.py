@@ -44,7 +44,7 @@ def classify_check_answer(
             return classify_collect(data, profile, config, expecting, u, filled, invalid)
         said_again = getattr(u.slots, field) == value  # "No, 15 part lane": heard the same
         if u.intent is Intent.NO and (bare or said_again):
-            if field == "address" and (other := data.other_address(value)) is not None:
+            if field == "address" and (other := _other_address(data, value)) is not None:
                 data.rejected.add(value)  # the recogniser's next reading of the line first
                 data.first_heard.setdefault(field, value)
                 data.doubt, data.doubt_word = (field, other), True
@@ -75,6 +75,17 @@ def classify_check_answer(
             data.misses["postcode"] = max(data.misses.get("postcode", 0), 1)
             data.miss("postcode")  # asked again another way: letter by letter
             return K.DETAILS
+    return None
+
+
+def _other_address(data: BookingData, value: str) -> str | None:
+    """After a no to the address ``value``: the recogniser's next whole reading of
+    that line not turned down ("4L in the street", no: "was that 4 Elm Street?"),
+    taken off the list; ``None`` when none is left."""
+    while data.address_readings:
+        other = data.address_readings.pop(0)
+        if other != value and other not in data.rejected:
+            return other
     return None
 
 

@@ -281,16 +281,6 @@ class BookingData:
     def _first_rejected(self, field: str) -> str | None:
         return self.first_heard.get(field)
 
-    def other_address(self, value: str) -> str | None:
-        """After a no to the address ``value``: the recogniser's next whole reading of
-        that line not turned down ("4L in the street", no: "was that 4 Elm Street?"),
-        taken off the list; ``None`` when none is left."""
-        while self.address_readings:
-            other = self.address_readings.pop(0)
-            if other != value and other not in self.rejected:
-                return other
-        return None
-
     def turned_down(self, field: str, value: str) -> None:
         """A no to "Was that ...?": never read back again; a name or an address is asked
         again by spelling (said the same way, it would be heard the same way), once,

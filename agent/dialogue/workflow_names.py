@@ -93,20 +93,6 @@ def spelled_name(data: BookingData, wanted: str | None, text: str) -> bool:
     return True
 
 
-def first_name(data: BookingData, text: str) -> bool:
-    """The answer to "and your first name?" after a surname spelled alone: put before
-    the surname ("Ben" + "Thompson"), or the whole name when said with it; ``False``
-    when no name came of it (asked once: the call goes on either way)."""
-    data.first_name_asked = True
-    surname, said = data.name or "", find_name(text, expecting=True)
-    if said is None or re.search(r"\d", said) or not plausible_name(said):
-        return False
-    words = said.split()
-    whole = len(words) >= 2 and words[-1].lower() == surname.lower()
-    data.name = said if whole else f"{words[0].capitalize()} {surname}"
-    return True
-
-
 def fuller_name(name: str | None, text: str) -> str | None:
     """A bare answer that is the name given before with more of it ("Karen" then
     "Karen Jones", "Tom" then "Tomasz Kowalski", asked for the address): the caller

@@ -1,0 +1,53 @@
+"""Parts of a detail the recogniser left out, asked for once each (pure parts of
+``workflow``).
+
+A street heard without its house number ("start the green lane": the "30" came
+out as other words) gets "And what's the house number?"; a surname spelled alone
+after the name was misheard ("Bentonson", then "T for Tommy, H ...": Thompson) gets
+"And what's your first name?". ``BookingData.missing_detail`` names them
+(``"house_number"``, ``"first_name"``) after the detail they complete; each is
+asked once, and whatever the answer the call goes on.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.dialogue.normalise import lone_house_number
+from agent.dialogue.slots import Intent, Slots, find_name
+from agent.dialogue.workflow_actions import Utterance
+from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_names import plausible_name
+from agent.dialogue.workflow_table import Kind
+
+__all__ = ["answer_left_out", "first_name"]
+
+
+def answer_left_out(data: BookingData, part: str, u: Utterance) -> Kind | None:
+    """The answer to "what's the house number?" (``part`` "house_number") or "and your
+    first name?" (``"first_name"``): the part put into the detail; no part ("there
+    isn't one", "no") goes on to the next detail; ``None`` when the line is to be
+    heard as any answer (a whole address, other details)."""
+    if part == "house_number":
+        data.house_asked = True
+        if (number := lone_house_number(u.text) or u.slots.house_number) is not None:
+            data.merge_slots(Slots(house_number=number))
+            data.changed = []
+            return Kind.DETAILS
+    elif first_name(data, u.text):
+        return Kind.DETAILS
+    return Kind.DETAILS if u.slots.is_empty() and u.intent in (None, Intent.NO) else None
+
+
+def first_name(data: BookingData, text: str) -> bool:
+    """The answer to "and your first name?" after a surname spelled alone: put before
+    the surname ("Ben" + "Thompson"), or the whole name when said with it; ``False``
+    when no name came of it (asked once: the call goes on either way)."""
+    data.first_name_asked = True
+    surname, said = data.name or "", find_name(text, expecting=True)
+    if said is None or re.search(r"\d", said) or not plausible_name(said):
+        return False
+    words = said.split()
+    whole = len(words) >= 2 and words[-1].lower() == surname.lower()
+    data.name = said if whole else f"{words[0].capitalize()} {surname}"
+    return True
