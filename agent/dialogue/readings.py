@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 
+from agent.business.street_names import is_known
 from agent.business.ukformats import find_phone, find_postcode
 from agent.dialogue.details import STREET_WORDS, address_answer
+from agent.dialogue.street_prior import street_guess
 
-__all__ = ["address_key", "holds_other_detail", "whole_address"]
+__all__ = ["address_key", "holds_other_detail", "known_street", "whole_address"]
 
 _STREET = re.compile(rf"\b(?:{STREET_WORDS})\b", re.IGNORECASE)
 _FILLER = re.compile(r"\b(?:the|a|an|in|of|at|on)\b|[^a-z0-9]", re.IGNORECASE)
@@ -29,6 +31,16 @@ def whole_address(text: str) -> str | None:
     if found is None or not re.search(r"\d", found) or _STREET.search(found) is None:
         return None
     return found
+
+
+def known_street(address: str) -> str | None:
+    """``address`` when its street's name is a known one ("4 Elm Street"), or the known
+    name it is spelled much like ("14 mil lane": "14 Mill Lane"); ``None`` for a street
+    no one has heard of ("41-shot road"), not worth a caller's turn."""
+    if (guess := street_guess(address, strict=True)) is not None:
+        return guess
+    m = re.match(rf"\s*\d+[a-z]?\s+(.+?)\s+(?:{STREET_WORDS})\W*$", address, re.IGNORECASE)
+    return address if m is not None and is_known(m.group(1)) else None
 
 
 def address_key(address: str) -> str:

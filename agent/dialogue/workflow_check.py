@@ -8,6 +8,7 @@ twice; "no, it's ..." turns it down and the line is heard as a new answer.
 from __future__ import annotations
 
 from agent.business.company import CompanyProfile
+from agent.dialogue.readings import known_street
 from agent.dialogue.slots import Intent, Slots
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_collect import AS_HEARD, classify_collect, guess_postcode
@@ -43,7 +44,14 @@ def classify_check_answer(
             filled, invalid = data.merge_slots(Slots(**{field: value}))
             return classify_collect(data, profile, config, expecting, u, filled, invalid)
         said_again = getattr(u.slots, field) == value  # "No, 15 part lane": heard the same
-        if u.intent is Intent.NO and (bare or said_again):
+        # The caller's line said again and heard as before, in place of a yes or no: they
+        # had not heard the question yet (asked once more), else it is a no.
+        as_before = field == "address" and getattr(u.slots, field) in data.rejected
+        if as_before and not data.checks.get("address/before"):
+            data.checks["address/before"] = 1
+            data.doubt, data.doubt_word = (field, value), True
+            return K.CHECK_VALUE
+        if (u.intent is Intent.NO and (bare or said_again)) or as_before:
             if field == "address" and (other := _other_address(data, value)) is not None:
                 data.rejected.add(value)  # the recogniser's next reading of the line first
                 data.first_heard.setdefault(field, value)
@@ -79,14 +87,13 @@ def classify_check_answer(
 
 
 def _other_address(data: BookingData, value: str) -> str | None:
-    """After a no to the address ``value``: the recogniser's next whole reading of
-    that line not turned down ("4L in the street", no: "was that 4 Elm Street?"),
-    taken off the list; ``None`` when none is left."""
-    while data.address_readings:
-        other = data.address_readings.pop(0)
-        if other != value and other not in data.rejected:
-            return other
-    return None
+    """After a no to the address ``value``: the recogniser's first other whole reading
+    of that line with a street name known (``readings.known_street``: "4L in the
+    street", no: "was that 4 Elm Street?"), not turned down; one at most per line,
+    then the street is spelled. ``None`` when there is none."""
+    readings, data.address_readings = data.address_readings, []
+    known = (known_street(other) for other in readings)
+    return next((k for k in known if k is not None and k != value and k not in data.rejected), None)
 
 
 def after_postcode_no(

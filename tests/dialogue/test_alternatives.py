@@ -226,13 +226,34 @@ def test_an_address_mangled_in_the_best_reading_is_mended_from_another_and_read_
     assert call.wf.data.address == read_back
 
 
-def test_after_a_no_the_next_whole_reading_is_read_back_before_the_spelling() -> None:
+FOUR_L = mark_check(
+    mark_also_heard("4L in the street", ("4L in street.", "For Elm Street.")), ["4l"]
+)
+
+
+def test_after_a_no_another_reading_with_a_known_street_is_read_back_before_the_spelling() -> None:
     call = at_address_of(to_details())
-    line = mark_also_heard("4L in the street", ("4L in street.", "For Elm Street."))
-    assert "was that 4L in the street?" in call.say(mark_check(line, ["4l"]))
+    assert "was that 4L in the street?" in call.say(FOUR_L)
     assert "was that 4 Elm Street?" in call.say("No.")  # "4L in street" is the same hearing
-    assert "spell the name of the street" in call.say("No.")  # none left: spelled
+    assert "spell the name of the street" in call.say("No.")  # one other reading at most
     assert call.wf.data.rejected >= {"4L in the street", "4 Elm Street"}
+
+
+def test_the_line_said_again_over_the_other_reading_asks_it_once_more_then_is_a_no() -> None:
+    call = at_address_of(to_details())
+    call.say(FOUR_L)
+    call.say("No.")
+    assert "was that 4 Elm Street?" in call.say(FOUR_L)  # they had not heard it yet
+    assert "spell the name of the street" in call.say(FOUR_L)  # said again: a no
+
+
+def test_other_readings_with_no_known_street_are_never_read_back() -> None:
+    call = at_address_of(to_details())
+    line = mark_also_heard("41 stretch road.", ("41-shot road", "41-shirt road"))
+    call.say(mark_check(line, ["stretch"]))
+    assert "spell the name of the street" in call.say("No.")
+    spelling = "C for Charlie, H for Harry, U for Uncle, R for Robert, C for Charlie, H for Harry."
+    assert "was that 41 Church Road?" in call.say(spelling)
 
 
 def test_a_whole_address_in_the_best_reading_is_taken_as_usual() -> None:
