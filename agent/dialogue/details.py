@@ -45,6 +45,9 @@ _ADDRESS = re.compile(
     rf"(?:{STREET_WORDS}|lanes)\b",  # "Green Lanes": the whole name, not "30 green"
     re.IGNORECASE,
 )
+_BETWEEN = re.compile(
+    r"^(\d+[a-z]?)(?:,\s*|\s+(?:on|and it's|and its|and it is)\s+)(?=[A-Za-z])", re.I
+)
 _ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b(?=,?\s+[A-Za-z])", re.IGNORECASE)
 _CUE = re.compile(
     r"^\s*(?:no|nope|sorry|actually|wait|hang on|oops)\b|\b(?:i mean|i said|correction|"
@@ -94,10 +97,13 @@ def find_address(text: str) -> str | None:
     m = _ADDRESS.search(text)
     if m is None:
         return None
-    # "7th Station Road": a recogniser's ordinal for a house number ("7 Station Road")
+    # "7th Station Road": a recogniser's ordinal for a house number ("7 Station Road");
+    # "30 on Green Lane", "30, Green Lane": the words between said, not the street's
     found = _ORDINAL.sub(r"\1", m.group(0))
     if (unit := _UNIT_BEFORE.search(text, 0, m.start())) is not None:
         found = f"{unit.group(1).capitalize()} {found}"  # "Flat 12, Riverside Court"
+    else:
+        found = _BETWEEN.sub(r"\1 ", found, count=1)
     return " ".join(found.strip(" ,.").split())
 
 
@@ -134,7 +140,12 @@ def address_answer(text: str, remove: tuple[str, ...] = ()) -> str | None:
     # number that sounds the same (two, four, eight, one); read back in doubt as any
     # address, so a caller who did say "For" only hears it checked.
     cleaned = _NUMBER_HOMOPHONE.sub(lambda m: _HOMOPHONES[m.group(1).lower()] + " ", cleaned)
+    if (last := _NUMBER_LAST.fullmatch(cleaned)) is not None:
+        cleaned = f"{last.group(2)} {last.group(1)}"  # "Green Lane, 30": 30 Green Lane
     return cleaned if len(cleaned) >= 3 else None
+
+
+_NUMBER_LAST = re.compile(rf"(\D+?\b(?:{STREET_WORDS}))\W+(\d+[a-z]?)", re.IGNORECASE)
 
 
 _HOMOPHONES = {"to": "2", "too": "2", "for": "4", "fore": "4", "a": "8", "ate": "8", "won": "1"}

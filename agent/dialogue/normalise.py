@@ -77,11 +77,18 @@ _LONE_NUMBER = re.compile(
 )
 
 
+# "Green Lane, number thirty": the house number in words after the street
+_NUMBER_AFTER = re.compile(
+    rf"\b((?:{STREET_WORDS}),?\s+number\s+){_NUMBER_PHRASE}\b", re.IGNORECASE
+)
+
+
 def house_number_words(text: str) -> str:
     """A house number said in words before a street written as digits ("forty one
     mill lane" -> "41 mill lane", "five river street" -> "5 river street"): the
     office reads digits, and an address read back as "five" is checked as one."""
 
+    text = _NUMBER_AFTER.sub(lambda m: m.group(1) + _number(m), text)
     return _HOUSE_WORDS.sub(_number, text)
 
 

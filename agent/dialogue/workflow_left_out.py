@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 
+import attrs
+
 from agent.dialogue.normalise import lone_house_number
-from agent.dialogue.slots import Intent, Slots, find_name
+from agent.dialogue.slots import Intent, find_name
 from agent.dialogue.workflow_actions import Utterance
 from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_names import plausible_name
@@ -31,7 +33,8 @@ def answer_left_out(data: BookingData, part: str, u: Utterance) -> Kind | None:
     if part == "house_number":
         data.house_asked = True
         if (number := lone_house_number(u.text) or u.slots.house_number) is not None:
-            data.merge_slots(Slots(house_number=number))
+            # "It's number 30, and the postcode is ...": the other details kept too
+            data.merge_slots(attrs.evolve(u.slots, address=None, house_number=number))
             data.changed = []
             return Kind.DETAILS
     elif first_name(data, u.text):

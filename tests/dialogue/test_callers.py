@@ -416,6 +416,7 @@ def test_thanks_to_anything_else_ends_the_call(said: str) -> None:
         ("It's thirty.", "30 Green Lane"),
         ("It's 30 Green Lane.", "30 Green Lane"),
         ("There isn't one.", "Green Lane"),  # asked once: the call goes on
+        ("Thirty two.", "32 Green Lane"),
     ],
 )
 def test_an_address_without_a_house_number_asks_for_it_once(answer: str, address: str) -> None:
@@ -461,3 +462,28 @@ def test_a_surname_spelled_alone_asks_for_the_first_name_once(answer: str, name:
 def test_a_name_heard_whole_is_not_asked_its_first_name() -> None:
     call = to_details()
     assert "address" in call.say("My name is Ben Thompson.")
+
+
+def test_the_house_number_said_with_the_postcode_keeps_both() -> None:
+    call = to_details()
+    call.say("Mark Jenkins")
+    call.say("Green Lane.")
+    assert "best number" in call.say("It's number 30, and the postcode is SW1P 3QD.")
+    assert (call.wf.data.address, call.wf.data.postcode) == ("30 Green Lane", "SW1P 3QD")
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "It's number 30 on Green Lane.",
+        "30, Green Lane.",
+        "Green Lane, number 30.",
+        "It's Green Lane, number 30.",
+        "The house number is 30 and it's Green Lane.",
+    ],
+)
+def test_an_address_in_other_words_is_written_as_the_office_writes_it(said: str) -> None:
+    call = to_details()
+    call.say("Mark Jenkins")
+    assert "postcode" in call.say(said)
+    assert call.wf.data.address == "30 Green Lane"

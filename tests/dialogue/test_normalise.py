@@ -47,6 +47,7 @@ from agent.dialogue.turntaking_endofturn import HeardTurn
         ("seventeen acacia avenue", "17 acacia avenue"),
         ("at six station road", "at 6 station road"),
         ("thirty Green Lane", "30 Green Lane"),
+        ("It's Green Lane, number thirty.", "It's Green Lane, number 30."),
         # ... not a word that is not the house number
         ("the one on Park Road", "the one on Park Road"),
         ("I need one in Baker Street", "I need one in Baker Street"),
