@@ -257,8 +257,9 @@ def hold_to_check(data: BookingData, u: Utterance) -> bool:
     street's name is read back with the known name it sounds like, when one is spelled
     much alike, else as heard."""
     address = u.slots.address
-    in_address = address is not None and u.doubted <= set(re.findall(r"[\w']+", address.lower()))
-    if u.doubted and in_address and hold_street_guess(data, u.slots, strict=True):
+    # the doubted words of the address itself ("[check: that's million] That's 14 million")
+    in_address = address is not None and u.doubted & set(re.findall(r"[\w']+", address.lower()))
+    if in_address and hold_street_guess(data, u.slots, strict=True):
         return True  # "[check: millerode] 20 millerode": "Was that 20 Mill Road?"
     return data.hold_doubted(u.slots, u.doubted) or hold_street_guess(data, u.slots)
 

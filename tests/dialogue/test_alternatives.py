@@ -211,8 +211,9 @@ def at_address_of(call: Call) -> Call:
         ("start the green lane", ["start", "green"], ("30 cream lane.",), "30 green lane"),
         # a whole address where the best has no street word (then the street prior)
         ("That's 14 million.", ["million"], ("That's 14 mil lane",), "14 Mill Lane"),
-        # nothing whole in the other readings: the line as heard
-        ("That's 14 million.", ["that's", "million"], ("That's 14 millions.",), "14 million"),
+        # nothing whole in the other readings: the line as heard (or the prior's)
+        ("50 can throw it.", ["can", "throw"], ("50 can throw.",), "50 can throw it"),
+        ("That's 14 million.", ["that's", "million"], ("That's 14 millions.",), "14 Mill Lane"),
     ],
 )
 def test_an_address_mangled_in_the_best_reading_is_mended_from_another_and_read_back(

@@ -139,6 +139,9 @@ def test_the_heard_street_is_kept_marked_when_nothing_better_comes() -> None:
         ("25 manner road.", ["manner"], "25 Manor Road"),  # spelled much alike
         ("15 bark lane.", ["bark"], "15 bark lane"),  # "Brook" is not spelled alike enough
         ("15 part lane.", ["part"], "15 part lane"),  # no known name sounds like it
+        # a doubted word outside the address ("that's") does not keep the prior away
+        ("That's 14 million.", ["that's", "million"], "14 Mill Lane"),
+        ("That's 15 bark lane.", ["that's", "bark"], "15 bark lane"),
     ],
 )
 def test_a_doubted_street_name_is_read_back_known_only_when_spelled_alike(
