@@ -325,7 +325,8 @@ class BookingWorkflow:
         if not urgent and spelled_name(self.data, wanted, u.text):
             return K.CHECK_VALUE  # the name spelled when asked again: read back
         left_out = wanted in ("house_number", "first_name") and not urgent
-        if left_out and (kind := answer_left_out(self.data, wanted or "", u)) is not None:
+        sure = u.confidence >= self.config.min_confidence
+        if left_out and (kind := answer_left_out(self.data, wanted or "", u, sure=sure)):
             return kind  # "30" after "Green Lane", "Ben" after "Thompson" spelled
         # A bare yes or no to a yes/no question (the offer of a slot, of a booking) is
         # taken even heard in doubt ("you got it"): what it agrees to is read back after.

@@ -52,6 +52,8 @@ def classify_check_answer(
             data.doubt, data.doubt_word = (field, value), True
             return K.CHECK_VALUE
         if (u.intent is Intent.NO and (bare or said_again)) or as_before:
+            if (heard := data.mended.get(value)) is not None:
+                data.rejected.add(heard)  # "16 hope road", no: not "16 hope route" either
             if field == "address" and (other := _other_address(data, value)) is not None:
                 data.rejected.add(value)  # the recogniser's next reading of the line first
                 data.first_heard.setdefault(field, value)

@@ -289,6 +289,8 @@ def address_from_readings(data: BookingData, u: Utterance) -> Utterance:
         mended = " ".join([number, *top.split()[-len(name) :]])
     else:
         mended = others.pop(0)
+    if top is not None:
+        data.mended[mended] = top  # a no to the mended one is a no to the line as heard
     doubted = frozenset(re.findall(r"[\w']+", mended.lower()))  # all of it: read back
     return attrs.evolve(u, slots=attrs.evolve(u.slots, address=mended), doubted=doubted)
 

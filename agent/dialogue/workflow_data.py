@@ -102,6 +102,7 @@ class BookingData:
         self.amend_n = 0
         self.house_asked = False  # "what's the house number?" for a street without one
         self.address_readings: list[str] = []  # the recogniser's other whole addresses
+        self.mended: dict[str, str] = {}  # an address read back for the line heard: that line
         # names that came of a spelling: one word alone is the surname, the first name lost
         self.spelled_names: set[str] = set()
         self.first_name_asked = False

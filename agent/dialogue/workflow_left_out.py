@@ -25,11 +25,16 @@ from agent.dialogue.workflow_table import Kind
 __all__ = ["answer_left_out", "first_name"]
 
 
-def answer_left_out(data: BookingData, part: str, u: Utterance) -> Kind | None:
+def answer_left_out(data: BookingData, part: str, u: Utterance, *, sure: bool) -> Kind | None:
     """The answer to "what's the house number?" (``part`` "house_number") or "and your
     first name?" (``"first_name"``): the part put into the detail; no part ("there
     isn't one", "no") goes on to the next detail; ``None`` when the line is to be
-    heard as any answer (a whole address, other details)."""
+    heard as any answer (a whole address, other details). A first name heard in
+    doubt (``sure`` false, or a word of it doubted: "Ben" heard as "Then") is not
+    taken: the surname stays alone rather than wrong."""
+    if part == "first_name" and (not sure or u.doubted):
+        data.first_name_asked = True
+        return Kind.DETAILS if find_name(u.text, expecting=True) or u.slots.is_empty() else None
     if part == "house_number":
         data.house_asked = True
         if (number := lone_house_number(u.text) or u.slots.house_number) is not None:

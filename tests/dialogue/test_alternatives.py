@@ -261,3 +261,13 @@ def test_a_whole_address_in_the_best_reading_is_taken_as_usual() -> None:
     call = at_address_of(to_details())
     assert "postcode" in hear(call, "22 Baker Street.", "22 Bakers Street.")
     assert call.wf.data.address == "22 Baker Street"
+
+
+def test_a_no_to_the_mended_address_is_a_no_to_the_line_as_heard() -> None:
+    call = at_address_of(to_details())
+    line = mark_also_heard("16 hope route.", ("16 hope road",))
+    assert "was that 16 hope road?" in call.say(line)
+    assert "spell the name of the street" in call.say("No.")
+    # said again before the spelling: heard as before, never read back as it was heard
+    assert "spell the name of the street" in call.say(line)
+    assert "was that 16 Oak Road?" in call.say("O for Oliver, A for Apple, K for King.")

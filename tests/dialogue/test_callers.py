@@ -459,6 +459,19 @@ def test_a_surname_spelled_alone_asks_for_the_first_name_once(answer: str, name:
     assert call.wf.data.name == name
 
 
+@pytest.mark.parametrize(
+    ("answer", "confidence"), [(mark_check("Then...", ["then"]), 1.0), ("Neither.", 0.3)]
+)
+def test_a_first_name_heard_in_doubt_is_not_taken(answer: str, confidence: float) -> None:
+    call = to_details()
+    call.say(mark_check("My name is Bentonson.", ["bentonson"]))
+    call.say("No.")
+    call.say("T for Tommy, H for Harry, O for Oliver, M, P for Peter, S for Sugar, O, N.")
+    assert "first name" in call.say("Yes, that's right.")
+    assert "address" in call.say(answer, confidence=confidence)
+    assert call.wf.data.name == "Thompson"  # the surname alone, rather than "Then Thompson"
+
+
 def test_a_name_heard_whole_is_not_asked_its_first_name() -> None:
     call = to_details()
     assert "address" in call.say("My name is Ben Thompson.")
