@@ -16,6 +16,7 @@ import re
 from agent.business.ukformats import letters_confusable
 
 __all__ = [
+    "LETTER_WORDS",
     "NUMBER_WORDS",
     "STREET_WORDS",
     "address_answer",
@@ -215,7 +216,7 @@ _LETTER_NAMES = {
 }  # fmt: skip
 # Words said for letters ("O for Oliver"): one heard alone among spelled letters, its
 # "O for" lost ("Those were Oliver, A4A, K4K"), still spells its letter.
-_LETTER_WORDS = frozenset({
+LETTER_WORDS = frozenset({
     "apple", "alpha", "bertie", "bravo", "charlie", "david", "delta", "edward", "echo",
     "freddie", "george", "golf", "harry", "hotel", "isaac", "india", "jack", "juliet",
     "king", "kilo", "london", "lima", "mary", "mike", "nellie", "nelly", "oliver", "oscar",
@@ -286,7 +287,7 @@ def spelled_letters(text: str) -> str | None:
             continue
         if held:
             letters.append(token.upper())
-        elif token[0].isupper() and low in _LETTER_WORDS and before.lower() not in _SPELL_MARKERS:
+        elif token[0].isupper() and low in LETTER_WORDS and before.lower() not in _SPELL_MARKERS:
             letters.append(token[0])  # "Oliver" among letters: O
         i += 1
     if len(letters) < 3 and (named := _letter_names(tokens)) is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from agent.business.ukformats import POSTCODE_AREAS, parse_postcode
-from agent.dialogue.details import NUMBER_WORDS, STREET_WORDS
+from agent.dialogue.details import LETTER_WORDS, NUMBER_WORDS, STREET_WORDS
 
 __all__ = [
     "POSTCODE_AREAS",
@@ -52,7 +52,28 @@ _MIN_RUN = 3  # digit words in a row before they are taken as a number
 def normalise(text: str) -> str:
     """``text`` with spoken digit runs as digits, a house number said in words as
     digits, and postcodes in canonical form."""
-    return _postcodes(house_number_words(spoken_number_runs(text)))
+    return _postcodes(house_number_words(spoken_number_runs(spelled_e(text))))
+
+
+# "E for Edward" as a recogniser may write it from some voices: "If we're at work",
+# "If we're at where", "If for Edward". Only in a line that spells something else too
+# ("..., L for London"), so that "call me if we're at work" is left alone.
+_E_FOR_EDWARD = re.compile(
+    r"\b(?:if|e)\s+(?:we're|were|for|four|4)\s+(?:at\s+)?(?:work|where|word|ward|edward)\b",
+    re.IGNORECASE,
+)
+_OTHER_SPELLING = re.compile(
+    rf"\b[A-Za-z]\s*(?:for|4)\s*[A-Za-z]{{2,}}|\b(?:for|4)\s+(?:{'|'.join(LETTER_WORDS)})\b",
+    re.IGNORECASE,
+)
+
+
+def spelled_e(text: str) -> str:
+    """``text`` with a misheard "E for Edward" written so, in a line that spells."""
+    m = _E_FOR_EDWARD.search(text)
+    if m is None or _OTHER_SPELLING.search(text[: m.start()] + text[m.end() :]) is None:
+        return text
+    return _E_FOR_EDWARD.sub("E for Edward", text)
 
 
 _TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")

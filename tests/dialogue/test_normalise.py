@@ -32,6 +32,14 @@ from agent.dialogue.turntaking_endofturn import HeardTurn
         # a spelled letter whose letter the recogniser lost: "1, for Apple" is 1, A
         ("S for shooter, W for William 1, for Apple 1, for Apple, for Apple.", "SW1A 1AA."),
         ("I'm looking for someone for tomorrow", "I'm looking for someone for tomorrow"),
+        # "E for Edward" as Whisper writes it from some voices, in a line that spells
+        ("If we're at work, L4 London, M4 Mary.", "E for Edward, L4 London, M4 Mary."),
+        (
+            "If we're at work, see for Charlie, one for Apple, one, B for Bertie, B for Bertie.",
+            "E for Edward, see for Charlie, one for Apple, one, B for Bertie, B for Bertie.",
+        ),
+        ("Call me if we're at work.", "Call me if we're at work."),  # nothing spelled
+        ("I'm out if we're at work for Tuesday", "I'm out if we're at work for Tuesday"),
         # left alone: ordinary words, times, single numbers, written numbers
         ("I need one at 2 PM", "I need one at 2 PM"),
         ("Oh, hi, my kitchen sink is leaking", "Oh, hi, my kitchen sink is leaking"),

@@ -6,6 +6,7 @@ import pytest
 
 from agent.dialogue.details import spelled_letters, spelled_word
 from agent.dialogue.doubt import mark_check
+from agent.dialogue.normalise import normalise
 from agent.dialogue.street_prior import known_spelling, street_guess
 from tests.business.test_street_names import REAL_NOT_IN_PRIOR
 from tests.dialogue.test_readback import at_address
@@ -111,6 +112,16 @@ def test_a_spelled_street_with_its_last_letter_heard_twice_is_read_back_known() 
     assert "was that 18 Market Street?" in call.say(spelling)
     call.say("Yes.")
     assert call.wf.data.address == "18 Market Street"
+
+
+def test_a_street_spelled_with_e_for_edward_misheard_is_read_back_spelled() -> None:
+    call = at_address()
+    assert "was that 4 rounds Street?" in call.say(mark_check("4 rounds straight.", ["rounds"]))
+    assert "spell the name of the street" in call.say("No.")
+    # "E for Edward" as Whisper wrote it from Festival's ked voice
+    assert "was that 4 Elm Street?" in call.say(normalise("If we're at work, L4 London, M4 Mary."))
+    call.say("Yes.")
+    assert call.wf.data.address == "4 Elm Street"
 
 
 def test_the_heard_street_said_again_after_a_no_is_taken_as_heard() -> None:
