@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from agent.business.street_names import is_known
+from agent.business.street_names import is_known, known_names
 from agent.business.ukformats import find_phone, find_postcode
-from agent.dialogue.details import STREET_WORDS, address_answer
+from agent.dialogue.details import STREET_WORDS, address_answer, with_street_name
 from agent.dialogue.street_prior import street_guess
 
 __all__ = ["address_key", "holds_other_detail", "known_street", "whole_address"]
@@ -35,12 +35,21 @@ def whole_address(text: str) -> str | None:
 
 def known_street(address: str) -> str | None:
     """``address`` when its street's name is a known one ("4 Elm Street"), or the known
-    name it is spelled much like ("14 mil lane": "14 Mill Lane"); ``None`` for a street
-    no one has heard of ("41-shot road"), not worth a caller's turn."""
+    name it is spelled much like ("14 mil lane": "14 Mill Lane", "12 Regents Street":
+    "12 Regent Street"); ``None`` for a street no one has heard of ("41-shot road"),
+    not worth a caller's turn."""
     if (guess := street_guess(address, strict=True)) is not None:
         return guess
     m = re.match(rf"\s*\d+[a-z]?\s+(.+?)\s+(?:{STREET_WORDS})\W*$", address, re.IGNORECASE)
-    return address if m is not None and is_known(m.group(1)) else None
+    if m is None:
+        return None
+    if is_known(name := m.group(1)):
+        return address
+    # "12 Regents Street": a known name with an "s" the recogniser added ("Regent")
+    singular = re.sub(r"'?s$", "", name, flags=re.IGNORECASE)
+    if singular != name and " " not in name and is_known(singular):
+        return with_street_name(address.strip(" ."), known_names()[singular.lower()])
+    return None
 
 
 def address_key(address: str) -> str:

@@ -21,7 +21,7 @@ from agent.business.postcode_districts import known_district
 from agent.business.postcode_near import near_area_postcode
 from agent.business.ukformats import postcode_guess
 from agent.dialogue.details import looks_spelled, spelled_word
-from agent.dialogue.readings import address_key, whole_address
+from agent.dialogue.readings import address_key, known_street, whole_address
 from agent.dialogue.slots import Intent, Slots, extract
 from agent.dialogue.street_prior import street_guess
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
@@ -230,6 +230,8 @@ def classify_unsure_detail(
     value = getattr(u.slots, wanted, None) if wanted else None
     if wanted == "name" and not plausible_name(value):
         value = None  # a question or a sentence heard in its place: not a name
+    if wanted == "address" and value is not None:
+        value = known_reading(data, value) or value  # "12 regions straight": 12 Regent Street
     likely = (
         likely_value(wanted, value)
         or alternative_value(data, profile, wanted, u)
@@ -261,7 +263,45 @@ def hold_to_check(data: BookingData, u: Utterance) -> bool:
     in_address = address is not None and u.doubted & set(re.findall(r"[\w']+", address.lower()))
     if in_address and hold_street_guess(data, u.slots, strict=True):
         return True  # "[check: millerode] 20 millerode": "Was that 20 Mill Road?"
+    if in_address and hold_known_reading(data, u.slots):
+        return True  # "[check: regions] 12 regions straight" beside "12 Regents Street"
     return data.hold_doubted(u.slots, u.doubted) or hold_street_guess(data, u.slots)
+
+
+def hold_known_reading(data: BookingData, slots: Slots) -> bool:
+    """A doubted address whose street the prior does not know, while another reading
+    of the line has the same house number and a street it knows ("12 regions straight"
+    beside "12 Regents Street"): that one is read back first ("Was that 12 Regent
+    Street?"); a no to it is a no to the line as heard (``BookingData.mended``)."""
+    address = slots.address
+    if address is None or data.offer_open or data.doubt is not None:
+        return False
+    if data.checks.get("address", 0) >= 2 or (known := known_reading(data, address)) is None:
+        return False
+    data.checks["address"] = data.checks.get("address", 0) + 1
+    data.merge_slots(attrs.evolve(slots, address=None))
+    data.changed, data.doubt, data.doubt_word = [], ("address", known), True
+    return True
+
+
+def known_reading(data: BookingData, address: str) -> str | None:
+    """The first other reading of the line (``data.address_readings``, then dropped
+    from them) with ``address``'s house number and a street the prior knows, when
+    ``address``'s street it does not; the heard one is kept behind it (first heard,
+    and turned down with it)."""
+    number = _HOUSE.match(address)
+    if number is None or known_street(address) is not None:
+        return None
+    for reading in data.address_readings:
+        known = known_street(reading)
+        if known is None or known in data.rejected:
+            continue
+        if (m := _HOUSE.match(known)) is not None and m.group(1) == number.group(1):
+            data.address_readings.remove(reading)
+            data.first_heard.setdefault("address", address)
+            data.mended[known] = address
+            return known
+    return None
 
 
 def address_from_readings(data: BookingData, u: Utterance) -> Utterance:

@@ -271,3 +271,29 @@ def test_a_no_to_the_mended_address_is_a_no_to_the_line_as_heard() -> None:
     # said again before the spelling: heard as before, never read back as it was heard
     assert "spell the name of the street" in call.say(line)
     assert "was that 16 Oak Road?" in call.say("O for Oliver, A for Apple, K for King.")
+
+
+REGIONS = mark_also_heard("12 regions straight.", ("12 region street.", "12 Regents Street"))
+
+
+@pytest.mark.parametrize("unsure", [False, True])
+def test_a_reading_with_a_known_street_is_read_back_before_the_unknown_best(unsure) -> None:
+    call = at_address_of(to_details())
+    line = mark_check(REGIONS, ["regions", "straight"])
+    assert "that 12 Regent Street?" in call.say(line, 0.0 if unsure else 1.0)
+    assert call.wf.data.address is None  # not taken before the caller says so
+    assert "postcode" in call.say("Yes.")
+    assert call.wf.data.address == "12 Regent Street"
+
+
+def test_a_no_to_the_known_reading_is_a_no_to_the_line_as_heard() -> None:
+    call = at_address_of(to_details())
+    call.say(mark_check(REGIONS, ["regions"]))
+    assert "spell the name of the street" in call.say("No.")
+    assert call.wf.data.rejected >= {"12 Regent Street", "12 regions Street"}
+
+
+def test_a_known_best_reading_is_read_back_as_heard_not_another() -> None:
+    call = at_address_of(to_details())
+    line = mark_also_heard("12 Mill Lane.", ("12 Regents Street",))
+    assert "was that 12 Mill Lane?" in call.say(mark_check(line, ["mill"]))
