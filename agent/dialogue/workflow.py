@@ -64,9 +64,9 @@ from agent.dialogue.workflow_collect import (
     classify_unsure_detail,
     heard_again,
     hold_to_check,
-    hold_wavering_postcode,
 )
 from agent.dialogue.workflow_data import BookingData
+from agent.dialogue.workflow_hold import hold_doubted_phone, hold_wavering_postcode
 from agent.dialogue.workflow_left_out import answer_left_out
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
 from agent.dialogue.workflow_names import spelled_name
@@ -365,7 +365,9 @@ class BookingWorkflow:
                 filled |= got
                 return self._classify_collect(u, filled, invalid) if filled else K.DETAILS
         if self.state is S.COLLECT and (
-            hold_to_check(self.data, u) or hold_wavering_postcode(self.data, u)
+            hold_to_check(self.data, u)
+            or hold_wavering_postcode(self.data, u)
+            or hold_doubted_phone(self.data, u)
         ):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (

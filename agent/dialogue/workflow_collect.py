@@ -40,8 +40,8 @@ __all__ = [
     "heard_again",
     "hold_street_guess",
     "hold_to_check",
-    "hold_wavering_postcode",
     "keep_sure_details",
+    "values_in_readings",
 ]
 
 K = Kind
@@ -80,7 +80,7 @@ def alternative_value(
         return None
     if likely_value(wanted, getattr(u.slots, wanted)) is not None:
         return None  # the line has one: the other readings never replace it
-    found = _readings(data, wanted, u)
+    found = values_in_readings(data, wanted, u)
     if wanted == "phone" or not found:
         return found[0] if found else None
     inside = [v for v in found if profile.serves_postcode(v)]
@@ -95,7 +95,7 @@ def _inside_alternative(data: BookingData, profile: CompanyProfile, u: Utterance
     whose own postcode is outside it ("S for sugar, B4 Edward, 1, 7 ..." heard as E1 7PB
     and, a rank lower, SE1 7PB), else the one a character from it (``near_area_postcode``):
     a mishearing must not turn a customer away."""
-    found = _readings(data, "postcode", u)
+    found = values_in_readings(data, "postcode", u)
     inside = next((v for v in found if profile.serves_postcode(v)), None)
     if inside is None:  # one character from the one heard ("S1 7PB" for SE1 7PB)
         near = near_area_postcode(u.text, profile.service_area, beside_whole=True)
@@ -103,7 +103,7 @@ def _inside_alternative(data: BookingData, profile: CompanyProfile, u: Utterance
     return inside
 
 
-def _readings(data: BookingData, wanted: str, u: Utterance) -> list[str]:
+def values_in_readings(data: BookingData, wanted: str, u: Utterance) -> list[str]:
     """The whole values of ``wanted`` in the line's other readings, in their order, not
     turned down before: a phone number only a UK one, a postcode only with a district
     that exists (``likely_value`` checks it)."""
@@ -333,28 +333,6 @@ def address_from_readings(data: BookingData, u: Utterance) -> Utterance:
         data.mended[mended] = top  # a no to the mended one is a no to the line as heard
     doubted = frozenset(re.findall(r"[\w']+", mended.lower()))  # all of it: read back
     return attrs.evolve(u, slots=attrs.evolve(u.slots, address=mended), doubted=doubted)
-
-
-def hold_wavering_postcode(data: BookingData, u: Utterance) -> bool:
-    """A postcode the recogniser doubted and read otherwise too ("[check: w1d 3qs]
-    W1D 3QS", also heard W1D 3QF) is read back before it is taken; heard again after a
-    no, its other reading is read back instead. The other details said with it are
-    kept. At most twice for one call: then it is taken as heard."""
-    postcode = likely_value("postcode", u.slots.postcode)
-    if postcode is None or data.offer_open or data.doubt is not None:
-        return False
-    if postcode == data.postcode or data.checks.get("postcode", 0) >= 2:
-        return False
-    if not u.doubted & set(postcode.lower().split()):
-        return False
-    others = [v for v in _readings(data, "postcode", u) if v != postcode]
-    if not others:
-        return False  # the recogniser did not waver: its doubt alone is no reason to ask
-    data.checks["postcode"] = data.checks.get("postcode", 0) + 1
-    data.merge_slots(attrs.evolve(u.slots, postcode=None))
-    read_back = others[0] if postcode in data.rejected else postcode
-    data.changed, data.doubt = [], ("postcode", read_back)
-    return True
 
 
 def hold_street_guess(data: BookingData, slots: Slots, *, strict: bool = False) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from agent.dialogue.doubt import mark_also_heard, mark_check
+from agent.dialogue.normalise import normalise
 from tests.dialogue.test_callers import Call, to_details
 
 DETAILS = ("name", "address", "postcode", "phone")
@@ -297,3 +298,43 @@ def test_a_known_best_reading_is_read_back_as_heard_not_another() -> None:
     call = at_address_of(to_details())
     line = mark_also_heard("12 Mill Lane.", ("12 Regents Street",))
     assert "was that 12 Mill Lane?" in call.say(mark_check(line, ["mill"]))
+
+
+def at_phone() -> Call:
+    call = to_details()
+    call.say("Sarah Jones")
+    call.say("22 Baker Street")
+    assert "number" in call.say("SW1A 1AA")
+    return call
+
+
+@pytest.mark.parametrize(
+    ("line", "doubted"),
+    [
+        ("07700990099", ["07700990099"]),  # the number written in digits, doubted
+        ("oh seven seven double oh nine nine oh oh nine nine", ["double"]),  # in words
+    ],
+)
+def test_a_phone_number_with_a_doubted_digit_is_read_back_before_it_is_taken(
+    line: str, doubted: list[str]
+) -> None:
+    call = at_phone()
+    reply = call.say(mark_check(normalise(line), doubted))
+    assert "was that 0 7 7 0 0, 9 9 0, 0 9 9?" in reply.lower()
+    assert call.wf.data.phone is None  # not taken before the caller says so
+    assert "keypad" in call.say("No.")  # asked another way, never taken as heard
+    call.say("07700900999")
+    assert call.wf.data.phone == "+447700900999"
+
+
+def test_a_doubted_phone_number_confirmed_is_taken() -> None:
+    call = at_phone()
+    call.say(mark_check("07700900999", ["07700900999"]))
+    call.say("Yes, that's right.")
+    assert call.wf.data.phone == "+447700900999"
+
+
+def test_a_phone_number_with_only_other_words_doubted_is_taken_as_heard() -> None:
+    call = at_phone()
+    assert "was that" not in call.say(mark_check("It's 07700900999 thanks", ["thanks"])).lower()
+    assert call.wf.data.phone == "+447700900999"
