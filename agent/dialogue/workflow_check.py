@@ -52,6 +52,9 @@ def classify_check_answer(
             data.doubt, data.doubt_word = (field, value), True
             return K.CHECK_VALUE
         if (u.intent is Intent.NO and (bare or said_again)) or as_before:
+            if field == "name" and value == data.first_name_guess:
+                data.rejected.add(value)  # "Was that Ben Thompson?", no: the surname alone
+                return classify_collect(data, profile, config, expecting, u, {field}, None)
             if (heard := data.mended.get(value)) is not None:
                 data.rejected.add(heard)  # "16 hope road", no: not "16 hope route" either
             if field == "address" and (other := _other_address(data, value)) is not None:

@@ -106,6 +106,7 @@ class BookingData:
         # names that came of a spelling: one word alone is the surname, the first name lost
         self.spelled_names: set[str] = set()
         self.first_name_asked = False
+        self.first_name_guess: str | None = None  # "Ben Thompson" read back for "Then"
 
     @property
     def idempotency_key(self) -> str:

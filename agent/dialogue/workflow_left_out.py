@@ -15,6 +15,7 @@ import re
 
 import attrs
 
+from agent.business.first_names import glued_first_name, is_first_name, sounds_like_first_name
 from agent.dialogue.normalise import lone_house_number
 from agent.dialogue.slots import Intent, find_name
 from agent.dialogue.workflow_actions import Utterance
@@ -22,7 +23,7 @@ from agent.dialogue.workflow_data import BookingData
 from agent.dialogue.workflow_names import plausible_name
 from agent.dialogue.workflow_table import Kind
 
-__all__ = ["answer_left_out", "first_name"]
+__all__ = ["answer_left_out", "first_name", "first_name_guess"]
 
 
 def answer_left_out(data: BookingData, part: str, u: Utterance, *, sure: bool) -> Kind | None:
@@ -31,9 +32,14 @@ def answer_left_out(data: BookingData, part: str, u: Utterance, *, sure: bool) -
     isn't one", "no") goes on to the next detail; ``None`` when the line is to be
     heard as any answer (a whole address, other details). A first name heard in
     doubt (``sure`` false, or a word of it doubted: "Ben" heard as "Then") is not
-    taken: the surname stays alone rather than wrong."""
+    taken: read back when a reading of it is a first name the prior knows
+    (``first_name_guess``), else the surname stays alone rather than wrong."""
     if part == "first_name" and (not sure or u.doubted):
         data.first_name_asked = True
+        if (guess := first_name_guess(data, u)) is not None:
+            data.first_name_guess = f"{guess} {data.name}"
+            data.doubt, data.doubt_word = ("name", data.first_name_guess), True
+            return Kind.CHECK_VALUE  # "Was that Ben Thompson?"
         return Kind.DETAILS if find_name(u.text, expecting=True) or u.slots.is_empty() else None
     if part == "house_number":
         data.house_asked = True
@@ -59,3 +65,21 @@ def first_name(data: BookingData, text: str) -> bool:
     whole = len(words) >= 2 and words[-1].lower() == surname.lower()
     data.name = said if whole else f"{words[0].capitalize()} {surname}"
     return True
+
+
+def first_name_guess(data: BookingData, u: Utterance) -> str | None:
+    """The first name to read back for an answer to "and your first name?" heard in
+    doubt: the first reading of the line (best, then the others) that is a first name
+    the prior knows ("Then", also heard "Ben": Ben), else one that sounds like one
+    ("Niner": Nina), else the head of the name heard before the surname was spelled
+    ("Bentonson", spelled Thompson: Ben); ``None`` when there is none."""
+    words = [
+        said.split()[0]
+        for reading in (u.text, *u.alternatives)
+        if (said := find_name(reading, expecting=True)) is not None and plausible_name(said)
+    ]
+    known = [w.capitalize() for w in words if is_first_name(w)]
+    alike = [name for w in words if (name := sounds_like_first_name(w)) is not None]
+    heard = data.first_heard.get("name")
+    glued = glued_first_name(heard, data.name or "") if heard else None
+    return next(iter([*known, *alike, *([glued] if glued else [])]), None)

@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from agent.business.company import EXAMPLE_COMPANIES, CompanyProfile, parse_company
-from agent.dialogue.doubt import mark_check
+from agent.dialogue.doubt import mark_also_heard, mark_check
 from agent.dialogue.tools import ToolResult
 from agent.dialogue.workflow import BookingWorkflow, CallTool, KeepPending, Say, State, Transfer
 
@@ -459,17 +459,44 @@ def test_a_surname_spelled_alone_asks_for_the_first_name_once(answer: str, name:
     assert call.wf.data.name == name
 
 
+def to_first_name(heard: str = "Thomson") -> Call:
+    """A call at "And what's your first name?" after the name heard as ``heard``, turned
+    down, and Thompson spelled."""
+    call = to_details()
+    call.say(mark_check(f"My name is {heard}.", [heard.lower()]))
+    call.say("No.")
+    call.say("T for Tommy, H for Harry, O for Oliver, M, P for Peter, S for Sugar, O, N.")
+    assert "first name" in call.say("Yes, that's right.")
+    return call
+
+
 @pytest.mark.parametrize(
     ("answer", "confidence"), [(mark_check("Then...", ["then"]), 1.0), ("Neither.", 0.3)]
 )
 def test_a_first_name_heard_in_doubt_is_not_taken(answer: str, confidence: float) -> None:
-    call = to_details()
-    call.say(mark_check("My name is Bentonson.", ["bentonson"]))
-    call.say("No.")
-    call.say("T for Tommy, H for Harry, O for Oliver, M, P for Peter, S for Sugar, O, N.")
-    assert "first name" in call.say("Yes, that's right.")
+    call = to_first_name()
     assert "address" in call.say(answer, confidence=confidence)
     assert call.wf.data.name == "Thompson"  # the surname alone, rather than "Then Thompson"
+
+
+@pytest.mark.parametrize(
+    ("heard", "answer", "guess"),
+    [
+        # another reading of the line is a first name
+        ("Thomson", mark_check(mark_also_heard("Then.", ("Done.", "Ben.")), ["then"]), "Ben"),
+        ("Thomson", mark_check("Niner.", ["niner"]), "Nina"),  # "-a" heard as "-er"
+        ("Thomson", mark_check(mark_also_heard("9.", ("Nine.",)), ["9"]), "Nina"),
+        ("Bentonson", mark_check("Then...", ["then"]), "Ben"),  # run into the surname before
+    ],
+)
+@pytest.mark.parametrize("right", [True, False])
+def test_a_first_name_heard_in_doubt_is_read_back_when_a_reading_of_it_is_a_name(
+    heard: str, answer: str, guess: str, right: bool
+) -> None:
+    call = to_first_name(heard)
+    assert f"was that {guess} Thompson?" in call.say(answer)
+    assert "address" in call.say("Yes, that's right." if right else "No.")
+    assert call.wf.data.name == (f"{guess} Thompson" if right else "Thompson")
 
 
 def test_a_name_heard_whole_is_not_asked_its_first_name() -> None:
