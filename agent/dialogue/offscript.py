@@ -60,7 +60,8 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "here",
-            r"\bare you (?:still )?there\b|\bcan you (?:still )?hear me\b|^\W*hello\W*$",
+            r"\bare you (?:still )?there\b|\bcan you (?:still )?hear me\b|^\W*(?:hello\W*)+$|"
+            r"\b(?:is |are )?(?:any|some)(?:one|body) (?:still )?there\b",
         ),
         (
             "why_details",
@@ -111,7 +112,9 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "hours",
             r"\b(?:opening hours|what time do you (?:open|close)|when are you open|"
-            r"are you open|what are your hours|open (?:on|at) (?:the )?weekends?)\b",
+            r"are you open|what are your hours|open (?:on|at) (?:the )?weekends?)\b|"
+            r"\bdo you (?:work|open|do (?:call[- ]?outs|jobs))\b.*\b(?:weekends?|saturdays?|"
+            r"sundays?|evenings?|nights?|bank holidays?|christmas)\b",
         ),
         (
             # when the booked engineer comes ("what time will they get here?"): the slot

@@ -239,3 +239,29 @@ def test_before_a_booking_when_and_reference_say_what_is_known() -> None:
 )
 def test_how_long_and_what_time_that_are_not_about_the_booking(said: str, name: str) -> None:
     assert topic(said) == name
+
+
+@pytest.mark.parametrize(
+    ("said", "name"),
+    [
+        # the caller wondering whether anyone is on the line
+        ("Hello? Hello, is anyone there?", "here"),
+        ("Hello, hello?", "here"),
+        ("is anybody there?", "here"),
+        ("is someone still there?", "here"),
+        ("hello, my tap is leaking", None),  # a greeting before the job is not a check
+        # working days asked about in other words: the opening hours
+        ("do you work weekends?", "hours"),
+        ("Do you work on Saturdays?", "hours"),
+        ("do you do call-outs in the evenings?", "hours"),
+        ("do you work for the council?", None),
+    ],
+)
+def test_is_anyone_there_and_working_days_in_other_words(said: str, name: str | None) -> None:
+    assert topic(said) == name
+
+
+def test_is_anyone_there_at_the_start_gets_an_answer_not_a_wrong_job() -> None:
+    call = Call()
+    reply = call.say("Hello? Hello, is anyone there?")
+    assert "I'm here" in reply and "job for us" not in reply
