@@ -71,9 +71,14 @@ _NEGATED_TAIL = re.compile(
     re.IGNORECASE,
 )
 _HOUSE_NUMBER = re.compile(
-    r"\b(?:house|flat|door|building)\s+number(?:\s+is|'s)?\s+(\d+[a-z]?)\b|"
-    r"\b(?:it's|it is|its)\s+number\s+(\d+[a-z]?)\b|^\s*(?:no,?\s+)?(?:number\s+)?(\d+[a-z]?)"
-    r"\s*,?\s+not\s+\d+",
+    r"\b(?:house|flat|door|building)\s+number(?:\s+is|'s|\s+should be)?\s+(\d+[a-z]?)\b|"
+    r"\b(?:it's|it is|its)\s+number\s+(\d+[a-z]?)\b|"
+    # "sorry, 24 not 22", "no, it's 24, not 22", "actually it's number 24 not 22"
+    r"^\W*(?:(?:no|sorry|actually|oh|oops|wait|it's|it is|its|that's|that is|should be)\W+)*"
+    r"(?:number\s+)?(\d+[a-z]?)\s*,?\s+not\s+\d+|"
+    # "the house number was wrong, it's 24"
+    r"\b(?:house|door)\s+number\b.*?\b(?:it's|it is|its|should be|is actually)\s+"
+    r"(?:number\s+)?(\d+[a-z]?)\b",
     re.IGNORECASE,
 )
 _NOT_ADDRESS = re.compile(

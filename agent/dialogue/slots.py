@@ -71,7 +71,11 @@ _NO = re.compile(
     r"[\s.!]*$|no|nope|nah|naw|not really|not quite|not at all|no thanks|no thank you|"
     r"that's (?:all|it|wrong|not right|incorrect)|that is (?:all|wrong|not right)|"
     r"nothing else|i don't think so|wrong|incorrect|negative|don't bother|leave it|"
-    r"(?:know|now)[\s,]+that's (?:all|everything|it))\b",  # "Know that's everything"
+    r"(?:know|now)[\s,]+that's (?:all|everything|it)|"  # "Know that's everything"
+    # not now, said politely: "let me think about it", "I'll have a think", "maybe later"
+    r"(?:let me|i'll|i will|i need to|i'd like to) (?:have a )?think(?: about it)?|"
+    r"(?:i'll|i will|i need to) (?:check|talk|speak) (?:with|to) (?:my )?\w+ first|"
+    r"not (?:right )?now|not today|maybe later|not just yet|not yet)\b",
     re.IGNORECASE,
 )
 _HUMAN = re.compile(
@@ -273,7 +277,8 @@ def extract(
             address = None  # "my postcode is ...": the rest is no address
     if name is not None:
         name = respell(name, kept)
-    number = house_number(kept) if address is None else None
+    # on the line as said: "24 not 22" is the number corrected, "not 22" dropped from kept
+    number = house_number(text) if address is None else None
     found_other = any(v is not None for v in (postcode, name, address, when, number))
     # "Sorry, my postcode is SW72 Arizona" while the number is asked: a postcode not
     # heard whole, never digits of a phone number (the workflow reads back its guess).

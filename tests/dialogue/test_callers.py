@@ -133,6 +133,9 @@ def test_a_whole_booking_given_in_two_sentences() -> None:
     ("correction", "field", "value", "heard"),
     [
         ("no, the house number is 41", "address", "41 Baker Street", "41 Baker Street"),
+        ("sorry, 41 not 22", "address", "41 Baker Street", "41 Baker Street"),
+        ("actually it's 41, not 22", "address", "41 Baker Street", "41 Baker Street"),
+        ("the house number was wrong, it's 41", "address", "41 Baker Street", "41 Baker Street"),
         ("sorry, it's Patel with one T", "name", "Raj Patel", "Raj Patel"),
         ("no, my postcode is SW1A 2AA", "postcode", "SW1A 2AA", "S W 1 A, 2 A A"),
     ],

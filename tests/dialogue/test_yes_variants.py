@@ -19,6 +19,13 @@ from agent.dialogue.slots import yes_no
         ("Now that's all, thanks.", False),
         ("I know that's the street", None),  # "know" inside a line is no answer
         ("Now then, my name is Sam", None),
+        # not now, said politely, is a no to the offer
+        ("Let me think about it.", False),
+        ("I'll have a think, thanks.", False),
+        ("I need to check with my wife first.", False),
+        ("Maybe later.", False),
+        ("Not right now.", False),
+        ("I think it's the kitchen tap", None),
     ],
 )
 def test_yes_no_variants(said: str, answer: bool | None) -> None:
@@ -43,3 +50,11 @@ def test_a_yes_heard_in_doubt_to_a_read_back_is_not_taken() -> None:
     call.say(mark_check("My name is Ann Holuis.", ["holuis"]))
     call.say("yes", confidence=0.3)
     assert call.wf.data.name is None  # a value is only taken on a yes heard clearly
+
+
+def test_let_me_think_about_it_to_the_quote_ends_politely() -> None:
+    from tests.dialogue.test_callers import Call
+
+    call = Call()
+    call.say("my kitchen tap is leaking")
+    assert "anything else" in call.say("Let me think about it.")
