@@ -98,14 +98,27 @@ _FILLER = frozenset({
 _UNIT_BEFORE = re.compile(r"\b(flat|apartment|unit)\W*$", re.IGNORECASE)
 
 
+# The next line of an address after a comma ("Riverside Court, 5 Mill Lane"): kept,
+# when it starts with a number or a name ("..., by the way" is no line of it).
+_NEXT_LINE = re.compile(
+    rf",\s*(?:\d+[a-zA-Z]?,?\s+|(?=[A-Z]))(?:[A-Za-z][\w'\-]*\s+){{0,3}}(?i:{STREET_WORDS})\b"
+)
+
+
 def find_address(text: str) -> str | None:
-    """A street address anywhere in the text ("22 Baker Street", "flat 3, 9 Rose Court")."""
+    """A street address anywhere in the text ("22 Baker Street", "flat 3, 9 Rose Court"),
+    with the lines after it ("Apartment 12, Riverside Court, 5 Mill Lane")."""
     m = _ADDRESS.search(text)
     if m is None:
         return None
+    end = m.end()
+    for _ in range(2):
+        if (line := _NEXT_LINE.match(text, end)) is None:
+            break
+        end = line.end()
     # "7th Station Road": a recogniser's ordinal for a house number ("7 Station Road");
     # "30 on Green Lane", "30, Green Lane": the words between said, not the street's
-    found = _ORDINAL.sub(r"\1", m.group(0))
+    found = _ORDINAL.sub(r"\1", text[m.start() : end])
     if (unit := _UNIT_BEFORE.search(text, 0, m.start())) is not None:
         found = f"{unit.group(1).capitalize()} {found}"  # "Flat 12, Riverside Court"
     else:

@@ -102,8 +102,8 @@ class ActionBuilder:
                 return render(self.profile, f"spell_{detail}")  # turned down: spelled now
             if self.data.another_way == detail:
                 return render(self.profile, f"another_{detail}")  # the spelling failed too
-            if not asking:
-                return render(self.profile, f"ask_{detail}")
+            if not asking:  # said again after something else: no "Thanks." before it
+                return render(self.profile, f"ask_{detail}").removeprefix("Thanks. ")
             times = self._asked(detail)
             retry = times > 2 or self.data.misses.get(detail, 0) >= 2
             return render(self.profile, f"{'retry' if retry else 'ask'}_{detail}")
@@ -396,7 +396,8 @@ class ActionBuilder:
 
     def _act_say_unclear(self, step: Step) -> list[Action]:
         asking = step.state is State.COLLECT
-        return self.say("unclear", question=self.question(step.state, asking=asking))
+        question = self.question(step.state, asking=asking).removeprefix("Thanks. ")
+        return self.say("unclear", question=question)  # not "I didn't follow. Thanks."
 
     def _act_reprompt(self, step: Step) -> list[Action]:
         return self.say("reprompt", question=self.question(step.state))

@@ -356,6 +356,13 @@ def test_a_detail_found_after_all_is_taken() -> None:
         ("Flat 12, Riverside Court", "Flat 12, Riverside Court"),  # the number is the flat's
         ("It's apartment 4B, Queens Mansions", "Apartment 4B, Queens Mansions"),
         ("flat 3, 12 Church Road", "flat 3, 12 Church Road"),
+        # the lines after the first: the building's street too
+        (
+            "Apartment 12, Riverside Court, 5 Mill Lane",
+            "Apartment 12, Riverside Court, 5 Mill Lane",
+        ),
+        ("12 Riverside Court, Mill Lane", "12 Riverside Court, Mill Lane"),
+        ("22 Baker Street, by the way", "22 Baker Street"),  # no line of the address
     ],
 )
 def test_a_flat_keeps_its_word(said: str, address: str) -> None:
