@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jellyfish
 
-__all__ = ["glued_first_name", "is_first_name", "sounds_like_first_name"]
+__all__ = ["ending_heard_after", "glued_first_name", "is_first_name", "sounds_like_first_name"]
 
 _DATA = Path(__file__).with_name("data") / "first_names.txt"
 _ALIKE = 0.85  # Jaro-Winkler: "nine" and "nina" are alike written too, "tin" and "tony" not
@@ -79,3 +79,14 @@ def glued_first_name(heard: str, surname: str) -> str | None:
         if head in _names() and rest[0] == last[0] and abs(len(rest) - len(last)) <= 2:
             return _names()[head]
     return None
+
+
+def ending_heard_after(first: str, heard: str, spelled: str) -> str:
+    """``first`` with the "-a" it ends in when the recogniser heard that vowel at the
+    start of the surname instead ("Ann Oluis", spelled Lewis: Anna), and that makes a
+    first name the prior knows; else ``first`` as heard."""
+    vowel = heard[:1].lower()
+    if vowel not in ("a", "e", "o", "u") or spelled[:1].lower() == vowel:
+        return first
+    fuller = _names().get(_key(first) + "a")
+    return fuller if fuller is not None and is_first_name(first) else first

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from agent.business.company import CompanyProfile
+from agent.business.first_names import ending_heard_after
 from agent.business.postcode_districts import known_district
 from agent.business.ukformats import parse_postcode, to_e164
 from agent.dialogue.details import (
@@ -376,12 +377,15 @@ def _words(value: str) -> list[str]:
 
 
 def _replace_word(name: str, new: str) -> str:
-    """``name`` with the word most like ``new`` replaced by it (a surname respelled)."""
+    """``name`` with the word most like ``new`` replaced by it (a surname respelled),
+    and the first name before it mended when it lost its ending to it."""
     words = name.split()
     best = max(
         range(len(words)),
         key=lambda i: (difflib.SequenceMatcher(None, words[i].lower(), new.lower()).ratio(), i),
     )
+    if best > 0:  # "Ann Oluis", spelled Lewis: the "-a" of Anna heard on the surname
+        words[best - 1] = ending_heard_after(words[best - 1], words[best], new)
     words[best] = new
     return " ".join(words)
 

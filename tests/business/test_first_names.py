@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from agent.business.first_names import glued_first_name, is_first_name, sounds_like_first_name
+from agent.business.first_names import (
+    ending_heard_after,
+    glued_first_name,
+    is_first_name,
+    sounds_like_first_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,3 +54,16 @@ def test_is_first_name_takes_a_known_name_in_any_case_only() -> None:
 )
 def test_glued_first_name(heard: str, surname: str, first: str | None) -> None:
     assert glued_first_name(heard, surname) == first
+
+
+@pytest.mark.parametrize(
+    ("first", "heard", "spelled", "mended"),
+    [
+        ("Ann", "Oluis", "Lewis", "Anna"),  # the "-a" of Anna heard on the surname
+        ("Ann", "Oliver", "Oliver", "Ann"),  # the vowel is the surname's own
+        ("Ann", "Lewis", "Lewis", "Ann"),  # nothing lost
+        ("Jon", "Ahmed", "Mehta", "Jon"),  # "Jona" is no name the prior knows
+    ],
+)
+def test_ending_heard_after(first: str, heard: str, spelled: str, mended: str) -> None:
+    assert ending_heard_after(first, heard, spelled) == mended

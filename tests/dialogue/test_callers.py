@@ -509,6 +509,13 @@ def test_a_first_name_heard_in_doubt_is_read_back_when_a_reading_of_it_is_a_name
     assert call.wf.data.name == (f"{guess} Thompson" if right else "Thompson")
 
 
+def test_a_first_name_that_lost_its_ending_to_the_surname_is_read_back_whole() -> None:
+    call = to_details()
+    call.say(mark_check("My name is Ann Oluis.", ["ann", "oluis"]))
+    assert "spell your surname" in call.say("No.")
+    assert "was that Anna Lewis?" in call.say("L for London, E for Edward, W, I, S for Sugar.")
+
+
 def test_a_name_heard_whole_is_not_asked_its_first_name() -> None:
     call = to_details()
     assert "address" in call.say("My name is Ben Thompson.")
