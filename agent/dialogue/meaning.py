@@ -33,6 +33,12 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\b(?:pouring|gushing|spraying|pissing|streaming)\b", "leak flood"),
         (r"\bflood\w*|\bunder water\b|\bknee deep\b", "leak flood"),
+        # standing water in a room: "under an inch of water", "inches of water on the floor"
+        (
+            r"\b(?:under|in) (?:an? |two |three |several |\w+ )?(?:inch(?:es)?|foot|feet|cm)"
+            r" of water\b|\b(?:inch(?:es)?|foot|feet) of water\b",
+            "leak flood",
+        ),
         (r"\bpipe\w*\s+(?:has\s+|have\s+|just\s+)?(?:burst|split|exploded|bust)", "burst pipe"),
         # a hose, tank or cylinder that burst floods a room the same way a pipe does
         (
@@ -79,7 +85,9 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:loo|wc)\b", "toilet"),
         # gas
         (
-            r"\bsmell(?:s|ing)? (?:of )?gas\b|\bgas (?:leak|smell)\b|\bsmells? like gas\b",
+            r"\bsmell(?:s|ing)? (?:of )?gas\b|\bgas (?:leak|smell)\b|\bsmells? like gas\b|"
+            # what gas smells of: the odorant added to it so that a leak is noticed
+            r"\b(?:rotten|bad) eggs?\b|\bsmell\w* (?:of |like )?(?:sulphur|sulfur)\b",
             "gas smell boiler heating",
         ),
         # carbon monoxide: a gas emergency, whatever the company lists ("the CO alarm")

@@ -36,6 +36,8 @@ TABLE = [
     # plumbing: emergencies
     (P, "my kitchen is flooding", "leak_repair", "flood"),
     (P, "the bathroom has flooded", "leak_repair", "flood"),
+    (P, "the kitchen is under an inch of water", "leak_repair", "flood"),
+    (P, "there's two inches of water in the cellar", "leak_repair", "flood"),
     (P, "water is coming through the ceiling", "leak_repair", "water through the ceiling"),
     (P, "water is pouring through the light fitting", "leak_repair", "flood"),
     (P, "a pipe has burst in the loft", "leak_repair", "burst pipe"),
@@ -45,6 +47,8 @@ TABLE = [
     (P, "I can smell gas in the hallway", "boiler_repair", "gas smell"),
     (P, "there's a smell of gas near the boiler", "boiler_repair", "gas smell"),
     (P, "I think there's a gas leak", "boiler_repair", "gas smell"),
+    (P, "there's a smell like rotten eggs by the cooker", "boiler_repair", "gas smell"),
+    (P, "it smells of sulphur in the kitchen", "boiler_repair", "gas smell"),
     (P, "the carbon monoxide alarm is going off", "boiler_repair", "gas smell"),
     (P, "our CO alarm keeps beeping by the boiler", "boiler_repair", "gas smell"),
     (P, "my washing machine hose burst and the floor is soaked", "leak_repair", "burst pipe"),
