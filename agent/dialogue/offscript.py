@@ -123,7 +123,11 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"you)\b|\bwhen (?:will|is|are|does) (?:they|he|she|the engineer) (?:get|come|arrive|"
             r"be (?:here|there|round))\b",
         ),
-        ("reference", r"\b(?:booking|reference|confirmation) (?:reference|number|code)\b"),
+        (
+            "reference",
+            r"\b(?:booking|reference|confirmation) (?:reference|number|code)\b|"
+            r"\bwhat(?:'s| is| was) (?:the|my|that) (?:reference|ref)\b",
+        ),
         (
             "area",
             r"\b(?:do you (?:cover|come to|work in|go to)|what areas?|which areas?|"

@@ -63,7 +63,8 @@ _YES = re.compile(
     r"fine|lovely|great|spot on|bang on|exactly|you (?:have|'ve got) it|uh[- ]huh|mm[- ]?hmm|"
     r"book it|do it|why not|please|yes please|(?:you(?:'ve| have)? )?got it|go for it|"
     r"that'll do|works for me|(?:the )?first one|that one|brilliant|that suits(?: me)?|"
-    r"that(?:'d| would) be (?:great|lovely|fine|perfect|good))\b",
+    r"that(?:'d| would) be (?:great|lovely|fine|perfect|good)|i think so|i guess so|"
+    r"i suppose so|sounds about right)\b",
     re.IGNORECASE,
 )
 _NO = re.compile(

@@ -255,6 +255,8 @@ def test_how_long_and_what_time_that_are_not_about_the_booking(said: str, name: 
         ("Do you work on Saturdays?", "hours"),
         ("do you do call-outs in the evenings?", "hours"),
         ("do you work for the council?", None),
+        ("sorry, what was the reference?", "reference"),
+        ("what's my ref?", "reference"),
     ],
 )
 def test_is_anyone_there_and_working_days_in_other_words(said: str, name: str | None) -> None:

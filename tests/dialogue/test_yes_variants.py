@@ -26,6 +26,9 @@ from agent.dialogue.slots import yes_no
         ("Maybe later.", False),
         ("Not right now.", False),
         ("I think it's the kitchen tap", None),
+        ("I think so.", True),
+        ("I guess so, yeah.", True),
+        ("I don't think so.", False),
     ],
 )
 def test_yes_no_variants(said: str, answer: bool | None) -> None:
