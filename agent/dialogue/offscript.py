@@ -65,7 +65,11 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "why_details",
-            r"\bwhy do you (?:need|want)\b|\bwhat do you (?:need|want) (?:my|the|that) \w+ for\b",
+            r"\bwhy do you (?:need|want)\b|\bwhat do you (?:need|want) (?:my|the|that) \w+ for\b|"
+            r"\bwhat(?:'s| is| do you need) (?:my|the|that) \w+ for\b|"
+            # not giving it: why it is needed, and the way on
+            r"\b(?:i'd|i would) rather not (?:say|give|tell|share)\b|"
+            r"\bdo i have to (?:give|tell|say)\b",
         ),
         (
             "robot",

@@ -257,6 +257,9 @@ def test_how_long_and_what_time_that_are_not_about_the_booking(said: str, name: 
         ("do you work for the council?", None),
         ("sorry, what was the reference?", "reference"),
         ("what's my ref?", "reference"),
+        ("what's my name for?", "why_details"),
+        ("I'd rather not say.", "why_details"),
+        ("do I have to give you my number?", "why_details"),
     ],
 )
 def test_is_anyone_there_and_working_days_in_other_words(said: str, name: str | None) -> None:
