@@ -66,7 +66,11 @@ from agent.dialogue.workflow_collect import (
     hold_to_check,
 )
 from agent.dialogue.workflow_data import BookingData
-from agent.dialogue.workflow_hold import hold_doubted_phone, hold_wavering_postcode
+from agent.dialogue.workflow_hold import (
+    hold_doubted_phone,
+    hold_wavering_postcode,
+    refuse_turned_down_phone,
+)
 from agent.dialogue.workflow_left_out import answer_left_out
 from agent.dialogue.workflow_move import classify_move, take_time, wants_move
 from agent.dialogue.workflow_names import spelled_name
@@ -370,6 +374,8 @@ class BookingWorkflow:
             or hold_doubted_phone(self.data, u)
         ):
             return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
+        if self.state is S.COLLECT and refuse_turned_down_phone(self.data, u):
+            return K.DETAILS  # the number turned down, heard again: on the keypad
         after_booking = self.state is S.MOVE or (
             self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
         )

@@ -12,7 +12,7 @@ from agent.dialogue.workflow_actions import Utterance
 from agent.dialogue.workflow_collect import values_in_readings
 from agent.dialogue.workflow_data import BookingData, likely_value
 
-__all__ = ["hold_doubted_phone", "hold_wavering_postcode"]
+__all__ = ["hold_doubted_phone", "hold_wavering_postcode", "refuse_turned_down_phone"]
 
 # A doubted word of a phone number: digits ("07700990099", "0 7"), or a digit said
 _PHONE_WORD = re.compile(
@@ -58,4 +58,18 @@ def hold_doubted_phone(data: BookingData, u: Utterance) -> bool:
     data.checks["phone"] = data.checks.get("phone", 0) + 1
     data.merge_slots(attrs.evolve(u.slots, phone=None))
     data.changed, data.doubt = [], ("phone", phone)
+    return True
+
+
+def refuse_turned_down_phone(data: BookingData, u: Utterance) -> bool:
+    """A phone number the caller turned down ("Was that ...?", no) heard again, as a
+    caller says "No. 0 7 7 0 0 ..." after a wrong read-back: never taken, since it is
+    heard the same way; the other details said with it are kept and the number is
+    asked for on the keypad."""
+    phone = likely_value("phone", u.slots.phone)
+    if phone is None or phone not in data.rejected or phone == data.phone:
+        return False
+    data.merge_slots(attrs.evolve(u.slots, phone=None))
+    data.changed = []
+    data.miss("phone")
     return True

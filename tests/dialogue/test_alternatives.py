@@ -338,3 +338,15 @@ def test_a_phone_number_with_only_other_words_doubted_is_taken_as_heard() -> Non
     call = at_phone()
     assert "was that" not in call.say(mark_check("It's 07700900999 thanks", ["thanks"])).lower()
     assert call.wf.data.phone == "+447700900999"
+
+
+@pytest.mark.parametrize("doubted", [True, False])
+def test_a_phone_number_turned_down_and_heard_again_is_never_taken(doubted: bool) -> None:
+    call = at_phone()
+    call.say(mark_check("07700990099", ["07700990099"]))
+    assert "keypad" in call.say("No.")
+    again = mark_check("07700990099", ["07700990099"]) if doubted else "07700990099"
+    assert "keypad" in call.say(again)  # heard the same way: asked on the keypad again
+    assert call.wf.data.phone is None
+    call.say("07700900999")
+    assert call.wf.data.phone == "+447700900999"
