@@ -210,6 +210,15 @@ def _postcodes(text: str) -> str:
     return text[:start] + canonical + text[end:]
 
 
+# The NATO spelling alphabet, said alone for a postcode's letters.
+_NATO_WORDS = (
+    "alpha alfa bravo charlie delta echo foxtrot golf hotel india juliet juliett kilo "
+    "lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey "
+    "whisky xray x-ray yankee zulu"
+)
+_NATO = {word: word[0].upper() for word in _NATO_WORDS.split()}
+
+
 def _pieces(text: str) -> list[tuple[int, int, str]]:
     """Postcode-sized pieces of ``text``: (start, end, characters they stand for).
 
@@ -239,7 +248,9 @@ def _pieces(text: str) -> list[tuple[int, int, str]]:
             out.append((start, words[k + 1][1], word_after[0].upper()))
             k += 2
             continue
-        if low in _DIGITS and low not in ("o", "for"):
+        if low in _NATO:  # "Sierra Whiskey one Alpha": the letters by their code words
+            out.append((start, end, _NATO[low]))
+        elif low in _DIGITS and low not in ("o", "for"):
             out.append((start, end, _DIGITS[low]))
         elif len(word) <= 2 or (len(word) <= 7 and any(c.isdigit() for c in word)):
             out.append((start, end, word.upper()))

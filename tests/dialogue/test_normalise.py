@@ -39,6 +39,10 @@ from agent.dialogue.turntaking_endofturn import HeardTurn
             "E for Edward, see for Charlie, one for Apple, one, B for Bertie, B for Bertie.",
         ),
         ("Call me if we're at work.", "Call me if we're at work."),  # nothing spelled
+        # the NATO alphabet said alone for a postcode's letters
+        ("Sierra Whiskey one Alpha, one Alpha Alpha", "SW1A 1AA"),
+        ("my postcode is sierra echo one, seven lima golf", "my postcode is SE1 7LG"),
+        ("I play golf at the hotel in India", "I play golf at the hotel in India"),
         ("I'm out if we're at work for Tuesday", "I'm out if we're at work for Tuesday"),
         # left alone: ordinary words, times, single numbers, written numbers
         ("I need one at 2 PM", "I need one at 2 PM"),
