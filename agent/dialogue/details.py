@@ -236,11 +236,11 @@ _LETTER_NAMES = {
 # "O for" lost ("Those were Oliver, A4A, K4K"), still spells its letter.
 LETTER_WORDS = frozenset({
     "apple", "alpha", "bertie", "bravo", "charlie", "david", "delta", "edward", "echo",
-    "freddie", "george", "golf", "harry", "hotel", "isaac", "india", "jack", "juliet",
-    "king", "kilo", "london", "lima", "mary", "mike", "nellie", "nelly", "oliver", "oscar",
-    "peter", "papa", "queen", "quebec", "robert", "romeo", "sugar", "sierra", "tommy",
-    "tango", "uncle", "victor", "william", "whiskey", "xray", "yellow", "yankee", "zebra",
-    "zulu",
+    "foxtrot", "freddie", "george", "golf", "harry", "hotel", "isaac", "india", "jack",
+    "juliet", "king", "kilo", "london", "lima", "mary", "mike", "nellie", "nelly",
+    "november", "oliver", "oscar", "peter", "papa", "queen", "quebec", "robert", "romeo",
+    "sugar", "sierra", "tommy", "tango", "uncle", "uniform", "victor", "william",
+    "whiskey", "xray", "yellow", "yankee", "zebra", "zulu",
 })  # fmt: skip
 # "X for Word" run together by a recogniser: "M-formary", "Fournelli", "forte".
 _MERGED_FOR = re.compile(r"^(?:for|four|fore)(?=[a-z]{2,})", re.IGNORECASE)

@@ -260,6 +260,9 @@ def test_a_postcode_correction_heard_in_pieces_while_the_number_is_asked_is_read
         ("Those were Oliver, A4A, K4K.", "Oak"),  # "O for" lost: Oliver alone spells O
         ("Do you for George are for Robert, if for Edward, if for Edward and for Nelly?", "Green"),
         ("Peter Smith", None),  # a name, not a spelling
+        # the NATO alphabet alone
+        ("Kilo India November Golf", "King"),
+        ("Foxtrot Oscar Uniform Romeo", "Four"),
     ],
 )
 def test_spelled_word(said: str, word: str | None) -> None:
