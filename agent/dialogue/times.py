@@ -51,7 +51,8 @@ _DAY_ENDS = 18  # "any time after 3": until the working day is over
 _DAY_STARTS = 8  # "before 10": from when it starts
 _ASAP = re.compile(
     r"\b(?:asap|as soon as (?:possible|you can)|soonest|earliest|any ?time|whenever|urgent(?:ly)?|"
-    r"right away|straight away|first available)\b",
+    r"right away|straight away|first available|(?:i )?don't mind|doesn't matter|not fussed|"
+    r"whatever suits|whenever suits|any day)\b",
     re.IGNORECASE,
 )
 _CLOCK = re.compile(

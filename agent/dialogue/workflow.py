@@ -63,16 +63,11 @@ from agent.dialogue.workflow_collect import (
     classify_collect,
     classify_unsure_detail,
     heard_again,
-    hold_to_check,
 )
 from agent.dialogue.workflow_data import BookingData
-from agent.dialogue.workflow_hold import (
-    hold_doubted_phone,
-    hold_wavering_postcode,
-    refuse_turned_down_phone,
-)
+from agent.dialogue.workflow_hold import hold_for_doubt
 from agent.dialogue.workflow_left_out import answer_left_out
-from agent.dialogue.workflow_move import classify_move, take_time, wants_move
+from agent.dialogue.workflow_move import asks_other_slot, classify_move, take_time, wants_move
 from agent.dialogue.workflow_names import spelled_name
 from agent.dialogue.workflow_problem import (
     classify_problem,
@@ -177,6 +172,8 @@ class BookingWorkflow:
             now=now,
             expecting=self.expecting,
         )
+        if self.data.offer_open and intent is None and asks_other_slot(text):
+            intent = Intent.NO  # "has it got to be nine? can it be later?": the next slot
         # A question of a known topic is answered even half heard ("Our view are robot.")
         sure = confidence >= self.config.min_confidence or topic(text) is not None
         if sure and (detour := self._off_script(text, now)):
@@ -192,6 +189,8 @@ class BookingWorkflow:
             return None
         if name is None and looks_spelled(text) and spelled_word(text) is not None:
             return None  # "Do you for George, are for Robert ...?": a spelling, not a question
+        if self.data.offer_open and asks_other_slot(text):
+            return None  # "can it be later?": not this slot, not a question for the profile
         if self.data.booked and wants_move(text):
             return None  # "can I change the time?" is for the booking, not a detour
         # Only a bare question: one that also gives a detail or a yes goes to the booking
@@ -368,14 +367,8 @@ class BookingWorkflow:
                 self.data.changed = []
                 filled |= got
                 return self._classify_collect(u, filled, invalid) if filled else K.DETAILS
-        if self.state is S.COLLECT and (
-            hold_to_check(self.data, u)
-            or hold_wavering_postcode(self.data, u)
-            or hold_doubted_phone(self.data, u)
-        ):
-            return K.CHECK_VALUE  # "Was that 15 Park Lane?" before it is taken
-        if self.state is S.COLLECT and refuse_turned_down_phone(self.data, u):
-            return K.DETAILS  # the number turned down, heard again: on the keypad
+        if self.state is S.COLLECT and (held := hold_for_doubt(self.data, u)) is not None:
+            return held  # "Was that 15 Park Lane?" before it is taken
         after_booking = self.state is S.MOVE or (
             self.data.booked and self.state in (S.CONFIRM, S.CLOSE)
         )

@@ -1,6 +1,7 @@
 """Details held to read back before they are taken, for the recogniser's doubt (pure
-parts of ``workflow``): a postcode it doubted and read otherwise too, and a phone
-number with a digit it doubted. The other details said with them are kept."""
+parts of ``workflow``): a name or address with a doubted word, a postcode it doubted
+and read otherwise too, a phone number with a digit it doubted, and a number turned
+down heard again. The other details said with them are kept."""
 
 from __future__ import annotations
 
@@ -9,10 +10,28 @@ import re
 import attrs
 
 from agent.dialogue.workflow_actions import Utterance
-from agent.dialogue.workflow_collect import values_in_readings
+from agent.dialogue.workflow_collect import hold_to_check, values_in_readings
 from agent.dialogue.workflow_data import BookingData, likely_value
+from agent.dialogue.workflow_table import Kind
 
-__all__ = ["hold_doubted_phone", "hold_wavering_postcode", "refuse_turned_down_phone"]
+__all__ = [
+    "hold_doubted_phone",
+    "hold_for_doubt",
+    "hold_wavering_postcode",
+    "refuse_turned_down_phone",
+]
+
+
+def hold_for_doubt(data: BookingData, u: Utterance) -> Kind | None:
+    """What a line heard while the details are collected must wait for: a value read
+    back before it is taken (``Kind.CHECK_VALUE``: a name or address with a doubted
+    word, ``workflow_collect.hold_to_check``; a wavering postcode; a doubted phone
+    number), or a turned-down number heard again asked for on the keypad
+    (``Kind.DETAILS``); ``None`` when it is taken as usual."""
+    if hold_to_check(data, u) or hold_wavering_postcode(data, u) or hold_doubted_phone(data, u):
+        return Kind.CHECK_VALUE
+    return Kind.DETAILS if refuse_turned_down_phone(data, u) else None
+
 
 # A doubted word of a phone number: digits ("07700990099", "0 7"), or a digit said
 _PHONE_WORD = re.compile(

@@ -48,6 +48,7 @@ from agent.dialogue.workflow_table import Kind, State
 __all__ = [
     "MOVE_ACTIONS",
     "MoveBuilder",
+    "asks_other_slot",
     "classify_move",
     "classify_move_result",
     "take_time",
@@ -72,6 +73,20 @@ _EARLIER_LATER = re.compile(
     r"please|instead|possible|suits?|works?)\b)",
     re.IGNORECASE,
 )
+# Said to a slot offered: "can it be later?", "have you got another day?": not this one.
+_OTHER_SLOT = re.compile(
+    r"\b(?:later|earlier|another (?:time|day|slot)|different (?:time|day|slot)|other times?|"
+    r"something else|any other (?:time|day|slot)s?)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_other_slot(text: str) -> bool:
+    """ "Can it be later?", "anything earlier?", "another day?": said to a slot offered,
+    a no to it (the next slot is offered)."""
+    return _OTHER_SLOT.search(text) is not None
+
+
 # "Can I change the time?", "could we move the appointment", "a different day".
 _MOVE_WISH = re.compile(
     r"\b(?:change|move|moving|reschedule|rearrange)\b.{0,30}\b(?:time|day|date|slot|"

@@ -544,3 +544,12 @@ def test_an_address_in_other_words_is_written_as_the_office_writes_it(said: str)
     call.say("Mark Jenkins")
     assert "postcode" in call.say(said)
     assert call.wf.data.address == "30 Green Lane"
+
+
+@pytest.mark.parametrize("said", ["Can it be later?", "Has it got to be nine? Anything later?"])
+def test_asking_for_another_time_to_an_offer_gets_the_next_slot(said: str) -> None:
+    call = to_details()
+    for line in ("Raj Patel", "22 Baker Street", "SW1A 1AA", "07700 900123"):
+        call.say(line)
+    assert "nine in the morning" in call.say("tomorrow please")
+    assert "eleven in the morning" in call.say(said)

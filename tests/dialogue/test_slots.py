@@ -161,6 +161,12 @@ def test_time_windows(said: str, start: tuple[int, int, int], end: tuple[int, in
     assert (s.day, s.hour, s.minute) == start and (e.day, e.hour, e.minute) == end
 
 
+@pytest.mark.parametrize("said", ["I don't mind", "it doesn't matter", "whenever suits you"])
+def test_no_preference_is_the_soonest(said: str) -> None:
+    w = find_time_window(said, now=NOW, tz=TZ)
+    assert w is not None and w.start == NOW and w.end == NOW + 7 * 86400
+
+
 def test_time_window_asap_and_nothing() -> None:
     w = find_time_window("as soon as possible", now=NOW, tz=TZ)
     assert w is not None and w.start == NOW and w.end == NOW + 7 * 86400
