@@ -65,7 +65,12 @@ _HOUR_WORDS = {w: i for i, w in enumerate(_SMALL_NUMBERS)}
 _HOUSE_AFTER = re.compile(
     rf"\s*[a-z]?,?\s*(?:[A-Za-z][\w'\-]*\s+){{0,3}}(?:{STREET_WORDS})\b", re.IGNORECASE
 )
-_BOUND = re.compile(r"\b(after|from|not before|before|by)\s+(?:\d|half|quarter|noon|midday)")
+_BOUND = re.compile(
+    r"\b(after|from|not before|before|by|till|until|"
+    # "I'm at work till 5": free from then on
+    r"(?:at work|out|busy|working|away|not (?:in|home|back)) (?:till|until))"
+    r"\s+(?:\d|half|quarter|noon|midday)"
+)
 _MONTH_WORDS = "|".join(_MONTHS)
 _DATE = re.compile(
     rf"\bthe\s+(\d{{1,2}})(?:st|nd|rd|th)\b(?:\s+(?:of\s+)?({_MONTH_WORDS}))?|"
@@ -91,7 +96,7 @@ def clock_time(text: str) -> time | None:
         else:
             # A bare number is a time only with "at" before it or am/pm/":mm" with it.
             before = text[: m.start()].lower().split()[-1:] or [""]
-            bound = ("at", "around", "about", "after", "before", "from", "by")
+            bound = ("at", "around", "about", "after", "before", "from", "by", "till", "until")
             if not (ampm or minute or before[0] in bound):
                 continue
             if not (ampm or minute) and _HOUSE_AFTER.match(text, m.end()):
@@ -182,7 +187,7 @@ def find_time_window(text: str, *, now: float, tz: ZoneInfo) -> TimeWindow | Non
             first += timedelta(days=1)
         last = first + timedelta(hours=2)
         bound = _BOUND.search(low)
-        if bound is not None and bound.group(1) in ("after", "from", "not before"):
+        if bound is not None and not bound.group(1).startswith(("before", "by", "till", "until")):
             last = max(last, datetime.combine(first.date(), time(_DAY_ENDS), tz))
         elif bound is not None and first.hour > _DAY_STARTS:  # "before 10", "by 10"
             first, last = datetime.combine(first.date(), time(_DAY_STARTS), tz), first

@@ -152,6 +152,9 @@ def _local(epoch: float) -> datetime:
         ("sometime this week", (13, 10, 0), (18, 0, 0)),  # now till the end of Saturday
         ("in the next few days", (13, 10, 0), (16, 0, 0)),
         ("at the weekend", (17, 0, 0), (19, 0, 0)),
+        ("I'm at work till 5, so after that", (13, 17, 0), (13, 19, 0)),  # free from 5
+        ("I'm out until 2 tomorrow", (14, 14, 0), (14, 18, 0)),
+        ("till 4", (13, 10, 0), (13, 16, 0)),  # by 4: from now
     ],
 )
 def test_time_windows(said: str, start: tuple[int, int, int], end: tuple[int, int, int]) -> None:
