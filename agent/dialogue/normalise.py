@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 
 from agent.business.ukformats import POSTCODE_AREAS, parse_postcode
-from agent.dialogue.details import LETTER_WORDS, NUMBER_WORDS, STREET_WORDS
+from agent.dialogue.details import NUMBER_WORDS, STREET_WORDS
+from agent.dialogue.spelling import LETTER_WORDS
 
 __all__ = [
     "POSTCODE_AREAS",

@@ -27,7 +27,7 @@ import attrs
 
 from agent.base.events import ToolCall
 from agent.business.company import CompanyProfile
-from agent.dialogue.details import looks_spelled, spelled_word, this_number, wrong_detail
+from agent.dialogue.details import this_number, wrong_detail
 from agent.dialogue.doubt import split_also_heard, split_check
 from agent.dialogue.meaning import enrich
 from agent.dialogue.offscript import (
@@ -40,6 +40,7 @@ from agent.dialogue.offscript import (
     without_company_name,
 )
 from agent.dialogue.slots import Intent, Slots, TimeWindow, extract
+from agent.dialogue.spelling import looks_spelled, spelled_word
 from agent.dialogue.tools import InvalidToolCall, ToolResult, parse_tool_call
 from agent.dialogue.workflow_actions import (
     Action,

@@ -20,9 +20,9 @@ from agent.business.company import CompanyProfile
 from agent.business.postcode_districts import known_district
 from agent.business.postcode_near import near_area_postcode
 from agent.business.ukformats import postcode_guess
-from agent.dialogue.details import looks_spelled, spelled_word
 from agent.dialogue.readings import address_key, known_street, whole_address
 from agent.dialogue.slots import Intent, Slots, extract
+from agent.dialogue.spelling import looks_spelled, spelled_word
 from agent.dialogue.street_prior import street_guess
 from agent.dialogue.workflow_actions import Utterance, WorkflowConfig
 from agent.dialogue.workflow_data import BookingData, likely_value

@@ -17,15 +17,10 @@ from agent.business.company import CompanyProfile
 from agent.business.first_names import ending_heard_after
 from agent.business.postcode_districts import known_district
 from agent.business.ukformats import parse_postcode, to_e164
-from agent.dialogue.details import (
-    looks_spelled,
-    number_sounds,
-    spelled_letters,
-    spelled_word,
-    with_street_name,
-)
+from agent.dialogue.details import number_sounds, with_street_name
 from agent.dialogue.replies import DETAIL_ORDER
 from agent.dialogue.slots import Slots, TimeWindow
+from agent.dialogue.spelling import looks_spelled, spelled_letters, spelled_word
 from agent.dialogue.street_prior import known_spelling
 from agent.dialogue.tools import BookingRequest, ToolRequest
 from agent.dialogue.workflow_actions import Utterance

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from agent.dialogue.details import looks_spelled, spelled_word
 from agent.dialogue.slots import find_name
+from agent.dialogue.spelling import looks_spelled, spelled_word
 from agent.dialogue.workflow_data import BookingData
 
 __all__ = ["fuller_name", "name_spelled", "plausible_name", "spelled_name"]

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from agent.base.events import Message
-from agent.dialogue.details import spelled_word, with_street_name
+from agent.dialogue.details import with_street_name
 from agent.dialogue.doubt import mark_check, mark_unsure
+from agent.dialogue.spelling import spelled_word
 from agent.dialogue.workflow import BookingWorkflow
 from agent.providers.llm.offline_policy import OfflinePolicy
 from tests.dialogue.test_callers import NOW, PLUMBER, Call, to_details

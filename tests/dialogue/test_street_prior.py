@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.dialogue.details import spelled_letters, spelled_word
 from agent.dialogue.doubt import mark_check
 from agent.dialogue.normalise import normalise
+from agent.dialogue.spelling import spelled_letters, spelled_word
 from agent.dialogue.street_prior import known_spelling, street_guess
 from tests.business.test_street_names import REAL_NOT_IN_PRIOR
 from tests.dialogue.test_readback import at_address
