@@ -27,6 +27,7 @@ __all__ = [
     "dont_know",
     "hand_over",
     "not_a_job",
+    "office_matter",
     "thanks_only",
     "unclear_problem",
     "wants_callback",
@@ -40,6 +41,18 @@ _NOT_A_JOB = re.compile(
     r"\b(?:invoices?|bills?|refunds?|receipts?|complain(?:t|ts|ing)?|wrong number|"
     r"(?:selling|sales|marketing|advertis\w*|survey)|(?:a|any) (?:job|vacanc\w*|work)\s+"
     r"(?:going|available|for me)|hiring|apprentice\w*|recruit\w*|my cv)\b",
+    re.IGNORECASE,
+)
+
+
+# Matters for the office, not a new job: a booking already made, a visit that has
+# been, money, a complaint. Put through at once ("is that a job for us?" would not help).
+_OFFICE_MATTER = re.compile(
+    r"\b(?:an? |my |our )?existing (?:booking|appointment|job)\b|"
+    r"\b(?:about|regarding|chasing|checking on) (?:my|our|a|the) (?:booking|appointment|"
+    r"invoice|bill|refund|visit)\b|\b(?:the|your) engineer (?:who|that) came\b|"
+    r"\b(?:make|making|have|got|log|raise) a complaint\b|\bcomplain(?:ing)? about\b|"
+    r"\b(?:invoices?|refunds?|receipts?)\b",
     re.IGNORECASE,
 )
 
@@ -94,6 +107,12 @@ def dont_know(text: str) -> bool:
     return _DONT_KNOW.search(text) is not None
 
 
+def office_matter(text: str) -> bool:
+    """A booking already made, a visit that has been, money or a complaint: for the
+    office ("I'm calling about an existing booking", "I want to make a complaint")."""
+    return _OFFICE_MATTER.search(text) is not None
+
+
 def not_a_job(text: str) -> bool:
     """The caller's words are plainly not a job to book (an invoice, a sales call)."""
     return _NOT_A_JOB.search(text) is not None
@@ -125,6 +144,9 @@ def classify_problem(
         return K.PROBLEM
     if not text and not filled:
         return K.UNCLEAR
+    if data.service_id is None and office_matter(text):
+        data.not_a_job = True  # put through to the office as asked for a person
+        return K.HUMAN if profile.default_transfer_target else K.HUMAN_UNAVAILABLE
     data.problem = data.problem or text
     if data.service_id is None and len(profile.services) == 1:
         data.service_id = profile.services[0].id

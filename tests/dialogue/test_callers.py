@@ -553,3 +553,24 @@ def test_asking_for_another_time_to_an_offer_gets_the_next_slot(said: str) -> No
         call.say(line)
     assert "nine in the morning" in call.say("tomorrow please")
     assert "eleven in the morning" in call.say(said)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "I'm calling about an existing booking",
+        "I want to make a complaint",
+        "is the engineer who came yesterday available?",
+        "it's about my invoice",
+    ],
+)
+def test_a_matter_for_the_office_is_put_through_at_once(said: str) -> None:
+    call = Call()
+    reply = call.say(said)
+    assert "put you through" in reply and "job for us" not in reply
+    assert call.wf.state is State.TRANSFER
+
+
+def test_a_new_job_from_a_returning_customer_is_still_a_job() -> None:
+    call = Call()
+    assert "leak repair" in call.say("you fixed my boiler last year, now my tap is leaking")

@@ -318,7 +318,7 @@ INPUTS: dict[Kind, tuple[CompanyProfile, Any]] = {
     ),
     Kind.HAND_OVER: (
         PLUMBER,  # not understood and no job to look at: a person takes over
-        _utter(Utterance("about my invoice"), _prep_missed("postcode", "service")),
+        _utter(Utterance("we are selling advertising"), _prep_missed("postcode", "service")),
     ),
     Kind.ASSESS: (PLUMBER, _utter(Utterance("a funny noise"), _prep_missed_service_once)),
     Kind.SPELLING: (PLUMBER, _utter(Utterance("P for Peter, A"), _prep_spelling)),
