@@ -182,9 +182,12 @@ async def run_corpus(
             async with limit:
                 started = time.perf_counter()
                 steps = scripts[spec.name, voice]
-                caller = Caller(
-                    steps, params=CallerParams(linger_s=20.0, agent_timeout_s=PATIENT_S)
-                )
+                # A person answers every question put to them (no, the line again, a
+                # spelling, a yes, the first name...): six answers before the next
+                # scripted line, not the softphone's four. The person's own limits
+                # (each way once, a line said again twice) keep it from looping.
+                params = CallerParams(linger_s=20.0, agent_timeout_s=PATIENT_S, max_answers=6)
+                caller = Caller(steps, params=params)
                 calls[str(caller.uuid)] = {"heard": [], "agent": []}
                 if spec.react:
                     caller.answer = Person(spec, caller, calls[str(caller.uuid)], replies[voice])
