@@ -19,6 +19,8 @@ from pathlib import Path
 
 import jellyfish
 
+from agent.business.street_names import read_names
+
 __all__ = ["ending_heard_after", "glued_first_name", "is_first_name", "sounds_like_first_name"]
 
 _DATA = Path(__file__).with_name("data") / "first_names.txt"
@@ -27,12 +29,7 @@ _ALIKE = 0.85  # Jaro-Winkler: "nine" and "nina" are alike written too, "tin" an
 
 @cache
 def _names() -> dict[str, str]:
-    names: dict[str, str] = {}
-    for line in _DATA.read_text(encoding="utf-8").splitlines():
-        name = line.split("#", 1)[0].strip()
-        if name:
-            names[name.lower()] = name
-    return names
+    return {name.lower(): name for name in read_names(_DATA)}
 
 
 def _key(word: str) -> str:

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import jellyfish
 
-__all__ = ["is_known", "known_names", "sounds_like", "split_glued_street"]
+__all__ = [
+    "is_known",
+    "known_name",
+    "known_names",
+    "read_names",
+    "sounds_like",
+    "split_glued_street",
+]
 
 _DATA = Path(__file__).with_name("data") / "street_names.txt"
 
@@ -38,15 +45,16 @@ _PLACE_ENDING = re.compile(
 _GLUED_STREET = {"RT": "Road", "LN": "Lane", "STRT": "Street", "W": "Way"}
 
 
+def read_names(path: Path) -> list[str]:
+    """The names of a prior's data file: one a line, "#" starting a comment."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [name for line in lines if (name := line.split("#", 1)[0].strip())]
+
+
 @cache
 def known_names() -> dict[str, str]:
     """The prior's names by their key (lower case, letters only): {"stjohns": "St Johns"}."""
-    names: dict[str, str] = {}
-    for line in _DATA.read_text(encoding="utf-8").splitlines():
-        name = line.split("#", 1)[0].strip()
-        if name:
-            names[_key(name)] = name
-    return names
+    return {_key(name): name for name in read_names(_DATA)}
 
 
 @cache
@@ -65,6 +73,11 @@ def _key(name: str) -> str:
 def is_known(name: str) -> bool:
     """``name`` (without its street word) is one the prior knows."""
     return _key(name) in known_names()
+
+
+def known_name(name: str) -> str | None:
+    """``name`` as the prior spells it ("regent's": "Regent"), ``None`` when unknown."""
+    return known_names().get(_key(name))
 
 
 def sounds_like(heard: str, *, strict: bool = False) -> str | None:

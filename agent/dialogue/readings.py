@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from agent.business.street_names import is_known, known_names
+from agent.business.street_names import is_known, known_name
 from agent.business.ukformats import find_phone, find_postcode
 from agent.dialogue.details import STREET_WORDS, address_answer, with_street_name
 from agent.dialogue.street_prior import street_guess
@@ -47,9 +47,8 @@ def known_street(address: str) -> str | None:
         return address
     # "12 Regents Street": a known name with an "s" the recogniser added ("Regent")
     singular = re.sub(r"'?s$", "", name, flags=re.IGNORECASE)
-    if singular != name and " " not in name and is_known(singular):
-        return with_street_name(address.strip(" ."), known_names()[singular.lower()])
-    return None
+    known = known_name(singular) if singular != name and " " not in name else None
+    return with_street_name(address.strip(" ."), known) if known is not None else None
 
 
 def address_key(address: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from agent.dialogue.doubt import mark_also_heard, mark_check
 from agent.dialogue.normalise import normalise
+from agent.dialogue.readings import known_street
 from tests.dialogue.test_callers import Call, to_details
 
 DETAILS = ("name", "address", "postcode", "phone")
@@ -350,3 +351,16 @@ def test_a_phone_number_turned_down_and_heard_again_is_never_taken(doubted: bool
     assert call.wf.data.phone is None
     call.say("07700900999")
     assert call.wf.data.phone == "+447700900999"
+
+
+@pytest.mark.parametrize(
+    ("reading", "known"),
+    [
+        ("12 Regents Street", "12 Regent Street"),
+        ("12 Regent's Street", "12 Regent Street"),
+        ("12 Al-berts Road", "12 Albert Road"),  # a recogniser's hyphen: no error
+        ("41-shot road", None),
+    ],
+)
+def test_known_street_of_a_reading(reading: str, known: str | None) -> None:
+    assert known_street(reading) == known
