@@ -78,8 +78,9 @@ def first_name_guess(data: BookingData, u: Utterance) -> str | None:
         for reading in (u.text, *u.alternatives)
         if (said := find_name(reading, expecting=True)) is not None and plausible_name(said)
     ]
-    known = [w.capitalize() for w in words if is_first_name(w)]
-    alike = [name for w in words if (name := sounds_like_first_name(w)) is not None]
+    # a name heard as itself in any reading before one that only sounds like one
+    for word in sorted(words, key=lambda w: not is_first_name(w)):
+        if (name := sounds_like_first_name(word)) is not None:
+            return name
     heard = data.first_heard.get("name")
-    glued = glued_first_name(heard, data.name or "") if heard else None
-    return next(iter([*known, *alike, *([glued] if glued else [])]), None)
+    return glued_first_name(heard, data.name or "") if heard else None
