@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agent.base.wav import read_wav
@@ -18,8 +20,10 @@ def test_demo_call_ends_in_the_expected_transfer_and_saves_the_legs(tmp_path, ca
     out = capsys.readouterr().out
     assert status == 0, out
     assert "OK: transferred to office (PJSIP/1001)" in out
-    # The live transcript: what Whisper heard, what the agent said, and how fast.
-    assert "caller Can I speak to a person" in out
+    # The live transcript: what Whisper heard (with the words it doubted named in
+    # front, "[check: please]", as the recogniser's scores on this CPU say), what the
+    # agent said, and how fast.
+    assert re.search(r"caller (\[check: [^\]]*\] )?Can I speak to a person", out), out
     assert "(answered in " in out and "end of caller speech -> first agent audio" in out
     for leg in ("agent", "caller"):
         pcm = read_wav(tmp_path / f"{leg}.wav", 8000)
