@@ -30,7 +30,7 @@ ffibuilder.cdef((CSRC / "voicecore.cdef").read_text(encoding="utf-8"))
 ffibuilder.set_source(
     "dsp._voicecore",
     '#include "voicecore.h"',
-    sources=[_rel(CSRC / "vad.c"), _rel(CSRC / "pacer.c")],
+    sources=[_rel(CSRC / "vad.c"), _rel(CSRC / "pacer.c"), _rel(CSRC / "pacetimer.c")],
     include_dirs=[_rel(CSRC)],
     libraries=["m"],
     # One file name for both build paths (pip and `python build.py`), so a

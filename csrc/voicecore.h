@@ -3,6 +3,8 @@
  *
  * Pure and deterministic: no allocation, no clock reads, no I/O, no globals.
  * The caller owns every state struct (cffi: ffi.new), so nothing needs freeing.
+ * The one exception is the pacer's wake-up timer (pacetimer.c), a kernel
+ * timerfd: a descriptor the caller's event loop waits on.
  * Time is always an argument: the VAD's clock is the audio it is given
  * (samples), the pacer's clock is `now_us` (int64 microseconds).
  *
@@ -128,5 +130,16 @@ void pacer_reset(pacer_state *pacer, int64_t now_us);
 int64_t pacer_due_us(const pacer_state *pacer, int64_t now_us);
 /* One frame went out at now_us. */
 void pacer_sent(pacer_state *pacer, int64_t now_us);
+
+/* -------------------------------------------------------- pacer timer -- */
+
+/* A CLOCK_MONOTONIC timerfd (non-blocking, close-on-exec): its descriptor, or
+   -errno (-ENOSYS where there is no timerfd). Close it with close(). */
+int pacer_timer_open(void);
+/* Fire once after_ns from now (<= 0: at once); an expiry not yet read is
+   cleared. 0, or -errno. */
+int pacer_timer_arm(int fd, int64_t after_ns);
+/* Never fire (and clear an expiry not yet read). 0, or -errno. */
+int pacer_timer_disarm(int fd);
 
 #endif

@@ -1,11 +1,14 @@
 """The Python face of the C DSP core (csrc/): energy VAD and frame pacer.
 
 Pure: no trio, no clock reads. Time is passed in; the VAD's clock is the audio.
+The pacer's wake-up timer (``WakeTimer``) is the one kernel object here: a
+descriptor for the caller's event loop to wait on.
 """
 
 from __future__ import annotations
 
 from dsp._pacer import Pacer, PacerParams
+from dsp._timer import WakeTimer
 from dsp._vad import SILENCE_DBFS, EnergyVad, VadParams, VadTransition, frame_level_dbfs
 from dsp._validate import ParamError
 
@@ -18,6 +21,7 @@ __all__ = [
     "ParamError",
     "VadParams",
     "VadTransition",
+    "WakeTimer",
     "frame_bytes",
     "frame_level_dbfs",
 ]
