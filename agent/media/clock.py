@@ -25,6 +25,13 @@ for every frame.
 The clock's task runs in the nursery given to it (the server's call nursery)
 only while it has members: it starts with the first and ends with the last, so
 it never keeps a draining server alive.
+
+It sleeps on the pacer's wake-up timer (``dsp.WakeTimer``, a timerfd) rather than
+on a Trio deadline: Trio's deadlines reach the kernel through epoll_wait in whole
+milliseconds, so a frame due in 0.3 ms woke its sender up to a millisecond late
+and each call's 20 ms grid jittered by that much; the timer wakes within the
+kernel's timer slack (~50 us). Under a virtual clock (``trio.testing.MockClock``)
+or without a timerfd it sleeps on deadlines as before.
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 import trio
+import trio.testing
 
 from agent.media.inbound import InboundPoller
+from dsp import WakeTimer
 
 # Frames due within this much of the earliest one go in the same wake-up (early,
 # by less than this). Asterisk plays what it gets; 1 ms is far inside its tolerance
@@ -58,10 +67,13 @@ class ClockMember(Protocol):
 class MediaClock:
     """Orders its members by due time and ticks each when its frame is due."""
 
-    def __init__(self, nursery: trio.Nursery, *, slot_s: float = SLOT_S) -> None:
+    def __init__(
+        self, nursery: trio.Nursery, *, slot_s: float = SLOT_S, precise: bool = True
+    ) -> None:
         if not 0 <= slot_s < 0.02:
             raise ValueError(f"slot_s must be in [0, 0.02) s, got {slot_s!r}")
         self.slot_s = slot_s
+        self._precise = precise  # sleep on the wake-up timer when there is one
         self._nursery = nursery
         # The inbound side of the same calls (agent.media.inbound): this task reads
         # every call's audio too, at the same wake-ups when it can.
@@ -71,6 +83,8 @@ class MediaClock:
         self._live: dict[ClockMember, int] = {}
         self._seq = itertools.count()
         self._sleep: trio.CancelScope | None = None
+        self._wake_at = math.inf  # when the sleeping task wakes for its next frame
+        self._timer: WakeTimer | None = None  # the task's precise timer, while it runs
         self._running = False
         self._ticking = False  # inside a member's tick (no tick_now in a tick)
         self.wakeups = 0
@@ -86,8 +100,12 @@ class MediaClock:
         self._live[member] = seq
         heapq.heappush(self._heap, (due, seq, member))
         sleep = self._sleep
-        if sleep is not None and due < sleep.deadline:
-            sleep.deadline = due  # wakes the task now when due is in the past
+        if sleep is not None and due < self._wake_at:
+            self._wake_at = due
+            if self._timer is None:
+                sleep.deadline = due  # wakes the task now when due is in the past
+            else:
+                self._timer.arm(due - trio.current_time())
         if not self._running:
             self._running = True
             self._nursery.start_soon(self._run)
@@ -164,35 +182,59 @@ class MediaClock:
             live[member] = seq
             heappush(heap, (due, seq, member))
 
+        timer = self._timer = self._open_timer()
+        if timer is not None:
+            inbound.watch_timer(timer.fileno())
         try:
             while live or inbound.members:
                 self.wakeups += 1
-                if inbound.members:
-                    inbound.drain()  # what callers sent since the last wake-up
+                # Frames first: what the callers sent meanwhile can wait the few
+                # hundred microseconds the ticks take, a frame due now should not.
                 horizon = current_time() + slot
                 while heap and heap[0][0] <= horizon:
                     _, seq, member = heappop(heap)
                     if live.get(member) != seq:
                         continue  # replaced, unscheduled or removed since
                     self._tick(member, current_time(), horizon, push)
+                if inbound.members:
+                    inbound.drain()  # what callers sent since the last wake-up
                 if not live and not inbound.members:
                     break
-                wake_at = heap[0][0] if heap else math.inf
-                with trio.CancelScope(deadline=wake_at) as scope:
+                wake_at = self._wake_at = heap[0][0] if heap else math.inf
+                # Caller audio waits for the next wake-up when that is within a slot
+                # (so busy calls share wake-ups both ways); otherwise its arrival
+                # wakes the task (the poll watches the timer too).
+                fd = inbound.fileno
+                if fd is None or wake_at - current_time() <= slot:
+                    fd = None if timer is None else timer.fileno()
+                if timer is not None:
+                    if wake_at == math.inf:
+                        timer.disarm()
+                    else:
+                        timer.arm(wake_at - current_time())
+                with trio.CancelScope(deadline=math.inf if timer else wake_at) as scope:
                     self._sleep = scope
-                    # Caller audio waits for the next wake-up when that is within a
-                    # slot (so busy calls share wake-ups both ways); otherwise its
-                    # arrival wakes the task.
-                    fd = inbound.fileno
-                    if fd is not None and wake_at - current_time() > slot:
+                    if fd is not None:
                         await trio.lowlevel.wait_readable(fd)
                     else:
                         await trio.sleep_forever()
                 self._sleep = None
         finally:
             self._sleep = None
+            self._wake_at = math.inf
             self._running = False
+            if timer is not None:
+                inbound.watch_timer(None)
+                timer.close()
+                self._timer = None
             if not live:
                 heap.clear()
             if not inbound.members:
                 inbound.close()
+
+    def _open_timer(self) -> WakeTimer | None:
+        """The precise timer, unless time is virtual (a test's MockClock: it must
+        drive every wake-up) or the system has none (then Trio's deadlines)."""
+        if not self._precise or isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
+            return None
+        return WakeTimer.open()

@@ -53,6 +53,9 @@ class InboundPoller:
     def __init__(self, changed: Callable[[], None]) -> None:
         self._changed = changed
         self._epoll: select.epoll | None = None
+        # The media clock's wake-up timer, watched by the same epoll, so one wait
+        # covers both a caller's audio and the next frame due (None: none).
+        self._timer_fd: int | None = None
         self._members: dict[int, _Entry] = {}
         self.drains = 0  # drains that found a socket ready
         self.polls = 0  # members' reads (more than drains: calls ready together)
@@ -66,6 +69,17 @@ class InboundPoller:
         """The epoll's descriptor, readable when a member's socket is (None: no members)."""
         return self._epoll.fileno() if self._members and self._epoll is not None else None
 
+    def watch_timer(self, fd: int | None) -> None:
+        """Make the poll readable also when timer ``fd`` fires (None: stop watching it).
+        ``drain`` skips it: it is nobody's audio."""
+        if self._epoll is not None:
+            if self._timer_fd is not None:
+                with contextlib.suppress(OSError):
+                    self._epoll.unregister(self._timer_fd)
+            if fd is not None:
+                self._epoll.register(fd, select.EPOLLIN)
+        self._timer_fd = fd
+
     async def serve(self, fd: int, member: InboundMember) -> None:
         """Poll ``fd`` for ``member`` until the member hands itself back (returns
         False from ``inbound_ready``; what it raised is raised here)."""
@@ -73,6 +87,8 @@ class InboundPoller:
             raise trio.BusyResourceError(f"fd {fd} is already polled")
         if self._epoll is None:
             self._epoll = select.epoll()
+            if self._timer_fd is not None:
+                self._epoll.register(self._timer_fd, select.EPOLLIN)
         self._epoll.register(fd, select.EPOLLIN)
         self._members[fd] = _Entry(member, trio.lowlevel.current_task())
         self._changed()
@@ -88,13 +104,13 @@ class InboundPoller:
         members, epoll = self._members, self._epoll
         if not members or epoll is None:
             return
-        ready = epoll.poll(0, len(members))
-        if ready:
+        ready = epoll.poll(0, len(members) + 1)  # + the clock's timer
+        if ready and (len(ready) > 1 or ready[0][0] != self._timer_fd):
             self.drains += 1
         for fd, _ in ready:
             entry = members.get(fd)
             if entry is None:
-                continue  # left since the poll
+                continue  # the timer, or a member that left since the poll
             self.polls += 1
             try:
                 stay = entry.task.context.run(entry.member.inbound_ready)
