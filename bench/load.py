@@ -246,6 +246,10 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
             result["task_steps_by_task"] = {
                 name: round(n, 2) for name, n in sorted(steps.items(), key=lambda kv: -kv[1]) if n
             }
+            # Steps of 1 ms or more by task, the whole run: [count, total s, max s].
+            result["long_steps_by_task"] = dict(
+                sorted(after.get("long_steps", {}).items(), key=lambda kv: -kv[1][1])
+            )
     result["held"] = held(result)
     profile_txt = args.py_spy.with_suffix(f".{calls}.txt") if args.py_spy else None
     if profile_txt is not None and profile_txt.exists():

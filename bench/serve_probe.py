@@ -40,6 +40,10 @@ from agent.media.server import CallRegistry, serve_audiosocket
 from agent.observe.process import run_observability
 from agent.providers.llm.openai_compat import SharedClient
 
+# A task step this long or longer is counted by name (--count-steps): it holds every
+# other task, the media clock's among them, for that long.
+LONG_STEP_S = 0.001
+
 
 def count_tasks() -> int:
     """Live Trio tasks in this process (walks the task tree from the root)."""
@@ -61,6 +65,7 @@ class Probe:
         gc.callbacks.append(self._gc_callback)
         # Task steps by task name (--count-steps): each is a trip round the run loop.
         self.task_steps: collections.Counter[str] = collections.Counter()
+        self.long_steps: dict[str, list[float]] = {}
         self.frames_sent = 0
         self.late_frames = 0
         self.underruns = 0
@@ -122,19 +127,33 @@ async def control(stream: trio.SocketStream, probe: Probe, registry: CallRegistr
                         "gc_seconds": probe.gc_seconds,
                         "gc_collections": probe.gc_collections,
                         "task_steps": dict(probe.task_steps),
+                        "long_steps": probe.long_steps,
                         **registry.statistics(),
                     }
                     await stream.send_all(json.dumps(reply).encode() + b"\n")
 
 
 class StepCounter(trio.abc.Instrument):
-    """Counts task steps by task name (an instrument: a little cost on every step)."""
+    """Counts task steps by task name, and the steps of 1 ms or more with their time
+    (what holds the media clock's task back): an instrument, a little cost on every
+    step."""
 
-    def __init__(self, steps: collections.Counter[str]) -> None:
+    def __init__(self, steps: collections.Counter[str], long: dict[str, list[float]]) -> None:
         self.steps = steps
+        self.long = long  # name -> [count, total s, max s] of steps >= LONG_STEP_S
+        self._started = 0.0
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         self.steps[task.name] += 1
+        self._started = time.perf_counter()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        took = time.perf_counter() - self._started
+        if took >= LONG_STEP_S:
+            entry = self.long.setdefault(task.name, [0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += took
+            entry[2] = max(entry[2], took)
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -147,7 +166,7 @@ async def main_async(args: argparse.Namespace) -> None:
             client = shared.client
         probe = Probe()
         if args.count_steps:
-            trio.lowlevel.add_instrument(StepCounter(probe.task_steps))
+            trio.lowlevel.add_instrument(StepCounter(probe.task_steps, probe.long_steps))
         registry = CallRegistry()
         factory = conversation_factory(os.environ, llm_client=client)
         if not args.no_observe:  # records and per-call metrics, as serve always runs them
