@@ -13,7 +13,8 @@
       (collapsed stacks; bench/frame_budget.py turns them into microseconds per frame)
     --count-steps: count the agent's Trio task steps by task (probe server; an
       instrument, so a little CPU of its own); per call-second of talk
-    --no-gc-freeze: the probe server without serve's gc.freeze() (as this bench ran before)
+    --no-gc-freeze: the probe server without serve's collector settings (gc.freeze(),
+      the middle generation spaced out: agent.service.collector)
     --agent-cpus 0 --harness-cpus 1: pin the agent and the harness (callers, fakes) to
       their own cores (sched_setaffinity), so they do not compete with each other
 
@@ -25,7 +26,7 @@ Processes: the fakes (``bench/fakes.py``) and the callers run at lower priority
   softphone, 50 calls per process);
 * ``--workers 1`` (default): ``bench/serve_probe.py``, the server exactly as
   ``serve --brain conversation`` wires the conversation (with the pooled LLM
-  client, and ``gc.freeze()`` once listening, as serve), which also reports its
+  client, and serve's collector settings once listening), which also reports its
   own late frames, Trio tasks, fds and the collector's passes;
 * ``--workers N``: ``voice-agent serve --brain conversation --workers N``
   (the real service and its supervisor; figures from the callers and /proc).
@@ -344,7 +345,7 @@ def main() -> int:
     parser.add_argument(
         "--no-gc-freeze",
         action="store_true",
-        help="the agent without serve's gc.freeze() (as this bench ran before)",
+        help="the agent without serve's collector settings (agent.service.collector)",
     )
     parser.add_argument(
         "--count-steps",

@@ -10,7 +10,7 @@ port with what only the server knows: each ended call's playout statistics
 (frames sent, late frames, underruns) and end reason, live Trio tasks, open
 file descriptors, RSS, the collector's passes and their time by generation, and
 with ``--count-steps`` the task steps by task name. Once listening it freezes the
-collector's start-up objects, as serve does (``--no-gc-freeze``: not), and prints
+collector as serve does (``agent.service.collector``; ``--no-gc-freeze``: not), and prints
 ``{"port": P, "control": C}``.
 """
 
@@ -39,6 +39,7 @@ from agent.base.config import ServerSettings
 from agent.media.server import CallRegistry, serve_audiosocket
 from agent.observe.process import run_observability
 from agent.providers.llm.openai_compat import SharedClient
+from agent.service.collector import settle_collector
 
 # A task step this long or longer is counted by name (--count-steps): it holds every
 # other task, the media clock's among them, for that long.
@@ -192,9 +193,9 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         port = listeners[0].socket.getsockname()[1]
         if not args.no_gc_freeze:
-            # As serve does once started (Service._run): start-up's objects live on, so
-            # the collector's full passes scan only the calls' objects.
-            gc.freeze()
+            # As serve does once started (Service._run): start-up's objects frozen, the
+            # middle generation's passes spaced out (agent.service.collector).
+            settle_collector()
         print(
             json.dumps(
                 {
@@ -214,7 +215,7 @@ def main() -> int:
     parser.add_argument("--shared-llm-client", action="store_true")
     parser.add_argument("--no-observe", action="store_true", help="no call records or metrics")
     parser.add_argument(
-        "--no-gc-freeze", action="store_true", help="no gc.freeze() once listening (as before)"
+        "--no-gc-freeze", action="store_true", help="not serve's collector settings once listening"
     )
     parser.add_argument(
         "--count-steps", action="store_true", help="count task steps by task name (in stats)"

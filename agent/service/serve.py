@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -42,6 +41,7 @@ from agent.pbx.callflow import CallFlow
 from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings, SessionCount, handle_agi_connection, serve_fastagi
 from agent.pbx.hosts import Router
+from agent.service.collector import settle_collector
 from agent.service.deadline import MARGIN_S, HardDeadline
 from agent.service.drain import drain_calls, wait_for_next_steps
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
@@ -230,7 +230,7 @@ class Service:
                 services.start_soon(self._watch_signals)
             fastagi, metrics = await self._start_services(services)
             if self.handle_signals:  # the process's own service (not one in a test)
-                gc.freeze()  # start-up's objects live on: collections scan only calls'
+                settle_collector()  # short, rare collector passes once calls come
             async with trio.open_nursery() as calls:
                 accepting = trio.CancelScope()
                 with naming_the_port(AUDIOSOCKET, self.server.host, self.server.port):

@@ -1,0 +1,26 @@
+"""Serve's collector settings: start-up frozen, the middle generation spaced out."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from agent.service.collector import YOUNG_PASSES_PER_MIDDLE, settle_collector
+
+
+@pytest.fixture
+def restored_collector():
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def test_start_up_is_frozen_and_young_and_old_thresholds_kept(restored_collector):
+    young, middle, old = gc.get_threshold()
+    gc.unfreeze()
+    settle_collector()
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (young, YOUNG_PASSES_PER_MIDDLE, old)
+    assert middle != YOUNG_PASSES_PER_MIDDLE  # Python's own setting was changed
