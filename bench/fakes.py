@@ -89,12 +89,13 @@ def report_timing(fakes, budget: Budget, since: float, seen: dict) -> float:
         for r in requests
         if r.first_token_at is not None and r.received_at is not None
     ]
+    told = seen.setdefault("tts", set())
     contexts = [
         c
         for cid, c in fakes.cartesia.contexts.items()
-        if c.first_chunk_at is not None and c.fragments and cid not in seen.setdefault("tts", set())
+        if c.first_chunk_at is not None and c.fragments and cid not in told
     ]
-    seen["tts"].update(id for id, c in fakes.cartesia.contexts.items() if c.first_chunk_at)
+    told.update(id for id, c in fakes.cartesia.contexts.items() if c.first_chunk_at)
     tts = [
         (c.first_chunk_at - c.fragments[0][0]) * 1000 - budget.tts_first_audio_ms for c in contexts
     ]
@@ -106,6 +107,7 @@ def report_timing(fakes, budget: Budget, since: float, seen: dict) -> float:
         "stt_controls": sum(len(c.controls) for c in dg),
         "stt_results": sum(len(c.sent) for c in dg),
         "tts_chunks": sum(c.chunks_sent for c in fakes.cartesia.connections),
+        "llm_connections": fakes.openai.connections,  # each a TCP and TLS handshake
     }
     last = seen.get("counts", dict.fromkeys(counts, 0))
     seen["counts"] = counts

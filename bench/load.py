@@ -61,7 +61,7 @@ from typing import Any
 from frame_budget import budget as frame_budget
 from frame_budget import parse as parse_profile
 from frame_budget import print_budget
-from procs import HARNESS_NICE, Fakes, Server, collect, machine_cpu, run_callers
+from procs import HARNESS_NICE, Fakes, Server, SplitFakes, collect, machine_cpu, run_callers
 from rig import Budget, add_budget_args, loadavg_line, machine, proc_cpu_s, settings_label, summary
 
 PACING_TARGET_MS = 2.0
@@ -151,7 +151,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         cpu0, _ = server.usage()
         busy0, total0 = machine_cpu()
         callers_cpu0 = sum(proc_cpu_s(pid) for pid in callers_pids)
-        fakes_cpu0 = proc_cpu_s(fakes.proc.pid)
+        fakes_cpu0 = sum(proc_cpu_s(pid) for pid in fakes.pids)
         t0 = time.monotonic()
         peak_rss = 0
         while time.monotonic() < started + args.stagger + args.duration - 3.0:
@@ -160,7 +160,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
         cpu1, _ = server.usage()
         busy1, total1 = machine_cpu()
         callers_cpu1 = sum(proc_cpu_s(pid) for pid in callers_pids)
-        fakes_cpu1 = proc_cpu_s(fakes.proc.pid)
+        fakes_cpu1 = sum(proc_cpu_s(pid) for pid in fakes.pids)
         window = time.monotonic() - t0
         measured = collect(procs)
         time.sleep(1.0)
@@ -331,6 +331,11 @@ def main() -> int:
     parser.add_argument("--stagger", type=float, default=5.0, help="call starts spread over")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--callers", choices=("light", "softphone"), default="light")
+    parser.add_argument(
+        "--fakes-one-process",
+        action="store_true",
+        help="the three fakes in one process (as before; default: a process per provider)",
+    )
     parser.add_argument("--llm-client-per-turn", action="store_true")
     parser.add_argument("--shared-llm-client", action="store_true", help="(the default now)")
     parser.add_argument(
@@ -375,6 +380,7 @@ def main() -> int:
         tls=not args.plain,
         workers=args.workers,
         callers=args.callers,
+        fakes_processes=1 if args.fakes_one_process else 3,
         llm_client="per turn" if args.llm_client_per_turn else "pooled (as serve)",
         harness_nice=args.harness_nice,
         agent_nice=args.agent_nice,
@@ -387,13 +393,15 @@ def main() -> int:
         os.sched_setaffinity(0, args.harness_cpus)  # the fakes and callers inherit it
     print(f"budget: {budget.describe()}", flush=True)
     print(
-        f"fakes over {'plain TCP' if args.plain else 'TLS'}; callers: {args.callers} at nice"
+        f"fakes over {'plain TCP' if args.plain else 'TLS'}"
+        f" in {'one process' if args.fakes_one_process else 'a process per provider'};"
+        f" callers: {args.callers} at nice"
         f" {args.harness_nice}; the agent at nice {args.agent_nice}, workers {args.workers};"
         f" {loadavg_line()}",
         flush=True,
     )
     tmp = Path(tempfile.mkdtemp(prefix="voice-agent-load-"))
-    fakes = Fakes(budget, plain=args.plain)
+    fakes = (Fakes if args.fakes_one_process else SplitFakes)(budget, plain=args.plain)
     steps: list[dict] = []
     try:
         sizes = [args.calls]

@@ -86,6 +86,7 @@ class Call:
         "ends",
         "frames",
         "greeted",
+        "id",
         "last_voice",
         "next_utt",
         "out",
@@ -136,6 +137,7 @@ class Harness:
             "calls": 0, "frames": 0, "late_frames": 0, "gaps": 0, "barge_ins": 0,
             "unanswered": 0, "agent_hung_up": 0, "pacing_errors_ms": [],
             "socket_pacing_errors_ms": [], "socket_late_frames": 0, "mouth_to_ear_ms": [],
+            "answers": [],
             "barge_in_stop_ms": [], "connect_errors": [], "call_windows": [],
             "send_stalls": 0, "skipped_frames": 0,
         }  # fmt: skip
@@ -154,8 +156,10 @@ class Harness:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
-        sock.send(b"\x01\x00\x10" + uuid.uuid4().bytes)
+        call_id = uuid.uuid4()
+        sock.send(b"\x01\x00\x10" + call_id.bytes)
         call = Call(sock, now, ends, index % POOL)
+        call.id = str(call_id)
         self.by_fd[sock.fileno()] = call
         self.poller.register(sock.fileno(), select.EPOLLIN)
         self.wheel[int(now * 1000) % 20].append(call)
@@ -282,7 +286,11 @@ class Harness:
             # (an overloaded agent) is not one.
             if not call.answered and call.quiet_after:
                 call.answered = True
-                self.out["mouth_to_ear_ms"].append(round((stamp - call.since) * 1000, 2))
+                mouth_to_ear = round((stamp - call.since) * 1000, 2)
+                self.out["mouth_to_ear_ms"].append(mouth_to_ear)
+                # Each answer with its call and its caller's end of speech (wall clock),
+                # to be set beside the agent's records of the turn.
+                self.out["answers"].append((call.id, round(call.since, 4), mouth_to_ear))
 
     # --- the loop -----------------------------------------------------------------------
 

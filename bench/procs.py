@@ -68,6 +68,10 @@ class Fakes:
             raise RuntimeError("the fakes process did not start")
         self.env = json.loads(line)["env"]
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
+
     def timing(self) -> dict[str, Any]:
         """The fake STT's finals since the last call: the agent's uplink, the fake's time."""
         self.proc.stdin.write("timing\n")
@@ -88,6 +92,58 @@ class Fakes:
             return json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
         except ValueError:
             return {}
+
+
+# The variables that point the agent's client for each provider at its fake.
+_PROVIDER_URLS = {"stt": "DEEPGRAM_URL", "llm": "LLM_BASE_URL", "tts": "CARTESIA_URL"}
+
+
+class SplitFakes:
+    """The three fakes with each provider in a process of its own: ``bench/fakes.py``
+    three times, the agent's STT client pointed at the first one's Deepgram, its LLM
+    client at the second's OpenAI server, its TTS at the third's Cartesia (the CAs
+    of the three in one bundle). At 100 load calls one process serving all three
+    took ~40 % of a core and its own lateness reached the agent-added tail; real
+    providers are three services too. Same face as ``Fakes``."""
+
+    def __init__(
+        self, budget: Budget, extra: list[str] = (), *, plain: bool = False, nice: int | None = None
+    ) -> None:
+        self.parts: dict[str, Fakes] = {}
+        try:
+            for role in _PROVIDER_URLS:
+                self.parts[role] = Fakes(budget, extra, plain=plain, nice=nice)
+        except BaseException:
+            self.stop()
+            raise
+        env = dict(self.parts["llm"].env)
+        for role, key in _PROVIDER_URLS.items():
+            env[key] = self.parts[role].env[key]
+        if not plain:
+            cas = [Path(part.env["VOICE_AGENT_CA_FILE"]) for part in self.parts.values()]
+            bundle = cas[0].with_name("fake-providers-cas.pem")
+            bundle.write_text("".join(ca.read_text() for ca in cas))
+            env["VOICE_AGENT_CA_FILE"] = str(bundle)
+        self.env = env
+
+    @property
+    def pids(self) -> list[int]:
+        return [part.proc.pid for part in self.parts.values()]
+
+    def timing(self) -> dict[str, Any]:
+        """``Fakes.timing`` with each provider's figures from its own process."""
+        timed = {role: part.timing() for role, part in self.parts.items()}
+        stt = timed["stt"]
+        messages = {
+            **stt["messages"],
+            "tts_chunks": timed["tts"]["messages"]["tts_chunks"],
+            "llm_connections": timed["llm"]["messages"]["llm_connections"],
+        }
+        overshoot = {role: timed[role]["overshoot_ms"][role] for role in timed}
+        return {**stt, "messages": messages, "overshoot_ms": overshoot}
+
+    def stop(self) -> dict:
+        return {role: part.stop() for role, part in self.parts.items()}
 
 
 def _niced(nice: int):
