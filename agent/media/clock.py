@@ -85,6 +85,7 @@ class MediaClock:
         self._sleep: trio.CancelScope | None = None
         self._wake_at = math.inf  # when the sleeping task wakes for its next frame
         self._timer: WakeTimer | None = None  # the task's precise timer, while it runs
+        self._armed_at = math.inf  # when the timer fires (inf: disarmed, or fired)
         self._running = False
         self._ticking = False  # inside a member's tick (no tick_now in a tick)
         self.wakeups = 0
@@ -105,7 +106,7 @@ class MediaClock:
             if self._timer is None:
                 sleep.deadline = due  # wakes the task now when due is in the past
             else:
-                self._timer.arm(due - trio.current_time())
+                self._arm(self._timer, due, trio.current_time())
         if not self._running:
             self._running = True
             self._nursery.start_soon(self._run)
@@ -207,11 +208,10 @@ class MediaClock:
                 fd = inbound.fileno
                 if fd is None or wake_at - current_time() <= slot:
                     fd = None if timer is None else timer.fileno()
-                if timer is not None:
-                    if wake_at == math.inf:
-                        timer.disarm()
-                    else:
-                        timer.arm(wake_at - current_time())
+                if timer is not None and wake_at != self._armed_at:
+                    # (Set for the same time and not yet fired, it stays as it is:
+                    # a wake-up for caller audio then costs no timer call.)
+                    self._arm(timer, wake_at, current_time())
                 with trio.CancelScope(deadline=math.inf if timer else wake_at) as scope:
                     self._sleep = scope
                     if fd is not None:
@@ -227,10 +227,19 @@ class MediaClock:
                 inbound.watch_timer(None)
                 timer.close()
                 self._timer = None
+                self._armed_at = math.inf
             if not live:
                 heap.clear()
             if not inbound.members:
                 inbound.close()
+
+    def _arm(self, timer: WakeTimer, at: float, now: float) -> None:
+        if at == math.inf:
+            timer.disarm()
+        else:
+            timer.arm(at - now)
+        # A time already past fires at once: it must be set again next time.
+        self._armed_at = at if at > now else -math.inf
 
     def _open_timer(self) -> WakeTimer | None:
         """The precise timer, unless time is virtual (a test's MockClock: it must
