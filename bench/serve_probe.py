@@ -39,7 +39,11 @@ from agent.base.config import ServerSettings
 from agent.media.server import CallRegistry, serve_audiosocket
 from agent.observe.process import run_observability
 from agent.providers.llm.openai_compat import SharedClient
-from agent.service.collector import settle_collector
+
+try:
+    from agent.service.collector import settle_collector
+except ImportError:  # an agent tree from before it (--agent-tree): serve froze only
+    settle_collector = gc.freeze
 
 # A task step this long or longer is counted by name (--count-steps): it holds every
 # other task, the media clock's among them, for that long.
