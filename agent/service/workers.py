@@ -49,7 +49,7 @@ from agent.base.config import ServerSettings
 from agent.base.settings import Env, export
 from agent.business.database import open_database
 from agent.pbx.callmeta_store import CallMetadataStore
-from agent.pbx.fastagi import AgiSettings, serve_fastagi
+from agent.pbx.fastagi import AgiSettings, SessionCount, serve_fastagi
 from agent.service.listen import AUDIOSOCKET, FASTAGI, METRICS, naming_the_port
 from agent.service.serve import Addresses, Service, ServiceSettings, _addresses, wait_for_next_steps
 
@@ -120,6 +120,7 @@ class Supervisor:
         self.first_restart_delay_s = FIRST_RESTART_DELAY_S
         self.gave_up = False
         self._stopping = trio.Event()
+        self.agi_sessions = SessionCount()  # the parent's FastAGI sessions open now
         self._signals_sent = 0
 
     def command(self, worker: Worker) -> list[str]:
@@ -163,6 +164,7 @@ class Supervisor:
                         active_calls=self.store.total_load,
                         clock=time.monotonic,
                         accepting=lambda: not self._stopping.is_set(),
+                        sessions=self.agi_sessions,
                     )
                 )
             metrics: tuple[tuple[str, int], ...] = ()
@@ -189,7 +191,14 @@ class Supervisor:
                         console,
                     )
                 )
-            await wait_for_next_steps(self.store, time.monotonic, self.settings.next_grace_s)
+            # Until every call's next step is collected and its session has ended: a
+            # session cancelled mid-reply resets Asterisk's connection (as serve does).
+            await wait_for_next_steps(
+                self.store,
+                time.monotonic,
+                self.settings.next_grace_s,
+                sessions_open=lambda: self.agi_sessions.open,
+            )
             log.info("all workers stopped")
             nursery.cancel_scope.cancel()
 

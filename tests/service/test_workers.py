@@ -21,7 +21,7 @@ from agent.pbx.callmeta_store import CallMetadataStore
 from agent.pbx.fastagi import AgiSettings
 from agent.service.serve import ServiceSettings
 from agent.service.workers import GIVE_UP_AFTER, Supervisor, reuseport_listener, reuseport_socket
-from tests.pbx.test_fastagi import agi_over_tcp
+from tests.pbx.test_fastagi import FakeAsterisk, agi_over_tcp, env_block
 from tests.serve_process import call, free_port, serve_process
 
 pytestmark = pytest.mark.realtime
@@ -147,6 +147,43 @@ async def test_sigterm_drains_every_worker_and_next_works_across_processes():
             assert nxt["VOICE_AGENT_ACTION"] == "voicemail", nxt
         assert await served.wait() == 0
         assert any("all workers stopped" in line for line in served.lines)
+
+
+async def slow_next(port: int, call_uuid: uuid.UUID, answer_after_s: float) -> dict[str, str]:
+    """A ``next`` session whose Asterisk answers each command only after a while."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        peer = FakeAsterisk(stream)
+        await stream.send_all(env_block("next", str(call_uuid)))
+        with trio.fail_after(10):
+            while await peer.read_command() is not None:
+                await trio.sleep(answer_after_s)
+                await stream.send_all(b"200 result=1\n")
+    return peer.variables()
+
+
+async def test_stopping_waits_for_the_last_next_session_to_end():
+    """The last call's next step is collected at the start of its session; the parent
+    must not stop while Asterisk is still reading the replies (a reset there leaves
+    the call with no next step)."""
+    port, agi_port = free_port(), free_port()
+    args = ["serve", "--workers", "2", "--brain", "echo", "--port", str(port)]
+    async with serve_process(args, env(VOICE_AGENT_AGI_PORT=str(agi_port))) as served:
+        await started_workers(served)
+        setup = await agi_over_tcp(agi_port, "setup")
+        call_uuid = uuid.UUID(setup["VOICE_AGENT_UUID"])
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call, port, [Silence(30)], call_uuid)
+            await worker_of(served, call_uuid)
+            served.signal(signal.SIGTERM)
+        variables = await slow_next(agi_port, call_uuid, answer_after_s=0.3)
+        # Every variable of the step, the last one included: the session ran to its end.
+        assert variables == {
+            "VOICE_AGENT_ACTION": "voicemail",
+            "VOICE_AGENT_TARGET": "",
+            "VOICE_AGENT_STATUS": "ok",
+        }, variables
+        assert await served.wait() == 0
 
 
 class CrashingSupervisor(Supervisor):
