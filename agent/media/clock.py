@@ -39,11 +39,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import sys
 from collections.abc import Callable
 from typing import Protocol
 
 import trio
-import trio.testing
 
 from agent.media.inbound import InboundPoller
 from dsp import WakeTimer
@@ -244,6 +244,10 @@ class MediaClock:
     def _open_timer(self) -> WakeTimer | None:
         """The precise timer, unless time is virtual (a test's MockClock: it must
         drive every wake-up) or the system has none (then Trio's deadlines)."""
-        if not self._precise or isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
+        # A MockClock is only there if trio.testing was imported (importing it here
+        # would pull pytest into a serving process).
+        testing = sys.modules.get("trio.testing")
+        clock = trio.lowlevel.current_clock()
+        if not self._precise or (testing is not None and isinstance(clock, testing.MockClock)):
             return None
         return WakeTimer.open()
