@@ -205,13 +205,14 @@ class MediaClock:
                 # Caller audio waits for the next wake-up when that is within a slot
                 # (so busy calls share wake-ups both ways); otherwise its arrival
                 # wakes the task (the poll watches the timer too).
+                now = current_time()
                 fd = inbound.fileno
-                if fd is None or wake_at - current_time() <= slot:
+                if fd is None or wake_at - now <= slot:
                     fd = None if timer is None else timer.fileno()
                 if timer is not None and wake_at != self._armed_at:
                     # (Set for the same time and not yet fired, it stays as it is:
                     # a wake-up for caller audio then costs no timer call.)
-                    self._arm(timer, wake_at, current_time())
+                    self._arm(timer, wake_at, now)
                 with trio.CancelScope(deadline=math.inf if timer else wake_at) as scope:
                     self._sleep = scope
                     if fd is not None:

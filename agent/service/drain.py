@@ -11,6 +11,7 @@ import trio
 from agent.media.call import Call
 from agent.media.server import CallRegistry
 from agent.pbx.callflow import SHUTDOWN_REASON
+from agent.pbx.fastagi import SessionCount
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,13 @@ async def drain_calls(
 
 
 async def wait_for_next_steps(
-    store: Any,
-    clock: Callable[[], float],
-    grace_s: float,
-    sessions_open: Callable[[], int] = lambda: 0,
+    store: Any, clock: Callable[[], float], grace_s: float, sessions: SessionCount
 ) -> None:
     """Keep FastAGI up until every decided call has had its ``next`` step and every
-    session has ended (or grace_s): a session cancelled mid-reply resets Asterisk's
-    connection."""
+    session of ``sessions`` has ended (or grace_s): a session cancelled mid-reply
+    resets Asterisk's connection."""
     with trio.move_on_after(grace_s):
-        while await _awaiting_next(store, clock()) or sessions_open():
+        while await _awaiting_next(store, clock()) or sessions.open:
             await trio.sleep(0.05)
 
 

@@ -263,10 +263,7 @@ class Service:
                 )
             if self.agi is not None:
                 await wait_for_next_steps(
-                    self.store,
-                    self.clock,
-                    self.settings.next_grace_s,
-                    sessions_open=lambda: self.agi_sessions.open,
+                    self.store, self.clock, self.settings.next_grace_s, self.agi_sessions
                 )
             log.info("shutdown complete (%s)", self.drain_result)
             services.cancel_scope.cancel()

@@ -194,10 +194,7 @@ class Supervisor:
             # Until every call's next step is collected and its session has ended: a
             # session cancelled mid-reply resets Asterisk's connection (as serve does).
             await wait_for_next_steps(
-                self.store,
-                time.monotonic,
-                self.settings.next_grace_s,
-                sessions_open=lambda: self.agi_sessions.open,
+                self.store, time.monotonic, self.settings.next_grace_s, self.agi_sessions
             )
             log.info("all workers stopped")
             nursery.cancel_scope.cancel()
