@@ -40,6 +40,7 @@ from agent.dialogue.tools import TOOL_NAMES, InvalidToolCall, ToolResult
 from agent.dialogue.workflow import CallTool, EndCall, KeepPending, Transfer
 from agent.dialogue.workflow_results import callback_result
 from agent.media.playout import Utterance
+from agent.providers.channels import send_eagerly
 from agent.providers.protocols import KeepsPending
 from agent.wire.jsonstream import ReplyFormatError, ResponseExtractor
 
@@ -216,7 +217,7 @@ class Turn:
             if self._sent and not self._sent[-1].isspace() and not text[0].isspace():
                 text = " " + text  # a new segment (after a tool call) starts a new sentence
             self._sent += text
-            await text_send.send(text)
+            await send_eagerly(text_send, text)
 
     async def _say_whole(self, text_send: trio.MemorySendChannel[str], text: str) -> None:
         """Speak a fixed text (already written for the ear) as a segment of its own."""

@@ -74,6 +74,8 @@ class TlsSocketStream(trio.abc.Stream):
     ``BrokenResourceError``; a ``send_all`` cancelled while OpenSSL holds a
     half-written record breaks the stream (the record cannot be taken back).
     ``aclose`` sends ``close_notify`` when it can without waiting, then closes.
+    ``send_all`` is a cancel point always but a schedule point only when it had to
+    wait for the socket (see there).
     """
 
     def __init__(self, sock: ssl.SSLSocket, where: str) -> None:
@@ -138,7 +140,7 @@ class TlsSocketStream(trio.abc.Stream):
         try:
             await checkpoint_if_cancelled()
             self._usable()
-            view, sock, fd, waited = memoryview(data), self._sock, self._fd, False
+            view, sock, fd = memoryview(data), self._sock, self._fd
             while view:
                 try:
                     # Without partial writes OpenSSL takes all of it or, when the
@@ -152,15 +154,16 @@ class TlsSocketStream(trio.abc.Stream):
                     wait = trio.lowlevel.wait_readable
                 except OSError as exc:  # ssl.SSLError included
                     raise self._break(exc) from exc
-                waited = True
                 try:
                     await wait(fd)
                 except trio.Cancelled as exc:
                     self._broken = exc  # a record may be half out: nothing can follow it
                     raise
                 self._usable()  # closed by another task meanwhile
-            if not waited:
-                await cancel_shielded_checkpoint()
+            # No schedule point after a send the socket took at once (a cancel point
+            # it is, above): every sender here (trio-websocket's, behind its lock,
+            # itself a schedule point; httpcore's request) then reads, so a send
+            # costs no extra trip round the run loop per message.
         finally:
             self._sending = False
 

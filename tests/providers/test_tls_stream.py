@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
+import trio.testing
 import trio_websocket
 
 from agent.base.errors import ProviderConnectError
@@ -150,6 +151,42 @@ async def test_cancelled_mid_send_the_stream_is_broken_and_still_closes(tmp_path
                 await stream.send_all(b"more")
             await stream.aclose()
             release.set()
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_send_the_socket_takes_at_once_is_a_cancel_point_not_a_schedule_point(tmp_path):
+    """What the socket takes at once costs the sender no trip round the run loop (its
+    callers, trio-websocket behind a lock, httpcore before a read, reach one anyway);
+    a cancelled sender is still stopped before anything is written."""
+    tls = LoopbackTLS(tmp_path)
+    got: list[bytes] = []
+
+    async def reads(stream: trio.SSLStream) -> None:
+        await stream.do_handshake()
+        while data := await stream.receive_some():
+            got.append(data)
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            port = await serve_tls(nursery, tls, reads)
+            stream = await connect(port, tls)
+            ran: list[int] = []
+
+            async def other() -> None:
+                ran.append(1)
+
+            nursery.start_soon(other)  # runs at the sender's next schedule point
+            await stream.send_all(b"hello")
+            assert ran == []
+            await trio.testing.wait_all_tasks_blocked()
+            assert ran == [1]
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await stream.send_all(b"never")
+            assert scope.cancelled_caught
+            await stream.aclose()
+            while b"".join(got) != b"hello":  # the server has all of it, and only it
+                await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
 
 

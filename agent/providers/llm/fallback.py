@@ -31,6 +31,7 @@ import trio
 from agent.base.errors import ProviderError, ProviderTimeout
 from agent.base.events import LlmEvent, Message, TextDelta, ToolCall, ToolSpec
 from agent.providers.attempt import AttemptChannel
+from agent.providers.channels import send_eagerly
 from agent.providers.protocols import LanguageModel
 
 
@@ -56,17 +57,16 @@ class _AttemptOut(AttemptChannel[LlmEvent]):
     async def send(self, value: LlmEvent) -> None:
         self._check_open()
         if self.forwarded_content:
-            await self._out.send(value)
+            await send_eagerly(self._out, value)
         elif isinstance(value, (TextDelta, ToolCall)):
             self._budget.deadline = math.inf  # content came in time
             self.forwarded_content = True  # from here on an error is not retried
             held, self.held = self.held, []
             for earlier in held:
-                await self._out.send(earlier)
-            await self._out.send(value)
+                await send_eagerly(self._out, earlier)
+            await send_eagerly(self._out, value)
         else:
-            self.held.append(value)
-            await trio.lowlevel.checkpoint()  # a send is a checkpoint, as a channel's
+            self.held.append(value)  # (no yield: as send_eagerly into room)
 
 
 class FallbackChain:

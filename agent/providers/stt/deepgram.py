@@ -41,6 +41,7 @@ from agent.base.errors import (
 )
 from agent.base.events import SttEvent, Transcript
 from agent.base.tls import client_context
+from agent.providers.channels import send_eagerly
 from agent.providers.shielded import shielded_nursery
 from agent.providers.stt.deepgram_batch import AudioBatcher, AudioLedger
 from agent.providers.stt.deepgram_settings import DeepgramSettings
@@ -417,6 +418,6 @@ class DeepgramStt:
                 log.debug("deepgram: metadata, request_id=%s", parsed.request_id)
             for event in parsed.events if listening else ():
                 try:
-                    await out.send(event)
+                    await send_eagerly(out, event)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     listening = False  # nobody reads transcripts any more; keep draining

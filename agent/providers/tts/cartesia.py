@@ -41,6 +41,7 @@ from agent.base.errors import (
 )
 from agent.base.events import AudioChunk
 from agent.base.tls import client_context
+from agent.providers.channels import send_eagerly
 from agent.providers.shielded import shielded_nursery
 from agent.providers.tls_stream import open_provider_stream
 from agent.providers.tts.cartesia_turn import CartesiaTurn, Connection, Counters
@@ -265,7 +266,7 @@ class CartesiaTts:
         for inbox in targets:
             # A closed inbox means that turn has just ended.
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await inbox.send(message)
+                await send_eagerly(inbox, message)
 
     # --- turn scope -------------------------------------------------------
 

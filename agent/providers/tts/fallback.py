@@ -2,10 +2,10 @@
 
 ``FallbackTts([cartesia, elevenlabs, espeak])`` is one call-scoped session.
 ``run`` starts the first voice that comes up (a refused handshake at call start
-moves on at once); the others are started only when needed. ``speak`` reads
-the turn's text itself and forwards it, remembering what it took; the voice's
-audio goes to the turn from the voice's own task through ``_AudioOut``, which
-notes the text it covers. So when the voice fails mid-turn with a
+moves on at once); the others are started only when needed. The voice reads
+the turn's text through ``_TextIn``, which remembers what it took, and its
+audio goes to the turn from its own task through ``_AudioOut``, which notes the
+text it covers (neither is a forwarding task). So when the voice fails mid-turn with a
 ``ProviderError`` the turn goes on with the next voice:
 
 * nothing was heard yet: the next voice says all the text taken so far, then
@@ -23,7 +23,6 @@ failed, the last error is raised with the others as notes. Cancelling ``speak``
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +32,7 @@ import trio
 from agent.base.errors import ConfigError, ProviderError
 from agent.base.events import AudioChunk
 from agent.providers.attempt import AttemptChannel
+from agent.providers.channels import send_eagerly
 from agent.providers.protocols import TextToSpeech
 
 __all__ = ["FallbackTts", "replay_after"]
@@ -77,9 +77,43 @@ class _AudioOut(AttemptChannel[AudioChunk]):
 
     async def send(self, value: AudioChunk) -> None:
         self._check_open()
-        await self._out.send(value)
+        await send_eagerly(self._out, value)
         self._progress.audio_bytes += len(value.pcm)
         self._progress.covered += value.text
+
+
+class _TextIn(trio.abc.ReceiveChannel[str]):
+    """The turn's text as one attempt's voice reads it: ``replay`` first, then the
+    turn's own channel, each fragment noted in ``progress.taken`` as the voice takes
+    it (so a failure replays it). Read in the voice's task: no forwarding task, no
+    trip round the run loop per fragment. Closing it closes only the attempt's view:
+    the next attempt reads on from the same channel."""
+
+    def __init__(
+        self, text: trio.MemoryReceiveChannel[str], replay: str, progress: _Progress
+    ) -> None:
+        self._text = text
+        self._replay = replay
+        self._progress = progress
+        self._closed = False
+
+    async def receive(self) -> str:
+        if self._closed:
+            raise trio.ClosedResourceError("the attempt's text channel is closed")
+        if self._replay.strip():
+            fragment, self._replay = self._replay, ""
+            await trio.lowlevel.checkpoint()
+        else:
+            # A replay of bare whitespace (the space after the last word heard) goes
+            # with the next fragment: alone it would be a fragment saying nothing.
+            fragment = self._replay + await self._text.receive()
+            self._replay = ""
+        self._progress.taken += fragment
+        return fragment
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await trio.lowlevel.checkpoint()
 
 
 class _Status:
@@ -218,29 +252,12 @@ class FallbackTts:
         progress: _Progress,
     ) -> ProviderError | None:
         """One voice speaks ``replay`` then the rest of ``text``; its error, if any."""
-        text_send, text_recv = trio.open_memory_channel[str](math.inf)
+        text_in = _TextIn(text, replay, progress)
         audio = _AudioOut(out, progress)
-        failure: ProviderError | None = None
-
-        async def feed() -> None:
-            async with text_send:
-                if replay:
-                    progress.taken += replay
-                    text_send.send_nowait(replay)
-                async for fragment in text:
-                    progress.taken += fragment  # before sending: a failure replays it
-                    try:
-                        text_send.send_nowait(fragment)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        return  # the voice is gone; the fragment is replayed
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(feed)
-            # Closed here too: not every voice closes its channels when done.
-            async with text_recv, audio:
-                try:
-                    await voice.speak(text_recv, audio)  # type: ignore[arg-type]
-                except ProviderError as exc:
-                    failure = exc
-                    nursery.cancel_scope.cancel()
-        return failure
+        # Closed here too: not every voice closes its channels when done.
+        async with text_in, audio:
+            try:
+                await voice.speak(text_in, audio)  # type: ignore[arg-type]
+            except ProviderError as exc:
+                return exc
+        return None
