@@ -187,13 +187,16 @@ class ConversationBrain:
             self._execute(self.taker.stt_event(event, now), now)
 
     async def _timer(self) -> None:
+        # Sleeps until the turn-taker's next deadline, which ``_execute`` moves on the
+        # scope itself: the task wakes only when one is due, not at every input.
         while True:
-            deadline = self.taker.next_deadline()
+            deadline = self._deadline
             with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
                 self._timer_scope = scope
                 await trio.sleep_forever()
             self._timer_scope = None
             now = trio.current_time()
+            deadline = self._deadline
             if deadline is not None and now >= deadline:
                 self._execute(self.taker.tick(now), now)
 
@@ -297,9 +300,11 @@ class ConversationBrain:
                 self._keypad.press(action.digit, self._nursery, self._submit_digits)
         # Every input of the turn-taker passes here, so this is its next deadline
         # until the next input (read per frame by on_audio without recomputing it).
-        self._deadline = self.taker.next_deadline()
-        if self._timer_scope is not None:
-            self._timer_scope.cancel()  # re-arm at the new next deadline
+        deadline = self.taker.next_deadline()
+        if deadline != self._deadline:
+            self._deadline = deadline
+            if self._timer_scope is not None:
+                self._timer_scope.deadline = math.inf if deadline is None else deadline
 
     def _barge_in(self) -> None:
         self.playout.clear()

@@ -45,6 +45,7 @@ class Phone:
         self._pcm = b""
         self._played = trio.Event()
         self._played.set()
+        self.stalled = False  # True: no frames go (a stream that stalls, not a hang-up)
 
     async def run(self) -> None:
         await self.stream.send(Identify(uuid.uuid4()))
@@ -56,7 +57,8 @@ class Phone:
                 if not self._pcm:
                     self._played.set()
                 try:
-                    await self.stream.send(Audio(frame.ljust(FRAME, b"\0")))
+                    if not self.stalled:
+                        await self.stream.send(Audio(frame.ljust(FRAME, b"\0")))
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     return
                 next_at += 0.02
@@ -136,7 +138,7 @@ class Rig:
 QUOTE = ToolResult("get_quote", "ok", {"service": "Leak repair", "currency": "GBP", "fixed": 85.0})
 
 
-def scripted_factory(stt, llm, tts, tools, params=None):
+def scripted_factory(stt, llm, tts, tools, params=None, turn_taking=None):
     """The conversation's brain factory on these fakes: every call gets the same ones,
     the example companies, and Tuesday 10:00 as the time of day."""
     return conversation_brain_factory(
@@ -146,18 +148,21 @@ def scripted_factory(stt, llm, tts, tools, params=None):
         tools=lambda call, company: tools,
         companies=DIRECTORY,
         params=params,
+        turn_taking=turn_taking,
         epoch=lambda: TUESDAY_10,
     )
 
 
 @asynccontextmanager
-async def open_call(stt_script, replies, *, tools=None, params=None, stt_kwargs=None, stt=None):
+async def open_call(
+    stt_script, replies, *, tools=None, params=None, stt_kwargs=None, stt=None, turn_taking=None
+):
     client, server = trio.testing.memory_stream_pair()
     stt = stt if stt is not None else ScriptedStt(stt_script, **(stt_kwargs or {}))
     llm = ScriptedLlm(replies)
     tts = ToneTts()
     tools = tools or FakeTools({"get_quote": QUOTE})
-    factory = scripted_factory(stt, llm, tts, tools, params)
+    factory = scripted_factory(stt, llm, tts, tools, params, turn_taking)
     calls: list = []
     phone = Phone(client)
 

@@ -15,6 +15,7 @@ from agent.conversation import (
     conversation_brain_factory,
 )
 from agent.demo.signals import speechlike
+from agent.dialogue.turntaking import TurnTakingParams
 from tests.conversation.call_rig import (
     DIRECTORY,
     QUOTE,
@@ -222,6 +223,22 @@ async def test_false_interruption_pauses_then_resumes(autojump_clock):
         assert stats["false_interruptions"] == 1 and stats["barge_ins"] == 0
         assert text in rig.phone.heard_text()
         assert len(rig.llm.runs) == 1
+
+
+async def test_the_turn_takers_deadlines_fire_with_no_caller_frames(autojump_clock):
+    """A deadline is checked at every caller frame and, when none comes (the stream
+    stalls), by the brain's timer, whose sleep follows each new deadline: the
+    reprompt after the caller's silence comes on time, frames or not."""
+    turn_taking = TurnTakingParams(reprompt_after_s=2.0)
+    async with open_call([], [], turn_taking=turn_taking) as rig:
+        await rig.greeted()
+        rig.phone.stalled = True
+        greeted_at = rig.brain._greeting.utterance.last_frame_at
+        quiet_from = greeted_at + 0.1  # (the greeting's last frame reaches the phone)
+        await rig.until(lambda: "still there" in rig.phone.heard_text(since=quiet_from))
+        reprompt_at = rig.phone.voiced_times(since=quiet_from)[0]
+        assert 2.0 <= reprompt_at - greeted_at < 2.5
+        rig.phone.stalled = False
 
 
 async def test_llm_error_before_audio_gives_a_spoken_apology(autojump_clock):
