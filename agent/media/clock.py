@@ -82,7 +82,8 @@ class MediaClock:
         self._heap: list[tuple[float, int, ClockMember]] = []
         self._live: dict[ClockMember, int] = {}
         self._seq = itertools.count()
-        self._sleep: trio.CancelScope | None = None
+        self._sleeping = False  # the task waits (for the timer, a caller or a deadline)
+        self._sleep: trio.CancelScope | None = None  # its wait's scope, without a timer
         self._wake_at = math.inf  # when the sleeping task wakes for its next frame
         self._timer: WakeTimer | None = None  # the task's precise timer, while it runs
         self._armed_at = math.inf  # when the timer fires (inf: disarmed, or fired)
@@ -100,12 +101,11 @@ class MediaClock:
         seq = next(self._seq)
         self._live[member] = seq
         heapq.heappush(self._heap, (due, seq, member))
-        sleep = self._sleep
-        if sleep is not None and due < self._wake_at:
+        if self._sleeping and due < self._wake_at:
             self._wake_at = due
-            if self._timer is None:
-                sleep.deadline = due  # wakes the task now when due is in the past
-            else:
+            if self._sleep is not None:
+                self._sleep.deadline = due  # wakes the task now when due is in the past
+            elif self._timer is not None:
                 self._arm(self._timer, due, trio.current_time())
         if not self._running:
             self._running = True
@@ -153,8 +153,8 @@ class MediaClock:
             # Stale entries hold their members (and their calls) until popped: with
             # no member left, nothing in the heap is current.
             self._heap.clear()
-            if self._sleep is not None and not self.inbound.members:
-                self._sleep.cancel()  # the task ends: nothing left to drive
+            if not self.inbound.members:
+                self._wake()  # the task ends: nothing left to drive
 
     def _inbound_changed(self) -> None:
         """A call joined or left the inbound poll: start the task, or have it look
@@ -164,11 +164,19 @@ class MediaClock:
             if self.inbound.members:
                 self._running = True
                 self._nursery.start_soon(self._run)
-        elif self._sleep is not None:
-            if self._live or self.inbound.members:
-                self._sleep.deadline = -math.inf
-            else:
-                self._sleep.cancel()
+        else:
+            self._wake()  # it looks again (or ends, with no member left)
+
+    def _wake(self) -> None:
+        """Have the sleeping task go round its loop now. With the timer this is the
+        timer fired at once, so a wait needs no cancel scope of its own."""
+        if not self._sleeping:
+            return
+        if self._sleep is not None:
+            self._sleep.deadline = -math.inf
+        elif self._timer is not None:
+            now = trio.current_time()
+            self._arm(self._timer, now, now)  # (fires at once: a time not ahead)
 
     async def _run(self) -> None:
         heap, live, slot, inbound = self._heap, self._live, self.slot_s, self.inbound
@@ -213,14 +221,22 @@ class MediaClock:
                     # (Set for the same time and not yet fired, it stays as it is:
                     # a wake-up for caller audio then costs no timer call.)
                     self._arm(timer, wake_at, now)
-                with trio.CancelScope(deadline=math.inf if timer else wake_at) as scope:
-                    self._sleep = scope
-                    if fd is not None:
-                        await trio.lowlevel.wait_readable(fd)
-                    else:
-                        await trio.sleep_forever()
-                self._sleep = None
+                self._sleeping = True
+                if timer is not None:
+                    # The timer wakes it (armed for the next frame, or at once by
+                    # ``_wake``), or a caller's audio when fd is the poll.
+                    await trio.lowlevel.wait_readable(fd)
+                else:
+                    with trio.CancelScope(deadline=wake_at) as scope:
+                        self._sleep = scope
+                        if fd is not None:
+                            await trio.lowlevel.wait_readable(fd)
+                        else:
+                            await trio.sleep_forever()
+                    self._sleep = None
+                self._sleeping = False
         finally:
+            self._sleeping = False
             self._sleep = None
             self._wake_at = math.inf
             self._running = False

@@ -100,3 +100,42 @@ async def test_the_timer_wakes_the_clock_while_it_waits_for_caller_audio(nursery
                 await member.done.wait()
             polled.cancel_scope.cancel()
     assert len(member.ticked) == 1
+
+
+async def test_a_caller_joining_wakes_the_clock_sleeping_on_its_timer(nursery):
+    """The task waits with no cancel scope of its own: a caller joining the poll while
+    it sleeps for a far frame fires the timer at once, so the caller is read now."""
+    clock = MediaClock(nursery)
+    far = Member(due=0)
+    clock.schedule(far, trio.current_time() + 60)  # asleep on the timer alone
+    await trio.sleep(0.01)
+    ours, theirs = socket.socketpair()
+    read = trio.Event()
+    with ours, theirs:
+
+        class Reader:
+            def inbound_ready(self) -> bool:
+                ours.recv(4096)
+                read.set()
+                return True
+
+        theirs.send(b"x")
+        async with trio.open_nursery() as polled:
+            polled.start_soon(clock.inbound.serve, ours.fileno(), Reader())
+            with trio.fail_after(10):
+                await read.wait()
+            polled.cancel_scope.cancel()
+    assert not far.ticked
+    clock.remove(far)
+
+
+async def test_the_last_member_leaving_ends_the_sleeping_clock_task(nursery):
+    clock = MediaClock(nursery)
+    far = Member(due=0)
+    clock.schedule(far, trio.current_time() + 60)
+    await trio.sleep(0.01)
+    assert len(nursery.child_tasks) == 1  # the clock's task, asleep for a minute
+    clock.remove(far)
+    with trio.fail_after(10):
+        while nursery.child_tasks:
+            await trio.sleep(0.001)
