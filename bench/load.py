@@ -244,6 +244,20 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
                 for name, n in after["task_steps"].items()
             }
             result["task_steps_per_call_s"] = round(sum(steps.values()), 1)
+            if "io_waits" in after:  # run-loop passes (each an epoll_wait), and those that slept
+                passes, slept = (
+                    b - a for a, b in zip(before["io_waits"], after["io_waits"], strict=True)
+                )
+                result["run_loop_passes_per_call_s"] = round(passes / call_seconds, 1)
+                result["run_loop_sleeps_per_call_s"] = round(slept / call_seconds, 1)
+            if "task_seconds" in after:  # microseconds inside each task's steps
+                spent = {
+                    name: (t - before["task_seconds"].get(name, 0.0)) * 1e6 / call_seconds
+                    for name, t in after["task_seconds"].items()
+                }
+                result["task_us_per_call_s"] = {
+                    name: round(us, 1) for name, us in sorted(spent.items(), key=lambda kv: -kv[1])
+                }
             result["task_steps_by_task"] = {
                 name: round(n, 2) for name, n in sorted(steps.items(), key=lambda kv: -kv[1]) if n
             }
@@ -311,6 +325,12 @@ def print_step(r: dict) -> None:
         )
         print(
             f"        task steps per call-second: {r['task_steps_per_call_s']} ({top})", flush=True
+        )
+    if "run_loop_passes_per_call_s" in r:
+        print(
+            f"        run-loop passes per call-second: {r['run_loop_passes_per_call_s']}"
+            f" ({r['run_loop_sleeps_per_call_s']} of them could sleep)",
+            flush=True,
         )
     if "frame_budget_us" in r:
         print_budget(r["frame_budget_us"])

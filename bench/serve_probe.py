@@ -70,6 +70,9 @@ class Probe:
         gc.callbacks.append(self._gc_callback)
         # Task steps by task name (--count-steps): each is a trip round the run loop.
         self.task_steps: collections.Counter[str] = collections.Counter()
+        self.task_seconds: collections.Counter[str] = collections.Counter()
+        # Trips round the run loop (each an epoll_wait), and those that slept (--count-steps).
+        self.io_waits = [0, 0]
         self.long_steps: dict[str, list[float]] = {}
         self.frames_sent = 0
         self.late_frames = 0
@@ -132,6 +135,8 @@ async def control(stream: trio.SocketStream, probe: Probe, registry: CallRegistr
                         "gc_seconds": probe.gc_seconds,
                         "gc_collections": probe.gc_collections,
                         "task_steps": dict(probe.task_steps),
+                        "io_waits": probe.io_waits,
+                        "task_seconds": dict(probe.task_seconds),
                         "long_steps": probe.long_steps,
                         **registry.statistics(),
                     }
@@ -143,10 +148,23 @@ class StepCounter(trio.abc.Instrument):
     (what holds the media clock's task back): an instrument, a little cost on every
     step."""
 
-    def __init__(self, steps: collections.Counter[str], long: dict[str, list[float]]) -> None:
+    def __init__(
+        self,
+        steps: collections.Counter[str],
+        seconds: collections.Counter[str],
+        long: dict[str, list[float]],
+        io_waits: list[int],
+    ) -> None:
         self.steps = steps
+        self.seconds = seconds  # wall time inside steps, by task name
         self.long = long  # name -> [count, total s, max s] of steps >= LONG_STEP_S
+        self.io_waits = io_waits  # [run-loop passes, passes that could sleep]
         self._started = 0.0
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.io_waits[0] += 1
+        if timeout > 0:
+            self.io_waits[1] += 1
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         self.steps[task.name] += 1
@@ -154,6 +172,7 @@ class StepCounter(trio.abc.Instrument):
 
     def after_task_step(self, task: trio.lowlevel.Task) -> None:
         took = time.perf_counter() - self._started
+        self.seconds[task.name] += took
         if took >= LONG_STEP_S:
             entry = self.long.setdefault(task.name, [0, 0.0, 0.0])
             entry[0] += 1
@@ -171,7 +190,9 @@ async def main_async(args: argparse.Namespace) -> None:
             client = shared.client
         probe = Probe()
         if args.count_steps:
-            trio.lowlevel.add_instrument(StepCounter(probe.task_steps, probe.long_steps))
+            trio.lowlevel.add_instrument(
+                StepCounter(probe.task_steps, probe.task_seconds, probe.long_steps, probe.io_waits)
+            )
         registry = CallRegistry()
         factory = conversation_factory(os.environ, llm_client=client)
         if not args.no_observe:  # records and per-call metrics, as serve always runs them
