@@ -125,15 +125,12 @@ async def run_mode(
             env = process.env
         # In this process the clients' TLS context reads the CA from the environment.
         os.environ.update({k: v for k, v in env.items() if k == "VOICE_AGENT_CA_FILE"})
-        client = None
+        shared = None
         if shared_client:  # serve's pooled client (its limits and TLS context)
             shared = SharedClient()
             await nursery.start(shared.run)
-            client = shared.client
         turn_taking = TurnTakingParams(preemptive=preemptive)
-        factory, traces = traced(
-            conversation_factory(env, turn_taking=turn_taking, llm_client=client)
-        )
+        factory, traces = traced(conversation_factory(env, turn_taking=turn_taking, shared=shared))
         settings = ServerSettings(port=0, brain="conversation")
         vad = None if vad_stop_ms is None else VadParams(stop_ms=vad_stop_ms)
         listeners = await nursery.start(

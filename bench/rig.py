@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import httpx
 import numpy as np
 import trio
 
@@ -52,7 +51,7 @@ from agent.conversation import conversation_brain_factory
 from agent.demo.signals import speechlike
 from agent.dialogue.tools import ToolResult
 from agent.dialogue.turntaking import TurnTakingParams
-from agent.media.call import BrainFactory, Call
+from agent.media.call import BrainFactory
 from tests.fakes.cartesia import FakeCartesia
 from tests.fakes.deepgram import FakeDeepgram
 from tests.fakes.openai import FakeOpenAIServer, ScriptedReply
@@ -272,26 +271,19 @@ def conversation_factory(
     env: Mapping[str, str],
     *,
     turn_taking: TurnTakingParams | None = None,
-    llm_client: httpx.AsyncClient | None = None,
+    shared: Any | None = None,
 ) -> BrainFactory:
     """The conversation brain as ``agent.service.wiring`` wires it, with the registry's providers.
 
-    ``llm_client``: one pooled HTTP client for the LLM, as ``serve`` runs it (its
-    ``SharedClient`` service); without it each turn makes its own client."""
-    from agent.providers.llm.openai_compat import language_model_from_env
+    ``shared``: the LLM's pooled client, a running ``SharedClient``, as ``serve`` runs
+    it; without it each turn makes its own client."""
     from agent.providers.registry import chosen, llm_factory, stt_factory, tts_factory
 
     companies = load_companies(str(COMPANIES))
     assert companies.default_id is not None
     default = companies.get(companies.default_id)
     stt, llm, tts = chosen(env)
-    if llm_client is None:
-        make_llm = llm_factory(llm, env, company_for=lambda call: default)
-    else:
-        shared = language_model_from_env({**env, "LLM_PROVIDER": llm}, client=llm_client)
-
-        def make_llm(call: Call) -> Any:
-            return shared
+    make_llm = llm_factory(llm, env, company_for=lambda call: default, shared=shared)
 
     return conversation_brain_factory(
         stt=stt_factory(stt, env),

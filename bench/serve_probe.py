@@ -183,18 +183,17 @@ class StepCounter(trio.abc.Instrument):
 async def main_async(args: argparse.Namespace) -> None:
     async with contextlib.AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
-        client = None
+        shared = None
         if args.shared_llm_client:  # serve's pooled client (its limits and TLS context)
             shared = SharedClient()
             await nursery.start(shared.run)
-            client = shared.client
         probe = Probe()
         if args.count_steps:
             trio.lowlevel.add_instrument(
                 StepCounter(probe.task_steps, probe.task_seconds, probe.long_steps, probe.io_waits)
             )
         registry = CallRegistry()
-        factory = conversation_factory(os.environ, llm_client=client)
+        factory = conversation_factory(os.environ, shared=shared)
         if not args.no_observe:  # records and per-call metrics, as serve always runs them
             observability = await nursery.start(
                 functools.partial(run_observability, exporter=False, count_active_calls=False)

@@ -6,13 +6,15 @@ are translated here, once, into the ``ProviderError`` tree; the client never
 retries (``FallbackChain`` decides that). Cancelling the caller's scope closes
 the response and its connection, which is how a barge-in stops generation.
 
-Pass a shared ``httpx.AsyncClient`` to reuse connections across turns (saves
-the TLS handshake on every reply); without one, each ``run`` opens and closes
-its own.
+The service's ``SharedClient`` keeps connections alive across turns and calls
+(it saves a TLS handshake on every reply), on ``Http1Pool``, the lean client of
+``agent.providers.llm.http1``. An ``httpx.AsyncClient`` handed in is used as it
+is (httpx then does the pooling); without either, each ``run`` makes its own.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -24,7 +26,7 @@ import trio
 from agent.base.errors import ProviderConnectError, ProviderError, ProviderTimeout
 from agent.base.events import LlmEvent, Message, ToolSpec
 from agent.base.tls import client_context
-from agent.providers.llm.lean_http import LeanTransport
+from agent.providers.llm.http1 import Http1Pool
 from agent.providers.llm.openai_settings import PRESETS, LlmSettings
 from agent.providers.llm.openai_wire import (
     ChatStreamParser,
@@ -47,22 +49,31 @@ class SharedClient:
     of ms) on every turn's critical path. ``run`` holds it open as a service task;
     while it is not running each request makes its own client.
 
-    Its TLS runs on the lean stream the WebSockets use (``lean_http.LeanTransport``:
-    OpenSSL on the socket, not Trio's pure-Python ``SSLStream``), unless the
-    environment names a proxy (``HTTPS_PROXY`` and the like), which only httpx's own
-    transport honours; ``lean`` says which."""
+    It is the lean ``Http1Pool`` (``pool``: h11 on the TLS stream the WebSockets use),
+    unless the environment names a proxy (``HTTPS_PROXY`` and the like), which only
+    httpx honours: then an ``httpx.AsyncClient`` (``client``). ``lean`` says which."""
 
     def __init__(self) -> None:
         self.client: httpx.AsyncClient | None = None
+        self.pool: Http1Pool | None = None
         self.lean = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         context = client_context()
-        lean = not _environment_proxies()
-        transport = LeanTransport(context, limits) if lean else None
-        async with httpx.AsyncClient(limits=limits, verify=context, transport=transport) as client:
-            self.client, self.lean = client, lean
+        if not _environment_proxies():
+            pool = Http1Pool(context, max_idle=50)
+            self.pool, self.lean = pool, True
+            try:
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self.pool = None
+                with trio.CancelScope(shield=True):
+                    await pool.aclose()
+            return
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        async with httpx.AsyncClient(limits=limits, verify=context) as client:
+            self.client, self.lean = client, False
             try:
                 task_status.started()
                 await trio.sleep_forever()
@@ -105,6 +116,9 @@ class OpenAICompatibleLLM:
             body = build_request_body(self.settings, messages, tools)
             client = self._client
             if client is None and self._shared is not None:
+                if self._shared.pool is not None:
+                    await self._stream_lean(self._shared.pool, body, out)
+                    return
                 client = self._shared.client
             if client is not None:
                 await self._stream(client, body, out)
@@ -137,6 +151,38 @@ class OpenAICompatibleLLM:
                 await self._read_events(response, ChatStreamParser(self.name), out)
         except httpx.HTTPError as exc:
             raise self._translate(exc) from exc
+
+    async def _stream_lean(
+        self, pool: Http1Pool, body: dict, out: trio.MemorySendChannel[LlmEvent]
+    ) -> None:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        async with pool.post(
+            chat_url(self.settings),
+            request_headers(self.settings),
+            payload,
+            provider=self.name,
+            connect_timeout=self.settings.connect_timeout_s,
+            read_timeout=self.settings.timeout_s,
+        ) as response:
+            if response.status != 200:
+                content = await response.read(_MAX_ERROR_BODY)
+                raise status_error(
+                    self.name, response.status, response.headers, content, now=time.time()
+                )
+            self._check_content_type(response.headers)
+            parser = ChatStreamParser(self.name)
+            while chunk := await response.receive_some():
+                for event in parser.feed(chunk):
+                    await out.send(event)
+                if parser.done:
+                    # Read the body's end (normally only the last-chunk marker) so the
+                    # connection can serve the next turn; else it is closed.
+                    with trio.move_on_after(_DRAIN_S):
+                        while await response.receive_some():
+                            pass
+                    return
+            for event in parser.feed_eof():
+                await out.send(event)
 
     @staticmethod
     async def _read_events(
