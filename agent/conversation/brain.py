@@ -71,6 +71,7 @@ from agent.dialogue.workflow import (
     WorkflowConfig,
 )
 from agent.media.playout import Utterance
+from agent.providers.channels import receive_eagerly
 from dsp import VadTransition
 
 if TYPE_CHECKING:
@@ -180,7 +181,11 @@ class ConversationBrain:
 
     async def _stt_pump(self) -> None:
         observer = self.observer
-        async for event in self.feed.events:
+        while True:
+            try:
+                event = await receive_eagerly(self.feed.events)
+            except trio.EndOfChannel:
+                break
             now = trio.current_time()
             if observer is not None:
                 observer.stt_event(event, now)

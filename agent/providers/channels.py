@@ -1,18 +1,20 @@
-"""Passing a value on to the next task without a trip round the run loop for the sender.
+"""Passing values between a reply's tasks without a trip round the run loop each time.
 
 A reply crosses several tasks between the model's socket and the caller's ear
 (the model's reader, the turn, the voice's sender; the voice's reader, the turn,
 the playout), one channel between each two. ``MemorySendChannel.send`` is a
-schedule point even when the channel has room: the sending task goes to the back
-of the run queue and is resumed one pass later, so every hop of every token and
-every audio chunk cost two task steps (the receiver's and the sender's own), and a
-load profile showed those steps to be most of what a call costs beyond its frames.
+schedule point even when the channel has room, and ``receive`` even when a value
+is waiting: the task goes to the back of the run queue and is resumed one pass
+later. So every hop of every token and every audio chunk cost the sender a task
+step of its own, and so did every value a receiver found already queued; a load
+profile showed those steps to be most of what a call costs beyond its frames.
 
-``send_eagerly`` puts the value in at once when there is room (the receiver is
-woken as before) and only waits, as ``send`` does, when the channel is full. The
-sender then reaches its next checkpoint at its next read from a socket or a
-channel, which every sender here does within the same message; so a cancellation
-(a barge-in) still stops it there, a step later at most.
+``send_eagerly`` and ``receive_eagerly`` are the same calls without that schedule
+point when they need not wait: they are still cancel points (a cancelled task
+raises ``Cancelled`` there, as with ``send`` and ``receive``, so a barge-in
+stops a sender or a receiver at once), and they wait as before when the channel
+is full or empty. Each task here reaches a real schedule point at its next read
+from a socket or an empty channel.
 """
 
 from __future__ import annotations
@@ -20,15 +22,26 @@ from __future__ import annotations
 from typing import TypeVar
 
 import trio
+from trio.lowlevel import checkpoint_if_cancelled
 
-__all__ = ["send_eagerly"]
+__all__ = ["receive_eagerly", "send_eagerly"]
 
 T = TypeVar("T")
 
 
 async def send_eagerly(channel: trio.MemorySendChannel[T], value: T) -> None:
     """``channel.send(value)``, without yielding when the channel has room."""
+    await checkpoint_if_cancelled()
     try:
         channel.send_nowait(value)
     except trio.WouldBlock:
         await channel.send(value)
+
+
+async def receive_eagerly(channel: trio.MemoryReceiveChannel[T]) -> T:
+    """``channel.receive()``, without yielding when a value is waiting."""
+    await checkpoint_if_cancelled()
+    try:
+        return channel.receive_nowait()
+    except trio.WouldBlock:
+        return await channel.receive()

@@ -19,6 +19,7 @@ import trio_websocket
 
 from agent.base.errors import ProviderError, ProviderTimeout
 from agent.base.events import AudioChunk
+from agent.providers.channels import receive_eagerly
 from agent.providers.tts.cartesia_contexts import Segment, TurnContexts
 from agent.providers.tts.cartesia_wire import (
     PROVIDER,
@@ -195,7 +196,7 @@ class CartesiaTurn:
         while True:
             with trio.move_on_at(self._deadline) as self._waiting:
                 try:
-                    message = await self._receive.receive()
+                    message = await receive_eagerly(self._receive)
                 except trio.EndOfChannel:
                     raise self.connection.error or ProviderError(
                         PROVIDER, "connection lost", retryable=True

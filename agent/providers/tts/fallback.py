@@ -32,7 +32,7 @@ import trio
 from agent.base.errors import ConfigError, ProviderError
 from agent.base.events import AudioChunk
 from agent.providers.attempt import AttemptChannel
-from agent.providers.channels import send_eagerly
+from agent.providers.channels import receive_eagerly, send_eagerly
 from agent.providers.protocols import TextToSpeech
 
 __all__ = ["FallbackTts", "replay_after"]
@@ -106,7 +106,7 @@ class _TextIn(trio.abc.ReceiveChannel[str]):
         else:
             # A replay of bare whitespace (the space after the last word heard) goes
             # with the next fragment: alone it would be a fragment saying nothing.
-            fragment = self._replay + await self._text.receive()
+            fragment = self._replay + await receive_eagerly(self._text)
             self._replay = ""
         self._progress.taken += fragment
         return fragment
