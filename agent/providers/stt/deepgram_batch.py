@@ -214,11 +214,14 @@ class AudioLedger:
             raise ValueError(f"sample_rate={sample_rate}, max_seconds={max_seconds}: positive")
         self.bytes_per_second = sample_rate * 2
         self.max_bytes = max(2, int(max_seconds * self.bytes_per_second))
-        self._frames: deque[bytes] = deque()
-        self._held = 0  # bytes in _frames
-        self._base = 0  # call position (bytes) of _frames[0]
-        self._sent = 0  # how many of _frames went out on the current connection
-        self._sent_held = 0  # their bytes
+        # Two queues, each used at its ends only (a deque indexed in the middle walks
+        # its blocks): sent on this connection and not yet covered by a final, then
+        # not sent yet. The call position of the first frame of the two is _base.
+        self._sent: deque[bytes] = deque()
+        self._unsent: deque[bytes] = deque()
+        self._sent_held = 0  # bytes in _sent
+        self._unsent_held = 0  # bytes in _unsent
+        self._base = 0
         self._connection_start = 0  # call position (bytes) where this connection began
         self._taken_to = 0  # call position (bytes) where the message being sent ends
         self.pushed_bytes = 0
@@ -228,34 +231,35 @@ class AudioLedger:
     def push(self, frame: bytes) -> None:
         if not frame:
             return  # an empty binary frame means end of stream to Deepgram
-        self._frames.append(frame)
-        self._held += len(frame)
+        self._unsent.append(frame)
+        self._unsent_held += len(frame)
         self.pushed_bytes += len(frame)
-        while self._held > self.max_bytes and len(self._frames) > 1:
-            old = self._frames.popleft()
-            self._held -= len(old)
-            self._base += len(old)
-            if self._sent:
-                self._sent -= 1
+        while self._sent_held + self._unsent_held > self.max_bytes and (
+            len(self._sent) + len(self._unsent) > 1
+        ):
+            if self._sent:  # the oldest first: sent ones are older than unsent ones
+                old = self._sent.popleft()
                 self._sent_held -= len(old)
             else:
+                old = self._unsent.popleft()
+                self._unsent_held -= len(old)
                 self.dropped_bytes += len(old)
+            self._base += len(old)
 
     def next_unsent(self, limit: int) -> bytes | None:
         """The next message: whole unsent frames, as many as fit in ``limit`` bytes
         (one at least). ``mark_sent`` once it is out."""
-        if self._sent >= len(self._frames):
+        if not self._unsent:
             return None
-        parts = [self._frames[self._sent]]
-        size = len(parts[0])
-        for index in range(self._sent + 1, len(self._frames)):
-            frame = self._frames[index]
-            if size + len(frame) > limit:
+        parts: list[bytes] = []
+        size = 0
+        for frame in self._unsent:
+            if parts and size + len(frame) > limit:
                 break
             parts.append(frame)
             size += len(frame)
         self._taken_to = self.position + size
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def mark_sent(self) -> None:
         """The message from ``next_unsent`` is out.
@@ -263,14 +267,14 @@ class AudioLedger:
         By position, not by count: frames pushed (or dropped when full) while it
         was being written do not shift what it covered.
         """
-        while (
-            self._sent < len(self._frames)
-            and self.position + len(self._frames[self._sent]) <= self._taken_to
-        ):
-            size = len(self._frames[self._sent])
-            self.sent_bytes += size
+        unsent, sent = self._unsent, self._sent
+        while unsent and self.position + len(unsent[0]) <= self._taken_to:
+            frame = unsent.popleft()
+            size = len(frame)
+            self._unsent_held -= size
+            sent.append(frame)
             self._sent_held += size
-            self._sent += 1
+            self.sent_bytes += size
 
     @property
     def position(self) -> int:
@@ -280,12 +284,11 @@ class AudioLedger:
     def acknowledge(self, connection_seconds: float) -> None:
         """A final covers the connection's audio up to ``connection_seconds``."""
         covered = self._connection_start + int(connection_seconds * self.bytes_per_second)
-        while self._sent and self._base + len(self._frames[0]) <= covered:
-            old = self._frames.popleft()
-            self._held -= len(old)
-            self._base += len(old)
-            self._sent -= 1
+        sent = self._sent
+        while sent and self._base + len(sent[0]) <= covered:
+            old = sent.popleft()
             self._sent_held -= len(old)
+            self._base += len(old)
 
     def rewind(self) -> float:
         """A new connection: resend from the oldest unacknowledged frame.
@@ -293,11 +296,13 @@ class AudioLedger:
         Returns that frame's position in the call (seconds), the offset to add to
         the new connection's timestamps.
         """
-        self._sent = 0
+        self._sent.extend(self._unsent)
+        self._unsent, self._sent = self._sent, deque()
+        self._unsent_held += self._sent_held
         self._sent_held = 0
         self._connection_start = self._base
         return self._base / self.bytes_per_second
 
     @property
     def unsent_bytes(self) -> int:
-        return self._held - self._sent_held
+        return self._unsent_held
