@@ -14,6 +14,7 @@ is (httpx then does the pooling); without either, each ``run`` makes its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
@@ -60,25 +61,20 @@ class SharedClient:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         context = client_context()
-        if not _environment_proxies():
-            pool = Http1Pool(context, max_idle=50)
-            self.pool, self.lean = pool, True
+        async with contextlib.AsyncExitStack() as stack:
+            if _environment_proxies():
+                limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+                client = httpx.AsyncClient(limits=limits, verify=context)
+                self.client = await stack.enter_async_context(client)
+            else:
+                self.pool = Http1Pool(context, max_idle=50)
+                stack.push_async_callback(self.pool.aclose)  # (closes even when cancelled)
+            self.lean = self.pool is not None
             try:
                 task_status.started()
                 await trio.sleep_forever()
             finally:
-                self.pool = None
-                with trio.CancelScope(shield=True):
-                    await pool.aclose()
-            return
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        async with httpx.AsyncClient(limits=limits, verify=context) as client:
-            self.client, self.lean = client, False
-            try:
-                task_status.started()
-                await trio.sleep_forever()
-            finally:
-                self.client = None
+                self.client = self.pool = None
 
 
 def _environment_proxies() -> bool:
