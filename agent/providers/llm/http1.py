@@ -212,7 +212,8 @@ class Http1Pool:
                 raise ConfigError(f"{url!r} is not an http:// or https:// URL")
             default = 443 if parts.scheme == "https" else 80
             port = parts.port or default
-            host = parts.hostname if port == default else f"{parts.hostname}:{port}"
+            name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
+            host = name if port == default else f"{name}:{port}"
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             known = self._targets[url] = ((parts.scheme, parts.hostname, port), target, host)
         return known

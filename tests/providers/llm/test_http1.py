@@ -139,13 +139,17 @@ async def test_a_refused_connection_is_a_retryable_connect_error(tmp_path):
 Script = Callable[[int, int], str]  # (connection number, request number on it) -> action
 
 
-async def scripted_server(nursery: trio.Nursery, script: Script) -> tuple[str, list[int]]:
+async def scripted_server(
+    nursery: trio.Nursery, script: Script
+) -> tuple[str, list[int], list[dict[str, str]]]:
     """A plain HTTP server answering each request with a short event stream, or
     ("close") closing the connection instead, or ("reply-then-close") closing it
-    right after a whole reply; the base URL and the requests seen per connection."""
+    right after a whole reply; the base URL, the requests seen per connection and each
+    request's headers."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
     seen: list[int] = []
+    heads: list[dict[str, str]] = []  # each request's headers
 
     async def serve(stream: trio.SocketStream) -> None:
         number = len(seen)
@@ -160,6 +164,8 @@ async def scripted_server(nursery: trio.Nursery, script: Script) -> tuple[str, l
                         return
                     conn.receive_data(data)
                     continue
+                if type(event) is h11.Request:
+                    heads.append({k.decode(): v.decode() for k, v in event.headers})
                 if type(event) is not h11.EndOfMessage:
                     continue
                 seen[number] += 1
@@ -184,24 +190,27 @@ async def scripted_server(nursery: trio.Nursery, script: Script) -> tuple[str, l
                 conn.start_next_cycle()
 
     nursery.start_soon(trio.serve_listeners, serve, listeners)
-    return f"http://127.0.0.1:{port}/v1", seen
+    return f"http://127.0.0.1:{port}/v1", seen, heads
 
 
-async def two_turns(tmp_path, script: Script, **options) -> tuple[list, list, list[int], Http1Pool]:
+async def two_turns(tmp_path, script: Script, **options):
     async with trio.open_nursery() as nursery:
-        base_url, seen = await scripted_server(nursery, script)
+        base_url, seen, heads = await scripted_server(nursery, script)
         async with lean(LoopbackTLS(tmp_path), **options) as (shared, pool):
             llm = OpenAICompatibleLLM(LlmSettings(base_url=base_url, api_key="k"), shared=shared)
             first = await run_collect(llm)
             await trio.sleep(0.1)  # the server's close (if any) reaches us
             second = await run_collect(llm)
         nursery.cancel_scope.cancel()
-    return first, second, seen, pool
+    return first, second, seen, pool, heads
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_used(tmp_path):
-    first, second, seen, pool = await two_turns(tmp_path, lambda c, r: "reply-then-close")
+    first, second, seen, pool, heads = await two_turns(tmp_path, lambda c, r: "reply-then-close")
     assert first == second and first[0] == TextDelta("Hi")
+    head = heads[0]
+    assert head["host"].startswith("127.0.0.1:") and head["accept-encoding"] == "identity"
+    assert head["authorization"] == "Bearer k" and int(head["content-length"]) > 0
     assert seen == [1, 1] and pool.connections_opened == 2
     assert pool.resent == 0  # seen as closed when taken from the pool, not sent on
 
@@ -209,7 +218,7 @@ async def test_a_connection_the_server_closed_while_idle_is_not_used(tmp_path):
 async def test_a_request_the_kept_alive_connection_drops_goes_again_on_a_new_one(tmp_path):
     # The server closes the connection on its second request, before any reply (it
     # had timed it out just as we sent): the request goes once more, on a new one.
-    first, second, seen, pool = await two_turns(
+    first, second, seen, pool, _heads = await two_turns(
         tmp_path, lambda c, r: "close" if (c, r) == (0, 2) else "reply"
     )
     assert first == second
@@ -217,14 +226,16 @@ async def test_a_request_the_kept_alive_connection_drops_goes_again_on_a_new_one
 
 
 async def test_idle_connections_expire(tmp_path):
-    first, second, seen, pool = await two_turns(tmp_path, lambda c, r: "reply", idle_expiry_s=0.05)
+    first, second, seen, pool, _heads = await two_turns(
+        tmp_path, lambda c, r: "reply", idle_expiry_s=0.05
+    )
     assert first == second and seen == [1, 1] and pool.connections_opened == 2
     assert pool.resent == 0
 
 
 async def test_a_new_connection_dropped_before_a_reply_is_an_error_not_retried(tmp_path):
     async with trio.open_nursery() as nursery:
-        base_url, seen = await scripted_server(nursery, lambda c, r: "close")
+        base_url, seen, _ = await scripted_server(nursery, lambda c, r: "close")
         async with lean(LoopbackTLS(tmp_path)) as (shared, pool):
             llm = OpenAICompatibleLLM(LlmSettings(base_url=base_url, api_key="k"), shared=shared)
             with pytest.raises(ProviderError, match="closed the connection") as info:
