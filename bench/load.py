@@ -63,6 +63,7 @@ from frame_budget import parse as parse_profile
 from frame_budget import print_budget
 from procs import HARNESS_NICE, Fakes, Server, SplitFakes, collect, machine_cpu, run_callers
 from rig import Budget, add_budget_args, loadavg_line, machine, proc_cpu_s, settings_label, summary
+from task_steps import per_call_second, print_steps
 
 PACING_TARGET_MS = 2.0
 AGENT_ADDED_TARGET_MS = 30.0
@@ -238,33 +239,7 @@ def one_step(args, fakes: Fakes, calls: int, tmp: Path, budget: Budget) -> dict:
             gc_before, gc_after = before["gc_collections"], after["gc_collections"]
             result["gc_collections"] = [b - a for a, b in zip(gc_before, gc_after, strict=True)]
         if after.get("task_steps"):  # --count-steps: per call-second of talk, the whole run
-            call_seconds = max(expected / 50, 1e-9)
-            steps = {
-                name: (n - before["task_steps"].get(name, 0)) / call_seconds
-                for name, n in after["task_steps"].items()
-            }
-            result["task_steps_per_call_s"] = round(sum(steps.values()), 1)
-            if "io_waits" in after:  # run-loop passes (each an epoll_wait), and those that slept
-                passes, slept = (
-                    b - a for a, b in zip(before["io_waits"], after["io_waits"], strict=True)
-                )
-                result["run_loop_passes_per_call_s"] = round(passes / call_seconds, 1)
-                result["run_loop_sleeps_per_call_s"] = round(slept / call_seconds, 1)
-            if "task_seconds" in after:  # microseconds inside each task's steps
-                spent = {
-                    name: (t - before["task_seconds"].get(name, 0.0)) * 1e6 / call_seconds
-                    for name, t in after["task_seconds"].items()
-                }
-                result["task_us_per_call_s"] = {
-                    name: round(us, 1) for name, us in sorted(spent.items(), key=lambda kv: -kv[1])
-                }
-            result["task_steps_by_task"] = {
-                name: round(n, 2) for name, n in sorted(steps.items(), key=lambda kv: -kv[1]) if n
-            }
-            # Steps of 1 ms or more by task, the whole run: [count, total s, max s].
-            result["long_steps_by_task"] = dict(
-                sorted(after.get("long_steps", {}).items(), key=lambda kv: -kv[1][1])
-            )
+            result.update(per_call_second(before, after, max(expected / 50, 1e-9)))
     result["held"] = held(result)
     profile_txt = args.py_spy.with_suffix(f".{calls}.txt") if args.py_spy else None
     if profile_txt is not None and profile_txt.exists():
@@ -319,19 +294,7 @@ def print_step(r: dict) -> None:
             f" collections, {r['gc_seconds']} s (the whole run, wall clock)",
             flush=True,
         )
-    if "task_steps_per_call_s" in r:
-        top = ", ".join(
-            f"{k.rsplit('.', 1)[-1]} {v}" for k, v in list(r["task_steps_by_task"].items())[:8]
-        )
-        print(
-            f"        task steps per call-second: {r['task_steps_per_call_s']} ({top})", flush=True
-        )
-    if "run_loop_passes_per_call_s" in r:
-        print(
-            f"        run-loop passes per call-second: {r['run_loop_passes_per_call_s']}"
-            f" ({r['run_loop_sleeps_per_call_s']} of them could sleep)",
-            flush=True,
-        )
+    print_steps(r)
     if "frame_budget_us" in r:
         print_budget(r["frame_budget_us"])
 
