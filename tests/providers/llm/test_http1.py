@@ -144,8 +144,8 @@ async def scripted_server(
 ) -> tuple[str, list[int], list[dict[str, str]]]:
     """A plain HTTP server answering each request with a short event stream, or
     ("close") closing the connection instead, or ("reply-then-close") closing it
-    right after a whole reply; the base URL, the requests seen per connection and each
-    request's headers."""
+    right after a whole reply, or ("say-close") replying with ``Connection: close``;
+    the base URL, the requests seen per connection and each request's headers."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
     seen: list[int] = []
@@ -180,12 +180,13 @@ async def scripted_server(
                     headers=[
                         ("Content-Type", "text/event-stream"),
                         ("Content-Length", str(len(body))),
+                        *([("Connection", "close")] if action == "say-close" else []),
                     ],
                 )
                 await stream.send_all(
                     conn.send(head) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
                 )
-                if action == "reply-then-close":
+                if action in ("reply-then-close", "say-close"):
                     return
                 conn.start_next_cycle()
 
@@ -223,6 +224,19 @@ async def test_a_request_the_kept_alive_connection_drops_goes_again_on_a_new_one
     )
     assert first == second
     assert seen == [2, 1] and pool.connections_opened == 2 and pool.resent == 1
+
+
+async def test_a_reply_saying_connection_close_is_not_kept(tmp_path):
+    async with trio.open_nursery() as nursery:
+        base_url, seen, _ = await scripted_server(nursery, lambda c, r: "say-close")
+        async with lean(LoopbackTLS(tmp_path)) as (shared, pool):
+            llm = OpenAICompatibleLLM(LlmSettings(base_url=base_url, api_key="k"), shared=shared)
+            first = await run_collect(llm)
+            assert pool.idle_connections == 0  # never pooled: the server said it closes
+            second = await run_collect(llm)
+        nursery.cancel_scope.cancel()
+    assert first == second and first[0] == TextDelta("Hi")
+    assert seen == [1, 1] and pool.connections_opened == 2 and pool.resent == 0
 
 
 async def test_idle_connections_expire(tmp_path):
