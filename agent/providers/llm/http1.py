@@ -152,17 +152,20 @@ class Http1Pool:
         """POST ``body`` to ``url``; the response, its body to be read inside the block.
         Its connection goes back to the pool only if the body was read to its end."""
         origin, target, host = self._target(url)
-        request = h11.Request(
-            method="POST",
-            target=target,
-            headers=[
-                ("Host", host),
-                ("User-Agent", _USER_AGENT),
-                ("Accept-Encoding", "identity"),  # a stream, read as it comes
-                *headers.items(),
-                ("Content-Length", str(len(body))),
-            ],
-        )
+        try:
+            request = h11.Request(
+                method="POST",
+                target=target,
+                headers=[
+                    ("Host", host),
+                    ("User-Agent", _USER_AGENT),
+                    ("Accept-Encoding", "identity"),  # a stream, read as it comes
+                    *headers.items(),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
+        except h11.LocalProtocolError as exc:  # a header value no request can carry
+            raise ProviderError(provider, f"cannot make the request: {exc}") from exc
         self.requests += 1
         connection = await self._take_idle(origin)
         while True:

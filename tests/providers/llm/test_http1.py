@@ -279,3 +279,11 @@ async def test_the_services_client_is_lean_unless_a_proxy_is_configured(monkeypa
             assert shared.pool is None and shared.client is None  # closed with the service
         server.assert_clean()
     assert kinds == [(True, True, False), (False, False, True)]
+
+
+async def test_a_header_no_request_can_carry_is_one_clear_error(tmp_path):
+    async with lean(LoopbackTLS(tmp_path)) as (shared, pool):
+        settings = LlmSettings(base_url=refused_base_url(), api_key="key\nwith a newline")
+        with pytest.raises(ProviderError, match="cannot make the request") as info:
+            await run_collect(OpenAICompatibleLLM(settings, shared=shared))
+    assert not info.value.retryable and pool.connections_opened == 0
