@@ -363,11 +363,11 @@ class FakeCartesia:
                 self.timestamps_without_words += 1
         if words and not self.timestamps_after_audio:
             await self._send(ws, stamps)
+        if ctx.first_chunk_at is None:  # as it is handed to the socket (see deepgram)
+            ctx.first_chunk_at = trio.current_time()
         await self._send(ws, chunk)
         if words and self.timestamps_after_audio:
             await self._send(ws, stamps)
-        if ctx.first_chunk_at is None:
-            ctx.first_chunk_at = trio.current_time()
         ctx.last_chunk_at = trio.current_time()
         ctx.spoken_chars = end
         ctx.chunks_sent += 1

@@ -336,11 +336,16 @@ class FakeDeepgram:
                 if message is None:
                     await self._close(ws, record, 1000, None)
                     return
+                # Stamped as it is handed to the socket: the send yields (the
+                # library's lock, the TLS write) and a stamp taken after it was
+                # late by however long this process then took to come back, which
+                # booked part of the agent's time as the provider's.
+                leaves, leaves_wall = trio.current_time(), time.time()
                 await ws.send_message(json.dumps(message))
                 record.sent.append(message)
-                record.sent_at.append(trio.current_time())
+                record.sent_at.append(leaves)
                 if timing is not None and message.get("speech_final"):
-                    record.final_timing.append((*timing, time.time()))
+                    record.final_timing.append((*timing, leaves_wall))
                 if fault.malformed_after_messages == len(record.sent):
                     await ws.send_message('{"type": "Results", "channel": ')
                 if fault.error_after_messages == len(record.sent):

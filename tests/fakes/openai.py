@@ -267,9 +267,9 @@ class FakeOpenAIServer:
                 return await self._strike(reply.fault, send)
             if sent:
                 await trio.sleep(reply.token_gap)
-            await send(sse_event(chunk))
-            if request.first_token_at is None:
+            if request.first_token_at is None:  # as it is handed to the socket (see deepgram)
                 request.first_token_at = trio.current_time()
+            await send(sse_event(chunk))
         await send(b"data: [DONE]\n\n")
         await stream.send_all(conn.send(h11.EndOfMessage()))
 
