@@ -47,12 +47,13 @@ Origin = tuple[str, str, int]  # scheme, host, port
 
 
 class _Connection:
-    __slots__ = ("h11", "idle_since", "stream")
+    __slots__ = ("h11", "idle_since", "received", "stream")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.h11 = h11.Connection(h11.CLIENT)
         self.idle_since = 0.0
+        self.received = 0  # bytes read from the server, all told
 
     def closed_by_peer(self) -> bool:
         """Anything to read on an idle connection (the server's close, stray bytes)."""
@@ -92,22 +93,14 @@ class Http1Response:
 
     async def receive_some(self) -> bytes:
         """The body's next bytes as they came; ``b""`` at its end."""
-        conn = self._connection.h11
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise _broken(self._provider, exc) from exc
-            if event is h11.NEED_DATA:
-                conn.receive_data(await _read(self._connection, self._provider, self._read_timeout))
-                continue
-            kind = type(event)
-            if kind is h11.Data:
-                return bytes(event.data)  # type: ignore[union-attr]
-            if kind is h11.EndOfMessage:
-                self.complete = True
-                return b""
-            raise ProviderError(self._provider, f"unexpected HTTP event {event!r}", retryable=True)
+        event = await _next_event(self._connection, self._provider, self._read_timeout)
+        kind = type(event)
+        if kind is h11.Data:
+            return bytes(event.data)  # type: ignore[union-attr]
+        if kind is h11.EndOfMessage:
+            self.complete = True
+            return b""
+        raise _unexpected(self._provider, event)
 
     async def read(self, limit: int) -> bytes:
         """The rest of the body, up to ``limit`` bytes (an error reply's JSON)."""
@@ -266,31 +259,37 @@ async def _exchange(
         await connection.stream.send_all(data)
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
         raise _Stale() from exc
-    got_bytes = False
+    before = connection.received
+    try:
+        while True:
+            event = await _next_event(connection, provider, timeout)
+            if type(event) is h11.Response:
+                return event
+            if type(event) is not h11.InformationalResponse:  # (a 100 Continue: read on)
+                raise _unexpected(provider, event)
+    except ProviderError as exc:
+        if connection.received == before and not isinstance(exc, ProviderTimeout):
+            raise _Stale() from exc  # closed before a byte of the reply
+        raise
+
+
+async def _next_event(connection: _Connection, provider: str, timeout: float) -> object:
+    """The response's next event, reading from the server as h11 needs."""
+    conn = connection.h11
     while True:
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
-            if not got_bytes:
-                raise _Stale() from exc  # closed before a byte of the reply
-            raise _broken(provider, exc) from exc
-        if event is h11.NEED_DATA:
-            try:
-                data = await _read(connection, provider, timeout)
-            except ProviderError as exc:
-                if not got_bytes and not isinstance(exc, ProviderTimeout):
-                    raise _Stale() from exc
-                raise
-            got_bytes = got_bytes or bool(data)
-            conn.receive_data(data)
-            continue
-        if type(event) is h11.Response:
+            raise ProviderError(provider, f"connection failed: {exc}", retryable=True) from exc
+        if event is not h11.NEED_DATA:
             return event
-        if type(event) is h11.InformationalResponse:
-            continue  # a 100 Continue: the real head follows
-        if type(event) is h11.ConnectionClosed and not got_bytes:
-            raise _Stale()
-        raise ProviderError(provider, f"unexpected HTTP event {event!r}", retryable=True)
+        data = await _read(connection, provider, timeout)
+        connection.received += len(data)
+        conn.receive_data(data)
+
+
+def _unexpected(provider: str, event: object) -> ProviderError:
+    return ProviderError(provider, f"unexpected HTTP event {event!r}", retryable=True)
 
 
 async def _read(connection: _Connection, provider: str, timeout: float) -> bytes:
@@ -302,7 +301,3 @@ async def _read(connection: _Connection, provider: str, timeout: float) -> bytes
             raise ProviderError(provider, f"connection failed: {exc}", retryable=True) from exc
     assert scope.cancelled_caught
     raise ProviderTimeout(provider, f"no data for {timeout:g} s")
-
-
-def _broken(provider: str, exc: h11.RemoteProtocolError) -> ProviderError:
-    return ProviderError(provider, f"connection failed: {exc}", retryable=True)
