@@ -71,7 +71,7 @@ from agent.dialogue.workflow import (
     WorkflowConfig,
 )
 from agent.media.playout import Utterance
-from agent.providers.channels import receive_eagerly
+from agent.providers.channels import received_eagerly
 from dsp import VadTransition
 
 if TYPE_CHECKING:
@@ -181,11 +181,7 @@ class ConversationBrain:
 
     async def _stt_pump(self) -> None:
         observer = self.observer
-        while True:
-            try:
-                event = await receive_eagerly(self.feed.events)
-            except trio.EndOfChannel:
-                break
+        async for event in received_eagerly(self.feed.events):
             now = trio.current_time()
             if observer is not None:
                 observer.stt_event(event, now)

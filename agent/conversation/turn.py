@@ -40,7 +40,7 @@ from agent.dialogue.tools import TOOL_NAMES, InvalidToolCall, ToolResult
 from agent.dialogue.workflow import CallTool, EndCall, KeepPending, Transfer
 from agent.dialogue.workflow_results import callback_result
 from agent.media.playout import Utterance
-from agent.providers.channels import receive_eagerly, send_eagerly
+from agent.providers.channels import received_eagerly, send_eagerly
 from agent.providers.protocols import KeepsPending
 from agent.wire.jsonstream import ReplyFormatError, ResponseExtractor
 
@@ -200,11 +200,7 @@ class Turn:
             try:
                 if first is not None:
                     playout.write(u, first)
-                while True:
-                    try:
-                        chunk = await receive_eagerly(audio)
-                    except trio.EndOfChannel:
-                        break
+                async for chunk in received_eagerly(audio):
                     # Do not queue far ahead of the caller's ear (backpressure to the LLM).
                     while u.total_bytes - u.sent_bytes > ahead and not u.closed:
                         await trio.sleep(0.02)
@@ -270,11 +266,7 @@ class Turn:
 
         async def consume() -> None:
             async with recv:
-                while True:
-                    try:
-                        event = await receive_eagerly(recv)
-                    except trio.EndOfChannel:
-                        break
+                async for event in received_eagerly(recv):
                     if self.times.llm_first_token_at is None and isinstance(
                         event, TextDelta | ToolCall
                     ):

@@ -19,12 +19,12 @@ from a socket or an empty channel.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import trio
 from trio.lowlevel import checkpoint_if_cancelled
 
-__all__ = ["receive_eagerly", "send_eagerly"]
+__all__ = ["receive_eagerly", "received_eagerly", "send_eagerly"]
 
 T = TypeVar("T")
 
@@ -45,3 +45,23 @@ async def receive_eagerly(channel: trio.MemoryReceiveChannel[T]) -> T:
         return channel.receive_nowait()
     except trio.WouldBlock:
         return await channel.receive()
+
+
+class received_eagerly(Generic[T]):  # (lower case: read as a call, "async for x in ...")
+    """``async for value in received_eagerly(channel)``: each value by
+    ``receive_eagerly``, until the channel ends (no async generator: nothing to
+    finalise)."""
+
+    __slots__ = ("_channel",)
+
+    def __init__(self, channel: trio.MemoryReceiveChannel[T]) -> None:
+        self._channel = channel
+
+    def __aiter__(self) -> received_eagerly[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await receive_eagerly(self._channel)
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None

@@ -161,9 +161,9 @@ class TlsSocketStream(trio.abc.Stream):
                     raise
                 self._usable()  # closed by another task meanwhile
             # No schedule point after a send the socket took at once (a cancel point
-            # it is, above): every sender here (trio-websocket's, behind its lock,
-            # itself a schedule point; httpcore's request) then reads, so a send
-            # costs no extra trip round the run loop per message.
+            # it is, above): every sender here then reads (trio-websocket's, behind
+            # its lock, itself a schedule point; the LLM's request in llm/http1.py),
+            # so a send costs no extra trip round the run loop per message.
         finally:
             self._sending = False
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from agent.providers.channels import receive_eagerly, send_eagerly
+from agent.providers.channels import receive_eagerly, received_eagerly, send_eagerly
 
 
 async def test_with_room_the_sender_goes_on_without_yielding():
@@ -96,3 +96,11 @@ async def test_both_are_still_cancel_points():
     assert scope.cancelled_caught
     with pytest.raises(trio.WouldBlock):
         receive.receive_nowait()  # not sent
+
+
+async def test_received_eagerly_iterates_to_the_channels_end():
+    send, receive = trio.open_memory_channel[int](3)
+    for value in (1, 2, 3):
+        send.send_nowait(value)
+    send.close()
+    assert [value async for value in received_eagerly(receive)] == [1, 2, 3]
