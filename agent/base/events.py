@@ -6,6 +6,7 @@ about Trio or sockets, so every module can share them.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Literal
 
@@ -120,6 +121,12 @@ class ToolSpec:
             },
         }
 
+    @functools.cached_property
+    def openai_json(self) -> str:
+        """``to_openai()`` as compact JSON, made once: a call's tools go out with every
+        request. (``parameters`` is not changed once the spec is made.)"""
+        return _compact_json(self.to_openai())
+
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -145,6 +152,16 @@ class Message:
         if self.tool_call_id is not None:
             out["tool_call_id"] = self.tool_call_id
         return out
+
+    @functools.cached_property
+    def openai_json(self) -> str:
+        """``to_openai()`` as compact JSON, made once: the system prompt and the
+        history go out again with every request of the call."""
+        return _compact_json(self.to_openai())
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --- text to speech and playout ---------------------------------------------

@@ -15,7 +15,6 @@ is (httpx then does the pooling); without either, each ``run`` makes its own.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -31,8 +30,8 @@ from agent.providers.llm.http1 import Http1Pool
 from agent.providers.llm.openai_settings import PRESETS, LlmSettings
 from agent.providers.llm.openai_wire import (
     ChatStreamParser,
-    build_request_body,
     chat_url,
+    encode_request_body,
     request_headers,
     status_error,
 )
@@ -109,26 +108,26 @@ class OpenAICompatibleLLM:
         out: trio.MemorySendChannel[LlmEvent],
     ) -> None:
         async with out:
-            body = build_request_body(self.settings, messages, tools)
+            payload = encode_request_body(self.settings, messages, tools)
             client = self._client
             if client is None and self._shared is not None:
                 if self._shared.pool is not None:
-                    await self._stream_lean(self._shared.pool, body, out)
+                    await self._stream_lean(self._shared.pool, payload, out)
                     return
                 client = self._shared.client
             if client is not None:
-                await self._stream(client, body, out)
+                await self._stream(client, payload, out)
                 return
             async with httpx.AsyncClient(timeout=self._timeout, verify=client_context()) as client:
-                await self._stream(client, body, out)
+                await self._stream(client, payload, out)
 
     async def _stream(
-        self, client: httpx.AsyncClient, body: dict, out: trio.MemorySendChannel[LlmEvent]
+        self, client: httpx.AsyncClient, payload: bytes, out: trio.MemorySendChannel[LlmEvent]
     ) -> None:
         request = client.stream(
             "POST",
             chat_url(self.settings),
-            json=body,
+            content=payload,
             headers=request_headers(self.settings),
             timeout=self._timeout,
         )
@@ -149,9 +148,8 @@ class OpenAICompatibleLLM:
             raise self._translate(exc) from exc
 
     async def _stream_lean(
-        self, pool: Http1Pool, body: dict, out: trio.MemorySendChannel[LlmEvent]
+        self, pool: Http1Pool, payload: bytes, out: trio.MemorySendChannel[LlmEvent]
     ) -> None:
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         async with pool.post(
             chat_url(self.settings),
             request_headers(self.settings),

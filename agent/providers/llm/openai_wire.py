@@ -64,7 +64,6 @@ def build_request_body(
 ) -> dict[str, Any]:
     if not messages:
         raise LocalProtocolError("a chat request needs at least one message")
-    preset, caps = settings.preset, settings.caps
     body: dict[str, Any] = {
         "model": settings.model,
         "messages": [message.to_openai() for message in messages],
@@ -72,17 +71,54 @@ def build_request_body(
     }
     if tools:
         body["tools"] = [tool.to_openai() for tool in tools]
-        if preset.tool_choice:
-            body["tool_choice"] = "auto"
-        if caps.parallel_tool_calls:
-            body["parallel_tool_calls"] = False  # one action at a time on a phone call
-    if preset.stream_usage:
-        body["stream_options"] = {"include_usage": True}
-    if caps.temperature:
-        body["temperature"] = settings.temperature
-    body[preset.token_limit_field] = settings.max_tokens
-    body.update(reasoning_options(settings))
+    body.update(_request_options(settings, bool(tools)))
     return body
+
+
+def encode_request_body(
+    settings: LlmSettings, messages: Sequence[Message], tools: Sequence[ToolSpec]
+) -> bytes:
+    """``build_request_body`` as compact JSON (UTF-8), from each message's and tool's
+    own JSON, which they keep (``openai_json``): the system prompt, the tools and
+    the history are 9 of a request's 10 KB and repeat on every turn of a call, so
+    only what is new is encoded on the reply's critical path."""
+    if not messages:
+        raise LocalProtocolError("a chat request needs at least one message")
+    parts = [
+        '{"model":',
+        _compact(settings.model),
+        ',"messages":[',
+        ",".join([message.openai_json for message in messages]),
+        '],"stream":true',
+    ]
+    if tools:
+        parts += [',"tools":[', ",".join([tool.openai_json for tool in tools]), "]"]
+    for key, value in _request_options(settings, bool(tools)).items():
+        parts += [",", _compact(key), ":", _compact(value)]
+    parts.append("}")
+    return "".join(parts).encode()
+
+
+def _request_options(settings: LlmSettings, with_tools: bool) -> dict[str, Any]:
+    """The request's fields after the messages, the stream flag and the tools."""
+    preset, caps = settings.preset, settings.caps
+    options: dict[str, Any] = {}
+    if with_tools:
+        if preset.tool_choice:
+            options["tool_choice"] = "auto"
+        if caps.parallel_tool_calls:
+            options["parallel_tool_calls"] = False  # one action at a time on a phone call
+    if preset.stream_usage:
+        options["stream_options"] = {"include_usage": True}
+    if caps.temperature:
+        options["temperature"] = settings.temperature
+    options[preset.token_limit_field] = settings.max_tokens
+    options.update(reasoning_options(settings))
+    return options
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --- errors -------------------------------------------------------------------

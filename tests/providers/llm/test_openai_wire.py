@@ -13,10 +13,12 @@ from agent.base.errors import (
     ProviderStatusError,
 )
 from agent.base.events import Finish, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent.providers.llm.openai_presets import PRESETS
 from agent.providers.llm.openai_settings import LlmSettings
 from agent.providers.llm.openai_wire import (
     ChatStreamParser,
     build_request_body,
+    encode_request_body,
     parse_duration,
     parse_retry_after,
     parse_usage,
@@ -113,6 +115,42 @@ def test_reasoning_options_come_from_the_capability_table():
 def test_empty_conversation_is_refused():
     with pytest.raises(LocalProtocolError, match="at least one message"):
         build_request_body(LlmSettings(api_key="k"), [], [])
+    with pytest.raises(LocalProtocolError, match="at least one message"):
+        encode_request_body(LlmSettings(api_key="k"), [], [])
+
+
+@pytest.mark.parametrize("provider", sorted(PRESETS))
+@pytest.mark.parametrize("tools", [[], [TOOL]])
+def test_the_encoded_body_is_the_body_as_compact_json(provider, tools):
+    settings = LlmSettings(provider=provider, model=PRESETS[provider].model or "m1", api_key="k")
+    spoken = [*MESSAGES, Message("assistant", "Café at 9? £80 — “fine”.\nOK")]
+    encoded = encode_request_body(settings, spoken, tools)
+    compact = json.dumps(
+        build_request_body(settings, spoken, tools), ensure_ascii=False, separators=(",", ":")
+    )
+    assert encoded == compact.encode()
+    assert "£80" in encoded.decode()  # UTF-8, not \u escapes: a third fewer bytes
+
+
+def test_each_message_and_tool_is_encoded_once_however_many_requests(monkeypatch):
+    converted: list[object] = []
+    for kind in (Message, ToolSpec):
+        to_openai = kind.to_openai
+
+        def counting(self, to_openai=to_openai):
+            converted.append(self)
+            return to_openai(self)
+
+        monkeypatch.setattr(kind, "to_openai", counting)
+    history = [Message(m.role, m.content, m.tool_calls, m.tool_call_id) for m in MESSAGES]
+    tool = ToolSpec(TOOL.name, TOOL.description, TOOL.parameters)
+    settings = LlmSettings(api_key="k")
+    first = encode_request_body(settings, history, [tool])
+    history.append(Message("user", "Nine is fine."))
+    second = encode_request_body(settings, history, [tool])
+    # The second request encoded only the message that is new since the first.
+    assert converted == [*history[:-1], tool, history[-1]]
+    assert second.startswith(first[: first.index(b"]")])
 
 
 # --- stream parsing ------------------------------------------------------------------
