@@ -35,6 +35,7 @@ import json
 import re
 import ssl
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -49,6 +50,7 @@ from tests.fakes.cartesia_checks import (
 )
 from tests.fakes.cartesia_records import ConnectionRecord, ContextRecord
 from tests.fakes.tone_text import DEFAULT_CHAR_MS, encode_tones
+from tests.fakes.wiretime import StampedListener, arrival, open_stamped_listener, send_stamped
 
 
 class FakeCartesia:
@@ -87,6 +89,7 @@ class FakeCartesia:
         self.connections: list[ConnectionRecord] = []
         self.violations: list[str] = []
         self.port = 0
+        self._listener: StampedListener | None = None
         self.ssl_context: ssl.SSLContext | None = None  # serve wss:// when set
         self._context_count = 0
         self._changed = trio.Event()
@@ -101,11 +104,13 @@ class FakeCartesia:
         return {cid: ctx for conn in self.connections for cid, ctx in conn.contexts.items()}
 
     async def serve(self, *, task_status: trio.TaskStatus[FakeCartesia] = trio.TASK_STATUS_IGNORED):
+        # Stamped at the socket (``wiretime``): text arrives when its bytes were
+        # read, audio leaves when its first bytes were written.
+        self._listener = await open_stamped_listener(self.ssl_context)
+        server = trio_websocket.WebSocketServer(self._handle, [self._listener])
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                trio_websocket.serve_websocket, self._handle, "127.0.0.1", 0, self.ssl_context
-            )
-            self.port = server.port
+            await nursery.start(server.run)
+            self.port = self._listener.port
             task_status.started(self)
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
@@ -132,6 +137,8 @@ class FakeCartesia:
     async def _handle(self, request: trio_websocket.WebSocketRequest) -> None:
         headers = {k.decode().lower(): v.decode() for k, v in request.headers}
         record = ConnectionRecord(request.path, headers)
+        if self._listener is not None:
+            record.wire = self._listener.stream_of(request.remote)
         self.connections.append(record)
         self._notify()
         status = self.reject_status or check_handshake(
@@ -166,7 +173,7 @@ class FakeCartesia:
         nursery: trio.Nursery,
         raw: str | bytes,
     ) -> None:
-        now = trio.current_time()
+        now = arrival(record.wire)[0]
         if isinstance(raw, bytes):
             self._violation("message: binary frame (Cartesia takes JSON text frames)")
             return
@@ -363,9 +370,10 @@ class FakeCartesia:
                 self.timestamps_without_words += 1
         if words and not self.timestamps_after_audio:
             await self._send(ws, stamps)
-        if ctx.first_chunk_at is None:  # as it is handed to the socket (see deepgram)
-            ctx.first_chunk_at = trio.current_time()
-        await self._send(ws, chunk)
+        if ctx.first_chunk_at is None:  # as it reaches the socket (``wiretime``)
+            ctx.first_chunk_at, _ = await send_stamped(partial(self._send, ws, chunk), record.wire)
+        else:
+            await self._send(ws, chunk)
         if words and self.timestamps_after_audio:
             await self._send(ws, stamps)
         ctx.last_chunk_at = trio.current_time()

@@ -68,3 +68,4 @@ class ConnectionRecord:
     contexts: dict[str, ContextRecord] = attrs.field(factory=dict)
     chunks_sent: int = 0
     closed_at: float | None = None  # when the socket ended, whoever closed it
+    wire: Any = None  # its socket's stamps (``wiretime.StampedStream``)

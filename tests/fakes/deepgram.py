@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 import ssl
-import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -44,10 +43,17 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, WebSocketServer
 
 from tests.fakes.deepgram_asr import PATH, HeardScript, Recognizer, Script, check_handshake
 from tests.fakes.framestamp import read_stamp
+from tests.fakes.wiretime import (
+    StampedListener,
+    StampedStream,
+    arrival,
+    open_stamped_listener,
+    send_stamped,
+)
 
 __all__ = [
     "ConnectionRecord",
@@ -101,6 +107,7 @@ class ConnectionRecord:
     closed_at: float | None = None  # when the connection ended, whoever closed it
     recognizer: Recognizer | None = None  # once accepted
     done: trio.Event = attrs.field(factory=trio.Event)
+    wire: StampedStream | None = None  # its socket's stamps (``wiretime``)
 
     def param(self, name: str) -> str | None:
         return next((value for key, value in self.query if key == name), None)
@@ -155,6 +162,7 @@ class FakeDeepgram:
         self.connections: list[ConnectionRecord] = []
         self.violations: list[str] = []
         self.port = 0
+        self._listener: StampedListener | None = None
 
     @property
     def url(self) -> str:
@@ -176,19 +184,15 @@ class FakeDeepgram:
     async def serve(
         self, *, task_status: trio.TaskStatus[FakeDeepgram] = trio.TASK_STATUS_IGNORED
     ) -> None:
+        # Served through a stamped listener: arrivals and departures are timed at
+        # the socket (``wiretime``), not in the handler.
+        self._listener = await open_stamped_listener(self.ssl_context)
+        server = WebSocketServer(
+            self._handle, [self._listener], connect_timeout=5, disconnect_timeout=5
+        )
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                partial(
-                    serve_websocket,
-                    self._handle,
-                    "127.0.0.1",
-                    0,
-                    self.ssl_context,
-                    connect_timeout=5,
-                    disconnect_timeout=5,
-                )
-            )
-            self.port = server.port
+            await nursery.start(server.run)
+            self.port = self._listener.port
             task_status.started(self)
 
     async def _handle(self, request: WebSocketRequest) -> None:
@@ -201,6 +205,7 @@ class FakeDeepgram:
             target,
             urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query, keep_blank_values=True),
             headers,
+            wire=self._listener.stream_of(request.remote) if self._listener else None,
         )
         self.connections.append(record)
         try:
@@ -277,15 +282,15 @@ class FakeDeepgram:
                 record.idle_timeout = True
                 await self._close(ws, record, 1011, "NET-0001")
                 return
-            arrived = time.time()
-            due = trio.current_time() + self.result_latency_s
+            arrived_at, arrived = arrival(record.wire)
+            due = arrived_at + self.result_latency_s
             if closing:
                 self.violations.append(f"connection {record.index}: data after CloseStream")
             if isinstance(message, bytes):
                 if not message:
                     self.violations.append(f"connection {record.index}: empty binary frame")
                 record.audio += message
-                record.audio_messages.append((trio.current_time(), len(message)))
+                record.audio_messages.append((arrived_at, len(message)))
                 audio_ms = len(record.audio) * 1000 // (2 * rate)
                 if (
                     fault.close_after_audio_ms is not None
@@ -336,12 +341,12 @@ class FakeDeepgram:
                 if message is None:
                     await self._close(ws, record, 1000, None)
                     return
-                # Stamped as it is handed to the socket: the send yields (the
-                # library's lock, the TLS write) and a stamp taken after it was
-                # late by however long this process then took to come back, which
-                # booked part of the agent's time as the provider's.
-                leaves, leaves_wall = trio.current_time(), time.time()
-                await ws.send_message(json.dumps(message))
+                # Stamped as its bytes reach the socket (``wiretime``): a stamp
+                # after the send was late by however long this process then took to
+                # come back, one before it early by the encoding, framing and TLS.
+                leaves, leaves_wall = await send_stamped(
+                    partial(ws.send_message, json.dumps(message)), record.wire
+                )
                 record.sent.append(message)
                 record.sent_at.append(leaves)
                 if timing is not None and message.get("speech_final"):

@@ -30,6 +30,7 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import h11
@@ -44,6 +45,7 @@ from tests.fakes.openai_wire import (
     reply_chunks,
     sse_event,
 )
+from tests.fakes.wiretime import arrival, open_stamped_listener, send_stamped, wire_of
 
 # The scripted replies are re-exported: tests script and run the fake from here.
 __all__ = [
@@ -115,22 +117,24 @@ class FakeOpenAIServer:
 
     async def serve(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
         self._disconnected = trio.Event()
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
-        if self.ssl_context is not None:
-            listeners = [trio.SSLListener(ln, self.ssl_context) for ln in listeners]
+        # Stamped at the socket (``wiretime``): a request arrives when its last
+        # bytes were read, a token leaves when its first bytes were written.
+        listener = await open_stamped_listener(self.ssl_context)
+        self.port = listener.port
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self._handle_connection, listeners)
+            await nursery.start(trio.serve_listeners, self._handle_connection, [listener])
             task_status.started(self.base_url)
 
     async def _handle_connection(self, stream: trio.SocketStream) -> None:
         self.connections += 1
         conn = h11.Connection(h11.SERVER)
+        fresh = True
         try:
             while True:
                 request = await self._read_request(conn, stream)
                 if request is None:
                     return
+                request.fresh_connection, fresh = fresh, False
                 await self._respond(conn, stream, request)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
@@ -158,7 +162,7 @@ class FakeOpenAIServer:
                     head.target.decode(),
                     headers,
                     bytes(body),
-                    received_at=trio.current_time(),
+                    received_at=arrival(wire_of(stream))[0],
                 )
             elif isinstance(event, h11.ConnectionClosed):
                 return None
@@ -267,9 +271,12 @@ class FakeOpenAIServer:
                 return await self._strike(reply.fault, send)
             if sent:
                 await trio.sleep(reply.token_gap)
-            if request.first_token_at is None:  # as it is handed to the socket (see deepgram)
-                request.first_token_at = trio.current_time()
-            await send(sse_event(chunk))
+            if request.first_token_at is None:  # as it reaches the socket (``wiretime``)
+                request.first_token_at, _ = await send_stamped(
+                    partial(send, sse_event(chunk)), wire_of(stream)
+                )
+            else:
+                await send(sse_event(chunk))
         await send(b"data: [DONE]\n\n")
         await stream.send_all(conn.send(h11.EndOfMessage()))
 
