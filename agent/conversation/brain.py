@@ -72,6 +72,7 @@ from agent.dialogue.workflow import (
 )
 from agent.media.playout import Utterance
 from agent.providers.channels import received_eagerly
+from agent.providers.protocols import KeepsWarm
 from dsp import VadTransition
 
 if TYPE_CHECKING:
@@ -109,6 +110,8 @@ class ConversationBrain:
         self.playout = call.playout
         self._vad = call.vad  # read per frame: not through the weak proxy
         self.stt, self.llm, self.tts, self.tools = stt, llm, tts, tools
+        # Its connection is opened as the caller starts talking, not as the reply starts.
+        self._warm_llm = llm if isinstance(llm, KeepsWarm) else None
         self.company = company
         self.params = params or ConversationParams()
         self.epoch = epoch  # wall-clock seconds for the workflow and the prompt
@@ -249,6 +252,8 @@ class ConversationBrain:
         if self._nursery is None:
             return
         if transition == VadTransition.SPEECH_START:
+            if self._warm_llm is not None and self._warm_llm.wants_warming():
+                self._nursery.start_soon(self._warm_llm.warm)
             self.feed.caller_speaking()
             self.consent.speech_started(now)
             self._execute(self.taker.vad_speech_start(now), now)

@@ -103,6 +103,20 @@ class LanguageModel(Protocol):
 
 
 @runtime_checkable
+class KeepsWarm(Protocol):
+    """A model whose next request can be made ready ahead: a kept-alive connection
+    opened while the caller still talks, so the reply does not wait for a handshake."""
+
+    def wants_warming(self) -> bool:
+        """True when a request now would have to open a connection first."""
+        ...
+
+    async def warm(self) -> None:
+        """Open what the next request needs; a failure is left for the request to report."""
+        ...
+
+
+@runtime_checkable
 class TextToSpeech(Protocol):
     """A call-scoped synthesiser session with turn-scoped ``speak``.
 

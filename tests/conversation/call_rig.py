@@ -155,11 +155,19 @@ def scripted_factory(stt, llm, tts, tools, params=None, turn_taking=None):
 
 @asynccontextmanager
 async def open_call(
-    stt_script, replies, *, tools=None, params=None, stt_kwargs=None, stt=None, turn_taking=None
+    stt_script,
+    replies,
+    *,
+    tools=None,
+    params=None,
+    stt_kwargs=None,
+    stt=None,
+    turn_taking=None,
+    llm=None,
 ):
     client, server = trio.testing.memory_stream_pair()
     stt = stt if stt is not None else ScriptedStt(stt_script, **(stt_kwargs or {}))
-    llm = ScriptedLlm(replies)
+    llm = llm if llm is not None else ScriptedLlm(replies)
     tts = ToneTts()
     tools = tools or FakeTools({"get_quote": QUOTE})
     factory = scripted_factory(stt, llm, tts, tools, params, turn_taking)

@@ -81,6 +81,40 @@ async def test_multi_turn_with_a_tool_call_and_end_call(autojump_clock):
         assert not any(run.cancelled for run in rig.llm.runs)
 
 
+class WarmingLlm(ScriptedLlm):
+    """A model that keeps a connection (``KeepsWarm``), opened by ``warm``."""
+
+    def __init__(self, replies) -> None:
+        super().__init__(replies)
+        self.warmed_at: list[float] = []
+        self.connected = False
+
+    def wants_warming(self) -> bool:
+        return not self.connected
+
+    async def warm(self) -> None:  # type: ignore[override]
+        self.warmed_at.append(trio.current_time())
+        await trio.sleep(0.05)  # a handshake
+        self.connected = True
+
+
+async def test_the_models_connection_is_opened_as_the_caller_starts_talking(autojump_clock):
+    llm = WarmingLlm([LlmReply.say("Sure."), LlmReply.say("Fine.")])
+    async with open_call(["my tap is leaking", "thanks"], [], llm=llm) as rig:
+        await rig.greeted()
+        assert llm.warmed_at == []  # nobody has spoken yet
+        spoke_at = trio.current_time()
+        await rig.phone.say(speechlike(1.0))
+        await rig.until(lambda: len(llm.runs) == 1 and rig.brain._turn is None)
+        (warmed_at,) = llm.warmed_at
+        assert spoke_at < warmed_at < spoke_at + 0.2  # at the VAD's speech start
+        assert warmed_at + 0.05 < llm.runs[0].started_at  # ready before the reply began
+        await rig.phone.say(speechlike(0.8))  # still warm: nothing to open
+        await rig.until(lambda: len(llm.runs) == 2 and rig.brain._turn is None)
+        assert len(llm.warmed_at) == 1
+        await rig.phone.hang_up()
+
+
 # --- barge-in -------------------------------------------------------------------------
 
 

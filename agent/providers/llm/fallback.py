@@ -32,7 +32,7 @@ from agent.base.errors import ProviderError, ProviderTimeout
 from agent.base.events import LlmEvent, Message, TextDelta, ToolCall, ToolSpec
 from agent.providers.attempt import AttemptChannel
 from agent.providers.channels import send_eagerly
-from agent.providers.protocols import LanguageModel
+from agent.providers.protocols import KeepsWarm, LanguageModel
 
 
 @attrs.define
@@ -118,6 +118,16 @@ class FallbackChain:
             for earlier in failures[:-1]:
                 last.add_note(f"earlier failure in {self.name}: {earlier}")
             raise last
+
+    def wants_warming(self) -> bool:
+        """The first model's (``KeepsWarm``): the one each reply tries first."""
+        first = self.models[0]
+        return isinstance(first, KeepsWarm) and first.wants_warming()
+
+    async def warm(self) -> None:
+        first = self.models[0]
+        if isinstance(first, KeepsWarm):
+            await first.warm()
 
     def retry_wait(self, error: ProviderError) -> float:
         wait = self.retry_wait_default if error.retry_after is None else error.retry_after

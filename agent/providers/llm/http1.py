@@ -15,7 +15,9 @@ port), newest first; one taken from the pool is checked once (a connection the
 server closed reads as readable), and a request on a kept-alive connection that
 the server closed meanwhile (nothing of a response came back) is sent once more on
 a new one. Idle connections expire after ``idle_expiry_s``, at most ``max_idle``
-are kept. A response left before its end (a barge-in, an error) closes its
+are kept. ``warm`` opens one ahead of a request (while the caller still talks), so
+a reply after a quiet spell does not wait for a TCP and TLS handshake (two round
+trips to the provider). A response left before its end (a barge-in, an error) closes its
 connection: nothing else can use it.
 
 Failures come out in the agent's error tree, with the provider's name:
@@ -42,6 +44,12 @@ from agent.providers.tls_stream import TlsSocketStream, open_provider_stream
 __all__ = ["Http1Pool", "Http1Response"]
 
 _RECEIVE_BYTES = 65536
+# How long an idle connection is kept. A turn comes every few seconds in a call, and
+# httpx's 5 s made a fresh handshake (two round trips to the provider) the price
+# of most replies on a quiet line. NAT and firewall tables keep idle TCP for
+# minutes (Go's HTTP client keeps idle connections 90 s); one the server closed
+# meanwhile is seen before use, or its request is sent once more.
+IDLE_EXPIRY_S = 60.0
 _USER_AGENT = "voice-agent"
 Origin = tuple[str, str, int]  # scheme, host, port
 
@@ -116,7 +124,11 @@ class Http1Pool:
     """Kept-alive HTTP/1.1 connections, for streamed POSTs (see the module doc)."""
 
     def __init__(
-        self, ssl_context: ssl.SSLContext, *, max_idle: int = 50, idle_expiry_s: float = 5.0
+        self,
+        ssl_context: ssl.SSLContext,
+        *,
+        max_idle: int = 50,
+        idle_expiry_s: float = IDLE_EXPIRY_S,
     ) -> None:
         self._context = ssl_context
         self._max_idle = max_idle
@@ -126,6 +138,9 @@ class Http1Pool:
         self.connections_opened = 0
         self.requests = 0
         self.resent = 0  # requests sent again: their kept-alive connection was closed
+        self.warmed = 0  # connections opened ahead of a request (``warm``)
+        self._warming: set[Origin] = set()
+        self._closed = False
 
     @property
     def idle_connections(self) -> int:
@@ -192,7 +207,40 @@ class Http1Pool:
             else:
                 await trio.aclose_forcefully(connection.stream)
 
+    def has_idle(self, url: str) -> bool:
+        """Whether a request to ``url`` now would find a kept-alive connection (or one
+        is being opened for it)."""
+        origin = self._target(url)[0]
+        if origin in self._warming:
+            return True
+        idle = self._idle.get(origin)
+        if not idle:
+            return False
+        newest = idle[-1]
+        expired = trio.current_time() - newest.idle_since >= self._idle_expiry_s
+        return not expired and not newest.closed_by_peer()
+
+    async def warm(self, url: str, *, provider: str, connect_timeout: float) -> None:
+        """Open a connection to ``url``'s origin and keep it idle, unless one is (being)
+        kept already. Failing is not an error here: the request will say why."""
+        if self.has_idle(url):
+            return
+        origin = self._target(url)[0]
+        self._warming.add(origin)
+        try:
+            connection = await self._connect(origin, provider, connect_timeout)
+        except ProviderError:
+            return
+        finally:
+            self._warming.discard(origin)
+        if self._closed:
+            await trio.aclose_forcefully(connection.stream)
+            return
+        self.warmed += 1
+        await self._put_idle(origin, connection)
+
     async def aclose(self) -> None:
+        self._closed = True
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:

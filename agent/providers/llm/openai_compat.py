@@ -101,6 +101,23 @@ class OpenAICompatibleLLM:
             pool=settings.connect_timeout_s,
         )
 
+    def wants_warming(self) -> bool:
+        """With the service's lean pool: no kept-alive connection to the endpoint now."""
+        shared = self._shared
+        if self._client is not None or shared is None or shared.pool is None:
+            return False
+        return not shared.pool.has_idle(chat_url(self.settings))
+
+    async def warm(self) -> None:
+        """Open a kept-alive connection to the endpoint ahead of the next request."""
+        shared = self._shared
+        if self._client is None and shared is not None and shared.pool is not None:
+            await shared.pool.warm(
+                chat_url(self.settings),
+                provider=self.name,
+                connect_timeout=self.settings.connect_timeout_s,
+            )
+
     async def run(
         self,
         messages: Sequence[Message],

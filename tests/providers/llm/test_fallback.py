@@ -310,3 +310,34 @@ async def test_a_retry_must_bring_its_first_token_within_the_budget(autojump_clo
 def test_the_budget_must_be_positive():
     with pytest.raises(ValueError, match="budget"):
         FallbackChain([FakeModel("a", [])], first_token_budget_s=0)
+
+
+class _Warming:
+    """A model keeping a connection (``KeepsWarm``)."""
+
+    name = "warming"
+
+    def __init__(self) -> None:
+        self.warmed = 0
+
+    def wants_warming(self) -> bool:
+        return self.warmed == 0
+
+    async def warm(self) -> None:
+        self.warmed += 1
+
+    async def run(self, messages, tools, out) -> None:
+        async with out:
+            await out.send(Finish("stop"))
+
+
+async def test_the_chain_warms_the_model_each_reply_tries_first():
+    first, second = _Warming(), _Warming()
+    chain = FallbackChain([first, second])
+    assert chain.wants_warming()
+    await chain.warm()
+    assert not chain.wants_warming() and (first.warmed, second.warmed) == (1, 0)
+    cold = FallbackChain([OpenAICompatibleLLM(LlmSettings(api_key="k")), first])
+    assert not cold.wants_warming()  # its first model has no pool to keep warm
+    await cold.warm()
+    assert first.warmed == 1

@@ -287,3 +287,51 @@ async def test_a_header_no_request_can_carry_is_one_clear_error(tmp_path):
         with pytest.raises(ProviderError, match="cannot make the request") as info:
             await run_collect(OpenAICompatibleLLM(settings, shared=shared))
     assert not info.value.retryable and pool.connections_opened == 0
+
+
+async def test_a_warmed_connection_serves_the_next_reply_and_two_warmings_open_one(tmp_path):
+    async with trio.open_nursery() as nursery:
+        base_url, seen, _ = await scripted_server(nursery, lambda c, r: "reply")
+        async with lean(LoopbackTLS(tmp_path)) as (shared, pool):
+            llm = OpenAICompatibleLLM(LlmSettings(base_url=base_url, api_key="k"), shared=shared)
+            assert llm.wants_warming()  # nothing kept yet
+            async with trio.open_nursery() as warmers:  # two speech starts at once
+                warmers.start_soon(llm.warm)
+                warmers.start_soon(llm.warm)
+            assert not llm.wants_warming()
+            assert (pool.warmed, pool.connections_opened, pool.idle_connections) == (1, 1, 1)
+            first = await run_collect(llm)
+        nursery.cancel_scope.cancel()
+    assert first[0] == TextDelta("Hi") and seen == [1]
+    assert pool.connections_opened == 1  # the reply came on the warmed connection
+
+
+async def test_a_warmed_connection_expires_like_any_idle_one(tmp_path):
+    async with trio.open_nursery() as nursery:
+        base_url, _seen, _ = await scripted_server(nursery, lambda c, r: "reply")
+        async with lean(LoopbackTLS(tmp_path), idle_expiry_s=0.05) as (shared, pool):
+            llm = OpenAICompatibleLLM(LlmSettings(base_url=base_url, api_key="k"), shared=shared)
+            await llm.warm()
+            assert not llm.wants_warming()
+            await trio.sleep(0.1)
+            assert llm.wants_warming()
+            await llm.warm()
+        nursery.cancel_scope.cancel()
+    assert pool.warmed == 2 and pool.connections_opened == 2
+
+
+async def test_a_warming_that_cannot_connect_leaves_the_error_to_the_reply(tmp_path):
+    async with lean(LoopbackTLS(tmp_path)) as (shared, pool):
+        llm = OpenAICompatibleLLM(
+            LlmSettings(base_url=refused_base_url(), api_key="k"), shared=shared
+        )
+        await llm.warm()  # quietly: no call failed yet
+        assert llm.wants_warming() and pool.warmed == 0
+        with pytest.raises(ProviderConnectError):
+            await run_collect(llm)
+
+
+async def test_a_client_handed_in_or_a_per_turn_client_is_never_warmed():
+    settings = LlmSettings(base_url="https://127.0.0.1:9/v1", api_key="k")
+    assert not OpenAICompatibleLLM(settings).wants_warming()
+    assert not OpenAICompatibleLLM(settings, shared=SharedClient()).wants_warming()
