@@ -140,20 +140,30 @@ Script = Callable[[int, int], str]  # (connection number, request number on it) 
 
 
 async def scripted_server(
-    nursery: trio.Nursery, script: Script
+    nursery: trio.Nursery,
+    script: Script,
+    *,
+    tls: LoopbackTLS | None = None,
+    stall_first: bool = False,
 ) -> tuple[str, list[int], list[dict[str, str]]]:
-    """A plain HTTP server answering each request with a short event stream, or
-    ("close") closing the connection instead, or ("reply-then-close") closing it
-    right after a whole reply, or ("say-close") replying with ``Connection: close``;
-    the base URL, the requests seen per connection and each request's headers."""
+    """A plain HTTP server (https with ``tls``) answering each request with a short
+    event stream, or ("close") closing the connection instead, or ("reply-then-close")
+    closing it right after a whole reply, or ("say-close") replying with
+    ``Connection: close``; ``stall_first``: the first connection is accepted and
+    never answered (not even its TLS handshake). The base URL, the requests seen per
+    connection and each request's headers."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
     seen: list[int] = []
     heads: list[dict[str, str]] = []  # each request's headers
 
-    async def serve(stream: trio.SocketStream) -> None:
+    async def serve(stream: trio.abc.Stream) -> None:
         number = len(seen)
         seen.append(0)
+        if stall_first and number == 0:
+            await trio.sleep_forever()
+        if tls is not None:
+            stream = trio.SSLStream(stream, tls.server_context, server_side=True)
         conn = h11.Connection(h11.SERVER)
         async with stream:
             while True:
@@ -191,7 +201,8 @@ async def scripted_server(
                 conn.start_next_cycle()
 
     nursery.start_soon(trio.serve_listeners, serve, listeners)
-    return f"http://127.0.0.1:{port}/v1", seen, heads
+    scheme = "http" if tls is None else "https"
+    return f"{scheme}://127.0.0.1:{port}/v1", seen, heads
 
 
 async def two_turns(tmp_path, script: Script, **options):
@@ -329,6 +340,26 @@ async def test_a_warming_that_cannot_connect_leaves_the_error_to_the_reply(tmp_p
         assert llm.wants_warming() and pool.warmed == 0
         with pytest.raises(ProviderConnectError):
             await run_collect(llm)
+
+
+async def test_a_warming_stuck_in_its_handshake_holds_up_no_reply(tmp_path):
+    tls = LoopbackTLS(tmp_path)
+    async with trio.open_nursery() as nursery:
+        base_url, seen, _ = await scripted_server(
+            nursery, lambda c, r: "reply", tls=tls, stall_first=True
+        )
+        async with lean(tls) as (shared, pool):
+            settings = LlmSettings(base_url=base_url, api_key="k", connect_timeout_s=30)
+            llm = OpenAICompatibleLLM(settings, shared=shared)
+            nursery.start_soon(llm.warm)  # the server never answers its ClientHello
+            while not seen:
+                await trio.sleep(0.01)
+            assert not llm.wants_warming()  # one is on its way: no second warming
+            with trio.fail_after(5):  # far inside the warming's connect timeout
+                first = await run_collect(llm)
+            assert pool.warmed == 0  # the stuck one is still stuck
+        nursery.cancel_scope.cancel()
+    assert first[0] == TextDelta("Hi") and seen == [0, 1]
 
 
 async def test_a_client_handed_in_or_a_per_turn_client_is_never_warmed():
