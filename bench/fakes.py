@@ -111,6 +111,8 @@ def report_timing(fakes, budget: Budget, since: float, seen: dict) -> float:
         "stt_controls": sum(len(c.controls) for c in dg),
         "stt_results": sum(len(c.sent) for c in dg),
         "tts_chunks": sum(c.chunks_sent for c in fakes.cartesia.connections),
+        # Text messages in (each a WebSocket message the agent sent, empty closes too).
+        "tts_texts": sum(len(c.fragments) for c in fakes.cartesia.contexts.values()),
         "llm_connections": fakes.openai.connections,  # each a TCP and TLS handshake
     }
     last = seen.get("counts", dict.fromkeys(counts, 0))

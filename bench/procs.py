@@ -137,6 +137,7 @@ class SplitFakes:
         messages = {
             **stt["messages"],
             "tts_chunks": timed["tts"]["messages"]["tts_chunks"],
+            "tts_texts": timed["tts"]["messages"]["tts_texts"],
             "llm_connections": timed["llm"]["messages"]["llm_connections"],
         }
         overshoot = {role: timed[role]["overshoot_ms"][role] for role in timed}
