@@ -50,7 +50,7 @@ def records(fakes: Any) -> dict[str, Any]:
             for c in fakes.deepgram.connections
         ],
         "openai": [
-            (r.received_at, r.first_token_at, r.fresh_connection) for r in fakes.openai.requests
+            (r.received_at, r.first_token_at, r.connected_at) for r in fakes.openai.requests
         ],
         "cartesia": [
             (c.fragments[0][0], c.first_chunk_at)
@@ -71,8 +71,8 @@ def view(data: dict[str, Any]) -> SimpleNamespace:
         for c in data["deepgram"]
     ]
     requests = [
-        SimpleNamespace(received_at=received, first_token_at=first, fresh_connection=fresh)
-        for received, first, fresh in data["openai"]
+        SimpleNamespace(received_at=received, first_token_at=first, connected_at=connected)
+        for received, first, connected in data["openai"]
     ]
     contexts = {
         index: SimpleNamespace(fragments=[(first_text, "", None)], first_chunk_at=first_audio)

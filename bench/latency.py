@@ -276,10 +276,14 @@ def print_slow_turns(timelines: list[dict[str, float]]) -> None:
         }
         top = sorted(own.items(), key=lambda x: -x[1])[:2]
         pieces = "; ".join(f"{name} {ms:.1f}" for name, ms in top)
-        fresh = " (LLM request on a new connection)" if tl.get("llm_fresh_connection") else ""
+        opened = tl.get("llm_fresh_connection")
+        fresh = " (its LLM connection opened after the reply started)" if opened else ""
         print(f"  {total:6.1f} ms  gc {tl.get('gc_ms', 0.0):5.1f} ms  {pieces}{fresh}")
     fresh = sum(1 for tl in timelines if tl.get("llm_fresh_connection"))
-    print(f"LLM requests on a new connection (a TLS handshake first): {fresh}/{len(timelines)}")
+    print(
+        "LLM requests on a connection opened after the reply started (a handshake on"
+        f" the reply's path): {fresh}/{len(timelines)}"
+    )
 
 
 async def main_async(args: argparse.Namespace) -> dict:

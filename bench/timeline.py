@@ -143,7 +143,8 @@ def turn_timeline(
     at["stt_audio_at"], at["stt_audio_in"] = timing[0] if timing else (None, None)
     at["llm_request"] = requests[-1].received_at if requests else None
     at["llm_first_token"] = requests[-1].first_token_at if requests else None
-    fresh = bool(requests) and requests[-1].fresh_connection
+    # The request's connection was opened after the reply started: a handshake on its path.
+    connected_at = requests[-1].connected_at if requests else None
     at["tts_first_text"] = contexts[-1].fragments[0][0] if contexts else None
     at["tts_first_audio"] = contexts[-1].first_chunk_at if contexts else None
     at["frame_sent"] = next((t for t in frames if end <= t <= heard), None)
@@ -163,6 +164,7 @@ def turn_timeline(
         for key, value in turn_stamps(turn.times).items():
             if value is not None and lo <= value <= heard:
                 at[key] = value
+    fresh = connected_at is not None and connected_at >= at["reply_start"]
     timeline = {key: (value - end) * 1000 for key, value in at.items() if value is not None}
     timeline["llm_fresh_connection"] = float(fresh)  # (a flag: 1.0 when a handshake came first)
     return timeline

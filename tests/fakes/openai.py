@@ -128,13 +128,13 @@ class FakeOpenAIServer:
     async def _handle_connection(self, stream: trio.SocketStream) -> None:
         self.connections += 1
         conn = h11.Connection(h11.SERVER)
-        fresh = True
+        connected_at = trio.current_time()
         try:
             while True:
                 request = await self._read_request(conn, stream)
                 if request is None:
                     return
-                request.fresh_connection, fresh = fresh, False
+                request.connected_at = connected_at
                 await self._respond(conn, stream, request)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return

@@ -61,7 +61,7 @@ class RecordedRequest:
     received_at: float | None = None  # the whole request was in
     first_token_at: float | None = None  # the first content chunk left
     disconnected_at: float | None = None
-    fresh_connection: bool = False  # the first request on its connection (a handshake before)
+    connected_at: float | None = None  # when its connection was accepted
 
 
 def split_tokens(text: str) -> list[str]:
