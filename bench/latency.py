@@ -50,6 +50,7 @@ from typing import Any
 import trio
 from fake_records import MonotonicClock, view
 from gc_pauses import GcPauses
+from measure import yardstick_ms
 from procs import Fakes as FakesProcess
 from rig import (
     LONG_WORD,
@@ -295,6 +296,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         f" {'in the agent' if args.fakes_in_process else 'in their own'} process; LLM client"
         f" {'pooled (as serve)' if shared_client else 'per turn'}; {loadavg_line()}"
     )
+    yardstick_before = yardstick_ms()
+    print(f"yardstick: {yardstick_before:.0f} ms of CPU for a fixed workload (the box's speed)")
     if args.vad_stop_ms is not None:
         print(f"VAD stop hangover {args.vad_stop_ms:g} ms (--vad-stop-ms)")
     results = {}
@@ -315,6 +318,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     on = results[True] if True in results else results[False]
     print(loadavg_line())
     return {
+        "yardstick_before_ms": round(yardstick_before, 1),
         "settings": settings_label(
             budget,
             tls=not args.plain,

@@ -61,6 +61,7 @@ from typing import Any
 from frame_budget import budget as frame_budget
 from frame_budget import parse as parse_profile
 from frame_budget import print_budget
+from measure import yardstick_ms
 from procs import HARNESS_NICE, Fakes, Server, SplitFakes, collect, machine_cpu, run_callers
 from rig import Budget, add_budget_args, loadavg_line, machine, proc_cpu_s, settings_label, summary
 from task_steps import per_call_second, print_steps
@@ -380,7 +381,7 @@ def main() -> int:
         f" in {'one process' if args.fakes_one_process else 'a process per provider'};"
         f" callers: {args.callers} at nice"
         f" {args.harness_nice}; the agent at nice {args.agent_nice}, workers {args.workers};"
-        f" {loadavg_line()}",
+        f" {loadavg_line()}; yardstick {yardstick_ms():.0f} ms (the box's speed)",
         flush=True,
     )
     tmp = Path(tempfile.mkdtemp(prefix="voice-agent-load-"))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import statistics
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -24,15 +26,32 @@ def _git(*args: str) -> str:
 
 
 def machine() -> dict[str, Any]:
-    """The load average and the commit, for every results file."""
+    """The load average, the box's speed now (``yardstick_ms``) and the commit, for
+    every results file."""
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
+        "yardstick_ms": round(yardstick_ms(), 1),
         "commit": commit + ("-dirty" if dirty else ""),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def yardstick_ms(rounds: int = 5) -> float:
+    """CPU ms that a fixed piece of Python work takes now (the median of ``rounds``).
+    This VM's speed drifts by a quarter or more within an hour, and the agent's own
+    milliseconds with it: a figure is read beside the yardstick taken with it."""
+    payload = {"text": "x" * 200, "numbers": list(range(50))}
+    samples = []
+    for _ in range(rounds):
+        start = time.process_time()
+        total = 0
+        for i in range(20_000):
+            total += len(json.dumps(payload)) + i % 13
+        samples.append((time.process_time() - start) * 1000)
+    return statistics.median(samples)
 
 
 def loadavg_line() -> str:
