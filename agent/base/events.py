@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import attrs
 
+from agent.base.jsontext import compact_json
+
 # --- speech to text -------------------------------------------------------
 
 
@@ -125,7 +127,7 @@ class ToolSpec:
     def openai_json(self) -> str:
         """``to_openai()`` as compact JSON, made once: a call's tools go out with every
         request. (``parameters`` is not changed once the spec is made.)"""
-        return _compact_json(self.to_openai())
+        return compact_json(self.to_openai())
 
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -157,11 +159,7 @@ class Message:
     def openai_json(self) -> str:
         """``to_openai()`` as compact JSON, made once: the system prompt and the
         history go out again with every request of the call."""
-        return _compact_json(self.to_openai())
-
-
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(self.to_openai())
 
 
 # --- text to speech and playout ---------------------------------------------

@@ -89,6 +89,8 @@ class FallbackChain:
         self.retry_wait_max = retry_wait_max
         self.retry_wait_default = retry_wait_default
         self.name = ">".join(model.name for model in self.models)
+        first = self.models[0]  # (each reply tries it first: the one to keep warm)
+        self._warm_first = first if isinstance(first, KeepsWarm) else None
 
     async def run(
         self,
@@ -121,13 +123,11 @@ class FallbackChain:
 
     def wants_warming(self) -> bool:
         """The first model's (``KeepsWarm``): the one each reply tries first."""
-        first = self.models[0]
-        return isinstance(first, KeepsWarm) and first.wants_warming()
+        return self._warm_first is not None and self._warm_first.wants_warming()
 
     async def warm(self) -> None:
-        first = self.models[0]
-        if isinstance(first, KeepsWarm):
-            await first.warm()
+        if self._warm_first is not None:
+            await self._warm_first.warm()
 
     def retry_wait(self, error: ProviderError) -> float:
         wait = self.retry_wait_default if error.retry_after is None else error.retry_after

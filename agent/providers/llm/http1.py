@@ -210,22 +210,14 @@ class Http1Pool:
     def has_idle(self, url: str) -> bool:
         """Whether a request to ``url`` now would find a kept-alive connection (or one
         is being opened for it)."""
-        origin = self._target(url)[0]
-        if origin in self._warming:
-            return True
-        idle = self._idle.get(origin)
-        if not idle:
-            return False
-        newest = idle[-1]
-        expired = trio.current_time() - newest.idle_since >= self._idle_expiry_s
-        return not expired and not newest.closed_by_peer()
+        return self._has_idle(self._target(url)[0])
 
     async def warm(self, url: str, *, provider: str, connect_timeout: float) -> None:
         """Open a connection to ``url``'s origin and keep it idle, unless one is (being)
         kept already. Failing is not an error here: the request will say why."""
-        if self.has_idle(url):
-            return
         origin = self._target(url)[0]
+        if self._has_idle(origin):
+            return
         self._warming.add(origin)
         try:
             connection = await self._connect(origin, provider, connect_timeout)
@@ -247,6 +239,16 @@ class Http1Pool:
                 await trio.aclose_forcefully(connection.stream)
 
     # --- the pool ---------------------------------------------------------------------
+
+    def _has_idle(self, origin: Origin) -> bool:
+        if origin in self._warming:
+            return True
+        idle = self._idle.get(origin)
+        if not idle:
+            return False
+        newest = idle[-1]
+        expired = trio.current_time() - newest.idle_since >= self._idle_expiry_s
+        return not expired and not newest.closed_by_peer()
 
     def _target(self, url: str) -> tuple[Origin, str, str]:
         known = self._targets.get(url)

@@ -103,20 +103,24 @@ class OpenAICompatibleLLM:
 
     def wants_warming(self) -> bool:
         """With the service's lean pool: no kept-alive connection to the endpoint now."""
-        shared = self._shared
-        if self._client is not None or shared is None or shared.pool is None:
-            return False
-        return not shared.pool.has_idle(chat_url(self.settings))
+        pool = self._lean_pool()
+        return pool is not None and not pool.has_idle(chat_url(self.settings))
 
     async def warm(self) -> None:
         """Open a kept-alive connection to the endpoint ahead of the next request."""
-        shared = self._shared
-        if self._client is None and shared is not None and shared.pool is not None:
-            await shared.pool.warm(
+        pool = self._lean_pool()
+        if pool is not None:
+            await pool.warm(
                 chat_url(self.settings),
                 provider=self.name,
                 connect_timeout=self.settings.connect_timeout_s,
             )
+
+    def _lean_pool(self) -> Http1Pool | None:
+        """The service's ``Http1Pool`` when ``run`` would use it (no client handed in)."""
+        if self._client is not None or self._shared is None:
+            return None
+        return self._shared.pool
 
     async def run(
         self,

@@ -28,6 +28,7 @@ from agent.base.errors import (
     RemoteProtocolError,
 )
 from agent.base.events import Finish, LlmEvent, Message, TextDelta, ToolCall, ToolSpec, Usage
+from agent.base.jsontext import compact_json
 from agent.providers.llm.openai_settings import LlmSettings
 from agent.wire.sse import SseDecoder
 
@@ -86,7 +87,7 @@ def encode_request_body(
         raise LocalProtocolError("a chat request needs at least one message")
     parts = [
         '{"model":',
-        _compact(settings.model),
+        compact_json(settings.model),
         ',"messages":[',
         ",".join([message.openai_json for message in messages]),
         '],"stream":true',
@@ -94,7 +95,7 @@ def encode_request_body(
     if tools:
         parts += [',"tools":[', ",".join([tool.openai_json for tool in tools]), "]"]
     for key, value in _request_options(settings, bool(tools)).items():
-        parts += [",", _compact(key), ":", _compact(value)]
+        parts += [",", compact_json(key), ":", compact_json(value)]
     parts.append("}")
     return "".join(parts).encode()
 
@@ -115,10 +116,6 @@ def _request_options(settings: LlmSettings, with_tools: bool) -> dict[str, Any]:
     options[preset.token_limit_field] = settings.max_tokens
     options.update(reasoning_options(settings))
     return options
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --- errors -------------------------------------------------------------------

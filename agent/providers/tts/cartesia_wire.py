@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 
 from agent.base.errors import ConfigError, ProviderError, ProviderStatusError, RemoteProtocolError
+from agent.base.jsontext import compact_json
 from agent.base.settings import Env, default_of, read_settings, setting
 
 PROVIDER = "cartesia"
@@ -130,7 +131,7 @@ def cancel_request(context_id: str) -> dict[str, Any]:
 
 
 def encode(message: Mapping[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return compact_json(message)
 
 
 # --- server -> client ---------------------------------------------------------

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 import attrs
 
 from agent.base.errors import ConfigError, ProviderError, ProviderStatusError, RemoteProtocolError
+from agent.base.jsontext import compact_json
 from agent.base.settings import Env, default_of, read_settings, setting
 
 PROVIDER = "elevenlabs"
@@ -120,7 +121,7 @@ def split_words(held: str) -> tuple[str, str]:
 
 
 def encode(message: Mapping[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return compact_json(message)
 
 
 @attrs.frozen
