@@ -1,11 +1,21 @@
 """The media clock: one task drives the outbound frames of every call of a process.
 
 A task per call waking fifty times a second costs a trip through the scheduler
-per frame per call; one task that wakes when the earliest frame of any call is
-due and sends every frame due in the same slot (1 ms by default) costs one
-wake-up per slot however many calls share it. Each call keeps its own grid (the
-C pacer in its ``Playout`` decides its slot); the clock only orders the calls by
-their next due time, in a heap.
+per frame per call; one task that wakes at the start of the slot (1 ms by
+default, on one grid for the whole process) in which the earliest frame of any
+call is due, and sends every frame due before that slot ends, costs one wake-up
+per slot however many calls share it. Each call keeps its own 20 ms grid (the C
+pacer in its ``Playout`` decides its slot); the clock only orders the calls by
+their next due time, in a heap. As the slots sit on a fixed grid, each call's
+frames leave the same fraction of a slot early every time, and its gaps stay
+whole whatever the other calls do.
+
+Trio has no priorities: a frame due while other tasks run would wait for the
+batch in progress to end and then for the clock's turn in the next one (Trio
+runs a batch in no set order), milliseconds with a hundred busy calls. So while
+the clock runs, an instrument (``_StepHook``) looks at the time before every
+task step and sends the frames whose slot has begun right there: a frame is late
+by at most the one step that was running when its slot began.
 
 A member sends without waiting (a non-blocking socket send). When its socket
 cannot take a frame whole, the member's ``clock_tick`` returns ``None``: it
@@ -53,6 +63,9 @@ from dsp import WakeTimer
 # and inside the pacing target (p99 <= 2 ms), and it bounds the wake-ups of any
 # number of calls to 20 per frame period.
 SLOT_S = 0.001
+# A time this close below a slot's start is taken as on it (float rounding of due
+# times that sit on the grid must not move a call's frames a whole slot).
+_ON_GRID_S = 1e-7
 
 
 class ClockMember(Protocol):
@@ -68,7 +81,12 @@ class MediaClock:
     """Orders its members by due time and ticks each when its frame is due."""
 
     def __init__(
-        self, nursery: trio.Nursery, *, slot_s: float = SLOT_S, precise: bool = True
+        self,
+        nursery: trio.Nursery,
+        *,
+        slot_s: float = SLOT_S,
+        precise: bool = True,
+        between_steps: bool = True,
     ) -> None:
         if not 0 <= slot_s < 0.02:
             raise ValueError(f"slot_s must be in [0, 0.02) s, got {slot_s!r}")
@@ -87,6 +105,13 @@ class MediaClock:
         self._wake_at = math.inf  # when the sleeping task wakes for its next frame
         self._timer: WakeTimer | None = None  # the task's precise timer, while it runs
         self._armed_at = math.inf  # when the timer fires (inf: disarmed, or fired)
+        # The start of the slot of the earliest frame on the schedule (inf: none): what
+        # the step hook (``send_overdue``) compares the time with.
+        self._next_at = math.inf
+        self._task: trio.lowlevel.Task | None = None  # the clock's task, while it runs
+        self._now: Callable[[], float] = trio.current_time  # the run's clock, once known
+        # Send overdue frames between any two task steps (``send_overdue``).
+        self._between_steps = between_steps
         self._running = False
         self._ticking = False  # inside a member's tick (no tick_now in a tick)
         self.wakeups = 0
@@ -98,15 +123,15 @@ class MediaClock:
 
     def schedule(self, member: ClockMember, due: float) -> None:
         """(Re)schedule ``member``'s next tick at ``due``, replacing any earlier entry."""
-        seq = next(self._seq)
-        self._live[member] = seq
-        heapq.heappush(self._heap, (due, seq, member))
-        if self._sleeping and due < self._wake_at:
-            self._wake_at = due
+        self._push(member, due)
+        wake_at = self._slot_start(due)
+        self._next_at = min(self._next_at, wake_at)
+        if self._sleeping and wake_at < self._wake_at:
+            self._wake_at = wake_at
             if self._sleep is not None:
-                self._sleep.deadline = due  # wakes the task now when due is in the past
+                self._sleep.deadline = wake_at  # wakes the task now when in the past
             elif self._timer is not None:
-                self._arm(self._timer, due, trio.current_time())
+                self._arm(self._timer, wake_at, trio.current_time())
         if not self._running:
             self._running = True
             self._nursery.start_soon(self._run)
@@ -147,6 +172,48 @@ class MediaClock:
         else:
             place(member, due)
 
+    def _push(self, member: ClockMember, due: float) -> None:
+        seq = next(self._seq)
+        self._live[member] = seq
+        heapq.heappush(self._heap, (due, seq, member))
+
+    def send_overdue(self, task: trio.lowlevel.Task) -> None:
+        """Between two task steps (``_StepHook``, before ``task``'s): send the frames
+        whose slot has begun, if any. Trio runs a batch of ready tasks in no set
+        order, after the batch before it ends; a frame due meanwhile went only when
+        the clock's own task got its turn, milliseconds late with a hundred busy
+        calls. Here it goes at the first step boundary after its slot begins."""
+        if self._now() < self._next_at or self._ticking or task is self._task:
+            return  # (the first test is the one that holds almost always: keep it cheap)
+        self._send_due()
+        if self._sleeping and self._timer is not None and self._armed_at != self._next_at:
+            # The task's timer set for the frames just sent: set it for the next ones.
+            self._wake_at = self._next_at
+            self._arm(self._timer, self._next_at, trio.current_time())
+
+    def _send_due(self) -> None:
+        """Tick every member whose frame is due before the current slot ends."""
+        heap, live = self._heap, self._live
+        now = self._now
+        horizon = self._slot_start(now()) + self.slot_s
+        while heap and heap[0][0] <= horizon:
+            _, seq, member = heapq.heappop(heap)
+            if live.get(member) != seq:
+                continue  # replaced, unscheduled or removed since
+            self._tick(member, now(), horizon, self._push)
+        self._next_at = self._slot_start(heap[0][0]) if heap else math.inf
+
+    def _slot_start(self, t: float) -> float:
+        """The start of the slot of the process-wide grid that ``t`` falls in.
+
+        The task wakes at slot starts and sends every frame due before the slot ends,
+        so a call's frames leave the same fraction of a slot early every time: its
+        20 ms gaps stay whole however the other calls' phases move the wake-ups (a
+        wake-up at the earliest due time instead made each frame's earliness depend
+        on the others' phases, jitter of up to a slot)."""
+        slot = self.slot_s
+        return t if slot == 0 else ((t + _ON_GRID_S) // slot) * slot
+
     def remove(self, member: ClockMember) -> None:
         self._live.pop(member, None)
         if not self._live:
@@ -179,37 +246,34 @@ class MediaClock:
             self._arm(self._timer, now, now)  # (fires at once: a time not ahead)
 
     async def _run(self) -> None:
-        heap, live, slot, inbound = self._heap, self._live, self.slot_s, self.inbound
-        heappop, heappush = heapq.heappop, heapq.heappush
+        live, slot, inbound = self._live, self.slot_s, self.inbound
         # The run's clock itself: trio.current_time() is three calls deep per use.
-        current_time = trio.lowlevel.current_clock().current_time
-        seqs = self._seq
-
-        def push(member: ClockMember, due: float) -> None:
-            # The task reschedules itself: no sleep to shorten, no task to start.
-            seq = next(seqs)
-            live[member] = seq
-            heappush(heap, (due, seq, member))
-
+        current_time = self._now = trio.lowlevel.current_clock().current_time
+        self._task = trio.lowlevel.current_task()
+        hook = _StepHook(self) if self._between_steps else None
+        if hook is not None:
+            trio.lowlevel.add_instrument(hook)
         timer = self._timer = self._open_timer()
         if timer is not None:
             inbound.watch_timer(timer.fileno())
         try:
+            cut_short = False  # the last pass stopped its drain for a frame due
             while live or inbound.members:
-                self.wakeups += 1
+                if not cut_short:
+                    self.wakeups += 1
                 # Frames first: what the callers sent meanwhile can wait the few
                 # hundred microseconds the ticks take, a frame due now should not.
-                horizon = current_time() + slot
-                while heap and heap[0][0] <= horizon:
-                    _, seq, member = heappop(heap)
-                    if live.get(member) != seq:
-                        continue  # replaced, unscheduled or removed since
-                    self._tick(member, current_time(), horizon, push)
+                self._send_due()
                 if inbound.members:
-                    inbound.drain()  # what callers sent since the last wake-up
+                    # What callers sent since the last wake-up, cut short when the next
+                    # frame's slot begins meanwhile (a burst of caller audio, or a
+                    # hook's long work, must not make that frame late): round again.
+                    cut_short = inbound.drain(self._next_at, current_time)
+                    if cut_short:
+                        continue
                 if not live and not inbound.members:
                     break
-                wake_at = self._wake_at = heap[0][0] if heap else math.inf
+                wake_at = self._wake_at = self._next_at
                 # Caller audio waits for the next wake-up when that is within a slot
                 # (so busy calls share wake-ups both ways); otherwise its arrival
                 # wakes the task (the poll watches the timer too).
@@ -236,6 +300,10 @@ class MediaClock:
                     self._sleep = None
                 self._sleeping = False
         finally:
+            if hook is not None:
+                trio.lowlevel.remove_instrument(hook)
+            self._task = None
+            self._now = trio.current_time
             self._sleeping = False
             self._sleep = None
             self._wake_at = math.inf
@@ -246,7 +314,8 @@ class MediaClock:
                 self._timer = None
                 self._armed_at = math.inf
             if not live:
-                heap.clear()
+                self._heap.clear()
+                self._next_at = math.inf
             if not inbound.members:
                 inbound.close()
 
@@ -268,3 +337,14 @@ class MediaClock:
         if not self._precise or (testing is not None and isinstance(clock, testing.MockClock)):
             return None
         return WakeTimer.open()
+
+
+class _StepHook(trio.abc.Instrument):
+    """Calls the clock's ``send_overdue`` before every task step (while the clock's
+    task runs): the one place Trio lets code run between any two steps."""
+
+    def __init__(self, clock: MediaClock) -> None:
+        self._clock = clock
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._clock.send_overdue(task)

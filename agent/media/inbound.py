@@ -22,6 +22,7 @@ line from a hook still carries the call's UUID.
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 from collections.abc import Callable
 from typing import Protocol
@@ -59,6 +60,7 @@ class InboundPoller:
         self._members: dict[int, _Entry] = {}
         self.drains = 0  # drains that found a socket ready
         self.polls = 0  # members' reads (more than drains: calls ready together)
+        self.cut_short = 0  # drains stopped for a frame due (``drain``'s ``until``)
 
     @property
     def members(self) -> int:
@@ -99,15 +101,19 @@ class InboundPoller:
 
         await trio.lowlevel.wait_task_rescheduled(abort)
 
-    def drain(self) -> None:
-        """Handle every member whose socket is readable now (never waits)."""
+    def drain(self, until: float = math.inf, now: Callable[[], float] | None = None) -> bool:
+        """Handle every member whose socket is readable now (never waits). With
+        ``until`` and ``now``: stop once ``now()`` has reached ``until`` (after at least
+        one member), so the clock can send a frame whose slot has begun; the members
+        not yet handled stay readable for the next drain. True: it stopped early."""
         members, epoll = self._members, self._epoll
         if not members or epoll is None:
-            return
+            return False
         ready = epoll.poll(0, len(members) + 1)  # + the clock's timer
         if ready and (len(ready) > 1 or ready[0][0] != self._timer_fd):
             self.drains += 1
-        for fd, _ in ready:
+        last = len(ready) - 1
+        for i, (fd, _) in enumerate(ready):
             entry = members.get(fd)
             if entry is None:
                 continue  # the timer, or a member that left since the poll
@@ -116,9 +122,13 @@ class InboundPoller:
                 stay = entry.task.context.run(entry.member.inbound_ready)
             except Exception as exc:
                 self._hand_back(fd, entry, outcome.Error(exc))
-                continue
+                stay = True
             if not stay:
                 self._hand_back(fd, entry, outcome.Value(None))
+            if i < last and now is not None and now() >= until:
+                self.cut_short += 1
+                return True
+        return False
 
     def close(self) -> None:
         """Let the epoll go (no members left; the next one makes a new one)."""

@@ -85,9 +85,10 @@ async def test_200_calls_keep_50_frames_a_second_on_their_grids(autojump_clock, 
         assert all(f == SILENCE for _, f in sink.sent)
         one_second = [t for t in times if times[0] + 0.5 <= t < times[0] + 1.5]
         assert len(one_second) == 50
-    # One task did it, waking at most once per 1 ms slot, not once per call and frame.
+    # One task did it, waking at most once per 1 ms slot (and once more for each
+    # call joining: its first frame goes at once), not once per call and frame.
     assert clock.ticks >= CALLS * 100
-    assert clock.wakeups <= 2.1 / SLOT_S
+    assert clock.wakeups <= 2.1 / SLOT_S + CALLS
 
 
 async def test_200_calls_rephase_at_once_and_play_every_frame(autojump_clock, nursery):
@@ -115,6 +116,29 @@ async def test_200_calls_rephase_at_once_and_play_every_frame(autojump_clock, nu
         assert_on_grid(sink.times()[first:], ready_at)
         assert utterance.first_frame_at == pytest.approx(ready_at, abs=EPS)
         assert not utterance.cut
+
+
+async def test_a_steady_call_keeps_whole_gaps_while_the_others_rephase(autojump_clock, nursery):
+    """The clock wakes on a process-wide grid of slots, so a call whose phase does not
+    change leaves each frame the same fraction of a slot early: the other calls'
+    re-phasing (which moves the earliest due time) does not jitter its gaps."""
+    rng = random.Random(4)
+    clock = MediaClock(nursery)
+    calls = await start_calls(nursery, clock, rng)
+    steady_sink = calls[0][1]
+    await trio.sleep(0.2)
+    watched_from = len(steady_sink.sent)
+    for round_ in range(3):
+        for i, (playout, _) in enumerate(calls[1:], start=1):
+            await trio.sleep(rng.uniform(0, 0.0005))  # new phases, anywhere in a slot
+            utterance = playout.open_utterance()
+            playout.write(utterance, numbered_frames(3, first=round_ * 1000 + i))
+            playout.close_utterance(utterance)
+    await trio.sleep(0.3)
+    times = steady_sink.times()[watched_from:]
+    assert len(times) >= 20
+    gaps = np.diff(times)
+    assert np.all(np.abs(gaps - 0.02) <= EPS), gaps[np.abs(gaps - 0.02) > EPS]
 
 
 async def test_200_calls_pause_and_clear_within_the_frame(autojump_clock, nursery):
@@ -274,3 +298,43 @@ async def test_tick_now_inside_a_tick_only_schedules(autojump_clock, nursery):
     assert b.ticked[3] == pytest.approx(asked_at + 0.02, abs=EPS)  # its grid moved with it
     clock.remove(a)
     clock.remove(b)
+
+
+@pytest.mark.parametrize("between_steps", [True, False])
+async def test_a_frame_due_while_other_tasks_run_long_steps_goes_at_the_next_step(
+    autojump_clock, nursery, between_steps
+):
+    """Five tasks whose every step takes 1 ms (virtual time jumped inside the step):
+    with the step hook each frame leaves at the first step boundary after its slot
+    begins, so at most one step late; without it, a frame waits until the clock's
+    own task gets its turn in Trio's batch, behind up to all five."""
+    clock = MediaClock(nursery, between_steps=between_steps)
+    sinks = []
+    for _ in range(20):
+        await trio.sleep(random.Random(len(sinks)).uniform(0, 0.001))
+        sink = Sink()
+        playout = Playout(sink, clock=clock)
+        await nursery.start(playout.run)
+        sinks.append(sink)
+
+    async def busy() -> None:
+        while True:
+            autojump_clock.jump(0.001)  # a step that takes 1 ms
+            await trio.lowlevel.checkpoint()
+
+    watched_from = [len(sink.sent) for sink in sinks]
+    async with trio.open_nursery() as busy_tasks:
+        for _ in range(5):
+            busy_tasks.start_soon(busy)
+        await trio.sleep(0.5)
+        busy_tasks.cancel_scope.cancel()
+    lateness = []
+    for sink, start in zip(sinks, watched_from, strict=True):
+        times = sink.times()
+        # each frame against the call's own 20 ms grid, as its first frame set it
+        lateness += [t - (times[0] + 0.02 * k) for k, t in enumerate(times)][start:]
+    assert len(lateness) > 300
+    if between_steps:
+        assert max(lateness) <= 0.001 + EPS
+    else:
+        assert max(lateness) >= 0.002  # what the hook is for

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import random
+import socket
 import uuid
 
 import numpy as np
@@ -19,6 +20,7 @@ from agent.base.config import ServerSettings
 from agent.base.logs import current_call
 from agent.demo.signals import speechlike
 from agent.media.clock import SLOT_S, MediaClock
+from agent.media.inbound import InboundPoller
 from agent.media.server import handle_connection
 from agent.wire.audiosocket import Audio, Connection, Dtmf, Hangup, Identify, Role
 from dsp import VadTransition
@@ -238,3 +240,40 @@ async def test_no_frame_is_handled_after_the_call_ended(autojump_clock):
     assert call.end_reason == "agent"
     assert len(brain.frames) == 4
     assert clock.inbound.members == 0
+
+
+async def test_a_drain_stops_when_a_frame_is_due_and_leaves_the_rest_readable(nursery):
+    """``drain(until, now)`` stops after the member whose handling reached ``until``
+    (the clock then sends the frame due); the members not yet handled are still
+    readable and the next drain handles them, each once."""
+    poller = InboundPoller(lambda: None)
+    fake_now = [0.0]
+    handled: list[int] = []
+
+    class Member:
+        def __init__(self, index: int, sock: socket.socket) -> None:
+            self.index, self.sock = index, sock
+
+        def inbound_ready(self) -> bool:
+            self.sock.recv(4096)
+            handled.append(self.index)
+            fake_now[0] += 0.0004  # each member's frame path takes 0.4 ms
+            return True
+
+    pairs = [socket.socketpair() for _ in range(6)]
+    for index, (ours, _) in enumerate(pairs):
+        ours.setblocking(False)
+        nursery.start_soon(poller.serve, ours.fileno(), Member(index, ours))
+    await trio.testing.wait_all_tasks_blocked()
+    for _, theirs in pairs:
+        theirs.send(b"x" * FRAME)
+
+    assert poller.drain(until=0.001, now=lambda: fake_now[0]) is True
+    assert len(handled) == 3  # 0.4, 0.8, then 1.2 ms >= 1 ms: stop
+    assert poller.drain(until=float("inf"), now=lambda: fake_now[0]) is False
+    assert sorted(handled) == list(range(6))
+    assert poller.cut_short == 1
+    nursery.cancel_scope.cancel()
+    for ours, theirs in pairs:
+        ours.close()
+        theirs.close()
