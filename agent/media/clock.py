@@ -46,6 +46,8 @@ or without a timerfd it sleeps on deadlines as before.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import heapq
 import itertools
 import math
@@ -99,6 +101,10 @@ class MediaClock:
         # (due, seq, member); an entry is current only while _live[member] == seq.
         self._heap: list[tuple[float, int, ClockMember]] = []
         self._live: dict[ClockMember, int] = {}
+        # Each member's ticks run in the context of the task that first scheduled it
+        # (its own: the call's log fields, and what a tick's actions start inherits),
+        # whichever task the tick happens in.
+        self._contexts: dict[ClockMember, contextvars.Context] = {}
         self._seq = itertools.count()
         self._sleeping = False  # the task waits (for the timer, a caller or a deadline)
         self._sleep: trio.CancelScope | None = None  # its wait's scope, without a timer
@@ -123,6 +129,8 @@ class MediaClock:
 
     def schedule(self, member: ClockMember, due: float) -> None:
         """(Re)schedule ``member``'s next tick at ``due``, replacing any earlier entry."""
+        if member not in self._contexts:
+            self._contexts[member] = trio.lowlevel.current_task().context
         self._push(member, due)
         wake_at = self._slot_start(due)
         self._next_at = min(self._next_at, wake_at)
@@ -146,7 +154,9 @@ class MediaClock:
             self.schedule(member, trio.current_time())
             return
         now = trio.current_time()
-        self._tick(member, now, now, self.schedule)
+        # (From the member's own task its context is entered already.)
+        entered = self._contexts.get(member) is trio.lowlevel.current_task().context
+        self._tick(member, now, now, self.schedule, in_context=entered)
 
     def _tick(
         self,
@@ -154,15 +164,23 @@ class MediaClock:
         now: float,
         horizon: float,
         place: Callable[[ClockMember, float], None],
+        *,
+        in_context: bool = False,
     ) -> None:
-        """One tick of ``member``, its next one put on the schedule by ``place``; a
-        member whose tick raises leaves the clock and is told why."""
+        """One tick of ``member`` (in its context unless ``in_context``: already in
+        it), its next one put on the schedule by ``place``; a member whose tick
+        raises leaves the clock and is told why."""
         self.ticks += 1
         self._ticking = True
+        context = None if in_context else self._contexts.get(member)
         try:
-            due = member.clock_tick(now, horizon)
+            if context is None:
+                due = member.clock_tick(now, horizon)
+            else:
+                due = context.run(member.clock_tick, now, horizon)
         except Exception as exc:
             del self._live[member]
+            self._contexts.pop(member, None)
             member.clock_failed(exc)
             return
         finally:
@@ -216,6 +234,7 @@ class MediaClock:
 
     def remove(self, member: ClockMember) -> None:
         self._live.pop(member, None)
+        self._contexts.pop(member, None)
         if not self._live:
             # Stale entries hold their members (and their calls) until popped: with
             # no member left, nothing in the heap is current.
@@ -301,7 +320,10 @@ class MediaClock:
                 self._sleeping = False
         finally:
             if hook is not None:
-                trio.lowlevel.remove_instrument(hook)
+                # (Gone already if it ever raised: Trio then logs it and drops it, and
+                # the frames wait for the clock's own task as before.)
+                with contextlib.suppress(KeyError):
+                    trio.lowlevel.remove_instrument(hook)
             self._task = None
             self._now = trio.current_time
             self._sleeping = False

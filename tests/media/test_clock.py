@@ -4,6 +4,7 @@ order without delaying the others."""
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import random
 
@@ -338,3 +339,52 @@ async def test_a_frame_due_while_other_tasks_run_long_steps_goes_at_the_next_ste
         assert max(lateness) <= 0.001 + EPS
     else:
         assert max(lateness) >= 0.002  # what the hook is for
+
+
+CALL_NAME: contextvars.ContextVar[str] = contextvars.ContextVar("CALL_NAME", default="none")
+
+
+class ContextMember:
+    """Notes the context variable its ticks see."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def clock_tick(self, now: float, horizon: float) -> float | None:
+        self.seen.append(CALL_NAME.get())
+        return now + 0.02
+
+    def clock_failed(self, exc: Exception) -> None:
+        raise AssertionError(exc)
+
+
+async def test_each_member_ticks_in_the_context_of_the_task_that_scheduled_it(
+    autojump_clock, nursery
+):
+    """Whichever task a tick happens in (the clock's, another's through the step hook,
+    a speech-ready ``tick_now``), it sees its own call's context, so its log lines and
+    the tasks its actions start belong to that call."""
+    clock = MediaClock(nursery)
+    members = {name: ContextMember() for name in ("a", "b", "c")}
+
+    async def join(name: str) -> None:
+        CALL_NAME.set(name)
+        clock.schedule(members[name], trio.current_time())
+        await trio.sleep(0.2)
+        clock.tick_now(members[name])  # from its own task: its context is entered
+        await trio.sleep(0.1)
+        clock.remove(members[name])
+
+    async def busy() -> None:
+        CALL_NAME.set("busy")
+        for _ in range(300):
+            autojump_clock.jump(0.001)  # frames fall due inside this task's steps
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as tasks:
+        for name in members:
+            tasks.start_soon(join, name)
+        tasks.start_soon(busy)
+    for name, member in members.items():
+        assert len(member.seen) >= 14
+        assert set(member.seen) == {name}
