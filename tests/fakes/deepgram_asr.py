@@ -184,10 +184,13 @@ class Recognizer:
         whole = len(buf) - len(buf) % self.block_bytes
         self._carry = buf[whole:]
         out: list[dict[str, Any]] = []
-        for at in range(0, whole, self.block_bytes):
-            samples = np.frombuffer(buf[at : at + self.block_bytes], dtype="<i2")
-            rms = math.sqrt(float(np.mean(samples.astype(np.float64) ** 2)))
-            self._block(rms >= self.threshold, out)
+        if whole:
+            # Every whole block's mean square at once: one numpy call per message, not
+            # one per 20 ms block (the fake's largest cost at a hundred load calls).
+            samples = np.frombuffer(buf, dtype="<i2", count=whole // 2).astype(np.float64)
+            blocks = samples.reshape(-1, self.block_bytes // 2)
+            for mean_square in np.mean(blocks * blocks, axis=1).tolist():
+                self._block(math.sqrt(mean_square) >= self.threshold, out)
         return out
 
     def _block(self, voiced: bool, out: list[dict[str, Any]]) -> None:
