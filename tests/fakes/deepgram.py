@@ -50,6 +50,7 @@ from tests.fakes.framestamp import read_stamp
 from tests.fakes.wiretime import (
     StampedListener,
     StampedStream,
+    StampedTlsStream,
     arrival,
     open_stamped_listener,
     send_stamped,
@@ -107,7 +108,7 @@ class ConnectionRecord:
     closed_at: float | None = None  # when the connection ended, whoever closed it
     recognizer: Recognizer | None = None  # once accepted
     done: trio.Event = attrs.field(factory=trio.Event)
-    wire: StampedStream | None = None  # its socket's stamps (``wiretime``)
+    wire: StampedStream | StampedTlsStream | None = None  # its socket's stamps (``wiretime``)
 
     def param(self, name: str) -> str | None:
         return next((value for key, value in self.query if key == name), None)

@@ -16,10 +16,19 @@ write reached the socket, beneath TLS:
 * ``mark()`` before a send, then ``sent_at``: when the first write after the
   mark reached the socket (trio's socket send makes its syscall before it
   yields), which is when the message's first bytes left.
+
+Over TLS the fakes serve as the agent's clients connect: on the stdlib's
+``ssl.SSLSocket``, which reads and writes the socket itself (``StampedTlsStream``,
+a server-side ``TlsSocketStream``). Trio's ``SSLStream`` (a Python state machine
+round ``ssl.MemoryBIO``) made the fakes nearly as heavy as the agent at a hundred
+load calls, on the same two cores. The stamps are then taken round OpenSSL's
+calls: a read's once it returned the decrypted bytes, a write's as it begins
+(encrypting a record and writing it take microseconds).
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -27,22 +36,29 @@ from collections.abc import Awaitable, Callable
 import trio
 from trio_websocket import Endpoint
 
+from agent.providers.tls_stream import TlsSocketStream
 
-class StampedStream(trio.abc.HalfCloseableStream):
+
+class _Stamps:
+    """``received_at``, and ``sent_at`` after a ``mark()``."""
+
+    received_at: float | None = None
+    sent_at: float | None = None
+    _marked = False
+
+    def mark(self) -> None:
+        """Stamp the next write (``sent_at``)."""
+        self._marked = True
+        self.sent_at = None
+
+
+class StampedStream(_Stamps, trio.abc.HalfCloseableStream):
     """A TCP stream (``trio.SocketStream``) that notes when bytes cross it."""
 
     def __init__(self, inner: trio.SocketStream) -> None:
         self.inner = inner
         self.socket = inner.socket  # (trio-websocket reads the peer's address from it)
         self.peer = inner.socket.getpeername()[:2]
-        self.received_at: float | None = None
-        self.sent_at: float | None = None
-        self._marked = False
-
-    def mark(self) -> None:
-        """Stamp the next write (``sent_at``)."""
-        self._marked = True
-        self.sent_at = None
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._marked:
@@ -70,6 +86,55 @@ class StampedStream(trio.abc.HalfCloseableStream):
         return f"StampedStream(peer={host}:{port})"
 
 
+class StampedTlsStream(_Stamps, TlsSocketStream):
+    """The server's side of a TLS connection on an ``ssl.SSLSocket``, stamped round
+    OpenSSL's reads and writes; the handshake happens at the first read or write
+    (in the connection's own task, so a client that stalls in it holds no other)."""
+
+    def __init__(self, tcp: trio.SocketStream, context: ssl.SSLContext) -> None:
+        self.peer = tcp.socket.getpeername()[:2]
+        raw = socket.socket(fileno=tcp.socket.detach())
+        raw.setblocking(False)
+        sock = context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        host, port = self.peer
+        super().__init__(sock, f"{host}:{port}")
+        self._handshaken = False
+
+    async def do_handshake(self) -> None:
+        if self._handshaken:
+            return
+        sock, fd = self.ssl_object, self.ssl_object.fileno()
+        while True:
+            try:
+                sock.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await trio.lowlevel.wait_readable(fd)
+            except ssl.SSLWantWriteError:
+                await trio.lowlevel.wait_writable(fd)
+            except OSError as exc:  # ssl.SSLError included
+                raise trio.BrokenResourceError(f"TLS handshake with {self!r}: {exc}") from exc
+        self._handshaken = True
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.do_handshake()
+        if self._marked:
+            self._marked = False
+            self.sent_at = trio.current_time()
+        await super().send_all(data)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        await self.do_handshake()
+        data = await super().receive_some(max_bytes)
+        if data:
+            self.received_at = trio.current_time()
+        return data
+
+    def __repr__(self) -> str:
+        host, port = self.peer
+        return f"StampedTlsStream(peer={host}:{port})"
+
+
 class StampedListener(trio.abc.Listener[trio.abc.Stream]):
     """Accepts TCP connections as ``StampedStream``, with TLS over them when given a
     context (the stamps stay beneath it); ``stream_of`` finds one by its peer.
@@ -80,25 +145,28 @@ class StampedListener(trio.abc.Listener[trio.abc.Stream]):
     def __init__(self, inner: trio.SocketListener, ssl_context: ssl.SSLContext | None) -> None:
         self.inner = inner
         self.ssl_context = ssl_context
-        self._streams: dict[tuple[str, int], StampedStream] = {}
+        self._streams: dict[tuple[str, int], StampedStream | StampedTlsStream] = {}
 
     @property
     def port(self) -> int:
         return self.inner.socket.getsockname()[1]
 
     async def accept(self) -> trio.abc.Stream:
-        stream = StampedStream(await self.inner.accept())
-        live = {peer: s for peer, s in self._streams.items() if s.socket.fileno() >= 0}
+        tcp = await self.inner.accept()
+        stream: StampedStream | StampedTlsStream
+        if self.ssl_context is None:
+            stream = StampedStream(tcp)
+        else:
+            stream = StampedTlsStream(tcp, self.ssl_context)
+        live = {peer: s for peer, s in self._streams.items() if _open(s)}
         self._streams = live
         live[stream.peer] = stream
-        if self.ssl_context is None:
-            return stream
-        return trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
+        return stream
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    def stream_of(self, remote: Endpoint | str) -> StampedStream | None:
+    def stream_of(self, remote: Endpoint | str) -> StampedStream | StampedTlsStream | None:
         """The stream a trio-websocket request came in on, by its ``remote`` (an
         ``Endpoint`` over TLS; the stream's repr without)."""
         if isinstance(remote, Endpoint):
@@ -106,11 +174,15 @@ class StampedListener(trio.abc.Listener[trio.abc.Stream]):
         return next((s for s in self._streams.values() if repr(s) == remote), None)
 
 
-def wire_of(stream: trio.abc.Stream) -> StampedStream | None:
-    """The stamped TCP stream beneath ``stream`` (itself, or under TLS), if any."""
-    if isinstance(stream, trio.SSLStream):
-        stream = stream.transport_stream
-    return stream if isinstance(stream, StampedStream) else None
+def _open(stream: StampedStream | StampedTlsStream) -> bool:
+    if isinstance(stream, StampedStream):
+        return stream.socket.fileno() >= 0
+    return stream.ssl_object.fileno() >= 0
+
+
+def wire_of(stream: trio.abc.Stream) -> StampedStream | StampedTlsStream | None:
+    """``stream``'s stamps, if it has them."""
+    return stream if isinstance(stream, (StampedStream, StampedTlsStream)) else None
 
 
 async def open_stamped_listener(ssl_context: ssl.SSLContext | None) -> StampedListener:
@@ -119,7 +191,7 @@ async def open_stamped_listener(ssl_context: ssl.SSLContext | None) -> StampedLi
     return StampedListener(tcp, ssl_context)
 
 
-def arrival(wire: StampedStream | None) -> tuple[float, float]:
+def arrival(wire: _Stamps | None) -> tuple[float, float]:
     """When the message a handler just got reached the socket: (trio time, wall
     clock). Without a stamped stream, now."""
     now, wall = trio.current_time(), time.time()
@@ -128,7 +200,7 @@ def arrival(wire: StampedStream | None) -> tuple[float, float]:
 
 
 async def send_stamped(
-    send: Callable[[], Awaitable[object]], wire: StampedStream | None
+    send: Callable[[], Awaitable[object]], wire: _Stamps | None
 ) -> tuple[float, float]:
     """Await ``send()`` (one message out); when its first bytes reached the socket:
     (trio time, wall clock). Without a stamped stream, as the send began."""

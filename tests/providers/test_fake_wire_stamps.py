@@ -14,6 +14,7 @@ import trio_websocket
 from tests.fakes.tls import LoopbackTLS
 from tests.fakes.wiretime import (
     StampedStream,
+    StampedTlsStream,
     arrival,
     open_stamped_listener,
     send_stamped,
@@ -42,7 +43,7 @@ async def test_arrival_is_the_read_and_departure_the_write_not_the_handlers_time
     tls = LoopbackTLS(tmp_path) if secure else None
     listener, client, server = await _pair(tls)
     wire = wire_of(server)
-    assert isinstance(wire, StampedStream)
+    assert isinstance(wire, StampedTlsStream if secure else StampedStream)
 
     await client.send_all(b"hello")
     assert await server.receive_some() == b"hello"
@@ -67,7 +68,7 @@ async def test_arrival_is_the_read_and_departure_the_write_not_the_handlers_time
 async def test_a_websocket_request_finds_its_stamped_stream_over_tls(tmp_path):
     tls = LoopbackTLS(tmp_path)
     listener = await open_stamped_listener(tls.server_context)
-    found: list[StampedStream | None] = []
+    found: list[StampedStream | StampedTlsStream | None] = []
 
     async def handler(request: trio_websocket.WebSocketRequest) -> None:
         found.append(listener.stream_of(request.remote))
@@ -83,4 +84,4 @@ async def test_a_websocket_request_finds_its_stamped_stream_over_tls(tmp_path):
                 await ws.send_message("hi")
             nursery.cancel_scope.cancel()
     (wire,) = found
-    assert isinstance(wire, StampedStream) and wire.received_at is not None
+    assert isinstance(wire, StampedTlsStream) and wire.received_at is not None
