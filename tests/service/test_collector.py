@@ -1,4 +1,4 @@
-"""Serve's collector settings: start-up frozen, the middle generation spaced out."""
+"""Serve's collector settings: start-up frozen, the middle and old generations spaced out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import gc
 
 import pytest
 
-from agent.service.collector import YOUNG_PASSES_PER_MIDDLE, settle_collector
+from agent.service.collector import (
+    MIDDLE_PASSES_PER_OLD,
+    YOUNG_PASSES_PER_MIDDLE,
+    settle_collector,
+)
 
 
 @pytest.fixture
@@ -17,10 +21,12 @@ def restored_collector():
     gc.set_threshold(*threshold)
 
 
-def test_start_up_is_frozen_and_young_and_old_thresholds_kept(restored_collector):
+def test_start_up_is_frozen_and_the_young_threshold_kept(restored_collector):
     young, middle, old = gc.get_threshold()
     gc.unfreeze()
     settle_collector()
     assert gc.get_freeze_count() > 0
-    assert gc.get_threshold() == (young, YOUNG_PASSES_PER_MIDDLE, old)
-    assert middle != YOUNG_PASSES_PER_MIDDLE  # Python's own setting was changed
+    assert gc.get_threshold() == (young, YOUNG_PASSES_PER_MIDDLE, MIDDLE_PASSES_PER_OLD)
+    # Python's own settings were changed, and a full pass is no more frequent
+    assert (middle, old) != (YOUNG_PASSES_PER_MIDDLE, MIDDLE_PASSES_PER_OLD)
+    assert middle * old <= YOUNG_PASSES_PER_MIDDLE * MIDDLE_PASSES_PER_OLD
