@@ -203,11 +203,10 @@ class MediaClock:
         calls. Here it goes at the first step boundary after its slot begins."""
         if self._now() < self._next_at or self._ticking or task is self._task:
             return  # (the first test is the one that holds almost always: keep it cheap)
+        # (The clock's task still wakes when its timer fires, though its frames have
+        # gone: it reads the callers' audio then, which must not wait for a quiet
+        # moment with no other task running.)
         self._send_due()
-        if self._sleeping and self._timer is not None and self._armed_at != self._next_at:
-            # The task's timer set for the frames just sent: set it for the next ones.
-            self._wake_at = self._next_at
-            self._arm(self._timer, self._next_at, trio.current_time())
 
     def _send_due(self) -> None:
         """Tick every member whose frame is due before the current slot ends."""
