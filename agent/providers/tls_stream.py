@@ -28,7 +28,7 @@ from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 from agent.base.errors import ProviderConnectError, ProviderTimeout
 
-__all__ = ["TlsSocketStream", "open_provider_stream"]
+__all__ = ["TlsSocketStream", "drive_handshake", "open_provider_stream"]
 
 _RECEIVE_BYTES = 65536  # what receive_some reads when not told: a few TLS records
 
@@ -64,6 +64,21 @@ async def open_provider_stream(
         raise ProviderConnectError(
             provider, f"cannot connect to {where}: {exc}", retryable=True
         ) from exc
+
+
+async def drive_handshake(sock: ssl.SSLSocket) -> None:
+    """Run the TLS handshake of ``sock`` (non-blocking, ``do_handshake_on_connect``
+    off), waiting on Trio whenever OpenSSL would block; its errors (``ssl.SSLError``,
+    ``OSError``) are raised as they come."""
+    fd = sock.fileno()
+    while True:
+        try:
+            sock.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            await trio.lowlevel.wait_readable(fd)
+        except ssl.SSLWantWriteError:
+            await trio.lowlevel.wait_writable(fd)
 
 
 class TlsSocketStream(trio.abc.Stream):
@@ -104,14 +119,7 @@ class TlsSocketStream(trio.abc.Stream):
             raise
         fd = sock.fileno()
         try:
-            while True:
-                try:
-                    sock.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    await trio.lowlevel.wait_readable(fd)
-                except ssl.SSLWantWriteError:
-                    await trio.lowlevel.wait_writable(fd)
+            await drive_handshake(sock)
         except BaseException:
             trio.lowlevel.notify_closing(fd)
             sock.close()

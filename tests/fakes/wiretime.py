@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 import trio
 from trio_websocket import Endpoint
 
-from agent.providers.tls_stream import TlsSocketStream
+from agent.providers.tls_stream import TlsSocketStream, drive_handshake
 
 
 class _Stamps:
@@ -103,17 +103,10 @@ class StampedTlsStream(_Stamps, TlsSocketStream):
     async def do_handshake(self) -> None:
         if self._handshaken:
             return
-        sock, fd = self.ssl_object, self.ssl_object.fileno()
-        while True:
-            try:
-                sock.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                await trio.lowlevel.wait_readable(fd)
-            except ssl.SSLWantWriteError:
-                await trio.lowlevel.wait_writable(fd)
-            except OSError as exc:  # ssl.SSLError included
-                raise trio.BrokenResourceError(f"TLS handshake with {self!r}: {exc}") from exc
+        try:
+            await drive_handshake(self.ssl_object)
+        except OSError as exc:  # ssl.SSLError included
+            raise trio.BrokenResourceError(f"TLS handshake with {self!r}: {exc}") from exc
         self._handshaken = True
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
