@@ -122,9 +122,9 @@ class InboundPoller:
                 stay = entry.task.context.run(entry.member.inbound_ready)
             except Exception as exc:
                 self._hand_back(fd, entry, outcome.Error(exc))
-                stay = True
-            if not stay:
-                self._hand_back(fd, entry, outcome.Value(None))
+            else:
+                if not stay:
+                    self._hand_back(fd, entry, outcome.Value(None))
             if i < last and now is not None and now() >= until:
                 self.cut_short += 1
                 return True

@@ -51,6 +51,18 @@ class _Stamps:
         self._marked = True
         self.sent_at = None
 
+    def _writing(self) -> None:
+        """A write begins: the marked one's time is ``sent_at``."""
+        if self._marked:
+            self._marked = False
+            self.sent_at = trio.current_time()
+
+    def _read(self, data: bytes) -> bytes:
+        """A read returned ``data``: its time is ``received_at`` unless it is EOF."""
+        if data:
+            self.received_at = trio.current_time()
+        return data
+
 
 class StampedStream(_Stamps, trio.abc.HalfCloseableStream):
     """A TCP stream (``trio.SocketStream``) that notes when bytes cross it."""
@@ -61,9 +73,7 @@ class StampedStream(_Stamps, trio.abc.HalfCloseableStream):
         self.peer = inner.socket.getpeername()[:2]
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._marked:
-            self._marked = False
-            self.sent_at = trio.current_time()
+        self._writing()
         await self.inner.send_all(data)
 
     async def wait_send_all_might_not_block(self) -> None:
@@ -73,10 +83,7 @@ class StampedStream(_Stamps, trio.abc.HalfCloseableStream):
         await self.inner.send_eof()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        data = await self.inner.receive_some(max_bytes)
-        if data:
-            self.received_at = trio.current_time()
-        return data
+        return self._read(await self.inner.receive_some(max_bytes))
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -94,8 +101,12 @@ class StampedTlsStream(_Stamps, TlsSocketStream):
     def __init__(self, tcp: trio.SocketStream, context: ssl.SSLContext) -> None:
         self.peer = tcp.socket.getpeername()[:2]
         raw = socket.socket(fileno=tcp.socket.detach())
-        raw.setblocking(False)
-        sock = context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        try:
+            raw.setblocking(False)
+            sock = context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        except BaseException:
+            raw.close()
+            raise
         host, port = self.peer
         super().__init__(sock, f"{host}:{port}")
         self._handshaken = False
@@ -111,17 +122,12 @@ class StampedTlsStream(_Stamps, TlsSocketStream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self.do_handshake()
-        if self._marked:
-            self._marked = False
-            self.sent_at = trio.current_time()
+        self._writing()
         await super().send_all(data)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         await self.do_handshake()
-        data = await super().receive_some(max_bytes)
-        if data:
-            self.received_at = trio.current_time()
-        return data
+        return self._read(await super().receive_some(max_bytes))
 
     def __repr__(self) -> str:
         host, port = self.peer
@@ -129,8 +135,8 @@ class StampedTlsStream(_Stamps, TlsSocketStream):
 
 
 class StampedListener(trio.abc.Listener[trio.abc.Stream]):
-    """Accepts TCP connections as ``StampedStream``, with TLS over them when given a
-    context (the stamps stay beneath it); ``stream_of`` finds one by its peer.
+    """Accepts TCP connections as ``StampedStream``, or as ``StampedTlsStream`` when
+    given a context; ``stream_of`` finds one by its peer.
 
     (Not a ``trio.SSLListener`` over a wrapped listener: trio-websocket's server
     insists that one holds a ``trio.SocketListener``, and trio's are final.)"""
