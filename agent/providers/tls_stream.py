@@ -28,7 +28,7 @@ from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled
 
 from agent.base.errors import ProviderConnectError, ProviderTimeout
 
-__all__ = ["TlsSocketStream", "drive_handshake", "open_provider_stream"]
+__all__ = ["TlsSocketStream", "drive_handshake", "open_provider_stream", "take_tls_socket"]
 
 _RECEIVE_BYTES = 65536  # what receive_some reads when not told: a few TLS records
 
@@ -64,6 +64,29 @@ async def open_provider_stream(
         raise ProviderConnectError(
             provider, f"cannot connect to {where}: {exc}", retryable=True
         ) from exc
+
+
+def take_tls_socket(
+    tcp: trio.SocketStream,
+    context: ssl.SSLContext,
+    *,
+    server_hostname: str | None = None,
+    server_side: bool = False,
+) -> ssl.SSLSocket:
+    """``tcp``'s socket taken from Trio (its options stay), non-blocking, wrapped for
+    TLS with the handshake not yet done (``drive_handshake``); closed if that fails."""
+    raw = socket.socket(fileno=tcp.socket.detach())
+    try:
+        raw.setblocking(False)
+        return context.wrap_socket(
+            raw,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            do_handshake_on_connect=False,
+        )
+    except BaseException:
+        raw.close()
+        raise
 
 
 async def drive_handshake(sock: ssl.SSLSocket) -> None:
@@ -110,13 +133,7 @@ class TlsSocketStream(trio.abc.Stream):
 
         Raises ``ssl.SSLError`` / ``OSError`` as they come; the socket is closed then.
         """
-        raw = socket.socket(fileno=tcp.socket.detach())
-        try:
-            raw.setblocking(False)
-            sock = context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
-        except BaseException:
-            raw.close()
-            raise
+        sock = take_tls_socket(tcp, context, server_hostname=host)
         fd = sock.fileno()
         try:
             await drive_handshake(sock)

@@ -28,7 +28,6 @@ calls: a read's once it returned the decrypted bytes, a write's as it begins
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +35,7 @@ from collections.abc import Awaitable, Callable
 import trio
 from trio_websocket import Endpoint
 
-from agent.providers.tls_stream import TlsSocketStream, drive_handshake
+from agent.providers.tls_stream import TlsSocketStream, drive_handshake, take_tls_socket
 
 
 class _Stamps:
@@ -100,13 +99,7 @@ class StampedTlsStream(_Stamps, TlsSocketStream):
 
     def __init__(self, tcp: trio.SocketStream, context: ssl.SSLContext) -> None:
         self.peer = tcp.socket.getpeername()[:2]
-        raw = socket.socket(fileno=tcp.socket.detach())
-        try:
-            raw.setblocking(False)
-            sock = context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        except BaseException:
-            raw.close()
-            raise
+        sock = take_tls_socket(tcp, context, server_side=True)
         host, port = self.peer
         super().__init__(sock, f"{host}:{port}")
         self._handshaken = False
