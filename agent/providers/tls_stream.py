@@ -113,7 +113,7 @@ class TlsSocketStream(trio.abc.Stream):
     half-written record breaks the stream (the record cannot be taken back).
     ``aclose`` sends ``close_notify`` when it can without waiting, then closes.
     ``send_all`` is a cancel point always but a schedule point only when it had to
-    wait for the socket (see there).
+    wait for the socket (see there). ``send_nowait`` sends from synchronous code.
     """
 
     def __init__(self, sock: ssl.SSLSocket, where: str) -> None:
@@ -124,6 +124,9 @@ class TlsSocketStream(trio.abc.Stream):
         self._broken: BaseException | None = None
         self._sending = False
         self._receiving = False
+        # What ``send_nowait`` could not write: OpenSSL wants exactly this buffer
+        # again, before anything else.
+        self._owed: memoryview | None = None
 
     @classmethod
     async def handshake(
@@ -165,32 +168,57 @@ class TlsSocketStream(trio.abc.Stream):
         try:
             await checkpoint_if_cancelled()
             self._usable()
-            view, sock, fd = memoryview(data), self._sock, self._fd
-            while view:
-                try:
-                    # Without partial writes OpenSSL takes all of it or, when the
-                    # socket is full, keeps what it encrypted and wants the same
-                    # buffer again: so on a WantWrite ``view`` stays as it is.
-                    view = view[sock.send(view) :]
-                    continue
-                except ssl.SSLWantWriteError:
-                    wait = trio.lowlevel.wait_writable
-                except ssl.SSLWantReadError:
-                    wait = trio.lowlevel.wait_readable
-                except OSError as exc:  # ssl.SSLError included
-                    raise self._break(exc) from exc
-                try:
-                    await wait(fd)
-                except trio.Cancelled as exc:
-                    self._broken = exc  # a record may be half out: nothing can follow it
-                    raise
-                self._usable()  # closed by another task meanwhile
+            if self._owed is not None:
+                owed, self._owed = self._owed, None
+                await self._write(owed)
+            await self._write(memoryview(data))
             # No schedule point after a send the socket took at once (a cancel point
-            # it is, above): every sender here then reads (trio-websocket's, behind
-            # its lock, itself a schedule point; the LLM's request in llm/http1.py),
-            # so a send costs no extra trip round the run loop per message.
+            # it is, above): every sender here then waits for something (the
+            # WebSockets' senders for their next message, the LLM's request for its
+            # answer), so a send costs no extra trip round the run loop per message.
         finally:
             self._sending = False
+
+    def send_nowait(self, data: bytes | bytearray | memoryview) -> bool:
+        """Send ``data`` now, never waiting. True: the socket took all of it. False:
+        the socket is full: what was not written is kept and goes first with the
+        next ``send_all`` (``b""`` will do), which the caller must await before it
+        calls this again. Raises as ``send_all`` does."""
+        if self._sending or self._owed is not None:
+            raise trio.BusyResourceError("another send is under way or owed on this stream")
+        self._usable()
+        view, sock = memoryview(data), self._sock
+        while view:
+            try:
+                view = view[sock.send(view) :]
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                self._owed = view  # as send_all's loop: the same buffer again
+                return False
+            except OSError as exc:  # ssl.SSLError included
+                raise self._break(exc) from exc
+        return True
+
+    async def _write(self, view: memoryview) -> None:
+        sock, fd = self._sock, self._fd
+        while view:
+            try:
+                # Without partial writes OpenSSL takes all of it or, when the
+                # socket is full, keeps what it encrypted and wants the same
+                # buffer again: so on a WantWrite ``view`` stays as it is.
+                view = view[sock.send(view) :]
+                continue
+            except ssl.SSLWantWriteError:
+                wait = trio.lowlevel.wait_writable
+            except ssl.SSLWantReadError:
+                wait = trio.lowlevel.wait_readable
+            except OSError as exc:  # ssl.SSLError included
+                raise self._break(exc) from exc
+            try:
+                await wait(fd)
+            except trio.Cancelled as exc:
+                self._broken = exc  # a record may be half out: nothing can follow it
+                raise
+            self._usable()  # closed by another task meanwhile
 
     async def wait_send_all_might_not_block(self) -> None:
         if self._sending:

@@ -6,6 +6,7 @@ under a WebSocket, cancellation mid-send and mid-receive."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import ssl
 from collections.abc import Awaitable, Callable
@@ -268,3 +269,41 @@ async def test_a_peer_closing_mid_message_is_an_abnormal_websocket_close(tmp_pat
             assert closed.value.reason.code == 1006  # abnormal: no close frame came
             await stream.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def test_send_nowait_owes_what_a_full_socket_cannot_take_and_send_all_sends_it_first(
+    tmp_path,
+):
+    tls = LoopbackTLS(tmp_path)
+    received = bytearray()
+    reading, done = trio.Event(), trio.Event()
+
+    async def slow_reader(stream: trio.SSLStream) -> None:
+        await stream.do_handshake()
+        await reading.wait()
+        with contextlib.suppress(trio.BrokenResourceError):
+            while data := await stream.receive_some(100_000):
+                received.extend(data)
+        done.set()
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            port = await serve_tls(nursery, tls, slow_reader)
+            stream = await connect(port, tls)
+            assert isinstance(stream, TlsSocketStream)
+            sent: list[bytes] = []
+            for i in range(4000):  # up to 64 MB: the socket's buffers fill long before
+                data = bytes([i % 256]) * 16_384
+                sent.append(data)
+                if not stream.send_nowait(data):
+                    break
+            else:
+                pytest.fail("the socket never filled")
+            with pytest.raises(trio.BusyResourceError):
+                stream.send_nowait(b"nothing may overtake what is owed")
+            reading.set()
+            await stream.send_all(b"tail")  # the owed rest first, then this
+            await stream.aclose()
+            await done.wait()
+            nursery.cancel_scope.cancel()
+    assert bytes(received) == b"".join(sent) + b"tail"

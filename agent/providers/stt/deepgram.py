@@ -1,40 +1,36 @@
-"""Deepgram live speech-to-text over trio-websocket: the call-scoped session.
+"""Deepgram live speech-to-text: the call-scoped session.
 
-``DeepgramStt.run`` owns one WebSocket at a time. A pump task drains the
-caller's audio channel into an ``AudioLedger`` whatever the connection's state,
-so the caller never blocks on us. Per connection a sender forwards the ledger's
-audio (batched while the caller talks, frame by frame around a pause) and
-KeepAlive / Finalize / CloseStream, while the receiver maps server messages to
-events on ``out``. When a connection drops, the session reconnects (at once
-after a working connection, with backoff after failed handshakes) and replays
-from the end of the last final result, so audio in flight on the dead socket is
-sent again rather than lost.
+``DeepgramStt.run`` owns one WebSocket at a time (``agent.providers.websocket``).
+The sending side, ``DeepgramUplink``, keeps the caller's audio in an
+``AudioLedger`` whatever the connection's state, so the caller never blocks on
+us, and per connection sends it (batched while the caller talks, frame by frame
+around a pause: inline as it is read when it can) with KeepAlive / Finalize /
+CloseStream, while the receiver maps server messages to events on ``out``.
+When a connection drops, the session reconnects (at once after a working
+connection, with backoff after failed handshakes) and replays from the end of
+the last final result, so audio in flight on the dead socket is sent again
+rather than lost.
 
 ``task_status.started()`` is called once the first connection is open: a bad
 key or an unreachable server fails ``nursery.start`` at the start of the call
 instead of surfacing later. Audio sent meanwhile is buffered.
 
 A cancelled session closes the socket at once (no CloseStream: nobody waits for
-the transcript); trio-websocket's reader task is shielded so it can still read
-the close reply. Wire format, bookkeeping and batching (``deepgram_*``) are pure.
+the transcript), reading the server's close reply for at most a second under a
+shield. Wire format, bookkeeping and batching (``deepgram_*``) are pure.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import ssl
 
 import attrs
 import trio
-from trio_websocket import (
-    ConnectionClosed,
-    ConnectionRejected,
-    WebSocketConnection,
-    wrap_client_stream,
-)
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
 from agent.base.errors import (
+    ProviderConnectError,
     ProviderError,
     ProviderTimeout,
     RemoteProtocolError,
@@ -42,19 +38,14 @@ from agent.base.errors import (
 from agent.base.events import SttEvent, Transcript
 from agent.base.tls import client_context
 from agent.providers.channels import send_eagerly
-from agent.providers.shielded import shielded_nursery
-from agent.providers.stt.deepgram_batch import AudioBatcher, AudioLedger
 from agent.providers.stt.deepgram_settings import DeepgramSettings
+from agent.providers.stt.deepgram_uplink import DeepgramUplink
 from agent.providers.stt.deepgram_wire import (
-    CLOSE_STREAM,
-    FINALIZE,
-    KEEPALIVE,
     PROVIDER,
     Endpoint,
     backoff_delay,
     caused,
     close_error,
-    first_leaf,
     handshake_headers,
     listen_url,
     parse_message,
@@ -63,6 +54,7 @@ from agent.providers.stt.deepgram_wire import (
 )
 from agent.providers.tls_stream import open_provider_stream
 from agent.providers.unusable import UnusableMessages
+from agent.providers.websocket import WebSocket
 
 __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
 
@@ -101,25 +93,12 @@ class DeepgramStt:
         self._endpoint: Endpoint = split_url(self._url)
         self._headers = handshake_headers(settings)
         self._ssl_context = ssl_context
-        self._ledger = AudioLedger(sample_rate, settings.max_buffer_s)
-        self._batcher = AudioBatcher.for_stream(
-            sample_rate, settings.batch_ms, settings.endpointing_ms
-        )
-        self.uplink = self._batcher.uplink()  # the caller's side batches alike (sttfeed)
-        self._wakeup = trio.Event()
-        # The sender's sleep while it has one: new audio moves its deadline
-        # instead of waking it to compute the deadline itself.
-        self._sender_sleep: trio.CancelScope | None = None
-        self._audio_done = False
-        self._finalize_at: int | None = None
-        self._close_sent = False
+        self._uplink = DeepgramUplink(settings, sample_rate)
+        self.uplink = self._uplink.batcher.uplink()  # the caller's side batches alike (sttfeed)
         self._connections = 0
         self._failed_attempts = 0
-        self._keepalives = 0
-        self._finalizes = 0
         self._unusable = UnusableMessages(PROVIDER, log)
         self._errors = 0
-        self._audio_messages = 0
         self._task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 
     # --- public -------------------------------------------------------------
@@ -130,53 +109,37 @@ class DeepgramStt:
         The request is pinned to the audio taken so far: it goes out right after
         that audio (also after a replay), before anything that comes later.
         """
-        self._finalize_at = self._ledger.pushed_bytes
-        self._wakeup.set()
+        self._uplink.finalize()
 
     def push_audio(self, pcm: bytes) -> None:
         """Caller audio handed over directly (``agent.conversation.sttfeed``), not by
-        ``run``'s channel and pump: the sender wakes when a message (or an alarm) is due."""
-        ledger, batcher = self._ledger, self._batcher
-        ledger.push(pcm)
-        unsent = ledger.unsent_bytes
-        if batcher.added(unsent, trio.current_time()):
-            self._wakeup.set()
-            return
-        alarm = batcher.pump_alarm_at(unsent)
-        if alarm < math.inf:
-            sleep = self._sender_sleep
-            if sleep is None:
-                self._wakeup.set()  # busy or not connected: it looks before sleeping
-            else:
-                sleep.deadline = min(sleep.deadline, alarm)
-                batcher.pump_alarm_rang()
+        ``run``'s channel and pump: a message due goes at once, from here when the
+        socket takes it (``DeepgramUplink.push``)."""
+        self._uplink.push(pcm)
 
     def caller_speaking(self) -> None:
         """The VAD hears the caller talk (its speech start, or loud again within a
         pause): audio goes in talking-sized batches, what waited longer at once."""
-        now = trio.current_time()
-        self._batcher.speaking(now)
-        if self._batcher.due(self._ledger.unsent_bytes, now):
-            self._wakeup.set()
+        self._uplink.speaking()
 
     def caller_pausing(self) -> None:
         """The VAD heard the caller stop: maybe the end of a turn. Deepgram times
         its endpointing on the audio it has, so batched silence would delay
         ``speech_final``: what waits goes now, then every frame on its own around
         the endpointing time (``AudioBatcher.pausing``)."""
-        self._batcher.pausing(trio.current_time())
-        self._wakeup.set()
+        self._uplink.pausing()
 
     def statistics(self) -> DeepgramStatistics:
+        uplink, ledger = self._uplink, self._uplink.ledger
         return DeepgramStatistics(
             connections=self._connections,
             failed_attempts=self._failed_attempts,
-            audio_bytes_in=self._ledger.pushed_bytes,
-            audio_bytes_sent=self._ledger.sent_bytes,
-            audio_bytes_dropped=self._ledger.dropped_bytes,
-            audio_messages_sent=self._audio_messages,
-            keepalives_sent=self._keepalives,
-            finalizes_sent=self._finalizes,
+            audio_bytes_in=ledger.pushed_bytes,
+            audio_bytes_sent=ledger.sent_bytes,
+            audio_bytes_dropped=ledger.dropped_bytes,
+            audio_messages_sent=uplink.audio_messages,
+            keepalives_sent=uplink.keepalives,
+            finalizes_sent=uplink.finalizes,
             malformed_messages=self._unusable.count,
             errors_reported=self._errors,
         )
@@ -192,7 +155,7 @@ class DeepgramStt:
         # a plain ProviderError rather than a one-member exception group.
         failure: ProviderError | None = None
         async with out, trio.open_nursery() as nursery:
-            nursery.start_soon(self._pump, audio)
+            nursery.start_soon(self._uplink.pump, audio)
             try:
                 await self._connect_loop(out, task_status)
             except ProviderError as exc:
@@ -202,26 +165,6 @@ class DeepgramStt:
             raise failure
 
     # --- tasks --------------------------------------------------------------
-    async def _pump(self, audio: trio.MemoryReceiveChannel[bytes]) -> None:
-        # The sender is woken once a batch is due, not for every frame. When frames
-        # stop coming mid-batch, the alarm on the wait for the next one wakes it.
-        ledger, batcher = self._ledger, self._batcher
-        async with audio:
-            while True:
-                with trio.move_on_at(batcher.pump_alarm_at(ledger.unsent_bytes)) as alarm:
-                    try:
-                        frame = await audio.receive()
-                    except trio.EndOfChannel:
-                        break
-                if alarm.cancelled_caught:
-                    batcher.pump_alarm_rang()
-                    self._wakeup.set()
-                    continue
-                ledger.push(frame)
-                if batcher.added(ledger.unsent_bytes, trio.current_time()):
-                    self._wakeup.set()
-        self._audio_done = True
-        self._wakeup.set()
 
     async def _connect_loop(
         self, out: trio.MemorySendChannel[SttEvent], task_status: trio.TaskStatus[None]
@@ -238,7 +181,7 @@ class DeepgramStt:
             if self._connections > opened_before:
                 # A working connection dropped: reconnect at once, the clock runs.
                 failures = 0
-                if self._audio_done:
+                if self._uplink.audio_done:
                     log.info("%s after the audio ended; not reconnecting", error)
                     return
             else:
@@ -268,54 +211,38 @@ class DeepgramStt:
         except ProviderError as exc:
             return exc
 
-        outcome: ProviderError | None = None
         try:
-            try:
-                async with trio.open_nursery() as nursery:
-                    # Shielded: cancelled with the call, the library's reader task
-                    # could not read the close reply; the close would wait it out.
-                    reader, reader_scope = await nursery.start(shielded_nursery)
-                    try:
-                        outcome = await self._handshake_and_stream(reader, stream, out)
-                    finally:
-                        reader_scope.cancel()
-            except* ConnectionRejected as group:
-                rejected = first_leaf(group)
-                assert isinstance(rejected, ConnectionRejected)
-                outcome = caused(
-                    rejection_error(rejected.status_code, rejected.headers, rejected.body),
-                    rejected,
-                )
+            return await self._handshake_and_stream(stream, out)
+        except ConnectionRejected as rejected:
+            return caused(
+                rejection_error(rejected.status_code, rejected.headers, rejected.body), rejected
+            )
+        except HandshakeError as exc:
+            return _handshake_failed(f"WebSocket handshake failed: {exc}", exc)
         finally:
-            # trio-websocket leaves the socket open after a rejected handshake.
-            await trio.aclose_forcefully(stream)
-        return outcome
+            await trio.aclose_forcefully(stream)  # after a refusal, or the close timed out
 
     async def _handshake_and_stream(
-        self, nursery: trio.Nursery, stream: trio.abc.Stream, out: trio.MemorySendChannel[SttEvent]
+        self, stream: trio.abc.Stream, out: trio.MemorySendChannel[SttEvent]
     ) -> ProviderError | None:
         endpoint = self._endpoint
         try:
             with trio.fail_after(self.settings.connect_timeout_s):
-                ws = await wrap_client_stream(
-                    nursery,
-                    stream,  # type: ignore[arg-type]
-                    endpoint.host_header,
-                    endpoint.resource,
-                    extra_headers=self._headers,
+                ws = await WebSocket.connect(
+                    stream, endpoint.host_header, endpoint.resource, extra_headers=self._headers
                 )
         except trio.TooSlowError as exc:
             return caused(ProviderTimeout(PROVIDER, "WebSocket handshake timed out"), exc)
+        except trio.BrokenResourceError as exc:
+            return _handshake_failed(f"the connection broke in the WebSocket handshake: {exc}", exc)
         self._connections += 1
-        offset = self._ledger.rewind()
-        self._batcher.rewound(self._ledger.unsent_bytes)
-        self._close_sent = False
+        offset = self._uplink.connected()
         if self._connections == 1:
             self._task_status.started()
         try:
             async with trio.open_nursery() as inner:
                 receive_scope = trio.CancelScope()
-                inner.start_soon(self._send_loop, ws, receive_scope)
+                inner.start_soon(self._uplink.send_loop, ws, receive_scope)
                 with receive_scope:
                     outcome = await self._receive_loop(ws, out, offset)
                 if receive_scope.cancelled_caught:
@@ -327,60 +254,8 @@ class DeepgramStt:
             with trio.CancelScope(shield=True), trio.move_on_after(_GOODBYE_S):
                 await ws.aclose()
 
-    async def _send_loop(self, ws: WebSocketConnection, receive_scope: trio.CancelScope) -> None:
-        ledger, batcher = self._ledger, self._batcher
-        last_sent = trio.current_time()
-        try:
-            while True:
-                # A fresh event before looking at the state: a wake-up that comes
-                # while we send is not lost.
-                self._wakeup = trio.Event()
-                now = trio.current_time()
-                finalize_at = self._finalize_at
-                if finalize_at is not None and ledger.position >= finalize_at:
-                    self._finalize_at = None
-                    await ws.send_message(FINALIZE)
-                    self._finalizes += 1
-                    last_sent = trio.current_time()
-                    continue
-                # The audio before a Finalize, and at the end all of it, goes now.
-                flush = self._audio_done or finalize_at is not None
-                if batcher.due(ledger.unsent_bytes, now, flush=flush):
-                    limit = batcher.max_message_bytes
-                    if finalize_at is not None:
-                        limit = min(limit, finalize_at - ledger.position)
-                    message = ledger.next_unsent(limit)
-                    assert message is not None  # due: something is unsent
-                    await ws.send_message(message)
-                    ledger.mark_sent()
-                    last_sent = trio.current_time()
-                    batcher.sent(ledger.unsent_bytes, last_sent)
-                    self._audio_messages += 1
-                    continue
-                if self._audio_done:
-                    self._close_sent = True
-                    await ws.send_message(CLOSE_STREAM)
-                    receive_scope.deadline = trio.current_time() + self.settings.close_timeout_s
-                    return
-                keepalive_at = last_sent + self.settings.keepalive_s
-                if now >= keepalive_at:
-                    await ws.send_message(KEEPALIVE)
-                    self._keepalives += 1
-                    last_sent = trio.current_time()
-                    continue
-                with trio.move_on_at(
-                    batcher.sleep_until(ledger.unsent_bytes, keepalive_at)
-                ) as sleep:
-                    self._sender_sleep = sleep
-                    try:
-                        await self._wakeup.wait()
-                    finally:
-                        self._sender_sleep = None
-        except ConnectionClosed:
-            return  # the receiver sees the same close and reports it
-
     async def _receive_loop(
-        self, ws: WebSocketConnection, out: trio.MemorySendChannel[SttEvent], offset: float
+        self, ws: WebSocket, out: trio.MemorySendChannel[SttEvent], offset: float
     ) -> ProviderError | None:
         listening = True
         self._unusable.new_connection()
@@ -390,7 +265,7 @@ class DeepgramStt:
             except ConnectionClosed as exc:
                 code = exc.reason.code if exc.reason else 1006
                 reason = exc.reason.reason if exc.reason else None
-                if self._close_sent:
+                if self._uplink.close_sent:
                     if code != 1000:
                         log.info("deepgram: closed with %s %s after CloseStream", code, reason)
                     return None
@@ -411,9 +286,9 @@ class DeepgramStt:
                 log.warning("deepgram: the server reported an error: %s", parsed.error)
                 continue
             if parsed.final_end is not None:
-                self._ledger.acknowledge(parsed.final_end)
+                self._uplink.ledger.acknowledge(parsed.final_end)
             if any(isinstance(e, Transcript) and e.end_of_turn for e in parsed.events):
-                self._batcher.turn_ended(trio.current_time())
+                self._uplink.turn_ended()
             if parsed.kind == "Metadata":
                 log.debug("deepgram: metadata, request_id=%s", parsed.request_id)
             for event in parsed.events if listening else ():
@@ -421,3 +296,7 @@ class DeepgramStt:
                     await send_eagerly(out, event)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     listening = False  # nobody reads transcripts any more; keep draining
+
+
+def _handshake_failed(message: str, exc: BaseException) -> ProviderError:
+    return caused(ProviderConnectError(PROVIDER, message, retryable=True), exc)

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import attrs
 import trio
-import trio_websocket
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
 
 from agent.base.errors import (
     ConfigError,
@@ -42,7 +42,6 @@ from agent.base.errors import (
 from agent.base.events import AudioChunk
 from agent.base.tls import client_context
 from agent.providers.channels import send_eagerly
-from agent.providers.shielded import shielded_nursery
 from agent.providers.tls_stream import open_provider_stream
 from agent.providers.tts.cartesia_turn import CartesiaTurn, Connection, Counters
 from agent.providers.tts.cartesia_wire import (
@@ -57,6 +56,7 @@ from agent.providers.tts.cartesia_wire import (
     parse_message,
 )
 from agent.providers.unusable import UnusableMessages
+from agent.providers.websocket import WebSocket
 
 __all__ = ["CartesiaSettings", "CartesiaStatistics", "CartesiaTts", "run_websocket"]
 
@@ -68,13 +68,13 @@ RejectMapper = Callable[[int, Sequence[tuple[bytes, bytes]], bytes | None], Prov
 async def run_websocket(
     url: str,
     headers: list[tuple[bytes, bytes]],
-    session: Callable[[trio_websocket.WebSocketConnection], Awaitable[None]],
+    session: Callable[[WebSocket], Awaitable[None]],
     *,
     provider: str,
     on_reject: RejectMapper,
     connect_timeout: float,
     close_timeout: float = 1.0,
-    task_status: trio.TaskStatus[trio_websocket.WebSocketConnection] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[WebSocket] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect, report the connection through ``task_status``, run ``session`` on it.
 
@@ -97,52 +97,28 @@ async def run_websocket(
         timeout=connect_timeout,
     )
     try:
-        async with trio.open_nursery() as nursery:
-            # trio-websocket's reader task lives in a shielded nursery, so that when
-            # we are cancelled it is still there to complete the closing handshake.
-            reader_nursery, reader_scope = await nursery.start(shielded_nursery)
-            try:
-                with trio.fail_after(connect_timeout):
-                    ws = await trio_websocket.wrap_client_stream(
-                        reader_nursery, stream, host_header, resource, extra_headers=headers
-                    )
-                task_status.started(ws)
-                try:
-                    await session(ws)
-                finally:
-                    with trio.CancelScope(shield=True) as scope:
-                        scope.deadline = trio.current_time() + close_timeout
-                        await ws.aclose()
-            finally:
-                reader_scope.cancel()
-    except BaseExceptionGroup as group:
-        _raise_handshake_failure(group, provider, on_reject)
-        raise
-    finally:
-        with trio.CancelScope(shield=True):
-            await stream.aclose()
-
-
-def _raise_handshake_failure(
-    group: BaseExceptionGroup, provider: str, on_reject: RejectMapper
-) -> None:
-    """Translate a handshake failure inside ``group``; return if there is none."""
-    for exc in _leaves(group):
-        if isinstance(exc, trio_websocket.ConnectionRejected):
+        try:
+            with trio.fail_after(connect_timeout):
+                ws = await WebSocket.connect(stream, host_header, resource, extra_headers=headers)
+        except ConnectionRejected as exc:
             raise on_reject(exc.status_code, exc.headers, exc.body) from exc
-        if isinstance(exc, trio.TooSlowError):
+        except trio.TooSlowError as exc:
             raise ProviderTimeout(provider, "WebSocket handshake timed out") from exc
-        if isinstance(exc, (trio_websocket.HandshakeError, OSError)):
+        except (HandshakeError, OSError, trio.BrokenResourceError) as exc:
             raise ProviderConnectError(
                 provider, f"WebSocket handshake failed: {exc!r}", retryable=True
             ) from exc
-
-
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return found
+        task_status.started(ws)
+        try:
+            await session(ws)
+        finally:
+            # Shielded: cancelled, we still read the server's close reply (bounded).
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + close_timeout
+                await ws.aclose()
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
 
 
 @attrs.frozen
@@ -219,7 +195,7 @@ class CartesiaTts:
             self._counters.connections_opened += 1
             return connection
 
-    async def _read(self, connection: Connection, ws: trio_websocket.WebSocketConnection) -> None:
+    async def _read(self, connection: Connection, ws: WebSocket) -> None:
         """Dispatch server messages to turns until the socket closes."""
         error = ProviderError(PROVIDER, "connection closed", retryable=True)
         self._unusable.new_connection()
@@ -227,7 +203,7 @@ class CartesiaTts:
             while True:
                 try:
                     raw = await ws.get_message()
-                except trio_websocket.ConnectionClosed as exc:
+                except ConnectionClosed as exc:
                     reason = exc.reason
                     error = ProviderError(
                         PROVIDER,

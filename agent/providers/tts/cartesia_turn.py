@@ -15,7 +15,7 @@ import math
 
 import attrs
 import trio
-import trio_websocket
+from trio_websocket import ConnectionClosed
 
 from agent.base.errors import ProviderError, ProviderTimeout
 from agent.base.events import AudioChunk
@@ -29,6 +29,7 @@ from agent.providers.tts.cartesia_wire import (
     encode,
     generation_request,
 )
+from agent.providers.websocket import WebSocket
 
 _TEXT_ENDED = object()  # from the sender: no more text will come
 _INBOX_SIZE = 64
@@ -36,7 +37,7 @@ _INBOX_SIZE = 64
 
 @attrs.define(eq=False)
 class Connection:
-    ws: trio_websocket.WebSocketConnection | None = None
+    ws: WebSocket | None = None
     # context_id -> the owning turn's inbox; removed when the turn ends.
     contexts: dict[str, trio.MemorySendChannel[object]] = attrs.field(factory=dict)
     cancelled: set[str] = attrs.field(factory=set)
@@ -156,7 +157,7 @@ class CartesiaTurn:
             await self._close_open(idle=False)
             self.contexts.text_ended = True
             await self._inbox.send(_TEXT_ENDED)
-        except trio_websocket.ConnectionClosed:
+        except ConnectionClosed:
             pass  # the reader fails the turn with the reason
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the turn is already over
@@ -229,5 +230,5 @@ class CartesiaTurn:
             try:
                 await self.connection.ws.send_message(encode(cancel_request(context_id)))
                 self.counters.cancels_sent += 1
-            except trio_websocket.ConnectionClosed:
+            except ConnectionClosed:
                 pass

@@ -15,7 +15,7 @@ import math
 
 import attrs
 import trio
-import trio_websocket
+from trio_websocket import ConnectionClosed
 
 from agent.base.errors import ConfigError, ProviderError, ProviderTimeout, RemoteProtocolError
 from agent.base.events import AudioChunk
@@ -39,6 +39,7 @@ from agent.providers.tts.elevenlabs_wire import (
     text_message,
 )
 from agent.providers.unusable import UnusableMessages
+from agent.providers.websocket import WebSocket
 
 __all__ = ["ElevenLabsSettings", "ElevenLabsTts"]
 
@@ -112,7 +113,7 @@ class ElevenLabsTts:
 
     async def _send_text(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: WebSocket,
         turn: _Turn,
         text: trio.MemoryReceiveChannel[str],
     ) -> None:
@@ -139,14 +140,14 @@ class ElevenLabsTts:
                 return
             await ws.send_message(encode(END_OF_INPUT))
             turn.expect_answer()
-        except trio_websocket.ConnectionClosed:
+        except ConnectionClosed:
             pass  # the receiver reports why
 
     async def _receive(
         self,
         turn: _Turn,
         out: trio.MemorySendChannel[AudioChunk],
-        ws: trio_websocket.WebSocketConnection,
+        ws: WebSocket,
     ) -> None:
         try:
             while not turn.final:
@@ -174,7 +175,7 @@ class ElevenLabsTts:
                         )
                     )
                     return
-        except trio_websocket.ConnectionClosed as exc:
+        except ConnectionClosed as exc:
             reason = exc.reason
             error = ProviderError(
                 PROVIDER,
