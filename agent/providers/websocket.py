@@ -19,8 +19,11 @@ handshake, messages over ``max_message_bytes`` refused with 1009.
 from __future__ import annotations
 
 import contextlib
+import os
+import struct
 from collections.abc import Sequence
 
+import numpy
 import trio
 from trio_websocket import CloseReason, ConnectionClosed, ConnectionRejected, HandshakeError
 from wsproto import ConnectionType, WSConnection
@@ -29,7 +32,6 @@ from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
-    Message,
     Ping,
     RejectConnection,
     RejectData,
@@ -43,6 +45,57 @@ __all__ = ["MAX_MESSAGE_BYTES", "WebSocket"]
 MAX_MESSAGE_BYTES = 1 << 20  # as trio-websocket's default
 _ABNORMAL = 1006  # no close frame: the connection just ended (RFC 6455 7.1.5)
 _TOO_BIG = 1009
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+
+
+def client_frame(message: bytes | str, mask: bytes) -> bytes:
+    """One whole data message as a masked client frame (RFC 6455 5.2): text for a
+    str, binary for bytes. wsproto's encoder does the same in several times the
+    Python calls, and Deepgram's uplink sends one per frame of caller audio around
+    a pause; control frames (close, pong) still go through wsproto."""
+    if isinstance(message, str):
+        payload, opcode = message.encode(), 0x81  # FIN + text
+    else:
+        payload, opcode = bytes(message), 0x82  # FIN + binary
+    size = len(payload)
+    if size < 126:
+        header = bytes((opcode, 0x80 | size))
+    elif size < 65536:
+        header = _HEADER_16.pack(opcode, 0x80 | 126, size)
+    else:
+        header = _HEADER_64.pack(opcode, 0x80 | 127, size)
+    if size < 64:  # (KeepAlive, Finalize): as one big integer
+        keys = (mask * (size // 4 + 1))[:size]
+        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(keys, "big")).to_bytes(
+            size, "big"
+        )
+        return header + mask + masked
+    # Audio: four bytes at a time in numpy, the tail (under four bytes) by hand.
+    whole = size // 4 * 4
+    words = numpy.frombuffer(payload, dtype=numpy.uint32, count=size // 4)
+    masked = (words ^ numpy.frombuffer(mask, dtype=numpy.uint32)[0]).tobytes()
+    if whole < size:
+        masked += bytes(b ^ k for b, k in zip(payload[whole:], mask, strict=False))
+    return header + mask + masked
+
+
+class _MaskKeys:
+    """Masking keys from the system's strong randomness (RFC 6455 10.3), fetched in
+    blocks: one getrandom call per 1 024 frames instead of one per frame."""
+
+    __slots__ = ("_at", "_block")
+
+    def __init__(self) -> None:
+        self._block = b""
+        self._at = 0
+
+    def next(self) -> bytes:
+        at = self._at
+        if at >= len(self._block):
+            self._block, at = os.urandom(4096), 0
+        self._at = at + 4
+        return self._block[at : at + 4]
 
 
 class WebSocket:
@@ -59,6 +112,7 @@ class WebSocket:
         self._conn = conn
         self._max = max_message_bytes
         self._send_lock = trio.Lock()
+        self._mask_keys = _MaskKeys()
         self._stream_send_nowait = getattr(stream, "send_nowait", None)
         # Frames encoded but not yet written (``send_nowait`` found the stream busy):
         # they go first with the next send. ``_owes``: these, or the stream's own
@@ -151,9 +205,9 @@ class WebSocket:
         await self._send(self._encode(message))
 
     def _encode(self, message: bytes | str) -> bytes:
-        if self._close_reason is not None:
-            raise ConnectionClosed(self._close_reason)
-        return self._conn.send(Message(data=message))  # type: ignore[arg-type]
+        if self._close_reason is not None or self._conn.state is not ConnectionState.OPEN:
+            raise ConnectionClosed(self._close_reason or CloseReason(_ABNORMAL, "not open"))
+        return client_frame(message, self._mask_keys.next())
 
     async def _send(self, data: bytes) -> None:
         lock = self._send_lock

@@ -24,7 +24,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-from agent.providers.websocket import WebSocket
+from agent.providers.websocket import WebSocket, client_frame
 from tests.providers.wire_stream import WireStream, messages_on, open_on_wire
 
 
@@ -265,3 +265,25 @@ async def test_a_stream_without_send_nowait_keeps_every_frame_for_flush():
     server = Connection(ConnectionType.SERVER)
     server.receive_data(await server_end.receive_some())
     assert [e.data for e in server.events()] == [b"one", b"two"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 63, 64, 65, 125, 126, 1601, 65535, 65536, 70001])
+@pytest.mark.parametrize("kind", [bytes, str])
+def test_our_client_frames_are_what_a_server_reads(size, kind):
+    message: bytes | str = bytes(i % 251 for i in range(size))
+    if kind is str:
+        message = ("é" * size)[: size // 2] + "a" * (size % 2)
+    server = Connection(ConnectionType.SERVER)
+    server.receive_data(client_frame(message, b"\x9a\x01\xff\x42"))
+    events = list(server.events())
+    assert all(isinstance(e, BytesMessage if kind is bytes else TextMessage) for e in events)
+    assert type(message)().join(e.data for e in events) == message
+
+
+async def test_each_frame_has_its_own_mask():
+    stream = WireStream()
+    ws = open_on_wire(stream)
+    for _ in range(3):
+        assert ws.send_nowait(b"\x00" * 320)
+    masks = {bytes(stream.wire[i * 328 + 4 : i * 328 + 8]) for i in range(3)}
+    assert len(masks) == 3  # a repeat is a 2**-32 chance
