@@ -196,14 +196,17 @@ class Turn:
             playout = self.brain.playout
             u = self.utterance = playout.open_utterance()
             self.brain.utterance_opened(self, u)
+            bytes_per_s = playout.sample_rate * 2
             ahead = int(self.brain.params.max_ahead_s * playout.sample_rate) * 2
             try:
                 if first is not None:
                     playout.write(u, first)
                 async for chunk in received_eagerly(audio):
-                    # Do not queue far ahead of the caller's ear (backpressure to the LLM).
-                    while u.total_bytes - u.sent_bytes > ahead and not u.closed:
-                        await trio.sleep(0.02)
+                    # Do not queue far ahead of the caller's ear (backpressure to the
+                    # LLM): wait until the playout has played the excess (it plays in
+                    # real time; paused, it has not, and the wait goes on).
+                    while (excess := u.total_bytes - u.sent_bytes - ahead) > 0 and not u.closed:
+                        await trio.sleep(excess / bytes_per_s)
                     if u.closed:
                         return
                     playout.write(u, chunk)

@@ -346,8 +346,15 @@ class Call:
         # that stops sending is gone too: Asterisk sends a frame every 20 ms.
         playout = self.playout
         idle_s = self.settings.idle_timeout_s
+        check_s = min(SEND_STALL_S, idle_s) / 2
         while True:
-            await trio.sleep(min(SEND_STALL_S, idle_s) / 2)
+            # Looks again when a stall could first be complete, no sooner than every
+            # check_s: for a live call, about once a second, not twice.
+            wake_at = trio.current_time() + check_s
+            last, heard = playout.last_send_at, self.last_receive_at
+            if last is not None and heard is not None:
+                wake_at = max(wake_at, min(last + SEND_STALL_S, heard + idle_s))
+            await trio.sleep_until(wake_at)
             now = trio.current_time()
             last = playout.last_send_at
             if last is not None and now - last > SEND_STALL_S:

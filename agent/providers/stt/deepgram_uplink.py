@@ -68,7 +68,8 @@ class DeepgramUplink:
             if sleep is None:
                 self._wakeup.set()  # busy or not connected: it looks before sleeping
             else:
-                sleep.deadline = min(sleep.deadline, alarm)
+                if alarm < sleep.deadline:
+                    sleep.deadline = alarm
                 batcher.pump_alarm_rang()
 
     def finalize(self) -> None:
@@ -125,14 +126,20 @@ class DeepgramUplink:
             self._wakeup.set()  # the sender meets the same close and ends
             return
         ledger.mark_sent()
+        keepalive_was_at = self._last_sent + self._keepalive_s
         self._last_sent = now
         batcher.sent(ledger.unsent_bytes, now)
         self.audio_messages += 1
         if not whole or batcher.due(ledger.unsent_bytes, now):
             self._wakeup.set()  # the sender flushes the rest, or sends what is due
-        else:
-            # Its deadline was for this audio, or a KeepAlive now further away.
-            sleep.deadline = batcher.sleep_until(ledger.unsent_bytes, now + self._keepalive_s)
+            return
+        # The sender's deadline was for this audio's batch (move it), or for the
+        # KeepAlive, now due later: that one stays, and the sender wakes at it once
+        # and sleeps on (cheaper than moving a scope's deadline on every message).
+        wake_at = batcher.sleep_until(ledger.unsent_bytes, now + self._keepalive_s)
+        deadline = sleep.deadline
+        if wake_at < deadline or deadline < keepalive_was_at:
+            sleep.deadline = wake_at
 
     # --- the connection's side --------------------------------------------------
 

@@ -298,12 +298,6 @@ def parse_message(text: str, *, offset: float = 0.0) -> ServerMessage:
     return ServerMessage(kind)
 
 
-def first_leaf(group: BaseExceptionGroup) -> BaseException:
-    """The first exception in a (nested) group: the reader's nursery adds a level."""
-    first = group.exceptions[0]
-    return first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
-
-
 def caused(error: ProviderError, cause: BaseException) -> ProviderError:
     error.__cause__ = cause
     return error
