@@ -81,3 +81,30 @@ async def test_a_flooded_call_keeps_only_the_burst_and_nothing_of_it_outlives_th
     dropped = [r.getMessage() for r in caplog.records if "faster than real time" in r.getMessage()]
     assert len(dropped) == 2  # the warning once, and the count at the end
     assert registry.statistics()["active_calls"] == 0
+
+
+async def test_a_peer_that_goes_quiet_is_hung_up_after_the_idle_timeout(autojump_clock):
+    server, client = trio.testing.memory_stream_pair()
+    settings = ServerSettings(brain="echo", idle_timeout_s=3.0)
+    last_frame_at: list[float] = []
+
+    async def talk_then_go_quiet() -> None:
+        stream = AudioSocketStream(client, Role.CLIENT)
+        await stream.send(Identify(uuid.uuid4()))
+        for _ in range(100):  # 2 s of frames in real time, then nothing (not even EOF)
+            await stream.send(Audio(FRAME, 8000))
+            await trio.sleep(0.02)
+        last_frame_at.append(trio.current_time())
+        with trio.move_on_after(30):
+            while await client.receive_some():  # keep reading the agent's frames
+                pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(talk_then_go_quiet)
+        call = await handle_connection(server, settings, EchoBrain)
+        nursery.cancel_scope.cancel()
+    assert call.end_reason == "peer-idle"
+    assert call.ended_at is not None
+    # Within the watchdog's look-again interval (half the shortest limit) of the limit.
+    quiet_for = call.ended_at - last_frame_at[0]
+    assert 3.0 < quiet_for <= 3.0 + 0.5 + 0.05
