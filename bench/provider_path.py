@@ -1,7 +1,7 @@
 """The providers' WebSocket path alone: the agent side's CPU per message over TLS.
 
     python bench/provider_path.py [--connections 25] [--seconds 10] [--stream lean|trio]
-        [--parse] [--receive-buffer BYTES] [--json PATH]
+        [--client agent|trio-websocket] [--parse] [--receive-buffer BYTES] [--json PATH]
 
 N WebSocket connections over TLS to a loopback server in another process (a
 throwaway CA, trusted as ``VOICE_AGENT_CA_FILE`` would be). Per connection, the
@@ -12,9 +12,11 @@ period. ``--stream`` picks the client's TLS: ``lean`` (the agent's
 ``open_provider_stream``, a non-blocking ``ssl.SSLSocket``), ``trio`` (Trio's
 ``SSLStream``, what the providers used before) or ``plain`` (no TLS: ws://).
 ``--parse`` also decodes each chunk as the agent does (``cartesia_wire.parse_message``:
-JSON + base64). ``--inline``: a bare wsproto client in the tasks that send and
-receive instead of trio-websocket (a measuring stick). ``--pingpong N``: fixed work
-instead of pacing, N rounds per connection of one uplink message answered by one chunk.
+JSON + base64). ``--client`` picks the WebSocket: ``agent`` (the providers' own,
+``agent.providers.websocket``: wsproto in the tasks that send and receive, since
+session 35) or ``trio-websocket`` (what they used before). ``--pingpong N``: fixed
+work instead of pacing, N rounds per connection of one uplink message answered by one
+chunk.
 
 The figure is the client process's own CPU (``getrusage``) over the window
 divided by the messages it sent and received, so the server's CPU and other jobs
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import collections
 import contextlib
 import cProfile
 import json
@@ -39,14 +40,13 @@ from pathlib import Path
 
 import trio
 import trio_websocket
-import wsproto
-from wsproto import events
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from agent.base.tls import client_context
 from agent.providers.tls_stream import open_provider_stream
 from agent.providers.tts.cartesia_wire import parse_message
+from agent.providers.websocket import WebSocket
 from tests.fakes.tls import LoopbackTLS
 
 UPLINK = bytes(1600)  # 100 ms of 8 kHz 16-bit audio: Deepgram's batch
@@ -111,43 +111,6 @@ def serve(folder: str, ready, seconds: float, pingpong: bool) -> None:
         trio.run(main)
 
 
-class InlineWebSocket:
-    """A WebSocket client on wsproto run in its callers' tasks: no reader task, no
-    channel hop, no send lock (``--inline``: what replacing trio-websocket could save;
-    a measuring stick, without close handshake or error handling)."""
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self.stream = stream
-        self.conn = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-        self.parts: list = []
-        self.ready: collections.deque = collections.deque()
-
-    async def open(self) -> None:
-        await self.stream.send_all(self.conn.send(events.Request(host="127.0.0.1", target="/")))
-        while not any(isinstance(e, events.AcceptConnection) for e in self.conn.events()):
-            self.conn.receive_data(await self.stream.receive_some(65536))
-
-    async def send_message(self, data: bytes) -> None:
-        await self.stream.send_all(self.conn.send(events.BytesMessage(data=data)))
-
-    async def get_message(self) -> str | bytes:
-        while not self.ready:
-            data = await self.stream.receive_some(65536)
-            if not data:
-                raise EOFError("the server closed")
-            self.conn.receive_data(data)
-            for event in self.conn.events():
-                if isinstance(event, events.Message):
-                    self.parts.append(event.data)
-                    if event.message_finished:
-                        joiner = "" if isinstance(event, events.TextMessage) else b""
-                        self.ready.append(joiner.join(self.parts))
-                        self.parts = []
-                elif isinstance(event, events.Ping):
-                    await self.stream.send_all(self.conn.send(event.response()))
-        return self.ready.popleft()
-
-
 def cpu_s() -> tuple[float, float]:
     """This process's (user, system) CPU seconds."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -171,9 +134,10 @@ async def client(args: argparse.Namespace, ports: list[int], ca_file: Path) -> d
                 "127.0.0.1", port, ssl_context=context, https_compatible=True
             )
         async with stream, trio.open_nursery() as nursery:
-            if args.inline:
-                ws: InlineWebSocket | trio_websocket.WebSocketConnection = InlineWebSocket(stream)
-                await ws.open()
+            if args.client == "agent":
+                ws: WebSocket | trio_websocket.WebSocketConnection = await WebSocket.connect(
+                    stream, "127.0.0.1", "/"
+                )
             else:
                 ws = await trio_websocket.wrap_client_stream(
                     nursery,
@@ -230,7 +194,7 @@ async def client(args: argparse.Namespace, ports: list[int], ca_file: Path) -> d
         "stream": args.stream,
         "parse": args.parse,
         "receive_buffer": args.receive_buffer,
-        "inline": args.inline,
+        "client": args.client,
         "pingpong": args.pingpong,
         "connections": args.connections,
         "window_s": round(window, 2),
@@ -255,9 +219,7 @@ def main() -> int:
     parser.add_argument(
         "--pingpong", type=int, default=0, help="fixed work: N uplink/chunk rounds per connection"
     )
-    parser.add_argument(
-        "--inline", action="store_true", help="wsproto in the caller's task, not trio-websocket"
-    )
+    parser.add_argument("--client", choices=["agent", "trio-websocket"], default="agent")
     parser.add_argument("--json", type=Path, help="append the result as a JSON line")
     parser.add_argument("--profile", type=Path, help="cProfile the client to this file")
     args = parser.parse_args()
