@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,8 +28,9 @@ def _git(*args: str) -> str:
 
 
 def machine() -> dict[str, Any]:
-    """The load average, the box's speed now (``yardstick_ms``) and the commit, for
-    every results file."""
+    """The load average, the box's speed now (``yardstick_ms``), the commit and the
+    Python that ran it (an optimised build runs the same agent faster), for every
+    results file."""
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
@@ -35,6 +38,7 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "yardstick_ms": round(yardstick_ms(), 1),
         "commit": commit + ("-dirty" if dirty else ""),
+        "python": f"{platform.python_version()} {sys.base_prefix}",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
