@@ -17,6 +17,7 @@ import os
 
 import trio
 
+from agent.media.eager import acquire_eagerly
 from agent.wire.audiosocket import (
     CLOSED,
     NEED_DATA,
@@ -132,13 +133,7 @@ class AudioSocketStream:
 
     async def _write(self, data: bytes) -> None:
         lock = self._send_lock
-        try:
-            # The usual case: nobody else is sending. Taking the lock without
-            # ``async with`` saves a trip through the scheduler; send_all still
-            # checkpoints.
-            lock.acquire_nowait()
-        except trio.WouldBlock:
-            await lock.acquire()
+        await acquire_eagerly(lock)  # (nobody else sending: send_all is the checkpoint)
         try:
             if self._kept:
                 data, self._kept = self._kept + data, b""

@@ -40,6 +40,8 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from agent.media.eager import acquire_eagerly
+
 __all__ = ["MAX_MESSAGE_BYTES", "WebSocket"]
 
 MAX_MESSAGE_BYTES = 1 << 20  # as trio-websocket's default
@@ -211,12 +213,7 @@ class WebSocket:
 
     async def _send(self, data: bytes) -> None:
         lock = self._send_lock
-        try:
-            # Nobody else sending (the usual case): no trip round the scheduler for
-            # the lock; the stream's send is the cancel point.
-            lock.acquire_nowait()
-        except trio.WouldBlock:
-            await lock.acquire()
+        await acquire_eagerly(lock)  # (nobody else sending: the stream's send is the cancel point)
         try:
             data, self._owed = self._owed + data, b""
             await self._stream.send_all(data)  # the stream's own rest goes first
