@@ -47,6 +47,7 @@ __all__ = ["MAX_MESSAGE_BYTES", "WebSocket"]
 MAX_MESSAGE_BYTES = 1 << 20  # as trio-websocket's default
 _ABNORMAL = 1006  # no close frame: the connection just ended (RFC 6455 7.1.5)
 _TOO_BIG = 1009
+_REJECT_BODY_BYTES = 65536  # of a refused handshake's answer, at most
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
 
@@ -160,8 +161,11 @@ class WebSocket:
                             raise ConnectionRejected(status, headers, body=None)
                     elif isinstance(event, RejectData):
                         body += event.data
-                        if event.body_finished:
-                            raise ConnectionRejected(status, headers, body=bytes(body))
+                        if event.body_finished or len(body) >= _REJECT_BODY_BYTES:
+                            # (a refusal's reason is short; an endless one is cut here)
+                            raise ConnectionRejected(
+                                status, headers, body=bytes(body[:_REJECT_BODY_BYTES])
+                            )
                 data = await stream.receive_some()
                 if not data:
                     raise HandshakeError("the server closed the connection during the handshake")

@@ -5,6 +5,8 @@ oversized message, a dead stream, our close, and sending from synchronous code."
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import trio
 import trio.testing
@@ -287,3 +289,24 @@ async def test_each_frame_has_its_own_mask():
         assert ws.send_nowait(b"\x00" * 320)
     masks = {bytes(stream.wire[i * 328 + 4 : i * 328 + 8]) for i in range(3)}
     assert len(masks) == 3  # a repeat is a 2**-32 chance
+
+
+async def test_a_refusal_with_an_endless_body_is_cut_and_raised():
+    client_end, server_end = trio.testing.memory_stream_pair()
+    server = Server(server_end)
+
+    async def refuse_forever() -> None:
+        await server.events()
+        headers = [(b"transfer-encoding", b"chunked")]
+        await server.send(RejectConnection(status_code=503, headers=headers, has_body=True))
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            while True:
+                await server.send(RejectData(data=b"x" * 8192, body_finished=False))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(refuse_forever)
+        with pytest.raises(ConnectionRejected) as refused:
+            await WebSocket.connect(client_end, "h", "/")
+        await client_end.aclose()
+    assert refused.value.status_code == 503
+    assert len(refused.value.body) == 65536
