@@ -25,6 +25,7 @@ from tests.conversation.call_rig import (
     user_texts,
 )
 from tests.fakes.inmem import LlmReply, ScriptedLlm, ScriptedStt, ToneTts
+from tests.fakes.tone_text import encode_tones
 
 # --- consent gate ------------------------------------------------------------------
 
@@ -345,3 +346,29 @@ async def test_false_end_of_turn_is_one_utterance(autojump_clock):
         assert "Thames Plumbing" in last[1].content
         assert last[-1].content == "I need a plumber. There is water everywhere."
         assert "What seems to be the problem" not in rig.phone.heard_text()
+
+
+async def test_a_reply_faster_than_real_time_is_queued_at_most_max_ahead_and_plays_whole(
+    autojump_clock,
+):
+    long = " ".join(["Alpha bravo charlie delta echo foxtrot golf hotel india juliet."] * 3)
+    params = ConversationParams(max_ahead_s=0.5)
+    async with open_call(["hello there"], [LlmReply.say(long, gap_s=0.0)], params=params) as rig:
+        await rig.greeted()
+        await rig.phone.say(speechlike(0.8))
+        await rig.until(lambda: rig.brain._turn is not None and rig.brain._turn.utterance)
+        u = rig.brain._turn.utterance
+        ahead = int(0.5 * 8000) * 2
+        queued: list[int] = []
+        while not u.finished.is_set():
+            queued.append(u.total_bytes - u.sent_bytes)
+            await trio.sleep(0.005)
+        largest_chunk = max(
+            len(encode_tones(t, 8000, char_ms=30)) for t in rig.tts.speaks[-1].texts
+        )
+        # The TTS is far faster than real time: the queue reaches the limit and stays
+        # within it plus the one chunk written when it had drained to the limit.
+        assert ahead <= max(queued) <= ahead + largest_chunk
+        assert rig.brain.playout.underruns == 0  # written in time: no hole in the reply
+        assert not u.cut and u.sent_bytes == u.total_bytes
+        await rig.phone.hang_up()
