@@ -128,7 +128,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("profile", type=Path, help="py-spy --format raw output")
     parser.add_argument("--from-load", type=Path, help="load.py --json of the same run")
-    parser.add_argument("--cpu-pct", type=float, help="the agent's CPU, % of a core")
+    parser.add_argument("--cpu-pct", type=float, help="the agent's CPU, %% of a core")
     parser.add_argument("--calls", type=int)
     args = parser.parse_args()
     if args.from_load is not None:
