@@ -125,11 +125,8 @@ class DeepgramUplink:
         except ConnectionClosed:
             self._wakeup.set()  # the sender meets the same close and ends
             return
-        ledger.mark_sent()
         keepalive_was_at = self._last_sent + self._keepalive_s
-        self._last_sent = now
-        batcher.sent(ledger.unsent_bytes, now)
-        self.audio_messages += 1
+        self._audio_sent(now)
         if not whole or batcher.due(ledger.unsent_bytes, now):
             self._wakeup.set()  # the sender flushes the rest, or sends what is due
             return
@@ -140,6 +137,13 @@ class DeepgramUplink:
         deadline = sleep.deadline
         if wake_at < deadline or deadline < keepalive_was_at:
             sleep.deadline = wake_at
+
+    def _audio_sent(self, now: float) -> None:
+        """The message from ``ledger.next_unsent`` went out at ``now``."""
+        self.ledger.mark_sent()
+        self._last_sent = now
+        self.batcher.sent(self.ledger.unsent_bytes, now)
+        self.audio_messages += 1
 
     # --- the connection's side --------------------------------------------------
 
@@ -188,10 +192,7 @@ class DeepgramUplink:
                 message = ledger.next_unsent(limit)
                 assert message is not None  # due: something is unsent
                 await ws.send_message(message)
-                ledger.mark_sent()
-                self._last_sent = trio.current_time()
-                batcher.sent(ledger.unsent_bytes, self._last_sent)
-                self.audio_messages += 1
+                self._audio_sent(trio.current_time())
                 if ledger.unsent_bytes:
                     # A send the socket takes at once is no schedule point: a
                     # replayed backlog must not hold every other call meanwhile.
