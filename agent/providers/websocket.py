@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy
 import trio
@@ -40,9 +40,10 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from agent.base.errors import ProviderConnectError, ProviderStatusError, ProviderTimeout
 from agent.media.eager import acquire_eagerly
 
-__all__ = ["MAX_MESSAGE_BYTES", "WebSocket"]
+__all__ = ["MAX_MESSAGE_BYTES", "WebSocket", "open_provider_websocket"]
 
 MAX_MESSAGE_BYTES = 1 << 20  # as trio-websocket's default
 _ABNORMAL = 1006  # no close frame: the connection just ended (RFC 6455 7.1.5)
@@ -50,6 +51,33 @@ _TOO_BIG = 1009
 _REJECT_BODY_BYTES = 65536  # of a refused handshake's answer, at most
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
+
+
+async def open_provider_websocket(
+    provider: str,
+    stream: trio.abc.Stream,
+    host: str,
+    resource: str,
+    *,
+    headers: Sequence[tuple[bytes, bytes]],
+    timeout: float,
+    on_reject: Callable[[int, Sequence[tuple[bytes, bytes]], bytes | None], ProviderStatusError],
+) -> WebSocket:
+    """The opening handshake on ``stream`` (``open_provider_stream``'s), every failure
+    turned into the agent's error tree once: what ``on_reject`` makes of a refusal
+    (the vendor's status mapping), ``ProviderTimeout``, or a retryable
+    ``ProviderConnectError``. The stream stays the caller's to close."""
+    try:
+        with trio.fail_after(timeout):
+            return await WebSocket.connect(stream, host, resource, extra_headers=headers)
+    except ConnectionRejected as exc:
+        raise on_reject(exc.status_code, exc.headers, exc.body) from exc
+    except trio.TooSlowError as exc:
+        raise ProviderTimeout(provider, "WebSocket handshake timed out") from exc
+    except (HandshakeError, OSError, trio.BrokenResourceError) as exc:
+        raise ProviderConnectError(
+            provider, f"WebSocket handshake failed: {exc}", retryable=True
+        ) from exc
 
 
 def client_frame(message: bytes | str, mask: bytes) -> bytes:

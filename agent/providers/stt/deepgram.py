@@ -27,12 +27,10 @@ import ssl
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
+from trio_websocket import ConnectionClosed
 
 from agent.base.errors import (
-    ProviderConnectError,
     ProviderError,
-    ProviderTimeout,
     RemoteProtocolError,
 )
 from agent.base.events import SttEvent, Transcript
@@ -54,7 +52,7 @@ from agent.providers.stt.deepgram_wire import (
 )
 from agent.providers.tls_stream import open_provider_stream
 from agent.providers.unusable import UnusableMessages
-from agent.providers.websocket import WebSocket
+from agent.providers.websocket import WebSocket, open_provider_websocket
 
 __all__ = ["DeepgramSettings", "DeepgramStatistics", "DeepgramStt"]
 
@@ -212,29 +210,25 @@ class DeepgramStt:
             return exc
 
         try:
-            return await self._handshake_and_stream(stream, out)
-        except ConnectionRejected as rejected:
-            return caused(
-                rejection_error(rejected.status_code, rejected.headers, rejected.body), rejected
-            )
-        except HandshakeError as exc:
-            return _handshake_failed(f"WebSocket handshake failed: {exc}", exc)
+            try:
+                ws = await open_provider_websocket(
+                    PROVIDER,
+                    stream,
+                    endpoint.host_header,
+                    endpoint.resource,
+                    headers=self._headers,
+                    timeout=self.settings.connect_timeout_s,
+                    on_reject=rejection_error,
+                )
+            except ProviderError as exc:
+                return exc
+            return await self._stream(ws, out)
         finally:
             await trio.aclose_forcefully(stream)  # after a refusal, or the close timed out
 
-    async def _handshake_and_stream(
-        self, stream: trio.abc.Stream, out: trio.MemorySendChannel[SttEvent]
+    async def _stream(
+        self, ws: WebSocket, out: trio.MemorySendChannel[SttEvent]
     ) -> ProviderError | None:
-        endpoint = self._endpoint
-        try:
-            with trio.fail_after(self.settings.connect_timeout_s):
-                ws = await WebSocket.connect(
-                    stream, endpoint.host_header, endpoint.resource, extra_headers=self._headers
-                )
-        except trio.TooSlowError as exc:
-            return caused(ProviderTimeout(PROVIDER, "WebSocket handshake timed out"), exc)
-        except trio.BrokenResourceError as exc:
-            return _handshake_failed(f"the connection broke in the WebSocket handshake: {exc}", exc)
         self._connections += 1
         offset = self._uplink.connected()
         if self._connections == 1:
@@ -296,7 +290,3 @@ class DeepgramStt:
                     await send_eagerly(out, event)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     listening = False  # nobody reads transcripts any more; keep draining
-
-
-def _handshake_failed(message: str, exc: BaseException) -> ProviderError:
-    return caused(ProviderConnectError(PROVIDER, message, retryable=True), exc)

@@ -29,14 +29,12 @@ from urllib.parse import urlsplit
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError
+from trio_websocket import ConnectionClosed
 
 from agent.base.errors import (
     ConfigError,
-    ProviderConnectError,
     ProviderError,
     ProviderStatusError,
-    ProviderTimeout,
     RemoteProtocolError,
 )
 from agent.base.events import AudioChunk
@@ -56,7 +54,7 @@ from agent.providers.tts.cartesia_wire import (
     parse_message,
 )
 from agent.providers.unusable import UnusableMessages
-from agent.providers.websocket import WebSocket
+from agent.providers.websocket import WebSocket, open_provider_websocket
 
 __all__ = ["CartesiaSettings", "CartesiaStatistics", "CartesiaTts", "run_websocket"]
 
@@ -97,17 +95,15 @@ async def run_websocket(
         timeout=connect_timeout,
     )
     try:
-        try:
-            with trio.fail_after(connect_timeout):
-                ws = await WebSocket.connect(stream, host_header, resource, extra_headers=headers)
-        except ConnectionRejected as exc:
-            raise on_reject(exc.status_code, exc.headers, exc.body) from exc
-        except trio.TooSlowError as exc:
-            raise ProviderTimeout(provider, "WebSocket handshake timed out") from exc
-        except (HandshakeError, OSError, trio.BrokenResourceError) as exc:
-            raise ProviderConnectError(
-                provider, f"WebSocket handshake failed: {exc!r}", retryable=True
-            ) from exc
+        ws = await open_provider_websocket(
+            provider,
+            stream,
+            host_header,
+            resource,
+            headers=headers,
+            timeout=connect_timeout,
+            on_reject=on_reject,
+        )
         task_status.started(ws)
         try:
             await session(ws)
