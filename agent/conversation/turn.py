@@ -166,7 +166,7 @@ class Turn:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._speak, text_recv, audio_send)
             nursery.start_soon(self._play, audio_recv)
-            async with text_send:
+            with text_send:
                 if self.canned is not None:
                     await self._say_whole(text_send, self.canned)
                     await self.confirmed.wait()
@@ -179,11 +179,11 @@ class Turn:
     async def _speak(
         self, text: trio.MemoryReceiveChannel[str], audio: trio.MemorySendChannel[AudioChunk]
     ) -> None:
-        async with text, audio:
+        with text, audio:
             await self.brain.tts.speak(text, audio)
 
     async def _play(self, audio: trio.MemoryReceiveChannel[AudioChunk]) -> None:
-        async with audio:
+        with audio:
             # The first chunk is taken before the turn is confirmed, so the TTS's
             # time to first audio is measured even for a speculative turn.
             try:
@@ -268,7 +268,7 @@ class Turn:
         send, recv = trio.open_memory_channel[LlmEvent](brain.params.llm_buffer)
 
         async def consume() -> None:
-            async with recv:
+            with recv:
                 async for event in received_eagerly(recv):
                     if self.times.llm_first_token_at is None and isinstance(
                         event, TextDelta | ToolCall
@@ -305,7 +305,7 @@ class Turn:
         tools = () if brain.structured else brain.tool_specs
         if self.times.llm_request_at is None:
             self.times.llm_request_at = trio.current_time()
-        async with send:
+        with send:
             await brain.llm.run(self._messages(), tools, send)
         if isinstance(brain.llm, KeepsPending):  # no tool carries them: the outbox's now
             for action in brain.llm.take_kept():

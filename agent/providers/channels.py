@@ -15,6 +15,12 @@ raises ``Cancelled`` there, as with ``send`` and ``receive``, so a barge-in
 stops a sender or a receiver at once), and they wait as before when the channel
 is full or empty. Each task here reaches a real schedule point at its next read
 from a socket or an empty channel.
+
+Closing is the same: ``aclose`` (what ``async with channel:`` runs on the way out)
+is a schedule point, and a reply closes about a dozen channels (the turn's, the
+model's, the voice's, each attempt's view of them), so a reply's tasks close
+theirs with a plain ``with``: memory channels and the fallback chains' attempt
+channels close at once, no trip round the run loop.
 """
 
 from __future__ import annotations

@@ -31,6 +31,12 @@ from agent.base.errors import ProviderConnectError, ProviderTimeout
 __all__ = ["TlsSocketStream", "drive_handshake", "open_provider_stream", "take_tls_socket"]
 
 _RECEIVE_BYTES = 65536  # what receive_some reads when not told: a few TLS records
+# A read that finds its data without waiting is no schedule point until this much
+# has come so since the stream's last one. Messages come in bursts (a voice's audio
+# chunks, a model's tokens, read after the task's turn came round): a trip round
+# the run loop after each was a task step per message. The bound keeps a peer that
+# sends faster than we read from holding the run loop (and the frames due) for long.
+UNYIELDED_BYTES = 16384
 
 
 async def open_provider_stream(
@@ -113,7 +119,9 @@ class TlsSocketStream(trio.abc.Stream):
     half-written record breaks the stream (the record cannot be taken back).
     ``aclose`` sends ``close_notify`` when it can without waiting, then closes.
     ``send_all`` is a cancel point always but a schedule point only when it had to
-    wait for the socket (see there). ``send_nowait`` sends from synchronous code.
+    wait for the socket (see there); ``receive_some`` likewise, or once
+    ``UNYIELDED_BYTES`` have come without one. ``send_nowait`` sends from
+    synchronous code.
     """
 
     def __init__(self, sock: ssl.SSLSocket, where: str) -> None:
@@ -124,6 +132,7 @@ class TlsSocketStream(trio.abc.Stream):
         self._broken: BaseException | None = None
         self._sending = False
         self._receiving = False
+        self._unyielded = 0  # bytes received since the last schedule point
         # What ``send_nowait`` could not write: OpenSSL wants exactly this buffer
         # again, before anything else.
         self._owed: memoryview | None = None
@@ -255,8 +264,13 @@ class TlsSocketStream(trio.abc.Stream):
                 waited = True
                 await wait(fd)  # a cancel here loses nothing: OpenSSL holds no half-read
                 self._usable()
-            if not waited:
-                await cancel_shielded_checkpoint()
+            if waited:
+                self._unyielded = 0
+            else:
+                self._unyielded += len(data)
+                if self._unyielded >= UNYIELDED_BYTES:
+                    self._unyielded = 0
+                    await cancel_shielded_checkpoint()
             return data
         finally:
             self._receiving = False

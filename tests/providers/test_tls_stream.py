@@ -19,7 +19,7 @@ import trio_websocket
 from agent.base.errors import ProviderConnectError
 from agent.base.tls import client_context
 from agent.providers.stt.deepgram import DeepgramSettings, DeepgramStt
-from agent.providers.tls_stream import TlsSocketStream, open_provider_stream
+from agent.providers.tls_stream import UNYIELDED_BYTES, TlsSocketStream, open_provider_stream
 from tests.fakes.deepgram import open_fake_deepgram
 from tests.fakes.tls import LoopbackTLS
 
@@ -188,6 +188,48 @@ async def test_a_send_the_socket_takes_at_once_is_a_cancel_point_not_a_schedule_
             await stream.aclose()
             while b"".join(got) != b"hello":  # the server has all of it, and only it
                 await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+
+async def test_reads_that_find_their_data_yield_once_per_budget_of_bytes(tmp_path):
+    """A burst already in the socket is read without a trip round the run loop per
+    read (a voice's chunks, a model's tokens), but a long one still lets the other
+    tasks run every ``UNYIELDED_BYTES``; a read that had to wait was one anyway."""
+    tls = LoopbackTLS(tmp_path)
+    record, records = 1000, 40
+    sent = trio.Event()
+
+    async def burst(stream: trio.SSLStream) -> None:
+        for k in range(records):
+            await stream.send_all(bytes([k]) * record)  # a TLS record each
+        sent.set()
+        await trio.sleep_forever()
+
+    with trio.fail_after(LIMIT):
+        async with trio.open_nursery() as nursery:
+            port = await serve_tls(nursery, tls, burst)
+            stream = await connect(port, tls)
+            first = await stream.receive_some(record)  # waits for the burst to begin
+            await sent.wait()
+            await trio.sleep(0.2)  # the rest is in our socket's buffer
+            steps = 0
+
+            async def other() -> None:
+                nonlocal steps
+                while True:
+                    await trio.lowlevel.checkpoint()
+                    steps += 1
+
+            nursery.start_soon(other)
+            await trio.lowlevel.checkpoint()  # it runs, and waits at its checkpoint
+            steps = 0
+            received = [first]
+            while sum(map(len, received)) < record * records:
+                received.append(await stream.receive_some(record))
+            assert b"".join(received) == b"".join(bytes([k]) * record for k in range(records))
+            # 39 reads, none of them waiting: a schedule point at each 16384 bytes.
+            assert steps == (record * (records - 1)) // UNYIELDED_BYTES
+            await stream.aclose()
             nursery.cancel_scope.cancel()
 
 

@@ -98,7 +98,7 @@ class FallbackChain:
         tools: Sequence[ToolSpec],
         out: trio.MemorySendChannel[LlmEvent],
     ) -> None:
-        async with out:
+        with out:
             failures: list[ProviderError] = []
             budget_ends = trio.current_time() + self.first_token_budget_s
             for model in self.models:

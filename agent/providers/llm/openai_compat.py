@@ -128,7 +128,7 @@ class OpenAICompatibleLLM:
         tools: Sequence[ToolSpec],
         out: trio.MemorySendChannel[LlmEvent],
     ) -> None:
-        async with out:
+        with out:
             payload = encode_request_body(self.settings, messages, tools)
             client = self._client
             if client is None and self._shared is not None:

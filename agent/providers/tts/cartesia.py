@@ -247,7 +247,7 @@ class CartesiaTts:
         text: trio.MemoryReceiveChannel[str],
         out: trio.MemorySendChannel[AudioChunk],
     ) -> None:
-        async with text, out:
+        with text, out:
             connection = await self._connect()
             if connection.closed:  # closed while we were connecting: fail like a drop
                 raise connection.error or ProviderError(PROVIDER, "connection lost", retryable=True)

@@ -88,7 +88,7 @@ class CartesiaTurn:
         # closes every registered inbox) ends this turn too.
         self.connection.contexts[self._first_id] = self._inbox
         try:
-            async with self._receive:
+            with self._receive:
                 await self._run(text, out)
         finally:
             self.connection.contexts.pop(self._first_id, None)

@@ -111,8 +111,17 @@ class _TextIn(trio.abc.ReceiveChannel[str]):
         self._progress.taken += fragment
         return fragment
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         self._closed = True
+
+    def __enter__(self) -> _TextIn:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def aclose(self) -> None:
+        self.close()
         await trio.lowlevel.checkpoint()
 
 
@@ -220,7 +229,7 @@ class FallbackTts:
         text: trio.MemoryReceiveChannel[str],
         out: trio.MemorySendChannel[AudioChunk],
     ) -> None:
-        async with text, out:
+        with text, out:
             progress = _Progress()
             replay = ""
             while True:
@@ -255,7 +264,7 @@ class FallbackTts:
         text_in = _TextIn(text, replay, progress)
         audio = _AudioOut(out, progress)
         # Closed here too: not every voice closes its channels when done.
-        async with text_in, audio:
+        with text_in, audio:
             try:
                 await voice.speak(text_in, audio)  # type: ignore[arg-type]
             except ProviderError as exc:
