@@ -1,21 +1,28 @@
 """The media clock: one task drives the outbound frames of every call of a process.
 
 A task per call waking fifty times a second costs a trip through the scheduler
-per frame per call; one task that wakes at the start of the slot (1 ms by
-default, on one grid for the whole process) in which the earliest frame of any
-call is due, and sends every frame due before that slot ends, costs one wake-up
-per slot however many calls share it. Each call keeps its own 20 ms grid (the C
-pacer in its ``Playout`` decides its slot); the clock only orders the calls by
-their next due time, in a heap. As the slots sit on a fixed grid, each call's
-frames leave the same fraction of a slot early every time, and its gaps stay
-whole whatever the other calls do.
+per frame per call; one task that wakes at the grid times (every 2 ms by
+default, one grid for the whole process) and sends every frame whose due time is
+nearer that grid time than any other, costs one wake-up per slot however many
+calls share it. Each call keeps its own 20 ms grid (the C pacer in its
+``Playout`` decides its slot); the clock only orders the calls by their next due
+time, in a heap. As 20 ms is a whole number of slots, each call's frames leave
+the same fraction of a slot early or late every time, and its gaps stay whole
+whatever the other calls do.
+
+The nearest grid time, not the slot a frame falls in: after a re-phase (speech
+after silence: its first frame went at once, off the grid) the next gap is off by
+the distance to the grid, at most half a slot this way, where sending at the start
+of the frame's slot was off by up to a whole one. So 2 ms slots keep the 1 ms
+bound that 1 ms slots had, with half the wake-ups (each wake-up is a sleep and a
+wake of the process: ~40 us of CPU in a VM, the clock's main fixed cost).
 
 Trio has no priorities: a frame due while other tasks run would wait for the
 batch in progress to end and then for the clock's turn in the next one (Trio
 runs a batch in no set order), milliseconds with a hundred busy calls. So while
 the clock runs, an instrument (``_StepHook``) looks at the time before every
-task step and sends the frames whose slot has begun right there: a frame is late
-by at most the one step that was running when its slot began.
+task step and sends the frames whose grid time has come right there: a frame is late
+by at most the one step that was running when that time came.
 
 A member sends without waiting (a non-blocking socket send). When its socket
 cannot take a frame whole, the member's ``clock_tick`` returns ``None``: it
@@ -60,11 +67,11 @@ import trio
 from agent.media.inbound import InboundPoller
 from dsp import WakeTimer
 
-# Frames due within this much of the earliest one go in the same wake-up (early,
-# by less than this). Asterisk plays what it gets; 1 ms is far inside its tolerance
-# and inside the pacing target (p99 <= 2 ms), and it bounds the wake-ups of any
-# number of calls to 20 per frame period.
-SLOT_S = 0.001
+# The grid's step: a frame leaves at the grid time nearest its due time, at most
+# half of this early or late. Asterisk plays what it gets; 1 ms is far inside its
+# tolerance and inside the pacing target (p99 <= 2 ms), and it bounds the wake-ups
+# of any number of calls to 10 per frame period.
+SLOT_S = 0.002
 # A time this close below a slot's start is taken as on it (float rounding of due
 # times that sit on the grid must not move a call's frames a whole slot).
 _ON_GRID_S = 1e-7
@@ -132,7 +139,9 @@ class MediaClock:
         if member not in self._contexts:
             self._contexts[member] = trio.lowlevel.current_task().context
         self._push(member, due)
-        wake_at = self._slot_start(due)
+        wake_at = self._grid_time(due)
+        if wake_at > due and due <= self._now():
+            wake_at = due  # due already: at once (speech after silence goes now)
         self._next_at = min(self._next_at, wake_at)
         if self._sleeping and wake_at < self._wake_at:
             self._wake_at = wake_at
@@ -197,10 +206,10 @@ class MediaClock:
 
     def send_overdue(self, task: trio.lowlevel.Task) -> None:
         """Between two task steps (``_StepHook``, before ``task``'s): send the frames
-        whose slot has begun, if any. Trio runs a batch of ready tasks in no set
+        whose grid time has come, if any. Trio runs a batch of ready tasks in no set
         order, after the batch before it ends; a frame due meanwhile went only when
         the clock's own task got its turn, milliseconds late with a hundred busy
-        calls. Here it goes at the first step boundary after its slot begins."""
+        calls. Here it goes at the first step boundary after its grid time."""
         if self._now() < self._next_at or self._ticking or task is self._task:
             return  # (the first test is the one that holds almost always: keep it cheap)
         # (The clock's task still wakes when its timer fires, though its frames have
@@ -209,25 +218,33 @@ class MediaClock:
         self._send_due()
 
     def _send_due(self) -> None:
-        """Tick every member whose frame is due before the current slot ends."""
+        """Tick every member whose grid time has come (and any due already)."""
         heap, live = self._heap, self._live
         now = self._now
-        horizon = self._slot_start(now()) + self.slot_s
+        t = now()
+        # Due by the middle of the current slot: the grid time nearest it has begun
+        # (with room for _grid_time's tolerance, or a tie would wake us for nothing).
+        horizon = max(self._slot_start(t) + self.slot_s / 2 + 2 * _ON_GRID_S, t)
         while heap and heap[0][0] <= horizon:
             _, seq, member = heapq.heappop(heap)
             if live.get(member) != seq:
                 continue  # replaced, unscheduled or removed since
             self._tick(member, now(), horizon, self._push)
-        self._next_at = self._slot_start(heap[0][0]) if heap else math.inf
+        self._next_at = self._grid_time(heap[0][0]) if heap else math.inf
+
+    def _grid_time(self, due: float) -> float:
+        """The time of the process-wide grid nearest ``due`` (a tie: the earlier one),
+        when the task sends a frame due then.
+
+        So a call's frames leave the same fraction of a slot early or late every
+        time: its 20 ms gaps stay whole however the other calls' phases move the
+        wake-ups (a wake-up at the earliest due time instead made each frame's
+        offset depend on the others' phases, jitter of up to a slot)."""
+        slot = self.slot_s
+        return due if slot == 0 else math.ceil((due - slot / 2 - _ON_GRID_S) / slot) * slot
 
     def _slot_start(self, t: float) -> float:
-        """The start of the slot of the process-wide grid that ``t`` falls in.
-
-        The task wakes at slot starts and sends every frame due before the slot ends,
-        so a call's frames leave the same fraction of a slot early every time: its
-        20 ms gaps stay whole however the other calls' phases move the wake-ups (a
-        wake-up at the earliest due time instead made each frame's earliness depend
-        on the others' phases, jitter of up to a slot)."""
+        """The grid time at or before ``t``."""
         slot = self.slot_s
         return t if slot == 0 else ((t + _ON_GRID_S) // slot) * slot
 
@@ -284,7 +301,7 @@ class MediaClock:
                 self._send_due()
                 if inbound.members:
                     # What callers sent since the last wake-up, cut short when the next
-                    # frame's slot begins meanwhile (a burst of caller audio, or a
+                    # frame's grid time comes meanwhile (a burst of caller audio, or a
                     # hook's long work, must not make that frame late): round again.
                     cut_short = inbound.drain(self._next_at, current_time)
                     if cut_short:

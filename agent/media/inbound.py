@@ -104,7 +104,7 @@ class InboundPoller:
     def drain(self, until: float = math.inf, now: Callable[[], float] | None = None) -> bool:
         """Handle every member whose socket is readable now (never waits). With
         ``until`` and ``now``: stop once ``now()`` has reached ``until`` (after at least
-        one member), so the clock can send a frame whose slot has begun; the members
+        one member), so the clock can send a frame whose grid time has come; the members
         not yet handled stay readable for the next drain. True: it stopped early."""
         members, epoll = self._members, self._epoll
         if not members or epoll is None:

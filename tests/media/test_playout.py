@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from agent.base.events import AudioChunk
+from agent.media.clock import SLOT_S
 from agent.media.playout import Playout
 
 FRAME = 320
@@ -70,7 +71,12 @@ async def test_one_second_is_exactly_50_frames_20ms_apart(playout, autojump_cloc
     # Re-phased: the first speech frame left at once, not at the next silence slot.
     assert speech[0][0] == pytest.approx(start, abs=1e-9)
     times = [t for t, _ in speech]
-    assert all(b - a == pytest.approx(0.02, abs=1e-9) for a, b in itertools.pairwise(times))
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # The second frame goes at the media clock's grid time nearest its place (the
+    # first went off the grid, at once); from there the gaps are whole.
+    assert gaps[0] == pytest.approx(0.02, abs=SLOT_S / 2 + 1e-9)
+    assert all(gap == pytest.approx(0.02, abs=1e-9) for gap in gaps[1:])
+    assert times[-1] - times[0] == pytest.approx(0.98, abs=SLOT_S / 2 + 1e-9)
     assert utterance.sent_bytes == utterance.total_bytes == 50 * FRAME
     assert not utterance.cut
     assert utterance.first_frame_at == pytest.approx(start)
