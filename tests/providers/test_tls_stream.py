@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -191,46 +192,69 @@ async def test_a_send_the_socket_takes_at_once_is_a_cancel_point_not_a_schedule_
             nursery.cancel_scope.cancel()
 
 
-async def test_reads_that_find_their_data_yield_once_per_budget_of_bytes(tmp_path):
-    """A burst already in the socket is read without a trip round the run loop per
-    read (a voice's chunks, a model's tokens), but a long one still lets the other
-    tasks run every ``UNYIELDED_BYTES``; a read that had to wait was one anyway."""
-    tls = LoopbackTLS(tmp_path)
-    record, records = 1000, 40
-    sent = trio.Event()
+class QueuedTls:
+    """Stands in for the ``ssl.SSLSocket``: ``recv`` hands out the records queued, then
+    would block (the descriptor, a socket pair's end, is what a wait watches)."""
 
-    async def burst(stream: trio.SSLStream) -> None:
-        for k in range(records):
-            await stream.send_all(bytes([k]) * record)  # a TLS record each
-        sent.set()
-        await trio.sleep_forever()
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.records: list[bytes] = []
 
-    with trio.fail_after(LIMIT):
-        async with trio.open_nursery() as nursery:
-            port = await serve_tls(nursery, tls, burst)
-            stream = await connect(port, tls)
-            first = await stream.receive_some(record)  # waits for the burst to begin
-            await sent.wait()
-            await trio.sleep(0.2)  # the rest is in our socket's buffer
-            steps = 0
+    def fileno(self) -> int:
+        return self._fd
 
-            async def other() -> None:
-                nonlocal steps
-                while True:
-                    await trio.lowlevel.checkpoint()
-                    steps += 1
+    def recv(self, size: int) -> bytes:
+        if not self.records:
+            raise ssl.SSLWantReadError()
+        return self.records.pop(0)[:size]
 
-            nursery.start_soon(other)
-            await trio.lowlevel.checkpoint()  # it runs, and waits at its checkpoint
-            steps = 0
-            received = [first]
-            while sum(map(len, received)) < record * records:
-                received.append(await stream.receive_some(record))
-            assert b"".join(received) == b"".join(bytes([k]) * record for k in range(records))
-            # 39 reads, none of them waiting: a schedule point at each 16384 bytes.
-            assert steps == (record * (records - 1)) // UNYIELDED_BYTES
-            await stream.aclose()
-            nursery.cancel_scope.cancel()
+
+class StepsOf(trio.abc.Instrument):
+    """Counts the steps of one task: each step after the first began at a schedule point."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.steps += 1
+
+
+async def test_reads_that_find_their_data_yield_once_per_budget_of_bytes():
+    """A burst already received is read without a trip round the run loop per read (a
+    voice's chunks, a model's tokens), but a long one still lets the other tasks run
+    every ``UNYIELDED_BYTES``; a read that had to wait was a schedule point already,
+    and the count starts again after it."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        tls = QueuedTls(ours.fileno())
+        stream = TlsSocketStream(tls, "test")  # type: ignore[arg-type]
+        counter = StepsOf(trio.lowlevel.current_task())
+
+        async def read(count: int) -> None:
+            for _ in range(count):
+                assert await stream.receive_some() == b"x" * 1000
+
+        trio.lowlevel.add_instrument(counter)
+        try:
+            tls.records = [b"x" * 1000] * 40
+            await read(40)  # 40 000 bytes without waiting: a yield at 17 000 and 34 000
+            assert counter.steps == 40_000 // UNYIELDED_BYTES == 2  # (6 000 counted since)
+
+            async with trio.open_nursery() as nursery:
+
+                async def arrive() -> None:
+                    tls.records = [b"x" * 1000] * 16
+                    theirs.send(b"!")  # readable: the reader's wait ends
+
+                nursery.start_soon(arrive)
+                await read(1)  # it waits
+                counter.steps = 0
+                await read(15)  # 15 000 bytes: under the budget counted from the wait
+                assert counter.steps == 0
+        finally:
+            trio.lowlevel.remove_instrument(counter)
 
 
 async def test_a_cancelled_receive_loses_nothing_and_readers_wake_on_close(tmp_path):
