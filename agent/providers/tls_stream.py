@@ -32,7 +32,7 @@ __all__ = ["TlsSocketStream", "drive_handshake", "open_provider_stream", "take_t
 
 _RECEIVE_BYTES = 65536  # what receive_some reads when not told: a few TLS records
 # A read that finds its data without waiting is no schedule point until this much
-# has come so since the stream's last one. Messages come in bursts (a voice's audio
+# has come that way since the stream's last one. Messages come in bursts (a voice's audio
 # chunks, a model's tokens, read after the task's turn came round): a trip round
 # the run loop after each was a task step per message. The bound keeps a peer that
 # sends faster than we read from holding the run loop (and the frames due) for long.
