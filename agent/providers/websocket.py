@@ -357,7 +357,7 @@ class WebSocket:
         or a timeout around it still closes the stream."""
         try:
             if self._close_reason is None and self._conn.state is ConnectionState.OPEN:
-                self._close_reason = CloseReason(1000, None)
+                self._close_reason = CloseReason(code, reason)
                 with contextlib.suppress(ConnectionClosed, LocalProtocolError):
                     await self._send(self._conn.send(CloseConnection(code=code, reason=reason)))
             if self._receiving:
